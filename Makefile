@@ -1,0 +1,32 @@
+# Two entry points for a fresh machine:  make demo  and  make test
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint unit venv clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## demo: set up, then validate the bundled example flows
+demo: $(STAMP)
+	$(BIN)/aetherflow validate examples/
+
+## test: set up, lint, type-check and run every test
+test: $(STAMP) lint unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check aetherflow_compiler tests
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

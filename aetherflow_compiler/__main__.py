@@ -1,0 +1,3 @@
+from aetherflow_compiler.cli import main
+
+main()

@@ -1,0 +1,124 @@
+"""Job and step ids, and the `depends_on` graph: unknown targets, cycles, declared order."""
+
+from __future__ import annotations
+
+from aetherflow_compiler.checks.context import FlowContext
+from aetherflow_compiler.diagnostics import Diagnostic
+from aetherflow_compiler.suggest import did_you_mean
+
+
+def check_ids(ctx: FlowContext) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    first_job: dict[str, int] = {}
+    for job in ctx.jobs:
+        if job.id is None:
+            continue
+        if job.id in first_job:
+            line = ctx.doc.span(("jobs", first_job[job.id], "id")).line
+            out.append(ctx.at(job.path + ("id",), "AF301", f"duplicate job id '{job.id}'",
+                              f"first used at line {line}; job ids must be unique"))
+        else:
+            first_job[job.id] = job.index
+        first_step: dict[str, int] = {}
+        for step in job.steps:
+            if step.id is None:
+                continue
+            if step.id in first_step:
+                line = ctx.doc.span(job.path + ("steps", first_step[step.id], "id")).line
+                out.append(ctx.at(step.path + ("id",), "AF302",
+                                  f"duplicate step id '{step.id}' in job '{job.id}'",
+                                  f"first used at line {line}; step ids must be unique within a job"))
+            else:
+                first_step[step.id] = step.index
+    return out
+
+
+def check_dependencies(ctx: FlowContext) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    position = {}
+    for job in ctx.jobs:
+        if job.id is not None and job.id not in position:
+            position[job.id] = job.index
+    known = list(position)
+
+    # edges[job] = [(dependency, path of the depends_on entry)]
+    edges: dict[str, list[tuple[str, tuple[object, ...]]]] = {}
+    for job in ctx.jobs:
+        deps = job.data.get("depends_on")
+        if job.id is None or not isinstance(deps, list):
+            continue
+        for di, dep in enumerate(deps):
+            if not isinstance(dep, str):
+                continue
+            path = job.path + ("depends_on", di)
+            if dep not in position:
+                hint = did_you_mean(dep, known) or f"jobs in this flow: {', '.join(known) or '(none)'}"
+                out.append(ctx.at(path, "AF303", f"job '{job.id}' depends on unknown job '{dep}'", hint))
+                continue
+            edges.setdefault(job.id, []).append((dep, path))
+
+    in_cycle: set[tuple[str, str]] = set()
+    for cycle in _cycles(known, {j: [d for d, _ in e] for j, e in edges.items()}):
+        pairs = list(zip(cycle, cycle[1:], strict=False))
+        in_cycle.update(pairs)
+        start, first_dep = pairs[0]
+        path = next(p for d, p in edges[start] if d == first_dep)
+        shown = " -> ".join(cycle)
+        out.append(ctx.at(path, "AF304", f"dependency cycle: {shown}",
+                          "remove one of these depends_on entries to break the cycle"))
+
+    for job in ctx.jobs:
+        if job.id is None:
+            continue
+        for dep, path in edges.get(job.id, []):
+            if (job.id, dep) in in_cycle:
+                continue
+            if position[dep] >= job.index:
+                out.append(ctx.at(
+                    path, "AF305", f"job '{job.id}' depends on '{dep}', which is declared after it",
+                    f"jobs run in declared order: move job '{dep}' above job '{job.id}'",
+                ))
+    return out
+
+
+def _cycles(order: list[str], graph: dict[str, list[str]]) -> list[list[str]]:
+    """Elementary cycles found by depth-first search, each reported once.
+
+    A cycle is returned as [a, b, ..., a], starting at its earliest declared job.
+    """
+    rank = {name: i for i, name in enumerate(order)}
+    found: list[list[str]] = []
+    seen_sets: set[frozenset[str]] = set()
+    state: dict[str, int] = {}  # 1 = on stack, 2 = done
+    stack: list[str] = []
+
+    def record(cycle: list[str]) -> None:
+        members = frozenset(cycle)
+        if members in seen_sets:
+            return
+        seen_sets.add(members)
+        first = min(range(len(cycle)), key=lambda i: rank[cycle[i]])
+        rotated = cycle[first:] + cycle[:first]
+        found.append(rotated + [rotated[0]])
+
+    for root in order:
+        if state.get(root) is not None:
+            continue
+        # Iterative DFS: (node, iterator over its successors).
+        state[root] = 1
+        stack.append(root)
+        frames = [(root, iter(graph.get(root, [])))]
+        while frames:
+            node, successors = frames[-1]
+            nxt = next(successors, None)
+            if nxt is None:
+                frames.pop()
+                stack.pop()
+                state[node] = 2
+            elif state.get(nxt) == 1:
+                record(stack[stack.index(nxt):])
+            elif state.get(nxt) is None:
+                state[nxt] = 1
+                stack.append(nxt)
+                frames.append((nxt, iter(graph.get(nxt, []))))
+    return found

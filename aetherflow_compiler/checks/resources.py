@@ -1,0 +1,124 @@
+"""Resources: profile references and `decode` targets."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aetherflow_compiler.checks.context import FlowContext
+from aetherflow_compiler.diagnostics import Diagnostic
+from aetherflow_compiler.loader import Path
+from aetherflow_compiler.suggest import did_you_mean
+from aetherflow_compiler.walk import dig, mapping, sequence
+
+# The engine's test for "one standalone token" on decode targets (spaces around allowed).
+_STANDALONE_DECODE = re.compile(
+    r"\s*\{\{\s*[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?::[^}]*)?\s*\}\}\s*"
+)
+
+
+def deep_merge(base: dict[Any, Any], override: dict[Any, Any]) -> dict[Any, Any]:
+    """The engine's merge: mappings merge recursively, everything else is replaced."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(out.get(key), dict) and isinstance(value, dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def decode_requests(decode: Any) -> list[tuple[str, str, Path]]:
+    """(section, dotted path, path of the request in the decode mapping) for every decode target."""
+    spec = mapping(decode)
+    out: list[tuple[str, str, Path]] = []
+
+    def walk(section: str, node: Any, prefix: str, path: Path) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(section, value, f"{prefix}.{key}" if prefix else str(key), path + (key,))
+        elif node is True and prefix:
+            out.append((section, prefix, path))
+
+    for section in ("config", "options"):
+        walk(section, spec.get(section), "", (section,))
+    for key, section in (("config_paths", "config"), ("options_paths", "options")):
+        for i, dotted in enumerate(sequence(spec.get(key))):
+            if isinstance(dotted, str) and dotted:
+                out.append((section, dotted, (key, i)))
+    return out
+
+
+def check_resources(ctx: FlowContext) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    for name, resource in mapping(mapping(ctx.doc.data).get("resources")).items():
+        res = mapping(resource)
+        base: Path = ("resources", name)
+        profile_name = res.get("profile")
+        profile: dict[Any, Any] | None = {}
+        if isinstance(profile_name, str) and profile_name:
+            if ctx.profiles is None:
+                profile = None  # unknown: the profile may add config keys
+            elif profile_name not in ctx.profiles:
+                hint = did_you_mean(profile_name, ctx.profiles) or (
+                    "profiles: " + (", ".join(sorted(ctx.profiles)) if ctx.profiles else "(none)"))
+                out.append(ctx.at(base + ("profile",), "AF307", f"resource '{name}' uses unknown profile '{profile_name}'",
+                                  hint))
+                profile = None
+            else:
+                profile = mapping(ctx.profiles[profile_name])
+        out.extend(_check_decode(ctx, name, res, profile, base))
+    return out
+
+
+def _check_decode(
+    ctx: FlowContext, name: Any, res: dict[Any, Any], profile: dict[Any, Any] | None, base: Path
+) -> list[Diagnostic]:
+    out = []
+    for section, dotted, req_path in decode_requests(res.get("decode")):
+        values = mapping(res.get(section))
+        if profile is not None:
+            values = deep_merge(mapping(profile.get(section)), values)
+        found, value = dig(values, dotted)
+        where = base + ("decode",) + req_path
+        if not found:
+            if profile is None:
+                continue  # the value may come from a profile that is not known here
+            first = dotted.split(".")[0]
+            hint = did_you_mean(first, [k for k in values if isinstance(k, str)])
+            out.append(ctx.at(where, "AF310", f"decode path '{section}.{dotted}' of resource '{name}' does not exist",
+                              hint or f"keys in {section}: " + (", ".join(sorted(map(str, values))) or "(none)")))
+            continue
+        problem = _undecodable(value)
+        if problem is not None:
+            what, hint = problem
+            out.append(ctx.at(base + (section,) + tuple(dotted.split(".")), "AF310",
+                              f"decode target '{section}.{dotted}' of resource '{name}' {what}", hint))
+    return out
+
+
+def _undecodable(value: Any) -> tuple[str, str] | None:
+    """Why a value cannot be decoded, or None when it can (or is absent)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        return "is not a string", "only string values can be decoded"
+    if ("{{" in value or "}}" in value) and not _STANDALONE_DECODE.fullmatch(value):
+        return ("mixes text and templates",
+                "a decoded value must be a plain string or exactly one {{env.NAME}} token")
+    return None
+
+
+def check_profile_decode(ctx: FlowContext) -> list[Diagnostic]:
+    """In a profiles file, decode targets that the profile itself holds must be decodable."""
+    out = []
+    for name, profile in mapping(ctx.doc.data).items():
+        prof = mapping(profile)
+        for section, dotted, _request in decode_requests(prof.get("decode")):
+            _found, value = dig(mapping(prof.get(section)), dotted)
+            problem = _undecodable(value)
+            if problem is not None:
+                what, hint = problem
+                out.append(ctx.at((name, section) + tuple(dotted.split(".")), "AF310",
+                                  f"decode target '{section}.{dotted}' of profile '{name}' {what}", hint))
+    return out

@@ -1,0 +1,158 @@
+"""Step types, the resources steps use, input combinations and `on_no_data`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aetherflow_compiler.checks.context import FlowContext, JobView, StepView
+from aetherflow_compiler.diagnostics import Diagnostic
+from aetherflow_compiler.loader import Path
+from aetherflow_compiler.suggest import did_you_mean
+from aetherflow_compiler.walk import mapping, text
+
+
+def check_steps(ctx: FlowContext) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    resources = mapping(mapping(ctx.doc.data).get("resources"))
+    for job in ctx.jobs:
+        for step in job.steps:
+            out.extend(_check_type(ctx, step.type, step.path + ("type",)))
+            out.extend(_check_resource(ctx, step.type, step.inputs, step.path + ("inputs",), resources))
+            if step.type == "external.process":
+                out.extend(_check_process(ctx, step.inputs, step.path + ("inputs",)))
+            inner = _inner_step(ctx, step)
+            if inner is not None:
+                inner_type, inner_inputs, inner_path = inner
+                out.extend(_check_type(ctx, inner_type, inner_path + ("type",)))
+                out.extend(_check_resource(ctx, inner_type, inner_inputs, inner_path + ("inputs",), resources))
+                if inner_type == "external.process":
+                    out.extend(_check_process(ctx, inner_inputs, inner_path + ("inputs",)))
+        out.extend(_check_on_no_data(ctx, job))
+    return out
+
+
+def _inner_step(ctx: FlowContext, step: StepView) -> tuple[str | None, dict[Any, Any], Path] | None:
+    step_type = ctx.registry.get(step.type) if step.type else None
+    if step_type is None or step_type.inner_step_input is None:
+        return None
+    inner = step.inputs.get(step_type.inner_step_input)
+    if not isinstance(inner, dict):
+        return None
+    path = step.path + ("inputs", step_type.inner_step_input)
+    return text(inner.get("type")), mapping(inner.get("inputs")), path
+
+
+def _check_type(ctx: FlowContext, step_type: str | None, path: Path) -> list[Diagnostic]:
+    if step_type is None or ctx.registry.get(step_type) is not None:
+        return []
+    hint = did_you_mean(step_type, ctx.registry.names()) or "built-in types: " + ", ".join(ctx.registry.names())
+    return [ctx.at(path, "AF306", f"unknown step type '{step_type}'", hint)]
+
+
+def _check_resource(
+    ctx: FlowContext, step_type: str | None, inputs: dict[Any, Any], path: Path, resources: dict[Any, Any]
+) -> list[Diagnostic]:
+    known = ctx.registry.get(step_type) if step_type else None
+    if known is None or known.resource_kind is None:
+        return []
+    out = []
+    for key in ("resource", "connector"):
+        name = inputs.get(key)
+        if not isinstance(name, str) or "{{" in name:
+            continue
+        if name not in resources:
+            hint = did_you_mean(name, [r for r in resources if isinstance(r, str)])
+            hint = hint or ("define it under 'resources:'" if not resources else
+                            "resources in this flow: " + ", ".join(sorted(str(r) for r in resources)))
+            out.append(ctx.at(path + (key,), "AF308", f"step type {step_type} uses unknown resource '{name}'", hint))
+            continue
+        kind = mapping(resources[name]).get("kind")
+        if isinstance(kind, str) and kind != known.resource_kind:
+            out.append(ctx.at(
+                path + (key,), "AF309",
+                f"{step_type} needs a resource of kind '{known.resource_kind}', but '{name}' is of kind '{kind}'",
+            ))
+    return out
+
+
+def _check_process(ctx: FlowContext, inputs: dict[Any, Any], path: Path) -> list[Diagnostic]:
+    out = []
+    log = mapping(inputs.get("log"))
+    if "file" in (log.get("stdout"), log.get("stderr")) and not log.get("file_path"):
+        out.append(ctx.at(path + ("log",), "AF605", "log mode 'file' needs log.file_path",
+                          "add log.file_path (relative paths resolve under the job's artifacts dir)"))
+    idem = mapping(inputs.get("idempotency"))
+    strategy = idem.get("strategy")
+    if strategy == "atomic_dir":
+        missing = [k for k in ("temp_output_dir", "final_output_dir") if not idem.get(k)]
+        if missing:
+            out.append(ctx.at(path + ("idempotency",), "AF605",
+                              f"idempotency strategy atomic_dir needs {' and '.join(missing)}"))
+    if strategy == "marker":
+        success = mapping(inputs.get("success"))
+        if not idem.get("marker_path") and not success.get("marker_file"):
+            out.append(ctx.at(path + ("idempotency",), "AF605",
+                              "idempotency strategy marker needs marker_path (or success.marker_file)",
+                              "without a marker path the step never skips; the engine ignores this silently"))
+    return out
+
+
+def _never_skips(ctx: FlowContext, step: StepView) -> bool:
+    """True when the step can never report SKIPPED, so `on_no_data` has no effect."""
+    if step.type == "external.process":
+        return mapping(step.inputs.get("idempotency")).get("strategy") != "marker"
+    known = ctx.registry.get(step.type) if step.type else None
+    if known is None:
+        return False
+    if known.inner_step_input:
+        inner = mapping(step.inputs.get(known.inner_step_input))
+        inner_type = text(inner.get("type"))
+        if inner_type is None:
+            return False
+        probe = StepView(step.index, step.path, inner, None, inner_type, mapping(inner.get("inputs")), {})
+        return _never_skips(ctx, probe)
+    return not known.can_skip
+
+
+def _always_skips(step: StepView) -> str | None:
+    """A reason when a probe step is written so that it reports no data on every run."""
+    if step.type != "check_items":
+        return None
+    items = step.inputs.get("items")
+    min_count = step.inputs.get("min_count", 1)
+    if isinstance(min_count, bool) or not isinstance(min_count, int):
+        return None
+    if isinstance(items, str):
+        if "{{" in items:
+            return None
+        count = len([x for x in items.split(",") if x.strip()])
+    elif isinstance(items, list):
+        if any(isinstance(x, str) and "{{" in x for x in items):
+            return None
+        count = len(items)
+    else:
+        return None
+    if count < min_count:
+        return f"check_items has {count} literal item{'s' if count != 1 else ''} and min_count {min_count}"
+    return None
+
+
+def _check_on_no_data(ctx: FlowContext, job: JobView) -> list[Diagnostic]:
+    out = []
+    for position, step in enumerate(job.steps):
+        if step.data.get("on_no_data") != "skip_job":
+            continue
+        if _never_skips(ctx, step):
+            out.append(ctx.at(step.path + ("on_no_data",), "AF805",
+                              f"on_no_data has no effect: step '{step.id}' ({step.type}) never reports no data",
+                              "use a probe step such as check_items, or remove on_no_data"))
+            continue
+        reason = _always_skips(step)
+        later = job.steps[position + 1:]
+        if reason and later:
+            out.append(ctx.at(
+                later[0].path, "AF313",
+                f"step '{later[0].id}' can never run: step '{step.id}' always reports no data ({reason})",
+                "fix the probe step's inputs or remove the steps after it",
+            ))
+    return out

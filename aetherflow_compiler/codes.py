@@ -1,0 +1,143 @@
+"""The catalog of diagnostic codes.
+
+Codes are stable: once released, a code keeps its meaning. New problems get new codes.
+Ranges: AF1xx reading YAML, AF2xx schema, AF3xx flow semantics, AF4xx templates,
+AF5xx `when` expressions, AF6xx step inputs, AF7xx code generation, AF8xx warnings.
+`docs/error-codes.md` is generated from this table plus the golden test cases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    name: str
+    severity: Severity
+    summary: str
+    fix: str
+
+
+_E = Severity.ERROR
+_W = Severity.WARNING
+
+_ALL = [
+    # --- reading YAML -------------------------------------------------------------------
+    Code("AF100", "unreadable-file", _E, "The file cannot be read.", "Check the path and its permissions."),
+    Code("AF101", "file-too-large", _E, "The file is larger than the size limit (4 MiB).",
+         "Flow files are small; split the flow or check that the right file was passed."),
+    Code("AF102", "not-utf8", _E, "The file is not valid UTF-8.", "Save the file as UTF-8."),
+    Code("AF103", "yaml-syntax", _E, "The file is not valid YAML.",
+         "Fix the YAML syntax at the reported position (indentation, quotes, colons)."),
+    Code("AF104", "multiple-documents", _E, "The file holds more than one YAML document.",
+         "Put one flow per file; remove the `---` separator and what follows it."),
+    Code("AF105", "forbidden-tag", _E, "A YAML tag outside the core schema (such as `!!python/object`).",
+         "Remove the tag; flows may only use plain YAML values."),
+    Code("AF106", "alias-budget", _E, "Aliases expand the document beyond the alias budget.",
+         "Use fewer nested aliases; this limit stops 'billion laughs' files."),
+    Code("AF107", "recursive-alias", _E, "An alias refers to a node that contains it.",
+         "Remove the self-referencing alias."),
+    Code("AF108", "duplicate-key", _E, "A mapping has the same key twice (YAML keeps the last one silently).",
+         "Remove or rename one of the keys."),
+    Code("AF109", "complex-key", _E, "A mapping key is a list or a mapping.", "Use a plain string key."),
+    Code("AF110", "empty-file", _E, "The file holds no YAML document.", "Write a flow into the file or remove it."),
+    # --- schema -------------------------------------------------------------------------
+    Code("AF201", "unknown-key", _E, "A key that the language does not define (the engine would ignore it).",
+         "Fix the spelling (see the hint) or remove the key."),
+    Code("AF202", "missing-key", _E, "A required key is missing.", "Add the key."),
+    Code("AF203", "wrong-type", _E, "A value has the wrong type.", "Write a value of the expected type."),
+    Code("AF204", "invalid-value", _E, "A value is not one of the allowed values.", "Use one of the listed values."),
+    Code("AF205", "invalid-name", _E, "An id or name does not match its required pattern.",
+         "Use letters, digits, `_` and `-`; ids used in templates must start with a letter or `_`."),
+    Code("AF206", "out-of-range", _E, "A value is outside its allowed range or size.", "Use a value in range."),
+    # --- flow semantics ---------------------------------------------------------------
+    Code("AF301", "duplicate-job-id", _E, "Two jobs have the same id.", "Give every job a unique id."),
+    Code("AF302", "duplicate-step-id", _E, "Two steps of one job have the same id.",
+         "Give every step of a job a unique id."),
+    Code("AF303", "unknown-dependency", _E, "`depends_on` names a job that does not exist.",
+         "Fix the job id (see the hint)."),
+    Code("AF304", "dependency-cycle", _E, "Jobs depend on each other in a cycle.",
+         "Break the cycle by removing one of the named `depends_on` entries."),
+    Code("AF305", "dependency-order", _E, "A job depends on a job declared after it (jobs run in declared order).",
+         "Move the dependency above the job that depends on it."),
+    Code("AF306", "unknown-step-type", _E, "A step type that is neither built in nor registered by a plugin.",
+         "Fix the type (see the hint) or load the plugin that provides it."),
+    Code("AF307", "unknown-profile", _E, "A resource names a profile that the profiles file lacks.",
+         "Add the profile to the profiles file or fix its name."),
+    Code("AF308", "unknown-resource", _E, "A step input names a resource that the flow does not define.",
+         "Define the resource under `resources:` or fix its name."),
+    Code("AF309", "resource-kind-mismatch", _E, "A step uses a resource of the wrong kind.",
+         "Point the step at a resource of the kind it needs."),
+    Code("AF310", "decode-target", _E, "A `decode` path points at a value that is not a plain string or one standalone token.",
+         "Decode whole values: make the value a literal or exactly one `{{env.X}}` token."),
+    Code("AF311", "duplicate-item-id", _E, "Two scheduler items have the same id.", "Give every item a unique id."),
+    Code("AF312", "unknown-timezone", _E, "The timezone is not an IANA timezone name.",
+         "Use a name such as `UTC` or `Europe/Berlin`."),
+    Code("AF313", "unreachable-step", _E,
+         "A step can never run: an earlier `on_no_data: skip_job` step always reports no data.",
+         "Fix the probe step's inputs or remove the steps after it."),
+    # --- templates ----------------------------------------------------------------------
+    Code("AF401", "template-syntax", _E,
+         "Unsupported templating syntax. Use {{VAR}} or {{VAR:DEFAULT}}",
+         "Only `{{PATH}}` and `{{PATH:DEFAULT}}` are templates; `${...}`, `{%...%}`, `{#...#}`, `{}`, "
+         "filters and nested braces are refused (the engine fails on them at run time)."),
+    Code("AF402", "template-root-not-allowed", _E, "A template uses a root that this place does not offer.",
+         "Resources and flow settings see only `env`; step inputs and outputs see env, steps, job, "
+         "jobs, run_id and flow_id; `result` only in step outputs."),
+    Code("AF403", "bad-reference-path", _E, "A template or `when` path that can never resolve.",
+         "Use `job.id`, `job.outputs.KEY`, `jobs.JOB.outputs.KEY`, `jobs.JOB.status`, `steps.STEP.KEY`, "
+         "`run_id`, `flow_id`, `result.KEY` or `env.NAME`."),
+    Code("AF404", "unknown-step-reference", _E, "`steps.X` where X is not an earlier step of the same job.",
+         "Reference a step that runs before this one in the same job; use job outputs across jobs."),
+    Code("AF405", "unknown-job-reference", _E, "`jobs.J` where J is not a job that runs earlier.",
+         "Reference a job declared before this one."),
+    Code("AF406", "unknown-job-output", _E, "`jobs.J.outputs.K` or `job.outputs.K` where no step declares K in `outputs`.",
+         "Declare K in the `outputs` of a step of that job, or fix the key."),
+    Code("AF407", "unknown-step-output", _E, "`steps.X.K` where step X's type never returns K.",
+         "Use one of the step type's output keys (see the hint)."),
+    # --- when ---------------------------------------------------------------------------
+    Code("AF501", "when-syntax", _E, "A `when` expression that does not parse.",
+         "Write comparisons over `jobs.J.outputs.K` and literals, joined with and/or/not."),
+    Code("AF502", "when-unsupported", _E, "A `when` expression uses something outside the allowed subset.",
+         "Only `jobs.J.outputs.K`, `jobs.J.status`, `jobs.J.skip_reason`, literals, comparisons, "
+         "and/or/not and parentheses are allowed."),
+    # --- step inputs --------------------------------------------------------------------
+    Code("AF601", "unknown-step-input", _E, "A step input that the step type does not read.",
+         "Fix the name (see the hint) or remove it; the engine would silently ignore it."),
+    Code("AF602", "missing-step-input", _E, "A required step input is missing.", "Add the input."),
+    Code("AF603", "step-input-type", _E, "A step input has the wrong type.", "Write a value of the expected type."),
+    Code("AF604", "invalid-step-input", _E, "A step input is not one of its allowed values.",
+         "Use one of the listed values."),
+    Code("AF605", "step-input-conflict", _E, "Step inputs that do not work together.",
+         "Add the input that the combination needs (see the message)."),
+    # --- code generation ---------------------------------------------------------------
+    Code("AF701", "not-supported-yet", _E, "The flow uses a feature that this compiler target does not support yet.",
+         "Use a supported step type, or run this flow with the reference engine for now."),
+    Code("AF702", "duplicate-flow-id", _E, "Two flow files have the same flow id (they would write the same artifact).",
+         "Give every flow a unique `flow.id`."),
+    # --- warnings -----------------------------------------------------------------------
+    Code("AF801", "boolean-key", _W, "A mapping key that YAML 1.1 reads as a boolean (`on`, `yes`, `off`, ...).",
+         "Quote the key."),
+    Code("AF802", "sexagesimal-number", _W, "A value like `1:30` that YAML 1.1 reads as a base-60 number.",
+         "Quote the value if it is a time or a string."),
+    Code("AF803", "octal-number", _W, "A value like `017` that YAML 1.1 reads as an octal number.",
+         "Quote the value if the leading zero matters."),
+    Code("AF804", "date-value", _W, "A value like `2024-01-31` that YAML reads as a date, not a string.",
+         "Quote the value."),
+    Code("AF805", "on-no-data-never-skips", _W, "`on_no_data: skip_job` on a step that never reports no data.",
+         "Remove `on_no_data` or use a probe step such as `check_items`."),
+]
+
+CODES: dict[str, Code] = {c.code: c for c in _ALL}
+
+
+def severity(code: str) -> Severity:
+    return CODES[code].severity

@@ -1,0 +1,73 @@
+"""Diagnostics: what a user sees when something is wrong, always located and coded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aetherflow_compiler.codes import CODES, Severity
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    """One problem at one place: `file:line:column: CODE message` plus an optional hint."""
+
+    file: str
+    line: int
+    column: int
+    code: str
+    message: str
+    hint: str | None = None
+
+    @property
+    def severity(self) -> Severity:
+        return CODES[self.code].severity
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def format_text(self) -> str:
+        head = f"{self.file}:{self.line}:{self.column}: {self.code} {self.message}"
+        if self.hint:
+            return f"{head}\n  hint: {self.hint}"
+        return head
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "code": self.code,
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+
+@dataclass
+class DiagnosticList:
+    """Diagnostics collected for one file, deduplicated and kept in source order."""
+
+    items: list[Diagnostic] = field(default_factory=list)
+
+    def add(self, diag: Diagnostic) -> None:
+        if diag.code not in CODES:  # a programming error, not a user error
+            raise KeyError(f"unknown diagnostic code {diag.code}")
+        if diag not in self.items:
+            self.items.append(diag)
+
+    def extend(self, diags: list[Diagnostic]) -> None:
+        for d in diags:
+            self.add(d)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return sorted(d for d in self.items if d.is_error)
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return sorted(d for d in self.items if not d.is_error)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.is_error for d in self.items)

@@ -1,0 +1,158 @@
+"""The intermediate representation: plain frozen data, no behaviour beyond small queries.
+
+Code generators consume only this (never YAML). Values are literals, `Template`s (parsed
+once, at compile time), `Seq` and `Map`; `when` is a parsed expression tree. Every job,
+step and resource keeps the file and line it came from, for comments in the artifact.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from aetherflow_compiler.templates import Ref, Template
+from aetherflow_compiler.when import WhenExpr
+
+
+@dataclass(frozen=True)
+class Seq:
+    items: tuple[Value, ...]
+
+
+@dataclass(frozen=True)
+class Map:
+    entries: tuple[tuple[Any, Value], ...]
+
+    def get(self, key: Any, default: Value = None) -> Value:
+        for k, v in self.entries:
+            if k == key:
+                return v
+        return default
+
+    def keys(self) -> list[Any]:
+        return [k for k, _ in self.entries]
+
+
+Value = None | bool | int | float | str | datetime.date | Template | Seq | Map
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where something was written: the source name shown in artifacts, and its line."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    type: str
+    inputs: Map
+    outputs: Map
+    skip_job_on_no_data: bool
+    origin: Origin
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    description: str | None
+    depends_on: tuple[str, ...]
+    when: WhenExpr | None
+    when_source: str | None
+    steps: tuple[Step, ...]
+    origin: Origin
+
+
+@dataclass(frozen=True)
+class Resource:
+    name: str
+    kind: str
+    driver: str
+    profile: str | None
+    config: Map
+    options: Map
+    # (section, dotted path) of every value passed through the secrets provider's decode().
+    decode: tuple[tuple[str, str], ...]
+    origin: Origin
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Value
+    cleanup_policy: str  # on_success | always | never
+    layout: Map  # artifacts, scratch, manifests (defaults merged in)
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    backend: str  # sqlite | file
+    path: Value
+
+
+@dataclass(frozen=True)
+class LockConfig:
+    scope: str  # none | job | flow
+    ttl_seconds: Value
+
+
+@dataclass(frozen=True)
+class Flow:
+    id: str
+    description: str | None
+    source: str
+    source_sha256: str
+    workspace: Workspace
+    state: StateConfig
+    locks: LockConfig
+    resources: tuple[Resource, ...]
+    jobs: tuple[Job, ...]
+    origin: Origin
+
+    def step_types(self) -> list[str]:
+        """Every step type the flow uses (with_lock's inner steps included), sorted."""
+        found: set[str] = set()
+        for job in self.jobs:
+            for step in job.steps:
+                found.add(step.type)
+                inner = step.inputs.get("step") if step.type == "with_lock" else None
+                if isinstance(inner, Map) and isinstance(inner.get("type"), str):
+                    found.add(str(inner.get("type")))
+        return sorted(found)
+
+    def env_refs(self) -> dict[str, bool]:
+        """Env variable name -> True when every reference to it has a default."""
+        out: dict[str, bool] = {}
+        for ref in self.refs():
+            if ref.root == "env" and len(ref.path) >= 2:
+                name = ref.path[1]
+                out[name] = out.get(name, True) and ref.default is not None
+        return dict(sorted(out.items()))
+
+    def refs(self) -> Iterator[Ref]:
+        values: list[Value] = [self.workspace.root, self.workspace.layout, self.state.path,
+                               self.locks.ttl_seconds]
+        for res in self.resources:
+            values.extend([res.config, res.options])
+        for job in self.jobs:
+            for step in job.steps:
+                values.extend([step.inputs, step.outputs])
+        for value in values:
+            yield from value_refs(value)
+
+
+def value_refs(value: Value) -> Iterator[Ref]:
+    if isinstance(value, Template):
+        yield from value.refs
+    elif isinstance(value, Seq):
+        for item in value.items:
+            yield from value_refs(item)
+    elif isinstance(value, Map):
+        for _, item in value.entries:
+            yield from value_refs(item)

@@ -1,0 +1,390 @@
+"""Read a YAML file into plain values while remembering where every value came from.
+
+Values match what PyYAML's `safe_load` gives the reference engine (YAML 1.1: `yes` is
+True, `017` is 15, `1:30` is 90), but the loader is stricter than `safe_load`:
+
+- files over `MAX_FILE_BYTES`, non-UTF-8 files and multi-document files are refused;
+- only core-schema tags are accepted (no `!!python/object`, `!!binary`, `!!set`, ...);
+- aliases may not expand the document by more than `ALIAS_BUDGET` nodes, and may not
+  refer to themselves, so a "billion laughs" file fails fast in bounded memory;
+- duplicate keys and list/mapping keys are errors (PyYAML keeps the last key silently).
+
+The result is a `Document`: the values plus a `Span` for every value and mapping key,
+addressed by path (a tuple of mapping keys and list indexes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from aetherflow_compiler.diagnostics import Diagnostic
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+ALIAS_BUDGET = 10_000
+
+_CORE = "tag:yaml.org,2002:"
+_ALLOWED_TAGS = {
+    _CORE + name for name in ("str", "int", "float", "bool", "null", "timestamp", "seq", "map", "merge")
+}
+_MERGE_TAG = _CORE + "merge"
+_OCTAL_RE = re.compile(r"^[-+]?0[0-7_]+$")
+
+Path = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Span:
+    """Where a value or key starts: 1-based line and column, 0-based text index, scalar style."""
+
+    line: int
+    column: int
+    index: int
+    style: str | None = None
+
+
+@dataclass
+class Document:
+    """A loaded YAML file: its values and the position of each of them."""
+
+    path: str
+    text: str
+    data: Any
+    sha256: str = ""  # of the file's bytes
+    values: dict[Path, Span] = field(default_factory=dict)
+    keys: dict[Path, Span] = field(default_factory=dict)
+
+    def span(self, path: Path, *, key: bool = False) -> Span:
+        """The position of `path` (or of its key), else of its nearest ancestor that has one."""
+        cur = tuple(path)
+        if key and cur in self.keys:
+            return self.keys[cur]
+        while cur:
+            if cur in self.values:
+                return self.values[cur]
+            cur = cur[:-1]
+        return self.values.get((), Span(1, 1, 0))
+
+    def position_in_scalar(self, path: Path, offset: int) -> tuple[int, int]:
+        """Line and column of character `offset` inside the string at `path`.
+
+        Exact when the scalar is written on one line without escapes; otherwise the
+        scalar's own start, which is still the right line for a reader.
+        """
+        span = self.span(path)
+        value = _get(self.data, path)
+        if not isinstance(value, str) or path not in self.values or span.style in ("|", ">"):
+            return span.line, span.column
+        quote = 1 if span.style in ("'", '"') else 0
+        start = span.index + quote
+        prefix = value[:offset]
+        if "\n" not in prefix and self.text[start : start + offset] == prefix:
+            return span.line, span.column + quote + offset
+        return span.line, span.column
+
+
+def _get(data: Any, path: Path) -> Any:
+    cur = data
+    for part in path:
+        try:
+            cur = cur[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return cur
+
+
+class LoadError(Exception):
+    """A problem that stops loading; carries a located diagnostic."""
+
+    def __init__(self, diag: Diagnostic) -> None:
+        super().__init__(diag.message)
+        self.diag = diag
+
+
+class _Composer(yaml.SafeLoader):
+    """PyYAML's safe loader, remembering where the first alias was used."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.first_alias: yaml.Mark | None = None
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        if self.first_alias is None and self.check_event(yaml.AliasEvent):
+            self.first_alias = self.peek_event().start_mark
+        return super().compose_node(parent, index)
+
+
+def load_file(path: str, display: str | None = None) -> tuple[Document | None, list[Diagnostic]]:
+    """Load `path`; `display` is the name used in diagnostics (defaults to `path`)."""
+    name = display if display is not None else path
+    try:
+        if os.path.isdir(path):
+            raise IsADirectoryError(path)
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        return None, [Diagnostic(name, 1, 1, "AF100", f"cannot read file: {reason}")]
+    return load_bytes(raw, name)
+
+
+def load_bytes(raw: bytes, name: str) -> tuple[Document | None, list[Diagnostic]]:
+    """Load YAML from bytes; returns the document (None on a fatal error) and diagnostics."""
+    if len(raw) > MAX_FILE_BYTES:
+        return None, [
+            Diagnostic(
+                name, 1, 1, "AF101",
+                f"file is larger than the limit of {MAX_FILE_BYTES // (1024 * 1024)} MiB",
+                "flow files are small; check that this is the file you meant",
+            )
+        ]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        column = len(raw[line_start : exc.start].decode("utf-8", errors="replace")) + 1
+        return None, [
+            Diagnostic(
+                name, line, column, "AF102",
+                f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+                "save the file as UTF-8",
+            )
+        ]
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    warnings: list[Diagnostic] = []
+    try:
+        data, values, keys = _Builder(name, text, warnings).build()
+    except LoadError as exc:
+        return None, [exc.diag]
+    except RecursionError:
+        return None, [
+            Diagnostic(name, 1, 1, "AF103", "invalid YAML: the document nests too deeply",
+                       "flows need only a few levels of nesting")
+        ]
+    return Document(name, text, data, hashlib.sha256(raw).hexdigest(), values, keys), warnings
+
+
+class _Builder:
+    def __init__(self, name: str, text: str, warnings: list[Diagnostic]) -> None:
+        self.name = name
+        self.text = text
+        self.warnings = warnings
+        self.values: dict[Path, Span] = {}
+        self.keys: dict[Path, Span] = {}
+        self.warned: set[int] = set()
+        self.loader = _Composer(text)
+
+    # -- errors -------------------------------------------------------------------------
+    def fail(self, mark: yaml.Mark | None, code: str, message: str, hint: str | None = None) -> LoadError:
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        return LoadError(Diagnostic(self.name, line, column, code, message, hint))
+
+    def warn(self, node: Node, code: str, message: str, hint: str) -> None:
+        if id(node) in self.warned:
+            return
+        self.warned.add(id(node))
+        mark = node.start_mark
+        self.warnings.append(Diagnostic(self.name, mark.line + 1, mark.column + 1, code, message, hint))
+
+    # -- stages -------------------------------------------------------------------------
+    def build(self) -> tuple[Any, dict[Path, Span], dict[Path, Span]]:
+        root = self.compose()
+        self.check_expansion(root)
+        data = self.construct(root, ())
+        return data, self.values, self.keys
+
+    def compose(self) -> Node:
+        loader = self.loader
+        try:
+            if not loader.check_node():
+                raise self.fail(None, "AF110", "file holds no YAML document", "write a flow into the file")
+            root = loader.get_node()
+            if loader.check_node():
+                mark = loader.peek_event().start_mark
+                raise self.fail(
+                    mark, "AF104", "file holds more than one YAML document",
+                    "put one flow per file and remove the '---' separator",
+                )
+        except yaml.MarkedYAMLError as exc:
+            raise self.yaml_error(exc) from None
+        except yaml.YAMLError as exc:  # reader errors: characters YAML does not allow
+            position = getattr(exc, "position", 0)
+            line = self.text.count("\n", 0, position) + 1
+            column = position - (self.text.rfind("\n", 0, position) + 1) + 1
+            reason = getattr(exc, "reason", "unacceptable character")
+            raise LoadError(
+                Diagnostic(self.name, line, column, "AF103", f"invalid YAML: {reason}",
+                           "remove control characters from the file")
+            ) from None
+        finally:
+            loader.dispose()
+        if root is None:
+            raise self.fail(None, "AF110", "file holds no YAML document", "write a flow into the file")
+        return root
+
+    def yaml_error(self, exc: yaml.MarkedYAMLError) -> LoadError:
+        mark = exc.problem_mark or exc.context_mark
+        problem = (exc.problem or "syntax error").strip()
+        hint = None
+        if exc.context:
+            where = ""
+            if exc.context_mark is not None and exc.context_mark is not mark:
+                where = f" (line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1})"
+            hint = f"{exc.context.strip()}{where}"
+        return self.fail(mark, "AF103", f"invalid YAML: {problem}", hint)
+
+    def check_expansion(self, root: Node) -> None:
+        """Refuse recursive aliases and alias expansion beyond the budget, in bounded time."""
+        distinct: set[int] = set()
+        on_stack: set[int] = set()
+        limit = [0]
+
+        def count_distinct(node: Node) -> None:
+            stack = [node]
+            while stack:
+                n = stack.pop()
+                if id(n) in distinct:
+                    continue
+                distinct.add(id(n))
+                stack.extend(_children(n))
+
+        count_distinct(root)
+        budget = len(distinct) + ALIAS_BUDGET
+
+        def walk(node: Node) -> None:
+            if id(node) in on_stack:
+                raise self.fail(node.start_mark, "AF107", "alias refers to a node that contains it",
+                                "remove the self-referencing alias")
+            limit[0] += 1
+            if limit[0] > budget:
+                raise self.fail(
+                    self.loader.first_alias or node.start_mark, "AF106",
+                    f"aliases expand the document by more than {ALIAS_BUDGET} nodes",
+                    "use fewer nested aliases (this limit stops 'billion laughs' files)",
+                )
+            children = _children(node)
+            if children:
+                on_stack.add(id(node))
+                for child in children:
+                    walk(child)
+                on_stack.discard(id(node))
+
+        walk(root)
+
+    # -- construction -------------------------------------------------------------------
+    def span_of(self, node: Node) -> Span:
+        mark = node.start_mark
+        style = node.style if isinstance(node, ScalarNode) else None
+        return Span(mark.line + 1, mark.column + 1, mark.index, style)
+
+    def check_tag(self, node: Node) -> None:
+        if node.tag not in _ALLOWED_TAGS:
+            raise self.fail(
+                node.start_mark, "AF105", f"YAML tag {_short_tag(node.tag)} is not allowed",
+                "flows may only use plain YAML values (strings, numbers, booleans, null, lists, mappings)",
+            )
+
+    def construct(self, node: Node, path: Path) -> Any:
+        self.check_tag(node)
+        self.values[path] = self.span_of(node)
+        if isinstance(node, ScalarNode):
+            return self.scalar(node)
+        if isinstance(node, SequenceNode):
+            return [self.construct(child, path + (i,)) for i, child in enumerate(node.value)]
+        assert isinstance(node, MappingNode)
+        return self.mapping(node, path)
+
+    def scalar(self, node: ScalarNode) -> Any:
+        value = self.loader.construct_object(node, deep=True)
+        if node.style is None:
+            if node.tag in (_CORE + "int", _CORE + "float") and ":" in node.value:
+                self.warn(node, "AF802", f"'{node.value}' is read as the base-60 number {value}",
+                          f"quote it (\"{node.value}\") if it is a time or a string")
+            elif node.tag == _CORE + "int" and _OCTAL_RE.match(node.value):
+                self.warn(node, "AF803", f"'{node.value}' is read as the octal number {value}",
+                          f"quote it (\"{node.value}\") if the leading zero matters")
+            elif node.tag == _CORE + "timestamp":
+                self.warn(node, "AF804", f"'{node.value}' is read as a date, not a string",
+                          f"quote it (\"{node.value}\")")
+        return value
+
+    def mapping_entries(self, node: MappingNode) -> list[tuple[Node, Node]]:
+        """Entries of a mapping with `<<` merge keys expanded the way PyYAML does it."""
+        merged: list[tuple[Node, Node]] = []
+        explicit: list[tuple[Node, Node]] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                if isinstance(value_node, MappingNode):
+                    merged.extend(self.mapping_entries(value_node))
+                elif isinstance(value_node, SequenceNode):
+                    groups = []
+                    for sub in value_node.value:
+                        if not isinstance(sub, MappingNode):
+                            raise self.fail(sub.start_mark, "AF103",
+                                            "invalid YAML: a merge key ('<<') needs mappings")
+                        groups.append(self.mapping_entries(sub))
+                    # PyYAML: earlier mappings in the list win over later ones.
+                    for group in reversed(groups):
+                        merged.extend(group)
+                else:
+                    raise self.fail(value_node.start_mark, "AF103",
+                                    "invalid YAML: a merge key ('<<') needs a mapping or a list of mappings")
+            else:
+                explicit.append((key_node, value_node))
+        return merged + explicit
+
+    def mapping(self, node: MappingNode, path: Path) -> dict[Any, Any]:
+        result: dict[Any, Any] = {}
+        explicit_seen: dict[Any, Node] = {}
+        own = {id(k) for k, _ in node.value}
+        for key_node, value_node in self.mapping_entries(node):
+            if not isinstance(key_node, ScalarNode):
+                raise self.fail(key_node.start_mark, "AF109", "mapping keys must be plain values, not lists or mappings",
+                                "use a string key")
+            self.check_tag(key_node)
+            key = self.loader.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:  # pragma: no cover - scalars are hashable
+                raise self.fail(key_node.start_mark, "AF109", "mapping key cannot be used as a key") from None
+            if key_node.style is None and key_node.tag == _CORE + "bool":
+                self.warn(key_node, "AF801", f"key '{key_node.value}' is read as the boolean {key}",
+                          f"quote it (\"{key_node.value}\") to keep it a string")
+            if id(key_node) in own:
+                if key in explicit_seen:
+                    first = explicit_seen[key].start_mark
+                    raise self.fail(
+                        key_node.start_mark, "AF108", f"duplicate key '{key_node.value}'",
+                        f"first defined at line {first.line + 1}; YAML would silently keep only the last one",
+                    )
+                explicit_seen[key] = key_node
+            child = path + (key,)
+            self.keys[child] = self.span_of(key_node)
+            result[key] = self.construct(value_node, child)
+        return result
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    if isinstance(node, MappingNode):
+        out: list[Node] = []
+        for k, v in node.value:
+            out.append(k)
+            out.append(v)
+        return out
+    return []
+
+
+def _short_tag(tag: str) -> str:
+    if tag.startswith(_CORE):
+        return "!!" + tag[len(_CORE) :]
+    return tag if tag.startswith("!") else f"!<{tag}>"

@@ -1,0 +1,186 @@
+"""Validate a loaded document against its JSON Schema and turn errors into diagnostics."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError, best_match
+
+from aetherflow_compiler.describe import describe_path, show_value, type_words, value_kind
+from aetherflow_compiler.diagnostics import Diagnostic
+from aetherflow_compiler.loader import Document, Path
+from aetherflow_compiler.suggest import did_you_mean, one_of
+
+SCHEMA_KINDS = ("flow", "profiles", "scheduler")
+
+
+@cache
+def schema_text(kind: str) -> str:
+    """The JSON Schema document for a file kind, exactly as shipped."""
+    if kind not in SCHEMA_KINDS:
+        raise ValueError(f"unknown schema kind {kind!r}")
+    return (resources.files("aetherflow_compiler.schemas") / f"{kind}.schema.json").read_text("utf-8")
+
+
+@cache
+def load_schema(kind: str) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(schema_text(kind))
+    return schema
+
+
+@cache
+def _validator(kind: str) -> jsonschema.Draft7Validator:
+    return jsonschema.Draft7Validator(load_schema(kind))
+
+
+def check_schema(doc: Document, kind: str) -> list[Diagnostic]:
+    """All schema problems of `doc`, located and coded."""
+    out: list[Diagnostic] = []
+    for error in _validator(kind).iter_errors(doc.data):
+        for leaf in _leaves(error):
+            out.extend(_translate(doc, leaf))
+    return out
+
+
+def _leaves(error: ValidationError) -> Iterator[ValidationError]:
+    """Descend into anyOf/oneOf alternatives that carry no title of their own."""
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator in ("anyOf", "oneOf") and not schema.get("title") and error.context:
+        yield from _leaves(best_match(error.context))
+    else:
+        yield error
+
+
+def _inputs_index(path: Path) -> int | None:
+    """Index of the 'inputs' element when `path` lies in a step's inputs."""
+    for i, part in enumerate(path):
+        if part == "inputs" and i >= 2 and (path[i - 2] == "steps" or path[i - 1] == "step"):
+            return i
+    return None
+
+
+def _code(path: Path, schema_code: str, input_code: str) -> str:
+    return input_code if _inputs_index(path) is not None else schema_code
+
+
+def _step_type(doc: Document, path: Path) -> str | None:
+    """The step type owning the inputs at `path`, if any."""
+    idx = _inputs_index(path)
+    if idx is None:
+        return None
+    owner: Any = doc.data
+    for part in path[:idx]:
+        try:
+            owner = owner[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    step_type = owner.get("type") if isinstance(owner, dict) else None
+    return step_type if isinstance(step_type, str) else None
+
+
+def _translate(doc: Document, error: ValidationError) -> list[Diagnostic]:
+    path: Path = tuple(error.absolute_path)
+    where = describe_path(doc.data, path)
+    kind = error.validator
+    value = error.instance
+    schema: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
+    rule: Any = error.validator_value
+    hint: str | None
+
+    def at(p: Path, code: str, message: str, hint: str | None = None, key: bool = False) -> Diagnostic:
+        span = doc.span(p, key=key)
+        return Diagnostic(doc.path, span.line, span.column, code, message, hint)
+
+    if kind == "additionalProperties" and isinstance(value, dict):
+        allowed = list(schema.get("properties", {}))
+        out = []
+        for extra in value:
+            if extra in allowed:
+                continue
+            step_type = _step_type(doc, path + (extra,))
+            top_level_input = step_type is not None and path[-1] == "inputs"
+            noun = f"input of {step_type}" if top_level_input else "key"
+            hint = did_you_mean(str(extra), allowed) or f"allowed keys here: {one_of(allowed)}"
+            if not isinstance(extra, str):
+                hint = f"the key is read as {show_value(extra)}, not a string; quote it"
+            out.append(at(path + (extra,), _code(path + (extra,), "AF201", "AF601"),
+                          f"unknown {noun} '{extra}' in {where}", hint, key=True))
+        return out
+
+    if kind == "required" and isinstance(value, dict):
+        out = []
+        for name in rule:
+            if name in value:
+                continue
+            if name == "inputs":
+                step_type = value.get("type", "this step type")
+                out.append(at(path, "AF602", f"{where} has no inputs, but {step_type} requires some",
+                              "add an 'inputs' mapping"))
+                continue
+            step_type = _step_type(doc, path + (name,))
+            what = f"input '{name}' required by {step_type}" if step_type else f"required key '{name}'"
+            out.append(at(path, _code(path + (name,), "AF202", "AF602"), f"missing {what} in {where}"))
+        return out
+
+    if kind == "type":
+        expected = type_words(rule)
+        hint = _type_hint(value, rule)
+        return [at(path, _code(path, "AF203", "AF603"),
+                   f"{where} must be {expected}, not {value_kind(value)} ({show_value(value)})", hint)]
+
+    if kind in ("anyOf", "oneOf"):
+        title = schema.get("title", "a valid value")
+        hint = None
+        word = value.strip().lower() if isinstance(value, str) else ""
+        if word in ("true", "false", "yes", "no", "on", "off") and "boolean" in title:
+            literal = "true" if word in ("true", "yes", "on") else "false"
+            hint = f"write {literal} without quotes; the engine reads the string {value!r} as true"
+        return [at(path, _code(path, "AF203", "AF603"),
+                   f"{where} must be {title}, not {value_kind(value)} ({show_value(value)})", hint)]
+
+    if kind == "enum":
+        options = [o for o in rule if o is not None]
+        hint = did_you_mean(str(value), [str(o) for o in options])
+        return [at(path, _code(path, "AF204", "AF604"),
+                   f"invalid value {show_value(value)} for {where}; expected one of: {one_of(map(str, options))}",
+                   hint)]
+
+    if kind == "const":
+        return [at(path, "AF204", f"unsupported {where} {show_value(value)}; only {rule} is accepted")]
+
+    if kind == "pattern":
+        hint = schema.get("description")
+        return [at(path, _code(path, "AF205", "AF603"), f"invalid {where} {show_value(value)}", hint)]
+
+    if kind in ("minLength", "minItems", "maxLength", "maxItems", "minimum", "maximum"):
+        limit = rule
+        text = {
+            "minLength": "must not be empty" if limit == 1 else f"must have at least {limit} characters",
+            "maxLength": f"must have at most {limit} characters",
+            "minItems": f"must have at least {limit} item{'s' if limit != 1 else ''}",
+            "maxItems": f"must have at most {limit} items",
+            "minimum": f"must be at least {limit}",
+            "maximum": f"must be at most {limit}",
+        }[kind]
+        return [at(path, _code(path, "AF206", "AF603"), f"{where} {text}")]
+
+    # Any keyword not handled above still gets a located, coded diagnostic.
+    return [at(path, _code(path, "AF203", "AF603"), f"{where}: {error.message}")]  # pragma: no cover
+
+
+def _type_hint(value: Any, expected: Any) -> str | None:
+    expected_list = [expected] if isinstance(expected, str) else list(expected)
+    if isinstance(value, str) and "array" in expected_list:
+        return "write a YAML list, for example [a, b]"
+    if isinstance(value, dict) and value == {} and "string" in expected_list:
+        return None
+    if value is None and "object" in expected_list:
+        return "write {} for an empty mapping, or remove the key"
+    if value is None and "array" in expected_list:
+        return "write [] for an empty list, or remove the key"
+    return None

@@ -1,0 +1,40 @@
+"""The engine's built-in step types (spec section 6). Inputs live in flow.schema.json."""
+
+from __future__ import annotations
+
+from aetherflow_compiler.steps.registry import StepType
+
+_F = frozenset
+
+BUILTIN_STEP_TYPES = [
+    StepType(
+        "external.process",
+        outputs=_F({"exit_code", "attempts", "stdout", "stderr", "log_file", "skipped", "marker", "reason"}),
+        can_skip=True,  # only with idempotency.strategy: marker
+        extra_outputs_input="outputs",
+        compiles=True,
+    ),
+    StepType("check_items", outputs=_F({"has_data", "count", "reason"}), can_skip=True, compiles=True),
+    StepType("with_lock", inner_step_input="step", can_skip=True, compiles=True),
+    StepType("zip", resource_kind="archive", can_skip=True),
+    StepType("unzip", resource_kind="archive"),
+    StepType("db_extract", outputs=_F({"output", "format", "rows"}), resource_kind="db"),
+    StepType(
+        "db_fetch_small",
+        outputs=_F({"columns", "rows", "row_count", "columns_json", "rows_json", "dtypes", "dtypes_json"}),
+        resource_kind="db",
+    ),
+    StepType("db_extract_stream", resource_kind="db"),
+    StepType("mail_send", outputs=_F({"sent", "to", "subject", "html"}), resource_kind="mail"),
+    StepType("sftp_list_files", resource_kind="sftp", can_skip=True),
+    StepType("sftp_download_files", resource_kind="sftp"),
+    StepType("sftp_upload_files", resource_kind="sftp"),
+    StepType("sftp_delete_files", resource_kind="sftp"),
+    StepType("smb_list_files", resource_kind="smb", can_skip=True),
+    StepType("smb_download_files", resource_kind="smb"),
+    StepType("smb_upload_files", resource_kind="smb"),
+    StepType("smb_delete_files", resource_kind="smb"),
+    StepType("excel_validate_template"),
+    StepType("excel_fill_small"),
+    StepType("excel_fill_from_file"),
+]
