@@ -28,9 +28,10 @@ class Diagnostic:
         return self.severity is Severity.ERROR
 
     def format_text(self) -> str:
-        head = f"{self.file}:{self.line}:{self.column}: {self.code} {self.message}"
+        """One line per diagnostic (plus a hint line): control characters are escaped."""
+        head = f"{_one_line(self.file)}:{self.line}:{self.column}: {self.code} {_one_line(self.message)}"
         if self.hint:
-            return f"{head}\n  hint: {self.hint}"
+            return f"{head}\n  hint: {_one_line(self.hint)}"
         return head
 
     def as_json(self) -> dict[str, Any]:
@@ -42,6 +43,10 @@ class Diagnostic:
             "message": self.message,
             "hint": self.hint,
         }
+
+
+def _one_line(text: str) -> str:
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 @dataclass

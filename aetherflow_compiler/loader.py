@@ -180,7 +180,7 @@ class _Builder:
         self.values: dict[Path, Span] = {}
         self.keys: dict[Path, Span] = {}
         self.warned: set[int] = set()
-        self.loader = _Composer(text)
+        self.loader: _Composer | None = None
 
     # -- errors -------------------------------------------------------------------------
     def fail(self, mark: yaml.Mark | None, code: str, message: str, hint: str | None = None) -> LoadError:
@@ -202,8 +202,9 @@ class _Builder:
         return data, self.values, self.keys
 
     def compose(self) -> Node:
-        loader = self.loader
+        loader = None
         try:
+            loader = self.loader = _Composer(self.text)  # the reader may refuse characters
             if not loader.check_node():
                 raise self.fail(None, "AF110", "file holds no YAML document", "write a flow into the file")
             root = loader.get_node()
@@ -225,7 +226,8 @@ class _Builder:
                            "remove control characters from the file")
             ) from None
         finally:
-            loader.dispose()
+            if loader is not None:
+                loader.dispose()
         if root is None:
             raise self.fail(None, "AF110", "file holds no YAML document", "write a flow into the file")
         return root
@@ -266,7 +268,7 @@ class _Builder:
             limit[0] += 1
             if limit[0] > budget:
                 raise self.fail(
-                    self.loader.first_alias or node.start_mark, "AF106",
+                    (self.loader.first_alias if self.loader else None) or node.start_mark, "AF106",
                     f"aliases expand the document by more than {ALIAS_BUDGET} nodes",
                     "use fewer nested aliases (this limit stops 'billion laughs' files)",
                 )
@@ -303,6 +305,7 @@ class _Builder:
         return self.mapping(node, path)
 
     def scalar(self, node: ScalarNode) -> Any:
+        assert self.loader is not None
         value = self.loader.construct_object(node, deep=True)
         if node.style is None:
             if node.tag in (_CORE + "int", _CORE + "float") and ":" in node.value:
@@ -350,6 +353,7 @@ class _Builder:
                 raise self.fail(key_node.start_mark, "AF109", "mapping keys must be plain values, not lists or mappings",
                                 "use a string key")
             self.check_tag(key_node)
+            assert self.loader is not None
             key = self.loader.construct_object(key_node, deep=True)
             try:
                 hash(key)

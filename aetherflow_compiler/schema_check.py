@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Iterator
 from functools import cache
@@ -41,25 +42,47 @@ def _validator(kind: str) -> jsonschema.Draft7Validator:
 def check_schema(doc: Document, kind: str) -> list[Diagnostic]:
     """All schema problems of `doc`, located and coded."""
     out: list[Diagnostic] = []
-    for error in _validator(kind).iter_errors(doc.data):
+    for error in _validator(kind).iter_errors(_json_view(doc.data)):
         for leaf in _leaves(error):
             out.extend(_translate(doc, leaf))
     return out
 
 
 def _leaves(error: ValidationError) -> Iterator[ValidationError]:
-    """Descend into anyOf/oneOf alternatives that carry no title of their own."""
+    """Descend into anyOf/oneOf alternatives to the error worth showing.
+
+    A titled alternative ("an integer", "a boolean") is reported by its title when the
+    value simply has none of the offered shapes; when the value has the right shape but
+    fails inside it (an empty list, a bad nested entry), that inner error is reported.
+    """
     schema = error.schema if isinstance(error.schema, dict) else {}
-    if error.validator in ("anyOf", "oneOf") and not schema.get("title") and error.context:
-        yield from _leaves(best_match(error.context))
-    else:
-        yield error
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        inner = [e for e in error.context if e.relative_path or e.validator not in ("type", "pattern")]
+        if inner:
+            yield from _leaves(best_match(inner))
+            return
+        if not schema.get("title"):
+            yield from _leaves(best_match(error.context))
+            return
+    yield error
+
+
+def _json_view(value: Any) -> Any:
+    """The data as JSON Schema sees it: dates are compared as the strings the engine makes."""
+    if isinstance(value, dict):
+        return {k: _json_view(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_view(v) for v in value]
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return str(value)
+    return value
 
 
 def _inputs_index(path: Path) -> int | None:
-    """Index of the 'inputs' element when `path` lies in a step's inputs."""
-    for i, part in enumerate(path):
-        if part == "inputs" and i >= 2 and (path[i - 2] == "steps" or path[i - 1] == "step"):
+    """Index of the innermost 'inputs' element when `path` lies in a step's inputs
+    (with_lock's embedded step included)."""
+    for i in range(len(path) - 1, 1, -1):
+        if path[i] == "inputs" and (path[i - 2] == "steps" or path[i - 1] == "step"):
             return i
     return None
 
@@ -103,13 +126,15 @@ def _translate(doc: Document, error: ValidationError) -> list[Diagnostic]:
             if extra in allowed:
                 continue
             step_type = _step_type(doc, path + (extra,))
-            top_level_input = step_type is not None and path[-1] == "inputs"
-            noun = f"input of {step_type}" if top_level_input else "key"
             hint = did_you_mean(str(extra), allowed) or f"allowed keys here: {one_of(allowed)}"
             if not isinstance(extra, str):
                 hint = f"the key is read as {show_value(extra)}, not a string; quote it"
-            out.append(at(path + (extra,), _code(path + (extra,), "AF201", "AF601"),
-                          f"unknown {noun} '{extra}' in {where}", hint, key=True))
+            if step_type is not None and path[-1] == "inputs":
+                owner = describe_path(doc.data, path[:-1])
+                message = f"unknown input '{extra}' for {step_type} in {owner}"
+            else:
+                message = f"unknown key '{extra}' in {where}"
+            out.append(at(path + (extra,), _code(path + (extra,), "AF201", "AF601"), message, hint, key=True))
         return out
 
     if kind == "required" and isinstance(value, dict):
@@ -123,15 +148,19 @@ def _translate(doc: Document, error: ValidationError) -> list[Diagnostic]:
                               "add an 'inputs' mapping"))
                 continue
             step_type = _step_type(doc, path + (name,))
-            what = f"input '{name}' required by {step_type}" if step_type else f"required key '{name}'"
-            out.append(at(path, _code(path + (name,), "AF202", "AF602"), f"missing {what} in {where}"))
+            if step_type is not None and path[-1] == "inputs":
+                owner = describe_path(doc.data, path[:-1])
+                message = f"missing input '{name}' (required by {step_type}) in {owner}"
+            else:
+                message = f"missing required key '{name}' in {where}"
+            out.append(at(path, _code(path + (name,), "AF202", "AF602"), message))
         return out
 
     if kind == "type":
         expected = type_words(rule)
         hint = _type_hint(value, rule)
         return [at(path, _code(path, "AF203", "AF603"),
-                   f"{where} must be {expected}, not {value_kind(value)} ({show_value(value)})", hint)]
+                   f"{where} must be {expected}, not {_shown(value)}", hint)]
 
     if kind in ("anyOf", "oneOf"):
         title = schema.get("title", "a valid value")
@@ -141,7 +170,7 @@ def _translate(doc: Document, error: ValidationError) -> list[Diagnostic]:
             literal = "true" if word in ("true", "yes", "on") else "false"
             hint = f"write {literal} without quotes; the engine reads the string {value!r} as true"
         return [at(path, _code(path, "AF203", "AF603"),
-                   f"{where} must be {title}, not {value_kind(value)} ({show_value(value)})", hint)]
+                   f"{where} must be {title}, not {_shown(value)}", hint)]
 
     if kind == "enum":
         options = [o for o in rule if o is not None]
@@ -155,6 +184,13 @@ def _translate(doc: Document, error: ValidationError) -> list[Diagnostic]:
 
     if kind == "pattern":
         hint = schema.get("description")
+        if len(path) >= 2 and path[-1] == "id":
+            if len(path) >= 3 and path[-3] == "steps":
+                noun = f"step id {show_value(value)} in {describe_path(doc.data, path[:-3])}"
+            else:
+                noun = {"flow": "flow", "jobs": "job", "items": "item"}.get(str(path[-3] if len(path) >= 3 else path[0]), "")
+                noun = f"{noun} id {show_value(value)}".strip()
+            return [at(path, "AF205", f"invalid {noun}", hint)]
         return [at(path, _code(path, "AF205", "AF603"), f"invalid {where} {show_value(value)}", hint)]
 
     if kind in ("minLength", "minItems", "maxLength", "maxItems", "minimum", "maximum"):
@@ -171,6 +207,13 @@ def _translate(doc: Document, error: ValidationError) -> list[Diagnostic]:
 
     # Any keyword not handled above still gets a located, coded diagnostic.
     return [at(path, _code(path, "AF203", "AF603"), f"{where}: {error.message}")]  # pragma: no cover
+
+
+def _shown(value: Any) -> str:
+    """'a string ('x')' for scalars, just 'a list' for containers."""
+    if isinstance(value, (dict, list)):
+        return value_kind(value)
+    return f"{value_kind(value)} ({show_value(value)})"
 
 
 def _type_hint(value: Any, expected: Any) -> str | None:

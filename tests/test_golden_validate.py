@@ -1,0 +1,50 @@
+"""Golden tests: every diagnostic code has an input file and its exact expected output."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from conftest import GOLDEN, case_args, run_cli
+
+from aetherflow_compiler.codes import CODES
+
+CASES_DIR = GOLDEN / "validate"
+# Codes that cannot be shown by a committed input file get dedicated tests instead.
+TESTED_ELSEWHERE = {
+    "AF100": "tests/test_cli.py::test_missing_path_is_located_error",
+    "AF101": "tests/test_loader.py::test_oversize_file_is_refused_without_reading_it_all",
+    "AF701": "compile target (issue 3)",
+}
+
+
+def _cases() -> list[Path]:
+    out = []
+    for entry in sorted(CASES_DIR.iterdir()):
+        if entry.suffix in (".out", ".args") or entry.name.endswith(".profiles.yaml"):
+            continue
+        out.append(entry)
+    return out
+
+
+@pytest.mark.parametrize("case", _cases(), ids=lambda p: p.stem)
+def test_validate_golden(case: Path, update_golden: bool) -> None:
+    result = run_cli(["validate", *case_args(case), case.name], cwd=CASES_DIR)
+    expected_file = case.with_suffix(".out") if case.is_file() else case.with_name(case.name + ".out")
+    actual = result.stdout + f"[exit {result.exit_code}]\n"
+    if update_golden:
+        expected_file.write_text(actual)
+    assert expected_file.exists(), f"missing golden file {expected_file.name}; run pytest --update-golden"
+    assert actual == expected_file.read_text()
+    # The file name says which code the case demonstrates; it must appear in the output.
+    code = case.name.split("-")[0]
+    assert re.search(rf": {code} ", result.stdout)
+    has_error = any(CODES[c].severity.value == "error" for c in re.findall(r": (AF\d{3}) ", result.stdout))
+    assert result.exit_code == (2 if has_error else 0)
+
+
+def test_every_code_has_a_golden_case() -> None:
+    shown = {p.name.split("-")[0] for p in _cases()}
+    missing = set(CODES) - shown - set(TESTED_ELSEWHERE)
+    assert not missing, f"codes without a golden case: {sorted(missing)}"
