@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
 import click
 
 from aetherflow_compiler import __version__
+from aetherflow_compiler.compile import CompileOptions, OutputError, compile_paths, drift, write_output
 from aetherflow_compiler.report import print_report
 from aetherflow_compiler.schema_check import SCHEMA_KINDS, schema_text
 from aetherflow_compiler.validate import validate_paths
 
 EXIT_OK = 0
+EXIT_DRIFT = 1
 EXIT_INVALID = 2
 EXIT_INTERNAL = 3
 
@@ -39,6 +42,46 @@ def validate(paths: tuple[str, ...], profiles: str | None, as_json: bool) -> Non
     else:
         print_report(report)
     sys.exit(EXIT_OK if report.ok else EXIT_INVALID)
+
+
+@cli.command("compile")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Output directory.")
+@click.option("--profiles", "profiles", type=click.Path(), help="Profiles file merged into resources.")
+@click.option("--check", is_flag=True, help="Compare with the output directory instead of writing; exit 1 on drift.")
+@click.option("--single-file", is_flag=True, help="Inline the runtime: one .py file per flow is the whole deployment.")
+def compile_command(paths: tuple[str, ...], output: str, profiles: str | None, check: bool, single_file: bool) -> None:
+    """Compile flows into OUTPUT: one script per flow, the vendored runtime and manifest.json.
+
+    Exit status: 0 written (or up to date with --check), 1 drift found by --check,
+    2 invalid input or output directory.
+    """
+    options = CompileOptions(output=output, profiles=profiles, single_file=single_file)
+    result = compile_paths(list(paths), options)
+    if not result.ok:
+        print_report(result.report)
+        sys.exit(EXIT_INVALID)
+    for diag in result.report.warnings:
+        click.echo(diag.format_text())
+    n_flows = len(result.flows)
+    if check:
+        changes = drift(result.files, output)
+        for state, path in changes:
+            click.echo(f"{state}: {os.path.join(output, path)}")
+        if changes:
+            click.echo(f"{output} is out of date ({len(changes)} of {len(result.files)} files); "
+                       "run aetherflow compile without --check", err=True)
+            sys.exit(EXIT_DRIFT)
+        click.echo(f"{output} is up to date ({n_flows} flows, {len(result.files)} files)", err=True)
+        sys.exit(EXIT_OK)
+    try:
+        write_output(result.files, output)
+    except (OutputError, OSError) as exc:
+        click.echo(f"aetherflow: {exc}", err=True)
+        sys.exit(EXIT_INVALID)
+    click.echo(f"compiled {n_flows} flow{'s' if n_flows != 1 else ''} into {output} ({len(result.files)} files)",
+               err=True)
+    sys.exit(EXIT_OK)
 
 
 @cli.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,15 +126,15 @@ def validate_paths(
         report.general.append(Diagnostic(given, 1, 1, "AF100", "cannot read file: no such file or directory"))
 
     profiles: dict[str, Any] | None = None
-    if profiles_path is not None:
-        prof = check_file(profiles_path, "profiles", registry, None)
+    profiles_file = os.path.normpath(profiles_path) if profiles_path is not None else None
+    if profiles_file is not None:
+        prof = check_file(profiles_file, "profiles", registry, None)
         report.files.append(prof)
         profiles = mapping(prof.document.data) if prof.document is not None else {}
 
     for path in files:
-        if profiles_path is not None and path == prof.path:
-            continue
-        report.files.append(check_file(path, None, registry, profiles))
+        if path != profiles_file:
+            report.files.append(check_file(path, None, registry, profiles))
     _check_unique_flow_ids(report)
     return report
 

@@ -12,10 +12,15 @@ BUILTIN_STEP_TYPES = [
         outputs=_F({"exit_code", "attempts", "stdout", "stderr", "log_file", "skipped", "marker", "reason"}),
         can_skip=True,  # only with idempotency.strategy: marker
         extra_outputs_input="outputs",
-        compiles=True,
+        runtime=("step_process", "run_external_process"),
     ),
-    StepType("check_items", outputs=_F({"has_data", "count", "reason"}), can_skip=True, compiles=True),
-    StepType("with_lock", inner_step_input="step", can_skip=True, compiles=True),
+    StepType(
+        "check_items",
+        outputs=_F({"has_data", "count", "reason"}),
+        can_skip=True,
+        runtime=("step_check_items", "run_check_items"),
+    ),
+    StepType("with_lock", inner_step_input="step", can_skip=True, runtime=("step_with_lock", "run_with_lock")),
     StepType("zip", resource_kind="archive", can_skip=True),
     StepType("unzip", resource_kind="archive"),
     StepType("db_extract", outputs=_F({"output", "format", "rows"}), resource_kind="db"),

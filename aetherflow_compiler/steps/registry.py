@@ -23,8 +23,9 @@ class StepType:
     extra_outputs_input: str | None = None
     # Input holding an embedded step whose result this step returns (with_lock `step`).
     inner_step_input: str | None = None
-    # Whether the Python target can compile this step type yet.
-    compiles: bool = False
+    # (runtime module, function) implementing the step in the Python target; None while
+    # the target does not support the step type yet.
+    runtime: tuple[str, str] | None = None
 
 
 class StepRegistry:

@@ -1,0 +1,1 @@
+"""Code generators: IR in, files out. They never look at YAML."""

@@ -1,0 +1,62 @@
+"""Choosing, hashing and inlining the runtime that ships next to compiled flows."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from functools import cache
+from importlib import resources
+
+# Modules every artifact needs, in dependency order (the order of --single-file inlining).
+CORE_MODULES = ("__init__", "errors", "templating", "environment", "logs", "results", "state", "workspace")
+TAIL_MODULES = ("engine", "cli")
+PACKAGE = "aetherflow_runtime"
+
+_RELATIVE_IMPORT = re.compile(r"^from \.[A-Za-z_]\w* import [^()]+$")
+_FUTURE = "from __future__ import annotations"
+
+
+@cache
+def runtime_source(module: str) -> str:
+    return (resources.files("aetherflow_compiler._runtime") / f"{module}.py").read_text("utf-8")
+
+
+def runtime_version() -> str:
+    match = re.search(r'^RUNTIME_VERSION = "([^"]+)"$', runtime_source("__init__"), re.M)
+    assert match, "runtime_stub/__init__.py must define RUNTIME_VERSION"
+    return match.group(1)
+
+
+def runtime_modules(step_modules: list[str]) -> list[str]:
+    """The modules a set of step implementations needs, in inlining order."""
+    return [*CORE_MODULES, *sorted(set(step_modules)), *TAIL_MODULES]
+
+
+def runtime_files(step_modules: list[str]) -> dict[str, str]:
+    """File name -> source of the vendored runtime package."""
+    return {f"{m}.py": runtime_source(m) for m in runtime_modules(step_modules)}
+
+
+def runtime_sha256(files: dict[str, str]) -> str:
+    """Must equal aetherflow_runtime.runtime_sha256() over the written package."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode("utf-8") + b"\0" + files[name].encode("utf-8") + b"\0")
+    return digest.hexdigest()
+
+
+def amalgamate(step_modules: list[str]) -> str:
+    """The runtime as one block of code for --single-file artifacts.
+
+    Each module's relative imports are dropped (the names are then defined earlier in the
+    same file) and `from __future__ import annotations` is left to the file's header.
+    """
+    chunks = []
+    for module in runtime_modules(step_modules):
+        kept = []
+        for line in runtime_source(module).splitlines():
+            if line == _FUTURE or _RELATIVE_IMPORT.match(line):
+                continue
+            kept.append(line)
+        chunks.append(f"# ---- {PACKAGE}/{module}.py ----\n" + "\n".join(kept).strip("\n") + "\n")
+    return "\n\n".join(chunks)

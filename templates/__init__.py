@@ -1,0 +1,1 @@
+"""Jinja2 templates of the files the compiler generates (shipped as package data)."""
