@@ -134,6 +134,11 @@ class Run:
         sandbox = self.env.get("AETHERFLOW_STRICT_SANDBOX", "true").lower() in ("1", "true", "yes", "y", "on")
         self.workspace = Workspace(root, flow.flow_id, self.run_id, layout, flow.cleanup_policy, sandbox)
         self.state = open_state(flow.state_backend, state_path)
+        owner = self.state.run_flow(self.run_id)
+        if owner is not None and owner != flow.flow_id:
+            self.state.close()
+            raise ConfigError("run id %s already belongs to flow %s in the state store %s; the engine's tables "
+                              "do not separate flows, so use another run id" % (self.run_id, owner, state_path))
         self.held_locks: Dict[str, int] = {}  # key -> ttl, renewed while the run holds them
         self.last_renewal = time.monotonic()
         self.statuses: Dict[str, str] = {}

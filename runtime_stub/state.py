@@ -109,6 +109,10 @@ class SqliteState:
         row = self.conn.execute("SELECT status FROM af_runs WHERE run_id=?", (run_id,)).fetchone()
         return row[0] if row else None
 
+    def run_flow(self, run_id: str) -> Optional[str]:
+        row = self.conn.execute("SELECT flow_id FROM af_runs WHERE run_id=?", (run_id,)).fetchone()
+        return row[0] if row else None
+
     # -- jobs and steps ------------------------------------------------------------------
     def set_job(self, job_id: str, run_id: str, status: str,
                 outputs: Optional[Dict[str, Any]] = None, skip_reason: Optional[str] = None) -> None:
@@ -241,6 +245,10 @@ class FileState:
     def run_status(self, run_id: str) -> Optional[str]:
         data = self._read(os.path.join(self._run_dir(run_id), "run.json"))
         return str(data["status"]) if data and "status" in data else None
+
+    def run_flow(self, run_id: str) -> Optional[str]:
+        data = self._read(os.path.join(self._run_dir(run_id), "run.json"))
+        return str(data["flow_id"]) if data and "flow_id" in data else None
 
     # -- jobs and steps ------------------------------------------------------------------
     def set_job(self, job_id: str, run_id: str, status: str,

@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+import json
 import os
 import shlex
+import sqlite3
+import subprocess
+import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,3 +52,92 @@ def run_cli(args: list[str], cwd: Path | None = None) -> CliResult:
 def case_args(case: Path) -> list[str]:
     extra = case.with_suffix(".args")
     return shlex.split(extra.read_text()) if extra.exists() else []
+
+
+# --- compiled artifacts -------------------------------------------------------------------
+
+
+@dataclass
+class Project:
+    """A temporary project: flows/ in, dist/ out, and a work and state area for runs."""
+
+    root: Path
+
+    @property
+    def flows(self) -> Path:
+        return self.root / "flows"
+
+    @property
+    def dist(self) -> Path:
+        return self.root / "dist"
+
+    @property
+    def work(self) -> Path:
+        return self.root / "work"
+
+    def state(self, flow_id: str) -> Path:
+        return self.root / "state" / f"{flow_id}.sqlite"
+
+    def header(self, flow_id: str, backend: str = "sqlite", extra: str = "") -> str:
+        state = self.state(flow_id) if backend == "sqlite" else self.root / "state" / f"{flow_id}-files"
+        return textwrap.dedent(f"""\
+            version: 1
+            flow:
+              id: {flow_id}
+              workspace: {{root: {json.dumps(str(self.work))}, cleanup_policy: never}}
+              state: {{backend: {backend}, path: {json.dumps(str(state))}}}
+            """) + extra
+
+    def write_flow(self, name: str, text: str) -> Path:
+        self.flows.mkdir(parents=True, exist_ok=True)
+        path = self.flows / name
+        path.write_text(text)
+        return path
+
+    def compile(self, *extra: str) -> CliResult:
+        result = run_cli(["compile", str(self.flows), "-o", str(self.dist), *extra])
+        assert result.exit_code == 0, result.stdout + result.stderr
+        return result
+
+    def flow(self, flow_id: str, body: str, backend: str = "sqlite", extra: str = "") -> None:
+        """Write flows/<id>.yaml (header + jobs body) and compile."""
+        self.write_flow(f"{flow_id}.yaml", self.header(flow_id, backend, extra) + textwrap.dedent(body))
+        self.compile()
+
+    def run(self, flow_id: str, *args: str, env: dict[str, str] | None = None, timeout: float = 120,
+            check_exit: int | None = None) -> subprocess.CompletedProcess[str]:
+        """Run dist/<flow_id>.py with `python3 -I -S`: the standard library only."""
+        full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.root)}
+        full_env.update(env or {})
+        proc = subprocess.run([sys.executable, "-I", "-S", str(self.dist / f"{flow_id}.py"), *args],
+                              capture_output=True, text=True, env=full_env, timeout=timeout, cwd=self.root)
+        if check_exit is not None:
+            assert proc.returncode == check_exit, proc.stderr + proc.stdout
+        return proc
+
+    def status(self, flow_id: str, run_id: str, env: dict[str, str] | None = None) -> dict:  # type: ignore[type-arg]
+        proc = self.run(flow_id, "status", "--run-id", run_id, "--json", env=env, check_exit=0)
+        return json.loads(proc.stdout)  # type: ignore[no-any-return]
+
+    def db_rows(self, flow_id: str, sql: str, params: tuple = ()) -> list[tuple]:  # type: ignore[type-arg]
+        with sqlite3.connect(self.state(flow_id)) as conn:
+            return conn.execute(sql, params).fetchall()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return Project(tmp_path)
+
+
+def alive(pid: int) -> bool:
+    """True while a process exists and is not a zombie (PID 1 here may not reap orphans)."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return not any(line.startswith("State:") and "Z" in line.split()[1] for line in fh)
+    except FileNotFoundError:
+        return False
+
+
+def statuses(report: dict) -> dict:  # type: ignore[type-arg]
+    """{job: (status, {step: status})} from a status object."""
+    return {job: (data["status"], data["steps"]) for job, data in report["jobs"].items()}

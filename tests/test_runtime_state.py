@@ -1,0 +1,234 @@
+"""State store, resume, locks and the artifact's own command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import Project, statuses
+
+RESUMABLE = """\
+jobs:
+  - id: a
+    steps:
+      - id: first
+        type: external.process
+        inputs: {command: ["sh", "-c", "echo first >> ../../../ledger; echo ok"], cwd: ".", log: {stdout: capture}}
+        outputs: {first_out: "{{result.stdout}}"}
+      - id: gate
+        type: external.process
+        inputs: {command: ["sh", "-c", "echo gate >> ../../../ledger; test -f \\"$GATE\\""], cwd: ".", env: {GATE: "{{env.GATE_FILE}}"}}
+      - id: after
+        type: external.process
+        inputs: {command: ["sh", "-c", "echo after >> ../../../ledger; echo $PREV"], cwd: ".", env: {PREV: "{{steps.first.stdout}}"}, log: {stdout: capture}}
+        outputs: {echoed: "{{result.stdout}}"}
+  - id: b
+    depends_on: [a]
+    when: jobs.a.outputs.first_out == "ok\\n"
+    steps:
+      - {id: s, type: external.process, inputs: {command: ["true"]}}
+"""
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "file"])
+def test_resume_with_the_same_run_id_never_reruns_done_steps(project: Project, backend: str) -> None:
+    project.flow("resumable", RESUMABLE, backend=backend)
+    gate = project.root / "gate"
+    env = {"GATE_FILE": str(gate)}
+    project.run("resumable", "run", "--run-id", "r1", env=env, check_exit=1)
+    assert statuses(project.status("resumable", "r1")) == {"a": ("FAILED", {"first": "SUCCESS", "gate": "FAILED"})}
+    gate.write_text("")
+    proc = project.run("resumable", "run", "--run-id", "r1", env=env, check_exit=0)
+    report = project.status("resumable", "r1")
+    assert report["status"] == "SUCCESS"
+    assert statuses(report) == {
+        "a": ("SUCCESS", {"first": "SUCCESS", "gate": "SUCCESS", "after": "SUCCESS"}),
+        "b": ("SUCCESS", {"s": "SUCCESS"}),
+    }
+    ledger = (project.work / "resumable" / "ledger").read_text().split()
+    assert ledger == ["first", "gate", "gate", "after"]  # first ran once
+    # steps.first and jobs.a.outputs from before the crash still resolve after resume.
+    assert report["jobs"]["a"]["outputs"] == {"first_out": "ok\n", "echoed": "ok\n"}
+    assert "(resumed)" in proc.stderr
+
+
+def test_resume_option_continues_the_latest_unsuccessful_run(project: Project) -> None:
+    project.flow("resumable", RESUMABLE)
+    gate = project.root / "gate"
+    env = {"GATE_FILE": str(gate)}
+    assert "nothing to resume" in project.run("resumable", "run", "--resume", env=env, check_exit=0).stderr
+    project.run("resumable", "run", "--run-id", "first-try", env=env, check_exit=1)
+    gate.write_text("")
+    project.run("resumable", "run", "--resume", env=env, check_exit=0)
+    assert project.status("resumable", "first-try")["status"] == "SUCCESS"
+    assert "succeeded" in project.run("resumable", "run", "--resume", env=env, check_exit=0).stderr
+
+
+def test_kill_9_mid_run_then_resume(project: Project) -> None:
+    steps = "".join(
+        f"      - id: s{i}\n"
+        f"        type: external.process\n"
+        f"        inputs: {{command: [sh, -c, 'echo s{i} >> ../../../ledger; sleep 0.05'], cwd: .}}\n"
+        for i in range(20)
+    )
+    project.flow("crashy", "jobs:\n  - id: a\n    steps:\n" + steps)
+    proc = subprocess.Popen([sys.executable, "-I", "-S", str(project.dist / "crashy.py"), "run", "--run-id", "r1"],
+                            stderr=subprocess.DEVNULL)
+    ledger = project.work / "crashy" / "ledger"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (not ledger.exists() or len(ledger.read_text().split()) < 8):
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with sqlite3.connect(project.state("crashy")) as conn:
+        done = [r[0] for r in conn.execute("SELECT step_id FROM step_runs WHERE status='SUCCESS'")]
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert 5 <= len(done) < 20
+    project.run("crashy", "run", "--run-id", "r1", check_exit=0)
+    lines = ledger.read_text().split()
+    assert sorted(set(lines)) == sorted(f"s{i}" for i in range(20))  # every step at least once
+    for step_id in done:
+        assert lines.count(step_id) == 1  # recorded as done: never again
+    assert statuses(project.status("crashy", "r1"))["a"][0] == "SUCCESS"
+
+
+LOCKED = """\
+jobs:
+  - id: a
+    steps:
+      - {id: s, type: external.process, inputs: {command: ["sh", "-c", "touch ../../../started; sleep 3"], cwd: "."}}
+"""
+
+
+def test_flow_lock_makes_a_concurrent_run_exit_3(project: Project) -> None:
+    project.flow("locked", LOCKED, extra="  locks: {scope: flow, ttl_seconds: 60}\n".replace("  locks", "  locks"))
+    holder = subprocess.Popen([sys.executable, "-I", "-S", str(project.dist / "locked.py"), "run", "--run-id", "one"],
+                              stderr=subprocess.DEVNULL)
+    started = project.work / "locked" / "started"
+    deadline = time.monotonic() + 10
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    loser = project.run("locked", "run", "--run-id", "two", check_exit=3)
+    assert "flow lock" in loser.stderr or "lock_held" in loser.stderr
+    assert holder.wait(timeout=30) == 0
+    assert project.db_rows("locked", "SELECT * FROM locks") == []  # released
+    project.run("locked", "run", "--run-id", "three", check_exit=0)
+
+
+def test_stale_lock_is_taken_over_after_its_ttl(project: Project) -> None:
+    project.flow("stale", LOCKED.replace("sleep 3", "true"), extra="  locks: {scope: job, ttl_seconds: 60}\n")
+    project.run("stale", "run", "--run-id", "init", check_exit=0)
+    with sqlite3.connect(project.state("stale")) as conn:
+        conn.execute("INSERT INTO locks(key, owner, expires_at) VALUES ('job:stale:a', 'dead-run', ?)",
+                     (int(time.time()) + 60,))
+    project.run("stale", "run", "--run-id", "blocked", check_exit=3)
+    with sqlite3.connect(project.state("stale")) as conn:
+        conn.execute("UPDATE locks SET expires_at=? WHERE owner='dead-run'", (int(time.time()) - 1,))
+    project.run("stale", "run", "--run-id", "later", check_exit=0)
+
+
+def test_with_lock_fails_the_step_when_the_key_is_held(project: Project) -> None:
+    project.flow("wl", """\
+        jobs:
+          - id: a
+            steps:
+              - id: guarded
+                type: with_lock
+                inputs:
+                  lock_key: "nightly-{{flow_id}}"
+                  ttl_seconds: 30
+                  step: {type: check_items, inputs: {items: [a, b]}}
+                outputs: {n: "{{result.count}}"}
+        """)
+    project.run("wl", "run", "--run-id", "r1", check_exit=0)
+    assert project.status("wl", "r1")["jobs"]["a"]["outputs"] == {"n": 2}
+    with sqlite3.connect(project.state("wl")) as conn:
+        assert conn.execute("SELECT count(*) FROM locks").fetchone() == (0,)
+        conn.execute("INSERT INTO locks VALUES ('nightly-wl', 'someone-else', ?)", (int(time.time()) + 30,))
+    proc = project.run("wl", "run", "--run-id", "r2", check_exit=1)
+    assert "Lock not acquired: nightly-wl" in proc.stderr
+
+
+def test_file_backend_writes_the_same_information_as_files(project: Project) -> None:
+    project.flow("files", RESUMABLE, backend="file")
+    (project.root / "gate").write_text("")
+    project.run("files", "run", "--run-id", "r1", env={"GATE_FILE": str(project.root / "gate")}, check_exit=0)
+    root = project.root / "state" / "files-files" / "runs" / "r1"
+    job = json.loads((root / "jobs" / "a.json").read_text())
+    assert job["status"] == "SUCCESS" and job["outputs"]["first_out"] == "ok\n"
+    step = json.loads((root / "steps" / "a" / "first.json").read_text())
+    assert step["status"] == "SUCCESS" and step["result"]["exit_code"] == 0
+    assert not [p for p in root.rglob("*.tmp")]
+
+
+def test_a_run_id_of_another_flow_is_refused(project: Project) -> None:
+    shared = project.root / "state" / "shared.sqlite"
+    for flow_id in ("one", "two"):
+        header = project.header(flow_id).replace(str(project.state(flow_id)), str(shared))
+        project.write_flow(f"{flow_id}.yaml", header + "jobs:\n  - {id: a, steps: []}\n")
+    project.compile()
+    project.run("one", "run", "--run-id", "2026-11-28", check_exit=0)
+    proc = project.run("two", "run", "--run-id", "2026-11-28", check_exit=2)
+    assert "already belongs to flow one" in proc.stderr
+
+
+def test_plan_check_env_status_and_version(project: Project) -> None:
+    project.flow("cli", RESUMABLE)
+    plan = project.run("cli", "plan", check_exit=0).stdout
+    assert "job a  [cli.yaml:" in plan and "step gate  external.process" in plan
+    assert '"GATE": "{{env.GATE_FILE}}"' in plan
+    assert "when: jobs.a.outputs.first_out" in plan
+    check = project.run("cli", "check-env", check_exit=2)
+    assert "GATE_FILE" in check.stdout and "MISSING" in check.stdout
+    assert project.run("cli", "check-env", env={"GATE_FILE": "/x"}, check_exit=0).stdout.split() == ["GATE_FILE", "set"]
+    version = project.run("cli", "--version", check_exit=0).stdout
+    assert version.startswith("cli: compiled by aetherflow-compiler 0.1.0 from cli.yaml (sha256 ")
+    assert "no run of cli" in project.run("cli", "status", check_exit=2).stderr
+    project.run("cli", "run", "--run-id", "r9", env={"GATE_FILE": "/nonexistent"}, check_exit=1)
+    text = project.run("cli", "status", check_exit=0).stdout
+    assert text.splitlines()[0] == "run r9 of cli: FAILED"
+    assert project.run("cli", "run", "--run-id", "../x", check_exit=2).stderr.startswith("error: invalid run id")
+    assert "unknown job 'zzz'" in project.run("cli", "run", "--job", "zzz", check_exit=2).stderr
+
+
+def test_json_logs_and_summary_file(project: Project) -> None:
+    project.flow("jl", RESUMABLE)
+    summary = project.root / "summary.json"
+    (project.root / "gate").write_text("")
+    proc = project.run("jl", "run", "--run-id", "r1", "--log-format", "json", "--json-summary", str(summary),
+                       env={"GATE_FILE": str(project.root / "gate")}, check_exit=0)
+    events = [json.loads(line) for line in proc.stderr.splitlines()]
+    for event in events:
+        assert {"event", "ts_ms", "flow_id", "run_id", "job_id", "step_id", "status", "duration_ms"} <= set(event)
+        assert event["flow_id"] == "jl" and event["run_id"] == "r1"
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "run_start" and kinds[-1] == "run_end"
+    assert {"job_start", "job_end", "step_start", "step_end"} <= set(kinds)
+    final = events[-1]
+    written = json.loads(summary.read_text())
+    assert written == project.status("jl", "r1")
+    assert final["jobs"] == written["jobs"] and final["status"] == "SUCCESS"
+    assert list(written["jobs"]) == ["a", "b"] and list(written["jobs"]["a"]["steps"]) == ["first", "gate", "after"]
+    # The same through the environment setting.
+    again = project.run("jl", "run", env={"GATE_FILE": str(project.root / "gate"), "AETHERFLOW_LOG_FORMAT": "json"})
+    assert all(line.startswith("{") for line in again.stderr.splitlines())
+
+
+def test_runtime_mismatch_is_refused(project: Project) -> None:
+    project.flow("mismatch", "jobs: []\n")
+    (project.dist / "aetherflow_runtime" / "logs.py").write_text(
+        (project.dist / "aetherflow_runtime" / "logs.py").read_text() + "\n# edited\n")
+    proc = project.run("mismatch", "plan", check_exit=2)
+    assert "does not match this flow script" in proc.stderr
+    os.remove(project.dist / "aetherflow_runtime" / "__init__.py")
+    import shutil
+
+    shutil.rmtree(project.dist / "aetherflow_runtime")
+    assert "aetherflow_runtime/ is missing" in project.run("mismatch", "plan", check_exit=2).stderr
