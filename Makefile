@@ -14,15 +14,17 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## demo: set up, then validate the bundled example flows
+## demo: set up, then validate, compile and run the bundled example flows
 demo: $(STAMP)
-	$(BIN)/aetherflow validate examples/
+	BIN=$(BIN) sh scripts/demo.sh
 
 ## test: set up, lint, type-check and run every test
 test: $(STAMP) lint unit
 
 lint: $(STAMP)
 	$(BIN)/ruff check aetherflow_compiler tests
+	$(BIN)/ruff check --target-version py38 --select E,F,W,I,B --ignore E501 runtime_stub
+	$(BIN)/black --check --quiet --target-version py38 runtime_stub
 	$(BIN)/mypy
 
 unit: $(STAMP)

@@ -10,7 +10,13 @@ from typing import Any
 import click
 
 from aetherflow_compiler import __version__
-from aetherflow_compiler.compile import CompileOptions, OutputError, compile_paths, drift, write_output
+from aetherflow_compiler.compile import (
+    CompileOptions,
+    OutputError,
+    compile_paths,
+    drift,
+    write_output,
+)
 from aetherflow_compiler.report import print_report
 from aetherflow_compiler.schema_check import SCHEMA_KINDS, schema_text
 from aetherflow_compiler.validate import validate_paths

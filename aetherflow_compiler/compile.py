@@ -100,7 +100,7 @@ def _check_target(fr: FileResult, registry: StepRegistry) -> None:
                "resources, connectors and the steps that use them come in a later release")
     for ji, job in enumerate(data.get("jobs") or []):
         for si, step in enumerate(mapping(job).get("steps") or []):
-            types = [(mapping(step).get("type"), ("jobs", ji, "steps", si, "type"))]
+            types: list[tuple[Any, tuple[Any, ...]]] = [(mapping(step).get("type"), ("jobs", ji, "steps", si, "type"))]
             inner = mapping(mapping(mapping(step).get("inputs")).get("step"))
             if mapping(step).get("type") == "with_lock" and "type" in inner:
                 types.append((inner["type"], ("jobs", ji, "steps", si, "inputs", "step", "type")))

@@ -35,6 +35,7 @@ _ALLOWED_TAGS = {
 }
 _MERGE_TAG = _CORE + "merge"
 _OCTAL_RE = re.compile(r"^[-+]?0[0-7_]+$")
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 Path = tuple[Any, ...]
 
@@ -307,6 +308,11 @@ class _Builder:
     def scalar(self, node: ScalarNode) -> Any:
         assert self.loader is not None
         value = self.loader.construct_object(node, deep=True)
+        if isinstance(value, str) and _SURROGATE_RE.search(value):
+            raise self.fail(
+                node.start_mark, "AF111", "string holds an unpaired UTF-16 surrogate (from a \\uD800-\\uDFFF escape)",
+                "YAML does not join surrogate pairs: write the character itself or a \\U0001F680-style escape",
+            )
         if node.style is None:
             if node.tag in (_CORE + "int", _CORE + "float") and ":" in node.value:
                 self.warn(node, "AF802", f"'{node.value}' is read as the base-60 number {value}",
@@ -353,8 +359,7 @@ class _Builder:
                 raise self.fail(key_node.start_mark, "AF109", "mapping keys must be plain values, not lists or mappings",
                                 "use a string key")
             self.check_tag(key_node)
-            assert self.loader is not None
-            key = self.loader.construct_object(key_node, deep=True)
+            key = self.scalar(key_node)
             try:
                 hash(key)
             except TypeError:  # pragma: no cover - scalars are hashable

@@ -35,6 +35,7 @@ def verify_runtime(version: str, sha256: str) -> None:
             "  expected runtime %s sha256 %s\n"
             "  found    runtime %s sha256 %s\n"
             "  deploy the compiled directory as a whole (flow scripts with aetherflow_runtime/),\n"
-            "  or compile again with `aetherflow compile`.\n" % (folder, version, sha256, RUNTIME_VERSION, found)
+            "  or compile again with `aetherflow compile`.\n"
+            % (folder, version, sha256, RUNTIME_VERSION, found)
         )
         sys.exit(2)

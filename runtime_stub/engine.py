@@ -13,7 +13,14 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .environment import build_snapshot
-from .errors import ConfigError, LockHeld, MissingKeyError, StepError, TemplateError, WhenError
+from .errors import (
+    ConfigError,
+    LockHeld,
+    MissingKeyError,
+    StepError,
+    TemplateError,
+    WhenError,
+)
 from .logs import EventLog
 from .results import FAILED, SKIPPED, SUCCESS, StepResult
 from .state import open_state
@@ -27,10 +34,22 @@ RUNNING = "RUNNING"
 class Flow:
     """Static facts about a flow, written into the artifact by the compiler."""
 
-    def __init__(self, flow_id: str, source: str, source_sha256: str, compiler_version: str,
-                 description: Optional[str], workspace_root: Any, cleanup_policy: str,
-                 layout: Dict[str, Any], state_backend: str, state_path: Any, lock_scope: str,
-                 lock_ttl_seconds: Any, env_vars: Dict[str, bool]) -> None:
+    def __init__(
+        self,
+        flow_id: str,
+        source: str,
+        source_sha256: str,
+        compiler_version: str,
+        description: Optional[str],
+        workspace_root: Any,
+        cleanup_policy: str,
+        layout: Dict[str, Any],
+        state_backend: str,
+        state_path: Any,
+        lock_scope: str,
+        lock_ttl_seconds: Any,
+        env_vars: Dict[str, bool],
+    ) -> None:
         self.flow_id = flow_id
         self.source = source
         self.source_sha256 = source_sha256
@@ -47,9 +66,16 @@ class Flow:
 
 
 class Job:
-    def __init__(self, job_id: str, body: Callable[[Any], None], origin: str,
-                 depends_on: Tuple[str, ...] = (), when: Optional[Callable[[Any], Any]] = None,
-                 when_source: Optional[str] = None, description: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        job_id: str,
+        body: Callable[[Any], None],
+        origin: str,
+        depends_on: Tuple[str, ...] = (),
+        when: Optional[Callable[[Any], Any]] = None,
+        when_source: Optional[str] = None,
+        description: Optional[str] = None,
+    ) -> None:
         self.id = job_id
         self.body = body
         self.origin = origin
@@ -74,11 +100,15 @@ class Jobs:
         entry = self._entry(job_id)
         outputs = entry.get("outputs") or {}
         if key not in outputs:
-            raise WhenError("job '%s' (%s) has no output '%s'" % (job_id, entry.get("status"), key))
+            raise WhenError(
+                "job '%s' (%s) has no output '%s'" % (job_id, entry.get("status"), key)
+            )
         value = outputs[key]
         for part in rest:
             if not isinstance(value, dict) or part not in value:
-                raise WhenError("job '%s' output '%s' has no '%s'" % (job_id, key, part))
+                raise WhenError(
+                    "job '%s' output '%s' has no '%s'" % (job_id, key, part)
+                )
             value = value[part]
         return value
 
@@ -88,13 +118,21 @@ class Jobs:
     def skip_reason(self, job_id: str) -> Any:
         entry = self._entry(job_id)
         if "skip_reason" not in entry:
-            raise WhenError("job '%s' (%s) has no skip_reason" % (job_id, entry.get("status")))
+            raise WhenError(
+                "job '%s' (%s) has no skip_reason" % (job_id, entry.get("status"))
+            )
         return entry["skip_reason"]
 
 
 class Options:
-    def __init__(self, run_id: str, selected: Tuple[str, ...] = (), keep_going: bool = False,
-                 env_files: Optional[List[Any]] = None, log_format: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        selected: Tuple[str, ...] = (),
+        keep_going: bool = False,
+        env_files: Optional[List[Any]] = None,
+        log_format: Optional[str] = None,
+    ) -> None:
         self.run_id = run_id
         self.selected = selected
         self.keep_going = keep_going
@@ -109,17 +147,28 @@ class _JobFailed(Exception):
 
 
 class Run:
-    def __init__(self, flow: Flow, jobs: List[Job], step_types: Dict[str, Callable[..., Any]],
-                 options: Options, environ: Dict[str, str]) -> None:
+    def __init__(
+        self,
+        flow: Flow,
+        jobs: List[Job],
+        step_types: Dict[str, Callable[..., Any]],
+        options: Options,
+        environ: Dict[str, str],
+    ) -> None:
         self.flow = flow
         self.jobs = jobs
         self.step_types = step_types
         self.options = options
         self.run_id = options.run_id
         self.env = build_snapshot(environ, options.env_files)
-        fmt = (options.log_format or self.env.get("AETHERFLOW_LOG_FORMAT") or "text").lower()
-        self.log = EventLog(flow.flow_id, "json" if fmt == "json" else "text",
-                            self.env.get("AETHERFLOW_LOG_LEVEL", "INFO"))
+        fmt = (
+            options.log_format or self.env.get("AETHERFLOW_LOG_FORMAT") or "text"
+        ).lower()
+        self.log = EventLog(
+            flow.flow_id,
+            "json" if fmt == "json" else "text",
+            self.env.get("AETHERFLOW_LOG_LEVEL", "INFO"),
+        )
         self.log.run_id = self.run_id
         meta = {"env": self.env}
         try:
@@ -128,18 +177,34 @@ class Run:
             state_path = str(render(flow.state_path, meta))
             self.lock_ttl = int(render(flow.lock_ttl_seconds, meta))
         except MissingKeyError as exc:
-            raise ConfigError("flow settings need env variable %s: %s" % (exc.path[4:] or exc.path, exc))
+            raise ConfigError(
+                "flow settings need env variable %s: %s"
+                % (exc.path[4:] or exc.path, exc)
+            ) from None
         except (TemplateError, ValueError) as exc:
-            raise ConfigError("flow settings cannot be resolved: %s" % exc)
-        sandbox = self.env.get("AETHERFLOW_STRICT_SANDBOX", "true").lower() in ("1", "true", "yes", "y", "on")
-        self.workspace = Workspace(root, flow.flow_id, self.run_id, layout, flow.cleanup_policy, sandbox)
+            raise ConfigError("flow settings cannot be resolved: %s" % exc) from None
+        sandbox = self.env.get("AETHERFLOW_STRICT_SANDBOX", "true").lower() in (
+            "1",
+            "true",
+            "yes",
+            "y",
+            "on",
+        )
+        self.workspace = Workspace(
+            root, flow.flow_id, self.run_id, layout, flow.cleanup_policy, sandbox
+        )
         self.state = open_state(flow.state_backend, state_path)
         owner = self.state.run_flow(self.run_id)
         if owner is not None and owner != flow.flow_id:
             self.state.close()
-            raise ConfigError("run id %s already belongs to flow %s in the state store %s; the engine's tables "
-                              "do not separate flows, so use another run id" % (self.run_id, owner, state_path))
-        self.held_locks: Dict[str, int] = {}  # key -> ttl, renewed while the run holds them
+            raise ConfigError(
+                "run id %s already belongs to flow %s in the state store %s; the engine's tables "
+                "do not separate flows, so use another run id"
+                % (self.run_id, owner, state_path)
+            )
+        self.held_locks: Dict[str, int] = (
+            {}
+        )  # key -> ttl, renewed while the run holds them
         self.last_renewal = time.monotonic()
         self.statuses: Dict[str, str] = {}
         self.job_entries: Dict[str, Dict[str, Any]] = {}
@@ -175,8 +240,14 @@ class Run:
         started = time.monotonic()
         flow_lock = "flow:%s" % self.flow.flow_id
         self.log.info("run_start", source=self.flow.source)
-        if self.flow.lock_scope == "flow" and not self.acquire_lock(flow_lock, self.lock_ttl):
-            self.log.error("lock_held", key=flow_lock, detail="another run of this flow holds the flow lock")
+        if self.flow.lock_scope == "flow" and not self.acquire_lock(
+            flow_lock, self.lock_ttl
+        ):
+            self.log.error(
+                "lock_held",
+                key=flow_lock,
+                detail="another run of this flow holds the flow lock",
+            )
             self.state.close()
             return 3
         self.state.start_run(self.run_id, self.flow.flow_id)
@@ -190,8 +261,14 @@ class Run:
                 self.release_lock(key)
             self.state.finish_run(self.run_id, run_status)
             self.last_status = self.status_object(run_status)
-            details = {"jobs": self.last_status["jobs"], "summary": self.summary} if self.log.fmt == "json" else {}
-            self.log.info("run_end", status=run_status, duration_ms=_ms(started), **details)
+            details = (
+                {"jobs": self.last_status["jobs"], "summary": self.summary}
+                if self.log.fmt == "json"
+                else {}
+            )
+            self.log.info(
+                "run_end", status=run_status, duration_ms=_ms(started), **details
+            )
             self.state.close()
         return code
 
@@ -199,7 +276,9 @@ class Run:
         prior = self.state.jobs(self.run_id)
         for index, job in enumerate(self.jobs):
             if self.options.selected and job.id not in self.options.selected:
-                if job.id in prior:  # an earlier attempt of this run id: visible to dependants
+                if (
+                    job.id in prior
+                ):  # an earlier attempt of this run id: visible to dependants
                     status, outputs, reason = prior[job.id]
                     self._remember(job.id, status, outputs, reason)
                 continue
@@ -218,51 +297,92 @@ class Run:
                 break
         if not any(status == FAILED for status in self.statuses.values()):
             return 0
-        if any(isinstance(c, MissingKeyError) and c.is_env for c in self.failure_causes):
+        if any(
+            isinstance(c, MissingKeyError) and c.is_env for c in self.failure_causes
+        ):
             return 2
         return 1
 
     def _not_reached(self, start: int) -> None:
         for job in self.jobs[start:]:
             if not self.options.selected or job.id in self.options.selected:
-                self.summary.append({"job_id": job.id, "status": "NOT_REACHED", "duration_ms": 0, "steps": []})
+                self.summary.append(
+                    {
+                        "job_id": job.id,
+                        "status": "NOT_REACHED",
+                        "duration_ms": 0,
+                        "steps": [],
+                    }
+                )
 
-    def _remember(self, job_id: str, status: str, outputs: Dict[str, Any], reason: Optional[str]) -> None:
+    def _remember(
+        self, job_id: str, status: str, outputs: Dict[str, Any], reason: Optional[str]
+    ) -> None:
         self.statuses[job_id] = status
         entry: Dict[str, Any] = {"status": status, "outputs": outputs}
         if reason is not None:
             entry["skip_reason"] = reason
         self.job_entries[job_id] = entry
 
-    def _finish_job(self, job: Job, status: str, started: float, steps: List[Dict[str, Any]],
-                    outputs: Optional[Dict[str, Any]] = None, reason: Optional[str] = None) -> None:
+    def _finish_job(
+        self,
+        job: Job,
+        status: str,
+        started: float,
+        steps: List[Dict[str, Any]],
+        outputs: Optional[Dict[str, Any]] = None,
+        reason: Optional[str] = None,
+    ) -> None:
         outputs = outputs or {}
         self.state.set_job(job.id, self.run_id, status, outputs, reason)
         self._remember(job.id, status, outputs, reason)
         duration = _ms(started)
-        self.log.info("job_end", job_id=job.id, status=status, duration_ms=duration, skip_reason=reason)
-        self.summary.append({"job_id": job.id, "status": status, "duration_ms": duration,
-                             "skip_reason": reason, "steps": steps})
+        self.log.info(
+            "job_end",
+            job_id=job.id,
+            status=status,
+            duration_ms=duration,
+            skip_reason=reason,
+        )
+        self.summary.append(
+            {
+                "job_id": job.id,
+                "status": status,
+                "duration_ms": duration,
+                "skip_reason": reason,
+                "steps": steps,
+            }
+        )
 
     def _run_job(self, job: Job) -> None:
         started = time.monotonic()
         if any(self.statuses.get(dep) != SUCCESS for dep in job.depends_on):
-            self.log.info("job_blocked", job_id=job.id, depends_on=",".join(job.depends_on))
+            self.log.info(
+                "job_blocked", job_id=job.id, depends_on=",".join(job.depends_on)
+            )
             self._finish_job(job, BLOCKED, started, [])
             return
         if job.when is not None:
             try:
                 condition = bool(job.when(Jobs(self.job_entries)))
             except WhenError as exc:
-                raise WhenError("invalid when for job '%s' (%s): %s" % (job.id, job.origin, exc))
-            except TypeError as exc:  # ordering values of different types, as Python does
-                raise WhenError("invalid when for job '%s' (%s): %s" % (job.id, job.origin, exc))
+                raise WhenError(
+                    "invalid when for job '%s' (%s): %s" % (job.id, job.origin, exc)
+                ) from None
+            except (
+                TypeError
+            ) as exc:  # ordering values of different types, as Python does
+                raise WhenError(
+                    "invalid when for job '%s' (%s): %s" % (job.id, job.origin, exc)
+                ) from None
             if not condition:
                 self.log.info("job_skipped", job_id=job.id, when=job.when_source)
                 self._finish_job(job, SKIPPED, started, [], reason="condition=false")
                 return
         job_lock = "job:%s:%s" % (self.flow.flow_id, job.id)
-        if self.flow.lock_scope == "job" and not self.acquire_lock(job_lock, self.lock_ttl):
+        if self.flow.lock_scope == "job" and not self.acquire_lock(
+            job_lock, self.lock_ttl
+        ):
             self.log.error("lock_held", job_id=job.id, key=job_lock)
             raise LockHeld("job lock %r is held by another run" % job_lock)
         try:
@@ -279,7 +399,9 @@ class Run:
                 self.workspace.cleanup(job.id, succeeded=False)
                 return
             if body.skip_reason is not None:
-                self._finish_job(job, SKIPPED, started, body.summary, body.outputs, body.skip_reason)
+                self._finish_job(
+                    job, SKIPPED, started, body.summary, body.outputs, body.skip_reason
+                )
             else:
                 self._finish_job(job, SUCCESS, started, body.summary, body.outputs)
             self.workspace.cleanup(job.id, succeeded=True)
@@ -289,12 +411,24 @@ class Run:
 
     # -- reporting ------------------------------------------------------------------------
     def status_object(self, run_status: str) -> Dict[str, Any]:
-        return status_report(self.flow, self.jobs, self.run_id, run_status,
-                             self.state.jobs(self.run_id), self.state.steps(self.run_id))
+        return status_report(
+            self.flow,
+            self.jobs,
+            self.run_id,
+            run_status,
+            self.state.jobs(self.run_id),
+            self.state.steps(self.run_id),
+        )
 
 
-def status_report(flow: Flow, jobs: List[Job], run_id: str, run_status: Optional[str],
-                  job_rows: Dict[str, Any], step_rows: Dict[Tuple[str, str], str]) -> Dict[str, Any]:
+def status_report(
+    flow: Flow,
+    jobs: List[Job],
+    run_id: str,
+    run_status: Optional[str],
+    job_rows: Dict[str, Any],
+    step_rows: Dict[Tuple[str, str], str],
+) -> Dict[str, Any]:
     """The machine-readable status: jobs and steps in declared order, unreached jobs left out."""
     out_jobs: Dict[str, Any] = {}
     for job in jobs:
@@ -306,7 +440,12 @@ def status_report(flow: Flow, jobs: List[Job], run_id: str, run_status: Optional
             if (job.id, step_id) in step_rows:
                 steps[step_id] = step_rows[(job.id, step_id)]
         out_jobs[job.id] = {"status": status, "outputs": outputs, "steps": steps}
-    return {"flow_id": flow.flow_id, "run_id": run_id, "status": run_status or "UNKNOWN", "jobs": out_jobs}
+    return {
+        "flow_id": flow.flow_id,
+        "run_id": run_id,
+        "status": run_status or "UNKNOWN",
+        "jobs": out_jobs,
+    }
 
 
 class JobRun:
@@ -331,10 +470,18 @@ class JobRun:
             "jobs": self.run.job_entries,
         }
 
-    def step(self, step_id: str, step_type: str, inputs: Optional[Dict[str, Any]] = None,
-             outputs: Optional[Dict[str, Any]] = None, on_no_data: Optional[str] = None) -> None:
+    def step(
+        self,
+        step_id: str,
+        step_type: str,
+        inputs: Optional[Dict[str, Any]] = None,
+        outputs: Optional[Dict[str, Any]] = None,
+        on_no_data: Optional[str] = None,
+    ) -> None:
         run, job = self.run, self.job
-        if self.skip_reason is not None:  # an earlier step reported no data: skip the rest
+        if (
+            self.skip_reason is not None
+        ):  # an earlier step reported no data: skip the rest
             skipped = {"skipped": True, "reason": self.skip_reason}
             run.state.set_step(job.id, run.run_id, step_id, SKIPPED, skipped)
             self.results[step_id] = skipped
@@ -347,7 +494,9 @@ class JobRun:
             self.outputs.update(promoted)
             run.log.info("step_resumed", job_id=job.id, step_id=step_id, status=status)
             if status == SKIPPED and on_no_data == "skip_job":
-                self.skip_reason = str(result.get("reason") or "step requested skip_job")
+                self.skip_reason = str(
+                    result.get("reason") or "step requested skip_job"
+                )
             self._summarize(step_id, step_type, status, time.monotonic(), resumed=True)
             return
 
@@ -357,11 +506,19 @@ class JobRun:
             rendered = render(inputs or {}, self._context({}))
             raw = run.step_types[step_type](StepContext(run, job.id, step_id), rendered)
         except Exception as exc:
-            run.state.set_step(job.id, run.run_id, step_id, FAILED, {"error": _one_line(exc)})
-            run.log.error("step_end", job_id=job.id, step_id=step_id, status=FAILED,
-                          duration_ms=_ms(started), error=_one_line(exc))
+            run.state.set_step(
+                job.id, run.run_id, step_id, FAILED, {"error": _one_line(exc)}
+            )
+            run.log.error(
+                "step_end",
+                job_id=job.id,
+                step_id=step_id,
+                status=FAILED,
+                duration_ms=_ms(started),
+                error=_one_line(exc),
+            )
             self._summarize(step_id, step_type, FAILED, started)
-            raise _JobFailed(exc)
+            raise _JobFailed(exc) from None
         if isinstance(raw, StepResult):
             status = SKIPPED if raw.status == SKIPPED else SUCCESS
             result = raw.as_output()
@@ -377,17 +534,36 @@ class JobRun:
                 promote_error = exc
         run.state.set_step(job.id, run.run_id, step_id, status, result, promoted)
         self.outputs.update(promoted)
-        run.log.info("step_end", job_id=job.id, step_id=step_id, status=status, duration_ms=_ms(started))
+        run.log.info(
+            "step_end",
+            job_id=job.id,
+            step_id=step_id,
+            status=status,
+            duration_ms=_ms(started),
+        )
         self._summarize(step_id, step_type, status, started)
         if promote_error is not None:
             raise _JobFailed(promote_error)
         if status == SKIPPED and on_no_data == "skip_job":
             self.skip_reason = str(result.get("reason") or "step requested skip_job")
-            run.log.info("job_no_data", job_id=job.id, step_id=step_id, reason=self.skip_reason)
+            run.log.info(
+                "job_no_data", job_id=job.id, step_id=step_id, reason=self.skip_reason
+            )
 
-    def _summarize(self, step_id: str, step_type: str, status: str, started: float, resumed: bool = False) -> None:
-        entry: Dict[str, Any] = {"step_id": step_id, "step_type": step_type, "status": status,
-                                 "duration_ms": _ms(started)}
+    def _summarize(
+        self,
+        step_id: str,
+        step_type: str,
+        status: str,
+        started: float,
+        resumed: bool = False,
+    ) -> None:
+        entry: Dict[str, Any] = {
+            "step_id": step_id,
+            "step_type": step_type,
+            "status": status,
+            "duration_ms": _ms(started),
+        }
         if resumed:
             entry["resumed"] = True
         self.summary.append(entry)
@@ -431,7 +607,9 @@ class StepContext:
 
     def step_impl(self, step_type: str) -> Callable[..., Any]:
         if step_type not in self.run.step_types:
-            raise StepError("step type %r is not compiled into this artifact" % step_type)
+            raise StepError(
+                "step type %r is not compiled into this artifact" % step_type
+            )
         return self.run.step_types[step_type]
 
     def child(self, step_id: str) -> "StepContext":
@@ -444,10 +622,23 @@ class Recorder:
     def __init__(self) -> None:
         self.steps: List[Dict[str, Any]] = []
 
-    def step(self, step_id: str, step_type: str, inputs: Optional[Dict[str, Any]] = None,
-             outputs: Optional[Dict[str, Any]] = None, on_no_data: Optional[str] = None) -> None:
-        self.steps.append({"id": step_id, "type": step_type, "inputs": show(inputs or {}),
-                           "outputs": show(outputs or {}), "on_no_data": on_no_data})
+    def step(
+        self,
+        step_id: str,
+        step_type: str,
+        inputs: Optional[Dict[str, Any]] = None,
+        outputs: Optional[Dict[str, Any]] = None,
+        on_no_data: Optional[str] = None,
+    ) -> None:
+        self.steps.append(
+            {
+                "id": step_id,
+                "type": step_type,
+                "inputs": show(inputs or {}),
+                "outputs": show(outputs or {}),
+                "on_no_data": on_no_data,
+            }
+        )
 
 
 def step_ids(job: Job) -> List[str]:

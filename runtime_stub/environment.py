@@ -16,7 +16,9 @@ from .errors import ConfigError
 class EnvFile:
     __slots__ = ("type", "path", "optional", "prefix")
 
-    def __init__(self, type: str, path: str, optional: bool = False, prefix: str = "") -> None:
+    def __init__(
+        self, type: str, path: str, optional: bool = False, prefix: str = ""
+    ) -> None:
         self.type = type
         self.path = path
         self.optional = optional
@@ -27,17 +29,27 @@ def env_files_from_json(raw: str) -> List[EnvFile]:
     try:
         items = json.loads(raw)
     except ValueError as exc:
-        raise ConfigError("AETHERFLOW_ENV_FILES_JSON is not valid JSON: %s" % exc)
+        raise ConfigError(
+            "AETHERFLOW_ENV_FILES_JSON is not valid JSON: %s" % exc
+        ) from None
     if not isinstance(items, list):
-        raise ConfigError("AETHERFLOW_ENV_FILES_JSON must be a JSON list of env file specs")
+        raise ConfigError(
+            "AETHERFLOW_ENV_FILES_JSON must be a JSON list of env file specs"
+        )
     out = []
     for item in items:
         if not isinstance(item, dict):
-            raise ConfigError("AETHERFLOW_ENV_FILES_JSON: every entry must be an object")
-        out.append(EnvFile(
-            str(item.get("type") or ""), str(item.get("path") or ""),
-            bool(item.get("optional", False)), str(item.get("prefix") or ""),
-        ))
+            raise ConfigError(
+                "AETHERFLOW_ENV_FILES_JSON: every entry must be an object"
+            )
+        out.append(
+            EnvFile(
+                str(item.get("type") or ""),
+                str(item.get("path") or ""),
+                bool(item.get("optional", False)),
+                str(item.get("prefix") or ""),
+            )
+        )
     return out
 
 
@@ -59,7 +71,9 @@ def _read_dotenv(path: str) -> Dict[str, str]:
                 continue
             key, value = line.split("=", 1)
             key, value = key.strip(), value.strip()
-            if (value.startswith('"') and value.endswith('"')) or (value.startswith("'") and value.endswith("'")):
+            if (value.startswith('"') and value.endswith('"')) or (
+                value.startswith("'") and value.endswith("'")
+            ):
                 value = value[1:-1]
             if key:
                 out[key] = value
@@ -70,12 +84,18 @@ def _read_json_env(path: str) -> Dict[str, str]:
     with open(path, encoding="utf-8") as fh:
         obj = json.load(fh)
     if not isinstance(obj, dict):
-        raise ConfigError("env file %s: a json env file must hold one JSON object" % path)
+        raise ConfigError(
+            "env file %s: a json env file must hold one JSON object" % path
+        )
     out: Dict[str, str] = {}
     for key, value in obj.items():
         if value is None:
             continue
-        out[str(key)] = json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else str(value)
+        out[str(key)] = (
+            json.dumps(value, ensure_ascii=False)
+            if isinstance(value, (dict, list))
+            else str(value)
+        )
     return out
 
 
@@ -91,8 +111,13 @@ def _read_dir_env(path: str) -> Dict[str, str]:
     return out
 
 
-_READERS = {"dotenv": _read_dotenv, "json": _read_json_env, "dir": _read_dir_env,
-            "directory": _read_dir_env, "dir-of-files": _read_dir_env}
+_READERS = {
+    "dotenv": _read_dotenv,
+    "json": _read_json_env,
+    "dir": _read_dir_env,
+    "directory": _read_dir_env,
+    "dir-of-files": _read_dir_env,
+}
 
 
 def load_env_files(specs: List[EnvFile]) -> Dict[str, str]:
@@ -101,7 +126,10 @@ def load_env_files(specs: List[EnvFile]) -> Dict[str, str]:
         kind = spec.type.strip().lower()
         reader = _READERS.get(kind)
         if reader is None:
-            raise ConfigError("env file %s: unsupported type %r (use dotenv, json or dir)" % (spec.path, spec.type))
+            raise ConfigError(
+                "env file %s: unsupported type %r (use dotenv, json or dir)"
+                % (spec.path, spec.type)
+            )
         if not os.path.exists(spec.path):
             if spec.optional:
                 continue
@@ -109,13 +137,17 @@ def load_env_files(specs: List[EnvFile]) -> Dict[str, str]:
         try:
             data = reader(spec.path)
         except (OSError, ValueError) as exc:
-            raise ConfigError("env file %s cannot be read: %s" % (spec.path, exc))
+            raise ConfigError(
+                "env file %s cannot be read: %s" % (spec.path, exc)
+            ) from None
         for key, value in data.items():
             merged[spec.prefix + key] = value
     return merged
 
 
-def build_snapshot(environ: Mapping[str, str], extra_files: List[EnvFile]) -> Dict[str, str]:
+def build_snapshot(
+    environ: Mapping[str, str], extra_files: List[EnvFile]
+) -> Dict[str, str]:
     """os.environ, then AETHERFLOW_ENV_FILES_JSON files, then --env-file files."""
     snapshot = {str(k): str(v) for k, v in environ.items()}
     specs: List[EnvFile] = []

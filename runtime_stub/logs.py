@@ -12,7 +12,13 @@ _EVENT_KEYS = ("flow_id", "run_id", "job_id", "step_id", "status", "duration_ms"
 
 
 class EventLog:
-    def __init__(self, flow_id: str, fmt: str = "text", level: str = "INFO", stream: Optional[TextIO] = None) -> None:
+    def __init__(
+        self,
+        flow_id: str,
+        fmt: str = "text",
+        level: str = "INFO",
+        stream: Optional[TextIO] = None,
+    ) -> None:
         self.flow_id = flow_id
         self.run_id = ""
         self.fmt = fmt
@@ -37,7 +43,7 @@ class EventLog:
             for key, value in fields.items():
                 if value is None:
                     continue
-                parts.append("%s=%s" % (key, value))
+                parts.append("%s=%s" % (key, _printable(str(value))))
             line = " ".join(parts)
         try:
             self.stream.write(line + "\n")
@@ -53,3 +59,10 @@ class EventLog:
 
     def error(self, event: str, **fields: Any) -> None:
         self.event(event, "ERROR", **fields)
+
+
+def _printable(text: str) -> str:
+    """One log line per event: line breaks and other control characters are escaped."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)

@@ -16,8 +16,12 @@ class StepResult:
 
     __slots__ = ("status", "output", "reason")
 
-    def __init__(self, status: str = SUCCESS, output: Optional[Dict[str, Any]] = None,
-                 reason: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        status: str = SUCCESS,
+        output: Optional[Dict[str, Any]] = None,
+        reason: Optional[str] = None,
+    ) -> None:
         self.status = status
         self.output = output
         self.reason = reason
@@ -33,14 +37,14 @@ def to_int(value: Any, name: str) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise StepError("input %s must be an integer, got %r" % (name, value))
+        raise StepError("input %s must be an integer, got %r" % (name, value)) from None
 
 
 def to_float(value: Any, name: str) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise StepError("input %s must be a number, got %r" % (name, value))
+        raise StepError("input %s must be a number, got %r" % (name, value)) from None
 
 
 _TRUE = ("true", "yes", "on", "1")

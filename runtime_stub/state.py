@@ -41,7 +41,9 @@ def open_state(backend: str, path: str) -> Any:
             return FileState(path)
         return SqliteState(path)
     except (OSError, sqlite3.Error) as exc:
-        raise ConfigError("cannot open the %s state store at %s: %s" % (backend, path, exc))
+        raise ConfigError(
+            "cannot open the %s state store at %s: %s" % (backend, path, exc)
+        ) from None
 
 
 class SqliteState:
@@ -91,52 +93,91 @@ class SqliteState:
         now = int(time.time())
         with self._tx() as c:
             # INSERT OR IGNORE + UPDATE rather than an upsert: SQLite before 3.24 has none.
-            c.execute("INSERT OR IGNORE INTO af_runs(run_id, flow_id, status, started_at, updated_at)"
-                      " VALUES (?,?,?,?,?)", (run_id, flow_id, "RUNNING", now, now))
-            c.execute("UPDATE af_runs SET status=?, updated_at=? WHERE run_id=?", ("RUNNING", now, run_id))
+            c.execute(
+                "INSERT OR IGNORE INTO af_runs(run_id, flow_id, status, started_at, updated_at)"
+                " VALUES (?,?,?,?,?)",
+                (run_id, flow_id, "RUNNING", now, now),
+            )
+            c.execute(
+                "UPDATE af_runs SET status=?, updated_at=? WHERE run_id=?",
+                ("RUNNING", now, run_id),
+            )
 
     def finish_run(self, run_id: str, status: str) -> None:
         with self._tx() as c:
-            c.execute("UPDATE af_runs SET status=?, updated_at=? WHERE run_id=?", (status, int(time.time()), run_id))
+            c.execute(
+                "UPDATE af_runs SET status=?, updated_at=? WHERE run_id=?",
+                (status, int(time.time()), run_id),
+            )
 
     def latest_run(self, flow_id: str) -> Optional[Tuple[str, str]]:
         row = self.conn.execute(
-            "SELECT run_id, status FROM af_runs WHERE flow_id=? ORDER BY rowid DESC LIMIT 1", (flow_id,)
+            "SELECT run_id, status FROM af_runs WHERE flow_id=? ORDER BY rowid DESC LIMIT 1",
+            (flow_id,),
         ).fetchone()
         return (row[0], row[1]) if row else None
 
     def run_status(self, run_id: str) -> Optional[str]:
-        row = self.conn.execute("SELECT status FROM af_runs WHERE run_id=?", (run_id,)).fetchone()
+        row = self.conn.execute(
+            "SELECT status FROM af_runs WHERE run_id=?", (run_id,)
+        ).fetchone()
         return row[0] if row else None
 
     def run_flow(self, run_id: str) -> Optional[str]:
-        row = self.conn.execute("SELECT flow_id FROM af_runs WHERE run_id=?", (run_id,)).fetchone()
+        row = self.conn.execute(
+            "SELECT flow_id FROM af_runs WHERE run_id=?", (run_id,)
+        ).fetchone()
         return row[0] if row else None
 
     # -- jobs and steps ------------------------------------------------------------------
-    def set_job(self, job_id: str, run_id: str, status: str,
-                outputs: Optional[Dict[str, Any]] = None, skip_reason: Optional[str] = None) -> None:
+    def set_job(
+        self,
+        job_id: str,
+        run_id: str,
+        status: str,
+        outputs: Optional[Dict[str, Any]] = None,
+        skip_reason: Optional[str] = None,
+    ) -> None:
         now = int(time.time())
         with self._tx() as c:
-            c.execute("INSERT OR REPLACE INTO job_runs(job_id, run_id, status, updated_at) VALUES (?,?,?,?)",
-                      (job_id, run_id, status, now))
-            c.execute("INSERT OR REPLACE INTO af_job_outputs(job_id, run_id, outputs_json, skip_reason)"
-                      " VALUES (?,?,?,?)", (job_id, run_id, _dumps(outputs or {}), skip_reason))
+            c.execute(
+                "INSERT OR REPLACE INTO job_runs(job_id, run_id, status, updated_at) VALUES (?,?,?,?)",
+                (job_id, run_id, status, now),
+            )
+            c.execute(
+                "INSERT OR REPLACE INTO af_job_outputs(job_id, run_id, outputs_json, skip_reason)"
+                " VALUES (?,?,?,?)",
+                (job_id, run_id, _dumps(outputs or {}), skip_reason),
+            )
 
-    def set_step(self, job_id: str, run_id: str, step_id: str, status: str,
-                 result: Optional[Dict[str, Any]] = None, promoted: Optional[Dict[str, Any]] = None) -> None:
+    def set_step(
+        self,
+        job_id: str,
+        run_id: str,
+        step_id: str,
+        status: str,
+        result: Optional[Dict[str, Any]] = None,
+        promoted: Optional[Dict[str, Any]] = None,
+    ) -> None:
         now = int(time.time())
         with self._tx() as c:
-            c.execute("INSERT OR REPLACE INTO step_runs(job_id, run_id, step_id, status, updated_at)"
-                      " VALUES (?,?,?,?,?)", (job_id, run_id, step_id, status, now))
-            c.execute("INSERT OR REPLACE INTO af_step_results(job_id, run_id, step_id, result_json, promoted_json)"
-                      " VALUES (?,?,?,?,?)", (job_id, run_id, step_id, _dumps(result or {}), _dumps(promoted or {})))
+            c.execute(
+                "INSERT OR REPLACE INTO step_runs(job_id, run_id, step_id, status, updated_at)"
+                " VALUES (?,?,?,?,?)",
+                (job_id, run_id, step_id, status, now),
+            )
+            c.execute(
+                "INSERT OR REPLACE INTO af_step_results(job_id, run_id, step_id, result_json, promoted_json)"
+                " VALUES (?,?,?,?,?)",
+                (job_id, run_id, step_id, _dumps(result or {}), _dumps(promoted or {})),
+            )
 
     def get_step(self, job_id: str, run_id: str, step_id: str) -> Optional[StepRow]:
         row = self.conn.execute(
             "SELECT s.status, r.result_json, r.promoted_json FROM step_runs s LEFT JOIN af_step_results r"
             " ON r.job_id=s.job_id AND r.run_id=s.run_id AND r.step_id=s.step_id"
-            " WHERE s.job_id=? AND s.run_id=? AND s.step_id=?", (job_id, run_id, step_id),
+            " WHERE s.job_id=? AND s.run_id=? AND s.step_id=?",
+            (job_id, run_id, step_id),
         ).fetchone()
         if not row:
             return None
@@ -145,12 +186,15 @@ class SqliteState:
     def jobs(self, run_id: str) -> Dict[str, JobRow]:
         rows = self.conn.execute(
             "SELECT j.job_id, j.status, o.outputs_json, o.skip_reason FROM job_runs j LEFT JOIN af_job_outputs o"
-            " ON o.job_id=j.job_id AND o.run_id=j.run_id WHERE j.run_id=?", (run_id,),
+            " ON o.job_id=j.job_id AND o.run_id=j.run_id WHERE j.run_id=?",
+            (run_id,),
         ).fetchall()
         return {r[0]: (r[1], _loads(r[2]), r[3]) for r in rows}
 
     def steps(self, run_id: str) -> Dict[Tuple[str, str], str]:
-        rows = self.conn.execute("SELECT job_id, step_id, status FROM step_runs WHERE run_id=?", (run_id,)).fetchall()
+        rows = self.conn.execute(
+            "SELECT job_id, step_id, status FROM step_runs WHERE run_id=?", (run_id,)
+        ).fetchall()
         return {(r[0], r[1]): r[2] for r in rows}
 
     # -- locks ---------------------------------------------------------------------------
@@ -161,14 +205,18 @@ class SqliteState:
             row = c.execute("SELECT owner FROM locks WHERE key=?", (key,)).fetchone()
             if row and row[0] != owner:
                 return False
-            c.execute("INSERT OR REPLACE INTO locks(key, owner, expires_at) VALUES (?,?,?)",
-                      (key, owner, now + int(ttl_seconds)))
+            c.execute(
+                "INSERT OR REPLACE INTO locks(key, owner, expires_at) VALUES (?,?,?)",
+                (key, owner, now + int(ttl_seconds)),
+            )
             return True
 
     def renew_lock(self, key: str, owner: str, ttl_seconds: int) -> None:
         with self._tx() as c:
-            c.execute("UPDATE locks SET expires_at=? WHERE key=? AND owner=?",
-                      (int(time.time()) + int(ttl_seconds), key, owner))
+            c.execute(
+                "UPDATE locks SET expires_at=? WHERE key=? AND owner=?",
+                (int(time.time()) + int(ttl_seconds), key, owner),
+            )
 
     def release_lock(self, key: str, owner: str) -> None:
         with self._tx() as c:
@@ -251,23 +299,54 @@ class FileState:
         return str(data["flow_id"]) if data and "flow_id" in data else None
 
     # -- jobs and steps ------------------------------------------------------------------
-    def set_job(self, job_id: str, run_id: str, status: str,
-                outputs: Optional[Dict[str, Any]] = None, skip_reason: Optional[str] = None) -> None:
-        self._write(os.path.join(self._run_dir(run_id), "jobs", job_id + ".json"), {
-            "status": status, "updated_at": int(time.time()), "outputs": outputs or {}, "skip_reason": skip_reason,
-        })
+    def set_job(
+        self,
+        job_id: str,
+        run_id: str,
+        status: str,
+        outputs: Optional[Dict[str, Any]] = None,
+        skip_reason: Optional[str] = None,
+    ) -> None:
+        self._write(
+            os.path.join(self._run_dir(run_id), "jobs", job_id + ".json"),
+            {
+                "status": status,
+                "updated_at": int(time.time()),
+                "outputs": outputs or {},
+                "skip_reason": skip_reason,
+            },
+        )
 
-    def set_step(self, job_id: str, run_id: str, step_id: str, status: str,
-                 result: Optional[Dict[str, Any]] = None, promoted: Optional[Dict[str, Any]] = None) -> None:
-        self._write(os.path.join(self._run_dir(run_id), "steps", job_id, step_id + ".json"), {
-            "status": status, "updated_at": int(time.time()), "result": result or {}, "promoted": promoted or {},
-        })
+    def set_step(
+        self,
+        job_id: str,
+        run_id: str,
+        step_id: str,
+        status: str,
+        result: Optional[Dict[str, Any]] = None,
+        promoted: Optional[Dict[str, Any]] = None,
+    ) -> None:
+        self._write(
+            os.path.join(self._run_dir(run_id), "steps", job_id, step_id + ".json"),
+            {
+                "status": status,
+                "updated_at": int(time.time()),
+                "result": result or {},
+                "promoted": promoted or {},
+            },
+        )
 
     def get_step(self, job_id: str, run_id: str, step_id: str) -> Optional[StepRow]:
-        data = self._read(os.path.join(self._run_dir(run_id), "steps", job_id, step_id + ".json"))
+        data = self._read(
+            os.path.join(self._run_dir(run_id), "steps", job_id, step_id + ".json")
+        )
         if not data:
             return None
-        return str(data.get("status")), dict(data.get("result") or {}), dict(data.get("promoted") or {})
+        return (
+            str(data.get("status")),
+            dict(data.get("result") or {}),
+            dict(data.get("promoted") or {}),
+        )
 
     def jobs(self, run_id: str) -> Dict[str, JobRow]:
         out: Dict[str, JobRow] = {}
@@ -277,8 +356,11 @@ class FileState:
                 if name.endswith(".json"):
                     data = self._read(os.path.join(folder, name))
                     if data:
-                        out[name[:-5]] = (str(data.get("status")), dict(data.get("outputs") or {}),
-                                          data.get("skip_reason"))
+                        out[name[:-5]] = (
+                            str(data.get("status")),
+                            dict(data.get("outputs") or {}),
+                            data.get("skip_reason"),
+                        )
         return out
 
     def steps(self, run_id: str) -> Dict[Tuple[str, str], str]:
@@ -295,7 +377,11 @@ class FileState:
 
     # -- locks ---------------------------------------------------------------------------
     def _lock_path(self, key: str) -> str:
-        return os.path.join(self.path, "locks", hashlib.sha256(key.encode("utf-8")).hexdigest() + ".json")
+        return os.path.join(
+            self.path,
+            "locks",
+            hashlib.sha256(key.encode("utf-8")).hexdigest() + ".json",
+        )
 
     def _mutex(self) -> "_FileMutex":
         return _FileMutex(os.path.join(self.path, "locks", ".mutex"))
@@ -305,9 +391,15 @@ class FileState:
         now = int(time.time())
         with self._mutex():
             held = self._read(path)
-            if held and int(held.get("expires_at", 0)) > now and held.get("owner") != owner:
+            if (
+                held
+                and int(held.get("expires_at", 0)) > now
+                and held.get("owner") != owner
+            ):
                 return False
-            self._write(path, {"key": key, "owner": owner, "expires_at": now + int(ttl_seconds)})
+            self._write(
+                path, {"key": key, "owner": owner, "expires_at": now + int(ttl_seconds)}
+            )
             return True
 
     def renew_lock(self, key: str, owner: str, ttl_seconds: int) -> None:
@@ -315,7 +407,14 @@ class FileState:
         with self._mutex():
             held = self._read(path)
             if held and held.get("owner") == owner:
-                self._write(path, {"key": key, "owner": owner, "expires_at": int(time.time()) + int(ttl_seconds)})
+                self._write(
+                    path,
+                    {
+                        "key": key,
+                        "owner": owner,
+                        "expires_at": int(time.time()) + int(ttl_seconds),
+                    },
+                )
 
     def release_lock(self, key: str, owner: str) -> None:
         path = self._lock_path(key)
@@ -326,7 +425,11 @@ class FileState:
 
     def lock_rows(self) -> List[Dict[str, Any]]:
         folder = os.path.join(self.path, "locks")
-        rows = [self._read(os.path.join(folder, n)) for n in sorted(os.listdir(folder)) if n.endswith(".json")]
+        rows = [
+            self._read(os.path.join(folder, n))
+            for n in sorted(os.listdir(folder))
+            if n.endswith(".json")
+        ]
         return [r for r in rows if r]
 
 

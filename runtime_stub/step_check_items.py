@@ -15,10 +15,15 @@ def run_check_items(ctx: Any, inputs: Dict[str, Any]) -> StepResult:
     if isinstance(items, str):
         items = [part.strip() for part in items.split(",") if part.strip()]
     if not isinstance(items, list):
-        raise StepError("check_items expects 'items' to be a list or a comma-separated string")
+        raise StepError(
+            "check_items expects 'items' to be a list or a comma-separated string"
+        )
     min_count = to_int(inputs.get("min_count", 1), "min_count")
     count = len(items)
     if count < min_count:
-        return StepResult(SKIPPED, {"has_data": False, "count": count},
-                          reason="count(%d) < min_count(%d)" % (count, min_count))
+        return StepResult(
+            SKIPPED,
+            {"has_data": False, "count": count},
+            reason="count(%d) < min_count(%d)" % (count, min_count),
+        )
     return StepResult(SUCCESS, {"has_data": True, "count": count})

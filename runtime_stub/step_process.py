@@ -43,7 +43,9 @@ def run_external_process(ctx: Any, inputs: Dict[str, Any]) -> Any:
     cwd = inputs.get("cwd")
     cwd_path = ctx.resolve_path(cwd) if cwd else None
 
-    env = dict(ctx.env) if to_bool(inputs.get("inherit_env", True), "inherit_env") else {}
+    env = (
+        dict(ctx.env) if to_bool(inputs.get("inherit_env", True), "inherit_env") else {}
+    )
     env.setdefault("AETHERFLOW_FLOW_ID", ctx.flow_id)
     env.setdefault("AETHERFLOW_RUN_ID", ctx.run_id)
     step_env = inputs.get("env") or {}
@@ -53,7 +55,9 @@ def run_external_process(ctx: Any, inputs: Dict[str, Any]) -> Any:
         env[str(key)] = "" if value is None else str(value)
 
     raw_timeout = inputs.get("timeout_seconds")
-    timeout = to_float(raw_timeout, "timeout_seconds") if raw_timeout is not None else None
+    timeout = (
+        to_float(raw_timeout, "timeout_seconds") if raw_timeout is not None else None
+    )
     kill_grace = to_int(inputs.get("kill_grace_seconds", 15), "kill_grace_seconds")
 
     log_cfg = inputs.get("log") or {}
@@ -64,7 +68,9 @@ def run_external_process(ctx: Any, inputs: Dict[str, Any]) -> Any:
             raise StepError("unknown log mode %r for %s" % (mode, stream))
         modes.append(mode)
     stdout_mode, stderr_mode = modes
-    max_capture = to_int(log_cfg.get("max_capture_kb", 1024), "log.max_capture_kb") * 1024
+    max_capture = (
+        to_int(log_cfg.get("max_capture_kb", 1024), "log.max_capture_kb") * 1024
+    )
     file_path = log_cfg.get("file_path")
     log_file = ctx.resolve_path(file_path) if file_path else None
     if "file" in modes and not log_file:
@@ -73,14 +79,20 @@ def run_external_process(ctx: Any, inputs: Dict[str, Any]) -> Any:
     idem = inputs.get("idempotency") or {}
     strategy = str(idem.get("strategy") or "none").lower()
     success = inputs.get("success") or {}
-    exit_codes = [to_int(x, "success.exit_codes") for x in as_list(success.get("exit_codes"))] or [0]
+    exit_codes = [
+        to_int(x, "success.exit_codes") for x in as_list(success.get("exit_codes"))
+    ] or [0]
 
     if strategy == "marker":
         marker = idem.get("marker_path") or success.get("marker_file")
         if marker:
             marker_path = ctx.resolve_path(marker)
             if os.path.exists(marker_path) and _check_success(ctx, success)[0]:
-                return StepResult(SKIPPED, {"skipped": True, "marker": marker_path}, reason="marker_present")
+                return StepResult(
+                    SKIPPED,
+                    {"skipped": True, "marker": marker_path},
+                    reason="marker_present",
+                )
 
     temp_dir = final_dir = None
     if strategy == "atomic_dir":
@@ -89,17 +101,28 @@ def run_external_process(ctx: Any, inputs: Dict[str, Any]) -> Any:
         temp_dir = ctx.resolve_path(idem["temp_output_dir"])
         final_dir = ctx.resolve_path(idem["final_output_dir"])
         if os.path.exists(temp_dir):
-            shutil.rmtree(temp_dir, ignore_errors=True)  # a stale temp dir from a crashed try
+            shutil.rmtree(
+                temp_dir, ignore_errors=True
+            )  # a stale temp dir from a crashed try
         os.makedirs(temp_dir, exist_ok=True)
         env.setdefault("AETHERFLOW_OUTPUT_DIR", temp_dir)
 
     retry = inputs.get("retry") or {}
     max_attempts = to_int(retry.get("max_attempts", 1), "retry.max_attempts")
     backoff = to_float(retry.get("backoff_seconds", 0) or 0, "retry.backoff_seconds")
-    multiplier = to_float(retry.get("backoff_multiplier", 1.0) or 1.0, "retry.backoff_multiplier")
-    max_backoff = to_float(retry.get("max_backoff_seconds", 0) or 0, "retry.max_backoff_seconds")
-    retry_codes = [to_int(x, "retry.retry_on_exit_codes") for x in as_list(retry.get("retry_on_exit_codes"))]
-    retry_on_timeout = to_bool(retry.get("retry_on_timeout", False), "retry.retry_on_timeout")
+    multiplier = to_float(
+        retry.get("backoff_multiplier", 1.0) or 1.0, "retry.backoff_multiplier"
+    )
+    max_backoff = to_float(
+        retry.get("max_backoff_seconds", 0) or 0, "retry.max_backoff_seconds"
+    )
+    retry_codes = [
+        to_int(x, "retry.retry_on_exit_codes")
+        for x in as_list(retry.get("retry_on_exit_codes"))
+    ]
+    retry_on_timeout = to_bool(
+        retry.get("retry_on_timeout", False), "retry.retry_on_timeout"
+    )
 
     popen_args: Any = " ".join(shlex.quote(x) for x in argv) if shell else argv
     last_error = "external_process_failed"
@@ -109,27 +132,55 @@ def run_external_process(ctx: Any, inputs: Dict[str, Any]) -> Any:
             if max_backoff and delay > max_backoff:
                 delay = max_backoff
             ctx.sleep(delay)
-        ctx.log.info("process_start", job_id=ctx.job_id, step_id=ctx.step_id, attempt=attempt)
+        ctx.log.info(
+            "process_start", job_id=ctx.job_id, step_id=ctx.step_id, attempt=attempt
+        )
         rc, timed_out, out, err = _run_once(
-            ctx, popen_args, shell, cwd_path, env, stdout_mode, stderr_mode, log_file, max_capture,
-            timeout, kill_grace,
+            ctx,
+            popen_args,
+            shell,
+            cwd_path,
+            env,
+            stdout_mode,
+            stderr_mode,
+            log_file,
+            max_capture,
+            timeout,
+            kill_grace,
         )
         if timed_out:
             last_error = "timeout"
-            ctx.log.error("process_timeout", job_id=ctx.job_id, step_id=ctx.step_id, attempt=attempt)
+            ctx.log.error(
+                "process_timeout",
+                job_id=ctx.job_id,
+                step_id=ctx.step_id,
+                attempt=attempt,
+            )
             if retry_on_timeout and attempt < max_attempts:
                 continue
             raise StepError("external.process timed out after %ss" % _seconds(timeout))
         if rc not in exit_codes:
             last_error = "exit_code:%s" % rc
-            ctx.log.error("process_exit", job_id=ctx.job_id, step_id=ctx.step_id, attempt=attempt, exit_code=rc)
+            ctx.log.error(
+                "process_exit",
+                job_id=ctx.job_id,
+                step_id=ctx.step_id,
+                attempt=attempt,
+                exit_code=rc,
+            )
             if rc in retry_codes and attempt < max_attempts:
                 continue
             detail = "\n" + err if err else ""
-            raise StepError("external.process failed with exit code %s%s" % (rc, detail))
+            raise StepError(
+                "external.process failed with exit code %s%s" % (rc, detail)
+            )
 
         if temp_dir is not None and final_dir is not None:
-            _finalize_atomic_dir(temp_dir, final_dir, to_bool(idem.get("atomic_rename", True), "atomic_rename"))
+            _finalize_atomic_dir(
+                temp_dir,
+                final_dir,
+                to_bool(idem.get("atomic_rename", True), "atomic_rename"),
+            )
         ok, reason = _check_success(ctx, success)
         if not ok:
             raise StepError("external.process outputs invalid: %s" % reason)
@@ -190,9 +241,17 @@ def _signal_group(proc: "subprocess.Popen[bytes]", sig: int) -> None:
 
 
 def _run_once(
-    ctx: Any, popen_args: Any, shell: bool, cwd: Optional[str], env: Dict[str, str],
-    stdout_mode: str, stderr_mode: str, log_file: Optional[str], max_capture: int,
-    timeout: Optional[float], kill_grace: int,
+    ctx: Any,
+    popen_args: Any,
+    shell: bool,
+    cwd: Optional[str],
+    env: Dict[str, str],
+    stdout_mode: str,
+    stderr_mode: str,
+    log_file: Optional[str],
+    max_capture: int,
+    timeout: Optional[float],
+    kill_grace: int,
 ) -> Tuple[Optional[int], bool, str, str]:
     """One attempt: (exit code, timed out, captured stdout, captured stderr)."""
     handle = None
@@ -201,18 +260,34 @@ def _run_once(
         handle = open(log_file, "ab")
 
     def target(mode: str) -> Any:
-        return {"discard": subprocess.DEVNULL, "capture": subprocess.PIPE, "file": handle}.get(mode)
+        return {
+            "discard": subprocess.DEVNULL,
+            "capture": subprocess.PIPE,
+            "file": handle,
+        }.get(mode)
 
     try:
-        proc = subprocess.Popen(popen_args, shell=shell, cwd=cwd, env=env, stdout=target(stdout_mode),
-                                stderr=target(stderr_mode), start_new_session=True)
+        proc = subprocess.Popen(
+            popen_args,
+            shell=shell,
+            cwd=cwd,
+            env=env,
+            stdout=target(stdout_mode),
+            stderr=target(stderr_mode),
+            start_new_session=True,
+        )
     except OSError as exc:
         if handle is not None:
             handle.close()
-        raise StepError("cannot start %r: %s" % (popen_args if shell else popen_args[0], exc.strerror or exc))
+        raise StepError(
+            "cannot start %r: %s"
+            % (popen_args if shell else popen_args[0], exc.strerror or exc)
+        ) from None
 
     captured: Dict[int, bytearray] = {}
-    streams: List[Optional[int]] = []  # fd of stdout and stderr pipes (None when not captured)
+    streams: List[Optional[int]] = (
+        []
+    )  # fd of stdout and stderr pipes (None when not captured)
     selector = selectors.DefaultSelector()
     for pipe in (proc.stdout, proc.stderr):
         streams.append(pipe.fileno() if pipe is not None else None)
@@ -230,16 +305,32 @@ def _run_once(
             if exited_at is None and proc.poll() is not None:
                 exited_at = now
             open_pipes = selector.get_map()
-            if exited_at is not None and (not open_pipes or now - exited_at > _PIPE_GRACE_SECONDS):
+            if exited_at is not None and (
+                not open_pipes or now - exited_at > _PIPE_GRACE_SECONDS
+            ):
                 if open_pipes:
-                    ctx.log.warning("process_pipe_open", job_id=ctx.job_id, step_id=ctx.step_id,
-                                    detail="a background process keeps the output pipe open; capture stops")
+                    ctx.log.warning(
+                        "process_pipe_open",
+                        job_id=ctx.job_id,
+                        step_id=ctx.step_id,
+                        detail="a background process keeps the output pipe open; capture stops",
+                    )
                 break
-            if exited_at is None and deadline is not None and now >= deadline and not timed_out:
+            if (
+                exited_at is None
+                and deadline is not None
+                and now >= deadline
+                and not timed_out
+            ):
                 timed_out = True
                 term_sent_at = now
                 _signal_group(proc, signal.SIGTERM)
-            if timed_out and exited_at is None and term_sent_at is not None and now - term_sent_at >= kill_grace:
+            if (
+                timed_out
+                and exited_at is None
+                and term_sent_at is not None
+                and now - term_sent_at >= kill_grace
+            ):
                 _signal_group(proc, signal.SIGKILL)
                 term_sent_at = now  # keep waiting for the kill to land
             wait = 0.5
@@ -272,5 +363,8 @@ def _run_once(
                 pipe.close()
         if handle is not None:
             handle.close()
-    texts = [captured[fd].decode("utf-8", errors="replace") if fd is not None else "" for fd in streams]
+    texts = [
+        captured[fd].decode("utf-8", errors="replace") if fd is not None else ""
+        for fd in streams
+    ]
     return proc.returncode, timed_out, texts[0], texts[1]

@@ -87,7 +87,8 @@ def render_text(context: Dict[str, Any], text: Text) -> str:
     for pattern in _FORBIDDEN_IN_RESULT:
         if pattern in rendered:
             raise TemplateSyntaxError(
-                "%s\nthe rendered value of %r contains %r" % (UNSUPPORTED_TEMPLATE, text.source(), pattern)
+                "%s\nthe rendered value of %r contains %r"
+                % (UNSUPPORTED_TEMPLATE, text.source(), pattern)
             )
     return rendered
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import jsonschema
 import yaml
-from conftest import EXAMPLES, GOLDEN, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aetherflow_compiler.schema_check import load_schema
+from conftest import EXAMPLES, GOLDEN, run_cli
 
 LINE = re.compile(r"^(.+):(\d+):(\d+): (AF\d{3}) (.+)$")
 

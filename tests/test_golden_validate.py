@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import GOLDEN, case_args, run_cli
 
 from aetherflow_compiler.codes import CODES
+from conftest import GOLDEN, case_args, run_cli
 
 CASES_DIR = GOLDEN / "validate"
 # Codes that cannot be shown by a committed input file get dedicated tests instead.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from conftest import EXAMPLES
-
 from aetherflow_compiler import ir
 from aetherflow_compiler.build import build_flow
 from aetherflow_compiler.loader import load_bytes
@@ -11,6 +9,7 @@ from aetherflow_compiler.steps import default_registry
 from aetherflow_compiler.templates import Ref, Template
 from aetherflow_compiler.validate import check_document
 from aetherflow_compiler.when import Compare, JobOutput, Literal
+from conftest import EXAMPLES
 
 FLOW = b"""\
 version: 1

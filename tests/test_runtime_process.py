@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import time
+from pathlib import Path
 
 from conftest import Project, alive, statuses
 
@@ -139,7 +140,7 @@ def test_retry_on_timeout_and_file_logs_across_attempts(project: Project) -> Non
     project.run("tmo", "run", "--run-id", "r1", check_exit=0)
     out = _outputs(project, "tmo")
     assert out["attempts"] == 2
-    log = open(out["log"]).read()
+    log = Path(out["log"]).read_text()
     assert "attempt 1" in log and "attempt 2" in log and "err 2" in log
 
 

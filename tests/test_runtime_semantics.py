@@ -196,14 +196,14 @@ def test_when_over_status_and_python_comparison_semantics(project: Project) -> N
 
 def test_cleanup_policies(project: Project) -> None:
     for policy in ("on_success", "always", "never"):
-        body = f"""\
+        body = """\
             jobs:
               - id: ok
-                steps: [{{id: s, type: external.process, inputs: {{command: ["sh", "-c", "touch ../scratch/x"], cwd: "."}}}}]
+                steps: [{id: s, type: external.process, inputs: {command: ["sh", "-c", "touch ../scratch/x"], cwd: "."}}]
               - id: nodata
-                steps: [{{id: p, type: check_items, inputs: {{items: []}}, on_no_data: skip_job}}]
+                steps: [{id: p, type: check_items, inputs: {items: []}, on_no_data: skip_job}]
               - id: bad
-                steps: [{{id: s, type: external.process, inputs: {{command: ["false"]}}}}]
+                steps: [{id: s, type: external.process, inputs: {command: ["false"]}}]
             """
         flow_id = f"clean_{policy}"
         header = project.header(flow_id).replace("cleanup_policy: never", f"cleanup_policy: {policy}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import re
 from functools import cache
@@ -12,8 +13,6 @@ CORE_MODULES = ("__init__", "errors", "templating", "environment", "logs", "resu
 TAIL_MODULES = ("engine", "cli")
 PACKAGE = "aetherflow_runtime"
 
-_RELATIVE_IMPORT = re.compile(r"^from \.[A-Za-z_]\w* import [^()]+$")
-_FUTURE = "from __future__ import annotations"
 
 
 @cache
@@ -48,15 +47,16 @@ def runtime_sha256(files: dict[str, str]) -> str:
 def amalgamate(step_modules: list[str]) -> str:
     """The runtime as one block of code for --single-file artifacts.
 
-    Each module's relative imports are dropped (the names are then defined earlier in the
-    same file) and `from __future__ import annotations` is left to the file's header.
+    Each module's relative imports are dropped (the names are defined earlier in the same
+    file) and `from __future__ import annotations` is left to the file's header.
     """
     chunks = []
     for module in runtime_modules(step_modules):
-        kept = []
-        for line in runtime_source(module).splitlines():
-            if line == _FUTURE or _RELATIVE_IMPORT.match(line):
-                continue
-            kept.append(line)
+        source = runtime_source(module)
+        drop: set[int] = set()
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.ImportFrom) and (node.level > 0 or node.module == "__future__"):
+                drop.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+        kept = [line for number, line in enumerate(source.splitlines(), 1) if number not in drop]
         chunks.append(f"# ---- {PACKAGE}/{module}.py ----\n" + "\n".join(kept).strip("\n") + "\n")
     return "\n\n".join(chunks)

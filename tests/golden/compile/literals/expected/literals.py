@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+# Compiled by aetherflow-compiler 0.1.0 from literals.yaml
+# (source sha256 2498af4db9869f1e85b798fda19a0ee459f452f20cf98dc5518bbc7123804c71).
+# Do not edit: change the YAML and compile again.
+#
+#   python3 literals.py run [--run-id ID | --resume] [--job ID]... [--env-file F]... [--keep-going]
+#   python3 literals.py plan | check-env | status [--run-id ID] [--json] | --version
+#
+# Exit codes: 0 no job failed, 1 a job failed, 2 usage or configuration error,
+# 3 a flow or job lock is held by another run.
+import datetime
+import os
+import sys
+
+# The runtime is vendored next to this script; -I (isolated mode) does not add our folder.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+try:
+    import aetherflow_runtime
+except ImportError:
+    sys.stderr.write(
+        "error: aetherflow_runtime/ is missing next to %s; deploy the whole compiled directory\n"
+        % __file__
+    )
+    sys.exit(2)
+aetherflow_runtime.verify_runtime(
+    "0.1.0", "bb5d23abcb071f8af923aad5c03ece6021b1365e4e8a6aef2fc80dfe75bd0d37"
+)
+
+from aetherflow_runtime.cli import main
+from aetherflow_runtime.engine import Flow, Job
+from aetherflow_runtime.step_process import run_external_process
+from aetherflow_runtime.templating import Ref, Text
+
+FLOW = Flow(
+    flow_id="literals",
+    source="literals.yaml",
+    source_sha256="2498af4db9869f1e85b798fda19a0ee459f452f20cf98dc5518bbc7123804c71",
+    compiler_version="0.1.0",
+    description=None,
+    workspace_root="/tmp/work",
+    cleanup_policy="on_success",
+    layout={"artifacts": "artifacts", "scratch": "scratch", "manifests": "manifests"},
+    state_backend="sqlite",
+    state_path="/tmp/state/aetherflow.sqlite",
+    lock_scope="job",
+    lock_ttl_seconds=3600,
+    env_vars={"MISSING": True, "TRIM": True},
+)
+
+
+# literals.yaml:5
+def job_a(run):
+    # literals.yaml:8
+    run.step(
+        "values",
+        "external.process",
+        inputs={
+            "command": ["printf", "%s\n"],
+            "args": [
+                "plain",
+                'it\'s "quoted"',
+                "line\nbreak",
+                "back\\slash",
+                "ünïcødé ✓",
+                datetime.date(2024, 1, 31),
+                float("inf"),
+                float("-inf"),
+                "1.5e3",
+                31,
+                None,
+                Text(Ref("run_id"), "-", Ref("flow_id")),
+                Ref("env.MISSING", default="de fault "),
+                Text(Ref("env.TRIM", default=" kept spaces"), " and text"),
+            ],
+            "env": {2: "number key", True: "bool key", "NESTED": Ref("job.id")},
+            "outputs": {"weird key": [1, {"deep": [True, None]}]},
+        },
+        outputs={"code": Ref("result.exit_code")},
+    )
+
+
+# literals.yaml:34: when
+def when_b(jobs):
+    return bool(
+        ((jobs.output("a", "code") == 0) or (jobs.status("a") != "FAILED"))
+        and (-1 < 0 <= 1)
+        and (not False)
+        and (jobs.skip_reason("a") == None)
+    )
+
+
+# literals.yaml:34
+def job_b(run):
+    pass  # no steps: the job ends SUCCESS
+
+
+JOBS = [
+    Job(
+        "a",
+        job_a,
+        origin="literals.yaml:5",
+        description="Quotes ' \" and ''' in a description stay data.",
+    ),
+    Job(
+        "b",
+        job_b,
+        origin="literals.yaml:34",
+        when=when_b,
+        when_source="(jobs.a.outputs.code == 0 or jobs.a.status != 'FAILED') and -1 < 0 <= 1 and not false and jobs.a.skip_reason == None",
+    ),
+]
+
+STEP_TYPES = {
+    "external.process": run_external_process,
+}
+
+if __name__ == "__main__":
+    sys.exit(main(FLOW, JOBS, STEP_TYPES))
