@@ -194,7 +194,7 @@ NASTY = [
 
 def test_values_reach_the_process_byte_for_byte_and_never_execute(project: Project) -> None:
     dumper = "import json,os,sys; json.dump({'argv': sys.argv[1:], 'env': {k: v for k, v in os.environ.items() if k.startswith('V_')}}, open('seen.json', 'w'))"
-    values = list(NASTY)
+    values = [*NASTY, "{{env.PAYLOAD}}", "prefix {{env.PAYLOAD}}"]
     def q(value: str) -> str:
         return json.dumps(value, ensure_ascii=False)
 
@@ -228,10 +228,12 @@ jobs:
     ast.parse(script)
     for line in script.splitlines():
         assert not line.startswith("import os.yaml")
-    project.run("evil", "run", "--run-id", "r1", check_exit=0)
+    payload = "{{env.HOME}} and {{ x | y }}"  # values are never rendered twice
+    project.run("evil", "run", "--run-id", "r1", env={"PAYLOAD": payload}, check_exit=0)
     seen = json.loads((project.work / "evil" / "a" / "r1" / "artifacts" / "seen.json").read_text())
-    assert seen["argv"] == values
-    assert seen["env"] == {f"V_{i}": v for i, v in enumerate(values)}
+    expected = [*NASTY, payload, "prefix " + payload]
+    assert seen["argv"] == expected
+    assert seen["env"] == {f"V_{i}": v for i, v in enumerate(expected)}
     assert not (project.root / "pwned").exists() and not Path("/tmp/pwned").exists()
     assert project.status("evil", "r1")["jobs"]["b"]["status"] == "SUCCESS"
 

@@ -122,6 +122,19 @@ def test_flow_lock_makes_a_concurrent_run_exit_3(project: Project) -> None:
     project.run("locked", "run", "--run-id", "three", check_exit=0)
 
 
+def test_a_held_lock_is_renewed_while_its_holder_runs(project: Project) -> None:
+    project.flow("renew", LOCKED.replace("sleep 3", "sleep 5"), extra="  locks: {scope: flow, ttl_seconds: 2}\n")
+    holder = subprocess.Popen([sys.executable, "-I", "-S", str(project.dist / "renew.py"), "run", "--run-id", "one"],
+                              stderr=subprocess.DEVNULL)
+    started = project.work / "renew" / "started"
+    deadline = time.monotonic() + 10
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(3.5)  # past the 2 s TTL: only renewal keeps the lock
+    project.run("renew", "run", "--run-id", "two", check_exit=3)
+    assert holder.wait(timeout=30) == 0
+
+
 def test_stale_lock_is_taken_over_after_its_ttl(project: Project) -> None:
     project.flow("stale", LOCKED.replace("sleep 3", "true"), extra="  locks: {scope: job, ttl_seconds: 60}\n")
     project.run("stale", "run", "--run-id", "init", check_exit=0)
