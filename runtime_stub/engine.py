@@ -479,6 +479,7 @@ class JobRun:
         on_no_data: Optional[str] = None,
     ) -> None:
         run, job = self.run, self.job
+        run.heartbeat()
         if (
             self.skip_reason is not None
         ):  # an earlier step reported no data: skip the rest

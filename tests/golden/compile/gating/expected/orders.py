@@ -22,7 +22,7 @@ except ImportError:
     )
     sys.exit(2)
 aetherflow_runtime.verify_runtime(
-    "0.1.0", "7b0915a42a4bb64b6ad3ad83eac5027e3f806fd678e0d2c426dc9c23fd2f187a"
+    "0.1.0", "f3fc8b452b63e4736316bdba3b99af5689015c2136e122a1c6df1552ab2a7fb1"
 )
 
 from aetherflow_runtime.cli import main

@@ -23,7 +23,7 @@ except ImportError:
     )
     sys.exit(2)
 aetherflow_runtime.verify_runtime(
-    "0.1.0", "bb5d23abcb071f8af923aad5c03ece6021b1365e4e8a6aef2fc80dfe75bd0d37"
+    "0.1.0", "a4c114db6425e168273e5c3d240f477323a65324b9ba8c87f417f70570537e23"
 )
 
 from aetherflow_runtime.cli import main
