@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from aetherflow_compiler import __version__
+from aetherflow_compiler.cache import CompileCache
 from aetherflow_compiler.compile import (
     CompileOptions,
     OutputError,
@@ -56,20 +57,22 @@ def validate(paths: tuple[str, ...], profiles: str | None, as_json: bool) -> Non
 @click.option("--profiles", "profiles", type=click.Path(), help="Profiles file merged into resources.")
 @click.option("--check", is_flag=True, help="Compare with the output directory instead of writing; exit 1 on drift.")
 @click.option("--single-file", is_flag=True, help="Inline the runtime: one .py file per flow is the whole deployment.")
-def compile_command(paths: tuple[str, ...], output: str, profiles: str | None, check: bool, single_file: bool) -> None:
+@click.option("--no-cache", is_flag=True, help="Ignore and do not write the compile cache ($AETHERFLOW_CACHE_DIR).")
+def compile_command(paths: tuple[str, ...], output: str, profiles: str | None, check: bool, single_file: bool,
+                    no_cache: bool) -> None:
     """Compile flows into OUTPUT: one script per flow, the vendored runtime and manifest.json.
 
     Exit status: 0 written (or up to date with --check), 1 drift found by --check,
     2 invalid input or output directory.
     """
     options = CompileOptions(output=output, profiles=profiles, single_file=single_file)
-    result = compile_paths(list(paths), options)
+    result = compile_paths(list(paths), options, compile_cache=CompileCache(enabled=not no_cache))
     if not result.ok:
         print_report(result.report)
         sys.exit(EXIT_INVALID)
     for diag in result.report.warnings:
         click.echo(diag.format_text())
-    n_flows = len(result.flows)
+    n_flows = len(result.flow_ids)
     if check:
         changes = drift(result.files, output)
         for state, path in changes:

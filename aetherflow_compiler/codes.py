@@ -49,9 +49,6 @@ _ALL = [
          "Remove or rename one of the keys."),
     Code("AF109", "complex-key", _E, "A mapping key is a list or a mapping.", "Use a plain string key."),
     Code("AF110", "empty-file", _E, "The file holds no YAML document.", "Write a flow into the file or remove it."),
-    Code("AF111", "unpaired-surrogate", _E,
-         "A string holds an unpaired UTF-16 surrogate, which no program or file name can carry.",
-         "Write the character itself, or escape it as `\\U0001F680` rather than a `\\uD83D\\uDE80` pair."),
     # --- schema -------------------------------------------------------------------------
     Code("AF201", "unknown-key", _E, "A key that the language does not define (the engine would ignore it).",
          "Fix the spelling (see the hint) or remove the key."),

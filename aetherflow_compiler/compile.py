@@ -5,20 +5,30 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from aetherflow_compiler import __version__, ir
 from aetherflow_compiler.build import build_flow
-from aetherflow_compiler.codegen.python import generate_flow, runtime_bundle
+from aetherflow_compiler.cache import CompileCache, compiler_fingerprint, key
+from aetherflow_compiler.codegen.python import RuntimeBundle, generate_flow, runtime_bundle
 from aetherflow_compiler.codegen.vendor import PACKAGE
 from aetherflow_compiler.diagnostics import Diagnostic
-from aetherflow_compiler.sources import expand_paths
+from aetherflow_compiler.loader import load_bytes, read_source, unreadable
+from aetherflow_compiler.sources import detect_kind, expand_paths
 from aetherflow_compiler.steps import StepRegistry, default_registry
-from aetherflow_compiler.validate import FileResult, Report, validate_paths
+from aetherflow_compiler.validate import (
+    FileResult,
+    Report,
+    check_document,
+    check_file,
+    check_unique_flow_ids,
+)
 from aetherflow_compiler.walk import mapping
 
 MANIFEST = "manifest.json"
@@ -38,7 +48,7 @@ class CompileOptions:
 class CompileResult:
     report: Report
     files: dict[str, bytes] = field(default_factory=dict)  # relative path -> content
-    flows: list[ir.Flow] = field(default_factory=list)
+    flow_ids: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -60,28 +70,190 @@ def source_names(paths: list[str]) -> dict[str, str]:
     return names
 
 
-def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegistry | None = None) -> CompileResult:
-    registry = registry or default_registry()
-    report = validate_paths(paths, profiles_path=options.profiles, registry=registry)
-    result = CompileResult(report)
-    if not report.ok:
-        return result
-    names = source_names(paths)
-    profiles: dict[str, Any] | None = None
-    profiles_result = next((f for f in report.files if options.profiles and f.path == os.path.normpath(options.profiles)), None)
-    if profiles_result is not None and profiles_result.document is not None:
-        profiles = mapping(profiles_result.document.data)
+@dataclass
+class Analysis:
+    """What compiling needs to know about one source file (picklable, cacheable)."""
 
-    flow_results = [f for f in report.flows() if f is not profiles_result]
-    for fr in flow_results:
-        _check_target(fr, registry)
+    path: str  # as shown in diagnostics
+    source_name: str  # as shown in artifacts
+    key: str  # cache key of this analysis
+    kind: str
+    diagnostics: list[Diagnostic]
+    flow_id: str | None = None
+    flow_id_at: tuple[int, int] = (1, 1)
+    summary: dict[str, Any] = field(default_factory=dict)  # manifest entry and step types
+    flow: ir.Flow | None = None  # absent when read back from the cache
+
+    def to_cache(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "diagnostics": [d.as_json() for d in self.diagnostics],
+            "flow_id": self.flow_id,
+            "flow_id_at": list(self.flow_id_at),
+            "summary": self.summary,
+        }
+
+    @classmethod
+    def from_cache(cls, path: str, source_name: str, key: str, data: dict[str, Any]) -> Analysis:
+        diagnostics = [
+            Diagnostic(path, d["line"], d["column"], d["code"], d["message"], d["hint"]) for d in data["diagnostics"]
+        ]
+        line, column = data["flow_id_at"]
+        return cls(path, source_name, key, data["kind"], diagnostics, data["flow_id"], (line, column),
+                   data["summary"])
+
+
+def analyse(path: str, source_name: str, key: str, raw: bytes | None, profiles: dict[str, Any] | None,
+            registry: StepRegistry) -> Analysis:
+    """Load, check and (when valid) build the IR of one file."""
+    result = FileResult(path, "flow", None)
+    if raw is None:
+        try:
+            raw = read_source(path)
+        except OSError as exc:
+            return Analysis(path, source_name, key, "flow", [unreadable(path, exc)])
+    doc, load_diags = load_bytes(raw, path)
+    result.diagnostics.extend(load_diags)
+    if doc is not None:
+        result.document = doc
+        result.kind = detect_kind(doc.data, path)
+        result.diagnostics.extend(check_document(doc, result.kind, registry, profiles))
+        result.note_flow_id()
+        if result.kind == "flow" and result.ok:
+            _check_target(result, registry)
+    analysis = Analysis(path, source_name, key, result.kind, result.diagnostics.items,
+                        result.flow_id, result.flow_id_at)
+    if doc is not None and result.kind == "flow" and result.ok:
+        flow = build_flow(doc, source_name, profiles)
+        analysis.flow = flow
+        analysis.summary = {
+            "source_sha256": flow.source_sha256,
+            "step_types": flow.step_types(),
+            "manifest": {
+                "artifact": f"{flow.id}.py",
+                "source": flow.source,
+                "jobs": [job.id for job in flow.jobs],
+                "step_types": flow.step_types(),
+                "env": {name: {"required": not default} for name, default in flow.env_refs().items()},
+            },
+        }
+    return analysis
+
+
+# Worker state for the process pool (forked, so the compiler is already imported).
+_WORKER: dict[str, Any] = {}
+
+
+def _analyse_in_worker(task: tuple[str, str, str, bytes | None]) -> Analysis:
+    return analyse(*task, _WORKER["profiles"], _WORKER["registry"])
+
+
+def _generate_in_worker(analysis: Analysis) -> str:
+    assert analysis.flow is not None
+    return generate_flow(analysis.flow, _WORKER["registry"], _WORKER["bundle"], _WORKER["single_file"])
+
+
+def _pool_map(function: Any, items: list[Any], state: dict[str, Any]) -> list[Any]:
+    """`map` over a process pool when there is enough work for it, else in this process."""
+    _WORKER.clear()
+    _WORKER.update(state)
+    workers = min(os.cpu_count() or 1, 8)
+    if len(items) < PARALLEL_MIN or workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [function(item) for item in items]
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        return list(pool.map(function, items, chunksize=max(1, len(items) // (workers * 4))))
+
+
+PARALLEL_MIN = 16
+
+
+def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegistry | None = None,
+                  compile_cache: CompileCache | None = None) -> CompileResult:
+    registry = registry or default_registry()
+    store = compile_cache or CompileCache(enabled=False)
+    report = Report()
+    files, missing = expand_paths(paths)
+    for given in missing:
+        report.general.append(Diagnostic(given, 1, 1, "AF100", "cannot read file: no such file or directory"))
+    names = source_names(paths)
+
+    profiles: dict[str, Any] | None = None
+    profiles_digest = ""
+    profiles_file = os.path.normpath(options.profiles) if options.profiles else None
+    profiles_result: FileResult | None = None
+    if profiles_file is not None:
+        profiles_result = check_file(profiles_file, "profiles", registry, None)
+        report.files.append(profiles_result)
+        if profiles_result.document is not None:
+            profiles = mapping(profiles_result.document.data)
+            profiles_digest = profiles_result.document.sha256
+
+    fingerprint = compiler_fingerprint()
+    analyses: list[Analysis | None] = []
+    pending: list[tuple[int, tuple[str, str, str, bytes | None]]] = []
+    for path in files:
+        if path == profiles_file:
+            continue
+        name = names.get(path, os.path.basename(path))
+        try:
+            raw: bytes | None = read_source(path)
+        except OSError:
+            raw = None  # analysed (and reported) uncached
+        digest = key(fingerprint, "analysis", name, profiles_digest, raw) if raw is not None else ""
+        cached = store.get_json("analysis", digest) if digest else None
+        if cached is not None:
+            analyses.append(Analysis.from_cache(path, name, digest, cached))
+        else:
+            pending.append((len(analyses), (path, name, digest, raw)))
+            analyses.append(None)
+    fresh = _pool_map(_analyse_in_worker, [task for _, task in pending], {"profiles": profiles, "registry": registry})
+    for (index, _), analysis in zip(pending, fresh, strict=True):
+        analyses[index] = analysis
+        if analysis.key and not any(d.code in ("AF100", "AF101") for d in analysis.diagnostics):
+            store.put_json("analysis", analysis.key, analysis.to_cache())
+    done = [a for a in analyses if a is not None]
+
+    for analysis in done:
+        result = FileResult(analysis.path, analysis.kind, None, flow_id=analysis.flow_id, flow_id_at=analysis.flow_id_at)
+        result.diagnostics.extend(analysis.diagnostics)
+        report.files.append(result)
+    check_unique_flow_ids(report)
+    result_ = CompileResult(report)
     if not report.ok:
-        return result
-    for fr in flow_results:
-        assert fr.document is not None
-        result.flows.append(build_flow(fr.document, names.get(fr.path, os.path.basename(fr.path)), profiles))
-    result.files = _generate(result.flows, registry, options, report, profiles_result, names)
-    return result
+        return result_
+
+    flows = [a for a in done if a.kind == "flow"]
+    modules = sorted({_runtime_module(registry, t) for a in flows for t in a.summary["step_types"]})
+    bundle = runtime_bundle(modules)
+    scripts: dict[str, str] = {}
+    to_generate: list[Analysis] = []
+    for analysis in flows:
+        digest = key(analysis.key, "script", bundle.sha256, str(options.single_file))
+        text = store.get_text("script", digest) if analysis.key else None
+        if text is not None:
+            scripts[analysis.path] = text
+        else:
+            if analysis.flow is None:  # its analysis came from the cache: build the IR again
+                analysis.flow = analyse(analysis.path, analysis.source_name, analysis.key, None, profiles,
+                                        registry).flow
+            to_generate.append(analysis)
+    generated = _pool_map(_generate_in_worker, to_generate,
+                          {"registry": registry, "bundle": bundle, "single_file": options.single_file})
+    for analysis, text in zip(to_generate, generated, strict=True):
+        scripts[analysis.path] = text
+        if analysis.key:
+            store.put_text("script", key(analysis.key, "script", bundle.sha256, str(options.single_file)), text)
+
+    result_.flow_ids = [str(a.flow_id) for a in flows]
+    result_.files = _assemble(flows, scripts, bundle, options, profiles_result, names)
+    return result_
+
+
+def _runtime_module(registry: StepRegistry, step_type: str) -> str:
+    known = registry.get(step_type)
+    assert known is not None and known.runtime is not None, step_type
+    return known.runtime[0]
 
 
 def _check_target(fr: FileResult, registry: StepRegistry) -> None:
@@ -111,16 +283,15 @@ def _check_target(fr: FileResult, registry: StepRegistry) -> None:
                            "supported: " + ", ".join(supported))
 
 
-def _generate(flows: list[ir.Flow], registry: StepRegistry, options: CompileOptions, report: Report,
+def _assemble(flows: list[Analysis], scripts: dict[str, str], bundle: RuntimeBundle, options: CompileOptions,
               profiles_result: FileResult | None, names: dict[str, str]) -> dict[str, bytes]:
-    bundle = runtime_bundle(flows, registry)
     files: dict[str, bytes] = {}
-    for flow in flows:
-        files[f"{flow.id}.py"] = generate_flow(flow, registry, bundle, options.single_file).encode("utf-8")
+    for analysis in flows:
+        files[f"{analysis.flow_id}.py"] = scripts[analysis.path].encode("utf-8")
     if not options.single_file:
         for name, text in bundle.files.items():
             files[f"{PACKAGE}/{name}"] = text.encode("utf-8")
-    sources = {flow.source: flow.source_sha256 for flow in flows}
+    sources = {a.source_name: a.summary["source_sha256"] for a in flows}
     if profiles_result is not None and profiles_result.document is not None:
         sources[names.get(profiles_result.path, os.path.basename(profiles_result.path))] = profiles_result.document.sha256
     manifest = {
@@ -129,16 +300,7 @@ def _generate(flows: list[ir.Flow], registry: StepRegistry, options: CompileOpti
         "single_file": options.single_file,
         "runtime": {"version": bundle.version, "sha256": bundle.sha256, "step_modules": bundle.step_modules},
         "sources": dict(sorted(sources.items())),
-        "flows": {
-            flow.id: {
-                "artifact": f"{flow.id}.py",
-                "source": flow.source,
-                "jobs": [job.id for job in flow.jobs],
-                "step_types": flow.step_types(),
-                "env": {name: {"required": not has_default} for name, has_default in flow.env_refs().items()},
-            }
-            for flow in sorted(flows, key=lambda f: f.id)
-        },
+        "flows": {str(a.flow_id): a.summary["manifest"] for a in sorted(flows, key=lambda a: str(a.flow_id))},
         "artifacts": {path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())},
     }
     files[MANIFEST] = (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")

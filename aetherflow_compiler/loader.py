@@ -108,30 +108,41 @@ class LoadError(Exception):
         self.diag = diag
 
 
-class _Composer(yaml.SafeLoader):
-    """PyYAML's safe loader, remembering where the first alias was used."""
+# libyaml's parser when PyYAML was built with it (the wheels are), else the pure-Python one.
+# Either way the values are those of SafeLoader: construction stays in Python.
+_YAML_LOADER: type = yaml.CSafeLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
 
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.first_alias: yaml.Mark | None = None
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
-        if self.first_alias is None and self.check_event(yaml.AliasEvent):
-            self.first_alias = self.peek_event().start_mark
-        return super().compose_node(parent, index)
+def _first_alias_mark(text: str) -> Any:
+    """Where the first alias is used (only computed to locate an AF106 error)."""
+    try:
+        for event in yaml.parse(text, Loader=_YAML_LOADER):
+            if isinstance(event, yaml.AliasEvent):
+                return event.start_mark
+    except yaml.YAMLError:
+        pass
+    return None
+
+
+def read_source(path: str) -> bytes:
+    """The file's bytes, at most MAX_FILE_BYTES + 1 of them (enough to tell it is too big)."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(21, "Is a directory", path)
+    with open(path, "rb") as fh:
+        return fh.read(MAX_FILE_BYTES + 1)
+
+
+def unreadable(name: str, exc: OSError) -> Diagnostic:
+    return Diagnostic(name, 1, 1, "AF100", f"cannot read file: {exc.strerror or type(exc).__name__}")
 
 
 def load_file(path: str, display: str | None = None) -> tuple[Document | None, list[Diagnostic]]:
     """Load `path`; `display` is the name used in diagnostics (defaults to `path`)."""
     name = display if display is not None else path
     try:
-        if os.path.isdir(path):
-            raise IsADirectoryError(path)
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_FILE_BYTES + 1)
+        raw = read_source(path)
     except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        return None, [Diagnostic(name, 1, 1, "AF100", f"cannot read file: {reason}")]
+        return None, [unreadable(name, exc)]
     return load_bytes(raw, name)
 
 
@@ -181,7 +192,7 @@ class _Builder:
         self.values: dict[Path, Span] = {}
         self.keys: dict[Path, Span] = {}
         self.warned: set[int] = set()
-        self.loader: _Composer | None = None
+        self.loader: Any = None
 
     # -- errors -------------------------------------------------------------------------
     def fail(self, mark: yaml.Mark | None, code: str, message: str, hint: str | None = None) -> LoadError:
@@ -205,12 +216,12 @@ class _Builder:
     def compose(self) -> Node:
         loader = None
         try:
-            loader = self.loader = _Composer(self.text)  # the reader may refuse characters
+            loader = self.loader = _YAML_LOADER(self.text)  # the reader may refuse characters
             if not loader.check_node():
                 raise self.fail(None, "AF110", "file holds no YAML document", "write a flow into the file")
             root = loader.get_node()
             if loader.check_node():
-                mark = loader.peek_event().start_mark
+                mark = self.document_start(loader.peek_event().start_mark)
                 raise self.fail(
                     mark, "AF104", "file holds more than one YAML document",
                     "put one flow per file and remove the '---' separator",
@@ -232,6 +243,14 @@ class _Builder:
         if root is None:
             raise self.fail(None, "AF110", "file holds no YAML document", "write a flow into the file")
         return root
+
+    def document_start(self, mark: yaml.Mark) -> yaml.Mark:
+        """The `---` line that starts the document at `mark` (libyaml marks the line after it)."""
+        lines = self.text.splitlines()
+        for number in range(min(mark.line, len(lines) - 1), -1, -1):
+            if lines[number].startswith("---"):
+                return yaml.Mark(mark.name, 0, number, 0, "", 0)
+        return mark
 
     def yaml_error(self, exc: yaml.MarkedYAMLError) -> LoadError:
         mark = exc.problem_mark or exc.context_mark
@@ -269,7 +288,7 @@ class _Builder:
             limit[0] += 1
             if limit[0] > budget:
                 raise self.fail(
-                    (self.loader.first_alias if self.loader else None) or node.start_mark, "AF106",
+                    _first_alias_mark(self.text) or node.start_mark, "AF106",
                     f"aliases expand the document by more than {ALIAS_BUDGET} nodes",
                     "use fewer nested aliases (this limit stops 'billion laughs' files)",
                 )
@@ -285,7 +304,8 @@ class _Builder:
     # -- construction -------------------------------------------------------------------
     def span_of(self, node: Node) -> Span:
         mark = node.start_mark
-        style = node.style if isinstance(node, ScalarNode) else None
+        # libyaml spells the plain style '' where PyYAML says None.
+        style = (node.style or None) if isinstance(node, ScalarNode) else None
         return Span(mark.line + 1, mark.column + 1, mark.index, style)
 
     def check_tag(self, node: Node) -> None:
@@ -310,10 +330,10 @@ class _Builder:
         value = self.loader.construct_object(node, deep=True)
         if isinstance(value, str) and _SURROGATE_RE.search(value):
             raise self.fail(
-                node.start_mark, "AF111", "string holds an unpaired UTF-16 surrogate (from a \\uD800-\\uDFFF escape)",
+                node.start_mark, "AF103", "invalid YAML: string holds an unpaired UTF-16 surrogate",
                 "YAML does not join surrogate pairs: write the character itself or a \\U0001F680-style escape",
             )
-        if node.style is None:
+        if not node.style:
             if node.tag in (_CORE + "int", _CORE + "float") and ":" in node.value:
                 self.warn(node, "AF802", f"'{node.value}' is read as the base-60 number {value}",
                           f"quote it (\"{node.value}\") if it is a time or a string")
@@ -364,7 +384,7 @@ class _Builder:
                 hash(key)
             except TypeError:  # pragma: no cover - scalars are hashable
                 raise self.fail(key_node.start_mark, "AF109", "mapping key cannot be used as a key") from None
-            if key_node.style is None and key_node.tag == _CORE + "bool":
+            if not key_node.style and key_node.tag == _CORE + "bool":
                 self.warn(key_node, "AF801", f"key '{key_node.value}' is read as the boolean {key}",
                           f"quote it (\"{key_node.value}\") to keep it a string")
             if id(key_node) in own:

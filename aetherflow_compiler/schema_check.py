@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 from collections.abc import Iterator
@@ -34,17 +35,101 @@ def load_schema(kind: str) -> dict[str, Any]:
     return schema
 
 
+_DISPATCH = "inputs_by_type"  # the flow schema's if/then chain over step types
+_INPUTS = "inputs:"  # prefix of the per-type input definitions
+
+
+def _inline_refs(node: Any, definitions: dict[str, Any], active: tuple[str, ...] = ()) -> Any:
+    """The schema with `#/definitions/...` references replaced by what they point at
+    (recursive ones are kept). Resolving references is most of jsonschema's time."""
+    if isinstance(node, list):
+        return [_inline_refs(v, definitions, active) for v in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/definitions/") and len(node) == 1:
+        name = ref[len("#/definitions/"):]
+        if name not in active:
+            return _inline_refs(definitions[name], definitions, (*active, name))
+        return node
+    return {k: (v if k == "definitions" else _inline_refs(v, definitions, active)) for k, v in node.items()}
+
+
 @cache
 def _validator(kind: str) -> jsonschema.Draft7Validator:
-    return jsonschema.Draft7Validator(load_schema(kind))
+    """The validator for a file kind. For flows, step inputs are left out here: the
+    if/then chain (written for editors) would test every step against every step type,
+    so `check_schema` validates each step's inputs against its own type instead."""
+    schema = copy.deepcopy(load_schema(kind))
+    definitions = schema.get("definitions", {})
+    if kind == "flow":
+        definitions[_DISPATCH] = {}
+    return jsonschema.Draft7Validator(_inline_refs(schema, definitions))
+
+
+@cache
+def _input_validator(step_type: str) -> jsonschema.Draft7Validator | None:
+    definitions = dict(load_schema("flow")["definitions"])
+    if _INPUTS + step_type not in definitions:
+        return None
+    definitions[_DISPATCH] = {}  # inner steps are checked by check_schema
+    schema = _inline_refs(definitions[_INPUTS + step_type], definitions, (_INPUTS + step_type,))
+    return jsonschema.Draft7Validator({**schema, "definitions": definitions})
+
+
+@cache
+def _inner_step_inputs() -> dict[str, list[str]]:
+    """Step type -> its inputs that hold an embedded step (with_lock: ['step'])."""
+    definitions = load_schema("flow")["definitions"]
+    out: dict[str, list[str]] = {}
+    for name, definition in definitions.items():
+        if name.startswith(_INPUTS):
+            props = definition.get("properties", {})
+            inner = [k for k, v in props.items() if v.get("$ref") == "#/definitions/inner_step"]
+            if inner:
+                out[name[len(_INPUTS):]] = inner
+    return out
 
 
 def check_schema(doc: Document, kind: str) -> list[Diagnostic]:
     """All schema problems of `doc`, located and coded."""
+    data = _json_view(doc.data)
+    errors = list(_validator(kind).iter_errors(data))
+    if kind == "flow" and isinstance(data, dict) and isinstance(data.get("jobs"), list):
+        for ji, job in enumerate(data["jobs"]):
+            steps = job.get("steps") if isinstance(job, dict) else None
+            for si, step in enumerate(steps if isinstance(steps, list) else []):
+                errors.extend(_step_input_errors(step, ("jobs", ji, "steps", si)))
     out: list[Diagnostic] = []
-    for error in _validator(kind).iter_errors(_json_view(doc.data)):
+    for error in errors:
         for leaf in _leaves(error):
             out.extend(_translate(doc, leaf))
+    return out
+
+
+def _step_input_errors(step: Any, path: Path) -> list[ValidationError]:
+    """Errors of one step's inputs against its own type's schema (and of embedded steps)."""
+    if not isinstance(step, dict) or not isinstance(step.get("type"), str):
+        return []
+    step_type = step["type"]
+    validator = _input_validator(step_type)
+    if validator is None:
+        return []  # unknown types are AF306; plugin types bring their own schema later
+    inputs = step.get("inputs")
+    if "inputs" not in step:
+        required = load_schema("flow")["definitions"][_INPUTS + step_type].get("required")
+        if not required:
+            return []
+        return [ValidationError("'inputs' is a required property", validator="required",
+                                validator_value=["inputs"], instance=step, schema={}, path=path)]
+    if not isinstance(inputs, dict):
+        return []  # the structural schema reports the type
+    out = []
+    for error in validator.iter_errors(inputs):
+        error.path.extendleft(reversed((*path, "inputs")))
+        out.append(error)
+    for key in _inner_step_inputs().get(step_type, []):
+        out.extend(_step_input_errors(inputs.get(key), (*path, "inputs", key)))
     return out
 
 

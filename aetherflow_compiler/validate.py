@@ -30,17 +30,21 @@ class FileResult:
     kind: str
     document: Document | None
     diagnostics: DiagnosticList = field(default_factory=DiagnosticList)
+    # The flow's id and where it is written (flows only; for the duplicate-id check).
+    flow_id: str | None = None
+    flow_id_at: tuple[int, int] = (1, 1)
 
     @property
     def ok(self) -> bool:
         return not self.diagnostics.has_errors
 
-    @property
-    def flow_id(self) -> str | None:
+    def note_flow_id(self) -> None:
         if self.kind != "flow" or self.document is None:
-            return None
+            return
         flow_id = mapping(mapping(self.document.data).get("flow")).get("id")
-        return flow_id if isinstance(flow_id, str) else None
+        if isinstance(flow_id, str):
+            span = self.document.span(("flow", "id"))
+            self.flow_id, self.flow_id_at = flow_id, (span.line, span.column)
 
 
 @dataclass
@@ -110,6 +114,7 @@ def check_file(
         return result
     result.kind = kind or detect_kind(doc.data, path)
     result.diagnostics.extend(check_document(doc, result.kind, registry, profiles))
+    result.note_flow_id()
     return result
 
 
@@ -135,20 +140,21 @@ def validate_paths(
     for path in files:
         if path != profiles_file:
             report.files.append(check_file(path, None, registry, profiles))
-    _check_unique_flow_ids(report)
+    check_unique_flow_ids(report)
     return report
 
 
-def _check_unique_flow_ids(report: Report) -> None:
+def check_unique_flow_ids(report: Report) -> None:
+    """AF702 on every flow whose id an earlier file already uses."""
     first: dict[str, FileResult] = {}
     for result in report.flows():
         flow_id = result.flow_id
-        if flow_id is None or result.document is None:
+        if flow_id is None:
             continue
         if flow_id in first:
-            span = result.document.span(("flow", "id"))
+            line, column = result.flow_id_at
             result.diagnostics.add(Diagnostic(
-                result.path, span.line, span.column, "AF702",
+                result.path, line, column, "AF702",
                 f"flow id '{flow_id}' is also used by {first[flow_id].path}",
                 "flow ids name the artifacts, state and locks; make them unique",
             ))

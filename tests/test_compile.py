@@ -281,3 +281,55 @@ def test_inlined_runtime_defines_each_top_level_name_once() -> None:
     assert not duplicates
     # Generated flow code owns these names; the runtime must not define them.
     assert not [n for n in names if n in ("FLOW", "JOBS", "STEP_TYPES") or n.startswith(("job_", "when_"))]
+
+
+def test_the_compile_cache_gives_the_same_output_and_notices_every_change(tmp_path: Path) -> None:
+    cache_dir = tmp_path / "cache"
+    flows = tmp_path / "flows"
+    shutil.copytree(EXAMPLES / "flows", flows)
+    env_before = os.environ.get("AETHERFLOW_CACHE_DIR")
+    os.environ["AETHERFLOW_CACHE_DIR"] = str(cache_dir)
+    try:
+        assert run_cli(["compile", str(flows), "-o", str(tmp_path / "cold")]).exit_code == 0
+        assert any(cache_dir.rglob("*.json")) and any(cache_dir.rglob("*.txt"))
+        assert run_cli(["compile", str(flows), "-o", str(tmp_path / "warm")]).exit_code == 0
+        assert tree(tmp_path / "cold") == tree(tmp_path / "warm")
+        # One flow changes: its artifact changes, the others stay byte-identical.
+        daily = flows / "daily_orders.yaml"
+        daily.write_text(daily.read_text().replace("min_count: 1", "min_count: 2"))
+        assert run_cli(["compile", str(flows), "-o", str(tmp_path / "changed")]).exit_code == 0
+        assert run_cli(["compile", str(flows), "-o", str(tmp_path / "uncached"), "--no-cache"]).exit_code == 0
+        changed, uncached, cold = tree(tmp_path / "changed"), tree(tmp_path / "uncached"), tree(tmp_path / "cold")
+        assert changed == uncached
+        assert changed["daily_orders.py"] != cold["daily_orders.py"]
+        assert changed["inbox_ingest.py"] == cold["inbox_ingest.py"]
+        # Cached diagnostics are reported at the path given this time.
+        (flows / "bad.yaml").write_text("version: 1\nflow: {id: bad}\njobs:\n  - {id: a, depends_on: [zz], steps: []}\n")
+        first = run_cli(["compile", str(flows), "-o", str(tmp_path / "x")])
+        second = run_cli(["compile", "bad.yaml", "-o", str(tmp_path / "x")], cwd=flows)
+        assert first.exit_code == second.exit_code == 2
+        assert f"{flows / 'bad.yaml'}:4:" in first.stdout and second.stdout.startswith("bad.yaml:4:")
+    finally:
+        if env_before is None:
+            os.environ.pop("AETHERFLOW_CACHE_DIR")
+        else:
+            os.environ["AETHERFLOW_CACHE_DIR"] = env_before
+
+
+def test_many_flows_compile_in_parallel_to_the_same_output(tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    for n in range(20):
+        (flows / f"f{n}.yaml").write_text(
+            f"version: 1\nflow: {{id: f{n}}}\njobs:\n  - id: a\n    steps:\n"
+            f"      - {{id: s, type: external.process, inputs: {{command: [echo, '{n}']}}}}\n")
+    assert run_cli(["compile", str(flows), "-o", str(tmp_path / "par"), "--no-cache"]).exit_code == 0
+    from aetherflow_compiler import compile as compile_module
+
+    serial_min = compile_module.PARALLEL_MIN
+    compile_module.PARALLEL_MIN = 10**6
+    try:
+        assert run_cli(["compile", str(flows), "-o", str(tmp_path / "ser"), "--no-cache"]).exit_code == 0
+    finally:
+        compile_module.PARALLEL_MIN = serial_min
+    assert tree(tmp_path / "par") == tree(tmp_path / "ser")

@@ -32,3 +32,13 @@ def test_compile_golden(case: Path, tmp_path: Path, update_golden: bool) -> None
     assert sorted(actual) == sorted(wanted)
     for name in actual:
         assert actual[name].decode() == wanted[name].decode(), name
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
+def test_golden_artifacts_are_a_fixed_point_of_black(case: Path) -> None:
+    import black
+
+    mode = black.Mode(target_versions={black.TargetVersion.PY38})
+    for script in sorted((case / "expected").glob("*.py")):
+        text = script.read_text()
+        assert black.format_str(text, mode=mode) == text, script

@@ -1,8 +1,9 @@
 """The one place where values become Python source.
 
-Every value from YAML reaches generated code through `py_literal`: strings through
-`repr`, numbers and booleans through their canonical spelling, templates as calls of the
-runtime's `Ref`/`Text` whose arguments are again literals. Nothing is pasted as text.
+Every value from YAML reaches generated code through `to_node`: strings as string
+literals (black's quoting of `repr`'s escapes), numbers and booleans in their canonical
+spelling, templates as calls of the runtime's `Ref`/`Text` whose arguments are again
+literals. Nothing is pasted as text.
 """
 
 from __future__ import annotations
@@ -12,47 +13,65 @@ import math
 from typing import Any
 
 from aetherflow_compiler import ir
+from aetherflow_compiler.codegen.layout import (
+    Atom,
+    Call,
+    Collection,
+    Node,
+    flat,
+    from_code,
+    number_literal,
+    string_literal,
+)
 from aetherflow_compiler.templates import Ref, Template
 
 
-def py_literal(value: Any) -> str:
+def to_node(value: Any) -> Node:
     if value is None or isinstance(value, bool):
-        return repr(value)
+        return Atom(repr(value))
     if isinstance(value, int):
-        return repr(value)
+        return Atom(number_literal(value))
     if isinstance(value, float):
         if math.isnan(value):
-            return 'float("nan")'
+            return Call("float", ((None, Atom('"nan"')),))
         if math.isinf(value):
-            return 'float("inf")' if value > 0 else 'float("-inf")'
-        return repr(value)
+            return Call("float", ((None, Atom('"inf"' if value > 0 else '"-inf"')),))
+        return Atom(number_literal(value))
     if isinstance(value, str):
-        return repr(value)
+        return Atom(string_literal(value))
     if isinstance(value, (datetime.date, datetime.datetime)):
-        return repr(value)  # datetime.date(2024, 1, 31): the artifact imports datetime
+        return from_code(repr(value))  # datetime.date(2024, 1, 31): the artifact imports datetime
     if isinstance(value, Template):
-        return template_literal(value)
-    if isinstance(value, ir.Seq):
-        return "[" + ", ".join(py_literal(v) for v in value.items) + "]"
-    if isinstance(value, ir.Map):
-        return "{" + ", ".join(f"{py_literal(k)}: {py_literal(v)}" for k, v in value.entries) + "}"
+        return template_node(value)
+    if isinstance(value, (ir.Seq, list, tuple)):
+        items = value.items if isinstance(value, ir.Seq) else value
+        return Collection("[", "]", tuple(("", to_node(v)) for v in items))
+    if isinstance(value, (ir.Map, dict)):
+        entries = value.entries if isinstance(value, ir.Map) else tuple(value.items())
+        return Collection("{", "}", tuple((flat(to_node(k)) + ": ", to_node(v)) for k, v in entries))
     raise TypeError(f"no literal for {type(value).__name__}")
 
 
-def ref_literal(ref: Ref) -> str:
-    if ref.default is None:
-        return f"Ref({py_literal(ref.dotted)})"
-    return f"Ref({py_literal(ref.dotted)}, default={py_literal(ref.default)})"
+def py_literal(value: Any) -> str:
+    """The value as one line of code."""
+    return flat(to_node(value))
 
 
-def template_literal(template: Template) -> str:
+def ref_node(ref: Ref) -> Node:
+    args: list[tuple[str | None, Node]] = [(None, to_node(ref.dotted))]
+    if ref.default is not None:
+        args.append(("default", to_node(ref.default)))
+    return Call("Ref", tuple(args))
+
+
+def template_node(template: Template) -> Node:
     refs = template.refs
     if not refs:  # only text: nothing to render at run time
-        return py_literal(template.source)
+        return to_node(template.source)
     if template.standalone:
-        return ref_literal(refs[0])
-    pieces = [ref_literal(p) if isinstance(p, Ref) else py_literal(p.text) for p in template.parts]
-    return "Text(" + ", ".join(pieces) + ")"
+        return ref_node(refs[0])
+    pieces = [ref_node(p) if isinstance(p, Ref) else to_node(p.text) for p in template.parts]
+    return Call("Text", tuple((None, p) for p in pieces))
 
 
 def uses_dates(value: Any) -> bool:

@@ -13,7 +13,9 @@ import jinja2
 
 from aetherflow_compiler import __version__, ir
 from aetherflow_compiler.codegen import vendor
-from aetherflow_compiler.codegen.literals import comment_text, py_literal, uses_dates
+from aetherflow_compiler.codegen.layout import Atom, Call, Collection, Node, fits
+from aetherflow_compiler.codegen.layout import text as layout_text
+from aetherflow_compiler.codegen.literals import comment_text, py_literal, to_node, uses_dates
 from aetherflow_compiler.steps import StepRegistry
 from aetherflow_compiler.when import BoolOp, Compare, JobAttr, JobOutput, Literal, Not, WhenExpr
 
@@ -29,7 +31,6 @@ def _template() -> jinja2.Template:
         undefined=jinja2.StrictUndefined,
         autoescape=False,
     )
-    env.filters["lit"] = py_literal
     text = (resources.files("aetherflow_compiler._templates") / "flow.py.j2").read_text("utf-8")
     return env.from_string(text)
 
@@ -83,8 +84,8 @@ class RuntimeBundle:
     version: str
 
 
-def runtime_bundle(flows: list[ir.Flow], registry: StepRegistry) -> RuntimeBundle:
-    modules = sorted({_runtime_of(registry, t)[0] for f in flows for t in f.step_types()})
+def runtime_bundle(step_modules: list[str]) -> RuntimeBundle:
+    modules = sorted(set(step_modules))
     files = vendor.runtime_files(modules)
     return RuntimeBundle(files, vendor.runtime_sha256(files), modules, vendor.runtime_version())
 
@@ -95,51 +96,89 @@ def _runtime_of(registry: StepRegistry, step_type: str) -> tuple[str, str]:
     return known.runtime
 
 
+def _when_function(name: str, code: str) -> str:
+    """`def when_x(jobs): return bool(...)`; black lays out the rare expression too long
+    for one line (boolean operators are split by rules the layout module does not copy)."""
+    source = f"def {name}(jobs):\n    return bool({code})\n"
+    if fits(f"    return bool({code})"):
+        return source
+    return black.format_str(source, mode=_BLACK_MODE)
+
+
 def generate_flow(flow: ir.Flow, registry: StepRegistry, bundle: RuntimeBundle, single_file: bool) -> str:
-    """The black-formatted source of `<flow_id>.py`."""
+    """The source of `<flow_id>.py`, laid out as black would."""
     functions = _identifiers([j.id for j in flow.jobs], "job_")
     whens = _identifiers([j.id for j in flow.jobs], "when_")
     step_types = [(t, _runtime_of(registry, t)) for t in flow.step_types()]
+    env_vars = ir.Map(tuple((name, has_default) for name, has_default in flow.env_refs().items()))
+    flow_call = Call("Flow", (
+        ("flow_id", to_node(flow.id)),
+        ("source", to_node(flow.source)),
+        ("source_sha256", to_node(flow.source_sha256)),
+        ("compiler_version", to_node(__version__)),
+        ("description", to_node(flow.description)),
+        ("workspace_root", to_node(flow.workspace.root)),
+        ("cleanup_policy", to_node(flow.workspace.cleanup_policy)),
+        ("layout", to_node(flow.workspace.layout)),
+        ("state_backend", to_node(flow.state.backend)),
+        ("state_path", to_node(flow.state.path)),
+        ("lock_scope", to_node(flow.locks.scope)),
+        ("lock_ttl_seconds", to_node(flow.locks.ttl_seconds)),
+        ("env_vars", to_node(env_vars)),
+    ))
     jobs = []
+    job_calls: list[tuple[str | None, Node]] = []
     for job in flow.jobs:
+        steps = []
+        for step in job.steps:
+            args: list[tuple[str | None, Node]] = [(None, to_node(step.id)), (None, to_node(step.type))]
+            if step.inputs.entries:
+                args.append(("inputs", to_node(step.inputs)))
+            if step.outputs.entries:
+                args.append(("outputs", to_node(step.outputs)))
+            if step.skip_job_on_no_data:
+                args.append(("on_no_data", to_node("skip_job")))
+            steps.append({
+                "origin_comment": comment_text(str(step.origin)),
+                "call": layout_text(Call("run.step", tuple(args)), 4),
+            })
+        when = None
+        if job.when is not None:
+            when = _when_function(whens[job.id], when_code(job.when))
         jobs.append({
-            "id": job.id,
             "function": functions[job.id],
-            "when_name": whens[job.id],
-            "when_code": when_code(job.when) if job.when is not None else None,
-            "when_source": job.when_source,
-            "origin": str(job.origin),
             "origin_comment": comment_text(str(job.origin)),
-            "depends_on": ir.Seq(tuple(job.depends_on)),
-            "description": job.description,
-            "steps": [
-                {
-                    "id": step.id,
-                    "type": step.type,
-                    "inputs": step.inputs if step.inputs.entries else None,
-                    "outputs": step.outputs if step.outputs.entries else None,
-                    "on_no_data": step.skip_job_on_no_data,
-                    "origin_comment": comment_text(str(step.origin)),
-                }
-                for step in job.steps
-            ],
+            "when": when,
+            "steps": steps,
         })
+        job_args: list[tuple[str | None, Node]] = [
+            (None, to_node(job.id)), (None, Atom(functions[job.id])), ("origin", to_node(str(job.origin))),
+        ]
+        if job.depends_on:
+            job_args.append(("depends_on", to_node(list(job.depends_on))))
+        if job.when is not None:
+            job_args += [("when", Atom(whens[job.id])), ("when_source", to_node(job.when_source))]
+        if job.description:
+            job_args.append(("description", to_node(job.description)))
+        job_calls.append((None, Call("Job", tuple(job_args))))
+    jobs_list = Collection("[", "]", tuple(("", node) for _, node in job_calls))
+    types_map = Collection("{", "}", tuple((py_literal(name) + ": ", Atom(runtime[1])) for name, runtime in step_types))
     values: list[Any] = [flow.workspace.root, flow.state.path]
     values += [s.inputs for j in flow.jobs for s in j.steps] + [s.outputs for j in flow.jobs for s in j.steps]
-    env_vars = ir.Map(tuple((name, has_default) for name, has_default in flow.env_refs().items()))
-    source = _template().render(
+    return _template().render(
         flow=flow,
         jobs=jobs,
         compiler_version=__version__,
-        runtime_version=bundle.version,
-        runtime_sha256=bundle.sha256,
+        runtime_version_literal=py_literal(bundle.version),
+        runtime_sha256_literal=py_literal(bundle.sha256),
         runtime_code=vendor.amalgamate(bundle.step_modules) if single_file else "",
         single_file=single_file,
         source_comment=comment_text(flow.source),
-        script_name=f"{flow.id}.py",
+        script_name=comment_text(f"{flow.id}.py"),
         step_imports=sorted({runtime for _, runtime in step_types}),
-        step_types=[(name, runtime[1]) for name, runtime in step_types],
-        env_vars=env_vars,
+        flow_statement=layout_text(flow_call, 0, "FLOW = "),
+        jobs_statement=layout_text(jobs_list, 0, "JOBS = "),
+        step_types_statement=layout_text(types_map, 0, "STEP_TYPES = "),
         uses_dates=any(uses_dates(v) for v in values),
     )
-    return black.format_str(source, mode=_BLACK_MODE)
+

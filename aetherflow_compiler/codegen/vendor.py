@@ -8,6 +8,8 @@ import re
 from functools import cache
 from importlib import resources
 
+import black
+
 # Modules every artifact needs, in dependency order (the order of --single-file inlining).
 CORE_MODULES = ("__init__", "errors", "templating", "environment", "logs", "results", "state", "workspace")
 TAIL_MODULES = ("engine", "cli")
@@ -44,14 +46,15 @@ def runtime_sha256(files: dict[str, str]) -> str:
     return digest.hexdigest()
 
 
-def amalgamate(step_modules: list[str]) -> str:
+@cache
+def _amalgamate(step_modules: tuple[str, ...]) -> str:
     """The runtime as one block of code for --single-file artifacts.
 
     Each module's relative imports are dropped (the names are defined earlier in the same
     file) and `from __future__ import annotations` is left to the file's header.
     """
     chunks = []
-    for module in runtime_modules(step_modules):
+    for module in runtime_modules(list(step_modules)):
         source = runtime_source(module)
         drop: set[int] = set()
         for node in ast.parse(source).body:
@@ -59,4 +62,9 @@ def amalgamate(step_modules: list[str]) -> str:
                 drop.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
         kept = [line for number, line in enumerate(source.splitlines(), 1) if number not in drop]
         chunks.append(f"# ---- {PACKAGE}/{module}.py ----\n" + "\n".join(kept).strip("\n") + "\n")
-    return "\n\n".join(chunks)
+    # Dropped imports leave blank lines black would remove; format the block once.
+    return black.format_str("\n\n".join(chunks), mode=black.Mode(target_versions={black.TargetVersion.PY38}))
+
+
+def amalgamate(step_modules: list[str]) -> str:
+    return _amalgamate(tuple(sorted(step_modules)))

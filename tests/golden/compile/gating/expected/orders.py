@@ -101,11 +101,7 @@ def job_report(run):
 
 
 JOBS = [
-    Job(
-        "probe",
-        job_probe,
-        origin="orders.yaml:9",
-    ),
+    Job("probe", job_probe, origin="orders.yaml:9"),
     Job(
         "extract-all",
         job_extract_all,
@@ -114,12 +110,7 @@ JOBS = [
         when=when_extract_all,
         when_source="jobs.probe.outputs.has_data == true and not jobs.probe.outputs.count < 2",
     ),
-    Job(
-        "report",
-        job_report,
-        origin="orders.yaml:32",
-        depends_on=["extract-all"],
-    ),
+    Job("report", job_report, origin="orders.yaml:32", depends_on=["extract-all"]),
 ]
 
 STEP_TYPES = {

@@ -110,9 +110,7 @@ JOBS = [
     ),
 ]
 
-STEP_TYPES = {
-    "external.process": run_external_process,
-}
+STEP_TYPES = {"external.process": run_external_process}
 
 if __name__ == "__main__":
     sys.exit(main(FLOW, JOBS, STEP_TYPES))

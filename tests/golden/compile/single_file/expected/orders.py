@@ -10,7 +10,9 @@
 # 3 a flow or job lock is held by another run.
 from __future__ import annotations
 
-# ======== aetherflow_runtime 0.1.0, inlined (--single-file) ========
+import sys
+
+# ======== aetherflow_runtime "0.1.0", inlined (--single-file) ========
 
 # ---- aetherflow_runtime/__init__.py ----
 """aetherflow_runtime: the runtime vendored next to compiled AetherFlow flows.
@@ -20,7 +22,6 @@ the compiler. Modules import each other only with one-line `from .x import ...`
 statements, so that `aetherflow compile --single-file` can inline the whole runtime into
 one script.
 """
-
 
 import hashlib
 import os
@@ -2518,11 +2519,7 @@ def job_report(run):
 
 
 JOBS = [
-    Job(
-        "probe",
-        job_probe,
-        origin="orders.yaml:9",
-    ),
+    Job("probe", job_probe, origin="orders.yaml:9"),
     Job(
         "extract-all",
         job_extract_all,
@@ -2531,12 +2528,7 @@ JOBS = [
         when=when_extract_all,
         when_source="jobs.probe.outputs.has_data == true and not jobs.probe.outputs.count < 2",
     ),
-    Job(
-        "report",
-        job_report,
-        origin="orders.yaml:32",
-        depends_on=["extract-all"],
-    ),
+    Job("report", job_report, origin="orders.yaml:32", depends_on=["extract-all"]),
 ]
 
 STEP_TYPES = {

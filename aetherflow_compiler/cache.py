@@ -1,0 +1,111 @@
+"""A content-hash cache, so that files which did not change cost nothing to compile again.
+
+Entries are keyed by the sha256 of everything that decides them: the compiler's own code
+(every file of the installed package, so an edited compiler never reads stale entries),
+the source bytes, the name the source is shown under, the profiles file, and, for
+generated scripts, the vendored runtime and the options. Entries are small JSON or text
+files written atomically; a damaged or missing entry is simply a miss.
+
+Location: $AETHERFLOW_CACHE_DIR, else $XDG_CACHE_HOME/aetherflow-compiler, else
+~/.cache/aetherflow-compiler.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from aetherflow_compiler import __version__
+
+_PACKAGES = ("aetherflow_compiler", "aetherflow_compiler._runtime", "aetherflow_compiler._templates")
+
+
+@cache
+def compiler_fingerprint() -> str:
+    """sha256 over the compiler's code, schemas, templates and runtime sources."""
+    digest = hashlib.sha256(__version__.encode())
+    for package in _PACKAGES:
+        root = resources.files(package)
+        for entry in sorted(_walk(root), key=lambda p: p[0]):
+            rel, data = entry
+            digest.update(f"{package}/{rel}".encode() + b"\0" + data + b"\0")
+    return digest.hexdigest()
+
+
+def _walk(root: Any, prefix: str = "") -> list[tuple[str, bytes]]:
+    out: list[tuple[str, bytes]] = []
+    for child in root.iterdir():
+        name = f"{prefix}{child.name}"
+        if child.is_dir():
+            if child.name != "__pycache__":
+                out.extend(_walk(child, name + "/"))
+        elif child.name.endswith((".py", ".json", ".j2")):
+            out.append((name, child.read_bytes()))
+    return out
+
+
+def cache_dir() -> str:
+    explicit = os.environ.get("AETHERFLOW_CACHE_DIR")
+    if explicit:
+        return explicit
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "aetherflow-compiler")
+
+
+def key(*parts: bytes | str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        data = part.encode("utf-8") if isinstance(part, str) else part
+        digest.update(len(data).to_bytes(8, "big") + data)
+    return digest.hexdigest()
+
+
+class CompileCache:
+    def __init__(self, root: str | None = None, enabled: bool = True) -> None:
+        self.root = os.path.join(root or cache_dir(), "v1")
+        self.enabled = enabled
+
+    def _path(self, kind: str, digest: str, suffix: str) -> str:
+        return os.path.join(self.root, kind, digest[:2], digest + suffix)
+
+    def get_json(self, kind: str, digest: str) -> dict[str, Any] | None:
+        if not self.enabled:
+            return None
+        try:
+            with open(self._path(kind, digest, ".json"), encoding="utf-8") as fh:
+                value = json.load(fh)
+        except (OSError, ValueError):
+            return None
+        return value if isinstance(value, dict) else None
+
+    def put_json(self, kind: str, digest: str, value: dict[str, Any]) -> None:
+        self._put(self._path(kind, digest, ".json"), json.dumps(value, ensure_ascii=False, sort_keys=True))
+
+    def get_text(self, kind: str, digest: str) -> str | None:
+        if not self.enabled:
+            return None
+        try:
+            with open(self._path(kind, digest, ".txt"), encoding="utf-8") as fh:
+                return fh.read()
+        except OSError:
+            return None
+
+    def put_text(self, kind: str, digest: str, text: str) -> None:
+        self._put(self._path(kind, digest, ".txt"), text)
+
+    def _put(self, path: str, text: str) -> None:
+        if not self.enabled:
+            return
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a cache that cannot be written is only a slower compile
