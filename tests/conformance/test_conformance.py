@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from harness import HERE, Case, Outcome, Side, run_artifact, run_engine
 
 from conftest import run_cli
-from harness import HERE, Case, Outcome, Side, run_artifact, run_engine
 
 CASES = sorted((HERE / "cases").glob("*.yaml"))
 pytestmark = pytest.mark.conformance
