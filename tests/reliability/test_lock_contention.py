@@ -1,0 +1,110 @@
+"""Locks under contention: 16 concurrent runs never overlap in the critical section."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import Project, alive
+
+pytestmark = pytest.mark.reliability
+RUNS = 16
+CRITICAL = ("if [ -e \"$S\" ]; then echo overlap >> \"$O\"; fi; touch \"$S\"; echo $$ >> \"$W\"; "
+            "sleep 0.3; rm -f \"$S\"")
+
+
+def _race(project: Project, flow_id: str, env: dict[str, str]) -> list[subprocess.CompletedProcess[str]]:
+    procs = [
+        subprocess.Popen([sys.executable, "-I", "-S", str(project.dist / f"{flow_id}.py"), "run", "--run-id", f"r{i}"],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=project.root)
+        for i in range(RUNS)
+    ]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+    return results
+
+
+def _env(project: Project) -> dict[str, str]:
+    return {"PATH": "/usr/bin:/bin", "S": str(project.root / "sentinel"), "O": str(project.root / "overlaps"),
+            "W": str(project.root / "winners")}
+
+
+def test_with_lock_serializes_16_concurrent_runs(project: Project) -> None:
+    project.flow("wl", f"""\
+jobs:
+  - id: a
+    steps:
+      - id: critical
+        type: with_lock
+        inputs:
+          lock_key: the-critical-section
+          ttl_seconds: 60
+          step:
+            type: external.process
+            inputs:
+              command: [sh, -c, '{CRITICAL}']
+              env: {{S: "{{{{env.S}}}}", O: "{{{{env.O}}}}", W: "{{{{env.W}}}}"}}
+""", extra="  locks: {scope: none}\n")
+    results = _race(project, "wl", _env(project))
+    assert not (project.root / "overlaps").exists()
+    codes = [r.returncode for r in results]
+    assert set(codes) <= {0, 1} and codes.count(0) >= 1
+    for result in results:
+        if result.returncode == 1:
+            assert "Lock not acquired: the-critical-section" in result.stderr
+    assert len((project.root / "winners").read_text().split()) == codes.count(0)
+
+
+def test_flow_scope_lock_losers_exit_3(project: Project) -> None:
+    project.flow("fl", f"""\
+jobs:
+  - id: a
+    steps:
+      - id: critical
+        type: external.process
+        inputs:
+          command: [sh, -c, '{CRITICAL}']
+          env: {{S: "{{{{env.S}}}}", O: "{{{{env.O}}}}", W: "{{{{env.W}}}}"}}
+""", extra="  locks: {scope: flow, ttl_seconds: 60}\n")
+    results = _race(project, "fl", _env(project))
+    assert not (project.root / "overlaps").exists()
+    codes = [r.returncode for r in results]
+    assert set(codes) <= {0, 3} and codes.count(0) >= 1
+    assert all("lock_held" in r.stderr for r in results if r.returncode == 3)
+
+
+def test_a_lock_left_by_a_killed_holder_is_taken_over_after_its_ttl(project: Project) -> None:
+    project.flow("held", """\
+jobs:
+  - id: a
+    steps:
+      - {id: s, type: external.process, inputs: {command: [sh, -c, 'echo $$ > "$P"; sleep 60'], env: {P: "{{env.P}}"}}}
+""", extra="  locks: {scope: flow, ttl_seconds: 2}\n")
+    pid_file = project.root / "holder.pid"
+    env = {"PATH": "/usr/bin:/bin", "P": str(pid_file)}
+    holder = subprocess.Popen([sys.executable, "-I", "-S", str(project.dist / "held.py"), "run", "--run-id", "holder"],
+                              env=env, stderr=subprocess.DEVNULL, cwd=project.root)
+    deadline = time.monotonic() + 10
+    while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    child = int(pid_file.read_text())
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(child, signal.SIGKILL)  # the step outlives a kill -9 of its runner; clean it up
+    assert not alive(holder.pid)
+    killed_at = time.monotonic()
+    project.run("held", "run", "--run-id", "early", env={**env, "P": str(project.root / "early.pid")}, check_exit=3)
+    time.sleep(max(0.0, 2.5 - (time.monotonic() - killed_at)))
+    quick = project.flows / "held.yaml"
+    quick.write_text(quick.read_text().replace("sleep 60", "true"))
+    project.compile()
+    project.run("held", "run", "--run-id", "late", env=env, check_exit=0)
