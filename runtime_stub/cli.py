@@ -7,13 +7,14 @@ by another run.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
 import signal
 import sys
-from typing import Any, Callable, Dict, List, Optional
+
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Any, Callable, Dict, List, Optional
 
 from .engine import Flow, Job, Options, Recorder, Run, new_run_id, status_report
 from .environment import build_snapshot, env_file_from_option
@@ -28,66 +29,106 @@ EXIT_LOCKED = 3
 _RUN_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
-def _parser(flow: Flow) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=os.path.basename(sys.argv[0]) or flow.flow_id,
-        description="Compiled AetherFlow flow %r (from %s)."
-        % (flow.flow_id, flow.source),
-        epilog="exit codes: 0 no job failed, 1 a job failed, 2 usage or configuration error, "
-        "3 a flow or job lock is held by another run",
-    )
-    parser.add_argument(
-        "--version", action="store_true", help="print compiler version and source hash"
-    )
-    sub = parser.add_subparsers(dest="command")
-    run = sub.add_parser("run", help="run the flow")
-    which = run.add_mutually_exclusive_group()
-    which.add_argument(
-        "--run-id", help="run id (default: a new one); an existing id resumes that run"
-    )
-    which.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the latest run if it did not succeed",
-    )
-    run.add_argument(
-        "--job",
-        action="append",
-        default=[],
-        metavar="ID",
-        help="run only this job (repeatable)",
-    )
-    run.add_argument(
-        "--env-file",
-        action="append",
-        default=[],
-        metavar="F",
-        help="dotenv file, *.json file or directory of files (repeatable; later wins)",
-    )
-    run.add_argument(
-        "--keep-going",
-        action="store_true",
-        help="after a failed job, run later jobs that do not depend on it",
-    )
-    run.add_argument(
-        "--log-format", choices=("text", "json"), help="event format on stderr"
-    )
-    run.add_argument(
-        "--json-summary", metavar="FILE", help="write the final status object to FILE"
-    )
-    sub.add_parser(
-        "plan", help="print jobs and steps in order with their static inputs"
-    )
-    check = sub.add_parser(
-        "check-env",
-        help="list the env variables the flow reads; exit 2 if one is missing",
-    )
-    check.add_argument("--env-file", action="append", default=[], metavar="F")
-    status = sub.add_parser("status", help="job and step statuses from the state store")
-    status.add_argument("--run-id", help="run id (default: the latest run)")
-    status.add_argument("--json", action="store_true", help="print one JSON object")
-    status.add_argument("--env-file", action="append", default=[], metavar="F")
-    return parser
+USAGE = """usage: %(prog)s COMMAND [OPTIONS]   (compiled AetherFlow flow %(flow)s, from %(source)s)
+
+commands:
+  run         run the flow
+                --run-id ID        run id (default: a new one); an existing id resumes that run
+                --resume           continue the latest run if it did not succeed
+                --job ID           run only this job (repeatable)
+                --env-file F       dotenv file, *.json file or directory of files (repeatable)
+                --keep-going       after a failed job, run later jobs that do not depend on it
+                --log-format FMT   text or json events on stderr
+                --json-summary F   write the final status object to F
+  plan        print jobs and steps in order with their static inputs
+  check-env   list the env variables the flow reads; exit 2 if one is missing
+                --env-file F
+  status      job and step statuses from the state store
+                --run-id ID        (default: the latest run)
+                --json             print one JSON object
+                --env-file F
+  --version   print the compiler version and the source hash
+
+exit codes: 0 no job failed, 1 a job failed, 2 usage or configuration error,
+3 a flow or job lock is held by another run
+"""
+
+# command -> {option: kind}; kinds: "flag", "value", "many" (repeatable value)
+_OPTIONS = {
+    "run": {
+        "--run-id": "value",
+        "--resume": "flag",
+        "--job": "many",
+        "--env-file": "many",
+        "--keep-going": "flag",
+        "--log-format": "value",
+        "--json-summary": "value",
+    },
+    "plan": {},
+    "check-env": {"--env-file": "many"},
+    "status": {"--run-id": "value", "--json": "flag", "--env-file": "many"},
+}
+
+
+class UsageError(Exception):
+    pass
+
+
+class Args:
+    """Parsed command line: `command` plus one attribute per option (dashes as '_')."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+        self.run_id: Optional[str] = None
+        self.resume = False
+        self.job: List[str] = []
+        self.env_file: List[str] = []
+        self.keep_going = False
+        self.log_format: Optional[str] = None
+        self.json_summary: Optional[str] = None
+        self.json = False
+
+
+def parse_args(argv: List[str]) -> Args:
+    """A small parser for a small command line: importing argparse costs more than a
+    whole short run spends on its own work."""
+    if not argv:
+        raise UsageError("a command is required")
+    command, rest = argv[0], argv[1:]
+    if command not in _OPTIONS:
+        raise UsageError("unknown command %r" % command)
+    options = _OPTIONS[command]
+    args = Args(command)
+    index = 0
+    while index < len(rest):
+        word = rest[index]
+        name, given = word, None
+        if word.startswith("--") and "=" in word:
+            name, given = word.split("=", 1)
+        kind = options.get(name)
+        if kind is None:
+            raise UsageError("unknown option %r for %s" % (word, command))
+        attribute = name[2:].replace("-", "_")
+        if kind == "flag":
+            if given is not None:
+                raise UsageError("option %s takes no value" % name)
+            setattr(args, attribute, True)
+        else:
+            if given is None:
+                index += 1
+                if index >= len(rest):
+                    raise UsageError("option %s needs a value" % name)
+                given = rest[index]
+            if kind == "many":
+                getattr(args, attribute).append(given)
+            else:
+                setattr(args, attribute, given)
+        index += 1
+    if args.run_id is not None and args.resume:
+        raise UsageError("use either --run-id or --resume")
+    if args.log_format not in (None, "text", "json"):
+        raise UsageError("--log-format must be text or json")
+    return args
 
 
 def main(
@@ -96,14 +137,23 @@ def main(
     step_types: Dict[str, Callable[..., Any]],
     argv: Optional[List[str]] = None,
 ) -> int:
-    parser = _parser(flow)
-    args = parser.parse_args(argv)
-    if args.version:
+    argv = sys.argv[1:] if argv is None else argv
+    prog = os.path.basename(sys.argv[0]) or flow.flow_id
+    usage = USAGE % {"prog": prog, "flow": flow.flow_id, "source": flow.source}
+    if argv in (["-h"], ["--help"]):
+        sys.stdout.write(usage)
+        return EXIT_OK
+    if argv == ["--version"]:
         print(
             "%s: compiled by aetherflow-compiler %s from %s (sha256 %s)"
             % (flow.flow_id, flow.compiler_version, flow.source, flow.source_sha256)
         )
         return EXIT_OK
+    try:
+        args = parse_args(argv)
+    except UsageError as exc:
+        sys.stderr.write("error: %s\n\n%s" % (exc, usage))
+        return EXIT_CONFIG
     try:
         if args.command == "run":
             return _run(flow, jobs, step_types, args)
@@ -111,16 +161,13 @@ def main(
             return _plan(flow, jobs)
         if args.command == "check-env":
             return _check_env(flow, args)
-        if args.command == "status":
-            return _status(flow, jobs, args)
+        return _status(flow, jobs, args)
     except ConfigError as exc:
         sys.stderr.write("error: %s\n" % exc)
         return EXIT_CONFIG
-    parser.print_help(sys.stderr)
-    return EXIT_CONFIG
 
 
-def _env_files(args: argparse.Namespace) -> List[Any]:
+def _env_files(args: Args) -> List[Any]:
     return [env_file_from_option(path) for path in args.env_file]
 
 
@@ -134,7 +181,7 @@ def _run(
     flow: Flow,
     jobs: List[Job],
     step_types: Dict[str, Callable[..., Any]],
-    args: argparse.Namespace,
+    args: Args,
 ) -> int:
     known = [job.id for job in jobs]
     for job_id in args.job:
@@ -264,7 +311,7 @@ def _shown(value: Any) -> str:
     return source() if callable(source) else str(value)
 
 
-def _check_env(flow: Flow, args: argparse.Namespace) -> int:
+def _check_env(flow: Flow, args: Args) -> int:
     env = build_snapshot(os.environ, _env_files(args))
     missing = []
     for name, has_default in sorted(flow.env_vars.items()):
@@ -283,7 +330,7 @@ def _check_env(flow: Flow, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _status(flow: Flow, jobs: List[Job], args: argparse.Namespace) -> int:
+def _status(flow: Flow, jobs: List[Job], args: Args) -> int:
     state = open_state(flow.state_backend, _state_location(flow, _env_files(args)))
     try:
         run_id = args.run_id

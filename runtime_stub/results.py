@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict, List, Optional
 
 from .errors import StepError
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import selectors
 import shlex
-import shutil
 import signal
 import subprocess
 import time
-from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import StepError
 from .results import SKIPPED, StepResult, as_list, to_bool, to_float, to_int
@@ -100,10 +100,10 @@ def run_external_process(ctx: Any, inputs: Dict[str, Any]) -> Any:
             raise StepError("atomic_dir requires temp_output_dir and final_output_dir")
         temp_dir = ctx.resolve_path(idem["temp_output_dir"])
         final_dir = ctx.resolve_path(idem["final_output_dir"])
-        if os.path.exists(temp_dir):
-            shutil.rmtree(
-                temp_dir, ignore_errors=True
-            )  # a stale temp dir from a crashed try
+        if os.path.exists(temp_dir):  # a stale temp dir from a crashed try
+            import shutil
+
+            shutil.rmtree(temp_dir, ignore_errors=True)
         os.makedirs(temp_dir, exist_ok=True)
         env.setdefault("AETHERFLOW_OUTPUT_DIR", temp_dir)
 
@@ -132,8 +132,12 @@ def run_external_process(ctx: Any, inputs: Dict[str, Any]) -> Any:
             if max_backoff and delay > max_backoff:
                 delay = max_backoff
             ctx.sleep(delay)
-        ctx.log.info(
-            "process_start", job_id=ctx.job_id, step_id=ctx.step_id, attempt=attempt
+        ctx.log.event(
+            "process_start",
+            "DEBUG",
+            job_id=ctx.job_id,
+            step_id=ctx.step_id,
+            attempt=attempt,
         )
         rc, timed_out, out, err = _run_once(
             ctx,
@@ -203,6 +207,8 @@ def _seconds(value: Optional[float]) -> str:
 
 
 def _finalize_atomic_dir(temp_dir: str, final_dir: str, rename: bool) -> None:
+    import shutil
+
     if rename:
         if os.path.exists(final_dir):
             shutil.rmtree(final_dir, ignore_errors=True)
@@ -224,13 +230,35 @@ def _check_success(ctx: Any, spec: Dict[str, Any]) -> Tuple[bool, Optional[str]]
         if not os.path.exists(ctx.resolve_path(path)):
             return False, "missing_required_file:%s" % path
     for pattern in globs:
-        base = Path(ctx.resolve_path(pattern))
-        if not any(base.parent.glob(base.name)):
+        if not _glob_matches(ctx.resolve_path(pattern)):
             return False, "missing_required_glob:%s" % pattern
     for path in forbidden:
         if os.path.exists(ctx.resolve_path(path)):
             return False, "forbidden_file_present:%s" % path
     return True, None
+
+
+def _glob_matches(resolved: str) -> bool:
+    """Like the engine's Path(parent).glob(name): the pattern applies to the last part only
+    and `*` matches names starting with a dot too."""
+    import fnmatch
+
+    parent, name = os.path.split(resolved)
+    if not os.path.isdir(parent):
+        return False
+    return any(fnmatch.fnmatchcase(entry, name) for entry in os.listdir(parent))
+
+
+def _exit_fd(proc: "subprocess.Popen[bytes]") -> Optional[int]:
+    """A descriptor that becomes readable when the child exits (Linux pidfd), so waiting
+    needs no polling; None where the platform has none."""
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is None:
+        return None
+    try:
+        return int(pidfd_open(proc.pid))
+    except OSError:
+        return None
 
 
 def _signal_group(proc: "subprocess.Popen[bytes]", sig: int) -> None:
@@ -285,17 +313,18 @@ def _run_once(
         ) from None
 
     captured: Dict[int, bytearray] = {}
-    streams: List[Optional[int]] = (
-        []
-    )  # fd of stdout and stderr pipes (None when not captured)
+    # The fd of the stdout and of the stderr pipe; None for a stream that is not captured.
+    streams: List[Optional[int]] = []
     selector = selectors.DefaultSelector()
     for pipe in (proc.stdout, proc.stderr):
         streams.append(pipe.fileno() if pipe is not None else None)
         if pipe is not None:
             captured[pipe.fileno()] = bytearray()
             selector.register(pipe, selectors.EVENT_READ)
-    started = time.monotonic()
-    deadline = started + timeout if timeout is not None else None
+    exit_fd = _exit_fd(proc)
+    if exit_fd is not None:
+        selector.register(exit_fd, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout if timeout is not None else None
     timed_out = False
     term_sent_at: Optional[float] = None
     exited_at: Optional[float] = None
@@ -304,7 +333,9 @@ def _run_once(
             now = time.monotonic()
             if exited_at is None and proc.poll() is not None:
                 exited_at = now
-            open_pipes = selector.get_map()
+                if exit_fd is not None:
+                    selector.unregister(exit_fd)
+            open_pipes = [fd for fd in selector.get_map() if fd != exit_fd]
             if exited_at is not None and (
                 not open_pipes or now - exited_at > _PIPE_GRACE_SECONDS
             ):
@@ -313,31 +344,25 @@ def _run_once(
                         "process_pipe_open",
                         job_id=ctx.job_id,
                         step_id=ctx.step_id,
-                        detail="a background process keeps the output pipe open; capture stops",
+                        detail="a background process keeps the output pipe open; "
+                        "capture stops",
                     )
                 break
-            if (
-                exited_at is None
-                and deadline is not None
-                and now >= deadline
-                and not timed_out
-            ):
-                timed_out = True
-                term_sent_at = now
-                _signal_group(proc, signal.SIGTERM)
-            if (
-                timed_out
-                and exited_at is None
-                and term_sent_at is not None
-                and now - term_sent_at >= kill_grace
-            ):
-                _signal_group(proc, signal.SIGKILL)
-                term_sent_at = now  # keep waiting for the kill to land
+            if exited_at is None and deadline is not None and now >= deadline:
+                if not timed_out:
+                    timed_out = True
+                    term_sent_at = now
+                    _signal_group(proc, signal.SIGTERM)
+                elif term_sent_at is not None and now - term_sent_at >= kill_grace:
+                    _signal_group(proc, signal.SIGKILL)
+                    term_sent_at = now  # keep waiting for the kill to land
             wait = 0.5
             if deadline is not None and not timed_out:
                 wait = max(0.0, min(wait, deadline - now))
-            if open_pipes:
+            if selector.get_map():
                 for key, _ in selector.select(wait):
+                    if key.fd == exit_fd:
+                        continue  # the child exited: the next turn collects it
                     chunk = os.read(key.fd, 65536)
                     if not chunk:
                         selector.unregister(key.fileobj)
@@ -358,6 +383,8 @@ def _run_once(
             _signal_group(proc, signal.SIGKILL)
             proc.wait()
         selector.close()
+        if exit_fd is not None:
+            os.close(exit_fd)
         for pipe in (proc.stdout, proc.stderr):
             if pipe is not None:
                 pipe.close()

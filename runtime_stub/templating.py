@@ -8,7 +8,9 @@ hold no template and are used as they are. Nothing here parses template syntax.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Dict, List, Optional, Tuple
+
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import MissingKeyError, TemplateSyntaxError
 

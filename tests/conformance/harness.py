@@ -16,34 +16,17 @@ import os
 import sqlite3
 import subprocess
 import sys
-import venv
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from bench.oracle import oracle_python
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
-ENGINE = "aetherflow-core==0.0.14"
 RUN_ID = "conf0001"
-
-
-def oracle_python() -> str:
-    """A Python with the reference engine: $AETHERFLOW_ORACLE_PYTHON, or a virtual
-    environment created (once) under .cache/ in the repository."""
-    explicit = os.environ.get("AETHERFLOW_ORACLE_PYTHON")
-    if explicit:
-        return explicit
-    home = REPO / ".cache" / "oracle-aetherflow-core-0.0.14"
-    python = home / "bin" / "python"
-    marker = home / ".installed"
-    if not marker.exists():
-        venv.EnvBuilder(with_pip=True, clear=True).create(home)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", ENGINE],
-                       check=True)
-        marker.write_text(ENGINE + "\n")
-    return str(python)
 
 
 @dataclass

@@ -46,7 +46,7 @@ def _counts(ledger: Path) -> dict[str, int]:
 @pytest.mark.parametrize("backend", ["sqlite", "file"])
 def test_kill_9_at_random_points_then_resume(project: Project, backend: str) -> None:
     steps = "".join(
-        f"      - {{id: s{i}, type: external.process, inputs: {{command: [sh, -c, 'echo s{i} >> \"$L\"; sleep 0.04'], "
+        f"      - {{id: s{i}, type: external.process, inputs: {{command: [sh, -c, 'echo s{i} >> \"$L\"; sleep 0.1'], "
         f"env: {{L: '{{{{env.LEDGER}}}}'}}}}}}\n"
         for i in range(STEPS)
     )
@@ -60,7 +60,7 @@ def test_kill_9_at_random_points_then_resume(project: Project, backend: str) -> 
         counts_before = _counts(ledger)
         proc = subprocess.Popen([sys.executable, "-I", "-S", str(project.dist / "ledger.py"), "run", "--run-id", "crash"],
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=project.root)
-        time.sleep(rng.uniform(0.02, 0.3))
+        time.sleep(rng.uniform(0.05, 0.25))
         if proc.poll() is None:
             killed_mid_run += 1
         proc.send_signal(signal.SIGKILL)
@@ -69,7 +69,7 @@ def test_kill_9_at_random_points_then_resume(project: Project, backend: str) -> 
         for step_id in done_before:  # recorded as done: it never runs again
             assert counts_after[step_id] == counts_before[step_id], step_id
         assert done_before <= _done_steps(project, backend)
-    assert killed_mid_run >= KILLS // 2  # the kills really landed inside runs
+    assert killed_mid_run >= KILLS - 3  # the kills really landed inside runs
     project.run("ledger", "run", "--run-id", "crash", env=env, check_exit=0)
     final = _counts(ledger)
     assert all(final[f"s{i}"] >= 1 for i in range(STEPS))

@@ -22,7 +22,7 @@ except ImportError:
     )
     sys.exit(2)
 aetherflow_runtime.verify_runtime(
-    "0.1.0", "f3fc8b452b63e4736316bdba3b99af5689015c2136e122a1c6df1552ab2a7fb1"
+    "0.1.0", "b40fd9ad4fba99712764d359ec7d18a10df36986ba5a434cabc4cdf4c98941f8"
 )
 
 from aetherflow_runtime.cli import main

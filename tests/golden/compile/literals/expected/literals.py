@@ -23,7 +23,7 @@ except ImportError:
     )
     sys.exit(2)
 aetherflow_runtime.verify_runtime(
-    "0.1.0", "a4c114db6425e168273e5c3d240f477323a65324b9ba8c87f417f70570537e23"
+    "0.1.0", "453dbb8d1f100021deb00e794c555cb10a771b2ae744c6d5db5cc014b5184ff8"
 )
 
 from aetherflow_runtime.cli import main

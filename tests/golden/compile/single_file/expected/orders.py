@@ -23,16 +23,27 @@ statements, so that `aetherflow compile --single-file` can inline the whole runt
 one script.
 """
 
-import hashlib
 import os
 import sys
 
 RUNTIME_VERSION = "0.1.0"
 
 
+def new_sha256():  # type: ignore[no-untyped-def]
+    """A sha256 object without importing hashlib and OpenSSL (a few ms of every start)."""
+    try:
+        from _sha256 import sha256  # CPython 3.8 to 3.11
+    except ImportError:
+        try:
+            from _sha2 import sha256  # CPython 3.12 and later
+        except ImportError:
+            from hashlib import sha256
+    return sha256()
+
+
 def runtime_sha256(folder: str) -> str:
     """Hash of a vendored runtime: every *.py file name and content, in sorted order."""
-    digest = hashlib.sha256()
+    digest = new_sha256()
     for name in sorted(os.listdir(folder)):
         if name.endswith(".py"):
             with open(os.path.join(folder, name), "rb") as fh:
@@ -104,7 +115,10 @@ hold no template and are used as they are. Nothing here parses template syntax.
 
 
 from collections.abc import Mapping
-from typing import Any, Dict, List, Optional, Tuple
+
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict, List, Optional, Tuple
+
 
 UNSUPPORTED_TEMPLATE = "Unsupported templating syntax. Use {{VAR}} or {{VAR:DEFAULT}}"
 _FORBIDDEN_IN_RESULT = ("${", "{%", "%}", "{#", "#}", "{}")
@@ -241,7 +255,9 @@ prefix}) and then from --env-file options. os.environ itself is never changed.
 
 import json
 import os
-from typing import Dict, List, Mapping
+
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Dict, List, Mapping
 
 
 class EnvFile:
@@ -397,7 +413,9 @@ def build_snapshot(
 import json
 import sys
 import time
-from typing import Any, Dict, Optional, TextIO
+
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict, Optional, TextIO
 
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}
 _EVENT_KEYS = ("flow_id", "run_id", "job_id", "step_id", "status", "duration_ms")
@@ -464,7 +482,9 @@ def _printable(text: str) -> str:
 """What a step returns, and strict conversions of rendered input values."""
 
 
-from typing import Any, Dict, List, Optional
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict, List, Optional
+
 
 SUCCESS = "SUCCESS"
 SKIPPED = "SKIPPED"
@@ -543,17 +563,18 @@ Two backends with one interface:
 """
 
 
-import hashlib
 import json
 import os
-import sqlite3
 import time
-from typing import Any, Dict, List, Optional, Tuple
+
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict, List, Optional, Tuple
+
 
 # (status, result, promoted job outputs) of a step
-StepRow = Tuple[str, Dict[str, Any], Dict[str, Any]]
+StepRow = "Tuple[str, Dict[str, Any], Dict[str, Any]]"
 # (status, outputs, skip_reason) of a job
-JobRow = Tuple[str, Dict[str, Any], Optional[str]]
+JobRow = "Tuple[str, Dict[str, Any], Optional[str]]"
 
 
 def _dumps(value: Any) -> str:
@@ -568,13 +589,20 @@ def _loads(text: Optional[str]) -> Dict[str, Any]:
 
 
 def open_state(backend: str, path: str) -> Any:
-    try:
-        if backend == "file":
+    if backend == "file":
+        try:
             return FileState(path)
+        except OSError as exc:
+            raise ConfigError(
+                "cannot open the file state store at %s: %s" % (path, exc)
+            ) from None
+    import sqlite3  # only flows with SQLite state pay for the import
+
+    try:
         return SqliteState(path)
     except (OSError, sqlite3.Error) as exc:
         raise ConfigError(
-            "cannot open the %s state store at %s: %s" % (backend, path, exc)
+            "cannot open the sqlite state store at %s: %s" % (path, exc)
         ) from None
 
 
@@ -583,6 +611,8 @@ class SqliteState:
         self.path = path
         parent = os.path.dirname(os.path.abspath(path))
         os.makedirs(parent, exist_ok=True)
+        import sqlite3
+
         self.conn = sqlite3.connect(path, timeout=30, isolation_level=None)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
@@ -758,10 +788,10 @@ class SqliteState:
 class _Transaction:
     """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error) on an autocommit connection."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Any) -> None:
         self.conn = conn
 
-    def __enter__(self) -> sqlite3.Connection:
+    def __enter__(self) -> Any:
         self.conn.execute("BEGIN IMMEDIATE")
         return self.conn
 
@@ -912,7 +942,7 @@ class FileState:
         return os.path.join(
             self.path,
             "locks",
-            hashlib.sha256(key.encode("utf-8")).hexdigest() + ".json",
+            _key_digest(key) + ".json",
         )
 
     def _mutex(self) -> "_FileMutex":
@@ -965,6 +995,12 @@ class FileState:
         return [r for r in rows if r]
 
 
+def _key_digest(key: str) -> str:
+    digest = new_sha256()
+    digest.update(key.encode("utf-8"))
+    return str(digest.hexdigest())
+
+
 class _FileMutex:
     """An exclusive flock held only while a lock file is examined and replaced.
 
@@ -995,8 +1031,9 @@ class _FileMutex:
 
 
 import os
-import shutil
-from typing import Dict, List
+
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Dict, List
 
 
 class Workspace:
@@ -1042,6 +1079,8 @@ class Workspace:
         if self.cleanup_policy == "always" or (
             self.cleanup_policy == "on_success" and succeeded
         ):
+            import shutil  # imported when needed: start-up time matters
+
             shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
 
     def resolve(self, job_id: str, path: str) -> str:
@@ -1072,7 +1111,8 @@ class Workspace:
 """check_items: SUCCESS with has_data when there are at least min_count items, else SKIPPED."""
 
 
-from typing import Any, Dict
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict
 
 
 def run_check_items(ctx: Any, inputs: Dict[str, Any]) -> StepResult:
@@ -1108,12 +1148,13 @@ racing the exit); log mode `file` reopens the file for each attempt.
 import os
 import selectors
 import shlex
-import shutil
 import signal
 import subprocess
 import time
-from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict, List, Optional, Tuple
+
 
 _LOG_MODES = ("inherit", "capture", "file", "discard")
 # After the child exits, wait this long for pipes that a background grandchild keeps open.
@@ -1195,10 +1236,10 @@ def run_external_process(ctx: Any, inputs: Dict[str, Any]) -> Any:
             raise StepError("atomic_dir requires temp_output_dir and final_output_dir")
         temp_dir = ctx.resolve_path(idem["temp_output_dir"])
         final_dir = ctx.resolve_path(idem["final_output_dir"])
-        if os.path.exists(temp_dir):
-            shutil.rmtree(
-                temp_dir, ignore_errors=True
-            )  # a stale temp dir from a crashed try
+        if os.path.exists(temp_dir):  # a stale temp dir from a crashed try
+            import shutil
+
+            shutil.rmtree(temp_dir, ignore_errors=True)
         os.makedirs(temp_dir, exist_ok=True)
         env.setdefault("AETHERFLOW_OUTPUT_DIR", temp_dir)
 
@@ -1227,8 +1268,12 @@ def run_external_process(ctx: Any, inputs: Dict[str, Any]) -> Any:
             if max_backoff and delay > max_backoff:
                 delay = max_backoff
             ctx.sleep(delay)
-        ctx.log.info(
-            "process_start", job_id=ctx.job_id, step_id=ctx.step_id, attempt=attempt
+        ctx.log.event(
+            "process_start",
+            "DEBUG",
+            job_id=ctx.job_id,
+            step_id=ctx.step_id,
+            attempt=attempt,
         )
         rc, timed_out, out, err = _run_once(
             ctx,
@@ -1298,6 +1343,8 @@ def _seconds(value: Optional[float]) -> str:
 
 
 def _finalize_atomic_dir(temp_dir: str, final_dir: str, rename: bool) -> None:
+    import shutil
+
     if rename:
         if os.path.exists(final_dir):
             shutil.rmtree(final_dir, ignore_errors=True)
@@ -1319,13 +1366,35 @@ def _check_success(ctx: Any, spec: Dict[str, Any]) -> Tuple[bool, Optional[str]]
         if not os.path.exists(ctx.resolve_path(path)):
             return False, "missing_required_file:%s" % path
     for pattern in globs:
-        base = Path(ctx.resolve_path(pattern))
-        if not any(base.parent.glob(base.name)):
+        if not _glob_matches(ctx.resolve_path(pattern)):
             return False, "missing_required_glob:%s" % pattern
     for path in forbidden:
         if os.path.exists(ctx.resolve_path(path)):
             return False, "forbidden_file_present:%s" % path
     return True, None
+
+
+def _glob_matches(resolved: str) -> bool:
+    """Like the engine's Path(parent).glob(name): the pattern applies to the last part only
+    and `*` matches names starting with a dot too."""
+    import fnmatch
+
+    parent, name = os.path.split(resolved)
+    if not os.path.isdir(parent):
+        return False
+    return any(fnmatch.fnmatchcase(entry, name) for entry in os.listdir(parent))
+
+
+def _exit_fd(proc: "subprocess.Popen[bytes]") -> Optional[int]:
+    """A descriptor that becomes readable when the child exits (Linux pidfd), so waiting
+    needs no polling; None where the platform has none."""
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is None:
+        return None
+    try:
+        return int(pidfd_open(proc.pid))
+    except OSError:
+        return None
 
 
 def _signal_group(proc: "subprocess.Popen[bytes]", sig: int) -> None:
@@ -1380,17 +1449,18 @@ def _run_once(
         ) from None
 
     captured: Dict[int, bytearray] = {}
-    streams: List[Optional[int]] = (
-        []
-    )  # fd of stdout and stderr pipes (None when not captured)
+    # The fd of the stdout and of the stderr pipe; None for a stream that is not captured.
+    streams: List[Optional[int]] = []
     selector = selectors.DefaultSelector()
     for pipe in (proc.stdout, proc.stderr):
         streams.append(pipe.fileno() if pipe is not None else None)
         if pipe is not None:
             captured[pipe.fileno()] = bytearray()
             selector.register(pipe, selectors.EVENT_READ)
-    started = time.monotonic()
-    deadline = started + timeout if timeout is not None else None
+    exit_fd = _exit_fd(proc)
+    if exit_fd is not None:
+        selector.register(exit_fd, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout if timeout is not None else None
     timed_out = False
     term_sent_at: Optional[float] = None
     exited_at: Optional[float] = None
@@ -1399,7 +1469,9 @@ def _run_once(
             now = time.monotonic()
             if exited_at is None and proc.poll() is not None:
                 exited_at = now
-            open_pipes = selector.get_map()
+                if exit_fd is not None:
+                    selector.unregister(exit_fd)
+            open_pipes = [fd for fd in selector.get_map() if fd != exit_fd]
             if exited_at is not None and (
                 not open_pipes or now - exited_at > _PIPE_GRACE_SECONDS
             ):
@@ -1408,31 +1480,25 @@ def _run_once(
                         "process_pipe_open",
                         job_id=ctx.job_id,
                         step_id=ctx.step_id,
-                        detail="a background process keeps the output pipe open; capture stops",
+                        detail="a background process keeps the output pipe open; "
+                        "capture stops",
                     )
                 break
-            if (
-                exited_at is None
-                and deadline is not None
-                and now >= deadline
-                and not timed_out
-            ):
-                timed_out = True
-                term_sent_at = now
-                _signal_group(proc, signal.SIGTERM)
-            if (
-                timed_out
-                and exited_at is None
-                and term_sent_at is not None
-                and now - term_sent_at >= kill_grace
-            ):
-                _signal_group(proc, signal.SIGKILL)
-                term_sent_at = now  # keep waiting for the kill to land
+            if exited_at is None and deadline is not None and now >= deadline:
+                if not timed_out:
+                    timed_out = True
+                    term_sent_at = now
+                    _signal_group(proc, signal.SIGTERM)
+                elif term_sent_at is not None and now - term_sent_at >= kill_grace:
+                    _signal_group(proc, signal.SIGKILL)
+                    term_sent_at = now  # keep waiting for the kill to land
             wait = 0.5
             if deadline is not None and not timed_out:
                 wait = max(0.0, min(wait, deadline - now))
-            if open_pipes:
+            if selector.get_map():
                 for key, _ in selector.select(wait):
+                    if key.fd == exit_fd:
+                        continue  # the child exited: the next turn collects it
                     chunk = os.read(key.fd, 65536)
                     if not chunk:
                         selector.unregister(key.fileobj)
@@ -1453,6 +1519,8 @@ def _run_once(
             _signal_group(proc, signal.SIGKILL)
             proc.wait()
         selector.close()
+        if exit_fd is not None:
+            os.close(exit_fd)
         for pipe in (proc.stdout, proc.stderr):
             if pipe is not None:
                 pipe.close()
@@ -1469,7 +1537,8 @@ def _run_once(
 """with_lock: run an embedded step under a named lock; fail at once if it is held."""
 
 
-from typing import Any, Dict
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict
 
 
 def run_with_lock(ctx: Any, inputs: Dict[str, Any]) -> Any:
@@ -1503,7 +1572,10 @@ recorder instead of running anything.
 
 import os
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Any, Callable, Dict, List, Optional, Tuple
+
 
 BLOCKED = "BLOCKED"
 RUNNING = "RUNNING"
@@ -2148,13 +2220,15 @@ by another run.
 """
 
 
-import argparse
 import json
 import os
 import re
 import signal
 import sys
-from typing import Any, Callable, Dict, List, Optional
+
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Any, Callable, Dict, List, Optional
+
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -2163,66 +2237,106 @@ EXIT_LOCKED = 3
 _RUN_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
-def _parser(flow: Flow) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=os.path.basename(sys.argv[0]) or flow.flow_id,
-        description="Compiled AetherFlow flow %r (from %s)."
-        % (flow.flow_id, flow.source),
-        epilog="exit codes: 0 no job failed, 1 a job failed, 2 usage or configuration error, "
-        "3 a flow or job lock is held by another run",
-    )
-    parser.add_argument(
-        "--version", action="store_true", help="print compiler version and source hash"
-    )
-    sub = parser.add_subparsers(dest="command")
-    run = sub.add_parser("run", help="run the flow")
-    which = run.add_mutually_exclusive_group()
-    which.add_argument(
-        "--run-id", help="run id (default: a new one); an existing id resumes that run"
-    )
-    which.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the latest run if it did not succeed",
-    )
-    run.add_argument(
-        "--job",
-        action="append",
-        default=[],
-        metavar="ID",
-        help="run only this job (repeatable)",
-    )
-    run.add_argument(
-        "--env-file",
-        action="append",
-        default=[],
-        metavar="F",
-        help="dotenv file, *.json file or directory of files (repeatable; later wins)",
-    )
-    run.add_argument(
-        "--keep-going",
-        action="store_true",
-        help="after a failed job, run later jobs that do not depend on it",
-    )
-    run.add_argument(
-        "--log-format", choices=("text", "json"), help="event format on stderr"
-    )
-    run.add_argument(
-        "--json-summary", metavar="FILE", help="write the final status object to FILE"
-    )
-    sub.add_parser(
-        "plan", help="print jobs and steps in order with their static inputs"
-    )
-    check = sub.add_parser(
-        "check-env",
-        help="list the env variables the flow reads; exit 2 if one is missing",
-    )
-    check.add_argument("--env-file", action="append", default=[], metavar="F")
-    status = sub.add_parser("status", help="job and step statuses from the state store")
-    status.add_argument("--run-id", help="run id (default: the latest run)")
-    status.add_argument("--json", action="store_true", help="print one JSON object")
-    status.add_argument("--env-file", action="append", default=[], metavar="F")
-    return parser
+USAGE = """usage: %(prog)s COMMAND [OPTIONS]   (compiled AetherFlow flow %(flow)s, from %(source)s)
+
+commands:
+  run         run the flow
+                --run-id ID        run id (default: a new one); an existing id resumes that run
+                --resume           continue the latest run if it did not succeed
+                --job ID           run only this job (repeatable)
+                --env-file F       dotenv file, *.json file or directory of files (repeatable)
+                --keep-going       after a failed job, run later jobs that do not depend on it
+                --log-format FMT   text or json events on stderr
+                --json-summary F   write the final status object to F
+  plan        print jobs and steps in order with their static inputs
+  check-env   list the env variables the flow reads; exit 2 if one is missing
+                --env-file F
+  status      job and step statuses from the state store
+                --run-id ID        (default: the latest run)
+                --json             print one JSON object
+                --env-file F
+  --version   print the compiler version and the source hash
+
+exit codes: 0 no job failed, 1 a job failed, 2 usage or configuration error,
+3 a flow or job lock is held by another run
+"""
+
+# command -> {option: kind}; kinds: "flag", "value", "many" (repeatable value)
+_OPTIONS = {
+    "run": {
+        "--run-id": "value",
+        "--resume": "flag",
+        "--job": "many",
+        "--env-file": "many",
+        "--keep-going": "flag",
+        "--log-format": "value",
+        "--json-summary": "value",
+    },
+    "plan": {},
+    "check-env": {"--env-file": "many"},
+    "status": {"--run-id": "value", "--json": "flag", "--env-file": "many"},
+}
+
+
+class UsageError(Exception):
+    pass
+
+
+class Args:
+    """Parsed command line: `command` plus one attribute per option (dashes as '_')."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+        self.run_id: Optional[str] = None
+        self.resume = False
+        self.job: List[str] = []
+        self.env_file: List[str] = []
+        self.keep_going = False
+        self.log_format: Optional[str] = None
+        self.json_summary: Optional[str] = None
+        self.json = False
+
+
+def parse_args(argv: List[str]) -> Args:
+    """A small parser for a small command line: importing argparse costs more than a
+    whole short run spends on its own work."""
+    if not argv:
+        raise UsageError("a command is required")
+    command, rest = argv[0], argv[1:]
+    if command not in _OPTIONS:
+        raise UsageError("unknown command %r" % command)
+    options = _OPTIONS[command]
+    args = Args(command)
+    index = 0
+    while index < len(rest):
+        word = rest[index]
+        name, given = word, None
+        if word.startswith("--") and "=" in word:
+            name, given = word.split("=", 1)
+        kind = options.get(name)
+        if kind is None:
+            raise UsageError("unknown option %r for %s" % (word, command))
+        attribute = name[2:].replace("-", "_")
+        if kind == "flag":
+            if given is not None:
+                raise UsageError("option %s takes no value" % name)
+            setattr(args, attribute, True)
+        else:
+            if given is None:
+                index += 1
+                if index >= len(rest):
+                    raise UsageError("option %s needs a value" % name)
+                given = rest[index]
+            if kind == "many":
+                getattr(args, attribute).append(given)
+            else:
+                setattr(args, attribute, given)
+        index += 1
+    if args.run_id is not None and args.resume:
+        raise UsageError("use either --run-id or --resume")
+    if args.log_format not in (None, "text", "json"):
+        raise UsageError("--log-format must be text or json")
+    return args
 
 
 def main(
@@ -2231,14 +2345,23 @@ def main(
     step_types: Dict[str, Callable[..., Any]],
     argv: Optional[List[str]] = None,
 ) -> int:
-    parser = _parser(flow)
-    args = parser.parse_args(argv)
-    if args.version:
+    argv = sys.argv[1:] if argv is None else argv
+    prog = os.path.basename(sys.argv[0]) or flow.flow_id
+    usage = USAGE % {"prog": prog, "flow": flow.flow_id, "source": flow.source}
+    if argv in (["-h"], ["--help"]):
+        sys.stdout.write(usage)
+        return EXIT_OK
+    if argv == ["--version"]:
         print(
             "%s: compiled by aetherflow-compiler %s from %s (sha256 %s)"
             % (flow.flow_id, flow.compiler_version, flow.source, flow.source_sha256)
         )
         return EXIT_OK
+    try:
+        args = parse_args(argv)
+    except UsageError as exc:
+        sys.stderr.write("error: %s\n\n%s" % (exc, usage))
+        return EXIT_CONFIG
     try:
         if args.command == "run":
             return _run(flow, jobs, step_types, args)
@@ -2246,16 +2369,13 @@ def main(
             return _plan(flow, jobs)
         if args.command == "check-env":
             return _check_env(flow, args)
-        if args.command == "status":
-            return _status(flow, jobs, args)
+        return _status(flow, jobs, args)
     except ConfigError as exc:
         sys.stderr.write("error: %s\n" % exc)
         return EXIT_CONFIG
-    parser.print_help(sys.stderr)
-    return EXIT_CONFIG
 
 
-def _env_files(args: argparse.Namespace) -> List[Any]:
+def _env_files(args: Args) -> List[Any]:
     return [env_file_from_option(path) for path in args.env_file]
 
 
@@ -2269,7 +2389,7 @@ def _run(
     flow: Flow,
     jobs: List[Job],
     step_types: Dict[str, Callable[..., Any]],
-    args: argparse.Namespace,
+    args: Args,
 ) -> int:
     known = [job.id for job in jobs]
     for job_id in args.job:
@@ -2399,7 +2519,7 @@ def _shown(value: Any) -> str:
     return source() if callable(source) else str(value)
 
 
-def _check_env(flow: Flow, args: argparse.Namespace) -> int:
+def _check_env(flow: Flow, args: Args) -> int:
     env = build_snapshot(os.environ, _env_files(args))
     missing = []
     for name, has_default in sorted(flow.env_vars.items()):
@@ -2418,7 +2538,7 @@ def _check_env(flow: Flow, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _status(flow: Flow, jobs: List[Job], args: argparse.Namespace) -> int:
+def _status(flow: Flow, jobs: List[Job], args: Args) -> int:
     state = open_state(flow.state_backend, _state_location(flow, _env_files(args)))
     try:
         run_id = args.run_id

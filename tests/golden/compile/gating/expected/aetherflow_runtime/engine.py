@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .environment import build_snapshot
 from .errors import (

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Dict, List, Mapping
+
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Dict, List, Mapping
 
 from .errors import ConfigError
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict
 
 from .errors import StepError
 from .results import to_int

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-import shutil
-from typing import Dict, List
+
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Dict, List
 
 from .errors import StepError
 
@@ -52,6 +53,8 @@ class Workspace:
         if self.cleanup_policy == "always" or (
             self.cleanup_policy == "on_success" and succeeded
         ):
+            import shutil  # imported when needed: start-up time matters
+
             shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
 
     def resolve(self, job_id: str, path: str) -> str:

@@ -8,16 +8,27 @@ one script.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 
 RUNTIME_VERSION = "0.1.0"
 
 
+def new_sha256():  # type: ignore[no-untyped-def]
+    """A sha256 object without importing hashlib and OpenSSL (a few ms of every start)."""
+    try:
+        from _sha256 import sha256  # CPython 3.8 to 3.11
+    except ImportError:
+        try:
+            from _sha2 import sha256  # CPython 3.12 and later
+        except ImportError:
+            from hashlib import sha256
+    return sha256()
+
+
 def runtime_sha256(folder: str) -> str:
     """Hash of a vendored runtime: every *.py file name and content, in sorted order."""
-    digest = hashlib.sha256()
+    digest = new_sha256()
     for name in sorted(os.listdir(folder)):
         if name.endswith(".py"):
             with open(os.path.join(folder, name), "rb") as fh:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any, Dict, Optional, TextIO
+
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict, Optional, TextIO
 
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}
 _EVENT_KEYS = ("flow_id", "run_id", "job_id", "step_id", "status", "duration_ms")

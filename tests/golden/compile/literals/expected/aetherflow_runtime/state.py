@@ -9,19 +9,20 @@ Two backends with one interface:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import sqlite3
 import time
-from typing import Any, Dict, List, Optional, Tuple
 
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict, List, Optional, Tuple
+
+from . import new_sha256
 from .errors import ConfigError
 
 # (status, result, promoted job outputs) of a step
-StepRow = Tuple[str, Dict[str, Any], Dict[str, Any]]
+StepRow = "Tuple[str, Dict[str, Any], Dict[str, Any]]"
 # (status, outputs, skip_reason) of a job
-JobRow = Tuple[str, Dict[str, Any], Optional[str]]
+JobRow = "Tuple[str, Dict[str, Any], Optional[str]]"
 
 
 def _dumps(value: Any) -> str:
@@ -36,13 +37,20 @@ def _loads(text: Optional[str]) -> Dict[str, Any]:
 
 
 def open_state(backend: str, path: str) -> Any:
-    try:
-        if backend == "file":
+    if backend == "file":
+        try:
             return FileState(path)
+        except OSError as exc:
+            raise ConfigError(
+                "cannot open the file state store at %s: %s" % (path, exc)
+            ) from None
+    import sqlite3  # only flows with SQLite state pay for the import
+
+    try:
         return SqliteState(path)
     except (OSError, sqlite3.Error) as exc:
         raise ConfigError(
-            "cannot open the %s state store at %s: %s" % (backend, path, exc)
+            "cannot open the sqlite state store at %s: %s" % (path, exc)
         ) from None
 
 
@@ -51,6 +59,8 @@ class SqliteState:
         self.path = path
         parent = os.path.dirname(os.path.abspath(path))
         os.makedirs(parent, exist_ok=True)
+        import sqlite3
+
         self.conn = sqlite3.connect(path, timeout=30, isolation_level=None)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
@@ -226,10 +236,10 @@ class SqliteState:
 class _Transaction:
     """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error) on an autocommit connection."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Any) -> None:
         self.conn = conn
 
-    def __enter__(self) -> sqlite3.Connection:
+    def __enter__(self) -> Any:
         self.conn.execute("BEGIN IMMEDIATE")
         return self.conn
 
@@ -380,7 +390,7 @@ class FileState:
         return os.path.join(
             self.path,
             "locks",
-            hashlib.sha256(key.encode("utf-8")).hexdigest() + ".json",
+            _key_digest(key) + ".json",
         )
 
     def _mutex(self) -> "_FileMutex":
@@ -431,6 +441,12 @@ class FileState:
             if n.endswith(".json")
         ]
         return [r for r in rows if r]
+
+
+def _key_digest(key: str) -> str:
+    digest = new_sha256()
+    digest.update(key.encode("utf-8"))
+    return str(digest.hexdigest())
 
 
 class _FileMutex:

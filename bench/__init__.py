@@ -1,0 +1,1 @@
+"""Benchmarks and the reference-engine helper they share with the conformance tests."""

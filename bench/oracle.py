@@ -1,0 +1,36 @@
+"""The reference engine, installed into its own virtual environment for comparisons.
+
+Never a dependency of the compiler: tests and benchmarks create it under .cache/ (or use
+$AETHERFLOW_ORACLE_PYTHON) and run it as a separate program.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import venv
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+ENGINE = "aetherflow-core==0.0.14"
+
+
+def oracle_python() -> str:
+    """A Python interpreter with the reference engine installed."""
+    explicit = os.environ.get("AETHERFLOW_ORACLE_PYTHON")
+    if explicit:
+        return explicit
+    home = REPO / ".cache" / "oracle-aetherflow-core-0.0.14"
+    python = home / "bin" / "python"
+    marker = home / ".installed"
+    if not marker.exists():
+        venv.EnvBuilder(with_pip=True, clear=True).create(home)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", ENGINE],
+                       check=True)
+        marker.write_text(ENGINE + "\n")
+    return str(python)
+
+
+def oracle_cli() -> str:
+    """The engine's `aetherflow` command."""
+    return str(Path(oracle_python()).parent / "aetherflow")

@@ -1,0 +1,217 @@
+"""Benchmarks: compiled artifacts against the reference engine and a plain shell script.
+
+    .venv/bin/python bench/run.py                    # full size, prints the table
+    .venv/bin/python bench/run.py --quick            # reduced size (CI)
+    .venv/bin/python bench/run.py --write bench/RESULTS.md
+
+Every ratio is measured in the same run, on the same machine. Cases:
+- hello: one job, one external.process running `true`; artifact vs `aetherflow run`.
+- 100 steps: one job of 100 `true` steps; artifact vs engine vs `sh` running /bin/true 100x.
+- compile: N generated flows (10 jobs x 10 steps) compiled cold, with nothing changed,
+  and with one flow changed.
+- memory: peak RSS of the artifact and of the engine for hello.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.oracle import oracle_cli  # noqa: E402
+
+AETHERFLOW = str(Path(sys.executable).parent / "aetherflow")
+
+
+@dataclass
+class Row:
+    case: str
+    subject: str
+    median_s: float
+    runs: int
+    note: str = ""
+
+
+def timed(args: list[str], cwd: Path, env: dict[str, str], repeat: int) -> list[float]:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        proc = subprocess.run(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        times.append(time.perf_counter() - started)
+        if proc.returncode != 0:
+            raise SystemExit(f"benchmark command failed ({proc.returncode}): {' '.join(args)}\n{proc.stderr[-2000:]}")
+    return times
+
+
+def peak_rss_mb(args: list[str], cwd: Path, env: dict[str, str]) -> float:
+    probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, "
+             "stderr=subprocess.DEVNULL, check=True); "
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", probe, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                         check=True)
+    return int(out.stdout) / 1024.0
+
+
+def flow_yaml(flow_id: str, root: Path, steps: int) -> str:
+    lines = [
+        "version: 1",
+        "flow:",
+        f"  id: {flow_id}",
+        f"  workspace: {{root: {json.dumps(str(root / 'work'))}, cleanup_policy: never}}",
+        f"  state: {{path: {json.dumps(str(root / 'state' / (flow_id + '.sqlite')))}}}",
+        "jobs:",
+        "  - id: main",
+        "    steps:",
+    ]
+    lines += [f"      - {{id: s{i}, type: external.process, inputs: {{command: [\"true\"]}}}}" for i in range(steps)]
+    return "\n".join(lines) + "\n"
+
+
+def generated_flow(n: int) -> str:
+    lines = ["version: 1", f"flow: {{id: f{n}}}", "jobs:"]
+    for j in range(10):
+        lines.append(f"  - id: j{j}")
+        if j:
+            lines.append(f"    depends_on: [j{j - 1}]")
+        lines.append("    steps:")
+        for s in range(10):
+            lines.append(f"      - {{id: s{s}, type: external.process, "
+                         f"inputs: {{command: [echo, \"{{{{run_id}}}}\", \"{n}-{j}-{s}\"], timeout_seconds: 30}}}}")
+    return "\n".join(lines) + "\n"
+
+
+def bench_runs(root: Path, repeat_hello: int, repeat_steps: int) -> tuple[list[Row], dict[str, float]]:
+    flows = root / "flows"
+    flows.mkdir()
+    (flows / "hello.yaml").write_text(flow_yaml("hello", root, 1))
+    (flows / "steps100.yaml").write_text(flow_yaml("steps100", root, 100))
+    subprocess.run([AETHERFLOW, "compile", str(flows), "-o", str(root / "dist"), "--no-cache"], check=True,
+                   stderr=subprocess.DEVNULL)
+    shell = root / "floor.sh"
+    shell.write_text("#!/bin/sh\n" + "/bin/true\n" * 100)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(root), "LANG": "C.UTF-8"}
+    engine = oracle_cli()
+    # The interpreter itself, not a wrapper such as a pyenv shim, which adds ~50 ms per start.
+    python = os.path.realpath(sys.executable)
+    rows = []
+    for case, flow, repeat in (("hello", "hello", repeat_hello), ("100 steps", "steps100", repeat_steps)):
+        script = str(root / "dist" / f"{flow}.py")
+        artifact = timed([python, "-I", "-S", script, "run"], root, env, repeat)
+        rows.append(Row(case, "compiled artifact", statistics.median(artifact), repeat, "python3 -I -S"))
+        with_site = timed([python, script, "run"], root, env, repeat)
+        rows.append(Row(case, "compiled artifact, with site", statistics.median(with_site), repeat, "python3"))
+        reference = timed([engine, "run", "--flow-yaml", str(flows / f"{flow}.yaml")], root, env, repeat)
+        rows.append(Row(case, "reference engine", statistics.median(reference), repeat, "aetherflow run"))
+        if flow == "steps100":
+            floor = timed(["sh", str(shell)], root, env, repeat)
+            rows.append(Row(case, "sh script (floor)", statistics.median(floor), repeat, "sh floor.sh"))
+    memory = {
+        "artifact": peak_rss_mb([python, "-I", "-S", str(root / "dist" / "hello.py"), "run"], root, env),
+        "engine": peak_rss_mb([engine, "run", "--flow-yaml", str(flows / "hello.yaml")], root, env),
+    }
+    return rows, memory
+
+
+def bench_compile(root: Path, count: int) -> list[Row]:
+    flows = root / "many"
+    flows.mkdir()
+    for n in range(count):
+        (flows / f"f{n}.yaml").write_text(generated_flow(n))
+    env = dict(os.environ, AETHERFLOW_CACHE_DIR=str(root / "cache"))
+    out = root / "dist-many"
+    args = [AETHERFLOW, "compile", str(flows), "-o", str(out)]
+    rows = [Row("compile", f"{count} flows, cold", timed(args, root, env, 1)[0], 1, "aetherflow compile")]
+    noop = timed(args, root, env, 3)
+    rows.append(Row("compile", f"{count} flows, nothing changed", statistics.median(noop), 3, "aetherflow compile"))
+    changed = []
+    for i in range(3):
+        target = flows / "f0.yaml"
+        target.write_text(target.read_text().replace('"0-0-0"', f'"0-0-0-{i}"').replace(f'"0-0-0-{i - 1}"', f'"0-0-0-{i}"'))
+        changed.append(timed(args, root, env, 1)[0])
+    rows.append(Row("compile", f"{count} flows, one changed", statistics.median(changed), 3, "aetherflow compile"))
+    return rows
+
+
+TARGETS = {
+    ("hello", "engine/artifact"): (">=", 10.0),
+    ("100 steps", "engine/artifact"): (">=", 5.0),
+    ("100 steps", "artifact/floor"): ("<=", 2.0),
+}
+COMPILE_LIMITS = {"cold": 30.0, "nothing changed": 2.0, "one changed": 1.0}
+
+
+def report(rows: list[Row], memory: dict[str, float], quick: bool) -> str:
+    by = {(r.case, r.subject): r.median_s for r in rows}
+    out = ["| case | subject | median | runs | command |", "|---|---|---:|---:|---|"]
+    for r in rows:
+        out.append(f"| {r.case} | {r.subject} | {r.median_s * 1000:.1f} ms | {r.runs} | {r.note} |")
+    ratios = {
+        ("hello", "engine/artifact"): by[("hello", "reference engine")] / by[("hello", "compiled artifact")],
+        ("100 steps", "engine/artifact"): by[("100 steps", "reference engine")] / by[("100 steps", "compiled artifact")],
+        ("100 steps", "artifact/floor"): by[("100 steps", "compiled artifact")] / by[("100 steps", "sh script (floor)")],
+    }
+    out += ["", "| ratio (same run) | value | target | met |", "|---|---:|---|---|"]
+    for (case, name), value in ratios.items():
+        op, limit = TARGETS[(case, name)]
+        met = value >= limit if op == ">=" else value <= limit
+        out.append(f"| {case}: {name} | {value:.2f}x | {op} {limit:g}x | {'yes' if met else 'NO'} |")
+    for r in rows:
+        if r.case == "compile":
+            limit = next(v for k, v in COMPILE_LIMITS.items() if r.subject.endswith(k))
+            scale = "" if not quick else " (reduced size: target is for 1000 flows)"
+            met = "yes" if r.median_s < limit else "NO"
+            out.append(f"| compile: {r.subject} | {r.median_s:.2f} s | < {limit:g} s{scale} | {met} |")
+    out += ["", "| peak memory, hello | MB |", "|---|---:|",
+            f"| compiled artifact | {memory['artifact']:.1f} |", f"| reference engine | {memory['engine']:.1f} |",
+            f"| engine/artifact | {memory['engine'] / memory['artifact']:.1f}x |"]
+    return "\n".join(out) + "\n"
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return (f"{platform.system()} {platform.release()}, {os.cpu_count()} cores ({cpu}), "
+            f"Python {platform.python_version()}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="reduced size and repetitions (CI)")
+    parser.add_argument("--write", metavar="FILE", help="also write the results as Markdown to FILE")
+    args = parser.parse_args(argv)
+    repeat_hello, repeat_steps, flows = (3, 2, 50) if args.quick else (20, 10, 1000)
+    with tempfile.TemporaryDirectory(prefix="aetherflow-bench-") as tmp:
+        root = Path(tmp)
+        (root / "runs").mkdir()
+        (root / "compile").mkdir()
+        rows, memory = bench_runs(root / "runs", repeat_hello, repeat_steps)
+        rows += bench_compile(root / "compile", flows)
+    table = report(rows, memory, args.quick)
+    print(f"machine: {machine()}\n")
+    print(table)
+    if args.write:
+        Path(args.write).write_text(
+            "# Benchmark results\n\n"
+            f"Measured by `bench/run.py` on {time.strftime('%Y-%m-%d')}.\n\n"
+            f"Machine: {machine()}.\n\n" + table
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
