@@ -84,12 +84,15 @@ def compile_command(paths: tuple[str, ...], output: str, profiles: str | None, c
         click.echo(f"{output} is up to date ({n_flows} flows, {len(result.files)} files)", err=True)
         sys.exit(EXIT_OK)
     try:
-        write_output(result.files, output)
+        written = write_output(result.files, output)
     except (OutputError, OSError) as exc:
         click.echo(f"aetherflow: {exc}", err=True)
         sys.exit(EXIT_INVALID)
-    click.echo(f"compiled {n_flows} flow{'s' if n_flows != 1 else ''} into {output} ({len(result.files)} files)",
-               err=True)
+    flows_text = f"{n_flows} flow{'s' if n_flows != 1 else ''}"
+    if written:
+        click.echo(f"compiled {flows_text} into {output} ({len(result.files)} files)", err=True)
+    else:
+        click.echo(f"compiled {flows_text}: {output} was already up to date ({len(result.files)} files)", err=True)
     sys.exit(EXIT_OK)
 
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
 import shutil
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,6 +153,9 @@ def _generate_in_worker(analysis: Analysis) -> str:
 
 def _pool_map(function: Any, items: list[Any], state: dict[str, Any]) -> list[Any]:
     """`map` over a process pool when there is enough work for it, else in this process."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     _WORKER.clear()
     _WORKER.update(state)
     workers = min(os.cpu_count() or 1, 8)
@@ -340,18 +341,28 @@ class OutputError(Exception):
     pass
 
 
-def write_output(files: dict[str, bytes], output: str) -> None:
-    """Write every file into a temp directory next to `output`, then swap it into place."""
+def write_output(files: dict[str, bytes], output: str) -> bool:
+    """Make `output` hold exactly `files`; False when it already did (nothing is touched).
+
+    Otherwise everything is assembled in a temp directory next to `output`, which is then
+    swapped into place, so `output` is never half-written. Files that did not change are
+    hard-linked from the previous output instead of being written again.
+    """
     output = os.path.abspath(output)
     parent = os.path.dirname(output)
     if os.path.exists(output) and not _is_compiler_output(output):
         raise OutputError(f"refusing to replace {output}: it exists and was not written by aetherflow compile")
+    changes = {path for _, path in drift(files, output)} if os.path.isdir(output) else set(files)
+    if os.path.isdir(output) and not changes:
+        return False
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(output)}.tmp-", dir=parent)
     try:
         for rel, data in files.items():
             target = os.path.join(staging, *rel.split("/"))
             os.makedirs(os.path.dirname(target), exist_ok=True)
+            if rel not in changes and _link(os.path.join(output, *rel.split("/")), target):
+                continue
             with open(target, "wb") as fh:
                 fh.write(data)
             os.chmod(target, file_mode(rel))
@@ -367,6 +378,15 @@ def write_output(files: dict[str, bytes], output: str) -> None:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    return True
+
+
+def _link(source: str, target: str) -> bool:
+    try:
+        os.link(source, target)
+    except OSError:
+        return False
+    return True
 
 
 def _is_compiler_output(path: str) -> bool:

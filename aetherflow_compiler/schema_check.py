@@ -8,10 +8,11 @@ import json
 from collections.abc import Iterator
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-from jsonschema.exceptions import ValidationError, best_match
+if TYPE_CHECKING:
+    import jsonschema
+    from jsonschema.exceptions import ValidationError
 
 from aetherflow_compiler.describe import describe_path, show_value, type_words, value_kind
 from aetherflow_compiler.diagnostics import Diagnostic
@@ -60,6 +61,8 @@ def _validator(kind: str) -> jsonschema.Draft7Validator:
     """The validator for a file kind. For flows, step inputs are left out here: the
     if/then chain (written for editors) would test every step against every step type,
     so `check_schema` validates each step's inputs against its own type instead."""
+    import jsonschema  # imported on first use: a compile that hits the cache never needs it
+
     schema = copy.deepcopy(load_schema(kind))
     definitions = schema.get("definitions", {})
     if kind == "flow":
@@ -69,6 +72,8 @@ def _validator(kind: str) -> jsonschema.Draft7Validator:
 
 @cache
 def _input_validator(step_type: str) -> jsonschema.Draft7Validator | None:
+    import jsonschema
+
     definitions = dict(load_schema("flow")["definitions"])
     if _INPUTS + step_type not in definitions:
         return None
@@ -120,6 +125,8 @@ def _step_input_errors(step: Any, path: Path) -> list[ValidationError]:
         required = load_schema("flow")["definitions"][_INPUTS + step_type].get("required")
         if not required:
             return []
+        from jsonschema.exceptions import ValidationError
+
         return [ValidationError("'inputs' is a required property", validator="required",
                                 validator_value=["inputs"], instance=step, schema={}, path=path)]
     if not isinstance(inputs, dict):
@@ -140,6 +147,8 @@ def _leaves(error: ValidationError) -> Iterator[ValidationError]:
     value simply has none of the offered shapes; when the value has the right shape but
     fails inside it (an empty list, a bad nested entry), that inner error is reported.
     """
+    from jsonschema.exceptions import best_match
+
     schema = error.schema if isinstance(error.schema, dict) else {}
     if error.validator in ("anyOf", "oneOf") and error.context:
         inner = [e for e in error.context if e.relative_path or e.validator not in ("type", "pattern")]

@@ -17,12 +17,16 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-try:  # the width black measures lines with (wide characters count twice)
-    from black.strings import str_width as _str_width
-except ImportError:  # pragma: no cover - black is a dependency of the compiler
 
-    def _str_width(line_str: str) -> int:
-        return len(line_str)
+def _str_width(line: str) -> int:
+    """The width black measures a line with: wide characters count twice."""
+    if line.isascii():
+        return len(line)
+    from black.strings import (
+        str_width,  # imported only for non-ASCII lines: black is slow to import
+    )
+
+    return int(str_width(line))
 
 LINE_LENGTH = 88
 

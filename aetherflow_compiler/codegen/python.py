@@ -8,9 +8,6 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import black
-import jinja2
-
 from aetherflow_compiler import __version__, ir
 from aetherflow_compiler.codegen import vendor
 from aetherflow_compiler.codegen.layout import Atom, Call, Collection, Node, fits
@@ -19,11 +16,11 @@ from aetherflow_compiler.codegen.literals import comment_text, py_literal, to_no
 from aetherflow_compiler.steps import StepRegistry
 from aetherflow_compiler.when import BoolOp, Compare, JobAttr, JobOutput, Literal, Not, WhenExpr
 
-_BLACK_MODE = black.Mode(target_versions={black.TargetVersion.PY38})
-
 
 @cache
-def _template() -> jinja2.Template:
+def _template() -> Any:
+    import jinja2  # imported on first use: a compile that hits the cache never needs it
+
     env = jinja2.Environment(
         trim_blocks=True,
         lstrip_blocks=True,
@@ -102,7 +99,9 @@ def _when_function(name: str, code: str) -> str:
     source = f"def {name}(jobs):\n    return bool({code})\n"
     if fits(f"    return bool({code})"):
         return source
-    return black.format_str(source, mode=_BLACK_MODE)
+    import black
+
+    return black.format_str(source, mode=black.Mode(target_versions={black.TargetVersion.PY38}))
 
 
 def generate_flow(flow: ir.Flow, registry: StepRegistry, bundle: RuntimeBundle, single_file: bool) -> str:

@@ -8,8 +8,6 @@ import re
 from functools import cache
 from importlib import resources
 
-import black
-
 # Modules every artifact needs, in dependency order (the order of --single-file inlining).
 CORE_MODULES = ("__init__", "errors", "templating", "environment", "logs", "results", "state", "workspace")
 TAIL_MODULES = ("engine", "cli")
@@ -63,6 +61,8 @@ def _amalgamate(step_modules: tuple[str, ...]) -> str:
         kept = [line for number, line in enumerate(source.splitlines(), 1) if number not in drop]
         chunks.append(f"# ---- {PACKAGE}/{module}.py ----\n" + "\n".join(kept).strip("\n") + "\n")
     # Dropped imports leave blank lines black would remove; format the block once.
+    import black
+
     return black.format_str("\n\n".join(chunks), mode=black.Mode(target_versions={black.TargetVersion.PY38}))
 
 
