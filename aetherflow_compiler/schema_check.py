@@ -105,8 +105,10 @@ def _fast_check(kind: str, step_type: str | None = None) -> Any:
     validator = _validator(kind) if step_type is None else _input_validator(step_type)
     if validator is None:
         return None
+    schema = validator.schema
+    assert isinstance(schema, dict)
     try:
-        return fastjsonschema.compile(dict(validator.schema))
+        return fastjsonschema.compile(schema)
     except fastjsonschema.JsonSchemaDefinitionException:  # pragma: no cover - our schemas compile
         return None
 
