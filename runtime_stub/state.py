@@ -182,16 +182,16 @@ class SqliteState:
                 (job_id, run_id, step_id, _dumps(result or {}), _dumps(promoted or {})),
             )
 
-    def get_step(self, job_id: str, run_id: str, step_id: str) -> Optional[StepRow]:
-        row = self.conn.execute(
-            "SELECT s.status, r.result_json, r.promoted_json FROM step_runs s LEFT JOIN af_step_results r"
+    def job_steps(self, job_id: str, run_id: str) -> Dict[str, StepRow]:
+        """Every recorded step of one job in one run: step id -> (status, result, promoted)."""
+        rows = self.conn.execute(
+            "SELECT s.step_id, s.status, r.result_json, r.promoted_json FROM step_runs s"
+            " LEFT JOIN af_step_results r"
             " ON r.job_id=s.job_id AND r.run_id=s.run_id AND r.step_id=s.step_id"
-            " WHERE s.job_id=? AND s.run_id=? AND s.step_id=?",
-            (job_id, run_id, step_id),
-        ).fetchone()
-        if not row:
-            return None
-        return row[0], _loads(row[1]), _loads(row[2])
+            " WHERE s.job_id=? AND s.run_id=?",
+            (job_id, run_id),
+        ).fetchall()
+        return {r[0]: (r[1], _loads(r[2]), _loads(r[3])) for r in rows}
 
     def jobs(self, run_id: str) -> Dict[str, JobRow]:
         rows = self.conn.execute(
@@ -346,17 +346,22 @@ class FileState:
             },
         )
 
-    def get_step(self, job_id: str, run_id: str, step_id: str) -> Optional[StepRow]:
-        data = self._read(
-            os.path.join(self._run_dir(run_id), "steps", job_id, step_id + ".json")
-        )
-        if not data:
-            return None
-        return (
-            str(data.get("status")),
-            dict(data.get("result") or {}),
-            dict(data.get("promoted") or {}),
-        )
+    def job_steps(self, job_id: str, run_id: str) -> Dict[str, StepRow]:
+        out: Dict[str, StepRow] = {}
+        folder = os.path.join(self._run_dir(run_id), "steps", job_id)
+        for name in os.listdir(folder) if os.path.isdir(folder) else []:
+            data = (
+                self._read(os.path.join(folder, name))
+                if name.endswith(".json")
+                else None
+            )
+            if data:
+                out[name[:-5]] = (
+                    str(data.get("status")),
+                    dict(data.get("result") or {}),
+                    dict(data.get("promoted") or {}),
+                )
+        return out
 
     def jobs(self, run_id: str) -> Dict[str, JobRow]:
         out: Dict[str, JobRow] = {}

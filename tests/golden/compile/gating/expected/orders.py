@@ -22,7 +22,7 @@ except ImportError:
     )
     sys.exit(2)
 aetherflow_runtime.verify_runtime(
-    "0.1.0", "b40fd9ad4fba99712764d359ec7d18a10df36986ba5a434cabc4cdf4c98941f8"
+    "0.1.0", "3b4573d64afd531f15b2cad790653ac108c3aaf7f5f7fabc1524e47ad76ee45b"
 )
 
 from aetherflow_runtime.cli import main

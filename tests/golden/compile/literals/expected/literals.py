@@ -23,7 +23,7 @@ except ImportError:
     )
     sys.exit(2)
 aetherflow_runtime.verify_runtime(
-    "0.1.0", "453dbb8d1f100021deb00e794c555cb10a771b2ae744c6d5db5cc014b5184ff8"
+    "0.1.0", "0a2dc9f19e434c5377354ffbf8efc08d67d7a3e8bf835103d8a01cd3e473c8d2"
 )
 
 from aetherflow_runtime.cli import main

@@ -734,16 +734,16 @@ class SqliteState:
                 (job_id, run_id, step_id, _dumps(result or {}), _dumps(promoted or {})),
             )
 
-    def get_step(self, job_id: str, run_id: str, step_id: str) -> Optional[StepRow]:
-        row = self.conn.execute(
-            "SELECT s.status, r.result_json, r.promoted_json FROM step_runs s LEFT JOIN af_step_results r"
+    def job_steps(self, job_id: str, run_id: str) -> Dict[str, StepRow]:
+        """Every recorded step of one job in one run: step id -> (status, result, promoted)."""
+        rows = self.conn.execute(
+            "SELECT s.step_id, s.status, r.result_json, r.promoted_json FROM step_runs s"
+            " LEFT JOIN af_step_results r"
             " ON r.job_id=s.job_id AND r.run_id=s.run_id AND r.step_id=s.step_id"
-            " WHERE s.job_id=? AND s.run_id=? AND s.step_id=?",
-            (job_id, run_id, step_id),
-        ).fetchone()
-        if not row:
-            return None
-        return row[0], _loads(row[1]), _loads(row[2])
+            " WHERE s.job_id=? AND s.run_id=?",
+            (job_id, run_id),
+        ).fetchall()
+        return {r[0]: (r[1], _loads(r[2]), _loads(r[3])) for r in rows}
 
     def jobs(self, run_id: str) -> Dict[str, JobRow]:
         rows = self.conn.execute(
@@ -898,17 +898,22 @@ class FileState:
             },
         )
 
-    def get_step(self, job_id: str, run_id: str, step_id: str) -> Optional[StepRow]:
-        data = self._read(
-            os.path.join(self._run_dir(run_id), "steps", job_id, step_id + ".json")
-        )
-        if not data:
-            return None
-        return (
-            str(data.get("status")),
-            dict(data.get("result") or {}),
-            dict(data.get("promoted") or {}),
-        )
+    def job_steps(self, job_id: str, run_id: str) -> Dict[str, StepRow]:
+        out: Dict[str, StepRow] = {}
+        folder = os.path.join(self._run_dir(run_id), "steps", job_id)
+        for name in os.listdir(folder) if os.path.isdir(folder) else []:
+            data = (
+                self._read(os.path.join(folder, name))
+                if name.endswith(".json")
+                else None
+            )
+            if data:
+                out[name[:-5]] = (
+                    str(data.get("status")),
+                    dict(data.get("result") or {}),
+                    dict(data.get("promoted") or {}),
+                )
+        return out
 
     def jobs(self, run_id: str) -> Dict[str, JobRow]:
         out: Dict[str, JobRow] = {}
@@ -2008,6 +2013,8 @@ class JobRun:
         self.outputs: Dict[str, Any] = {}  # job.outputs, promoted by steps
         self.skip_reason: Optional[str] = None
         self.summary: List[Dict[str, Any]] = []
+        # What an earlier attempt of this run recorded, read once (resume).
+        self.recorded = run.state.job_steps(job.id, run.run_id)
 
     def _context(self, result: Dict[str, Any]) -> Dict[str, Any]:
         return {
@@ -2038,7 +2045,7 @@ class JobRun:
             self.results[step_id] = skipped
             self._summarize(step_id, step_type, SKIPPED, time.monotonic())
             return
-        previous = run.state.get_step(job.id, run.run_id, step_id)
+        previous = self.recorded.get(step_id)
         if previous is not None and previous[0] in (SUCCESS, SKIPPED):
             status, result, promoted = previous  # resume: done before, never run again
             self.results[step_id] = result

@@ -460,6 +460,8 @@ class JobRun:
         self.outputs: Dict[str, Any] = {}  # job.outputs, promoted by steps
         self.skip_reason: Optional[str] = None
         self.summary: List[Dict[str, Any]] = []
+        # What an earlier attempt of this run recorded, read once (resume).
+        self.recorded = run.state.job_steps(job.id, run.run_id)
 
     def _context(self, result: Dict[str, Any]) -> Dict[str, Any]:
         return {
@@ -490,7 +492,7 @@ class JobRun:
             self.results[step_id] = skipped
             self._summarize(step_id, step_type, SKIPPED, time.monotonic())
             return
-        previous = run.state.get_step(job.id, run.run_id, step_id)
+        previous = self.recorded.get(step_id)
         if previous is not None and previous[0] in (SUCCESS, SKIPPED):
             status, result, promoted = previous  # resume: done before, never run again
             self.results[step_id] = result
