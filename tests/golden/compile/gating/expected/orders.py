@@ -22,7 +22,7 @@ except ImportError:
     )
     sys.exit(2)
 aetherflow_runtime.verify_runtime(
-    "0.1.0", "3b4573d64afd531f15b2cad790653ac108c3aaf7f5f7fabc1524e47ad76ee45b"
+    "0.1.0", "8ab058bba12e7c011ae7b0bf4c235f0aa6548a9e2331a1bd7f07d9e502f8b3b5"
 )
 
 from aetherflow_runtime.cli import main

@@ -23,7 +23,7 @@ except ImportError:
     )
     sys.exit(2)
 aetherflow_runtime.verify_runtime(
-    "0.1.0", "0a2dc9f19e434c5377354ffbf8efc08d67d7a3e8bf835103d8a01cd3e473c8d2"
+    "0.1.0", "1db92aeb787b43a12747b83ca69684a1c9e74d5103190a21bb3763efedb08417"
 )
 
 from aetherflow_runtime.cli import main

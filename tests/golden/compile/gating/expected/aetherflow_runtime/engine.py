@@ -484,9 +484,8 @@ class JobRun:
     ) -> None:
         run, job = self.run, self.job
         run.heartbeat()
-        if (
-            self.skip_reason is not None
-        ):  # an earlier step reported no data: skip the rest
+        # An earlier step reported no data (on_no_data: skip_job): skip the rest.
+        if self.skip_reason is not None:
             skipped = {"skipped": True, "reason": self.skip_reason}
             run.state.set_step(job.id, run.run_id, step_id, SKIPPED, skipped)
             self.results[step_id] = skipped
