@@ -22,7 +22,7 @@ except ImportError:
     )
     sys.exit(2)
 aetherflow_runtime.verify_runtime(
-    "0.1.0", "8ab058bba12e7c011ae7b0bf4c235f0aa6548a9e2331a1bd7f07d9e502f8b3b5"
+    "0.1.0", "56c01082e78672ea07ee9811eebdd88507b2f30b86ca96cb108c92a2953cf574"
 )
 
 from aetherflow_runtime.cli import main

@@ -23,7 +23,7 @@ except ImportError:
     )
     sys.exit(2)
 aetherflow_runtime.verify_runtime(
-    "0.1.0", "1db92aeb787b43a12747b83ca69684a1c9e74d5103190a21bb3763efedb08417"
+    "0.1.0", "9b9e7ccfef544d2b9152c818e31d6177f2c81c7c187a8eaff60fc5b354daf685"
 )
 
 from aetherflow_runtime.cli import main

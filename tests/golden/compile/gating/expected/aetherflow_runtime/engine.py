@@ -204,9 +204,8 @@ class Run:
                 "do not separate flows, so use another run id"
                 % (self.run_id, owner, state_path)
             )
-        self.held_locks: Dict[str, int] = (
-            {}
-        )  # key -> ttl, renewed while the run holds them
+        # Lock key -> TTL of every lock this run holds; renewed while the run goes on.
+        self.held_locks: Dict[str, int] = {}
         self.last_renewal = time.monotonic()
         self.statuses: Dict[str, str] = {}
         self.job_entries: Dict[str, Dict[str, Any]] = {}
@@ -278,9 +277,8 @@ class Run:
         prior = self.state.jobs(self.run_id)
         for index, job in enumerate(self.jobs):
             if self.options.selected and job.id not in self.options.selected:
-                if (
-                    job.id in prior
-                ):  # an earlier attempt of this run id: visible to dependants
+                # An earlier attempt of this run id ran it: dependants see its result.
+                if job.id in prior:
                     status, outputs, reason = prior[job.id]
                     self._remember(job.id, status, outputs, reason)
                 continue
@@ -367,13 +365,8 @@ class Run:
         if job.when is not None:
             try:
                 condition = bool(job.when(Jobs(self.job_entries)))
-            except WhenError as exc:
-                raise WhenError(
-                    "invalid when for job '%s' (%s): %s" % (job.id, job.origin, exc)
-                ) from None
-            except (
-                TypeError
-            ) as exc:  # ordering values of different types, as Python does
+            # An absent output, or ordering values of different types (as Python does).
+            except (WhenError, TypeError) as exc:
                 raise WhenError(
                     "invalid when for job '%s' (%s): %s" % (job.id, job.origin, exc)
                 ) from None
