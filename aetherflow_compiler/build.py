@@ -57,6 +57,7 @@ def build_flow(doc: Document, source_name: str, profiles: dict[str, Any] | None 
             profile=profile_name if isinstance(profile_name, str) else None,
             config=_as_map(to_value(config)), options=_as_map(to_value(options)),
             decode=tuple(dict.fromkeys(decode)), origin=origin(("resources", name)),
+            profile_merged=not isinstance(profile_name, str) or profile_name in (profiles or {}),
         ))
 
     jobs = []

@@ -18,9 +18,11 @@ from aetherflow_compiler.compile import (
     drift,
     write_output,
 )
+from aetherflow_compiler.plugins import PluginSet, toolchain
 from aetherflow_compiler.report import print_report
 from aetherflow_compiler.schema_check import SCHEMA_KINDS, schema_text
-from aetherflow_compiler.validate import validate_paths
+from aetherflow_compiler.steps import StepRegistry
+from aetherflow_compiler.validate import Report, validate_paths
 
 EXIT_OK = 0
 EXIT_DRIFT = 1
@@ -34,16 +36,46 @@ def cli() -> None:
     """Validate and compile AetherFlow YAML flows into self-contained artifacts."""
 
 
+def plugins_option(function: Any) -> Any:
+    function = click.option(
+        "--mode", type=click.Choice(["internal_fast", "enterprise"]),
+        help="Policy mode (default: $AETHERFLOW_MODE, else internal_fast). enterprise: plugins only from "
+             "--plugins, archive drivers zipfile and pyzipper only.",
+    )(function)
+    return click.option(
+        "--plugins", "plugin_dirs", multiple=True, type=click.Path(),
+        help="Plugin directory (repeatable); $AETHERFLOW_PLUGIN_PATHS adds more outside enterprise mode.",
+    )(function)
+
+
+def load_toolchain(plugin_dirs: tuple[str, ...], mode: str | None, as_json: bool = False
+                   ) -> tuple[StepRegistry, PluginSet]:
+    """The registry with the plugins loaded; exits 2 with their errors when one cannot be used."""
+    registry, plugins = toolchain(list(plugin_dirs), os.environ, mode)
+    if not plugins.ok:
+        report = Report()
+        report.general.extend(plugins.diagnostics)
+        if as_json:
+            click.echo(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
+        else:
+            print_report(report)
+        sys.exit(EXIT_INVALID)
+    return registry, plugins
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--profiles", "profiles", type=click.Path(), help="Profiles file; resources' profiles must exist in it.")
+@plugins_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-def validate(paths: tuple[str, ...], profiles: str | None, as_json: bool) -> None:
+def validate(paths: tuple[str, ...], profiles: str | None, plugin_dirs: tuple[str, ...], mode: str | None,
+             as_json: bool) -> None:
     """Check flow, profiles and scheduler files (directories are searched for *.yaml/*.yml).
 
     Exit status: 0 when every file is valid (warnings allowed), 2 when any has an error.
     """
-    report = validate_paths(list(paths), profiles_path=profiles)
+    registry, _plugins = load_toolchain(plugin_dirs, mode, as_json)
+    report = validate_paths(list(paths), profiles_path=profiles, registry=registry)
     if as_json:
         click.echo(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
     else:
@@ -57,16 +89,18 @@ def validate(paths: tuple[str, ...], profiles: str | None, as_json: bool) -> Non
 @click.option("--profiles", "profiles", type=click.Path(), help="Profiles file merged into resources.")
 @click.option("--check", is_flag=True, help="Compare with the output directory instead of writing; exit 1 on drift.")
 @click.option("--single-file", is_flag=True, help="Inline the runtime: one .py file per flow is the whole deployment.")
+@plugins_option
 @click.option("--no-cache", is_flag=True, help="Ignore and do not write the compile cache ($AETHERFLOW_CACHE_DIR).")
 def compile_command(paths: tuple[str, ...], output: str, profiles: str | None, check: bool, single_file: bool,
-                    no_cache: bool) -> None:
+                    plugin_dirs: tuple[str, ...], mode: str | None, no_cache: bool) -> None:
     """Compile flows into OUTPUT: one script per flow, the vendored runtime and manifest.json.
 
     Exit status: 0 written (or up to date with --check), 1 drift found by --check,
     2 invalid input or output directory.
     """
+    registry, plugins = load_toolchain(plugin_dirs, mode)
     options = CompileOptions(output=output, profiles=profiles, single_file=single_file)
-    result = compile_paths(list(paths), options, compile_cache=CompileCache(enabled=not no_cache))
+    result = compile_paths(list(paths), options, registry, CompileCache(enabled=not no_cache), plugins)
     if not result.ok:
         print_report(result.report)
         sys.exit(EXIT_INVALID)

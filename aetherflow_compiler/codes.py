@@ -84,6 +84,8 @@ _ALL = [
     Code("AF313", "unreachable-step", _E,
          "A step can never run: an earlier `on_no_data: skip_job` step always reports no data.",
          "Fix the probe step's inputs or remove the steps after it."),
+    Code("AF314", "unknown-connector", _E, "A resource's kind and driver name no connector.",
+         "Fix the kind or driver (see the hint) or load the plugin that registers the connector."),
     # --- templates ----------------------------------------------------------------------
     Code("AF401", "template-syntax", _E,
          "Unsupported templating syntax. Use {{VAR}} or {{VAR:DEFAULT}}",
@@ -123,6 +125,13 @@ _ALL = [
          "Use a supported step type, or run this flow with the reference engine for now."),
     Code("AF702", "duplicate-flow-id", _E, "Two flow files have the same flow id (they would write the same artifact).",
          "Give every flow a unique `flow.id`."),
+    Code("AF703", "plugin-error", _E, "A plugin directory or file cannot be used: it is missing, fails to import, "
+         "or registers a name that is already taken.",
+         "Fix the plugin (the message quotes the error); plugins may import `aetherflow.core.api`, "
+         "the standard library and their own files."),
+    Code("AF704", "plugin-not-allowed", _E, "A plugin use that the compile mode does not allow "
+         "(`--single-file` with plugins, or an archive driver outside the enterprise allowlist).",
+         "Drop `--single-file` when compiling with plugins; in enterprise mode use an allowed archive driver."),
     # --- warnings -----------------------------------------------------------------------
     Code("AF801", "boolean-key", _W, "A mapping key that YAML 1.1 reads as a boolean (`on`, `yes`, `off`, ...).",
          "Quote the key."),

@@ -14,10 +14,17 @@ from typing import Any
 from aetherflow_compiler import __version__, ir
 from aetherflow_compiler.build import build_flow
 from aetherflow_compiler.cache import CompileCache, compiler_fingerprint, key
-from aetherflow_compiler.codegen.python import RuntimeBundle, generate_flow, runtime_bundle
+from aetherflow_compiler.codegen.python import (
+    RuntimeBundle,
+    generate_flow,
+    requirements,
+    runtime_bundle,
+    uses_plugins,
+)
 from aetherflow_compiler.codegen.vendor import PACKAGE
 from aetherflow_compiler.diagnostics import Diagnostic
 from aetherflow_compiler.loader import load_bytes, read_source, unreadable
+from aetherflow_compiler.plugins import PluginSet, plugin_entry_files, vendored_files
 from aetherflow_compiler.sources import detect_kind, expand_paths
 from aetherflow_compiler.steps import StepRegistry, default_registry
 from aetherflow_compiler.validate import (
@@ -102,7 +109,7 @@ class Analysis:
 
 
 def analyse(path: str, source_name: str, key: str, raw: bytes | None, profiles: dict[str, Any] | None,
-            registry: StepRegistry) -> Analysis:
+            registry: StepRegistry, single_file: bool = False) -> Analysis:
     """Load, check and (when valid) build the IR of one file."""
     result = FileResult(path, "flow", None)
     if raw is None:
@@ -118,21 +125,24 @@ def analyse(path: str, source_name: str, key: str, raw: bytes | None, profiles: 
         result.diagnostics.extend(check_document(doc, result.kind, registry, profiles))
         result.note_flow_id()
         if result.kind == "flow" and result.ok:
-            _check_target(result, registry)
+            _check_target(result, registry, single_file)
     analysis = Analysis(path, source_name, key, result.kind, result.diagnostics.items,
                         result.flow_id, result.flow_id_at)
     if doc is not None and result.kind == "flow" and result.ok:
         flow = build_flow(doc, source_name, profiles)
         analysis.flow = flow
+        modules, packages = requirements(flow, registry)
         analysis.summary = {
             "source_sha256": flow.source_sha256,
-            "step_types": flow.step_types(),
+            "runtime_modules": modules,
+            "uses_plugins": uses_plugins(flow, registry),
             "manifest": {
                 "artifact": f"{flow.id}.py",
                 "source": flow.source,
                 "jobs": [job.id for job in flow.jobs],
                 "step_types": flow.step_types(),
                 "env": {name: {"required": not default} for name, default in flow.env_refs().items()},
+                "packages": sorted(set(packages.values())),
             },
         }
     return analysis
@@ -143,12 +153,13 @@ _WORKER: dict[str, Any] = {}
 
 
 def _analyse_in_worker(task: tuple[str, str, str, bytes | None]) -> Analysis:
-    return analyse(*task, _WORKER["profiles"], _WORKER["registry"])
+    return analyse(*task, _WORKER["profiles"], _WORKER["registry"], _WORKER["single_file"])
 
 
 def _generate_in_worker(analysis: Analysis) -> str:
     assert analysis.flow is not None
-    return generate_flow(analysis.flow, _WORKER["registry"], _WORKER["bundle"], _WORKER["single_file"])
+    return generate_flow(analysis.flow, _WORKER["registry"], _WORKER["bundle"], _WORKER["single_file"],
+                         _WORKER["plugin_files"])
 
 
 def _pool_map(function: Any, items: list[Any], state: dict[str, Any]) -> list[Any]:
@@ -170,7 +181,9 @@ PARALLEL_MIN = 16
 
 
 def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegistry | None = None,
-                  compile_cache: CompileCache | None = None) -> CompileResult:
+                  compile_cache: CompileCache | None = None, plugins: PluginSet | None = None) -> CompileResult:
+    """Compile `paths`. `registry` and `plugins` come from plugins.toolchain() when the
+    compile uses plugins (their files are then vendored for the flows that need them)."""
     registry = registry or default_registry()
     store = compile_cache or CompileCache(enabled=False)
     report = Report()
@@ -201,14 +214,16 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
             raw: bytes | None = read_source(path)
         except OSError:
             raw = None  # analysed (and reported) uncached
-        digest = key(fingerprint, "analysis", name, profiles_digest, raw) if raw is not None else ""
+        digest = key(fingerprint, registry.fingerprint, "analysis", name, profiles_digest, str(options.single_file),
+                     raw) if raw is not None else ""
         cached = store.get_json("analysis", digest) if digest else None
         if cached is not None:
             analyses.append(Analysis.from_cache(path, name, digest, cached))
         else:
             pending.append((len(analyses), (path, name, digest, raw)))
             analyses.append(None)
-    fresh = _pool_map(_analyse_in_worker, [task for _, task in pending], {"profiles": profiles, "registry": registry})
+    fresh = _pool_map(_analyse_in_worker, [task for _, task in pending],
+                      {"profiles": profiles, "registry": registry, "single_file": options.single_file})
     for (index, _), analysis in zip(pending, fresh, strict=True):
         analyses[index] = analysis
         if analysis.key and not any(d.code in ("AF100", "AF101") for d in analysis.diagnostics):
@@ -225,8 +240,10 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
         return result_
 
     flows = [a for a in done if a.kind == "flow"]
-    modules = sorted({_runtime_module(registry, t) for a in flows for t in a.summary["step_types"]})
+    modules = sorted({m for a in flows for m in a.summary["runtime_modules"]})
     bundle = runtime_bundle(modules)
+    vendored_plugins = any(a.summary["uses_plugins"] for a in flows) and plugins is not None
+    plugin_files = tuple(plugin_entry_files(plugins)) if plugins is not None and vendored_plugins else ()
     scripts: dict[str, str] = {}
     to_generate: list[Analysis] = []
     for analysis in flows:
@@ -237,40 +254,44 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
         else:
             if analysis.flow is None:  # its analysis came from the cache: build the IR again
                 analysis.flow = analyse(analysis.path, analysis.source_name, analysis.key, None, profiles,
-                                        registry).flow
+                                        registry, options.single_file).flow
             to_generate.append(analysis)
     generated = _pool_map(_generate_in_worker, to_generate,
-                          {"registry": registry, "bundle": bundle, "single_file": options.single_file})
+                          {"registry": registry, "bundle": bundle, "single_file": options.single_file,
+                           "plugin_files": plugin_files})
     for analysis, text in zip(to_generate, generated, strict=True):
         scripts[analysis.path] = text
         if analysis.key:
             store.put_text("script", key(analysis.key, "script", bundle.sha256, str(options.single_file)), text)
 
     result_.flow_ids = [str(a.flow_id) for a in flows]
-    result_.files = _assemble(flows, scripts, bundle, options, profiles_result, names)
+    extra = vendored_files(plugins) if plugins is not None and vendored_plugins else {}
+    result_.files = _assemble(flows, scripts, bundle, options, profiles_result, names, extra)
     return result_
 
 
-def _runtime_module(registry: StepRegistry, step_type: str) -> str:
-    known = registry.get(step_type)
-    assert known is not None and known.runtime is not None, step_type
-    return known.runtime[0]
-
-
-def _check_target(fr: FileResult, registry: StepRegistry) -> None:
-    """AF701 for everything the Python target cannot compile yet."""
+def _check_target(fr: FileResult, registry: StepRegistry, single_file: bool) -> None:
+    """AF701 for everything the Python target cannot compile yet; AF704 for plugin use
+    with --single-file (plugins ship as files next to the script)."""
     doc = fr.document
     assert doc is not None
     data = mapping(doc.data)
 
-    def report(path: tuple[Any, ...], message: str, hint: str) -> None:
+    def report(path: tuple[Any, ...], message: str, hint: str, code: str = "AF701") -> None:
         span = doc.span(path)
-        fr.diagnostics.add(Diagnostic(fr.path, span.line, span.column, "AF701", message, hint))
+        fr.diagnostics.add(Diagnostic(fr.path, span.line, span.column, code, message, hint))
 
+    single_file_hint = "plugins are vendored as files in aetherflow_plugins/; compile without --single-file"
     supported = sorted(t.name for t in map(registry.get, registry.names()) if t is not None and t.runtime)
-    for name in mapping(data.get("resources")):
-        report(("resources", name), f"resource '{name}' is not supported by the python target yet",
-               "resources, connectors and the steps that use them come in a later release")
+    for name, resource in mapping(data.get("resources")).items():
+        kind, driver = mapping(resource).get("kind"), mapping(resource).get("driver")
+        connector = registry.connector(str(kind), str(driver))
+        if connector is not None and connector.plugin and single_file:
+            report(("resources", name, "driver"), f"connector {kind}:{driver} comes from a plugin, which "
+                   "--single-file cannot include", single_file_hint, "AF704")
+        elif connector is not None and connector.runtime is None and not connector.plugin:
+            report(("resources", name, "driver"), f"connector {kind}:{driver} is not supported by the python target yet",
+                   "supported: " + ", ".join(c.key for c in registry.connectors() if c.runtime))
     for ji, job in enumerate(data.get("jobs") or []):
         for si, step in enumerate(mapping(job).get("steps") or []):
             types: list[tuple[Any, tuple[Any, ...]]] = [(mapping(step).get("type"), ("jobs", ji, "steps", si, "type"))]
@@ -279,14 +300,17 @@ def _check_target(fr: FileResult, registry: StepRegistry) -> None:
                 types.append((inner["type"], ("jobs", ji, "steps", si, "inputs", "step", "type")))
             for step_type, path in types:
                 known = registry.get(step_type) if isinstance(step_type, str) else None
-                if known is not None and known.runtime is None:
+                if known is not None and known.plugin and single_file:
+                    report(path, f"step type '{step_type}' comes from a plugin, which --single-file cannot include",
+                           single_file_hint, "AF704")
+                elif known is not None and known.runtime is None and not known.plugin:
                     report(path, f"step type '{step_type}' is not supported by the python target yet",
                            "supported: " + ", ".join(supported))
 
 
 def _assemble(flows: list[Analysis], scripts: dict[str, str], bundle: RuntimeBundle, options: CompileOptions,
-              profiles_result: FileResult | None, names: dict[str, str]) -> dict[str, bytes]:
-    files: dict[str, bytes] = {}
+              profiles_result: FileResult | None, names: dict[str, str], extra: dict[str, bytes]) -> dict[str, bytes]:
+    files: dict[str, bytes] = dict(extra)
     for analysis in flows:
         files[f"{analysis.flow_id}.py"] = scripts[analysis.path].encode("utf-8")
     if not options.single_file:
@@ -299,9 +323,10 @@ def _assemble(flows: list[Analysis], scripts: dict[str, str], bundle: RuntimeBun
         "compiler": {"name": "aetherflow-compiler", "version": __version__},
         "target": options.target,
         "single_file": options.single_file,
-        "runtime": {"version": bundle.version, "sha256": bundle.sha256, "step_modules": bundle.step_modules},
+        "runtime": {"version": bundle.version, "sha256": bundle.sha256, "step_modules": bundle.modules},
         "sources": dict(sorted(sources.items())),
         "flows": {str(a.flow_id): a.summary["manifest"] for a in sorted(flows, key=lambda a: str(a.flow_id))},
+        **({"plugins": sorted(extra)} if extra else {}),
         "artifacts": {path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())},
     }
     files[MANIFEST] = (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")

@@ -81,6 +81,9 @@ class Resource:
     # (section, dotted path) of every value passed through the secrets provider's decode().
     decode: tuple[tuple[str, str], ...]
     origin: Origin
+    # False when the resource names a profile that was not given at compile time; the
+    # artifact then overlays it from AETHERFLOW_PROFILES_JSON at run time.
+    profile_merged: bool = True
 
 
 @dataclass(frozen=True)

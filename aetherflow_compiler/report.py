@@ -15,7 +15,9 @@ def summary(report: Report) -> str:
     n_files = len(report.files)
     errors, warnings = len(report.errors), len(report.warnings)
     bad_files = sum(1 for f in report.files if not f.ok) + (1 if report.general else 0)
-    if errors:
+    if errors and not report.files:
+        text = _plural(errors, "error") + " before any file was checked"
+    elif errors:
         text = f"{_plural(errors, 'error')} in {_plural(bad_files, 'file')} (of {n_files} checked)"
     else:
         text = f"{_plural(n_files, 'file')} valid"

@@ -171,6 +171,39 @@ def _step_input_errors(step: Any, path: Path) -> list[ValidationError]:
     return out
 
 
+def check_plugin_inputs(doc: Document, schema: dict[str, Any], inputs: Any, path: Path) -> list[Diagnostic]:
+    """A plugin step's inputs (at `path`) against the JSON Schema its plugin ships.
+
+    A `{{...}}` string stands for a value only known at run time, so the type and format
+    rules that such a string breaks are not reported.
+    """
+    from jsonschema.validators import validator_for
+
+    validator = validator_for(schema)(schema)
+    out: list[Diagnostic] = []
+    for error in validator.iter_errors(_json_view(inputs)):
+        for leaf in _leaves(error):
+            if isinstance(leaf.instance, str) and "{{" in leaf.instance and leaf.validator != "required":
+                continue
+            leaf.path.extendleft(reversed(path))
+            out.extend(_translate(doc, leaf))
+    return out
+
+
+def plugin_schema_problem(schema: Any) -> str | None:
+    """Why a plugin's input schema cannot be used, or None."""
+    from jsonschema.exceptions import SchemaError
+    from jsonschema.validators import validator_for
+
+    if not isinstance(schema, dict):
+        return f"input_schema must be a JSON Schema object, not {value_kind(schema)}"
+    try:
+        validator_for(schema).check_schema(schema)
+    except SchemaError as exc:
+        return f"input_schema is not a valid JSON Schema: {exc.message}"
+    return None
+
+
 def _leaves(error: ValidationError) -> Iterator[ValidationError]:
     """Descend into anyOf/oneOf alternatives to the error worth showing.
 

@@ -18,11 +18,10 @@ def run_with_lock(ctx: Any, inputs: Dict[str, Any]) -> Any:
     inner = inputs["step"]
     if not isinstance(inner, dict) or "type" not in inner:
         raise StepError("with_lock input 'step' must be a mapping with a type")
-    impl = ctx.step_impl(str(inner["type"]))
     inner_id = str(inner.get("id") or "%s_inner" % ctx.step_id)
     if not ctx.acquire_lock(key, ttl):
         raise StepError("Lock not acquired: %s" % key)
     try:
-        return impl(ctx.child(inner_id), inner.get("inputs") or {})
+        return ctx.run_step(str(inner["type"]), inner_id, inner.get("inputs") or {})
     finally:
         ctx.release_lock(key)

@@ -22,9 +22,10 @@ INLINE_EXAMPLES = {
     "AF101": ("$ aetherflow validate dump.yaml   # a 50 MB file",
               "dump.yaml:1:1: AF101 file is larger than the limit of 4 MiB\n"
               "  hint: flow files are small; check that this is the file you meant"),
-    "AF701": ("$ aetherflow compile flows/ -o dist/   # a flow using db_extract",
-              "flows/x.yaml:12:15: AF701 step type 'db_extract' is not supported by the python target yet\n"
-              "  hint: supported: check_items, external.process, with_lock"),
+    "AF701": ("$ aetherflow compile flows/ -o dist/   # a flow using sftp_list_files",
+              "flows/x.yaml:12:15: AF701 step type 'sftp_list_files' is not supported by the python target yet\n"
+              "  hint: supported: check_items, db_extract, db_extract_stream, db_fetch_small, external.process, "
+              "mail_send, unzip, with_lock, zip"),
 }
 
 RANGES = [
@@ -62,15 +63,23 @@ def render() -> str:
             kind = "warning" if code.severity is Severity.WARNING else "error"
             out += [f"### {code.code} `{code.name}` ({kind})", "", code.summary, ""]
             files = _case_files(code.code)
-            inputs = [p for p in files if p.suffix in (".yaml", ".yml") or p.is_dir()]
+            inputs = [p for p in files if p.suffix in (".yaml", ".yml") or (p.is_dir() and p.suffix != ".plugins")]
             if code.code in INLINE_EXAMPLES:
                 command, output = INLINE_EXAMPLES[code.code]
                 out += ["```console", command, output, "```", ""]
             for case in inputs:
                 sources = sorted(case.glob("*.yaml")) if case.is_dir() else [case]
+                plugins = case.with_suffix(".plugins")
+                for src in sorted(plugins.glob("*.py")) if plugins.is_dir() else []:
+                    name = src.relative_to(CASES)
+                    out += [f"`{name}`:", "", "```python", _show(src).rstrip("\n"), "```", ""]
                 for src in sources:
                     name = src.relative_to(CASES)
                     out += [f"`{name}`:", "", "```yaml", _show(src).rstrip("\n"), "```", ""]
+                args = case.with_suffix(".args")
+                if args.exists():
+                    command = f"aetherflow validate {args.read_text().strip()} {case.name}"
+                    out += ["Command:", "", "```console", f"$ {command}", "```", ""]
                 expected = (case.with_name(case.name + ".out") if case.is_dir() else case.with_suffix(".out"))
                 if expected.exists():
                     text = expected.read_text().rsplit("[exit", 1)[0].rstrip("\n")

@@ -105,33 +105,37 @@ def test_refuses_to_replace_a_directory_it_did_not_write(tmp_path: Path) -> None
     assert (precious / "notes.txt").read_text() == "keep me"
 
 
-def test_unsupported_steps_and_resources_fail_to_compile(tmp_path: Path) -> None:
+def test_unsupported_steps_and_connectors_fail_to_compile(tmp_path: Path) -> None:
     flows = tmp_path / "flows"
     flows.mkdir()
     (flows / "x.yaml").write_text("""\
 version: 1
 flow: {id: x}
 resources:
-  db: {kind: db, driver: sqlite3, config: {path: /tmp/x.sqlite}}
+  files: {kind: sftp, driver: paramiko, config: {host: example.org, user: etl}}
 jobs:
   - id: a
     steps:
       - id: q
-        type: db_extract
-        inputs: {resource: db, sql: select 1, output: out.tsv}
+        type: sftp_list_files
+        inputs: {resource: files, remote_dir: /in}
       - id: l
         type: with_lock
-        inputs: {lock_key: k, step: {type: zip, inputs: {dest_path: a.zip, items: [x]}}}
+        inputs: {lock_key: k, step: {type: excel_validate_template, inputs: {template_path: t.xlsx, required_names: [a]}}}
 """)
     result = run_cli(["compile", str(flows), "-o", str(tmp_path / "dist")])
     assert result.exit_code == 2
+    supported_steps = ("check_items, db_extract, db_extract_stream, db_fetch_small, external.process, mail_send, "
+                       "unzip, with_lock, zip")
+    supported_connectors = ("archive:pyzipper, archive:zipfile, db:duckdb, db:mysql, db:oracledb, db:postgres, "
+                            "db:sqlalchemy, db:sqlite3, mail:smtp")
     assert result.stdout.splitlines() == [
-        f"{flows / 'x.yaml'}:4:7: AF701 resource 'db' is not supported by the python target yet",
-        "  hint: resources, connectors and the steps that use them come in a later release",
-        f"{flows / 'x.yaml'}:9:15: AF701 step type 'db_extract' is not supported by the python target yet",
-        "  hint: supported: check_items, external.process, with_lock",
-        f"{flows / 'x.yaml'}:13:44: AF701 step type 'zip' is not supported by the python target yet",
-        "  hint: supported: check_items, external.process, with_lock",
+        f"{flows / 'x.yaml'}:4:31: AF701 connector sftp:paramiko is not supported by the python target yet",
+        f"  hint: supported: {supported_connectors}",
+        f"{flows / 'x.yaml'}:9:15: AF701 step type 'sftp_list_files' is not supported by the python target yet",
+        f"  hint: supported: {supported_steps}",
+        f"{flows / 'x.yaml'}:13:44: AF701 step type 'excel_validate_template' is not supported by the python target yet",
+        f"  hint: supported: {supported_steps}",
     ]
     assert not (tmp_path / "dist").exists()
 
@@ -267,7 +271,9 @@ def test_runtime_modules_import_only_the_standard_library(module: str) -> None:
 def test_inlined_runtime_defines_each_top_level_name_once() -> None:
     from aetherflow_compiler.codegen.vendor import amalgamate
 
-    code = amalgamate(["step_check_items", "step_process", "step_with_lock"])
+    modules = sorted(p.stem for p in (ROOT / "runtime_stub").glob("*.py")
+                     if p.stem.startswith(("step_", "conn_")))
+    code = amalgamate(modules)
     tree_ = ast.parse(code)
     names: list[str] = []
     for node in tree_.body:

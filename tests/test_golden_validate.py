@@ -22,7 +22,7 @@ TESTED_ELSEWHERE = {
 def _cases() -> list[Path]:
     out = []
     for entry in sorted(CASES_DIR.iterdir()):
-        if entry.suffix in (".out", ".args") or entry.name.endswith(".profiles.yaml"):
+        if entry.suffix in (".out", ".args", ".plugins") or entry.name.endswith(".profiles.yaml"):
             continue
         out.append(entry)
     return out

@@ -8,6 +8,7 @@ from typing import Any
 from aetherflow_compiler.checks.context import FlowContext
 from aetherflow_compiler.diagnostics import Diagnostic
 from aetherflow_compiler.loader import Path
+from aetherflow_compiler.steps.registry import ENTERPRISE_ARCHIVE_DRIVERS
 from aetherflow_compiler.suggest import did_you_mean
 from aetherflow_compiler.walk import dig, mapping, sequence
 
@@ -68,7 +69,24 @@ def check_resources(ctx: FlowContext) -> list[Diagnostic]:
             else:
                 profile = mapping(ctx.profiles[profile_name])
         out.extend(_check_decode(ctx, name, res, profile, base))
+        out.extend(_check_connector(ctx, name, res, base))
     return out
+
+
+def _check_connector(ctx: FlowContext, name: Any, res: dict[Any, Any], base: Path) -> list[Diagnostic]:
+    kind, driver = res.get("kind"), res.get("driver")
+    if not isinstance(kind, str) or not isinstance(driver, str) or not kind or not driver:
+        return []
+    if ctx.registry.connector(kind, driver) is not None:
+        if ctx.registry.enterprise and kind == "archive" and driver not in ENTERPRISE_ARCHIVE_DRIVERS:
+            return [ctx.at(base + ("driver",), "AF704",
+                           f"resource '{name}': archive driver '{driver}' is not allowed in enterprise mode",
+                           "enterprise mode (AETHERFLOW_MODE=enterprise) allows archive drivers: "
+                           + ", ".join(ENTERPRISE_ARCHIVE_DRIVERS))]
+        return []
+    known = ctx.registry.connector_keys()
+    hint = did_you_mean(f"{kind}:{driver}", known) or "known connectors: " + ", ".join(known)
+    return [ctx.at(base + ("driver",), "AF314", f"resource '{name}': no connector {kind}:{driver}", hint)]
 
 
 def _check_decode(

@@ -7,6 +7,7 @@ from typing import Any
 from aetherflow_compiler.checks.context import FlowContext, JobView, StepView
 from aetherflow_compiler.diagnostics import Diagnostic
 from aetherflow_compiler.loader import Path
+from aetherflow_compiler.schema_check import check_plugin_inputs
 from aetherflow_compiler.suggest import did_you_mean
 from aetherflow_compiler.walk import mapping, text
 
@@ -18,15 +19,20 @@ def check_steps(ctx: FlowContext) -> list[Diagnostic]:
         for step in job.steps:
             out.extend(_check_type(ctx, step.type, step.path + ("type",)))
             out.extend(_check_resource(ctx, step.type, step.inputs, step.path + ("inputs",), resources))
+            out.extend(_check_plugin_inputs(ctx, step.type, step.data, step.path))
             if step.type == "external.process":
                 out.extend(_check_process(ctx, step.inputs, step.path + ("inputs",)))
+            out.extend(_check_enterprise_archive(ctx, step.type, step.inputs, step.path, resources))
             inner = _inner_step(ctx, step)
             if inner is not None:
                 inner_type, inner_inputs, inner_path = inner
                 out.extend(_check_type(ctx, inner_type, inner_path + ("type",)))
                 out.extend(_check_resource(ctx, inner_type, inner_inputs, inner_path + ("inputs",), resources))
+                out.extend(_check_plugin_inputs(ctx, inner_type, mapping(step.inputs.get(inner_path[-1])),
+                                                inner_path))
                 if inner_type == "external.process":
                     out.extend(_check_process(ctx, inner_inputs, inner_path + ("inputs",)))
+                out.extend(_check_enterprise_archive(ctx, inner_type, inner_inputs, inner_path, resources))
         out.extend(_check_on_no_data(ctx, job))
     return out
 
@@ -45,7 +51,8 @@ def _inner_step(ctx: FlowContext, step: StepView) -> tuple[str | None, dict[Any,
 def _check_type(ctx: FlowContext, step_type: str | None, path: Path) -> list[Diagnostic]:
     if step_type is None or ctx.registry.get(step_type) is not None:
         return []
-    hint = did_you_mean(step_type, ctx.registry.names()) or "built-in types: " + ", ".join(ctx.registry.names())
+    hint = did_you_mean(step_type, ctx.registry.names()) or (
+        "known types: " + ", ".join(ctx.registry.names()) + "; a plugin's types need --plugins DIR")
     return [ctx.at(path, "AF306", f"unknown step type '{step_type}'", hint)]
 
 
@@ -73,6 +80,36 @@ def _check_resource(
                 f"{step_type} needs a resource of kind '{known.resource_kind}', but '{name}' is of kind '{kind}'",
             ))
     return out
+
+
+def _check_enterprise_archive(
+    ctx: FlowContext, step_type: str | None, inputs: dict[Any, Any], path: Path, resources: dict[Any, Any]
+) -> list[Diagnostic]:
+    """Enterprise mode: zip and unzip must use a declared archive resource (the engine
+    fails such a step at run time; here it is known before)."""
+    if not ctx.registry.enterprise or step_type not in ("zip", "unzip"):
+        return []
+    if inputs.get("resource") or inputs.get("connector") or "archive_default" in resources:
+        return []
+    return [ctx.at(path + ("type",), "AF704", f"{step_type} needs a declared archive resource in enterprise mode",
+                   "add an archive resource (driver zipfile or pyzipper) and name it in the step's "
+                   "'resource' input, or call it archive_default")]
+
+
+def _check_plugin_inputs(ctx: FlowContext, step_type: str | None, step: dict[Any, Any], path: Path) -> list[Diagnostic]:
+    """Required inputs a plugin's step class declares, and the input schema it ships."""
+    known = ctx.registry.get(step_type) if step_type else None
+    if known is None or not known.plugin or (known.input_schema is None and not known.required_inputs):
+        return []
+    if "inputs" not in step and known.required_inputs:
+        return [ctx.at(path, "AF602", f"{step_type} requires inputs ({', '.join(known.required_inputs)}), "
+                                      "but this step has none", "add an 'inputs' mapping")]
+    inputs = step.get("inputs")
+    if not isinstance(inputs, dict):
+        return []  # the flow schema reports the type
+    schema: dict[str, Any] = dict(known.input_schema or {"type": "object"})
+    schema["required"] = sorted({*schema.get("required", []), *known.required_inputs})
+    return check_plugin_inputs(ctx.doc, schema, inputs, path + ("inputs",))
 
 
 def _check_process(ctx: FlowContext, inputs: dict[Any, Any], path: Path) -> list[Diagnostic]:

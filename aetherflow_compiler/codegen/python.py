@@ -77,20 +77,28 @@ class RuntimeBundle:
 
     files: dict[str, str]
     sha256: str
-    step_modules: list[str]
+    modules: list[str]
     version: str
 
 
-def runtime_bundle(step_modules: list[str]) -> RuntimeBundle:
-    modules = sorted(set(step_modules))
+def runtime_bundle(modules: list[str]) -> RuntimeBundle:
+    modules = sorted(set(modules))
     files = vendor.runtime_files(modules)
     return RuntimeBundle(files, vendor.runtime_sha256(files), modules, vendor.runtime_version())
 
 
-def _runtime_of(registry: StepRegistry, step_type: str) -> tuple[str, str]:
+def _runtime_of(registry: StepRegistry, step_type: str) -> tuple[str, str] | None:
+    """(module, function) of a built-in step type; None for a plugin's."""
     known = registry.get(step_type)
-    assert known is not None and known.runtime is not None, step_type
+    assert known is not None and (known.runtime is not None or known.plugin), step_type
     return known.runtime
+
+
+def uses_plugins(flow: ir.Flow, registry: StepRegistry) -> bool:
+    """True when a step type or a connector of the flow comes from a plugin."""
+    steps = (registry.get(t) for t in flow.step_types())
+    connectors = (registry.connector(r.kind, r.driver) for r in flow.resources)
+    return any(t is not None and t.plugin for t in steps) or any(c is not None and c.plugin for c in connectors)
 
 
 def _when_function(name: str, code: str) -> str:
@@ -104,12 +112,48 @@ def _when_function(name: str, code: str) -> str:
     return black.format_str(source, mode=black.Mode(target_versions={black.TargetVersion.PY38}))
 
 
-def generate_flow(flow: ir.Flow, registry: StepRegistry, bundle: RuntimeBundle, single_file: bool) -> str:
-    """The source of `<flow_id>.py`, laid out as black would."""
+def requirements(flow: ir.Flow, registry: StepRegistry) -> tuple[list[str], dict[str, str]]:
+    """The runtime modules a flow's steps and connectors need, and the packages (import
+    name -> pip name) a host must have for them."""
+    modules = {runtime[0] for runtime in map(lambda t: _runtime_of(registry, t), flow.step_types()) if runtime}
+    packages: dict[str, str] = {}
+    for resource in flow.resources:
+        connector = registry.connector(resource.kind, resource.driver)
+        assert connector is not None and (connector.runtime is not None or connector.plugin), resource.name
+        if connector.runtime is not None:
+            modules.add(connector.runtime)
+        packages.update(connector.packages)
+    return sorted(modules), dict(sorted(packages.items()))
+
+
+def _resource_node(resource: ir.Resource) -> Node:
+    return Call("Resource", (
+        ("kind", to_node(resource.kind)),
+        ("driver", to_node(resource.driver)),
+        ("config", to_node(resource.config)),
+        ("options", to_node(resource.options)),
+        ("decode", to_node([list(d) for d in resource.decode])),
+        ("profile", to_node(resource.profile)),
+        ("profile_merged", to_node(resource.profile_merged)),
+    ))
+
+
+def generate_flow(flow: ir.Flow, registry: StepRegistry, bundle: RuntimeBundle, single_file: bool,
+                  plugin_files: tuple[str, ...] = ()) -> str:
+    """The source of `<flow_id>.py`, laid out as black would. `plugin_files` are the
+    vendored plugin files (below aetherflow_plugins/) the script runs when the flow uses
+    a plugin's step or connector."""
     functions = _identifiers([j.id for j in flow.jobs], "job_")
     whens = _identifiers([j.id for j in flow.jobs], "when_")
     step_types = [(t, _runtime_of(registry, t)) for t in flow.step_types()]
+    plugins = uses_plugins(flow, registry)
+    assert not (plugins and single_file), "--single-file with plugins is refused before generating"
     env_vars = ir.Map(tuple((name, has_default) for name, has_default in flow.env_refs().items()))
+    _modules, packages = requirements(flow, registry)
+    connector_modules = sorted({
+        c.runtime for c in (registry.connector(r.kind, r.driver) for r in flow.resources) if c and c.runtime
+    })
+    resources = Collection("{", "}", tuple((py_literal(r.name) + ": ", _resource_node(r)) for r in flow.resources))
     flow_call = Call("Flow", (
         ("flow_id", to_node(flow.id)),
         ("source", to_node(flow.source)),
@@ -124,6 +168,8 @@ def generate_flow(flow: ir.Flow, registry: StepRegistry, bundle: RuntimeBundle, 
         ("lock_scope", to_node(flow.locks.scope)),
         ("lock_ttl_seconds", to_node(flow.locks.ttl_seconds)),
         ("env_vars", to_node(env_vars)),
+        *((("resources", Atom("RESOURCES")),) if flow.resources else ()),
+        *((("packages", to_node(packages)),) if packages else ()),
     ))
     jobs = []
     job_calls: list[tuple[str | None, Node]] = []
@@ -161,8 +207,16 @@ def generate_flow(flow: ir.Flow, registry: StepRegistry, bundle: RuntimeBundle, 
             job_args.append(("description", to_node(job.description)))
         job_calls.append((None, Call("Job", tuple(job_args))))
     jobs_list = Collection("[", "]", tuple(("", node) for _, node in job_calls))
-    types_map = Collection("{", "}", tuple((py_literal(name) + ": ", Atom(runtime[1])) for name, runtime in step_types))
+    types_map = Collection("{", "}", tuple(
+        (py_literal(name) + ": ", Atom(runtime[1]) if runtime else Call("plugin_step", ((None, to_node(name)),)))
+        for name, runtime in step_types
+    ))
+    load_plugins = Call("load_plugin_files", (
+        (None, Atom('os.path.join(os.path.dirname(os.path.abspath(__file__)), "aetherflow_plugins")')),
+        (None, to_node(list(plugin_files))),
+    ))
     values: list[Any] = [flow.workspace.root, flow.state.path]
+    values += [r.config for r in flow.resources] + [r.options for r in flow.resources]
     values += [s.inputs for j in flow.jobs for s in j.steps] + [s.outputs for j in flow.jobs for s in j.steps]
     return _template().render(
         flow=flow,
@@ -170,12 +224,15 @@ def generate_flow(flow: ir.Flow, registry: StepRegistry, bundle: RuntimeBundle, 
         compiler_version=__version__,
         runtime_version_literal=py_literal(bundle.version),
         runtime_sha256_literal=py_literal(bundle.sha256),
-        runtime_code=vendor.amalgamate(bundle.step_modules) if single_file else "",
+        runtime_code=vendor.amalgamate(bundle.modules) if single_file else "",
         single_file=single_file,
         source_comment=comment_text(flow.source),
         script_name=comment_text(f"{flow.id}.py"),
-        step_imports=sorted({runtime for _, runtime in step_types}),
+        step_imports=sorted({runtime for _, runtime in step_types if runtime}),
+        load_plugins_statement=layout_text(load_plugins, 0) if plugins else None,
         flow_statement=layout_text(flow_call, 0, "FLOW = "),
+        resources_statement=layout_text(resources, 0, "RESOURCES = ") if flow.resources else None,
+        connector_modules=connector_modules,
         jobs_statement=layout_text(jobs_list, 0, "JOBS = "),
         step_types_statement=layout_text(types_map, 0, "STEP_TYPES = "),
         uses_dates=any(uses_dates(v) for v in values),

@@ -9,8 +9,13 @@ from functools import cache
 from importlib import resources
 
 # Modules every artifact needs, in dependency order (the order of --single-file inlining).
-CORE_MODULES = ("__init__", "errors", "templating", "environment", "logs", "results", "state", "workspace")
+CORE_MODULES = (
+    "__init__", "errors", "templating", "environment", "logs", "results", "state", "workspace",
+    "connectors", "secrets_provider", "resources", "plugin_api",
+)
 TAIL_MODULES = ("engine", "cli")
+# Step and connector modules that import other optional modules.
+DEPENDENCIES = {"conn_db_optional": ("conn_sqlite",), "step_zip": ("conn_archive",)}
 PACKAGE = "aetherflow_runtime"
 
 
@@ -26,14 +31,26 @@ def runtime_version() -> str:
     return match.group(1)
 
 
-def runtime_modules(step_modules: list[str]) -> list[str]:
-    """The modules a set of step implementations needs, in inlining order."""
-    return [*CORE_MODULES, *sorted(set(step_modules)), *TAIL_MODULES]
+def runtime_modules(modules: list[str]) -> list[str]:
+    """Core modules, the given step and connector modules with what they import (each
+    after its dependencies), then the engine: the order of --single-file inlining."""
+    ordered: list[str] = []
+
+    def add(module: str) -> None:
+        if module in ordered:
+            return
+        for dependency in DEPENDENCIES.get(module, ()):
+            add(dependency)
+        ordered.append(module)
+
+    for module in sorted(set(modules)):
+        add(module)
+    return [*CORE_MODULES, *ordered, *TAIL_MODULES]
 
 
-def runtime_files(step_modules: list[str]) -> dict[str, str]:
+def runtime_files(modules: list[str]) -> dict[str, str]:
     """File name -> source of the vendored runtime package."""
-    return {f"{m}.py": runtime_source(m) for m in runtime_modules(step_modules)}
+    return {f"{m}.py": runtime_source(m) for m in runtime_modules(modules)}
 
 
 def runtime_sha256(files: dict[str, str]) -> str:
@@ -45,14 +62,14 @@ def runtime_sha256(files: dict[str, str]) -> str:
 
 
 @cache
-def _amalgamate(step_modules: tuple[str, ...]) -> str:
+def _amalgamate(modules: tuple[str, ...]) -> str:
     """The runtime as one block of code for --single-file artifacts.
 
     Each module's relative imports are dropped (the names are defined earlier in the same
     file) and `from __future__ import annotations` is left to the file's header.
     """
     chunks = []
-    for module in runtime_modules(list(step_modules)):
+    for module in runtime_modules(list(modules)):
         source = runtime_source(module)
         drop: set[int] = set()
         for node in ast.parse(source).body:
@@ -66,5 +83,5 @@ def _amalgamate(step_modules: tuple[str, ...]) -> str:
     return black.format_str("\n\n".join(chunks), mode=black.Mode(target_versions={black.TargetVersion.PY38}))
 
 
-def amalgamate(step_modules: list[str]) -> str:
-    return _amalgamate(tuple(sorted(step_modules)))
+def amalgamate(modules: list[str]) -> str:
+    return _amalgamate(tuple(sorted(modules)))

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
+
+from aetherflow_compiler.steps.connectors import ConnectorType
 
 
 @dataclass(frozen=True)
@@ -26,15 +29,47 @@ class StepType:
     # (runtime module, function) implementing the step in the Python target; None while
     # the target does not support the step type yet.
     runtime: tuple[str, str] | None = None
+    # A plugin's step: the vendored plugin registers it at run time.
+    plugin: bool = False
+    # JSON Schema of the inputs, for plugin steps that bring one (built-ins: flow.schema.json).
+    input_schema: dict[str, Any] | None = None
+    # Inputs a plugin step class declares as required.
+    required_inputs: tuple[str, ...] = ()
+
+
+# Archive drivers enterprise mode allows (the engine's default `zip_drivers`).
+ENTERPRISE_ARCHIVE_DRIVERS = ("pyzipper", "zipfile")
 
 
 class StepRegistry:
-    """Name -> StepType. Extend with `register` (plugins); lookups never raise."""
+    """What flows may use in one compile: step types by name and connector types by
+    (kind, driver), and the compile mode's policy. Plugins extend it with `register` and
+    `register_connector`; lookups never raise."""
 
-    def __init__(self, types: Iterable[StepType] = ()) -> None:
+    def __init__(self, types: Iterable[StepType] = (), connectors: Iterable[ConnectorType] = ()) -> None:
         self._types: dict[str, StepType] = {}
+        self._connectors: dict[tuple[str, str], ConnectorType] = {}
+        # AETHERFLOW_MODE=enterprise at compile time: archive drivers are allowlisted.
+        self.enterprise = False
+        # Digest of everything besides the compiler that changes what is valid (plugin
+        # files, mode); part of every compile-cache key.
+        self.fingerprint = ""
         for t in types:
             self.register(t)
+        for c in connectors:
+            self.register_connector(c)
+
+    def register_connector(self, connector: ConnectorType) -> None:
+        self._connectors[(connector.kind, connector.driver)] = connector
+
+    def connector(self, kind: str, driver: str) -> ConnectorType | None:
+        return self._connectors.get((kind, driver))
+
+    def connector_keys(self) -> list[str]:
+        return sorted(c.key for c in self._connectors.values())
+
+    def connectors(self) -> list[ConnectorType]:
+        return sorted(self._connectors.values(), key=lambda c: c.key)
 
     def register(self, step_type: StepType) -> None:
         if step_type.name in self._types:
@@ -47,8 +82,12 @@ class StepRegistry:
     def names(self) -> list[str]:
         return sorted(self._types)
 
+    def plugin_types(self) -> list[StepType]:
+        return [t for t in self._types.values() if t.plugin]
+
 
 def default_registry() -> StepRegistry:
     from aetherflow_compiler.steps.builtins import BUILTIN_STEP_TYPES
+    from aetherflow_compiler.steps.connectors import BUILTIN_CONNECTORS
 
-    return StepRegistry(BUILTIN_STEP_TYPES)
+    return StepRegistry(BUILTIN_STEP_TYPES, BUILTIN_CONNECTORS)

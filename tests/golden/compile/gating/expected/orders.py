@@ -22,7 +22,7 @@ except ImportError:
     )
     sys.exit(2)
 aetherflow_runtime.verify_runtime(
-    "0.1.0", "56c01082e78672ea07ee9811eebdd88507b2f30b86ca96cb108c92a2953cf574"
+    "0.1.0", "1b8cf41b94788b0b5237cf481f296d1e7819ff0ab1381ce02be4c1bd9065f172"
 )
 
 from aetherflow_runtime.cli import main

@@ -23,7 +23,7 @@ except ImportError:
     )
     sys.exit(2)
 aetherflow_runtime.verify_runtime(
-    "0.1.0", "9b9e7ccfef544d2b9152c818e31d6177f2c81c7c187a8eaff60fc5b354daf685"
+    "0.1.0", "58a768d8d003d12e5877681533600eb956700df24a96247e913a82e1fc00b553"
 )
 
 from aetherflow_runtime.cli import main

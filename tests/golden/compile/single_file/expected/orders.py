@@ -614,7 +614,17 @@ class SqliteState:
         import sqlite3
 
         self.conn = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode=WAL")
+        # Switching a new database to WAL can fail at once with "database is locked" when
+        # other runs open it at the same moment (the busy timeout does not always apply).
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
         self.conn.execute("PRAGMA synchronous=NORMAL")
         with self._tx() as c:
             c.execute(
@@ -1112,6 +1122,684 @@ class Workspace:
         )
 
 
+# ---- aetherflow_runtime/connectors.py ----
+"""Connectors: one client object per resource and run, created on first use, closed at
+the end of the run. Connector classes register themselves by (kind, driver); plugins
+written for the engine register theirs the same way through aetherflow.core.api."""
+
+
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict, List, Optional, Tuple
+
+CONNECTOR_TYPES: Dict[Tuple[str, str], Any] = {}
+
+
+class ConnectorError(StepError):
+    """A connector could not do its work (a missing driver package, a failed request)."""
+
+
+class ConnectorInit:
+    """What a connector is built from: the engine passes ONE such object positionally."""
+
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        driver: str,
+        config: Dict[str, Any],
+        options: Dict[str, Any],
+        ctx: Any = None,
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.driver = driver
+        self.config = config
+        self.options = options
+        self.ctx = ctx
+
+
+class ConnectorBase:
+    """Base class for connectors: keeps the init fields, closes quietly."""
+
+    def __init__(self, init: ConnectorInit) -> None:
+        self.name = init.name
+        self.kind = init.kind
+        self.driver = init.driver
+        self.config = dict(init.config or {})
+        self.options = dict(init.options or {})
+        self.ctx = init.ctx
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.close()
+
+
+def register_connector(kind: str, driver: str) -> Any:
+    def decorate(cls: Any) -> Any:
+        CONNECTOR_TYPES[(kind, driver)] = cls
+        return cls
+
+    return decorate
+
+
+def require_package(module: str, package: str, driver: str) -> Any:
+    """Import an optional driver package, or fail naming the package to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ConnectorError(
+            "driver %s needs the Python package '%s' on this host (pip install %s)"
+            % (driver, package, package)
+        ) from None
+
+
+class Connectors:
+    """ctx.connectors: `connectors["name"]`, `connectors.db("name")`, `connectors.get(kind=, name=)`."""
+
+    def __init__(self, resources: Dict[str, Dict[str, Any]], ctx: Any = None) -> None:
+        self.resources = resources
+        self.ctx = ctx
+        self._open: Dict[str, Any] = {}
+
+    def get(
+        self, *, kind: Optional[str] = None, name: str, cache: Optional[str] = None
+    ) -> Any:
+        if name not in self.resources:
+            raise ConnectorError(
+                "unknown resource %r (resources: %s)"
+                % (name, ", ".join(sorted(self.resources)))
+            )
+        resource = self.resources[name]
+        if kind is not None and resource["kind"] != kind:
+            raise ConnectorError(
+                "resource %r is of kind %s, not %s" % (name, resource["kind"], kind)
+            )
+        if name in self._open and cache != "none":
+            return self._open[name]
+        cls = CONNECTOR_TYPES.get((resource["kind"], resource["driver"]))
+        if cls is None:
+            raise ConnectorError(
+                "no connector %s:%s is compiled into this artifact"
+                % (resource["kind"], resource["driver"])
+            )
+        init = ConnectorInit(
+            name,
+            resource["kind"],
+            resource["driver"],
+            resource["config"],
+            resource["options"],
+            self.ctx,
+        )
+        connector = cls(init)
+        if cache != "none":
+            self._open[name] = connector
+        return connector
+
+    def __getitem__(self, name: str) -> Any:
+        return self.get(name=name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.resources
+
+    def db(self, name: str, **kwargs: Any) -> Any:
+        return self.get(kind="db", name=name, **kwargs)
+
+    def mail(self, name: str, **kwargs: Any) -> Any:
+        return self.get(kind="mail", name=name, **kwargs)
+
+    def archive(self, name: str, **kwargs: Any) -> Any:
+        return self.get(kind="archive", name=name, **kwargs)
+
+    def sftp(self, name: str, **kwargs: Any) -> Any:
+        return self.get(kind="sftp", name=name, **kwargs)
+
+    def smb(self, name: str, **kwargs: Any) -> Any:
+        return self.get(kind="smb", name=name, **kwargs)
+
+    def rest(self, name: str, **kwargs: Any) -> Any:
+        return self.get(kind="rest", name=name, **kwargs)
+
+    def close_all(self) -> List[str]:
+        """Close every connector opened in this run; names of those whose close failed."""
+        failed = []
+        for name, connector in list(self._open.items()):
+            try:
+                connector.close()
+            except Exception:
+                failed.append(name)
+        self._open.clear()
+        return failed
+
+
+# ---- aetherflow_runtime/secrets_provider.py ----
+"""The secrets provider: a module with decode(str) -> str and, optionally,
+expand_env(dict) -> dict. AETHERFLOW_SECRETS_MODULE (an importable module) wins over
+AETHERFLOW_SECRETS_PATH (a Python file).
+
+Errors name the provider and the exception type but never the value being decoded or
+the exception's message, which could hold it.
+"""
+
+
+import os
+
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Any, Callable, Dict, Mapping, Optional
+
+
+class SecretsProvider:
+    def __init__(
+        self,
+        origin: str,
+        decode: Callable[[str], str],
+        expand_env: Optional[Callable[..., Any]],
+    ) -> None:
+        self.origin = origin
+        self._decode = decode
+        self._expand_env = expand_env
+
+    def decode(self, value: str, where: str) -> str:
+        try:
+            decoded = self._decode(value)
+        except Exception as exc:  # the message could echo the secret
+            raise ConfigError(
+                "secrets provider %s: decode failed for %s (%s)"
+                % (self.origin, where, type(exc).__name__)
+            ) from None
+        if not isinstance(decoded, str):
+            raise ConfigError(
+                "secrets provider %s: decode returned %s for %s, not a string"
+                % (self.origin, type(decoded).__name__, where)
+            )
+        return decoded
+
+    def expand(self, env: Dict[str, str]) -> Dict[str, str]:
+        if self._expand_env is None:
+            return env
+        try:
+            expanded = self._expand_env(dict(env))
+        except Exception as exc:
+            raise ConfigError(
+                "secrets provider %s: expand_env failed (%s)"
+                % (self.origin, type(exc).__name__)
+            ) from None
+        if not isinstance(expanded, dict):
+            raise ConfigError(
+                "secrets provider %s: expand_env must return a dict" % self.origin
+            )
+        return {str(k): str(v) for k, v in expanded.items()}
+
+
+def load_secrets_provider(env: Mapping[str, str]) -> Optional[SecretsProvider]:
+    module_name = env.get("AETHERFLOW_SECRETS_MODULE", "")
+    path = env.get("AETHERFLOW_SECRETS_PATH", "")
+    if not module_name and not path:
+        return None
+    import importlib
+    import importlib.util
+
+    if module_name:
+        origin = "module %s" % module_name
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:
+            raise ConfigError(
+                "cannot import the secrets module %s (AETHERFLOW_SECRETS_MODULE): %s; with `python3 -I` "
+                "PYTHONPATH is ignored, so point AETHERFLOW_SECRETS_PATH at the file instead"
+                % (module_name, type(exc).__name__)
+            ) from None
+    else:
+        origin = "file %s" % path
+        full = os.path.abspath(os.path.expanduser(path))
+        spec = importlib.util.spec_from_file_location(
+            "aetherflow_secrets_provider", full
+        )
+        if spec is None or spec.loader is None or not os.path.isfile(full):
+            raise ConfigError(
+                "the secrets file %s (AETHERFLOW_SECRETS_PATH) does not exist" % full
+            )
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            raise ConfigError(
+                "cannot load the secrets file %s: %s" % (full, type(exc).__name__)
+            ) from None
+    decode = getattr(module, "decode", None)
+    if not callable(decode):
+        raise ConfigError(
+            "the secrets provider %s has no decode(value) function" % origin
+        )
+    expand_env = getattr(module, "expand_env", None)
+    return SecretsProvider(origin, decode, expand_env if callable(expand_env) else None)
+
+
+# ---- aetherflow_runtime/resources.py ----
+"""Resources: connection settings resolved at the start of a run.
+
+The compiler has already merged profiles given with `--profiles`; a resource whose
+profile was not known then is overlaid from AETHERFLOW_PROFILES_JSON at run time. Then
+templates (env only) are rendered and `decode` paths go through the secrets provider.
+"""
+
+
+import json
+
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+
+class Resource:
+    """A resource as compiled: config and options may hold env templates."""
+
+    def __init__(
+        self,
+        kind: str,
+        driver: str,
+        config: Dict[str, Any],
+        options: Dict[str, Any],
+        decode: List[Tuple[str, str]] = (),  # type: ignore[assignment]
+        profile: Optional[str] = None,
+        profile_merged: bool = True,
+    ) -> None:
+        self.kind = kind
+        self.driver = driver
+        self.config = config
+        self.options = options
+        self.decode = [tuple(d) for d in decode]
+        self.profile = profile
+        self.profile_merged = profile_merged
+
+
+def deep_merge(base: Dict[str, Any], override: Dict[str, Any]) -> Dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(out.get(key), dict) and isinstance(value, dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _runtime_profiles(env: Mapping[str, str]) -> Dict[str, Any]:
+    raw = env.get("AETHERFLOW_PROFILES_JSON", "")
+    path = env.get("AETHERFLOW_PROFILES_FILE", "")
+    if raw and path:
+        raise ConfigError(
+            "set only one of AETHERFLOW_PROFILES_JSON or AETHERFLOW_PROFILES_FILE"
+        )
+    if path:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                raw = fh.read()
+        except OSError as exc:
+            raise ConfigError(
+                "cannot read AETHERFLOW_PROFILES_FILE %s: %s" % (path, exc.strerror)
+            ) from None
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise ConfigError(
+            "profiles given at run time must be JSON (compiled flows never parse YAML): "
+            "compile with --profiles, or give AETHERFLOW_PROFILES_JSON"
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            "profiles must be a mapping of profile name to config/options/decode"
+        )
+    return data
+
+
+def _templated(value: Any) -> bool:
+    if isinstance(value, str):
+        return "{{" in value or "}}" in value
+    if isinstance(value, dict):
+        return any(_templated(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_templated(v) for v in value)
+    return False
+
+
+def _decode_paths(spec: Any) -> List[Tuple[str, str]]:
+    out: List[Tuple[str, str]] = []
+
+    def walk(section: str, node: Any, prefix: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(section, value, "%s.%s" % (prefix, key) if prefix else str(key))
+        elif node is True and prefix:
+            out.append((section, prefix))
+
+    spec = spec if isinstance(spec, dict) else {}
+    for section in ("config", "options"):
+        walk(section, spec.get(section), "")
+    for key, section in (("config_paths", "config"), ("options_paths", "options")):
+        for dotted in spec.get(key) or []:
+            out.append((section, str(dotted)))
+    return out
+
+
+def resolve_resources(
+    resources: Dict[str, Resource], env: Mapping[str, str], provider: Any
+) -> Dict[str, Dict[str, Any]]:
+    """name -> {"kind", "driver", "config", "options"} with templates rendered and secrets decoded."""
+    profiles: Optional[Dict[str, Any]] = None
+    out: Dict[str, Dict[str, Any]] = {}
+    for name, res in resources.items():
+        config, options, decode = res.config, res.options, list(res.decode)
+        if res.profile and not res.profile_merged:
+            if profiles is None:
+                profiles = _runtime_profiles(env)
+            profile = profiles.get(res.profile) or {}
+            if _templated(profile):
+                raise ConfigError(
+                    "profile %s holds templates; compile with --profiles so they are checked and parsed"
+                    % res.profile
+                )
+            config = deep_merge(profile.get("config") or {}, config)
+            options = deep_merge(profile.get("options") or {}, options)
+            decode = _decode_paths(profile.get("decode")) + decode
+        try:
+            rendered = {
+                "config": render(config, {"env": env}),
+                "options": render(options, {"env": env}),
+            }
+        except TemplateError as exc:
+            raise ConfigError("resource %s: %s" % (name, exc)) from None
+        for section, dotted in decode:
+            _decode_in_place(
+                rendered[section],
+                dotted,
+                provider,
+                "resources.%s.%s.%s" % (name, section, dotted),
+            )
+        out[name] = {
+            "kind": res.kind,
+            "driver": res.driver,
+            "config": rendered["config"],
+            "options": rendered["options"],
+        }
+    return out
+
+
+def _decode_in_place(
+    section: Dict[str, Any], dotted: str, provider: Any, where: str
+) -> None:
+    parts = dotted.split(".")
+    node: Any = section
+    for part in parts[:-1]:
+        if not isinstance(node, dict) or part not in node:
+            return
+        node = node[part]
+    if not isinstance(node, dict) or not isinstance(node.get(parts[-1]), str):
+        return  # only strings are decoded (the engine's rule)
+    if provider is None:
+        raise ConfigError(
+            "%s must be decoded but no secrets provider is configured "
+            "(set AETHERFLOW_SECRETS_PATH or AETHERFLOW_SECRETS_MODULE)" % where
+        )
+    node[parts[-1]] = provider.decode(node[parts[-1]], where)
+
+
+# ---- aetherflow_runtime/plugin_api.py ----
+"""The `aetherflow.core.api` that plugins written for the reference engine import.
+
+Step classes are built as Step(step_id, inputs, ctx, job_id) and run with run(); they
+return a dict (SUCCESS with that output) or a StepResult. Connector classes are built
+with one ConnectorInit. The ctx they get (RunContext) offers what the engine's does.
+
+install_api_modules() makes `import aetherflow.core.api` give this module;
+load_plugin_files() then runs the vendored plugin files the way the engine loads them.
+"""
+
+
+import os
+import sys
+
+# ConnectorBase, ConnectorError, ConnectorInit, register_connector and StepResult are
+# re-exported: plugins import them from here.
+
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict, List, Set
+
+__all__ = [
+    "Step",
+    "StepResult",
+    "STEP_SUCCESS",
+    "STEP_SKIPPED",
+    "RunContext",
+    "new_run_id",
+    "ConnectorBase",
+    "ConnectorInit",
+    "ConnectorError",
+    "register_step",
+    "get_step",
+    "list_steps",
+    "register_connector",
+    "get_connector",
+    "list_connectors",
+    "require",
+    "require_attr",
+]
+
+STEP_SUCCESS = SUCCESS
+STEP_SKIPPED = SKIPPED
+PLUGIN_STEPS: Dict[str, Any] = {}
+
+
+def install_api_modules() -> None:
+    """Provide aetherflow, aetherflow.core and aetherflow.core.api (this module)."""
+    api = sys.modules[__name__]
+    top = type(sys)("aetherflow")
+    core = type(sys)("aetherflow.core")
+    top.__path__ = []  # packages, so that submodule imports resolve through sys.modules
+    core.__path__ = []
+    top.core = core
+    core.api = api
+    sys.modules["aetherflow"] = top
+    sys.modules["aetherflow.core"] = core
+    sys.modules["aetherflow.core.api"] = api
+
+
+def load_plugin_files(directory: str, files: List[str]) -> None:
+    """Run each plugin file (a path below `directory`), in order, as the engine does:
+    under its own module name, with `directory` on sys.path for the files' own imports.
+    """
+    import importlib.util
+
+    install_api_modules()
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    for rel in files:
+        parts = rel[: -len(".py")].split("/")
+        name = "aetherflow_user_plugin_" + "_".join(parts[-4:])
+        spec = importlib.util.spec_from_file_location(
+            name, os.path.join(directory, *rel.split("/"))
+        )
+        if spec is None or spec.loader is None:
+            raise ImportError("cannot load plugin file %s" % rel)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+
+
+def require(spec: str) -> Any:
+    """Import an optional dependency: "a.b" gives the module, "a.b:c" its attribute c."""
+    import importlib
+
+    if ":" in spec:
+        module_name, attr = spec.split(":", 1)
+        return require_attr(module_name, attr)
+    try:
+        return importlib.import_module(spec)
+    except Exception as exc:
+        raise RuntimeError(
+            "Optional dependency missing: %s. Install it to use this connector/step."
+            % spec
+        ) from exc
+
+
+def require_attr(module_name: str, attr_name: str) -> Any:
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(module_name), attr_name)
+    except Exception as exc:
+        raise RuntimeError(
+            "Optional dependency missing: Module %s Attribute %s. "
+            "Install it to use this connector/step." % (module_name, attr_name)
+        ) from exc
+
+
+def register_step(name: str) -> Any:
+    def decorate(cls: Any) -> Any:
+        PLUGIN_STEPS[name] = cls
+        return cls
+
+    return decorate
+
+
+def get_step(name: str) -> Any:
+    if name not in PLUGIN_STEPS:
+        raise KeyError("unknown plugin step type: %s" % name)
+    return PLUGIN_STEPS[name]
+
+
+def list_steps() -> List[str]:
+    return sorted(PLUGIN_STEPS)
+
+
+def get_connector(kind: str, driver: str) -> Any:
+    return CONNECTOR_TYPES[(kind, driver)]
+
+
+def list_connectors() -> List[str]:
+    return sorted("%s:%s" % key for key in CONNECTOR_TYPES)
+
+
+def new_run_id() -> str:
+    return os.urandom(6).hex()
+
+
+class Step:
+    """Base class of plugin steps, as in the engine."""
+
+    required_inputs: Set[str] = set()
+
+    def __init__(
+        self, step_id: str, inputs: Dict[str, Any], ctx: Any, job_id: str
+    ) -> None:
+        self.id = step_id
+        self.inputs = inputs
+        self.ctx = ctx
+        self.job_id = job_id
+
+    def validate(self) -> None:
+        missing = sorted(k for k in self.required_inputs if k not in self.inputs)
+        if missing:
+            raise ValueError("Step %s missing inputs: %s" % (self.id, missing))
+
+    def run(self) -> Any:
+        raise NotImplementedError
+
+
+class _Settings:
+    def __init__(self, work_root: str) -> None:
+        self.work_root = work_root
+        self.log_format = "text"
+
+
+class RunContext:
+    """The ctx a plugin step sees: flow_id, run_id, env, connectors, log, the job's
+    directories and locks, like the engine's RunContext."""
+
+    def __init__(self, step_ctx: Any) -> None:
+        self._step = step_ctx
+        self.flow_id = step_ctx.flow_id
+        self.run_id = step_ctx.run_id
+        self.env = step_ctx.env
+        self.connectors = step_ctx.connectors
+        self.resources = step_ctx.connectors.resources
+        self.settings = _Settings(step_ctx.run.workspace.root)
+        self._log: Any = None
+
+    @property
+    def log(self) -> Any:
+        """A logging.Logger whose records become the run's events (imported on first use)."""
+        if self._log is None:
+            self._log = _plugin_logger(self._step)
+        return self._log
+
+    def _dir(self, job_id: str, which: str) -> Any:
+        from pathlib import Path
+
+        workspace = self._step.run.workspace
+        path = (
+            workspace.job_dir(job_id)
+            if which == "job"
+            else os.path.join(workspace.job_dir(job_id), workspace.layout[which])
+        )
+        os.makedirs(path, exist_ok=True)
+        return Path(path)
+
+    def job_dir(self, job_id: str) -> Any:
+        return self._dir(job_id, "job")
+
+    def artifacts_dir(self, job_id: str) -> Any:
+        return self._dir(job_id, "artifacts")
+
+    def scratch_dir(self, job_id: str) -> Any:
+        return self._dir(job_id, "scratch")
+
+    def manifests_dir(self, job_id: str) -> Any:
+        return self._dir(job_id, "manifests")
+
+    def acquire_lock(self, key: str, ttl_seconds: int) -> bool:
+        return bool(self._step.acquire_lock(str(key), int(ttl_seconds)))
+
+    def release_lock(self, key: str) -> None:
+        self._step.release_lock(str(key))
+
+
+def _plugin_logger(step_ctx: Any) -> Any:
+    import logging
+
+    class _ToEvents(logging.Handler):
+        def emit(self, record: Any) -> None:
+            level = (
+                record.levelname
+                if record.levelname in ("DEBUG", "INFO", "WARNING", "ERROR")
+                else "ERROR"
+            )
+            step_ctx.log.event(
+                "plugin_log",
+                level,
+                job_id=step_ctx.job_id,
+                step_id=step_ctx.step_id,
+                message=record.getMessage(),
+            )
+
+    logger = logging.getLogger("aetherflow.flow.%s.plugin" % step_ctx.flow_id)
+    if not logger.handlers:
+        logger.addHandler(_ToEvents())
+        logger.setLevel(logging.DEBUG)
+        logger.propagate = False
+    return logger
+
+
+def plugin_step(name: str) -> Any:
+    """The step class a vendored plugin registered under `name` (for generated code)."""
+    return get_step(name)
+
+
 # ---- aetherflow_runtime/step_check_items.py ----
 """check_items: SUCCESS with has_data when there are at least min_count items, else SKIPPED."""
 
@@ -1555,12 +2243,11 @@ def run_with_lock(ctx: Any, inputs: Dict[str, Any]) -> Any:
     inner = inputs["step"]
     if not isinstance(inner, dict) or "type" not in inner:
         raise StepError("with_lock input 'step' must be a mapping with a type")
-    impl = ctx.step_impl(str(inner["type"]))
     inner_id = str(inner.get("id") or "%s_inner" % ctx.step_id)
     if not ctx.acquire_lock(key, ttl):
         raise StepError("Lock not acquired: %s" % key)
     try:
-        return impl(ctx.child(inner_id), inner.get("inputs") or {})
+        return ctx.run_step(str(inner["type"]), inner_id, inner.get("inputs") or {})
     finally:
         ctx.release_lock(key)
 
@@ -1575,7 +2262,6 @@ recorder instead of running anything.
 """
 
 
-import os
 import time
 
 if False:  # names for annotations only: importing typing slows every start
@@ -1604,6 +2290,8 @@ class Flow:
         lock_scope: str,
         lock_ttl_seconds: Any,
         env_vars: Dict[str, bool],
+        resources: Optional[Dict[str, Any]] = None,
+        packages: Optional[Dict[str, str]] = None,
     ) -> None:
         self.flow_id = flow_id
         self.source = source
@@ -1618,6 +2306,10 @@ class Flow:
         self.lock_scope = lock_scope
         self.lock_ttl_seconds = lock_ttl_seconds
         self.env_vars = env_vars  # env variable -> True when every use has a default
+        self.resources = resources or {}  # name -> resources.Resource
+        self.packages = (
+            packages or {}
+        )  # import name -> the pip package a host must have
 
 
 class Job:
@@ -1716,6 +2408,10 @@ class Run:
         self.options = options
         self.run_id = options.run_id
         self.env = build_snapshot(environ, options.env_files)
+        # The secrets provider expands the whole snapshot and decodes resource values.
+        self.secrets = load_secrets_provider(self.env)
+        if self.secrets is not None:
+            self.env = self.secrets.expand(self.env)
         fmt = (
             options.log_format or self.env.get("AETHERFLOW_LOG_FORMAT") or "text"
         ).lower()
@@ -1738,6 +2434,10 @@ class Run:
             ) from None
         except (TemplateError, ValueError) as exc:
             raise ConfigError("flow settings cannot be resolved: %s" % exc) from None
+        # Resolved before anything runs, like the engine: a bad resource stops the run (exit 2).
+        self.connectors = Connectors(
+            resolve_resources(flow.resources, self.env, self.secrets)
+        )
         sandbox = self.env.get("AETHERFLOW_STRICT_SANDBOX", "true").lower() in (
             "1",
             "true",
@@ -1811,6 +2511,8 @@ class Run:
             code = self._execute_jobs()
             run_status = {0: SUCCESS, 3: "LOCKED"}.get(code, FAILED)
         finally:
+            for name in self.connectors.close_all():
+                self.log.warning("connector_close_failed", resource=name)
             for key in list(self.held_locks):
                 self.release_lock(key)
             self.state.finish_run(self.run_id, run_status)
@@ -2054,7 +2756,8 @@ class JobRun:
         run.log.info("step_start", job_id=job.id, step_id=step_id, step_type=step_type)
         try:
             rendered = render(inputs or {}, self._context({}))
-            raw = run.step_types[step_type](StepContext(run, job.id, step_id), rendered)
+            impl = run.step_types[step_type]
+            raw = call_step(impl, StepContext(run, job.id, step_id), rendered)
         except Exception as exc:
             run.state.set_step(
                 job.id, run.run_id, step_id, FAILED, {"error": _one_line(exc)}
@@ -2119,6 +2822,14 @@ class JobRun:
         self.summary.append(entry)
 
 
+def call_step(impl: Any, ctx: "StepContext", inputs: Dict[str, Any]) -> Any:
+    """Run a step implementation: a function of (ctx, inputs), or a Step class written
+    for the engine's plugin API, built as Step(step_id, inputs, ctx, job_id)."""
+    if isinstance(impl, type):
+        return impl(ctx.step_id, inputs, RunContext(ctx), ctx.job_id).run()
+    return impl(ctx, inputs)
+
+
 class StepContext:
     """What a step implementation may use."""
 
@@ -2130,6 +2841,7 @@ class StepContext:
         self.step_id = step_id
         self.env = run.env
         self.log = run.log
+        self.connectors = run.connectors
 
     def resolve_path(self, path: Any) -> str:
         return self.run.workspace.resolve(self.job_id, str(path))
@@ -2155,12 +2867,13 @@ class StepContext:
     def release_lock(self, key: str) -> None:
         self.run.release_lock(key)
 
-    def step_impl(self, step_type: str) -> Callable[..., Any]:
+    def run_step(self, step_type: str, step_id: str, inputs: Dict[str, Any]) -> Any:
+        """Run another step type here (with_lock's embedded step)."""
         if step_type not in self.run.step_types:
             raise StepError(
                 "step type %r is not compiled into this artifact" % step_type
             )
-        return self.run.step_types[step_type]
+        return call_step(self.run.step_types[step_type], self.child(step_id), inputs)
 
     def child(self, step_id: str) -> "StepContext":
         return StepContext(self.run, self.job_id, step_id)
@@ -2195,10 +2908,6 @@ def step_ids(job: Job) -> List[str]:
     recorder = Recorder()
     job.body(recorder)
     return [s["id"] for s in recorder.steps]
-
-
-def new_run_id() -> str:
-    return os.urandom(6).hex()
 
 
 def _ms(started: float) -> int:
@@ -2531,10 +3240,26 @@ def _check_env(flow: Flow, args: Args) -> int:
         print("%-32s %s" % (name, state))
         if not present and not has_default:
             missing.append(name)
+    absent = []
+    if flow.packages:
+        import importlib.util
+
+        for module, package in sorted(flow.packages.items()):
+            found = importlib.util.find_spec(module) is not None
+            print(
+                "%-32s %s"
+                % ("package " + package, "importable" if found else "MISSING")
+            )
+            if not found:
+                absent.append(package)
     if missing:
         sys.stderr.write("missing required env variables: %s\n" % ", ".join(missing))
-        return EXIT_CONFIG
-    return EXIT_OK
+    if absent:
+        sys.stderr.write(
+            "missing Python packages: %s (install them for the python3 that runs this flow; "
+            "`python3 -S` hides site-packages)\n" % ", ".join(absent)
+        )
+    return EXIT_CONFIG if missing or absent else EXIT_OK
 
 
 def _status(flow: Flow, jobs: List[Job], args: Args) -> int:

@@ -16,9 +16,10 @@ import sys
 if False:  # names for annotations only: importing typing slows every start
     from typing import Any, Callable, Dict, List, Optional
 
-from .engine import Flow, Job, Options, Recorder, Run, new_run_id, status_report
+from .engine import Flow, Job, Options, Recorder, Run, status_report
 from .environment import build_snapshot, env_file_from_option
 from .errors import ConfigError
+from .plugin_api import new_run_id
 from .state import open_state
 from .templating import render
 
@@ -324,10 +325,26 @@ def _check_env(flow: Flow, args: Args) -> int:
         print("%-32s %s" % (name, state))
         if not present and not has_default:
             missing.append(name)
+    absent = []
+    if flow.packages:
+        import importlib.util
+
+        for module, package in sorted(flow.packages.items()):
+            found = importlib.util.find_spec(module) is not None
+            print(
+                "%-32s %s"
+                % ("package " + package, "importable" if found else "MISSING")
+            )
+            if not found:
+                absent.append(package)
     if missing:
         sys.stderr.write("missing required env variables: %s\n" % ", ".join(missing))
-        return EXIT_CONFIG
-    return EXIT_OK
+    if absent:
+        sys.stderr.write(
+            "missing Python packages: %s (install them for the python3 that runs this flow; "
+            "`python3 -S` hides site-packages)\n" % ", ".join(absent)
+        )
+    return EXIT_CONFIG if missing or absent else EXIT_OK
 
 
 def _status(flow: Flow, jobs: List[Job], args: Args) -> int:

@@ -8,12 +8,12 @@ recorder instead of running anything.
 
 from __future__ import annotations
 
-import os
 import time
 
 if False:  # names for annotations only: importing typing slows every start
     from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from .connectors import Connectors
 from .environment import build_snapshot
 from .errors import (
     ConfigError,
@@ -24,7 +24,10 @@ from .errors import (
     WhenError,
 )
 from .logs import EventLog
+from .plugin_api import RunContext
+from .resources import resolve_resources
 from .results import FAILED, SKIPPED, SUCCESS, StepResult
+from .secrets_provider import load_secrets_provider
 from .state import open_state
 from .templating import render, show
 from .workspace import Workspace
@@ -51,6 +54,8 @@ class Flow:
         lock_scope: str,
         lock_ttl_seconds: Any,
         env_vars: Dict[str, bool],
+        resources: Optional[Dict[str, Any]] = None,
+        packages: Optional[Dict[str, str]] = None,
     ) -> None:
         self.flow_id = flow_id
         self.source = source
@@ -65,6 +70,10 @@ class Flow:
         self.lock_scope = lock_scope
         self.lock_ttl_seconds = lock_ttl_seconds
         self.env_vars = env_vars  # env variable -> True when every use has a default
+        self.resources = resources or {}  # name -> resources.Resource
+        self.packages = (
+            packages or {}
+        )  # import name -> the pip package a host must have
 
 
 class Job:
@@ -163,6 +172,10 @@ class Run:
         self.options = options
         self.run_id = options.run_id
         self.env = build_snapshot(environ, options.env_files)
+        # The secrets provider expands the whole snapshot and decodes resource values.
+        self.secrets = load_secrets_provider(self.env)
+        if self.secrets is not None:
+            self.env = self.secrets.expand(self.env)
         fmt = (
             options.log_format or self.env.get("AETHERFLOW_LOG_FORMAT") or "text"
         ).lower()
@@ -185,6 +198,10 @@ class Run:
             ) from None
         except (TemplateError, ValueError) as exc:
             raise ConfigError("flow settings cannot be resolved: %s" % exc) from None
+        # Resolved before anything runs, like the engine: a bad resource stops the run (exit 2).
+        self.connectors = Connectors(
+            resolve_resources(flow.resources, self.env, self.secrets)
+        )
         sandbox = self.env.get("AETHERFLOW_STRICT_SANDBOX", "true").lower() in (
             "1",
             "true",
@@ -258,6 +275,8 @@ class Run:
             code = self._execute_jobs()
             run_status = {0: SUCCESS, 3: "LOCKED"}.get(code, FAILED)
         finally:
+            for name in self.connectors.close_all():
+                self.log.warning("connector_close_failed", resource=name)
             for key in list(self.held_locks):
                 self.release_lock(key)
             self.state.finish_run(self.run_id, run_status)
@@ -501,7 +520,8 @@ class JobRun:
         run.log.info("step_start", job_id=job.id, step_id=step_id, step_type=step_type)
         try:
             rendered = render(inputs or {}, self._context({}))
-            raw = run.step_types[step_type](StepContext(run, job.id, step_id), rendered)
+            impl = run.step_types[step_type]
+            raw = call_step(impl, StepContext(run, job.id, step_id), rendered)
         except Exception as exc:
             run.state.set_step(
                 job.id, run.run_id, step_id, FAILED, {"error": _one_line(exc)}
@@ -566,6 +586,14 @@ class JobRun:
         self.summary.append(entry)
 
 
+def call_step(impl: Any, ctx: "StepContext", inputs: Dict[str, Any]) -> Any:
+    """Run a step implementation: a function of (ctx, inputs), or a Step class written
+    for the engine's plugin API, built as Step(step_id, inputs, ctx, job_id)."""
+    if isinstance(impl, type):
+        return impl(ctx.step_id, inputs, RunContext(ctx), ctx.job_id).run()
+    return impl(ctx, inputs)
+
+
 class StepContext:
     """What a step implementation may use."""
 
@@ -577,6 +605,7 @@ class StepContext:
         self.step_id = step_id
         self.env = run.env
         self.log = run.log
+        self.connectors = run.connectors
 
     def resolve_path(self, path: Any) -> str:
         return self.run.workspace.resolve(self.job_id, str(path))
@@ -602,12 +631,13 @@ class StepContext:
     def release_lock(self, key: str) -> None:
         self.run.release_lock(key)
 
-    def step_impl(self, step_type: str) -> Callable[..., Any]:
+    def run_step(self, step_type: str, step_id: str, inputs: Dict[str, Any]) -> Any:
+        """Run another step type here (with_lock's embedded step)."""
         if step_type not in self.run.step_types:
             raise StepError(
                 "step type %r is not compiled into this artifact" % step_type
             )
-        return self.run.step_types[step_type]
+        return call_step(self.run.step_types[step_type], self.child(step_id), inputs)
 
     def child(self, step_id: str) -> "StepContext":
         return StepContext(self.run, self.job_id, step_id)
@@ -642,10 +672,6 @@ def step_ids(job: Job) -> List[str]:
     recorder = Recorder()
     job.body(recorder)
     return [s["id"] for s in recorder.steps]
-
-
-def new_run_id() -> str:
-    return os.urandom(6).hex()
 
 
 def _ms(started: float) -> int:

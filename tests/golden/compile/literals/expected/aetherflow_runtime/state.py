@@ -62,7 +62,17 @@ class SqliteState:
         import sqlite3
 
         self.conn = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode=WAL")
+        # Switching a new database to WAL can fail at once with "database is locked" when
+        # other runs open it at the same moment (the busy timeout does not always apply).
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
         self.conn.execute("PRAGMA synchronous=NORMAL")
         with self._tx() as c:
             c.execute(

@@ -1,0 +1,151 @@
+"""Database drivers that need a package on the host: db:duckdb, db:sqlalchemy (also
+db:postgres and db:mysql, which take a SQLAlchemy URL) and db:oracledb. When the package
+is missing, the step using the resource fails naming the package to install."""
+
+from __future__ import annotations
+
+from .conn_sqlite import fetch_stream
+from .connectors import (
+    ConnectorBase,
+    ConnectorError,
+    register_connector,
+    require_package,
+)
+
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict, List, Optional, Tuple
+
+
+@register_connector("db", "duckdb")
+class DuckdbConnector(ConnectorBase):
+    def connect(self) -> Any:
+        duckdb = require_package("duckdb", "duckdb", "db:duckdb")
+        return duckdb.connect(
+            str(self.config.get("path") or ":memory:"),
+            read_only=bool(self.config.get("read_only", False)),
+        )
+
+    def read(
+        self, sql: str, params: Optional[Any] = None
+    ) -> Tuple[List[str], List[Tuple[Any, ...]]]:
+        conn = self.connect()
+        try:
+            cursor = conn.execute(sql, params) if params else conn.execute(sql)
+            columns = [d[0] for d in cursor.description] if cursor.description else []
+            return columns, [tuple(r) for r in cursor.fetchall()]
+        finally:
+            conn.close()
+
+    fetchall = read
+
+    def fetchmany(
+        self,
+        sql: str,
+        params: Optional[Any],
+        *,
+        fetch_size: int,
+        sample_size: int = 200,
+    ) -> Any:
+        conn = self.connect()
+        cursor = conn.execute(sql, params) if params else conn.execute(sql)
+        return fetch_stream(cursor, conn.close, fetch_size, sample_size)
+
+
+class _SqlAlchemyConnector(ConnectorBase):
+    _engine: Any = None
+
+    def engine(self) -> Any:
+        if self._engine is None:
+            sqlalchemy = require_package(
+                "sqlalchemy", "sqlalchemy", "db:%s" % self.driver
+            )
+            url = self.config.get("url")
+            if not url:
+                raise ConnectorError(
+                    "db:%s resource %s needs config.url" % (self.driver, self.name)
+                )
+            kwargs: Dict[str, Any] = {}
+            if self.options.get("connect_args"):
+                kwargs["connect_args"] = self.options["connect_args"]
+            self._engine = sqlalchemy.create_engine(str(url), **kwargs)
+        return self._engine
+
+    def read(
+        self, sql: str, params: Optional[Any] = None
+    ) -> Tuple[List[str], List[Tuple[Any, ...]]]:
+        sqlalchemy = require_package("sqlalchemy", "sqlalchemy", "db:%s" % self.driver)
+        with self.engine().connect() as conn:
+            result = conn.execute(sqlalchemy.text(sql), params or {})
+            return list(result.keys()), [tuple(r) for r in result.fetchall()]
+
+    fetchall = read
+
+    def fetchmany(
+        self,
+        sql: str,
+        params: Optional[Any],
+        *,
+        fetch_size: int,
+        sample_size: int = 200,
+    ) -> Any:
+        sqlalchemy = require_package("sqlalchemy", "sqlalchemy", "db:%s" % self.driver)
+        conn = self.engine().connect()
+        result = conn.execute(sqlalchemy.text(sql), params or {})
+
+        class _Cursor:
+            description = [(k,) for k in result.keys()]
+
+            @staticmethod
+            def fetchmany(size: int) -> Any:
+                return result.fetchmany(size)
+
+        return fetch_stream(_Cursor(), conn.close, fetch_size, sample_size)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+
+register_connector("db", "sqlalchemy")(_SqlAlchemyConnector)
+register_connector("db", "postgres")(_SqlAlchemyConnector)
+register_connector("db", "mysql")(_SqlAlchemyConnector)
+
+
+@register_connector("db", "oracledb")
+class OracleConnector(ConnectorBase):
+    def connect(self) -> Any:
+        oracledb = require_package("oracledb", "oracledb", "db:oracledb")
+        return oracledb.connect(
+            user=self.config.get("user"),
+            password=self.config.get("password"),
+            dsn=self.config.get("dsn"),
+        )
+
+    def read(
+        self, sql: str, params: Optional[Any] = None
+    ) -> Tuple[List[str], List[Tuple[Any, ...]]]:
+        conn = self.connect()
+        try:
+            cursor = conn.cursor()
+            cursor.execute(sql, params or {})
+            columns = [d[0] for d in cursor.description] if cursor.description else []
+            return columns, [tuple(r) for r in cursor.fetchall()]
+        finally:
+            conn.close()
+
+    fetchall = read
+
+    def fetchmany(
+        self,
+        sql: str,
+        params: Optional[Any],
+        *,
+        fetch_size: int,
+        sample_size: int = 200,
+    ) -> Any:
+        conn = self.connect()
+        cursor = conn.cursor()
+        cursor.arraysize = fetch_size
+        cursor.execute(sql, params or {})
+        return fetch_stream(cursor, conn.close, fetch_size, sample_size)
