@@ -2,7 +2,9 @@
 compiled artifact, and compare what each did.
 
 A case is a YAML file in cases/: its `jobs` (and optional `resources`, `settings`) make
-the flow; `env`, `setup` and `runs` describe how it is run. Both sides run in separate
+the flow; `env`, `setup` and `runs` describe how it is run; `plugins` (file name ->
+source) and `profiles` are given to both sides (--plugins/--profiles when compiling,
+AETHERFLOW_PLUGIN_PATHS/AETHERFLOW_PROFILES_FILE for the engine). Both sides run in separate
 directories with the same layout (`cwd/`, `work/`, `state`), the same run id and the
 same env, so that statuses, promoted outputs and written files can be compared as they
 are. `$ROOT` in env values and setup paths stands for the side's directory.
@@ -27,6 +29,7 @@ from bench.oracle import oracle_python
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 RUN_ID = "conf0001"
+SETUP_MTIME = 1_700_000_000
 
 
 @dataclass
@@ -39,6 +42,8 @@ class Case:
     setup: dict[str, str] = field(default_factory=dict)
     runs: list[dict[str, Any]] = field(default_factory=lambda: [{}])
     beyond: dict[str, Any] | None = None
+    plugins: dict[str, str] = field(default_factory=dict)
+    profiles: dict[str, Any] | None = None
 
     @classmethod
     def load(cls, path: Path) -> Case:
@@ -59,7 +64,26 @@ class Case:
         flow["jobs"] = data["jobs"]
         text = yaml.safe_dump(flow, sort_keys=False, allow_unicode=True, width=1000)
         return cls(name, path, data.get("about", ""), text, {k: str(v) for k, v in (data.get("env") or {}).items()},
-                   data.get("setup") or {}, data.get("runs") or [{}], data.get("beyond"))
+                   data.get("setup") or {}, data.get("runs") or [{}], data.get("beyond"),
+                   data.get("plugins") or {}, data.get("profiles"))
+
+    def write_inputs(self, root: Path) -> tuple[list[str], dict[str, str]]:
+        """Write the plugins and profiles under `root`; (compile arguments, engine env)."""
+        args: list[str] = []
+        env: dict[str, str] = {}
+        if self.plugins:
+            plugins = root / "plugins"
+            plugins.mkdir()
+            for name, source in self.plugins.items():
+                (plugins / name).write_text(source)
+            args += ["--plugins", str(plugins)]
+            env["AETHERFLOW_PLUGIN_PATHS"] = str(plugins)
+        if self.profiles is not None:
+            profiles = root / "profiles.yaml"
+            profiles.write_text(yaml.safe_dump(self.profiles, sort_keys=False))
+            args += ["--profiles", str(profiles)]
+            env["AETHERFLOW_PROFILES_FILE"] = str(profiles)
+        return args, env
 
 
 @dataclass
@@ -97,6 +121,8 @@ class Side:
             target = Path(self.expand(rel)) if rel.startswith("$ROOT") else self.root / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(content)
+            # The same mtime on both sides: zip archives store it.
+            os.utime(target, (SETUP_MTIME, SETUP_MTIME))
 
     def env(self, extra: dict[str, str]) -> dict[str, str]:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.root), "LANG": "C.UTF-8",
@@ -115,13 +141,13 @@ class Side:
         return out
 
 
-def run_engine(side: Side, flow_file: Path, run: dict[str, Any]) -> Outcome:
+def run_engine(side: Side, flow_file: Path, run: dict[str, Any], extra_env: dict[str, str] | None = None) -> Outcome:
     out = side.root / "engine-report.json"
     args = [oracle_python(), str(HERE / "oracle_driver.py"), str(flow_file), RUN_ID, str(out)]
     if run.get("job"):
         args.append(run["job"])
-    subprocess.run(args, cwd=side.root / "cwd", env=side.env(run.get("env") or {}), capture_output=True,
-                   text=True, timeout=300)
+    subprocess.run(args, cwd=side.root / "cwd", env=side.env({**(extra_env or {}), **(run.get("env") or {})}),
+                   capture_output=True, text=True, timeout=300)
     report = json.loads(out.read_text())
     jobs: dict[str, dict[str, Any]] = {}
     if side.state.exists():

@@ -29,11 +29,12 @@ def test_case(case_path: Path, tmp_path: Path) -> None:
     flows.mkdir()
     flow_file = flows / f"{case.name}.yaml"
     flow_file.write_text(case.flow_text)
-    compiled = run_cli(["compile", str(flows), "-o", str(tmp_path / "dist")])
+    args, engine_env = case.write_inputs(tmp_path)
+    compiled = run_cli(["compile", str(flows), "-o", str(tmp_path / "dist"), *args])
     beyond = case.beyond or {}
     if "compile_error" in beyond:
         assert compiled.exit_code == 2 and f" {beyond['compile_error']} " in compiled.stdout, compiled.stdout
-        engine = run_engine(Side(tmp_path / "engine", case), flow_file, case.runs[0])
+        engine = run_engine(Side(tmp_path / "engine", case), flow_file, case.runs[0], engine_env)
         assert engine.exit == "success", "the engine should accept what we refuse (that is the point)"
         return
     assert compiled.exit_code == 0, compiled.stdout + compiled.stderr
@@ -45,7 +46,7 @@ def test_case(case_path: Path, tmp_path: Path) -> None:
     for index, run in enumerate(case.runs):
         for side in (engine_side, our_side):
             side.prepare(run.get("setup") or {})
-        engine = run_engine(engine_side, flow_file, run)
+        engine = run_engine(engine_side, flow_file, run, engine_env)
         compared = None if index == beyond_run else set(engine.outputs)
         ours = run_artifact(our_side, tmp_path / "dist" / f"{case.name}.py", run, compared)
         if index == beyond_run:
