@@ -18,11 +18,14 @@ from aetherflow_compiler.compile import (
     drift,
     write_output,
 )
+from aetherflow_compiler.diagnostics import Diagnostic
+from aetherflow_compiler.explain import as_text, explain_flow
 from aetherflow_compiler.plugins import PluginSet, toolchain
 from aetherflow_compiler.report import print_report
 from aetherflow_compiler.schema_check import SCHEMA_KINDS, schema_text
 from aetherflow_compiler.steps import StepRegistry
 from aetherflow_compiler.validate import Report, validate_paths
+from aetherflow_compiler.walk import mapping
 
 EXIT_OK = 0
 EXIT_DRIFT = 1
@@ -127,6 +130,40 @@ def compile_command(paths: tuple[str, ...], output: str, profiles: str | None, c
         click.echo(f"compiled {flows_text} into {output} ({len(result.files)} files)", err=True)
     else:
         click.echo(f"compiled {flows_text}: {output} was already up to date ({len(result.files)} files)", err=True)
+    sys.exit(EXIT_OK)
+
+
+@cli.command()
+@click.argument("flow", type=click.Path())
+@click.option("--profiles", "profiles", type=click.Path(), help="Profiles file merged into resources.")
+@plugins_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def explain(flow: str, profiles: str | None, plugin_dirs: tuple[str, ...], mode: str | None, as_json: bool) -> None:
+    """Show where each resource setting of FLOW comes from: the flow or a profile, a
+    literal or env variables (with their defaults), and which are decoded as secrets.
+
+    Nothing is read from the environment and decoded values are not shown. Exit status:
+    0, or 2 when FLOW is not a valid flow file.
+    """
+    registry, _plugins = load_toolchain(plugin_dirs, mode, as_json)
+    report = validate_paths([flow], profiles_path=profiles, registry=registry)
+    flows = [f for f in report.flows() if f.document is not None]
+    if not report.ok or len(flows) != 1 or os.path.isdir(flow):
+        if report.ok:
+            report.general.append(Diagnostic(flow, 1, 1, "AF100", "explain needs one flow file"))
+        print_report(report)
+        sys.exit(EXIT_INVALID)
+    result = flows[0]
+    assert result.document is not None
+    profiles_docs = [f.document for f in report.files if f.kind == "profiles" and f.document is not None]
+    profiles_doc = profiles_docs[0] if profiles_docs else None
+    profiles_data = mapping(profiles_doc.data) if profiles_doc is not None else None
+    resources = explain_flow(result.document, profiles_data, profiles_doc)
+    if as_json:
+        click.echo(json.dumps({"flow": result.flow_id, "file": result.path,
+                               "resources": [r.as_json() for r in resources]}, indent=2, ensure_ascii=False))
+    else:
+        click.echo(as_text(str(result.flow_id), result.path, resources), nl=False)
     sys.exit(EXIT_OK)
 
 

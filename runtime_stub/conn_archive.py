@@ -116,8 +116,10 @@ class _ZipArchive(ConnectorBase):
             if password:
                 handle.setpassword(str(password).encode("utf-8"))
             names = list(members) if members is not None else handle.namelist()
-            for name in names:
-                target = _safe_target(dest_dir, name)
+            # Every name is checked before anything is written: a hostile archive
+            # leaves nothing behind.
+            targets = [(name, _safe_target(dest_dir, name)) for name in names]
+            for name, target in targets:
                 if not overwrite and os.path.exists(target):
                     continue
                 handle.extract(name, path=dest_dir)
