@@ -28,6 +28,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
+	sh scripts/ensure-test-servers.sh
 	$(BIN)/python -m pytest
 
 clean:

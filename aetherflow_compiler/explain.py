@@ -116,9 +116,10 @@ def explain_flow(doc: Document, profiles: dict[str, Any] | None, profiles_doc: D
     out = []
     for name, resource in mapping(mapping(doc.data).get("resources")).items():
         res = mapping(resource)
-        profile_name = res.get("profile") if isinstance(res.get("profile"), str) else None
+        raw_profile = res.get("profile")
+        profile_name = raw_profile if isinstance(raw_profile, str) else None
         profile_known = profile_name is not None and profiles is not None and profile_name in profiles
-        profile = mapping((profiles or {}).get(profile_name)) if profile_known else {}
+        profile = mapping((profiles or {}).get(profile_name)) if profile_name is not None and profile_known else {}
         decoded = {(section, dotted) for section, dotted, _ in decode_requests(profile.get("decode"))}
         decoded |= {(section, dotted) for section, dotted, _ in decode_requests(res.get("decode"))}
         explained = ResourceExplained(str(name), res.get("kind"), res.get("driver"), profile_name, profile_known)

@@ -64,6 +64,9 @@ class _ZipArchive(ConnectorBase):
             )
         return self.zip_module().ZipFile(path, "w", compression=compression)
 
+    def open_for_read(self, path: str) -> Any:
+        return self.zip_module().ZipFile(path, "r")
+
     def create_zip(
         self,
         *,
@@ -109,10 +112,9 @@ class _ZipArchive(ConnectorBase):
         overwrite: bool = True,
         members: Optional[List[str]] = None,
     ) -> Dict[str, Any]:
-        zipfile = self.zip_module()
         os.makedirs(dest_dir, exist_ok=True)
         extracted: List[str] = []
-        with zipfile.ZipFile(archive, "r") as handle:
+        with self.open_for_read(archive) as handle:
             if password:
                 handle.setpassword(str(password).encode("utf-8"))
             names = list(members) if members is not None else handle.namelist()
@@ -141,6 +143,9 @@ class ZipfileArchive(_ZipArchive):
 class PyzipperArchive(_ZipArchive):
     def zip_module(self) -> Any:
         return require_package("pyzipper", "pyzipper", "archive:pyzipper")
+
+    def open_for_read(self, path: str) -> Any:
+        return self.zip_module().AESZipFile(path, "r")  # AES and classic archives
 
     def open_for_write(
         self, path: str, compression: int, password: Optional[str]

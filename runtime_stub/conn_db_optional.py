@@ -64,10 +64,31 @@ class _SqlAlchemyConnector(ConnectorBase):
                 raise ConnectorError(
                     "db:%s resource %s needs config.url" % (self.driver, self.name)
                 )
-            kwargs: Dict[str, Any] = {}
-            if self.options.get("connect_args"):
-                kwargs["connect_args"] = self.options["connect_args"]
-            self._engine = sqlalchemy.create_engine(str(url), **kwargs)
+            pool = self.options.get("pool") or {}
+            kwargs: Dict[str, Any] = {
+                "connect_args": self.options.get("connect_args") or {},
+                "pool_pre_ping": bool(
+                    pool.get("pre_ping", self.options.get("pool_pre_ping", True))
+                ),
+            }
+            if not str(url).startswith("sqlite"):  # SQLite's pool takes no sizes
+                kwargs["pool_size"] = int(
+                    pool.get("size", self.options.get("pool_size", 5))
+                )
+                kwargs["max_overflow"] = int(
+                    pool.get("max_overflow", self.options.get("max_overflow", 10))
+                )
+                kwargs["pool_recycle"] = int(
+                    pool.get("recycle_seconds", self.options.get("pool_recycle", 1800))
+                )
+            try:
+                self._engine = sqlalchemy.create_engine(str(url), **kwargs)
+            except ModuleNotFoundError as exc:  # the URL's DBAPI driver
+                raise ConnectorError(
+                    "db:%s resource %s: the database driver module '%s' is not installed "
+                    "on this host (pip install the DBAPI package for this URL)"
+                    % (self.driver, self.name, exc.name)
+                ) from None
         return self._engine
 
     def read(

@@ -1,4 +1,5 @@
-"""mail_send: a plain or HTML mail through a mail:smtp resource."""
+"""mail_send: a plain or HTML mail through a mail:smtp resource (or a plugin's mail
+connector with the engine's send_plaintext/send_html)."""
 
 from __future__ import annotations
 
@@ -18,13 +19,15 @@ def run_mail_send(ctx: Any, inputs: Dict[str, Any]) -> Dict[str, Any]:
     subject = str(inputs["subject"])
     body = str(inputs["body"])
     html = to_bool(inputs.get("html", False), "html")
-    mail.send(
-        to=to,
-        subject=subject,
-        text=(inputs.get("text") if html else body),
-        html=body if html else None,
-        cc=[str(x) for x in as_list(inputs.get("cc"))],
-        bcc=[str(x) for x in as_list(inputs.get("bcc"))],
-        from_addr=inputs.get("from_addr"),
-    )
+    common = {
+        "to": to,
+        "subject": subject,
+        "cc": [str(x) for x in as_list(inputs.get("cc"))],
+        "bcc": [str(x) for x in as_list(inputs.get("bcc"))],
+        "from_addr": inputs.get("from_addr"),
+    }
+    if html:
+        mail.send_html(html=body, text=inputs.get("text"), **common)
+    else:
+        mail.send_plaintext(body=body, **common)
     return {"sent": True, "to": to, "subject": subject, "html": html}

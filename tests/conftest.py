@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from aetherflow_compiler.cli import cli
+from peers import localhost_cert, postgres_url, smtp_server, smtp_tls_server  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
@@ -111,11 +112,13 @@ class Project:
         self.compile()
 
     def run(self, flow_id: str, *args: str, env: dict[str, str] | None = None, timeout: float = 120,
-            check_exit: int | None = None) -> subprocess.CompletedProcess[str]:
-        """Run dist/<flow_id>.py with `python3 -I -S`: the standard library only."""
+            check_exit: int | None = None, host_packages: bool = False) -> subprocess.CompletedProcess[str]:
+        """Run dist/<flow_id>.py with `python3 -I -S`: the standard library only. With
+        host_packages, without -S: the test environment's packages stand for a host's."""
         full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.root)}
         full_env.update(env or {})
-        proc = subprocess.run([sys.executable, "-I", "-S", str(self.dist / f"{flow_id}.py"), *args],
+        flags = ["-I"] if host_packages else ["-I", "-S"]
+        proc = subprocess.run([sys.executable, *flags, str(self.dist / f"{flow_id}.py"), *args],
                               capture_output=True, text=True, env=full_env, timeout=timeout, cwd=self.root)
         if check_exit is not None:
             assert proc.returncode == check_exit, proc.stderr + proc.stdout

@@ -22,7 +22,7 @@ except ImportError:
     )
     sys.exit(2)
 aetherflow_runtime.verify_runtime(
-    "0.1.0", "1b8cf41b94788b0b5237cf481f296d1e7819ff0ab1381ce02be4c1bd9065f172"
+    "0.1.0", "03554b7fdf18f5227a06d6ea0d68e10f23efd9735fb0c7ad1ecd69f622138502"
 )
 
 from aetherflow_runtime.cli import main

@@ -23,7 +23,7 @@ except ImportError:
     )
     sys.exit(2)
 aetherflow_runtime.verify_runtime(
-    "0.1.0", "58a768d8d003d12e5877681533600eb956700df24a96247e913a82e1fc00b553"
+    "0.1.0", "32fe958456bb4eeec9e4169d3e3888e13490c09966cc38c872123363900d790d"
 )
 
 from aetherflow_runtime.cli import main

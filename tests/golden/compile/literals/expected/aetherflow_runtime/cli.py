@@ -327,10 +327,14 @@ def _check_env(flow: Flow, args: Args) -> int:
             missing.append(name)
     absent = []
     if flow.packages:
-        import importlib.util
+        import importlib
 
         for module, package in sorted(flow.packages.items()):
-            found = importlib.util.find_spec(module) is not None
+            try:
+                importlib.import_module(module)
+                found = True
+            except Exception:  # not installed, or broken on this host
+                found = False
             print(
                 "%-32s %s"
                 % ("package " + package, "importable" if found else "MISSING")
