@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from aetherflow_compiler.cli import cli
-from peers import localhost_cert, postgres_url, smtp_server, smtp_tls_server  # noqa: F401  (fixtures)
+from peers import localhost_cert, postgres_url, sftp_server, smtp_server, smtp_tls_server  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"

@@ -169,3 +169,86 @@ def smtp_tls_server(localhost_cert: Certificate) -> Iterator[SmtpServer]:
         yield server
     finally:
         controller.stop()
+
+
+# --- SFTP --------------------------------------------------------------------------------
+
+
+@dataclass
+class SftpServer:
+    host: str
+    port: int
+    root: Path  # what the server shows as "/"
+    user: str
+    password: str
+    host_key_line: str  # for known_hosts
+    client_key: Path  # an OpenSSH private key the server accepts for `user`
+
+
+@pytest.fixture
+def sftp_server(tmp_path: Path) -> Iterator[SftpServer]:
+    """An SFTP server (asyncssh) on 127.0.0.1, chrooted to a fresh directory, accepting
+    one user by password or by key."""
+    import asyncio
+    import threading
+
+    import asyncssh
+
+    root = tmp_path / "sftp-root"
+    root.mkdir()
+    host_key = asyncssh.generate_private_key("ssh-ed25519")
+    client_key = asyncssh.generate_private_key("ssh-ed25519")
+    key_file = tmp_path / "client_key"
+    key_file.write_bytes(client_key.export_private_key("openssh"))
+    key_file.chmod(0o600)
+    user, password = "etl", "sftp-pw"
+    authorized = asyncssh.import_authorized_keys(client_key.export_public_key("openssh").decode())
+
+    class Server(asyncssh.SSHServer):  # type: ignore[misc]
+        def begin_auth(self, username: str) -> bool:
+            return True
+
+        def password_auth_supported(self) -> bool:
+            return True
+
+        def validate_password(self, username: str, given: str) -> bool:
+            return username == user and given == password
+
+        def public_key_auth_supported(self) -> bool:
+            return True
+
+        def validate_public_key(self, username: str, key: Any) -> bool:
+            return username == user and authorized.validate(key, "127.0.0.1", "127.0.0.1") is not None
+
+    loop = asyncio.new_event_loop()
+    port = free_port()
+    started = threading.Event()
+    holder: dict[str, Any] = {}
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+
+        async def start() -> None:
+            holder["server"] = await asyncssh.listen(
+                "127.0.0.1", port, server_host_keys=[host_key], server_factory=Server,
+                sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=str(root).encode()))
+            started.set()
+
+        loop.run_until_complete(start())
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert started.wait(10), "the SFTP server did not start"
+    algorithm, blob = host_key.export_public_key("openssh").decode().split()[:2]
+    line = f"[127.0.0.1]:{port} {algorithm} {blob}"
+    try:
+        yield SftpServer("127.0.0.1", port, root, user, password, line, key_file)
+    finally:
+        async def stop() -> None:
+            holder["server"].close()
+            await holder["server"].wait_closed()
+
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)

@@ -38,14 +38,17 @@ BUILTIN_STEP_TYPES = [
              resource_kind="db", runtime=("step_db", "run_db_extract_stream")),
     StepType("mail_send", outputs=_F({"sent", "to", "subject", "html"}), resource_kind="mail",
              runtime=("step_mail", "run_mail_send")),
-    StepType("sftp_list_files", resource_kind="sftp", can_skip=True),
-    StepType("sftp_download_files", resource_kind="sftp"),
-    StepType("sftp_upload_files", resource_kind="sftp"),
-    StepType("sftp_delete_files", resource_kind="sftp"),
-    StepType("smb_list_files", resource_kind="smb", can_skip=True),
-    StepType("smb_download_files", resource_kind="smb"),
-    StepType("smb_upload_files", resource_kind="smb"),
-    StepType("smb_delete_files", resource_kind="smb"),
+    *(
+        StepType(f"{proto}_{verb}_files", outputs=_F(outputs), resource_kind=proto, can_skip=verb == "list",
+                 runtime=("step_remote", f"run_{proto}_{verb}_files"))
+        for proto in ("sftp", "smb")
+        for verb, outputs in (
+            ("list", {"has_data", "count", "files", "reason"}),
+            ("download", {"local_files", "dest_dir"}),
+            ("upload", {"manifest", "count"} if proto == "sftp" else {"uploaded", "remote_dir"}),
+            ("delete", {"is_deleted"}),
+        )
+    ),
     StepType("excel_validate_template"),
     StepType("excel_fill_small"),
     StepType("excel_fill_from_file"),

@@ -37,8 +37,8 @@ BUILTIN_CONNECTORS = [
     ConnectorType("archive", "os"),
     ConnectorType("archive", "pyminizip"),
     ConnectorType("archive", "external"),
-    ConnectorType("sftp", "paramiko"),
-    ConnectorType("smb", "smbclient"),
-    ConnectorType("smb", "pysmb"),
+    ConnectorType("sftp", "paramiko", "conn_sftp", (("paramiko", "paramiko"),)),
+    ConnectorType("smb", "smbclient", "conn_smb", (("smbclient", "smbprotocol"),)),
+    ConnectorType("smb", "pysmb", "conn_smb", (("smb", "pysmb"),)),
     ConnectorType("rest", "httpx"),
 ]

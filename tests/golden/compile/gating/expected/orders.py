@@ -22,7 +22,7 @@ except ImportError:
     )
     sys.exit(2)
 aetherflow_runtime.verify_runtime(
-    "0.1.0", "03554b7fdf18f5227a06d6ea0d68e10f23efd9735fb0c7ad1ecd69f622138502"
+    "0.1.0", "9667e7e1461c1616a569c568c9a740fd2a9615d87f6b3cb355a18e5ddb608bd7"
 )
 
 from aetherflow_runtime.cli import main

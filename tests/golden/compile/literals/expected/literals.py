@@ -23,7 +23,7 @@ except ImportError:
     )
     sys.exit(2)
 aetherflow_runtime.verify_runtime(
-    "0.1.0", "32fe958456bb4eeec9e4169d3e3888e13490c09966cc38c872123363900d790d"
+    "0.1.0", "be599df594bca225b50c4a1bbb995111beff6c8aa150c244240b8fb875fe3e43"
 )
 
 from aetherflow_runtime.cli import main

@@ -1200,6 +1200,20 @@ def require_package(module: str, package: str, driver: str) -> Any:
         ) from None
 
 
+def remote_file(
+    path: str, name: str, is_dir: bool, size: Any, mtime: Any, rel_path: Any = None
+) -> Dict[str, Any]:
+    """The engine's RemoteFileMeta, as a plain mapping (it is stored as JSON)."""
+    return {
+        "rel_path": rel_path,
+        "path": path,
+        "name": name,
+        "is_dir": is_dir,
+        "size": size,
+        "mtime": mtime,
+    }
+
+
 class Connectors:
     """ctx.connectors: `connectors["name"]`, `connectors.db("name")`, `connectors.get(kind=, name=)`."""
 
