@@ -20,3 +20,18 @@ def test_every_code_is_on_the_page() -> None:
     page = (ROOT / "docs" / "error-codes.md").read_text()
     for code in CODES:
         assert f"### {code} " in page
+
+
+def test_step_reference_pages_are_generated_from_the_schemas() -> None:
+    run = subprocess.run([sys.executable, "scripts/gen_step_docs.py", "--check"],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout
+
+
+def test_every_step_input_is_described() -> None:
+    from aetherflow_compiler.schema_check import load_schema
+
+    definitions = load_schema("flow")["definitions"]
+    undescribed = [f"{name[len('inputs:'):]}.{key}" for name, d in definitions.items() if name.startswith("inputs:")
+                   for key, prop in d["properties"].items() if not prop.get("description")]
+    assert undescribed == []
