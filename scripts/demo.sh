@@ -8,6 +8,14 @@ rm -rf "$DEMO"
 mkdir -p "$DEMO/inbox"
 printf 'id,total\n1,9.50\n' > "$DEMO/inbox/orders-1.csv"
 printf 'id,total\n2,12.00\n' > "$DEMO/inbox/orders-2.csv"
+python3 - "$DEMO/sales.sqlite" <<'PY'
+import sqlite3, sys
+with sqlite3.connect(sys.argv[1]) as conn:
+    conn.execute("CREATE TABLE sales(id INTEGER, day TEXT, region TEXT, total REAL)")
+    conn.executemany("INSERT INTO sales VALUES (?,?,?,?)",
+                     [(1, "2026-01-31", "north", 120.5), (2, "2026-01-31", "south", 80.0),
+                      (3, "2026-01-30", "north", 42.0)])
+PY
 
 echo "== aetherflow validate examples/"
 "$BIN/aetherflow" validate examples/
@@ -17,6 +25,7 @@ echo "== aetherflow compile examples/flows -o $DEMO/dist"
 export AETHERFLOW_WORK_ROOT="$PWD/$DEMO/work"
 export AETHERFLOW_STATE_ROOT="$PWD/$DEMO/state"
 export ORDERS_INBOX="$PWD/$DEMO/inbox"
+export SALES_DB="$PWD/$DEMO/sales.sqlite"
 status=0
 for script in "$DEMO"/dist/*.py; do
     echo "== python3 $script run"
