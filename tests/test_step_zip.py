@@ -130,3 +130,15 @@ def test_archive_resource_and_archive_default(project: Project) -> None:
     assert project.status("z", "r1")["jobs"]["pack"]["outputs"] == {"driver": "zipfile"}
     with zipfile.ZipFile(_artifacts(project) / "n.zip") as zf:
         assert zf.getinfo("notes.txt").compress_type == zipfile.ZIP_STORED
+
+
+def test_manifest_lists_pyzipper_for_password_archives_without_a_resource(project: Project) -> None:
+    _flow(project, """\
+        - id: zip
+          type: zip
+          inputs: {items: ["*.csv"], dest_path: s.zip, password: "{{env.PW}}"}
+        """)
+    manifest = (project.dist / "manifest.json").read_text()
+    assert '"packages": [\n        "pyzipper"\n      ]' in manifest
+    check = project.run("z", "check-env", env={"PW": "x"})
+    assert check.returncode == 2 and "package pyzipper                 MISSING" in check.stdout

@@ -123,7 +123,29 @@ def requirements(flow: ir.Flow, registry: StepRegistry) -> tuple[list[str], dict
         if connector.runtime is not None:
             modules.add(connector.runtime)
         packages.update(connector.packages)
+    if any(_adhoc_encrypted_archive(step) for step in _all_steps(flow)):
+        packages["pyzipper"] = "pyzipper"
     return sorted(modules), dict(sorted(packages.items()))
+
+
+def _all_steps(flow: ir.Flow) -> list[ir.Map]:
+    """(type, inputs) of every step as mappings {type, inputs}, with_lock's inner steps included."""
+    out = []
+    for job in flow.jobs:
+        for step in job.steps:
+            out.append(ir.Map((("type", step.type), ("inputs", step.inputs))))
+            inner = step.inputs.get("step") if step.type == "with_lock" else None
+            if isinstance(inner, ir.Map):
+                out.append(inner)
+    return out
+
+
+def _adhoc_encrypted_archive(step: ir.Map) -> bool:
+    """zip/unzip with a password and no archive resource: the runtime uses pyzipper."""
+    inputs = step.get("inputs")
+    if step.get("type") not in ("zip", "unzip") or not isinstance(inputs, ir.Map):
+        return False
+    return inputs.get("password") not in (None, "") and not (inputs.get("resource") or inputs.get("connector"))
 
 
 def _resource_node(resource: ir.Resource) -> Node:
