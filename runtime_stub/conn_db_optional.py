@@ -4,6 +4,8 @@ is missing, the step using the resource fails naming the package to install."""
 
 from __future__ import annotations
 
+import json
+
 from .conn_sqlite import fetch_stream
 from .connectors import (
     ConnectorBase,
@@ -18,23 +20,51 @@ if False:  # names for annotations only: importing typing slows every start
 
 @register_connector("db", "duckdb")
 class DuckdbConnector(ConnectorBase):
+    """config: path (default :memory:), read_only; options: extensions to INSTALL and
+    LOAD, pragmas to set (both best effort, as the engine). One connection per run."""
+
+    _conn: Any = None
+
     def connect(self) -> Any:
+        if self._conn is not None:
+            return self._conn
         duckdb = require_package("duckdb", "duckdb", "db:duckdb")
-        return duckdb.connect(
-            str(self.config.get("path") or ":memory:"),
+        conn = duckdb.connect(
+            database=str(self.config.get("path") or ":memory:"),
             read_only=bool(self.config.get("read_only", False)),
         )
+        for extension in self.options.get("extensions") or []:
+            for verb in ("INSTALL", "LOAD"):
+                try:
+                    conn.execute("%s %s" % (verb, extension))
+                except Exception:
+                    pass  # best effort, as the engine
+        for key, value in (self.options.get("pragmas") or {}).items():
+            shown = json.dumps(value) if isinstance(value, (dict, list, str)) else value
+            try:
+                conn.execute("PRAGMA %s=%s" % (key, shown))
+            except Exception:
+                pass
+        self._conn = conn
+        return conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
 
     def read(
         self, sql: str, params: Optional[Any] = None
     ) -> Tuple[List[str], List[Tuple[Any, ...]]]:
-        conn = self.connect()
+        cursor = self.connect().cursor()
         try:
-            cursor = conn.execute(sql, params) if params else conn.execute(sql)
+            cursor.execute(sql, params or {})
             columns = [d[0] for d in cursor.description] if cursor.description else []
             return columns, [tuple(r) for r in cursor.fetchall()]
         finally:
-            conn.close()
+            cursor.close()
 
     fetchall = read
 
@@ -46,9 +76,9 @@ class DuckdbConnector(ConnectorBase):
         fetch_size: int,
         sample_size: int = 200,
     ) -> Any:
-        conn = self.connect()
-        cursor = conn.execute(sql, params) if params else conn.execute(sql)
-        return fetch_stream(cursor, conn.close, fetch_size, sample_size)
+        cursor = self.connect().cursor()
+        cursor.execute(sql, params or {})
+        return fetch_stream(cursor, cursor.close, fetch_size, sample_size)
 
 
 class _SqlAlchemyConnector(ConnectorBase):

@@ -156,3 +156,25 @@ def test_missing_host_packages_are_named_by_check_env_and_the_run(project: Proje
         in run.stderr
     with_packages = project.run("db", "check-env", host_packages=True)
     assert "package sqlalchemy               importable" in with_packages.stdout
+
+
+def test_duckdb_when_the_host_has_it(project: Project) -> None:
+    import duckdb
+
+    path = project.root / "lake.duckdb"
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("CREATE TABLE events(id INTEGER, kind VARCHAR, day DATE)")
+        conn.execute("INSERT INTO events VALUES (1, 'open', DATE '2026-02-01'), (2, 'close', DATE '2026-02-02')")
+    _flow(project, f"lake: {{kind: db, driver: duckdb, config: {{path: {str(path)!r}, read_only: true}}}}\n", """\
+        - id: fetch
+          type: db_fetch_small
+          inputs: {resource: lake, sql: "SELECT id, kind, day FROM events WHERE id >= $min ORDER BY id", params: {min: 1}}
+          outputs: {rows: "{{result.rows_json}}"}
+        - id: stream
+          type: db_extract_stream
+          inputs: {resource: lake, sql: "SELECT * FROM events ORDER BY id", output: events.tsv}
+        """)
+    project.run("db", "run", "--run-id", "r1", host_packages=True, check_exit=0)
+    outputs = project.status("db", "r1")["jobs"]["extract"]["outputs"]
+    assert json.loads(outputs["rows"]) == [[1, "open", "2026-02-01"], [2, "close", "2026-02-02"]]
+    assert (_artifacts(project) / "events.tsv").read_text() == "id\tkind\tday\n1\topen\t2026-02-01\n2\tclose\t2026-02-02\n"
