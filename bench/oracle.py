@@ -13,6 +13,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 ENGINE = "aetherflow-core==0.0.14"
+# The engine's optional drivers that differential tests exercise against real peers.
+EXTRAS = ("paramiko==3.5.1",)
 
 
 def oracle_python() -> str:
@@ -23,11 +25,16 @@ def oracle_python() -> str:
     home = REPO / ".cache" / "oracle-aetherflow-core-0.0.14"
     python = home / "bin" / "python"
     marker = home / ".installed"
+    wanted = "\n".join((ENGINE, *EXTRAS)) + "\n"
     if not marker.exists():
         venv.EnvBuilder(with_pip=True, clear=True).create(home)
         subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", ENGINE],
                        check=True)
         marker.write_text(ENGINE + "\n")
+    if marker.read_text() != wanted:
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *EXTRAS],
+                       check=True)
+        marker.write_text(wanted)
     return str(python)
 
 

@@ -164,13 +164,17 @@ def run_engine(side: Side, flow_file: Path, run: dict[str, Any], extra_env: dict
                    report.get("error") or "")
 
 
-def run_artifact(side: Side, script: Path, run: dict[str, Any], engine_outputs: set[str] | None) -> Outcome:
-    args = [sys.executable, "-I", "-S", str(script), "run", "--run-id", RUN_ID]
+def run_artifact(side: Side, script: Path, run: dict[str, Any], engine_outputs: set[str] | None,
+                 host_packages: bool = False) -> Outcome:
+    """Run the compiled flow with `python -I -S` (with host_packages: without -S, so the
+    test environment's driver packages are importable, as on a host that has them)."""
+    flags = ["-I"] if host_packages else ["-I", "-S"]
+    args = [sys.executable, *flags, str(script), "run", "--run-id", RUN_ID]
     if run.get("job"):
         args += ["--job", run["job"]]
     proc = subprocess.run(args, cwd=side.root / "cwd", env=side.env(run.get("env") or {}), capture_output=True,
                           text=True, timeout=300)
-    status = subprocess.run([sys.executable, "-I", "-S", str(script), "status", "--run-id", RUN_ID, "--json"],
+    status = subprocess.run([sys.executable, *flags, str(script), "status", "--run-id", RUN_ID, "--json"],
                             cwd=side.root / "cwd", env=side.env(run.get("env") or {}), capture_output=True,
                             text=True, timeout=60)
     report = json.loads(status.stdout) if status.returncode == 0 else {"jobs": {}}
