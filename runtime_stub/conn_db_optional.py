@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from .conn_sqlite import fetch_stream
+from .conn_sqlite import DbApiConnector, fetch_stream
 from .connectors import (
     ConnectorBase,
     ConnectorError,
@@ -19,7 +19,7 @@ if False:  # names for annotations only: importing typing slows every start
 
 
 @register_connector("db", "duckdb")
-class DuckdbConnector(ConnectorBase):
+class DuckdbConnector(DbApiConnector):
     """config: path (default :memory:), read_only; options: extensions to INSTALL and
     LOAD, pragmas to set (both best effort, as the engine). One connection per run."""
 
@@ -55,30 +55,16 @@ class DuckdbConnector(ConnectorBase):
             finally:
                 self._conn = None
 
-    def read(
-        self, sql: str, params: Optional[Any] = None
-    ) -> Tuple[List[str], List[Tuple[Any, ...]]]:
-        cursor = self.connect().cursor()
+    def open_cursor(
+        self, sql: str, params: Optional[Any], fetch_size: int = 0
+    ) -> Tuple[Any, Any]:
+        cursor = self.connect().cursor()  # the run's connection stays open
         try:
             cursor.execute(sql, params or {})
-            columns = [d[0] for d in cursor.description] if cursor.description else []
-            return columns, [tuple(r) for r in cursor.fetchall()]
-        finally:
+        except BaseException:
             cursor.close()
-
-    fetchall = read
-
-    def fetchmany(
-        self,
-        sql: str,
-        params: Optional[Any],
-        *,
-        fetch_size: int,
-        sample_size: int = 200,
-    ) -> Any:
-        cursor = self.connect().cursor()
-        cursor.execute(sql, params or {})
-        return fetch_stream(cursor, cursor.close, fetch_size, sample_size)
+            raise
+        return cursor, cursor.close
 
 
 class _SqlAlchemyConnector(ConnectorBase):
@@ -164,7 +150,7 @@ register_connector("db", "mysql")(_SqlAlchemyConnector)
 
 
 @register_connector("db", "oracledb")
-class OracleConnector(ConnectorBase):
+class OracleConnector(DbApiConnector):
     def connect(self) -> Any:
         oracledb = require_package("oracledb", "oracledb", "db:oracledb")
         return oracledb.connect(
@@ -172,31 +158,3 @@ class OracleConnector(ConnectorBase):
             password=self.config.get("password"),
             dsn=self.config.get("dsn"),
         )
-
-    def read(
-        self, sql: str, params: Optional[Any] = None
-    ) -> Tuple[List[str], List[Tuple[Any, ...]]]:
-        conn = self.connect()
-        try:
-            cursor = conn.cursor()
-            cursor.execute(sql, params or {})
-            columns = [d[0] for d in cursor.description] if cursor.description else []
-            return columns, [tuple(r) for r in cursor.fetchall()]
-        finally:
-            conn.close()
-
-    fetchall = read
-
-    def fetchmany(
-        self,
-        sql: str,
-        params: Optional[Any],
-        *,
-        fetch_size: int,
-        sample_size: int = 200,
-    ) -> Any:
-        conn = self.connect()
-        cursor = conn.cursor()
-        cursor.arraysize = fetch_size
-        cursor.execute(sql, params or {})
-        return fetch_stream(cursor, conn.close, fetch_size, sample_size)

@@ -49,8 +49,55 @@ def fetch_stream(
     return columns, rows(), infer_types(columns, sample)
 
 
+class DbApiConnector(ConnectorBase):
+    """read/fetchall/fetchmany over a DB-API connection from `connect()`: one connection
+    per query, closed when its rows are consumed. Subclasses may keep one connection per
+    run by overriding `open_cursor`."""
+
+    def connect(self) -> Any:
+        raise NotImplementedError
+
+    def open_cursor(
+        self, sql: str, params: Optional[Any], fetch_size: int = 0
+    ) -> Tuple[Any, Any]:
+        """(executed cursor, function that releases it)."""
+        conn = self.connect()
+        try:
+            cursor = conn.cursor()
+            if fetch_size:
+                cursor.arraysize = fetch_size
+            cursor.execute(sql, params or {})
+        except BaseException:
+            conn.close()
+            raise
+        return cursor, conn.close
+
+    def read(
+        self, sql: str, params: Optional[Any] = None
+    ) -> Tuple[List[str], List[Tuple[Any, ...]]]:
+        cursor, release = self.open_cursor(sql, params)
+        try:
+            columns = [d[0] for d in cursor.description] if cursor.description else []
+            return columns, [tuple(r) for r in cursor.fetchall()]
+        finally:
+            release()
+
+    fetchall = read
+
+    def fetchmany(
+        self,
+        sql: str,
+        params: Optional[Any],
+        *,
+        fetch_size: int,
+        sample_size: int = 200,
+    ) -> Any:
+        cursor, release = self.open_cursor(sql, params, fetch_size)
+        return fetch_stream(cursor, release, fetch_size, sample_size)
+
+
 @register_connector("db", "sqlite3")
-class SqliteConnector(ConnectorBase):
+class SqliteConnector(DbApiConnector):
     def _path(self) -> str:
         url = str(self.config.get("url") or "").strip()
         if url.startswith("sqlite:///"):
@@ -76,32 +123,3 @@ class SqliteConnector(ConnectorBase):
                 return int(conn.execute(sql, params or {}).rowcount)
         finally:
             conn.close()
-
-    def read(
-        self, sql: str, params: Optional[Any] = None
-    ) -> Tuple[List[str], List[Tuple[Any, ...]]]:
-        conn = self.connect()
-        try:
-            cursor = conn.execute(sql, params or {})
-            columns = [d[0] for d in cursor.description] if cursor.description else []
-            return columns, [tuple(r) for r in cursor.fetchall()]
-        finally:
-            conn.close()
-
-    fetchall = read
-
-    def fetchmany(
-        self,
-        sql: str,
-        params: Optional[Any],
-        *,
-        fetch_size: int,
-        sample_size: int = 200,
-    ) -> Any:
-        conn = self.connect()
-        try:
-            cursor = conn.execute(sql, params or {})
-        except Exception:
-            conn.close()
-            raise
-        return fetch_stream(cursor, conn.close, fetch_size, sample_size)
