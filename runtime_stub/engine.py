@@ -8,6 +8,7 @@ recorder instead of running anything.
 
 from __future__ import annotations
 
+import os
 import time
 
 if False:  # names for annotations only: importing typing slows every start
@@ -24,8 +25,6 @@ from .errors import (
     WhenError,
 )
 from .logs import EventLog
-from .plugin_api import RunContext
-from .resources import resolve_resources
 from .results import FAILED, SKIPPED, SUCCESS, StepResult
 from .secrets_provider import load_secrets_provider
 from .state import open_state
@@ -199,9 +198,14 @@ class Run:
         except (TemplateError, ValueError) as exc:
             raise ConfigError("flow settings cannot be resolved: %s" % exc) from None
         # Resolved before anything runs, like the engine: a bad resource stops the run (exit 2).
-        self.connectors = Connectors(
-            resolve_resources(flow.resources, self.env, self.secrets)
-        )
+        resolved: Dict[str, Dict[str, Any]] = {}
+        if flow.resources:
+            from .resources import (
+                resolve_resources,
+            )  # only flows with resources need it
+
+            resolved = resolve_resources(flow.resources, self.env, self.secrets)
+        self.connectors = Connectors(resolved)
         sandbox = self.env.get("AETHERFLOW_STRICT_SANDBOX", "true").lower() in (
             "1",
             "true",
@@ -586,10 +590,16 @@ class JobRun:
         self.summary.append(entry)
 
 
+def new_run_id() -> str:
+    return os.urandom(6).hex()
+
+
 def call_step(impl: Any, ctx: "StepContext", inputs: Dict[str, Any]) -> Any:
     """Run a step implementation: a function of (ctx, inputs), or a Step class written
     for the engine's plugin API, built as Step(step_id, inputs, ctx, job_id)."""
     if isinstance(impl, type):
+        from .plugin_api import RunContext  # only plugin steps need it
+
         return impl(ctx.step_id, inputs, RunContext(ctx), ctx.job_id).run()
     return impl(ctx, inputs)
 

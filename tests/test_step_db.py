@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -178,3 +180,25 @@ def test_duckdb_when_the_host_has_it(project: Project) -> None:
     outputs = project.status("db", "r1")["jobs"]["extract"]["outputs"]
     assert json.loads(outputs["rows"]) == [[1, "open", "2026-02-01"], [2, "close", "2026-02-02"]]
     assert (_artifacts(project) / "events.tsv").read_text() == "id\tkind\tday\n1\topen\t2026-02-01\n2\tclose\t2026-02-02\n"
+
+
+def test_single_file_artifact_with_a_resource_runs_alone(project: Project, tmp_path: Path) -> None:
+    db = _sqlite(project.root / "shop.db")
+    _flow(project, f"shop: {{kind: db, driver: sqlite3, config: {{path: {str(db)!r}}}}}\n", """\
+        - id: n
+          type: db_fetch_small
+          inputs: {resource: shop, sql: "SELECT COUNT(*) AS n FROM orders"}
+          outputs: {rows: "{{result.rows_json}}"}
+        """)
+    project.compile("--single-file")
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "db.py").write_bytes((project.dist / "db.py").read_bytes())
+    assert sorted(p.name for p in project.dist.iterdir()) == ["db.py", "manifest.json"]
+    env = {"PATH": "/usr/bin:/bin"}
+    run = subprocess.run([sys.executable, "-I", "-S", str(alone / "db.py"), "run", "--run-id", "r1"],
+                         capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    status = subprocess.run([sys.executable, "-I", "-S", str(alone / "db.py"), "status", "--json"],
+                            capture_output=True, text=True, env=env)
+    assert json.loads(status.stdout)["jobs"]["extract"]["outputs"] == {"rows": "[[3]]"}

@@ -65,14 +65,15 @@ def runtime_sha256(files: dict[str, str]) -> str:
 def _amalgamate(modules: tuple[str, ...]) -> str:
     """The runtime as one block of code for --single-file artifacts.
 
-    Each module's relative imports are dropped (the names are defined earlier in the same
-    file) and `from __future__ import annotations` is left to the file's header.
+    Each module's relative imports are dropped, lazy ones inside functions included (the
+    names are defined in the same file), and `from __future__ import annotations` is left
+    to the file's header.
     """
     chunks = []
     for module in runtime_modules(list(modules)):
         source = runtime_source(module)
         drop: set[int] = set()
-        for node in ast.parse(source).body:
+        for node in ast.walk(ast.parse(source)):  # function-level (lazy) imports too
             if isinstance(node, ast.ImportFrom) and (node.level > 0 or node.module == "__future__"):
                 drop.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
         kept = [line for number, line in enumerate(source.splitlines(), 1) if number not in drop]

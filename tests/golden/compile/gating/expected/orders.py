@@ -22,7 +22,7 @@ except ImportError:
     )
     sys.exit(2)
 aetherflow_runtime.verify_runtime(
-    "0.1.0", "9667e7e1461c1616a569c568c9a740fd2a9615d87f6b3cb355a18e5ddb608bd7"
+    "0.1.0", "d7bf90865da65764153bac44a52694c48fe1327f8fc8fd7d3497b13d019f6e84"
 )
 
 from aetherflow_runtime.cli import main

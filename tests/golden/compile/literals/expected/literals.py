@@ -23,7 +23,7 @@ except ImportError:
     )
     sys.exit(2)
 aetherflow_runtime.verify_runtime(
-    "0.1.0", "be599df594bca225b50c4a1bbb995111beff6c8aa150c244240b8fb875fe3e43"
+    "0.1.0", "e2615c9a7d15c5d4ac38f99bef8e2a85d2eeb0faba6bb66b16897c6de0a513bc"
 )
 
 from aetherflow_runtime.cli import main

@@ -1699,10 +1699,6 @@ def list_connectors() -> List[str]:
     return sorted("%s:%s" % key for key in CONNECTOR_TYPES)
 
 
-def new_run_id() -> str:
-    return os.urandom(6).hex()
-
-
 class Step:
     """Base class of plugin steps, as in the engine."""
 
@@ -2276,6 +2272,7 @@ recorder instead of running anything.
 """
 
 
+import os
 import time
 
 if False:  # names for annotations only: importing typing slows every start
@@ -2449,9 +2446,11 @@ class Run:
         except (TemplateError, ValueError) as exc:
             raise ConfigError("flow settings cannot be resolved: %s" % exc) from None
         # Resolved before anything runs, like the engine: a bad resource stops the run (exit 2).
-        self.connectors = Connectors(
-            resolve_resources(flow.resources, self.env, self.secrets)
-        )
+        resolved: Dict[str, Dict[str, Any]] = {}
+        if flow.resources:
+
+            resolved = resolve_resources(flow.resources, self.env, self.secrets)
+        self.connectors = Connectors(resolved)
         sandbox = self.env.get("AETHERFLOW_STRICT_SANDBOX", "true").lower() in (
             "1",
             "true",
@@ -2836,10 +2835,15 @@ class JobRun:
         self.summary.append(entry)
 
 
+def new_run_id() -> str:
+    return os.urandom(6).hex()
+
+
 def call_step(impl: Any, ctx: "StepContext", inputs: Dict[str, Any]) -> Any:
     """Run a step implementation: a function of (ctx, inputs), or a Step class written
     for the engine's plugin API, built as Step(step_id, inputs, ctx, job_id)."""
     if isinstance(impl, type):
+
         return impl(ctx.step_id, inputs, RunContext(ctx), ctx.job_id).run()
     return impl(ctx, inputs)
 

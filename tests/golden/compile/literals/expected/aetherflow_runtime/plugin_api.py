@@ -22,6 +22,7 @@ from .connectors import (  # noqa: F401
     ConnectorInit,
     register_connector,
 )
+from .engine import new_run_id  # noqa: F401
 from .results import SKIPPED, SUCCESS, StepResult  # noqa: F401
 
 if False:  # names for annotations only: importing typing slows every start
@@ -139,10 +140,6 @@ def get_connector(kind: str, driver: str) -> Any:
 
 def list_connectors() -> List[str]:
     return sorted("%s:%s" % key for key in CONNECTOR_TYPES)
-
-
-def new_run_id() -> str:
-    return os.urandom(6).hex()
 
 
 class Step:
