@@ -271,3 +271,21 @@ def test_plugins_in_subdirectories_load_in_the_engines_order(project: Project) -
     order_file.unlink()  # compiling ran them once
     project.run("greet", "run", "--run-id", "r1", check_exit=0)
     assert order_file.read_text() == "a/z\nb\n"
+
+
+def test_with_lock_around_a_plugin_step(project: Project) -> None:
+    plugins = _plugins(project.root)
+    project.write_flow("locked.yaml", project.header("locked") + textwrap.dedent("""\
+        jobs:
+          - id: a
+            steps:
+              - id: guarded
+                type: with_lock
+                inputs:
+                  lock_key: greet
+                  step: {type: acme_greet, inputs: {name: lock}}
+                outputs: {text: "{{result.text}}"}
+        """))
+    project.compile("--plugins", str(plugins))
+    project.run("locked", "run", "--run-id", "r1", check_exit=0)
+    assert project.status("locked", "r1")["jobs"]["a"]["outputs"] == {"text": "LOCK!"}
