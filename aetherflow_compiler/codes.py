@@ -122,7 +122,7 @@ _ALL = [
          "Add the input that the combination needs (see the message)."),
     # --- code generation ---------------------------------------------------------------
     Code("AF701", "not-supported-yet", _E, "The flow uses a feature that this compiler target does not support yet.",
-         "Use a supported step type, or run this flow with the reference engine for now."),
+         "Use a supported step type or connector, or run this flow with the reference engine for now."),
     Code("AF702", "duplicate-flow-id", _E, "Two flow files have the same flow id (they would write the same artifact).",
          "Give every flow a unique `flow.id`."),
     Code("AF703", "plugin-error", _E, "A plugin directory or file cannot be used: it is missing, fails to import, "

@@ -22,10 +22,10 @@ INLINE_EXAMPLES = {
     "AF101": ("$ aetherflow validate dump.yaml   # a 50 MB file",
               "dump.yaml:1:1: AF101 file is larger than the limit of 4 MiB\n"
               "  hint: flow files are small; check that this is the file you meant"),
-    "AF701": ("$ aetherflow compile flows/ -o dist/   # a flow using sftp_list_files",
-              "flows/x.yaml:12:15: AF701 step type 'sftp_list_files' is not supported by the python target yet\n"
-              "  hint: supported: check_items, db_extract, db_extract_stream, db_fetch_small, external.process, "
-              "mail_send, unzip, with_lock, zip"),
+    "AF701": ("$ aetherflow compile flows/ -o dist/   # a flow with an Exasol resource",
+              "flows/x.yaml:7:13: AF701 connector db:exasol is not supported by the python target yet\n"
+              "  hint: supported: archive:pyzipper, archive:zipfile, db:duckdb, db:mysql, db:oracledb, db:postgres, "
+              "db:sqlalchemy, db:sqlite3, mail:smtp, sftp:paramiko, smb:pysmb, smb:smbclient"),
 }
 
 RANGES = [

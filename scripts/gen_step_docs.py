@@ -57,6 +57,9 @@ def render(step: StepType) -> str:
         out.append(f"**Python target:** supported (vendored module `aetherflow_runtime/{step.runtime[0]}.py`).")
     else:
         out.append("**Python target:** not supported yet; `aetherflow compile` stops with AF701.")
+    if step.packages:
+        out += ["", "**Host packages:** " + ", ".join(f"`{pip}`" for _, pip in step.packages)
+                + " (the run fails naming it when missing; `check-env` lists it)."]
     if step.resource_kind:
         drivers = [c for c in registry.connectors() if c.kind == step.resource_kind]
         listed = []

@@ -117,6 +117,8 @@ def requirements(flow: ir.Flow, registry: StepRegistry) -> tuple[list[str], dict
     name -> pip name) a host must have for them."""
     modules = {runtime[0] for runtime in map(lambda t: _runtime_of(registry, t), flow.step_types()) if runtime}
     packages: dict[str, str] = {}
+    for step_type in map(registry.get, flow.step_types()):
+        packages.update(step_type.packages if step_type is not None else ())
     for resource in flow.resources:
         connector = registry.connector(resource.kind, resource.driver)
         assert connector is not None and (connector.runtime is not None or connector.plugin), resource.name

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aetherflow_compiler.steps.registry import StepType
 
 _F = frozenset
+_OPENPYXL = (("openpyxl", "openpyxl"),)
 
 BUILTIN_STEP_TYPES = [
     StepType(
@@ -49,7 +50,10 @@ BUILTIN_STEP_TYPES = [
             ("delete", {"is_deleted"}),
         )
     ),
-    StepType("excel_validate_template"),
-    StepType("excel_fill_small"),
-    StepType("excel_fill_from_file"),
+    StepType("excel_validate_template", outputs=_F({"template_ok", "found_named_ranges", "found_anchor_cells"}),
+             runtime=("step_excel", "run_excel_validate_template"), packages=_OPENPYXL),
+    StepType("excel_fill_small", outputs=_F({"output", "written"}),
+             runtime=("step_excel", "run_excel_fill_small"), packages=_OPENPYXL),
+    StepType("excel_fill_from_file", outputs=_F({"output", "written"}),
+             runtime=("step_excel", "run_excel_fill_from_file"), packages=_OPENPYXL),
 ]

@@ -35,6 +35,8 @@ class StepType:
     input_schema: dict[str, Any] | None = None
     # Inputs a plugin step class declares as required.
     required_inputs: tuple[str, ...] = ()
+    # (import name, pip package) a host needs for the step itself (connectors list theirs).
+    packages: tuple[tuple[str, str], ...] = ()
 
 
 # Archive drivers enterprise mode allows (the engine's default `zip_drivers`).
