@@ -92,17 +92,20 @@ def validate(paths: tuple[str, ...], profiles: str | None, plugin_dirs: tuple[st
 @click.option("--profiles", "profiles", type=click.Path(), help="Profiles file merged into resources.")
 @click.option("--check", is_flag=True, help="Compare with the output directory instead of writing; exit 1 on drift.")
 @click.option("--single-file", is_flag=True, help="Inline the runtime: one .py file per flow is the whole deployment.")
+@click.option("--target", type=click.Choice(["python", "sh", "all"]), default="python", show_default=True,
+              help="python: <flow>.py and its runtime; sh: a POSIX shell script per flow; all: both (flows the "
+                   "shell cannot express get a warning and a Python artifact only).")
 @plugins_option
 @click.option("--no-cache", is_flag=True, help="Ignore and do not write the compile cache ($AETHERFLOW_CACHE_DIR).")
 def compile_command(paths: tuple[str, ...], output: str, profiles: str | None, check: bool, single_file: bool,
-                    plugin_dirs: tuple[str, ...], mode: str | None, no_cache: bool) -> None:
+                    target: str, plugin_dirs: tuple[str, ...], mode: str | None, no_cache: bool) -> None:
     """Compile flows into OUTPUT: one script per flow, the vendored runtime and manifest.json.
 
     Exit status: 0 written (or up to date with --check), 1 drift found by --check,
     2 invalid input or output directory.
     """
     registry, plugins = load_toolchain(plugin_dirs, mode)
-    options = CompileOptions(output=output, profiles=profiles, single_file=single_file)
+    options = CompileOptions(output=output, profiles=profiles, single_file=single_file, target=target)
     result = compile_paths(list(paths), options, registry, CompileCache(enabled=not no_cache), plugins)
     if not result.ok:
         print_report(result.report)

@@ -132,6 +132,10 @@ _ALL = [
     Code("AF704", "plugin-not-allowed", _E, "A plugin use that the compile mode does not allow "
          "(`--single-file` with plugins, or an archive driver outside the enterprise allowlist).",
          "Drop `--single-file` when compiling with plugins; in enterprise mode use an allowed archive driver."),
+    Code("AF705", "not-expressible-in-sh", _E, "With `--target sh`: the flow uses something the POSIX shell "
+         "target cannot express (another step type, a resource, a template root other than env, flow_id and "
+         "run_id in inputs, a non-file state backend, a template where a literal is needed).",
+         "Compile the flow for python, or change what the message names."),
     # --- warnings -----------------------------------------------------------------------
     Code("AF801", "boolean-key", _W, "A mapping key that YAML 1.1 reads as a boolean (`on`, `yes`, `off`, ...).",
          "Quote the key."),
@@ -143,6 +147,9 @@ _ALL = [
          "Quote the value."),
     Code("AF805", "on-no-data-never-skips", _W, "`on_no_data: skip_job` on a step that never reports no data.",
          "Remove `on_no_data` or use a probe step such as `check_items`."),
+    Code("AF806", "no-shell-artifact", _W, "With `--target all`: a flow the POSIX shell target cannot express "
+         "gets only its Python artifact; the message says why.",
+         "Nothing to do if the flow runs where Python is; otherwise change what the message names."),
 ]
 
 CODES: dict[str, Code] = {c.code: c for c in _ALL}

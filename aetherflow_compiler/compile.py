@@ -14,6 +14,7 @@ from typing import Any
 from aetherflow_compiler import __version__, ir
 from aetherflow_compiler.build import build_flow
 from aetherflow_compiler.cache import CompileCache, compiler_fingerprint, key
+from aetherflow_compiler.codegen import sh
 from aetherflow_compiler.codegen.python import (
     RuntimeBundle,
     generate_flow,
@@ -109,7 +110,7 @@ class Analysis:
 
 
 def analyse(path: str, source_name: str, key: str, raw: bytes | None, profiles: dict[str, Any] | None,
-            registry: StepRegistry, single_file: bool = False) -> Analysis:
+            registry: StepRegistry, single_file: bool = False, target: str = "python") -> Analysis:
     """Load, check and (when valid) build the IR of one file."""
     result = FileResult(path, "flow", None)
     if raw is None:
@@ -124,7 +125,7 @@ def analyse(path: str, source_name: str, key: str, raw: bytes | None, profiles: 
         result.kind = detect_kind(doc.data, path)
         result.diagnostics.extend(check_document(doc, result.kind, registry, profiles))
         result.note_flow_id()
-        if result.kind == "flow" and result.ok:
+        if result.kind == "flow" and result.ok and target != "sh":
             _check_target(result, registry, single_file)
     analysis = Analysis(path, source_name, key, result.kind, result.diagnostics.items,
                         result.flow_id, result.flow_id_at)
@@ -132,8 +133,13 @@ def analyse(path: str, source_name: str, key: str, raw: bytes | None, profiles: 
         flow = build_flow(doc, source_name, profiles)
         analysis.flow = flow
         modules, packages = requirements(flow, registry)
+        sh_blockers = []
+        for blocker in sh.blockers(flow):
+            span = doc.span(blocker.path)
+            sh_blockers.append([span.line, span.column, blocker.message])
         analysis.summary = {
             "source_sha256": flow.source_sha256,
+            "sh_blockers": sh_blockers,
             "runtime_modules": modules,
             "uses_plugins": uses_plugins(flow, registry),
             "manifest": {
@@ -153,7 +159,7 @@ _WORKER: dict[str, Any] = {}
 
 
 def _analyse_in_worker(task: tuple[str, str, str, bytes | None]) -> Analysis:
-    return analyse(*task, _WORKER["profiles"], _WORKER["registry"], _WORKER["single_file"])
+    return analyse(*task, _WORKER["profiles"], _WORKER["registry"], _WORKER["single_file"], _WORKER["target"])
 
 
 def _generate_in_worker(analysis: Analysis) -> str:
@@ -215,7 +221,7 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
         except OSError:
             raw = None  # analysed (and reported) uncached
         digest = key(fingerprint, registry.fingerprint, "analysis", name, profiles_digest, str(options.single_file),
-                     raw) if raw is not None else ""
+                     options.target, raw) if raw is not None else ""
         cached = store.get_json("analysis", digest) if digest else None
         if cached is not None:
             analyses.append(Analysis.from_cache(path, name, digest, cached))
@@ -223,7 +229,8 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
             pending.append((len(analyses), (path, name, digest, raw)))
             analyses.append(None)
     fresh = _pool_map(_analyse_in_worker, [task for _, task in pending],
-                      {"profiles": profiles, "registry": registry, "single_file": options.single_file})
+                      {"profiles": profiles, "registry": registry, "single_file": options.single_file,
+                       "target": options.target})
     for (index, _), analysis in zip(pending, fresh, strict=True):
         analyses[index] = analysis
         if analysis.key and not any(d.code in ("AF100", "AF101") for d in analysis.diagnostics):
@@ -233,6 +240,14 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
     for analysis in done:
         result = FileResult(analysis.path, analysis.kind, None, flow_id=analysis.flow_id, flow_id_at=analysis.flow_id_at)
         result.diagnostics.extend(analysis.diagnostics)
+        if options.target in ("sh", "all"):
+            code = "AF705" if options.target == "sh" else "AF806"
+            hint = ("compile it for python (--target python), or change what the message names" if code == "AF705"
+                    else "this flow gets a Python artifact only")
+            for line, column, message in analysis.summary.get("sh_blockers", []):
+                if code == "AF806":
+                    message = f"no sh artifact for flow '{analysis.flow_id}': {message}"
+                result.diagnostics.add(Diagnostic(analysis.path, line, column, code, message, hint))
         report.files.append(result)
     check_unique_flow_ids(report)
     result_ = CompileResult(report)
@@ -240,33 +255,54 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
         return result_
 
     flows = [a for a in done if a.kind == "flow"]
-    modules = sorted({m for a in flows for m in a.summary["runtime_modules"]})
+    python = options.target in ("python", "all")
+    modules = sorted({m for a in flows for m in a.summary["runtime_modules"]}) if python else []
     bundle = runtime_bundle(modules)
-    vendored_plugins = any(a.summary["uses_plugins"] for a in flows) and plugins is not None
+    vendored_plugins = python and any(a.summary["uses_plugins"] for a in flows) and plugins is not None
     plugin_files = tuple(plugin_entry_files(plugins)) if plugins is not None and vendored_plugins else ()
+
+    def flow_of(analysis: Analysis) -> ir.Flow:
+        if analysis.flow is None:  # its analysis came from the cache: build the IR again
+            analysis.flow = analyse(analysis.path, analysis.source_name, analysis.key, None, profiles,
+                                    registry, options.single_file, options.target).flow
+        assert analysis.flow is not None
+        return analysis.flow
+
     scripts: dict[str, str] = {}
-    to_generate: list[Analysis] = []
-    for analysis in flows:
-        digest = key(analysis.key, "script", bundle.sha256, str(options.single_file))
-        text = store.get_text("script", digest) if analysis.key else None
-        if text is not None:
+    if python:
+        to_generate: list[Analysis] = []
+        for analysis in flows:
+            digest = key(analysis.key, "script", bundle.sha256, str(options.single_file))
+            text = store.get_text("script", digest) if analysis.key else None
+            if text is not None:
+                scripts[analysis.path] = text
+            else:
+                flow_of(analysis)
+                to_generate.append(analysis)
+        generated = _pool_map(_generate_in_worker, to_generate,
+                              {"registry": registry, "bundle": bundle, "single_file": options.single_file,
+                               "plugin_files": plugin_files})
+        for analysis, text in zip(to_generate, generated, strict=True):
             scripts[analysis.path] = text
-        else:
-            if analysis.flow is None:  # its analysis came from the cache: build the IR again
-                analysis.flow = analyse(analysis.path, analysis.source_name, analysis.key, None, profiles,
-                                        registry, options.single_file).flow
-            to_generate.append(analysis)
-    generated = _pool_map(_generate_in_worker, to_generate,
-                          {"registry": registry, "bundle": bundle, "single_file": options.single_file,
-                           "plugin_files": plugin_files})
-    for analysis, text in zip(to_generate, generated, strict=True):
-        scripts[analysis.path] = text
-        if analysis.key:
-            store.put_text("script", key(analysis.key, "script", bundle.sha256, str(options.single_file)), text)
+            if analysis.key:
+                store.put_text("script", key(analysis.key, "script", bundle.sha256, str(options.single_file)), text)
+    shell_scripts: dict[str, str] = {}
+    if options.target in ("sh", "all"):
+        runtime_digest = hashlib.sha256(sh.runtime_source().encode("utf-8")).hexdigest()
+        for analysis in flows:
+            if analysis.summary.get("sh_blockers"):
+                continue
+            digest = key(analysis.key, "sh", runtime_digest)
+            text = store.get_text("script", digest) if analysis.key else None
+            if text is None:
+                text = sh.generate_sh(flow_of(analysis))
+                if analysis.key:
+                    store.put_text("script", digest, text)
+            shell_scripts[analysis.path] = text
 
     result_.flow_ids = [str(a.flow_id) for a in flows]
     extra = vendored_files(plugins) if plugins is not None and vendored_plugins else {}
-    result_.files = _assemble(flows, scripts, bundle, options, profiles_result, names, extra)
+    result_.files = _assemble(flows, scripts, shell_scripts, bundle, options, profiles_result, names, extra)
     return result_
 
 
@@ -308,12 +344,16 @@ def _check_target(fr: FileResult, registry: StepRegistry, single_file: bool) -> 
                            "supported: " + ", ".join(supported))
 
 
-def _assemble(flows: list[Analysis], scripts: dict[str, str], bundle: RuntimeBundle, options: CompileOptions,
-              profiles_result: FileResult | None, names: dict[str, str], extra: dict[str, bytes]) -> dict[str, bytes]:
+def _assemble(flows: list[Analysis], scripts: dict[str, str], shell_scripts: dict[str, str], bundle: RuntimeBundle,
+              options: CompileOptions, profiles_result: FileResult | None, names: dict[str, str],
+              extra: dict[str, bytes]) -> dict[str, bytes]:
     files: dict[str, bytes] = dict(extra)
     for analysis in flows:
-        files[f"{analysis.flow_id}.py"] = scripts[analysis.path].encode("utf-8")
-    if not options.single_file:
+        if analysis.path in scripts:
+            files[f"{analysis.flow_id}.py"] = scripts[analysis.path].encode("utf-8")
+        if analysis.path in shell_scripts:
+            files[f"{analysis.flow_id}.sh"] = shell_scripts[analysis.path].encode("utf-8")
+    if scripts and not options.single_file:
         for name, text in bundle.files.items():
             files[f"{PACKAGE}/{name}"] = text.encode("utf-8")
     sources = {a.source_name: a.summary["source_sha256"] for a in flows}
@@ -323,9 +363,11 @@ def _assemble(flows: list[Analysis], scripts: dict[str, str], bundle: RuntimeBun
         "compiler": {"name": "aetherflow-compiler", "version": __version__},
         "target": options.target,
         "single_file": options.single_file,
-        "runtime": {"version": bundle.version, "sha256": bundle.sha256, "step_modules": bundle.modules},
+        **({"runtime": {"version": bundle.version, "sha256": bundle.sha256, "step_modules": bundle.modules}}
+           if scripts else {}),
         "sources": dict(sorted(sources.items())),
-        "flows": {str(a.flow_id): a.summary["manifest"] for a in sorted(flows, key=lambda a: str(a.flow_id))},
+        "flows": {str(a.flow_id): _flow_manifest(a, scripts, shell_scripts, options)
+                  for a in sorted(flows, key=lambda a: str(a.flow_id))},
         **({"plugins": sorted(extra)} if extra else {}),
         "artifacts": {path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())},
     }
@@ -333,8 +375,18 @@ def _assemble(flows: list[Analysis], scripts: dict[str, str], bundle: RuntimeBun
     return dict(sorted(files.items()))
 
 
+def _flow_manifest(analysis: Analysis, scripts: dict[str, str], shell_scripts: dict[str, str],
+                   options: CompileOptions) -> dict[str, Any]:
+    entry = dict(analysis.summary["manifest"])
+    if analysis.path not in scripts:
+        del entry["artifact"]
+    if options.target in ("sh", "all"):
+        entry["sh_artifact"] = f"{analysis.flow_id}.sh" if analysis.path in shell_scripts else None
+    return entry
+
+
 def file_mode(path: str) -> int:
-    return EXECUTABLE if "/" not in path and path.endswith(".py") else REGULAR
+    return EXECUTABLE if "/" not in path and path.endswith((".py", ".sh")) else REGULAR
 
 
 def drift(files: dict[str, bytes], output: str) -> list[tuple[str, str]]:

@@ -19,8 +19,8 @@ PY
 
 echo "== aetherflow validate examples/"
 "$BIN/aetherflow" validate examples/
-echo "== aetherflow compile examples/flows -o $DEMO/dist"
-"$BIN/aetherflow" compile examples/flows -o "$DEMO/dist"
+echo "== aetherflow compile examples/flows -o $DEMO/dist --target all"
+"$BIN/aetherflow" compile examples/flows -o "$DEMO/dist" --target all
 
 export AETHERFLOW_WORK_ROOT="$PWD/$DEMO/work"
 export AETHERFLOW_STATE_ROOT="$PWD/$DEMO/state"
@@ -30,6 +30,10 @@ status=0
 for script in "$DEMO"/dist/*.py; do
     echo "== python3 $script run"
     python3 "$script" run || status=$?
+done
+for script in "$DEMO"/dist/*.sh; do
+    echo "== sh $script run   (the POSIX shell artifact: no Python needed)"
+    sh "$script" run || status=$?
 done
 echo "== python3 $DEMO/dist/inbox_ingest.py run, with files in the inbox"
 INBOX_FILES=orders-1.csv,orders-2.csv python3 "$DEMO/dist/inbox_ingest.py" run || status=$?

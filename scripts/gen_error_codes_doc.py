@@ -26,6 +26,14 @@ INLINE_EXAMPLES = {
               "flows/x.yaml:7:13: AF701 connector db:exasol is not supported by the python target yet\n"
               "  hint: supported: archive:pyzipper, archive:zipfile, db:duckdb, db:mysql, db:oracledb, db:postgres, "
               "db:sqlalchemy, db:sqlite3, mail:smtp, sftp:paramiko, smb:pysmb, smb:smbclient"),
+    "AF705": ("$ aetherflow compile flows/ -o dist/ --target sh   # a step reads another step's result",
+              "flows/x.yaml:13:27: AF705 step 'load' (external.process): template '{{steps.pull.exit_code}}' "
+              "cannot be resolved by the sh target (it resolves env, flow_id, run_id)\n"
+              "  hint: compile it for python (--target python), or change what the message names"),
+    "AF806": ("$ aetherflow compile flows/ -o dist/ --target all   # the same flow",
+              "flows/x.yaml:13:27: AF806 no sh artifact for flow 'nightly': step 'load' (external.process): "
+              "template '{{steps.pull.exit_code}}' cannot be resolved by the sh target (it resolves env, "
+              "flow_id, run_id)\n  hint: this flow gets a Python artifact only"),
 }
 
 RANGES = [

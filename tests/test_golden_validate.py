@@ -16,6 +16,8 @@ TESTED_ELSEWHERE = {
     "AF100": "tests/test_cli.py::test_missing_path_is_located_error",
     "AF101": "tests/test_loader.py::test_oversize_file_is_refused_without_reading_it_all",
     "AF701": "compile target (issue 3)",
+    "AF705": "tests/test_sh_target.py::test_flows_the_shell_cannot_express",
+    "AF806": "tests/test_sh_target.py::test_flows_the_shell_cannot_express",
 }
 
 

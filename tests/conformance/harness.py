@@ -46,10 +46,14 @@ class Case:
     profiles: dict[str, Any] | None = None
 
     @classmethod
-    def load(cls, path: Path) -> Case:
+    def load(cls, path: Path, backend: str | None = None) -> Case:
+        """The case; `backend` overrides the state backend its settings name (the sh
+        target keeps state in the file layout, so sh comparisons use `file`)."""
         data = yaml.safe_load(path.read_text())
         name = path.stem
-        settings = data.get("settings") or {}
+        settings = dict(data.get("settings") or {})
+        if backend is not None:
+            settings["backend"] = backend
         flow: dict[str, Any] = {
             "version": 1,
             "flow": {
@@ -165,16 +169,18 @@ def run_engine(side: Side, flow_file: Path, run: dict[str, Any], extra_env: dict
 
 
 def run_artifact(side: Side, script: Path, run: dict[str, Any], engine_outputs: set[str] | None,
-                 host_packages: bool = False) -> Outcome:
+                 host_packages: bool = False, shell: str | None = None) -> Outcome:
     """Run the compiled flow with `python -I -S` (with host_packages: without -S, so the
-    test environment's driver packages are importable, as on a host that has them)."""
+    test environment's driver packages are importable, as on a host that has them), or a
+    shell artifact with `shell` (for example "dash")."""
     flags = ["-I"] if host_packages else ["-I", "-S"]
-    args = [sys.executable, *flags, str(script), "run", "--run-id", RUN_ID]
+    interpreter = shell.split() if shell else [sys.executable, *flags]
+    args = [*interpreter, str(script), "run", "--run-id", RUN_ID]
     if run.get("job"):
         args += ["--job", run["job"]]
     proc = subprocess.run(args, cwd=side.root / "cwd", env=side.env(run.get("env") or {}), capture_output=True,
                           text=True, timeout=300)
-    status = subprocess.run([sys.executable, *flags, str(script), "status", "--run-id", RUN_ID, "--json"],
+    status = subprocess.run([*interpreter, str(script), "status", "--run-id", RUN_ID, "--json"],
                             cwd=side.root / "cwd", env=side.env(run.get("env") or {}), capture_output=True,
                             text=True, timeout=60)
     report = json.loads(status.stdout) if status.returncode == 0 else {"jobs": {}}

