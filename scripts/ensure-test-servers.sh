@@ -1,15 +1,22 @@
 #!/bin/sh
-# Server programs the tests start on loopback that do not come from PyPI: PostgreSQL's
-# initdb/pg_ctl (tests/peers.py). Installs the Debian package when missing and root.
+# Programs the tests need that do not come from PyPI: PostgreSQL's initdb/pg_ctl
+# (tests/peers.py) and the shells the sh target is tested under (dash, bash, busybox).
+# Installs the Debian packages that are missing when running as root.
 set -eu
-if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; then
-    exit 0
+missing=
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+    missing="$missing postgresql"
 fi
+for shell in dash bash busybox; do
+    command -v "$shell" >/dev/null 2>&1 || missing="$missing $shell"
+done
+[ -n "$missing" ] || exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing PostgreSQL server binaries for the tests (Debian package postgresql)" >&2
+    echo "installing test programs (Debian packages):$missing" >&2
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    # shellcheck disable=SC2086  # one word per package
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
     exit 0
 fi
-echo "the tests need PostgreSQL server binaries (initdb, pg_ctl): install the postgresql package" >&2
+echo "the tests need these programs:$missing (install the Debian packages of the same names)" >&2
 exit 1
