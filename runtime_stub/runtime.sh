@@ -652,6 +652,7 @@ af_lock_keeper() {  # LOCKDIR TTL: renew the expiry every third of the TTL while
         [ "$af_every" -ge 1 ] || af_every=1
         while sleep "$af_every"; do
             [ -d "$1" ] || exit 0
+            kill -0 "$$" 2>/dev/null || exit 0  # the run is gone (killed): let the lock expire
             printf '%s\n' "$(( $(date +%s) + $2 ))" >"$1/expires" 2>/dev/null || exit 0
         done
     ) </dev/null >/dev/null 2>&1 &

@@ -1,0 +1,195 @@
+"""The shell artifact under crashes and contention: kill -9 at seeded random moments then
+resume, 16 concurrent runs around one lock, and taking over a lock left by a dead run."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import Project
+
+pytestmark = pytest.mark.reliability
+STEPS = 30
+KILLS = 25
+RUNS = 16
+CRITICAL = ("if [ -e \"$S\" ]; then echo overlap >> \"$O\"; fi; touch \"$S\"; echo $$ >> \"$W\"; "
+            "sleep 0.3; rm -f \"$S\"")
+
+
+def _flow(project: Project, flow_id: str, body: str, extra: str = "") -> None:
+    project.write_flow(f"{flow_id}.yaml", project.header(flow_id, backend="file", extra=extra) + body)
+    project.compile("--target", "sh")
+
+
+def _state(project: Project, flow_id: str) -> Path:
+    return project.root / "state" / f"{flow_id}-files"
+
+
+def _done_steps(project: Project) -> set[str]:
+    """Steps whose record is complete and SUCCESS. A record cut short by the kill is not
+    valid JSON; both artifacts then treat the step as not done."""
+    done = set()
+    folder = _state(project, "ledger") / "runs" / "crash" / "steps" / "a"
+    for path in folder.glob("*.json") if folder.exists() else []:
+        try:
+            record = json.loads(path.read_text())
+        except ValueError:
+            continue
+        if record["status"] == "SUCCESS":
+            done.add(path.stem)
+    return done
+
+
+def _counts(ledger: Path) -> dict[str, int]:
+    lines = ledger.read_text().split() if ledger.exists() else []
+    return {f"s{i}": lines.count(f"s{i}") for i in range(STEPS)}
+
+
+def _sh(project: Project, flow_id: str, *args: str, env: dict[str, str]) -> list[str]:
+    return ["dash", str(project.dist / f"{flow_id}.sh"), *args]
+
+
+def test_kill_9_at_random_points_then_resume(project: Project) -> None:
+    steps = "".join(
+        f"      - {{id: s{i}, type: external.process, inputs: {{command: [sh, -c, 'echo s{i} >> \"$L\"; sleep 0.1'], "
+        f"env: {{L: '{{{{env.LEDGER}}}}'}}}}}}\n"
+        for i in range(STEPS)
+    )
+    _flow(project, "ledger", "jobs:\n  - id: a\n    steps:\n" + steps)
+    ledger = project.root / "ledger.txt"
+    env = {"LEDGER": str(ledger), "PATH": "/usr/bin:/bin"}
+    rng = random.Random(20261128)
+    killed_mid_run = 0
+    for _ in range(KILLS):
+        done_before = _done_steps(project)
+        counts_before = _counts(ledger)
+        proc = subprocess.Popen(_sh(project, "ledger", "run", "--run-id", "crash", env=env), env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=project.root)
+        time.sleep(rng.uniform(0.05, 0.25))
+        if proc.poll() is None:
+            killed_mid_run += 1
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        time.sleep(0.15)  # the step the shell was waiting for finishes on its own
+        counts_after = _counts(ledger)
+        for step_id in done_before:  # recorded as done: it never runs again
+            assert counts_after[step_id] == counts_before[step_id], step_id
+        assert done_before <= _done_steps(project)
+    assert killed_mid_run >= KILLS - 3
+    final_run = subprocess.run(_sh(project, "ledger", "run", "--run-id", "crash", env=env), env=env,
+                               capture_output=True, text=True, cwd=project.root)
+    assert final_run.returncode == 0, final_run.stderr
+    final = _counts(ledger)
+    assert all(final[f"s{i}"] >= 1 for i in range(STEPS))
+    status = subprocess.run(_sh(project, "ledger", "status", "--run-id", "crash", "--json", env=env), env=env,
+                            capture_output=True, text=True, cwd=project.root)
+    report = json.loads(status.stdout)
+    assert report["status"] == "SUCCESS"
+    assert report["jobs"]["a"]["steps"] == {f"s{i}": "SUCCESS" for i in range(STEPS)}
+    # The Python artifact of the same flow reads the same records.
+    assert _done_steps(project) == {f"s{i}" for i in range(STEPS)}
+
+
+def _race(project: Project, flow_id: str, env: dict[str, str]) -> list[subprocess.CompletedProcess[str]]:
+    procs = [subprocess.Popen(_sh(project, flow_id, "run", "--run-id", f"r{i}", env=env), env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=project.root)
+             for i in range(RUNS)]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+    return results
+
+
+def _env(project: Project) -> dict[str, str]:
+    return {"PATH": "/usr/bin:/bin", "S": str(project.root / "sentinel"), "O": str(project.root / "overlaps"),
+            "W": str(project.root / "winners")}
+
+
+def test_with_lock_serializes_16_concurrent_runs(project: Project) -> None:
+    _flow(project, "wl", f"""\
+jobs:
+  - id: a
+    steps:
+      - id: critical
+        type: with_lock
+        inputs:
+          lock_key: the-critical-section
+          ttl_seconds: 60
+          step:
+            type: external.process
+            inputs:
+              command: [sh, -c, '{CRITICAL}']
+              env: {{S: "{{{{env.S}}}}", O: "{{{{env.O}}}}", W: "{{{{env.W}}}}"}}
+""", extra="  locks: {scope: none}\n")
+    results = _race(project, "wl", _env(project))
+    assert not (project.root / "overlaps").exists()
+    codes = [r.returncode for r in results]
+    assert set(codes) <= {0, 1} and codes.count(0) >= 1, [r.stderr[-800:] for r in results]
+    for result in results:
+        if result.returncode == 1:
+            assert "error=Lock not acquired: the-critical-section" in result.stderr
+    assert len((project.root / "winners").read_text().split()) == codes.count(0)
+    assert not list((_state(project, "wl") / "locks").iterdir()), "every lock is released"
+
+
+def test_flow_scope_lock_losers_exit_3(project: Project) -> None:
+    _flow(project, "fl", f"""\
+jobs:
+  - id: a
+    steps:
+      - id: critical
+        type: external.process
+        inputs:
+          command: [sh, -c, '{CRITICAL}']
+          env: {{S: "{{{{env.S}}}}", O: "{{{{env.O}}}}", W: "{{{{env.W}}}}"}}
+""", extra="  locks: {scope: flow, ttl_seconds: 60}\n")
+    results = _race(project, "fl", _env(project))
+    assert not (project.root / "overlaps").exists()
+    codes = [r.returncode for r in results]
+    assert set(codes) <= {0, 3} and codes.count(0) >= 1, [r.stderr[-800:] for r in results]
+    for result in results:
+        if result.returncode == 3:
+            assert "lock_held key=flow:fl" in result.stderr
+
+
+def test_a_lock_left_by_a_dead_run_is_taken_over_after_its_ttl(project: Project) -> None:
+    _flow(project, "stale", """\
+jobs:
+  - id: a
+    steps:
+      - {id: s, type: external.process, inputs: {command: [sleep, "{{env.T:0}}"]}}
+""", extra="  locks: {scope: flow, ttl_seconds: 6}\n")
+    env = {"PATH": "/usr/bin:/bin"}
+    locks = _state(project, "stale") / "locks"
+    # A run holding the flow lock is killed -9: its lock directory stays behind.
+    dead = subprocess.Popen(_sh(project, "stale", "run", "--run-id", "dead", env=env), env={**env, "T": "5"},
+                            cwd=project.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (locks.exists() and any(p.suffix == ".lock" for p in locks.iterdir())):
+        time.sleep(0.01)
+    dead.send_signal(signal.SIGKILL)
+    dead.wait()
+    [lock] = [p for p in locks.iterdir() if p.suffix == ".lock"]
+    assert (lock / "owner").read_text() == "dead\n"
+    # Still within its TTL: a new run is refused with exit 3.
+    blocked = subprocess.run(_sh(project, "stale", "run", "--run-id", "second", env=env), env=env,
+                             cwd=project.root, capture_output=True, text=True)
+    assert blocked.returncode == 3, blocked.stderr
+    # Nothing renews it any more (the run's keeper stops when the run is gone)...
+    expires = (lock / "expires").read_text()
+    time.sleep(3)
+    assert (lock / "expires").read_text() == expires
+    # ...so it expires, and the next run takes it over, runs, and releases it.
+    while int(expires) >= int(time.time()):
+        time.sleep(0.2)
+    taken = subprocess.run(_sh(project, "stale", "run", "--run-id", "third", env=env), env=env,
+                           cwd=project.root, capture_output=True, text=True)
+    assert taken.returncode == 0, taken.stderr
+    assert not [p for p in locks.iterdir() if p.suffix == ".lock"]
