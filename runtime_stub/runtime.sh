@@ -11,8 +11,22 @@ AF_NL='
 
 # --- messages --------------------------------------------------------------------------
 
-af_now() {  # AF_NOW: UTC time for events (one `date` per call: used per run and job only)
-    AF_NOW=$(date -u '+%Y-%m-%dT%H:%M:%SZ')
+# Programs the runtime itself runs (date, mkdir, rm, od) run with LC_ALL=C: their output
+# does not depend on the locale, and they start faster without loading one.
+#
+# The clock: one `date` gives AF_EPOCH (seconds, for records and lock expiry) and AF_NOW
+# (UTC, for run and job events). It is read at run start, then again only where time may
+# have passed since: after a step ran or a wait. A job's start, its end when no step ran,
+# and the run's end right after its last job reuse the reading (second resolution).
+af_clock() {
+    af_t=$(LC_ALL=C date -u '+%s %Y-%m-%dT%H:%M:%SZ')
+    AF_EPOCH=${af_t%% *}
+    AF_NOW=${af_t#* }
+    AF_CLOCK_FRESH=1
+}
+
+af_clock_fresh() {  # af_clock unless nothing that takes time happened since the last reading
+    [ "$AF_CLOCK_FRESH" = 1 ] || af_clock
 }
 
 # The end-of-run summary: a job's line, then its steps' lines (kept until the job ends).
@@ -26,14 +40,18 @@ af_report_job() {  # ID STATUS SECONDS [NOTE]
 }
 
 af_print_report() {
-    while IFS='|' read -r af_kind af_id af_state af_secs af_note; do
+    af_todo_report=$AF_REPORT
+    while [ -n "$af_todo_report" ]; do
+        af_entry=${af_todo_report%%"$AF_NL"*}; af_todo_report=${af_todo_report#"$af_entry"}; af_todo_report=${af_todo_report#"$AF_NL"}
+        af_kind=${af_entry%%|*}; af_entry=${af_entry#*|}
+        af_id=${af_entry%%|*}; af_entry=${af_entry#*|}
+        af_state=${af_entry%%|*}; af_entry=${af_entry#*|}
+        af_secs=${af_entry%%|*}; af_note=${af_entry#*|}
         case $af_kind in
             job) printf '  %-24s %-11s %6s s%s\n' "$af_id" "$af_state" "$af_secs" "$af_note" ;;
             step) printf '    %-22s %-11s%s\n' "$af_id" "$af_state" "$af_note" ;;
         esac
-    done <<EOF
-$AF_REPORT
-EOF
+    done
 }
 
 af_event() {  # LEVEL EVENT [k=v ...]: one event line on stderr (no fork for step events)
@@ -45,7 +63,7 @@ af_event() {  # LEVEL EVENT [k=v ...]: one event line on stderr (no fork for ste
     esac
     shift
     case $1 in
-        run_* | job_*) af_now; af_line="$AF_NOW $af_line" ;;
+        run_* | job_*) af_line="$AF_NOW $af_line" ;;
         *) af_line="                     $af_line" ;;
     esac
     for af_part in "$@"; do
@@ -56,6 +74,11 @@ af_event() {  # LEVEL EVENT [k=v ...]: one event line on stderr (no fork for ste
         esac
     done
     printf '%s\n' "$af_line" >&2
+}
+
+af_step_event() {  # EVENT FIELDS: an INFO step event; the fields (ids, type, status) need no escaping
+    case $AF_LOG_LEVEL in WARNING | ERROR) return 0 ;; esac
+    printf '                     INFO    %s job_id=%s %s\n' "$1" "$AF_JOB" "$2" >&2
 }
 
 af_die() {  # MESSAGE: a configuration error (exit 2)
@@ -227,55 +250,53 @@ af_strcmp() {  # A OP B by code points
 }
 
 # --- maps of JSON values: lines of  "key": literal  ------------------------------------
+# A map is a string of lines, each ending in a newline (a JSON literal never holds a raw
+# newline). Loops over lines take the string apart with parameter expansion, here and
+# everywhere in this runtime: a here-document costs a pipe and a read(2) per byte in dash.
 
 af_map_set() {  # VAR JSONKEY LITERAL: set or replace (keeps the first position, as dicts do)
-    af_map=
-    eval "af_map=\${$1}"
+    eval "af_todo_map=\${$1}"
     af_new=
     af_found=0
-    while IFS= read -r af_entry; do
-        [ -n "$af_entry" ] || continue
+    while [ -n "$af_todo_map" ]; do
+        af_entry=${af_todo_map%%"$AF_NL"*}; af_todo_map=${af_todo_map#"$af_entry"}; af_todo_map=${af_todo_map#"$AF_NL"}
         case $af_entry in
             "$2: "*) af_entry="$2: $3"; af_found=1 ;;
         esac
         af_new="$af_new$af_entry$AF_NL"
-    done <<EOF
-$af_map
-EOF
+    done
     [ "$af_found" = 1 ] || af_new="$af_new$2: $3$AF_NL"
     eval "$1=\$af_new"
 }
 
 af_map_get() {  # MAP JSONKEY -> REPLY; status 1 when absent
-    while IFS= read -r af_entry; do
-        case $af_entry in
-            "$2: "*) REPLY=${af_entry#"$2: "}; return 0 ;;
-        esac
-    done <<EOF
-$1
-EOF
+    case $AF_NL$1 in
+        *"$AF_NL$2: "*)
+            REPLY=$AF_NL$1
+            REPLY=${REPLY#*"$AF_NL$2: "}
+            REPLY=${REPLY%%"$AF_NL"*}
+            return 0 ;;
+    esac
     return 1
 }
 
 af_map_merge() {  # VAR MAP: every entry of MAP into VAR
-    while IFS= read -r af_entry2; do
-        [ -n "$af_entry2" ] || continue
+    af_todo_merge=$2
+    while [ -n "$af_todo_merge" ]; do
+        af_entry2=${af_todo_merge%%"$AF_NL"*}; af_todo_merge=${af_todo_merge#"$af_entry2"}; af_todo_merge=${af_todo_merge#"$AF_NL"}
         af_map_set "$1" "${af_entry2%%\": *}\"" "${af_entry2#*\": }"
-    done <<EOF
-$2
-EOF
+    done
 }
 
 af_map_json() {  # MAP INDENT -> REPLY: a JSON object
     REPLY=
     af_msep=
-    while IFS= read -r af_entry; do
-        [ -n "$af_entry" ] || continue
+    af_todo_json=$1
+    while [ -n "$af_todo_json" ]; do
+        af_entry=${af_todo_json%%"$AF_NL"*}; af_todo_json=${af_todo_json#"$af_entry"}; af_todo_json=${af_todo_json#"$AF_NL"}
         REPLY="$REPLY$af_msep$AF_NL$2  $af_entry"
         af_msep=,
-    done <<EOF
-$1
-EOF
+    done
     if [ -n "$REPLY" ]; then REPLY="{$REPLY$AF_NL$2}"; else REPLY='{}'; fi
 }
 
@@ -306,25 +327,19 @@ af_record_read() {  # FILE -> AF_R_STATUS, AF_R_PROMOTED (or OUTPUTS), AF_R_REAS
 }
 
 af_write_step() {  # JOB STEP STATUS RESULTMAP PROMOTEDMAP
-    af_map_json "$4" '  '; af_res=$REPLY
+    if [ "$4" = "$AF_PLAIN_RESULT" ]; then af_res=$AF_PLAIN_RESULT_JSON; else af_map_json "$4" '  '; af_res=$REPLY; fi
     af_map_json "$5" '  '; af_pro=$REPLY
     printf '{\n"status": "%s",\n"result": %s,\n"promoted": %s\n}\n' "$3" "$af_res" "$af_pro" \
         >"$AF_RUN_DIR/steps/$1/$2.json"
 }
 
-af_write_job() {  # JOB STATUS OUTPUTMAP REASONLITERAL
+af_write_job() {  # JOB STATUS OUTPUTMAP REASONLITERAL (updated_at: the last af_clock)
     af_map_json "$3" '  '
-    af_epoch
     printf '{\n"status": "%s",\n"updated_at": %s,\n"outputs": %s,\n"skip_reason": %s\n}\n' \
         "$2" "$AF_EPOCH" "$REPLY" "$4" >"$AF_RUN_DIR/jobs/$1.json"
 }
 
-af_epoch() {
-    AF_EPOCH=$(date +%s)
-}
-
-af_write_run() {  # STATUS
-    af_epoch
+af_write_run() {  # STATUS (updated_at: the last af_clock)
     af_json_str "$AF_FLOW_ID"
     printf '{\n"flow_id": %s,\n"started_ns": %s,\n"status": "%s",\n"updated_at": %s\n}\n' \
         "$REPLY" "$AF_STARTED_NS" "$1" "$AF_EPOCH" >"$AF_RUN_DIR/run.json"
@@ -605,38 +620,42 @@ af_norm() {  # PATH -> REPLY without . and .. parts (lexically)
     REPLY=${af_out:-/}
 }
 
-# --- locks: a directory per lock, with the owner and the expiry in files ---------------
+# --- locks: a directory per lock; its file "lease" holds "RUN_ID EXPIRES TTL" ----------
+# A lock's directory is named "<key, bytes outside [A-Za-z0-9._-] as _, cut at 80>-<cksum>".
+# Flow and job lock names are known when compiling and come with the call; a with_lock key
+# is named here, once per acquire (the release finds it in a one-entry cache).
 
 af_lock_name() {  # KEY -> REPLY: a file name for it
-    af_safe=$(printf '%s' "$1" | LC_ALL=C tr -c 'A-Za-z0-9._-' '_' | cut -c1-80)
-    af_sum=$(printf '%s' "$1" | cksum)
-    REPLY="$af_safe-${af_sum%% *}"
+    if [ -n "${AF_LN_NAME-}" ] && [ "$1" = "$AF_LN_KEY" ]; then REPLY=$AF_LN_NAME; return 0; fi
+    # "x" first: cut ends its line with a newline only when there is a line.
+    af_n=$(printf 'x%s' "$1" | LC_ALL=C tr -c 'A-Za-z0-9._-' '_' | LC_ALL=C cut -c1-81; printf '%s' "$1" | cksum)
+    af_sum=${af_n#*"$AF_NL"}
+    af_safe=${af_n%%"$AF_NL"*}
+    REPLY="${af_safe#x}-${af_sum%% *}"
+    AF_LN_KEY=$1; AF_LN_NAME=$REPLY
 }
 
-af_lock_acquire() {  # KEY TTL: 0 acquired, 1 held by another run
-    af_lock_name "$1"
+af_lock_acquire() {  # KEY TTL [NAME]: 0 acquired, 1 held by another run (expiry from the last af_clock)
+    if [ $# -ge 3 ]; then REPLY=$3; else af_lock_name "$1"; fi
     af_lock=$AF_STATE_DIR/locks/$REPLY.lock
-    af_epoch
     af_tries=0
     while :; do
-        if mkdir "$af_lock" 2>/dev/null; then
-            printf '%s\n' "$AF_RUN_ID" >"$af_lock/owner"
-            printf '%s\n' "$((AF_EPOCH + $2))" >"$af_lock/expires"
+        if LC_ALL=C mkdir "$af_lock" 2>/dev/null; then
+            printf '%s %s %s\n' "$AF_RUN_ID" "$((AF_EPOCH + $2))" "$2" >"$af_lock/lease"
             AF_HELD="$AF_HELD$af_lock$AF_NL"
-            af_lock_keeper "$af_lock" "$2"
+            af_keeper "$2"
             return 0
         fi
-        af_owner=; af_expires=
-        [ -f "$af_lock/owner" ] && IFS= read -r af_owner <"$af_lock/owner"
-        [ -f "$af_lock/expires" ] && IFS= read -r af_expires <"$af_lock/expires"
+        af_lease "$af_lock"
         if [ "$af_owner" = "$AF_RUN_ID" ]; then
-            printf '%s\n' "$((AF_EPOCH + $2))" >"$af_lock/expires"
+            printf '%s %s %s\n' "$AF_RUN_ID" "$((AF_EPOCH + $2))" "$2" >"$af_lock/lease"
             return 0
         fi
         af_tries=$((af_tries + 1))
         [ "$af_tries" -le 3 ] || return 1
         if [ -z "$af_expires" ]; then
             sleep 1  # a run is creating it: look again
+            af_clock
             continue
         fi
         [ "$af_expires" -lt "$AF_EPOCH" ] || return 1
@@ -645,49 +664,69 @@ af_lock_acquire() {  # KEY TTL: 0 acquired, 1 held by another run
     done
 }
 
-af_lock_keeper() {  # LOCKDIR TTL: renew the expiry every third of the TTL while held
-    (
-        trap 'exit 0' TERM
-        af_every=$(( $2 / 3 ))
-        [ "$af_every" -ge 1 ] || af_every=1
-        while sleep "$af_every"; do
-            [ -d "$1" ] || exit 0
-            kill -0 "$$" 2>/dev/null || exit 0  # the run is gone (killed): let the lock expire
-            printf '%s\n' "$(( $(date +%s) + $2 ))" >"$1/expires" 2>/dev/null || exit 0
-        done
-    ) </dev/null >/dev/null 2>&1 &
-    AF_KEEPERS="$AF_KEEPERS $!"
-    printf '%s\n' "$!" >"$1/keeper"
+af_lease() {  # LOCKDIR -> af_owner, af_expires, af_ttl ('' while the lease is being written)
+    af_owner=; af_expires=; af_ttl=
+    [ -f "$1/lease" ] && read -r af_owner af_expires af_ttl <"$1/lease"
+    [ -n "$af_ttl" ] || af_expires=
 }
 
-af_lock_release() {  # KEY
-    af_lock_name "$1"
+# TTL: make sure this run's keeper is running and wakes at least every TTL/3 seconds. One
+# background process per run renews the expiry of every lock this run owns, and stops when
+# the run ends or is gone (killed), so the locks of a killed run expire.
+af_keeper() {
+    af_every=$(($1 / 3))
+    [ "$af_every" -ge 1 ] || af_every=1
+    if [ -n "$AF_KEEPER" ]; then
+        [ "$af_every" -lt "$AF_KEEPER_EVERY" ] || return 0
+        kill "$AF_KEEPER" 2>/dev/null
+    fi
+    AF_KEEPER_EVERY=$af_every
+    (
+        trap 'kill "$af_nap" 2>/dev/null; wait "$af_nap"; exit 0' TERM
+        while :; do
+            sleep "$af_every" &
+            af_nap=$!
+            wait "$af_nap"
+            kill -0 "$$" 2>/dev/null || exit 0
+            af_now=$(LC_ALL=C date +%s)
+            for af_lock in "$AF_STATE_DIR"/locks/*.lock; do
+                af_lease "$af_lock"
+                [ "$af_owner" = "$AF_RUN_ID" ] && [ -n "$af_ttl" ] || continue
+                printf '%s %s %s\n' "$AF_RUN_ID" "$((af_now + af_ttl))" "$af_ttl" >"$af_lock/lease"
+            done
+        done
+    ) </dev/null >/dev/null 2>&1 &
+    AF_KEEPER=$!
+}
+
+af_keeper_stop() {
+    [ -n "$AF_KEEPER" ] && kill "$AF_KEEPER" 2>/dev/null
+    AF_KEEPER=
+}
+
+af_lock_release() {  # KEY [NAME]
+    if [ $# -ge 2 ]; then REPLY=$2; else af_lock_name "$1"; fi
     af_lock=$AF_STATE_DIR/locks/$REPLY.lock
-    af_owner=
-    [ -f "$af_lock/owner" ] && IFS= read -r af_owner <"$af_lock/owner"
-    [ "$af_owner" = "$AF_RUN_ID" ] || return 0
-    [ -f "$af_lock/keeper" ] && IFS= read -r af_keeper <"$af_lock/keeper" && kill "$af_keeper" 2>/dev/null
-    rm -rf "$af_lock"
     af_left=
-    while IFS= read -r af_entry; do
-        [ -n "$af_entry" ] && [ "$af_entry" != "$af_lock" ] && af_left="$af_left$af_entry$AF_NL"
-    done <<EOF
-$AF_HELD
-EOF
+    af_todo_held=$AF_HELD
+    while [ -n "$af_todo_held" ]; do
+        af_entry=${af_todo_held%%"$AF_NL"*}; af_todo_held=${af_todo_held#"$af_entry"}; af_todo_held=${af_todo_held#"$AF_NL"}
+        [ "$af_entry" != "$af_lock" ] && af_left="$af_left$af_entry$AF_NL"
+    done
     AF_HELD=$af_left
+    af_lease "$af_lock"
+    [ "$af_owner" = "$AF_RUN_ID" ] && LC_ALL=C rm -rf "$af_lock"
+    return 0
 }
 
 af_release_all() {
-    while IFS= read -r af_entry; do
-        [ -n "$af_entry" ] || continue
-        af_owner=
-        [ -f "$af_entry/owner" ] && IFS= read -r af_owner <"$af_entry/owner"
-        [ "$af_owner" = "$AF_RUN_ID" ] || continue
-        [ -f "$af_entry/keeper" ] && IFS= read -r af_keeper <"$af_entry/keeper" && kill "$af_keeper" 2>/dev/null
-        rm -rf "$af_entry"
-    done <<EOF
-$AF_HELD
-EOF
+    af_keeper_stop
+    af_todo_held=$AF_HELD
+    while [ -n "$af_todo_held" ]; do
+        af_entry=${af_todo_held%%"$AF_NL"*}; af_todo_held=${af_todo_held#"$af_entry"}; af_todo_held=${af_todo_held#"$AF_NL"}
+        af_lease "$af_entry"
+        [ "$af_owner" = "$AF_RUN_ID" ] && LC_ALL=C rm -rf "$af_entry"
+    done
     AF_HELD=
 }
 
@@ -709,11 +748,11 @@ af_step() {
         af_report_step "$1" SKIPPED
         return 1
     fi
-    if af_record_read "$AF_RUN_DIR/steps/$AF_JOB/$1.json"; then
+    if [ "$AF_RESUMING" = 1 ] && af_record_read "$AF_RUN_DIR/steps/$AF_JOB/$1.json"; then
         case $AF_R_STATUS in
             SUCCESS | SKIPPED)
                 af_map_merge AF_JOB_OUT "$AF_R_MAP"
-                af_event INFO step_resumed "job_id=$AF_JOB" "step_id=$1" "status=$AF_R_STATUS"
+                af_step_event step_resumed "step_id=$1 status=$AF_R_STATUS"
                 if [ "$AF_R_STATUS" = SKIPPED ] && [ "$3" = 1 ]; then
                     af_map_get "$AF_R_RESULT" '"reason"' && af_text "$REPLY" || REPLY='step requested skip_job'
                     AF_JOB_SKIP=$REPLY
@@ -722,7 +761,8 @@ af_step() {
                 return 1 ;;
         esac
     fi
-    af_event INFO step_start "job_id=$AF_JOB" "step_id=$1" "step_type=$2"
+    af_step_event step_start "step_id=$1 step_type=$2"
+    AF_CLOCK_FRESH=0
     return 0
 }
 
@@ -772,7 +812,7 @@ af_one_line() {  # TEXT -> REPLY on one line
 af_step_end() {  # record the step; merge its outputs; returns 1 when promotion failed
     af_write_step "$AF_JOB" "$AF_STEP" "$AF_STEP_STATUS" "$AF_RESULT" "$AF_PROMOTED"
     af_map_merge AF_JOB_OUT "$AF_PROMOTED"
-    af_event INFO step_end "job_id=$AF_JOB" "step_id=$AF_STEP" "status=$AF_STEP_STATUS"
+    af_step_event step_end "step_id=$AF_STEP status=$AF_STEP_STATUS"
     af_report_step "$AF_STEP" "$AF_STEP_STATUS"
     if [ -n "$AF_PROMOTE_ERROR" ]; then
         AF_JOB_ERROR=$AF_PROMOTE_ERROR
@@ -782,6 +822,7 @@ af_step_end() {  # record the step; merge its outputs; returns 1 when promotion 
     if [ "$AF_STEP_STATUS" = SKIPPED ] && [ "$AF_STEP_SKIPJOB" = 1 ]; then
         af_map_get "$AF_RESULT" '"reason"' && af_text "$REPLY" || REPLY='step requested skip_job'
         AF_JOB_SKIP=$REPLY
+        af_clock
         af_event INFO job_no_data "job_id=$AF_JOB" "step_id=$AF_STEP" "reason=$REPLY"
     fi
     return 0
@@ -806,6 +847,7 @@ af_check_items() {  # MIN_COUNT COUNT: has_data/count; SKIPPED below MIN_COUNT
 }
 
 af_lock_step() {  # KEY TTL: with_lock's lock, or the step fails
+    af_clock_fresh
     af_lock_acquire "$1" "$2" && return 0
     af_step_fail "Lock not acquired: $1"
     return 1
@@ -844,27 +886,27 @@ af_env_set() {  # NAME VALUE: an env entry for the child
 af_check_success() {  # 0 when the success files are right; AF_REASON otherwise
     af_all=$AF_P_REQUIRE
     [ -n "$AF_P_SUCCESS_MARKER" ] && af_all="$af_all$AF_P_SUCCESS_MARKER$AF_NL"
-    while IFS= read -r af_f; do
+    af_todo_files=$af_all
+    while [ -n "$af_todo_files" ]; do
+        af_f=${af_todo_files%%"$AF_NL"*}; af_todo_files=${af_todo_files#"$af_f"}; af_todo_files=${af_todo_files#"$AF_NL"}
         [ -n "$af_f" ] || continue
         af_path "$af_f" || return 2
         [ -e "$REPLY" ] || { AF_REASON="missing_required_file:$af_f"; return 1; }
-    done <<EOF
-$af_all
-EOF
-    while IFS= read -r af_f; do
+    done
+    af_todo_globs=$AF_P_GLOBS
+    while [ -n "$af_todo_globs" ]; do
+        af_f=${af_todo_globs%%"$AF_NL"*}; af_todo_globs=${af_todo_globs#"$af_f"}; af_todo_globs=${af_todo_globs#"$AF_NL"}
         [ -n "$af_f" ] || continue
         af_path "$af_f" || return 2
         af_glob_matches "$REPLY" || { AF_REASON="missing_required_glob:$af_f"; return 1; }
-    done <<EOF
-$AF_P_GLOBS
-EOF
-    while IFS= read -r af_f; do
+    done
+    af_todo_forbid=$AF_P_FORBID
+    while [ -n "$af_todo_forbid" ]; do
+        af_f=${af_todo_forbid%%"$AF_NL"*}; af_todo_forbid=${af_todo_forbid#"$af_f"}; af_todo_forbid=${af_todo_forbid#"$AF_NL"}
         [ -n "$af_f" ] || continue
         af_path "$af_f" || return 2
         [ -e "$REPLY" ] && { AF_REASON="forbidden_file_present:$af_f"; return 1; }
-    done <<EOF
-$AF_P_FORBID
-EOF
+    done
     return 0
 }
 
@@ -1035,7 +1077,11 @@ af_run_once() {
     fi
     [ "$AF_P_STDOUT" = capture ] && : >"$af_o"
     [ "$AF_P_STDERR" = capture ] && : >"$af_e"
-    if [ -z "$AF_P_TIMEOUT" ]; then
+    if [ -z "$AF_P_TIMEOUT$af_c$af_t$AF_P_ENV" ] && [ "$AF_P_INHERIT" = 1 ] && af_which "$1"; then
+        shift
+        af_direct "$af_o" "$af_e" "$REPLY" "$@"
+        AF_RC=$?
+    elif [ -z "$AF_P_TIMEOUT" ]; then
         af_child "$af_c" "$af_o" "$af_e" "$af_t" "$@"
         AF_RC=$?
     else
@@ -1085,6 +1131,78 @@ af_signal() {  # SIG PID: the whole process group when the child has one
     fi
 }
 
+# NAME -> REPLY: the file `exec NAME` would run (PATH search); 1 if none. Absolute results
+# are remembered for the run in AF_WHICH (lines "NAME PATH"); PATH does not change in a run.
+af_which() {
+    case $1 in
+        */*) REPLY=$1; return 0 ;;
+        '' | *"$AF_NL"*) return 1 ;;
+    esac
+    case $AF_WHICH in
+        *"$AF_NL$1 /"*)
+            REPLY=${AF_WHICH#*"$AF_NL$1 "}
+            REPLY=${REPLY%%"$AF_NL"*}
+            return 0 ;;
+    esac
+    af_todo_path=$PATH:
+    while [ -n "$af_todo_path" ]; do
+        af_dir=${af_todo_path%%:*}; af_todo_path=${af_todo_path#*:}
+        REPLY=${af_dir:-.}/$1
+        if [ -f "$REPLY" ] && [ -x "$REPLY" ]; then
+            case $REPLY in /*) AF_WHICH="$AF_WHICH$AF_NL$1 $REPLY" ;; esac
+            return 0
+        fi
+    done
+    return 1
+}
+
+# ARGV...: external.process for a step that sets no input but command and args (the
+# compiler knows which): every other input has its default, so the program runs as a simple
+# command with stdin from /dev/null, and the result is its exit code and one attempt.
+af_plain() {
+    if ! af_which "$1"; then
+        af_process_reset  # not found: the general path fails the step as exec reports it
+        af_process "$@"
+        return
+    fi
+    shift
+    af_event DEBUG process_start "job_id=$AF_JOB" "step_id=$AF_STEP" attempt=1
+    AETHERFLOW_FLOW_ID="${AETHERFLOW_FLOW_ID-$AF_FLOW_ID}" AETHERFLOW_RUN_ID="${AETHERFLOW_RUN_ID-$AF_RUN_ID}" \
+        "$REPLY" "$@" </dev/null
+    af_rc=$?
+    if [ "$af_rc" != 0 ]; then
+        af_event ERROR process_exit "job_id=$AF_JOB" "step_id=$AF_STEP" attempt=1 "exit_code=$af_rc"
+        af_step_fail "external.process failed with exit code $af_rc"
+        return 1
+    fi
+    AF_RESULT=$AF_PLAIN_RESULT
+}
+
+# The result of a plain step that succeeded, as a map and as written in its record.
+AF_PLAIN_RESULT="\"exit_code\": 0$AF_NL\"attempts\": 1$AF_NL"
+AF_PLAIN_RESULT_JSON="{$AF_NL    \"exit_code\": 0,$AF_NL    \"attempts\": 1$AF_NL  }"
+
+# OUT ERR PROGRAM ARGS...: the common case (no cwd, env, temp dir or timeout) as a simple
+# command: dash starts it with vfork, where the subshell of af_child copies the shell
+# first. PROGRAM has a slash, so it never names a builtin or a function.
+af_direct() {
+    af_o=$1; af_e=$2
+    shift 2
+    if [ -z "$af_o$af_e" ]; then
+        AETHERFLOW_FLOW_ID="${AETHERFLOW_FLOW_ID-$AF_FLOW_ID}" AETHERFLOW_RUN_ID="${AETHERFLOW_RUN_ID-$AF_RUN_ID}" \
+            "$@" </dev/null
+    elif [ -z "$af_e" ]; then
+        AETHERFLOW_FLOW_ID="${AETHERFLOW_FLOW_ID-$AF_FLOW_ID}" AETHERFLOW_RUN_ID="${AETHERFLOW_RUN_ID-$AF_RUN_ID}" \
+            "$@" </dev/null >>"$af_o"
+    elif [ -z "$af_o" ]; then
+        AETHERFLOW_FLOW_ID="${AETHERFLOW_FLOW_ID-$AF_FLOW_ID}" AETHERFLOW_RUN_ID="${AETHERFLOW_RUN_ID-$AF_RUN_ID}" \
+            "$@" </dev/null 2>>"$af_e"
+    else
+        AETHERFLOW_FLOW_ID="${AETHERFLOW_FLOW_ID-$AF_FLOW_ID}" AETHERFLOW_RUN_ID="${AETHERFLOW_RUN_ID-$AF_RUN_ID}" \
+            "$@" </dev/null >>"$af_o" 2>>"$af_e"
+    fi
+}
+
 # CWD OUT ERR TEMPDIR ARGV...: the child itself, with its env, directory and streams
 af_child() {
     af_c=$1; af_o=$2; af_e=$3; af_t=$4
@@ -1102,13 +1220,13 @@ af_child() {
         export AETHERFLOW_RUN_ID="${AETHERFLOW_RUN_ID-$AF_RUN_ID}"
         [ -n "$af_t" ] && export AETHERFLOW_OUTPUT_DIR="${AETHERFLOW_OUTPUT_DIR-$af_t}"
         af_i=0
-        while IFS= read -r af_name; do
+        af_todo_env=$AF_P_ENV
+        while [ -n "$af_todo_env" ]; do
+            af_name=${af_todo_env%%"$AF_NL"*}; af_todo_env=${af_todo_env#"$af_name"}; af_todo_env=${af_todo_env#"$AF_NL"}
             [ -n "$af_name" ] || continue
             eval "export $af_name=\"\$AF_PE_$af_i\""
             af_i=$((af_i + 1))
-        done <<EOF
-$AF_P_ENV
-EOF
+        done
         [ -n "$af_o" ] && exec >>"$af_o"
         [ -n "$af_e" ] && exec 2>>"$af_e"
         if [ -n "${AF_SETSID-}" ] && [ -n "$AF_P_TIMEOUT" ]; then
@@ -1129,6 +1247,7 @@ af_jo() {  # JOBINDEX JOBID JSONKEY -> REPLY: a job output for `when`; 2 when ab
     if [ -z "$af_st" ]; then
         AF_WHEN_ERROR="job '$2' has not run in this run"; return 2
     fi
+    af_map=
     eval "af_map=\${AF_JO_$1-}"
     af_map_get "$af_map" "$3" && return 0
     af_text "$3"
@@ -1161,10 +1280,10 @@ af_selected() {  # JOBID: 0 when it runs in this invocation
     return 1
 }
 
-# INDEX ID FUNCTION WHENFUNCTION DEP_INDEX...: run one job in declared order.
+# INDEX ID FUNCTION WHENFUNCTION LOCKNAME DEP_INDEX...: run one job in declared order.
 af_job() {
-    af_ji=$1; AF_JOB=$2; af_fn=$3; af_when=$4
-    shift 4
+    af_ji=$1; AF_JOB=$2; af_fn=$3; af_when=$4; af_job_lockname=$5
+    shift 5
     [ "$AF_STOP" = 1 ] && { af_not_reached "$AF_JOB"; return 0; }
     if ! af_selected "$AF_JOB"; then
         if af_record_read "$AF_RUN_DIR/jobs/$AF_JOB.json"; then
@@ -1172,7 +1291,8 @@ af_job() {
         fi
         return 0
     fi
-    af_job_started=$(date +%s)
+    af_clock_fresh
+    af_job_started=$AF_EPOCH
     for af_dep in "$@"; do
         af_job_status "$af_dep"
         if [ "$REPLY" != SUCCESS ]; then
@@ -1197,7 +1317,7 @@ af_job() {
         esac
     fi
     af_job_lock="job:$AF_FLOW_ID:$AF_JOB"
-    if [ "$AF_LOCK_SCOPE" = job ] && ! af_lock_acquire "$af_job_lock" "$AF_LOCK_TTL"; then
+    if [ "$AF_LOCK_SCOPE" = job ] && ! af_lock_acquire "$af_job_lock" "$AF_LOCK_TTL" "$af_job_lockname"; then
         af_event ERROR lock_held "job_id=$AF_JOB" "key=$af_job_lock"
         af_event ERROR run_aborted "job_id=$AF_JOB" "detail=job lock '$af_job_lock' is held by another run"
         AF_EXIT=3; AF_STOP=1
@@ -1207,10 +1327,13 @@ af_job() {
     AF_ARTIFACTS=$AF_JOB_DIR/$AF_LAYOUT_ARTIFACTS
     AF_SCRATCH=$AF_JOB_DIR/$AF_LAYOUT_SCRATCH
     af_write_job "$AF_JOB" RUNNING '' null
-    mkdir -p "$AF_ARTIFACTS" "$AF_SCRATCH" "$AF_JOB_DIR/$AF_LAYOUT_MANIFESTS" "$AF_RUN_DIR/steps/$AF_JOB"
+    LC_ALL=C mkdir -p "$AF_ARTIFACTS" "$AF_SCRATCH" "$AF_JOB_DIR/$AF_LAYOUT_MANIFESTS" "$AF_RUN_DIR/steps/$AF_JOB"
     af_event INFO job_start "job_id=$AF_JOB"
     AF_JOB_OUT=; AF_JOB_SKIP=; AF_JOB_ERROR=; AF_STEPS_REPORT=; AF_PROMOTE_ERROR=
-    if "$af_fn"; then
+    "$af_fn"
+    af_ok=$?
+    af_clock_fresh
+    if [ "$af_ok" = 0 ]; then
         if [ -n "$AF_JOB_SKIP" ]; then
             af_json_str "$AF_JOB_SKIP"
             af_finish_job "$af_ji" SKIPPED "$AF_JOB_OUT" "$REPLY"
@@ -1225,14 +1348,14 @@ af_job() {
         [ "$AF_KEEP_GOING" = 1 ] || AF_STOP=1
         af_cleanup 0
     fi
-    [ "$AF_LOCK_SCOPE" = job ] && af_lock_release "$af_job_lock"
+    [ "$AF_LOCK_SCOPE" = job ] && af_lock_release "$af_job_lock" "$af_job_lockname"
     return 0
 }
 
 af_finish_job() {  # INDEX STATUS OUTPUTMAP REASONLITERAL
     af_write_job "$AF_JOB" "$2" "$3" "$4"
     af_remember "$1" "$2" "$3" "$4"
-    af_secs=$(( $(date +%s) - af_job_started ))
+    af_secs=$((AF_EPOCH - af_job_started))
     af_note=
     if [ "$4" != null ]; then af_text "$4"; af_note=" ($REPLY)"; fi
     af_event INFO job_end "job_id=$AF_JOB" "status=$2" "skip_reason=${af_note# }"
@@ -1246,8 +1369,8 @@ af_not_reached() {  # JOBID
 
 af_cleanup() {  # SUCCEEDED
     case $AF_CLEANUP in
-        always) rm -rf "$AF_JOB_DIR" ;;
-        on_success) [ "$1" = 1 ] && rm -rf "$AF_JOB_DIR" ;;
+        always) LC_ALL=C rm -rf "$AF_JOB_DIR" ;;
+        on_success) [ "$1" = 1 ] && LC_ALL=C rm -rf "$AF_JOB_DIR" ;;
     esac
     return 0
 }
@@ -1315,11 +1438,11 @@ af_main() {
         af_code=$(printf '%s' "$AETHERFLOW_ENV_FILES_JSON" | af_json_env_awk specs) || exit 2
         eval "$af_code"
     fi
-    while IFS= read -r af_f; do
+    af_todo_envfiles=$af_env_files
+    while [ -n "$af_todo_envfiles" ]; do
+        af_f=${af_todo_envfiles%%"$AF_NL"*}; af_todo_envfiles=${af_todo_envfiles#"$af_f"}; af_todo_envfiles=${af_todo_envfiles#"$AF_NL"}
         [ -n "$af_f" ] && af_env_file "$af_f"
-    done <<EOF
-$af_env_files
-EOF
+    done
     AF_LOG_LEVEL=${AETHERFLOW_LOG_LEVEL:-INFO}
     case $AF_COMMAND in
         run) af_settings; af_cmd_run ;;
@@ -1337,7 +1460,9 @@ af_die_usage() {
 
 af_check_env() {  # every env variable the flow reads: set, default, or MISSING
     af_missing_names=
-    while IFS= read -r af_entry; do
+    af_todo_vars=$AF_ENV_VARS
+    while [ -n "$af_todo_vars" ]; do
+        af_entry=${af_todo_vars%%"$AF_NL"*}; af_todo_vars=${af_todo_vars#"$af_entry"}; af_todo_vars=${af_todo_vars#"$AF_NL"}
         [ -n "$af_entry" ] || continue
         af_name=${af_entry% *}
         eval "af_v=\${AFE_$af_name-}"
@@ -1346,9 +1471,7 @@ af_check_env() {  # every env variable the flow reads: set, default, or MISSING
         else af_state=MISSING; af_missing_names="$af_missing_names${af_missing_names:+, }$af_name"
         fi
         printf '%-32s %s\n' "$af_name" "$af_state"
-    done <<EOF
-$AF_ENV_VARS
-EOF
+    done
     if [ -n "$af_missing_names" ]; then
         printf 'missing required env variables: %s\n' "$af_missing_names" >&2
         exit 2
@@ -1368,8 +1491,16 @@ af_state_open() {
         || af_die "cannot open the state store $AF_STATE_DIR"
 }
 
+af_hex12() {  # N -> REPLY: 12 hex digits (no command substitution: that would fork)
+    af_v=$1; REPLY=
+    while [ ${#REPLY} -lt 12 ]; do
+        af_d=$((af_v % 16)); af_v=$((af_v / 16))
+        case $af_d in 10) af_d=a ;; 11) af_d=b ;; 12) af_d=c ;; 13) af_d=d ;; 14) af_d=e ;; 15) af_d=f ;; esac
+        REPLY=$af_d$REPLY
+    done
+}
+
 af_cmd_run() {
-    af_state_open
     if [ "$AF_RESUME" = 1 ]; then
         if ! af_latest_run; then
             printf 'nothing to resume: no run of %s recorded\n' "$AF_FLOW_ID" >&2; exit 0
@@ -1385,26 +1516,43 @@ af_cmd_run() {
             *) af_die "unknown job '$af_j' (jobs: $AF_JOB_IDS)" ;;
         esac
     done
+    # The start time: ns (for ordering runs), s and UTC from one `date`.
+    # shellcheck disable=SC2046  # the words are digits and one timestamp
+    set -- $(LC_ALL=C date -u '+%s%N %s %Y-%m-%dT%H:%M:%SZ')
+    af_now_ns=$1; AF_EPOCH=$2; AF_NOW=$3; AF_CLOCK_FRESH=1
     if [ -z "$AF_RUN_ID" ]; then
-        AF_RUN_ID=$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+        # A new run's id: 12 hex digits from the ns clock mixed with the pid, or from
+        # /dev/urandom where `date` has no %N (busybox) or the id is taken already.
+        case $af_now_ns in
+            *[!0-9]*) ;;
+            *) af_hex12 $(( (af_now_ns ^ ($$ << 24)) & 0xFFFFFFFFFFFF )); AF_RUN_ID=$REPLY ;;
+        esac
+        if [ -z "$AF_RUN_ID" ] || [ -e "$AF_STATE_DIR/runs/$AF_RUN_ID" ]; then
+            # shellcheck disable=SC2046  # six hex words
+            set -- $(LC_ALL=C od -An -N6 -tx1 /dev/urandom)
+            AF_RUN_ID=$1$2$3$4$5$6
+        fi
     fi
+    case $af_now_ns in *[!0-9]*) af_now_ns=${AF_EPOCH}000000000 ;; esac
     af_check_run_id "$AF_RUN_ID"
     AF_RUN_DIR=$AF_STATE_DIR/runs/$AF_RUN_ID
+    # Only a run that has a directory already can have step records to resume from.
+    AF_RESUMING=0
+    [ -d "$AF_RUN_DIR" ] && AF_RESUMING=1
     if af_run_info "$AF_RUN_DIR"; then
         af_json_str "$AF_FLOW_ID"
         [ "$AF_I_FLOW" = "$REPLY" ] || af_die "run id $AF_RUN_ID already belongs to flow $AF_I_FLOW in the state store $AF_STATE_DIR; use another run id"
         AF_STARTED_NS=$AF_I_STARTED
     else
-        af_now_ns=$(date +%s%N)
-        case $af_now_ns in *N | *[!0-9]*) af_now_ns=$(date +%s)000000000 ;; esac
         AF_STARTED_NS=$af_now_ns
     fi
-    mkdir -p "$AF_RUN_DIR/jobs" "$AF_RUN_DIR/steps"
-    AF_HELD=; AF_KEEPERS=; AF_EXIT=0; AF_STOP=0; AF_ANY_FAILED=0; AF_ENV_FAILURE=0; AF_REPORT=; AF_STEPS_REPORT=
+    LC_ALL=C mkdir -p "$AF_RUN_DIR/jobs" "$AF_RUN_DIR/steps" "$AF_STATE_DIR/locks" 2>/dev/null \
+        || af_die "cannot open the state store $AF_STATE_DIR"
+    AF_HELD=; AF_KEEPER=; AF_WHICH=; AF_EXIT=0; AF_STOP=0; AF_ANY_FAILED=0; AF_ENV_FAILURE=0; AF_REPORT=; AF_STEPS_REPORT=
     trap 'af_interrupted 143' TERM
     trap 'af_interrupted 130' INT
     af_event INFO run_start "source=$AF_SOURCE"
-    if [ "$AF_LOCK_SCOPE" = flow ] && ! af_lock_acquire "flow:$AF_FLOW_ID" "$AF_LOCK_TTL"; then
+    if [ "$AF_LOCK_SCOPE" = flow ] && ! af_lock_acquire "flow:$AF_FLOW_ID" "$AF_LOCK_TTL" "$AF_FLOW_LOCK_NAME"; then
         af_event ERROR lock_held "key=flow:$AF_FLOW_ID" "detail=another run of this flow holds the flow lock"
         exit 3
     fi
@@ -1419,6 +1567,7 @@ af_cmd_run() {
         3) af_status=LOCKED ;;
         *) af_status=FAILED ;;
     esac
+    af_clock_fresh
     af_release_all
     af_write_run "$af_status"
     af_event INFO run_end "status=$af_status"
@@ -1429,6 +1578,7 @@ af_cmd_run() {
 
 af_interrupted() {  # CODE: a signal ends the run: locks released, run recorded INTERRUPTED
     trap '' TERM INT
+    af_clock
     af_release_all
     [ -n "${AF_RUN_DIR-}" ] && af_write_run INTERRUPTED
     af_event INFO run_end status=INTERRUPTED
@@ -1452,7 +1602,9 @@ af_cmd_status() {
         printf 'run %s of %s: %s\n' "$AF_RUN_ID" "$AF_FLOW_ID" "${AF_I_STATUS:-UNKNOWN}"
     fi
     af_sep=
-    while IFS= read -r af_entry; do
+    af_todo_jobs=$AF_JOB_STEPS
+    while [ -n "$af_todo_jobs" ]; do
+        af_entry=${af_todo_jobs%%"$AF_NL"*}; af_todo_jobs=${af_todo_jobs#"$af_entry"}; af_todo_jobs=${af_todo_jobs#"$AF_NL"}
         [ -n "$af_entry" ] || continue
         af_job=${af_entry%% *}
         af_steps=${af_entry#* }
@@ -1480,9 +1632,7 @@ af_cmd_status() {
             if [ -n "$af_sep2" ]; then printf '\n      }\n    }'; else printf '}\n    }'; fi
         fi
         af_sep=,
-    done <<EOF
-$AF_JOB_STEPS
-EOF
+    done
     if [ "$AF_JSON" = 1 ]; then
         if [ -n "$af_sep" ]; then printf '\n  }\n}\n'; else printf '}\n}\n'; fi
     fi

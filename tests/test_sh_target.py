@@ -269,3 +269,59 @@ def test_python_and_sh_artifacts_share_the_file_state_layout(project: Project) -
     # The Python artifact reads what the shell artifact recorded.
     assert project.status("shared", "r1")["jobs"]["a"] == {"status": "SUCCESS", "outputs": {"n": 2},
                                                            "steps": {"s": "SUCCESS"}}
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_a_step_with_only_a_command_runs_the_program_found_on_path(project: Project, shell: tuple[str, ...]) -> None:
+    """Such steps take the runtime's short path (a simple command, no subshell): it must
+    still find programs as exec does, never run a shell builtin or a runtime function of
+    the same name, and give the child the run's ids."""
+    bin_dir = project.root / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "seen").write_text('#!/bin/sh\nprintf "%s|%s|%s" "$AETHERFLOW_FLOW_ID" "$AETHERFLOW_RUN_ID" "$*" >"$OUT"\n')
+    (bin_dir / "seen").chmod(0o755)
+    (bin_dir / "af_job").write_text("#!/bin/sh\nexit 0\n")  # not the runtime's function of that name
+    (bin_dir / "af_job").chmod(0o755)
+    _sh_flow(project, "plain", """\
+        jobs:
+          - id: found
+            steps:
+              - {id: twice, type: external.process, inputs: {command: [seen, a b], args: ["$HOME"]}}
+              - {id: again, type: external.process, inputs: {command: [seen, c]}}
+              - {id: own, type: external.process, inputs: {command: [af_job]}}
+          - id: builtin
+            steps:
+              - {id: s, type: external.process, inputs: {command: [exit, "0"]}}
+          - id: missing
+            steps:
+              - {id: s, type: external.process, inputs: {command: [no-such-program-here]}}
+          - id: code
+            steps:
+              - {id: s, type: external.process, inputs: {command: [sh, -c, "exit 4"]}}
+        """)
+    project.compile("--target", "sh")
+    out = project.root / "seen.txt"
+    path = f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}"
+    run = _run(project, shell, "plain", "run", "--run-id", "r1", "--keep-going", env={"PATH": path, "OUT": str(out)})
+    assert run.returncode == 1, run.stderr
+    assert out.read_text() == "plain|r1|c"
+    status = _status(project, shell, "plain", "r1")
+    assert {job: value["status"] for job, value in status["jobs"].items()} == {
+        "found": "SUCCESS", "builtin": "FAILED", "missing": "FAILED", "code": "FAILED"}
+    assert "step_id=s status=FAILED error=external.process failed with exit code 127" in run.stderr
+    assert "external.process failed with exit code 4" in run.stderr
+    record = json.loads((project.root / "state" / "plain-files" / "runs" / "r1" / "steps" / "found" / "own.json").read_text())
+    assert record == {"status": "SUCCESS", "result": {"exit_code": 0, "attempts": 1}, "promoted": {}}
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_lock_names_computed_when_compiling_match_the_runtime(shell: tuple[str, ...]) -> None:
+    """Flow and job lock names are computed by the compiler; with_lock keys by the runtime.
+    Both must name the same key the same way, or two runs would not exclude each other."""
+    from aetherflow_compiler.codegen.sh import lock_name
+
+    runtime = ROOT / "runtime_stub" / "runtime.sh"
+    for key in ["job:flow:job", "flow:x", "with lock/ü é\t*", "k" * 100, "line\nbreak", ""]:
+        proc = subprocess.run([*shell, "-c", '. "$1"; af_lock_name "$2"; printf %s "$REPLY"', "sh", str(runtime), key],
+                              capture_output=True, text=True, check=True)
+        assert proc.stdout == lock_name(key), key

@@ -48,6 +48,40 @@ class Blocker:
     message: str
 
 
+def _crc_table() -> list[int]:
+    table = []
+    for byte in range(256):
+        crc = byte << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04C11DB7 if crc & 0x80000000 else crc << 1) & 0xFFFFFFFF
+        table.append(crc)
+    return table
+
+
+_CRC_TABLE = _crc_table()
+
+
+def posix_cksum(data: bytes) -> int:
+    """The checksum POSIX `cksum` prints: CRC-32 (polynomial 0x04C11DB7, most significant
+    bit first) over the data, then over its length in as few bytes as it needs."""
+    crc = 0
+    for byte in data:
+        crc = ((crc << 8) & 0xFFFFFFFF) ^ _CRC_TABLE[(crc >> 24) ^ byte]
+    length = len(data)
+    while length:
+        crc = ((crc << 8) & 0xFFFFFFFF) ^ _CRC_TABLE[(crc >> 24) ^ (length & 0xFF)]
+        length >>= 8
+    return ~crc & 0xFFFFFFFF
+
+
+def lock_name(key: str) -> str:
+    """The lock directory name the runtime's `af_lock_name` gives `key` (computed here for
+    flow and job locks, whose keys are known when compiling)."""
+    data = key.encode("utf-8")
+    safe = re.sub(rb"[^A-Za-z0-9._-]", b"_", data)[:80].decode("ascii")
+    return f"{safe}-{posix_cksum(data)}"
+
+
 @cache
 def runtime_source() -> str:
     return (resources.files("aetherflow_compiler._runtime") / "runtime.sh").read_text("utf-8")
@@ -255,8 +289,10 @@ def _ref_code(ref: Ref, fail: str) -> str:
 
 
 def _emit_process(code: _Code, inputs: ir.Map, fail: str) -> None:
-    code.add("af_process_reset")
-    code.add("AF_P_ENV_N=0")
+    plain = {str(key) for key, _ in inputs.entries} <= {"command", "args"}
+    if not plain:
+        code.add("af_process_reset")
+        code.add("AF_P_ENV_N=0")
     command = inputs.get("command")
     argv: list[str] = []
     for item in command.items if isinstance(command, ir.Seq) else [command]:
@@ -265,6 +301,9 @@ def _emit_process(code: _Code, inputs: ir.Map, fail: str) -> None:
     if isinstance(args, ir.Seq):
         for item in args.items:
             argv.append(f'"${_emit_string(code, item, fail)}"')
+    if plain:
+        code.add(f"af_plain {' '.join(argv)} || {fail}")
+        return
     settings = {
         "shell": ("AF_P_SHELL", "bool"), "cwd": ("AF_P_CWD", "str"), "timeout_seconds": ("AF_P_TIMEOUT", "num"),
         "kill_grace_seconds": ("AF_P_GRACE", "num"), "inherit_env": ("AF_P_INHERIT", "bool"),
@@ -595,6 +634,7 @@ def generate_sh(flow: ir.Flow) -> str:
         f"AF_SOURCE_SHA256={q(flow.source_sha256)}",
         f"AF_COMPILER_VERSION={q(__version__)}",
         f"AF_LOCK_SCOPE={q(flow.locks.scope)}",
+        f"AF_FLOW_LOCK_NAME={q(lock_name('flow:' + flow.id))}",
         f"AF_CLEANUP={q(flow.workspace.cleanup_policy)}",
         f"AF_JOB_IDS={q(' '.join(j.id for j in flow.jobs))}",
         "# job id, then its step ids (for `status`)",
@@ -634,10 +674,11 @@ def generate_sh(flow: ir.Flow) -> str:
             _emit_step(code, step)
         out += ["", f"# {comment_text(str(job.origin))}", f"{functions[job.id]}() {{", *(code.lines or ["    :"]),
                 "}"]
-    out += ["", "af_jobs() {  # in declared order: index, id, function, when, then the indexes of depends_on"]
+    out += ["", "af_jobs() {  # in declared order: index, id, function, when, job lock name, then the indexes of depends_on"]
     for job in flow.jobs:
         deps = " ".join(str(index[d]) for d in job.depends_on)
         when = whens[job.id] if job.when is not None else "''"
-        out.append(f"    af_job {index[job.id]} {q(job.id)} {functions[job.id]} {when}{' ' + deps if deps else ''}")
+        lock = q(lock_name(f"job:{flow.id}:{job.id}"))
+        out.append(f"    af_job {index[job.id]} {q(job.id)} {functions[job.id]} {when} {lock}{' ' + deps if deps else ''}")
     out += ["}", "", 'af_main "$@"', ""]
     return "\n".join(out)
