@@ -7,6 +7,8 @@
 Every ratio is measured in the same run, on the same machine. Cases:
 - hello: one job, one external.process running `true`; artifact vs `aetherflow run`.
 - 100 steps: one job of 100 `true` steps; artifact vs engine vs `sh` running /bin/true 100x.
+- both again as POSIX shell artifacts (`--target sh`, file state), run with `sh`; with the
+  state and workspace in the run's temp dir, and on tmpfs (/dev/shm) to show the disk's part.
 - compile: N generated flows (10 jobs x 10 steps) compiled cold, with nothing changed,
   and with one flow changed.
 - memory: peak RSS of the artifact and of the engine for hello.
@@ -15,6 +17,7 @@ Every ratio is measured in the same run, on the same machine. Cases:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -23,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,13 +67,15 @@ def peak_rss_mb(args: list[str], cwd: Path, env: dict[str, str]) -> float:
     return int(out.stdout) / 1024.0
 
 
-def flow_yaml(flow_id: str, root: Path, steps: int) -> str:
+def flow_yaml(flow_id: str, root: Path, steps: int, file_state: bool = False) -> str:
+    state = (f"{{backend: file, path: {json.dumps(str(root / 'state' / (flow_id + '-files')))}}}" if file_state
+             else f"{{path: {json.dumps(str(root / 'state' / (flow_id + '.sqlite')))}}}")
     lines = [
         "version: 1",
         "flow:",
         f"  id: {flow_id}",
         f"  workspace: {{root: {json.dumps(str(root / 'work'))}, cleanup_policy: never}}",
-        f"  state: {{path: {json.dumps(str(root / 'state' / (flow_id + '.sqlite')))}}}",
+        f"  state: {state}",
         "jobs:",
         "  - id: main",
         "    steps:",
@@ -91,7 +97,8 @@ def generated_flow(n: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def bench_runs(root: Path, repeat_hello: int, repeat_steps: int) -> tuple[list[Row], dict[str, float]]:
+def bench_runs(root: Path, fast: Path | None, repeat_hello: int, repeat_steps: int
+               ) -> tuple[list[Row], dict[str, float]]:
     flows = root / "flows"
     flows.mkdir()
     (flows / "hello.yaml").write_text(flow_yaml("hello", root, 1))
@@ -100,6 +107,7 @@ def bench_runs(root: Path, repeat_hello: int, repeat_steps: int) -> tuple[list[R
                    stderr=subprocess.DEVNULL)
     shell = root / "floor.sh"
     shell.write_text("#!/bin/sh\n" + "/bin/true\n" * 100)
+    sh_dists = compile_sh_variants(root, fast)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(root), "LANG": "C.UTF-8"}
     engine = oracle_cli()
     # The interpreter itself, not a wrapper such as a pyenv shim, which adds ~50 ms per start.
@@ -113,6 +121,9 @@ def bench_runs(root: Path, repeat_hello: int, repeat_steps: int) -> tuple[list[R
         rows.append(Row(case, "compiled artifact, with site", statistics.median(with_site), repeat, "python3"))
         reference = timed([engine, "run", "--flow-yaml", str(flows / f"{flow}.yaml")], root, env, repeat)
         rows.append(Row(case, "reference engine", statistics.median(reference), repeat, "aetherflow run"))
+        for subject, dist in sh_dists:
+            sh_artifact = timed(["sh", str(dist / f"{flow}.sh"), "run"], root, env, repeat)
+            rows.append(Row(case, subject, statistics.median(sh_artifact), repeat, "sh <flow>.sh run"))
         if flow == "steps100":
             floor = timed(["sh", str(shell)], root, env, repeat)
             rows.append(Row(case, "sh script (floor)", statistics.median(floor), repeat, "sh floor.sh"))
@@ -121,6 +132,35 @@ def bench_runs(root: Path, repeat_hello: int, repeat_steps: int) -> tuple[list[R
         "engine": peak_rss_mb([engine, "run", "--flow-yaml", str(flows / "hello.yaml")], root, env),
     }
     return rows, memory
+
+
+@contextlib.contextmanager
+def tmpfs_dir() -> Iterator[Path | None]:
+    """A temporary directory on tmpfs (/dev/shm), or None where there is none."""
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="aetherflow-bench-", dir=shm) as tmp:
+        yield Path(tmp)
+
+
+def compile_sh_variants(root: Path, fast: Path | None) -> list[tuple[str, Path]]:
+    """The same two flows with file state, compiled with --target sh: state and workspace
+    under `root`, and under `fast` (tmpfs) when there is one."""
+    places = [("sh artifact", root / "sh")]
+    if fast is not None:
+        places.append(("sh artifact, state on tmpfs", fast))
+    out = []
+    for subject, place in places:
+        flows = place / "flows"
+        flows.mkdir(parents=True)
+        (flows / "hello.yaml").write_text(flow_yaml("hello", place, 1, file_state=True))
+        (flows / "steps100.yaml").write_text(flow_yaml("steps100", place, 100, file_state=True))
+        subprocess.run([AETHERFLOW, "compile", str(flows), "-o", str(place / "dist"), "--target", "sh", "--no-cache"],
+                       check=True, stderr=subprocess.DEVNULL)
+        out.append((subject, place / "dist"))
+    return out
 
 
 def bench_compile(root: Path, count: int) -> list[Row]:
@@ -147,6 +187,7 @@ TARGETS = {
     ("hello", "engine/artifact"): (">=", 10.0),
     ("100 steps", "engine/artifact"): (">=", 5.0),
     ("100 steps", "artifact/floor"): ("<=", 2.0),
+    ("100 steps", "sh artifact/floor"): ("<=", 1.3),
 }
 COMPILE_LIMITS = {"cold": 30.0, "nothing changed": 2.0, "one changed": 1.0}
 
@@ -160,7 +201,12 @@ def report(rows: list[Row], memory: dict[str, float], quick: bool) -> str:
         ("hello", "engine/artifact"): by[("hello", "reference engine")] / by[("hello", "compiled artifact")],
         ("100 steps", "engine/artifact"): by[("100 steps", "reference engine")] / by[("100 steps", "compiled artifact")],
         ("100 steps", "artifact/floor"): by[("100 steps", "compiled artifact")] / by[("100 steps", "sh script (floor)")],
+        ("100 steps", "sh artifact/floor"): by[("100 steps", "sh artifact")] / by[("100 steps", "sh script (floor)")],
     }
+    if ("100 steps", "sh artifact, state on tmpfs") in by:
+        tmpfs = by[("100 steps", "sh artifact, state on tmpfs")] / by[("100 steps", "sh script (floor)")]
+    else:
+        tmpfs = None
     out += ["", "| ratio (same run) | value | target | met |", "|---|---:|---|---|"]
     missed = []
     for (case, name), value in ratios.items():
@@ -170,13 +216,15 @@ def report(rows: list[Row], memory: dict[str, float], quick: bool) -> str:
         if not met:
             missed.append(f"- {case}, {name}: {value:.2f}x against {op} {limit:g}x "
                           f"(missed by {abs(value - limit) / limit * 100:.0f}%)")
+    if tmpfs is not None:
+        out.append(f"| 100 steps: sh artifact/floor, state on tmpfs | {tmpfs:.2f}x | (for reading) | |")
     for r in rows:
         if r.case == "compile":
             limit = next(v for k, v in COMPILE_LIMITS.items() if r.subject.endswith(k))
             scale = "" if not quick else " (reduced size: target is for 1000 flows)"
-            met = "yes" if r.median_s < limit else "NO"
-            out.append(f"| compile: {r.subject} | {r.median_s:.2f} s | < {limit:g} s{scale} | {met} |")
-            if met == "NO":
+            within = "yes" if r.median_s < limit else "NO"
+            out.append(f"| compile: {r.subject} | {r.median_s:.2f} s | < {limit:g} s{scale} | {within} |")
+            if within == "NO":
                 missed.append(f"- compile, {r.subject}: {r.median_s:.2f} s against < {limit:g} s "
                               f"(missed by {(r.median_s - limit) / limit * 100:.0f}%)")
     out += ["", "| peak memory, hello | MB |", "|---|---:|",
@@ -199,6 +247,12 @@ NOTES = """
   posix_spawn alike) where `sh` needs about 0.55 ms, and the artifact then records the
   step in one SQLite transaction. That puts the 100-step floor ratio near 2.5x: the 2x
   target would need the artifact to spend almost nothing beyond starting processes.
+- The shell artifact (`--target sh`) runs each plain step as one simple command, which
+  dash starts with vfork like the floor script does; on top of that it records each step
+  in its own file (the file state layout) and logs two lines. Creating a small file costs
+  about 0.1 ms on this machine's ext4 disk and almost nothing on tmpfs, which is why the
+  table shows both: the rest is about 8 ms per run (date, mkdir, the job lock) and about
+  0.05 ms of shell per step.
 - Compile times include writing the output directory and, when cold, filling the cache.
 """
 
@@ -220,11 +274,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", metavar="FILE", help="also write the results as Markdown to FILE")
     args = parser.parse_args(argv)
     repeat_hello, repeat_steps, flows = (3, 2, 50) if args.quick else (20, 10, 1000)
-    with tempfile.TemporaryDirectory(prefix="aetherflow-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="aetherflow-bench-") as tmp, tmpfs_dir() as fast:
         root = Path(tmp)
         (root / "runs").mkdir()
         (root / "compile").mkdir()
-        rows, memory = bench_runs(root / "runs", repeat_hello, repeat_steps)
+        rows, memory = bench_runs(root / "runs", fast, repeat_hello, repeat_steps)
         rows += bench_compile(root / "compile", flows)
     table = report(rows, memory, args.quick)
     print(f"machine: {machine()}\n")
