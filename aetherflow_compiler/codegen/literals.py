@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import re
 from typing import Any
 
 from aetherflow_compiler import ir
@@ -87,3 +88,19 @@ def uses_dates(value: Any) -> bool:
 def comment_text(text: str) -> str:
     """Text safe inside a `#` comment: anything that could end the line is escaped."""
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+def function_names(ids: list[str], prefix: str) -> dict[str, str]:
+    """Id -> a function name made of `prefix` and the id, with every character that is
+    not [A-Za-z0-9_] as `_`: a name both Python and sh accept. Unique and deterministic:
+    ids that map to the same name get `_2`, `_3`, ... in declared order."""
+    out: dict[str, str] = {}
+    used: set[str] = set()
+    for ident in ids:
+        base = prefix + re.sub(r"[^A-Za-z0-9_]", "_", ident)
+        name, n = base, 2
+        while name in used:
+            name, n = f"{base}_{n}", n + 1
+        used.add(name)
+        out[ident] = name
+    return out

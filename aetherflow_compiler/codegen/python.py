@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -12,7 +11,13 @@ from aetherflow_compiler import __version__, ir
 from aetherflow_compiler.codegen import vendor
 from aetherflow_compiler.codegen.layout import Atom, Call, Collection, Node, fits
 from aetherflow_compiler.codegen.layout import text as layout_text
-from aetherflow_compiler.codegen.literals import comment_text, py_literal, to_node, uses_dates
+from aetherflow_compiler.codegen.literals import (
+    comment_text,
+    function_names,
+    py_literal,
+    to_node,
+    uses_dates,
+)
 from aetherflow_compiler.steps import StepRegistry
 from aetherflow_compiler.when import BoolOp, Compare, JobAttr, JobOutput, Literal, Not, WhenExpr
 
@@ -56,19 +61,6 @@ def _operand(expr: WhenExpr) -> str:
     code = when_code(expr)
     return f"({code})" if isinstance(expr, (Compare, BoolOp, Not)) else code
 
-
-def _identifiers(ids: list[str], prefix: str) -> dict[str, str]:
-    """Job id -> Python function name, unique and deterministic."""
-    out: dict[str, str] = {}
-    used: set[str] = set()
-    for job_id in ids:
-        base = prefix + re.sub(r"\W", "_", job_id)
-        name, n = base, 2
-        while name in used:
-            name, n = f"{base}_{n}", n + 1
-        used.add(name)
-        out[job_id] = name
-    return out
 
 
 @dataclass(frozen=True)
@@ -167,8 +159,8 @@ def generate_flow(flow: ir.Flow, registry: StepRegistry, bundle: RuntimeBundle, 
     """The source of `<flow_id>.py`, laid out as black would. `plugin_files` are the
     vendored plugin files (below aetherflow_plugins/) the script runs when the flow uses
     a plugin's step or connector."""
-    functions = _identifiers([j.id for j in flow.jobs], "job_")
-    whens = _identifiers([j.id for j in flow.jobs], "when_")
+    functions = function_names([j.id for j in flow.jobs], "job_")
+    whens = function_names([j.id for j in flow.jobs], "when_")
     step_types = [(t, _runtime_of(registry, t)) for t in flow.step_types()]
     plugins = uses_plugins(flow, registry)
     assert not (plugins and single_file), "--single-file with plugins is refused before generating"

@@ -22,7 +22,7 @@ from importlib import resources
 from typing import Any
 
 from aetherflow_compiler import __version__, ir
-from aetherflow_compiler.codegen.literals import comment_text
+from aetherflow_compiler.codegen.literals import comment_text, function_names
 from aetherflow_compiler.templates import Ref, Template
 from aetherflow_compiler.when import BoolOp, Compare, JobAttr, JobOutput, Literal, Not, WhenExpr
 
@@ -551,18 +551,6 @@ def _when_truth(code: _Code, expr: WhenExpr, index: dict[str, int]) -> None:
 # --- the script ---------------------------------------------------------------------------
 
 
-def _function_names(ids: list[str], prefix: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    used: set[str] = set()
-    for job_id in ids:
-        base = prefix + re.sub(r"[^A-Za-z0-9_]", "_", job_id)
-        name, n = base, 2
-        while name in used:
-            name, n = f"{base}_{n}", n + 1
-        used.add(name)
-        out[job_id] = name
-    return out
-
 
 def _setting_code(variable: str, value: ir.Value) -> list[str]:
     code = _Code("    ")
@@ -606,8 +594,8 @@ def _plan_lines(flow: ir.Flow) -> list[str]:
 def generate_sh(flow: ir.Flow) -> str:
     """The source of `<flow_id>.sh`. The flow must have no blockers."""
     assert not blockers(flow), flow.id
-    functions = _function_names([j.id for j in flow.jobs], "job_")
-    whens = _function_names([j.id for j in flow.jobs], "when_")
+    functions = function_names([j.id for j in flow.jobs], "job_")
+    whens = function_names([j.id for j in flow.jobs], "when_")
     index = {job.id: n for n, job in enumerate(flow.jobs, 1)}
     out = [
         "#!/bin/sh",

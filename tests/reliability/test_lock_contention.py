@@ -7,7 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -19,26 +21,13 @@ CRITICAL = ("if [ -e \"$S\" ]; then echo overlap >> \"$O\"; fi; touch \"$S\"; ec
             "sleep 0.3; rm -f \"$S\"")
 
 
-def _race(project: Project, flow_id: str, env: dict[str, str]) -> list[subprocess.CompletedProcess[str]]:
-    procs = [
-        subprocess.Popen([sys.executable, "-I", "-S", str(project.dist / f"{flow_id}.py"), "run", "--run-id", f"r{i}"],
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=project.root)
-        for i in range(RUNS)
-    ]
-    results = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=120)
-        results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
-    return results
-
-
-def _env(project: Project) -> dict[str, str]:
-    return {"PATH": "/usr/bin:/bin", "S": str(project.root / "sentinel"), "O": str(project.root / "overlaps"),
-            "W": str(project.root / "winners")}
-
-
-def test_with_lock_serializes_16_concurrent_runs(project: Project) -> None:
-    project.flow("wl", f"""\
+# The two contention scenarios, shared with the shell artifact's tests (test_sh_reliability.py):
+# every run's critical section records an overlap if it finds another one inside.
+_CRITICAL_INPUTS = f"""\
+command: [sh, -c, '{CRITICAL}']
+env: {{S: "{{{{env.S}}}}", O: "{{{{env.O}}}}", W: "{{{{env.W}}}}"}}
+"""
+WITH_LOCK_JOBS = """\
 jobs:
   - id: a
     steps:
@@ -50,10 +39,41 @@ jobs:
           step:
             type: external.process
             inputs:
-              command: [sh, -c, '{CRITICAL}']
-              env: {{S: "{{{{env.S}}}}", O: "{{{{env.O}}}}", W: "{{{{env.W}}}}"}}
-""", extra="  locks: {scope: none}\n")
-    results = _race(project, "wl", _env(project))
+""" + textwrap.indent(_CRITICAL_INPUTS, " " * 14)
+FLOW_LOCK_JOBS = """\
+jobs:
+  - id: a
+    steps:
+      - id: critical
+        type: external.process
+        inputs:
+""" + textwrap.indent(_CRITICAL_INPUTS, " " * 10)
+
+
+def race(project: Project, argv: Callable[[str], list[str]]) -> list[subprocess.CompletedProcess[str]]:
+    """RUNS runs at once, `argv(run_id)` each, with the critical section's env."""
+    procs = [subprocess.Popen(argv(f"r{i}"), env=contention_env(project), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, cwd=project.root)
+             for i in range(RUNS)]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+    return results
+
+
+def contention_env(project: Project) -> dict[str, str]:
+    return {"PATH": "/usr/bin:/bin", "S": str(project.root / "sentinel"), "O": str(project.root / "overlaps"),
+            "W": str(project.root / "winners")}
+
+
+def _python(project: Project, flow_id: str) -> Callable[[str], list[str]]:
+    return lambda run_id: [sys.executable, "-I", "-S", str(project.dist / f"{flow_id}.py"), "run", "--run-id", run_id]
+
+
+def test_with_lock_serializes_16_concurrent_runs(project: Project) -> None:
+    project.flow("wl", WITH_LOCK_JOBS, extra="  locks: {scope: none}\n")
+    results = race(project, _python(project, "wl"))
     assert not (project.root / "overlaps").exists()
     codes = [r.returncode for r in results]
     assert set(codes) <= {0, 1} and codes.count(0) >= 1, [r.stderr[-800:] for r in results if r.returncode not in (0, 1)]
@@ -64,17 +84,8 @@ jobs:
 
 
 def test_flow_scope_lock_losers_exit_3(project: Project) -> None:
-    project.flow("fl", f"""\
-jobs:
-  - id: a
-    steps:
-      - id: critical
-        type: external.process
-        inputs:
-          command: [sh, -c, '{CRITICAL}']
-          env: {{S: "{{{{env.S}}}}", O: "{{{{env.O}}}}", W: "{{{{env.W}}}}"}}
-""", extra="  locks: {scope: flow, ttl_seconds: 60}\n")
-    results = _race(project, "fl", _env(project))
+    project.flow("fl", FLOW_LOCK_JOBS, extra="  locks: {scope: flow, ttl_seconds: 60}\n")
+    results = race(project, _python(project, "fl"))
     assert not (project.root / "overlaps").exists()
     codes = [r.returncode for r in results]
     assert set(codes) <= {0, 3} and codes.count(0) >= 1, [r.stderr[-800:] for r in results if r.returncode not in (0, 3)]

@@ -8,18 +8,17 @@ import random
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from test_crash_resume import LEDGER_JOBS, STEPS, ledger_counts
+from test_lock_contention import FLOW_LOCK_JOBS, WITH_LOCK_JOBS, race
 
 from conftest import Project
 
 pytestmark = pytest.mark.reliability
-STEPS = 30
 KILLS = 25
-RUNS = 16
-CRITICAL = ("if [ -e \"$S\" ]; then echo overlap >> \"$O\"; fi; touch \"$S\"; echo $$ >> \"$W\"; "
-            "sleep 0.3; rm -f \"$S\"")
 
 
 def _flow(project: Project, flow_id: str, body: str, extra: str = "") -> None:
@@ -46,30 +45,20 @@ def _done_steps(project: Project) -> set[str]:
     return done
 
 
-def _counts(ledger: Path) -> dict[str, int]:
-    lines = ledger.read_text().split() if ledger.exists() else []
-    return {f"s{i}": lines.count(f"s{i}") for i in range(STEPS)}
-
-
-def _sh(project: Project, flow_id: str, *args: str, env: dict[str, str]) -> list[str]:
+def _sh(project: Project, flow_id: str, *args: str) -> list[str]:
     return ["dash", str(project.dist / f"{flow_id}.sh"), *args]
 
 
 def test_kill_9_at_random_points_then_resume(project: Project) -> None:
-    steps = "".join(
-        f"      - {{id: s{i}, type: external.process, inputs: {{command: [sh, -c, 'echo s{i} >> \"$L\"; sleep 0.1'], "
-        f"env: {{L: '{{{{env.LEDGER}}}}'}}}}}}\n"
-        for i in range(STEPS)
-    )
-    _flow(project, "ledger", "jobs:\n  - id: a\n    steps:\n" + steps)
+    _flow(project, "ledger", LEDGER_JOBS)
     ledger = project.root / "ledger.txt"
     env = {"LEDGER": str(ledger), "PATH": "/usr/bin:/bin"}
     rng = random.Random(20261128)
     killed_mid_run = 0
     for _ in range(KILLS):
         done_before = _done_steps(project)
-        counts_before = _counts(ledger)
-        proc = subprocess.Popen(_sh(project, "ledger", "run", "--run-id", "crash", env=env), env=env,
+        counts_before = ledger_counts(ledger)
+        proc = subprocess.Popen(_sh(project, "ledger", "run", "--run-id", "crash"), env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=project.root)
         time.sleep(rng.uniform(0.05, 0.25))
         if proc.poll() is None:
@@ -77,17 +66,17 @@ def test_kill_9_at_random_points_then_resume(project: Project) -> None:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         time.sleep(0.15)  # the step the shell was waiting for finishes on its own
-        counts_after = _counts(ledger)
+        counts_after = ledger_counts(ledger)
         for step_id in done_before:  # recorded as done: it never runs again
             assert counts_after[step_id] == counts_before[step_id], step_id
         assert done_before <= _done_steps(project)
     assert killed_mid_run >= KILLS - 3
-    final_run = subprocess.run(_sh(project, "ledger", "run", "--run-id", "crash", env=env), env=env,
+    final_run = subprocess.run(_sh(project, "ledger", "run", "--run-id", "crash"), env=env,
                                capture_output=True, text=True, cwd=project.root)
     assert final_run.returncode == 0, final_run.stderr
-    final = _counts(ledger)
+    final = ledger_counts(ledger)
     assert all(final[f"s{i}"] >= 1 for i in range(STEPS))
-    status = subprocess.run(_sh(project, "ledger", "status", "--run-id", "crash", "--json", env=env), env=env,
+    status = subprocess.run(_sh(project, "ledger", "status", "--run-id", "crash", "--json"), env=env,
                             capture_output=True, text=True, cwd=project.root)
     report = json.loads(status.stdout)
     assert report["status"] == "SUCCESS"
@@ -96,39 +85,13 @@ def test_kill_9_at_random_points_then_resume(project: Project) -> None:
     assert _done_steps(project) == {f"s{i}" for i in range(STEPS)}
 
 
-def _race(project: Project, flow_id: str, env: dict[str, str]) -> list[subprocess.CompletedProcess[str]]:
-    procs = [subprocess.Popen(_sh(project, flow_id, "run", "--run-id", f"r{i}", env=env), env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=project.root)
-             for i in range(RUNS)]
-    results = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=120)
-        results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
-    return results
-
-
-def _env(project: Project) -> dict[str, str]:
-    return {"PATH": "/usr/bin:/bin", "S": str(project.root / "sentinel"), "O": str(project.root / "overlaps"),
-            "W": str(project.root / "winners")}
+def _dash(project: Project, flow_id: str) -> Callable[[str], list[str]]:
+    return lambda run_id: _sh(project, flow_id, "run", "--run-id", run_id)
 
 
 def test_with_lock_serializes_16_concurrent_runs(project: Project) -> None:
-    _flow(project, "wl", f"""\
-jobs:
-  - id: a
-    steps:
-      - id: critical
-        type: with_lock
-        inputs:
-          lock_key: the-critical-section
-          ttl_seconds: 60
-          step:
-            type: external.process
-            inputs:
-              command: [sh, -c, '{CRITICAL}']
-              env: {{S: "{{{{env.S}}}}", O: "{{{{env.O}}}}", W: "{{{{env.W}}}}"}}
-""", extra="  locks: {scope: none}\n")
-    results = _race(project, "wl", _env(project))
+    _flow(project, "wl", WITH_LOCK_JOBS, extra="  locks: {scope: none}\n")
+    results = race(project, _dash(project, "wl"))
     assert not (project.root / "overlaps").exists()
     codes = [r.returncode for r in results]
     assert set(codes) <= {0, 1} and codes.count(0) >= 1, [r.stderr[-800:] for r in results]
@@ -140,17 +103,8 @@ jobs:
 
 
 def test_flow_scope_lock_losers_exit_3(project: Project) -> None:
-    _flow(project, "fl", f"""\
-jobs:
-  - id: a
-    steps:
-      - id: critical
-        type: external.process
-        inputs:
-          command: [sh, -c, '{CRITICAL}']
-          env: {{S: "{{{{env.S}}}}", O: "{{{{env.O}}}}", W: "{{{{env.W}}}}"}}
-""", extra="  locks: {scope: flow, ttl_seconds: 60}\n")
-    results = _race(project, "fl", _env(project))
+    _flow(project, "fl", FLOW_LOCK_JOBS, extra="  locks: {scope: flow, ttl_seconds: 60}\n")
+    results = race(project, _dash(project, "fl"))
     assert not (project.root / "overlaps").exists()
     codes = [r.returncode for r in results]
     assert set(codes) <= {0, 3} and codes.count(0) >= 1, [r.stderr[-800:] for r in results]
@@ -169,7 +123,7 @@ jobs:
     env = {"PATH": "/usr/bin:/bin"}
     locks = _state(project, "stale") / "locks"
     # A run holding the flow lock is killed -9: its lock directory stays behind.
-    dead = subprocess.Popen(_sh(project, "stale", "run", "--run-id", "dead", env=env), env={**env, "T": "5"},
+    dead = subprocess.Popen(_sh(project, "stale", "run", "--run-id", "dead"), env={**env, "T": "5"},
                             cwd=project.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not (locks.exists() and any(
@@ -181,7 +135,7 @@ jobs:
     owner, expires, ttl = (lock / "lease").read_text().split()
     assert (owner, ttl) == ("dead", "6")
     # Still within its TTL: a new run is refused with exit 3.
-    blocked = subprocess.run(_sh(project, "stale", "run", "--run-id", "second", env=env), env=env,
+    blocked = subprocess.run(_sh(project, "stale", "run", "--run-id", "second"), env=env,
                              cwd=project.root, capture_output=True, text=True)
     assert blocked.returncode == 3, blocked.stderr
     # Nothing renews it any more (the run's keeper stops when the run is gone)...
@@ -191,7 +145,7 @@ jobs:
     # ...so it expires, and the next run takes it over, runs, and releases it.
     while int(expires) >= int(time.time()):
         time.sleep(0.2)
-    taken = subprocess.run(_sh(project, "stale", "run", "--run-id", "third", env=env), env=env,
+    taken = subprocess.run(_sh(project, "stale", "run", "--run-id", "third"), env=env,
                            cwd=project.root, capture_output=True, text=True)
     assert taken.returncode == 0, taken.stderr
     assert not [p for p in locks.iterdir() if p.suffix == ".lock"]
