@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import sys
+import zoneinfo
 from typing import Any
 
 import click
@@ -22,6 +24,10 @@ from aetherflow_compiler.diagnostics import Diagnostic
 from aetherflow_compiler.explain import as_text, explain_flow
 from aetherflow_compiler.plugins import PluginSet, toolchain
 from aetherflow_compiler.report import print_report
+from aetherflow_compiler.schedule.build import DeployOptions
+from aetherflow_compiler.schedule.explain import explain_text
+from aetherflow_compiler.schedule.kubernetes import KubeOptions
+from aetherflow_compiler.schedule.model import schedule_of
 from aetherflow_compiler.schema_check import SCHEMA_KINDS, schema_text
 from aetherflow_compiler.steps import StepRegistry
 from aetherflow_compiler.validate import Report, validate_paths
@@ -97,15 +103,43 @@ def validate(paths: tuple[str, ...], profiles: str | None, plugin_dirs: tuple[st
                    "shell cannot express get a warning and a Python artifact only).")
 @plugins_option
 @click.option("--no-cache", is_flag=True, help="Ignore and do not write the compile cache ($AETHERFLOW_CACHE_DIR).")
+@click.option("--schedule", "schedule", type=click.Path(),
+              help="Scheduler file: also write OUTPUT/schedule/ (crontab, systemd units, Kubernetes CronJobs).")
+@click.option("--deploy-dir", default=DeployOptions.dist, show_default=True,
+              help="Where OUTPUT is on the hosts (and in pods); the schedule files run the artifacts there.")
+@click.option("--log-dir", default=DeployOptions.log_dir, show_default=True,
+              help="Directory for the crontab's output, one <item>.log per scheduler item.")
+@click.option("--python", "python_bin", default=DeployOptions.python, show_default=True,
+              help="The Python that crontab and systemd run the artifacts with.")
+@click.option("--k8s-image", help="Container image of the CronJobs (default python:3.12-slim; busybox:1.36 for "
+                                  "flows with a shell artifact only).")
+@click.option("--k8s-claim", default=KubeOptions.claim, show_default=True,
+              help="PersistentVolumeClaim mounted where each flow keeps its state.")
+@click.option("--k8s-namespace", help="Namespace of the Kubernetes objects (default: none, kubectl's current).")
+@click.option("--k8s-request", "k8s_requests", multiple=True, metavar="NAME=QUANTITY",
+              help="Container resource request, e.g. cpu=250m or memory=256Mi (repeatable; default cpu=100m, "
+                   "memory=128Mi).")
 def compile_command(paths: tuple[str, ...], output: str, profiles: str | None, check: bool, single_file: bool,
-                    target: str, plugin_dirs: tuple[str, ...], mode: str | None, no_cache: bool) -> None:
+                    target: str, plugin_dirs: tuple[str, ...], mode: str | None, no_cache: bool,
+                    schedule: str | None, deploy_dir: str, log_dir: str, python_bin: str, k8s_image: str | None,
+                    k8s_claim: str, k8s_namespace: str | None, k8s_requests: tuple[str, ...]) -> None:
     """Compile flows into OUTPUT: one script per flow, the vendored runtime and manifest.json.
 
     Exit status: 0 written (or up to date with --check), 1 drift found by --check,
     2 invalid input or output directory.
     """
     registry, plugins = load_toolchain(plugin_dirs, mode)
-    options = CompileOptions(output=output, profiles=profiles, single_file=single_file, target=target)
+    requests = KubeOptions.requests
+    if k8s_requests:
+        pairs = [r.partition("=") for r in k8s_requests]
+        if any(not name or not sep or not value for name, sep, value in pairs):
+            raise click.BadParameter("write NAME=QUANTITY, e.g. cpu=250m", param_hint="--k8s-request")
+        requests = tuple((name, value) for name, _, value in pairs)
+    deploy = DeployOptions(dist=deploy_dir, log_dir=log_dir, python=python_bin,
+                           kube=KubeOptions(image=k8s_image, claim=k8s_claim, namespace=k8s_namespace,
+                                            requests=requests))
+    options = CompileOptions(output=output, profiles=profiles, single_file=single_file, target=target,
+                             schedule=schedule, deploy=deploy)
     result = compile_paths(list(paths), options, registry, CompileCache(enabled=not no_cache), plugins)
     if not result.ok:
         print_report(result.report)
@@ -167,6 +201,47 @@ def explain(flow: str, profiles: str | None, plugin_dirs: tuple[str, ...], mode:
                                "resources": [r.as_json() for r in resources]}, indent=2, ensure_ascii=False))
     else:
         click.echo(as_text(str(result.flow_id), result.path, resources), nl=False)
+    sys.exit(EXIT_OK)
+
+
+@cli.group()
+def schedule() -> None:
+    """Scheduler files: see when items run."""
+
+
+@schedule.command("explain")
+@click.argument("scheduler_file", type=click.Path())
+@click.option("-n", "--count", default=5, show_default=True, type=click.IntRange(1, 1000),
+              help="How many trigger times per item.")
+@click.option("--from", "start", metavar="ISO-TIME",
+              help="Start after this time (ISO 8601; without an offset it is in the file's timezone). Default: now.")
+def schedule_explain(scheduler_file: str, count: int, start: str | None) -> None:
+    """Print the next trigger times of every item of SCHEDULER_FILE in its timezone, so a
+    reviewer can see what the crontab, timers and CronJobs will do. Exit status: 0, or 2
+    when the file is not a valid scheduler file."""
+    report = validate_paths([scheduler_file])
+    files = [f for f in report.files if f.document is not None]
+    if report.ok and (len(files) != 1 or files[0].kind != "scheduler"):
+        report.general.append(Diagnostic(scheduler_file, 1, 1, "AF100", "schedule explain needs one scheduler file"))
+    if not report.ok:
+        print_report(report)
+        sys.exit(EXIT_INVALID)
+    for diag in report.warnings:
+        click.echo(diag.format_text(), err=True)
+    doc = files[0].document
+    assert doc is not None
+    plan = schedule_of(doc.data, scheduler_file, doc.sha256)
+    zone = zoneinfo.ZoneInfo(plan.timezone)
+    if start is None:
+        moment = datetime.datetime.now(zone)
+    else:
+        try:
+            moment = datetime.datetime.fromisoformat(start)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--from") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=zone)
+    click.echo(explain_text(plan, moment, count), nl=False)
     sys.exit(EXIT_OK)
 
 

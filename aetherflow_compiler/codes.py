@@ -86,6 +86,13 @@ _ALL = [
          "Fix the probe step's inputs or remove the steps after it."),
     Code("AF314", "unknown-connector", _E, "A resource's kind and driver name no connector.",
          "Fix the kind or driver (see the hint) or load the plugin that registers the connector."),
+    Code("AF315", "invalid-cron", _E, "A scheduler item's `cron` is not a valid five-field cron expression.",
+         "Write minute hour day-of-month month day-of-week, each `*`, a number, a range `a-b`, a list and "
+         "an optional `/step`; months and weekdays may be names (`jan`, `mon`)."),
+    Code("AF316", "unknown-schedule-flow", _E, "With `compile --schedule`: an item's `flow_yaml` is not one of the "
+         "flows being compiled.", "Compile that flow too, or fix the path (relative to the scheduler file)."),
+    Code("AF317", "unknown-schedule-job", _E, "With `compile --schedule`: an item's `flow_job` is not a job of its flow.",
+         "Use one of the flow's job ids (see the hint) or drop `flow_job` to run the whole flow."),
     # --- templates ----------------------------------------------------------------------
     Code("AF401", "template-syntax", _E,
          "Unsupported templating syntax. Use {{VAR}} or {{VAR:DEFAULT}}",
@@ -147,6 +154,12 @@ _ALL = [
          "Quote the value."),
     Code("AF805", "on-no-data-never-skips", _W, "`on_no_data: skip_job` on a step that never reports no data.",
          "Remove `on_no_data` or use a probe step such as `check_items`."),
+    Code("AF807", "cron-day-or", _W, "A `cron` restricts both the day of month and the day of week. cron, systemd "
+         "timers (as compiled) and Kubernetes run on days matching either; the engine's APScheduler needs both.",
+         "Keep one of the two fields `*`, or split the item in two, so that every scheduler agrees."),
+    Code("AF808", "cron-numeric-weekday", _W, "A `cron` names weekdays by number. cron and Kubernetes read 0 as "
+         "Sunday; the engine's APScheduler reads 0 as Monday, so the same item ran a day later there.",
+         "Write weekday names (`mon-fri`): every scheduler reads them the same."),
     Code("AF806", "no-shell-artifact", _W, "With `--target all`: a flow the POSIX shell target cannot express "
          "gets only its Python artifact; the message says why.",
          "Nothing to do if the flow runs where Python is; otherwise change what the message names."),

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,8 +27,11 @@ from aetherflow_compiler.codegen.vendor import PACKAGE
 from aetherflow_compiler.diagnostics import Diagnostic
 from aetherflow_compiler.loader import load_bytes, read_source, unreadable
 from aetherflow_compiler.plugins import PluginSet, plugin_entry_files, vendored_files
+from aetherflow_compiler.schedule.build import DeployOptions, Scheduled, schedule_files
+from aetherflow_compiler.schedule.model import Schedule, schedule_of
 from aetherflow_compiler.sources import detect_kind, expand_paths
 from aetherflow_compiler.steps import StepRegistry, default_registry
+from aetherflow_compiler.suggest import closest
 from aetherflow_compiler.validate import (
     FileResult,
     Report,
@@ -48,6 +52,8 @@ class CompileOptions:
     profiles: str | None = None
     single_file: bool = False
     target: str = "python"
+    schedule: str | None = None  # a scheduler file: DIR/schedule/ gets crontab, systemd and Kubernetes files
+    deploy: DeployOptions = field(default_factory=DeployOptions)
 
 
 @dataclass
@@ -209,11 +215,17 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
             profiles = mapping(profiles_result.document.data)
             profiles_digest = profiles_result.document.sha256
 
+    schedule_file = os.path.normpath(options.schedule) if options.schedule else None
+    schedule_result: FileResult | None = None
+    if schedule_file is not None:
+        schedule_result = check_file(schedule_file, "scheduler", registry, None)
+        report.files.append(schedule_result)
+
     fingerprint = compiler_fingerprint()
     analyses: list[Analysis | None] = []
     pending: list[tuple[int, tuple[str, str, str, bytes | None]]] = []
     for path in files:
-        if path == profiles_file:
+        if path in (profiles_file, schedule_file):
             continue
         name = names.get(path, os.path.basename(path))
         try:
@@ -300,10 +312,70 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
                     store.put_text("script", digest, text)
             shell_scripts[analysis.path] = text
 
+    scheduled: list[Scheduled] = []
+    schedule: Schedule | None = None
+    if schedule_result is not None and schedule_result.document is not None:
+        doc = schedule_result.document
+        schedule = schedule_of(doc.data, names.get(schedule_result.path, os.path.basename(schedule_result.path)),
+                               doc.sha256)
+        scheduled = _scheduled(schedule, schedule_result, flows, flow_of, scripts, shell_scripts)
+        if not report.ok:
+            return result_
+
     result_.flow_ids = [str(a.flow_id) for a in flows]
     extra = vendored_files(plugins) if plugins is not None and vendored_plugins else {}
     result_.files = _assemble(flows, scripts, shell_scripts, bundle, options, profiles_result, names, extra)
+    if schedule is not None:
+        artifacts = {path: data for path, data in result_.files.items() if path != MANIFEST}
+        result_.files.update(schedule_files(schedule, scheduled, artifacts, options.deploy))
+        manifest = json.loads(result_.files[MANIFEST])
+        manifest["sources"][schedule.source] = schedule.sha256
+        manifest["sources"] = dict(sorted(manifest["sources"].items()))
+        manifest["schedule"] = {s.item.id: {"cron": s.item.cron.text, "timezone": schedule.timezone,
+                                            "flow": s.flow.id, "job": s.item.flow_job, "unit": f"aetherflow-{s.item.slug}"}
+                                for s in scheduled}
+        manifest["artifacts"] = {path: hashlib.sha256(data).hexdigest()
+                                 for path, data in sorted(result_.files.items()) if path != MANIFEST}
+        result_.files[MANIFEST] = (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False)
+                                   + "\n").encode("utf-8")
+        result_.files = dict(sorted(result_.files.items()))
     return result_
+
+
+def _scheduled(schedule: Schedule, result: FileResult, flows: list[Analysis], flow_of: Callable[[Analysis], ir.Flow],
+               scripts: dict[str, str], shell_scripts: dict[str, str]) -> list[Scheduled]:
+    """Each item with the compiled flow it runs; AF316/AF317 (on `result`) for the others.
+    `flow_yaml` is a path relative to the scheduler file, as the engine's scheduler reads it."""
+    assert result.document is not None
+    doc = result.document
+    base = os.path.dirname(os.path.abspath(result.path))
+    by_path = {os.path.normpath(os.path.abspath(a.path)): a for a in flows}
+    out = []
+    for item in schedule.items:
+        analysis = by_path.get(os.path.normpath(os.path.join(base, item.flow_yaml)))
+        if analysis is None:
+            span = doc.span(("items", item.index, "flow_yaml"))
+            known = sorted(os.path.relpath(p, base) for p in by_path)
+            best = closest(item.flow_yaml, known)
+            hint = f"did you mean '{best}'?" if best else "compiled: " + (", ".join(known) or "no flows")
+            result.diagnostics.add(Diagnostic(result.path, span.line, span.column, "AF316",
+                                              f"item '{item.id}': flow_yaml '{item.flow_yaml}' is not among the "
+                                              "compiled flows", hint))
+            continue
+        flow = flow_of(analysis)
+        jobs = [job.id for job in flow.jobs]
+        if item.flow_job is not None and item.flow_job not in jobs:
+            span = doc.span(("items", item.index, "flow_job"))
+            best = closest(item.flow_job, jobs)
+            result.diagnostics.add(Diagnostic(result.path, span.line, span.column, "AF317",
+                                              f"item '{item.id}': flow '{flow.id}' has no job '{item.flow_job}'",
+                                              f"did you mean '{best}'?" if best else "jobs: " + ", ".join(jobs)))
+            continue
+        artifact = f"{flow.id}.py" if analysis.path in scripts else f"{flow.id}.sh"
+        if analysis.path not in scripts and analysis.path not in shell_scripts:
+            continue  # no artifact at all: reported already
+        out.append(Scheduled(item, flow, artifact))
+    return out
 
 
 def _check_target(fr: FileResult, registry: StepRegistry, single_file: bool) -> None:

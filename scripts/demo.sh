@@ -19,8 +19,10 @@ PY
 
 echo "== aetherflow validate examples/"
 "$BIN/aetherflow" validate examples/
-echo "== aetherflow compile examples/flows -o $DEMO/dist --target all"
-"$BIN/aetherflow" compile examples/flows -o "$DEMO/dist" --target all
+echo "== aetherflow compile examples/flows -o $DEMO/dist --target all --schedule examples/scheduler.yaml"
+"$BIN/aetherflow" compile examples/flows -o "$DEMO/dist" --target all --schedule examples/scheduler.yaml
+echo "== aetherflow schedule explain examples/scheduler.yaml -n 2"
+"$BIN/aetherflow" schedule explain examples/scheduler.yaml -n 2
 
 export AETHERFLOW_WORK_ROOT="$PWD/$DEMO/work"
 export AETHERFLOW_STATE_ROOT="$PWD/$DEMO/state"

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Programs the tests need that do not come from PyPI: PostgreSQL's initdb/pg_ctl
-# (tests/peers.py) and the shells the sh target is tested under (dash, bash, busybox).
+# (tests/peers.py), the shells the sh target is tested under (dash, bash, busybox) and
+# systemd-analyze, which checks the generated timers' calendar expressions.
 # Installs the Debian packages that are missing when running as root.
 set -eu
 missing=
@@ -10,6 +11,7 @@ fi
 for shell in dash bash busybox; do
     command -v "$shell" >/dev/null 2>&1 || missing="$missing $shell"
 done
+command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
 [ -n "$missing" ] || exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing test programs (Debian packages):$missing" >&2

@@ -34,6 +34,12 @@ INLINE_EXAMPLES = {
               "flows/x.yaml:13:27: AF806 no sh artifact for flow 'nightly': step 'load' (external.process): "
               "template '{{steps.pull.exit_code}}' cannot be resolved by the sh target (it resolves env, "
               "flow_id, run_id)\n  hint: this flow gets a Python artifact only"),
+    "AF316": ("$ aetherflow compile flows/ -o dist/ --schedule scheduler.yaml",
+              "scheduler.yaml:4:46: AF316 item 'typo': flow_yaml 'flows/b.yaml' is not among the compiled flows\n"
+              "  hint: did you mean 'flows/a.yaml'?"),
+    "AF317": ("$ aetherflow compile flows/ -o dist/ --schedule scheduler.yaml",
+              "scheduler.yaml:5:69: AF317 item 'job': flow 'a' has no job 'extrct'\n"
+              "  hint: did you mean 'extract'?"),
 }
 
 RANGES = [

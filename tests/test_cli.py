@@ -21,7 +21,7 @@ def test_examples_validate_clean() -> None:
     result = run_cli(["validate", str(EXAMPLES)])
     assert result.exit_code == 0, result.stdout
     assert result.stdout == ""
-    assert "6 files valid" in result.stderr
+    assert "7 files valid" in result.stderr  # 5 flows, the profiles and the scheduler file
 
 
 def test_json_output_lists_files_errors_and_warnings(tmp_path: Path) -> None:

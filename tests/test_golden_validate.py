@@ -18,6 +18,8 @@ TESTED_ELSEWHERE = {
     "AF701": "compile target (issue 3)",
     "AF705": "tests/test_sh_target.py::test_flows_the_shell_cannot_express",
     "AF806": "tests/test_sh_target.py::test_flows_the_shell_cannot_express",
+    "AF316": "tests/test_schedule.py::test_items_must_name_compiled_flows_and_their_jobs",
+    "AF317": "tests/test_schedule.py::test_items_must_name_compiled_flows_and_their_jobs",
 }
 
 

@@ -1,4 +1,5 @@
-"""Scheduler files: unique item ids and a real IANA timezone."""
+"""Scheduler files: unique item ids, a real IANA timezone, valid cron expressions, and
+warnings where the engine's APScheduler reads an expression differently from cron."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from functools import cache
 
 from aetherflow_compiler.diagnostics import Diagnostic
 from aetherflow_compiler.loader import Document
+from aetherflow_compiler.schedule.cron import CronError, parse_cron
 from aetherflow_compiler.suggest import closest
 from aetherflow_compiler.walk import mapping, sequence
 
@@ -36,10 +38,36 @@ def check_scheduler(doc: Document) -> list[Diagnostic]:
         item_id = mapping(item).get("id")
         if not isinstance(item_id, str):
             continue
+        cron = mapping(item).get("cron")
+        if isinstance(cron, str):
+            out.extend(_check_cron(doc, ("items", i, "cron"), item_id, cron))
         if item_id in first:
             line = doc.span(("items", first[item_id], "id")).line
             out.append(at(("items", i, "id"), "AF311", f"duplicate scheduler item id '{item_id}'",
                           f"first used at line {line}"))
         else:
             first[item_id] = i
+    return out
+
+
+def _check_cron(doc: Document, path: tuple[object, ...], item_id: str, text: str) -> list[Diagnostic]:
+    span = doc.span(path)
+    if len(text.split()) != 5:
+        return []  # the schema says it: five fields
+    try:
+        cron = parse_cron(text)
+    except CronError as exc:
+        return [Diagnostic(doc.path, span.line, span.column, "AF315", f"item '{item_id}': cron '{text}': {exc}",
+                           "fields: minute hour day-of-month month day-of-week")]
+    out = []
+    if not cron.any_day and not cron.any_weekday:
+        out.append(Diagnostic(doc.path, span.line, span.column, "AF807",
+                              f"item '{item_id}': cron '{text}' runs on days matching the day of month or the day "
+                              "of week (the engine's APScheduler needs both)",
+                              "keep one of the two fields '*', or split the item in two"))
+    if cron.numeric_weekdays:
+        out.append(Diagnostic(doc.path, span.line, span.column, "AF808",
+                              f"item '{item_id}': cron '{text}' numbers weekdays: 0 and 7 are Sunday here and in "
+                              "cron, while the engine's APScheduler reads 0 as Monday",
+                              "write weekday names such as mon-fri"))
     return out

@@ -1,0 +1,1 @@
+"""Scheduling: the scheduler file compiled into crontab, systemd timers and Kubernetes CronJobs."""

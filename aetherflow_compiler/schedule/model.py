@@ -1,0 +1,50 @@
+"""A validated scheduler file as data: its timezone and items, each with a parsed cron."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from aetherflow_compiler.schedule.cron import Cron, parse_cron
+from aetherflow_compiler.walk import mapping, sequence
+
+DEFAULT_TIMEZONE = "Europe/Berlin"  # the engine's scheduler default
+DEFAULT_MISFIRE_GRACE = 300  # seconds, the engine's scheduler default
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    slug: str  # the id as a name for files, units and Kubernetes objects: [a-z0-9-]
+    cron: Cron
+    flow_yaml: str
+    flow_job: str | None
+    misfire_grace_time: int | None  # None: no limit
+    index: int  # position in `items`, for located errors
+
+
+@dataclass(frozen=True)
+class Schedule:
+    source: str  # the file name as given on the command line
+    sha256: str
+    timezone: str
+    items: tuple[Item, ...]
+
+
+def schedule_of(data: Any, source: str, sha256: str) -> Schedule:
+    """The Schedule of a scheduler file that validated without errors."""
+    doc = mapping(data)
+    items = []
+    slugs: dict[str, int] = {}
+    for index, raw in enumerate(sequence(doc.get("items"))):
+        item = mapping(raw)
+        item_id = str(item["id"])
+        slug = re.sub(r"[^a-z0-9]+", "-", item_id.lower()).strip("-")[:40] or "item"
+        slugs[slug] = slugs.get(slug, 0) + 1
+        if slugs[slug] > 1:
+            slug = f"{slug}-{slugs[slug]}"
+        grace = item.get("misfire_grace_time", DEFAULT_MISFIRE_GRACE)
+        items.append(Item(item_id, slug, parse_cron(str(item["cron"])), str(item["flow_yaml"]),
+                          None if item.get("flow_job") is None else str(item["flow_job"]), grace, index))
+    return Schedule(source, sha256, str(doc.get("timezone") or DEFAULT_TIMEZONE), tuple(items))

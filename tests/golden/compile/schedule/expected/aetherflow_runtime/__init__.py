@@ -1,0 +1,52 @@
+"""aetherflow_runtime: the runtime vendored next to compiled AetherFlow flows.
+
+Standard library only, CPython 3.8+. Generated flow scripts import it; it never imports
+the compiler. Modules import each other only with one-line `from .x import ...`
+statements, so that `aetherflow compile --single-file` can inline the whole runtime into
+one script.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+RUNTIME_VERSION = "0.1.0"
+
+
+def new_sha256():  # type: ignore[no-untyped-def]
+    """A sha256 object without importing hashlib and OpenSSL (a few ms of every start)."""
+    try:
+        from _sha256 import sha256  # CPython 3.8 to 3.11
+    except ImportError:
+        try:
+            from _sha2 import sha256  # CPython 3.12 and later
+        except ImportError:
+            from hashlib import sha256
+    return sha256()
+
+
+def runtime_sha256(folder: str) -> str:
+    """Hash of a vendored runtime: every *.py file name and content, in sorted order."""
+    digest = new_sha256()
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".py"):
+            with open(os.path.join(folder, name), "rb") as fh:
+                digest.update(name.encode("utf-8") + b"\0" + fh.read() + b"\0")
+    return digest.hexdigest()
+
+
+def verify_runtime(version: str, sha256: str) -> None:
+    """Refuse to run next to a runtime other than the one the flow was compiled with."""
+    folder = os.path.dirname(os.path.abspath(__file__))
+    found = runtime_sha256(folder)
+    if version != RUNTIME_VERSION or sha256 != found:
+        sys.stderr.write(
+            "error: the runtime in %s does not match this flow script\n"
+            "  expected runtime %s sha256 %s\n"
+            "  found    runtime %s sha256 %s\n"
+            "  deploy the compiled directory as a whole (flow scripts with aetherflow_runtime/),\n"
+            "  or compile again with `aetherflow compile`.\n"
+            % (folder, version, sha256, RUNTIME_VERSION, found)
+        )
+        sys.exit(2)

@@ -1,0 +1,37 @@
+"""Errors the runtime raises, grouped by the exit code they lead to."""
+
+from __future__ import annotations
+
+
+class ConfigError(Exception):
+    """Usage or configuration problem (missing env, bad env file, bad argument): exit 2."""
+
+
+class LockHeld(Exception):
+    """A flow or job lock is held by another run: exit 3."""
+
+
+class StepError(Exception):
+    """A step failed; its job is FAILED (exit 1)."""
+
+
+class TemplateError(StepError):
+    """A template could not be rendered (syntax or missing key)."""
+
+
+class TemplateSyntaxError(TemplateError):
+    pass
+
+
+class MissingKeyError(TemplateError):
+    def __init__(self, path: str) -> None:
+        super().__init__(f"missing template key '{path}' (no default given)")
+        self.path = path
+
+    @property
+    def is_env(self) -> bool:
+        return self.path == "env" or self.path.startswith("env.")
+
+
+class WhenError(Exception):
+    """A `when` expression cannot be evaluated: the run stops (exit 1)."""

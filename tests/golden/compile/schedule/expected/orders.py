@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+# Compiled by aetherflow-compiler 0.1.0 from orders.yaml
+# (source sha256 0c5c8e0a53bea359bfa5c614d9b526996a2393b8754139a69fa4cf8a53338a73).
+# Do not edit: change the YAML and compile again.
+#
+#   python3 orders.py run [--run-id ID | --resume] [--job ID]... [--env-file F]... [--keep-going]
+#   python3 orders.py plan | check-env | status [--run-id ID] [--json] | --version
+#
+# Exit codes: 0 no job failed, 1 a job failed, 2 usage or configuration error,
+# 3 a flow or job lock is held by another run.
+import os
+import sys
+
+# The runtime is vendored next to this script; -I (isolated mode) does not add our folder.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+try:
+    import aetherflow_runtime
+except ImportError:
+    sys.stderr.write(
+        "error: aetherflow_runtime/ is missing next to %s; deploy the whole compiled directory\n"
+        % __file__
+    )
+    sys.exit(2)
+aetherflow_runtime.verify_runtime(
+    "0.1.0", "e2615c9a7d15c5d4ac38f99bef8e2a85d2eeb0faba6bb66b16897c6de0a513bc"
+)
+
+from aetherflow_runtime.cli import main
+from aetherflow_runtime.engine import Flow, Job
+from aetherflow_runtime.step_process import run_external_process
+from aetherflow_runtime.templating import Ref, Text
+
+FLOW = Flow(
+    flow_id="orders",
+    source="orders.yaml",
+    source_sha256="0c5c8e0a53bea359bfa5c614d9b526996a2393b8754139a69fa4cf8a53338a73",
+    compiler_version="0.1.0",
+    description=None,
+    workspace_root="/tmp/work",
+    cleanup_policy="on_success",
+    layout={"artifacts": "artifacts", "scratch": "scratch", "manifests": "manifests"},
+    state_backend="sqlite",
+    state_path=Text(
+        Ref("env.AF_STATE_DIR", default="/var/lib/aetherflow/state"),
+        "/orders.sqlite",
+    ),
+    lock_scope="job",
+    lock_ttl_seconds=3600,
+    env_vars={"AF_STATE_DIR": True},
+)
+
+
+# orders.yaml:6
+def job_extract(run):
+    # orders.yaml:8
+    run.step("pull", "external.process", inputs={"command": ["echo", "pulling"]})
+
+
+# orders.yaml:9
+def job_load(run):
+    # orders.yaml:12
+    run.step("push", "external.process", inputs={"command": ["echo", "50% done"]})
+
+
+JOBS = [
+    Job("extract", job_extract, origin="orders.yaml:6"),
+    Job("load", job_load, origin="orders.yaml:9", depends_on=["extract"]),
+]
+
+STEP_TYPES = {"external.process": run_external_process}
+
+if __name__ == "__main__":
+    sys.exit(main(FLOW, JOBS, STEP_TYPES))

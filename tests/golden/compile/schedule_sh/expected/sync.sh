@@ -1,0 +1,1724 @@
+#!/bin/sh
+# Compiled by aetherflow-compiler 0.1.0 from sync.yaml
+# (source sha256 e2b4670b282a5a7b8f24e38fdd8d44c3d52b72b1b06f238bf3050d6672da7ff4), POSIX shell target.
+# Do not edit: change the YAML and compile again.
+#
+#   sh sync.sh run [--run-id ID | --resume] [--job ID]... [--env-file F]... [--keep-going]
+#   sh sync.sh plan | check-env | status [--run-id ID] [--json] | --version
+#
+# Exit codes: 0 no job failed, 1 a job failed, 2 usage or configuration error,
+# 3 a flow or job lock is held by another run.
+
+# Literals from the flow are single-quoted on purpose: they must not expand.
+# shellcheck disable=SC2016
+set -u
+
+# aetherflow runtime for POSIX sh: the shell target's counterpart of aetherflow_runtime/.
+# Inlined into every compiled <flow_id>.sh; plain POSIX sh (dash, bash --posix, busybox sh).
+#
+# Values are carried as JSON literals (3, true, "text") so that outputs keep their types.
+# Per step, only shell builtins run besides the step's own program: records are written
+# with printf, and a record is complete only when its last line "}" is there (a reader
+# ignores a torn record, as a JSON parser would), so no rename is needed per step.
+
+AF_NL='
+'
+
+# --- messages --------------------------------------------------------------------------
+
+# Programs the runtime itself runs (date, mkdir, rm, od) run with LC_ALL=C: their output
+# does not depend on the locale, and they start faster without loading one.
+#
+# The clock: one `date` gives AF_EPOCH (seconds, for records and lock expiry) and AF_NOW
+# (UTC, for run and job events). It is read at run start, then again only where time may
+# have passed since: after a step ran or a wait. A job's start, its end when no step ran,
+# and the run's end right after its last job reuse the reading (second resolution).
+af_clock() {
+    af_t=$(LC_ALL=C date -u '+%s %Y-%m-%dT%H:%M:%SZ')
+    AF_EPOCH=${af_t%% *}
+    AF_NOW=${af_t#* }
+    AF_CLOCK_FRESH=1
+}
+
+af_clock_fresh() {  # af_clock unless nothing that takes time happened since the last reading
+    [ "$AF_CLOCK_FRESH" = 1 ] || af_clock
+}
+
+# The end-of-run summary: a job's line, then its steps' lines (kept until the job ends).
+af_report_step() {  # ID STATUS [NOTE]
+    AF_STEPS_REPORT="${AF_STEPS_REPORT}step|$1|$2||${3-}$AF_NL"
+}
+
+af_report_job() {  # ID STATUS SECONDS [NOTE]
+    AF_REPORT="${AF_REPORT}job|$1|$2|$3|${4-}$AF_NL$AF_STEPS_REPORT"
+    AF_STEPS_REPORT=
+}
+
+af_print_report() {
+    af_todo_report=$AF_REPORT
+    while [ -n "$af_todo_report" ]; do
+        af_entry=${af_todo_report%%"$AF_NL"*}; af_todo_report=${af_todo_report#"$af_entry"}; af_todo_report=${af_todo_report#"$AF_NL"}
+        af_kind=${af_entry%%|*}; af_entry=${af_entry#*|}
+        af_id=${af_entry%%|*}; af_entry=${af_entry#*|}
+        af_state=${af_entry%%|*}; af_entry=${af_entry#*|}
+        af_secs=${af_entry%%|*}; af_note=${af_entry#*|}
+        case $af_kind in
+            job) printf '  %-24s %-11s %6s s%s\n' "$af_id" "$af_state" "$af_secs" "$af_note" ;;
+            step) printf '    %-22s %-11s%s\n' "$af_id" "$af_state" "$af_note" ;;
+        esac
+    done
+}
+
+af_event() {  # LEVEL EVENT [k=v ...]: one event line on stderr (no fork for step events)
+    case $1 in
+        DEBUG) [ "$AF_LOG_LEVEL" = DEBUG ] || return 0; af_line='DEBUG  ' ;;
+        INFO) case $AF_LOG_LEVEL in WARNING | ERROR) return 0 ;; esac; af_line='INFO   ' ;;
+        WARNING) [ "$AF_LOG_LEVEL" = ERROR ] && return 0; af_line='WARNING' ;;
+        *) af_line='ERROR  ' ;;
+    esac
+    shift
+    case $1 in
+        run_* | job_*) af_line="$AF_NOW $af_line" ;;
+        *) af_line="                     $af_line" ;;
+    esac
+    for af_part in "$@"; do
+        case $af_part in
+            *=) ;;
+            *"$AF_NL"*) af_one_line "$af_part"; af_line="$af_line $REPLY" ;;
+            *) af_line="$af_line $af_part" ;;
+        esac
+    done
+    printf '%s\n' "$af_line" >&2
+}
+
+af_step_event() {  # EVENT FIELDS: an INFO step event; the fields (ids, type, status) need no escaping
+    case $AF_LOG_LEVEL in WARNING | ERROR) return 0 ;; esac
+    printf '                     INFO    %s job_id=%s %s\n' "$1" "$AF_JOB" "$2" >&2
+}
+
+af_die() {  # MESSAGE: a configuration error (exit 2)
+    printf 'error: %s\n' "$1" >&2
+    exit 2
+}
+
+# --- JSON ------------------------------------------------------------------------------
+
+# A string as a JSON literal in REPLY, escaped as Python's json.dumps(ensure_ascii=False).
+af_json_str() {
+    case $1 in
+        *[\"\\]* | *[![:print:]]*) af_json_str_slow "$1" ;;
+        *) REPLY="\"$1\"" ;;
+    esac
+}
+
+af_json_str_slow() {
+    REPLY=$(printf '%sx' "$1" | af_json_awk)
+}
+
+# stdin -> a JSON string literal; the input ends with one extra character that is dropped.
+af_json_awk() {
+    LC_ALL=C awk '
+        BEGIN {
+            for (i = 1; i < 32; i++) esc[sprintf("%c", i)] = sprintf("\\u%04x", i)
+            esc["\b"] = "\\b"; esc["\f"] = "\\f"; esc["\n"] = "\\n"; esc["\r"] = "\\r"
+            esc["\t"] = "\\t"; esc["\""] = "\\\""; esc["\\"] = "\\\\"
+            printf "\""
+        }
+        {
+            if (NR > 1) out = out "\n"
+            out = out $0
+        }
+        END {
+            out = substr(out, 1, length(out) - 1)
+            while (match(out, /[\\"[:cntrl:]]/)) {
+                c = substr(out, RSTART, 1)
+                printf "%s%s", substr(out, 1, RSTART - 1), ((c in esc) ? esc[c] : c)
+                out = substr(out, RSTART + 1)
+            }
+            printf "%s\"", out
+        }'
+}
+
+# A JSON literal -> the text Python's str() gives for it, in REPLY.
+af_text() {
+    case $1 in
+        true) REPLY=True ;;
+        false) REPLY=False ;;
+        null) REPLY=None ;;
+        \"*)
+            case $1 in
+                *\\*) REPLY=$(printf '%s' "$1" | af_unjson_awk); REPLY=${REPLY%x} ;;
+                *) REPLY=${1#\"}; REPLY=${REPLY%\"} ;;
+            esac ;;
+        *) REPLY=$1 ;;
+    esac
+}
+
+af_unjson_awk() {  # a JSON string literal on stdin -> its text, then "x" (command substitution keeps trailing newlines that way)
+    LC_ALL=C awk '
+        { s = (NR > 1) ? s "\n" $0 : $0 }
+        END {
+            s = substr(s, 2, length(s) - 2); out = ""
+            while ((i = index(s, "\\")) > 0) {
+                out = out substr(s, 1, i - 1); c = substr(s, i + 1, 1)
+                if (c == "n") out = out "\n"; else if (c == "t") out = out "\t"
+                else if (c == "r") out = out "\r"; else if (c == "b") out = out "\b"
+                else if (c == "f") out = out "\f"; else if (c == "u") {
+                    out = out sprintf("%c", hex(substr(s, i + 2, 4))); i += 4
+                } else out = out c
+                s = substr(s, i + 2)
+            }
+            printf "%sx", out s
+        }
+        function hex(h,   n, k, d) {
+            n = 0
+            for (k = 1; k <= length(h); k++) {
+                d = index("0123456789abcdef", tolower(substr(h, k, 1))) - 1
+                n = n * 16 + d
+            }
+            return n
+        }'
+}
+
+af_truthy() {  # JSON literal: Python's bool() of it
+    case $1 in
+        false | null | 0 | 0.0 | -0.0 | '""' | '[]' | '{}') return 1 ;;
+    esac
+    return 0
+}
+
+af_kind() {  # JSON literal -> REPLY: num, str, null, other
+    case $1 in
+        true | false | -[0-9]* | [0-9]*) REPLY=num ;;
+        \"*) REPLY=str ;;
+        null) REPLY=null ;;
+        *) REPLY=other ;;
+    esac
+}
+
+af_num() {  # JSON literal of a number or a boolean -> REPLY as a number
+    case $1 in
+        true) REPLY=1 ;;
+        false) REPLY=0 ;;
+        *) REPLY=$1 ;;
+    esac
+}
+
+# LEFT OP RIGHT over JSON literals, with Python's semantics; status 0 true, 1 false,
+# 2 when Python would raise TypeError (ordering values of different types).
+af_cmp() {
+    af_kind "$1"; af_lk=$REPLY
+    af_kind "$3"; af_rk=$REPLY
+    case $2 in
+        == | !=)
+            if [ "$af_lk" = num ] && [ "$af_rk" = num ]; then
+                af_num "$1"; af_a=$REPLY; af_num "$3"
+                af_numcmp "$af_a" -eq "$REPLY"; af_r=$?
+            elif [ "$1" = "$3" ]; then af_r=0
+            else af_r=1
+            fi
+            if [ "$2" = "!=" ]; then
+                [ "$af_r" -eq 0 ] && return 1
+                return 0
+            fi
+            return "$af_r" ;;
+    esac
+    if [ "$af_lk" = num ] && [ "$af_rk" = num ]; then
+        af_num "$1"; af_a=$REPLY; af_num "$3"
+        case $2 in
+            '<') af_numcmp "$af_a" -lt "$REPLY" ;;
+            '<=') af_numcmp "$af_a" -le "$REPLY" ;;
+            '>') af_numcmp "$af_a" -gt "$REPLY" ;;
+            '>=') af_numcmp "$af_a" -ge "$REPLY" ;;
+        esac
+        return
+    fi
+    if [ "$af_lk" = str ] && [ "$af_rk" = str ]; then
+        af_text "$1"; af_a=$REPLY; af_text "$3"
+        af_strcmp "$af_a" "$2" "$REPLY"
+        return
+    fi
+    return 2
+}
+
+af_numcmp() {  # A OP B for integers (builtin) or decimals (awk)
+    case $1$3 in
+        *[!0-9-]*) LC_ALL=C awk -v a="$1" -v b="$3" -v op="$2" 'BEGIN {
+            a += 0; b += 0
+            r = (op == "-eq") ? a == b : (op == "-lt") ? a < b : (op == "-le") ? a <= b : (op == "-gt") ? a > b : a >= b
+            exit !r }' ;;
+        *)
+            case $2 in
+                -eq) [ "$1" -eq "$3" ] ;;
+                -lt) [ "$1" -lt "$3" ] ;;
+                -le) [ "$1" -le "$3" ] ;;
+                -gt) [ "$1" -gt "$3" ] ;;
+                *) [ "$1" -ge "$3" ] ;;
+            esac ;;
+    esac
+}
+
+af_strcmp() {  # A OP B by code points
+    LC_ALL=C awk -v a="$1" -v b="$3" -v op="$2" 'BEGIN {
+        r = (op == "<") ? a < b : (op == "<=") ? a <= b : (op == ">") ? a > b : a >= b
+        exit !r }'
+}
+
+# --- maps of JSON values: lines of  "key": literal  ------------------------------------
+# A map is a string of lines, each ending in a newline (a JSON literal never holds a raw
+# newline). Loops over lines take the string apart with parameter expansion, here and
+# everywhere in this runtime: a here-document costs a pipe and a read(2) per byte in dash.
+
+af_map_set() {  # VAR JSONKEY LITERAL: set or replace (keeps the first position, as dicts do)
+    eval "af_todo_map=\${$1}"
+    af_new=
+    af_found=0
+    while [ -n "$af_todo_map" ]; do
+        af_entry=${af_todo_map%%"$AF_NL"*}; af_todo_map=${af_todo_map#"$af_entry"}; af_todo_map=${af_todo_map#"$AF_NL"}
+        case $af_entry in
+            "$2: "*) af_entry="$2: $3"; af_found=1 ;;
+        esac
+        af_new="$af_new$af_entry$AF_NL"
+    done
+    [ "$af_found" = 1 ] || af_new="$af_new$2: $3$AF_NL"
+    eval "$1=\$af_new"
+}
+
+af_map_get() {  # MAP JSONKEY -> REPLY; status 1 when absent
+    case $AF_NL$1 in
+        *"$AF_NL$2: "*)
+            REPLY=$AF_NL$1
+            REPLY=${REPLY#*"$AF_NL$2: "}
+            REPLY=${REPLY%%"$AF_NL"*}
+            return 0 ;;
+    esac
+    return 1
+}
+
+af_map_merge() {  # VAR MAP: every entry of MAP into VAR
+    af_todo_merge=$2
+    while [ -n "$af_todo_merge" ]; do
+        af_entry2=${af_todo_merge%%"$AF_NL"*}; af_todo_merge=${af_todo_merge#"$af_entry2"}; af_todo_merge=${af_todo_merge#"$AF_NL"}
+        af_map_set "$1" "${af_entry2%%\": *}\"" "${af_entry2#*\": }"
+    done
+}
+
+af_map_json() {  # MAP INDENT -> REPLY: a JSON object
+    REPLY=
+    af_msep=
+    af_todo_json=$1
+    while [ -n "$af_todo_json" ]; do
+        af_entry=${af_todo_json%%"$AF_NL"*}; af_todo_json=${af_todo_json#"$af_entry"}; af_todo_json=${af_todo_json#"$AF_NL"}
+        REPLY="$REPLY$af_msep$AF_NL$2  $af_entry"
+        af_msep=,
+    done
+    if [ -n "$REPLY" ]; then REPLY="{$REPLY$AF_NL$2}"; else REPLY='{}'; fi
+}
+
+# --- records: the file state layout ---------------------------------------------------
+
+af_record_read() {  # FILE -> AF_R_STATUS, AF_R_PROMOTED (or OUTPUTS), AF_R_REASON, AF_R_RESULT; 1 if absent or torn
+    [ -f "$1" ] || return 1
+    AF_R_STATUS=; AF_R_MAP=; AF_R_RESULT=; AF_R_REASON=null; af_section=; af_complete=0
+    while IFS= read -r af_line; do
+        case $af_line in
+            '}') af_complete=1 ;;
+            '"status": '*) af_v=${af_line#'"status": '}; af_v=${af_v%,}; AF_R_STATUS=${af_v#\"}; AF_R_STATUS=${AF_R_STATUS%\"} ;;
+            '"skip_reason": '*) af_v=${af_line#'"skip_reason": '}; AF_R_REASON=${af_v%,} ;;
+            '"promoted": {' | '"outputs": {') af_section=map ;;
+            '"result": {') af_section=result ;;
+            '},' | '  }' | '  },') af_section= ;;
+            '"promoted": {},' | '"outputs": {},' | '"result": {},' | '"promoted": {}' | '"outputs": {}') ;;
+            *)
+                af_v=${af_line#"${af_line%%[! ]*}"}
+                af_v=${af_v%,}
+                case $af_section in
+                    map) AF_R_MAP="$AF_R_MAP$af_v$AF_NL" ;;
+                    result) AF_R_RESULT="$AF_R_RESULT$af_v$AF_NL" ;;
+                esac ;;
+        esac
+    done <"$1"
+    [ "$af_complete" = 1 ]
+}
+
+af_write_step() {  # JOB STEP STATUS RESULTMAP PROMOTEDMAP
+    if [ "$4" = "$AF_PLAIN_RESULT" ]; then af_res=$AF_PLAIN_RESULT_JSON; else af_map_json "$4" '  '; af_res=$REPLY; fi
+    af_map_json "$5" '  '; af_pro=$REPLY
+    printf '{\n"status": "%s",\n"result": %s,\n"promoted": %s\n}\n' "$3" "$af_res" "$af_pro" \
+        >"$AF_RUN_DIR/steps/$1/$2.json"
+}
+
+af_write_job() {  # JOB STATUS OUTPUTMAP REASONLITERAL (updated_at: the last af_clock)
+    af_map_json "$3" '  '
+    printf '{\n"status": "%s",\n"updated_at": %s,\n"outputs": %s,\n"skip_reason": %s\n}\n' \
+        "$2" "$AF_EPOCH" "$REPLY" "$4" >"$AF_RUN_DIR/jobs/$1.json"
+}
+
+af_write_run() {  # STATUS (updated_at: the last af_clock)
+    af_json_str "$AF_FLOW_ID"
+    printf '{\n"flow_id": %s,\n"started_ns": %s,\n"status": "%s",\n"updated_at": %s\n}\n' \
+        "$REPLY" "$AF_STARTED_NS" "$1" "$AF_EPOCH" >"$AF_RUN_DIR/run.json"
+}
+
+af_run_info() {  # RUN_DIR -> AF_I_FLOW (JSON literal), AF_I_STARTED, AF_I_STATUS; 1 if none
+    [ -f "$1/run.json" ] || return 1
+    AF_I_FLOW=; AF_I_STARTED=0; AF_I_STATUS=
+    while IFS= read -r af_line; do
+        case $af_line in
+            '"flow_id": '*) AF_I_FLOW=${af_line#'"flow_id": '}; AF_I_FLOW=${AF_I_FLOW%,} ;;
+            '"started_ns": '*) AF_I_STARTED=${af_line#'"started_ns": '}; AF_I_STARTED=${AF_I_STARTED%,} ;;
+            '"status": '*) AF_I_STATUS=${af_line#'"status": '}; AF_I_STATUS=${AF_I_STATUS%,}
+                AF_I_STATUS=${AF_I_STATUS#\"}; AF_I_STATUS=${AF_I_STATUS%\"} ;;
+        esac
+    done <"$1/run.json"
+}
+
+af_latest_run() {  # -> AF_LATEST (run id) and AF_LATEST_STATUS; 1 if this flow has none
+    af_json_str "$AF_FLOW_ID"; af_want=$REPLY
+    AF_LATEST=; AF_LATEST_STATUS=; af_best=-1
+    for af_dir in "$AF_STATE_DIR"/runs/*; do
+        af_run_info "$af_dir" || continue
+        [ "$AF_I_FLOW" = "$af_want" ] || continue
+        if [ "$AF_I_STARTED" -gt "$af_best" ]; then
+            af_best=$AF_I_STARTED; AF_LATEST=${af_dir##*/}; AF_LATEST_STATUS=$AF_I_STATUS
+        fi
+    done
+    [ -n "$AF_LATEST" ]
+}
+
+# --- env ------------------------------------------------------------------------------
+
+af_snap() {  # NAME: take NAME from the process env into the snapshot (AFE_NAME)
+    eval "AFE_$1=\${$1-}"
+}
+
+af_env() {  # NAME [DEFAULT] -> REPLY: the env snapshot's value; "" counts as missing
+    eval "REPLY=\${AFE_$1-}"
+    [ -n "$REPLY" ] && return 0
+    if [ $# -ge 2 ]; then REPLY=$2; return 0; fi
+    AF_MISSING="env.$1"
+    return 1
+}
+
+af_env_file() {  # PATH given with --env-file: a directory, *.json, or a dotenv file
+    if [ -d "$1" ]; then af_load_env_file dir "$1" 0 ''
+    else
+        case $1 in
+            *.json) af_load_env_file json "$1" 0 '' ;;
+            *) af_load_env_file dotenv "$1" 0 '' ;;
+        esac
+    fi
+}
+
+af_env_dotenv() {  # PATH: KEY=VALUE lines, # comments, optional quotes around values
+    while IFS= read -r af_line || [ -n "$af_line" ]; do
+        af_line=${af_line%"${af_line##*[![:space:]]}"}
+        af_line=${af_line#"${af_line%%[![:space:]]*}"}
+        case $af_line in '' | '#'*) continue ;; *=*) ;; *) continue ;; esac
+        af_key=${af_line%%=*}; af_key=${af_key%"${af_key##*[![:space:]]}"}
+        af_val=${af_line#*=}; af_val=${af_val#"${af_val%%[![:space:]]*}"}
+        case $af_val in
+            \"*\") af_val=${af_val#\"}; af_val=${af_val%\"} ;;
+            \'*\') af_val=${af_val#\'}; af_val=${af_val%\'} ;;
+        esac
+        [ -n "$af_key" ] && af_set "$af_key" "$af_val"
+    done <"$1"
+}
+
+# A small JSON reader (awk) for env files: prints shell code for `eval` in which every
+# value is single-quoted. MODE "specs": a list of {type, path, optional, prefix} ->
+# af_spec lines; MODE "env": one object -> af_set lines, values as Python's str() (nested
+# values as json.dumps), null values left out.
+af_json_env_awk() {
+    LC_ALL=C awk -v mode="$1" '
+        function err(m) { printf "af_die %s\n", q("invalid JSON in " src ": " m); exit }
+        function q(s) { gsub(/\047/, "\047\\\047\047", s); return "\047" s "\047" }
+        function ws() { while (P <= N && index(" \t\r\n", substr(S, P, 1))) P++ }
+        function utf8(n) {
+            if (n < 128) return sprintf("%c", n)
+            if (n < 2048) return sprintf("%c%c", 192 + int(n / 64), 128 + n % 64)
+            if (n < 65536) return sprintf("%c%c%c", 224 + int(n / 4096), 128 + int(n / 64) % 64, 128 + n % 64)
+            return sprintf("%c%c%c%c", 240 + int(n / 262144), 128 + int(n / 4096) % 64, 128 + int(n / 64) % 64, 128 + n % 64)
+        }
+        function hex4(h,   k, n) {
+            n = 0
+            for (k = 1; k <= 4; k++) n = n * 16 + index("0123456789abcdef", tolower(substr(h, k, 1))) - 1
+            return n
+        }
+        function str(   out, c, n, lo) {   # at a quote: the decoded string
+            P++; out = ""
+            while (P <= N) {
+                c = substr(S, P, 1)
+                if (c == "\"") { P++; return out }
+                if (c == "\\") {
+                    c = substr(S, P + 1, 1); P += 2
+                    if (c == "n") out = out "\n"; else if (c == "t") out = out "\t"
+                    else if (c == "r") out = out "\r"; else if (c == "b") out = out "\b"
+                    else if (c == "f") out = out "\f"
+                    else if (c == "u") {
+                        n = hex4(substr(S, P, 4)); P += 4
+                        if (n >= 55296 && n < 56320 && substr(S, P, 2) == "\\u") {
+                            lo = hex4(substr(S, P + 2, 4)); P += 6
+                            n = 65536 + (n - 55296) * 1024 + (lo - 56320)
+                        }
+                        out = out utf8(n)
+                    } else out = out c
+                } else { out = out c; P++ }
+            }
+            err("unterminated string")
+        }
+        function enc(s,   out, c) {   # a string as json.dumps(ensure_ascii=False) writes it
+            out = ""
+            while (match(s, /[\\"[:cntrl:]]/)) {
+                c = substr(s, RSTART, 1)
+                out = out substr(s, 1, RSTART - 1)
+                if (c == "\\") out = out "\\\\"; else if (c == "\"") out = out "\\\""
+                else if (c == "\n") out = out "\\n"; else if (c == "\t") out = out "\\t"
+                else if (c == "\r") out = out "\\r"; else if (c == "\b") out = out "\\b"
+                else if (c == "\f") out = out "\\f"; else if (c == "\177") out = out c
+                else out = out sprintf("\\u%04x", ord[c])
+                s = substr(s, RSTART + 1)
+            }
+            return "\"" out s "\""
+        }
+        # The next value: T is its type (str num true false null obj arr); returns the
+        # text Python str() gives (for str and scalars) or json.dumps (for obj and arr).
+        function value(   c, start, key, v, out, sep) {
+            ws(); c = substr(S, P, 1)
+            if (c == "\"") { v = str(); T = "str"; return v }
+            if (c == "{") {
+                P++; out = "{"; sep = ""; ws()
+                if (substr(S, P, 1) == "}") { P++; T = "obj"; return "{}" }
+                while (1) {
+                    ws(); if (substr(S, P, 1) != "\"") err("expected a key")
+                    key = str(); ws(); if (substr(S, P, 1) != ":") err("expected :"); P++
+                    v = value(); out = out sep enc(key) ": " canon(v); sep = ", "; ws()
+                    c = substr(S, P, 1); P++
+                    if (c == "}") break
+                    if (c != ",") err("expected , or }")
+                }
+                T = "obj"; return out "}"
+            }
+            if (c == "[") {
+                P++; out = "["; sep = ""; ws()
+                if (substr(S, P, 1) == "]") { P++; T = "arr"; return "[]" }
+                while (1) {
+                    v = value(); out = out sep canon(v); sep = ", "; ws()
+                    c = substr(S, P, 1); P++
+                    if (c == "]") break
+                    if (c != ",") err("expected , or ]")
+                }
+                T = "arr"; return out "]"
+            }
+            if (substr(S, P, 4) == "true") { P += 4; T = "true"; return "True" }
+            if (substr(S, P, 5) == "false") { P += 5; T = "false"; return "False" }
+            if (substr(S, P, 4) == "null") { P += 4; T = "null"; return "None" }
+            start = P
+            while (P <= N && index("+-0123456789.eE", substr(S, P, 1))) P++
+            if (P == start) err("unexpected " substr(S, P, 10))
+            T = "num"; return substr(S, start, P - start)
+        }
+        function canon(v) {   # the JSON of the value just read (T tells its type)
+            if (T == "str") return enc(v)
+            if (T == "true") return "true"; if (T == "false") return "false"; if (T == "null") return "null"
+            return v
+        }
+        BEGIN { for (i = 1; i < 32; i++) ord[sprintf("%c", i)] = i; src = (mode == "env") ? ENVIRON["AF_JSON_SRC"] : "AETHERFLOW_ENV_FILES_JSON" }
+        { S = (NR > 1) ? S "\n" $0 : $0 }
+        END {
+            N = length(S); P = 1; ws()
+            if (mode == "specs") {
+                if (substr(S, P, 1) != "[") err("must be a JSON list of env file specs")
+                P++; ws()
+                if (substr(S, P, 1) == "]") exit 0
+                while (1) {
+                    ws(); if (substr(S, P, 1) != "{") err("every entry must be an object")
+                    P++; type = ""; path = ""; optional = 0; prefix = ""
+                    ws()
+                    while (substr(S, P, 1) != "}") {
+                        ws(); key = str(); ws(); P++
+                        v = value()
+                        if (key == "type") type = (T == "null") ? "" : v
+                        else if (key == "path") path = (T == "null") ? "" : v
+                        else if (key == "prefix") prefix = (T == "null") ? "" : v
+                        else if (key == "optional") optional = !(T == "false" || T == "null" || v == "0" || v == "" )
+                        ws(); if (substr(S, P, 1) == ",") P++
+                        ws()
+                    }
+                    P++
+                    printf "af_spec %s %s %s %s\n", q(type), q(path), optional, q(prefix)
+                    ws(); c = substr(S, P, 1); P++
+                    if (c == "]") break
+                    if (c != ",") err("expected , or ]")
+                }
+                exit 0
+            }
+            if (substr(S, P, 1) != "{") err("a json env file must hold one JSON object")
+            P++; ws()
+            if (substr(S, P, 1) == "}") exit 0
+            while (1) {
+                ws(); key = str(); ws(); if (substr(S, P, 1) != ":") err("expected :"); P++
+                v = value()
+                if (T != "null") printf "af_set %s %s\n", q(key), q(v)
+                ws(); c = substr(S, P, 1); P++
+                if (c == "}") break
+                if (c != ",") err("expected , or }")
+            }
+        }'
+}
+
+af_set() {  # NAME VALUE: one env file entry (with the file's prefix), into the snapshot
+    af_key=$AF_ENV_PREFIX$1
+    case $af_key in
+        '' | [0-9]* | *[!A-Za-z0-9_]*) return 0 ;;  # not a name a process env can carry here
+    esac
+    export "$af_key=$2"
+    eval "AFE_$af_key=\$2"
+}
+
+af_spec() {  # TYPE PATH OPTIONAL PREFIX: one entry of AETHERFLOW_ENV_FILES_JSON
+    af_load_env_file "$1" "$2" "$3" "$4"
+}
+
+af_load_env_file() {  # TYPE PATH OPTIONAL PREFIX
+    if [ ! -e "$2" ]; then
+        [ "$3" = 1 ] && return 0
+        af_die "env file not found: $2"
+    fi
+    AF_ENV_PREFIX=$4
+    case $(printf '%s' "$1" | tr '[:upper:]' '[:lower:]') in
+        dotenv) af_env_dotenv "$2" ;;
+        json)
+            af_code=$(AF_JSON_SRC="env file $2" af_json_env_awk env <"$2") || exit 2
+            eval "$af_code" ;;
+        dir | directory | dir-of-files)
+            [ -d "$2" ] || af_die "env file $2: type dir needs a directory"
+            for af_f in "$2"/* "$2"/.*; do
+                [ -f "$af_f" ] || continue
+                af_v=$(cat "$af_f"; printf x); af_v=${af_v%x}
+                while :; do case $af_v in *"$AF_NL") af_v=${af_v%"$AF_NL"} ;; *) break ;; esac; done
+                af_set "${af_f##*/}" "$af_v"
+            done ;;
+        *) af_die "env file $2: unsupported type '$1' (use dotenv, json or dir)" ;;
+    esac
+    AF_ENV_PREFIX=
+}
+
+# --- paths ----------------------------------------------------------------------------
+
+af_path() {  # PATH -> REPLY: relative to the job's artifacts dir; absolute paths must stay in the workspace
+    case $1 in
+        /*) REPLY=$1 ;;
+        *) REPLY=$AF_ARTIFACTS/$1 ;;
+    esac
+    [ "$AF_SANDBOX" = 1 ] || return 0
+    af_norm "$REPLY"
+    case $REPLY in
+        "$AF_WORK_ROOT" | "$AF_WORK_ROOT"/*) return 0 ;;
+    esac
+    AF_ERROR="path '$1' is outside the sandbox (allowed roots: $AF_WORK_ROOT, $AF_ARTIFACTS)"
+    return 1
+}
+
+af_norm() {  # PATH -> REPLY without . and .. parts (lexically)
+    af_out=
+    af_rest=${1#/}/
+    while [ -n "$af_rest" ]; do
+        af_part=${af_rest%%/*}
+        af_rest=${af_rest#*/}
+        case $af_part in
+            '' | .) ;;
+            ..) af_out=${af_out%/*} ;;
+            *) af_out=$af_out/$af_part ;;
+        esac
+    done
+    REPLY=${af_out:-/}
+}
+
+# --- locks: a directory per lock; its file "lease" holds "RUN_ID EXPIRES TTL" ----------
+# A lock's directory is named "<key, bytes outside [A-Za-z0-9._-] as _, cut at 80>-<cksum>".
+# Flow and job lock names are known when compiling and come with the call; a with_lock key
+# is named here, once per acquire (the release finds it in a one-entry cache).
+
+af_lock_name() {  # KEY -> REPLY: a file name for it
+    if [ -n "${AF_LN_NAME-}" ] && [ "$1" = "$AF_LN_KEY" ]; then REPLY=$AF_LN_NAME; return 0; fi
+    # "x" first: cut ends its line with a newline only when there is a line.
+    af_n=$(printf 'x%s' "$1" | LC_ALL=C tr -c 'A-Za-z0-9._-' '_' | LC_ALL=C cut -c1-81; printf '%s' "$1" | cksum)
+    af_sum=${af_n#*"$AF_NL"}
+    af_safe=${af_n%%"$AF_NL"*}
+    REPLY="${af_safe#x}-${af_sum%% *}"
+    AF_LN_KEY=$1; AF_LN_NAME=$REPLY
+}
+
+af_lock_acquire() {  # KEY TTL [NAME]: 0 acquired, 1 held by another run (expiry from the last af_clock)
+    if [ $# -ge 3 ]; then REPLY=$3; else af_lock_name "$1"; fi
+    af_lock=$AF_STATE_DIR/locks/$REPLY.lock
+    af_tries=0
+    while :; do
+        if LC_ALL=C mkdir "$af_lock" 2>/dev/null; then
+            printf '%s %s %s\n' "$AF_RUN_ID" "$((AF_EPOCH + $2))" "$2" >"$af_lock/lease"
+            AF_HELD="$AF_HELD$af_lock$AF_NL"
+            af_keeper "$2"
+            return 0
+        fi
+        af_lease "$af_lock"
+        if [ "$af_owner" = "$AF_RUN_ID" ]; then
+            printf '%s %s %s\n' "$AF_RUN_ID" "$((AF_EPOCH + $2))" "$2" >"$af_lock/lease"
+            return 0
+        fi
+        af_tries=$((af_tries + 1))
+        [ "$af_tries" -le 3 ] || return 1
+        if [ -z "$af_expires" ]; then
+            sleep 1  # a run is creating it: look again
+            af_clock
+            continue
+        fi
+        [ "$af_expires" -lt "$AF_EPOCH" ] || return 1
+        # Expired: move it aside (only one run wins the rename), then try again.
+        mv "$af_lock" "$af_lock.stale.$$" 2>/dev/null && rm -rf "$af_lock.stale.$$"
+    done
+}
+
+af_lease() {  # LOCKDIR -> af_owner, af_expires, af_ttl ('' while the lease is being written)
+    af_owner=; af_expires=; af_ttl=
+    [ -f "$1/lease" ] && read -r af_owner af_expires af_ttl <"$1/lease"
+    [ -n "$af_ttl" ] || af_expires=
+}
+
+# TTL: make sure this run's keeper is running and wakes at least every TTL/3 seconds. One
+# background process per run renews the expiry of every lock this run owns, and stops when
+# the run ends or is gone (killed), so the locks of a killed run expire.
+af_keeper() {
+    af_every=$(($1 / 3))
+    [ "$af_every" -ge 1 ] || af_every=1
+    if [ -n "$AF_KEEPER" ]; then
+        [ "$af_every" -lt "$AF_KEEPER_EVERY" ] || return 0
+        kill "$AF_KEEPER" 2>/dev/null
+    fi
+    AF_KEEPER_EVERY=$af_every
+    (
+        trap 'kill "$af_nap" 2>/dev/null; wait "$af_nap"; exit 0' TERM
+        while :; do
+            sleep "$af_every" &
+            af_nap=$!
+            wait "$af_nap"
+            kill -0 "$$" 2>/dev/null || exit 0
+            af_now=$(LC_ALL=C date +%s)
+            for af_lock in "$AF_STATE_DIR"/locks/*.lock; do
+                af_lease "$af_lock"
+                [ "$af_owner" = "$AF_RUN_ID" ] && [ -n "$af_ttl" ] || continue
+                printf '%s %s %s\n' "$AF_RUN_ID" "$((af_now + af_ttl))" "$af_ttl" >"$af_lock/lease"
+            done
+        done
+    ) </dev/null >/dev/null 2>&1 &
+    AF_KEEPER=$!
+}
+
+af_keeper_stop() {
+    [ -n "$AF_KEEPER" ] && kill "$AF_KEEPER" 2>/dev/null
+    AF_KEEPER=
+}
+
+af_lock_release() {  # KEY [NAME]
+    if [ $# -ge 2 ]; then REPLY=$2; else af_lock_name "$1"; fi
+    af_lock=$AF_STATE_DIR/locks/$REPLY.lock
+    af_left=
+    af_todo_held=$AF_HELD
+    while [ -n "$af_todo_held" ]; do
+        af_entry=${af_todo_held%%"$AF_NL"*}; af_todo_held=${af_todo_held#"$af_entry"}; af_todo_held=${af_todo_held#"$AF_NL"}
+        [ "$af_entry" != "$af_lock" ] && af_left="$af_left$af_entry$AF_NL"
+    done
+    AF_HELD=$af_left
+    af_lease "$af_lock"
+    [ "$af_owner" = "$AF_RUN_ID" ] && LC_ALL=C rm -rf "$af_lock"
+    return 0
+}
+
+af_release_all() {
+    af_keeper_stop
+    af_todo_held=$AF_HELD
+    while [ -n "$af_todo_held" ]; do
+        af_entry=${af_todo_held%%"$AF_NL"*}; af_todo_held=${af_todo_held#"$af_entry"}; af_todo_held=${af_todo_held#"$AF_NL"}
+        af_lease "$af_entry"
+        [ "$af_owner" = "$AF_RUN_ID" ] && LC_ALL=C rm -rf "$af_entry"
+    done
+    AF_HELD=
+}
+
+# --- steps ----------------------------------------------------------------------------
+
+# ID TYPE SKIPJOB: 0 when the step must run now; 1 when it is already done (resumed) or
+# skipped because an earlier step reported no data.
+af_step() {
+    AF_STEP=$1
+    AF_STEP_SKIPJOB=$3
+    AF_RESULT=
+    AF_PROMOTED=
+    AF_STEP_STATUS=SUCCESS
+    AF_REASON=
+    if [ -n "$AF_JOB_SKIP" ]; then
+        af_json_str "$AF_JOB_SKIP"
+        AF_RESULT="\"skipped\": true$AF_NL\"reason\": $REPLY$AF_NL"
+        af_write_step "$AF_JOB" "$1" SKIPPED "$AF_RESULT" ''
+        af_report_step "$1" SKIPPED
+        return 1
+    fi
+    if [ "$AF_RESUMING" = 1 ] && af_record_read "$AF_RUN_DIR/steps/$AF_JOB/$1.json"; then
+        case $AF_R_STATUS in
+            SUCCESS | SKIPPED)
+                af_map_merge AF_JOB_OUT "$AF_R_MAP"
+                af_step_event step_resumed "step_id=$1 status=$AF_R_STATUS"
+                if [ "$AF_R_STATUS" = SKIPPED ] && [ "$3" = 1 ]; then
+                    af_map_get "$AF_R_RESULT" '"reason"' && af_text "$REPLY" || REPLY='step requested skip_job'
+                    AF_JOB_SKIP=$REPLY
+                fi
+                af_report_step "$1" "$AF_R_STATUS" '  (resumed)'
+                return 1 ;;
+        esac
+    fi
+    af_step_event step_start "step_id=$1 step_type=$2"
+    AF_CLOCK_FRESH=0
+    return 0
+}
+
+af_result() {  # KEY LITERAL: add to the step's result
+    af_json_str "$1"
+    af_map_set AF_RESULT "$REPLY" "$2"
+}
+
+af_output() {  # KEY LITERAL: promote to the job's outputs
+    af_json_str "$1"
+    af_map_set AF_PROMOTED "$REPLY" "$2"
+}
+
+af_result_get() {  # KEY -> REPLY (JSON literal); 1 with AF_MISSING when the result has no KEY
+    af_json_str "$1"
+    af_map_get "$AF_RESULT" "$REPLY" && return 0
+    AF_MISSING="result.$1"
+    return 1
+}
+
+af_step_fail() {  # MESSAGE [env]: the step FAILED; the job stops (returns 1)
+    af_one_line "$1"
+    af_msg=$REPLY
+    af_json_str "$af_msg"
+    af_write_step "$AF_JOB" "$AF_STEP" FAILED "\"error\": $REPLY$AF_NL" ''
+    af_event ERROR step_end "job_id=$AF_JOB" "step_id=$AF_STEP" status=FAILED "error=$af_msg"
+    af_report_step "$AF_STEP" FAILED
+    AF_JOB_ERROR=$af_msg
+    [ "${2-}" = env ] && AF_ENV_FAILURE=1
+    return 1
+}
+
+af_missing() {  # the template key in AF_MISSING is missing: fail the step
+    case $AF_MISSING in
+        env.*) af_step_fail "missing template key '$AF_MISSING' (no default given)" env ;;
+        *) af_step_fail "missing template key '$AF_MISSING' (no default given)" ;;
+    esac
+}
+
+af_one_line() {  # TEXT -> REPLY on one line
+    REPLY=$1
+    case $REPLY in
+        *"$AF_NL"*) REPLY=$(printf '%s' "$1" | tr '\n' ' ') ;;
+    esac
+}
+
+af_step_end() {  # record the step; merge its outputs; returns 1 when promotion failed
+    af_write_step "$AF_JOB" "$AF_STEP" "$AF_STEP_STATUS" "$AF_RESULT" "$AF_PROMOTED"
+    af_map_merge AF_JOB_OUT "$AF_PROMOTED"
+    af_step_event step_end "step_id=$AF_STEP status=$AF_STEP_STATUS"
+    af_report_step "$AF_STEP" "$AF_STEP_STATUS"
+    if [ -n "$AF_PROMOTE_ERROR" ]; then
+        AF_JOB_ERROR=$AF_PROMOTE_ERROR
+        AF_PROMOTE_ERROR=
+        return 1
+    fi
+    if [ "$AF_STEP_STATUS" = SKIPPED ] && [ "$AF_STEP_SKIPJOB" = 1 ]; then
+        af_map_get "$AF_RESULT" '"reason"' && af_text "$REPLY" || REPLY='step requested skip_job'
+        AF_JOB_SKIP=$REPLY
+        af_clock
+        af_event INFO job_no_data "job_id=$AF_JOB" "step_id=$AF_STEP" "reason=$REPLY"
+    fi
+    return 0
+}
+
+af_promote_missing() {  # an output template names a key that does not exist
+    AF_PROMOTE_ERROR="missing template key '$AF_MISSING' (no default given)"
+}
+
+# --- check_items ----------------------------------------------------------------------
+
+af_check_items() {  # MIN_COUNT COUNT: has_data/count; SKIPPED below MIN_COUNT
+    if [ "$2" -lt "$1" ]; then
+        AF_STEP_STATUS=SKIPPED
+        af_result has_data false
+        af_result count "$2"
+        af_result reason "\"count($2) < min_count($1)\""
+    else
+        af_result has_data true
+        af_result count "$2"
+    fi
+}
+
+af_lock_step() {  # KEY TTL: with_lock's lock, or the step fails
+    af_clock_fresh
+    af_lock_acquire "$1" "$2" && return 0
+    af_step_fail "Lock not acquired: $1"
+    return 1
+}
+
+af_split_items() {  # TEXT -> REPLY: how many items a comma-separated string holds (empty parts dropped)
+    af_count=0
+    af_rest=$1,
+    while [ -n "$af_rest" ]; do
+        af_item=${af_rest%%,*}
+        af_rest=${af_rest#*,}
+        af_item=${af_item#"${af_item%%[![:space:]]*}"}
+        af_item=${af_item%"${af_item##*[![:space:]]}"}
+        [ -n "$af_item" ] && af_count=$((af_count + 1))
+    done
+    REPLY=$af_count
+}
+
+# --- external.process -----------------------------------------------------------------
+
+af_process_reset() {  # defaults of every external.process input
+    AF_P_SHELL=0; AF_P_CWD=; AF_P_TIMEOUT=; AF_P_GRACE=15; AF_P_INHERIT=1; AF_P_ENV=
+    AF_P_STDOUT=inherit; AF_P_STDERR=inherit; AF_P_MAX_KB=1024; AF_P_LOG_FILE=
+    AF_P_CODES=' 0 '; AF_P_RETRY_MAX=1; AF_P_RETRY_CODES=' '; AF_P_RETRY_TIMEOUT=0
+    AF_P_BACKOFF=0; AF_P_MULT=1; AF_P_MAX_BACKOFF=0
+    AF_P_STRATEGY=none; AF_P_MARKER=; AF_P_TEMP_DIR=; AF_P_FINAL_DIR=; AF_P_RENAME=1
+    AF_P_REQUIRE=; AF_P_GLOBS=; AF_P_FORBID=; AF_P_SUCCESS_MARKER=
+}
+
+af_env_set() {  # NAME VALUE: an env entry for the child
+    AF_P_ENV="$AF_P_ENV$1$AF_NL"
+    eval "AF_PE_$AF_P_ENV_N=\$2"
+    AF_P_ENV_N=$((AF_P_ENV_N + 1))
+}
+
+af_check_success() {  # 0 when the success files are right; AF_REASON otherwise
+    af_all=$AF_P_REQUIRE
+    [ -n "$AF_P_SUCCESS_MARKER" ] && af_all="$af_all$AF_P_SUCCESS_MARKER$AF_NL"
+    af_todo_files=$af_all
+    while [ -n "$af_todo_files" ]; do
+        af_f=${af_todo_files%%"$AF_NL"*}; af_todo_files=${af_todo_files#"$af_f"}; af_todo_files=${af_todo_files#"$AF_NL"}
+        [ -n "$af_f" ] || continue
+        af_path "$af_f" || return 2
+        [ -e "$REPLY" ] || { AF_REASON="missing_required_file:$af_f"; return 1; }
+    done
+    af_todo_globs=$AF_P_GLOBS
+    while [ -n "$af_todo_globs" ]; do
+        af_f=${af_todo_globs%%"$AF_NL"*}; af_todo_globs=${af_todo_globs#"$af_f"}; af_todo_globs=${af_todo_globs#"$AF_NL"}
+        [ -n "$af_f" ] || continue
+        af_path "$af_f" || return 2
+        af_glob_matches "$REPLY" || { AF_REASON="missing_required_glob:$af_f"; return 1; }
+    done
+    af_todo_forbid=$AF_P_FORBID
+    while [ -n "$af_todo_forbid" ]; do
+        af_f=${af_todo_forbid%%"$AF_NL"*}; af_todo_forbid=${af_todo_forbid#"$af_f"}; af_todo_forbid=${af_todo_forbid#"$AF_NL"}
+        [ -n "$af_f" ] || continue
+        af_path "$af_f" || return 2
+        [ -e "$REPLY" ] && { AF_REASON="forbidden_file_present:$af_f"; return 1; }
+    done
+    return 0
+}
+
+af_glob_matches() {  # RESOLVED: the pattern applies to the last part; * matches dot files too
+    af_dir=${1%/*}
+    af_pat=${1##*/}
+    [ -d "$af_dir" ] || return 1
+    for af_cand in "$af_dir"/* "$af_dir"/.*; do
+        af_name=${af_cand##*/}
+        case $af_name in . | ..) continue ;; esac
+        [ -e "$af_cand" ] || continue
+        # shellcheck disable=SC2254  # the pattern comes from the flow on purpose
+        case $af_name in $af_pat) return 0 ;; esac
+    done
+    return 1
+}
+
+af_quote() {  # WORD -> REPLY quoted for sh (as Python's shlex.quote)
+    case $1 in
+        '') REPLY="''" ;;
+        *[!A-Za-z0-9_@%+=:,./-]*)
+            af_q=$1; REPLY=
+            while :; do
+                case $af_q in
+                    *\'*) REPLY="$REPLY${af_q%%\'*}'\"'\"'"; af_q=${af_q#*\'} ;;
+                    *) REPLY="'$REPLY$af_q'"; break ;;
+                esac
+            done ;;
+        *) REPLY=$1 ;;
+    esac
+}
+
+# ARGV...: run with the AF_P_* settings; records the result keys. Returns 1 (step failed,
+# already recorded) or 0; AF_STEP_STATUS is SKIPPED when a marker says it was done.
+af_process() {
+    if [ "$AF_P_STRATEGY" = marker ]; then
+        af_m=${AF_P_MARKER:-$AF_P_SUCCESS_MARKER}
+        if [ -n "$af_m" ]; then
+            af_path "$af_m" || { af_step_fail "$AF_ERROR"; return 1; }
+            af_marker=$REPLY
+            if [ -e "$af_marker" ]; then
+                af_check_success; af_ok=$?
+                [ "$af_ok" = 2 ] && { af_step_fail "$AF_ERROR"; return 1; }
+                if [ "$af_ok" = 0 ]; then
+                    AF_STEP_STATUS=SKIPPED
+                    af_result skipped true
+                    af_json_str "$af_marker"; af_result marker "$REPLY"
+                    af_result reason '"marker_present"'
+                    return 0
+                fi
+            fi
+        fi
+    fi
+    af_cwd=
+    if [ -n "$AF_P_CWD" ]; then
+        af_path "$AF_P_CWD" || { af_step_fail "$AF_ERROR"; return 1; }
+        af_cwd=$REPLY
+    fi
+    af_log=
+    if [ -n "$AF_P_LOG_FILE" ]; then
+        af_path "$AF_P_LOG_FILE" || { af_step_fail "$AF_ERROR"; return 1; }
+        af_log=$REPLY
+    fi
+    case " $AF_P_STDOUT $AF_P_STDERR " in
+        *' file '*) [ -n "$af_log" ] || { af_step_fail "log.file_path is required when stdout/stderr mode is 'file'"; return 1; } ;;
+    esac
+    af_temp=; af_final=
+    if [ "$AF_P_STRATEGY" = atomic_dir ]; then
+        if [ -z "$AF_P_TEMP_DIR" ] || [ -z "$AF_P_FINAL_DIR" ]; then
+            af_step_fail "atomic_dir requires temp_output_dir and final_output_dir"; return 1
+        fi
+        af_path "$AF_P_TEMP_DIR" || { af_step_fail "$AF_ERROR"; return 1; }
+        af_temp=$REPLY
+        af_path "$AF_P_FINAL_DIR" || { af_step_fail "$AF_ERROR"; return 1; }
+        af_final=$REPLY
+        [ -e "$af_temp" ] && rm -rf "$af_temp"
+        mkdir -p "$af_temp"
+    fi
+    if [ "$AF_P_SHELL" = 1 ]; then
+        af_cmd=
+        for af_word in "$@"; do
+            af_quote "$af_word"
+            af_cmd="$af_cmd${af_cmd:+ }$REPLY"
+        done
+        set -- /bin/sh -c "$af_cmd"
+    fi
+    af_attempt=0
+    while :; do
+        af_attempt=$((af_attempt + 1))
+        if [ "$af_attempt" -gt 1 ] && [ "$AF_P_BACKOFF" != 0 ]; then
+            af_delay=$(LC_ALL=C awk -v b="$AF_P_BACKOFF" -v m="$AF_P_MULT" -v n="$af_attempt" -v c="$AF_P_MAX_BACKOFF" \
+                'BEGIN { d = b * m ^ (n - 2); if (c > 0 && d > c) d = c; printf "%.3f", d }')
+            sleep "$af_delay"
+        fi
+        af_event DEBUG process_start "job_id=$AF_JOB" "step_id=$AF_STEP" "attempt=$af_attempt"
+        af_run_once "$af_cwd" "$af_log" "$af_temp" "$@"
+        af_rc=$AF_RC
+        if [ "$AF_TIMED_OUT" = 1 ]; then
+            af_event ERROR process_timeout "job_id=$AF_JOB" "step_id=$AF_STEP" "attempt=$af_attempt"
+            if [ "$AF_P_RETRY_TIMEOUT" = 1 ] && [ "$af_attempt" -lt "$AF_P_RETRY_MAX" ]; then continue; fi
+            af_step_fail "external.process timed out after ${AF_P_TIMEOUT}s"
+            return 1
+        fi
+        case $AF_P_CODES in
+            *" $af_rc "*) break ;;
+        esac
+        af_event ERROR process_exit "job_id=$AF_JOB" "step_id=$AF_STEP" "attempt=$af_attempt" "exit_code=$af_rc"
+        case $AF_P_RETRY_CODES in
+            *" $af_rc "*) [ "$af_attempt" -lt "$AF_P_RETRY_MAX" ] && continue ;;
+        esac
+        af_detail=
+        [ -n "$AF_ERR_TEXT" ] && af_detail=" $AF_ERR_TEXT"
+        af_step_fail "external.process failed with exit code $af_rc$af_detail"
+        return 1
+    done
+    if [ -n "$af_temp" ]; then
+        if [ "$AF_P_RENAME" = 1 ]; then
+            [ -e "$af_final" ] && rm -rf "$af_final"
+            mkdir -p "${af_final%/*}"
+            mv "$af_temp" "$af_final"
+        else
+            mkdir -p "$af_final"
+            for af_f in "$af_temp"/* "$af_temp"/.*; do
+                case ${af_f##*/} in . | ..) continue ;; esac
+                [ -e "$af_f" ] && mv "$af_f" "$af_final/"
+            done
+            rm -rf "$af_temp"
+        fi
+    fi
+    af_check_success; af_ok=$?
+    [ "$af_ok" = 2 ] && { af_step_fail "$AF_ERROR"; return 1; }
+    if [ "$af_ok" = 1 ]; then
+        af_step_fail "external.process outputs invalid: $AF_REASON"
+        return 1
+    fi
+    af_result exit_code "$af_rc"
+    af_result attempts "$af_attempt"
+    [ "$AF_P_STDOUT" = capture ] && af_result stdout "$AF_OUT_JSON"
+    [ "$AF_P_STDERR" = capture ] && af_result stderr "$AF_ERR_JSON"
+    if [ -n "$af_log" ]; then
+        case " $AF_P_STDOUT $AF_P_STDERR " in
+            *' file '*) af_json_str "$af_log"; af_result log_file "$REPLY" ;;
+        esac
+    fi
+    return 0
+}
+
+af_stream() {  # MODE NAME -> REPLY: where the stream goes
+    case $1 in
+        capture) REPLY=$AF_SCRATCH/.af-$AF_STEP.$2 ;;
+        file) REPLY=$af_log ;;
+        discard) REPLY=/dev/null ;;
+        *) REPLY= ;;
+    esac
+}
+
+# CWD LOG TEMPDIR ARGV...: one attempt -> AF_RC, AF_TIMED_OUT, AF_OUT_JSON, AF_ERR_JSON, AF_ERR_TEXT
+af_run_once() {
+    af_c=$1; af_log=$2; af_t=$3
+    shift 3
+    AF_TIMED_OUT=0; AF_OUT_JSON='""'; AF_ERR_JSON='""'; AF_ERR_TEXT=
+    af_stream "$AF_P_STDOUT" out; af_o=$REPLY
+    af_stream "$AF_P_STDERR" err; af_e=$REPLY
+    if [ -n "$af_log" ]; then
+        case " $AF_P_STDOUT $AF_P_STDERR " in
+            *' file '*) mkdir -p "${af_log%/*}" ;;
+        esac
+    fi
+    [ "$AF_P_STDOUT" = capture ] && : >"$af_o"
+    [ "$AF_P_STDERR" = capture ] && : >"$af_e"
+    if [ -z "$AF_P_TIMEOUT$af_c$af_t$AF_P_ENV" ] && [ "$AF_P_INHERIT" = 1 ] && af_which "$1"; then
+        shift
+        af_direct "$af_o" "$af_e" "$REPLY" "$@"
+        AF_RC=$?
+    elif [ -z "$AF_P_TIMEOUT" ]; then
+        af_child "$af_c" "$af_o" "$af_e" "$af_t" "$@"
+        AF_RC=$?
+    else
+        af_mark=$AF_SCRATCH/.af-$AF_STEP.timedout
+        rm -f "$af_mark"
+        AF_SETSID=
+        command -v setsid >/dev/null 2>&1 && AF_SETSID=setsid
+        af_child "$af_c" "$af_o" "$af_e" "$af_t" "$@" &
+        af_pid=$!
+        af_watchdog "$af_pid" "$af_mark" &
+        af_wd=$!
+        wait "$af_pid"
+        AF_RC=$?
+        kill "$af_wd" 2>/dev/null
+        wait "$af_wd" 2>/dev/null
+        [ -e "$af_mark" ] && AF_TIMED_OUT=1 && rm -f "$af_mark"
+    fi
+    if [ "$AF_P_STDOUT" = capture ]; then
+        AF_OUT_JSON=$( { dd if="$af_o" bs=1024 count="$AF_P_MAX_KB" 2>/dev/null; printf x; } | af_json_awk)
+        rm -f "$af_o"
+    fi
+    if [ "$AF_P_STDERR" = capture ]; then
+        AF_ERR_JSON=$( { dd if="$af_e" bs=1024 count="$AF_P_MAX_KB" 2>/dev/null; printf x; } | af_json_awk)
+        af_text "$AF_ERR_JSON"; AF_ERR_TEXT=$REPLY
+        rm -f "$af_e"
+    fi
+}
+
+af_watchdog() {  # PID MARK: TERM the child's group at the deadline, KILL after the grace
+    trap 'kill "$af_sleeper" 2>/dev/null; exit 0' TERM
+    sleep "$AF_P_TIMEOUT" &
+    af_sleeper=$!
+    wait "$af_sleeper" || exit 0
+    : >"$2"
+    af_signal TERM "$1"
+    sleep "$AF_P_GRACE" &
+    af_sleeper=$!
+    wait "$af_sleeper" || exit 0
+    af_signal KILL "$1"
+}
+
+af_signal() {  # SIG PID: the whole process group when the child has one
+    if [ -n "$AF_SETSID" ]; then
+        kill -s "$1" "-$2" 2>/dev/null || kill -s "$1" "$2" 2>/dev/null
+    else
+        kill -s "$1" "$2" 2>/dev/null
+    fi
+}
+
+# NAME -> REPLY: the file `exec NAME` would run (PATH search); 1 if none. Absolute results
+# are remembered for the run in AF_WHICH (lines "NAME PATH"); PATH does not change in a run.
+af_which() {
+    case $1 in
+        */*) REPLY=$1; return 0 ;;
+        '' | *"$AF_NL"*) return 1 ;;
+    esac
+    case $AF_WHICH in
+        *"$AF_NL$1 /"*)
+            REPLY=${AF_WHICH#*"$AF_NL$1 "}
+            REPLY=${REPLY%%"$AF_NL"*}
+            return 0 ;;
+    esac
+    af_todo_path=$PATH:
+    while [ -n "$af_todo_path" ]; do
+        af_dir=${af_todo_path%%:*}; af_todo_path=${af_todo_path#*:}
+        REPLY=${af_dir:-.}/$1
+        if [ -f "$REPLY" ] && [ -x "$REPLY" ]; then
+            case $REPLY in /*) AF_WHICH="$AF_WHICH$AF_NL$1 $REPLY" ;; esac
+            return 0
+        fi
+    done
+    return 1
+}
+
+# ARGV...: external.process for a step that sets no input but command and args (the
+# compiler knows which): every other input has its default, so the program runs as a simple
+# command with stdin from /dev/null, and the result is its exit code and one attempt.
+af_plain() {
+    if ! af_which "$1"; then
+        af_process_reset  # not found: the general path fails the step as exec reports it
+        af_process "$@"
+        return
+    fi
+    shift
+    af_event DEBUG process_start "job_id=$AF_JOB" "step_id=$AF_STEP" attempt=1
+    AETHERFLOW_FLOW_ID="${AETHERFLOW_FLOW_ID-$AF_FLOW_ID}" AETHERFLOW_RUN_ID="${AETHERFLOW_RUN_ID-$AF_RUN_ID}" \
+        "$REPLY" "$@" </dev/null
+    af_rc=$?
+    if [ "$af_rc" != 0 ]; then
+        af_event ERROR process_exit "job_id=$AF_JOB" "step_id=$AF_STEP" attempt=1 "exit_code=$af_rc"
+        af_step_fail "external.process failed with exit code $af_rc"
+        return 1
+    fi
+    AF_RESULT=$AF_PLAIN_RESULT
+}
+
+# The result of a plain step that succeeded, as a map and as written in its record.
+AF_PLAIN_RESULT="\"exit_code\": 0$AF_NL\"attempts\": 1$AF_NL"
+AF_PLAIN_RESULT_JSON="{$AF_NL    \"exit_code\": 0,$AF_NL    \"attempts\": 1$AF_NL  }"
+
+# OUT ERR PROGRAM ARGS...: the common case (no cwd, env, temp dir or timeout) as a simple
+# command: dash starts it with vfork, where the subshell of af_child copies the shell
+# first. PROGRAM has a slash, so it never names a builtin or a function.
+af_direct() {
+    af_o=$1; af_e=$2
+    shift 2
+    if [ -z "$af_o$af_e" ]; then
+        AETHERFLOW_FLOW_ID="${AETHERFLOW_FLOW_ID-$AF_FLOW_ID}" AETHERFLOW_RUN_ID="${AETHERFLOW_RUN_ID-$AF_RUN_ID}" \
+            "$@" </dev/null
+    elif [ -z "$af_e" ]; then
+        AETHERFLOW_FLOW_ID="${AETHERFLOW_FLOW_ID-$AF_FLOW_ID}" AETHERFLOW_RUN_ID="${AETHERFLOW_RUN_ID-$AF_RUN_ID}" \
+            "$@" </dev/null >>"$af_o"
+    elif [ -z "$af_o" ]; then
+        AETHERFLOW_FLOW_ID="${AETHERFLOW_FLOW_ID-$AF_FLOW_ID}" AETHERFLOW_RUN_ID="${AETHERFLOW_RUN_ID-$AF_RUN_ID}" \
+            "$@" </dev/null 2>>"$af_e"
+    else
+        AETHERFLOW_FLOW_ID="${AETHERFLOW_FLOW_ID-$AF_FLOW_ID}" AETHERFLOW_RUN_ID="${AETHERFLOW_RUN_ID-$AF_RUN_ID}" \
+            "$@" </dev/null >>"$af_o" 2>>"$af_e"
+    fi
+}
+
+# CWD OUT ERR TEMPDIR ARGV...: the child itself, with its env, directory and streams
+af_child() {
+    af_c=$1; af_o=$2; af_e=$3; af_t=$4
+    shift 4
+    (
+        if [ -n "$af_c" ]; then cd "$af_c" || exit 127; fi
+        if [ "$AF_P_INHERIT" = 0 ]; then
+            af_search=$PATH
+            for af_name in $(env | sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p'); do
+                unset "$af_name" 2>/dev/null
+            done
+            PATH=$af_search  # to find the program; not exported, as the child starts empty
+        fi
+        export AETHERFLOW_FLOW_ID="${AETHERFLOW_FLOW_ID-$AF_FLOW_ID}"
+        export AETHERFLOW_RUN_ID="${AETHERFLOW_RUN_ID-$AF_RUN_ID}"
+        [ -n "$af_t" ] && export AETHERFLOW_OUTPUT_DIR="${AETHERFLOW_OUTPUT_DIR-$af_t}"
+        af_i=0
+        af_todo_env=$AF_P_ENV
+        while [ -n "$af_todo_env" ]; do
+            af_name=${af_todo_env%%"$AF_NL"*}; af_todo_env=${af_todo_env#"$af_name"}; af_todo_env=${af_todo_env#"$AF_NL"}
+            [ -n "$af_name" ] || continue
+            eval "export $af_name=\"\$AF_PE_$af_i\""
+            af_i=$((af_i + 1))
+        done
+        [ -n "$af_o" ] && exec >>"$af_o"
+        [ -n "$af_e" ] && exec 2>>"$af_e"
+        if [ -n "${AF_SETSID-}" ] && [ -n "$AF_P_TIMEOUT" ]; then
+            exec setsid "$@"
+        fi
+        exec "$@"
+    ) </dev/null
+}
+
+# --- jobs -----------------------------------------------------------------------------
+
+af_job_status() {  # INDEX -> REPLY: the status of job INDEX in this run ('' if none)
+    eval "REPLY=\${AF_JS_$1-}"
+}
+
+af_jo() {  # JOBINDEX JOBID JSONKEY -> REPLY: a job output for `when`; 2 when absent
+    eval "af_st=\${AF_JS_$1-}"
+    if [ -z "$af_st" ]; then
+        AF_WHEN_ERROR="job '$2' has not run in this run"; return 2
+    fi
+    af_map=
+    eval "af_map=\${AF_JO_$1-}"
+    af_map_get "$af_map" "$3" && return 0
+    af_text "$3"
+    AF_WHEN_ERROR="job '$2' ($af_st) has no output '$REPLY'"
+    return 2
+}
+
+af_jstatus() {  # JOBINDEX JOBID -> REPLY: the job's status as a JSON literal
+    eval "af_st=\${AF_JS_$1-}"
+    [ -n "$af_st" ] || { AF_WHEN_ERROR="job '$2' has not run in this run"; return 2; }
+    REPLY="\"$af_st\""
+}
+
+af_jreason() {  # JOBINDEX JOBID -> REPLY: skip_reason as a JSON literal
+    eval "af_st=\${AF_JS_$1-}"
+    [ -n "$af_st" ] || { AF_WHEN_ERROR="job '$2' has not run in this run"; return 2; }
+    eval "REPLY=\${AF_JR_$1-null}"
+    [ "$REPLY" != null ] && return 0
+    AF_WHEN_ERROR="job '$2' ($af_st) has no skip_reason"
+    return 2
+}
+
+af_remember() {  # INDEX STATUS OUTPUTMAP REASONLITERAL
+    eval "AF_JS_$1=\$2; AF_JO_$1=\$3; AF_JR_$1=\$4"
+}
+
+af_selected() {  # JOBID: 0 when it runs in this invocation
+    [ -z "$AF_SELECTED" ] && return 0
+    case $AF_SELECTED in *" $1 "*) return 0 ;; esac
+    return 1
+}
+
+# INDEX ID FUNCTION WHENFUNCTION LOCKNAME DEP_INDEX...: run one job in declared order.
+af_job() {
+    af_ji=$1; AF_JOB=$2; af_fn=$3; af_when=$4; af_job_lockname=$5
+    shift 5
+    [ "$AF_STOP" = 1 ] && { af_not_reached "$AF_JOB"; return 0; }
+    if ! af_selected "$AF_JOB"; then
+        if af_record_read "$AF_RUN_DIR/jobs/$AF_JOB.json"; then
+            af_remember "$af_ji" "$AF_R_STATUS" "$AF_R_MAP" "$AF_R_REASON"
+        fi
+        return 0
+    fi
+    af_clock_fresh
+    af_job_started=$AF_EPOCH
+    for af_dep in "$@"; do
+        af_job_status "$af_dep"
+        if [ "$REPLY" != SUCCESS ]; then
+            af_event INFO job_blocked "job_id=$AF_JOB"
+            af_finish_job "$af_ji" BLOCKED '' null
+            return 0
+        fi
+    done
+    if [ -n "$af_when" ]; then
+        AF_WHEN_ERROR=
+        "$af_when"
+        case $? in
+            0) ;;
+            1)
+                af_event INFO job_skipped "job_id=$AF_JOB"
+                af_finish_job "$af_ji" SKIPPED '' '"condition=false"'
+                return 0 ;;
+            *)
+                af_event ERROR run_aborted "job_id=$AF_JOB" "detail=invalid when for job '$AF_JOB': ${AF_WHEN_ERROR:-values of different types cannot be ordered}"
+                AF_EXIT=1; AF_STOP=1
+                return 0 ;;
+        esac
+    fi
+    af_job_lock="job:$AF_FLOW_ID:$AF_JOB"
+    if [ "$AF_LOCK_SCOPE" = job ] && ! af_lock_acquire "$af_job_lock" "$AF_LOCK_TTL" "$af_job_lockname"; then
+        af_event ERROR lock_held "job_id=$AF_JOB" "key=$af_job_lock"
+        af_event ERROR run_aborted "job_id=$AF_JOB" "detail=job lock '$af_job_lock' is held by another run"
+        AF_EXIT=3; AF_STOP=1
+        return 0
+    fi
+    AF_JOB_DIR=$AF_WORK_ROOT/$AF_FLOW_ID/$AF_JOB/$AF_RUN_ID
+    AF_ARTIFACTS=$AF_JOB_DIR/$AF_LAYOUT_ARTIFACTS
+    AF_SCRATCH=$AF_JOB_DIR/$AF_LAYOUT_SCRATCH
+    af_write_job "$AF_JOB" RUNNING '' null
+    LC_ALL=C mkdir -p "$AF_ARTIFACTS" "$AF_SCRATCH" "$AF_JOB_DIR/$AF_LAYOUT_MANIFESTS" "$AF_RUN_DIR/steps/$AF_JOB"
+    af_event INFO job_start "job_id=$AF_JOB"
+    AF_JOB_OUT=; AF_JOB_SKIP=; AF_JOB_ERROR=; AF_STEPS_REPORT=; AF_PROMOTE_ERROR=
+    "$af_fn"
+    af_ok=$?
+    af_clock_fresh
+    if [ "$af_ok" = 0 ]; then
+        if [ -n "$AF_JOB_SKIP" ]; then
+            af_json_str "$AF_JOB_SKIP"
+            af_finish_job "$af_ji" SKIPPED "$AF_JOB_OUT" "$REPLY"
+        else
+            af_finish_job "$af_ji" SUCCESS "$AF_JOB_OUT" null
+        fi
+        af_cleanup 1
+    else
+        af_event ERROR job_failed "job_id=$AF_JOB" "error=$AF_JOB_ERROR"
+        af_finish_job "$af_ji" FAILED "$AF_JOB_OUT" null
+        AF_ANY_FAILED=1
+        [ "$AF_KEEP_GOING" = 1 ] || AF_STOP=1
+        af_cleanup 0
+    fi
+    [ "$AF_LOCK_SCOPE" = job ] && af_lock_release "$af_job_lock" "$af_job_lockname"
+    return 0
+}
+
+af_finish_job() {  # INDEX STATUS OUTPUTMAP REASONLITERAL
+    af_write_job "$AF_JOB" "$2" "$3" "$4"
+    af_remember "$1" "$2" "$3" "$4"
+    af_secs=$((AF_EPOCH - af_job_started))
+    af_note=
+    if [ "$4" != null ]; then af_text "$4"; af_note=" ($REPLY)"; fi
+    af_event INFO job_end "job_id=$AF_JOB" "status=$2" "skip_reason=${af_note# }"
+    af_report_job "$AF_JOB" "$2" "$af_secs" "$af_note"
+}
+
+af_not_reached() {  # JOBID
+    af_selected "$1" || return 0
+    af_report_job "$1" NOT_REACHED 0
+}
+
+af_cleanup() {  # SUCCEEDED
+    case $AF_CLEANUP in
+        always) LC_ALL=C rm -rf "$AF_JOB_DIR" ;;
+        on_success) [ "$1" = 1 ] && LC_ALL=C rm -rf "$AF_JOB_DIR" ;;
+    esac
+    return 0
+}
+
+# --- the command line -----------------------------------------------------------------
+
+af_usage() {
+    printf '%s\n' "usage: $AF_PROG COMMAND [OPTIONS]" "" \
+        "flow $AF_FLOW_ID, compiled from $AF_SOURCE" "" \
+        "commands:" \
+        "  run         run the flow (exit 0 no job failed, 1 a job failed, 2 config error, 3 lock held)" \
+        "                --run-id ID        run id (an earlier run id resumes that run)" \
+        "                --resume           resume the latest run of this flow unless it succeeded" \
+        "                --job ID           run only this job (repeatable)" \
+        "                --env-file F       dotenv file added to the env snapshot (repeatable)" \
+        "                --keep-going       run the remaining jobs after a job fails" \
+        "  plan        print the jobs and steps" \
+        "  check-env   list the env variables the flow reads; exit 2 if one is missing" \
+        "  status      job and step statuses from the state store" \
+        "                --run-id ID        (default: the latest run)" \
+        "                --json             print one JSON object" \
+        "  --version   print the compiler version and the source hash"
+}
+
+af_main() {
+    AF_PROG=${0##*/}
+    [ $# -gt 0 ] || { af_usage >&2; exit 2; }
+    case $1 in
+        -h | --help) af_usage; exit 0 ;;
+        --version) printf '%s: compiled by aetherflow-compiler %s from %s (sha256 %s)\n' \
+            "$AF_FLOW_ID" "$AF_COMPILER_VERSION" "$AF_SOURCE" "$AF_SOURCE_SHA256"; exit 0 ;;
+        run | plan | check-env | status) AF_COMMAND=$1; shift ;;
+        *) printf 'error: unknown command %s\n\n' "$1" >&2; af_usage >&2; exit 2 ;;
+    esac
+    AF_RUN_ID=; AF_RESUME=0; AF_SELECTED=; AF_KEEP_GOING=0; AF_JSON=0; af_env_files=
+    while [ $# -gt 0 ]; do
+        af_opt=$1
+        af_val=
+        case $af_opt in
+            --*=*) af_val=${af_opt#*=}; af_opt=${af_opt%%=*}; af_has=1 ;;
+            *) af_has=0 ;;
+        esac
+        case $AF_COMMAND:$af_opt in
+            run:--resume | run:--keep-going | status:--json)
+                [ "$af_has" = 0 ] || af_die_usage "option $af_opt takes no value"
+                case $af_opt in --resume) AF_RESUME=1 ;; --keep-going) AF_KEEP_GOING=1 ;; *) AF_JSON=1 ;; esac ;;
+            run:--run-id | run:--job | run:--env-file | status:--run-id | status:--env-file | check-env:--env-file)
+                if [ "$af_has" = 0 ]; then
+                    [ $# -ge 2 ] || af_die_usage "option $af_opt needs a value"
+                    shift; af_val=$1
+                fi
+                case $af_opt in
+                    --run-id) AF_RUN_ID=$af_val ;;
+                    --job) AF_SELECTED="$AF_SELECTED $af_val " ;;
+                    *) af_env_files="$af_env_files$af_val$AF_NL" ;;
+                esac ;;
+            *) af_die_usage "unknown option '$1' for $AF_COMMAND" ;;
+        esac
+        shift
+    done
+    [ -n "$AF_RUN_ID" ] && [ "$AF_RESUME" = 1 ] && af_die_usage "use either --run-id or --resume"
+    af_snapshot
+    AF_ENV_PREFIX=
+    if [ -n "${AETHERFLOW_ENV_FILES_JSON-}" ]; then
+        af_code=$(printf '%s' "$AETHERFLOW_ENV_FILES_JSON" | af_json_env_awk specs) || exit 2
+        eval "$af_code"
+    fi
+    af_todo_envfiles=$af_env_files
+    while [ -n "$af_todo_envfiles" ]; do
+        af_f=${af_todo_envfiles%%"$AF_NL"*}; af_todo_envfiles=${af_todo_envfiles#"$af_f"}; af_todo_envfiles=${af_todo_envfiles#"$AF_NL"}
+        [ -n "$af_f" ] && af_env_file "$af_f"
+    done
+    AF_LOG_LEVEL=${AETHERFLOW_LOG_LEVEL:-INFO}
+    case $AF_COMMAND in
+        run) af_settings; af_cmd_run ;;
+        plan) af_plan; exit 0 ;;
+        check-env) af_check_env ;;
+        status) af_settings; af_cmd_status ;;
+    esac
+}
+
+af_die_usage() {
+    printf 'error: %s\n\n' "$1" >&2
+    af_usage >&2
+    exit 2
+}
+
+af_check_env() {  # every env variable the flow reads: set, default, or MISSING
+    af_missing_names=
+    af_todo_vars=$AF_ENV_VARS
+    while [ -n "$af_todo_vars" ]; do
+        af_entry=${af_todo_vars%%"$AF_NL"*}; af_todo_vars=${af_todo_vars#"$af_entry"}; af_todo_vars=${af_todo_vars#"$AF_NL"}
+        [ -n "$af_entry" ] || continue
+        af_name=${af_entry% *}
+        eval "af_v=\${AFE_$af_name-}"
+        if [ -n "$af_v" ]; then af_state='set'
+        elif [ "${af_entry##* }" = 1 ]; then af_state='not set, has a default'
+        else af_state=MISSING; af_missing_names="$af_missing_names${af_missing_names:+, }$af_name"
+        fi
+        printf '%-32s %s\n' "$af_name" "$af_state"
+    done
+    if [ -n "$af_missing_names" ]; then
+        printf 'missing required env variables: %s\n' "$af_missing_names" >&2
+        exit 2
+    fi
+    exit 0
+}
+
+af_check_run_id() {
+    case $1 in
+        '' | [!A-Za-z0-9_]* | *[!A-Za-z0-9_.-]*) af_die "invalid run id '$1': use letters, digits, '_', '.' and '-'" ;;
+    esac
+    [ "${#1}" -le 128 ] || af_die "invalid run id '$1': at most 128 characters"
+}
+
+af_state_open() {
+    mkdir -p "$AF_STATE_DIR/runs" "$AF_STATE_DIR/locks" 2>/dev/null \
+        || af_die "cannot open the state store $AF_STATE_DIR"
+}
+
+af_hex12() {  # N -> REPLY: 12 hex digits (no command substitution: that would fork)
+    af_v=$1; REPLY=
+    while [ ${#REPLY} -lt 12 ]; do
+        af_d=$((af_v % 16)); af_v=$((af_v / 16))
+        case $af_d in 10) af_d=a ;; 11) af_d=b ;; 12) af_d=c ;; 13) af_d=d ;; 14) af_d=e ;; 15) af_d=f ;; esac
+        REPLY=$af_d$REPLY
+    done
+}
+
+af_cmd_run() {
+    if [ "$AF_RESUME" = 1 ]; then
+        if ! af_latest_run; then
+            printf 'nothing to resume: no run of %s recorded\n' "$AF_FLOW_ID" >&2; exit 0
+        fi
+        if [ "$AF_LATEST_STATUS" = SUCCESS ]; then
+            printf 'nothing to resume: the latest run %s succeeded\n' "$AF_LATEST" >&2; exit 0
+        fi
+        AF_RUN_ID=$AF_LATEST
+    fi
+    for af_j in $AF_SELECTED; do
+        case " $AF_JOB_IDS " in
+            *" $af_j "*) ;;
+            *) af_die "unknown job '$af_j' (jobs: $AF_JOB_IDS)" ;;
+        esac
+    done
+    # The start time: ns (for ordering runs), s and UTC from one `date`.
+    # shellcheck disable=SC2046  # the words are digits and one timestamp
+    set -- $(LC_ALL=C date -u '+%s%N %s %Y-%m-%dT%H:%M:%SZ')
+    af_now_ns=$1; AF_EPOCH=$2; AF_NOW=$3; AF_CLOCK_FRESH=1
+    if [ -z "$AF_RUN_ID" ]; then
+        # A new run's id: 12 hex digits from the ns clock mixed with the pid, or from
+        # /dev/urandom where `date` has no %N (busybox) or the id is taken already.
+        case $af_now_ns in
+            *[!0-9]*) ;;
+            *) af_hex12 $(( (af_now_ns ^ ($$ << 24)) & 0xFFFFFFFFFFFF )); AF_RUN_ID=$REPLY ;;
+        esac
+        if [ -z "$AF_RUN_ID" ] || [ -e "$AF_STATE_DIR/runs/$AF_RUN_ID" ]; then
+            # shellcheck disable=SC2046  # six hex words
+            set -- $(LC_ALL=C od -An -N6 -tx1 /dev/urandom)
+            AF_RUN_ID=$1$2$3$4$5$6
+        fi
+    fi
+    case $af_now_ns in *[!0-9]*) af_now_ns=${AF_EPOCH}000000000 ;; esac
+    af_check_run_id "$AF_RUN_ID"
+    AF_RUN_DIR=$AF_STATE_DIR/runs/$AF_RUN_ID
+    # Only a run that has a directory already can have step records to resume from.
+    AF_RESUMING=0
+    [ -d "$AF_RUN_DIR" ] && AF_RESUMING=1
+    if af_run_info "$AF_RUN_DIR"; then
+        af_json_str "$AF_FLOW_ID"
+        [ "$AF_I_FLOW" = "$REPLY" ] || af_die "run id $AF_RUN_ID already belongs to flow $AF_I_FLOW in the state store $AF_STATE_DIR; use another run id"
+        AF_STARTED_NS=$AF_I_STARTED
+    else
+        AF_STARTED_NS=$af_now_ns
+    fi
+    LC_ALL=C mkdir -p "$AF_RUN_DIR/jobs" "$AF_RUN_DIR/steps" "$AF_STATE_DIR/locks" 2>/dev/null \
+        || af_die "cannot open the state store $AF_STATE_DIR"
+    AF_HELD=; AF_KEEPER=; AF_WHICH=; AF_EXIT=0; AF_STOP=0; AF_ANY_FAILED=0; AF_ENV_FAILURE=0; AF_REPORT=; AF_STEPS_REPORT=
+    trap 'af_interrupted 143' TERM
+    trap 'af_interrupted 130' INT
+    af_event INFO run_start "source=$AF_SOURCE"
+    if [ "$AF_LOCK_SCOPE" = flow ] && ! af_lock_acquire "flow:$AF_FLOW_ID" "$AF_LOCK_TTL" "$AF_FLOW_LOCK_NAME"; then
+        af_event ERROR lock_held "key=flow:$AF_FLOW_ID" "detail=another run of this flow holds the flow lock"
+        exit 3
+    fi
+    af_write_run RUNNING
+    af_jobs
+    if [ "$AF_EXIT" = 0 ] && [ "$AF_ANY_FAILED" = 1 ]; then
+        AF_EXIT=1
+        [ "$AF_ENV_FAILURE" = 1 ] && AF_EXIT=2
+    fi
+    case $AF_EXIT in
+        0) af_status=SUCCESS ;;
+        3) af_status=LOCKED ;;
+        *) af_status=FAILED ;;
+    esac
+    af_clock_fresh
+    af_release_all
+    af_write_run "$af_status"
+    af_event INFO run_end "status=$af_status"
+    printf 'run %s of %s: %s (exit %s)\n' "$AF_RUN_ID" "$AF_FLOW_ID" "$af_status" "$AF_EXIT" >&2
+    af_print_report >&2
+    exit "$AF_EXIT"
+}
+
+af_interrupted() {  # CODE: a signal ends the run: locks released, run recorded INTERRUPTED
+    trap '' TERM INT
+    af_clock
+    af_release_all
+    [ -n "${AF_RUN_DIR-}" ] && af_write_run INTERRUPTED
+    af_event INFO run_end status=INTERRUPTED
+    exit "$1"
+}
+
+af_cmd_status() {
+    af_state_open
+    if [ -z "$AF_RUN_ID" ]; then
+        af_latest_run || af_die "no run of $AF_FLOW_ID is recorded in the state store"
+        AF_RUN_ID=$AF_LATEST
+    fi
+    af_check_run_id "$AF_RUN_ID"
+    AF_RUN_DIR=$AF_STATE_DIR/runs/$AF_RUN_ID
+    af_run_info "$AF_RUN_DIR" || af_die "run $AF_RUN_ID is not recorded in the state store"
+    af_json_str "$AF_FLOW_ID"; af_flow_json=$REPLY
+    af_json_str "$AF_RUN_ID"; af_run_json=$REPLY
+    if [ "$AF_JSON" = 1 ]; then
+        printf '{\n  "flow_id": %s,\n  "run_id": %s,\n  "status": "%s",\n  "jobs": {' "$af_flow_json" "$af_run_json" "${AF_I_STATUS:-UNKNOWN}"
+    else
+        printf 'run %s of %s: %s\n' "$AF_RUN_ID" "$AF_FLOW_ID" "${AF_I_STATUS:-UNKNOWN}"
+    fi
+    af_sep=
+    af_todo_jobs=$AF_JOB_STEPS
+    while [ -n "$af_todo_jobs" ]; do
+        af_entry=${af_todo_jobs%%"$AF_NL"*}; af_todo_jobs=${af_todo_jobs#"$af_entry"}; af_todo_jobs=${af_todo_jobs#"$AF_NL"}
+        [ -n "$af_entry" ] || continue
+        af_job=${af_entry%% *}
+        af_steps=${af_entry#* }
+        af_record_read "$AF_RUN_DIR/jobs/$af_job.json" || continue
+        af_job_state=$AF_R_STATUS
+        af_map_json "$AF_R_MAP" '      '; af_outputs=$REPLY
+        if [ "$AF_JSON" = 1 ]; then
+            af_json_str "$af_job"
+            printf '%s\n    %s: {\n      "status": "%s",\n      "outputs": %s,\n      "steps": {' "$af_sep" "$REPLY" "$af_job_state" "$af_outputs"
+        else
+            printf '  %-24s %s\n' "$af_job" "$af_job_state"
+        fi
+        af_sep2=
+        for af_step_id in $af_steps; do
+            af_record_read "$AF_RUN_DIR/steps/$af_job/$af_step_id.json" || continue
+            if [ "$AF_JSON" = 1 ]; then
+                af_json_str "$af_step_id"
+                printf '%s\n        %s: "%s"' "$af_sep2" "$REPLY" "$AF_R_STATUS"
+                af_sep2=,
+            else
+                printf '    %-22s %s\n' "$af_step_id" "$AF_R_STATUS"
+            fi
+        done
+        if [ "$AF_JSON" = 1 ]; then
+            if [ -n "$af_sep2" ]; then printf '\n      }\n    }'; else printf '}\n    }'; fi
+        fi
+        af_sep=,
+    done
+    if [ "$AF_JSON" = 1 ]; then
+        if [ -n "$af_sep" ]; then printf '\n  }\n}\n'; else printf '}\n}\n'; fi
+    fi
+    exit 0
+}
+
+# ======== flow sync ========
+
+AF_FLOW_ID='sync'
+AF_SOURCE='sync.yaml'
+AF_SOURCE_SHA256='e2b4670b282a5a7b8f24e38fdd8d44c3d52b72b1b06f238bf3050d6672da7ff4'
+AF_COMPILER_VERSION='0.1.0'
+AF_LOCK_SCOPE='job'
+AF_FLOW_LOCK_NAME='flow_sync-464570778'
+AF_CLEANUP='on_success'
+AF_JOB_IDS='copy'
+# job id, then its step ids (for `status`)
+AF_JOB_STEPS='copy copy'"$AF_NL"''
+# env variables the flow reads, and whether every use has a default
+AF_ENV_VARS=''
+
+af_snapshot() {  # the env snapshot: the values the flow's templates read
+    :
+}
+
+af_settings() {  # flow settings, resolved from the env snapshot
+    af_1='/tmp/work'
+    AF_WORK_ROOT="$af_1"
+    case $AF_WORK_ROOT in /*) ;; *) AF_WORK_ROOT=$PWD/$AF_WORK_ROOT ;; esac
+    af_norm "$AF_WORK_ROOT"; AF_WORK_ROOT=$REPLY
+    af_1='/data/state/sync'
+    AF_STATE_DIR="$af_1"
+    af_1='artifacts'
+    AF_LAYOUT_ARTIFACTS="$af_1"
+    af_1='scratch'
+    AF_LAYOUT_SCRATCH="$af_1"
+    af_1='manifests'
+    AF_LAYOUT_MANIFESTS="$af_1"
+    af_1='3600'
+    AF_LOCK_TTL="$af_1"
+    case ${AETHERFLOW_STRICT_SANDBOX:-true} in
+        1 | [Tt][Rr][Uu][Ee] | [Yy][Ee][Ss] | [Yy] | [Oo][Nn]) AF_SANDBOX=1 ;;
+        *) AF_SANDBOX=0 ;;
+    esac
+}
+
+af_plan() {
+    printf '%s\n' \
+        'flow sync (compiled from sync.yaml by aetherflow-compiler 0.1.0, sh target)' \
+        '  workspace: /tmp/work (cleanup on_success)' \
+        '  state:     file /data/state/sync' \
+        '  locks:     scope job, ttl 3600 s' \
+        'job copy  [sync.yaml:6]' \
+        '  step copy  external.process' \
+        '    inputs:  {"command": ["sh", "-c", "date +%s > stamp"]}'
+}
+
+# sync.yaml:6
+job_copy() {
+    # sync.yaml:8
+    if af_step 'copy' 'external.process' 0; then
+        af_1='sh'
+        af_2='-c'
+        af_3='date +%s > stamp'
+        af_plain "$af_1" "$af_2" "$af_3" || return 1
+        af_step_end || return 1
+    fi
+}
+
+af_jobs() {  # in declared order: index, id, function, when, job lock name, then the indexes of depends_on
+    af_job 1 'copy' job_copy '' 'job_sync_copy-4146704992'
+}
+
+af_main "$@"
