@@ -19,7 +19,7 @@ def next_times(cron: str, timezone: str, start: datetime.datetime, count: int) -
 
 
 def explain_text(schedule: Schedule, start: datetime.datetime, count: int) -> str:
-    lines = [f"{schedule.source}: timezone {schedule.timezone}, next {count} times after "
+    lines = [f"{schedule.source}: timezone {schedule.timezone}, next {count} time{'s' if count != 1 else ''} after "
              f"{start.astimezone(zoneinfo.ZoneInfo(schedule.timezone)).isoformat(timespec='minutes')}"]
     for item in schedule.items:
         job = f", job {item.flow_job}" if item.flow_job else ""
