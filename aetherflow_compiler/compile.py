@@ -324,21 +324,8 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
 
     result_.flow_ids = [str(a.flow_id) for a in flows]
     extra = vendored_files(plugins) if plugins is not None and vendored_plugins else {}
-    result_.files = _assemble(flows, scripts, shell_scripts, bundle, options, profiles_result, names, extra)
-    if schedule is not None:
-        artifacts = {path: data for path, data in result_.files.items() if path != MANIFEST}
-        result_.files.update(schedule_files(schedule, scheduled, artifacts, options.deploy))
-        manifest = json.loads(result_.files[MANIFEST])
-        manifest["sources"][schedule.source] = schedule.sha256
-        manifest["sources"] = dict(sorted(manifest["sources"].items()))
-        manifest["schedule"] = {s.item.id: {"cron": s.item.cron.text, "timezone": schedule.timezone,
-                                            "flow": s.flow.id, "job": s.item.flow_job, "unit": f"aetherflow-{s.item.slug}"}
-                                for s in scheduled}
-        manifest["artifacts"] = {path: hashlib.sha256(data).hexdigest()
-                                 for path, data in sorted(result_.files.items()) if path != MANIFEST}
-        result_.files[MANIFEST] = (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False)
-                                   + "\n").encode("utf-8")
-        result_.files = dict(sorted(result_.files.items()))
+    result_.files = _assemble(flows, scripts, shell_scripts, bundle, options, profiles_result, names, extra,
+                              (schedule, scheduled) if schedule is not None else None)
     return result_
 
 
@@ -371,10 +358,10 @@ def _scheduled(schedule: Schedule, result: FileResult, flows: list[Analysis], fl
                                               f"item '{item.id}': flow '{flow.id}' has no job '{item.flow_job}'",
                                               f"did you mean '{best}'?" if best else "jobs: " + ", ".join(jobs)))
             continue
-        artifact = f"{flow.id}.py" if analysis.path in scripts else f"{flow.id}.sh"
-        if analysis.path not in scripts and analysis.path not in shell_scripts:
-            continue  # no artifact at all: reported already
-        out.append(Scheduled(item, flow, artifact))
+        if analysis.path in scripts:
+            out.append(Scheduled(item, flow, f"{flow.id}.py"))
+        elif analysis.path in shell_scripts:
+            out.append(Scheduled(item, flow, f"{flow.id}.sh"))
     return out
 
 
@@ -418,7 +405,7 @@ def _check_target(fr: FileResult, registry: StepRegistry, single_file: bool) -> 
 
 def _assemble(flows: list[Analysis], scripts: dict[str, str], shell_scripts: dict[str, str], bundle: RuntimeBundle,
               options: CompileOptions, profiles_result: FileResult | None, names: dict[str, str],
-              extra: dict[str, bytes]) -> dict[str, bytes]:
+              extra: dict[str, bytes], scheduling: tuple[Schedule, list[Scheduled]] | None) -> dict[str, bytes]:
     files: dict[str, bytes] = dict(extra)
     for analysis in flows:
         if analysis.path in scripts:
@@ -431,6 +418,16 @@ def _assemble(flows: list[Analysis], scripts: dict[str, str], shell_scripts: dic
     sources = {a.source_name: a.summary["source_sha256"] for a in flows}
     if profiles_result is not None and profiles_result.document is not None:
         sources[names.get(profiles_result.path, os.path.basename(profiles_result.path))] = profiles_result.document.sha256
+    schedule_entry: dict[str, Any] = {}
+    if scheduling is not None:
+        schedule, scheduled = scheduling
+        # The ConfigMap carries the artifacts written so far: scripts, runtime, plugins.
+        files.update(schedule_files(schedule, scheduled, dict(files), options.deploy))
+        sources[schedule.source] = schedule.sha256
+        schedule_entry = {"schedule": {
+            s.item.id: {"cron": s.item.cron.text, "timezone": schedule.timezone, "flow": s.flow.id,
+                        "job": s.item.flow_job, "unit": f"aetherflow-{s.item.slug}"}
+            for s in scheduled}}
     manifest = {
         "compiler": {"name": "aetherflow-compiler", "version": __version__},
         "target": options.target,
@@ -441,6 +438,7 @@ def _assemble(flows: list[Analysis], scripts: dict[str, str], shell_scripts: dic
         "flows": {str(a.flow_id): _flow_manifest(a, scripts, shell_scripts, options)
                   for a in sorted(flows, key=lambda a: str(a.flow_id))},
         **({"plugins": sorted(extra)} if extra else {}),
+        **schedule_entry,
         "artifacts": {path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())},
     }
     files[MANIFEST] = (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
