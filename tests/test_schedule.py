@@ -163,3 +163,11 @@ def test_schedule_explain_refuses_a_flow_file() -> None:
     result = run_cli(["schedule", "explain", str(GOLDEN / "compile" / "schedule" / "flows" / "report.yaml")])
     assert result.exit_code == 2
     assert "AF100 schedule explain needs one scheduler file" in result.stdout
+
+
+def test_item_names_for_files_and_units_are_unique() -> None:
+    from aetherflow_compiler.schedule.model import schedule_of
+
+    items = [{"id": i, "cron": "0 1 * * *", "flow_yaml": "a.yaml"} for i in ("nightly", "Nightly", "nightly-2", "!!")]
+    slugs = [item.slug for item in schedule_of({"items": items}, "s.yaml", "0").items]
+    assert slugs == ["nightly", "nightly-2", "nightly-2-2", "item"]

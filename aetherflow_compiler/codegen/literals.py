@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 from aetherflow_compiler import ir
@@ -94,13 +95,19 @@ def function_names(ids: list[str], prefix: str) -> dict[str, str]:
     """Id -> a function name made of `prefix` and the id, with every character that is
     not [A-Za-z0-9_] as `_`: a name both Python and sh accept. Unique and deterministic:
     ids that map to the same name get `_2`, `_3`, ... in declared order."""
+    return unique_names(ids, lambda ident: prefix + re.sub(r"[^A-Za-z0-9_]", "_", ident), "_")
+
+
+def unique_names(ids: list[str], base_of: Callable[[str], str], separator: str) -> dict[str, str]:
+    """Id -> base_of(id), made unique in declared order: a name already taken gets
+    `separator` and 2, 3, ... (the first free one)."""
     out: dict[str, str] = {}
     used: set[str] = set()
     for ident in ids:
-        base = prefix + re.sub(r"[^A-Za-z0-9_]", "_", ident)
+        base = base_of(ident)
         name, n = base, 2
         while name in used:
-            name, n = f"{base}_{n}", n + 1
+            name, n = f"{base}{separator}{n}", n + 1
         used.add(name)
         out[ident] = name
     return out

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from aetherflow_compiler.codegen.literals import unique_names
 from aetherflow_compiler.schedule.cron import Cron, parse_cron
 from aetherflow_compiler.walk import mapping, sequence
 
@@ -35,16 +36,18 @@ class Schedule:
 def schedule_of(data: Any, source: str, sha256: str) -> Schedule:
     """The Schedule of a scheduler file that validated without errors."""
     doc = mapping(data)
+    raw_items = [mapping(raw) for raw in sequence(doc.get("items"))]
+    # Item ids are unique (AF311); their slugs are made unique too.
+    slugs = unique_names([str(item["id"]) for item in raw_items], _slug, "-")
     items = []
-    slugs: dict[str, int] = {}
-    for index, raw in enumerate(sequence(doc.get("items"))):
-        item = mapping(raw)
+    for index, item in enumerate(raw_items):
         item_id = str(item["id"])
-        slug = re.sub(r"[^a-z0-9]+", "-", item_id.lower()).strip("-")[:40] or "item"
-        slugs[slug] = slugs.get(slug, 0) + 1
-        if slugs[slug] > 1:
-            slug = f"{slug}-{slugs[slug]}"
+        slug = slugs[item_id]
         grace = item.get("misfire_grace_time", DEFAULT_MISFIRE_GRACE)
         items.append(Item(item_id, slug, parse_cron(str(item["cron"])), str(item["flow_yaml"]),
                           None if item.get("flow_job") is None else str(item["flow_job"]), grace, index))
     return Schedule(source, sha256, str(doc.get("timezone") or DEFAULT_TIMEZONE), tuple(items))
+
+
+def _slug(item_id: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", item_id.lower()).strip("-")[:40] or "item"
