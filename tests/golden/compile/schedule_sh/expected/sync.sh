@@ -1182,8 +1182,7 @@ af_plain() {
     fi
     shift
     af_event DEBUG process_start "job_id=$AF_JOB" "step_id=$AF_STEP" attempt=1
-    AETHERFLOW_FLOW_ID="${AETHERFLOW_FLOW_ID-$AF_FLOW_ID}" AETHERFLOW_RUN_ID="${AETHERFLOW_RUN_ID-$AF_RUN_ID}" \
-        "$REPLY" "$@" </dev/null
+    af_direct '' '' "$REPLY" "$@"
     af_rc=$?
     if [ "$af_rc" != 0 ]; then
         af_event ERROR process_exit "job_id=$AF_JOB" "step_id=$AF_STEP" attempt=1 "exit_code=$af_rc"
