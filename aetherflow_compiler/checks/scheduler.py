@@ -40,7 +40,8 @@ def check_scheduler(doc: Document) -> list[Diagnostic]:
             continue
         cron = mapping(item).get("cron")
         if isinstance(cron, str):
-            out.extend(_check_cron(doc, ("items", i, "cron"), item_id, cron))
+            out.extend(at(("items", i, "cron"), code, message, hint)
+                       for code, message, hint in _cron_problems(item_id, cron))
         if item_id in first:
             line = doc.span(("items", first[item_id], "id")).line
             out.append(at(("items", i, "id"), "AF311", f"duplicate scheduler item id '{item_id}'",
@@ -50,24 +51,21 @@ def check_scheduler(doc: Document) -> list[Diagnostic]:
     return out
 
 
-def _check_cron(doc: Document, path: tuple[object, ...], item_id: str, text: str) -> list[Diagnostic]:
-    span = doc.span(path)
+def _cron_problems(item_id: str, text: str) -> list[tuple[str, str, str]]:
+    """(code, message, hint) for an item's cron expression."""
     if len(text.split()) != 5:
         return []  # the schema says it: five fields
     try:
         cron = parse_cron(text)
     except CronError as exc:
-        return [Diagnostic(doc.path, span.line, span.column, "AF315", f"item '{item_id}': cron '{text}': {exc}",
-                           "fields: minute hour day-of-month month day-of-week")]
+        return [("AF315", f"item '{item_id}': cron '{text}': {exc}", "fields: minute hour day-of-month month day-of-week")]
     out = []
     if not cron.any_day and not cron.any_weekday:
-        out.append(Diagnostic(doc.path, span.line, span.column, "AF807",
-                              f"item '{item_id}': cron '{text}' runs on days matching the day of month or the day "
-                              "of week (the engine's APScheduler needs both)",
-                              "keep one of the two fields '*', or split the item in two"))
+        out.append(("AF807", f"item '{item_id}': cron '{text}' runs on days matching the day of month or the day "
+                             "of week (the engine's APScheduler needs both)",
+                    "keep one of the two fields '*', or split the item in two"))
     if cron.numeric_weekdays:
-        out.append(Diagnostic(doc.path, span.line, span.column, "AF808",
-                              f"item '{item_id}': cron '{text}' numbers weekdays: 0 and 7 are Sunday here and in "
-                              "cron, while the engine's APScheduler reads 0 as Monday",
-                              "write weekday names such as mon-fri"))
+        out.append(("AF808", f"item '{item_id}': cron '{text}' numbers weekdays: 0 and 7 are Sunday here and in "
+                             "cron, while the engine's APScheduler reads 0 as Monday",
+                    "write weekday names such as mon-fri"))
     return out
