@@ -24,7 +24,7 @@ from typing import Any
 from aetherflow_compiler.diagnostics import Diagnostic
 from aetherflow_compiler.schema_check import plugin_schema_problem
 from aetherflow_compiler.steps import StepRegistry, StepType, default_registry
-from aetherflow_compiler.steps.connectors import ConnectorType
+from aetherflow_compiler.steps.types import ConnectorType
 
 API_MODULES = ("aetherflow", "aetherflow.core", "aetherflow.core.api")
 PLUGIN_PACKAGE_DIR = "aetherflow_plugins"

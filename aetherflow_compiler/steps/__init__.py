@@ -1,5 +1,10 @@
-"""Step types the compiler knows: built-ins now, plugin-registered types later."""
+"""Step and connector types the compiler knows: the built-ins, and what plugins register.
 
-from aetherflow_compiler.steps.registry import StepRegistry, StepType, default_registry
+`types` holds the plain records, `builtins` and `connectors` the built-in tables, and
+`registry` the lookup one compile uses; each module imports only the ones listed before it.
+"""
 
-__all__ = ["StepRegistry", "StepType", "default_registry"]
+from aetherflow_compiler.steps.registry import StepRegistry, default_registry
+from aetherflow_compiler.steps.types import ConnectorType, StepType
+
+__all__ = ["ConnectorType", "StepRegistry", "StepType", "default_registry"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aetherflow_compiler.steps.registry import StepType
+from aetherflow_compiler.steps.types import StepType
 
 _F = frozenset
 _OPENPYXL = (("openpyxl", "openpyxl"),)

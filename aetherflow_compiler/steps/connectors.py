@@ -1,25 +1,8 @@
-"""Connector types (resource kind and driver) the compiler knows."""
+"""The connector types (resource kind and driver) the runtime implements."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class ConnectorType:
-    kind: str
-    driver: str
-    # Runtime module implementing it; None while the Python target does not support it.
-    runtime: str | None = None
-    # (import name, pip package) a host needs to use it.
-    packages: tuple[tuple[str, str], ...] = ()
-    # Registered by a plugin (vendored with the plugin, not from the runtime).
-    plugin: bool = False
-
-    @property
-    def key(self) -> str:
-        return f"{self.kind}:{self.driver}"
-
+from aetherflow_compiler.steps.types import ConnectorType
 
 _SQLALCHEMY = (("sqlalchemy", "sqlalchemy"),)
 

@@ -7,37 +7,10 @@ the shipped flow schema (so editors see them too); plugin types will bring their
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
 
-from aetherflow_compiler.steps.connectors import ConnectorType
-
-
-@dataclass(frozen=True)
-class StepType:
-    name: str
-    # Keys the step's result may hold; None when unknown (plugins without a declaration).
-    outputs: frozenset[str] | None = None
-    # True when the step can report SKIPPED ("no data") at all.
-    can_skip: bool = False
-    # The resource kind that the `resource` input must name, if the step uses one.
-    resource_kind: str | None = None
-    # Input whose literal mapping keys are added to the result (external.process `outputs`).
-    extra_outputs_input: str | None = None
-    # Input holding an embedded step whose result this step returns (with_lock `step`).
-    inner_step_input: str | None = None
-    # (runtime module, function) implementing the step in the Python target; None while
-    # the target does not support the step type yet.
-    runtime: tuple[str, str] | None = None
-    # A plugin's step: the vendored plugin registers it at run time.
-    plugin: bool = False
-    # JSON Schema of the inputs, for plugin steps that bring one (built-ins: flow.schema.json).
-    input_schema: dict[str, Any] | None = None
-    # Inputs a plugin step class declares as required.
-    required_inputs: tuple[str, ...] = ()
-    # (import name, pip package) a host needs for the step itself (connectors list theirs).
-    packages: tuple[tuple[str, str], ...] = ()
-
+from aetherflow_compiler.steps.builtins import BUILTIN_STEP_TYPES
+from aetherflow_compiler.steps.connectors import BUILTIN_CONNECTORS
+from aetherflow_compiler.steps.types import ConnectorType, StepType
 
 # Archive drivers enterprise mode allows (the engine's default `zip_drivers`).
 ENTERPRISE_ARCHIVE_DRIVERS = ("pyzipper", "zipfile")
@@ -89,7 +62,4 @@ class StepRegistry:
 
 
 def default_registry() -> StepRegistry:
-    from aetherflow_compiler.steps.builtins import BUILTIN_STEP_TYPES
-    from aetherflow_compiler.steps.connectors import BUILTIN_CONNECTORS
-
     return StepRegistry(BUILTIN_STEP_TYPES, BUILTIN_CONNECTORS)
