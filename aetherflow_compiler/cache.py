@@ -17,12 +17,11 @@ import json
 import os
 import tempfile
 from functools import cache
-from importlib import resources
 from typing import Any
 
-from aetherflow_compiler import __version__
+from aetherflow_compiler import __version__, package_data
 
-_PACKAGES = ("aetherflow_compiler", "aetherflow_compiler._runtime", "aetherflow_compiler._templates")
+_PACKAGES = ("aetherflow_compiler", package_data.RUNTIME, package_data.TEMPLATES)
 
 
 @cache
@@ -30,23 +29,9 @@ def compiler_fingerprint() -> str:
     """sha256 over the compiler's code, schemas, templates and runtime sources."""
     digest = hashlib.sha256(__version__.encode())
     for package in _PACKAGES:
-        root = resources.files(package)
-        for entry in sorted(_walk(root), key=lambda p: p[0]):
-            rel, data = entry
+        for rel, data in package_data.walk(package, (".py", ".json", ".j2", ".sh")):
             digest.update(f"{package}/{rel}".encode() + b"\0" + data + b"\0")
     return digest.hexdigest()
-
-
-def _walk(root: Any, prefix: str = "") -> list[tuple[str, bytes]]:
-    out: list[tuple[str, bytes]] = []
-    for child in root.iterdir():
-        name = f"{prefix}{child.name}"
-        if child.is_dir():
-            if child.name != "__pycache__":
-                out.extend(_walk(child, name + "/"))
-        elif child.name.endswith((".py", ".json", ".j2")):
-            out.append((name, child.read_bytes()))
-    return out
 
 
 def cache_dir() -> str:

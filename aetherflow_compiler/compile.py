@@ -432,7 +432,7 @@ def _assemble(flows: list[Analysis], scripts: dict[str, str], shell_scripts: dic
         "compiler": {"name": "aetherflow-compiler", "version": __version__},
         "target": options.target,
         "single_file": options.single_file,
-        **({"runtime": {"version": bundle.version, "sha256": bundle.sha256, "step_modules": bundle.modules}}
+        **({"runtime": {"version": bundle.version, "sha256": bundle.sha256, "modules": bundle.modules}}
            if scripts else {}),
         "sources": dict(sorted(sources.items())),
         "flows": {str(a.flow_id): _flow_manifest(a, scripts, shell_scripts, options)

@@ -7,13 +7,13 @@ import datetime
 import json
 from collections.abc import Iterator
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import jsonschema
     from jsonschema.exceptions import ValidationError
 
+from aetherflow_compiler import package_data
 from aetherflow_compiler.describe import describe_path, show_value, type_words, value_kind
 from aetherflow_compiler.diagnostics import Diagnostic
 from aetherflow_compiler.loader import Document, Path
@@ -27,7 +27,7 @@ def schema_text(kind: str) -> str:
     """The JSON Schema document for a file kind, exactly as shipped."""
     if kind not in SCHEMA_KINDS:
         raise ValueError(f"unknown schema kind {kind!r}")
-    return (resources.files("aetherflow_compiler.schemas") / f"{kind}.schema.json").read_text("utf-8")
+    return package_data.read_text(package_data.SCHEMAS, f"{kind}.schema.json")
 
 
 @cache

@@ -1,9 +1,19 @@
 """aetherflow_runtime: the runtime vendored next to compiled AetherFlow flows.
 
 Standard library only, CPython 3.8+. Generated flow scripts import it; it never imports
-the compiler. Modules import each other only with one-line `from .x import ...`
-statements, so that `aetherflow compile --single-file` can inline the whole runtime into
-one script.
+the compiler. The folders are the architecture:
+
+    runner.py, cli.py        the runner (jobs, steps, resume, locks) and the command line
+    state/                   the state store: one interface, the sqlite and files backends
+    steps/                   built-in step implementations, one module per family
+    connectors/              the connector registry and one module per kind of peer
+    templating.py, environment.py, resources.py, secrets_provider.py, workspace.py,
+    logs.py, results.py, errors.py, plugin_api.py
+                             what those share
+
+Modules import each other only with `from .x import ...` statements (a compile vendors
+what those name, and `aetherflow compile --single-file` inlines them into one script), so
+every module-level name is unique across the runtime.
 """
 
 from __future__ import annotations
@@ -26,13 +36,25 @@ def new_sha256():  # type: ignore[no-untyped-def]
     return sha256()
 
 
+def _py_files(folder: str, prefix: str = ""):  # type: ignore[no-untyped-def]
+    """Relative paths ('steps/process.py') of the *.py files below folder."""
+    found = []
+    for entry in os.scandir(os.path.join(folder, prefix)):
+        if entry.is_dir():
+            if entry.name != "__pycache__":
+                found += _py_files(folder, prefix + entry.name + "/")
+        elif entry.name.endswith(".py"):
+            found.append(prefix + entry.name)
+    return found
+
+
 def runtime_sha256(folder: str) -> str:
-    """Hash of a vendored runtime: every *.py file name and content, in sorted order."""
+    """Hash of a vendored runtime: every *.py file's relative path and content, in
+    sorted order of the paths."""
     digest = new_sha256()
-    for name in sorted(os.listdir(folder)):
-        if name.endswith(".py"):
-            with open(os.path.join(folder, name), "rb") as fh:
-                digest.update(name.encode("utf-8") + b"\0" + fh.read() + b"\0")
+    for name in sorted(_py_files(folder)):
+        with open(os.path.join(folder, name), "rb") as fh:
+            digest.update(name.encode("utf-8") + b"\0" + fh.read() + b"\0")
     return digest.hexdigest()
 
 

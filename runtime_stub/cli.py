@@ -16,9 +16,9 @@ import sys
 if False:  # names for annotations only: importing typing slows every start
     from typing import Any, Callable, Dict, List, Optional
 
-from .engine import Flow, Job, Options, Recorder, Run, new_run_id, status_report
 from .environment import build_snapshot, env_file_from_option
 from .errors import ConfigError
+from .runner import Flow, Job, Options, Recorder, Run, new_run_id, status_report
 from .state import open_state
 from .templating import render
 

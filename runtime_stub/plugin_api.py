@@ -22,8 +22,8 @@ from .connectors import (  # noqa: F401
     ConnectorInit,
     register_connector,
 )
-from .engine import new_run_id  # noqa: F401
 from .results import SKIPPED, SUCCESS, StepResult  # noqa: F401
+from .runner import new_run_id  # noqa: F401
 
 if False:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, List, Set
@@ -249,5 +249,12 @@ def _plugin_logger(step_ctx: Any) -> Any:
 
 
 def plugin_step(name: str) -> Any:
-    """The step class a vendored plugin registered under `name` (for generated code)."""
-    return get_step(name)
+    """The step a vendored plugin registered under `name`, as the runner calls every
+    step: a function of (ctx, inputs). The class is built as the engine builds it,
+    Step(step_id, inputs, ctx, job_id), and run with run()."""
+    cls = get_step(name)
+
+    def run_plugin_step(ctx: Any, inputs: Dict[str, Any]) -> Any:
+        return cls(ctx.step_id, inputs, RunContext(ctx), ctx.job_id).run()
+
+    return run_plugin_step

@@ -54,7 +54,7 @@ def render(step: StepType) -> str:
     registry = default_registry()
     out = [f"# `{step.name}`", "", str(inputs.get("description", "")), ""]
     if step.runtime:
-        out.append(f"**Python target:** supported (vendored module `aetherflow_runtime/{step.runtime[0]}.py`).")
+        out.append(f"**Python target:** supported (vendored module `aetherflow_runtime/{step.runtime[0].replace('.', '/')}.py`).")
     else:
         out.append("**Python target:** not supported yet; `aetherflow compile` stops with AF701.")
     if step.packages:

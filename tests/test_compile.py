@@ -52,15 +52,17 @@ def test_manifest_describes_every_artifact_and_source(tmp_path: Path) -> None:
     daily = manifest["flows"]["daily_orders"]
     assert daily["step_types"] == ["check_items", "external.process"]
     assert daily["env"]["ORDERS_INBOX"] == {"required": False}
-    runtime = {name: (dist / "aetherflow_runtime" / name).read_text() for name in os.listdir(dist / "aetherflow_runtime")}
+    folder = dist / "aetherflow_runtime"
+    runtime = {p.relative_to(folder).as_posix(): p.read_text() for p in folder.rglob("*.py")}
+    assert "steps/check_items.py" in runtime and "state/sqlite.py" in runtime
     assert manifest["runtime"]["sha256"] == runtime_sha256(runtime)
 
 
 def test_only_the_step_implementations_in_use_are_vendored(project: Project) -> None:
     project.flow("only_items", "jobs:\n  - id: a\n    steps: [{id: c, type: check_items, inputs: {items: [x]}}]\n")
-    vendored = sorted(os.listdir(project.dist / "aetherflow_runtime"))
-    assert "step_check_items.py" in vendored
-    assert "step_process.py" not in vendored and "step_with_lock.py" not in vendored
+    vendored = sorted(os.listdir(project.dist / "aetherflow_runtime" / "steps"))
+    assert vendored == ["__init__.py", "check_items.py"]
+    assert not (project.dist / "aetherflow_runtime" / "plugin_api.py").exists()  # no plugins here
     project.run("only_items", "run", check_exit=0)
 
 
@@ -255,9 +257,12 @@ def test_runtime_and_golden_artifacts_need_no_python_newer_than_3_8(tmp_path: Pa
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("module", sorted(p.stem for p in (ROOT / "runtime_stub").glob("*.py")))
+RUNTIME_MODULES = sorted(p.relative_to(ROOT / "runtime_stub").as_posix() for p in (ROOT / "runtime_stub").rglob("*.py"))
+
+
+@pytest.mark.parametrize("module", RUNTIME_MODULES)
 def test_runtime_modules_import_only_the_standard_library(module: str) -> None:
-    source = (ROOT / "runtime_stub" / f"{module}.py").read_text()
+    source = (ROOT / "runtime_stub" / module).read_text()
     # _sha256 (CPython 3.8-3.11) and _sha2 (3.12+) are the interpreter's own sha256.
     stdlib = set(sys.stdlib_module_names) | {"_sha2", "_sha256"}
     for node in ast.walk(ast.parse(source)):
@@ -271,9 +276,11 @@ def test_runtime_modules_import_only_the_standard_library(module: str) -> None:
 def test_inlined_runtime_defines_each_top_level_name_once() -> None:
     from aetherflow_compiler.codegen.vendor import amalgamate
 
-    modules = sorted(p.stem for p in (ROOT / "runtime_stub").glob("*.py")
-                     if p.stem.startswith(("step_", "conn_")))
+    # Every module of the runtime, inlined together: names must not collide anywhere.
+    modules = [m[: -len(".py")].replace("/", ".") for m in RUNTIME_MODULES if not m.endswith("__init__.py")]
+    assert "steps.process" in modules and "connectors.sftp" in modules and "state.sqlite" in modules
     code = amalgamate(modules)
+    assert code.count("# ---- aetherflow_runtime/") == len(RUNTIME_MODULES)
     tree_ = ast.parse(code)
     names: list[str] = []
     for node in tree_.body:

@@ -7,8 +7,8 @@ import textwrap
 
 import pytest
 
-from aetherflow_compiler._runtime.conn_smb import split_share_path
 from aetherflow_compiler._runtime.connectors import ConnectorError
+from aetherflow_compiler._runtime.connectors.smb import split_share_path
 from conftest import Project
 
 

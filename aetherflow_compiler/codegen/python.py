@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any
 
-from aetherflow_compiler import __version__, ir
+from aetherflow_compiler import __version__, ir, package_data
 from aetherflow_compiler.codegen import vendor
 from aetherflow_compiler.codegen.layout import Atom, Call, Collection, Node, fits
 from aetherflow_compiler.codegen.layout import text as layout_text
@@ -33,7 +32,7 @@ def _template() -> Any:
         undefined=jinja2.StrictUndefined,
         autoescape=False,
     )
-    text = (resources.files("aetherflow_compiler._templates") / "flow.py.j2").read_text("utf-8")
+    text = package_data.read_text(package_data.TEMPLATES, "flow.py.j2")
     return env.from_string(text)
 
 
@@ -117,6 +116,8 @@ def requirements(flow: ir.Flow, registry: StepRegistry) -> tuple[list[str], dict
         if connector.runtime is not None:
             modules.add(connector.runtime)
         packages.update(connector.packages)
+    if uses_plugins(flow, registry):
+        modules.add("plugin_api")  # aetherflow.core.api for the vendored plugin files
     if any(_adhoc_encrypted_archive(step) for step in _all_steps(flow)):
         packages["pyzipper"] = "pyzipper"
     return sorted(modules), dict(sorted(packages.items()))

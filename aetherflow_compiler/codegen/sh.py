@@ -18,10 +18,9 @@ import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from typing import Any
 
-from aetherflow_compiler import __version__, ir
+from aetherflow_compiler import __version__, ir, package_data
 from aetherflow_compiler.codegen.literals import comment_text, function_names
 from aetherflow_compiler.templates import Ref, Template
 from aetherflow_compiler.when import BoolOp, Compare, JobAttr, JobOutput, Literal, Not, WhenExpr
@@ -84,7 +83,7 @@ def lock_name(key: str) -> str:
 
 @cache
 def runtime_source() -> str:
-    return (resources.files("aetherflow_compiler._runtime") / "runtime.sh").read_text("utf-8")
+    return package_data.read_text(package_data.RUNTIME, "runtime.sh")
 
 
 def q(text: str) -> str:

@@ -1,4 +1,12 @@
-"""Choosing, hashing and inlining the runtime that ships next to compiled flows."""
+"""Choosing, hashing and inlining the runtime that ships next to compiled flows.
+
+The runtime (runtime_stub/, installed as aetherflow_compiler._runtime) is a package with
+subpackages: `steps/`, `connectors/` and `state/` beside the runner, the command line and
+the modules they share. A compile vendors the modules a flow names (its step and connector
+modules) plus what every generated script imports (ENTRY_MODULES), and everything those
+import, read from their own `from .x import ...` statements: no hand-kept list of
+dependencies can fall behind the code.
+"""
 
 from __future__ import annotations
 
@@ -6,51 +14,116 @@ import ast
 import hashlib
 import re
 from functools import cache
-from importlib import resources
 
-# Modules every artifact needs, in dependency order (the order of --single-file inlining).
-CORE_MODULES = (
-    "__init__", "errors", "templating", "environment", "logs", "results", "state", "workspace",
-    "connectors", "secrets_provider", "resources", "plugin_api",
-)
-TAIL_MODULES = ("engine", "cli")
-# Step and connector modules that import other optional modules.
-DEPENDENCIES = {"conn_db_optional": ("conn_sqlite",), "step_zip": ("conn_archive",)}
+from aetherflow_compiler import package_data
+
 PACKAGE = "aetherflow_runtime"
-
+# What templates/flow.py.j2 imports from every artifact: the package itself, its command
+# line, the runner's Flow and Job, and the template values Ref and Text.
+ENTRY_MODULES = ("cli", "runner", "templating")
 
 
 @cache
-def runtime_source(module: str) -> str:
-    return (resources.files("aetherflow_compiler._runtime") / f"{module}.py").read_text("utf-8")
+def _sources() -> dict[str, str]:
+    """Relative path ('steps/process.py') -> source, for every module of the runtime."""
+    return {path: data.decode("utf-8") for path, data in package_data.walk(package_data.RUNTIME, (".py",))}
+
+
+def runtime_source(path: str) -> str:
+    return _sources()[path]
+
+
+def module_path(module: str) -> str:
+    """The file of a dotted runtime module name: 'steps.process' -> 'steps/process.py',
+    'state' -> 'state/__init__.py', '' -> '__init__.py'."""
+    base = module.replace(".", "/")
+    for path in (f"{base}.py", f"{base}/__init__.py" if base else "__init__.py"):
+        if path in _sources():
+            return path
+    raise KeyError(f"no runtime module {module!r}")
+
+
+def _package_of(path: str) -> list[str]:
+    return path.split("/")[:-1]
+
+
+def _parents(path: str) -> list[str]:
+    """The __init__.py files Python runs before `path` (its packages, outermost first)."""
+    parts = _package_of(path)
+    inits = ["/".join([*parts[:n], "__init__.py"]) for n in range(len(parts) + 1)]
+    return [p for p in inits if p != path]
+
+
+def _imported(path: str, node: ast.ImportFrom) -> list[str]:
+    """The runtime files a relative `from ... import ...` statement in `path` loads."""
+    package = _package_of(path)
+    base = package[: len(package) - (node.level - 1)]
+    target = base + (node.module.split(".") if node.module else [])
+    found = [module_path(".".join(target))]
+    for alias in node.names:  # `from . import sqlite` names a submodule
+        submodule = "/".join([*target, alias.name]) + ".py"
+        if submodule in _sources():
+            found.append(submodule)
+    return found
+
+
+@cache
+def _imports(path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(files imported when `path` is imported, files it imports lazily in functions)."""
+    tree = ast.parse(runtime_source(path))
+    top = {id(n) for n in tree.body}
+    eager: list[str] = list(_parents(path))
+    lazy: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            (eager if id(node) in top else lazy).extend(_imported(path, node))
+    return tuple(dict.fromkeys(eager)), tuple(dict.fromkeys(p for p in lazy if p not in eager))
+
+
+def import_graph() -> dict[str, tuple[str, ...]]:
+    """Every runtime file -> the runtime files it imports, eagerly or lazily."""
+    return {path: tuple(sorted({*_imports(path)[0], *_imports(path)[1]})) for path in _sources()}
 
 
 def runtime_version() -> str:
-    match = re.search(r'^RUNTIME_VERSION = "([^"]+)"$', runtime_source("__init__"), re.M)
+    match = re.search(r'^RUNTIME_VERSION = "([^"]+)"$', runtime_source("__init__.py"), re.M)
     assert match, "runtime_stub/__init__.py must define RUNTIME_VERSION"
     return match.group(1)
 
 
 def runtime_modules(modules: list[str]) -> list[str]:
-    """Core modules, the given step and connector modules with what they import (each
-    after its dependencies), then the engine: the order of --single-file inlining."""
+    """The files to vendor for these step and connector modules (dotted names), with
+    everything they and the entry modules import, each after what it imports at module
+    level (the order of --single-file inlining); ties in alphabetical order."""
+    wanted: set[str] = set()
+    todo = [module_path(m) for m in ("", *ENTRY_MODULES, *modules)]
+    while todo:
+        path = todo.pop()
+        if path not in wanted:
+            wanted.add(path)
+            eager, lazy = _imports(path)
+            todo += [*eager, *lazy]
     ordered: list[str] = []
+    visiting: list[str] = []
 
-    def add(module: str) -> None:
-        if module in ordered:
+    def place(path: str) -> None:
+        if path in ordered:
             return
-        for dependency in DEPENDENCIES.get(module, ()):
-            add(dependency)
-        ordered.append(module)
+        assert path not in visiting, f"runtime import cycle: {' -> '.join([*visiting, path])}"
+        visiting.append(path)
+        for dependency in sorted(_imports(path)[0]):
+            place(dependency)
+        visiting.pop()
+        ordered.append(path)
 
-    for module in sorted(set(modules)):
-        add(module)
-    return [*CORE_MODULES, *ordered, *TAIL_MODULES]
+    for path in sorted(wanted):
+        place(path)
+    return ordered
 
 
 def runtime_files(modules: list[str]) -> dict[str, str]:
-    """File name -> source of the vendored runtime package."""
-    return {f"{m}.py": runtime_source(m) for m in runtime_modules(modules)}
+    """Relative path -> source of the vendored runtime package."""
+    return {path: runtime_source(path) for path in sorted(runtime_modules(modules))}
 
 
 def runtime_sha256(files: dict[str, str]) -> str:
@@ -70,14 +143,14 @@ def _amalgamate(modules: tuple[str, ...]) -> str:
     to the file's header.
     """
     chunks = []
-    for module in runtime_modules(list(modules)):
-        source = runtime_source(module)
+    for path in runtime_modules(list(modules)):
+        source = runtime_source(path)
         drop: set[int] = set()
         for node in ast.walk(ast.parse(source)):  # function-level (lazy) imports too
             if isinstance(node, ast.ImportFrom) and (node.level > 0 or node.module == "__future__"):
                 drop.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
         kept = [line for number, line in enumerate(source.splitlines(), 1) if number not in drop]
-        chunks.append(f"# ---- {PACKAGE}/{module}.py ----\n" + "\n".join(kept).strip("\n") + "\n")
+        chunks.append(f"# ---- {PACKAGE}/{path} ----\n" + "\n".join(kept).strip("\n") + "\n")
     # Dropped imports leave blank lines black would remove; format the block once.
     import black
 

@@ -22,14 +22,14 @@ except ImportError:
     )
     sys.exit(2)
 aetherflow_runtime.verify_runtime(
-    "0.1.0", "d7bf90865da65764153bac44a52694c48fe1327f8fc8fd7d3497b13d019f6e84"
+    "0.1.0", "<runtime sha256>"
 )
 
 from aetherflow_runtime.cli import main
-from aetherflow_runtime.engine import Flow, Job
-from aetherflow_runtime.step_check_items import run_check_items
-from aetherflow_runtime.step_process import run_external_process
-from aetherflow_runtime.step_with_lock import run_with_lock
+from aetherflow_runtime.runner import Flow, Job
+from aetherflow_runtime.steps.check_items import run_check_items
+from aetherflow_runtime.steps.process import run_external_process
+from aetherflow_runtime.steps.with_lock import run_with_lock
 from aetherflow_runtime.templating import Ref, Text
 
 FLOW = Flow(

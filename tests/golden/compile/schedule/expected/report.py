@@ -22,12 +22,12 @@ except ImportError:
     )
     sys.exit(2)
 aetherflow_runtime.verify_runtime(
-    "0.1.0", "e2615c9a7d15c5d4ac38f99bef8e2a85d2eeb0faba6bb66b16897c6de0a513bc"
+    "0.1.0", "<runtime sha256>"
 )
 
 from aetherflow_runtime.cli import main
-from aetherflow_runtime.engine import Flow, Job
-from aetherflow_runtime.step_process import run_external_process
+from aetherflow_runtime.runner import Flow, Job
+from aetherflow_runtime.steps.process import run_external_process
 from aetherflow_runtime.templating import Ref, Text
 
 FLOW = Flow(

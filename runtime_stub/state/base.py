@@ -1,0 +1,94 @@
+"""The state store's one interface and the record encoding its backends share."""
+
+from __future__ import annotations
+
+import json
+
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict, Optional, Tuple
+
+
+# (status, result, promoted job outputs) of a step
+StepRow = "Tuple[str, Dict[str, Any], Dict[str, Any]]"
+# (status, outputs, skip_reason) of a job
+JobRow = "Tuple[str, Dict[str, Any], Optional[str]]"
+
+
+def encode_record(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=False, default=str)
+
+
+def decode_record(text: Optional[str]) -> Dict[str, Any]:
+    if not text:
+        return {}
+    value = json.loads(text)
+    return value if isinstance(value, dict) else {}
+
+
+class StateStore:
+    """What the runner asks of a state backend. Every write is durable when it returns:
+    a step's record is committed before the next step starts."""
+
+    path = ""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    # runs
+    def start_run(self, run_id: str, flow_id: str) -> None:
+        raise NotImplementedError
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        raise NotImplementedError
+
+    def latest_run(self, flow_id: str) -> Optional[Tuple[str, str]]:
+        """(run_id, status) of the flow's newest run."""
+        raise NotImplementedError
+
+    def run_status(self, run_id: str) -> Optional[str]:
+        raise NotImplementedError
+
+    def run_flow(self, run_id: str) -> Optional[str]:
+        """The flow a run id belongs to (a run id is never reused for another flow)."""
+        raise NotImplementedError
+
+    # jobs and steps
+    def set_job(
+        self,
+        job_id: str,
+        run_id: str,
+        status: str,
+        outputs: Optional[Dict[str, Any]] = None,
+        skip_reason: Optional[str] = None,
+    ) -> None:
+        raise NotImplementedError
+
+    def set_step(
+        self,
+        job_id: str,
+        run_id: str,
+        step_id: str,
+        status: str,
+        result: Optional[Dict[str, Any]] = None,
+        promoted: Optional[Dict[str, Any]] = None,
+    ) -> None:
+        raise NotImplementedError
+
+    def job_steps(self, job_id: str, run_id: str) -> Dict[str, StepRow]:
+        raise NotImplementedError
+
+    def jobs(self, run_id: str) -> Dict[str, JobRow]:
+        raise NotImplementedError
+
+    def steps(self, run_id: str) -> Dict[Tuple[str, str], str]:
+        raise NotImplementedError
+
+    # locks: `key` held by `owner` (a run id) until its expiry
+    def acquire_lock(self, key: str, owner: str, ttl_seconds: int) -> bool:
+        raise NotImplementedError
+
+    def renew_lock(self, key: str, owner: str, ttl_seconds: int) -> None:
+        raise NotImplementedError
+
+    def release_lock(self, key: str, owner: str) -> None:
+        raise NotImplementedError

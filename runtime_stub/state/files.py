@@ -1,0 +1,244 @@
+"""The file state backend: one JSON file per record, written to a temp file and renamed."""
+
+from __future__ import annotations
+
+import os
+import time
+
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict, List, Optional, Tuple
+
+from .. import new_sha256
+from .base import JobRow, StateStore, StepRow, decode_record, encode_record
+
+
+class FileState(StateStore):
+    """Files under one directory; every write is a temp file renamed into place."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        os.makedirs(os.path.join(path, "runs"), exist_ok=True)
+        os.makedirs(os.path.join(path, "locks"), exist_ok=True)
+
+    def close(self) -> None:
+        pass
+
+    def _write(self, path: str, data: Dict[str, Any]) -> None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = "%s.%d.tmp" % (path, os.getpid())
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(encode_record(data))
+        os.replace(tmp, path)
+
+    def _read(self, path: str) -> Optional[Dict[str, Any]]:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                return decode_record(fh.read())
+        except (OSError, ValueError):
+            return None
+
+    def _run_dir(self, run_id: str) -> str:
+        return os.path.join(self.path, "runs", run_id)
+
+    # -- runs ------------------------------------------------------------------------
+    def start_run(self, run_id: str, flow_id: str) -> None:
+        path = os.path.join(self._run_dir(run_id), "run.json")
+        data = self._read(path) or {"flow_id": flow_id, "started_ns": time.time_ns()}
+        data.update({"status": "RUNNING", "updated_at": int(time.time())})
+        self._write(path, data)
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        path = os.path.join(self._run_dir(run_id), "run.json")
+        data = self._read(path) or {}
+        data.update({"status": status, "updated_at": int(time.time())})
+        self._write(path, data)
+
+    def latest_run(self, flow_id: str) -> Optional[Tuple[str, str]]:
+        best: Optional[Tuple[int, str, str]] = None
+        root = os.path.join(self.path, "runs")
+        for run_id in os.listdir(root):
+            data = self._read(os.path.join(root, run_id, "run.json"))
+            if not data or data.get("flow_id") != flow_id:
+                continue
+            key = (int(data.get("started_ns", 0)), run_id, str(data.get("status")))
+            if best is None or key > best:
+                best = key
+        return (best[1], best[2]) if best else None
+
+    def run_status(self, run_id: str) -> Optional[str]:
+        data = self._read(os.path.join(self._run_dir(run_id), "run.json"))
+        return str(data["status"]) if data and "status" in data else None
+
+    def run_flow(self, run_id: str) -> Optional[str]:
+        data = self._read(os.path.join(self._run_dir(run_id), "run.json"))
+        return str(data["flow_id"]) if data and "flow_id" in data else None
+
+    # -- jobs and steps ------------------------------------------------------------------
+    def set_job(
+        self,
+        job_id: str,
+        run_id: str,
+        status: str,
+        outputs: Optional[Dict[str, Any]] = None,
+        skip_reason: Optional[str] = None,
+    ) -> None:
+        self._write(
+            os.path.join(self._run_dir(run_id), "jobs", job_id + ".json"),
+            {
+                "status": status,
+                "updated_at": int(time.time()),
+                "outputs": outputs or {},
+                "skip_reason": skip_reason,
+            },
+        )
+
+    def set_step(
+        self,
+        job_id: str,
+        run_id: str,
+        step_id: str,
+        status: str,
+        result: Optional[Dict[str, Any]] = None,
+        promoted: Optional[Dict[str, Any]] = None,
+    ) -> None:
+        self._write(
+            os.path.join(self._run_dir(run_id), "steps", job_id, step_id + ".json"),
+            {
+                "status": status,
+                "updated_at": int(time.time()),
+                "result": result or {},
+                "promoted": promoted or {},
+            },
+        )
+
+    def job_steps(self, job_id: str, run_id: str) -> Dict[str, StepRow]:
+        out: Dict[str, StepRow] = {}
+        folder = os.path.join(self._run_dir(run_id), "steps", job_id)
+        for name in os.listdir(folder) if os.path.isdir(folder) else []:
+            data = (
+                self._read(os.path.join(folder, name))
+                if name.endswith(".json")
+                else None
+            )
+            if data:
+                out[name[:-5]] = (
+                    str(data.get("status")),
+                    dict(data.get("result") or {}),
+                    dict(data.get("promoted") or {}),
+                )
+        return out
+
+    def jobs(self, run_id: str) -> Dict[str, JobRow]:
+        out: Dict[str, JobRow] = {}
+        folder = os.path.join(self._run_dir(run_id), "jobs")
+        if os.path.isdir(folder):
+            for name in os.listdir(folder):
+                if name.endswith(".json"):
+                    data = self._read(os.path.join(folder, name))
+                    if data:
+                        out[name[:-5]] = (
+                            str(data.get("status")),
+                            dict(data.get("outputs") or {}),
+                            data.get("skip_reason"),
+                        )
+        return out
+
+    def steps(self, run_id: str) -> Dict[Tuple[str, str], str]:
+        out: Dict[Tuple[str, str], str] = {}
+        folder = os.path.join(self._run_dir(run_id), "steps")
+        if os.path.isdir(folder):
+            for job_id in os.listdir(folder):
+                for name in os.listdir(os.path.join(folder, job_id)):
+                    if name.endswith(".json"):
+                        data = self._read(os.path.join(folder, job_id, name))
+                        if data:
+                            out[(job_id, name[:-5])] = str(data.get("status"))
+        return out
+
+    # -- locks ---------------------------------------------------------------------------
+    def _lock_path(self, key: str) -> str:
+        return os.path.join(
+            self.path,
+            "locks",
+            _key_digest(key) + ".json",
+        )
+
+    def _mutex(self) -> "_FileMutex":
+        return _FileMutex(os.path.join(self.path, "locks", ".mutex"))
+
+    def acquire_lock(self, key: str, owner: str, ttl_seconds: int) -> bool:
+        path = self._lock_path(key)
+        now = int(time.time())
+        with self._mutex():
+            held = self._read(path)
+            if (
+                held
+                and int(held.get("expires_at", 0)) > now
+                and held.get("owner") != owner
+            ):
+                return False
+            self._write(
+                path, {"key": key, "owner": owner, "expires_at": now + int(ttl_seconds)}
+            )
+            return True
+
+    def renew_lock(self, key: str, owner: str, ttl_seconds: int) -> None:
+        path = self._lock_path(key)
+        with self._mutex():
+            held = self._read(path)
+            if held and held.get("owner") == owner:
+                self._write(
+                    path,
+                    {
+                        "key": key,
+                        "owner": owner,
+                        "expires_at": int(time.time()) + int(ttl_seconds),
+                    },
+                )
+
+    def release_lock(self, key: str, owner: str) -> None:
+        path = self._lock_path(key)
+        with self._mutex():
+            held = self._read(path)
+            if held and held.get("owner") == owner:
+                os.remove(path)
+
+    def lock_rows(self) -> List[Dict[str, Any]]:
+        folder = os.path.join(self.path, "locks")
+        rows = [
+            self._read(os.path.join(folder, n))
+            for n in sorted(os.listdir(folder))
+            if n.endswith(".json")
+        ]
+        return [r for r in rows if r]
+
+
+def _key_digest(key: str) -> str:
+    digest = new_sha256()
+    digest.update(key.encode("utf-8"))
+    return str(digest.hexdigest())
+
+
+class _FileMutex:
+    """An exclusive flock held only while a lock file is examined and replaced.
+
+    The kernel drops it when its holder dies, so a killed run never blocks others here;
+    the lock *files* it guards carry the TTL semantics.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fd = -1
+
+    def __enter__(self) -> "_FileMutex":
+        import fcntl
+
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        import fcntl
+
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)

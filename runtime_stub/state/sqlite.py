@@ -1,0 +1,220 @@
+"""The SQLite state backend: the engine's tables plus the results and outputs ours adds."""
+
+from __future__ import annotations
+
+import os
+import time
+
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict, Optional, Tuple
+
+from .base import JobRow, StateStore, StepRow, decode_record, encode_record
+
+
+class SqliteState(StateStore):
+    def __init__(self, path: str) -> None:
+        self.path = path
+        parent = os.path.dirname(os.path.abspath(path))
+        os.makedirs(parent, exist_ok=True)
+        import sqlite3
+
+        self.conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+        # Switching a new database to WAL can fail at once with "database is locked" when
+        # other runs open it at the same moment (the busy timeout does not always apply).
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        with self._tx() as c:
+            c.execute(
+                "CREATE TABLE IF NOT EXISTS job_runs(job_id TEXT NOT NULL, run_id TEXT NOT NULL,"
+                " status TEXT NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY(job_id, run_id))"
+            )
+            c.execute(
+                "CREATE TABLE IF NOT EXISTS step_runs(job_id TEXT NOT NULL, run_id TEXT NOT NULL,"
+                " step_id TEXT NOT NULL, status TEXT NOT NULL, updated_at INTEGER NOT NULL,"
+                " PRIMARY KEY(job_id, run_id, step_id))"
+            )
+            c.execute(
+                "CREATE TABLE IF NOT EXISTS locks(key TEXT PRIMARY KEY, owner TEXT NOT NULL,"
+                " expires_at INTEGER NOT NULL)"
+            )
+            c.execute(
+                "CREATE TABLE IF NOT EXISTS af_runs(run_id TEXT PRIMARY KEY, flow_id TEXT NOT NULL,"
+                " status TEXT NOT NULL, started_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)"
+            )
+            c.execute(
+                "CREATE TABLE IF NOT EXISTS af_step_results(job_id TEXT NOT NULL, run_id TEXT NOT NULL,"
+                " step_id TEXT NOT NULL, result_json TEXT NOT NULL, promoted_json TEXT NOT NULL,"
+                " PRIMARY KEY(job_id, run_id, step_id))"
+            )
+            c.execute(
+                "CREATE TABLE IF NOT EXISTS af_job_outputs(job_id TEXT NOT NULL, run_id TEXT NOT NULL,"
+                " outputs_json TEXT NOT NULL, skip_reason TEXT, PRIMARY KEY(job_id, run_id))"
+            )
+
+    def _tx(self) -> "_Transaction":
+        return _Transaction(self.conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- runs ------------------------------------------------------------------------
+    def start_run(self, run_id: str, flow_id: str) -> None:
+        now = int(time.time())
+        with self._tx() as c:
+            # INSERT OR IGNORE + UPDATE rather than an upsert: SQLite before 3.24 has none.
+            c.execute(
+                "INSERT OR IGNORE INTO af_runs(run_id, flow_id, status, started_at, updated_at)"
+                " VALUES (?,?,?,?,?)",
+                (run_id, flow_id, "RUNNING", now, now),
+            )
+            c.execute(
+                "UPDATE af_runs SET status=?, updated_at=? WHERE run_id=?",
+                ("RUNNING", now, run_id),
+            )
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        with self._tx() as c:
+            c.execute(
+                "UPDATE af_runs SET status=?, updated_at=? WHERE run_id=?",
+                (status, int(time.time()), run_id),
+            )
+
+    def latest_run(self, flow_id: str) -> Optional[Tuple[str, str]]:
+        row = self.conn.execute(
+            "SELECT run_id, status FROM af_runs WHERE flow_id=? ORDER BY rowid DESC LIMIT 1",
+            (flow_id,),
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def run_status(self, run_id: str) -> Optional[str]:
+        row = self.conn.execute(
+            "SELECT status FROM af_runs WHERE run_id=?", (run_id,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def run_flow(self, run_id: str) -> Optional[str]:
+        row = self.conn.execute(
+            "SELECT flow_id FROM af_runs WHERE run_id=?", (run_id,)
+        ).fetchone()
+        return row[0] if row else None
+
+    # -- jobs and steps ------------------------------------------------------------------
+    def set_job(
+        self,
+        job_id: str,
+        run_id: str,
+        status: str,
+        outputs: Optional[Dict[str, Any]] = None,
+        skip_reason: Optional[str] = None,
+    ) -> None:
+        now = int(time.time())
+        with self._tx() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO job_runs(job_id, run_id, status, updated_at) VALUES (?,?,?,?)",
+                (job_id, run_id, status, now),
+            )
+            c.execute(
+                "INSERT OR REPLACE INTO af_job_outputs(job_id, run_id, outputs_json, skip_reason)"
+                " VALUES (?,?,?,?)",
+                (job_id, run_id, encode_record(outputs or {}), skip_reason),
+            )
+
+    def set_step(
+        self,
+        job_id: str,
+        run_id: str,
+        step_id: str,
+        status: str,
+        result: Optional[Dict[str, Any]] = None,
+        promoted: Optional[Dict[str, Any]] = None,
+    ) -> None:
+        now = int(time.time())
+        with self._tx() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO step_runs(job_id, run_id, step_id, status, updated_at)"
+                " VALUES (?,?,?,?,?)",
+                (job_id, run_id, step_id, status, now),
+            )
+            c.execute(
+                "INSERT OR REPLACE INTO af_step_results(job_id, run_id, step_id, result_json, promoted_json)"
+                " VALUES (?,?,?,?,?)",
+                (
+                    job_id,
+                    run_id,
+                    step_id,
+                    encode_record(result or {}),
+                    encode_record(promoted or {}),
+                ),
+            )
+
+    def job_steps(self, job_id: str, run_id: str) -> Dict[str, StepRow]:
+        """Every recorded step of one job in one run: step id -> (status, result, promoted)."""
+        rows = self.conn.execute(
+            "SELECT s.step_id, s.status, r.result_json, r.promoted_json FROM step_runs s"
+            " LEFT JOIN af_step_results r"
+            " ON r.job_id=s.job_id AND r.run_id=s.run_id AND r.step_id=s.step_id"
+            " WHERE s.job_id=? AND s.run_id=?",
+            (job_id, run_id),
+        ).fetchall()
+        return {r[0]: (r[1], decode_record(r[2]), decode_record(r[3])) for r in rows}
+
+    def jobs(self, run_id: str) -> Dict[str, JobRow]:
+        rows = self.conn.execute(
+            "SELECT j.job_id, j.status, o.outputs_json, o.skip_reason FROM job_runs j LEFT JOIN af_job_outputs o"
+            " ON o.job_id=j.job_id AND o.run_id=j.run_id WHERE j.run_id=?",
+            (run_id,),
+        ).fetchall()
+        return {r[0]: (r[1], decode_record(r[2]), r[3]) for r in rows}
+
+    def steps(self, run_id: str) -> Dict[Tuple[str, str], str]:
+        rows = self.conn.execute(
+            "SELECT job_id, step_id, status FROM step_runs WHERE run_id=?", (run_id,)
+        ).fetchall()
+        return {(r[0], r[1]): r[2] for r in rows}
+
+    # -- locks ---------------------------------------------------------------------------
+    def acquire_lock(self, key: str, owner: str, ttl_seconds: int) -> bool:
+        now = int(time.time())
+        with self._tx() as c:
+            c.execute("DELETE FROM locks WHERE expires_at <= ?", (now,))
+            row = c.execute("SELECT owner FROM locks WHERE key=?", (key,)).fetchone()
+            if row and row[0] != owner:
+                return False
+            c.execute(
+                "INSERT OR REPLACE INTO locks(key, owner, expires_at) VALUES (?,?,?)",
+                (key, owner, now + int(ttl_seconds)),
+            )
+            return True
+
+    def renew_lock(self, key: str, owner: str, ttl_seconds: int) -> None:
+        with self._tx() as c:
+            c.execute(
+                "UPDATE locks SET expires_at=? WHERE key=? AND owner=?",
+                (int(time.time()) + int(ttl_seconds), key, owner),
+            )
+
+    def release_lock(self, key: str, owner: str) -> None:
+        with self._tx() as c:
+            c.execute("DELETE FROM locks WHERE key=? AND owner=?", (key, owner))
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error) on an autocommit connection."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> Any:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")

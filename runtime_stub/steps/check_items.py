@@ -1,0 +1,30 @@
+"""check_items: SUCCESS with has_data when there are at least min_count items, else SKIPPED."""
+
+from __future__ import annotations
+
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict
+
+from ..errors import StepError
+from ..results import SKIPPED, SUCCESS, StepResult, to_int
+
+
+def run_check_items(ctx: Any, inputs: Dict[str, Any]) -> StepResult:
+    if "items" not in inputs:
+        raise StepError("check_items needs input 'items'")
+    items = inputs.get("items")
+    if isinstance(items, str):
+        items = [part.strip() for part in items.split(",") if part.strip()]
+    if not isinstance(items, list):
+        raise StepError(
+            "check_items expects 'items' to be a list or a comma-separated string"
+        )
+    min_count = to_int(inputs.get("min_count", 1), "min_count")
+    count = len(items)
+    if count < min_count:
+        return StepResult(
+            SKIPPED,
+            {"has_data": False, "count": count},
+            reason="count(%d) < min_count(%d)" % (count, min_count),
+        )
+    return StepResult(SUCCESS, {"has_data": True, "count": count})

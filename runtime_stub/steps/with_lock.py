@@ -1,0 +1,27 @@
+"""with_lock: run an embedded step under a named lock; fail at once if it is held."""
+
+from __future__ import annotations
+
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict
+
+from ..errors import StepError
+from ..results import to_int
+
+
+def run_with_lock(ctx: Any, inputs: Dict[str, Any]) -> Any:
+    for name in ("lock_key", "step"):
+        if name not in inputs:
+            raise StepError("with_lock needs input %r" % name)
+    key = str(inputs["lock_key"])
+    ttl = to_int(inputs.get("ttl_seconds", 600), "ttl_seconds")
+    inner = inputs["step"]
+    if not isinstance(inner, dict) or "type" not in inner:
+        raise StepError("with_lock input 'step' must be a mapping with a type")
+    inner_id = str(inner.get("id") or "%s_inner" % ctx.step_id)
+    if not ctx.acquire_lock(key, ttl):
+        raise StepError("Lock not acquired: %s" % key)
+    try:
+        return ctx.run_step(str(inner["type"]), inner_id, inner.get("inputs") or {})
+    finally:
+        ctx.release_lock(key)

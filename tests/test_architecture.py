@@ -1,0 +1,129 @@
+"""The module structure: no import cycles in the compiler or the runtime, and a runtime
+whose folders name its parts."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+
+def _compiler_graph() -> dict[str, set[str]]:
+    """aetherflow_compiler module -> the aetherflow_compiler modules it imports, at module
+    level or inside functions."""
+    root = ROOT / "aetherflow_compiler"
+    modules = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+               for p in root.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                targets = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            found |= {t for t in targets if t in modules and t != name}
+        graph[name] = found
+    return graph
+
+
+def _runtime_graph() -> dict[str, set[str]]:
+    """runtime_stub file -> the runtime files its relative imports name (lazy ones too)."""
+    root = ROOT / "runtime_stub"
+    files = {p.relative_to(root).as_posix() for p in root.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for rel in files:
+        package = rel.split("/")[:-1]
+        found: set[str] = set()
+        for node in ast.walk(ast.parse((root / rel).read_text())):
+            if not (isinstance(node, ast.ImportFrom) and node.level > 0):
+                continue
+            base = package[: len(package) - node.level + 1] + (node.module.split(".") if node.module else [])
+            names = ["/".join(base)] + ["/".join([*base, a.name]) for a in node.names]
+            for name in names:
+                for candidate in (f"{name}.py", f"{name}/__init__.py".lstrip("/")):
+                    if candidate in files and candidate != rel:
+                        found.add(candidate)
+        graph[rel] = found
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Each strongly connected component of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    out: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return out
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+@pytest.mark.parametrize("graph", [_compiler_graph, _runtime_graph], ids=["compiler", "runtime"])
+def test_no_import_cycles(graph: object) -> None:
+    built = graph()  # type: ignore[operator]
+    assert len(built) > 20
+    assert _cycles(built) == []
+
+
+def test_the_graphs_see_the_imports_that_once_made_cycles() -> None:
+    compiler = _compiler_graph()
+    assert "aetherflow_compiler.steps.types" in compiler["aetherflow_compiler.steps.builtins"]
+    assert "aetherflow_compiler.steps.builtins" in compiler["aetherflow_compiler.steps.registry"]
+    runtime = _runtime_graph()
+    assert "runner.py" in runtime["plugin_api.py"]
+    assert "state/sqlite.py" in runtime["state/__init__.py"]  # a lazy import
+
+
+def test_the_runtime_folders_show_its_architecture() -> None:
+    root = ROOT / "runtime_stub"
+    assert {p.name for p in root.iterdir() if p.is_dir() and p.name != "__pycache__"} == {
+        "steps", "connectors", "state"}
+    assert {p.stem for p in (root / "state").glob("*.py")} == {"__init__", "base", "sqlite", "files"}
+    assert {"process", "check_items", "with_lock", "zip", "db", "mail", "remote", "excel"} <= {
+        p.stem for p in (root / "steps").glob("*.py")}
+    assert {"sqlite", "db_drivers", "sftp", "smb", "smtp", "archive"} <= {
+        p.stem for p in (root / "connectors").glob("*.py")}
+    flat = [p.name for p in root.glob("*.py") if p.name.startswith(("step_", "conn_"))]
+    assert flat == []
+
+
+def test_each_state_backend_implements_the_one_interface() -> None:
+    tree = ast.parse((ROOT / "runtime_stub" / "state" / "base.py").read_text())
+    interface = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "StateStore")
+    methods = {n.name for n in interface.body if isinstance(n, ast.FunctionDef)}
+    assert {"start_run", "set_step", "acquire_lock", "release_lock"} <= methods
+    for backend in ("sqlite", "files"):
+        module = ast.parse(Path(ROOT / "runtime_stub" / "state" / f"{backend}.py").read_text())
+        (cls,) = [n for n in module.body if isinstance(n, ast.ClassDef) and not n.name.startswith("_")]
+        assert [ast.unparse(b) for b in cls.bases] == ["StateStore"]
+        assert methods <= {n.name for n in cls.body if isinstance(n, ast.FunctionDef)}, backend
