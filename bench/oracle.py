@@ -13,8 +13,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 ENGINE = "aetherflow-core==0.0.14"
-# The engine's optional drivers that differential tests exercise against real peers.
-EXTRAS = ("paramiko==3.5.1",)
+# The engine's optional drivers that differential tests exercise against real peers (an
+# SFTP server, an HTTP server) or real archives. pyzipper stays out: without it, both sides
+# fall back to the zip programs for encrypted archives (conn_archive_adhoc_encrypted).
+EXTRAS = ("paramiko==3.5.1", "httpx==0.28.1", "pyminizip==0.2.6")
 
 
 def oracle_python() -> str:

@@ -64,7 +64,7 @@ def render(step: StepType) -> str:
         drivers = [c for c in registry.connectors() if c.kind == step.resource_kind]
         listed = []
         for c in drivers:
-            needs = ", ".join(f"`{pip}`" for _, pip in c.packages)
+            needs = ", ".join([f"`{pip}`" for _, pip in c.packages] + ([c.programs] if c.programs else []))
             state = ("standard library" if not needs else f"needs {needs} on the host") if c.runtime else "not supported yet"
             listed.append(f"`{c.driver}` ({state})")
         out += ["", f"**Resource:** kind `{step.resource_kind}`; drivers: " + ", ".join(listed) + "."]

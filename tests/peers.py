@@ -1,4 +1,5 @@
-"""Real servers on loopback for the step tests: PostgreSQL, SMTP (with STARTTLS) and SFTP.
+"""Real servers on loopback for the step tests: PostgreSQL, SMTP (with STARTTLS), SFTP and
+HTTP(S).
 
 Each is a pytest fixture started by the test session itself; nothing is mocked. The
 PostgreSQL server binaries come from the OS (`make test` installs them when missing).
@@ -8,17 +9,23 @@ from __future__ import annotations
 
 import datetime
 import glob
+import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -252,3 +259,92 @@ def sftp_server(tmp_path: Path) -> Iterator[SftpServer]:
         asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
+
+
+# --- HTTP --------------------------------------------------------------------------------
+# A JSON echo server that records every request. Paths with /flaky/ drop the connection
+# (no answer) for the first `fail` requests to that path, with /slow/ wait `seconds`
+# before answering, ending in /status/NNN answer with that status; others answer 200.
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class HttpServer:
+    url: str
+    seen: list[Seen] = field(default_factory=list)
+    attempts: dict[str, int] = field(default_factory=dict)
+
+    def paths(self) -> list[str]:
+        return [s.path for s in self.seen]
+
+
+def _http_handler(server: HttpServer) -> type[BaseHTTPRequestHandler]:
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+        def _serve(self) -> None:
+            parts = urlsplit(self.path)
+            query = parse_qs(parts.query)
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            with lock:
+                server.seen.append(Seen(self.command, parts.path, query,
+                                        {k.lower(): v for k, v in self.headers.items()}, body))
+                count = server.attempts[parts.path] = server.attempts.get(parts.path, 0) + 1
+            if "/flaky/" in parts.path and count <= int(query["fail"][0]):
+                self.close_connection = True  # no answer at all: the client sees a dropped connection
+                return
+            if "/slow/" in parts.path:
+                time.sleep(float(query["seconds"][0]))
+            code = int(parts.path.rsplit("/", 1)[1]) if "/status/" in parts.path else 200
+            try:
+                parsed: Any = json.loads(body) if body else None
+            except ValueError:
+                parsed = body.decode()
+            answer = json.dumps({"method": self.command, "path": parts.path, "query": query,
+                                 "auth": self.headers.get("Authorization"), "team": self.headers.get("X-Team"),
+                                 "trace": self.headers.get("X-Trace"), "body": parsed}).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        do_GET = do_POST = do_PUT = do_DELETE = _serve  # noqa: N815
+
+    return Handler
+
+
+def serve_http(tls: ssl.SSLContext | None = None) -> Iterator[HttpServer]:
+    """Serve on 127.0.0.1 (HTTPS with `tls`) until the generator is closed."""
+    state = HttpServer("")
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _http_handler(state))
+    httpd.daemon_threads = True
+    if tls is not None:
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
+    state.url = f"{'https' if tls else 'http'}://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def tls_server_context(cert: Certificate) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert.cert), str(cert.key))
+    return context

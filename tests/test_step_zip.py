@@ -102,7 +102,9 @@ def test_passwords_need_pyzipper_which_the_host_may_have(project: Project) -> No
           type: unzip
           inputs: {{archives: secret.zip, dest_dir: opened, password: "{{{{env.ZIP_PW}}}}"}}
         """)
-    bare = project.run("z", "run", "--run-id", "bare", env={"ZIP_PW": "pw-123"})
+    # No pyzipper (-S) and no zip/unzip programs on PATH, else the engine's fallback applies
+    # (archive:os; tests/test_archive_drivers.py).
+    bare = project.run("z", "run", "--run-id", "bare", env={"ZIP_PW": "pw-123", "PATH": str(project.root)})
     assert bare.returncode == 1
     assert "driver archive:pyzipper needs the Python package 'pyzipper' on this host (pip install pyzipper)" \
         in bare.stderr

@@ -46,6 +46,9 @@ class ConnectorType:
     packages: tuple[tuple[str, str], ...] = ()
     # Registered by a plugin (vendored with the plugin, not from the runtime).
     plugin: bool = False
+    # Programs a host needs on PATH, in words for the docs ("`zip` and `unzip`"); looked up
+    # by the runtime when a step runs, not by check-env.
+    programs: str | None = None
 
     @property
     def key(self) -> str:

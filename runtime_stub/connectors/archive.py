@@ -1,13 +1,18 @@
-"""archive:zipfile (standard library) and archive:pyzipper (AES, needs pyzipper).
+"""Archive drivers: archive:zipfile (standard library), archive:pyzipper (AES, needs
+pyzipper), archive:pyminizip (ZipCrypto, create only, needs pyminizip), archive:os (the
+host's zip and unzip programs) and archive:external (programs the resource names).
 
 Members are written in sorted order under names relative to the base directory, and
-nothing is extracted outside the destination: absolute names and `..` are refused.
+nothing is extracted outside the destination: absolute names and `..` are refused. The
+drivers that run programs read the whole member list first and refuse the archive
+before the program writes anything, links included (zipfile and pyzipper write none).
 """
 
 from __future__ import annotations
 
 import os
 
+from ..results import to_bool
 from . import (
     ConnectorBase,
     ConnectorError,
@@ -158,3 +163,367 @@ class PyzipperArchive(_ZipArchive):
         )
         handle.setpassword(str(password).encode("utf-8"))
         return handle
+
+
+# --- archive:os and archive:external run programs; archive:pyminizip, a package -------
+
+
+def _member_problem(name: str) -> Optional[str]:
+    """Why extraction programs must not see this member name, or None. They may read a
+    backslash as a separator, so `..` is looked for between both kinds."""
+    if ".." in name.replace("\\", "/").split("/"):
+        return "would escape the destination"
+    return None
+
+
+def _refuse_member(name: str, dest: str, why: Optional[str] = None) -> None:
+    problem = why or _member_problem(name)
+    if problem:
+        raise ConnectorError(
+            "archive member %r %s %s; refusing to extract it" % (name, problem, dest)
+        )
+    _safe_target(dest, name)
+
+
+def _check_zip_members(path: str, dest: str) -> None:
+    """Every member of a zip archive lands inside dest and is a file or a folder."""
+    import stat
+    import zipfile
+
+    with zipfile.ZipFile(path, "r") as handle:
+        infos = handle.infolist()
+    for info in infos:
+        _refuse_member(info.filename, dest)
+        if stat.S_ISLNK(info.external_attr >> 16):
+            _refuse_member(info.filename, dest, "is a symbolic link in")
+
+
+def _check_tar_members(path: str, dest: str) -> None:
+    import tarfile
+
+    with tarfile.open(path, "r:*") as handle:
+        members = handle.getmembers()
+    for member in members:
+        _refuse_member(member.name, dest)
+        if member.issym() or member.islnk():
+            _refuse_member(member.name, dest, "is a link in")
+        if not (member.isfile() or member.isdir()):
+            _refuse_member(member.name, dest, "is a device or fifo in")
+
+
+def _check_members_before_extracting(
+    path: str, dest: str, driver: str, tar_too: bool
+) -> None:
+    """Read the archive's member list and refuse it whole if one member is unsafe, before
+    any program runs: programs would write what comes before the bad member."""
+    import tarfile
+    import zipfile
+
+    if zipfile.is_zipfile(path):
+        _check_zip_members(path, dest)
+    elif tar_too and tarfile.is_tarfile(path):
+        _check_tar_members(path, dest)
+    else:
+        raise ConnectorError(
+            "archive:%s: %s is not a %s archive, so its members cannot be checked "
+            "before extracting; refusing to extract it"
+            % (driver, path, "zip or tar" if tar_too else "zip")
+        )
+
+
+def _run_archive_program(
+    argv: List[str], cwd: Optional[str], driver: str, doing: str, secret: Optional[str]
+) -> None:
+    """Run an archive program without a terminal (it cannot stop to ask for a password);
+    a failure names the program, its exit status and the end of its output, never the
+    command line (it may hold the password)."""
+    import subprocess
+
+    try:
+        proc = subprocess.run(
+            argv,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise ConnectorError(
+            "archive:%s could not start %s while %s: %s"
+            % (driver, argv[0], doing, exc.strerror or type(exc).__name__)
+        ) from None
+    if proc.returncode != 0:
+        text = proc.stdout.decode("utf-8", "replace")
+        if secret:
+            text = text.replace(secret, "***")
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        raise ConnectorError(
+            "archive:%s: %s exited with status %d while %s%s"
+            % (
+                driver,
+                argv[0],
+                proc.returncode,
+                doing,
+                (": " + " | ".join(lines[-5:])) if lines else "",
+            )
+        )
+
+
+def _start_output(output: str, overwrite: bool) -> str:
+    """Make room for `output`; the temporary path the archive is written to first."""
+    if os.path.exists(output) and not overwrite:
+        raise ConnectorError("%s exists and overwrite is false" % output)
+    os.makedirs(os.path.dirname(output) or ".", exist_ok=True)
+    tmp = output + ".tmp"
+    if os.path.lexists(tmp):
+        os.remove(tmp)
+    return tmp
+
+
+def _finish_output(tmp: str, output: str, driver: str) -> None:
+    if not os.path.isfile(tmp):
+        raise ConnectorError(
+            "archive:%s: the archive program succeeded but did not write %s"
+            % (driver, tmp)
+        )
+    os.replace(tmp, output)
+
+
+def _argument_name(name: str) -> str:
+    """A member name as a program argument: never mistaken for an option."""
+    return "./" + name if name.startswith("-") else name
+
+
+@register_connector("archive", "os")
+class OsZipArchive(ConnectorBase):
+    """The host's Info-ZIP programs. config: zip_cmd (default zip), unzip_cmd (default
+    unzip), quiet (default true: -q). A password is ZipCrypto, given with -P (as with the
+    engine, other users of the host can see it in the process list while zip runs)."""
+
+    def _program(self, key: str, default: str) -> str:
+        import shutil
+
+        program = str(self.config.get(key) or default)
+        if shutil.which(program) is None:
+            raise ConnectorError(
+                "archive:os needs the program '%s' on PATH (config.%s; on Debian and "
+                "Ubuntu: apt-get install %s)" % (program, key, default)
+            )
+        return program
+
+    def _quiet(self) -> List[str]:
+        return ["-q"] if to_bool(self.config.get("quiet", True), "quiet") else []
+
+    def create_zip(
+        self,
+        *,
+        output: str,
+        files: List[str],
+        base_dir: str,
+        password: Optional[str] = None,
+        compression: str = "deflated",
+        overwrite: bool = True,
+    ) -> Dict[str, Any]:
+        program = self._program("zip_cmd", "zip")
+        names = [_member_name(f, base_dir) for f in sorted(files)]
+        tmp = _start_output(output, overwrite)
+        argv = [program] + self._quiet() + ["-r", tmp]
+        if password:
+            argv += ["-P", str(password)]
+        if str(compression).lower() != "deflated":
+            argv.append("-0")
+        argv += [_argument_name(n) for n in names]
+        try:
+            _run_archive_program(argv, base_dir, "os", "writing %s" % output, password)
+            _finish_output(tmp, output, "os")
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        return {
+            "output": output,
+            "count": len(names),
+            "password": bool(password),
+            "driver": "os",
+        }
+
+    def extract_zip(
+        self,
+        *,
+        archive: str,
+        dest_dir: str,
+        password: Optional[str] = None,
+        overwrite: bool = True,
+        members: Optional[List[str]] = None,
+    ) -> Dict[str, Any]:
+        program = self._program("unzip_cmd", "unzip")
+        os.makedirs(dest_dir, exist_ok=True)
+        _check_members_before_extracting(archive, dest_dir, "os", tar_too=False)
+        for name in members or []:
+            _refuse_member(str(name), dest_dir)
+        argv = [program] + self._quiet() + ["-o" if overwrite else "-n"]
+        if password:
+            argv += ["-P", str(password)]
+        argv.append(archive)
+        argv += [str(m) for m in members or []]
+        argv += ["-d", dest_dir]
+        _run_archive_program(argv, None, "os", "extracting %s" % archive, password)
+        return {"dest_dir": dest_dir, "password": bool(password), "driver": "os"}
+
+
+@register_connector("archive", "pyminizip")
+class PyminizipArchive(ConnectorBase):
+    """Encrypted (ZipCrypto) archives with pyminizip on the host: create only, and only
+    with a password. config: level (0-9, default 5)."""
+
+    def create_zip(
+        self,
+        *,
+        output: str,
+        files: List[str],
+        base_dir: str,
+        password: Optional[str] = None,
+        compression: str = "deflated",
+        overwrite: bool = True,
+    ) -> Dict[str, Any]:
+        if not password:
+            raise ConnectorError(
+                "archive:pyminizip writes encrypted archives only: give the step a "
+                "password, or use an archive:zipfile resource"
+            )
+        pyminizip = require_package("pyminizip", "pyminizip", "archive:pyminizip")
+        level = self.config.get("level")
+        level = 5 if level is None or level == "" else level
+        if str(level).strip() not in [str(n) for n in range(10)]:
+            raise ConnectorError(
+                "archive:pyminizip config.level must be 0 to 9, not %r" % (level,)
+            )
+        names = [_member_name(f, base_dir) for f in sorted(files)]
+        sources = [os.path.join(base_dir, n) for n in names]
+        # pyminizip stores each file under its folder in the archive + its base name.
+        folders = [n.rpartition("/")[0] for n in names]
+        tmp = _start_output(output, overwrite)
+        try:
+            pyminizip.compress_multiple(
+                sources, folders, tmp, str(password), int(str(level).strip())
+            )
+            _finish_output(tmp, output, "pyminizip")
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        return {
+            "output": output,
+            "count": len(names),
+            "password": True,
+            "driver": "pyminizip",
+        }
+
+    def extract_zip(self, **kwargs: Any) -> Dict[str, Any]:
+        raise ConnectorError(
+            "archive:pyminizip cannot extract archives; unzip with an archive:zipfile "
+            "(ZipCrypto), archive:pyzipper, archive:os or archive:external resource"
+        )
+
+
+_EXTERNAL_PLACEHOLDERS = "{archive}, {dest}, {password}, {base_dir}, {files}"
+
+
+@register_connector("archive", "external")
+class ExternalArchive(ConnectorBase):
+    """Programs the resource names (7z, bsdtar, ...). config: zip_cmd and unzip_cmd, each a
+    list of program and arguments with the placeholders {archive}, {dest}, {password},
+    {base_dir} and {files} (an argument that is exactly {files} becomes one argument per
+    member name; inside a longer argument, the names joined with spaces)."""
+
+    def _template(self, key: str) -> List[str]:
+        template = self.config.get(key)
+        if not isinstance(template, list) or not template:
+            raise ConnectorError(
+                "archive:external resource %s needs config.%s, a list of program and "
+                "arguments" % (self.name, key)
+            )
+        return [str(token) for token in template]
+
+    def _render(
+        self, key: str, values: Dict[str, str], names: Optional[List[str]]
+    ) -> List[str]:
+        argv: List[str] = []
+        for token in self._template(key):
+            if token == "{files}" and names is not None:
+                argv.extend(_argument_name(n) for n in names)
+                continue
+            try:
+                argv.append(token.format_map(values))
+            except (KeyError, IndexError, ValueError):
+                raise ConnectorError(
+                    "archive:external config.%s: cannot fill in the argument %r "
+                    "(placeholders: %s; write {{ and }} for braces)"
+                    % (key, token, _EXTERNAL_PLACEHOLDERS)
+                ) from None
+        return argv
+
+    def create_zip(
+        self,
+        *,
+        output: str,
+        files: List[str],
+        base_dir: str,
+        password: Optional[str] = None,
+        compression: str = "deflated",
+        overwrite: bool = True,
+    ) -> Dict[str, Any]:
+        names = [_member_name(f, base_dir) for f in sorted(files)]
+        self._template("zip_cmd")
+        tmp = _start_output(output, overwrite)
+        values = {
+            "archive": tmp,
+            "dest": "",
+            "password": "" if password is None else str(password),
+            "base_dir": base_dir,
+            "files": " ".join(names),
+        }
+        argv = self._render("zip_cmd", values, names)
+        try:
+            _run_archive_program(
+                argv, base_dir, "external", "writing %s" % output, password
+            )
+            _finish_output(tmp, output, "external")
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        return {
+            "output": output,
+            "count": len(names),
+            "password": bool(password),
+            "driver": "external",
+        }
+
+    def extract_zip(
+        self,
+        *,
+        archive: str,
+        dest_dir: str,
+        password: Optional[str] = None,
+        overwrite: bool = True,
+        members: Optional[List[str]] = None,
+    ) -> Dict[str, Any]:
+        if members:
+            raise ConnectorError(
+                "archive:external cannot extract selected members (inputs.members); "
+                "extract the whole archive, or use an archive:zipfile or archive:os resource"
+            )
+        os.makedirs(dest_dir, exist_ok=True)
+        self._template("unzip_cmd")
+        _check_members_before_extracting(archive, dest_dir, "external", tar_too=True)
+        values = {
+            "archive": archive,
+            "dest": dest_dir,
+            "password": "" if password is None else str(password),
+            "base_dir": "",
+            "files": "",
+        }
+        argv = self._render("unzip_cmd", values, None)
+        _run_archive_program(
+            argv, None, "external", "extracting %s" % archive, password
+        )
+        return {"dest_dir": dest_dir, "password": bool(password), "driver": "external"}

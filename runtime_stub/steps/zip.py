@@ -1,5 +1,6 @@
 """zip and unzip with an archive connector (a declared resource, `archive_default`, or the
-standard library's zipfile; encrypted archives need pyzipper on the host)."""
+standard library's zipfile; encrypted archives need pyzipper on the host, or, as with the
+engine, the zip and unzip programs when pyzipper is missing)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import fnmatch
 import os
 
 from ..connectors import ConnectorInit
-from ..connectors.archive import PyzipperArchive, ZipfileArchive
+from ..connectors.archive import OsZipArchive, PyzipperArchive, ZipfileArchive
 from ..errors import StepError
 from ..results import SKIPPED, StepResult, to_bool
 
@@ -21,9 +22,25 @@ def _archive(ctx: Any, inputs: Dict[str, Any], password: Any) -> Any:
         name = "archive_default"
     if name:
         return ctx.connectors.archive(str(name))
-    cls = PyzipperArchive if password else ZipfileArchive
-    driver = "pyzipper" if password else "zipfile"
-    return cls(ConnectorInit("_adhoc", "archive", driver, {}, {}, ctx))
+    if not password:
+        return ZipfileArchive(
+            ConnectorInit("_adhoc", "archive", "zipfile", {}, {}, ctx)
+        )
+    return _adhoc_encrypted(ctx)
+
+
+def _adhoc_encrypted(ctx: Any) -> Any:
+    """pyzipper (AES) if the host has it, else the zip and unzip programs (ZipCrypto),
+    as the engine chooses; with neither, pyzipper fails naming its package."""
+    import importlib
+    import shutil
+
+    try:
+        importlib.import_module("pyzipper")
+    except ImportError:
+        if shutil.which("zip") and shutil.which("unzip"):
+            return OsZipArchive(ConnectorInit("_adhoc", "archive", "os", {}, {}, ctx))
+    return PyzipperArchive(ConnectorInit("_adhoc", "archive", "pyzipper", {}, {}, ctx))
 
 
 def _glob(pattern_path: str) -> List[str]:
@@ -129,8 +146,13 @@ def run_unzip(ctx: Any, inputs: Dict[str, Any]) -> Dict[str, Any]:
             out_dir = os.path.join(dest, os.path.basename(path))
         elif private:
             out_dir = os.path.join(dest, os.path.splitext(rel)[0])
-        else:
+        elif os.path.dirname(rel):
             out_dir = os.path.join(dest, os.path.dirname(rel))
+        else:
+            out_dir = dest  # no trailing separator, as the engine's paths
+        os.makedirs(
+            out_dir, exist_ok=True
+        )  # before the driver runs, as with the engine
         extracted.append(
             connector.extract_zip(
                 archive=path,
