@@ -8,8 +8,10 @@ the compiler. The folders are the architecture:
     steps/                   built-in step implementations, one module per family
     connectors/              the connector registry and one module per kind of peer
     templating.py, environment.py, resources.py, secrets_provider.py, workspace.py,
-    logs.py, results.py, errors.py, plugin_api.py
+    logs.py, results.py, errors.py
                              what those share
+    plugin_api.py, spec_models.py
+                             aetherflow.core.api for plugins (vendored only with plugins)
 
 Modules import each other only with `from .x import ...` statements (a compile vendors
 what those name, and `aetherflow compile --single-file` inlines them into one script), so

@@ -33,6 +33,25 @@ class StepResult:
             out.setdefault("reason", self.reason)
         return out
 
+    # Compared and shown like the engine's dataclass (plugins' own tests compare them).
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return (self.status, self.output, self.reason) == (
+            other.status,  # type: ignore[attr-defined]
+            other.output,  # type: ignore[attr-defined]
+            other.reason,  # type: ignore[attr-defined]
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return "StepResult(status=%r, output=%r, reason=%r)" % (
+            self.status,
+            self.output,
+            self.reason,
+        )
+
 
 def to_int(value: Any, name: str) -> int:
     try:

@@ -1,6 +1,12 @@
 """Connectors: one client object per resource and run, created on first use, closed at
 the end of the run. Connector classes register themselves by (kind, driver); plugins
-written for the engine register theirs the same way through aetherflow.core.api."""
+written for the engine register theirs the same way through aetherflow.core.api.
+
+The cache policy of a lookup is the engine's: the call's `cache=`, else "none" when the
+settings disable the cache, else the resource's `cache` (or options.cache), else the
+settings' connector_cache_default ("run"). "none" builds a new connector per lookup,
+never cached nor closed by the run; "process" is "run" here (an artifact runs one flow
+per process); any other value behaves as "run", as in the engine."""
 
 from __future__ import annotations
 
@@ -12,8 +18,9 @@ if False:  # names for annotations only: importing typing slows every start
 CONNECTOR_TYPES: Dict[Tuple[str, str], Any] = {}
 
 
-class ConnectorError(StepError):
-    """A connector could not do its work (a missing driver package, a failed request)."""
+class ConnectorError(StepError, RuntimeError):
+    """A connector could not do its work (a missing driver package, a failed request).
+    A RuntimeError, as the engine's is."""
 
 
 class ConnectorInit:
@@ -34,6 +41,25 @@ class ConnectorInit:
         self.config = config
         self.options = options
         self.ctx = ctx
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return vars(self) == vars(other)
+
+    __hash__ = None  # like the engine's dataclass
+
+    def __repr__(self) -> str:  # not the config and options: they hold decoded secrets
+        return (
+            "ConnectorInit(name=%r, kind=%r, driver=%r, config=<%d keys>, options=<%d keys>)"
+            % (
+                self.name,
+                self.kind,
+                self.driver,
+                len(self.config or {}),
+                len(self.options or {}),
+            )
+        )
 
 
 class ConnectorBase:
@@ -78,27 +104,46 @@ def require_package(module: str, package: str, driver: str) -> Any:
         ) from None
 
 
-def remote_file(
-    path: str, name: str, is_dir: bool, size: Any, mtime: Any, rel_path: Any = None
-) -> Dict[str, Any]:
-    """The engine's RemoteFileMeta, as a plain mapping (it is stored as JSON)."""
-    return {
-        "rel_path": rel_path,
-        "path": path,
-        "name": name,
-        "is_dir": is_dir,
-        "size": size,
-        "mtime": mtime,
-    }
-
-
 class Connectors:
-    """ctx.connectors: `connectors["name"]`, `connectors.db("name")`, `connectors.get(kind=, name=)`."""
+    """ctx.connectors: `connectors["name"]`, `connectors.db("name")`, `connectors.get(kind=, name=)`.
+    `settings` (the run's Settings; None: the defaults) give the cache policy."""
 
-    def __init__(self, resources: Dict[str, Dict[str, Any]], ctx: Any = None) -> None:
+    def __init__(
+        self,
+        resources: Dict[str, Dict[str, Any]],
+        ctx: Any = None,
+        settings: Any = None,
+    ) -> None:
         self.resources = resources
         self.ctx = ctx
+        self.settings = settings
         self._open: Dict[str, Any] = {}
+
+    def cache_policy(
+        self, resource: Dict[str, Any], cache: Optional[str] = None
+    ) -> str:
+        """The engine's policy for one lookup: "run", "process", "none" or what was given."""
+        if cache:
+            return cache
+        settings = self.settings
+        if settings is not None and getattr(
+            settings, "connector_cache_disabled", False
+        ):
+            return "none"
+        options = resource.get("options") or {}
+        chosen = resource.get("cache") or (
+            options.get("cache") if isinstance(options, dict) else None
+        )
+        if chosen:
+            text = str(chosen).strip().lower()
+            if text:
+                return text
+        default = (
+            "run"
+            if settings is None
+            else getattr(settings, "connector_cache_default", "run")
+        )
+        return str(default).strip().lower() or "run"
 
     def get(
         self, *, kind: Optional[str] = None, name: str, cache: Optional[str] = None
@@ -113,26 +158,40 @@ class Connectors:
             raise ConnectorError(
                 "resource %r is of kind %s, not %s" % (name, resource["kind"], kind)
             )
-        if name in self._open and cache != "none":
+        # "process" and unknown policies cache for the run; the run closes them at its end.
+        cached = self.cache_policy(resource, cache) != "none"
+        if cached and name in self._open:
             return self._open[name]
-        cls = CONNECTOR_TYPES.get((resource["kind"], resource["driver"]))
-        if cls is None:
-            raise ConnectorError(
-                "no connector %s:%s is compiled into this artifact"
-                % (resource["kind"], resource["driver"])
-            )
-        init = ConnectorInit(
-            name,
-            resource["kind"],
-            resource["driver"],
-            resource["config"],
-            resource["options"],
-            self.ctx,
-        )
-        connector = cls(init)
-        if cache != "none":
+        connector = self._create(name, resource)
+        if cached:
             self._open[name] = connector
         return connector
+
+    def _create(self, name: str, resource: Dict[str, Any]) -> Any:
+        """Cls(ConnectorInit(...)); on TypeError the legacy Cls(config, options), as the
+        engine does. When both fail, the error raised inside the connector's own code wins
+        over the one about the arguments."""
+        kind, driver = resource["kind"], resource["driver"]
+        cls = CONNECTOR_TYPES.get((kind, driver))
+        if cls is None:
+            raise ConnectorError(
+                "no connector %s:%s is compiled into this artifact" % (kind, driver)
+            )
+        config = resource["config"]
+        options = resource.get("options") or {}
+        try:
+            return cls(ConnectorInit(name, kind, driver, config, options, self.ctx))
+        except TypeError as first:
+            # No frame below this one: the class refused the argument, not its code.
+            inside = first.__traceback__ is not None and (
+                first.__traceback__.tb_next is not None
+            )
+            try:
+                return cls(config, options)
+            except TypeError:
+                if inside:
+                    raise first from None
+                raise
 
     def __getitem__(self, name: str) -> Any:
         return self.get(name=name)

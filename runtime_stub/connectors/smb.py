@@ -15,9 +15,9 @@ from . import (
     ConnectorBase,
     ConnectorError,
     register_connector,
-    remote_file,
     require_package,
 )
+from .remote_meta import remote_file
 
 if False:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, List, Tuple

@@ -48,7 +48,7 @@ def _listing(
         except Exception as exc:
             raise StepError("%s: cannot list %s: %s" % (step, current, exc)) from None
         for entry in entries or []:
-            entry = dict(entry) if isinstance(entry, dict) else vars(entry)
+            entry = dict(entry) if isinstance(entry, dict) else dict(vars(entry))
             name = entry.get("name")
             if not name or name in (".", ".."):
                 continue
