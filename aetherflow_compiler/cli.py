@@ -63,7 +63,7 @@ def load_toolchain(plugin_dirs: tuple[str, ...], mode: str | None, as_json: bool
     registry, plugins = toolchain(list(plugin_dirs), os.environ, mode)
     if not plugins.ok:
         report = Report()
-        report.general.extend(plugins.diagnostics)
+        report.general.extend([*plugins.diagnostics, *plugins.warnings])
         if as_json:
             click.echo(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
         else:
@@ -83,8 +83,9 @@ def validate(paths: tuple[str, ...], profiles: str | None, plugin_dirs: tuple[st
 
     Exit status: 0 when every file is valid (warnings allowed), 2 when any has an error.
     """
-    registry, _plugins = load_toolchain(plugin_dirs, mode, as_json)
+    registry, plugins = load_toolchain(plugin_dirs, mode, as_json)
     report = validate_paths(list(paths), profiles_path=profiles, registry=registry)
+    report.general[:0] = plugins.warnings
     if as_json:
         click.echo(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
     else:
@@ -182,8 +183,9 @@ def explain(flow: str, profiles: str | None, plugin_dirs: tuple[str, ...], mode:
     Nothing is read from the environment and decoded values are not shown. Exit status:
     0, or 2 when FLOW is not a valid flow file.
     """
-    registry, _plugins = load_toolchain(plugin_dirs, mode, as_json)
+    registry, plugins = load_toolchain(plugin_dirs, mode, as_json)
     report = validate_paths([flow], profiles_path=profiles, registry=registry)
+    report.general[:0] = plugins.warnings
     flows = [f for f in report.flows() if f.document is not None]
     if not report.ok or len(flows) != 1 or os.path.isdir(flow):
         if report.ok:
@@ -196,6 +198,9 @@ def explain(flow: str, profiles: str | None, plugin_dirs: tuple[str, ...], mode:
     profiles_doc = profiles_docs[0] if profiles_docs else None
     profiles_data = mapping(profiles_doc.data) if profiles_doc is not None else None
     resources = explain_flow(result.document, profiles_data, profiles_doc)
+    if not as_json:
+        for diag in report.warnings:
+            click.echo(diag.format_text(), err=True)
     if as_json:
         click.echo(json.dumps({"flow": result.flow_id, "file": result.path,
                                "resources": [r.as_json() for r in resources]}, indent=2, ensure_ascii=False))

@@ -55,7 +55,9 @@ _ALL = [
     Code("AF202", "missing-key", _E, "A required key is missing.", "Add the key."),
     Code("AF203", "wrong-type", _E, "A value has the wrong type.", "Write a value of the expected type."),
     Code("AF204", "invalid-value", _E, "A value is not one of the allowed values.", "Use one of the listed values."),
-    Code("AF205", "invalid-name", _E, "An id or name does not match its required pattern.",
+    Code("AF205", "invalid-name", _E, "An id or name that is unsafe or empty: ids name files and directories, "
+         "so `/`, `\\`, control characters, `.` and `..` are refused (the engine would write outside its "
+         "workspace); other names have their own patterns.",
          "Use letters, digits, `_` and `-`; ids used in templates must start with a letter or `_`."),
     Code("AF206", "out-of-range", _E, "A value is outside its allowed range or size.", "Use a value in range."),
     # --- flow semantics ---------------------------------------------------------------
@@ -81,7 +83,7 @@ _ALL = [
     Code("AF311", "duplicate-item-id", _E, "Two scheduler items have the same id.", "Give every item a unique id."),
     Code("AF312", "unknown-timezone", _E, "The timezone is not an IANA timezone name.",
          "Use a name such as `UTC` or `Europe/Berlin`."),
-    Code("AF313", "unreachable-step", _E,
+    Code("AF313", "unreachable-step", _W,
          "A step can never run: an earlier `on_no_data: skip_job` step always reports no data.",
          "Fix the probe step's inputs or remove the steps after it."),
     Code("AF314", "unknown-connector", _E, "A resource's kind and driver name no connector.",
@@ -128,12 +130,14 @@ _ALL = [
     Code("AF605", "step-input-conflict", _E, "Step inputs that do not work together.",
          "Add the input that the combination needs (see the message)."),
     # --- code generation ---------------------------------------------------------------
-    Code("AF701", "not-supported-yet", _E, "The flow uses a feature that this compiler target does not support yet.",
+    Code("AF701", "not-supported-yet", _E, "The flow uses a feature that this compiler target does not support yet "
+         "(reserved: every built-in step type, connector and archive driver compiles today).",
          "Use a supported step type or connector, or run this flow with the reference engine for now."),
     Code("AF702", "duplicate-flow-id", _E, "Two flow files have the same flow id (they would write the same artifact).",
          "Give every flow a unique `flow.id`."),
-    Code("AF703", "plugin-error", _E, "A plugin directory or file cannot be used: it is missing, fails to import, "
-         "or registers a name that is already taken.",
+    Code("AF703", "plugin-error", _E, "A plugin directory or file cannot be used: it is missing, fails to import "
+         "(with AETHERFLOW_PLUGIN_STRICT=false that is a warning and the file is skipped, as in the engine), "
+         "declares an invalid input schema, or two plugin directories hold the same file path.",
          "Fix the plugin (the message quotes the error); plugins may import `aetherflow.core.api`, "
          "the standard library and their own files."),
     Code("AF704", "plugin-not-allowed", _E, "A plugin use that the compile mode does not allow "
@@ -160,6 +164,29 @@ _ALL = [
     Code("AF808", "cron-numeric-weekday", _W, "A `cron` names weekdays by number. cron and Kubernetes read 0 as "
          "Sunday; the engine's APScheduler reads 0 as Monday, so the same item ran a day later there.",
          "Write weekday names (`mon-fri`): every scheduler reads them the same."),
+    Code("AF809", "plugin-replaces-builtin", _W, "A plugin registers a step type or connector under the name of "
+         "a built-in one and replaces it for this compile, as the engine does (its registries keep the last "
+         "registration). The step's inputs are then checked against the plugin's `required_inputs` and "
+         "`input_schema`, not the built-in's.",
+         "Nothing to do if the replacement is meant; otherwise give the plugin's step or connector its own name."),
+    Code("AF810", "defaulted-reference", _W, "A template token with a default (`{{result.x:fallback}}`) reads "
+         "something that is never there (the message names the check, such as AF406 for an output no step "
+         "declares). The engine renders the default, so the flow runs; here too, every time.",
+         "Nothing to do if the default is meant; otherwise fix the reference (the message says what is wrong)."),
+    Code("AF811", "plugin-skipped", _W, "With AETHERFLOW_PLUGIN_STRICT=false: a plugin file failed to import and "
+         "is skipped, as the engine skips it; what it would register is unknown.",
+         "Fix the plugin (the message quotes the error), or leave it out of the plugin directory."),
+    Code("AF812", "nested-argument", _W, "An element of external.process `command` or `args` is a list or a "
+         "mapping: like the engine, the step passes it as one argument, its Python text (`['a', 'b']`).",
+         "Write each argument as its own element of the list."),
+    Code("AF813", "id-not-portable", _W, "A flow, job or step id with characters other than letters, digits, "
+         "`_` and `-` (such as `load.v2`). The engine and the Python artifact accept it, but templates and "
+         "`when` cannot name it and the POSIX shell target cannot hold it.",
+         "Rename it with letters, digits, `_` and `-` if other steps or jobs need to refer to it."),
+    Code("AF814", "unused-unknown-connector", _W, "A resource whose kind and driver name no connector, which no "
+         "step names. The engine builds connectors on first use, so it never fails on it; a plugin step that "
+         "looks the resource up by a fixed name fails at run time, there and here.",
+         "Fix the kind or driver (see the hint), load the plugin that registers it, or remove the resource."),
     Code("AF806", "no-shell-artifact", _W, "With `--target all`: a flow the POSIX shell target cannot express "
          "gets only its Python artifact; the message says why.",
          "Nothing to do if the flow runs where Python is; otherwise change what the message names."),

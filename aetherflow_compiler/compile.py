@@ -140,7 +140,7 @@ def analyse(path: str, source_name: str, key: str, raw: bytes | None, profiles: 
         analysis.flow = flow
         modules, packages = requirements(flow, registry)
         sh_blockers = []
-        for blocker in sh.blockers(flow):
+        for blocker in sh.blockers(flow, registry.plugin_type_names()):
             span = doc.span(blocker.path)
             sh_blockers.append([span.line, span.column, blocker.message])
         analysis.summary = {
@@ -199,6 +199,7 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
     registry = registry or default_registry()
     store = compile_cache or CompileCache(enabled=False)
     report = Report()
+    report.general.extend(plugins.warnings if plugins is not None else [])
     files, missing = expand_paths(paths)
     for given in missing:
         report.general.append(Diagnostic(given, 1, 1, "AF100", "cannot read file: no such file or directory"))

@@ -43,8 +43,10 @@ class PluginSet:
     roots: list[str] = field(default_factory=list)
     files: list[PluginFile] = field(default_factory=list)
     steps: dict[str, Any] = field(default_factory=dict)  # step type -> class
-    connectors: list[tuple[str, str]] = field(default_factory=list)
-    diagnostics: list[Diagnostic] = field(default_factory=list)
+    connectors: dict[tuple[str, str], Any] = field(default_factory=dict)  # (kind, driver) -> class
+    diagnostics: list[Diagnostic] = field(default_factory=list)  # errors
+    warnings: list[Diagnostic] = field(default_factory=list)
+    skipped: set[str] = field(default_factory=set)  # files (rel) that failed to import, not strict
 
     @property
     def ok(self) -> bool:
@@ -84,8 +86,10 @@ def _files(root: str) -> list[PluginFile]:
     return sorted(out, key=lambda p: p.rel.split("/"))
 
 
-def load_plugins(roots: list[str]) -> PluginSet:
-    """Import every plugin file with `aetherflow.core.api` provided; collect what they register."""
+def load_plugins(roots: list[str], strict: bool = True) -> PluginSet:
+    """Import every plugin file with `aetherflow.core.api` provided; collect what they
+    register. A file that fails to import is an error, or with `strict` false (the
+    engine's AETHERFLOW_PLUGIN_STRICT=false) a warning, and the file is skipped."""
     result = PluginSet(roots=list(roots))
     if not roots:
         return result
@@ -106,18 +110,13 @@ def load_plugins(roots: list[str]) -> PluginSet:
                 for plugin in _files(root):
                     result.files.append(plugin)
                     if plugin.module:
-                        _load(plugin, result)
+                        _load(plugin, result, strict)
             finally:
                 sys.path.remove(os.path.abspath(root))
         result.steps = dict(api.PLUGIN_STEPS)
         for key, cls in sorted(connectors.CONNECTOR_TYPES.items()):
-            if key not in known_connectors:
-                result.connectors.append(key)
-            elif known_connectors[key] is not cls:
-                result.diagnostics.append(_at(
-                    result, cls, "AF703", f"plugin connector {key[0]}:{key[1]} replaces a built-in connector",
-                    "register the connector under its own driver name",
-                ))
+            if known_connectors.get(key) is not cls:
+                result.connectors[key] = cls
     finally:
         sys.dont_write_bytecode = write_bytecode
         for name, module in saved.items():
@@ -131,7 +130,7 @@ def load_plugins(roots: list[str]) -> PluginSet:
     return result
 
 
-def _load(plugin: PluginFile, result: PluginSet) -> None:
+def _load(plugin: PluginFile, result: PluginSet, strict: bool) -> None:
     spec = importlib.util.spec_from_file_location("aetherflow_plugin_" + plugin.module.replace(".", "_"), plugin.path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -148,11 +147,19 @@ def _load(plugin: PluginFile, result: PluginSet) -> None:
                 break
         if isinstance(exc, SyntaxError) and exc.filename and os.path.abspath(exc.filename) == plugin.path:
             line = exc.lineno or 1
-        result.diagnostics.append(Diagnostic(
-            os.path.join(plugin.root, plugin.rel), line, 1, "AF703",
-            f"plugin failed to import: {type(exc).__name__}: {exc}",
-            "plugins may import aetherflow.core.api, the standard library and their own files",
-        ))
+        where = os.path.join(plugin.root, plugin.rel)
+        message = f"plugin failed to import: {type(exc).__name__}: {exc}"
+        if strict:
+            result.diagnostics.append(Diagnostic(
+                where, line, 1, "AF703", message,
+                "plugins may import aetherflow.core.api, the standard library and their own files",
+            ))
+        else:
+            result.skipped.add(plugin.rel)
+            result.warnings.append(Diagnostic(
+                where, line, 1, "AF811", message + "; skipped (AETHERFLOW_PLUGIN_STRICT=false)",
+                "what the file registers is unknown to this compile, and the artifact skips it too",
+            ))
 
 
 def _check_modules(result: PluginSet) -> None:
@@ -176,12 +183,6 @@ def register(plugins: PluginSet, registry: StepRegistry) -> None:
         schema = getattr(cls, "input_schema", None)
         required = tuple(sorted(getattr(cls, "required_inputs", ()) or ()))
         outputs = getattr(cls, "outputs", None)
-        if registry.get(name) is not None:
-            plugins.diagnostics.append(_at(
-                plugins, cls, "AF703", f"plugin step type {name} has the name of a built-in step type",
-                "give the plugin step its own name",
-            ))
-            continue
         problem = plugin_schema_problem(schema) if schema is not None else None
         if problem is not None:
             plugins.diagnostics.append(_at(
@@ -189,6 +190,13 @@ def register(plugins: PluginSet, registry: StepRegistry) -> None:
                 "fix the step class's input_schema attribute",
             ))
             continue
+        replaced = registry.get(name)
+        if replaced is not None and not replaced.plugin:
+            plugins.warnings.append(_at(
+                plugins, cls, "AF809", f"plugin step type {name} (class {cls.__name__}) replaces the built-in "
+                f"step type {name}", "its inputs are checked against the plugin class; give it another name "
+                "to keep the built-in",
+            ))
         registry.register(StepType(
             name,
             outputs=frozenset(outputs) if isinstance(outputs, (set, frozenset, list, tuple)) else None,
@@ -197,8 +205,13 @@ def register(plugins: PluginSet, registry: StepRegistry) -> None:
             input_schema=schema,
             required_inputs=required,
         ))
-    for kind, driver in plugins.connectors:
-        registry.register_connector(ConnectorType(kind, driver, runtime=None, plugin=True))
+    for (kind, driver), cls in plugins.connectors.items():
+        previous = registry.register_connector(ConnectorType(kind, driver, runtime=None, plugin=True))
+        if previous is not None and not previous.plugin:
+            plugins.warnings.append(_at(
+                plugins, cls, "AF809", f"plugin connector {kind}:{driver} (class {cls.__name__}) replaces the "
+                f"built-in connector {kind}:{driver}", "register it under its own driver name to keep the built-in",
+            ))
 
 
 def toolchain(given: list[str], environ: Mapping[str, str], mode: str | None = None) -> tuple[StepRegistry, PluginSet]:
@@ -206,7 +219,9 @@ def toolchain(given: list[str], environ: Mapping[str, str], mode: str | None = N
     --plugins and AETHERFLOW_PLUGIN_PATHS, and the mode's policy (--mode or AETHERFLOW_MODE)."""
     registry = default_registry()
     registry.enterprise = compile_mode(mode, environ) == "enterprise"
-    plugins = load_plugins(plugin_dirs(given, environ, "enterprise" if registry.enterprise else "internal_fast"))
+    strict = (environ.get("AETHERFLOW_PLUGIN_STRICT", "true") or "true").lower() == "true"
+    plugins = load_plugins(plugin_dirs(given, environ, "enterprise" if registry.enterprise else "internal_fast"),
+                           strict)
     if plugins.ok:
         register(plugins, registry)
     digest = hashlib.sha256(b"enterprise" if registry.enterprise else b"internal_fast")
@@ -229,7 +244,7 @@ def vendored_files(plugins: PluginSet) -> dict[str, bytes]:
 def plugin_entry_files(plugins: PluginSet) -> list[str]:
     """The files an artifact runs to register the plugins (below aetherflow_plugins/), in
     the engine's load order; files whose name starts with `_` are helpers they import."""
-    return [p.rel for p in plugins.files if p.module]
+    return [p.rel for p in plugins.files if p.module and p.rel not in plugins.skipped]
 
 
 def _at(plugins: PluginSet, cls: Any, code: str, message: str, hint: str) -> Diagnostic:

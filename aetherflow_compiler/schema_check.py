@@ -126,15 +126,16 @@ def _is_valid(instance: Any, kind: str, step_type: str | None = None) -> bool:
     return True
 
 
-def check_schema(doc: Document, kind: str) -> list[Diagnostic]:
-    """All schema problems of `doc`, located and coded."""
+def check_schema(doc: Document, kind: str, plugin_types: frozenset[str] = frozenset()) -> list[Diagnostic]:
+    """All schema problems of `doc`, located and coded. Steps of `plugin_types` (plugin
+    step types, built-in names a plugin replaced included) are left to the plugin checks."""
     data = _json_view(doc.data)
     errors = [] if _is_valid(data, kind) else list(_validator(kind).iter_errors(data))
     if kind == "flow" and isinstance(data, dict) and isinstance(data.get("jobs"), list):
         for ji, job in enumerate(data["jobs"]):
             steps = job.get("steps") if isinstance(job, dict) else None
             for si, step in enumerate(steps if isinstance(steps, list) else []):
-                errors.extend(_step_input_errors(step, ("jobs", ji, "steps", si)))
+                errors.extend(_step_input_errors(step, ("jobs", ji, "steps", si), plugin_types))
     out: list[Diagnostic] = []
     for error in errors:
         for leaf in _leaves(error):
@@ -142,9 +143,9 @@ def check_schema(doc: Document, kind: str) -> list[Diagnostic]:
     return out
 
 
-def _step_input_errors(step: Any, path: Path) -> list[ValidationError]:
+def _step_input_errors(step: Any, path: Path, plugin_types: frozenset[str]) -> list[ValidationError]:
     """Errors of one step's inputs against its own type's schema (and of embedded steps)."""
-    if not isinstance(step, dict) or not isinstance(step.get("type"), str):
+    if not isinstance(step, dict) or not isinstance(step.get("type"), str) or step["type"] in plugin_types:
         return []
     step_type = step["type"]
     validator = _input_validator(step_type)
@@ -167,7 +168,7 @@ def _step_input_errors(step: Any, path: Path) -> list[ValidationError]:
             error.path.extendleft(reversed((*path, "inputs")))
             out.append(error)
     for key in _inner_step_inputs().get(step_type, []):
-        out.extend(_step_input_errors(inputs.get(key), (*path, "inputs", key)))
+        out.extend(_step_input_errors(inputs.get(key), (*path, "inputs", key), plugin_types))
     return out
 
 

@@ -90,7 +90,7 @@ def check_document(
     profiles: dict[str, Any] | None = None,
 ) -> list[Diagnostic]:
     """Every schema and semantic problem of one loaded document."""
-    out = check_schema(doc, kind)
+    out = check_schema(doc, kind, registry.plugin_type_names())
     if kind == "flow":
         ctx = FlowContext.of(doc, registry, profiles)
         for check in (check_ids, check_dependencies, check_steps, check_resources, check_templates, check_when):

@@ -9,6 +9,7 @@ recorder instead of running anything.
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 if False:  # names for annotations only: importing typing slows every start
@@ -27,6 +28,7 @@ from .errors import (
 from .logs import EventLog
 from .results import FAILED, SKIPPED, SUCCESS, StepResult
 from .secrets_provider import load_secrets_provider
+from .settings import ignored_settings, load_settings
 from .state import open_state
 from .templating import render, show
 from .workspace import Workspace
@@ -171,19 +173,30 @@ class Run:
         self.options = options
         self.run_id = options.run_id
         self.env = build_snapshot(environ, options.env_files)
+        # The engine's settings, from the snapshot and AETHERFLOW_SETTINGS_MODULE.
+        self.settings = load_settings(self.env)
         # The secrets provider expands the whole snapshot and decodes resource values.
-        self.secrets = load_secrets_provider(self.env)
+        self.secrets = load_secrets_provider(
+            self.settings.secrets_module, self.settings.secrets_path
+        )
         if self.secrets is not None:
             self.env = self.secrets.expand(self.env)
-        fmt = (
-            options.log_format or self.env.get("AETHERFLOW_LOG_FORMAT") or "text"
-        ).lower()
+        fmt = (options.log_format or str(self.settings.log_format or "text")).lower()
         self.log = EventLog(
             flow.flow_id,
             "json" if fmt == "json" else "text",
-            self.env.get("AETHERFLOW_LOG_LEVEL", "INFO"),
+            str(self.settings.log_level or "INFO"),
         )
         self.log.run_id = self.run_id
+        for note in ignored_settings(self.settings):
+            self.log.warning("setting_ignored", detail=note)
+        self.metrics: Optional[Any] = None
+        if self.settings.metrics_module:
+            from .metrics import load_metrics  # only runs with a metrics sink need it
+
+            self.metrics = load_metrics(
+                str(self.settings.metrics_module), self.log, flow.flow_id, self.run_id
+            )
         meta = {"env": self.env}
         try:
             root = str(render(flow.workspace_root, meta))
@@ -205,7 +218,7 @@ class Run:
             )  # only flows with resources need it
 
             resolved = resolve_resources(flow.resources, self.env, self.secrets)
-        self.connectors = Connectors(resolved)
+        self.connectors = Connectors(resolved, settings=self.settings)
         sandbox = self.env.get("AETHERFLOW_STRICT_SANDBOX", "true").lower() in (
             "1",
             "true",
@@ -217,6 +230,9 @@ class Run:
             root, flow.flow_id, self.run_id, layout, flow.cleanup_policy, sandbox
         )
         self.state = open_state(flow.state_backend, state_path)
+        api = sys.modules.get("aetherflow.core.api")
+        if api is not None:  # plugins are loaded: their connectors get a RunContext
+            self.connectors.ctx = api.RunContext.for_run(self)
         owner = self.state.run_flow(self.run_id)
         if owner is not None and owner != flow.flow_id:
             self.state.close()
@@ -236,6 +252,9 @@ class Run:
 
     # -- locks ----------------------------------------------------------------------------
     def acquire_lock(self, key: str, ttl: int) -> bool:
+        """Not reentrant, as in the engine: a key this run holds already is held."""
+        if key in self.held_locks:
+            return False
         if not self.state.acquire_lock(key, self.run_id, ttl):
             return False
         self.held_locks[key] = ttl
@@ -275,6 +294,8 @@ class Run:
         self.state.start_run(self.run_id, self.flow.flow_id)
         run_status = "INTERRUPTED"
         code = 1
+        if self.metrics is not None:
+            self.metrics.run_start()
         try:
             code = self._execute_jobs()
             run_status = {0: SUCCESS, 3: "LOCKED"}.get(code, FAILED)
@@ -293,6 +314,8 @@ class Run:
             self.log.info(
                 "run_end", status=run_status, duration_ms=_ms(started), **details
             )
+            if self.metrics is not None:
+                self.metrics.run_end(self.statuses)
             self.state.close()
         return code
 
@@ -407,6 +430,8 @@ class Run:
             self.state.set_job(job.id, self.run_id, RUNNING)
             self.workspace.prepare(job.id)
             self.log.info("job_start", job_id=job.id)
+            if self.metrics is not None:
+                self.metrics.job_start(job.id)
             body = JobRun(self, job)
             try:
                 job.body(body)
@@ -414,18 +439,27 @@ class Run:
                 self.failure_causes.append(exc.cause)
                 self.log.error("job_failed", job_id=job.id, error=_one_line(exc.cause))
                 self._finish_job(job, FAILED, started, body.summary, body.outputs)
+                self._job_metric(job.id, FAILED, started, None)
                 self.workspace.cleanup(job.id, succeeded=False)
                 return
             if body.skip_reason is not None:
                 self._finish_job(
                     job, SKIPPED, started, body.summary, body.outputs, body.skip_reason
                 )
+                self._job_metric(job.id, SKIPPED, started, body.skip_reason)
             else:
                 self._finish_job(job, SUCCESS, started, body.summary, body.outputs)
+                self._job_metric(job.id, SUCCESS, started, None)
             self.workspace.cleanup(job.id, succeeded=True)
         finally:
             if self.flow.lock_scope == "job":
                 self.release_lock(job_lock)
+
+    def _job_metric(
+        self, job_id: str, status: str, started: float, reason: Optional[str]
+    ) -> None:
+        if self.metrics is not None:
+            self.metrics.job_end(job_id, status, _ms(started), reason)
 
     # -- reporting ------------------------------------------------------------------------
     def status_object(self, run_status: str) -> Dict[str, Any]:
@@ -522,6 +556,8 @@ class JobRun:
 
         started = time.monotonic()
         run.log.info("step_start", job_id=job.id, step_id=step_id, step_type=step_type)
+        if run.metrics is not None:
+            run.metrics.step_start(job.id, step_id, step_type)
         try:
             rendered = render(inputs or {}, self._context({}))
             impl = run.step_types[step_type]
@@ -539,6 +575,7 @@ class JobRun:
                 error=_one_line(exc),
             )
             self._summarize(step_id, step_type, FAILED, started)
+            self._step_metric(step_id, step_type, FAILED, started)
             raise _JobFailed(exc) from None
         if isinstance(raw, StepResult):
             status = SKIPPED if raw.status == SKIPPED else SUCCESS
@@ -563,12 +600,21 @@ class JobRun:
             duration_ms=_ms(started),
         )
         self._summarize(step_id, step_type, status, started)
+        self._step_metric(step_id, step_type, status, started)
         if promote_error is not None:
             raise _JobFailed(promote_error)
         if status == SKIPPED and on_no_data == "skip_job":
             self.skip_reason = str(result.get("reason") or "step requested skip_job")
             run.log.info(
                 "job_no_data", job_id=job.id, step_id=step_id, reason=self.skip_reason
+            )
+
+    def _step_metric(
+        self, step_id: str, step_type: str, status: str, started: float
+    ) -> None:
+        if self.run.metrics is not None:
+            self.run.metrics.step_end(
+                self.job.id, step_id, step_type, status, _ms(started)
             )
 
     def _summarize(

@@ -1551,6 +1551,9 @@ af_cmd_run() {
     trap 'af_interrupted 143' TERM
     trap 'af_interrupted 130' INT
     af_event INFO run_start "source=$AF_SOURCE"
+    # Settings that name Python modules: the shell runs none (docs/sh-target.md).
+    [ -z "${AETHERFLOW_METRICS_MODULE:-}" ] || af_event WARNING setting_ignored "detail=AETHERFLOW_METRICS_MODULE: a shell artifact runs no Python module"
+    [ -z "${AETHERFLOW_SETTINGS_MODULE:-}" ] || af_event WARNING setting_ignored "detail=AETHERFLOW_SETTINGS_MODULE: a shell artifact runs no Python module"
     if [ "$AF_LOCK_SCOPE" = flow ] && ! af_lock_acquire "flow:$AF_FLOW_ID" "$AF_LOCK_TTL" "$AF_FLOW_LOCK_NAME"; then
         af_event ERROR lock_held "key=flow:$AF_FLOW_ID" "detail=another run of this flow holds the flow lock"
         exit 3

@@ -13,7 +13,7 @@ import os
 from .errors import ConfigError
 
 if False:  # names for annotations only: importing typing slows every start
-    from typing import Any, Callable, Dict, Mapping, Optional
+    from typing import Any, Callable, Dict, Optional
 
 
 class SecretsProvider:
@@ -59,9 +59,11 @@ class SecretsProvider:
         return {str(k): str(v) for k, v in expanded.items()}
 
 
-def load_secrets_provider(env: Mapping[str, str]) -> Optional[SecretsProvider]:
-    module_name = env.get("AETHERFLOW_SECRETS_MODULE", "")
-    path = env.get("AETHERFLOW_SECRETS_PATH", "")
+def load_secrets_provider(
+    module_name: Optional[str], path: Optional[str]
+) -> Optional[SecretsProvider]:
+    """The provider the settings name: AETHERFLOW_SECRETS_MODULE (an importable module)
+    wins over AETHERFLOW_SECRETS_PATH (a file); None when neither is set."""
     if not module_name and not path:
         return None
     import importlib
@@ -79,7 +81,7 @@ def load_secrets_provider(env: Mapping[str, str]) -> Optional[SecretsProvider]:
             ) from None
     else:
         origin = "file %s" % path
-        full = os.path.abspath(os.path.expanduser(path))
+        full = os.path.abspath(os.path.expanduser(str(path)))
         spec = importlib.util.spec_from_file_location(
             "aetherflow_secrets_provider", full
         )

@@ -43,14 +43,15 @@ class CliResult:
     stderr: str
 
 
-def run_cli(args: list[str], cwd: Path | None = None) -> CliResult:
-    """Run `aetherflow ARGS` in-process; any exception other than SystemExit fails the test."""
+def run_cli(args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> CliResult:
+    """Run `aetherflow ARGS` in-process (with `env` set on top of the environment); any
+    exception other than SystemExit fails the test."""
     runner = CliRunner()
     old = os.getcwd()
     try:
         if cwd is not None:
             os.chdir(cwd)
-        result = runner.invoke(cli, args, catch_exceptions=False)
+        result = runner.invoke(cli, args, catch_exceptions=False, env=env)
     finally:
         os.chdir(old)
     return CliResult(result.exit_code, result.stdout, result.stderr)
@@ -59,6 +60,13 @@ def run_cli(args: list[str], cwd: Path | None = None) -> CliResult:
 def case_args(case: Path) -> list[str]:
     extra = case.with_suffix(".args")
     return shlex.split(extra.read_text()) if extra.exists() else []
+
+
+def case_env(case: Path) -> dict[str, str]:
+    """A golden case's `<case>.env`: KEY=VALUE lines set while the case runs."""
+    extra = case.with_suffix(".env")
+    lines = extra.read_text().splitlines() if extra.exists() else []
+    return dict(line.split("=", 1) for line in lines if line.strip())
 
 
 # --- compiled artifacts -------------------------------------------------------------------

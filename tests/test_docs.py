@@ -35,3 +35,16 @@ def test_every_step_input_is_described() -> None:
     undescribed = [f"{name[len('inputs:'):]}.{key}" for name, d in definitions.items() if name.startswith("inputs:")
                    for key, prop in d["properties"].items() if not prop.get("description")]
     assert undescribed == []
+
+
+def test_the_compatibility_page_judges_every_code_with_its_severity() -> None:
+    import re
+
+    from aetherflow_compiler.codes import CODES
+
+    page = (ROOT / "docs" / "compatibility.md").read_text()
+    rows = {m.group(1): (m.group(2), m.group(3)) for m in
+            re.finditer(r"^\| (AF\d{3}) \| ([a-z0-9-]+) \| (error|warning) \| \S", page, re.M)}
+    assert sorted(rows) == sorted(CODES)
+    for code, entry in CODES.items():
+        assert rows[code] == (entry.name, entry.severity.value), code

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from aetherflow_compiler.codes import CODES
-from conftest import GOLDEN, case_args, run_cli
+from conftest import GOLDEN, case_args, case_env, run_cli
 
 CASES_DIR = GOLDEN / "validate"
 # Codes that cannot be shown by a committed input file get dedicated tests instead.
@@ -26,7 +26,7 @@ TESTED_ELSEWHERE = {
 def _cases() -> list[Path]:
     out = []
     for entry in sorted(CASES_DIR.iterdir()):
-        if entry.suffix in (".out", ".args", ".plugins") or entry.name.endswith(".profiles.yaml"):
+        if entry.suffix in (".out", ".args", ".env", ".plugins") or entry.name.endswith(".profiles.yaml"):
             continue
         out.append(entry)
     return out
@@ -34,7 +34,7 @@ def _cases() -> list[Path]:
 
 @pytest.mark.parametrize("case", _cases(), ids=lambda p: p.stem)
 def test_validate_golden(case: Path, update_golden: bool) -> None:
-    result = run_cli(["validate", *case_args(case), case.name], cwd=CASES_DIR)
+    result = run_cli(["validate", *case_args(case), case.name], cwd=CASES_DIR, env=case_env(case))
     expected_file = case.with_suffix(".out") if case.is_file() else case.with_name(case.name + ".out")
     actual = result.stdout + f"[exit {result.exit_code}]\n"
     if update_golden:

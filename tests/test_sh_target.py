@@ -325,3 +325,22 @@ def test_lock_names_computed_when_compiling_match_the_runtime(shell: tuple[str, 
         proc = subprocess.run([*shell, "-c", '. "$1"; af_lock_name "$2"; printf %s "$REPLY"', "sh", str(runtime), key],
                               capture_output=True, text=True, check=True)
         assert proc.stdout == lock_name(key), key
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_settings_naming_python_modules_are_reported_as_ignored(project: Project, shell: tuple[str, ...]) -> None:
+    _sh_flow(project, "m", """\
+        jobs:
+          - id: j
+            steps:
+              - {id: s, type: external.process, inputs: {command: ["true"]}}
+        """)
+    project.compile("--target", "sh")
+    quiet = _run(project, shell, "m", "run")
+    assert quiet.returncode == 0 and "setting_ignored" not in quiet.stderr
+    proc = _run(project, shell, "m", "run", env={"AETHERFLOW_METRICS_MODULE": "sink",
+                                                 "AETHERFLOW_SETTINGS_MODULE": "team"})
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if "WARNING setting_ignored" in line]
+    assert len(warnings) == 2
+    assert "detail=AETHERFLOW_METRICS_MODULE: a shell artifact runs no Python module" in warnings[0]

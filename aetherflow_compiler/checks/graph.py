@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
+import re
+
 from aetherflow_compiler.checks.context import FlowContext
 from aetherflow_compiler.diagnostics import Diagnostic
+from aetherflow_compiler.loader import Path
 from aetherflow_compiler.suggest import did_you_mean
+from aetherflow_compiler.walk import mapping, text
+
+# Ids that work everywhere: templates can name them, the shell can hold them, every tool
+# accepts them as names. The engine takes any string; others are a warning (AF813).
+PORTABLE_FLOW_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+PORTABLE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+# What the schema accepts at all (AF205 otherwise): a name that is a safe path component.
+SAFE_ID = re.compile(r"(?!\.\.?\Z)[^/\\\x00-\x1f\x7f]+\Z")
+
+
+def _not_portable(ctx: FlowContext, path: Path, what: str, ident: str) -> Diagnostic:
+    return ctx.at(path, "AF813", f"{what} {ident!r} is not made of letters, digits, '_' and '-'",
+                  "the engine and the Python artifact accept it; templates and `when` cannot name it "
+                  "(jobs.X / steps.X), and the flow gets no sh artifact")
 
 
 def check_ids(ctx: FlowContext) -> list[Diagnostic]:
     out: list[Diagnostic] = []
+    flow_id = text(mapping(mapping(ctx.doc.data).get("flow")).get("id"))
+    if flow_id is not None and SAFE_ID.match(flow_id) and not PORTABLE_FLOW_ID.fullmatch(flow_id):
+        out.append(_not_portable(ctx, ("flow", "id"), "flow id", flow_id))
     first_job: dict[str, int] = {}
     for job in ctx.jobs:
         if job.id is None:
             continue
+        if SAFE_ID.match(job.id) and not PORTABLE_ID.fullmatch(job.id):
+            out.append(_not_portable(ctx, job.path + ("id",), "job id", job.id))
         if job.id in first_job:
             line = ctx.doc.span(("jobs", first_job[job.id], "id")).line
             out.append(ctx.at(job.path + ("id",), "AF301", f"duplicate job id '{job.id}'",
@@ -23,6 +45,8 @@ def check_ids(ctx: FlowContext) -> list[Diagnostic]:
         for step in job.steps:
             if step.id is None:
                 continue
+            if SAFE_ID.match(step.id) and not PORTABLE_ID.fullmatch(step.id):
+                out.append(_not_portable(ctx, step.path + ("id",), "step id", step.id))
             if step.id in first_step:
                 line = ctx.doc.span(job.path + ("steps", first_step[step.id], "id")).line
                 out.append(ctx.at(step.path + ("id",), "AF302",

@@ -8,6 +8,7 @@ and known step types must be able to return the key that is read.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from aetherflow_compiler.checks.context import FlowContext, JobView, StepView
 from aetherflow_compiler.diagnostics import Diagnostic
@@ -65,19 +66,37 @@ def _parse(ctx: FlowContext, path: Path, string: str) -> tuple[list[Ref], list[D
     return (list(template.refs) if template else []), []
 
 
+# Reference problems that a template default turns into a warning: the engine renders the
+# default whenever the key is missing, so a flow with such a token still runs there.
+DEFAULTABLE = ("AF402", "AF403", "AF404", "AF405", "AF406", "AF407")
+
+
+def _with_default(diag: Diagnostic | None, ref: Ref) -> Diagnostic | None:
+    """A reference problem on a token with a default is the author saying "this may be
+    missing": AF810, a warning that keeps the original code in its message."""
+    if diag is None or ref.default is None or diag.code not in DEFAULTABLE:
+        return diag
+    return replace(diag, code="AF810", message=f"{diag.message} ({diag.code}); the default "
+                   f"'{ref.default}' is used every time", hint=diag.hint)
+
+
 def _check_env_only(ctx: FlowContext, value: object, base: Path, place: str) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     for path, string in iter_strings(value, base):
         refs, errors = _parse(ctx, path, string)
         out.extend(errors)
         for ref in refs:
+            diag = None
             if ref.root not in ENV_ONLY:
-                out.append(ctx.at_offset(
+                diag = ctx.at_offset(
                     path, ref.start, "AF402", f"'{ref.dotted}' cannot be used in {place}",
                     "only {{env.NAME}} is available here; these values are resolved before any job runs",
-                ))
+                )
             elif len(ref.path) > 2:
-                out.append(_env_too_deep(ctx, path, ref))
+                diag = _env_too_deep(ctx, path, ref)
+            diag = _with_default(diag, ref)
+            if diag is not None:
+                out.append(diag)
     return out
 
 
@@ -91,7 +110,7 @@ def _check_step_string(
 ) -> list[Diagnostic]:
     refs, out = _parse(ctx, path, string)
     for ref in refs:
-        diag = _check_step_ref(ctx, job, step, section, path, ref)
+        diag = _with_default(_check_step_ref(ctx, job, step, section, path, ref), ref)
         if diag is not None:
             out.append(diag)
     return out

@@ -86,7 +86,30 @@ def _check_connector(ctx: FlowContext, name: Any, res: dict[Any, Any], base: Pat
         return []
     known = ctx.registry.connector_keys()
     hint = did_you_mean(f"{kind}:{driver}", known) or "known connectors: " + ", ".join(known)
-    return [ctx.at(base + ("driver",), "AF314", f"resource '{name}': no connector {kind}:{driver}", hint)]
+    if name in _named_resources(ctx):
+        return [ctx.at(base + ("driver",), "AF314", f"resource '{name}': no connector {kind}:{driver}", hint)]
+    # The engine builds a connector on first use only: a resource no step names never fails
+    # there (a plugin step that looks it up by a fixed name does, here too).
+    return [ctx.at(base + ("driver",), "AF814", f"resource '{name}': no connector {kind}:{driver}, and no step "
+                                               "names the resource", hint)]
+
+
+def _named_resources(ctx: FlowContext) -> set[Any]:
+    """Resources the flow's steps name (`resource` or `connector` inputs, with_lock's inner
+    step included; archive_default for zip and unzip without one). Templated names could
+    be any resource: then every one counts as named."""
+    named: set[Any] = set()
+    for job in ctx.jobs:
+        for step in job.steps:
+            inner = mapping(step.inputs.get("step")) if step.type == "with_lock" else {}
+            for step_type, inputs in ((step.type, step.inputs), (inner.get("type"), mapping(inner.get("inputs")))):
+                values = [inputs.get(k) for k in ("resource", "connector") if inputs.get(k) is not None]
+                if any(not isinstance(v, str) or "{{" in v for v in values):
+                    return set(mapping(mapping(ctx.doc.data).get("resources")))
+                named.update(values)
+                if step_type in ("zip", "unzip") and not values:
+                    named.add("archive_default")
+    return named
 
 
 def _check_decode(

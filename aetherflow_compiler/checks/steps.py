@@ -20,7 +20,7 @@ def check_steps(ctx: FlowContext) -> list[Diagnostic]:
             out.extend(_check_type(ctx, step.type, step.path + ("type",)))
             out.extend(_check_resource(ctx, step.type, step.inputs, step.path + ("inputs",), resources))
             out.extend(_check_plugin_inputs(ctx, step.type, step.data, step.path))
-            if step.type == "external.process":
+            if step.type == "external.process" and step.type not in ctx.registry.plugin_type_names():
                 out.extend(_check_process(ctx, step.inputs, step.path + ("inputs",)))
             out.extend(_check_enterprise_archive(ctx, step.type, step.inputs, step.path, resources))
             inner = _inner_step(ctx, step)
@@ -30,7 +30,7 @@ def check_steps(ctx: FlowContext) -> list[Diagnostic]:
                 out.extend(_check_resource(ctx, inner_type, inner_inputs, inner_path + ("inputs",), resources))
                 out.extend(_check_plugin_inputs(ctx, inner_type, mapping(step.inputs.get(inner_path[-1])),
                                                 inner_path))
-                if inner_type == "external.process":
+                if inner_type == "external.process" and inner_type not in ctx.registry.plugin_type_names():
                     out.extend(_check_process(ctx, inner_inputs, inner_path + ("inputs",)))
                 out.extend(_check_enterprise_archive(ctx, inner_type, inner_inputs, inner_path, resources))
         out.extend(_check_on_no_data(ctx, job))
@@ -59,22 +59,28 @@ def _check_type(ctx: FlowContext, step_type: str | None, path: Path) -> list[Dia
 def _check_resource(
     ctx: FlowContext, step_type: str | None, inputs: dict[Any, Any], path: Path, resources: dict[Any, Any]
 ) -> list[Diagnostic]:
+    """A resource a step names must be declared: the engine hands steps only the flow's
+    resources (`ctx.connectors`), so any other name fails the step when it runs. Plugin
+    steps follow the built-ins' convention of an input called `resource`."""
     known = ctx.registry.get(step_type) if step_type else None
-    if known is None or known.resource_kind is None:
+    if known is None or (known.resource_kind is None and not known.plugin):
         return []
     out = []
-    for key in ("resource", "connector"):
+    for key in ("resource", "connector") if not known.plugin else ("resource",):
         name = inputs.get(key)
         if not isinstance(name, str) or "{{" in name:
             continue
         if name not in resources:
             hint = did_you_mean(name, [r for r in resources if isinstance(r, str)])
+            if hint is None and isinstance(mapping(ctx.profiles).get(name), dict):
+                hint = (f"a profile named '{name}' exists, but profiles only configure declared resources: "
+                        f"declare it under 'resources:' with kind, driver and profile: {name}")
             hint = hint or ("define it under 'resources:'" if not resources else
                             "resources in this flow: " + ", ".join(sorted(str(r) for r in resources)))
             out.append(ctx.at(path + (key,), "AF308", f"step type {step_type} uses unknown resource '{name}'", hint))
             continue
         kind = mapping(resources[name]).get("kind")
-        if isinstance(kind, str) and kind != known.resource_kind:
+        if known.resource_kind is not None and isinstance(kind, str) and kind != known.resource_kind:
             out.append(ctx.at(
                 path + (key,), "AF309",
                 f"{step_type} needs a resource of kind '{known.resource_kind}', but '{name}' is of kind '{kind}'",
@@ -114,6 +120,20 @@ def _check_plugin_inputs(ctx: FlowContext, step_type: str | None, step: dict[Any
 
 def _check_process(ctx: FlowContext, inputs: dict[Any, Any], path: Path) -> list[Diagnostic]:
     out = []
+    for key in ("command", "args"):
+        items = inputs.get(key)
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            if isinstance(item, (list, dict)):
+                shown = str(item)
+                out.append(ctx.at(path + (key, index), "AF812",
+                                  f"{key}[{index}] is a {'list' if isinstance(item, list) else 'mapping'}: the "
+                                  f"program gets one argument, its Python text {shown[:60]!r}",
+                                  "write each argument as its own element (the engine passes str() too)"))
+    attempts = mapping(inputs.get("retry")).get("max_attempts")
+    if isinstance(attempts, int) and not isinstance(attempts, bool) and attempts < 1:
+        out.append(ctx.at(path + ("retry", "max_attempts"), "AF206",
+                          f"retry.max_attempts is {attempts}: the command is never run and the step fails",
+                          "use 1 for a single attempt (the default), more to retry"))
     log = mapping(inputs.get("log"))
     if "file" in (log.get("stdout"), log.get("stderr")) and not log.get("file_path"):
         out.append(ctx.at(path + ("log",), "AF605", "log mode 'file' needs log.file_path",

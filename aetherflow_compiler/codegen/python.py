@@ -112,7 +112,9 @@ def requirements(flow: ir.Flow, registry: StepRegistry) -> tuple[list[str], dict
         packages.update(step_type.packages if step_type is not None else ())
     for resource in flow.resources:
         connector = registry.connector(resource.kind, resource.driver)
-        assert connector is not None and (connector.runtime is not None or connector.plugin), resource.name
+        if connector is None:
+            continue  # AF814: no step names it; a lookup fails at run time, as in the engine
+        assert connector.runtime is not None or connector.plugin, resource.name
         if connector.runtime is not None:
             modules.add(connector.runtime)
         packages.update(connector.packages)

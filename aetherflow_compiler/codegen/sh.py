@@ -30,6 +30,8 @@ STEP_TYPES = ("external.process", "check_items", "with_lock")
 INPUT_ROOTS = ("env", "flow_id", "run_id")
 OUTPUT_ROOTS = ("env", "flow_id", "run_id", "result")
 _SHELL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Ids the runtime keeps in space-separated lists and file names (AF813 warns of others).
+_SHELL_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 # external.process inputs that may be templates (strings); all others must be literals.
 _TEMPLATABLE = {
     ("command",), ("args",), ("cwd",), ("env",), ("log", "file_path"),
@@ -117,7 +119,9 @@ def json_literal(value: ir.Value) -> str:
 # --- what the sh target cannot express -------------------------------------------------
 
 
-def blockers(flow: ir.Flow) -> list[Blocker]:
+def blockers(flow: ir.Flow, plugin_types: frozenset[str] = frozenset()) -> list[Blocker]:
+    """What stands in the way of a shell artifact; `plugin_types` are step types a plugin
+    provides (a plugin may replace a built-in: the shell has no plugins)."""
     out: list[Blocker] = []
     if flow.state.backend != "file":
         out.append(Blocker(("flow", "state", "backend"),
@@ -133,24 +137,36 @@ def blockers(flow: ir.Flow) -> list[Blocker]:
     for name in flow.env_refs():
         if not _SHELL_NAME.match(name):
             out.append(Blocker(("flow",), f"env variable '{name}' is not a name the shell can hold"))
+    if not _SHELL_ID.match(flow.id):
+        out.append(Blocker(("flow", "id"), f"flow id {flow.id!r} is not made of letters, digits, '_' and '-'"))
     for ji, job in enumerate(flow.jobs):
+        if not _SHELL_ID.match(job.id):
+            out.append(Blocker(("jobs", ji, "id"), f"job id {job.id!r} is not made of letters, digits, '_' and '-'"))
+        for si, step in enumerate(job.steps):
+            if not _SHELL_ID.match(step.id):
+                out.append(Blocker(("jobs", ji, "steps", si, "id"),
+                                   f"step id {step.id!r} is not made of letters, digits, '_' and '-'"))
         if job.when is not None:
             reason = _when_blocker(job.when)
             if reason:
                 out.append(Blocker(("jobs", ji, "when"), f"job '{job.id}': {reason}"))
         for si, step in enumerate(job.steps):
-            out.extend(_step_blockers(step, ("jobs", ji, "steps", si), allow_lock=True))
+            out.extend(_step_blockers(step, ("jobs", ji, "steps", si), True, plugin_types))
             out.extend(_output_blockers(step, ("jobs", ji, "steps", si, "outputs")))
     return out
 
 
-def _step_blockers(step: ir.Step | ir.Map, path: tuple[Any, ...], allow_lock: bool) -> list[Blocker]:
+def _step_blockers(step: ir.Step | ir.Map, path: tuple[Any, ...], allow_lock: bool,
+                   plugin_types: frozenset[str]) -> list[Blocker]:
     if isinstance(step, ir.Step):
         step_type, inputs, name = step.type, step.inputs, f"step '{step.id}'"
     else:
         raw_inputs = step.get("inputs")
         step_type, name = str(step.get("type")), "the embedded step"
         inputs = raw_inputs if isinstance(raw_inputs, ir.Map) else ir.Map(())
+    if step_type in plugin_types:
+        return [Blocker(path + ("type",), f"{name}: step type '{step_type}' comes from a plugin, and the sh "
+                                          "target has no plugins")]
     if step_type not in STEP_TYPES or (step_type == "with_lock" and not allow_lock):
         supported = "external.process, check_items, with_lock" if allow_lock else "external.process, check_items"
         return [Blocker(path + ("type",), f"{name}: step type '{step_type}' has no sh implementation "
@@ -160,7 +176,7 @@ def _step_blockers(step: ir.Step | ir.Map, path: tuple[Any, ...], allow_lock: bo
     if step_type == "with_lock":
         inner = inputs.get("step")
         if isinstance(inner, ir.Map):
-            out.extend(_step_blockers(inner, path + ("inputs", "step"), allow_lock=False))
+            out.extend(_step_blockers(inner, path + ("inputs", "step"), False, plugin_types))
         out.extend(_template_blockers(inputs.get("lock_key"), path + ("inputs", "lock_key"), INPUT_ROOTS, where))
         out.extend(_literal_blockers(inputs.get("ttl_seconds"), path + ("inputs", "ttl_seconds"), where))
     elif step_type == "check_items":

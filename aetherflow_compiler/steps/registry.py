@@ -34,8 +34,13 @@ class StepRegistry:
         for c in connectors:
             self.register_connector(c)
 
-    def register_connector(self, connector: ConnectorType) -> None:
-        self._connectors[(connector.kind, connector.driver)] = connector
+    def register_connector(self, connector: ConnectorType) -> ConnectorType | None:
+        """Add a connector type; a later registration of (kind, driver) replaces the
+        earlier one, as in the engine. Returns the one replaced."""
+        key = (connector.kind, connector.driver)
+        replaced = self._connectors.get(key)
+        self._connectors[key] = connector
+        return replaced
 
     def connector(self, kind: str, driver: str) -> ConnectorType | None:
         return self._connectors.get((kind, driver))
@@ -46,10 +51,12 @@ class StepRegistry:
     def connectors(self) -> list[ConnectorType]:
         return sorted(self._connectors.values(), key=lambda c: c.key)
 
-    def register(self, step_type: StepType) -> None:
-        if step_type.name in self._types:
-            raise ValueError(f"step type {step_type.name!r} is already registered")
+    def register(self, step_type: StepType) -> StepType | None:
+        """Add a step type; like the engine's registry (a dict), a later registration of a
+        name replaces the earlier one, built-ins included. Returns the one replaced."""
+        replaced = self._types.get(step_type.name)
         self._types[step_type.name] = step_type
+        return replaced
 
     def get(self, name: str) -> StepType | None:
         return self._types.get(name)
@@ -59,6 +66,10 @@ class StepRegistry:
 
     def plugin_types(self) -> list[StepType]:
         return [t for t in self._types.values() if t.plugin]
+
+    def plugin_type_names(self) -> frozenset[str]:
+        """Step types a plugin provides, built-in names a plugin replaced included."""
+        return frozenset(t.name for t in self._types.values() if t.plugin)
 
 
 def default_registry() -> StepRegistry:

@@ -109,6 +109,11 @@ def run_external_process(ctx: Any, inputs: Dict[str, Any]) -> Any:
 
     retry = inputs.get("retry") or {}
     max_attempts = to_int(retry.get("max_attempts", 1), "retry.max_attempts")
+    if max_attempts < 1:  # the engine makes no attempt at all and fails the step
+        raise StepError(
+            "external.process retry.max_attempts is %d: the command is never run"
+            % max_attempts
+        )
     backoff = to_float(retry.get("backoff_seconds", 0) or 0, "retry.backoff_seconds")
     multiplier = to_float(
         retry.get("backoff_multiplier", 1.0) or 1.0, "retry.backoff_multiplier"
@@ -126,7 +131,7 @@ def run_external_process(ctx: Any, inputs: Dict[str, Any]) -> Any:
 
     popen_args: Any = " ".join(shlex.quote(x) for x in argv) if shell else argv
     last_error = "external_process_failed"
-    for attempt in range(1, max(max_attempts, 1) + 1):
+    for attempt in range(1, max_attempts + 1):
         if attempt > 1 and backoff > 0:
             delay = backoff * (multiplier ** (attempt - 2))
             if max_backoff and delay > max_backoff:

@@ -4,7 +4,9 @@ compiled artifact, and compare what each did.
 A case is a YAML file in cases/: its `jobs` (and optional `resources`, `settings`) make
 the flow; `env`, `setup` and `runs` describe how it is run; `plugins` (file name ->
 source) and `profiles` are given to both sides (--plugins/--profiles when compiling,
-AETHERFLOW_PLUGIN_PATHS/AETHERFLOW_PROFILES_FILE for the engine). Both sides run in separate
+AETHERFLOW_PLUGIN_PATHS/AETHERFLOW_PROFILES_FILE for the engine); `modules` (file name ->
+source) are importable modules, such as a metrics sink: on PYTHONPATH for the engine, next
+to the flow script for the artifact (which runs with -I, where PYTHONPATH is ignored). Both sides run in separate
 directories with the same layout (`cwd/`, `work/`, `state`), the same run id and the
 same env, so that statuses, promoted outputs and written files can be compared as they
 are. `$ROOT` in env values and setup paths stands for the side's directory.
@@ -44,6 +46,7 @@ class Case:
     beyond: dict[str, Any] | None = None
     plugins: dict[str, str] = field(default_factory=dict)
     profiles: dict[str, Any] | None = None
+    modules: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path, backend: str | None = None) -> Case:
@@ -69,7 +72,12 @@ class Case:
         text = yaml.safe_dump(flow, sort_keys=False, allow_unicode=True, width=1000)
         return cls(name, path, data.get("about", ""), text, {k: str(v) for k, v in (data.get("env") or {}).items()},
                    data.get("setup") or {}, data.get("runs") or [{}], data.get("beyond"),
-                   data.get("plugins") or {}, data.get("profiles"))
+                   data.get("plugins") or {}, data.get("profiles"), data.get("modules") or {})
+
+    def install_modules(self, dist: Path) -> None:
+        """The case's modules next to the compiled flow script: the artifact's sys.path[0]."""
+        for name, source in self.modules.items():
+            (dist / name).write_text(source)
 
     def write_inputs(self, root: Path) -> tuple[list[str], dict[str, str]]:
         """Write the plugins and profiles under `root`; (compile arguments, engine env)."""
@@ -82,6 +90,12 @@ class Case:
                 (plugins / name).write_text(source)
             args += ["--plugins", str(plugins)]
             env["AETHERFLOW_PLUGIN_PATHS"] = str(plugins)
+        if self.modules:
+            pylib = root / "pylib"
+            pylib.mkdir()
+            for name, source in self.modules.items():
+                (pylib / name).write_text(source)
+            env["PYTHONPATH"] = str(pylib)
         if self.profiles is not None:
             profiles = root / "profiles.yaml"
             profiles.write_text(yaml.safe_dump(self.profiles, sort_keys=False))

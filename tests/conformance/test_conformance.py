@@ -38,6 +38,7 @@ def test_case(case_path: Path, tmp_path: Path) -> None:
         assert engine.exit == "success", "the engine should accept what we refuse (that is the point)"
         return
     assert compiled.exit_code == 0, compiled.stdout + compiled.stderr
+    case.install_modules(tmp_path / "dist")
 
     engine_side, our_side = Side(tmp_path / "engine", case), Side(tmp_path / "ours", case)
     for side in (engine_side, our_side):

@@ -21,11 +21,13 @@ import sys
 #   runtime_stub/logs.py
 #   runtime_stub/results.py
 #   runtime_stub/secrets_provider.py
+#   runtime_stub/settings.py
 #   runtime_stub/state/__init__.py
 #   runtime_stub/templating.py
 #   runtime_stub/workspace.py
 #   runtime_stub/runner.py
 #   runtime_stub/cli.py
+#   runtime_stub/metrics.py
 #   runtime_stub/resources.py
 #   runtime_stub/state/base.py
 #   runtime_stub/state/files.py
