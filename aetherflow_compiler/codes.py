@@ -95,6 +95,22 @@ _ALL = [
          "flows being compiled.", "Compile that flow too, or fix the path (relative to the scheduler file)."),
     Code("AF317", "unknown-schedule-job", _E, "With `compile --schedule`: an item's `flow_job` is not a job of its flow.",
          "Use one of the flow's job ids (see the hint) or drop `flow_job` to run the whole flow."),
+    Code("AF318", "bundle-source", _E, "A bundle manifest's source cannot be used as written: a key its type "
+         "needs is missing (base_path, resource), or its resource is not a manifest resource of the kind the "
+         "type reads through.",
+         "Add the key, or declare the resource under the manifest's `resources:` (kind sftp, smb, db or rest)."),
+    Code("AF319", "bundle-layout", _E, "A bundle does not hold what its manifest names: `entry_flow`, "
+         "`layout.profiles_file`, `layout.flows_dir` or `layout.plugins_dir`.",
+         "Fix the path (relative to the bundle root) or add the file to the bundle."),
+    Code("AF320", "bundle-fetch", _E, "With `--bundle-manifest`: the bundle cannot be read from its source "
+         "(connection, listing, a file, a driver package, or a resource value that does not resolve).",
+         "Fix what the message names; the compiler reads the bundle with the environment it runs in."),
+    Code("AF321", "bundle-checksum", _E, "A bundle file's content does not match the sha256 its source lists: "
+         "the engine refuses such a bundle too.",
+         "Publish the bundle again, or fix the checksum the source lists."),
+    Code("AF322", "schedule-item-target", _E, "A scheduler item names no flow, or more than one of `flow_yaml` "
+         "(or `flow`) and `bundle_manifest`: the engine's scheduler refuses it.",
+         "Give the item exactly one of flow_yaml and bundle_manifest."),
     # --- templates ----------------------------------------------------------------------
     Code("AF401", "template-syntax", _E,
          "Unsupported templating syntax. Use {{VAR}} or {{VAR:DEFAULT}}",
@@ -187,6 +203,9 @@ _ALL = [
          "step names. The engine builds connectors on first use, so it never fails on it; a plugin step that "
          "looks the resource up by a fixed name fails at run time, there and here.",
          "Fix the kind or driver (see the hint), load the plugin that registers it, or remove the resource."),
+    Code("AF815", "schedule-other-bundle", _W, "With `compile --schedule`: a scheduler item runs a bundle "
+         "manifest other than the one being compiled (one bundle per dist); it is left out of this dist's "
+         "schedule files.", "Compile that bundle into its own dist with the same scheduler file."),
     Code("AF806", "no-shell-artifact", _W, "With `--target all`: a flow the POSIX shell target cannot express "
          "gets only its Python artifact; the message says why.",
          "Nothing to do if the flow runs where Python is; otherwise change what the message names."),

@@ -214,17 +214,21 @@ def register(plugins: PluginSet, registry: StepRegistry) -> None:
             ))
 
 
-def toolchain(given: list[str], environ: Mapping[str, str], mode: str | None = None) -> tuple[StepRegistry, PluginSet]:
+def toolchain(given: list[str], environ: Mapping[str, str], mode: str | None = None,
+              archive_drivers: tuple[str, ...] | None = None) -> tuple[StepRegistry, PluginSet]:
     """The registry one validate or compile works with: built-ins, the plugins from
     --plugins and AETHERFLOW_PLUGIN_PATHS, and the mode's policy (--mode or AETHERFLOW_MODE)."""
     registry = default_registry()
     registry.enterprise = compile_mode(mode, environ) == "enterprise"
+    if archive_drivers is not None:
+        registry.archive_drivers = archive_drivers
     strict = (environ.get("AETHERFLOW_PLUGIN_STRICT", "true") or "true").lower() == "true"
     plugins = load_plugins(plugin_dirs(given, environ, "enterprise" if registry.enterprise else "internal_fast"),
                            strict)
     if plugins.ok:
         register(plugins, registry)
     digest = hashlib.sha256(b"enterprise" if registry.enterprise else b"internal_fast")
+    digest.update(",".join(registry.archive_drivers).encode())
     for plugin in plugins.files:
         with open(plugin.path, "rb") as fh:
             digest.update(b"\0" + plugin.rel.encode("utf-8") + b"\0" + fh.read())

@@ -19,7 +19,7 @@ from aetherflow_compiler.diagnostics import Diagnostic
 from aetherflow_compiler.loader import Document, Path
 from aetherflow_compiler.suggest import did_you_mean, one_of
 
-SCHEMA_KINDS = ("flow", "profiles", "scheduler")
+SCHEMA_KINDS = ("flow", "profiles", "scheduler", "manifest")
 
 
 @cache

@@ -1,4 +1,5 @@
-"""Finding the YAML files to work on, and telling flows, profiles and scheduler files apart."""
+"""Finding the YAML files to work on, and telling flows, profiles, scheduler files and bundle
+manifests apart."""
 
 from __future__ import annotations
 
@@ -35,14 +36,17 @@ def expand_paths(paths: list[str]) -> tuple[list[str], list[str]]:
 
 
 def detect_kind(data: Any, path: str) -> str:
-    """'flow', 'profiles' or 'scheduler', from the content first and the file name second."""
+    """'flow', 'profiles', 'scheduler' or 'manifest' (a bundle manifest), from the content
+    first and the file name second. `version` appears in all but profiles files."""
     base = os.path.basename(path).lower()
     if isinstance(data, dict):
         keys = set(data)
+        if "bundle" in keys and not keys & {"flow", "jobs"}:
+            return "manifest"
+        if keys & {"items", "timezone"} and not keys & {"flow", "jobs"}:
+            return "scheduler"
         if keys & {"flow", "jobs", "version", "resources"}:
             return "flow"
-        if keys & {"items", "timezone"}:
-            return "scheduler"
         if data and all(isinstance(v, dict) and set(v) <= _PROFILE_KEYS for v in data.values()):
             return "profiles"
     if base.startswith("profiles"):

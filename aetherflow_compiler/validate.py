@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from aetherflow_compiler.bundles.manifest import check_manifest
 from aetherflow_compiler.checks.context import FlowContext
 from aetherflow_compiler.checks.graph import check_dependencies, check_ids
 from aetherflow_compiler.checks.references import (
@@ -99,6 +100,8 @@ def check_document(
         ctx = FlowContext.of(doc, registry)
         out.extend(check_profile_templates(ctx))
         out.extend(check_profile_decode(ctx))
+    elif kind == "manifest":
+        out.extend(check_manifest(doc))
     else:
         out.extend(check_scheduler(doc))
     return out

@@ -8,7 +8,6 @@ from typing import Any
 from aetherflow_compiler.checks.context import FlowContext
 from aetherflow_compiler.diagnostics import Diagnostic
 from aetherflow_compiler.loader import Path
-from aetherflow_compiler.steps.registry import ENTERPRISE_ARCHIVE_DRIVERS
 from aetherflow_compiler.suggest import did_you_mean
 from aetherflow_compiler.walk import dig, mapping, sequence
 
@@ -78,11 +77,11 @@ def _check_connector(ctx: FlowContext, name: Any, res: dict[Any, Any], base: Pat
     if not isinstance(kind, str) or not isinstance(driver, str) or not kind or not driver:
         return []
     if ctx.registry.connector(kind, driver) is not None:
-        if ctx.registry.enterprise and kind == "archive" and driver not in ENTERPRISE_ARCHIVE_DRIVERS:
+        if ctx.registry.enterprise and kind == "archive" and driver not in ctx.registry.archive_drivers:
             return [ctx.at(base + ("driver",), "AF704",
                            f"resource '{name}': archive driver '{driver}' is not allowed in enterprise mode",
                            "enterprise mode (AETHERFLOW_MODE=enterprise) allows archive drivers: "
-                           + ", ".join(ENTERPRISE_ARCHIVE_DRIVERS))]
+                           + ", ".join(ctx.registry.archive_drivers))]
         return []
     known = ctx.registry.connector_keys()
     hint = did_you_mean(f"{kind}:{driver}", known) or "known connectors: " + ", ".join(known)

@@ -24,8 +24,10 @@ class StepRegistry:
     def __init__(self, types: Iterable[StepType] = (), connectors: Iterable[ConnectorType] = ()) -> None:
         self._types: dict[str, StepType] = {}
         self._connectors: dict[tuple[str, str], ConnectorType] = {}
-        # AETHERFLOW_MODE=enterprise at compile time: archive drivers are allowlisted.
+        # AETHERFLOW_MODE=enterprise at compile time: archive drivers are allowlisted
+        # (a bundle manifest's zip_drivers replace the default list).
         self.enterprise = False
+        self.archive_drivers: tuple[str, ...] = ENTERPRISE_ARCHIVE_DRIVERS
         # Digest of everything besides the compiler that changes what is valid (plugin
         # files, mode); part of every compile-cache key.
         self.fingerprint = ""

@@ -81,7 +81,7 @@ class ParamikoSftp(ConnectorBase):
             if ssh is not None:
                 ssh.close()
 
-    def list(self, remote_dir: str) -> List[Dict[str, Any]]:
+    def list(self, remote_dir: str) -> List[Any]:  # RemoteFileMeta
         out = []
         for attr in self.client().listdir_attr(remote_dir):
             if attr.filename in (".", ".."):

@@ -20,7 +20,7 @@ from . import (
 from .remote_meta import remote_file
 
 if False:  # names for annotations only: importing typing slows every start
-    from typing import Any, Dict, List, Tuple
+    from typing import Any, List, Tuple
 
 _DRIVE = re.compile(r"^[A-Za-z]:(?:[\\/].*)?$")
 _UNC = re.compile(r"^\\\\[^\\/]+\\[^\\/]+(?:[\\/].*)?$")
@@ -77,7 +77,7 @@ class SmbclientConnector(ConnectorBase):
         unc = "\\\\%s\\%s" % (self.config["server"], share)
         return unc + ("\\" + inner.replace("/", "\\") if inner else "")
 
-    def list(self, remote_dir: str) -> List[Dict[str, Any]]:
+    def list(self, remote_dir: str) -> List[Any]:  # RemoteFileMeta
         out = []
         for entry in self._smbclient().scandir(self._unc(remote_dir)):
             if entry.name in (".", ".."):
@@ -174,7 +174,7 @@ class PysmbConnector(ConnectorBase):
     def _split(self, path: str) -> Tuple[str, str]:
         return split_share_path(path, self.config.get("share"))
 
-    def list(self, remote_dir: str) -> List[Dict[str, Any]]:
+    def list(self, remote_dir: str) -> List[Any]:  # RemoteFileMeta
         share, inner = self._split(remote_dir)
         out = []
         for entry in self._connection().listPath(share, "/" + inner):
