@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import os
+import subprocess
 import sys
 import zoneinfo
+from dataclasses import dataclass
 from typing import Any
 
 import click
 
-from aetherflow_compiler import __version__
-from aetherflow_compiler.cache import CompileCache
+from aetherflow_compiler import __version__, dropin
+from aetherflow_compiler.bundles.project import BundleProject, open_bundle
+from aetherflow_compiler.cache import CompileCache, compiler_fingerprint
 from aetherflow_compiler.compile import (
     CompileOptions,
     OutputError,
@@ -29,8 +33,8 @@ from aetherflow_compiler.schedule.explain import explain_text
 from aetherflow_compiler.schedule.kubernetes import KubeOptions
 from aetherflow_compiler.schedule.model import schedule_of
 from aetherflow_compiler.schema_check import SCHEMA_KINDS, schema_text
-from aetherflow_compiler.steps import StepRegistry
-from aetherflow_compiler.validate import Report, validate_paths
+from aetherflow_compiler.steps import StepRegistry, default_registry
+from aetherflow_compiler.validate import Report, check_file, validate_paths
 from aetherflow_compiler.walk import mapping
 
 EXIT_OK = 0
@@ -57,10 +61,10 @@ def plugins_option(function: Any) -> Any:
     )(function)
 
 
-def load_toolchain(plugin_dirs: tuple[str, ...], mode: str | None, as_json: bool = False
-                   ) -> tuple[StepRegistry, PluginSet]:
+def load_toolchain(plugin_dirs: tuple[str, ...], mode: str | None, as_json: bool = False,
+                   archive_drivers: tuple[str, ...] | None = None) -> tuple[StepRegistry, PluginSet]:
     """The registry with the plugins loaded; exits 2 with their errors when one cannot be used."""
-    registry, plugins = toolchain(list(plugin_dirs), os.environ, mode)
+    registry, plugins = toolchain(list(plugin_dirs), os.environ, mode, archive_drivers)
     if not plugins.ok:
         report = Report()
         report.general.extend([*plugins.diagnostics, *plugins.warnings])
@@ -72,19 +76,82 @@ def load_toolchain(plugin_dirs: tuple[str, ...], mode: str | None, as_json: bool
     return registry, plugins
 
 
+@dataclass
+class Inputs:
+    """What a command works on: flow paths, profiles, plugins and mode, from the command
+    line or from a bundle manifest (which names them all)."""
+
+    paths: list[str]
+    profiles: str | None
+    plugin_dirs: tuple[str, ...]
+    mode: str | None
+    bundle: BundleProject | None = None
+    archive_drivers: tuple[str, ...] | None = None
+
+
+def resolve_inputs(paths: tuple[str, ...], flow_yaml: str | None, profiles: str | None,
+                   plugin_dirs: tuple[str, ...], mode: str | None, bundle_manifest: str | None,
+                   as_json: bool = False) -> Inputs:
+    """The command's inputs; with --bundle-manifest the bundle is fetched (exit 2 with
+    located errors when the manifest or the bundle is wrong). --flow-yaml is the engine's
+    spelling of a flow path (relative to the bundle root with a manifest)."""
+    given = [*paths, *([flow_yaml] if flow_yaml else [])]
+    if bundle_manifest is None:
+        if not given:
+            raise click.UsageError("give flow files or directories (or --bundle-manifest)")
+        return Inputs(given, profiles, plugin_dirs, mode)
+    if profiles or plugin_dirs or paths:
+        raise click.UsageError("a bundle manifest names the flows, profiles and plugins: drop "
+                               + ", ".join(x for x, on in (("PATHS", paths), ("--profiles", profiles),
+                                                           ("--plugins", plugin_dirs)) if on))
+    result = check_file(bundle_manifest, "manifest", default_registry(), None)
+    report = Report(files=[result])
+    project = None
+    if result.ok and result.document is not None:
+        project, problems = open_bundle(result.document, os.environ)
+        result.diagnostics.extend(problems)
+    if project is None or not report.ok:
+        _print(report, as_json)
+        sys.exit(EXIT_INVALID)
+    if mode is not None and mode != project.manifest.mode:
+        raise click.UsageError(f"--mode {mode}: the bundle manifest says mode {project.manifest.mode}")
+    flows = [os.path.join(project.root, flow_yaml)] if flow_yaml else list(project.flow_paths)
+    return Inputs(flows, project.profiles, project.plugin_dirs, project.manifest.mode, project,
+                  project.manifest.zip_drivers)
+
+
+def _print(report: Report, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
+    else:
+        print_report(report)
+
+
+def bundle_options(function: Any) -> Any:
+    function = click.option("--flow-yaml", "flow_yaml", type=click.Path(),
+                            help="A flow file (the engine's spelling; relative to the bundle root with "
+                                 "--bundle-manifest).")(function)
+    return click.option("--bundle-manifest", "bundle_manifest", type=click.Path(),
+                        help="The engine's bundle manifest: its flows, profiles and plugins are read now, "
+                             "from its source, and never on the production host.")(function)
+
+
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--profiles", "profiles", type=click.Path(), help="Profiles file; resources' profiles must exist in it.")
 @plugins_option
+@bundle_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 def validate(paths: tuple[str, ...], profiles: str | None, plugin_dirs: tuple[str, ...], mode: str | None,
-             as_json: bool) -> None:
-    """Check flow, profiles and scheduler files (directories are searched for *.yaml/*.yml).
+             flow_yaml: str | None, bundle_manifest: str | None, as_json: bool) -> None:
+    """Check flow, profiles, scheduler and bundle manifest files (directories are searched
+    for *.yaml/*.yml).
 
     Exit status: 0 when every file is valid (warnings allowed), 2 when any has an error.
     """
-    registry, plugins = load_toolchain(plugin_dirs, mode, as_json)
-    report = validate_paths(list(paths), profiles_path=profiles, registry=registry)
+    inputs = resolve_inputs(paths, flow_yaml, profiles, plugin_dirs, mode, bundle_manifest, as_json)
+    registry, plugins = load_toolchain(inputs.plugin_dirs, inputs.mode, as_json, inputs.archive_drivers)
+    report = validate_paths(inputs.paths, profiles_path=inputs.profiles, registry=registry)
     report.general[:0] = plugins.warnings
     if as_json:
         click.echo(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
@@ -94,7 +161,7 @@ def validate(paths: tuple[str, ...], profiles: str | None, plugin_dirs: tuple[st
 
 
 @cli.command("compile")
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.argument("paths", nargs=-1, type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--profiles", "profiles", type=click.Path(), help="Profiles file merged into resources.")
 @click.option("--check", is_flag=True, help="Compare with the output directory instead of writing; exit 1 on drift.")
@@ -103,6 +170,7 @@ def validate(paths: tuple[str, ...], profiles: str | None, plugin_dirs: tuple[st
               help="python: <flow>.py and its runtime; sh: a POSIX shell script per flow; all: both (flows the "
                    "shell cannot express get a warning and a Python artifact only).")
 @plugins_option
+@bundle_options
 @click.option("--no-cache", is_flag=True, help="Ignore and do not write the compile cache ($AETHERFLOW_CACHE_DIR).")
 @click.option("--schedule", "schedule", type=click.Path(),
               help="Scheduler file: also write OUTPUT/schedule/ (crontab, systemd units, Kubernetes CronJobs).")
@@ -121,7 +189,8 @@ def validate(paths: tuple[str, ...], profiles: str | None, plugin_dirs: tuple[st
               help="Container resource request, e.g. cpu=250m or memory=256Mi (repeatable; default cpu=100m, "
                    "memory=128Mi).")
 def compile_command(paths: tuple[str, ...], output: str, profiles: str | None, check: bool, single_file: bool,
-                    target: str, plugin_dirs: tuple[str, ...], mode: str | None, no_cache: bool,
+                    target: str, plugin_dirs: tuple[str, ...], mode: str | None, flow_yaml: str | None,
+                    bundle_manifest: str | None, no_cache: bool,
                     schedule: str | None, deploy_dir: str, log_dir: str, python_bin: str, k8s_image: str | None,
                     k8s_claim: str, k8s_namespace: str | None, k8s_requests: tuple[str, ...]) -> None:
     """Compile flows into OUTPUT: one script per flow, the vendored runtime and manifest.json.
@@ -129,7 +198,8 @@ def compile_command(paths: tuple[str, ...], output: str, profiles: str | None, c
     Exit status: 0 written (or up to date with --check), 1 drift found by --check,
     2 invalid input or output directory.
     """
-    registry, plugins = load_toolchain(plugin_dirs, mode)
+    inputs = resolve_inputs(paths, flow_yaml, profiles, plugin_dirs, mode, bundle_manifest)
+    registry, plugins = load_toolchain(inputs.plugin_dirs, inputs.mode, False, inputs.archive_drivers)
     requests = KubeOptions.requests
     if k8s_requests:
         pairs = [r.partition("=") for r in k8s_requests]
@@ -139,9 +209,9 @@ def compile_command(paths: tuple[str, ...], output: str, profiles: str | None, c
     deploy = DeployOptions(dist=deploy_dir, log_dir=log_dir, python=python_bin,
                            kube=KubeOptions(image=k8s_image, claim=k8s_claim, namespace=k8s_namespace,
                                             requests=requests))
-    options = CompileOptions(output=output, profiles=profiles, single_file=single_file, target=target,
-                             schedule=schedule, deploy=deploy)
-    result = compile_paths(list(paths), options, registry, CompileCache(enabled=not no_cache), plugins)
+    options = CompileOptions(output=output, profiles=inputs.profiles, single_file=single_file, target=target,
+                             schedule=schedule, deploy=deploy, bundle=inputs.bundle)
+    result = compile_paths(inputs.paths, options, registry, CompileCache(enabled=not no_cache), plugins)
     if not result.ok:
         print_report(result.report)
         sys.exit(EXIT_INVALID)
@@ -172,21 +242,27 @@ def compile_command(paths: tuple[str, ...], output: str, profiles: str | None, c
 
 
 @cli.command()
-@click.argument("flow", type=click.Path())
+@click.argument("flow", required=False, type=click.Path())
 @click.option("--profiles", "profiles", type=click.Path(), help="Profiles file merged into resources.")
 @plugins_option
+@bundle_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-def explain(flow: str, profiles: str | None, plugin_dirs: tuple[str, ...], mode: str | None, as_json: bool) -> None:
+def explain(flow: str | None, profiles: str | None, plugin_dirs: tuple[str, ...], mode: str | None,
+            flow_yaml: str | None, bundle_manifest: str | None, as_json: bool) -> None:
     """Show where each resource setting of FLOW comes from: the flow or a profile, a
     literal or env variables (with their defaults), and which are decoded as secrets.
 
     Nothing is read from the environment and decoded values are not shown. Exit status:
     0, or 2 when FLOW is not a valid flow file.
     """
-    registry, plugins = load_toolchain(plugin_dirs, mode, as_json)
-    report = validate_paths([flow], profiles_path=profiles, registry=registry)
+    inputs = resolve_inputs((flow,) if flow else (), flow_yaml, profiles, plugin_dirs, mode, bundle_manifest, as_json)
+    if inputs.bundle is not None and not flow_yaml:
+        inputs.paths = [inputs.bundle.entry_flow]  # the flow the engine runs
+    registry, plugins = load_toolchain(inputs.plugin_dirs, inputs.mode, as_json, inputs.archive_drivers)
+    report = validate_paths(inputs.paths, profiles_path=inputs.profiles, registry=registry)
     report.general[:0] = plugins.warnings
     flows = [f for f in report.flows() if f.document is not None]
+    flow = inputs.paths[0]
     if not report.ok or len(flows) != 1 or os.path.isdir(flow):
         if report.ok:
             report.general.append(Diagnostic(flow, 1, 1, "AF100", "explain needs one flow file"))
@@ -206,6 +282,157 @@ def explain(flow: str, profiles: str | None, plugin_dirs: tuple[str, ...], mode:
                                "resources": [r.as_json() for r in resources]}, indent=2, ensure_ascii=False))
     else:
         click.echo(as_text(str(result.flow_id), result.path, resources), nl=False)
+    sys.exit(EXIT_OK)
+
+
+# --- the engine's command line, as a drop-in ---------------------------------------------
+
+
+def _compile_for_run(flow: str | None, flow_yaml: str | None, bundle_manifest: str | None,
+                     argv: list[str]) -> str:
+    """Compile the flow `aetherflow run` (or `doctor`) names into its run dist under the
+    compile cache (see dropin.py); the path of its flow script."""
+    args = dropin.run_parser().parse_args(argv)
+    profiles = os.environ.get("AETHERFLOW_PROFILES_FILE") if not bundle_manifest else None
+    inputs = resolve_inputs((flow,) if flow else (), flow_yaml, profiles, (), None, bundle_manifest)
+    if inputs.bundle is not None:
+        inputs.paths = [inputs.bundle.entry_flow]  # the engine runs the entry flow, whatever --flow-yaml says
+    registry, plugins = load_toolchain(inputs.plugin_dirs, inputs.mode, False, inputs.archive_drivers)
+    files = dropin.input_files(args, os.environ)
+    digest = dropin.run_digest(args, os.environ, files) if files is not None else None
+    if digest is None:  # a remote bundle: named by its fingerprint
+        assert inputs.bundle is not None
+        digest = hashlib.sha256(json.dumps([compiler_fingerprint(), os.path.abspath(bundle_manifest or ""),
+                                            inputs.bundle.fingerprint]).encode()).hexdigest()
+    directory = dropin.run_dir(digest)
+    script = dropin.recorded_script(directory)
+    if script is not None:
+        return script
+    options = CompileOptions(output=os.path.join(directory, "dist"), profiles=inputs.profiles, bundle=inputs.bundle)
+    result = compile_paths(inputs.paths, options, registry, CompileCache(), plugins)
+    if not result.ok or len(result.flow_ids) != 1:
+        if result.ok:
+            result.report.general.append(Diagnostic(inputs.paths[0], 1, 1, "AF100", "run needs one flow file"))
+        print_report(result.report)
+        sys.exit(EXIT_INVALID)
+    for diag in result.report.warnings:
+        click.echo(diag.format_text(), err=True)
+    try:
+        write_output(result.files, options.output)
+    except (OutputError, OSError) as exc:
+        click.echo(f"aetherflow: {exc}", err=True)
+        sys.exit(EXIT_INVALID)
+    record = os.path.join(directory, f".run.json.{os.getpid()}")
+    with open(record, "w", encoding="utf-8") as fh:
+        json.dump({"script": f"{result.flow_ids[0]}.py"}, fh)
+    os.replace(record, os.path.join(directory, "run.json"))
+    return os.path.join(options.output, f"{result.flow_ids[0]}.py")
+
+
+def _bundle_env(bundle_manifest: str | None, script: str) -> dict[str, str]:
+    """The environment of the artifact: a bundle's env files resolve from its root."""
+    env = dict(os.environ)
+    if bundle_manifest:
+        inputs_root = os.path.dirname(os.path.dirname(script))
+        env.setdefault("AETHERFLOW_BUNDLE_ROOT", inputs_root)
+    return env
+
+
+def _engine_options(function: Any) -> Any:
+    for option in reversed([
+        click.argument("flow", required=False, type=click.Path()),
+        click.option("--flow-yaml", "flow_yaml", type=click.Path(), help="The flow file (the engine's spelling)."),
+        click.option("--bundle-manifest", "bundle_manifest", type=click.Path(),
+                     help="The engine's bundle manifest: its entry_flow, with its profiles and plugins."),
+        click.option("--allow-stale-bundle", is_flag=True,
+                     help="Accepted for the engine's command lines (a bundle is read when compiling)."),
+    ]):
+        function = option(function)
+    return function
+
+
+@cli.command("run", context_settings={"help_option_names": ["-h", "--help"]})
+@_engine_options
+@click.option("--run-id", "run_id", help="Run id; an earlier run's id resumes it.")
+@click.option("--flow-job", "flow_job", multiple=True, help="Run only this job (repeatable).")
+@click.pass_context
+def run_command(ctx: click.Context, flow: str | None, flow_yaml: str | None, bundle_manifest: str | None,
+                allow_stale_bundle: bool, run_id: str | None, flow_job: tuple[str, ...]) -> None:
+    """The engine's `aetherflow run`, as a drop-in: compile FLOW through the compile cache
+    (a second call with nothing changed compiles nothing) and run the artifact, whose exit
+    status this command returns: 0 no job failed, 1 a job failed, 2 invalid input or
+    configuration, 3 a lock is held (docs/migration.md compares them with the engine's).
+    """
+    argv = _argv_of(ctx)
+    script = _compile_for_run(flow, flow_yaml, bundle_manifest, argv)
+    command = dropin.artifact_argv(script, dropin.run_parser().parse_args(argv))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(command[0], command, _bundle_env(bundle_manifest, script))
+
+
+def _argv_of(ctx: click.Context) -> list[str]:
+    """The engine-style arguments of `run` or `doctor`, as dropin.fast_run parses them
+    (so that both name the same run dist)."""
+    params = ctx.params
+    argv: list[str] = [params["flow"]] if params.get("flow") else []
+    for name, option in (("flow_yaml", "--flow-yaml"), ("bundle_manifest", "--bundle-manifest"), ("run_id", "--run-id")):
+        if params.get(name):
+            argv += [option, params[name]]
+    for job in params.get("flow_job") or ():
+        argv += ["--flow-job", job]
+    return argv
+
+
+@cli.command("doctor")
+@_engine_options
+@click.pass_context
+def doctor(ctx: click.Context, flow: str | None, flow_yaml: str | None, bundle_manifest: str | None,
+           allow_stale_bundle: bool) -> None:
+    """The engine's `aetherflow doctor`: compile the flow (through the cache) and run the
+    artifact's `check-env`: every env variable the flow reads, set or missing, and every
+    host package its connectors need. Exit status: 0, or 2 when something is missing."""
+    script = _compile_for_run(flow, flow_yaml, bundle_manifest, _argv_of(ctx))
+    proc = subprocess.run([sys.executable, script, "check-env"], env=_bundle_env(bundle_manifest, script))
+    sys.exit(proc.returncode)
+
+
+@cli.group()
+def bundle() -> None:
+    """The engine's bundle commands: bundles are read when compiling now."""
+
+
+BUNDLE_NOTE = ("bundles are read at compile time now: `aetherflow compile --bundle-manifest M -o dist/` "
+               "fetches the bundle once and compiles it; production hosts run the compiled dist and never sync "
+               "(docs/migration.md)")
+
+
+@bundle.command("sync")
+@click.option("--bundle-manifest", "bundle_manifest", required=True, type=click.Path())
+@click.option("--work-root", "work_root", help="Accepted for the engine's command lines.")
+@click.option("--allow-stale-bundle", is_flag=True, help="Accepted for the engine's command lines.")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--print-local-root", is_flag=True, help="Accepted for the engine's command lines.")
+def bundle_sync(bundle_manifest: str, work_root: str | None, allow_stale_bundle: bool, as_json: bool,
+                print_local_root: bool) -> None:
+    """Nothing to sync: say so (exit 0, so that existing cron lines keep working)."""
+    _bundle_note(bundle_manifest, as_json)
+
+
+@bundle.command("status")
+@click.option("--bundle-manifest", "bundle_manifest", required=True, type=click.Path())
+@click.option("--work-root", "work_root", help="Accepted for the engine's command lines.")
+@click.option("--json", "as_json", is_flag=True)
+def bundle_status(bundle_manifest: str, work_root: str | None, as_json: bool) -> None:
+    """No synced state to show: say so (exit 0)."""
+    _bundle_note(bundle_manifest, as_json)
+
+
+def _bundle_note(bundle_manifest: str, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"ok": True, "bundle_manifest": bundle_manifest, "synced": False, "note": BUNDLE_NOTE}))
+    else:
+        click.echo(f"aetherflow: {BUNDLE_NOTE}", err=True)
     sys.exit(EXIT_OK)
 
 

@@ -3,6 +3,7 @@ compare with the output directory (--check) or replace it atomically."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -14,6 +15,7 @@ from typing import Any
 
 from aetherflow_compiler import __version__, ir
 from aetherflow_compiler.build import build_flow
+from aetherflow_compiler.bundles.project import BundleProject
 from aetherflow_compiler.cache import CompileCache, compiler_fingerprint, key
 from aetherflow_compiler.codegen import sh
 from aetherflow_compiler.codegen.python import (
@@ -54,6 +56,7 @@ class CompileOptions:
     target: str = "python"
     schedule: str | None = None  # a scheduler file: DIR/schedule/ gets crontab, systemd and Kubernetes files
     deploy: DeployOptions = field(default_factory=DeployOptions)
+    bundle: BundleProject | None = None  # --bundle-manifest: recorded in manifest.json, env files loaded at run time
 
 
 @dataclass
@@ -171,7 +174,7 @@ def _analyse_in_worker(task: tuple[str, str, str, bytes | None]) -> Analysis:
 def _generate_in_worker(analysis: Analysis) -> str:
     assert analysis.flow is not None
     return generate_flow(analysis.flow, _WORKER["registry"], _WORKER["bundle"], _WORKER["single_file"],
-                         _WORKER["plugin_files"])
+                         _WORKER["plugin_files"], _WORKER["env_files"])
 
 
 def _pool_map(function: Any, items: list[Any], state: dict[str, Any]) -> list[Any]:
@@ -250,9 +253,13 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
             store.put_json("analysis", analysis.key, analysis.to_cache())
     done = [a for a in analyses if a is not None]
 
+    env_files = options.bundle.env_files if options.bundle is not None else ()
     for analysis in done:
         result = FileResult(analysis.path, analysis.kind, None, flow_id=analysis.flow_id, flow_id_at=analysis.flow_id_at)
         result.diagnostics.extend(analysis.diagnostics)
+        if env_files and analysis.kind == "flow" and analysis.summary:
+            analysis.summary.setdefault("sh_blockers", []).append(
+                [1, 1, "the bundle manifest's env_files are loaded by the Python artifact only"])
         if options.target in ("sh", "all"):
             code = "AF705" if options.target == "sh" else "AF806"
             hint = ("compile it for python (--target python), or change what the message names" if code == "AF705"
@@ -284,8 +291,9 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
     scripts: dict[str, str] = {}
     if python:
         to_generate: list[Analysis] = []
+        env_key = json.dumps([list(vars(f).values()) for f in env_files])
         for analysis in flows:
-            digest = key(analysis.key, "script", bundle.sha256, str(options.single_file))
+            digest = key(analysis.key, "script", bundle.sha256, str(options.single_file), env_key)
             text = store.get_text("script", digest) if analysis.key else None
             if text is not None:
                 scripts[analysis.path] = text
@@ -294,11 +302,12 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
                 to_generate.append(analysis)
         generated = _pool_map(_generate_in_worker, to_generate,
                               {"registry": registry, "bundle": bundle, "single_file": options.single_file,
-                               "plugin_files": plugin_files})
+                               "plugin_files": plugin_files, "env_files": env_files})
         for analysis, text in zip(to_generate, generated, strict=True):
             scripts[analysis.path] = text
             if analysis.key:
-                store.put_text("script", key(analysis.key, "script", bundle.sha256, str(options.single_file)), text)
+                store.put_text("script", key(analysis.key, "script", bundle.sha256, str(options.single_file), env_key),
+                               text)
     shell_scripts: dict[str, str] = {}
     if options.target in ("sh", "all"):
         runtime_digest = hashlib.sha256(sh.runtime_source().encode("utf-8")).hexdigest()
@@ -319,9 +328,11 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
         doc = schedule_result.document
         schedule = schedule_of(doc.data, names.get(schedule_result.path, os.path.basename(schedule_result.path)),
                                doc.sha256)
-        scheduled = _scheduled(schedule, schedule_result, flows, flow_of, scripts, shell_scripts)
+        scheduled = _scheduled(schedule, schedule_result, flows, flow_of, scripts, shell_scripts, options.bundle)
         if not report.ok:
             return result_
+        # Items of another bundle (AF815) are left out of this dist's schedule files.
+        schedule = dataclasses.replace(schedule, items=tuple(s.item for s in scheduled))
 
     result_.flow_ids = [str(a.flow_id) for a in flows]
     extra = vendored_files(plugins) if plugins is not None and vendored_plugins else {}
@@ -331,7 +342,8 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
 
 
 def _scheduled(schedule: Schedule, result: FileResult, flows: list[Analysis], flow_of: Callable[[Analysis], ir.Flow],
-               scripts: dict[str, str], shell_scripts: dict[str, str]) -> list[Scheduled]:
+               scripts: dict[str, str], shell_scripts: dict[str, str],
+               bundle: BundleProject | None = None) -> list[Scheduled]:
     """Each item with the compiled flow it runs; AF316/AF317 (on `result`) for the others.
     `flow_yaml` is a path relative to the scheduler file, as the engine's scheduler reads it."""
     assert result.document is not None
@@ -340,11 +352,24 @@ def _scheduled(schedule: Schedule, result: FileResult, flows: list[Analysis], fl
     by_path = {os.path.normpath(os.path.abspath(a.path)): a for a in flows}
     out = []
     for item in schedule.items:
-        analysis = by_path.get(os.path.normpath(os.path.join(base, item.flow_yaml)))
+        if item.flow_yaml is None:  # the item runs a bundle's entry flow
+            manifest = os.path.normpath(os.path.join(base, str(item.bundle_manifest)))
+            if bundle is None or manifest != os.path.normpath(os.path.abspath(bundle.manifest.path)):
+                span = doc.span(("items", item.index, "bundle_manifest"))
+                result.diagnostics.add(Diagnostic(result.path, span.line, span.column, "AF815",
+                                                  f"item '{item.id}' runs bundle {item.bundle_manifest}, which is "
+                                                  "not the one being compiled: left out of this dist",
+                                                  "compile that bundle into its own dist with this scheduler file"))
+                continue
+            entry = by_path.get(os.path.normpath(os.path.abspath(bundle.entry_flow)))
+            assert entry is not None, "the entry flow of a bundle is compiled"
+            item = dataclasses.replace(item, flow_yaml=os.path.relpath(entry.path, base))
+        flow_yaml = str(item.flow_yaml)
+        analysis = by_path.get(os.path.normpath(os.path.join(base, flow_yaml)))
         if analysis is None:
             span = doc.span(("items", item.index, "flow_yaml"))
             known = sorted(os.path.relpath(p, base) for p in by_path)
-            best = closest(item.flow_yaml, known)
+            best = closest(flow_yaml, known)
             hint = f"did you mean '{best}'?" if best else "compiled: " + (", ".join(known) or "no flows")
             result.diagnostics.add(Diagnostic(result.path, span.line, span.column, "AF316",
                                               f"item '{item.id}': flow_yaml '{item.flow_yaml}' is not among the "
@@ -439,6 +464,7 @@ def _assemble(flows: list[Analysis], scripts: dict[str, str], shell_scripts: dic
         "flows": {str(a.flow_id): _flow_manifest(a, scripts, shell_scripts, options)
                   for a in sorted(flows, key=lambda a: str(a.flow_id))},
         **({"plugins": sorted(extra)} if extra else {}),
+        **({"bundle": options.bundle.manifest_entry()} if options.bundle is not None else {}),
         **schedule_entry,
         "artifacts": {path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())},
     }

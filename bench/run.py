@@ -121,6 +121,14 @@ def bench_runs(root: Path, fast: Path | None, repeat_hello: int, repeat_steps: i
         rows.append(Row(case, "compiled artifact, with site", statistics.median(with_site), repeat, "python3"))
         reference = timed([engine, "run", "--flow-yaml", str(flows / f"{flow}.yaml")], root, env, repeat)
         rows.append(Row(case, "reference engine", statistics.median(reference), repeat, "aetherflow run"))
+        if flow == "hello":  # the engine's command line, compiled: the first call compiles, later ones do not
+            dropin_env = {**env, "AETHERFLOW_CACHE_DIR": str(root / "dropin-cache")}
+            dropin = [AETHERFLOW, "run", "--flow-yaml", str(flows / "hello.yaml")]
+            first = timed(dropin, root, dropin_env, 1)
+            rows.append(Row(case, "aetherflow run (drop-in), first call", first[0], 1, "compiles, then runs"))
+            cached = timed(dropin, root, dropin_env, repeat)
+            rows.append(Row(case, "aetherflow run (drop-in)", statistics.median(cached), repeat,
+                            "aetherflow run --flow-yaml, nothing changed"))
         for subject, dist in sh_dists:
             sh_artifact = timed(["sh", str(dist / f"{flow}.sh"), "run"], root, env, repeat)
             rows.append(Row(case, subject, statistics.median(sh_artifact), repeat, "sh <flow>.sh run"))
@@ -185,6 +193,7 @@ def bench_compile(root: Path, count: int) -> list[Row]:
 
 TARGETS = {
     ("hello", "engine/artifact"): (">=", 10.0),
+    ("hello", "engine/drop-in run"): (">=", 2.0),  # issue 13: at most half the engine's time
     ("100 steps", "engine/artifact"): (">=", 5.0),
     ("100 steps", "artifact/floor"): ("<=", 2.0),
     ("100 steps", "sh artifact/floor"): ("<=", 1.3),
@@ -199,6 +208,7 @@ def report(rows: list[Row], memory: dict[str, float], quick: bool) -> str:
         out.append(f"| {r.case} | {r.subject} | {r.median_s * 1000:.1f} ms | {r.runs} | {r.note} |")
     ratios = {
         ("hello", "engine/artifact"): by[("hello", "reference engine")] / by[("hello", "compiled artifact")],
+        ("hello", "engine/drop-in run"): by[("hello", "reference engine")] / by[("hello", "aetherflow run (drop-in)")],
         ("100 steps", "engine/artifact"): by[("100 steps", "reference engine")] / by[("100 steps", "compiled artifact")],
         ("100 steps", "artifact/floor"): by[("100 steps", "compiled artifact")] / by[("100 steps", "sh script (floor)")],
         ("100 steps", "sh artifact/floor"): by[("100 steps", "sh artifact")] / by[("100 steps", "sh script (floor)")],

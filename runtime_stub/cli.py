@@ -16,7 +16,7 @@ import sys
 if False:  # names for annotations only: importing typing slows every start
     from typing import Any, Callable, Dict, List, Optional
 
-from .environment import build_snapshot, env_file_from_option
+from .environment import EnvFile, build_snapshot, env_file_from_option
 from .errors import ConfigError
 from .runner import Flow, Job, Options, Recorder, Run, new_run_id, status_report
 from .state import open_state
@@ -167,8 +167,17 @@ def main(
         return EXIT_CONFIG
 
 
-def _env_files(args: Args) -> List[Any]:
-    return [env_file_from_option(path) for path in args.env_file]
+def _env_files(args: Args, flow: Flow) -> List[Any]:
+    """The bundle manifest's env files (relative to $AETHERFLOW_BUNDLE_ROOT, else to the
+    folder of the flow script), then --env-file options: later files win."""
+    root = os.environ.get("AETHERFLOW_BUNDLE_ROOT") or os.path.dirname(
+        os.path.abspath(sys.argv[0])
+    )
+    bundle = [
+        EnvFile(kind, os.path.join(root, path), optional, prefix)
+        for kind, path, optional, prefix in flow.bundle_env_files
+    ]
+    return bundle + [env_file_from_option(path) for path in args.env_file]
 
 
 def _on_signal(signum: int, frame: Any) -> None:
@@ -193,7 +202,7 @@ def _run(
             "invalid run id %r: use letters, digits, '_', '.' and '-'" % run_id
         )
     if args.resume:
-        latest = _latest_run(flow, _env_files(args))
+        latest = _latest_run(flow, _env_files(args, flow))
         if latest is None or latest[1] == "SUCCESS":
             sys.stderr.write(
                 "nothing to resume: %s\n"
@@ -209,7 +218,7 @@ def _run(
         run_id or new_run_id(),
         tuple(args.job),
         args.keep_going,
-        _env_files(args),
+        _env_files(args, flow),
         args.log_format,
     )
     run = Run(flow, jobs, step_types, options, dict(os.environ))
@@ -312,7 +321,7 @@ def _shown(value: Any) -> str:
 
 
 def _check_env(flow: Flow, args: Args) -> int:
-    env = build_snapshot(os.environ, _env_files(args))
+    env = build_snapshot(os.environ, _env_files(args, flow))
     missing = []
     for name, has_default in sorted(flow.env_vars.items()):
         present = env.get(name, "") != ""
@@ -351,7 +360,9 @@ def _check_env(flow: Flow, args: Args) -> int:
 
 
 def _status(flow: Flow, jobs: List[Job], args: Args) -> int:
-    state = open_state(flow.state_backend, _state_location(flow, _env_files(args)))
+    state = open_state(
+        flow.state_backend, _state_location(flow, _env_files(args, flow))
+    )
     try:
         run_id = args.run_id
         if run_id is None:

@@ -57,6 +57,7 @@ class Flow:
         env_vars: Dict[str, bool],
         resources: Optional[Dict[str, Any]] = None,
         packages: Optional[Dict[str, str]] = None,
+        bundle_env_files: Tuple[Tuple[str, str, bool, str], ...] = (),
     ) -> None:
         self.flow_id = flow_id
         self.source = source
@@ -75,6 +76,8 @@ class Flow:
         self.packages = (
             packages or {}
         )  # import name -> the pip package a host must have
+        # A bundle manifest's env files: (type, path, optional, prefix), loaded at run time
+        self.bundle_env_files = bundle_env_files
 
 
 class Job:

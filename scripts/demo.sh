@@ -17,8 +17,10 @@ with sqlite3.connect(sys.argv[1]) as conn:
                       (3, "2026-01-30", "north", 42.0)])
 PY
 
-echo "== aetherflow validate examples/"
-"$BIN/aetherflow" validate examples/
+echo "== aetherflow validate examples/flows examples/profiles.yaml examples/scheduler.yaml"
+"$BIN/aetherflow" validate examples/flows examples/profiles.yaml examples/scheduler.yaml
+echo "== aetherflow validate --bundle-manifest examples/engine-project/manifest.yaml   (a project written for the engine)"
+"$BIN/aetherflow" validate --bundle-manifest examples/engine-project/manifest.yaml
 echo "== aetherflow compile examples/flows -o $DEMO/dist --target all --schedule examples/scheduler.yaml"
 "$BIN/aetherflow" compile examples/flows -o "$DEMO/dist" --target all --schedule examples/scheduler.yaml
 echo "== aetherflow schedule explain examples/scheduler.yaml -n 2"
@@ -39,6 +41,13 @@ for script in "$DEMO"/dist/*.sh; do
 done
 echo "== python3 $DEMO/dist/inbox_ingest.py run, with files in the inbox"
 INBOX_FILES=orders-1.csv,orders-2.csv python3 "$DEMO/dist/inbox_ingest.py" run || status=$?
+echo "== aetherflow compile --bundle-manifest examples/engine-project/manifest.yaml -o $DEMO/engine-dist, then run it"
+"$BIN/aetherflow" compile --bundle-manifest examples/engine-project/manifest.yaml -o "$DEMO/engine-dist" \
+    --schedule examples/engine-project/scheduler.yaml
+python3 examples/engine-project/tools/make_warehouse.py "$DEMO/warehouse.sqlite"
+WAREHOUSE_DB="$PWD/$DEMO/warehouse.sqlite" ORDERS_NOTES="$PWD/$DEMO/orders-notes.txt" \
+    python3 "$DEMO/engine-dist/orders_daily.py" run || status=$?
+cat "$DEMO/orders-notes.txt"
 echo "== python3 $DEMO/dist/daily_orders.py status --json"
 python3 "$DEMO/dist/daily_orders.py" status --json
 exit $status

@@ -15,6 +15,7 @@ def test_benchmark_runs_at_reduced_size() -> None:
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--quick"],
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    for row in ("| hello | compiled artifact |", "| hello | reference engine |", "| 100 steps | sh script (floor) |",
+    for row in ("| hello | compiled artifact |", "| hello | reference engine |", "| hello | aetherflow run (drop-in) |",
+                "| 100 steps | sh script (floor) |",
                 "| compile | 50 flows, cold |", "| peak memory, hello | MB |"):
         assert row in proc.stdout

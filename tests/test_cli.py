@@ -18,10 +18,14 @@ LINE = re.compile(r"^(.+):(\d+):(\d+): (AF\d{3}) (.+)$")
 
 
 def test_examples_validate_clean() -> None:
-    result = run_cli(["validate", str(EXAMPLES)])
+    result = run_cli(["validate", str(EXAMPLES / "flows"), str(EXAMPLES / "profiles.yaml"),
+                      str(EXAMPLES / "scheduler.yaml")])
     assert result.exit_code == 0, result.stdout
     assert result.stdout == ""
     assert "7 files valid" in result.stderr  # 5 flows, the profiles and the scheduler file
+    # The project written for the engine validates through its bundle manifest (its plugins).
+    bundle = run_cli(["validate", "--bundle-manifest", str(EXAMPLES / "engine-project" / "manifest.yaml")])
+    assert bundle.exit_code == 0 and bundle.stdout == "", bundle.stdout
 
 
 def test_json_output_lists_files_errors_and_warnings(tmp_path: Path) -> None:

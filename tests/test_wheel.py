@@ -113,7 +113,8 @@ def test_the_user_path_from_the_wheel(user: User, built: Built) -> None:
     assert "compile" in user.aetherflow("--help").stdout
     version = built.wheel.name.split("-")[1]
     assert version in user.aetherflow("--version").stdout
-    user.aetherflow("validate", "examples/")
+    user.aetherflow("validate", "examples/flows", "examples/profiles.yaml", "examples/scheduler.yaml")
+    user.aetherflow("validate", "--bundle-manifest", "examples/engine-project/manifest.yaml")
     assert json.loads(user.aetherflow("schema", "flow").stdout)["title"]
     explained = user.aetherflow("explain", "examples/flows/sales_export.yaml", "--profiles", "examples/profiles.yaml")
     assert "sales_db" in explained.stdout
@@ -149,6 +150,13 @@ def test_the_user_path_from_the_wheel(user: User, built: Built) -> None:
         assert status["status"] == "SUCCESS", status
     assert (user.home / "work" / "sales_export" / "export" / "py-sales_export" / "artifacts" / "outbox"
             / "sales.zip").is_file()
+    # A project written for the engine: its bundle manifest, profiles and plugins.
+    user.aetherflow("compile", "--bundle-manifest", "examples/engine-project/manifest.yaml", "-o", "engine-dist")
+    assert (user.home / "engine-dist" / "aetherflow_plugins" / "steps" / "csv_summary.py").is_file()
+    user.run("python3", "examples/engine-project/tools/make_warehouse.py", "warehouse.sqlite")
+    user.run("python3", "-I", "-S", "engine-dist/orders_daily.py", "run", env={
+        **run_env, "WAREHOUSE_DB": str(user.home / "warehouse.sqlite"), "ORDERS_NOTES": str(user.home / "notes.txt")})
+    assert (user.home / "notes.txt").read_text().startswith("2 orders, 14.75 in total: ")
     sh_env = {**run_env, "AETHERFLOW_STATE_ROOT": str(user.home / "sh-state")}
     for flow in shells:
         assert f"flow {flow}" in user.run("dash", f"dist/{flow}.sh", "plan").stdout

@@ -38,6 +38,12 @@ def check_scheduler(doc: Document) -> list[Diagnostic]:
         item_id = mapping(item).get("id")
         if not isinstance(item_id, str):
             continue
+        targets = [k for k in ("flow_yaml", "flow", "bundle_manifest") if mapping(item).get(k) is not None]
+        if len(targets) != 1:
+            out.append(at(("items", i) + ((targets[1],) if targets[1:] else ()), "AF322",
+                          f"item '{item_id}' names {' and '.join(targets) if targets else 'no flow'}",
+                          "give exactly one of flow_yaml (or flow) and bundle_manifest, as the engine's scheduler "
+                          "requires"))
         cron = mapping(item).get("cron")
         if isinstance(cron, str):
             out.extend(at(("items", i, "cron"), code, message, hint)

@@ -7,6 +7,7 @@ from functools import cache
 from typing import Any
 
 from aetherflow_compiler import __version__, ir, package_data
+from aetherflow_compiler.bundles.manifest import EnvFile
 from aetherflow_compiler.codegen import vendor
 from aetherflow_compiler.codegen.layout import Atom, Call, Collection, Node, fits
 from aetherflow_compiler.codegen.layout import text as layout_text
@@ -158,10 +159,11 @@ def _resource_node(resource: ir.Resource) -> Node:
 
 
 def generate_flow(flow: ir.Flow, registry: StepRegistry, bundle: RuntimeBundle, single_file: bool,
-                  plugin_files: tuple[str, ...] = ()) -> str:
+                  plugin_files: tuple[str, ...] = (), env_files: tuple[EnvFile, ...] = ()) -> str:
     """The source of `<flow_id>.py`, laid out as black would. `plugin_files` are the
     vendored plugin files (below aetherflow_plugins/) the script runs when the flow uses
-    a plugin's step or connector."""
+    a plugin's step or connector; `env_files` a bundle manifest's env files, loaded at
+    run time."""
     functions = function_names([j.id for j in flow.jobs], "job_")
     whens = function_names([j.id for j in flow.jobs], "when_")
     step_types = [(t, _runtime_of(registry, t)) for t in flow.step_types()]
@@ -189,6 +191,8 @@ def generate_flow(flow: ir.Flow, registry: StepRegistry, bundle: RuntimeBundle, 
         ("env_vars", to_node(env_vars)),
         *((("resources", Atom("RESOURCES")),) if flow.resources else ()),
         *((("packages", to_node(packages)),) if packages else ()),
+        *((("bundle_env_files", to_node([[f.type, f.path, f.optional, f.prefix] for f in env_files])),)
+          if env_files else ()),
     ))
     jobs = []
     job_calls: list[tuple[str | None, Node]] = []

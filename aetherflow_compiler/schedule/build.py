@@ -61,7 +61,7 @@ def schedule_files(schedule: Schedule, scheduled: list[Scheduled], artifacts: di
         document = kubernetes.cronjob(schedule, s.item, s.flow, in_pod, needed, options.dist, options.kube,
                                       s.artifact.endswith(".sh"))
         out[f"schedule/kubernetes/cronjob-{s.item.slug}.yaml"] = kubernetes.manifest_yaml(
-            header + [f"Scheduler item {comment_text(s.item.id)}: {comment_text(s.item.flow_yaml)}."], document)
+            header + [f"Scheduler item {comment_text(s.item.id)}: {comment_text(s.item.target)}."], document)
     return {path: text.encode("utf-8") for path, text in sorted(out.items())}
 
 

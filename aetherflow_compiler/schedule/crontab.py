@@ -30,7 +30,7 @@ def crontab(schedule: Schedule, header: list[str], commands: dict[str, list[str]
 def _describe(item: Item) -> list[str]:
     grace = "no limit" if item.misfire_grace_time is None else f"{item.misfire_grace_time} s"
     job = f", job {item.flow_job}" if item.flow_job else ""
-    return [f"# {comment_text(item.id)}: {comment_text(item.flow_yaml)}{comment_text(job)}"
+    return [f"# {comment_text(item.id)}: {comment_text(item.target)}{comment_text(job)}"
             f" (misfire grace {grace}: cron does not run missed times)"]
 
 

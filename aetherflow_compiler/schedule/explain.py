@@ -24,7 +24,7 @@ def explain_text(schedule: Schedule, start: datetime.datetime, count: int) -> st
     for item in schedule.items:
         job = f", job {item.flow_job}" if item.flow_job else ""
         grace = "no limit" if item.misfire_grace_time is None else f"{item.misfire_grace_time} s"
-        lines += ["", f"{item.id}  cron '{item.cron.text}'  {item.flow_yaml}{job}  (misfire grace {grace})"]
+        lines += ["", f"{item.id}  cron '{item.cron.text}'  {item.target}{job}  (misfire grace {grace})"]
         for moment in next_times(item.cron.text, schedule.timezone, start, count):
             lines.append(f"  {moment.strftime('%a')} {moment.isoformat(timespec='minutes')}")
     return "\n".join(lines) + "\n"

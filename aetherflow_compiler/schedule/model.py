@@ -19,10 +19,16 @@ class Item:
     id: str
     slug: str  # the id as a name for files, units and Kubernetes objects: [a-z0-9-]
     cron: Cron
-    flow_yaml: str
+    flow_yaml: str | None  # None: the item runs bundle_manifest's entry flow
     flow_job: str | None
     misfire_grace_time: int | None  # None: no limit
     index: int  # position in `items`, for located errors
+    bundle_manifest: str | None = None
+
+    @property
+    def target(self) -> str:
+        """What the item runs, for comments and listings."""
+        return self.flow_yaml if self.flow_yaml is not None else f"the entry flow of {self.bundle_manifest}"
 
 
 @dataclass(frozen=True)
@@ -44,8 +50,10 @@ def schedule_of(data: Any, source: str, sha256: str) -> Schedule:
         item_id = str(item["id"])
         slug = slugs[item_id]
         grace = item.get("misfire_grace_time", DEFAULT_MISFIRE_GRACE)
-        items.append(Item(item_id, slug, parse_cron(str(item["cron"])), str(item["flow_yaml"]),
-                          None if item.get("flow_job") is None else str(item["flow_job"]), grace, index))
+        flow = item.get("flow_yaml", item.get("flow"))
+        items.append(Item(item_id, slug, parse_cron(str(item["cron"])), None if flow is None else str(flow),
+                          None if item.get("flow_job") is None else str(item["flow_job"]), grace, index,
+                          None if item.get("bundle_manifest") is None else str(item["bundle_manifest"])))
     return Schedule(source, sha256, str(doc.get("timezone") or DEFAULT_TIMEZONE), tuple(items))
 
 
