@@ -160,8 +160,9 @@ _ALL = [
          "(`--single-file` with plugins, or an archive driver outside the enterprise allowlist).",
          "Drop `--single-file` when compiling with plugins; in enterprise mode use an allowed archive driver."),
     Code("AF705", "not-expressible-in-sh", _E, "With `--target sh`: the flow uses something the POSIX shell "
-         "target cannot express (another step type, a resource, a template root other than env, flow_id and "
-         "run_id in inputs, a non-file state backend, a template where a literal is needed).",
+         "target cannot express (a step type other than external.process, check_items and with_lock, a plugin "
+         "step, a resource, a template that reads a whole result or a nested value, an id or env name the "
+         "shell cannot hold, the bundle's env_files).",
          "Compile the flow for python, or change what the message names."),
     # --- warnings -----------------------------------------------------------------------
     Code("AF801", "boolean-key", _W, "A mapping key that YAML 1.1 reads as a boolean (`on`, `yes`, `off`, ...).",
@@ -206,6 +207,10 @@ _ALL = [
     Code("AF815", "schedule-other-bundle", _W, "With `compile --schedule`: a scheduler item runs a bundle "
          "manifest other than the one being compiled (one bundle per dist); it is left out of this dist's "
          "schedule files.", "Compile that bundle into its own dist with the same scheduler file."),
+    Code("AF816", "sh-state-beside", _W, "With `--target sh` or `all`: the flow declares a state backend other "
+         "than `file`; its sh artifact keeps the file layout at the declared path plus `.d`, so its runs and "
+         "locks are not those of the Python artifact or the engine.",
+         "Run one target of the flow per state store, or set `state.backend: file`."),
     Code("AF806", "no-shell-artifact", _W, "With `--target all`: a flow the POSIX shell target cannot express "
          "gets only its Python artifact; the message says why.",
          "Nothing to do if the flow runs where Python is; otherwise change what the message names."),

@@ -146,9 +146,12 @@ def analyse(path: str, source_name: str, key: str, raw: bytes | None, profiles: 
         for blocker in sh.blockers(flow, registry.plugin_type_names()):
             span = doc.span(blocker.path)
             sh_blockers.append([span.line, span.column, blocker.message])
+        derived = sh.state_path_note(flow)
+        state_span = doc.span(("flow", "state", "backend"))
         analysis.summary = {
             "source_sha256": flow.source_sha256,
             "sh_blockers": sh_blockers,
+            "sh_state": None if derived is None else [state_span.line, state_span.column, flow.state.backend, derived],
             "runtime_modules": modules,
             "uses_plugins": uses_plugins(flow, registry),
             "manifest": {
@@ -268,6 +271,15 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
                 if code == "AF806":
                     message = f"no sh artifact for flow '{analysis.flow_id}': {message}"
                 result.diagnostics.add(Diagnostic(analysis.path, line, column, code, message, hint))
+            sh_state = analysis.summary.get("sh_state")
+            if sh_state and not analysis.summary.get("sh_blockers"):
+                line, column, backend, derived = sh_state
+                result.diagnostics.add(Diagnostic(
+                    analysis.path, line, column, "AF816",
+                    f"the sh artifact of flow '{analysis.flow_id}' keeps its state in the file layout at "
+                    f"'{derived}', not in the {backend} state store the flow declares: runs and locks of the "
+                    "sh artifact and of the Python artifact (or the engine) do not see each other",
+                    "run one target of this flow per state store, or set state.backend: file for both"))
         report.files.append(result)
     check_unique_flow_ids(report)
     result_ = CompileResult(report)

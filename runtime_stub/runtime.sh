@@ -135,8 +135,61 @@ af_text() {
                 *\\*) REPLY=$(printf '%s' "$1" | af_unjson_awk); REPLY=${REPLY%x} ;;
                 *) REPLY=${1#\"}; REPLY=${REPLY%\"} ;;
             esac ;;
+        \[* | \{*) REPLY=$(printf '%s' "$1" | af_pyrepr_awk) ;;
         *) REPLY=$1 ;;
     esac
+}
+
+# A JSON array or object on stdin (one line) -> Python's str() of it: 'quoted' strings,
+# True/False/None, ", " and ": " between items.
+af_pyrepr_awk() {
+    LC_ALL=C awk '
+        BEGIN { for (i = 1; i < 32; i++) ctl[sprintf("%c", i)] = sprintf("\\x%02x", i)
+                ctl["\n"] = "\\n"; ctl["\r"] = "\\r"; ctl["\t"] = "\\t"; ctl[sprintf("%c", 127)] = "\\x7f" }
+        { s = s $0 }
+        END {
+            out = ""; n = length(s); i = 1
+            while (i <= n) {
+                c = substr(s, i, 1)
+                if (c == "\"") {
+                    text = ""; i++
+                    while (i <= n && (c = substr(s, i, 1)) != "\"") {
+                        if (c == "\\") {
+                            e = substr(s, i + 1, 1); i++
+                            if (e == "n") c = "\n"; else if (e == "t") c = "\t"; else if (e == "r") c = "\r"
+                            else if (e == "b") c = sprintf("%c", 8); else if (e == "f") c = sprintf("%c", 12)
+                            else if (e == "u") { c = sprintf("%c", hex(substr(s, i + 1, 4))); i += 4 }
+                            else c = e
+                        }
+                        text = text c; i++
+                    }
+                    out = out quote(text)
+                } else if (substr(s, i, 4) == "true") { out = out "True"; i += 3 }
+                else if (substr(s, i, 5) == "false") { out = out "False"; i += 4 }
+                else if (substr(s, i, 4) == "null") { out = out "None"; i += 3 }
+                else if (c == ",") out = out ", "
+                else if (c == ":") out = out ": "
+                else if (c != " ") out = out c
+                i++
+            }
+            printf "%s", out
+        }
+        function quote(t,   q, r, k, ch) {
+            q = (index(t, "\047") && !index(t, "\"")) ? "\"" : "\047"; r = q
+            for (k = 1; k <= length(t); k++) {
+                ch = substr(t, k, 1)
+                if (ch == "\\") r = r "\\\\"
+                else if (ch == q) r = r "\\" q
+                else if (ch in ctl) r = r ctl[ch]
+                else r = r ch
+            }
+            return r q
+        }
+        function hex(h,   v, k) {
+            v = 0
+            for (k = 1; k <= 4; k++) v = v * 16 + index("0123456789abcdef", tolower(substr(h, k, 1))) - 1
+            return v
+        }'
 }
 
 af_unjson_awk() {  # a JSON string literal on stdin -> its text, then "x" (command substitution keeps trailing newlines that way)
@@ -163,6 +216,133 @@ af_unjson_awk() {  # a JSON string literal on stdin -> its text, then "x" (comma
             }
             return n
         }'
+}
+
+af_json_items() {  # JSON array literal -> REPLY: its items' JSON literals, one per line
+    case $1 in
+        '[]') REPLY=; return ;;
+    esac
+    REPLY=$(printf '%s' "$1" | LC_ALL=C awk '{ s = s $0 } END {
+        d = 0; q = 0; item = ""
+        for (i = 2; i < length(s); i++) {
+            c = substr(s, i, 1)
+            if (q) { if (c == "\\") { c = c substr(s, i + 1, 1); i++ } else if (c == "\"") q = 0 }
+            else if (c == "\"") q = 1
+            else if (c == "[" || c == "{") d++
+            else if (c == "]" || c == "}") d--
+            else if (c == "," && d == 0) { print item; item = ""; continue }
+            else if (c == " " && d == 0) continue
+            item = item c
+        }
+        print item }')
+}
+
+af_json_len() {  # JSON array literal -> REPLY: how many items it holds
+    [ "$1" = '[]' ] && { REPLY=0; return 0; }
+    af_json_items "$1"
+    af_n=1
+    af_todo=$REPLY
+    while :; do
+        case $af_todo in *"$AF_NL"*) ;; *) break ;; esac
+        af_todo=${af_todo#*"$AF_NL"}
+        af_n=$((af_n + 1))
+    done
+    REPLY=$af_n
+}
+
+af_lower() {  # TEXT DEFAULT -> REPLY: TEXT in lower case (ASCII), or DEFAULT when it is empty
+    case $1 in
+        '') REPLY=$2 ;;
+        *[A-Z]*) REPLY=$(printf '%s' "$1" | LC_ALL=C tr '[:upper:]' '[:lower:]') ;;
+        *) REPLY=$1 ;;
+    esac
+}
+
+af_int_list() {  # JSON NAME -> REPLY: " a b " for a list of integers, one integer, or nothing (null)
+    case $1 in
+        null) REPLY=; return 0 ;;
+        \[*) af_json_items "$1" ;;
+        *) REPLY=$1 ;;
+    esac
+    af_todo=$REPLY$AF_NL
+    af_codes=
+    while [ "$af_todo" != "$AF_NL" ] && [ -n "$af_todo" ]; do
+        af_item=${af_todo%%"$AF_NL"*}
+        af_todo=${af_todo#*"$AF_NL"}
+        af_to_int "$af_item" "$2" || return 1
+        af_codes="$af_codes$REPLY "
+    done
+    REPLY=$af_codes
+}
+
+af_argv_json() {  # JSON command|args -> REPLY: the argv items' JSON literals, each on a line of its own
+    case $1 in
+        \[*) af_json_items "$1"; [ -n "$REPLY" ] && REPLY=$REPLY$AF_NL; return 0 ;;
+        \"*) [ "$2" = command ] && { REPLY=$1$AF_NL; return 0; } ;;
+        null) [ "$2" = args ] && { REPLY=; return 0; } ;;
+    esac
+    case $2 in
+        command) af_step_fail "external.process inputs.command must be a string or a list" ;;
+        *) af_step_fail "external.process inputs.args must be a list" ;;
+    esac
+}
+
+af_items_count() {  # JSON -> REPLY: how many items check_items counts (a list, or a comma-separated string)
+    case $1 in
+        \[*) af_json_len "$1" ;;
+        \"*) af_text "$1"; af_split_items "$REPLY" ;;
+        *) af_step_fail "check_items expects 'items' to be a list or a comma-separated string"; return 1 ;;
+    esac
+}
+
+af_repr() {  # JSON literal -> REPLY: Python's repr() of the value (for messages)
+    REPLY=$(printf '[%s]' "$1" | af_pyrepr_awk)
+    REPLY=${REPLY#[}; REPLY=${REPLY%]}
+}
+
+af_to_int() {  # JSON LITERAL NAME -> REPLY: int() of the value, as Python reads it; the step fails otherwise
+    case $1 in
+        true) REPLY=1; return 0 ;;
+        false) REPLY=0; return 0 ;;
+        \"*) af_text "$1"; af_v=$REPLY ;;
+        *) af_v=$1 ;;
+    esac
+    af_v=${af_v#"${af_v%%[![:space:]]*}"}; af_v=${af_v%"${af_v##*[![:space:]]}"}
+    case $1 in \"*) ;; *[.eE]*) af_v=${af_v%%[.eE]*}; case $af_v in '' | - | + | -0 | +0) af_v=0 ;; esac ;; esac
+    case ${af_v#[-+]} in
+        '' | *[!0-9]*) af_repr "$1"; af_step_fail "input $2 must be an integer, got $REPLY"; return 1 ;;
+    esac
+    REPLY=$((${af_v#+} + 0))
+}
+
+af_to_bool() {  # JSON LITERAL NAME -> REPLY 1 or 0: a string by its meaning, anything else by bool()
+    case $1 in
+        \"*)
+            af_text "$1"
+            af_v=$(printf '%s' "$REPLY" | LC_ALL=C tr '[:upper:]' '[:lower:]')
+            af_v=${af_v#"${af_v%%[![:space:]]*}"}; af_v=${af_v%"${af_v##*[![:space:]]}"}
+            case $af_v in
+                true | yes | on | 1) REPLY=1 ;;
+                false | no | off | 0 | '') REPLY=0 ;;
+                *) af_repr "$1"; af_step_fail "input $2 must be true or false, got $REPLY"; return 1 ;;
+            esac ;;
+        *) if af_truthy "$1"; then REPLY=1; else REPLY=0; fi ;;
+    esac
+}
+
+af_to_num() {  # JSON LITERAL NAME -> REPLY: float() of the value
+    case $1 in
+        true) REPLY=1 ;;
+        false) REPLY=0 ;;
+        \"*)
+            af_text "$1"; af_v=$REPLY
+            af_v=${af_v#"${af_v%%[![:space:]]*}"}; af_v=${af_v%"${af_v##*[![:space:]]}"}
+            case $af_v in
+                '' | *[!0-9.eE+-]* | *.*.*) af_repr "$1"; af_step_fail "input $2 must be a number, got $REPLY"; return 1 ;;
+            esac
+            REPLY=$af_v ;;
+        *) REPLY=$1 ;;
+    esac
 }
 
 af_truthy() {  # JSON literal: Python's bool() of it
@@ -288,16 +468,47 @@ af_map_merge() {  # VAR MAP: every entry of MAP into VAR
     done
 }
 
-af_map_json() {  # MAP INDENT -> REPLY: a JSON object
+af_map_json() {  # MAP INDENT [pretty] -> REPLY: a JSON object (pretty: nested values laid out too)
     REPLY=
     af_msep=
     af_todo_json=$1
     while [ -n "$af_todo_json" ]; do
         af_entry=${af_todo_json%%"$AF_NL"*}; af_todo_json=${af_todo_json#"$af_entry"}; af_todo_json=${af_todo_json#"$AF_NL"}
+        case ${3-}$af_entry in
+            pretty*'['* | pretty*'{'*) af_e=$REPLY; af_entry=$(printf '%s' "$af_entry" | af_indent_awk "$2  "); REPLY=$af_e ;;
+        esac
         REPLY="$REPLY$af_msep$AF_NL$2  $af_entry"
         af_msep=,
     done
     if [ -n "$REPLY" ]; then REPLY="{$REPLY$AF_NL$2}"; else REPLY='{}'; fi
+}
+
+af_indent_awk() {  # INDENT: a one-line `"key": value` on stdin, its lists and mappings laid out as json.dumps(indent=2) does
+    LC_ALL=C awk -v base="$1" '
+        { s = s $0 }
+        END {
+            out = ""; d = 0; n = length(s); i = 1
+            while (i <= n) {
+                c = substr(s, i, 1)
+                if (c == "\"") {
+                    j = i + 1
+                    while (j <= n && substr(s, j, 1) != "\"") j += (substr(s, j, 1) == "\\") ? 2 : 1
+                    out = out substr(s, i, j - i + 1); i = j + 1; continue
+                }
+                if (c == "[" || c == "{") {
+                    k = i + 1; while (substr(s, k, 1) == " ") k++
+                    e = substr(s, k, 1)
+                    if ((c == "[" && e == "]") || (c == "{" && e == "}")) { out = out c e; i = k + 1; continue }
+                    d++; out = out c "\n" pad(d)
+                } else if (c == "]" || c == "}") { d--; out = out "\n" pad(d) c }
+                else if (c == ",") { out = out ",\n" pad(d); while (substr(s, i + 1, 1) == " ") i++ }
+                else if (c == ":") { out = out ": "; while (substr(s, i + 1, 1) == " ") i++ }
+                else if (c != " ") out = out c
+                i++
+            }
+            printf "%s", out
+        }
+        function pad(k,   r) { r = base; while (k-- > 0) r = r "  "; return r }'
 }
 
 # --- records: the file state layout ---------------------------------------------------
@@ -732,11 +943,13 @@ af_release_all() {
 
 # --- steps ----------------------------------------------------------------------------
 
-# ID TYPE SKIPJOB: 0 when the step must run now; 1 when it is already done (resumed) or
-# skipped because an earlier step reported no data.
+# ID TYPE SKIPJOB INDEX: 0 when the step must run now; 1 when it is already done (resumed)
+# or skipped because an earlier step reported no data. INDEX (its place in the job) names
+# the variable that keeps its result for later steps' templates (AF_SR_<INDEX>).
 af_step() {
     AF_STEP=$1
     AF_STEP_SKIPJOB=$3
+    AF_STEP_INDEX=$4
     AF_RESULT=
     AF_PROMOTED=
     AF_STEP_STATUS=SUCCESS
@@ -744,6 +957,7 @@ af_step() {
     if [ -n "$AF_JOB_SKIP" ]; then
         af_json_str "$AF_JOB_SKIP"
         AF_RESULT="\"skipped\": true$AF_NL\"reason\": $REPLY$AF_NL"
+        eval "AF_SR_$4=\$AF_RESULT"
         af_write_step "$AF_JOB" "$1" SKIPPED "$AF_RESULT" ''
         af_report_step "$1" SKIPPED
         return 1
@@ -751,6 +965,7 @@ af_step() {
     if [ "$AF_RESUMING" = 1 ] && af_record_read "$AF_RUN_DIR/steps/$AF_JOB/$1.json"; then
         case $AF_R_STATUS in
             SUCCESS | SKIPPED)
+                eval "AF_SR_$4=\$AF_R_RESULT"
                 af_map_merge AF_JOB_OUT "$AF_R_MAP"
                 af_step_event step_resumed "step_id=$1 status=$AF_R_STATUS"
                 if [ "$AF_R_STATUS" = SKIPPED ] && [ "$3" = 1 ]; then
@@ -810,6 +1025,7 @@ af_one_line() {  # TEXT -> REPLY on one line
 }
 
 af_step_end() {  # record the step; merge its outputs; returns 1 when promotion failed
+    eval "AF_SR_$AF_STEP_INDEX=\$AF_RESULT"
     af_write_step "$AF_JOB" "$AF_STEP" "$AF_STEP_STATUS" "$AF_RESULT" "$AF_PROMOTED"
     af_map_merge AF_JOB_OUT "$AF_PROMOTED"
     af_step_event step_end "step_id=$AF_STEP status=$AF_STEP_STATUS"
@@ -846,8 +1062,12 @@ af_check_items() {  # MIN_COUNT COUNT: has_data/count; SKIPPED below MIN_COUNT
     fi
 }
 
-af_lock_step() {  # KEY TTL: with_lock's lock, or the step fails
+af_lock_step() {  # KEY TTL: with_lock's lock, or the step fails (not reentrant: a lock this run holds is held)
     af_clock_fresh
+    af_lock_name "$1"
+    case $AF_NL$AF_HELD in
+        *"$AF_NL$AF_STATE_DIR/locks/$REPLY.lock$AF_NL"*) af_step_fail "Lock not acquired: $1"; return 1 ;;
+    esac
     af_lock_acquire "$1" "$2" && return 0
     af_step_fail "Lock not acquired: $1"
     return 1
@@ -942,6 +1162,13 @@ af_quote() {  # WORD -> REPLY quoted for sh (as Python's shlex.quote)
 # ARGV...: run with the AF_P_* settings; records the result keys. Returns 1 (step failed,
 # already recorded) or 0; AF_STEP_STATUS is SKIPPED when a marker says it was done.
 af_process() {
+    for af_mode in "$AF_P_STDOUT stdout" "$AF_P_STDERR stderr"; do
+        case ${af_mode%% *} in
+            inherit | capture | file | discard) ;;
+            *) af_json_str "${af_mode%% *}"; af_repr "$REPLY"
+               af_step_fail "unknown log mode $REPLY for ${af_mode##* }"; return 1 ;;
+        esac
+    done
     if [ "$AF_P_STRATEGY" = marker ]; then
         af_m=${AF_P_MARKER:-$AF_P_SUCCESS_MARKER}
         if [ -n "$af_m" ]; then
@@ -984,6 +1211,9 @@ af_process() {
         af_final=$REPLY
         [ -e "$af_temp" ] && rm -rf "$af_temp"
         mkdir -p "$af_temp"
+    fi
+    if [ "$AF_P_RETRY_MAX" -lt 1 ]; then  # the engine makes no attempt at all and fails the step
+        af_step_fail "external.process retry.max_attempts is $AF_P_RETRY_MAX: the command is never run"; return 1
     fi
     if [ "$AF_P_SHELL" = 1 ]; then
         af_cmd=
@@ -1267,6 +1497,17 @@ af_jreason() {  # JOBINDEX JOBID -> REPLY: skip_reason as a JSON literal
     [ "$REPLY" != null ] && return 0
     AF_WHEN_ERROR="job '$2' ($af_st) has no skip_reason"
     return 2
+}
+
+# Template lookups: each puts a JSON literal in REPLY, or returns 1 when it is absent.
+af_ref_step() {  # STEPINDEX JSONKEY: a key of an earlier step's result (this job)
+    af_sr=
+    eval "af_sr=\${AF_SR_$1-}"
+    af_map_get "$af_sr" "$2"
+}
+
+af_ref_jobs() {  # JOBINDEX JOBID JSONKEY: jobs.<id>.outputs.<key>
+    af_jo "$@" 2>/dev/null || return 1
 }
 
 af_remember() {  # INDEX STATUS OUTPUTMAP REASONLITERAL
@@ -1612,7 +1853,7 @@ af_cmd_status() {
         af_steps=${af_entry#* }
         af_record_read "$AF_RUN_DIR/jobs/$af_job.json" || continue
         af_job_state=$AF_R_STATUS
-        af_map_json "$AF_R_MAP" '      '; af_outputs=$REPLY
+        af_map_json "$AF_R_MAP" '      ' pretty; af_outputs=$REPLY
         if [ "$AF_JSON" = 1 ]; then
             af_json_str "$af_job"
             printf '%s\n    %s: {\n      "status": "%s",\n      "outputs": %s,\n      "steps": {' "$af_sep" "$REPLY" "$af_job_state" "$af_outputs"

@@ -22,6 +22,7 @@ TESTED_ELSEWHERE = {
     "AF317": "tests/test_schedule.py::test_items_must_name_compiled_flows_and_their_jobs",
     "AF321": "tests/test_bundle_fetch.py (a listed sha256 that the content does not match: db and rest sources)",
     "AF815": "tests/test_bundles.py::test_scheduler_items_run_the_compiled_bundle",
+    "AF816": "tests/test_sh_target.py::test_flows_the_shell_cannot_express",
 }
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -69,31 +70,63 @@ def test_flows_the_shell_cannot_express(project: Project) -> None:
             steps:
               - {id: s, type: external.process, inputs: {command: ["true"]}}
         """)
-    project.write_flow("needs_python.yaml", project.header("needs_python") + textwrap.dedent("""\
+    # Declared sqlite state and a step reading an earlier step: the shell expresses both.
+    project.write_flow("sqlite_ok.yaml", project.header("sqlite_ok") + textwrap.dedent("""\
         jobs:
           - id: j
             steps:
               - {id: s, type: external.process, inputs: {command: ["true"]}}
               - {id: t, type: external.process, inputs: {command: [echo, "{{steps.s.exit_code}}"]}}
         """))
-    flow = project.flows / "needs_python.yaml"
+    flow = project.write_flow("needs_python.yaml", project.header("needs_python", backend="file") + textwrap.dedent("""\
+        resources:
+          db: {kind: db, driver: sqlite3, config: {path: x.db}}
+        jobs:
+          - id: j
+            steps:
+              - {id: s, type: external.process, inputs: {command: ["true"]}}
+              - {id: t, type: external.process, inputs: {command: [echo, "{{steps.s}}"]}}
+              - {id: q, type: db_extract, inputs: {resource: db, sql: "select 1", output: o.csv}}
+        """))
+    state = project.state("sqlite_ok")
+    sqlite_warning = [
+        f"{project.flows / 'sqlite_ok.yaml'}:5:20: AF816 the sh artifact of flow 'sqlite_ok' keeps its state in the "
+        f"file layout at '{state}.d', not in the sqlite state store the flow declares: runs and locks of the sh "
+        "artifact and of the Python artifact (or the engine) do not see each other",
+        "  hint: run one target of this flow per state store, or set state.backend: file for both",
+    ]
     result = run_cli(["compile", str(project.flows), "-o", str(project.dist), "--target", "sh"])
     assert result.exit_code == 2
     assert result.stdout.splitlines() == [
-        f"{flow}:5:20: AF705 the sh target keeps state in the file layout; set state.backend: file",
+        f"{flow}:7:7: AF705 resource 'db': the sh target has no connectors",
         "  hint: compile it for python (--target python), or change what the message names",
-        f"{flow}:10:59: AF705 step 't' (external.process): template '{{{{steps.s.exit_code}}}}' cannot be resolved "
-        "by the sh target (it resolves env, flow_id, run_id)",
+        f"{flow}:12:66: AF705 step 't' (external.process): template '{{{{steps.s}}}}' reads a whole result, a whole "
+        "job or a nested value, which the sh target does not resolve",
         "  hint: compile it for python (--target python), or change what the message names",
+        f"{flow}:13:23: AF705 step 'q': step type 'db_extract' has no sh implementation (the sh target runs "
+        "external.process, check_items, with_lock; others need connectors or Python)",
+        "  hint: compile it for python (--target python), or change what the message names",
+        *sqlite_warning,
     ]
     assert not project.dist.exists()
     result = run_cli(["compile", str(project.flows), "-o", str(project.dist), "--target", "all"])
     assert result.exit_code == 0
-    assert result.stdout.count("AF806 no sh artifact for flow 'needs_python'") == 2
+    assert result.stdout.count("AF806 no sh artifact for flow 'needs_python'") == 3
+    assert result.stdout.count(sqlite_warning[0]) == 1
     assert sorted(p.name for p in project.dist.iterdir() if p.is_file()) == [
-        "manifest.json", "needs_python.py", "ok.py", "ok.sh"]
+        "manifest.json", "needs_python.py", "ok.py", "ok.sh", "sqlite_ok.py", "sqlite_ok.sh"]
     manifest = json.loads((project.dist / "manifest.json").read_text())
     assert manifest["flows"]["needs_python"]["sh_artifact"] is None
+    assert manifest["flows"]["sqlite_ok"]["sh_artifact"] == "sqlite_ok.sh"
+    # The shell artifact keeps the file layout beside the declared database, and says so.
+    run = subprocess.run(["sh", str(project.dist / "sqlite_ok.sh"), "run", "--run-id", "r1"], capture_output=True,
+                         text=True, cwd=project.root, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert (Path(f"{state}.d") / "runs" / "r1").is_dir() and not state.exists()
+    plan = subprocess.run(["sh", str(project.dist / "sqlite_ok.sh"), "plan"], capture_output=True, text=True,
+                          timeout=60)
+    assert f"  state:     file {state}.d (state.backend sqlite declares {state}; the sh target keeps files)" \
+        in plan.stdout.splitlines()
 
 
 FEATURES = """\
@@ -134,7 +167,8 @@ def test_generated_scripts_pass_shellcheck(project: Project) -> None:
     result = run_cli(["compile", str(project.flows), "-o", str(project.dist), "--target", "all"])
     assert result.exit_code == 0, result.stdout
     scripts = sorted(project.dist.glob("*.sh"))
-    assert {p.name for p in scripts} == {"features.sh", "nightly_report.sh", "warehouse_refresh.sh"}
+    assert {p.name for p in scripts} == {"daily_orders.sh", "features.sh", "inbox_ingest.sh", "nightly_report.sh",
+                                         "warehouse_refresh.sh"}
     check = subprocess.run([_shellcheck(), "-s", "sh", "--severity=style", *map(str, scripts)],
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout
@@ -195,6 +229,46 @@ def test_values_reach_the_process_byte_for_byte_and_never_execute(project: Proje
     status = _status(project, shell, "evil", "r1")
     assert status["jobs"]["a"]["outputs"] == {"echoed": 0, "text": "0 " + NASTY[7]}
     assert status["jobs"]["b"]["status"] == "SUCCESS"
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_results_reach_later_steps_and_jobs_as_data(project: Project, shell: tuple[str, ...]) -> None:
+    """Values that travel through the state (a step's result, a job's outputs) into later
+    commands: a list becomes argv items, a scalar one word, never code."""
+    dumper = ("import json,os,sys; json.dump({'argv': sys.argv[1:], 'env': {k: v for k, v in os.environ.items() "
+              "if k.startswith('V_')}}, open(sys.argv[0] + '.json', 'w'))")
+    jobs = [
+        {"id": "a", "steps": [
+            {"id": "make", "type": "external.process",
+             "inputs": {"command": ["true"], "outputs": {"all": NASTY, "one": NASTY[8], "n": 2}},
+             "outputs": {"all": "{{result.all}}", "one": "{{result.one}}"}},
+            {"id": "use", "type": "external.process",
+             "inputs": {"command": ["python3", "-c", dumper], "args": "{{steps.make.all}}", "cwd": ".",
+                        "env": {"V_ONE": "{{steps.make.one}}", "V_TEXT": "[{{steps.make.one}}]"}}},
+        ]},
+        {"id": "b", "depends_on": ["a"], "steps": [
+            {"id": "again", "type": "external.process",
+             "inputs": {"command": ["python3", "-c", dumper, "{{jobs.a.outputs.one}}", "{{jobs.a.outputs.all}}"],
+                        "cwd": "."}},
+            {"id": "count", "type": "check_items", "inputs": {"items": "{{jobs.a.outputs.all}}"},
+             "outputs": {"count": "{{result.count}}"}},
+        ]},
+    ]
+    project.write_flow("carry.yaml", project.header("carry") + "jobs: " + json.dumps(jobs, ensure_ascii=False) + "\n")
+    project.compile("--target", "all")
+    run = _run(project, shell, "carry", "run", "--run-id", "r1")
+    assert run.returncode == 0, run.stderr
+    seen = json.loads((project.work / "carry" / "a" / "r1" / "artifacts" / "-c.json").read_text())
+    assert seen == {"argv": NASTY, "env": {"V_ONE": NASTY[8], "V_TEXT": f"[{NASTY[8]}]"}}
+    again = json.loads((project.work / "carry" / "b" / "r1" / "artifacts" / "-c.json").read_text())
+    assert again["argv"] == [NASTY[8], str(NASTY)]  # inside a list, a template is Python's str() of its value
+    assert _status(project, shell, "carry", "r1")["jobs"]["b"]["outputs"] == {"count": len(NASTY)}
+    assert not list(project.root.rglob("pwned")) and not Path("/tmp/pwned").exists()
+    # The Python artifact of the same flow sees the same values.
+    python = subprocess.run([sys.executable, str(project.dist / "carry.py"), "run", "--run-id", "r2"],
+                            capture_output=True, text=True, cwd=project.root, timeout=120)
+    assert python.returncode == 0, python.stderr
+    assert json.loads((project.work / "carry" / "b" / "r2" / "artifacts" / "-c.json").read_text()) == again
 
 
 def test_output_is_deterministic_and_data_safe(tmp_path: Path) -> None:

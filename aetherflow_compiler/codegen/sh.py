@@ -1,9 +1,12 @@
 """The POSIX shell target: one standalone `<flow_id>.sh` per flow, from the same IR.
 
-A flow compiles to sh when every part of it can be expressed with the shell runtime
-(`runtime_stub/runtime.sh`): `external.process`, `check_items` and `with_lock` steps, env
-(and flow_id / run_id) templates in inputs, outputs from the step's result, `when` over
-job outputs, and the file state layout. `blockers()` says what stands in the way.
+A flow compiles to sh when every step is `external.process`, `check_items` or `with_lock`
+(nested too) and it declares no resources or plugin steps. Templates resolve every root the
+Python target resolves (env, run_id, flow_id, job.id, steps.X.K, job.outputs.K,
+jobs.J.outputs.K, jobs.J.status / skip_reason, and result.K in outputs), a standalone token
+keeping its type; `when` reads any job output or status. State is the file layout: a flow
+that declares another backend keeps it beside the declared path (`state_path_note`).
+`blockers()` says what stands in the way.
 
 Every YAML value enters the script through `shlex.quote` (or, for JSON literals, through
 `json.dumps` then `shlex.quote`); nothing from the YAML is pasted into code.
@@ -11,6 +14,7 @@ Every YAML value enters the script through `shlex.quote` (or, for JSON literals,
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import re
@@ -26,20 +30,9 @@ from aetherflow_compiler.templates import Ref, Template
 from aetherflow_compiler.when import BoolOp, Compare, JobAttr, JobOutput, Literal, Not, WhenExpr
 
 STEP_TYPES = ("external.process", "check_items", "with_lock")
-# Roots a template in a step input may use in the sh target.
-INPUT_ROOTS = ("env", "flow_id", "run_id")
-OUTPUT_ROOTS = ("env", "flow_id", "run_id", "result")
 _SHELL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Ids the runtime keeps in space-separated lists and file names (AF813 warns of others).
 _SHELL_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
-# external.process inputs that may be templates (strings); all others must be literals.
-_TEMPLATABLE = {
-    ("command",), ("args",), ("cwd",), ("env",), ("log", "file_path"),
-    ("idempotency", "marker_path"), ("idempotency", "temp_output_dir"), ("idempotency", "final_output_dir"),
-    ("success", "marker_file"), ("success", "require_files"), ("success", "require_glob"),
-    ("success", "forbid_files"),
-}
-
 
 @dataclass(frozen=True)
 class Blocker:
@@ -99,7 +92,11 @@ def q(text: str) -> str:
 
 
 def plain(value: ir.Value) -> Any:
-    """An IR literal as the plain Python value the Python target would see."""
+    """An IR literal as the plain Python value the Python target would see (a template
+    without references, such as `}} text`, is its text)."""
+    if isinstance(value, Template):
+        assert not value.refs, value.source
+        return "".join(part.text for part in value.parts if not isinstance(part, Ref))
     if isinstance(value, ir.Seq):
         return [plain(v) for v in value.items]
     if isinstance(value, ir.Map):
@@ -123,9 +120,6 @@ def blockers(flow: ir.Flow, plugin_types: frozenset[str] = frozenset()) -> list[
     """What stands in the way of a shell artifact; `plugin_types` are step types a plugin
     provides (a plugin may replace a built-in: the shell has no plugins)."""
     out: list[Blocker] = []
-    if flow.state.backend != "file":
-        out.append(Blocker(("flow", "state", "backend"),
-                           "the sh target keeps state in the file layout; set state.backend: file"))
     for resource in flow.resources:
         out.append(Blocker(("resources", resource.name),
                            f"resource '{resource.name}': the sh target has no connectors"))
@@ -167,55 +161,67 @@ def _step_blockers(step: ir.Step | ir.Map, path: tuple[Any, ...], allow_lock: bo
     if step_type in plugin_types:
         return [Blocker(path + ("type",), f"{name}: step type '{step_type}' comes from a plugin, and the sh "
                                           "target has no plugins")]
-    if step_type not in STEP_TYPES or (step_type == "with_lock" and not allow_lock):
-        supported = "external.process, check_items, with_lock" if allow_lock else "external.process, check_items"
+    if step_type not in STEP_TYPES:
         return [Blocker(path + ("type",), f"{name}: step type '{step_type}' has no sh implementation "
-                                          f"(the sh target runs {supported})")]
+                                          f"(the sh target runs {', '.join(STEP_TYPES)}; others need connectors "
+                                          "or Python)")]
     out: list[Blocker] = []
     where = f"{name} ({step_type})"
     if step_type == "with_lock":
         inner = inputs.get("step")
         if isinstance(inner, ir.Map):
             out.extend(_step_blockers(inner, path + ("inputs", "step"), False, plugin_types))
-        out.extend(_template_blockers(inputs.get("lock_key"), path + ("inputs", "lock_key"), INPUT_ROOTS, where))
-        out.extend(_literal_blockers(inputs.get("ttl_seconds"), path + ("inputs", "ttl_seconds"), where))
-    elif step_type == "check_items":
-        out.extend(_template_blockers(inputs.get("items"), path + ("inputs", "items"), INPUT_ROOTS, where))
-        out.extend(_literal_blockers(inputs.get("min_count"), path + ("inputs", "min_count"), where))
-    else:
-        for key, value in inputs.entries:
-            out.extend(_process_input_blockers(value, (key,), path + ("inputs", key), where))
+    if step_type == "external.process":
+        value = inputs.get("env")
+        if isinstance(value, Template):
+            out.append(Blocker(path + ("inputs", "env"), f"{where}: input 'env' is one template (a mapping known at "
+                                                         "run time); the sh target needs its entries written out"))
+    for at, template in _templates_at(inputs, path + ("inputs",)):
+        problem = _ref_problem(template, "inputs")
+        if problem:
+            out.append(Blocker(at, f"{where}: {problem}"))
+            break
     return out
 
 
-def _process_input_blockers(value: ir.Value, keys: tuple[Any, ...], path: tuple[Any, ...], where: str
-                            ) -> list[Blocker]:
-    if keys in _TEMPLATABLE:
-        return _template_blockers(value, path, INPUT_ROOTS, where)
-    if isinstance(value, ir.Map) and keys[0] in ("log", "retry", "success", "idempotency"):
-        out = []
+# Roots whose value is a string: the env snapshot, the run's ids, the job's id.
+TEXT_ROOTS = ("env", "flow_id", "run_id")
+
+
+def _ref_problem(template: Template, section: str) -> str | None:
+    """Why the sh target cannot resolve one of a template's references, or None."""
+    for ref in template.refs:
+        path = ref.path
+        fine = (
+            (ref.root == "env" and len(path) == 2)
+            or (ref.root in ("flow_id", "run_id") and len(path) == 1)
+            or (ref.root == "job" and (path == ("job", "id") or (len(path) == 3 and path[1] == "outputs")))
+            or (ref.root == "steps" and len(path) == 3)
+            or (ref.root == "jobs" and ((len(path) == 4 and path[2] == "outputs")
+                                        or (len(path) == 3 and path[2] in ("status", "skip_reason"))))
+            or (ref.root == "result" and section == "outputs" and len(path) == 2)
+        )
+        if not fine:
+            return (f"template '{{{{{ref.dotted}}}}}' reads a whole result, a whole job or a nested value, "
+                    "which the sh target does not resolve")
+    return None
+
+
+def _templates_at(value: ir.Value, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], Template]]:
+    """Every template in a value that reads something, with its path in the YAML document."""
+    if isinstance(value, Template):
+        if value.refs:
+            yield path, value
+    elif isinstance(value, ir.Seq):
+        for n, item in enumerate(value.items):
+            yield from _templates_at(item, path + (n,))
+    elif isinstance(value, ir.Map):
         for key, item in value.entries:
-            out.extend(_process_input_blockers(item, keys + (key,), path + (key,), where))
-        return out
-    return _literal_blockers(value, path, where)
-
-
-def _literal_blockers(value: ir.Value, path: tuple[Any, ...], where: str) -> list[Blocker]:
-    if any(True for _ in _templates(value)):
-        return [Blocker(path, f"{where}: input '{'.'.join(map(str, path[4:]))}' is a template; the sh target "
-                              "needs a literal value here")]
-    return []
+            yield from _templates_at(item, path + (key,))
 
 
 def _templates(value: ir.Value) -> Iterator[Template]:
-    if isinstance(value, Template):
-        yield value
-    elif isinstance(value, ir.Seq):
-        for item in value.items:
-            yield from _templates(item)
-    elif isinstance(value, ir.Map):
-        for _, item in value.entries:
-            yield from _templates(item)
+    return (template for _, template in _templates_at(value, ()))
 
 
 def _template_blockers(value: ir.Value, path: tuple[Any, ...], roots: tuple[str, ...], where: str) -> list[Blocker]:
@@ -231,13 +237,11 @@ def _template_blockers(value: ir.Value, path: tuple[Any, ...], roots: tuple[str,
 def _output_blockers(step: ir.Step, path: tuple[Any, ...]) -> list[Blocker]:
     out = []
     for key, value in step.outputs.entries:
-        for template in _templates(value):
-            for ref in template.refs:
-                if ref.root not in OUTPUT_ROOTS or (ref.root in ("env", "result") and len(ref.path) != 2) or (
-                        ref.root in ("flow_id", "run_id") and len(ref.path) != 1):
-                    out.append(Blocker(path + (key,), f"step '{step.id}': output '{key}' uses '{{{{{ref.dotted}}}}}'; "
-                                                      f"the sh target resolves {', '.join(OUTPUT_ROOTS)}"))
-                    break
+        for at, template in _templates_at(value, path + (key,)):
+            problem = _ref_problem(template, "outputs")
+            if problem:
+                out.append(Blocker(at, f"step '{step.id}': output '{key}': {problem}"))
+                break
     return out
 
 
@@ -278,115 +282,289 @@ class _Code:
         return f"af_{self.counter}"
 
 
-def _emit_string(code: _Code, value: ir.Value, fail: str) -> str:
-    """Code that puts the str() of a value in a new variable; returns the variable name."""
+@dataclass(frozen=True)
+class _Scope:
+    """Where templates are resolved: the job and its steps' places (`steps.X` reads the
+    result of step X, kept in AF_SR_<its index>), the flow's jobs, and, in a step's
+    outputs, the step itself (its result is `result`)."""
+
+    job_id: str = ""
+    job_index: dict[str, int] = field(default_factory=dict)
+    earlier: dict[str, int] = field(default_factory=dict)  # steps before this one: id -> index
+    current: str | None = None  # in outputs: this step's id
+
+
+def _getter(ref: Ref, scope: _Scope) -> str:
+    """A command that puts the JSON literal a (non-text) reference names in REPLY, and
+    fails when it is absent (a step or job that does not run first always is)."""
+    path = ref.path
+    if ref.root == "result" or (ref.root == "steps" and path[1] == scope.current):
+        return f"af_map_get \"$AF_RESULT\" {q(json.dumps(path[-1], ensure_ascii=False))}"
+    if ref.root == "steps":
+        if path[1] not in scope.earlier:
+            return "false"
+        return f"af_ref_step {scope.earlier[path[1]]} {q(json.dumps(path[2], ensure_ascii=False))}"
+    if ref.root == "job":
+        return f"af_map_get \"$AF_JOB_OUT\" {q(json.dumps(path[2], ensure_ascii=False))}"
+    index = scope.job_index.get(path[1])
+    if index is None or path[1] == scope.job_id or index >= scope.job_index.get(scope.job_id, 0):
+        return "false"  # a job that runs later (or this one) has no entry yet
+    if path[2] == "outputs":
+        return f"af_ref_jobs {index} {q(path[1])} {q(json.dumps(path[3], ensure_ascii=False))}"
+    function = "af_jstatus" if path[2] == "status" else "af_jreason"
+    return f"{function} {index} {q(path[1])} 2>/dev/null"
+
+
+def _is_text_ref(ref: Ref) -> bool:
+    return ref.root in TEXT_ROOTS or ref.path == ("job", "id")
+
+
+def _ref_text(code: _Code, ref: Ref, scope: _Scope, on_missing: str) -> None:
+    """Lines that put a reference's text (Python's str() of its value) in REPLY, or run
+    `on_missing` with AF_MISSING naming it."""
+    if ref.root == "env":
+        args = q(ref.path[1]) + ("" if ref.default is None else " " + q(ref.default))
+        code.add(f"af_env {args} || {{ {on_missing}; }}")
+    elif ref.root in ("flow_id", "run_id"):
+        code.add(f'REPLY=${"AF_FLOW_ID" if ref.root == "flow_id" else "AF_RUN_ID"}')
+    elif ref.path == ("job", "id"):
+        code.add(f"REPLY={q(scope.job_id)}")
+    else:
+        fallback = (f"REPLY={q(ref.default)}" if ref.default is not None
+                    else f"AF_MISSING={q(ref.dotted)}; {on_missing}")
+        code.add(f"if {_getter(ref, scope)} && [ \"$REPLY\" != '\"\"' ]; then af_text \"$REPLY\"; else {fallback}; fi")
+
+
+def _ref_json(code: _Code, ref: Ref, scope: _Scope, on_missing: str) -> None:
+    """Lines that put the JSON literal of a standalone token's value in REPLY (a default
+    is a string), or run `on_missing`."""
+    if _is_text_ref(ref):
+        _ref_text(code, ref, scope, on_missing)
+        code.add('af_json_str "$REPLY"')
+        return
+    fallback = (f"REPLY={q(json.dumps(ref.default, ensure_ascii=False))}" if ref.default is not None
+                else f"AF_MISSING={q(ref.dotted)}; {on_missing}")
+    code.add(f"if {_getter(ref, scope)} && [ \"$REPLY\" != '\"\"' ]; then :; else {fallback}; fi")
+
+
+def _is_literal(value: ir.Value) -> bool:
+    return not any(True for _ in _templates(value))
+
+
+def _emit_string(code: _Code, value: ir.Value, fail: str, scope: _Scope | None = None,
+                 missing: str | None = None) -> str:
+    """Code that puts the str() of a value in a new variable; returns the variable name.
+    A missing key runs `missing` (by default: the step fails, then `fail`)."""
+    scope = scope or _Scope()
+    on_missing = missing or f"af_missing; {fail}"
     var = code.var()
-    if not isinstance(value, Template):
+    if _is_literal(value):
         code.add(f"{var}={q(py_str(value))}")
+        return var
+    if not isinstance(value, Template):  # a list or mapping with templates inside
+        literal = _emit_json(code, value, fail, scope, missing)
+        code.add(f'af_text "${literal}"; {var}=$REPLY')
         return var
     code.add(f"{var}=")
     for part in value.parts:
         if isinstance(part, Ref):
-            code.add(_ref_code(part, fail))
+            _ref_text(code, part, scope, on_missing)
             code.add(f'{var}="${var}$REPLY"')
         elif part.text:
             code.add(f'{var}="${var}"{q(part.text)}')
     return var
 
 
-def _ref_code(ref: Ref, fail: str) -> str:
-    """A command that puts the ref's text in REPLY, or runs `fail`."""
-    if ref.root == "env":
-        args = q(ref.path[1]) + ("" if ref.default is None else " " + q(ref.default))
-        return f"af_env {args} || {{ af_missing; {fail}; }}"
-    variable = "AF_FLOW_ID" if ref.root == "flow_id" else "AF_RUN_ID"
-    return f'REPLY=${variable}'
+def _emit_json(code: _Code, value: ir.Value, fail: str, scope: _Scope, missing: str | None = None) -> str:
+    """Code that puts the value's JSON literal (a standalone token keeps its type) in a new
+    variable; returns the variable name."""
+    if isinstance(value, Template) and value.standalone:
+        _ref_json(code, value.refs[0], scope, missing or f"af_missing; {fail}")
+        var = code.var()
+        code.add(f"{var}=$REPLY")
+        return var
+    if isinstance(value, Template) and value.refs:
+        text = _emit_string(code, value, fail, scope, missing)
+        code.add(f'af_json_str "${text}"')
+        var = code.var()
+        code.add(f"{var}=$REPLY")
+        return var
+    if isinstance(value, (ir.Seq, ir.Map)) and not _is_literal(value):
+        # A list or mapping with templates inside: its JSON is put together at run time.
+        pairs = (list(enumerate(value.items)) if isinstance(value, ir.Seq)
+                 else [(str(k), v) for k, v in value.entries])
+        parts: list[str] = []
+        for key, item in pairs:
+            literal = _emit_json(code, item, fail, scope, missing)
+            prefix = "" if isinstance(value, ir.Seq) else json.dumps(key, ensure_ascii=False) + ": "
+            parts.append(f"{q(prefix)}\"${literal}\"" if prefix else f'"${literal}"')
+        var = code.var()
+        opening, closing = ("[", "]") if isinstance(value, ir.Seq) else ("{", "}")
+        code.add(f"{var}={q(opening)}{q(', ').join(parts)}{q(closing)}")
+        return var
+    var = code.var()
+    code.add(f"{var}={q(json_literal(value))}")
+    return var
 
 
-def _emit_process(code: _Code, inputs: ir.Map, fail: str) -> None:
-    plain = {str(key) for key, _ in inputs.entries} <= {"command", "args"}
-    if not plain:
+_CONVERT = {"int": "af_to_int", "num": "af_to_num", "bool": "af_to_bool"}
+
+
+def _emit_setting(code: _Code, variable: str, value: ir.Value, kind: str, name: str, fail: str,
+                  scope: _Scope, falsy: Any = None) -> None:
+    """VARIABLE=the setting as the runtime wants it (1/0, digits); a template is read and
+    converted at run time as the Python target converts it. `falsy`: the value that
+    stands for a false one (the runtime reads `value or falsy`)."""
+    if _is_literal(value):
+        if falsy is not None and not plain(value):
+            value = falsy
+        code.add(f"{variable}={q(_setting(value, kind))}")
+        return
+    literal = _emit_json(code, value, fail, scope)
+    if falsy is not None:
+        code.add(f'af_truthy "${literal}" || {literal}={q(json.dumps(falsy))}')
+    code.add(f'{_CONVERT[kind]} "${literal}" {q(name)} || {fail}')
+    code.add(f"{variable}=$REPLY")
+
+
+def _emit_codes(code: _Code, variable: str, value: ir.Value, name: str, fail: str, scope: _Scope) -> None:
+    """VARIABLE=" a b " for a list of exit codes (or one code)."""
+    if _is_literal(value):
+        code.add(f"{variable}={q(_codes(value))}")
+        return
+    items = value.items if isinstance(value, ir.Seq) else [value]
+    code.add(f"{variable}=' '")
+    for item in items:
+        literal = _emit_json(code, item, fail, scope)
+        code.add(f'af_int_list "${literal}" {q(name)} || {fail}')
+        code.add(f'{variable}="${variable}$REPLY"')
+
+
+def _emit_process(code: _Code, inputs: ir.Map, fail: str, scope: _Scope) -> None:
+    simple = {str(key) for key, _ in inputs.entries} <= {"command", "args"}
+    if not simple:
         code.add("af_process_reset")
         code.add("AF_P_ENV_N=0")
-    command = inputs.get("command")
+    command, args = inputs.get("command"), inputs.get("args")
     argv: list[str] = []
-    for item in command.items if isinstance(command, ir.Seq) else [command]:
-        argv.append(f'"${_emit_string(code, item, fail)}"')
-    args = inputs.get("args")
-    if isinstance(args, ir.Seq):
-        for item in args.items:
-            argv.append(f'"${_emit_string(code, item, fail)}"')
-    if plain:
+    if isinstance(command, Template) or isinstance(args, Template):
+        _emit_dynamic_argv(code, command, args, fail, scope)
+        argv = ['"$@"']
+    else:
+        for item in command.items if isinstance(command, ir.Seq) else [command]:
+            argv.append(f'"${_emit_string(code, item, fail, scope)}"')
+        if isinstance(args, ir.Seq):
+            for item in args.items:
+                argv.append(f'"${_emit_string(code, item, fail, scope)}"')
+    if simple:
         code.add(f"af_plain {' '.join(argv)} || {fail}")
         return
     settings = {
         "shell": ("AF_P_SHELL", "bool"), "cwd": ("AF_P_CWD", "str"), "timeout_seconds": ("AF_P_TIMEOUT", "num"),
-        "kill_grace_seconds": ("AF_P_GRACE", "num"), "inherit_env": ("AF_P_INHERIT", "bool"),
+        "kill_grace_seconds": ("AF_P_GRACE", "int"), "inherit_env": ("AF_P_INHERIT", "bool"),
     }
     for key, (variable, kind) in settings.items():
         value = inputs.get(key)
         if value is None:
             continue
         if kind == "str":
-            code.add(f'{variable}="${_emit_string(code, value, fail)}"')
+            code.add(f'{variable}="${_emit_string(code, value, fail, scope)}"')
         else:
-            code.add(f"{variable}={q(_setting(value, kind))}")
+            _emit_setting(code, variable, value, kind, key, fail, scope)
     env = inputs.get("env")
     if isinstance(env, ir.Map):
         for name, value in env.entries:
-            text = _emit_string(code, "" if value is None else value, fail)
+            text = _emit_string(code, "" if value is None else value, fail, scope)
             code.add(f'af_env_set {q(str(name))} "${text}"')
     log = inputs.get("log")
     if isinstance(log, ir.Map):
         for key, variable in (("stdout", "AF_P_STDOUT"), ("stderr", "AF_P_STDERR")):
             if log.get(key) is not None:
-                code.add(f"{variable}={q(str(log.get(key)).lower())}")
+                _emit_mode(code, variable, log.get(key), "inherit", fail, scope)
         if log.get("max_capture_kb") is not None:
-            code.add(f"AF_P_MAX_KB={q(_setting(log.get('max_capture_kb'), 'int'))}")
+            _emit_setting(code, "AF_P_MAX_KB", log.get("max_capture_kb"), "int", "log.max_capture_kb", fail, scope)
         if log.get("file_path") is not None:
-            code.add(f'AF_P_LOG_FILE="${_emit_string(code, log.get("file_path"), fail)}"')
+            code.add(f'AF_P_LOG_FILE="${_emit_string(code, log.get("file_path"), fail, scope)}"')
     retry = inputs.get("retry")
     if isinstance(retry, ir.Map):
-        for key, variable, kind in (("max_attempts", "AF_P_RETRY_MAX", "int"), ("backoff_seconds", "AF_P_BACKOFF", "num"),
-                                    ("backoff_multiplier", "AF_P_MULT", "num"),
-                                    ("max_backoff_seconds", "AF_P_MAX_BACKOFF", "num"),
-                                    ("retry_on_timeout", "AF_P_RETRY_TIMEOUT", "bool")):
+        for key, variable, kind, falsy in (("max_attempts", "AF_P_RETRY_MAX", "int", None),
+                                           ("backoff_seconds", "AF_P_BACKOFF", "num", 0),
+                                           ("backoff_multiplier", "AF_P_MULT", "num", 1.0),
+                                           ("max_backoff_seconds", "AF_P_MAX_BACKOFF", "num", 0),
+                                           ("retry_on_timeout", "AF_P_RETRY_TIMEOUT", "bool", None)):
             if retry.get(key) is not None:
-                code.add(f"{variable}={q(_setting(retry.get(key), kind))}")
+                _emit_setting(code, variable, retry.get(key), kind, f"retry.{key}", fail, scope, falsy)
         if retry.get("retry_on_exit_codes") is not None:
-            code.add(f"AF_P_RETRY_CODES={q(_codes(retry.get('retry_on_exit_codes')))}")
+            _emit_codes(code, "AF_P_RETRY_CODES", retry.get("retry_on_exit_codes"), "retry.retry_on_exit_codes",
+                        fail, scope)
     success = inputs.get("success")
     if isinstance(success, ir.Map):
         if success.get("exit_codes") is not None:
-            codes = _codes(success.get("exit_codes"))
-            code.add(f"AF_P_CODES={q(codes if codes.strip() else ' 0 ')}")
+            _emit_codes(code, "AF_P_CODES", success.get("exit_codes"), "success.exit_codes", fail, scope)
+            code.add('[ "$AF_P_CODES" != \' \' ] || AF_P_CODES=\' 0 \'')
         if success.get("marker_file"):
-            code.add(f'AF_P_SUCCESS_MARKER="${_emit_string(code, success.get("marker_file"), fail)}"')
+            code.add(f'AF_P_SUCCESS_MARKER="${_emit_string(code, success.get("marker_file"), fail, scope)}"')
         for key, variable in (("require_files", "AF_P_REQUIRE"), ("require_glob", "AF_P_GLOBS"),
                               ("forbid_files", "AF_P_FORBID")):
             value = success.get(key)
             items = value.items if isinstance(value, ir.Seq) else ([] if value is None else [value])
             for item in items:
-                text = _emit_string(code, item, fail)
+                text = _emit_string(code, item, fail, scope)
                 code.add(f'{variable}="${variable}${text}$AF_NL"')
     idem = inputs.get("idempotency")
     if isinstance(idem, ir.Map):
         if idem.get("strategy") is not None:
-            code.add(f"AF_P_STRATEGY={q(str(idem.get('strategy')).lower())}")
+            _emit_mode(code, "AF_P_STRATEGY", idem.get("strategy"), "none", fail, scope)
         for key, variable in (("marker_path", "AF_P_MARKER"), ("temp_output_dir", "AF_P_TEMP_DIR"),
                               ("final_output_dir", "AF_P_FINAL_DIR")):
             if idem.get(key):
-                code.add(f'{variable}="${_emit_string(code, idem.get(key), fail)}"')
+                code.add(f'{variable}="${_emit_string(code, idem.get(key), fail, scope)}"')
         if idem.get("atomic_rename") is not None:
-            code.add(f"AF_P_RENAME={q(_setting(idem.get('atomic_rename'), 'bool'))}")
-    code.add(f"set -- {' '.join(argv)}")
+            _emit_setting(code, "AF_P_RENAME", idem.get("atomic_rename"), "bool", "idempotency.atomic_rename", fail,
+                          scope)
+    if argv != ['"$@"']:
+        code.add(f"set -- {' '.join(argv)}")
     code.add(f"af_process \"$@\" || {fail}")
     extra = inputs.get("outputs")
     if isinstance(extra, ir.Map) and extra.entries:
         code.add('if [ "$AF_STEP_STATUS" = SUCCESS ]; then')
+        inner = _Code(code.indent + "    ", counter=code.counter)
         for key, value in extra.entries:
-            code.add(f"    af_result {q(str(key))} {q(json_literal(value))}")
+            literal = _emit_json(inner, value, fail, scope)
+            inner.add(f'af_result {q(str(key))} "${literal}"')
+        code.lines.extend(inner.lines)
+        code.counter = inner.counter
         code.add("fi")
+
+
+def _emit_dynamic_argv(code: _Code, command: ir.Value, args: ir.Value, fail: str, scope: _Scope) -> None:
+    """`set -- ...` for a command or args that is one template: its value (a list, or for
+    the command a string) is known only at run time."""
+    code.add("set --")
+    for name, value in (("command", command), ("args", args)):
+        if value is None:
+            continue
+        if isinstance(value, ir.Seq) or not isinstance(value, Template):
+            for item in value.items if isinstance(value, ir.Seq) else [value]:
+                code.add(f'set -- "$@" "${_emit_string(code, item, fail, scope)}"')
+            continue
+        literal = _emit_json(code, value, fail, scope)
+        code.add(f'af_argv_json "${literal}" {name} || {fail}')
+        code.add("af_argv_items=$REPLY")
+        code.add('while [ -n "$af_argv_items" ]; do')
+        code.add('    af_text "${af_argv_items%%"$AF_NL"*}"; af_argv_items=${af_argv_items#*"$AF_NL"}')
+        code.add('    set -- "$@" "$REPLY"')
+        code.add("done")
+
+
+def _emit_mode(code: _Code, variable: str, value: ir.Value, default: str, fail: str, scope: _Scope) -> None:
+    """A mode word (log stream, idempotency strategy), lower case as the runtime reads it;
+    an empty one is the default."""
+    if _is_literal(value):
+        code.add(f"{variable}={q(str(plain(value) or default).lower())}")
+        return
+    text = _emit_string(code, value, fail, scope)
+    code.add(f'af_lower "${text}" {q(default)}; {variable}=$REPLY')
 
 
 def _setting(value: ir.Value, kind: str) -> str:
@@ -408,99 +586,75 @@ def _codes(value: ir.Value) -> str:
     return " " + " ".join(str(int(str(x).strip())) for x in items) + " "
 
 
-def _emit_check_items(code: _Code, inputs: ir.Map, fail: str) -> None:
+def _emit_check_items(code: _Code, inputs: ir.Map, fail: str, scope: _Scope) -> None:
     items = inputs.get("items")
-    min_count = _setting(inputs.get("min_count", 1), "int")
-    if isinstance(items, ir.Seq):
-        code.add(f"af_check_items {q(min_count)} {len(items.items)} || {fail}")
-        return
-    if isinstance(items, Template):
-        text = _emit_string(code, items, fail)
+    count_var = code.var()
+    if isinstance(items, ir.Seq) and _is_literal(items):
+        code.add(f"{count_var}={len(items.items)}")
+    elif isinstance(items, ir.Seq):
+        code.add(f"{count_var}={len(items.items)}")  # a list keeps its length, whatever its items render to
+        for item in items.items:
+            _emit_string(code, item, fail, scope)  # each must resolve, as in the Python target
+    elif isinstance(items, Template) and items.standalone and not _is_text_ref(items.refs[0]):
+        literal = _emit_json(code, items, fail, scope)
+        code.add(f'af_items_count "${literal}" || {fail}')
+        code.add(f"{count_var}=$REPLY")
+    elif isinstance(items, Template):
+        text = _emit_string(code, items, fail, scope)
         code.add(f'af_split_items "${text}"')
-        code.add(f'af_check_items {q(min_count)} "$REPLY" || {fail}')
-        return
-    parts = [p.strip() for p in str(plain(items)).split(",") if p.strip()]
-    code.add(f"af_check_items {q(min_count)} {len(parts)} || {fail}")
-
-
-def _emit_body(code: _Code, step_type: str, inputs: ir.Map, fail: str) -> None:
-    if step_type == "check_items":
-        _emit_check_items(code, inputs, fail)
+        code.add(f"{count_var}=$REPLY")
     else:
-        _emit_process(code, inputs, fail)
+        parts = [p.strip() for p in str(plain(items)).split(",") if p.strip()]
+        code.add(f"{count_var}={len(parts)}")
+    min_var = code.var()
+    _emit_setting(code, min_var, inputs.get("min_count", 1), "int", "min_count", fail, scope)
+    code.add(f'af_check_items "${min_var}" "${count_var}" || {fail}')
 
 
-def _emit_outputs(code: _Code, outputs: ir.Map) -> None:
+def _emit_body(code: _Code, step_type: str, inputs: ir.Map, fail: str, scope: _Scope) -> None:
+    if step_type == "check_items":
+        _emit_check_items(code, inputs, fail, scope)
+    elif step_type == "with_lock":
+        key = _emit_string(code, inputs.get("lock_key"), fail, scope)
+        ttl = code.var()
+        _emit_setting(code, ttl, inputs.get("ttl_seconds", 600), "int", "ttl_seconds", fail, scope)
+        inner = inputs.get("step")
+        assert isinstance(inner, ir.Map)
+        inner_inputs = inner.get("inputs")
+        inner_inputs = inner_inputs if isinstance(inner_inputs, ir.Map) else ir.Map(())
+        code.add(f'af_lock_step "${key}" "${ttl}" || {fail}')
+        release = f'{{ af_lock_release "${key}"; {fail}; }}'
+        _emit_body(code, str(inner.get("type")), inner_inputs, release, scope)
+        code.add(f'af_lock_release "${key}"')
+    else:
+        _emit_process(code, inputs, fail, scope)
+
+
+def _emit_outputs(code: _Code, outputs: ir.Map, scope: _Scope) -> None:
+    """Promote the step's outputs; the first that cannot be rendered stops the others."""
     first = True
     for key, value in outputs.entries:
         guard = "" if first else '[ -z "$AF_PROMOTE_ERROR" ] && '
         first = False
         name = q(str(key))
-        if not isinstance(value, Template):
+        if _is_literal(value):
             code.add(f"{guard}af_output {name} {q(json_literal(value))}")
             continue
-        if value.standalone:
-            ref = value.refs[0]
-            code.add(f"{guard}{{")
-            inner = _Code(code.indent + "    ", counter=code.counter)
-            if ref.root == "result":
-                inner.add(f"if af_result_get {q(ref.path[1])} && [ \"$REPLY\" != '\"\"' ]; then")
-                inner.add(f'    af_output {name} "$REPLY"')
-                inner.add("else")
-                if ref.default is None:
-                    inner.add(f"    AF_MISSING={q(ref.dotted)}; af_promote_missing")
-                else:
-                    inner.add(f"    af_output {name} {q(json.dumps(ref.default, ensure_ascii=False))}")
-                inner.add("fi")
-            else:
-                inner.add(_ref_code(ref, "af_promote_missing").replace("af_missing; af_promote_missing",
-                                                                       "af_promote_missing"))
-                inner.add('[ -z "$AF_PROMOTE_ERROR" ] && af_json_str "$REPLY" && af_output ' + name + ' "$REPLY"')
-            code.lines.extend(inner.lines)
-            code.counter = inner.counter
-            code.add("}")
-            continue
-        var = code.var()
         code.add(f"{guard}{{")
         inner = _Code(code.indent + "    ", counter=code.counter)
-        inner.add(f"{var}=")
-        for part in value.parts:
-            if isinstance(part, Ref):
-                if part.root == "result":
-                    fallback = (f"REPLY={q(part.default)}" if part.default is not None
-                                else f"AF_MISSING={q(part.dotted)}; af_promote_missing")
-                    inner.add(f"if af_result_get {q(part.path[1])} && [ \"$REPLY\" != '\"\"' ]; then "
-                              f'af_text "$REPLY"; else {fallback}; fi')
-                else:
-                    inner.add(_ref_code(part, "af_promote_missing").replace("af_missing; af_promote_missing",
-                                                                            "af_promote_missing"))
-                inner.add(f'{var}="${var}$REPLY"')
-            elif part.text:
-                inner.add(f'{var}="${var}"{q(part.text)}')
-        inner.add(f'[ -z "$AF_PROMOTE_ERROR" ] && af_json_str "${var}" && af_output {name} "$REPLY"')
+        literal = _emit_json(inner, value, "", scope, missing="af_promote_missing")
+        inner.add(f'[ -z "$AF_PROMOTE_ERROR" ] && af_output {name} "${literal}"')
         code.lines.extend(inner.lines)
         code.counter = inner.counter
         code.add("}")
 
 
-def _emit_step(code: _Code, step: ir.Step) -> None:
+def _emit_step(code: _Code, step: ir.Step, index: int, scope: _Scope) -> None:
     code.add(f"# {comment_text(str(step.origin))}")
-    code.add(f"if af_step {q(step.id)} {q(step.type)} {1 if step.skip_job_on_no_data else 0}; then")
+    code.add(f"if af_step {q(step.id)} {q(step.type)} {1 if step.skip_job_on_no_data else 0} {index}; then")
     body = _Code(code.indent + "    ")
-    if step.type == "with_lock":
-        key = _emit_string(body, step.inputs.get("lock_key"), "return 1")
-        ttl = _setting(step.inputs.get("ttl_seconds", 600), "int")
-        inner = step.inputs.get("step")
-        assert isinstance(inner, ir.Map)
-        inner_inputs = inner.get("inputs")
-        inner_inputs = inner_inputs if isinstance(inner_inputs, ir.Map) else ir.Map(())
-        body.add(f'af_lock_step "${key}" {q(ttl)} || return 1')
-        release = f'{{ af_lock_release "${key}"; return 1; }}'
-        _emit_body(body, str(inner.get("type")), inner_inputs, release)
-        body.add(f'af_lock_release "${key}"')
-    else:
-        _emit_body(body, step.type, step.inputs, "return 1")
-    _emit_outputs(body, step.outputs)
+    _emit_body(body, step.type, step.inputs, "return 1", scope)
+    _emit_outputs(body, step.outputs, dataclasses.replace(scope, current=step.id))
     body.add("af_step_end || return 1")
     code.lines.extend(body.lines)
     code.add("fi")
@@ -574,6 +728,22 @@ def _setting_code(variable: str, value: ir.Value) -> list[str]:
     return [line.replace("af_missing; ", "") for line in code.lines]
 
 
+def state_path_note(flow: ir.Flow) -> str | None:
+    """Where the shell artifact of a flow whose state backend is not `file` keeps its
+    state (the file layout, beside the declared path), or None for a file-backed flow."""
+    if flow.state.backend == "file":
+        return None
+    path = flow.state.path.source if isinstance(flow.state.path, Template) else str(plain(flow.state.path))
+    return f"{path}.d"
+
+
+def _state_shown(flow: ir.Flow, path: Any) -> str:
+    derived = state_path_note(flow)
+    if derived is None:
+        return f"file {path}"
+    return f"file {derived} (state.backend {flow.state.backend} declares {path}; the sh target keeps files)"
+
+
 def _plan_lines(flow: ir.Flow) -> list[str]:
     def shown(value: ir.Value) -> Any:
         if isinstance(value, Template):
@@ -588,7 +758,7 @@ def _plan_lines(flow: ir.Flow) -> list[str]:
 
     out = [f"flow {flow.id} (compiled from {flow.source} by aetherflow-compiler {__version__}, sh target)",
            f"  workspace: {shown(flow.workspace.root)} (cleanup {flow.workspace.cleanup_policy})",
-           f"  state:     {flow.state.backend} {shown(flow.state.path)}",
+           f"  state:     {_state_shown(flow, shown(flow.state.path))}",
            f"  locks:     scope {flow.locks.scope}, ttl {shown(flow.locks.ttl_seconds)} s"]
     for job in flow.jobs:
         extra = ""
@@ -654,6 +824,9 @@ def generate_sh(flow: ir.Flow) -> str:
     out += ['    case $AF_WORK_ROOT in /*) ;; *) AF_WORK_ROOT=$PWD/$AF_WORK_ROOT ;; esac']
     out += ['    af_norm "$AF_WORK_ROOT"; AF_WORK_ROOT=$REPLY']
     out += _setting_code("AF_STATE_DIR", flow.state.path)
+    if flow.state.backend != "file":
+        out += [f"    # state.backend is {comment_text(flow.state.backend)}: the shell keeps the file layout beside that path",
+                '    AF_STATE_DIR="$AF_STATE_DIR.d"']
     for key, variable in (("artifacts", "AF_LAYOUT_ARTIFACTS"), ("scratch", "AF_LAYOUT_SCRATCH"),
                           ("manifests", "AF_LAYOUT_MANIFESTS")):
         out += _setting_code(variable, flow.workspace.layout.get(key, key))
@@ -673,8 +846,10 @@ def generate_sh(flow: ir.Flow) -> str:
             out += ["", f"# {comment_text(str(job.origin))}: when {comment_text(job.when_source or '')}",
                     f"{whens[job.id]}() {{", *code.lines, '    return "$af_w"', "}"]
         code = _Code("    ")
-        for step in job.steps:
-            _emit_step(code, step)
+        earlier: dict[str, int] = {}
+        for number, step in enumerate(job.steps, 1):
+            _emit_step(code, step, number, _Scope(job.id, index, dict(earlier)))
+            earlier[step.id] = number
         out += ["", f"# {comment_text(str(job.origin))}", f"{functions[job.id]}() {{", *(code.lines or ["    :"]),
                 "}"]
     out += ["", "af_jobs() {  # in declared order: index, id, function, when, job lock name, then the indexes of depends_on"]

@@ -49,14 +49,10 @@ class Case:
     modules: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, path: Path, backend: str | None = None) -> Case:
-        """The case; `backend` overrides the state backend its settings name (the sh
-        target keeps state in the file layout, so sh comparisons use `file`)."""
+    def load(cls, path: Path) -> Case:
         data = yaml.safe_load(path.read_text())
         name = path.stem
         settings = dict(data.get("settings") or {})
-        if backend is not None:
-            settings["backend"] = backend
         flow: dict[str, Any] = {
             "version": 1,
             "flow": {

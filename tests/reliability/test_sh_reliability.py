@@ -1,5 +1,7 @@
 """The shell artifact under crashes and contention: kill -9 at seeded random moments then
-resume, 16 concurrent runs around one lock, and taking over a lock left by a dead run."""
+resume, 16 concurrent runs around one lock, and taking over a lock left by a dead run.
+Each runs for a flow that declares the file layout and for one that declares sqlite (the
+engine's default), whose shell artifact keeps the file layout beside the database."""
 
 from __future__ import annotations
 
@@ -21,20 +23,29 @@ pytestmark = pytest.mark.reliability
 KILLS = 25
 
 
-def _flow(project: Project, flow_id: str, body: str, extra: str = "") -> None:
-    project.write_flow(f"{flow_id}.yaml", project.header(flow_id, backend="file", extra=extra) + body)
+@pytest.fixture(params=["file", "sqlite"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def _flow(project: Project, flow_id: str, body: str, backend: str, extra: str = "") -> None:
+    project.write_flow(f"{flow_id}.yaml", project.header(flow_id, backend=backend, extra=extra) + body)
     project.compile("--target", "sh")
 
 
-def _state(project: Project, flow_id: str) -> Path:
+def _state(project: Project, flow_id: str, backend: str) -> Path:
+    if backend == "sqlite":
+        declared = project.state(flow_id)
+        assert not declared.exists(), "the shell artifact never writes the declared database"
+        return Path(f"{declared}.d")
     return project.root / "state" / f"{flow_id}-files"
 
 
-def _done_steps(project: Project) -> set[str]:
+def _done_steps(project: Project, backend: str) -> set[str]:
     """Steps whose record is complete and SUCCESS. A record cut short by the kill is not
     valid JSON; both artifacts then treat the step as not done."""
     done = set()
-    folder = _state(project, "ledger") / "runs" / "crash" / "steps" / "a"
+    folder = _state(project, "ledger", backend) / "runs" / "crash" / "steps" / "a"
     for path in folder.glob("*.json") if folder.exists() else []:
         try:
             record = json.loads(path.read_text())
@@ -49,14 +60,14 @@ def _sh(project: Project, flow_id: str, *args: str) -> list[str]:
     return ["dash", str(project.dist / f"{flow_id}.sh"), *args]
 
 
-def test_kill_9_at_random_points_then_resume(project: Project) -> None:
-    _flow(project, "ledger", LEDGER_JOBS)
+def test_kill_9_at_random_points_then_resume(project: Project, backend: str) -> None:
+    _flow(project, "ledger", LEDGER_JOBS, backend)
     ledger = project.root / "ledger.txt"
     env = {"LEDGER": str(ledger), "PATH": "/usr/bin:/bin"}
     rng = random.Random(20261128)
     killed_mid_run = 0
     for _ in range(KILLS):
-        done_before = _done_steps(project)
+        done_before = _done_steps(project, backend)
         counts_before = ledger_counts(ledger)
         proc = subprocess.Popen(_sh(project, "ledger", "run", "--run-id", "crash"), env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=project.root)
@@ -69,7 +80,7 @@ def test_kill_9_at_random_points_then_resume(project: Project) -> None:
         counts_after = ledger_counts(ledger)
         for step_id in done_before:  # recorded as done: it never runs again
             assert counts_after[step_id] == counts_before[step_id], step_id
-        assert done_before <= _done_steps(project)
+        assert done_before <= _done_steps(project, backend)
     assert killed_mid_run >= KILLS - 3
     final_run = subprocess.run(_sh(project, "ledger", "run", "--run-id", "crash"), env=env,
                                capture_output=True, text=True, cwd=project.root)
@@ -81,16 +92,15 @@ def test_kill_9_at_random_points_then_resume(project: Project) -> None:
     report = json.loads(status.stdout)
     assert report["status"] == "SUCCESS"
     assert report["jobs"]["a"]["steps"] == {f"s{i}": "SUCCESS" for i in range(STEPS)}
-    # The Python artifact of the same flow reads the same records.
-    assert _done_steps(project) == {f"s{i}" for i in range(STEPS)}
+    assert _done_steps(project, backend) == {f"s{i}" for i in range(STEPS)}
 
 
 def _dash(project: Project, flow_id: str) -> Callable[[str], list[str]]:
     return lambda run_id: _sh(project, flow_id, "run", "--run-id", run_id)
 
 
-def test_with_lock_serializes_16_concurrent_runs(project: Project) -> None:
-    _flow(project, "wl", WITH_LOCK_JOBS, extra="  locks: {scope: none}\n")
+def test_with_lock_serializes_16_concurrent_runs(project: Project, backend: str) -> None:
+    _flow(project, "wl", WITH_LOCK_JOBS, backend, extra="  locks: {scope: none}\n")
     results = race(project, _dash(project, "wl"))
     assert not (project.root / "overlaps").exists()
     codes = [r.returncode for r in results]
@@ -99,11 +109,11 @@ def test_with_lock_serializes_16_concurrent_runs(project: Project) -> None:
         if result.returncode == 1:
             assert "error=Lock not acquired: the-critical-section" in result.stderr
     assert len((project.root / "winners").read_text().split()) == codes.count(0)
-    assert not list((_state(project, "wl") / "locks").iterdir()), "every lock is released"
+    assert not list((_state(project, "wl", backend) / "locks").iterdir()), "every lock is released"
 
 
-def test_flow_scope_lock_losers_exit_3(project: Project) -> None:
-    _flow(project, "fl", FLOW_LOCK_JOBS, extra="  locks: {scope: flow, ttl_seconds: 60}\n")
+def test_flow_scope_lock_losers_exit_3(project: Project, backend: str) -> None:
+    _flow(project, "fl", FLOW_LOCK_JOBS, backend, extra="  locks: {scope: flow, ttl_seconds: 60}\n")
     results = race(project, _dash(project, "fl"))
     assert not (project.root / "overlaps").exists()
     codes = [r.returncode for r in results]
@@ -113,15 +123,15 @@ def test_flow_scope_lock_losers_exit_3(project: Project) -> None:
             assert "lock_held key=flow:fl" in result.stderr
 
 
-def test_a_lock_left_by_a_dead_run_is_taken_over_after_its_ttl(project: Project) -> None:
+def test_a_lock_left_by_a_dead_run_is_taken_over_after_its_ttl(project: Project, backend: str) -> None:
     _flow(project, "stale", """\
 jobs:
   - id: a
     steps:
       - {id: s, type: external.process, inputs: {command: [sleep, "{{env.T:0}}"]}}
-""", extra="  locks: {scope: flow, ttl_seconds: 6}\n")
+""", backend, extra="  locks: {scope: flow, ttl_seconds: 6}\n")
     env = {"PATH": "/usr/bin:/bin"}
-    locks = _state(project, "stale") / "locks"
+    locks = _state(project, "stale", backend) / "locks"
     # A run holding the flow lock is killed -9: its lock directory stays behind.
     dead = subprocess.Popen(_sh(project, "stale", "run", "--run-id", "dead"), env={**env, "T": "5"},
                             cwd=project.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -69,7 +69,7 @@ af_plan() {
 # sync.yaml:6
 job_copy() {
     # sync.yaml:8
-    if af_step 'copy' 'external.process' 0; then
+    if af_step 'copy' 'external.process' 0 1; then
         af_1='sh'
         af_2='-c'
         af_3='date +%s > stamp'
