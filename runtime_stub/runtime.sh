@@ -8,21 +8,62 @@
 
 AF_NL='
 '
+AF_UP0=
 
 # --- messages --------------------------------------------------------------------------
 
 # Programs the runtime itself runs (date, mkdir, rm, od) run with LC_ALL=C: their output
 # does not depend on the locale, and they start faster without loading one.
 #
-# The clock: one `date` gives AF_EPOCH (seconds, for records and lock expiry) and AF_NOW
-# (UTC, for run and job events). It is read at run start, then again only where time may
-# have passed since: after a step ran or a wait. A job's start, its end when no step ran,
-# and the run's end right after its last job reuse the reading (second resolution).
+# The clock: AF_EPOCH (seconds, for records and lock expiry) and AF_NOW (UTC, for run and
+# job events). `date` gives both at run start. On Linux later readings come from
+# /proc/uptime, read by the `read` builtin: the start's wall clock plus the time elapsed
+# since (no process); elsewhere each reading runs `date`. Readings happen only where time
+# may have passed since the last: after a step ran or a wait. A job's start, its end when
+# no step ran, and the run's end right after its last job reuse the reading.
 af_clock() {
-    af_t=$(LC_ALL=C date -u '+%s %Y-%m-%dT%H:%M:%SZ')
-    AF_EPOCH=${af_t%% *}
-    AF_NOW=${af_t#* }
+    if [ -n "$AF_UP0" ] && read -r af_up af_rest </proc/uptime; then
+        af_ms=$((AF_MS0 + (${af_up%.*} * 100 + 1${af_up#*.} - 100 - AF_UP0) * 10))
+        AF_EPOCH=$((af_ms / 1000))
+        af_iso "$AF_EPOCH"
+        AF_NOW=$REPLY
+    else
+        af_t=$(LC_ALL=C date -u '+%s %Y-%m-%dT%H:%M:%SZ')
+        AF_EPOCH=${af_t%% *}
+        AF_NOW=${af_t#* }
+    fi
     AF_CLOCK_FRESH=1
+}
+
+af_clock_start() {  # NS SECONDS UTC from `date` at run start: the base of later readings
+    AF_EPOCH=$2; AF_NOW=$3; AF_CLOCK_FRESH=1; AF_UP0=
+    case $1 in
+        *[!0-9]*) AF_MS0=${2}000 ;;
+        *) AF_MS0=$(($1 / 1000000)) ;;
+    esac
+    if [ -r /proc/uptime ] && read -r af_up af_rest </proc/uptime; then
+        case $af_up in
+            *[0-9].[0-9][0-9]) AF_UP0=$((${af_up%.*} * 100 + 1${af_up#*.} - 100)) ;;
+        esac
+    fi
+}
+
+af_iso() {  # EPOCH -> REPLY: YYYY-MM-DDTHH:MM:SSZ (UTC; the civil calendar from days since 1970)
+    af_z=$(($1 / 86400 + 719468)); af_s=$(($1 % 86400))
+    af_era=$((af_z / 146097)); af_doe=$((af_z - af_era * 146097))
+    af_yoe=$(((af_doe - af_doe / 1460 + af_doe / 36524 - af_doe / 146096) / 365))
+    af_doy=$((af_doe - (365 * af_yoe + af_yoe / 4 - af_yoe / 100)))
+    af_mp=$(((5 * af_doy + 2) / 153))
+    af_d=$((af_doy - (153 * af_mp + 2) / 5 + 1))
+    af_m=$((af_mp < 10 ? af_mp + 3 : af_mp - 9))
+    af_y=$((af_yoe + af_era * 400 + (af_m <= 2)))
+    af_hh=$((af_s / 3600)); af_mm=$((af_s % 3600 / 60)); af_ss=$((af_s % 60))
+    [ "$af_m" -lt 10 ] && af_m=0$af_m
+    [ "$af_d" -lt 10 ] && af_d=0$af_d
+    [ "$af_hh" -lt 10 ] && af_hh=0$af_hh
+    [ "$af_mm" -lt 10 ] && af_mm=0$af_mm
+    [ "$af_ss" -lt 10 ] && af_ss=0$af_ss
+    REPLY="$af_y-$af_m-${af_d}T$af_hh:$af_mm:${af_ss}Z"
 }
 
 af_clock_fresh() {  # af_clock unless nothing that takes time happened since the last reading
@@ -851,33 +892,37 @@ af_lock_acquire() {  # KEY TTL [NAME]: 0 acquired, 1 held by another run (expiry
     af_lock=$AF_STATE_DIR/locks/$REPLY.lock
     af_tries=0
     while :; do
-        if LC_ALL=C mkdir "$af_lock" 2>/dev/null; then
-            printf '%s %s %s\n' "$AF_RUN_ID" "$((AF_EPOCH + $2))" "$2" >"$af_lock/lease"
+        # The lease file is created with O_EXCL (noclobber): only one run can create it.
+        set -C
+        { printf '%s %s %s\n' "$AF_RUN_ID" "$((AF_EPOCH + $2))" "$2" >"$af_lock"; } 2>/dev/null
+        af_created=$?
+        set +C
+        if [ "$af_created" = 0 ]; then
             AF_HELD="$AF_HELD$af_lock$AF_NL"
             af_keeper "$2"
             return 0
         fi
         af_lease "$af_lock"
         if [ "$af_owner" = "$AF_RUN_ID" ]; then
-            printf '%s %s %s\n' "$AF_RUN_ID" "$((AF_EPOCH + $2))" "$2" >"$af_lock/lease"
+            printf '%s %s %s\n' "$AF_RUN_ID" "$((AF_EPOCH + $2))" "$2" >"$af_lock"
             return 0
         fi
         af_tries=$((af_tries + 1))
         [ "$af_tries" -le 3 ] || return 1
         if [ -z "$af_expires" ]; then
-            sleep 1  # a run is creating it: look again
+            sleep 1  # a run is writing it: look again
             af_clock
             continue
         fi
         [ "$af_expires" -lt "$AF_EPOCH" ] || return 1
         # Expired: move it aside (only one run wins the rename), then try again.
-        mv "$af_lock" "$af_lock.stale.$$" 2>/dev/null && rm -rf "$af_lock.stale.$$"
+        mv "$af_lock" "$af_lock.stale.$$" 2>/dev/null && rm -f "$af_lock.stale.$$"
     done
 }
 
-af_lease() {  # LOCKDIR -> af_owner, af_expires, af_ttl ('' while the lease is being written)
+af_lease() {  # LOCKFILE -> af_owner, af_expires, af_ttl ('' while the lease is being written)
     af_owner=; af_expires=; af_ttl=
-    [ -f "$1/lease" ] && read -r af_owner af_expires af_ttl <"$1/lease"
+    [ -f "$1" ] && read -r af_owner af_expires af_ttl <"$1"
     [ -n "$af_ttl" ] || af_expires=
 }
 
@@ -903,7 +948,7 @@ af_keeper() {
             for af_lock in "$AF_STATE_DIR"/locks/*.lock; do
                 af_lease "$af_lock"
                 [ "$af_owner" = "$AF_RUN_ID" ] && [ -n "$af_ttl" ] || continue
-                printf '%s %s %s\n' "$AF_RUN_ID" "$((af_now + af_ttl))" "$af_ttl" >"$af_lock/lease"
+                printf '%s %s %s\n' "$AF_RUN_ID" "$((af_now + af_ttl))" "$af_ttl" >"$af_lock"
             done
         done
     ) </dev/null >/dev/null 2>&1 &
@@ -926,7 +971,7 @@ af_lock_release() {  # KEY [NAME]
     done
     AF_HELD=$af_left
     af_lease "$af_lock"
-    [ "$af_owner" = "$AF_RUN_ID" ] && LC_ALL=C rm -rf "$af_lock"
+    [ "$af_owner" = "$AF_RUN_ID" ] && LC_ALL=C rm -f "$af_lock"
     return 0
 }
 
@@ -936,7 +981,7 @@ af_release_all() {
     while [ -n "$af_todo_held" ]; do
         af_entry=${af_todo_held%%"$AF_NL"*}; af_todo_held=${af_todo_held#"$af_entry"}; af_todo_held=${af_todo_held#"$AF_NL"}
         af_lease "$af_entry"
-        [ "$af_owner" = "$AF_RUN_ID" ] && LC_ALL=C rm -rf "$af_entry"
+        [ "$af_owner" = "$AF_RUN_ID" ] && LC_ALL=C rm -f "$af_entry"
     done
     AF_HELD=
 }
@@ -1315,19 +1360,22 @@ af_run_once() {
         af_child "$af_c" "$af_o" "$af_e" "$af_t" "$@"
         AF_RC=$?
     else
+        # With a timeout the program still runs in the foreground: `wait PID` for one of
+        # several children can miss its end in dash and busybox sh (then it waits for the
+        # next child to end). The watchdog is not a child of this shell (a subshell starts
+        # it and exits): it reads the program's pid from AF_PIDFILE at the deadline.
         af_mark=$AF_SCRATCH/.af-$AF_STEP.timedout
-        rm -f "$af_mark"
+        AF_PIDFILE=$AF_SCRATCH/.af-$AF_STEP.pid
+        rm -f "$af_mark" "$AF_PIDFILE"
         AF_SETSID=
         command -v setsid >/dev/null 2>&1 && AF_SETSID=setsid
-        af_child "$af_c" "$af_o" "$af_e" "$af_t" "$@" &
-        af_pid=$!
-        af_watchdog "$af_pid" "$af_mark" &
-        af_wd=$!
-        wait "$af_pid"
+        # (A subshell, not the function itself, takes the redirections: a function call
+        # would keep a copy of this substitution's pipe open, and it would not end.)
+        af_wd=$( (af_watchdog "$af_mark") </dev/null >/dev/null 2>&1 & echo "$!")
+        af_child "$af_c" "$af_o" "$af_e" "$af_t" "$@"
         AF_RC=$?
-        kill "$af_wd" 2>/dev/null
-        wait "$af_wd" 2>/dev/null
-        [ -e "$af_mark" ] && AF_TIMED_OUT=1 && rm -f "$af_mark"
+        if [ -e "$af_mark" ]; then AF_TIMED_OUT=1; else kill "$af_wd" 2>/dev/null; fi
+        rm -f "$af_mark" "$AF_PIDFILE"
     fi
     if [ "$AF_P_STDOUT" = capture ]; then
         AF_OUT_JSON=$( { dd if="$af_o" bs=1024 count="$AF_P_MAX_KB" 2>/dev/null; printf x; } | af_json_awk)
@@ -1340,24 +1388,29 @@ af_run_once() {
     fi
 }
 
-af_watchdog() {  # PID MARK: TERM the child's group at the deadline, KILL after the grace
+af_watchdog() {  # MARK: at the deadline, mark the timeout and TERM the program's group; KILL after the grace
+    af_sleeper=
     trap 'kill "$af_sleeper" 2>/dev/null; exit 0' TERM
     sleep "$AF_P_TIMEOUT" &
     af_sleeper=$!
     wait "$af_sleeper" || exit 0
-    : >"$2"
-    af_signal TERM "$1"
+    : >"$1"
+    af_pid=
+    [ -f "$AF_PIDFILE" ] && read -r af_pid <"$AF_PIDFILE"
+    [ -n "$af_pid" ] || exit 0
+    af_signal TERM "$af_pid"
     sleep "$AF_P_GRACE" &
     af_sleeper=$!
     wait "$af_sleeper" || exit 0
-    af_signal KILL "$1"
+    af_signal KILL "$af_pid"
 }
 
 af_signal() {  # SIG PID: the whole process group when the child has one
+    # `kill -SIG -PGID`: dash's `kill -s SIG` reads a negative pid as an option.
     if [ -n "$AF_SETSID" ]; then
-        kill -s "$1" "-$2" 2>/dev/null || kill -s "$1" "$2" 2>/dev/null
+        kill "-$1" "-$2" 2>/dev/null || kill "-$1" "$2" 2>/dev/null
     else
-        kill -s "$1" "$2" 2>/dev/null
+        kill "-$1" "$2" 2>/dev/null
     fi
 }
 
@@ -1405,6 +1458,37 @@ af_plain() {
         return 1
     fi
     AF_RESULT=$AF_PLAIN_RESULT
+}
+
+# A step that is only a literal command (no other input, no outputs, no on_no_data): the
+# commonest step, in one call. A run that resumes, or a job an earlier step skips, takes
+# the general path; so does a program that is not found.
+af_plain_step() {  # ID INDEX PROGRAM [ARG...]
+    if [ -n "$AF_JOB_SKIP" ] || [ "$AF_RESUMING" = 1 ] || ! af_which "$3"; then
+        af_step "$1" external.process 0 "$2" || return 0
+        shift 2
+        af_plain "$@" || return 1
+        af_step_end
+        return
+    fi
+    AF_STEP=$1; AF_STEP_INDEX=$2; AF_STEP_STATUS=SUCCESS
+    af_step_event step_start "step_id=$1 step_type=external.process"
+    AF_CLOCK_FRESH=0
+    shift 3
+    af_event DEBUG process_start "job_id=$AF_JOB" "step_id=$AF_STEP" attempt=1
+    AETHERFLOW_FLOW_ID="${AETHERFLOW_FLOW_ID-$AF_FLOW_ID}" AETHERFLOW_RUN_ID="${AETHERFLOW_RUN_ID-$AF_RUN_ID}" \
+        "$REPLY" "$@" </dev/null
+    af_rc=$?
+    if [ "$af_rc" != 0 ]; then
+        af_event ERROR process_exit "job_id=$AF_JOB" "step_id=$AF_STEP" attempt=1 "exit_code=$af_rc"
+        af_step_fail "external.process failed with exit code $af_rc"
+        return 1
+    fi
+    eval "AF_SR_$AF_STEP_INDEX=\$AF_PLAIN_RESULT"
+    printf '{\n"status": "SUCCESS",\n"result": %s,\n"promoted": {}\n}\n' "$AF_PLAIN_RESULT_JSON" \
+        >"$AF_RUN_DIR/steps/$AF_JOB/$AF_STEP.json"
+    af_step_event step_end "step_id=$AF_STEP status=SUCCESS"
+    af_report_step "$AF_STEP" SUCCESS
 }
 
 # The result of a plain step that succeeded, as a map and as written in its record.
@@ -1458,8 +1542,10 @@ af_child() {
         done
         [ -n "$af_o" ] && exec >>"$af_o"
         [ -n "$af_e" ] && exec 2>>"$af_e"
-        if [ -n "${AF_SETSID-}" ] && [ -n "$AF_P_TIMEOUT" ]; then
-            exec setsid "$@"
+        if [ -n "$AF_P_TIMEOUT" ]; then
+            # The program's pid for the watchdog: the sh started here writes its own, then
+            # becomes the program (in a new process group when setsid exists).
+            exec ${AF_SETSID:+"$AF_SETSID"} sh -c "echo \"\$\$\" >\"\$0\" && exec \"\$@\"" "$AF_PIDFILE" "$@"
         fi
         exec "$@"
     ) </dev/null
@@ -1759,7 +1845,8 @@ af_cmd_run() {
     # The start time: ns (for ordering runs), s and UTC from one `date`.
     # shellcheck disable=SC2046  # the words are digits and one timestamp
     set -- $(LC_ALL=C date -u '+%s%N %s %Y-%m-%dT%H:%M:%SZ')
-    af_now_ns=$1; AF_EPOCH=$2; AF_NOW=$3; AF_CLOCK_FRESH=1
+    af_now_ns=$1
+    af_clock_start "$@"
     if [ -z "$AF_RUN_ID" ]; then
         # A new run's id: 12 hex digits from the ns clock mixed with the pid, or from
         # /dev/urandom where `date` has no %N (busybox) or the id is taken already.

@@ -9,12 +9,13 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 from test_compile import NASTY
 
-from conftest import ROOT, Project, run_cli
+from conftest import ROOT, Project, alive, run_cli
 
 SHELLS = [("dash",), ("bash", "--posix"), ("busybox", "sh")]
 SHELLCHECK = str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "shellcheck")
@@ -229,6 +230,54 @@ def test_values_reach_the_process_byte_for_byte_and_never_execute(project: Proje
     status = _status(project, shell, "evil", "r1")
     assert status["jobs"]["a"]["outputs"] == {"echoed": 0, "text": "0 " + NASTY[7]}
     assert status["jobs"]["b"]["status"] == "SUCCESS"
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_a_timeout_stops_the_program_its_children_and_a_term_ignorer(project: Project,
+                                                                     shell: tuple[str, ...]) -> None:
+    _sh_flow(project, "slow", """\
+        jobs:
+          - id: a
+            steps:
+              - id: hang
+                type: external.process
+                inputs:
+                  command: ["sh", "-c", "trap '' TERM; sleep 60 & echo $! > child.pid; wait"]
+                  cwd: "."
+                  timeout_seconds: 1
+                  kill_grace_seconds: 1
+        """)
+    project.compile("--target", "sh")
+    started = time.monotonic()
+    run = _run(project, shell, "slow", "run", "--run-id", "r1")
+    assert run.returncode == 1 and "error=external.process timed out after 1s" in run.stderr, run.stderr
+    assert time.monotonic() - started < 10  # the deadline, then the grace, then KILL
+    pid = int((project.work / "slow" / "a" / "r1" / "artifacts" / "child.pid").read_text())
+    time.sleep(0.2)
+    assert not alive(pid), "the background grandchild survived the timeout"
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_many_short_steps_with_a_timeout_end_at_once_on_a_busy_machine(project: Project,
+                                                                       shell: tuple[str, ...]) -> None:
+    """`wait PID` with several children can miss a child's end in dash and busybox sh, most
+    often on a loaded machine; a step with a timeout then waited for its deadline. 150
+    steps with a 20 s timeout, two CPU burners running: nothing may wait for a deadline."""
+    steps = "".join(f"      - {{id: s{i}, type: external.process, inputs: {{command: [\"true\"], "
+                    f"timeout_seconds: 20}}}}\n" for i in range(150))
+    _sh_flow(project, "quick", "jobs:\n  - id: a\n    steps:\n" + steps)
+    project.compile("--target", "sh")
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        started = time.monotonic()
+        run = _run(project, shell, "quick", "run", "--run-id", "r1")
+        elapsed = time.monotonic() - started
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+    assert run.returncode == 0, run.stderr
+    assert elapsed < 15, f"{elapsed:.1f} s: a step waited for its timeout"
 
 
 @pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])

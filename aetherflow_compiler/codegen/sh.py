@@ -649,8 +649,25 @@ def _emit_outputs(code: _Code, outputs: ir.Map, scope: _Scope) -> None:
         code.add("}")
 
 
+def _plain_argv(step: ir.Step) -> list[str] | None:
+    """The words of a step that is only a literal command (no other input, no outputs,
+    no on_no_data), which runs on the runtime's short path; None for any other step."""
+    inputs = step.inputs
+    if (step.type != "external.process" or step.outputs.entries or step.skip_job_on_no_data
+            or not {str(key) for key, _ in inputs.entries} <= {"command", "args"} or not _is_literal(inputs)):
+        return None
+    command, args = inputs.get("command"), inputs.get("args")
+    if not isinstance(command, ir.Seq) or not command.items or (args is not None and not isinstance(args, ir.Seq)):
+        return None
+    return [py_str(item) for item in (*command.items, *(args.items if isinstance(args, ir.Seq) else ()))]
+
+
 def _emit_step(code: _Code, step: ir.Step, index: int, scope: _Scope) -> None:
     code.add(f"# {comment_text(str(step.origin))}")
+    argv = _plain_argv(step)
+    if argv is not None:
+        code.add(f"af_plain_step {q(step.id)} {index} {' '.join(q(word) for word in argv)} || return 1")
+        return
     code.add(f"if af_step {q(step.id)} {q(step.type)} {1 if step.skip_job_on_no_data else 0} {index}; then")
     body = _Code(code.indent + "    ")
     _emit_body(body, step.type, step.inputs, "return 1", scope)

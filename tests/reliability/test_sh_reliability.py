@@ -132,26 +132,26 @@ jobs:
 """, backend, extra="  locks: {scope: flow, ttl_seconds: 6}\n")
     env = {"PATH": "/usr/bin:/bin"}
     locks = _state(project, "stale", backend) / "locks"
-    # A run holding the flow lock is killed -9: its lock directory stays behind.
+    # A run holding the flow lock is killed -9: its lock file stays behind.
     dead = subprocess.Popen(_sh(project, "stale", "run", "--run-id", "dead"), env={**env, "T": "5"},
                             cwd=project.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not (locks.exists() and any(
-            p.suffix == ".lock" and (p / "lease").exists() and (p / "lease").read_text() for p in locks.iterdir())):
+            p.suffix == ".lock" and p.read_text() for p in locks.iterdir())):
         time.sleep(0.01)
     dead.send_signal(signal.SIGKILL)
     dead.wait()
     [lock] = [p for p in locks.iterdir() if p.suffix == ".lock"]
-    owner, expires, ttl = (lock / "lease").read_text().split()
+    owner, expires, ttl = lock.read_text().split()
     assert (owner, ttl) == ("dead", "6")
     # Still within its TTL: a new run is refused with exit 3.
     blocked = subprocess.run(_sh(project, "stale", "run", "--run-id", "second"), env=env,
                              cwd=project.root, capture_output=True, text=True)
     assert blocked.returncode == 3, blocked.stderr
     # Nothing renews it any more (the run's keeper stops when the run is gone)...
-    lease = (lock / "lease").read_text()
+    lease = lock.read_text()
     time.sleep(3)
-    assert (lock / "lease").read_text() == lease
+    assert lock.read_text() == lease
     # ...so it expires, and the next run takes it over, runs, and releases it.
     while int(expires) >= int(time.time()):
         time.sleep(0.2)

@@ -69,13 +69,7 @@ af_plan() {
 # sync.yaml:6
 job_copy() {
     # sync.yaml:8
-    if af_step 'copy' 'external.process' 0 1; then
-        af_1='sh'
-        af_2='-c'
-        af_3='date +%s > stamp'
-        af_plain "$af_1" "$af_2" "$af_3" || return 1
-        af_step_end || return 1
-    fi
+    af_plain_step 'copy' 1 'sh' '-c' 'date +%s > stamp' || return 1
 }
 
 af_jobs() {  # in declared order: index, id, function, when, job lock name, then the indexes of depends_on
