@@ -70,14 +70,31 @@ af_clock_fresh() {  # af_clock unless nothing that takes time happened since the
     [ "$AF_CLOCK_FRESH" = 1 ] || af_clock
 }
 
-# The end-of-run summary: a job's line, then its steps' lines (kept until the job ends).
+# The end-of-run summary: a job's line, then a line for each step it reached: the status
+# kept in AF_RS_<job>_<index> (with a note), or SUCCESS for a plain step that kept none.
 af_report_step() {  # ID STATUS [NOTE]
-    AF_STEPS_REPORT="${AF_STEPS_REPORT}step|$1|$2||${3-}$AF_NL"
+    eval "AF_RS_${AF_JI}_$AF_STEP_INDEX=\"\$2|\${3-}\""
 }
 
 af_report_job() {  # ID STATUS SECONDS [NOTE]
-    AF_REPORT="${AF_REPORT}job|$1|$2|$3|${4-}$AF_NL$AF_STEPS_REPORT"
-    AF_STEPS_REPORT=
+    AF_REPORT="${AF_REPORT}job|$1|$2|$3|${4-}$AF_NL"
+    af_job_step_ids "$1"
+    af_k=0
+    for af_id in $REPLY; do
+        af_k=$((af_k + 1))
+        [ "$af_k" -le "$AF_STEP_INDEX" ] || break
+        eval "af_line=\${AF_RS_${AF_JI}_$af_k-SUCCESS|}"
+        AF_REPORT="${AF_REPORT}step|$af_id|${af_line%%|*}||${af_line#*|}$AF_NL"
+    done
+}
+
+af_job_step_ids() {  # JOBID -> REPLY: its step ids, from AF_JOB_STEPS
+    af_todo_lines=$AF_JOB_STEPS
+    while [ -n "$af_todo_lines" ]; do
+        af_entry=${af_todo_lines%%"$AF_NL"*}; af_todo_lines=${af_todo_lines#*"$AF_NL"}
+        case $af_entry in "$1" | "$1 "*) REPLY=${af_entry#"$1"}; return 0 ;; esac
+    done
+    REPLY=
 }
 
 af_print_report() {
@@ -554,41 +571,96 @@ af_indent_awk() {  # INDENT: a one-line `"key": value` on stdin, its lists and m
 
 # --- records: the file state layout ---------------------------------------------------
 
-af_record_read() {  # FILE -> AF_R_STATUS, AF_R_PROMOTED (or OUTPUTS), AF_R_REASON, AF_R_RESULT; 1 if absent or torn
+af_record_read() {  # FILE -> AF_R_STATUS, AF_R_MAP (promoted or outputs), AF_R_REASON, AF_R_RESULT; 1 if absent or torn
     [ -f "$1" ] || return 1
-    AF_R_STATUS=; AF_R_MAP=; AF_R_RESULT=; AF_R_REASON=null; af_section=; af_complete=0
+    af_record_start
     while IFS= read -r af_line; do
-        case $af_line in
-            '}') af_complete=1 ;;
-            '"status": '*) af_v=${af_line#'"status": '}; af_v=${af_v%,}; AF_R_STATUS=${af_v#\"}; AF_R_STATUS=${AF_R_STATUS%\"} ;;
-            '"skip_reason": '*) af_v=${af_line#'"skip_reason": '}; AF_R_REASON=${af_v%,} ;;
-            '"promoted": {' | '"outputs": {') af_section=map ;;
-            '"result": {') af_section=result ;;
-            '},' | '  }' | '  },') af_section= ;;
-            '"promoted": {},' | '"outputs": {},' | '"result": {},' | '"promoted": {}' | '"outputs": {}') ;;
-            *)
-                af_v=${af_line#"${af_line%%[! ]*}"}
-                af_v=${af_v%,}
-                case $af_section in
-                    map) AF_R_MAP="$AF_R_MAP$af_v$AF_NL" ;;
-                    result) AF_R_RESULT="$AF_R_RESULT$af_v$AF_NL" ;;
-                esac ;;
-        esac
+        af_record_line "$af_line"
     done <"$1"
     [ "$af_complete" = 1 ]
 }
 
-af_write_step() {  # JOB STEP STATUS RESULTMAP PROMOTEDMAP
-    if [ "$4" = "$AF_PLAIN_RESULT" ]; then af_res=$AF_PLAIN_RESULT_JSON; else af_map_json "$4" '  '; af_res=$REPLY; fi
-    af_map_json "$5" '  '; af_pro=$REPLY
-    printf '{\n"status": "%s",\n"result": %s,\n"promoted": %s\n}\n' "$3" "$af_res" "$af_pro" \
-        >"$AF_RUN_DIR/steps/$1/$2.json"
+af_record_start() {
+    AF_R_STEP=; AF_R_STATUS=; AF_R_MAP=; AF_R_RESULT=; AF_R_REASON=null; af_section=; af_complete=0
+}
+
+af_record_line() {  # LINE: one line of a record, as af_map_json lays them out; "}" completes it
+    case $1 in
+        '{') af_record_start ;;
+        '}') af_complete=1 ;;
+        '"step": '*) af_v=${1#'"step": "'}; AF_R_STEP=${af_v%'",'} ;;
+        '"status": '*) af_v=${1#'"status": '}; af_v=${af_v%,}; AF_R_STATUS=${af_v#\"}; AF_R_STATUS=${AF_R_STATUS%\"} ;;
+        '"skip_reason": '*) af_v=${1#'"skip_reason": '}; AF_R_REASON=${af_v%,} ;;
+        '"promoted": {' | '"outputs": {') af_section=map ;;
+        '"result": {') af_section=result ;;
+        '},' | '  }' | '  },') af_section= ;;
+        '"promoted": {},' | '"outputs": {},' | '"result": {},' | '"promoted": {}' | '"outputs": {}') ;;
+        *)
+            af_v=${1#"${1%%[! ]*}"}
+            af_v=${af_v%,}
+            case $af_section in
+                map) AF_R_MAP="$AF_R_MAP$af_v$AF_NL" ;;
+                result) AF_R_RESULT="$AF_R_RESULT$af_v$AF_NL" ;;
+            esac ;;
+    esac
+}
+
+# A job's step records: appended to steps/<job>.log through fd 7 while the job runs (one
+# write per step, no file to create), read back when a run resumes. A record counts only
+# when its closing "}" is there; a later record of a step replaces an earlier one.
+af_log_load() {  # JOBINDEX JOBID [repair]: the job's complete records -> AF_L<S|X|M>_<job>_<position>
+    af_log=$AF_RUN_DIR/steps/$2.log
+    [ -f "$af_log" ] || return 0
+    af_job_step_ids "$2"; af_ids=$REPLY
+    af_record_start
+    af_line=
+    while IFS= read -r af_line; do
+        af_record_line "$af_line"
+        [ "$af_complete" = 1 ] || continue
+        af_k=0
+        for af_id in $af_ids; do
+            af_k=$((af_k + 1))
+            [ "$af_id" = "$AF_R_STEP" ] || continue
+            eval "AF_LS_$1_$af_k=\$AF_R_STATUS; AF_LX_$1_$af_k=\$AF_R_RESULT; AF_LM_$1_$af_k=\$AF_R_MAP"
+            break
+        done
+        af_complete=0
+    done <"$af_log"
+    # A record cut short by a crash: end its line, so that the next record starts on its own.
+    [ -z "$af_line" ] || [ "${3-}" != repair ] || printf '\n' >>"$af_log"
+}
+
+af_log_get() {  # POSITION -> AF_R_STATUS, AF_R_RESULT, AF_R_MAP of the step's last record; 1 if none
+    eval "AF_R_STATUS=\${AF_LS_${AF_JI}_$1-}"
+    [ -n "$AF_R_STATUS" ] || return 1
+    eval "AF_R_RESULT=\$AF_LX_${AF_JI}_$1; AF_R_MAP=\$AF_LM_${AF_JI}_$1"
+}
+
+af_write_step() {  # STEP STATUS RESULTMAP PROMOTEDMAP: a record on the job's log (fd 7)
+    if [ "$3" = "$AF_PLAIN_RESULT" ]; then af_res=$AF_PLAIN_RESULT_JSON; else af_map_json "$3" '  '; af_res=$REPLY; fi
+    af_map_json "$4" '  '; af_pro=$REPLY
+    printf '{\n"step": "%s",\n"status": "%s",\n"result": %s,\n"promoted": %s\n}\n' "$1" "$2" "$af_res" "$af_pro" >&7
 }
 
 af_write_job() {  # JOB STATUS OUTPUTMAP REASONLITERAL (updated_at: the last af_clock)
+    [ "$AF_RUN_DIRS" = 1 ] || af_run_dirs
     af_map_json "$3" '  '
     printf '{\n"status": "%s",\n"updated_at": %s,\n"outputs": %s,\n"skip_reason": %s\n}\n' \
         "$2" "$AF_EPOCH" "$REPLY" "$4" >"$AF_RUN_DIR/jobs/$1.json"
+}
+
+# The run's state directories are made when the run first records something, in the same
+# `mkdir` as the first job's workspace: one process fewer per run. run.json (RUNNING)
+# follows at once.
+af_run_dirs() {  # [DIR...]: the run's directories (the first time), and DIRs
+    if [ "$AF_RUN_DIRS" = 1 ]; then
+        [ $# = 0 ] || LC_ALL=C mkdir -p "$@" || af_die "cannot create the job's workspace under $AF_WORK_ROOT"
+        return 0
+    fi
+    LC_ALL=C mkdir -p "$AF_RUN_DIR/jobs" "$AF_RUN_DIR/steps" "$@" \
+        || af_die "cannot create the run's directories in the state store $AF_STATE_DIR or the workspace $AF_WORK_ROOT"
+    AF_RUN_DIRS=1
+    af_write_run RUNNING
 }
 
 af_write_run() {  # STATUS (updated_at: the last af_clock)
@@ -951,7 +1023,7 @@ af_keeper() {
                 printf '%s %s %s\n' "$AF_RUN_ID" "$((af_now + af_ttl))" "$af_ttl" >"$af_lock"
             done
         done
-    ) </dev/null >/dev/null 2>&1 &
+    ) </dev/null >/dev/null 2>&1 7>&- &
     AF_KEEPER=$!
 }
 
@@ -990,7 +1062,9 @@ af_release_all() {
 
 # ID TYPE SKIPJOB INDEX: 0 when the step must run now; 1 when it is already done (resumed)
 # or skipped because an earlier step reported no data. INDEX (its place in the job) names
-# the variable that keeps its result for later steps' templates (AF_SR_<INDEX>).
+# the variables that keep its result for later steps' templates (AF_SR_<job>_<INDEX>) and
+# its line in the summary (AF_RS_<job>_<INDEX>). A plain step that succeeded keeps neither:
+# its result is AF_PLAIN_RESULT and its line says SUCCESS.
 af_step() {
     AF_STEP=$1
     AF_STEP_SKIPJOB=$3
@@ -1002,15 +1076,15 @@ af_step() {
     if [ -n "$AF_JOB_SKIP" ]; then
         af_json_str "$AF_JOB_SKIP"
         AF_RESULT="\"skipped\": true$AF_NL\"reason\": $REPLY$AF_NL"
-        eval "AF_SR_$4=\$AF_RESULT"
-        af_write_step "$AF_JOB" "$1" SKIPPED "$AF_RESULT" ''
+        eval "AF_SR_${AF_JI}_$4=\$AF_RESULT"
+        af_write_step "$1" SKIPPED "$AF_RESULT" ''
         af_report_step "$1" SKIPPED
         return 1
     fi
-    if [ "$AF_RESUMING" = 1 ] && af_record_read "$AF_RUN_DIR/steps/$AF_JOB/$1.json"; then
+    if [ "$AF_RESUMING" = 1 ] && af_log_get "$4"; then
         case $AF_R_STATUS in
             SUCCESS | SKIPPED)
-                eval "AF_SR_$4=\$AF_R_RESULT"
+                eval "AF_SR_${AF_JI}_$4=\$AF_R_RESULT"
                 af_map_merge AF_JOB_OUT "$AF_R_MAP"
                 af_step_event step_resumed "step_id=$1 status=$AF_R_STATUS"
                 if [ "$AF_R_STATUS" = SKIPPED ] && [ "$3" = 1 ]; then
@@ -1047,7 +1121,7 @@ af_step_fail() {  # MESSAGE [env]: the step FAILED; the job stops (returns 1)
     af_one_line "$1"
     af_msg=$REPLY
     af_json_str "$af_msg"
-    af_write_step "$AF_JOB" "$AF_STEP" FAILED "\"error\": $REPLY$AF_NL" ''
+    af_write_step "$AF_STEP" FAILED "\"error\": $REPLY$AF_NL" ''
     af_event ERROR step_end "job_id=$AF_JOB" "step_id=$AF_STEP" status=FAILED "error=$af_msg"
     af_report_step "$AF_STEP" FAILED
     AF_JOB_ERROR=$af_msg
@@ -1070,8 +1144,8 @@ af_one_line() {  # TEXT -> REPLY on one line
 }
 
 af_step_end() {  # record the step; merge its outputs; returns 1 when promotion failed
-    eval "AF_SR_$AF_STEP_INDEX=\$AF_RESULT"
-    af_write_step "$AF_JOB" "$AF_STEP" "$AF_STEP_STATUS" "$AF_RESULT" "$AF_PROMOTED"
+    eval "AF_SR_${AF_JI}_$AF_STEP_INDEX=\$AF_RESULT"
+    af_write_step "$AF_STEP" "$AF_STEP_STATUS" "$AF_RESULT" "$AF_PROMOTED"
     af_map_merge AF_JOB_OUT "$AF_PROMOTED"
     af_step_event step_end "step_id=$AF_STEP status=$AF_STEP_STATUS"
     af_report_step "$AF_STEP" "$AF_STEP_STATUS"
@@ -1371,7 +1445,7 @@ af_run_once() {
         command -v setsid >/dev/null 2>&1 && AF_SETSID=setsid
         # (A subshell, not the function itself, takes the redirections: a function call
         # would keep a copy of this substitution's pipe open, and it would not end.)
-        af_wd=$( (af_watchdog "$af_mark") </dev/null >/dev/null 2>&1 & echo "$!")
+        af_wd=$( (af_watchdog "$af_mark") </dev/null >/dev/null 2>&1 7>&- & echo "$!")
         af_child "$af_c" "$af_o" "$af_e" "$af_t" "$@"
         AF_RC=$?
         if [ -e "$af_mark" ]; then AF_TIMED_OUT=1; else kill "$af_wd" 2>/dev/null; fi
@@ -1471,24 +1545,28 @@ af_plain_step() {  # ID INDEX PROGRAM [ARG...]
         af_step_end
         return
     fi
-    AF_STEP=$1; AF_STEP_INDEX=$2; AF_STEP_STATUS=SUCCESS
-    af_step_event step_start "step_id=$1 step_type=external.process"
-    AF_CLOCK_FRESH=0
+    AF_STEP=$1; AF_STEP_INDEX=$2; AF_STEP_STATUS=SUCCESS; AF_CLOCK_FRESH=0
+    case $AF_LOG_LEVEL in
+        WARNING | ERROR) ;;
+        DEBUG) af_step_event step_start "step_id=$1 step_type=external.process"
+               af_event DEBUG process_start "job_id=$AF_JOB" "step_id=$1" attempt=1 ;;
+        *) printf '                     INFO    step_start job_id=%s step_id=%s step_type=external.process\n' \
+               "$AF_JOB" "$1" >&2 ;;
+    esac
     shift 3
-    af_event DEBUG process_start "job_id=$AF_JOB" "step_id=$AF_STEP" attempt=1
-    AETHERFLOW_FLOW_ID="${AETHERFLOW_FLOW_ID-$AF_FLOW_ID}" AETHERFLOW_RUN_ID="${AETHERFLOW_RUN_ID-$AF_RUN_ID}" \
-        "$REPLY" "$@" </dev/null
+    "$REPLY" "$@" 7>&-
     af_rc=$?
     if [ "$af_rc" != 0 ]; then
         af_event ERROR process_exit "job_id=$AF_JOB" "step_id=$AF_STEP" attempt=1 "exit_code=$af_rc"
         af_step_fail "external.process failed with exit code $af_rc"
         return 1
     fi
-    eval "AF_SR_$AF_STEP_INDEX=\$AF_PLAIN_RESULT"
-    printf '{\n"status": "SUCCESS",\n"result": %s,\n"promoted": {}\n}\n' "$AF_PLAIN_RESULT_JSON" \
-        >"$AF_RUN_DIR/steps/$AF_JOB/$AF_STEP.json"
-    af_step_event step_end "step_id=$AF_STEP status=SUCCESS"
-    af_report_step "$AF_STEP" SUCCESS
+    printf '{\n"step": "%s",\n"status": "SUCCESS",\n"result": %s,\n"promoted": {}\n}\n' "$AF_STEP" \
+        "$AF_PLAIN_RESULT_JSON" >&7
+    case $AF_LOG_LEVEL in
+        WARNING | ERROR) ;;
+        *) printf '                     INFO    step_end job_id=%s step_id=%s status=SUCCESS\n' "$AF_JOB" "$AF_STEP" >&2 ;;
+    esac
 }
 
 # The result of a plain step that succeeded, as a map and as written in its record.
@@ -1498,21 +1576,17 @@ AF_PLAIN_RESULT_JSON="{$AF_NL    \"exit_code\": 0,$AF_NL    \"attempts\": 1$AF_N
 # OUT ERR PROGRAM ARGS...: the common case (no cwd, env, temp dir or timeout) as a simple
 # command: dash starts it with vfork, where the subshell of af_child copies the shell
 # first. PROGRAM has a slash, so it never names a builtin or a function.
-af_direct() {
+af_direct() {  # OUT ERR PROGRAM [ARG...]: the program in this shell's environment (stdin inherited, as in Python)
     af_o=$1; af_e=$2
     shift 2
     if [ -z "$af_o$af_e" ]; then
-        AETHERFLOW_FLOW_ID="${AETHERFLOW_FLOW_ID-$AF_FLOW_ID}" AETHERFLOW_RUN_ID="${AETHERFLOW_RUN_ID-$AF_RUN_ID}" \
-            "$@" </dev/null
+        "$@" 7>&-
     elif [ -z "$af_e" ]; then
-        AETHERFLOW_FLOW_ID="${AETHERFLOW_FLOW_ID-$AF_FLOW_ID}" AETHERFLOW_RUN_ID="${AETHERFLOW_RUN_ID-$AF_RUN_ID}" \
-            "$@" </dev/null >>"$af_o"
+        "$@" >>"$af_o" 7>&-
     elif [ -z "$af_o" ]; then
-        AETHERFLOW_FLOW_ID="${AETHERFLOW_FLOW_ID-$AF_FLOW_ID}" AETHERFLOW_RUN_ID="${AETHERFLOW_RUN_ID-$AF_RUN_ID}" \
-            "$@" </dev/null 2>>"$af_e"
+        "$@" 2>>"$af_e" 7>&-
     else
-        AETHERFLOW_FLOW_ID="${AETHERFLOW_FLOW_ID-$AF_FLOW_ID}" AETHERFLOW_RUN_ID="${AETHERFLOW_RUN_ID-$AF_RUN_ID}" \
-            "$@" </dev/null >>"$af_o" 2>>"$af_e"
+        "$@" >>"$af_o" 2>>"$af_e" 7>&-
     fi
 }
 
@@ -1521,16 +1595,16 @@ af_child() {
     af_c=$1; af_o=$2; af_e=$3; af_t=$4
     shift 4
     (
+        exec 7>&-  # the job's log stays with the runtime
         if [ -n "$af_c" ]; then cd "$af_c" || exit 127; fi
         if [ "$AF_P_INHERIT" = 0 ]; then
             af_search=$PATH
             for af_name in $(env | sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p'); do
+                case $af_name in AETHERFLOW_FLOW_ID | AETHERFLOW_RUN_ID) continue ;; esac
                 unset "$af_name" 2>/dev/null
             done
             PATH=$af_search  # to find the program; not exported, as the child starts empty
         fi
-        export AETHERFLOW_FLOW_ID="${AETHERFLOW_FLOW_ID-$AF_FLOW_ID}"
-        export AETHERFLOW_RUN_ID="${AETHERFLOW_RUN_ID-$AF_RUN_ID}"
         [ -n "$af_t" ] && export AETHERFLOW_OUTPUT_DIR="${AETHERFLOW_OUTPUT_DIR-$af_t}"
         af_i=0
         af_todo_env=$AF_P_ENV
@@ -1548,7 +1622,7 @@ af_child() {
             exec ${AF_SETSID:+"$AF_SETSID"} sh -c "echo \"\$\$\" >\"\$0\" && exec \"\$@\"" "$AF_PIDFILE" "$@"
         fi
         exec "$@"
-    ) </dev/null
+    )
 }
 
 # --- jobs -----------------------------------------------------------------------------
@@ -1588,7 +1662,7 @@ af_jreason() {  # JOBINDEX JOBID -> REPLY: skip_reason as a JSON literal
 # Template lookups: each puts a JSON literal in REPLY, or returns 1 when it is absent.
 af_ref_step() {  # STEPINDEX JSONKEY: a key of an earlier step's result (this job)
     af_sr=
-    eval "af_sr=\${AF_SR_$1-}"
+    eval "af_sr=\${AF_SR_${AF_JI}_$1-\$AF_PLAIN_RESULT}"
     af_map_get "$af_sr" "$2"
 }
 
@@ -1608,7 +1682,7 @@ af_selected() {  # JOBID: 0 when it runs in this invocation
 
 # INDEX ID FUNCTION WHENFUNCTION LOCKNAME DEP_INDEX...: run one job in declared order.
 af_job() {
-    af_ji=$1; AF_JOB=$2; af_fn=$3; af_when=$4; af_job_lockname=$5
+    af_ji=$1; AF_JI=$1; AF_JOB=$2; af_fn=$3; af_when=$4; af_job_lockname=$5; AF_STEP_INDEX=0
     shift 5
     [ "$AF_STOP" = 1 ] && { af_not_reached "$AF_JOB"; return 0; }
     if ! af_selected "$AF_JOB"; then
@@ -1652,12 +1726,15 @@ af_job() {
     AF_JOB_DIR=$AF_WORK_ROOT/$AF_FLOW_ID/$AF_JOB/$AF_RUN_ID
     AF_ARTIFACTS=$AF_JOB_DIR/$AF_LAYOUT_ARTIFACTS
     AF_SCRATCH=$AF_JOB_DIR/$AF_LAYOUT_SCRATCH
+    af_run_dirs "$AF_ARTIFACTS" "$AF_SCRATCH" "$AF_JOB_DIR/$AF_LAYOUT_MANIFESTS"
     af_write_job "$AF_JOB" RUNNING '' null
-    LC_ALL=C mkdir -p "$AF_ARTIFACTS" "$AF_SCRATCH" "$AF_JOB_DIR/$AF_LAYOUT_MANIFESTS" "$AF_RUN_DIR/steps/$AF_JOB"
     af_event INFO job_start "job_id=$AF_JOB"
-    AF_JOB_OUT=; AF_JOB_SKIP=; AF_JOB_ERROR=; AF_STEPS_REPORT=; AF_PROMOTE_ERROR=
+    AF_JOB_OUT=; AF_JOB_SKIP=; AF_JOB_ERROR=; AF_PROMOTE_ERROR=
+    [ "$AF_RESUMING" = 1 ] && af_log_load "$af_ji" "$AF_JOB" repair
+    exec 7>>"$AF_RUN_DIR/steps/$AF_JOB.log"
     "$af_fn"
     af_ok=$?
+    exec 7>&-
     af_clock_fresh
     if [ "$af_ok" = 0 ]; then
         if [ -n "$AF_JOB_SKIP" ]; then
@@ -1873,9 +1950,15 @@ af_cmd_run() {
     else
         AF_STARTED_NS=$af_now_ns
     fi
-    LC_ALL=C mkdir -p "$AF_RUN_DIR/jobs" "$AF_RUN_DIR/steps" "$AF_STATE_DIR/locks" 2>/dev/null \
+    # The locks directory stays from one run to the next; the run's own are made later.
+    [ -d "$AF_STATE_DIR/locks" ] || LC_ALL=C mkdir -p "$AF_STATE_DIR/locks" 2>/dev/null \
         || af_die "cannot open the state store $AF_STATE_DIR"
-    AF_HELD=; AF_KEEPER=; AF_WHICH=; AF_EXIT=0; AF_STOP=0; AF_ANY_FAILED=0; AF_ENV_FAILURE=0; AF_REPORT=; AF_STEPS_REPORT=
+    AF_RUN_DIRS=0
+    AF_HELD=; AF_KEEPER=; AF_WHICH=; AF_EXIT=0; AF_STOP=0; AF_ANY_FAILED=0; AF_ENV_FAILURE=0; AF_REPORT=
+    # What every step's program finds in its environment (unless the user set them).
+    AETHERFLOW_FLOW_ID=${AETHERFLOW_FLOW_ID-$AF_FLOW_ID}
+    AETHERFLOW_RUN_ID=${AETHERFLOW_RUN_ID-$AF_RUN_ID}
+    export AETHERFLOW_FLOW_ID AETHERFLOW_RUN_ID
     trap 'af_interrupted 143' TERM
     trap 'af_interrupted 130' INT
     af_event INFO run_start "source=$AF_SOURCE"
@@ -1886,7 +1969,6 @@ af_cmd_run() {
         af_event ERROR lock_held "key=flow:$AF_FLOW_ID" "detail=another run of this flow holds the flow lock"
         exit 3
     fi
-    af_write_run RUNNING
     af_jobs
     if [ "$AF_EXIT" = 0 ] && [ "$AF_ANY_FAILED" = 1 ]; then
         AF_EXIT=1
@@ -1899,6 +1981,7 @@ af_cmd_run() {
     esac
     af_clock_fresh
     af_release_all
+    [ "$AF_RUN_DIRS" = 1 ] || af_run_dirs
     af_write_run "$af_status"
     af_event INFO run_end "status=$af_status"
     printf 'run %s of %s: %s (exit %s)\n' "$AF_RUN_ID" "$AF_FLOW_ID" "$af_status" "$AF_EXIT" >&2
@@ -1910,7 +1993,7 @@ af_interrupted() {  # CODE: a signal ends the run: locks released, run recorded 
     trap '' TERM INT
     af_clock
     af_release_all
-    [ -n "${AF_RUN_DIR-}" ] && af_write_run INTERRUPTED
+    [ "${AF_RUN_DIRS-0}" = 1 ] && af_write_run INTERRUPTED
     af_event INFO run_end status=INTERRUPTED
     exit "$1"
 }
@@ -1932,12 +2015,14 @@ af_cmd_status() {
         printf 'run %s of %s: %s\n' "$AF_RUN_ID" "$AF_FLOW_ID" "${AF_I_STATUS:-UNKNOWN}"
     fi
     af_sep=
+    af_jpos=0
     af_todo_jobs=$AF_JOB_STEPS
     while [ -n "$af_todo_jobs" ]; do
         af_entry=${af_todo_jobs%%"$AF_NL"*}; af_todo_jobs=${af_todo_jobs#"$af_entry"}; af_todo_jobs=${af_todo_jobs#"$AF_NL"}
         [ -n "$af_entry" ] || continue
+        af_jpos=$((af_jpos + 1))
         af_job=${af_entry%% *}
-        af_steps=${af_entry#* }
+        af_steps=${af_entry#"$af_job"}
         af_record_read "$AF_RUN_DIR/jobs/$af_job.json" || continue
         af_job_state=$AF_R_STATUS
         af_map_json "$AF_R_MAP" '      ' pretty; af_outputs=$REPLY
@@ -1948,14 +2033,20 @@ af_cmd_status() {
             printf '  %-24s %s\n' "$af_job" "$af_job_state"
         fi
         af_sep2=
+        af_log_load "$af_jpos" "$af_job"
+        af_k=0
         for af_step_id in $af_steps; do
-            af_record_read "$AF_RUN_DIR/steps/$af_job/$af_step_id.json" || continue
+            af_k=$((af_k + 1))
+            eval "af_state=\${AF_LS_${af_jpos}_$af_k-}"
+            # A run of the Python artifact (backend file) has a record file per step.
+            [ -n "$af_state" ] || ! af_record_read "$AF_RUN_DIR/steps/$af_job/$af_step_id.json" || af_state=$AF_R_STATUS
+            [ -n "$af_state" ] || continue
             if [ "$AF_JSON" = 1 ]; then
                 af_json_str "$af_step_id"
-                printf '%s\n        %s: "%s"' "$af_sep2" "$REPLY" "$AF_R_STATUS"
+                printf '%s\n        %s: "%s"' "$af_sep2" "$REPLY" "$af_state"
                 af_sep2=,
             else
-                printf '    %-22s %s\n' "$af_step_id" "$AF_R_STATUS"
+                printf '    %-22s %s\n' "$af_step_id" "$af_state"
             fi
         done
         if [ "$AF_JSON" = 1 ]; then

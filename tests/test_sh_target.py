@@ -433,8 +433,41 @@ def test_a_step_with_only_a_command_runs_the_program_found_on_path(project: Proj
         "found": "SUCCESS", "builtin": "FAILED", "missing": "FAILED", "code": "FAILED"}
     assert "step_id=s status=FAILED error=external.process failed with exit code 127" in run.stderr
     assert "external.process failed with exit code 4" in run.stderr
-    record = json.loads((project.root / "state" / "plain-files" / "runs" / "r1" / "steps" / "found" / "own.json").read_text())
-    assert record == {"status": "SUCCESS", "result": {"exit_code": 0, "attempts": 1}, "promoted": {}}
+    # The job's step records, one after another in its log, as the runtime writes them.
+    log = (project.root / "state" / "plain-files" / "runs" / "r1" / "steps" / "found.log").read_text()
+    assert [json.loads("{" + chunk + "}") for chunk in log[1:-2].split("}\n{")] == [
+        {"step": step, "status": "SUCCESS", "result": {"exit_code": 0, "attempts": 1}, "promoted": {}}
+        for step in ("twice", "again", "own")]
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_resume_reads_the_job_log_and_a_torn_record_does_not_count(project: Project, shell: tuple[str, ...]) -> None:
+    project.write_flow("resume.yaml", project.header("resume") + textwrap.dedent("""\
+        jobs:
+          - id: a
+            steps:
+              - {id: one, type: external.process, inputs: {command: [sh, -c, "echo x >> one.txt"], cwd: "."}}
+              - {id: two, type: external.process, inputs: {command: [sh, -c, "test -e ../../../go"], cwd: "."}}
+              - {id: three, type: check_items, inputs: {items: [a]}, outputs: {n: "{{result.count}}"}}
+        """))
+    project.compile("--target", "all")
+    first = _run(project, shell, "resume", "run", "--run-id", "r1")
+    assert first.returncode == 1, first.stderr
+    log = Path(f"{project.state('resume')}.d") / "runs" / "r1" / "steps" / "a.log"
+    # A crash while a record was being written leaves it cut short, without a line end.
+    with log.open("a") as fh:
+        fh.write('{\n"step": "two",\n"status": "SUCC')
+    (project.work / "resume" / "go").write_text("")
+    again = _run(project, shell, "resume", "run", "--resume")
+    assert again.returncode == 0, again.stderr
+    assert "step_resumed job_id=a step_id=one status=SUCCESS" in again.stderr
+    artifacts = project.work / "resume" / "a" / "r1" / "artifacts"
+    assert (artifacts / "one.txt").read_text() == "x\n"  # done before: not run again
+    assert _status(project, shell, "resume", "r1")["jobs"]["a"] == {
+        "status": "SUCCESS", "outputs": {"n": 1}, "steps": {"one": "SUCCESS", "two": "SUCCESS", "three": "SUCCESS"}}
+    # The torn record's line was ended: every later record starts on a line of its own.
+    text = log.read_text()
+    assert '"status": "SUCC\n{\n"step": "two",\n"status": "SUCCESS"' in text
 
 
 @pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])

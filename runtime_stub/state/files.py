@@ -1,4 +1,9 @@
-"""The file state backend: one JSON file per record, written to a temp file and renamed."""
+"""The file state backend: one JSON file per record, written to a temp file and renamed.
+
+It also reads the shell artifact's step records: `steps/<job>.log`, the records of one job
+appended one after another, each from a line "{" to a line "}" (a later record of a step
+replaces an earlier one; a record cut short by a crash is not one).
+"""
 
 from __future__ import annotations
 
@@ -113,6 +118,13 @@ class FileState(StateStore):
 
     def job_steps(self, job_id: str, run_id: str) -> Dict[str, StepRow]:
         out: Dict[str, StepRow] = {}
+        log = os.path.join(self._run_dir(run_id), "steps", job_id + ".log")
+        for data in _log_records(log):
+            out[str(data.get("step"))] = (
+                str(data.get("status")),
+                dict(data.get("result") or {}),
+                dict(data.get("promoted") or {}),
+            )
         folder = os.path.join(self._run_dir(run_id), "steps", job_id)
         for name in os.listdir(folder) if os.path.isdir(folder) else []:
             data = (
@@ -147,12 +159,18 @@ class FileState(StateStore):
         out: Dict[Tuple[str, str], str] = {}
         folder = os.path.join(self._run_dir(run_id), "steps")
         if os.path.isdir(folder):
-            for job_id in os.listdir(folder):
-                for name in os.listdir(os.path.join(folder, job_id)):
+            for entry in os.listdir(folder):
+                if entry.endswith(".log"):
+                    for data in _log_records(os.path.join(folder, entry)):
+                        out[(entry[:-4], str(data.get("step")))] = str(
+                            data.get("status")
+                        )
+                    continue
+                for name in os.listdir(os.path.join(folder, entry)):
                     if name.endswith(".json"):
-                        data = self._read(os.path.join(folder, job_id, name))
+                        data = self._read(os.path.join(folder, entry, name))
                         if data:
-                            out[(job_id, name[:-5])] = str(data.get("status"))
+                            out[(entry, name[:-5])] = str(data.get("status"))
         return out
 
     # -- locks ---------------------------------------------------------------------------
@@ -211,6 +229,29 @@ class FileState(StateStore):
             if n.endswith(".json")
         ]
         return [r for r in rows if r]
+
+
+def _log_records(path: str) -> List[Dict[str, Any]]:
+    """The complete records of a shell artifact's job log, in the order written."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().split("\n")
+    except OSError:
+        return []
+    out: List[Dict[str, Any]] = []
+    chunk: Optional[List[str]] = None
+    for line in lines:
+        if line == "{":
+            chunk = [line]
+        elif chunk is not None:
+            chunk.append(line)
+            if line == "}":
+                try:
+                    out.append(decode_record("\n".join(chunk)))
+                except ValueError:
+                    pass
+                chunk = None
+    return out
 
 
 def _key_digest(key: str) -> str:

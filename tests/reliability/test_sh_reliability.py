@@ -42,18 +42,22 @@ def _state(project: Project, flow_id: str, backend: str) -> Path:
 
 
 def _done_steps(project: Project, backend: str) -> set[str]:
-    """Steps whose record is complete and SUCCESS. A record cut short by the kill is not
-    valid JSON; both artifacts then treat the step as not done."""
-    done = set()
-    folder = _state(project, "ledger", backend) / "runs" / "crash" / "steps" / "a"
-    for path in folder.glob("*.json") if folder.exists() else []:
-        try:
-            record = json.loads(path.read_text())
-        except ValueError:
-            continue
-        if record["status"] == "SUCCESS":
-            done.add(path.stem)
-    return done
+    """Steps whose last complete record says SUCCESS. The job's log holds its records one
+    after another, each from a line "{" to a line "}"; one cut short by the kill is not
+    complete, and the artifacts then treat the step as not done."""
+    done: dict[str, bool] = {}
+    log = _state(project, "ledger", backend) / "runs" / "crash" / "steps" / "a.log"
+    chunk: list[str] | None = None
+    for line in (log.read_text().split("\n") if log.exists() else []):
+        if line == "{":
+            chunk = [line]
+        elif chunk is not None:
+            chunk.append(line)
+            if line == "}":
+                record = json.loads("\n".join(chunk))  # a complete record is valid JSON
+                done[record["step"]] = record["status"] == "SUCCESS"
+                chunk = None
+    return {step for step, ok in done.items() if ok}
 
 
 def _sh(project: Project, flow_id: str, *args: str) -> list[str]:
