@@ -279,7 +279,9 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
                     f"the sh artifact of flow '{analysis.flow_id}' keeps its state in the file layout at "
                     f"'{derived}', not in the {backend} state store the flow declares: runs and locks of the "
                     "sh artifact and of the Python artifact (or the engine) do not see each other",
-                    "run one target of this flow per state store, or set state.backend: file for both"))
+                    "run one target of this flow per state store, or set state.backend: file for both; "
+                    "AETHERFLOW_SH_SQLITE_MIRROR=1 also writes the sh runs' statuses into the declared "
+                    "database where a sqlite3 command exists (docs/sh-target.md)"))
         report.files.append(result)
     check_unique_flow_ids(report)
     result_ = CompileResult(report)

@@ -119,6 +119,7 @@ af_event() {  # LEVEL EVENT [k=v ...]: one event line on stderr (no fork for ste
         WARNING) [ "$AF_LOG_LEVEL" = ERROR ] && return 0; af_line='WARNING' ;;
         *) af_line='ERROR  ' ;;
     esac
+    [ "$AF_LOG_STYLE" != json ] || { af_event_json "$@"; return 0; }
     shift
     case $1 in
         run_* | job_*) af_line="$AF_NOW $af_line" ;;
@@ -132,11 +133,49 @@ af_event() {  # LEVEL EVENT [k=v ...]: one event line on stderr (no fork for ste
         esac
     done
     printf '%s\n' "$af_line" >&2
+    return 0  # a closed stderr does not fail the caller
 }
 
-af_step_event() {  # EVENT FIELDS: an INFO step event; the fields (ids, type, status) need no escaping
-    case $AF_LOG_LEVEL in WARNING | ERROR) return 0 ;; esac
-    printf '                     INFO    %s job_id=%s %s\n' "$1" "$AF_JOB" "$2" >&2
+af_step_event() {  # EVENT "step_id=ID KEY=VALUE": an INFO step event (text: no escaping needed)
+    case $AF_LOG_STYLE in
+        quiet) ;;
+        json) af_v=${2#step_id=}; af_k=${af_v##* }; af_event INFO "$1" "job_id=$AF_JOB" "step_id=${af_v% *}" "$af_k" ;;
+        *) printf '                     INFO    %s job_id=%s %s\n' "$1" "$AF_JOB" "$2" >&2 ;;
+    esac
+    return 0
+}
+
+# --log-format json: one object per line, the keys of the Python artifact's events in its
+# order. ts_ms is the runtime's last clock reading (whole seconds: see docs/sh-target.md).
+af_event_json() {  # LEVEL EVENT [k=v ...] (REPLY is kept: callers hold values in it)
+    af_keep=$REPLY
+    af_json_str "$2"
+    af_line="{\"event\": $REPLY, \"ts_ms\": ${AF_EPOCH:-0}000, \"level\": \"$1\""
+    shift 2
+    af_json_str "$AF_FLOW_ID"; af_fj=$REPLY
+    af_rj=null
+    [ -z "${AF_RUN_ID:-}" ] || { af_json_str "$AF_RUN_ID"; af_rj=$REPLY; }
+    af_job_j=null; af_step_j=null; af_status_j=null; af_rest=
+    for af_part in "$@"; do
+        af_k=${af_part%%=*}; af_v=${af_part#*=}
+        case $af_k:$af_v in
+            *:) af_vj=null ;;
+            jobs:*) af_vj=$af_v ;;  # a JSON object already
+            attempt:* | exit_code:* | duration_ms:*)
+                case $af_v in *[!0-9-]*) af_json_str "$af_v"; af_vj=$REPLY ;; *) af_vj=$af_v ;; esac ;;
+            *) af_json_str "$af_v"; af_vj=$REPLY ;;
+        esac
+        case $af_k in
+            job_id) af_job_j=$af_vj ;;
+            step_id) af_step_j=$af_vj ;;
+            status) af_status_j=$af_vj ;;
+            *) af_rest="$af_rest, \"$af_k\": $af_vj" ;;
+        esac
+    done
+    printf '%s, "flow_id": %s, "run_id": %s, "job_id": %s, "step_id": %s, "status": %s, "duration_ms": null%s}\n' \
+        "$af_line" "$af_fj" "$af_rj" "$af_job_j" "$af_step_j" "$af_status_j" "$af_rest" >&2
+    REPLY=$af_keep
+    return 0
 }
 
 af_die() {  # MESSAGE: a configuration error (exit 2)
@@ -640,6 +679,7 @@ af_write_step() {  # STEP STATUS RESULTMAP PROMOTEDMAP: a record on the job's lo
     if [ "$3" = "$AF_PLAIN_RESULT" ]; then af_res=$AF_PLAIN_RESULT_JSON; else af_map_json "$3" '  '; af_res=$REPLY; fi
     af_map_json "$4" '  '; af_pro=$REPLY
     printf '{\n"step": "%s",\n"status": "%s",\n"result": %s,\n"promoted": %s\n}\n' "$1" "$2" "$af_res" "$af_pro" >&7
+    [ "$AF_SQL" = 0 ] || af_sql_step "$1" "$2"
 }
 
 af_write_job() {  # JOB STATUS OUTPUTMAP REASONLITERAL (updated_at: the last af_clock)
@@ -647,6 +687,60 @@ af_write_job() {  # JOB STATUS OUTPUTMAP REASONLITERAL (updated_at: the last af_
     af_map_json "$3" '  '
     printf '{\n"status": "%s",\n"updated_at": %s,\n"outputs": %s,\n"skip_reason": %s\n}\n' \
         "$2" "$AF_EPOCH" "$REPLY" "$4" >"$AF_RUN_DIR/jobs/$1.json"
+    [ "$AF_SQL" = 0 ] || af_sql_job "$1" "$2"
+}
+
+# --- the SQLite mirror (opt-in) ------------------------------------------------------
+# With AETHERFLOW_SH_SQLITE_MIRROR on, a flow that declares state.backend sqlite also gets
+# every job and step status in the engine's tables (job_runs, step_runs) of the declared
+# database, written by the sqlite3 command, so that ops queries over that file keep working.
+# The file layout stays the state the script reads: a mirror write that fails (a locked or
+# full database) is a warning and the run goes on.
+
+af_sql_open() {  # at run start: AF_SQL=1 when the mirror is on
+    AF_SQL=0
+    case ${AETHERFLOW_SH_SQLITE_MIRROR:-} in
+        1 | [Tt][Rr][Uu][Ee] | [Yy][Ee][Ss] | [Yy] | [Oo][Nn]) ;;
+        *) return 0 ;;
+    esac
+    if [ -z "$AF_SQLITE_DB" ]; then
+        af_event WARNING setting_ignored "detail=AETHERFLOW_SH_SQLITE_MIRROR: the flow declares state.backend file, there is no database to mirror to"
+        return 0
+    fi
+    command -v sqlite3 >/dev/null 2>&1 \
+        || af_die "AETHERFLOW_SH_SQLITE_MIRROR is on but there is no sqlite3 command on PATH"
+    AF_SQL=1
+    # The engine's statements, so that the engine finds the tables it would have made.
+    af_sql 'PRAGMA journal_mode=WAL;' \
+        'CREATE TABLE IF NOT EXISTS job_runs(job_id TEXT NOT NULL, run_id TEXT NOT NULL, status TEXT NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY(job_id, run_id));' \
+        'CREATE TABLE IF NOT EXISTS step_runs(job_id TEXT NOT NULL, run_id TEXT NOT NULL, step_id TEXT NOT NULL, status TEXT NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY(job_id, run_id, step_id));'
+}
+
+af_sql() {  # STATEMENT...: run by sqlite3 on the declared database (one transaction each call)
+    af_err=$(printf '%s\n' '.timeout 30000' "$@" | LC_ALL=C sqlite3 -batch -bail "$AF_SQLITE_DB" 2>&1 >/dev/null) \
+        || af_event WARNING state_mirror_failed "detail=sqlite3 $AF_SQLITE_DB: ${af_err:-exit $?}"
+    return 0
+}
+
+af_sql_text() {  # TEXT -> REPLY: an SQL string literal
+    af_rest=$1; REPLY=
+    while :; do
+        case $af_rest in
+            *"'"*) REPLY="$REPLY${af_rest%%"'"*}''"; af_rest=${af_rest#*"'"} ;;
+            *) break ;;
+        esac
+    done
+    REPLY="'$REPLY$af_rest'"
+}
+
+af_sql_job() {  # JOB STATUS
+    af_sql_text "$1"; af_a=$REPLY; af_sql_text "$AF_RUN_ID"
+    af_sql "INSERT OR REPLACE INTO job_runs(job_id, run_id, status, updated_at) VALUES ($af_a, $REPLY, '$2', $AF_EPOCH);"
+}
+
+af_sql_step() {  # STEP STATUS
+    af_sql_text "$AF_JOB"; af_a=$REPLY; af_sql_text "$1"; af_b=$REPLY; af_sql_text "$AF_RUN_ID"
+    af_sql "INSERT OR REPLACE INTO step_runs(job_id, run_id, step_id, status, updated_at) VALUES ($af_a, $REPLY, $af_b, '$2', $AF_EPOCH);"
 }
 
 # The run's state directories are made when the run first records something, in the same
@@ -1538,7 +1632,7 @@ af_plain() {
 # commonest step, in one call. A run that resumes, or a job an earlier step skips, takes
 # the general path; so does a program that is not found.
 af_plain_step() {  # ID INDEX PROGRAM [ARG...]
-    if [ -n "$AF_JOB_SKIP" ] || [ "$AF_RESUMING" = 1 ] || ! af_which "$3"; then
+    if [ -n "$AF_JOB_SKIP" ] || [ "$AF_RESUMING" = 1 ] || [ "$AF_SQL" = 1 ] || ! af_which "$3"; then
         af_step "$1" external.process 0 "$2" || return 0
         shift 2
         af_plain "$@" || return 1
@@ -1546,12 +1640,12 @@ af_plain_step() {  # ID INDEX PROGRAM [ARG...]
         return
     fi
     AF_STEP=$1; AF_STEP_INDEX=$2; AF_STEP_STATUS=SUCCESS; AF_CLOCK_FRESH=0
-    case $AF_LOG_LEVEL in
-        WARNING | ERROR) ;;
-        DEBUG) af_step_event step_start "step_id=$1 step_type=external.process"
-               af_event DEBUG process_start "job_id=$AF_JOB" "step_id=$1" attempt=1 ;;
-        *) printf '                     INFO    step_start job_id=%s step_id=%s step_type=external.process\n' \
+    case $AF_LOG_STYLE in
+        quiet) ;;
+        text) printf '                     INFO    step_start job_id=%s step_id=%s step_type=external.process\n' \
                "$AF_JOB" "$1" >&2 ;;
+        *) af_step_event step_start "step_id=$1 step_type=external.process"
+           af_event DEBUG process_start "job_id=$AF_JOB" "step_id=$1" attempt=1 ;;
     esac
     shift 3
     "$REPLY" "$@" 7>&-
@@ -1563,10 +1657,12 @@ af_plain_step() {  # ID INDEX PROGRAM [ARG...]
     fi
     printf '{\n"step": "%s",\n"status": "SUCCESS",\n"result": %s,\n"promoted": {}\n}\n' "$AF_STEP" \
         "$AF_PLAIN_RESULT_JSON" >&7
-    case $AF_LOG_LEVEL in
-        WARNING | ERROR) ;;
-        *) printf '                     INFO    step_end job_id=%s step_id=%s status=SUCCESS\n' "$AF_JOB" "$AF_STEP" >&2 ;;
+    case $AF_LOG_STYLE in
+        quiet) ;;
+        text) printf '                     INFO    step_end job_id=%s step_id=%s status=SUCCESS\n' "$AF_JOB" "$AF_STEP" >&2 ;;
+        *) af_step_event step_end "step_id=$AF_STEP status=SUCCESS" ;;
     esac
+    return 0
 }
 
 # The result of a plain step that succeeded, as a map and as written in its record.
@@ -1759,9 +1855,9 @@ af_finish_job() {  # INDEX STATUS OUTPUTMAP REASONLITERAL
     af_write_job "$AF_JOB" "$2" "$3" "$4"
     af_remember "$1" "$2" "$3" "$4"
     af_secs=$((AF_EPOCH - af_job_started))
-    af_note=
+    af_note=; REPLY=
     if [ "$4" != null ]; then af_text "$4"; af_note=" ($REPLY)"; fi
-    af_event INFO job_end "job_id=$AF_JOB" "status=$2" "skip_reason=${af_note# }"
+    af_event INFO job_end "job_id=$AF_JOB" "status=$2" "skip_reason=$REPLY"
     af_report_job "$AF_JOB" "$2" "$af_secs" "$af_note"
 }
 
@@ -1790,6 +1886,8 @@ af_usage() {
         "                --job ID           run only this job (repeatable)" \
         "                --env-file F       dotenv file added to the env snapshot (repeatable)" \
         "                --keep-going       run the remaining jobs after a job fails" \
+        "                --log-format FMT   text or json events on stderr" \
+        "                --json-summary F   write the final status object to F" \
         "  plan        print the jobs and steps" \
         "  check-env   list the env variables the flow reads; exit 2 if one is missing" \
         "  status      job and step statuses from the state store" \
@@ -1809,6 +1907,7 @@ af_main() {
         *) printf 'error: unknown command %s\n\n' "$1" >&2; af_usage >&2; exit 2 ;;
     esac
     AF_RUN_ID=; AF_RESUME=0; AF_SELECTED=; AF_KEEP_GOING=0; AF_JSON=0; af_env_files=
+    af_log_format=; AF_JSON_SUMMARY=; AF_LOG_STYLE=text
     while [ $# -gt 0 ]; do
         af_opt=$1
         af_val=
@@ -1820,7 +1919,8 @@ af_main() {
             run:--resume | run:--keep-going | status:--json)
                 [ "$af_has" = 0 ] || af_die_usage "option $af_opt takes no value"
                 case $af_opt in --resume) AF_RESUME=1 ;; --keep-going) AF_KEEP_GOING=1 ;; *) AF_JSON=1 ;; esac ;;
-            run:--run-id | run:--job | run:--env-file | status:--run-id | status:--env-file | check-env:--env-file)
+            run:--run-id | run:--job | run:--env-file | run:--log-format | run:--json-summary | \
+            status:--run-id | status:--env-file | check-env:--env-file)
                 if [ "$af_has" = 0 ]; then
                     [ $# -ge 2 ] || af_die_usage "option $af_opt needs a value"
                     shift; af_val=$1
@@ -1828,6 +1928,9 @@ af_main() {
                 case $af_opt in
                     --run-id) AF_RUN_ID=$af_val ;;
                     --job) AF_SELECTED="$AF_SELECTED $af_val " ;;
+                    --log-format)
+                        case $af_val in text | json) af_log_format=$af_val ;; *) af_die_usage "--log-format must be text or json" ;; esac ;;
+                    --json-summary) AF_JSON_SUMMARY=$af_val ;;
                     *) af_env_files="$af_env_files$af_val$AF_NL" ;;
                 esac ;;
             *) af_die_usage "unknown option '$1' for $AF_COMMAND" ;;
@@ -1847,6 +1950,14 @@ af_main() {
         [ -n "$af_f" ] && af_env_file "$af_f"
     done
     AF_LOG_LEVEL=${AETHERFLOW_LOG_LEVEL:-INFO}
+    af_lower "${af_log_format:-${AETHERFLOW_LOG_FORMAT:-}}" text
+    # How step events are written: quiet (WARNING, ERROR), text (INFO, inline), debug, json.
+    case $REPLY:$AF_LOG_LEVEL in
+        json:*) AF_LOG_STYLE=json ;;
+        *:WARNING | *:ERROR) AF_LOG_STYLE=quiet ;;
+        *:DEBUG) AF_LOG_STYLE=debug ;;
+        *) AF_LOG_STYLE=text ;;
+    esac
     case $AF_COMMAND in
         run) af_settings; af_cmd_run ;;
         plan) af_plan; exit 0 ;;
@@ -1961,10 +2072,14 @@ af_cmd_run() {
     export AETHERFLOW_FLOW_ID AETHERFLOW_RUN_ID
     trap 'af_interrupted 143' TERM
     trap 'af_interrupted 130' INT
+    # A closed stderr (a log reader that went away) must not end the run: writes to it fail
+    # instead, as in the Python artifact. Caught, not ignored, so that programs get SIGPIPE.
+    trap : PIPE
     af_event INFO run_start "source=$AF_SOURCE"
     # Settings that name Python modules: the shell runs none (docs/sh-target.md).
     [ -z "${AETHERFLOW_METRICS_MODULE:-}" ] || af_event WARNING setting_ignored "detail=AETHERFLOW_METRICS_MODULE: a shell artifact runs no Python module"
     [ -z "${AETHERFLOW_SETTINGS_MODULE:-}" ] || af_event WARNING setting_ignored "detail=AETHERFLOW_SETTINGS_MODULE: a shell artifact runs no Python module"
+    af_sql_open
     if [ "$AF_LOCK_SCOPE" = flow ] && ! af_lock_acquire "flow:$AF_FLOW_ID" "$AF_LOCK_TTL" "$AF_FLOW_LOCK_NAME"; then
         af_event ERROR lock_held "key=flow:$AF_FLOW_ID" "detail=another run of this flow holds the flow lock"
         exit 3
@@ -1983,9 +2098,21 @@ af_cmd_run() {
     af_release_all
     [ "$AF_RUN_DIRS" = 1 ] || af_run_dirs
     af_write_run "$af_status"
-    af_event INFO run_end "status=$af_status"
-    printf 'run %s of %s: %s (exit %s)\n' "$AF_RUN_ID" "$AF_FLOW_ID" "$af_status" "$AF_EXIT" >&2
-    af_print_report >&2
+    if [ "$AF_LOG_STYLE" = json ]; then
+        af_run_jobs_json
+        af_event INFO run_end "status=$af_status" "jobs=$REPLY"
+    else
+        af_event INFO run_end "status=$af_status"
+    fi
+    if [ "$AF_LOG_STYLE" != json ]; then  # in json, the events are all there is on stderr
+        printf 'run %s of %s: %s (exit %s)\n' "$AF_RUN_ID" "$AF_FLOW_ID" "$af_status" "$AF_EXIT" >&2
+        af_print_report >&2
+    fi
+    if [ -n "$AF_JSON_SUMMARY" ]; then  # the object `status --json` prints
+        AF_JSON=1
+        af_run_info "$AF_RUN_DIR"
+        af_status_print >"$AF_JSON_SUMMARY" || printf 'error: cannot write the JSON summary to %s\n' "$AF_JSON_SUMMARY" >&2
+    fi
     exit "$AF_EXIT"
 }
 
@@ -2007,6 +2134,25 @@ af_cmd_status() {
     af_check_run_id "$AF_RUN_ID"
     AF_RUN_DIR=$AF_STATE_DIR/runs/$AF_RUN_ID
     af_run_info "$AF_RUN_DIR" || af_die "run $AF_RUN_ID is not recorded in the state store"
+    af_status_print
+    exit 0
+}
+
+af_run_jobs_json() {  # -> REPLY: the "jobs" object of the run's status, on one line (as json.dumps)
+    af_run_info "$AF_RUN_DIR"
+    af_lines=$(AF_JSON=1 af_status_print)
+    REPLY=; af_sep=
+    while IFS= read -r af_line; do
+        af_line=${af_line#"${af_line%%[! ]*}"}
+        REPLY="$REPLY$af_sep$af_line"
+        case $af_line in *,) af_sep=' ' ;; *) af_sep= ;; esac
+    done <<EOF_AF
+$af_lines
+EOF_AF
+    REPLY=${REPLY#*'"jobs": '}; REPLY=${REPLY%'}'}
+}
+
+af_status_print() {  # the statuses of run AF_RUN_ID (AF_JSON=1: as one JSON object)
     af_json_str "$AF_FLOW_ID"; af_flow_json=$REPLY
     af_json_str "$AF_RUN_ID"; af_run_json=$REPLY
     if [ "$AF_JSON" = 1 ]; then
@@ -2057,5 +2203,4 @@ af_cmd_status() {
     if [ "$AF_JSON" = 1 ]; then
         if [ -n "$af_sep" ]; then printf '\n  }\n}\n'; else printf '}\n}\n'; fi
     fi
-    exit 0
 }

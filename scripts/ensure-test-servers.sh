@@ -2,14 +2,15 @@
 # Programs the tests need that do not come from PyPI: PostgreSQL's initdb/pg_ctl
 # (tests/peers.py), the shells the sh target is tested under (dash, bash, busybox),
 # systemd-analyze, which checks the generated timers' calendar expressions, and Info-ZIP's
-# zip and unzip, which the archive:os and archive:external drivers run.
+# zip and unzip, which the archive:os and archive:external drivers run, and sqlite3, which
+# the shell artifact's opt-in SQLite mirror runs.
 # Installs the Debian packages that are missing when running as root.
 set -eu
 missing=
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
     missing="$missing postgresql"
 fi
-for program in dash bash busybox zip unzip; do
+for program in dash bash busybox zip unzip sqlite3; do
     command -v "$program" >/dev/null 2>&1 || missing="$missing $program"
 done
 command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"

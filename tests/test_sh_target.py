@@ -94,7 +94,9 @@ def test_flows_the_shell_cannot_express(project: Project) -> None:
         f"{project.flows / 'sqlite_ok.yaml'}:5:20: AF816 the sh artifact of flow 'sqlite_ok' keeps its state in the "
         f"file layout at '{state}.d', not in the sqlite state store the flow declares: runs and locks of the sh "
         "artifact and of the Python artifact (or the engine) do not see each other",
-        "  hint: run one target of this flow per state store, or set state.backend: file for both",
+        "  hint: run one target of this flow per state store, or set state.backend: file for both; "
+        "AETHERFLOW_SH_SQLITE_MIRROR=1 also writes the sh runs' statuses into the declared database where a "
+        "sqlite3 command exists (docs/sh-target.md)",
     ]
     result = run_cli(["compile", str(project.flows), "-o", str(project.dist), "--target", "sh"])
     assert result.exit_code == 2
@@ -126,7 +128,8 @@ def test_flows_the_shell_cannot_express(project: Project) -> None:
     assert (Path(f"{state}.d") / "runs" / "r1").is_dir() and not state.exists()
     plan = subprocess.run(["sh", str(project.dist / "sqlite_ok.sh"), "plan"], capture_output=True, text=True,
                           timeout=60)
-    assert f"  state:     file {state}.d (state.backend sqlite declares {state}; the sh target keeps files)" \
+    assert f"  state:     file {state}.d (state.backend sqlite declares {state}; the sh target keeps files," \
+        " and mirrors statuses there with AETHERFLOW_SH_SQLITE_MIRROR=1)" \
         in plan.stdout.splitlines()
 
 
@@ -500,3 +503,153 @@ def test_settings_naming_python_modules_are_reported_as_ignored(project: Project
     warnings = [line for line in proc.stderr.splitlines() if "WARNING setting_ignored" in line]
     assert len(warnings) == 2
     assert "detail=AETHERFLOW_METRICS_MODULE: a shell artifact runs no Python module" in warnings[0]
+
+
+MIRRORED = """\
+jobs:
+  - id: probe
+    steps:
+      - {id: look, type: check_items, inputs: {items: [a, b]}, outputs: {n: "{{result.count}}"}}
+      - {id: say, type: external.process, inputs: {command: ["true"]}}
+  - id: fails
+    depends_on: [probe]
+    steps:
+      - {id: boom, type: external.process, inputs: {command: [sh, -c, "exit 4"]}}
+  - id: after
+    depends_on: [fails]
+    steps:
+      - {id: never, type: external.process, inputs: {command: ["true"]}}
+"""
+
+
+def _rows(db: Path, run_id: str) -> tuple[set, set]:  # type: ignore[type-arg]
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        jobs = set(conn.execute("SELECT job_id, status FROM job_runs WHERE run_id=?", (run_id,)))
+        steps = set(conn.execute("SELECT job_id, step_id, status FROM step_runs WHERE run_id=?", (run_id,)))
+    return jobs, steps
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_the_sqlite_mirror_writes_the_engine_tables_the_python_artifact_writes(
+        project: Project, shell: tuple[str, ...]) -> None:
+    """With AETHERFLOW_SH_SQLITE_MIRROR on, the declared database holds the rows the Python
+    artifact writes there (the engine's job_runs and step_runs), with the engine's schema;
+    the file layout beside it stays the state the shell reads."""
+    project.write_flow("mirrored.yaml", project.header("mirrored") + MIRRORED)
+    project.compile("--target", "all")
+    db = project.state("mirrored")
+    assert project.run("mirrored", "run", "--run-id", "py").returncode == 1
+    mirror = {"AETHERFLOW_SH_SQLITE_MIRROR": "1"}
+    assert _run(project, shell, "mirrored", "run", "--run-id", "sh", env=mirror).returncode == 1
+    assert _rows(db, "sh") == _rows(db, "py")
+    assert _rows(db, "sh")[0] == {("probe", "SUCCESS"), ("fails", "FAILED")}  # "after" was not reached
+    # The engine's own statements made these tables: the same columns and keys.
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        ddl = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE name IN ('job_runs', 'step_runs')"))
+    assert " ".join(ddl["step_runs"].split()) == (
+        "CREATE TABLE step_runs(job_id TEXT NOT NULL, run_id TEXT NOT NULL, step_id TEXT NOT NULL, status TEXT "
+        "NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY(job_id, run_id, step_id))")
+    # Resume: the mirror follows the file layout, a done step is not run again.
+    (project.flows / "mirrored.yaml").write_text(project.header("mirrored") + MIRRORED.replace("exit 4", "exit 0"))
+    project.compile("--target", "all")
+    resumed = _run(project, shell, "mirrored", "run", "--run-id", "sh", env=mirror)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "step_resumed job_id=probe step_id=look status=SUCCESS" in resumed.stderr
+    assert _rows(db, "sh")[1] == {("probe", "look", "SUCCESS"), ("probe", "say", "SUCCESS"),
+                                  ("fails", "boom", "SUCCESS"), ("after", "never", "SUCCESS")}
+    assert _status(project, shell, "mirrored", "sh")["status"] == "SUCCESS"
+    # Without the setting the database is left alone.
+    assert _run(project, shell, "mirrored", "run", "--run-id", "quiet").returncode == 0
+    assert _rows(db, "quiet") == (set(), set())
+
+
+def test_the_sqlite_mirror_needs_sqlite3_and_a_failed_write_is_a_warning(project: Project) -> None:
+    project.write_flow("mirrored.yaml", project.header("mirrored") + MIRRORED.replace("exit 4", "exit 0"))
+    _sh_flow(project, "files", "jobs:\n  - id: a\n    steps:\n      - {id: s, type: external.process, "
+             "inputs: {command: [\"true\"]}}\n")
+    project.compile("--target", "sh")
+    mirror = {"AETHERFLOW_SH_SQLITE_MIRROR": "yes"}
+    # A PATH with what the runtime uses, but no sqlite3.
+    tools = project.root / "tools"
+    tools.mkdir()
+    for name in ("date", "mkdir", "rm", "mv", "od", "tr", "cut", "cksum", "awk", "sleep", "kill", "dd", "cat",
+                 "true", "sh"):
+        found = shutil.which(name)
+        if found:
+            (tools / name).symlink_to(found)
+    no_sqlite = _run(project, (str(shutil.which("dash")),), "mirrored", "run", env={**mirror, "PATH": str(tools)})
+    assert no_sqlite.returncode == 2
+    assert "error: AETHERFLOW_SH_SQLITE_MIRROR is on but there is no sqlite3 command on PATH" in no_sqlite.stderr
+    # A database that cannot be written: the run goes on, from the file layout, and says so.
+    project.state("mirrored").mkdir(parents=True)
+    broken = _run(project, ("dash",), "mirrored", "run", "--run-id", "r1", env=mirror)
+    assert broken.returncode == 0, broken.stderr
+    assert "WARNING state_mirror_failed detail=sqlite3 " in broken.stderr
+    assert _status(project, ("dash",), "mirrored", "r1")["status"] == "SUCCESS"
+    # A file-backed flow has no database to mirror to.
+    files = _run(project, ("dash",), "files", "run", env=mirror)
+    assert files.returncode == 0
+    assert "WARNING setting_ignored detail=AETHERFLOW_SH_SQLITE_MIRROR: the flow declares state.backend file" \
+        in files.stderr
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_json_events_and_summary_match_the_python_artifact(project: Project, shell: tuple[str, ...]) -> None:
+    """--log-format json and --json-summary: the Python artifact's events in the same order
+    with the same keys, and the same summary object (durations aside: see docs/sh-target.md)."""
+    _sh_flow(project, "events", FEATURES)
+    project.compile("--target", "all")
+    for run_id in ("r1", "r2"):
+        (project.work / "events" / "work" / run_id / "artifacts" / "out").mkdir(parents=True)
+    py = project.run("events", "run", "--run-id", "r1", "--log-format", "json", "--json-summary",
+                     str(project.root / "py.json"))
+    sh = _run(project, shell, "events", "run", "--run-id", "r2", "--log-format", "json", "--json-summary",
+              str(project.root / "sh.json"), env={"AETHERFLOW_LOG_LEVEL": "DEBUG"})
+    assert py.returncode == sh.returncode == 0, sh.stderr
+    py_events = [json.loads(line) for line in py.stderr.splitlines()]
+    sh_events = [json.loads(line) for line in sh.stderr.splitlines()]  # every line is one object
+    sh_info = [e for e in sh_events if e["level"] != "DEBUG"]
+    assert [(e["event"], list(e)) for e in sh_info] == \
+        [(e["event"], [k for k in e if k != "summary"]) for e in py_events]
+    for mine, theirs in zip(sh_info, py_events, strict=True):
+        for key in ("level", "flow_id", "job_id", "step_id", "status", "step_type", "skip_reason"):
+            assert mine.get(key) == theirs.get(key), (mine, theirs)
+        assert mine["run_id"] == "r2" and isinstance(mine["ts_ms"], int)
+    assert sh_events[-1]["jobs"] == py_events[-1]["jobs"]
+    assert any(e["event"] == "process_start" and e["attempt"] == 1 for e in sh_events)
+    summaries = [json.loads((project.root / f"{name}.json").read_text()) for name in ("py", "sh")]
+    assert [{k: v for k, v in s.items() if k != "run_id"} for s in summaries][0] == \
+        {k: v for k, v in summaries[1].items() if k != "run_id"}
+    # The environment's setting, case-insensitive as in Python; a bad option value is a usage error.
+    by_env = _run(project, shell, "events", "run", "--job", "probe", env={"AETHERFLOW_LOG_FORMAT": "JSON"})
+    assert by_env.returncode == 0 and json.loads(by_env.stderr.splitlines()[0])["event"] == "run_start"
+    bad = _run(project, shell, "events", "run", "--log-format", "yaml")
+    assert bad.returncode == 2 and "error: --log-format must be text or json" in bad.stderr
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_a_closed_stderr_does_not_end_the_run(project: Project, shell: tuple[str, ...]) -> None:
+    """A log reader that goes away (`... 2>&1 | head -1`): the run goes on to the end and
+    releases its locks, as the Python artifact does; its programs still get SIGPIPE."""
+    _sh_flow(project, "closed", """\
+        jobs:
+          - id: a
+            steps:
+              - {id: s1, type: external.process, inputs: {command: ["true"]}}
+              - {id: s2, type: check_items, inputs: {items: [x]}}
+              - id: s3
+                type: external.process
+                inputs: {command: [sh, -c, "yes | head -c 10 >/dev/null"], timeout_seconds: 20}
+        """)
+    project.compile("--target", "sh")
+    for fmt in ("text", "json"):
+        script = f"{' '.join(shell)} {project.dist / 'closed.sh'} run --run-id {fmt} --log-format {fmt} 2>&1 | head -c1"
+        subprocess.run(["sh", "-c", script], capture_output=True, cwd=project.root, timeout=60)
+        report = _status(project, shell, "closed", fmt)
+        assert report["status"] == "SUCCESS", report
+        assert report["jobs"]["a"]["steps"] == {"s1": "SUCCESS", "s2": "SUCCESS", "s3": "SUCCESS"}
+    assert not list((project.root / "state" / "closed-files" / "locks").glob("*.lock"))

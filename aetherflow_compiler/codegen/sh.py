@@ -758,7 +758,8 @@ def _state_shown(flow: ir.Flow, path: Any) -> str:
     derived = state_path_note(flow)
     if derived is None:
         return f"file {path}"
-    return f"file {derived} (state.backend {flow.state.backend} declares {path}; the sh target keeps files)"
+    return (f"file {derived} (state.backend {flow.state.backend} declares {path}; the sh target keeps files,"
+            " and mirrors statuses there with AETHERFLOW_SH_SQLITE_MIRROR=1)")
 
 
 def _plan_lines(flow: ir.Flow) -> list[str]:
@@ -841,8 +842,12 @@ def generate_sh(flow: ir.Flow) -> str:
     out += ['    case $AF_WORK_ROOT in /*) ;; *) AF_WORK_ROOT=$PWD/$AF_WORK_ROOT ;; esac']
     out += ['    af_norm "$AF_WORK_ROOT"; AF_WORK_ROOT=$REPLY']
     out += _setting_code("AF_STATE_DIR", flow.state.path)
-    if flow.state.backend != "file":
+    if flow.state.backend == "file":
+        out += ["    AF_SQLITE_DB="]
+    else:
         out += [f"    # state.backend is {comment_text(flow.state.backend)}: the shell keeps the file layout beside that path",
+                "    # (and mirrors statuses into that database when AETHERFLOW_SH_SQLITE_MIRROR is on)",
+                '    AF_SQLITE_DB=$AF_STATE_DIR',
                 '    AF_STATE_DIR="$AF_STATE_DIR.d"']
     for key, variable in (("artifacts", "AF_LAYOUT_ARTIFACTS"), ("scratch", "AF_LAYOUT_SCRATCH"),
                           ("manifests", "AF_LAYOUT_MANIFESTS")):

@@ -10,6 +10,7 @@ Run alone:  .venv/bin/python -m pytest tests/conformance/test_sh_conformance.py
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -54,16 +55,30 @@ def test_sh_artifact_ends_like_the_python_artifact(case_path: Path, tmp_path: Pa
         return
     shell = SHELLS[CASES.index(case_path) % len(SHELLS)]  # every shell runs a third of the corpus
     python_side, sh_side = Side(tmp_path / "python", case), Side(tmp_path / "sh", case)
+    # A sqlite-declared flow's shell artifact also mirrors its statuses into the database
+    # (AETHERFLOW_SH_SQLITE_MIRROR): the rows must be the Python artifact's.
+    sqlite = yaml.safe_load(case.flow_text)["flow"]["state"]["backend"] == "sqlite"
+    mirror = {"AETHERFLOW_SH_SQLITE_MIRROR": "1"} if sqlite else {}
     for side in (python_side, sh_side):
         side.prepare(case.setup)
     for index, run in enumerate(case.runs):
         for side in (python_side, sh_side):
             side.prepare(run.get("setup") or {})
         ours = run_artifact(python_side, dist / f"{case.name}.py", run, None)
-        theirs = run_artifact(sh_side, dist / f"{case.name}.sh", run, None, shell=shell)
+        theirs = run_artifact(sh_side, dist / f"{case.name}.sh", {**run, "env": {**(run.get("env") or {}), **mirror}},
+                              None, shell=shell)
         assert theirs.comparable() == ours.comparable(), (
             f"{case.name} run {index} ({shell}): {case.about}\n"
             f"python: {ours.comparable()}\n{ours.detail}\nsh:     {theirs.comparable()}\n{theirs.detail}")
+        if sqlite:
+            assert _engine_rows(sh_side.state) == _engine_rows(python_side.state), f"{case.name} run {index}"
+
+
+def _engine_rows(db: Path) -> tuple[list, list]:  # type: ignore[type-arg]
+    """The engine's tables as ops queries read them (every run, without the timestamps)."""
+    with sqlite3.connect(db) as conn:
+        return (sorted(conn.execute("SELECT job_id, run_id, status FROM job_runs")),
+                sorted(conn.execute("SELECT job_id, run_id, step_id, status FROM step_runs")))
 
 
 def _step_types(steps: list[dict]) -> set[str]:  # type: ignore[type-arg]

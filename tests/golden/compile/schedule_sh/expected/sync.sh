@@ -41,6 +41,7 @@ af_settings() {  # flow settings, resolved from the env snapshot
     af_norm "$AF_WORK_ROOT"; AF_WORK_ROOT=$REPLY
     af_1='/data/state/sync'
     AF_STATE_DIR="$af_1"
+    AF_SQLITE_DB=
     af_1='artifacts'
     AF_LAYOUT_ARTIFACTS="$af_1"
     af_1='scratch'

@@ -46,6 +46,8 @@ af_settings() {  # flow settings, resolved from the env snapshot
     af_1='/srv/af/state/handoff.sqlite'
     AF_STATE_DIR="$af_1"
     # state.backend is sqlite: the shell keeps the file layout beside that path
+    # (and mirrors statuses into that database when AETHERFLOW_SH_SQLITE_MIRROR is on)
+    AF_SQLITE_DB=$AF_STATE_DIR
     AF_STATE_DIR="$AF_STATE_DIR.d"
     af_1='artifacts'
     AF_LAYOUT_ARTIFACTS="$af_1"
@@ -65,7 +67,7 @@ af_plan() {
     printf '%s\n' \
         'flow handoff (compiled from handoff.yaml by aetherflow-compiler 0.1.0, sh target)' \
         '  workspace: {{env.WORK_ROOT:/srv/af/work}} (cleanup on_success)' \
-        '  state:     file /srv/af/state/handoff.sqlite.d (state.backend sqlite declares /srv/af/state/handoff.sqlite; the sh target keeps files)' \
+        '  state:     file /srv/af/state/handoff.sqlite.d (state.backend sqlite declares /srv/af/state/handoff.sqlite; the sh target keeps files, and mirrors statuses there with AETHERFLOW_SH_SQLITE_MIRROR=1)' \
         '  locks:     scope job, ttl 3600 s' \
         'job extract  [handoff.yaml:9]' \
         '  step list  external.process' \
