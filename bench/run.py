@@ -144,7 +144,7 @@ def bench_runs(root: Path, fast: Path | None, repeat_hello: int, repeat_steps: i
         if flow == "steps100":
             commands.append(["sh", str(shell)])
         in_turn = timed_in_turn(commands, root, env, repeat_sh)
-        for (subject, _), times in zip(sh_dists, in_turn, strict=True):
+        for (subject, _), times in zip(sh_dists, in_turn[:len(sh_dists)], strict=True):
             rows.append(Row(case, subject, statistics.median(times), repeat_sh, "sh <flow>.sh run, in turn"))
         if flow == "steps100":
             rows.append(Row(case, "sh script (floor)", statistics.median(in_turn[-1]), repeat_sh,
