@@ -10,11 +10,12 @@ import subprocess
 import sys
 import zoneinfo
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from aetherflow_compiler import __version__, dropin
+from aetherflow_compiler.archive import write_archive
 from aetherflow_compiler.bundles.project import BundleProject, open_bundle
 from aetherflow_compiler.cache import CompileCache, compiler_fingerprint
 from aetherflow_compiler.compile import (
@@ -36,6 +37,9 @@ from aetherflow_compiler.schema_check import SCHEMA_KINDS, schema_text
 from aetherflow_compiler.steps import StepRegistry, default_registry
 from aetherflow_compiler.validate import Report, check_file, validate_paths
 from aetherflow_compiler.walk import mapping
+
+if TYPE_CHECKING:
+    from aetherflow_compiler.vendoring import Target
 
 EXIT_OK = 0
 EXIT_DRIFT = 1
@@ -172,6 +176,16 @@ def validate(paths: tuple[str, ...], profiles: str | None, plugin_dirs: tuple[st
 @plugins_option
 @bundle_options
 @click.option("--no-cache", is_flag=True, help="Ignore and do not write the compile cache ($AETHERFLOW_CACHE_DIR).")
+@click.option("--wheelhouse", type=click.Path(exists=True, file_okay=False),
+              help="Vendor the host packages the flows need (and their dependencies) from the wheels in this "
+                   "directory (pip download --only-binary=:all:) into OUTPUT/aetherflow_vendor/.")
+@click.option("--python-version", "python_version", metavar="X.Y",
+              help="With --wheelhouse: the Python of the hosts (default: the one compiling).")
+@click.option("--platform", "platforms", multiple=True, metavar="TAG",
+              help="With --wheelhouse: a platform tag of the hosts, as pip download takes it, e.g. "
+                   "manylinux2014_x86_64 (repeatable; default: this machine's).")
+@click.option("--archive", type=click.Path(dir_okay=False),
+              help="Also write OUTPUT as a reproducible FILE.tar.gz, with SHA256SUMS next to it.")
 @click.option("--schedule", "schedule", type=click.Path(),
               help="Scheduler file: also write OUTPUT/schedule/ (crontab, systemd units, Kubernetes CronJobs).")
 @click.option("--deploy-dir", default=DeployOptions.dist, show_default=True,
@@ -190,7 +204,8 @@ def validate(paths: tuple[str, ...], profiles: str | None, plugin_dirs: tuple[st
                    "memory=128Mi).")
 def compile_command(paths: tuple[str, ...], output: str, profiles: str | None, check: bool, single_file: bool,
                     target: str, plugin_dirs: tuple[str, ...], mode: str | None, flow_yaml: str | None,
-                    bundle_manifest: str | None, no_cache: bool,
+                    bundle_manifest: str | None, no_cache: bool, wheelhouse: str | None,
+                    python_version: str | None, platforms: tuple[str, ...], archive: str | None,
                     schedule: str | None, deploy_dir: str, log_dir: str, python_bin: str, k8s_image: str | None,
                     k8s_claim: str, k8s_namespace: str | None, k8s_requests: tuple[str, ...]) -> None:
     """Compile flows into OUTPUT: one script per flow, the vendored runtime and manifest.json.
@@ -209,8 +224,10 @@ def compile_command(paths: tuple[str, ...], output: str, profiles: str | None, c
     deploy = DeployOptions(dist=deploy_dir, log_dir=log_dir, python=python_bin,
                            kube=KubeOptions(image=k8s_image, claim=k8s_claim, namespace=k8s_namespace,
                                             requests=requests))
+    vendor_target = _vendor_target(wheelhouse, python_version, platforms, single_file, target)
     options = CompileOptions(output=output, profiles=inputs.profiles, single_file=single_file, target=target,
-                             schedule=schedule, deploy=deploy, bundle=inputs.bundle)
+                             schedule=schedule, deploy=deploy, bundle=inputs.bundle, wheelhouse=wheelhouse,
+                             vendor_target=vendor_target)
     result = compile_paths(inputs.paths, options, registry, CompileCache(enabled=not no_cache), plugins)
     if not result.ok:
         print_report(result.report)
@@ -238,7 +255,33 @@ def compile_command(paths: tuple[str, ...], output: str, profiles: str | None, c
         click.echo(f"compiled {flows_text} into {output} ({len(result.files)} files)", err=True)
     else:
         click.echo(f"compiled {flows_text}: {output} was already up to date ({len(result.files)} files)", err=True)
+    if archive is not None:
+        try:
+            digest = write_archive(result.files, archive)
+        except OSError as exc:
+            click.echo(f"aetherflow: cannot write {archive}: {exc}", err=True)
+            sys.exit(EXIT_INVALID)
+        click.echo(f"archived {output} as {archive} (sha256 {digest}, in SHA256SUMS)", err=True)
     sys.exit(EXIT_OK)
+
+
+def _vendor_target(wheelhouse: str | None, python_version: str | None, platforms: tuple[str, ...],
+                   single_file: bool, target: str) -> Target | None:
+    if wheelhouse is None:
+        if python_version is not None or platforms:
+            raise click.UsageError("--python-version and --platform describe the hosts for --wheelhouse")
+        return None
+    if single_file:
+        raise click.UsageError("--wheelhouse vendors packages as folders next to the scripts; a --single-file "
+                               "script cannot carry them (compile without --single-file)")
+    if target == "sh":
+        raise click.UsageError("--wheelhouse vendors packages for Python artifacts; --target sh writes none")
+    from aetherflow_compiler.vendoring import target_for
+
+    try:
+        return target_for(python_version, platforms)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--python-version") from None
 
 
 @cli.command()

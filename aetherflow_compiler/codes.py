@@ -111,6 +111,11 @@ _ALL = [
     Code("AF322", "schedule-item-target", _E, "A scheduler item names no flow, or more than one of `flow_yaml` "
          "(or `flow`) and `bundle_manifest`: the engine's scheduler refuses it.",
          "Give the item exactly one of flow_yaml and bundle_manifest."),
+    Code("AF323", "wheelhouse-lacks-package", _E, "With `--wheelhouse`, a host package a flow needs (or one of its "
+         "dependencies) has no wheel there for the target Python and platform: the artifact would fail on the "
+         "host when it imports it.",
+         "Add its wheels to the wheelhouse (`pip download --only-binary=:all:`, with `--platform` and "
+         "`--python-version` of the hosts), or compile without `--wheelhouse` and install it on the hosts."),
     # --- templates ----------------------------------------------------------------------
     Code("AF401", "template-syntax", _E,
          "Unsupported templating syntax. Use {{VAR}} or {{VAR:DEFAULT}}",

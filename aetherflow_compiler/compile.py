@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aetherflow_compiler import __version__, ir
 from aetherflow_compiler.build import build_flow
@@ -21,6 +21,7 @@ from aetherflow_compiler.codegen import sh
 from aetherflow_compiler.codegen.python import (
     RuntimeBundle,
     generate_flow,
+    package_needs,
     requirements,
     runtime_bundle,
     uses_plugins,
@@ -43,6 +44,10 @@ from aetherflow_compiler.validate import (
 )
 from aetherflow_compiler.walk import mapping
 
+if TYPE_CHECKING:
+    from aetherflow_compiler.vendoring import Target
+    from aetherflow_compiler.vendoring.dist import VendoredDist
+
 MANIFEST = "manifest.json"
 EXECUTABLE = 0o755
 REGULAR = 0o644
@@ -57,6 +62,8 @@ class CompileOptions:
     schedule: str | None = None  # a scheduler file: DIR/schedule/ gets crontab, systemd and Kubernetes files
     deploy: DeployOptions = field(default_factory=DeployOptions)
     bundle: BundleProject | None = None  # --bundle-manifest: recorded in manifest.json, env files loaded at run time
+    wheelhouse: str | None = None  # --wheelhouse: host packages vendored from the wheels there
+    vendor_target: Target | None = None  # --python-version, --platform (None: the compiling interpreter)
 
 
 @dataclass
@@ -142,6 +149,10 @@ def analyse(path: str, source_name: str, key: str, raw: bytes | None, profiles: 
         flow = build_flow(doc, source_name, profiles)
         analysis.flow = flow
         modules, packages = requirements(flow, registry)
+        needs = []
+        for requirement, why, yaml_path in package_needs(flow, registry):
+            span = doc.span(yaml_path)
+            needs.append([requirement, why, span.line, span.column])
         sh_blockers = []
         for blocker in sh.blockers(flow, registry.plugin_type_names()):
             span = doc.span(blocker.path)
@@ -154,6 +165,7 @@ def analyse(path: str, source_name: str, key: str, raw: bytes | None, profiles: 
             "sh_state": None if derived is None else [state_span.line, state_span.column, flow.state.backend, derived],
             "runtime_modules": modules,
             "uses_plugins": uses_plugins(flow, registry),
+            "package_needs": needs,
             "manifest": {
                 "artifact": f"{flow.id}.py",
                 "source": flow.source,
@@ -177,7 +189,7 @@ def _analyse_in_worker(task: tuple[str, str, str, bytes | None]) -> Analysis:
 def _generate_in_worker(analysis: Analysis) -> str:
     assert analysis.flow is not None
     return generate_flow(analysis.flow, _WORKER["registry"], _WORKER["bundle"], _WORKER["single_file"],
-                         _WORKER["plugin_files"], _WORKER["env_files"])
+                         _WORKER["plugin_files"], _WORKER["env_files"], _WORKER["folders"].get(analysis.path, ()))
 
 
 def _pool_map(function: Any, items: list[Any], state: dict[str, Any]) -> list[Any]:
@@ -302,12 +314,20 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
         assert analysis.flow is not None
         return analysis.flow
 
+    vendored = None
+    if python and options.wheelhouse is not None:
+        vendored = _vendor(flows, options.wheelhouse, options.vendor_target, report)
+        if vendored is None:
+            return result_
+    folders = vendored.folders if vendored is not None else {}
+
     scripts: dict[str, str] = {}
     if python:
         to_generate: list[Analysis] = []
         env_key = json.dumps([list(vars(f).values()) for f in env_files])
         for analysis in flows:
-            digest = key(analysis.key, "script", bundle.sha256, str(options.single_file), env_key)
+            digest = key(analysis.key, "script", bundle.sha256, str(options.single_file), env_key,
+                         *folders.get(analysis.path, ()))
             text = store.get_text("script", digest) if analysis.key else None
             if text is not None:
                 scripts[analysis.path] = text
@@ -316,12 +336,12 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
                 to_generate.append(analysis)
         generated = _pool_map(_generate_in_worker, to_generate,
                               {"registry": registry, "bundle": bundle, "single_file": options.single_file,
-                               "plugin_files": plugin_files, "env_files": env_files})
+                               "plugin_files": plugin_files, "env_files": env_files, "folders": folders})
         for analysis, text in zip(to_generate, generated, strict=True):
             scripts[analysis.path] = text
             if analysis.key:
-                store.put_text("script", key(analysis.key, "script", bundle.sha256, str(options.single_file), env_key),
-                               text)
+                store.put_text("script", key(analysis.key, "script", bundle.sha256, str(options.single_file), env_key,
+                                             *folders.get(analysis.path, ())), text)
     shell_scripts: dict[str, str] = {}
     if options.target in ("sh", "all"):
         runtime_digest = hashlib.sha256(sh.runtime_source().encode("utf-8")).hexdigest()
@@ -351,8 +371,31 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
     result_.flow_ids = [str(a.flow_id) for a in flows]
     extra = vendored_files(plugins) if plugins is not None and vendored_plugins else {}
     result_.files = _assemble(flows, scripts, shell_scripts, bundle, options, profiles_result, names, extra,
-                              (schedule, scheduled) if schedule is not None else None)
+                              (schedule, scheduled) if schedule is not None else None, vendored)
     return result_
+
+
+def _vendor(flows: list[Analysis], wheelhouse: str, target: Target | None, report: Report) -> VendoredDist | None:
+    """The host packages of every flow, from the wheelhouse; None (and AF323 errors in
+    `report`) when a package is missing or only there for another target."""
+    from aetherflow_compiler.vendoring import Need, Target, Wheelhouse
+    from aetherflow_compiler.vendoring.dist import FlowNeeds, vendor_flows
+
+    target = target or Target()
+
+    wanted = [FlowNeeds(a.path, str(a.flow_id), tuple(Need(*n) for n in a.summary["package_needs"]))
+              for a in flows]
+    result = vendor_flows(wanted, Wheelhouse(wheelhouse), target)
+    if not isinstance(result, list):
+        return result
+    for refusal in result:
+        need = refusal.need
+        report.general.append(Diagnostic(
+            refusal.flow.key, need.line, need.column, "AF323",
+            f"flow '{refusal.flow.flow_id}', {need.why}: {refusal.message}",
+            f"add its wheels for {target.describe()} to the wheelhouse (pip download --only-binary=:all: "
+            f"--dest {wheelhouse} ...), or compile without --wheelhouse and install it on the hosts"))
+    return None
 
 
 def _scheduled(schedule: Schedule, result: FileResult, flows: list[Analysis], flow_of: Callable[[Analysis], ir.Flow],
@@ -445,8 +488,11 @@ def _check_target(fr: FileResult, registry: StepRegistry, single_file: bool) -> 
 
 def _assemble(flows: list[Analysis], scripts: dict[str, str], shell_scripts: dict[str, str], bundle: RuntimeBundle,
               options: CompileOptions, profiles_result: FileResult | None, names: dict[str, str],
-              extra: dict[str, bytes], scheduling: tuple[Schedule, list[Scheduled]] | None) -> dict[str, bytes]:
+              extra: dict[str, bytes], scheduling: tuple[Schedule, list[Scheduled]] | None,
+              vendored: VendoredDist | None = None) -> dict[str, bytes]:
     files: dict[str, bytes] = dict(extra)
+    if vendored is not None:
+        files.update(vendored.files)
     for analysis in flows:
         if analysis.path in scripts:
             files[f"{analysis.flow_id}.py"] = scripts[analysis.path].encode("utf-8")
@@ -475,9 +521,13 @@ def _assemble(flows: list[Analysis], scripts: dict[str, str], shell_scripts: dic
         **({"runtime": {"version": bundle.version, "sha256": bundle.sha256, "modules": bundle.modules}}
            if scripts else {}),
         "sources": dict(sorted(sources.items())),
-        "flows": {str(a.flow_id): _flow_manifest(a, scripts, shell_scripts, options)
+        "flows": {str(a.flow_id): _flow_manifest(a, scripts, shell_scripts, options,
+                                                 vendored.folders.get(a.path, ()) if vendored else ())
                   for a in sorted(flows, key=lambda a: str(a.flow_id))},
         **({"plugins": sorted(extra)} if extra else {}),
+        **({"vendored": vendored.entries,
+            "vendor_target": vendored.target.as_json()}
+           if vendored is not None and vendored.entries else {}),
         **({"bundle": options.bundle.manifest_entry()} if options.bundle is not None else {}),
         **schedule_entry,
         "artifacts": {path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())},
@@ -487,8 +537,10 @@ def _assemble(flows: list[Analysis], scripts: dict[str, str], shell_scripts: dic
 
 
 def _flow_manifest(analysis: Analysis, scripts: dict[str, str], shell_scripts: dict[str, str],
-                   options: CompileOptions) -> dict[str, Any]:
+                   options: CompileOptions, folders: tuple[str, ...] = ()) -> dict[str, Any]:
     entry = dict(analysis.summary["manifest"])
+    if folders:
+        entry["vendored"] = list(folders)
     if analysis.path not in scripts:
         del entry["artifact"]
     if options.target in ("sh", "all"):

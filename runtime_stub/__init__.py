@@ -65,6 +65,10 @@ def verify_runtime(version: str, sha256: str) -> None:
     folder = os.path.dirname(os.path.abspath(__file__))
     found = runtime_sha256(folder)
     if version != RUNTIME_VERSION or sha256 != found:
+        if sys.argv[1:] == ["verify"]:  # say which files differ, not only that some do
+            from .vendored import report_dist
+
+            sys.exit(report_dist(sys.argv[0]) or 2)
         sys.stderr.write(
             "error: the runtime in %s does not match this flow script\n"
             "  expected runtime %s sha256 %s\n"

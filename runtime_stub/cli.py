@@ -47,6 +47,7 @@ commands:
                 --run-id ID        (default: the latest run)
                 --json             print one JSON object
                 --env-file F
+  verify      check every file of the deployed dist against its manifest.json
   --version   print the compiler version and the source hash
 
 exit codes: 0 no job failed, 1 a job failed, 2 usage or configuration error,
@@ -67,6 +68,7 @@ _OPTIONS = {
     "plan": {},
     "check-env": {"--env-file": "many"},
     "status": {"--run-id": "value", "--json": "flag", "--env-file": "many"},
+    "verify": {},
 }
 
 
@@ -161,6 +163,8 @@ def main(
             return _plan(flow, jobs)
         if args.command == "check-env":
             return _check_env(flow, args)
+        if args.command == "verify":
+            return _verify()
         return _status(flow, jobs, args)
     except ConfigError as exc:
         sys.stderr.write("error: %s\n" % exc)
@@ -334,6 +338,19 @@ def _check_env(flow: Flow, args: Args) -> int:
         if not present and not has_default:
             missing.append(name)
     absent = []
+    damaged = []  # vendored files that are not as compiled
+    if flow.vendored:
+        from .vendored import vendored_report
+
+        try:
+            rows, damaged = vendored_report(sys.argv[0], flow.vendored)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        for name, version, folder in rows:
+            print(
+                "%-32s %s %s (aetherflow_vendor/%s)"
+                % ("vendored", name, version, folder)
+            )
     if flow.packages:
         import importlib
 
@@ -351,12 +368,23 @@ def _check_env(flow: Flow, args: Args) -> int:
                 absent.append(package)
     if missing:
         sys.stderr.write("missing required env variables: %s\n" % ", ".join(missing))
+    if damaged:
+        sys.stderr.write(
+            "vendored packages differ from manifest.json (deploy the compiled directory "
+            "as a whole):\n%s\n" % "\n".join("  " + p for p in damaged)
+        )
     if absent:
         sys.stderr.write(
             "missing Python packages: %s (install them for the python3 that runs this flow; "
             "`python3 -S` hides site-packages)\n" % ", ".join(absent)
         )
-    return EXIT_CONFIG if missing or absent else EXIT_OK
+    return EXIT_CONFIG if missing or absent or damaged else EXIT_OK
+
+
+def _verify() -> int:
+    from .vendored import report_dist
+
+    return report_dist(sys.argv[0])
 
 
 def _status(flow: Flow, jobs: List[Job], args: Args) -> int:

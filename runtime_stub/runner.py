@@ -58,6 +58,7 @@ class Flow:
         resources: Optional[Dict[str, Any]] = None,
         packages: Optional[Dict[str, str]] = None,
         bundle_env_files: Tuple[Tuple[str, str, bool, str], ...] = (),
+        vendored: Tuple[str, ...] = (),
     ) -> None:
         self.flow_id = flow_id
         self.source = source
@@ -78,6 +79,8 @@ class Flow:
         )  # import name -> the pip package a host must have
         # A bundle manifest's env files: (type, path, optional, prefix), loaded at run time
         self.bundle_env_files = bundle_env_files
+        # Folders below aetherflow_vendor/ of the host packages compiled into the dist
+        self.vendored = vendored
 
 
 class Job:

@@ -23,6 +23,7 @@ TESTED_ELSEWHERE = {
     "AF321": "tests/test_bundle_fetch.py (a listed sha256 that the content does not match: db and rest sources)",
     "AF815": "tests/test_bundles.py::test_scheduler_items_run_the_compiled_bundle",
     "AF816": "tests/test_sh_target.py::test_flows_the_shell_cannot_express",
+    "AF323": "tests/test_wheelhouse.py::test_a_package_the_wheelhouse_lacks_is_refused_naming_flow_and_step",
 }
 
 

@@ -126,6 +126,30 @@ def requirements(flow: ir.Flow, registry: StepRegistry) -> tuple[list[str], dict
     return sorted(modules), dict(sorted(packages.items()))
 
 
+def package_needs(flow: ir.Flow, registry: StepRegistry) -> list[tuple[str, str, tuple[Any, ...]]]:
+    """(pip requirement, what needs it, its YAML path) for every host package of the flow:
+    the packages of `requirements`, each with the first step or resource that needs it."""
+    out: list[tuple[str, str, tuple[Any, ...]]] = []
+    for name, resource in ((r.name, r) for r in flow.resources):
+        connector = registry.connector(resource.kind, resource.driver)
+        for _module, package in connector.packages if connector is not None else ():
+            out.append((package, f"resource '{name}' ({resource.kind}:{resource.driver})", ("resources", name)))
+    for ji, job in enumerate(flow.jobs):
+        for si, step in enumerate(job.steps):
+            inner = step.inputs.get("step") if step.type == "with_lock" else None
+            for each in ([ir.Map((("type", step.type), ("inputs", step.inputs)))]
+                         + ([inner] if isinstance(inner, ir.Map) else [])):
+                step_type = registry.get(str(each.get("type")))
+                for _module, package in step_type.packages if step_type is not None else ():
+                    out.append((package, f"step '{step.id}' ({each.get('type')})", ("jobs", ji, "steps", si)))
+                if _adhoc_encrypted_archive(each):
+                    out.append(("pyzipper", f"step '{step.id}' (an encrypted archive)", ("jobs", ji, "steps", si)))
+    first: dict[str, tuple[str, str, tuple[Any, ...]]] = {}
+    for need in out:
+        first.setdefault(need[0], need)
+    return [first[name] for name in sorted(first)]
+
+
 def _all_steps(flow: ir.Flow) -> list[ir.Map]:
     """(type, inputs) of every step as mappings {type, inputs}, with_lock's inner steps included."""
     out = []
@@ -159,7 +183,8 @@ def _resource_node(resource: ir.Resource) -> Node:
 
 
 def generate_flow(flow: ir.Flow, registry: StepRegistry, bundle: RuntimeBundle, single_file: bool,
-                  plugin_files: tuple[str, ...] = (), env_files: tuple[EnvFile, ...] = ()) -> str:
+                  plugin_files: tuple[str, ...] = (), env_files: tuple[EnvFile, ...] = (),
+                  vendored: tuple[str, ...] = ()) -> str:
     """The source of `<flow_id>.py`, laid out as black would. `plugin_files` are the
     vendored plugin files (below aetherflow_plugins/) the script runs when the flow uses
     a plugin's step or connector; `env_files` a bundle manifest's env files, loaded at
@@ -193,6 +218,7 @@ def generate_flow(flow: ir.Flow, registry: StepRegistry, bundle: RuntimeBundle, 
         *((("packages", to_node(packages)),) if packages else ()),
         *((("bundle_env_files", to_node([[f.type, f.path, f.optional, f.prefix] for f in env_files])),)
           if env_files else ()),
+        *((("vendored", Atom("VENDORED")),) if vendored else ()),
     ))
     jobs = []
     job_calls: list[tuple[str | None, Node]] = []
@@ -259,5 +285,7 @@ def generate_flow(flow: ir.Flow, registry: StepRegistry, bundle: RuntimeBundle, 
         jobs_statement=layout_text(jobs_list, 0, "JOBS = "),
         step_types_statement=layout_text(types_map, 0, "STEP_TYPES = "),
         uses_dates=any(uses_dates(v) for v in values),
+        vendored_statement=layout_text(Collection("(", ")", tuple(("", to_node(f)) for f in vendored)), 0,
+                                       "VENDORED = ") if vendored else None,
     )
 

@@ -4,7 +4,7 @@
 # Do not edit: change the YAML and compile again.
 #
 #   python3 literals.py run [--run-id ID | --resume] [--job ID]... [--env-file F]... [--keep-going]
-#   python3 literals.py plan | check-env | status [--run-id ID] [--json] | --version
+#   python3 literals.py plan | check-env | status [--run-id ID] [--json] | verify | --version
 #
 # Exit codes: 0 no job failed, 1 a job failed, 2 usage or configuration error,
 # 3 a flow or job lock is held by another run.
