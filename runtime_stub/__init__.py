@@ -4,6 +4,7 @@ Standard library only, CPython 3.8+. Generated flow scripts import it; it never 
 the compiler. The folders are the architecture:
 
     runner.py, cli.py        the runner (jobs, steps, resume, locks) and the command line
+    vendored.py              host packages vendored with --wheelhouse; `verify`
     state/                   the state store: one interface, the sqlite and files backends
     steps/                   built-in step implementations, one module per family
     connectors/              the connector registry and one module per kind of peer

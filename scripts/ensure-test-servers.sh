@@ -14,6 +14,8 @@ for program in dash bash busybox zip unzip sqlite3; do
     command -v "$program" >/dev/null 2>&1 || missing="$missing $program"
 done
 command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
+# `ip` brings up the loopback of the network namespace the air-gapped test runs in.
+command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
 [ -n "$missing" ] || exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing test programs (Debian packages):$missing" >&2
