@@ -259,3 +259,24 @@ def test_the_archive_is_the_same_from_any_path_and_checks_with_sha256sum(project
     assert sums.read_text() == f"{hashlib.sha256(data).hexdigest()}  dist.tar.gz\n"
     check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=sums.parent, capture_output=True, text=True)
     assert check.returncode == 0 and check.stdout == "dist.tar.gz: OK\n"
+
+
+@pytest.mark.parametrize("damage", ["record", "escape"])
+def test_a_damaged_wheel_is_refused_and_nothing_is_written(project: Project, damage: str) -> None:
+    project.write_flow("xl.yaml", project.header("xl") + EXCEL_FLOW)
+    house = project.root / "house"
+    if damage == "escape":  # a wheel that would write next to the dist
+        make_wheel(house, "openpyxl", "3.1.5", modules={"openpyxl/__init__.py": "", "../../evil.py": "boom"})
+    else:  # a file that is not what its RECORD says
+        wheel = make_wheel(house, "openpyxl", "3.1.5", modules={"openpyxl/__init__.py": "x = 1\n"})
+        with zipfile.ZipFile(wheel) as original:
+            entries = {n: original.read(n) for n in original.namelist()}
+        entries["openpyxl/__init__.py"] = b"x = 2\n"
+        with zipfile.ZipFile(wheel, "w") as rewritten:
+            for name, data in entries.items():
+                rewritten.writestr(name, data)
+    result = run_cli(["compile", str(project.flows), "-o", str(project.dist), "--wheelhouse", str(house)])
+    assert result.exit_code == 2, result.stdout
+    assert "AF323 flow 'xl', step 'check' (excel_validate_template): wheel openpyxl-3.1.5-py3-none-any.whl " \
+           "cannot be unpacked: " in result.stdout
+    assert not project.dist.exists() and not (project.root / "evil.py").exists()

@@ -9,7 +9,7 @@ from typing import Any
 
 from aetherflow_compiler.vendoring.sbom import SBOM, sbom_json
 from aetherflow_compiler.vendoring.target import Target
-from aetherflow_compiler.vendoring.unpack import VENDOR, unpack
+from aetherflow_compiler.vendoring.unpack import VENDOR, UnpackError, unpack
 from aetherflow_compiler.vendoring.wheelhouse import Chosen, Need, ResolveError, Wheelhouse
 
 
@@ -58,8 +58,17 @@ def vendor_flows(flows: list[FlowNeeds], house: Wheelhouse, target: Target) -> V
         for item in chosen_by_flow[flow.key]:
             distinct.setdefault(item.dirname, item)
             flows_of.setdefault(item.dirname, []).append(flow.flow_id)
+    unpacked: dict[str, dict[str, bytes]] = {}
     for folder, item in sorted(distinct.items()):
-        files = unpack(item)
+        try:
+            unpacked[folder] = unpack(item)
+        except UnpackError as exc:
+            flow = next(f for f in flows if folder in out.folders[f.key])
+            refusals.append(Refusal(flow, flow.needs[0], str(exc)))
+    if refusals:
+        return refusals
+    for folder, item in sorted(distinct.items()):
+        files = unpacked[folder]
         out.files.update(files)
         out.entries[folder] = {
             "name": item.name,

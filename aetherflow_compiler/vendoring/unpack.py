@@ -40,6 +40,9 @@ class _Collect(WheelDestination):
         if scheme not in ("purelib", "platlib"):
             self.left_out.append(f"{scheme} {path}")
             return RecordEntry(f"../{scheme}/{path}", None, None)
+        parts = str(path).replace("\\", "/").split("/")
+        if str(path).startswith("/") or any(part in ("", ".", "..") for part in parts):
+            raise UnpackError(f"it would write {path!r}, outside its folder")
         self.files[f"{self.prefix}/{path}"] = data
         digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).decode("ascii").rstrip("=")
         return RecordEntry(path, Hash("sha256", digest), len(data))
@@ -54,9 +57,21 @@ class _Collect(WheelDestination):
         self.files[f"{self.prefix}/{record_file_path}"] = ("\n".join(sorted(lines)) + "\n").encode("utf-8")
 
 
+class UnpackError(Exception):
+    pass
+
+
 def unpack(chosen: Chosen) -> dict[str, bytes]:
-    """Dist path -> bytes for every file `chosen` brings (RECORD included)."""
+    """Dist path -> bytes for every file `chosen` brings (RECORD included). Raises
+    UnpackError for a wheel that is not a valid one (a file that does not match its
+    RECORD, a path outside the wheel)."""
     destination = _Collect(f"{VENDOR}/{chosen.dirname}")
-    with WheelFile.open(Path(chosen.wheel.path)) as source:
-        install(source, destination, {"INSTALLER": b"aetherflow-compiler\n"})
+    try:
+        with WheelFile.open(Path(chosen.wheel.path)) as source:
+            source.validate_record()
+            install(source, destination, {"INSTALLER": b"aetherflow-compiler\n"})
+    except UnpackError as exc:
+        raise UnpackError(f"wheel {chosen.wheel.filename} cannot be unpacked: {exc}") from None
+    except Exception as exc:  # installer's own errors, and a damaged zip file
+        raise UnpackError(f"wheel {chosen.wheel.filename} cannot be unpacked: {exc}") from None
     return destination.files

@@ -48,13 +48,16 @@ class Wheel:
 
     @cached_property
     def metadata(self) -> Metadata:
-        with zipfile.ZipFile(self.path) as archive:
-            name = next((n for n in archive.namelist()
-                         if n.count("/") == 1 and n.endswith(".dist-info/METADATA")), None)
-            if name is None:
-                raise ResolveError(self.name, f"wheel {self.filename} has no .dist-info/METADATA")
-            text = archive.read(name).decode("utf-8")
-        return Metadata.from_email(text, validate=False)
+        try:
+            with zipfile.ZipFile(self.path) as archive:
+                name = next((n for n in archive.namelist()
+                             if n.count("/") == 1 and n.endswith(".dist-info/METADATA")), None)
+                if name is None:
+                    raise ResolveError(self.name, f"wheel {self.filename} has no .dist-info/METADATA")
+                text = archive.read(name).decode("utf-8")
+            return Metadata.from_email(text, validate=False)
+        except (OSError, zipfile.BadZipFile, UnicodeDecodeError, ValueError) as exc:
+            raise ResolveError(self.name, f"wheel {self.filename} cannot be read: {exc}") from None
 
 
 @dataclass(frozen=True)
