@@ -273,7 +273,11 @@ def _state_location(flow: Flow, env_files: List[Any]) -> str:
 
 
 def _latest_run(flow: Flow, env_files: List[Any]) -> Optional[Any]:
-    state = open_state(flow.state_backend, _state_location(flow, env_files))
+    state = open_state(
+        flow.state_backend,
+        _state_location(flow, env_files),
+        build_snapshot(os.environ, env_files),
+    )
     try:
         return state.latest_run(flow.flow_id)
     finally:
@@ -351,10 +355,13 @@ def _check_env(flow: Flow, args: Args) -> int:
                 "%-32s %s %s (aetherflow_vendor/%s)"
                 % ("vendored", name, version, folder)
             )
-    if flow.packages:
+    packages = dict(flow.packages)
+    if env.get("AETHERFLOW_STATE_URL"):  # the PostgreSQL state store's driver
+        packages["psycopg"] = "psycopg"
+    if packages:
         import importlib
 
-        for module, package in sorted(flow.packages.items()):
+        for module, package in sorted(packages.items()):
             try:
                 importlib.import_module(module)
                 found = True
@@ -389,7 +396,9 @@ def _verify() -> int:
 
 def _status(flow: Flow, jobs: List[Job], args: Args) -> int:
     state = open_state(
-        flow.state_backend, _state_location(flow, _env_files(args, flow))
+        flow.state_backend,
+        _state_location(flow, _env_files(args, flow)),
+        build_snapshot(os.environ, _env_files(args, flow)),
     )
     try:
         run_id = args.run_id

@@ -235,7 +235,7 @@ class Run:
         self.workspace = Workspace(
             root, flow.flow_id, self.run_id, layout, flow.cleanup_policy, sandbox
         )
-        self.state = open_state(flow.state_backend, state_path)
+        self.state = open_state(flow.state_backend, state_path, self.env)
         api = sys.modules.get("aetherflow.core.api")
         if api is not None:  # plugins are loaded: their connectors get a RunContext
             self.connectors.ctx = api.RunContext.for_run(self)
@@ -245,7 +245,7 @@ class Run:
             raise ConfigError(
                 "run id %s already belongs to flow %s in the state store %s; the engine's tables "
                 "do not separate flows, so use another run id"
-                % (self.run_id, owner, state_path)
+                % (self.run_id, owner, self.state.path or state_path)
             )
         # Lock key -> TTL of every lock this run holds; renewed while the run goes on.
         self.held_locks: Dict[str, int] = {}

@@ -1,12 +1,14 @@
 """The state store: job and step statuses, step results, job outputs, runs and locks.
 
-One interface (`base.StateStore`), two backends, each in its own module and imported only
-when a run opens it:
+One interface (`base.StateStore`), three backends, each in its own module and imported
+only when a run opens it:
 - `sqlite.SqliteState`: the engine's tables (job_runs, step_runs, locks) so existing ops
   queries keep working, plus af_runs, af_step_results and af_job_outputs. One connection
   per run, WAL journal, every write one transaction.
 - `files.FileState`: the same information as JSON files, each written to a temp file and
   renamed.
+- `postgres.PostgresState`: the same tables in PostgreSQL, for many hosts; chosen by
+  AETHERFLOW_STATE_URL in the run's environment, whatever the flow declares.
 """
 
 from __future__ import annotations
@@ -17,7 +19,22 @@ if False:  # names for annotations only: importing typing slows every start
 from ..errors import ConfigError
 
 
-def open_state(backend: str, path: str) -> Any:
+def open_state(backend: str, path: str, env: Any = None) -> Any:
+    url = (env or {}).get("AETHERFLOW_STATE_URL", "")
+    if url:
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(
+                "AETHERFLOW_STATE_URL must be a postgresql:// URL (the only shared state store)"
+            )
+        from .postgres import PostgresState
+
+        try:
+            retry = float((env or {}).get("AETHERFLOW_STATE_RETRY_SECONDS") or 30)
+        except ValueError:
+            raise ConfigError(
+                "AETHERFLOW_STATE_RETRY_SECONDS must be a number"
+            ) from None
+        return PostgresState(url, retry)
     if backend == "file":
         try:
             from .files import FileState

@@ -1,0 +1,295 @@
+"""The PostgreSQL state backend, chosen at deploy time by AETHERFLOW_STATE_URL.
+
+Many hosts share one database: the engine's tables (job_runs, step_runs, locks), ours
+(af_runs, af_step_results, af_job_outputs) and af_schema, its version. Times, lock expiry
+above all, come from the database's clock, never a host's: hosts whose clocks disagree
+still exclude each other. The driver is psycopg 3 (a host package; `--wheelhouse` vendors
+it). A lost connection is retried with backoff for AETHERFLOW_STATE_RETRY_SECONDS (30 by
+default); every write is idempotent, so a write that reached the server before the
+connection broke is harmless to repeat.
+"""
+
+from __future__ import annotations
+
+import time
+
+if False:  # names for annotations only: importing typing slows every start
+    from typing import Any, Callable, Dict, Optional, Tuple
+
+from ..errors import ConfigError
+from .base import JobRow, StateStore, StepRow, decode_record, encode_record
+
+SCHEMA_VERSION = 1
+# The database's clock, as the engine's integer epoch seconds.
+NOW = "floor(extract(epoch from clock_timestamp()))::bigint"
+_TABLES = (
+    "CREATE TABLE IF NOT EXISTS af_schema(version integer NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS job_runs(job_id text NOT NULL, run_id text NOT NULL, status text NOT NULL,"
+    " updated_at bigint NOT NULL, PRIMARY KEY(job_id, run_id))",
+    "CREATE TABLE IF NOT EXISTS step_runs(job_id text NOT NULL, run_id text NOT NULL, step_id text NOT NULL,"
+    " status text NOT NULL, updated_at bigint NOT NULL, PRIMARY KEY(job_id, run_id, step_id))",
+    "CREATE TABLE IF NOT EXISTS locks(key text PRIMARY KEY, owner text NOT NULL, expires_at bigint NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS af_runs(run_id text PRIMARY KEY, flow_id text NOT NULL, status text NOT NULL,"
+    " started_at bigint NOT NULL, updated_at bigint NOT NULL, seq bigserial)",
+    "CREATE TABLE IF NOT EXISTS af_step_results(job_id text NOT NULL, run_id text NOT NULL, step_id text NOT NULL,"
+    " result_json text NOT NULL, promoted_json text NOT NULL, PRIMARY KEY(job_id, run_id, step_id))",
+    "CREATE TABLE IF NOT EXISTS af_job_outputs(job_id text NOT NULL, run_id text NOT NULL, outputs_json text"
+    " NOT NULL, skip_reason text, PRIMARY KEY(job_id, run_id))",
+)
+# Concurrent first use: one creator at a time (CREATE TABLE IF NOT EXISTS alone races).
+_SCHEMA_LOCK = 0x4166_5354  # "AfST"
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for messages."""
+    head, sep, rest = url.partition("://")
+    if "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return "%s%s%s@%s" % (head, sep, user, host)
+
+
+class PostgresState(StateStore):
+    def __init__(self, url: str, retry_seconds: float = 30.0) -> None:
+        try:
+            import psycopg
+        except ImportError:
+            raise ConfigError(
+                "AETHERFLOW_STATE_URL selects PostgreSQL state, which needs the Python package "
+                "psycopg on this host (pip install 'psycopg[binary]', or compile with --wheelhouse)"
+            ) from None
+        self.psycopg = psycopg
+        self.url = url
+        self.path = redacted(url)
+        self.retry_seconds = retry_seconds
+        self.conn = None  # type: Any
+        self._do(self._create_schema)
+
+    # -- connection and retries ------------------------------------------------------------
+    def _connect(self) -> Any:
+        if self.conn is None or self.conn.closed:
+            self.conn = self.psycopg.connect(
+                self.url, autocommit=True, connect_timeout=10
+            )
+        return self.conn
+
+    def _do(self, work: Callable[[Any], Any]) -> Any:
+        """work(conn) in one transaction; a lost connection is retried with backoff."""
+        deadline = time.monotonic() + self.retry_seconds
+        delay = 0.2
+        while True:
+            try:
+                conn = self._connect()
+                with conn.transaction():
+                    return work(conn)
+            except self.psycopg.OperationalError as exc:
+                if self.conn is not None:
+                    try:
+                        self.conn.close()
+                    except Exception:  # the connection is gone already
+                        pass
+                    self.conn = None
+                if time.monotonic() + delay > deadline:
+                    raise ConfigError(
+                        "the PostgreSQL state store %s is unreachable: %s"
+                        % (
+                            self.path,
+                            (
+                                str(exc).strip().splitlines()[0]
+                                if str(exc).strip()
+                                else exc
+                            ),
+                        )
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _create_schema(self, conn: Any) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        for statement in _TABLES:
+            conn.execute(statement)
+        row = conn.execute("SELECT max(version) FROM af_schema").fetchone()
+        if row[0] is None:
+            conn.execute(
+                "INSERT INTO af_schema(version) VALUES (%s)", (SCHEMA_VERSION,)
+            )
+        elif row[0] > SCHEMA_VERSION:
+            raise ConfigError(
+                "the PostgreSQL state store %s has schema version %s; this runtime knows %s "
+                "(compile the flow with a newer aetherflow-compiler)"
+                % (self.path, row[0], SCHEMA_VERSION)
+            )
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    # -- runs --------------------------------------------------------------------------
+    def start_run(self, run_id: str, flow_id: str) -> None:
+        self._do(
+            lambda c: c.execute(
+                "INSERT INTO af_runs(run_id, flow_id, status, started_at, updated_at)"
+                " VALUES (%s, %s, 'RUNNING', " + NOW + ", " + NOW + ")"
+                " ON CONFLICT (run_id) DO UPDATE SET status='RUNNING', updated_at="
+                + NOW,
+                (run_id, flow_id),
+            )
+        )
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        self._do(
+            lambda c: c.execute(
+                "UPDATE af_runs SET status=%s, updated_at=" + NOW + " WHERE run_id=%s",
+                (status, run_id),
+            )
+        )
+
+    def latest_run(self, flow_id: str) -> Optional[Tuple[str, str]]:
+        row = self._do(
+            lambda c: c.execute(
+                "SELECT run_id, status FROM af_runs WHERE flow_id=%s ORDER BY seq DESC LIMIT 1",
+                (flow_id,),
+            ).fetchone()
+        )
+        return (row[0], row[1]) if row else None
+
+    def run_status(self, run_id: str) -> Optional[str]:
+        row = self._do(
+            lambda c: c.execute(
+                "SELECT status FROM af_runs WHERE run_id=%s", (run_id,)
+            ).fetchone()
+        )
+        return row[0] if row else None
+
+    def run_flow(self, run_id: str) -> Optional[str]:
+        row = self._do(
+            lambda c: c.execute(
+                "SELECT flow_id FROM af_runs WHERE run_id=%s", (run_id,)
+            ).fetchone()
+        )
+        return row[0] if row else None
+
+    # -- jobs and steps ------------------------------------------------------------------
+    def set_job(
+        self,
+        job_id: str,
+        run_id: str,
+        status: str,
+        outputs: Optional[Dict[str, Any]] = None,
+        skip_reason: Optional[str] = None,
+    ) -> None:
+        def work(c: Any) -> None:
+            c.execute(
+                "INSERT INTO job_runs(job_id, run_id, status, updated_at) VALUES (%s, %s, %s, "
+                + NOW
+                + ") ON CONFLICT (job_id, run_id) DO UPDATE SET status=EXCLUDED.status,"
+                " updated_at=EXCLUDED.updated_at",
+                (job_id, run_id, status),
+            )
+            c.execute(
+                "INSERT INTO af_job_outputs(job_id, run_id, outputs_json, skip_reason) VALUES"
+                " (%s, %s, %s, %s) ON CONFLICT (job_id, run_id) DO UPDATE SET"
+                " outputs_json=EXCLUDED.outputs_json, skip_reason=EXCLUDED.skip_reason",
+                (job_id, run_id, encode_record(outputs or {}), skip_reason),
+            )
+
+        self._do(work)
+
+    def set_step(
+        self,
+        job_id: str,
+        run_id: str,
+        step_id: str,
+        status: str,
+        result: Optional[Dict[str, Any]] = None,
+        promoted: Optional[Dict[str, Any]] = None,
+    ) -> None:
+        def work(c: Any) -> None:
+            c.execute(
+                "INSERT INTO step_runs(job_id, run_id, step_id, status, updated_at) VALUES"
+                " (%s, %s, %s, %s, "
+                + NOW
+                + ") ON CONFLICT (job_id, run_id, step_id) DO UPDATE"
+                " SET status=EXCLUDED.status, updated_at=EXCLUDED.updated_at",
+                (job_id, run_id, step_id, status),
+            )
+            c.execute(
+                "INSERT INTO af_step_results(job_id, run_id, step_id, result_json, promoted_json)"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (job_id, run_id, step_id) DO UPDATE SET"
+                " result_json=EXCLUDED.result_json, promoted_json=EXCLUDED.promoted_json",
+                (
+                    job_id,
+                    run_id,
+                    step_id,
+                    encode_record(result or {}),
+                    encode_record(promoted or {}),
+                ),
+            )
+
+        self._do(work)
+
+    def job_steps(self, job_id: str, run_id: str) -> Dict[str, StepRow]:
+        rows = self._do(
+            lambda c: c.execute(
+                "SELECT s.step_id, s.status, r.result_json, r.promoted_json FROM step_runs s"
+                " LEFT JOIN af_step_results r"
+                " ON r.job_id=s.job_id AND r.run_id=s.run_id AND r.step_id=s.step_id"
+                " WHERE s.job_id=%s AND s.run_id=%s",
+                (job_id, run_id),
+            ).fetchall()
+        )
+        return {r[0]: (r[1], decode_record(r[2]), decode_record(r[3])) for r in rows}
+
+    def jobs(self, run_id: str) -> Dict[str, JobRow]:
+        rows = self._do(
+            lambda c: c.execute(
+                "SELECT j.job_id, j.status, o.outputs_json, o.skip_reason FROM job_runs j"
+                " LEFT JOIN af_job_outputs o ON o.job_id=j.job_id AND o.run_id=j.run_id"
+                " WHERE j.run_id=%s",
+                (run_id,),
+            ).fetchall()
+        )
+        return {r[0]: (r[1], decode_record(r[2]), r[3]) for r in rows}
+
+    def steps(self, run_id: str) -> Dict[Tuple[str, str], str]:
+        rows = self._do(
+            lambda c: c.execute(
+                "SELECT job_id, step_id, status FROM step_runs WHERE run_id=%s",
+                (run_id,),
+            ).fetchall()
+        )
+        return {(r[0], r[1]): r[2] for r in rows}
+
+    # -- locks: one statement each, expiry by the database's clock -----------------------
+    def acquire_lock(self, key: str, owner: str, ttl_seconds: int) -> bool:
+        row = self._do(
+            lambda c: c.execute(
+                "INSERT INTO locks(key, owner, expires_at) VALUES (%s, %s, "
+                + NOW
+                + " + %s) ON CONFLICT (key) DO UPDATE SET owner=EXCLUDED.owner,"
+                " expires_at=EXCLUDED.expires_at WHERE locks.expires_at <= "
+                + NOW
+                + " OR locks.owner=EXCLUDED.owner RETURNING owner",
+                (key, owner, int(ttl_seconds)),
+            ).fetchone()
+        )
+        return row is not None
+
+    def renew_lock(self, key: str, owner: str, ttl_seconds: int) -> None:
+        self._do(
+            lambda c: c.execute(
+                "UPDATE locks SET expires_at="
+                + NOW
+                + " + %s WHERE key=%s AND owner=%s",
+                (int(ttl_seconds), key, owner),
+            )
+        )
+
+    def release_lock(self, key: str, owner: str) -> None:
+        self._do(
+            lambda c: c.execute(
+                "DELETE FROM locks WHERE key=%s AND owner=%s", (key, owner)
+            )
+        )
