@@ -413,7 +413,13 @@ def _status(flow: Flow, jobs: List[Job], args: Args) -> int:
         if not job_rows and state.run_status(run_id) is None:
             raise ConfigError("run %s is not recorded in the state store" % run_id)
         report = status_report(
-            flow, jobs, run_id, state.run_status(run_id), job_rows, state.steps(run_id)
+            flow,
+            jobs,
+            run_id,
+            state.run_status(run_id),
+            job_rows,
+            state.steps(run_id),
+            state.ran_on(run_id),
         )
     finally:
         state.close()

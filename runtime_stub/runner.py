@@ -476,6 +476,7 @@ class Run:
             run_status,
             self.state.jobs(self.run_id),
             self.state.steps(self.run_id),
+            self.state.ran_on(self.run_id),
         )
 
 
@@ -486,6 +487,7 @@ def status_report(
     run_status: Optional[str],
     job_rows: Dict[str, Any],
     step_rows: Dict[Tuple[str, str], str],
+    ran_on: Optional[Dict[str, Dict[str, Any]]] = None,
 ) -> Dict[str, Any]:
     """The machine-readable status: jobs and steps in declared order, unreached jobs left out."""
     out_jobs: Dict[str, Any] = {}
@@ -498,6 +500,8 @@ def status_report(
             if (job.id, step_id) in step_rows:
                 steps[step_id] = step_rows[(job.id, step_id)]
         out_jobs[job.id] = {"status": status, "outputs": outputs, "steps": steps}
+        if job.id in (ran_on or {}):
+            out_jobs[job.id]["ran_on"] = ran_on[job.id]  # type: ignore[index]
     return {
         "flow_id": flow.flow_id,
         "run_id": run_id,

@@ -16,6 +16,8 @@ done
 command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
 # `ip` brings up the loopback of the network namespace the air-gapped test runs in.
 command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
+# faketime runs one process with its clock ahead (the PostgreSQL lock tests).
+command -v faketime >/dev/null 2>&1 || missing="$missing faketime"
 [ -n "$missing" ] || exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing test programs (Debian packages):$missing" >&2

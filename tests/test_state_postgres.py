@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -102,8 +106,9 @@ jobs:
     assert run.returncode == 0, run.stderr
     assert not (a.root / "state").exists()  # the declared SQLite file is not used
     status = json.loads(b.run("shared", "status", "--json").stdout)
-    assert status["run_id"] == "r1" and status["jobs"]["a"] == {"status": "SUCCESS", "outputs": {"n": 2},
-                                                                "steps": {"s": "SUCCESS"}}
+    job = status["jobs"]["a"]
+    assert status["run_id"] == "r1" and job.pop("ran_on")["host"] == socket.gethostname()
+    assert job == {"status": "SUCCESS", "outputs": {"n": 2}, "steps": {"s": "SUCCESS"}}
     with psycopg.connect(database) as conn:
         assert conn.execute("SELECT job_id, status FROM job_runs WHERE run_id='r1'").fetchall() == [("a", "SUCCESS")]
         assert conn.execute("SELECT version FROM af_schema").fetchall() == [(1,)]
@@ -173,6 +178,9 @@ jobs:
     assert (marks / "slow").read_text() == "x\nx\n" and (marks / "last").read_text() == "x\n"
     status = json.loads(c.run("relay", "status", "--run-id", "r1", "--json").stdout)
     assert status["status"] == "SUCCESS"
+    where = status["jobs"]["j"]["ran_on"]  # the host and process that ran it last, and when
+    assert where["host"] == socket.gethostname() and isinstance(where["pid"], int)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", where["at"])
     assert status["jobs"]["j"]["steps"] == {"first": "SUCCESS", "slow": "SUCCESS", "last": "SUCCESS"}
 
 
@@ -193,3 +201,120 @@ jobs:
     assert time.monotonic() - started < 20
     other = host.run("nobody", "run", env={"AETHERFLOW_STATE_URL": "mysql://x"})
     assert other.returncode == 2 and "AETHERFLOW_STATE_URL must be a postgresql:// URL" in other.stderr
+
+
+class PgServer:
+    """A PostgreSQL server of this test's own, to stop and restart."""
+
+    def __init__(self, root: Path) -> None:
+        from peers import _pg_bindir, free_port
+
+        bindir = _pg_bindir()
+        assert bindir is not None, "PostgreSQL server binaries are needed (Debian package postgresql)"
+        self.bindir, self.root, self.port = bindir, root, free_port()
+        self.data = root / "data"
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(root, "postgres")
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        subprocess.run([*self.as_user, str(bindir / "initdb"), "-D", str(self.data), "-A", "trust", "-U",
+                        "postgres", "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def ctl(self, *args: str) -> None:
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off"
+        subprocess.run([*self.as_user, str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l",
+                        str(self.root / "log"), "-w", *args], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def own_server() -> Iterator[PgServer]:
+    # Below /tmp itself: the server runs as the postgres user, who cannot enter pytest's folders.
+    server = PgServer(Path(tempfile.mkdtemp(prefix="af-pg-")))
+    server.ctl("start")
+    try:
+        yield server
+    finally:
+        subprocess.run([*server.as_user, str(server.bindir / "pg_ctl"), "-D", str(server.data), "-m", "immediate",
+                        "stop"], capture_output=True)
+        shutil.rmtree(server.root, ignore_errors=True)
+
+
+def _three_steps(marks: Path) -> str:
+    return f"""\
+jobs:
+  - id: j
+    steps:
+      - {{id: first, type: external.process, inputs: {{command: [sh, -c, 'echo x >> {marks}/first']}}}}
+      - {{id: middle, type: external.process, inputs: {{command: [sh, -c, 'echo x >> {marks}/middle; sleep 3']}}}}
+      - {{id: last, type: external.process, inputs: {{command: [sh, -c, 'echo x >> {marks}/last']}}}}
+"""
+
+
+def _when_marked(path: Path) -> None:
+    deadline = time.monotonic() + 30
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert path.exists()
+
+
+def test_a_server_restart_during_a_run_is_ridden_out(project: Project, own_server: PgServer, tmp_path: Path) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    (host,) = _hosts(project, "restart", _three_steps(marks), own_server.url, count=1)
+    proc = subprocess.Popen(host.command("restart", "run", "--run-id", "r1"), env=host.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=host.root)
+    _when_marked(marks / "middle")
+    own_server.ctl("-m", "fast", "restart")
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    status = json.loads(host.run("restart", "status", "--run-id", "r1", "--json").stdout)
+    assert status["status"] == "SUCCESS"
+    assert [(marks / n).read_text() for n in ("first", "middle", "last")] == ["x\n"] * 3
+
+
+def test_a_server_that_stays_down_fails_the_run_with_exit_2_and_a_resume_completes_it(
+        project: Project, own_server: PgServer, tmp_path: Path) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    (host,) = _hosts(project, "down", _three_steps(marks), own_server.url, count=1)
+    proc = subprocess.Popen(host.command("down", "run", "--run-id", "r1"),
+                            env={**host.env, "AETHERFLOW_STATE_RETRY_SECONDS": "2"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=host.root)
+    _when_marked(marks / "middle")
+    own_server.ctl("-m", "fast", "stop")
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err
+    assert f"error: the PostgreSQL state store postgresql://postgres@127.0.0.1:{own_server.port}/postgres is " \
+           "unreachable" in err
+    assert not (marks / "last").exists()  # the run stopped at the step it could not record
+    own_server.ctl("start")
+    status = json.loads(host.run("down", "status", "--run-id", "r1", "--json").stdout)
+    assert status["jobs"]["j"]["steps"] == {"first": "SUCCESS"}  # exactly what was recorded
+    resumed = host.run("down", "run", "--run-id", "r1")
+    assert resumed.returncode == 0, resumed.stderr
+    assert [(marks / n).read_text() for n in ("first", "middle", "last")] == ["x\n", "x\nx\n", "x\n"]
+
+
+def test_a_host_whose_clock_runs_ahead_cannot_take_a_held_lock(project: Project, database: str,
+                                                               tmp_path: Path) -> None:
+    faketime = shutil.which("faketime")
+    assert faketime, "faketime is needed (Debian package faketime; scripts/ensure-test-servers.sh installs it)"
+    (honest, ahead) = _hosts(project, "skew", """\
+jobs:
+  - id: j
+    steps:
+      - {id: hold, type: external.process, inputs: {command: [sh, -c, 'touch "$HOST_ROOT/holding"; sleep 4']}}
+""", database, count=2, locks="{ttl_seconds: 300}")
+    holder = subprocess.Popen(honest.command("skew", "run"), env=honest.env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, cwd=honest.root)
+    _when_marked(honest.root / "holding")
+    # Ten minutes ahead: past the lock's 300 s TTL by its own clock; the database's says no.
+    skewed = subprocess.run([faketime, "+10 minutes", *ahead.command("skew", "run")], env=ahead.env,
+                            capture_output=True, text=True, timeout=60, cwd=ahead.root)
+    clock = subprocess.run([faketime, "+10 minutes", sys.executable, "-c", "import time; print(int(time.time()))"],
+                           capture_output=True, text=True)
+    assert int(clock.stdout) - time.time() > 550  # faketime does move that process's clock
+    assert skewed.returncode == 3, skewed.stderr
+    assert "job lock 'job:skew:j' is held by another run" in skewed.stderr
+    assert holder.wait(timeout=60) == 0

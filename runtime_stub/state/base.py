@@ -83,6 +83,11 @@ class StateStore:
     def steps(self, run_id: str) -> Dict[Tuple[str, str], str]:
         raise NotImplementedError
 
+    def ran_on(self, run_id: str) -> Dict[str, Dict[str, Any]]:
+        """Where each job of the run last ran ({job: {"host", "pid", "at"}}), for stores
+        that many hosts share; the others do not record it."""
+        return {}
+
     # locks: `key` held by `owner` (a run id) until its expiry
     def acquire_lock(self, key: str, owner: str, ttl_seconds: int) -> bool:
         raise NotImplementedError

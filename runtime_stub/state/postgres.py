@@ -11,6 +11,8 @@ connection broke is harmless to repeat.
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 
 if False:  # names for annotations only: importing typing slows every start
@@ -34,7 +36,8 @@ _TABLES = (
     "CREATE TABLE IF NOT EXISTS af_step_results(job_id text NOT NULL, run_id text NOT NULL, step_id text NOT NULL,"
     " result_json text NOT NULL, promoted_json text NOT NULL, PRIMARY KEY(job_id, run_id, step_id))",
     "CREATE TABLE IF NOT EXISTS af_job_outputs(job_id text NOT NULL, run_id text NOT NULL, outputs_json text"
-    " NOT NULL, skip_reason text, PRIMARY KEY(job_id, run_id))",
+    " NOT NULL, skip_reason text, host text NOT NULL, pid integer NOT NULL, ran_at timestamptz NOT NULL,"
+    " PRIMARY KEY(job_id, run_id))",
 )
 # Concurrent first use: one creator at a time (CREATE TABLE IF NOT EXISTS alone races).
 _SCHEMA_LOCK = 0x4166_5354  # "AfST"
@@ -63,6 +66,7 @@ class PostgresState(StateStore):
         self.url = url
         self.path = redacted(url)
         self.retry_seconds = retry_seconds
+        self.host = socket.gethostname()
         self.conn = None  # type: Any
         self._do(self._create_schema)
 
@@ -189,10 +193,19 @@ class PostgresState(StateStore):
                 (job_id, run_id, status),
             )
             c.execute(
-                "INSERT INTO af_job_outputs(job_id, run_id, outputs_json, skip_reason) VALUES"
-                " (%s, %s, %s, %s) ON CONFLICT (job_id, run_id) DO UPDATE SET"
-                " outputs_json=EXCLUDED.outputs_json, skip_reason=EXCLUDED.skip_reason",
-                (job_id, run_id, encode_record(outputs or {}), skip_reason),
+                "INSERT INTO af_job_outputs(job_id, run_id, outputs_json, skip_reason, host, pid,"
+                " ran_at) VALUES (%s, %s, %s, %s, %s, %s, clock_timestamp()) ON CONFLICT (job_id,"
+                " run_id) DO UPDATE SET outputs_json=EXCLUDED.outputs_json,"
+                " skip_reason=EXCLUDED.skip_reason, host=EXCLUDED.host, pid=EXCLUDED.pid,"
+                " ran_at=EXCLUDED.ran_at",
+                (
+                    job_id,
+                    run_id,
+                    encode_record(outputs or {}),
+                    skip_reason,
+                    self.host,
+                    os.getpid(),
+                ),
             )
 
         self._do(work)
@@ -261,6 +274,16 @@ class PostgresState(StateStore):
             ).fetchall()
         )
         return {(r[0], r[1]): r[2] for r in rows}
+
+    def ran_on(self, run_id: str) -> Dict[str, Dict[str, Any]]:
+        rows = self._do(
+            lambda c: c.execute(
+                "SELECT job_id, host, pid, to_char(ran_at AT TIME ZONE 'UTC',"
+                ' \'YYYY-MM-DD"T"HH24:MI:SS"Z"\') FROM af_job_outputs WHERE run_id=%s',
+                (run_id,),
+            ).fetchall()
+        )
+        return {r[0]: {"host": r[1], "pid": r[2], "at": r[3]} for r in rows}
 
     # -- locks: one statement each, expiry by the database's clock -----------------------
     def acquire_lock(self, key: str, owner: str, ttl_seconds: int) -> bool:
