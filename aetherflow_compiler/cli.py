@@ -184,6 +184,13 @@ def validate(paths: tuple[str, ...], profiles: str | None, plugin_dirs: tuple[st
 @click.option("--platform", "platforms", multiple=True, metavar="TAG",
               help="With --wheelhouse: a platform tag of the hosts, as pip download takes it, e.g. "
                    "manylinux2014_x86_64 (repeatable; default: this machine's).")
+@click.option("--shared-state", is_flag=True,
+              help="The hosts keep state in PostgreSQL (AETHERFLOW_STATE_URL): the flows need psycopg (vendored "
+                   "with --wheelhouse), and the schedule files take the URL from --state-env-file / --state-secret.")
+@click.option("--state-env-file", default=DeployOptions.state_env_file, show_default=True,
+              help="With --shared-state: the env file cron and systemd read AETHERFLOW_STATE_URL from.")
+@click.option("--state-secret", default=DeployOptions.state_secret, show_default=True,
+              help="With --shared-state: the Kubernetes Secret the CronJobs take AETHERFLOW_STATE_URL from.")
 @click.option("--archive", type=click.Path(dir_okay=False),
               help="Also write OUTPUT as a reproducible FILE.tar.gz, with SHA256SUMS next to it.")
 @click.option("--schedule", "schedule", type=click.Path(),
@@ -205,7 +212,8 @@ def validate(paths: tuple[str, ...], profiles: str | None, plugin_dirs: tuple[st
 def compile_command(paths: tuple[str, ...], output: str, profiles: str | None, check: bool, single_file: bool,
                     target: str, plugin_dirs: tuple[str, ...], mode: str | None, flow_yaml: str | None,
                     bundle_manifest: str | None, no_cache: bool, wheelhouse: str | None,
-                    python_version: str | None, platforms: tuple[str, ...], archive: str | None,
+                    python_version: str | None, platforms: tuple[str, ...], shared_state: bool,
+                    state_env_file: str, state_secret: str, archive: str | None,
                     schedule: str | None, deploy_dir: str, log_dir: str, python_bin: str, k8s_image: str | None,
                     k8s_claim: str, k8s_namespace: str | None, k8s_requests: tuple[str, ...]) -> None:
     """Compile flows into OUTPUT: one script per flow, the vendored runtime and manifest.json.
@@ -221,7 +229,11 @@ def compile_command(paths: tuple[str, ...], output: str, profiles: str | None, c
         if any(not name or not sep or not value for name, sep, value in pairs):
             raise click.BadParameter("write NAME=QUANTITY, e.g. cpu=250m", param_hint="--k8s-request")
         requests = tuple((name, value) for name, _, value in pairs)
-    deploy = DeployOptions(dist=deploy_dir, log_dir=log_dir, python=python_bin,
+    if shared_state and target == "sh":
+        raise click.UsageError("--shared-state keeps state in PostgreSQL, which only Python artifacts use; "
+                               "--target sh writes none")
+    deploy = DeployOptions(dist=deploy_dir, log_dir=log_dir, python=python_bin, shared_state=shared_state,
+                           state_env_file=state_env_file, state_secret=state_secret,
                            kube=KubeOptions(image=k8s_image, claim=k8s_claim, namespace=k8s_namespace,
                                             requests=requests))
     vendor_target = _vendor_target(wheelhouse, python_version, platforms, single_file, target)

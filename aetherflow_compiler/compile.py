@@ -316,7 +316,7 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
 
     vendored = None
     if python and options.wheelhouse is not None:
-        vendored = _vendor(flows, options.wheelhouse, options.vendor_target, report)
+        vendored = _vendor(flows, options.wheelhouse, options.vendor_target, report, options.deploy.shared_state)
         if vendored is None:
             return result_
     folders = vendored.folders if vendored is not None else {}
@@ -375,7 +375,11 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
     return result_
 
 
-def _vendor(flows: list[Analysis], wheelhouse: str, target: Target | None, report: Report) -> VendoredDist | None:
+STATE_DRIVER = "psycopg[binary]"  # what --shared-state hosts need for AETHERFLOW_STATE_URL
+
+
+def _vendor(flows: list[Analysis], wheelhouse: str, target: Target | None, report: Report,
+            shared_state: bool = False) -> VendoredDist | None:
     """The host packages of every flow, from the wheelhouse; None (and AF323 errors in
     `report`) when a package is missing or only there for another target."""
     from aetherflow_compiler.vendoring import Need, Target, Wheelhouse
@@ -383,7 +387,8 @@ def _vendor(flows: list[Analysis], wheelhouse: str, target: Target | None, repor
 
     target = target or Target()
 
-    wanted = [FlowNeeds(a.path, str(a.flow_id), tuple(Need(*n) for n in a.summary["package_needs"]))
+    state_need = (Need(STATE_DRIVER, "the PostgreSQL state store (--shared-state)"),) if shared_state else ()
+    wanted = [FlowNeeds(a.path, str(a.flow_id), tuple(Need(*n) for n in a.summary["package_needs"]) + state_need)
               for a in flows]
     result = vendor_flows(wanted, Wheelhouse(wheelhouse), target)
     if not isinstance(result, list):
@@ -539,6 +544,8 @@ def _assemble(flows: list[Analysis], scripts: dict[str, str], shell_scripts: dic
 def _flow_manifest(analysis: Analysis, scripts: dict[str, str], shell_scripts: dict[str, str],
                    options: CompileOptions, folders: tuple[str, ...] = ()) -> dict[str, Any]:
     entry = dict(analysis.summary["manifest"])
+    if options.deploy.shared_state and analysis.path in scripts:
+        entry["packages"] = sorted({*entry["packages"], STATE_DRIVER})
     if folders:
         entry["vendored"] = list(folders)
     if analysis.path not in scripts:

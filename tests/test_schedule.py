@@ -6,6 +6,7 @@ every Kubernetes manifest against the Kubernetes JSON schemas."""
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import re
 import shutil
@@ -171,3 +172,39 @@ def test_item_names_for_files_and_units_are_unique() -> None:
     items = [{"id": i, "cron": "0 1 * * *", "flow_yaml": "a.yaml"} for i in ("nightly", "Nightly", "nightly-2", "!!")]
     slugs = [item.slug for item in schedule_of({"items": items}, "s.yaml", "0").items]
     assert slugs == ["nightly", "nightly-2", "nightly-2-2", "item"]
+
+
+def test_shared_state_takes_the_url_from_an_env_file_and_a_secret_and_mounts_no_claim(tmp_path: Path) -> None:
+    project = _project(tmp_path, """\
+        items:
+          - {id: nightly, cron: "0 1 * * *", flow_yaml: flows/a.yaml}
+        """)
+    result = run_cli(["compile", "flows", "-o", "dist", "--schedule", "scheduler.yaml", "--shared-state",
+                      "--state-env-file", "/etc/af/it's.env", "--state-secret", "af-db"], cwd=project)
+    assert result.exit_code == 0, result.stdout
+    schedule = project / "dist" / "schedule"
+    line = next(li for li in (schedule / "crontab").read_text().splitlines() if li.startswith("0 1 * * *"))
+    assert line == ("0 1 * * * cd /opt/aetherflow/dist && set -a && . '/etc/af/it'\"'\"'s.env' && set +a && "
+                    "/usr/bin/python3 -I -S /opt/aetherflow/dist/a.py run >>/var/log/aetherflow/nightly.log 2>&1")
+    # What cron runs reads the file and exports what it sets.
+    env_file = tmp_path / "state.env"
+    env_file.write_text("AETHERFLOW_STATE_URL=postgresql://etl@db.internal/af\n")
+    shown = subprocess.run(["sh", "-c", f"set -a && . {env_file} && set +a && sh -c 'echo $AETHERFLOW_STATE_URL'"],
+                           capture_output=True, text=True, check=True).stdout
+    assert shown == "postgresql://etl@db.internal/af\n"
+    service = (schedule / "systemd" / "aetherflow-nightly.service").read_text()
+    assert "EnvironmentFile=/etc/af/it's.env\n" in service
+    cronjob = yaml.safe_load((schedule / "kubernetes" / "cronjob-nightly.yaml").read_text())
+    kubernetes_validate.validate(cronjob, "1.30", strict=True)
+    pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["containers"][0]["envFrom"] == [{"secretRef": {"name": "af-db"}}]
+    assert {"name": "state", "emptyDir": {}} in pod["volumes"]
+    assert "persistentVolumeClaim" not in json.dumps(pod)  # no claim: any node will do
+    manifest = json.loads((project / "dist" / "manifest.json").read_text())
+    assert manifest["flows"]["a"]["packages"] == ["psycopg[binary]"]
+    # Without the option nothing changes.
+    plain = run_cli(["compile", "flows", "-o", "plain", "--schedule", "scheduler.yaml"], cwd=project)
+    assert plain.exit_code == 0
+    assert "set -a" not in (project / "plain" / "schedule" / "crontab").read_text()
+    refused = run_cli(["compile", "flows", "-o", "x", "--target", "sh", "--shared-state"], cwd=project)
+    assert refused.exit_code == 2 and "--target sh writes none" in refused.stdout + refused.stderr

@@ -17,6 +17,11 @@ class DeployOptions:
     log_dir: str = "/var/log/aetherflow"  # crontab output, one file per item
     python: str = "/usr/bin/python3"
     kube: kubernetes.KubeOptions = field(default_factory=kubernetes.KubeOptions)
+    # --shared-state: the hosts keep state in PostgreSQL; AETHERFLOW_STATE_URL comes from
+    # this env file (cron, systemd) and from this Secret (Kubernetes), never from dist/.
+    shared_state: bool = False
+    state_env_file: str = "/etc/aetherflow/state.env"
+    state_secret: str = "aetherflow-state"
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,8 @@ def schedule_files(schedule: Schedule, scheduled: list[Scheduled], artifacts: di
               f"(sha256 {schedule.sha256}). Do not edit: change the scheduler file and compile again."]
     out: dict[str, str] = {}
     on_host = {s.item.id: _argv(s, options.dist, options.python, "/bin/sh") for s in scheduled}
-    out["schedule/crontab"] = crontab.crontab(schedule, header, on_host, options.dist, options.log_dir)
+    env_file = options.state_env_file if options.shared_state else None
+    out["schedule/crontab"] = crontab.crontab(schedule, header, on_host, options.dist, options.log_dir, env_file)
     for s in scheduled:
         item = s.item
         unit = f"aetherflow-{item.slug}"
@@ -44,7 +50,7 @@ def schedule_files(schedule: Schedule, scheduled: list[Scheduled], artifacts: di
         description = comment_text(what)
         out[f"schedule/systemd/{unit}.service"] = (
             "".join(f"# {line}\n" for line in header)
-            + systemd.service_unit(description, options.dist, on_host[item.id]))
+            + systemd.service_unit(description, options.dist, on_host[item.id], env_file))
         calendars = systemd.on_calendar(item.cron, schedule.timezone)
         persistent = item.misfire_grace_time is None or item.misfire_grace_time > 0
         out[f"schedule/systemd/{unit}.timer"] = (
@@ -59,7 +65,8 @@ def schedule_files(schedule: Schedule, scheduled: list[Scheduled], artifacts: di
         in_pod = _argv(s, options.dist, "python3", "sh")
         needed = _needed(s.artifact, artifacts)
         document = kubernetes.cronjob(schedule, s.item, s.flow, in_pod, needed, options.dist, options.kube,
-                                      s.artifact.endswith(".sh"))
+                                      s.artifact.endswith(".sh"),
+                                      options.state_secret if options.shared_state else None)
         out[f"schedule/kubernetes/cronjob-{s.item.slug}.yaml"] = kubernetes.manifest_yaml(
             header + [f"Scheduler item {comment_text(s.item.id)}: {comment_text(s.item.target)}."], document)
     return {path: text.encode("utf-8") for path, text in sorted(out.items())}

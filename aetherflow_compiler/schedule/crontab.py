@@ -9,8 +9,9 @@ from aetherflow_compiler.schedule.model import Item, Schedule
 
 
 def crontab(schedule: Schedule, header: list[str], commands: dict[str, list[str]], workdir: str,
-            log_dir: str) -> str:
-    """`commands`: item id -> argv of the run. Output goes to LOG_DIR/<item>.log."""
+            log_dir: str, env_file: str | None = None) -> str:
+    """`commands`: item id -> argv of the run. Output goes to LOG_DIR/<item>.log. With
+    `env_file` (shared state), each line reads it first: AETHERFLOW_STATE_URL is there."""
     lines = [f"# {line}" if line else "#" for line in header]
     lines += [
         "# Install it as the crontab of the user that runs the flows (this replaces that crontab):",
@@ -20,10 +21,13 @@ def crontab(schedule: Schedule, header: list[str], commands: dict[str, list[str]
         "",
         "SHELL=/bin/sh",
     ]
+    if env_file is not None:
+        lines[-1:-1] = [f"# State is shared (PostgreSQL): each run reads AETHERFLOW_STATE_URL from {comment_text(env_file)}",
+                        "# (KEY=value lines, readable by that user only).", ""]
     if schedule.timezone != "UTC":
         lines.append(f"CRON_TZ={schedule.timezone}")
     for item in schedule.items:
-        lines += ["", *_describe(item), _line(item, commands[item.id], workdir, log_dir)]
+        lines += ["", *_describe(item), _line(item, commands[item.id], workdir, log_dir, env_file)]
     return "\n".join(lines) + "\n"
 
 
@@ -34,7 +38,10 @@ def _describe(item: Item) -> list[str]:
             f" (misfire grace {grace}: cron does not run missed times)"]
 
 
-def _line(item: Item, argv: list[str], workdir: str, log_dir: str) -> str:
+def _line(item: Item, argv: list[str], workdir: str, log_dir: str, env_file: str | None) -> str:
     log = f"{log_dir.rstrip('/')}/{item.slug}.log"
-    command = f"cd {shlex.quote(workdir)} && {' '.join(shlex.quote(a) for a in argv)} >>{shlex.quote(log)} 2>&1"
+    run = " ".join(shlex.quote(a) for a in argv)
+    if env_file is not None:
+        run = f"set -a && . {shlex.quote(env_file)} && set +a && {run}"
+    command = f"cd {shlex.quote(workdir)} && {run} >>{shlex.quote(log)} 2>&1"
     return f"{item.cron.text} {command.replace('%', chr(92) + '%')}"

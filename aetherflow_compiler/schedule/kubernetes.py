@@ -42,7 +42,9 @@ def config_key(path: str) -> str:
 
 
 def cronjob(schedule: Schedule, item: Item, flow: ir.Flow, argv: list[str], files: list[str],
-            dist: str, options: KubeOptions, shell: bool) -> dict[str, Any]:
+            dist: str, options: KubeOptions, shell: bool, state_secret: str | None = None) -> dict[str, Any]:
+    """With `state_secret` (shared state), the pod takes AETHERFLOW_STATE_URL from that
+    Secret and mounts no state claim: it may run on any node, its workspace is scratch."""
     state_mount, env = _state_mount(flow)
     container: dict[str, Any] = {
         "name": "run",
@@ -52,11 +54,16 @@ def cronjob(schedule: Schedule, item: Item, flow: ir.Flow, argv: list[str], file
         "resources": {"requests": dict(options.requests)},
         "volumeMounts": [
             {"name": "dist", "mountPath": dist, "readOnly": True},
-            {"name": "state", "mountPath": state_mount},
+            {"name": "state", "mountPath": STATE_ROOT if state_secret else state_mount},
         ],
     }
     if env:
         container["env"] = [{"name": name, "value": value} for name, value in sorted(env.items())]
+    if state_secret is not None:
+        container["envFrom"] = [{"secretRef": {"name": state_secret}}]
+    state_volume: dict[str, Any] = (
+        {"name": "state", "emptyDir": {}} if state_secret is not None
+        else {"name": "state", "persistentVolumeClaim": {"claimName": options.claim}})
     spec: dict[str, Any] = {
         "schedule": item.cron.text,
         "timeZone": schedule.timezone,
@@ -71,7 +78,7 @@ def cronjob(schedule: Schedule, item: Item, flow: ir.Flow, argv: list[str], file
         "volumes": [
             {"name": "dist", "configMap": {"name": CONFIGMAP, "defaultMode": 0o755,
                                            "items": [{"key": config_key(p), "path": p} for p in files]}},
-            {"name": "state", "persistentVolumeClaim": {"claimName": options.claim}},
+            state_volume,
         ],
     }}}}
     return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": _metadata(f"aetherflow-{item.slug}", options),

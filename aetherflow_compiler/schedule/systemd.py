@@ -65,7 +65,8 @@ def _runs(ordered: list[int]) -> list[tuple[int, int]]:
     return out
 
 
-def service_unit(description: str, workdir: str, argv: list[str]) -> str:
+def service_unit(description: str, workdir: str, argv: list[str], env_file: str | None = None) -> str:
+    """With `env_file` (shared state), the service reads AETHERFLOW_STATE_URL from it."""
     return "\n".join([
         "[Unit]",
         f"Description={description}",
@@ -73,6 +74,7 @@ def service_unit(description: str, workdir: str, argv: list[str]) -> str:
         "[Service]",
         "Type=oneshot",
         f"WorkingDirectory={workdir}",
+        *([f"EnvironmentFile={env_file}"] if env_file is not None else []),
         f"ExecStart={' '.join(_exec_word(word) for word in argv)}",
         "",
     ])

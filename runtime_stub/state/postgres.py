@@ -55,8 +55,10 @@ def redacted(url: str) -> str:
 
 class PostgresState(StateStore):
     def __init__(self, url: str, retry_seconds: float = 30.0) -> None:
+        import importlib  # psycopg is a host package, imported by name like the drivers
+
         try:
-            import psycopg
+            psycopg = importlib.import_module("psycopg")
         except ImportError:
             raise ConfigError(
                 "AETHERFLOW_STATE_URL selects PostgreSQL state, which needs the Python package "

@@ -31,6 +31,7 @@ import sys
 #   runtime_stub/resources.py
 #   runtime_stub/state/base.py
 #   runtime_stub/state/files.py
+#   runtime_stub/state/postgres.py
 #   runtime_stub/state/sqlite.py
 #   runtime_stub/steps/__init__.py
 #   runtime_stub/steps/check_items.py
