@@ -237,6 +237,13 @@ def compile_command(paths: tuple[str, ...], output: str, profiles: str | None, c
                            kube=KubeOptions(image=k8s_image, claim=k8s_claim, namespace=k8s_namespace,
                                             requests=requests))
     vendor_target = _vendor_target(wheelhouse, python_version, platforms, single_file, target)
+    if archive is not None:
+        if check:
+            raise click.UsageError("--archive writes files; --check writes none (leave one out)")
+        inside = os.path.relpath(os.path.abspath(archive), os.path.abspath(output))
+        if not inside.startswith(os.pardir):
+            raise click.UsageError(f"--archive {archive} is inside the output directory {output}: it would "
+                                   "become part of the dist (write it next to it)")
     options = CompileOptions(output=output, profiles=inputs.profiles, single_file=single_file, target=target,
                              schedule=schedule, deploy=deploy, bundle=inputs.bundle, wheelhouse=wheelhouse,
                              vendor_target=vendor_target)

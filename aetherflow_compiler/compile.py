@@ -398,6 +398,8 @@ def _vendor(flows: list[Analysis], wheelhouse: str, target: Target | None, repor
         report.general.append(Diagnostic(
             refusal.flow.key, need.line, need.column, "AF323",
             f"flow '{refusal.flow.flow_id}', {need.why}: {refusal.message}",
+            "download that wheel again (pip download --only-binary=:all: --no-deps ...) into the wheelhouse"
+            if refusal.damaged else
             f"add its wheels for {target.describe()} to the wheelhouse (pip download --only-binary=:all: "
             f"--dest {wheelhouse} ...), or compile without --wheelhouse and install it on the hosts"))
     return None

@@ -64,11 +64,26 @@ def runtime_sha256(folder: str) -> str:
 def verify_runtime(version: str, sha256: str) -> None:
     """Refuse to run next to a runtime other than the one the flow was compiled with."""
     folder = os.path.dirname(os.path.abspath(__file__))
-    found = runtime_sha256(folder)
+    try:
+        found = runtime_sha256(folder)
+    except OSError as exc:  # a file that cannot be read: not the runtime compiled with
+        found = "unreadable (%s)" % exc
     if version != RUNTIME_VERSION or sha256 != found:
         if sys.argv[1:] == ["verify"]:  # say which files differ, not only that some do
-            from .vendored import report_dist
+            try:
+                from .vendored import report_dist
 
+                loaded = (
+                    True  # (--single-file inlines the import above away; keep a body)
+                )
+            except Exception:  # that file is damaged too
+                loaded = False
+            if not loaded:
+                sys.stderr.write(
+                    "error: the runtime in %s is damaged (aetherflow_runtime/vendored.py "
+                    "cannot be loaded); deploy the compiled directory again\n" % folder
+                )
+                sys.exit(2)
             sys.exit(report_dist(sys.argv[0]) or 2)
         sys.stderr.write(
             "error: the runtime in %s does not match this flow script\n"

@@ -7,6 +7,11 @@ class ConfigError(Exception):
     """Usage or configuration problem (missing env, bad env file, bad argument): exit 2."""
 
 
+class StateStoreError(ConfigError):
+    """The state store cannot record what happened (a full disk, a database that stays
+    down): the run stops at once, exit 2, and what was recorded before stays exact."""
+
+
 class LockHeld(Exception):
     """A flow or job lock is held by another run: exit 3."""
 

@@ -21,6 +21,7 @@ from .errors import (
     ConfigError,
     LockHeld,
     MissingKeyError,
+    StateStoreError,
     StepError,
     TemplateError,
     WhenError,
@@ -249,6 +250,9 @@ class Run:
             )
         # Lock key -> TTL of every lock this run holds; renewed while the run goes on.
         self.held_locks: Dict[str, int] = {}
+        self.state_error: Optional[BaseException] = (
+            None  # the store failed: write nothing more
+        )
         self.last_renewal = time.monotonic()
         self.statuses: Dict[str, str] = {}
         self.job_entries: Dict[str, Dict[str, Any]] = {}
@@ -268,7 +272,13 @@ class Run:
 
     def release_lock(self, key: str) -> None:
         self.held_locks.pop(key, None)
-        self.state.release_lock(key, self.run_id)
+        if self.state_error is not None:
+            return  # the store records nothing more; the lock expires after its TTL
+        try:
+            self.state.release_lock(key, self.run_id)
+        except StateStoreError as exc:
+            self.state_error = exc
+            raise
 
     def heartbeat(self) -> None:
         """Renew held locks when a third of the shortest TTL has passed."""
@@ -305,23 +315,31 @@ class Run:
         try:
             code = self._execute_jobs()
             run_status = {0: SUCCESS, 3: "LOCKED"}.get(code, FAILED)
+        except StateStoreError as exc:
+            self.state_error = exc
+            raise
         finally:
             for name in self.connectors.close_all():
                 self.log.warning("connector_close_failed", resource=name)
-            for key in list(self.held_locks):
-                self.release_lock(key)
-            self.state.finish_run(self.run_id, run_status)
-            self.last_status = self.status_object(run_status)
-            details = (
-                {"jobs": self.last_status["jobs"], "summary": self.summary}
-                if self.log.fmt == "json"
-                else {}
-            )
-            self.log.info(
-                "run_end", status=run_status, duration_ms=_ms(started), **details
-            )
-            if self.metrics is not None:
-                self.metrics.run_end(self.statuses)
+            if self.state_error is not None:
+                # What was recorded stays as it is: nothing more is written (exit 2).
+                self.log.error("state_store_failed", error=str(self.state_error))
+                self.log.info("run_end", status=FAILED, duration_ms=_ms(started))
+            else:
+                for key in list(self.held_locks):
+                    self.release_lock(key)
+                self.state.finish_run(self.run_id, run_status)
+                self.last_status = self.status_object(run_status)
+                details = (
+                    {"jobs": self.last_status["jobs"], "summary": self.summary}
+                    if self.log.fmt == "json"
+                    else {}
+                )
+                self.log.info(
+                    "run_end", status=run_status, duration_ms=_ms(started), **details
+                )
+                if self.metrics is not None:
+                    self.metrics.run_end(self.statuses)
             self.state.close()
         return code
 

@@ -79,8 +79,14 @@ def compare(
                 problems.append("extra: " + path)
         elif path not in found:
             problems.append("missing: " + path)
-        elif file_sha256(os.path.join(base, path)) != wanted[path]:
-            problems.append("changed: " + path)
+        else:
+            try:
+                same = file_sha256(os.path.join(base, path)) == wanted[path]
+            except OSError:  # a dangling link, a file without read permission
+                problems.append("unreadable: " + path)
+                continue
+            if not same:
+                problems.append("changed: " + path)
     return problems
 
 

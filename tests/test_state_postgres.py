@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Project
+from peers import PgServer
 
 LOCKED_FLOW = """\
 jobs:
@@ -201,30 +202,6 @@ jobs:
     assert time.monotonic() - started < 20
     other = host.run("nobody", "run", env={"AETHERFLOW_STATE_URL": "mysql://x"})
     assert other.returncode == 2 and "AETHERFLOW_STATE_URL must be a postgresql:// URL" in other.stderr
-
-
-class PgServer:
-    """A PostgreSQL server of this test's own, to stop and restart."""
-
-    def __init__(self, root: Path) -> None:
-        from peers import _pg_bindir, free_port
-
-        bindir = _pg_bindir()
-        assert bindir is not None, "PostgreSQL server binaries are needed (Debian package postgresql)"
-        self.bindir, self.root, self.port = bindir, root, free_port()
-        self.data = root / "data"
-        self.as_user: list[str] = []
-        if os.geteuid() == 0:
-            shutil.chown(root, "postgres")
-            self.as_user = ["runuser", "-u", "postgres", "--"]
-        subprocess.run([*self.as_user, str(bindir / "initdb"), "-D", str(self.data), "-A", "trust", "-U",
-                        "postgres", "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    def ctl(self, *args: str) -> None:
-        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off"
-        subprocess.run([*self.as_user, str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l",
-                        str(self.root / "log"), "-w", *args], check=True, capture_output=True, timeout=60)
 
 
 @pytest.fixture

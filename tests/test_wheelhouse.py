@@ -24,11 +24,14 @@ from conftest import Project, run_cli
 
 
 def make_wheel(folder: Path, name: str, version: str, tag: str = "py3-none-any",
-               requires: tuple[str, ...] = (), modules: dict[str, str] | None = None) -> Path:
+               requires: tuple[str, ...] = (), modules: dict[str, str] | None = None,
+               requires_python: str | None = None) -> Path:
     """A wheel as build backends write it: the modules, METADATA, WHEEL and RECORD."""
     dist = f"{name.replace('-', '_')}-{version}"
     files = {path: text.encode() for path, text in (modules or {f"{name.replace('-', '_')}.py": ""}).items()}
     metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    if requires_python:
+        metadata += f"Requires-Python: {requires_python}\n"
     metadata += "".join(f"Requires-Dist: {r}\n" for r in requires)
     files[f"{dist}.dist-info/METADATA"] = metadata.encode()
     files[f"{dist}.dist-info/WHEEL"] = f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: {tag}\n".encode()
@@ -126,7 +129,7 @@ def test_resolution_follows_requires_dist_markers_and_extras(tmp_path: Path) -> 
 def test_the_target_gives_tags_and_marker_values() -> None:
     target = target_for("3.9", ["manylinux2014_aarch64"])
     tags = [str(t) for t in target.tags()]
-    assert tags[0] == "cp39-cp39-manylinux2014_aarch64"
+    assert tags[:2] == ["cp39-cp39-manylinux_2_17_aarch64", "cp39-cp39-manylinux2014_aarch64"]
     assert "cp39-abi3-manylinux2014_aarch64" in tags and "py3-none-any" in tags
     assert not any("x86_64" in t for t in tags)
     markers = target.markers()
@@ -280,3 +283,81 @@ def test_a_damaged_wheel_is_refused_and_nothing_is_written(project: Project, dam
     assert "AF323 flow 'xl', step 'check' (excel_validate_template): wheel openpyxl-3.1.5-py3-none-any.whl " \
            "cannot be unpacked: " in result.stdout
     assert not project.dist.exists() and not (project.root / "evil.py").exists()
+
+
+def test_choices_follow_pip_pre_releases_python_versions_and_older_platforms(tmp_path: Path) -> None:
+    make_wheel(tmp_path, "lib", "1.0")
+    make_wheel(tmp_path, "lib", "2.0b1")  # a pre-release: only when nothing else fits
+    make_wheel(tmp_path, "lib", "1.5", requires_python=">=3.99")  # not for these hosts
+    make_wheel(tmp_path, "old", "1.0", tag="cp311-cp311-manylinux_2_5_x86_64.manylinux1_x86_64")
+    make_wheel(tmp_path, "beta", "1.0rc1")
+    house = Wheelhouse(str(tmp_path))
+    target = target_for("3.11", ["manylinux2014_x86_64"])
+    assert [c.dirname for c in house.resolve([Need("lib", "t")], target)] == ["lib-1.0"]
+    assert [c.dirname for c in house.resolve([Need("old", "t")], target)] == ["old-1.0"]  # glibc 2.5 runs on 2.17
+    assert [c.dirname for c in house.resolve([Need("beta", "t")], target)] == ["beta-1.0rc1"]  # nothing else
+
+
+def test_one_flow_cannot_load_two_versions_of_one_package(project: Project) -> None:
+    project.write_flow("mix.yaml", project.header("mix") + """\
+resources:
+  remote: {kind: sftp, driver: paramiko, config: {host: h, user: u, password: p}}
+jobs:
+  - id: a
+    steps:
+      - {id: check, type: excel_validate_template, inputs: {template_path: /t.xlsx, required_names: [A]}}
+      - {id: list, type: sftp_list_files, inputs: {resource: remote, remote_dir: /}}
+""")
+    house = project.root / "house"
+    make_wheel(house, "openpyxl", "3.1.5", requires=("et_xmlfile",))
+    make_wheel(house, "paramiko", "3.0", requires=("et_xmlfile<2",))
+    make_wheel(house, "et_xmlfile", "1.1.0")
+    make_wheel(house, "et_xmlfile", "2.0.0")
+    result = run_cli(["compile", str(project.flows), "-o", str(project.dist), "--wheelhouse", str(house)])
+    assert result.exit_code == 2
+    assert "et_xmlfile (for openpyxl) takes et_xmlfile-2.0.0-py3-none-any.whl, but et_xmlfile<2 (for paramiko) " \
+           "takes et_xmlfile-1.1.0-py3-none-any.whl: one flow can load one version of et-xmlfile" in result.stdout
+
+
+def test_unreadable_metadata_is_refused_not_a_traceback(project: Project) -> None:
+    project.write_flow("xl.yaml", project.header("xl") + EXCEL_FLOW)
+    house = project.root / "house"
+    make_wheel(house, "openpyxl", "3.1.5", requires=("et_xmlfile >>2",))
+    result = run_cli(["compile", str(project.flows), "-o", str(project.dist), "--wheelhouse", str(house)])
+    assert result.exit_code == 2 and "wheel openpyxl-3.1.5-py3-none-any.whl cannot be read: " in result.stdout
+
+
+def test_an_archive_inside_the_output_or_with_check_is_refused(project: Project) -> None:
+    project.write_flow("p.yaml", project.header("p") + PLAIN_FLOW)
+    inside = run_cli(["compile", str(project.flows), "-o", str(project.dist), "--archive",
+                      str(project.dist / "x.tar.gz")])
+    assert inside.exit_code == 2 and "is inside the output directory" in inside.stdout + inside.stderr
+    checking = run_cli(["compile", str(project.flows), "-o", str(project.dist), "--check", "--archive",
+                        str(project.root / "x.tar.gz")])
+    assert checking.exit_code == 2 and "--check writes none" in checking.stdout + checking.stderr
+    assert not project.dist.exists()
+
+
+def test_verify_with_a_damaged_runtime_or_an_unreadable_file(project: Project) -> None:
+    project.write_flow("p.yaml", project.header("p") + PLAIN_FLOW)
+    project.compile()
+    (project.dist / "aetherflow_runtime" / "logs.py").unlink()
+    (project.dist / "aetherflow_runtime" / "logs.py").symlink_to(project.root / "nowhere")
+    unreadable = project.run("p", "verify")
+    assert unreadable.returncode == 2 and "  unreadable: aetherflow_runtime/logs.py" in unreadable.stderr
+    (project.dist / "aetherflow_runtime" / "vendored.py").unlink()
+    damaged = project.run("p", "verify")
+    assert damaged.returncode == 2 and "is damaged (aetherflow_runtime/vendored.py cannot be loaded)" in \
+        damaged.stderr and "Traceback" not in damaged.stderr
+
+
+def test_the_kubernetes_configmap_leaves_vendored_packages_out(project: Project) -> None:
+    project.write_flow("xl.yaml", project.header("xl") + EXCEL_FLOW)
+    (project.root / "scheduler.yaml").write_text(
+        f"items:\n  - {{id: n, cron: '0 1 * * *', flow_yaml: {project.flows / 'xl.yaml'}}}\n")
+    house = _openpyxl_house(project.root / "house")
+    project.compile("--wheelhouse", str(house), "--schedule", str(project.root / "scheduler.yaml"))
+    configmap = (project.dist / "schedule" / "kubernetes" / "configmap.yaml").read_text()
+    assert "aetherflow_vendor__" not in configmap and "sbom.cdx.json" not in configmap  # no such keys
+    assert "# It leaves out aetherflow_vendor/ (--wheelhouse)" in configmap
+    assert (project.dist / "aetherflow_vendor" / "openpyxl-3.1.5").is_dir()

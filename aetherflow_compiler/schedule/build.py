@@ -9,6 +9,7 @@ from aetherflow_compiler import __version__, ir
 from aetherflow_compiler.codegen.literals import comment_text
 from aetherflow_compiler.schedule import crontab, kubernetes, systemd
 from aetherflow_compiler.schedule.model import Item, Schedule
+from aetherflow_compiler.vendoring.layout import SBOM, VENDOR
 
 
 @dataclass(frozen=True)
@@ -57,10 +58,15 @@ def schedule_files(schedule: Schedule, scheduled: list[Scheduled], artifacts: di
             "".join(f"# {line}\n" for line in header)
             + f"# cron {comment_text(item.cron.text)} in {schedule.timezone}\n"
             + systemd.timer_unit(description, calendars, persistent, f"{unit}.service"))
+    # Vendored packages (--wheelhouse) hold binary files and are large: no ConfigMap.
+    in_configmap = {p: d for p, d in artifacts.items() if not p.startswith(VENDOR + "/") and p != SBOM}
+    note = ([f"It leaves out {VENDOR}/ (--wheelhouse): use an image that has those packages,",
+             "or one built from the dist archive."] if len(in_configmap) < len(artifacts) else [])
     out["schedule/kubernetes/configmap.yaml"] = kubernetes.manifest_yaml(
         header + ["The compiled artifacts, mounted by every CronJob at " + options.dist + ".",
-                  "A ConfigMap holds at most 1 MiB; beyond that, build an image that contains dist/."],
-        kubernetes.configmap(artifacts, options.kube))
+                  "A ConfigMap holds at most 1 MiB; beyond that, build an image that contains dist/.", *note],
+        kubernetes.configmap(in_configmap, options.kube))
+    artifacts = in_configmap
     for s in scheduled:
         in_pod = _argv(s, options.dist, "python3", "sh")
         needed = _needed(s.artifact, artifacts)

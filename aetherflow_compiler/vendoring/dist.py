@@ -7,9 +7,10 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from aetherflow_compiler.vendoring.sbom import SBOM, sbom_json
+from aetherflow_compiler.vendoring.layout import SBOM, VENDOR
+from aetherflow_compiler.vendoring.sbom import sbom_json
 from aetherflow_compiler.vendoring.target import Target
-from aetherflow_compiler.vendoring.unpack import VENDOR, UnpackError, unpack
+from aetherflow_compiler.vendoring.unpack import UnpackError, unpack
 from aetherflow_compiler.vendoring.wheelhouse import Chosen, Need, ResolveError, Wheelhouse
 
 
@@ -25,6 +26,7 @@ class Refusal:
     flow: FlowNeeds
     need: Need  # the flow's own need that led to the package (its step or resource)
     message: str
+    damaged: bool = False  # the wheel is there but cannot be used as it is
 
 
 @dataclass
@@ -47,6 +49,15 @@ def vendor_flows(flows: list[FlowNeeds], house: Wheelhouse, target: Target) -> V
                     closure.setdefault(item.dirname, item)
             except ResolveError as exc:
                 refusals.append(Refusal(flow, need, str(exc)))
+        by_name: dict[str, list[Chosen]] = {}
+        for item in closure.values():
+            by_name.setdefault(str(item.wheel.name), []).append(item)
+        for name, versions in sorted(by_name.items()):
+            if len(versions) > 1:  # one flow, one sys.path: the first would win for everybody
+                first, second = sorted(versions, key=lambda c: c.wheel.version)[:2]
+                refusals.append(Refusal(flow, second.root or flow.needs[0],
+                                        f"{second.needed_by} takes {second.wheel.filename}, but {first.needed_by} "
+                                        f"takes {first.wheel.filename}: one flow can load one version of {name}"))
         chosen_by_flow[flow.key] = [closure[name] for name in sorted(closure)]
     if refusals:
         return refusals
@@ -64,7 +75,7 @@ def vendor_flows(flows: list[FlowNeeds], house: Wheelhouse, target: Target) -> V
             unpacked[folder] = unpack(item)
         except UnpackError as exc:
             flow = next(f for f in flows if folder in out.folders[f.key])
-            refusals.append(Refusal(flow, flow.needs[0], str(exc)))
+            refusals.append(Refusal(flow, item.root or flow.needs[0], str(exc), damaged=True))
     if refusals:
         return refusals
     for folder, item in sorted(distinct.items()):

@@ -18,8 +18,6 @@ from packageurl import PackageURL
 from aetherflow_compiler import __version__
 from aetherflow_compiler.vendoring.wheelhouse import Chosen
 
-SBOM = "sbom.cdx.json"
-
 
 def sbom_json(chosen: list[Chosen], flows_of: dict[str, list[str]]) -> str:
     """CycloneDX 1.6 JSON for `chosen` (distinct distributions); `flows_of` maps a

@@ -23,7 +23,7 @@ class Target:
         if self.python_version is None and not self.platforms:
             return tuple(tags.sys_tags())
         version = self.python_version or sys.version_info[:2]
-        platforms = list(self.platforms) or None
+        platforms = expand_platforms(self.platforms) or None
         interpreter = f"cp{version[0]}{version[1]}"
         return (*tags.cpython_tags(python_version=version, platforms=platforms),
                 *tags.compatible_tags(python_version=version, interpreter=interpreter, platforms=platforms))
@@ -61,6 +61,34 @@ def target_for(python_version: str | None, platforms: tuple[str, ...] | list[str
             raise ValueError(f"--python-version must be MAJOR.MINOR, such as 3.11, not {python_version!r}")
         version = (int(match.group(1)), int(match.group(2)))
     return Target(version, tuple(platforms))
+
+
+_LEGACY_MANYLINUX = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
+
+
+def expand_platforms(platforms: tuple[str, ...]) -> list[str]:
+    """Each platform tag with the older ones a host of it also runs, as pip download does:
+    manylinux_2_17_x86_64 (or manylinux2014_x86_64) takes manylinux wheels down to glibc
+    2.5 and their legacy names, musllinux likewise, macosx_11_0_arm64 older macOS versions
+    and universal2 (packaging.tags.mac_platforms)."""
+    out: list[str] = []
+    for platform in platforms:
+        match = re.fullmatch(r"(manylinux1|manylinux2010|manylinux2014|manylinux_(\d+)_(\d+))_(.+)", platform)
+        musl = re.fullmatch(r"musllinux_(\d+)_(\d+)_(.+)", platform)
+        mac = re.fullmatch(r"macosx_(\d+)_(\d+)_(.+)", platform)
+        if match:
+            major, minor = _LEGACY_MANYLINUX.get(match.group(1)) or (int(match.group(2)), int(match.group(3)))
+            arch = match.group(4)
+            for glibc in range(minor, 4, -1) if major == 2 else [minor]:
+                out.append(f"manylinux_{major}_{glibc}_{arch}")
+                out += [f"{legacy}_{arch}" for legacy, at in _LEGACY_MANYLINUX.items() if at == (major, glibc)]
+        elif musl:
+            out += [f"musllinux_{musl.group(1)}_{m}_{musl.group(3)}" for m in range(int(musl.group(2)), -1, -1)]
+        elif mac:
+            out += list(tags.mac_platforms((int(mac.group(1)), int(mac.group(2))), mac.group(3)))
+        else:
+            out.append(platform)
+    return list(dict.fromkeys(out))
 
 
 def _version_text(version: tuple[int, int] | None) -> str:

@@ -20,9 +20,8 @@ from installer.records import Hash, RecordEntry
 from installer.sources import WheelFile
 from installer.utils import Scheme
 
+from aetherflow_compiler.vendoring.layout import VENDOR
 from aetherflow_compiler.vendoring.wheelhouse import Chosen
-
-VENDOR = "aetherflow_vendor"
 
 
 class _Collect(WheelDestination):

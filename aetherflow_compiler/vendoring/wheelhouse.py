@@ -18,6 +18,7 @@ from functools import cached_property
 
 from packaging.metadata import Metadata
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.tags import Tag
 from packaging.utils import (
     InvalidWheelFilename,
@@ -28,6 +29,15 @@ from packaging.utils import (
 from packaging.version import Version
 
 from aetherflow_compiler.vendoring.target import Target
+
+
+@dataclass(frozen=True)
+class WheelInfo:
+    """What resolution reads from a wheel's METADATA, checked once."""
+
+    name: str
+    requires_python: SpecifierSet | None
+    requires_dist: tuple[Requirement, ...]
 
 
 @dataclass(frozen=True)
@@ -47,7 +57,7 @@ class Wheel:
             return hashlib.sha256(fh.read()).hexdigest()
 
     @cached_property
-    def metadata(self) -> Metadata:
+    def metadata(self) -> WheelInfo:
         try:
             with zipfile.ZipFile(self.path) as archive:
                 name = next((n for n in archive.namelist()
@@ -55,8 +65,12 @@ class Wheel:
                 if name is None:
                     raise ResolveError(self.name, f"wheel {self.filename} has no .dist-info/METADATA")
                 text = archive.read(name).decode("utf-8")
-            return Metadata.from_email(text, validate=False)
-        except (OSError, zipfile.BadZipFile, UnicodeDecodeError, ValueError) as exc:
+            # Fields are checked when read: read the ones resolution needs here, once.
+            metadata = Metadata.from_email(text, validate=False)
+            return WheelInfo(str(metadata.name), metadata.requires_python, tuple(metadata.requires_dist or ()))
+        except ResolveError:
+            raise
+        except Exception as exc:  # a bad zip, bad UTF-8, or packaging's InvalidMetadata (an ExceptionGroup)
             raise ResolveError(self.name, f"wheel {self.filename} cannot be read: {exc}") from None
 
 
@@ -74,6 +88,7 @@ class Need:
 class Chosen:
     wheel: Wheel
     needed_by: str  # the requirement that brought it in, "sqlalchemy" or "greenlet>=1 (for sqlalchemy)"
+    root: Need | None = None  # the flow's own need it came from
 
     @property
     def name(self) -> str:
@@ -86,9 +101,10 @@ class Chosen:
 
 
 class ResolveError(Exception):
-    def __init__(self, package: str, message: str) -> None:
+    def __init__(self, package: str, message: str, need: Need | None = None) -> None:
         super().__init__(message)
         self.package = package
+        self.need = need  # the flow's own need it came from, when known
 
 
 class Wheelhouse:
@@ -114,19 +130,20 @@ class Wheelhouse:
         markers = target.markers()
         chosen: dict[NormalizedName, Chosen] = {}
         extras_done: dict[NormalizedName, set[str]] = {}
-        todo: list[tuple[Requirement, str]] = []
+        todo: list[tuple[Requirement, str, Need]] = []
         for need in needs:
-            todo.append((Requirement(need.requirement), need.requirement))
+            todo.append((Requirement(need.requirement), need.requirement, need))
+        python = target.markers()["python_full_version"]
         while todo:
-            requirement, why = todo.pop(0)
+            requirement, why, root = todo.pop(0)
             name = canonicalize_name(requirement.name)
             if name in chosen:
                 if not requirement.specifier.contains(chosen[name].wheel.version, prereleases=True):
                     raise ResolveError(requirement.name,
                                        f"{why} needs {requirement}, but the wheelhouse's {chosen[name].wheel.filename}"
-                                       f" was taken for {chosen[name].needed_by}")
+                                       f" was taken for {chosen[name].needed_by}", root)
             else:
-                chosen[name] = Chosen(self._best(requirement, why, priority, target), why)
+                chosen[name] = Chosen(self._best(requirement, why, priority, target, python, root), why, root)
                 extras_done[name] = set()
             wanted = {""} | {canonicalize_name(e) for e in requirement.extras}
             for extra in sorted(wanted - extras_done[name]):
@@ -134,21 +151,26 @@ class Wheelhouse:
                 for dependency in chosen[name].wheel.metadata.requires_dist or ():
                     if dependency.marker is not None and not dependency.marker.evaluate({**markers, "extra": extra}):
                         continue
-                    todo.append((dependency, f"{dependency} (for {chosen[name].name})"))
+                    todo.append((dependency, f"{dependency} (for {chosen[name].name})", root))
         return [chosen[name] for name in sorted(chosen)]
 
-    def _best(self, requirement: Requirement, why: str, priority: dict[Tag, int], target: Target) -> Wheel:
+    def _best(self, requirement: Requirement, why: str, priority: dict[Tag, int], target: Target,
+              python: str, root: Need) -> Wheel:
         name = canonicalize_name(requirement.name)
-        candidates = [w for w in self.wheels.get(name, ())
-                      if requirement.specifier.contains(w.version, prereleases=True)]
+        every = self.wheels.get(name, [])
+        # Final releases first; pre-releases only when nothing else fits (as pip does).
+        allowed = [w for w in every if requirement.specifier.contains(w.version, prereleases=True)]
+        candidates = [w for w in allowed if not w.version.is_prerelease] or allowed
         fitting = [w for w in candidates if w.tags & priority.keys()]
+        fitting = [w for w in fitting if w.metadata.requires_python is None
+                   or w.metadata.requires_python.contains(python, prereleases=True)]
         if fitting:
             return max(fitting, key=lambda w: (w.version, -min(priority[t] for t in w.tags & priority.keys())))
         if candidates:
             files = ", ".join(w.filename for w in candidates)
             raise ResolveError(requirement.name, f"{why}: the wheelhouse has {requirement.name} only for other "
-                                                 f"targets ({files}), none for {target.describe()}")
-        others = ", ".join(w.filename for w in self.wheels.get(name, ()))
+                                                 f"targets ({files}), none for {target.describe()}", root)
+        others = ", ".join(w.filename for w in every)
         found = f" (it has {others})" if others else ""
         raise ResolveError(requirement.name, f"{why}: no wheel of {requirement} in the wheelhouse "
-                                             f"{self.directory}{found}")
+                                             f"{self.directory}{found}", root)

@@ -14,6 +14,7 @@ if False:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, List, Optional, Tuple
 
 from .. import new_sha256
+from ..errors import StateStoreError
 from .base import JobRow, StateStore, StepRow, decode_record, encode_record
 
 
@@ -29,11 +30,22 @@ class FileState(StateStore):
         pass
 
     def _write(self, path: str, data: Dict[str, Any]) -> None:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = "%s.%d.tmp" % (path, os.getpid())
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(encode_record(data))
-        os.replace(tmp, path)
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(encode_record(data))
+            os.replace(tmp, path)
+        except (
+            OSError
+        ) as exc:  # a full disk, a read-only file system: the record stays as it was
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise StateStoreError(
+                "the file state store %s cannot record the run: %s" % (self.path, exc)
+            ) from None
 
     def _read(self, path: str) -> Optional[Dict[str, Any]]:
         try:

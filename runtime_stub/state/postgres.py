@@ -18,7 +18,7 @@ import time
 if False:  # names for annotations only: importing typing slows every start
     from typing import Any, Callable, Dict, Optional, Tuple
 
-from ..errors import ConfigError
+from ..errors import ConfigError, StateStoreError
 from .base import JobRow, StateStore, StepRow, decode_record, encode_record
 
 SCHEMA_VERSION = 1
@@ -97,7 +97,7 @@ class PostgresState(StateStore):
                         pass
                     self.conn = None
                 if time.monotonic() + delay > deadline:
-                    raise ConfigError(
+                    raise StateStoreError(
                         "the PostgreSQL state store %s is unreachable: %s"
                         % (
                             self.path,

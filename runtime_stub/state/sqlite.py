@@ -8,6 +8,7 @@ import time
 if False:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, Optional, Tuple
 
+from ..errors import StateStoreError
 from .base import JobRow, StateStore, StepRow, decode_record, encode_record
 
 
@@ -60,7 +61,7 @@ class SqliteState(StateStore):
             )
 
     def _tx(self) -> "_Transaction":
-        return _Transaction(self.conn)
+        return _Transaction(self.conn, self.path)
 
     def close(self) -> None:
         self.conn.close()
@@ -209,12 +210,32 @@ class SqliteState(StateStore):
 class _Transaction:
     """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error) on an autocommit connection."""
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, path: str) -> None:
         self.conn = conn
+        self.path = path
 
     def __enter__(self) -> Any:
-        self.conn.execute("BEGIN IMMEDIATE")
+        import sqlite3
+
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise _failed(self.path, exc) from None
         return self.conn
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        import sqlite3
+
+        try:
+            self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        except sqlite3.Error as error:
+            if exc_type is None:
+                raise _failed(self.path, error) from None
+        if exc_type is not None and issubclass(exc_type, sqlite3.Error):
+            raise _failed(self.path, exc) from None
+
+
+def _failed(path: str, exc: BaseException) -> StateStoreError:
+    return StateStoreError(
+        "the sqlite state store %s cannot record the run: %s" % (path, exc)
+    )
