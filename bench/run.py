@@ -14,6 +14,9 @@ Every ratio is measured in the same run, on the same machine. Cases:
   machine weighs on all of them alike.
 - compile: N generated flows (10 jobs x 10 steps) compiled cold, with nothing changed,
   and with one flow changed.
+- state stores: hello and 100 steps with SQLite state and with PostgreSQL state
+  (AETHERFLOW_STATE_URL, a throwaway server when PostgreSQL is installed), in turn; the
+  per-step cost of each is (100 steps - hello) / 99.
 - memory: peak RSS of the artifact and of the engine for hello.
 """
 
@@ -149,11 +152,47 @@ def bench_runs(root: Path, fast: Path | None, repeat_hello: int, repeat_steps: i
         if flow == "steps100":
             rows.append(Row(case, "sh script (floor)", statistics.median(in_turn[-1]), repeat_sh,
                             "sh floor.sh, in turn"))
+    rows += state_store_rows(root, env, repeat_steps)
     memory = {
         "artifact": peak_rss_mb([python, "-I", "-S", str(root / "dist" / "hello.py"), "run"], root, env),
         "engine": peak_rss_mb([engine, "run", "--flow-yaml", str(flows / "hello.yaml")], root, env),
     }
     return rows, memory
+
+
+def state_store_rows(root: Path, env: dict[str, str], repeat: int) -> list[Row]:
+    """hello and 100 steps with the flow's SQLite state and with PostgreSQL state
+    (AETHERFLOW_STATE_URL, a server started here), in turn; run with this environment's
+    Python (psycopg is one of its packages). Nothing when PostgreSQL is not installed."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from peers import PgServer, _pg_bindir
+
+    if _pg_bindir() is None:
+        return []
+    folder = Path(tempfile.mkdtemp(prefix="af-bench-pg-"))
+    server = PgServer(folder)
+    server.ctl("start")
+    try:
+        pg_env = {**env, "AETHERFLOW_STATE_URL": server.url}
+        commands, envs = [], []
+        for flow in ("hello", "steps100"):
+            for with_env in (env, pg_env):
+                commands.append([sys.executable, "-I", str(root / "dist" / f"{flow}.py"), "run"])
+                envs.append(with_env)
+        times: list[list[float]] = [[] for _ in commands]
+        for _ in range(repeat):
+            for index, (args, with_env) in enumerate(zip(commands, envs, strict=True)):
+                times[index] += timed(args, root, with_env, 1)
+        medians = [statistics.median(t) for t in times]
+    finally:
+        subprocess.run([*server.as_user, str(server.bindir / "pg_ctl"), "-D", str(server.data), "-m",
+                        "immediate", "stop"], capture_output=True)
+        subprocess.run(["rm", "-rf", str(folder)], check=False)
+    out = []
+    for (case, store), median in zip([("hello", "SQLite"), ("hello", "PostgreSQL"), ("100 steps", "SQLite"),
+                                      ("100 steps", "PostgreSQL")], medians, strict=True):
+        out.append(Row(case, f"compiled artifact, {store} state", median, repeat, "python3 -I (with psycopg), in turn"))
+    return out
 
 
 @contextlib.contextmanager
@@ -243,6 +282,11 @@ def report(rows: list[Row], memory: dict[str, float], quick: bool) -> str:
                           f"(missed by {abs(value - limit) / limit * 100:.0f}%)")
     if tmpfs is not None:
         out.append(f"| 100 steps: sh artifact/floor, state on tmpfs | {tmpfs:.2f}x | (for reading) | |")
+    for store in ("SQLite", "PostgreSQL"):
+        key100, key1 = ("100 steps", f"compiled artifact, {store} state"), ("hello", f"compiled artifact, {store} state")
+        if key100 in by and key1 in by:
+            per_step = (by[key100] - by[key1]) / 99 * 1000
+            out.append(f"| per step, {store} state | {per_step:.2f} ms | (for reading) | |")
     for r in rows:
         if r.case == "compile":
             limit = next(v for k, v in COMPILE_LIMITS.items() if r.subject.endswith(k))
@@ -280,6 +324,9 @@ NOTES = """
   run (reading the ~100 KB script, date, mkdir, the lock keeper) and about 0.07 ms of
   shell per step. The sh rows and the floor are timed in turn (one run of each, repeated)
   so that the machine's drift falls on all of them alike.
+- With PostgreSQL state (AETHERFLOW_STATE_URL) a run pays about 140 ms once to import
+  psycopg (libpq and its bindings) and a connection; per step it pays one round trip
+  per state write on loopback. The SQLite rows beside them use the same interpreter.
 - Compile times include writing the output directory and, when cold, filling the cache.
 """
 

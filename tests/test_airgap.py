@@ -24,7 +24,7 @@ import pytest
 from conftest import Project, run_cli
 
 HERE = Path(__file__).parent
-PACKAGES = ("sqlalchemy", "openpyxl", "paramiko")
+PACKAGES = ("sqlalchemy", "openpyxl", "paramiko", "psycopg[binary]")
 
 FLOWS = {
     "orders": """\
@@ -92,12 +92,14 @@ def test_flows_run_on_an_air_gapped_host_from_a_compiled_archive(project: Projec
     archives = []
     for attempt in ("one", "two"):  # two compiles, two archives: the same bytes
         result = run_cli(["compile", str(project.flows), "-o", str(build / attempt / "dist"), "--wheelhouse",
-                          str(house), "--archive", str(build / attempt / "dist.tar.gz"), "--no-cache"])
+                          str(house), "--archive", str(build / attempt / "dist.tar.gz"), "--no-cache",
+                          "--shared-state"])
         assert result.exit_code == 0, result.stdout + result.stderr
         archives.append((build / attempt / "dist.tar.gz").read_bytes())
     assert archives[0] == archives[1]
     manifest = json.loads((build / "one" / "dist" / "manifest.json").read_text())
-    assert {"openpyxl", "SQLAlchemy", "paramiko", "cryptography"} <= {e["name"] for e in manifest["vendored"].values()}
+    assert {"openpyxl", "SQLAlchemy", "paramiko", "cryptography", "psycopg", "psycopg-binary"} <= \
+        {e["name"] for e in manifest["vendored"].values()}  # --shared-state: the PostgreSQL driver too
     sums = (build / "one" / "SHA256SUMS").read_text()
     assert sums == f"{hashlib.sha256(archives[0]).hexdigest()}  dist.tar.gz\n"
 
@@ -131,6 +133,11 @@ def test_flows_run_on_an_air_gapped_host_from_a_compiled_archive(project: Projec
         for args in (["check-env"], ["run", "--run-id", "r1"], ["status", "--run-id", "r1", "--json"]):
             commands.append({"argv": [python, "-I", "-S", str(dist / f"{flow_id}.py"), *args], "env": env,
                              "cwd": str(host)})
+    # The vendored PostgreSQL driver loads offline: a state URL to a closed port is "unreachable",
+    # not "needs the Python package psycopg".
+    commands.append({"argv": [python, "-I", "-S", str(dist / "orders.py"), "run"], "cwd": str(host),
+                     "env": {**env, "AETHERFLOW_STATE_URL": "postgresql://etl@127.0.0.1:9/af",
+                             "AETHERFLOW_STATE_RETRY_SECONDS": "0"}})
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps({"outside_host": "151.101.0.223", "commands": commands,
                                 "sftp": {"root": str(sftp_root), "user": "etl", "password": "sftp-pw"}}))
@@ -141,6 +148,9 @@ def test_flows_run_on_an_air_gapped_host_from_a_compiled_archive(project: Projec
     result = json.loads(result_path.read_text())
     assert result["outside"].startswith("refused"), "the namespace reaches the network"
     runs = result["runs"]
+    *runs, pg = runs
+    assert pg["exit"] == 2 and "the PostgreSQL state store postgresql://etl@127.0.0.1:9/af is unreachable" in \
+        pg["stderr"], pg["stderr"]
     for run in runs:
         assert run["exit"] == 0, f"{run['argv'][3:]}: {run['stderr']}"
     assert "files as compiled (manifest.json)" in runs[0]["stdout"]
@@ -152,6 +162,7 @@ def test_flows_run_on_an_air_gapped_host_from_a_compiled_archive(project: Projec
     checks = {run["argv"][3].rsplit("/", 1)[1][:-3]: run["stdout"] for run in runs if run["argv"][4] == "check-env"}
     assert "package sqlalchemy               importable" in checks["orders"]
     assert "vendored                         paramiko " in checks["inbox"]
+    assert "vendored                         psycopg " in checks["orders"]
     written = openpyxl.load_workbook(project.work / "report" / "report" / "r1" / "artifacts" / "out" / "report.xlsx")
     assert [[c.value for c in row] for row in written["Data"]["A1:B2"]] == [["north", 10], ["south", 7]]
 

@@ -112,6 +112,14 @@ class PostgresState(StateStore):
                 delay = min(delay * 2, 2.0)
 
     def _create_schema(self, conn: Any) -> None:
+        # Most runs find the schema in place: one query, no DDL and no lock.
+        present = conn.execute(
+            "SELECT to_regclass('af_schema') IS NOT NULL"
+        ).fetchone()[0]
+        if present:
+            row = conn.execute("SELECT max(version) FROM af_schema").fetchone()
+            if row[0] == SCHEMA_VERSION:
+                return
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
         for statement in _TABLES:
             conn.execute(statement)

@@ -4,6 +4,7 @@ and every value that compiles reaches the running step byte for byte."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -45,7 +46,9 @@ def _flow(flow_id: str, job_id: str, step_id: str, args: list[str], env: dict[st
                 "id": step_id,
                 "type": "external.process",
                 "inputs": {
-                    "command": ["python3", "-c", DUMPER],
+                    # The interpreter itself: a wrapper on PATH (pyenv's python3 shim is a bash
+                    # script) would change variables such as `_` on the way.
+                    "command": [os.path.realpath(sys.executable), "-c", DUMPER],
                     "args": args,
                     "env": {**env, "OUT": str(root / "seen.json")},
                     "outputs": {k: k for k in output_keys},
