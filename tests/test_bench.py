@@ -16,6 +16,7 @@ def test_benchmark_runs_at_reduced_size() -> None:
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for row in ("| hello | compiled artifact |", "| hello | reference engine |", "| hello | aetherflow run (drop-in) |",
-                "| 100 steps | sh script (floor) |",
+                "| 100 steps | sh script (floor) |", "| hello | Python script (floor) |",
+                "| hello | compiled artifact, no writable __pycache__ |", "| hello | compiled artifact, --single-file |",
                 "| compile | 50 flows, cold |", "| peak memory, hello | MB |"):
         assert row in proc.stdout
