@@ -39,7 +39,7 @@ from aetherflow_compiler.validate import Report, check_file, validate_paths
 from aetherflow_compiler.walk import mapping
 
 if TYPE_CHECKING:
-    from aetherflow_compiler.vendoring import Target
+    from aetherflow_compiler.vendoring.target import Target
 
 EXIT_OK = 0
 EXIT_DRIFT = 1
@@ -295,7 +295,7 @@ def _vendor_target(wheelhouse: str | None, python_version: str | None, platforms
                                "script cannot carry them (compile without --single-file)")
     if target == "sh":
         raise click.UsageError("--wheelhouse vendors packages for Python artifacts; --target sh writes none")
-    from aetherflow_compiler.vendoring import target_for
+    from aetherflow_compiler.vendoring.target import target_for
 
     try:
         return target_for(python_version, platforms)

@@ -45,8 +45,8 @@ from aetherflow_compiler.validate import (
 from aetherflow_compiler.walk import mapping
 
 if TYPE_CHECKING:
-    from aetherflow_compiler.vendoring import Target
     from aetherflow_compiler.vendoring.dist import VendoredDist
+    from aetherflow_compiler.vendoring.target import Target
 
 MANIFEST = "manifest.json"
 EXECUTABLE = 0o755
@@ -382,8 +382,9 @@ def _vendor(flows: list[Analysis], wheelhouse: str, target: Target | None, repor
             shared_state: bool = False) -> VendoredDist | None:
     """The host packages of every flow, from the wheelhouse; None (and AF323 errors in
     `report`) when a package is missing or only there for another target."""
-    from aetherflow_compiler.vendoring import Need, Target, Wheelhouse
     from aetherflow_compiler.vendoring.dist import FlowNeeds, vendor_flows
+    from aetherflow_compiler.vendoring.target import Target
+    from aetherflow_compiler.vendoring.wheelhouse import Need, Wheelhouse
 
     target = target or Target()
 

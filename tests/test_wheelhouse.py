@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from aetherflow_compiler.vendoring import Need, Target, Wheelhouse, target_for
-from aetherflow_compiler.vendoring.wheelhouse import ResolveError
+from aetherflow_compiler.vendoring.target import Target, target_for
+from aetherflow_compiler.vendoring.wheelhouse import Need, ResolveError, Wheelhouse
 from conftest import Project, run_cli
 
 
