@@ -325,10 +325,10 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
     if python:
         to_generate: list[Analysis] = []
         env_key = json.dumps([list(vars(f).values()) for f in env_files])
+        digests = {a.path: key(a.key, "script", bundle.sha256, str(options.single_file), env_key,
+                               *folders.get(a.path, ())) for a in flows}
         for analysis in flows:
-            digest = key(analysis.key, "script", bundle.sha256, str(options.single_file), env_key,
-                         *folders.get(analysis.path, ()))
-            text = store.get_text("script", digest) if analysis.key else None
+            text = store.get_text("script", digests[analysis.path]) if analysis.key else None
             if text is not None:
                 scripts[analysis.path] = text
             else:
@@ -340,8 +340,7 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
         for analysis, text in zip(to_generate, generated, strict=True):
             scripts[analysis.path] = text
             if analysis.key:
-                store.put_text("script", key(analysis.key, "script", bundle.sha256, str(options.single_file), env_key,
-                                             *folders.get(analysis.path, ())), text)
+                store.put_text("script", digests[analysis.path], text)
     shell_scripts: dict[str, str] = {}
     if options.target in ("sh", "all"):
         runtime_digest = hashlib.sha256(sh.runtime_source().encode("utf-8")).hexdigest()

@@ -264,20 +264,18 @@ def _print_summary(run: Run, code: int) -> None:
     sys.stderr.write("\n".join(lines) + "\n")
 
 
-def _state_location(flow: Flow, env_files: List[Any]) -> str:
+def _open_state(flow: Flow, env_files: List[Any]) -> Any:
+    """The flow's state store, from one env snapshot: its path, or AETHERFLOW_STATE_URL."""
     env = build_snapshot(os.environ, env_files)
     try:
-        return str(render(flow.state_path, {"env": env}))
+        path = str(render(flow.state_path, {"env": env}))
     except Exception as exc:
         raise ConfigError("cannot resolve the state path: %s" % exc) from None
+    return open_state(flow.state_backend, path, env)
 
 
 def _latest_run(flow: Flow, env_files: List[Any]) -> Optional[Any]:
-    state = open_state(
-        flow.state_backend,
-        _state_location(flow, env_files),
-        build_snapshot(os.environ, env_files),
-    )
+    state = _open_state(flow, env_files)
     try:
         return state.latest_run(flow.flow_id)
     finally:
@@ -395,11 +393,7 @@ def _verify() -> int:
 
 
 def _status(flow: Flow, jobs: List[Job], args: Args) -> int:
-    state = open_state(
-        flow.state_backend,
-        _state_location(flow, _env_files(args, flow)),
-        build_snapshot(os.environ, _env_files(args, flow)),
-    )
+    state = _open_state(flow, _env_files(args, flow))
     try:
         run_id = args.run_id
         if run_id is None:

@@ -2098,19 +2098,19 @@ af_cmd_run() {
     af_release_all
     [ "$AF_RUN_DIRS" = 1 ] || af_run_dirs
     af_write_run "$af_status"
-    if [ "$AF_LOG_STYLE" = json ]; then
+    if [ "$AF_LOG_STYLE" = json ] || [ -n "$AF_JSON_SUMMARY" ]; then
+        af_run_info "$AF_RUN_DIR"  # the status just written, for the JSON below
+    fi
+    if [ "$AF_LOG_STYLE" = json ]; then  # in json, the events are all there is on stderr
         af_run_jobs_json
         af_event INFO run_end "status=$af_status" "jobs=$REPLY"
     else
         af_event INFO run_end "status=$af_status"
-    fi
-    if [ "$AF_LOG_STYLE" != json ]; then  # in json, the events are all there is on stderr
         printf 'run %s of %s: %s (exit %s)\n' "$AF_RUN_ID" "$AF_FLOW_ID" "$af_status" "$AF_EXIT" >&2
         af_print_report >&2
     fi
     if [ -n "$AF_JSON_SUMMARY" ]; then  # the object `status --json` prints
         AF_JSON=1
-        af_run_info "$AF_RUN_DIR"
         af_status_print >"$AF_JSON_SUMMARY" || printf 'error: cannot write the JSON summary to %s\n' "$AF_JSON_SUMMARY" >&2
     fi
     exit "$AF_EXIT"
@@ -2138,8 +2138,7 @@ af_cmd_status() {
     exit 0
 }
 
-af_run_jobs_json() {  # -> REPLY: the "jobs" object of the run's status, on one line (as json.dumps)
-    af_run_info "$AF_RUN_DIR"
+af_run_jobs_json() {  # -> REPLY: the "jobs" object of the run's status (af_run_info read), on one line as json.dumps
     af_lines=$(AF_JSON=1 af_status_print)
     REPLY=; af_sep=
     while IFS= read -r af_line; do

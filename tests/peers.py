@@ -7,6 +7,7 @@ PostgreSQL server binaries come from the OS (`make test` installs them when miss
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import glob
 import json
@@ -214,24 +215,19 @@ class SftpServer:
     client_key: Path  # an OpenSSH private key the server accepts for `user`
 
 
-@pytest.fixture
-def sftp_server(tmp_path: Path) -> Iterator[SftpServer]:
-    """An SFTP server (asyncssh) on 127.0.0.1, chrooted to a fresh directory, accepting
-    one user by password or by key."""
+@contextlib.contextmanager
+def serving_sftp(root: Path, user: str, password: str, authorized_key: Any = None,
+                 port: int = 0) -> Iterator[tuple[int, Any]]:
+    """An SFTP server (asyncssh) on 127.0.0.1 (port 0: any free one), chrooted to `root`,
+    accepting `user` by password or by `authorized_key`; yields (port, host key)."""
     import asyncio
     import threading
 
     import asyncssh
 
-    root = tmp_path / "sftp-root"
-    root.mkdir()
     host_key = asyncssh.generate_private_key("ssh-ed25519")
-    client_key = asyncssh.generate_private_key("ssh-ed25519")
-    key_file = tmp_path / "client_key"
-    key_file.write_bytes(client_key.export_private_key("openssh"))
-    key_file.chmod(0o600)
-    user, password = "etl", "sftp-pw"
-    authorized = asyncssh.import_authorized_keys(client_key.export_public_key("openssh").decode())
+    authorized = (asyncssh.import_authorized_keys(authorized_key.export_public_key("openssh").decode())
+                  if authorized_key is not None else None)
 
     class Server(asyncssh.SSHServer):  # type: ignore[misc]
         def begin_auth(self, username: str) -> bool:
@@ -244,13 +240,13 @@ def sftp_server(tmp_path: Path) -> Iterator[SftpServer]:
             return username == user and given == password
 
         def public_key_auth_supported(self) -> bool:
-            return True
+            return authorized is not None
 
         def validate_public_key(self, username: str, key: Any) -> bool:
-            return username == user and authorized.validate(key, "127.0.0.1", "127.0.0.1") is not None
+            return (username == user and authorized is not None
+                    and authorized.validate(key, "127.0.0.1", "127.0.0.1") is not None)
 
     loop = asyncio.new_event_loop()
-    port = free_port()
     started = threading.Event()
     holder: dict[str, Any] = {}
 
@@ -268,11 +264,9 @@ def sftp_server(tmp_path: Path) -> Iterator[SftpServer]:
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    assert started.wait(10), "the SFTP server did not start"
-    algorithm, blob = host_key.export_public_key("openssh").decode().split()[:2]
-    line = f"[127.0.0.1]:{port} {algorithm} {blob}"
+    assert started.wait(20), "the SFTP server did not start"
     try:
-        yield SftpServer("127.0.0.1", port, root, user, password, line, key_file)
+        yield holder["server"].sockets[0].getsockname()[1], host_key
     finally:
         async def stop() -> None:
             holder["server"].close()
@@ -281,6 +275,25 @@ def sftp_server(tmp_path: Path) -> Iterator[SftpServer]:
         asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
+
+
+@pytest.fixture
+def sftp_server(tmp_path: Path) -> Iterator[SftpServer]:
+    """An SFTP server on 127.0.0.1, chrooted to a fresh directory, accepting one user by
+    password or by key."""
+    import asyncssh
+
+    root = tmp_path / "sftp-root"
+    root.mkdir()
+    client_key = asyncssh.generate_private_key("ssh-ed25519")
+    key_file = tmp_path / "client_key"
+    key_file.write_bytes(client_key.export_private_key("openssh"))
+    key_file.chmod(0o600)
+    user, password = "etl", "sftp-pw"
+    with serving_sftp(root, user, password, client_key, free_port()) as (port, host_key):
+        algorithm, blob = host_key.export_public_key("openssh").decode().split()[:2]
+        line = f"[127.0.0.1]:{port} {algorithm} {blob}"
+        yield SftpServer("127.0.0.1", port, root, user, password, line, key_file)
 
 
 # --- HTTP --------------------------------------------------------------------------------

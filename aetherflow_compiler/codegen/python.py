@@ -108,9 +108,6 @@ def requirements(flow: ir.Flow, registry: StepRegistry) -> tuple[list[str], dict
     """The runtime modules a flow's steps and connectors need, and the packages (import
     name -> pip name) a host must have for them."""
     modules = {runtime[0] for runtime in map(lambda t: _runtime_of(registry, t), flow.step_types()) if runtime}
-    packages: dict[str, str] = {}
-    for step_type in map(registry.get, flow.step_types()):
-        packages.update(step_type.packages if step_type is not None else ())
     for resource in flow.resources:
         connector = registry.connector(resource.kind, resource.driver)
         if connector is None:
@@ -118,47 +115,41 @@ def requirements(flow: ir.Flow, registry: StepRegistry) -> tuple[list[str], dict
         assert connector.runtime is not None or connector.plugin, resource.name
         if connector.runtime is not None:
             modules.add(connector.runtime)
-        packages.update(connector.packages)
     if uses_plugins(flow, registry):
         modules.add("plugin_api")  # aetherflow.core.api for the vendored plugin files
-    if any(_adhoc_encrypted_archive(step) for step in _all_steps(flow)):
-        packages["pyzipper"] = "pyzipper"
+    packages = {module: package for module, package, _why, _path in _package_uses(flow, registry)}
     return sorted(modules), dict(sorted(packages.items()))
 
 
 def package_needs(flow: ir.Flow, registry: StepRegistry) -> list[tuple[str, str, tuple[Any, ...]]]:
     """(pip requirement, what needs it, its YAML path) for every host package of the flow:
     the packages of `requirements`, each with the first step or resource that needs it."""
-    out: list[tuple[str, str, tuple[Any, ...]]] = []
-    for name, resource in ((r.name, r) for r in flow.resources):
+    first: dict[str, tuple[str, str, tuple[Any, ...]]] = {}
+    for _module, package, why, path in _package_uses(flow, registry):
+        first.setdefault(package, (package, why, path))
+    return [first[name] for name in sorted(first)]
+
+
+def _package_uses(flow: ir.Flow, registry: StepRegistry) -> list[tuple[str, str, str, tuple[Any, ...]]]:
+    """(import name, pip name, what needs it, its YAML path) for every use of a host
+    package: resources' connectors, then steps (with_lock's inner step included)."""
+    out: list[tuple[str, str, str, tuple[Any, ...]]] = []
+    for resource in flow.resources:
         connector = registry.connector(resource.kind, resource.driver)
-        for _module, package in connector.packages if connector is not None else ():
-            out.append((package, f"resource '{name}' ({resource.kind}:{resource.driver})", ("resources", name)))
+        for module, package in connector.packages if connector is not None else ():
+            out.append((module, package, f"resource '{resource.name}' ({resource.kind}:{resource.driver})",
+                        ("resources", resource.name)))
     for ji, job in enumerate(flow.jobs):
         for si, step in enumerate(job.steps):
             inner = step.inputs.get("step") if step.type == "with_lock" else None
             for each in ([ir.Map((("type", step.type), ("inputs", step.inputs)))]
                          + ([inner] if isinstance(inner, ir.Map) else [])):
                 step_type = registry.get(str(each.get("type")))
-                for _module, package in step_type.packages if step_type is not None else ():
-                    out.append((package, f"step '{step.id}' ({each.get('type')})", ("jobs", ji, "steps", si)))
-                if _adhoc_encrypted_archive(each):
-                    out.append(("pyzipper", f"step '{step.id}' (an encrypted archive)", ("jobs", ji, "steps", si)))
-    first: dict[str, tuple[str, str, tuple[Any, ...]]] = {}
-    for need in out:
-        first.setdefault(need[0], need)
-    return [first[name] for name in sorted(first)]
-
-
-def _all_steps(flow: ir.Flow) -> list[ir.Map]:
-    """(type, inputs) of every step as mappings {type, inputs}, with_lock's inner steps included."""
-    out = []
-    for job in flow.jobs:
-        for step in job.steps:
-            out.append(ir.Map((("type", step.type), ("inputs", step.inputs))))
-            inner = step.inputs.get("step") if step.type == "with_lock" else None
-            if isinstance(inner, ir.Map):
-                out.append(inner)
+                for module, package in step_type.packages if step_type is not None else ():
+                    out.append((module, package, f"step '{step.id}' ({each.get('type')})", ("jobs", ji, "steps", si)))
+                if _adhoc_encrypted_archive(each):  # zip/unzip with a password: the runtime uses pyzipper
+                    out.append(("pyzipper", "pyzipper", f"step '{step.id}' (an encrypted archive)",
+                                ("jobs", ji, "steps", si)))
     return out
 
 
