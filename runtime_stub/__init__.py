@@ -72,13 +72,7 @@ def verify_runtime(version: str, sha256: str) -> None:
         if sys.argv[1:] == ["verify"]:  # say which files differ, not only that some do
             try:
                 from .vendored import report_dist
-
-                loaded = (
-                    True  # (--single-file inlines the import above away; keep a body)
-                )
             except Exception:  # that file is damaged too
-                loaded = False
-            if not loaded:
                 sys.stderr.write(
                     "error: the runtime in %s is damaged (aetherflow_runtime/vendored.py "
                     "cannot be loaded); deploy the compiled directory again\n" % folder

@@ -76,12 +76,27 @@ def _check_vendored(path: str, data: bytes) -> None:
 
 def _code_lines(source: str) -> list[str]:
     """Non-blank lines of a runtime module without its relative and __future__ imports:
-    what --single-file inlines of it (black only removes the blank lines left behind)."""
-    drop: set[int] = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.ImportFrom) and (node.level > 0 or node.module == "__future__"):
-            drop.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
-    return [line for n, line in enumerate(source.splitlines(), 1) if n not in drop and line.strip()]
+    what --single-file inlines of it (black only removes the blank lines left behind). An
+    import that was the only statement of its block is there as `pass`."""
+    tree = ast.parse(source)
+    imports = [node for node in ast.walk(tree)
+               if isinstance(node, ast.ImportFrom) and (node.level > 0 or node.module == "__future__")]
+    drop = {n for node in imports for n in range(node.lineno, (node.end_lineno or node.lineno) + 1)}
+    only_imports = {id(node) for node in imports}
+    passes: dict[int, str] = {}
+    for node in ast.walk(tree):
+        for field in ("body", "orelse", "finalbody"):
+            block = getattr(node, field, None)
+            if (not isinstance(node, ast.Module) and isinstance(block, list) and block
+                    and all(id(stmt) in only_imports for stmt in block)):
+                passes[block[0].lineno] = " " * block[0].col_offset + "pass"
+    out = []
+    for n, line in enumerate(source.splitlines(), 1):
+        if n in passes:
+            out.append(passes[n])
+        elif n not in drop and line.strip():
+            out.append(line)
+    return out
 
 
 def _redact_inlined_python(path: str, text: str) -> str:

@@ -140,16 +140,23 @@ def _amalgamate(modules: tuple[str, ...]) -> str:
 
     Each module's relative imports are dropped, lazy ones inside functions included (the
     names are defined in the same file), and `from __future__ import annotations` is left
-    to the file's header.
+    to the file's header. A block that held nothing but such imports (a `try:` around a
+    lazy import) keeps a `pass` in place of the first.
     """
     chunks = []
     for path in runtime_modules(list(modules)):
         source = runtime_source(path)
-        drop: set[int] = set()
-        for node in ast.walk(ast.parse(source)):  # function-level (lazy) imports too
-            if isinstance(node, ast.ImportFrom) and (node.level > 0 or node.module == "__future__"):
-                drop.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
-        kept = [line for number, line in enumerate(source.splitlines(), 1) if number not in drop]
+        tree = ast.parse(source)
+        dropped = [node for node in ast.walk(tree)  # function-level (lazy) imports too
+                   if isinstance(node, ast.ImportFrom) and (node.level > 0 or node.module == "__future__")]
+        drop = {n for node in dropped for n in range(node.lineno, (node.end_lineno or node.lineno) + 1)}
+        ids = {id(node) for node in dropped}
+        passes = {block[0].lineno: " " * block[0].col_offset + "pass"
+                  for node in ast.walk(tree) if not isinstance(node, ast.Module)
+                  for block in (getattr(node, f, None) for f in ("body", "orelse", "finalbody"))
+                  if isinstance(block, list) and block and all(id(stmt) in ids for stmt in block)}
+        kept = [passes.get(number, line) for number, line in enumerate(source.splitlines(), 1)
+                if number not in drop or number in passes]
         chunks.append(f"# ---- {PACKAGE}/{path} ----\n" + "\n".join(kept).strip("\n") + "\n")
     # Dropped imports leave blank lines black would remove; format the block once.
     import black
