@@ -18,6 +18,7 @@ from aetherflow_compiler import __version__, dropin
 from aetherflow_compiler.archive import write_archive
 from aetherflow_compiler.bundles.project import BundleProject, open_bundle
 from aetherflow_compiler.cache import CompileCache, compiler_fingerprint
+from aetherflow_compiler.codegen.bytecode import BytecodeError
 from aetherflow_compiler.compile import (
     CompileOptions,
     OutputError,
@@ -184,6 +185,11 @@ def validate(paths: tuple[str, ...], profiles: str | None, plugin_dirs: tuple[st
 @click.option("--platform", "platforms", multiple=True, metavar="TAG",
               help="With --wheelhouse: a platform tag of the hosts, as pip download takes it, e.g. "
                    "manylinux2014_x86_64 (repeatable; default: this machine's).")
+@click.option("--bytecode", "bytecode", multiple=True, metavar="PYTHON",
+              help="Ship the runtime's bytecode for this interpreter of the hosts (a name on PATH such as "
+                   "python3.12, or a path; repeatable; default: the one compiling), so that a read-only dist "
+                   "does not compile it at every start.")
+@click.option("--no-bytecode", is_flag=True, help="Ship no bytecode: hosts compile the runtime from source.")
 @click.option("--shared-state", is_flag=True,
               help="The hosts keep state in PostgreSQL (AETHERFLOW_STATE_URL): the flows need psycopg (vendored "
                    "with --wheelhouse), and the schedule files take the URL from --state-env-file / --state-secret.")
@@ -212,8 +218,8 @@ def validate(paths: tuple[str, ...], profiles: str | None, plugin_dirs: tuple[st
 def compile_command(paths: tuple[str, ...], output: str, profiles: str | None, check: bool, single_file: bool,
                     target: str, plugin_dirs: tuple[str, ...], mode: str | None, flow_yaml: str | None,
                     bundle_manifest: str | None, no_cache: bool, wheelhouse: str | None,
-                    python_version: str | None, platforms: tuple[str, ...], shared_state: bool,
-                    state_env_file: str, state_secret: str, archive: str | None,
+                    python_version: str | None, platforms: tuple[str, ...], bytecode: tuple[str, ...],
+                    no_bytecode: bool, shared_state: bool, state_env_file: str, state_secret: str, archive: str | None,
                     schedule: str | None, deploy_dir: str, log_dir: str, python_bin: str, k8s_image: str | None,
                     k8s_claim: str, k8s_namespace: str | None, k8s_requests: tuple[str, ...]) -> None:
     """Compile flows into OUTPUT: one script per flow, the vendored runtime and manifest.json.
@@ -246,8 +252,12 @@ def compile_command(paths: tuple[str, ...], output: str, profiles: str | None, c
                                    "become part of the dist (write it next to it)")
     options = CompileOptions(output=output, profiles=inputs.profiles, single_file=single_file, target=target,
                              schedule=schedule, deploy=deploy, bundle=inputs.bundle, wheelhouse=wheelhouse,
-                             vendor_target=vendor_target)
-    result = compile_paths(inputs.paths, options, registry, CompileCache(enabled=not no_cache), plugins)
+                             vendor_target=vendor_target, bytecode=_bytecode_for(bytecode, no_bytecode, single_file))
+    try:
+        result = compile_paths(inputs.paths, options, registry, CompileCache(enabled=not no_cache), plugins)
+    except BytecodeError as exc:
+        click.echo(f"aetherflow: {exc}", err=True)
+        sys.exit(EXIT_INVALID)
     if not result.ok:
         print_report(result.report)
         sys.exit(EXIT_INVALID)
@@ -282,6 +292,16 @@ def compile_command(paths: tuple[str, ...], output: str, profiles: str | None, c
             sys.exit(EXIT_INVALID)
         click.echo(f"archived {output} as {archive} (sha256 {digest}, in SHA256SUMS)", err=True)
     sys.exit(EXIT_OK)
+
+
+def _bytecode_for(bytecode: tuple[str, ...], no_bytecode: bool, single_file: bool) -> tuple[str, ...] | None:
+    if no_bytecode and bytecode:
+        raise click.UsageError("--bytecode names interpreters to ship bytecode for; --no-bytecode ships none "
+                               "(leave one out)")
+    if single_file and bytecode:
+        raise click.UsageError("--bytecode ships the runtime package's bytecode; a --single-file script has no "
+                               "runtime package (Python compiles a script it runs at every start)")
+    return () if no_bytecode else (tuple(bytecode) or None)
 
 
 def _vendor_target(wheelhouse: str | None, python_version: str | None, platforms: tuple[str, ...],

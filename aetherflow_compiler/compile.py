@@ -18,6 +18,12 @@ from aetherflow_compiler.build import build_flow
 from aetherflow_compiler.bundles.project import BundleProject
 from aetherflow_compiler.cache import CompileCache, compiler_fingerprint, key
 from aetherflow_compiler.codegen import sh
+from aetherflow_compiler.codegen.bytecode import (
+    Interpreter,
+    default_interpreter,
+    find_interpreter,
+    runtime_bytecode,
+)
 from aetherflow_compiler.codegen.python import (
     RuntimeBundle,
     generate_flow,
@@ -64,6 +70,8 @@ class CompileOptions:
     bundle: BundleProject | None = None  # --bundle-manifest: recorded in manifest.json, env files loaded at run time
     wheelhouse: str | None = None  # --wheelhouse: host packages vendored from the wheels there
     vendor_target: Target | None = None  # --python-version, --platform (None: the compiling interpreter)
+    # --bytecode: interpreters to ship runtime bytecode for (None: the compiling one; (): none)
+    bytecode: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -369,9 +377,24 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
 
     result_.flow_ids = [str(a.flow_id) for a in flows]
     extra = vendored_files(plugins) if plugins is not None and vendored_plugins else {}
+    pycs = _bytecode(bundle, options, store) if scripts and not options.single_file else {}
     result_.files = _assemble(flows, scripts, shell_scripts, bundle, options, profiles_result, names, extra,
-                              (schedule, scheduled) if schedule is not None else None, vendored)
+                              (schedule, scheduled) if schedule is not None else None, vendored, pycs)
     return result_
+
+
+def _bytecode(bundle: RuntimeBundle, options: CompileOptions, store: CompileCache) -> dict[str, dict[str, bytes]]:
+    """Cache tag -> {dist path: pyc} of the runtime, for each interpreter of --bytecode.
+    Raises BytecodeError for an interpreter that cannot be run."""
+    interpreters: list[Interpreter | None] = (
+        [find_interpreter(python) for python in options.bytecode] if options.bytecode is not None
+        # None when the hosts' --python-version X.Y has no pythonX.Y here: no bytecode
+        else [default_interpreter(options.vendor_target.python_version if options.vendor_target else None)])
+    found: dict[str, dict[str, bytes]] = {}
+    for interpreter in filter(None, interpreters):
+        tag, pycs = runtime_bytecode(bundle.files, bundle.sha256, interpreter, PACKAGE, store)
+        found[tag] = pycs
+    return dict(sorted(found.items()))
 
 
 STATE_DRIVER = "psycopg[binary]"  # what --shared-state hosts need for AETHERFLOW_STATE_URL
@@ -496,8 +519,11 @@ def _check_target(fr: FileResult, registry: StepRegistry, single_file: bool) -> 
 def _assemble(flows: list[Analysis], scripts: dict[str, str], shell_scripts: dict[str, str], bundle: RuntimeBundle,
               options: CompileOptions, profiles_result: FileResult | None, names: dict[str, str],
               extra: dict[str, bytes], scheduling: tuple[Schedule, list[Scheduled]] | None,
-              vendored: VendoredDist | None = None) -> dict[str, bytes]:
+              vendored: VendoredDist | None = None, pycs: dict[str, dict[str, bytes]] | None = None
+              ) -> dict[str, bytes]:
     files: dict[str, bytes] = dict(extra)
+    for tagged in (pycs or {}).values():
+        files.update(tagged)
     if vendored is not None:
         files.update(vendored.files)
     for analysis in flows:
@@ -525,7 +551,8 @@ def _assemble(flows: list[Analysis], scripts: dict[str, str], shell_scripts: dic
         "compiler": {"name": "aetherflow-compiler", "version": __version__},
         "target": options.target,
         "single_file": options.single_file,
-        **({"runtime": {"version": bundle.version, "sha256": bundle.sha256, "modules": bundle.modules}}
+        **({"runtime": {"version": bundle.version, "sha256": bundle.sha256, "modules": bundle.modules,
+                        **({"bytecode": sorted(pycs)} if pycs else {})}}
            if scripts else {}),
         "sources": dict(sorted(sources.items())),
         "flows": {str(a.flow_id): _flow_manifest(a, scripts, shell_scripts, options,
@@ -569,8 +596,8 @@ def drift(files: dict[str, bytes], output: str) -> list[tuple[str, str]]:
             for name in names:
                 full = os.path.join(root, name)
                 rel = os.path.relpath(full, output).replace(os.sep, "/")
-                if "__pycache__" in rel.split("/"):
-                    continue
+                if "__pycache__" in rel.split("/") and rel not in files:
+                    continue  # bytecode Python wrote itself
                 with open(full, "rb") as fh:
                     found[rel] = fh.read()
     out = []

@@ -690,6 +690,10 @@ class StepContext:
     def heartbeat(self) -> None:
         self.run.heartbeat()
 
+    def holds_locks(self) -> bool:
+        """True while the run holds locks, which need renewing as a step runs."""
+        return bool(self.run.held_locks)
+
     def sleep(self, seconds: float) -> None:
         end = time.monotonic() + seconds
         while True:

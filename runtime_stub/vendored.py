@@ -46,11 +46,15 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
+def _python_cache(path: str) -> bool:
+    return "__pycache__" in path.split("/")
+
+
 def _found_files(base: str, top: str = "") -> List[str]:
-    """Relative paths of the files below base/top (caches Python writes left out)."""
+    """Relative paths of the files below base/top, bytecode caches included."""
     found = []
     for root, dirs, names in os.walk(os.path.join(base, top)):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        dirs.sort()
         for name in names:
             rel = os.path.relpath(os.path.join(root, name), base).replace(os.sep, "/")
             found.append(rel)
@@ -75,7 +79,8 @@ def compare(
         wanted = dict(expected)
     for path in sorted(set(found) | set(wanted)):
         if path not in wanted:
-            if path != MANIFEST:
+            # Bytecode the compile did not ship is what Python caches itself.
+            if path != MANIFEST and not _python_cache(path):
                 problems.append("extra: " + path)
         elif path not in found:
             problems.append("missing: " + path)

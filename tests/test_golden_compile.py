@@ -12,11 +12,15 @@ the runtime digest) and compared as names, so a golden diff shows generated code
 from __future__ import annotations
 
 import ast
+import base64
 import hashlib
+import importlib.util
 import json
+import marshal
 import re
 import shlex
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,8 +34,7 @@ VENDORED = "aetherflow_runtime/"
 
 
 def _tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and "__pycache__" not in p.parts}
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def _sha256(data: bytes) -> str:
@@ -59,19 +62,38 @@ def _check_manifest(files: dict[str, bytes]) -> tuple[str, dict[str, str]]:
         manifest["artifacts"][path] = f"<sha256 of {path}>"
     runtime = manifest.get("runtime")
     if runtime is not None:
-        vendored = {p[len(VENDORED):]: d for p, d in files.items() if p.startswith(VENDORED)}
+        vendored = {p[len(VENDORED):]: d for p, d in files.items()
+                    if p.startswith(VENDORED) and "__pycache__" not in p.split("/")}
         if not manifest["single_file"]:
             assert runtime["sha256"] == _tree_sha256(vendored), "manifest.json: wrong runtime sha256"
         names[runtime["sha256"]] = "<runtime sha256>"
         runtime["sha256"] = "<runtime sha256>"
     text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    return text, names
+    # Shipped bytecode is named for the interpreter compiling (and running these tests).
+    return text.replace(f".{sys.implementation.cache_tag}.pyc", ".<cache tag>.pyc").replace(
+        f'"{sys.implementation.cache_tag}"', '"<cache tag>"'), names
 
 
 def _check_vendored(path: str, data: bytes) -> None:
+    if "/__pycache__/" in f"/{path}":
+        _check_bytecode(path, data)
+        return
     stub = RUNTIME_STUB / path[len(VENDORED):]
     assert stub.is_file(), f"{path} is not a runtime_stub/ file"
     assert data == stub.read_bytes(), f"{path} differs from {stub.relative_to(ROOT)}"
+
+
+def _check_bytecode(path: str, data: bytes) -> None:
+    """A shipped pyc is checked-hash bytecode of the runtime_stub/ file it caches."""
+    folder, _, name = path[len(VENDORED):].rpartition("__pycache__/")
+    module, tag, suffix = name.rsplit(".", 2)
+    assert (tag, suffix) == (sys.implementation.cache_tag, "pyc"), path
+    source = (RUNTIME_STUB / folder / f"{module}.py").read_bytes()
+    assert data[:4] == importlib.util.MAGIC_NUMBER, f"{path}: not bytecode of this interpreter"
+    assert int.from_bytes(data[4:8], "little") == 3, f"{path}: not checked-hash bytecode"
+    assert data[8:16] == importlib.util.source_hash(source), f"{path}: the hash of another source"
+    expected = compile(source, f"{VENDORED}{folder}{module}.py", "exec", dont_inherit=True)
+    assert marshal.loads(data[16:]) == expected, f"{path}: not the code of its source"
 
 
 def _code_lines(source: str) -> list[str]:
@@ -127,7 +149,8 @@ def _redact_shell_runtime(path: str, text: str) -> str:
 
 def _redact_configmap(path: str, text: str, files: dict[str, bytes]) -> str:
     """The ConfigMap's data are copies of the artifacts: each is checked against its file."""
-    data = yaml.safe_load(text.split("---\n", 1)[1])["data"]
+    document = yaml.safe_load(text.split("---\n", 1)[1])
+    data = document["data"]
     keys = {p.replace("/", "__"): p for p in files}
     for key, value in data.items():
         assert key in keys, f"{path}: data key {key} is no artifact"
@@ -135,6 +158,12 @@ def _redact_configmap(path: str, text: str, files: dict[str, bytes]) -> str:
         block = re.compile(rf"^  {re.escape(key)}: [|>][-+]?\n(?:    .*\n|\n)*", re.M)
         text, found = block.subn(f"  {key}: |\n    [golden] a copy of {keys[key]}: checked by the test\n", text)
         assert found == 1, f"{path}: {key} is not a literal block"
+    for key, value in (document.get("binaryData") or {}).items():
+        assert key in keys, f"{path}: binaryData key {key} is no artifact"
+        assert base64.b64decode(value) == files[keys[key]], f"{path}: {key} is not a copy of {keys[key]}"
+        line = re.compile(rf"^  {re.escape(key)}: \S+\n", re.M)
+        text, found = line.subn(f"  {key}: '[golden] a copy of {keys[key]}: checked by the test'\n", text)
+        assert found == 1, f"{path}: {key} is not one line"
     return text
 
 
@@ -158,7 +187,7 @@ def generated_part(out: Path) -> dict[str, str]:
             text = _redact_shell_runtime(path, text)
         for digest, name in names.items():
             text = text.replace(digest, name)
-        golden[path] = text
+        golden[path] = text.replace(sys.implementation.cache_tag, "<cache tag>")  # names of shipped bytecode
     return golden
 
 

@@ -8,6 +8,8 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import Project, alive, statuses
 
 
@@ -267,6 +269,74 @@ def test_sigterm_to_the_artifact_kills_the_running_step(project: Project) -> Non
     deadline = time.monotonic() + 10
     while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
         time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 128 + signal.SIGTERM
+    step_pid = int(pid_file.read_text())
+    time.sleep(0.2)
+    assert not alive(step_pid)
+    assert project.status("term", "r1")["status"] == "INTERRUPTED"
+
+
+# A step with no timeout, no capture, no cwd and no shell is started with posix_spawn and
+# waited for directly; the others go through subprocess.Popen. Both must behave alike.
+SPAWN_PATHS = {"posix_spawn": "", "Popen": ', cwd: "."'}
+
+
+@pytest.mark.parametrize("path", sorted(SPAWN_PATHS))
+def test_both_ways_of_starting_a_program_give_the_same_child_and_results(project: Project, path: str) -> None:
+    extra = SPAWN_PATHS[path]
+    log = project.work / "spawn" / "a" / "r1" / "artifacts" / "out.log"
+    probe = ("import os; "
+             "print(os.getsid(0) == os.getpid(), os.environ.get('AETHERFLOW_RUN_ID'), os.environ.get('FROM_STEP'))")
+    project.flow("spawn", f"""\
+        jobs:
+          - id: a
+            steps:
+              - {{id: probe, type: external.process, inputs: {{command: [python3, -c, "{probe}"],
+                  env: {{FROM_STEP: here}}, log: {{stdout: file, stderr: discard, file_path: out.log}}{extra}}}}}
+              - {{id: quiet, type: external.process, inputs: {{command: [sh, -c, "echo lost; echo lost >&2"],
+                  log: {{stdout: discard, stderr: discard}}{extra}}}}}
+              - {{id: again, type: external.process, inputs: {{command: [sh, -c, "grep SigIgn /proc/$$/status"],
+                  log: {{stdout: file, file_path: out.log}}{extra}}}}}
+          - id: killed
+            steps:
+              - {{id: s, type: external.process, inputs: {{command: [sh, -c, "kill -9 $$"]{extra}}}}}
+          - id: missing
+            steps:
+              - {{id: s, type: external.process, inputs: {{command: [no-such-program-here]{extra}}}}}
+        """)
+    proc = project.run("spawn", "run", "--run-id", "r1", "--keep-going")
+    assert proc.returncode == 1, proc.stderr
+    first, ignored = log.read_text().splitlines()
+    assert first == "True r1 here"  # its own session, the run's and the step's env
+    assert not int(ignored.split()[1], 16) & (1 << (signal.SIGPIPE - 1)), "SIGPIPE ignored in the step"
+    assert "lost" not in proc.stdout + proc.stderr
+    report = project.status("spawn", "r1")
+    assert statuses(report) == {"a": ("SUCCESS", {"probe": "SUCCESS", "quiet": "SUCCESS", "again": "SUCCESS"}),
+                                "killed": ("FAILED", {"s": "FAILED"}), "missing": ("FAILED", {"s": "FAILED"})}
+    assert "external.process failed with exit code -9" in proc.stderr
+    assert "cannot start 'no-such-program-here': No such file or directory" in proc.stderr
+
+
+@pytest.mark.parametrize("path", sorted(SPAWN_PATHS))
+def test_sigterm_kills_the_step_and_a_held_lock_is_renewed_either_way(project: Project, path: str) -> None:
+    import subprocess
+    import sys
+
+    pid_file = project.root / f"step-{path}.pid"
+    project.flow("term", f"""\
+        jobs:
+          - id: a
+            steps:
+              - {{id: s, type: external.process, inputs: {{command: ["sh", "-c", "echo $$ > {pid_file}; sleep 60"]{SPAWN_PATHS[path]}}}}}
+        """, extra="  locks: {scope: flow, ttl_seconds: 2}\n")
+    proc = subprocess.Popen([sys.executable, "-I", "-S", str(project.dist / "term.py"), "run", "--run-id", "r1"],
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 10
+    while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(3)  # past the 2 s TTL: only renewal while the step runs keeps the lock
+    project.run("term", "run", "--run-id", "r2", check_exit=3)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 128 + signal.SIGTERM
     step_pid = int(pid_file.read_text())

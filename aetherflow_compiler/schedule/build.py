@@ -62,6 +62,10 @@ def schedule_files(schedule: Schedule, scheduled: list[Scheduled], artifacts: di
     in_configmap = {p: d for p, d in artifacts.items() if not p.startswith(VENDOR + "/") and p != SBOM}
     note = ([f"It leaves out {VENDOR}/ (--wheelhouse): use an image that has those packages,",
              "or one built from the dist archive."] if len(in_configmap) < len(artifacts) else [])
+    tags = sorted({p.rsplit(".", 2)[1] for p in in_configmap if p.endswith(".pyc")})
+    if tags:
+        note += [f"binaryData holds the runtime's bytecode for {', '.join(tags)}; an image with another",
+                 "Python compiles the runtime at every start (compile with --bytecode for its python3)."]
     out["schedule/kubernetes/configmap.yaml"] = kubernetes.manifest_yaml(
         header + ["The compiled artifacts, mounted by every CronJob at " + options.dist + ".",
                   "A ConfigMap holds at most 1 MiB; beyond that, build an image that contains dist/.", *note],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import posixpath
 from dataclasses import dataclass
 from typing import Any
@@ -28,13 +29,19 @@ class KubeOptions:
 
 def configmap(files: dict[str, bytes], options: KubeOptions) -> dict[str, Any]:
     """The artifacts as one ConfigMap: keys are paths with '/' as '__' (keys cannot hold a
-    slash); each CronJob maps them back to paths."""
-    return {
+    slash); each CronJob maps them back to paths. Shipped bytecode (*.pyc) goes in
+    binaryData, base64-encoded as the API wants it."""
+    binary = {path for path in files if path.endswith(".pyc")}
+    document: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": _metadata(CONFIGMAP, options),
-        "data": {config_key(path): data.decode("utf-8") for path, data in sorted(files.items())},
+        "data": {config_key(path): data.decode("utf-8") for path, data in sorted(files.items()) if path not in binary},
     }
+    if binary:
+        document["binaryData"] = {config_key(path): base64.b64encode(files[path]).decode("ascii")
+                                  for path in sorted(binary)}
+    return document
 
 
 def config_key(path: str) -> str:

@@ -8,6 +8,7 @@ racing the exit); log mode `file` reopens the file for each attempt.
 from __future__ import annotations
 
 import os
+import select
 import selectors
 import shlex
 import signal
@@ -254,14 +255,14 @@ def _glob_matches(resolved: str) -> bool:
     return any(fnmatch.fnmatchcase(entry, name) for entry in os.listdir(parent))
 
 
-def _exit_fd(proc: "subprocess.Popen[bytes]") -> Optional[int]:
-    """A descriptor that becomes readable when the child exits (Linux pidfd), so waiting
+def _exit_fd(pid: int) -> Optional[int]:
+    """A descriptor that becomes readable when child `pid` exits (Linux pidfd), so waiting
     needs no polling; None where the platform has none."""
-    pidfd_open = getattr(os, "pidfd_open", None)
+    pidfd_open = getattr(os, "pidfd_open", None)  # Python 3.9+, Linux 5.3+
     if pidfd_open is None:
         return None
     try:
-        return int(pidfd_open(proc.pid))
+        return int(pidfd_open(pid))
     except OSError:
         return None
 
@@ -271,6 +272,99 @@ def _signal_group(proc: "subprocess.Popen[bytes]", sig: int) -> None:
         os.killpg(proc.pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _wait_renewing(ctx: Any, pid: int) -> None:
+    """Until child `pid` exits (it is not reaped), renewing the run's locks."""
+    exit_fd = _exit_fd(pid)
+    if exit_fd is None:  # a kernel before 5.3: look every 10 ms
+        flags = os.WEXITED | os.WNOHANG | os.WNOWAIT  # look, do not reap
+        while os.waitid(os.P_PID, pid, flags) is None:
+            time.sleep(0.01)
+            ctx.heartbeat()
+        return
+    try:
+        waiter = select.poll()
+        waiter.register(exit_fd, select.POLLIN)
+        while not waiter.poll(500):
+            ctx.heartbeat()
+    finally:
+        os.close(exit_fd)
+
+
+# What subprocess resets in a child: Python ignores SIGPIPE and SIGXFSZ for itself.
+_DEFAULT_IN_CHILD = tuple(
+    getattr(signal, name)
+    for name in ("SIGPIPE", "SIGXFZ", "SIGXFSZ")
+    if hasattr(signal, name)
+)
+
+
+def _executable(program: str, env: Dict[str, str]) -> str:
+    """Where subprocess would find `program`: as given when it names a path, else in the
+    PATH of the child's environment."""
+    if os.sep in program:
+        return program
+    for folder in os.get_exec_path(env):
+        path = os.path.join(folder, program)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    raise StepError("cannot start %r: No such file or directory" % program)
+
+
+def _spawn_and_wait(
+    ctx: Any,
+    argv: List[str],
+    env: Dict[str, str],
+    stdout_mode: str,
+    stderr_mode: str,
+    handle: Any,
+) -> Optional[Tuple[Optional[int], bool, str, str]]:
+    """The common step (no timeout, no capture): one posix_spawn (vfork) and a wait, where
+    Popen would also build a selector and the child's fd table. Same child as Popen's:
+    its own session, default SIGPIPE, the same PATH lookup; a signal to the runner kills
+    the child's group. While the run holds locks, the wait wakes every 0.5 s to renew
+    them (a pidfd, else a look every 10 ms). None where the platform cannot: no
+    posix_spawn, or a libc without POSIX_SPAWN_SETSID."""
+    renew = ctx.holds_locks()
+    if not hasattr(os, "posix_spawn") or (renew and not hasattr(os, "waitid")):
+        return None
+    actions = []
+    for fd, mode in ((1, stdout_mode), (2, stderr_mode)):
+        if mode == "discard":
+            actions.append((os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_WRONLY, 0))
+        elif mode == "file":
+            actions.append((os.POSIX_SPAWN_DUP2, handle.fileno(), fd))
+    try:
+        pid = os.posix_spawn(
+            _executable(argv[0], env),
+            argv,
+            env,
+            file_actions=actions,
+            setsid=True,
+            setsigdef=_DEFAULT_IN_CHILD,
+        )
+    except NotImplementedError:  # no POSIX_SPAWN_SETSID in this libc
+        return None
+    except OSError as exc:
+        raise StepError(
+            "cannot start %r: %s" % (argv[0], exc.strerror or exc)
+        ) from None
+    status = None
+    try:
+        if renew:
+            _wait_renewing(ctx, pid)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        if status is None:  # interrupted (SIGTERM to the runner): stop its group
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        return -os.WTERMSIG(status), False, "", ""
+    return os.WEXITSTATUS(status), False, "", ""
 
 
 def _run_once(
@@ -291,6 +385,24 @@ def _run_once(
     if "file" in (stdout_mode, stderr_mode) and log_file:
         os.makedirs(os.path.dirname(log_file), exist_ok=True)
         handle = open(log_file, "ab")
+    if (
+        timeout is None
+        and not shell
+        and cwd is None
+        and "capture" not in (stdout_mode, stderr_mode)
+    ):
+        try:
+            done = _spawn_and_wait(
+                ctx, popen_args, env, stdout_mode, stderr_mode, handle
+            )
+        except BaseException:
+            if handle is not None:
+                handle.close()
+            raise
+        if done is not None:
+            if handle is not None:
+                handle.close()
+            return done
 
     def target(mode: str) -> Any:
         return {
@@ -326,7 +438,7 @@ def _run_once(
         if pipe is not None:
             captured[pipe.fileno()] = bytearray()
             selector.register(pipe, selectors.EVENT_READ)
-    exit_fd = _exit_fd(proc)
+    exit_fd = _exit_fd(proc.pid)
     if exit_fd is not None:
         selector.register(exit_fd, selectors.EVENT_READ)
     deadline = time.monotonic() + timeout if timeout is not None else None
