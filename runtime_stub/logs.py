@@ -26,6 +26,8 @@ class EventLog:
         self.fmt = fmt
         self.threshold = LEVELS.get(level.upper(), 20)
         self.stream = stream if stream is not None else sys.stderr
+        self._second = -1
+        self._stamp = ""
 
     def event(self, event: str, level: str = "INFO", **fields: Any) -> None:
         if LEVELS.get(level, 20) < self.threshold:
@@ -40,7 +42,11 @@ class EventLog:
             payload.update(fields)
             line = json.dumps(payload, ensure_ascii=False, default=str)
         else:
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now_ms / 1000.0))
+            second = now_ms // 1000
+            if second != self._second:  # formatted once per second, not per event
+                self._second = second
+                self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            stamp = self._stamp
             parts = ["%s.%03dZ %-7s %s" % (stamp, now_ms % 1000, level, event)]
             for key, value in fields.items():
                 if value is None:

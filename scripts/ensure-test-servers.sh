@@ -18,6 +18,8 @@ command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
 command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
 # faketime runs one process with its clock ahead (the PostgreSQL lock tests).
 command -v faketime >/dev/null 2>&1 || missing="$missing faketime"
+# GNU time measures the artifacts' peak memory in bench/run.py (tests/test_bench.py).
+[ -x /usr/bin/time ] || missing="$missing time"
 [ -n "$missing" ] || exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing test programs (Debian packages):$missing" >&2

@@ -15,6 +15,8 @@ JobRow = "Tuple[str, Dict[str, Any], Optional[str]]"
 
 
 def encode_record(value: Any) -> str:
+    if value == {}:
+        return "{}"  # most steps promote nothing: no encoder run for it
     return json.dumps(value, ensure_ascii=False, sort_keys=False, default=str)
 
 

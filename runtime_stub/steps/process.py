@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import select
 import selectors
-import shlex
 import signal
 import subprocess
 import time
@@ -130,7 +129,11 @@ def run_external_process(ctx: Any, inputs: Dict[str, Any]) -> Any:
         retry.get("retry_on_timeout", False), "retry.retry_on_timeout"
     )
 
-    popen_args: Any = " ".join(shlex.quote(x) for x in argv) if shell else argv
+    popen_args: Any = argv
+    if shell:
+        import shlex  # only here: the shell joins argv into one command line
+
+        popen_args = " ".join(shlex.quote(x) for x in argv)
     last_error = "external_process_failed"
     for attempt in range(1, max_attempts + 1):
         if attempt > 1 and backoff > 0:
@@ -300,14 +303,24 @@ _DEFAULT_IN_CHILD = tuple(
 )
 
 
+# (program, PATH) -> where it was found; checked again (one access call) at each use.
+_FOUND = {}  # type: Dict[Tuple[str, str], str]
+
+
 def _executable(program: str, env: Dict[str, str]) -> str:
     """Where subprocess would find `program`: as given when it names a path, else in the
-    PATH of the child's environment."""
+    PATH of the child's environment (the first folder with an executable file of that
+    name). A run looks each program up once, not at every step."""
     if os.sep in program:
         return program
+    key = (program, env.get("PATH", ""))
+    known = _FOUND.get(key)
+    if known is not None and os.access(known, os.X_OK):
+        return known
     for folder in os.get_exec_path(env):
         path = os.path.join(folder, program)
         if os.path.isfile(path) and os.access(path, os.X_OK):
+            _FOUND[key] = path
             return path
     raise StepError("cannot start %r: No such file or directory" % program)
 
