@@ -34,6 +34,11 @@ _ALLOWED_TAGS = {
     _CORE + name for name in ("str", "int", "float", "bool", "null", "timestamp", "seq", "map", "merge")
 }
 _MERGE_TAG = _CORE + "merge"
+_STR_TAG = _CORE + "str"
+_BOOL_TAG = _CORE + "bool"
+# Scalar tags whose SafeConstructor function returns a plain value (no generator), so it
+# can be called directly instead of through construct_object's bookkeeping.
+_PLAIN_SCALAR_TAGS = {_CORE + name for name in ("int", "float", "bool", "null", "timestamp")}
 _OCTAL_RE = re.compile(r"^[-+]?0[0-7_]+$")
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
@@ -110,7 +115,31 @@ class LoadError(Exception):
 
 # libyaml's parser when PyYAML was built with it (the wheels are), else the pure-Python one.
 # Either way the values are those of SafeLoader: construction stays in Python.
-_YAML_LOADER: type = yaml.CSafeLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
+_BASE_LOADER: type = yaml.CSafeLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
+
+# Implicit tags of short plain scalars already resolved: SafeLoader has no path resolvers,
+# so a scalar's tag depends only on its text and style, and flows repeat the same keys and
+# values (`id`, `type`, `inputs`, ...) in every step.
+_RESOLVED: dict[tuple[str, tuple[bool, bool]], str] = {}
+_RESOLVED_MAX = 20_000
+_RESOLVED_TEXT_MAX = 64
+
+
+class _Loader(_BASE_LOADER):
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is not ScalarNode or len(value) > _RESOLVED_TEXT_MAX or self.yaml_path_resolvers:
+            return super().resolve(kind, value, implicit)
+        memo = (value, implicit)
+        tag = _RESOLVED.get(memo)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)
+            if len(_RESOLVED) >= _RESOLVED_MAX:
+                _RESOLVED.clear()
+            _RESOLVED[memo] = tag
+        return tag
+
+
+_YAML_LOADER: type = _Loader
 
 
 def _first_alias_mark(text: str) -> Any:
@@ -209,7 +238,8 @@ class _Builder:
     # -- stages -------------------------------------------------------------------------
     def build(self) -> tuple[Any, dict[Path, Span], dict[Path, Span]]:
         root = self.compose()
-        self.check_expansion(root)
+        if "*" in self.text:  # without an alias (`*name`) no node is shared: nothing to expand
+            self.check_expansion(root)
         data = self.construct(root, ())
         return data, self.values, self.keys
 
@@ -316,19 +346,30 @@ class _Builder:
             )
 
     def construct(self, node: Node, path: Path) -> Any:
-        self.check_tag(node)
-        self.values[path] = self.span_of(node)
+        if node.tag not in _ALLOWED_TAGS:
+            self.check_tag(node)
+        mark = node.start_mark
         if isinstance(node, ScalarNode):
+            # libyaml spells the plain style '' where PyYAML says None.
+            self.values[path] = Span(mark.line + 1, mark.column + 1, mark.index, node.style or None)
             return self.scalar(node)
+        self.values[path] = Span(mark.line + 1, mark.column + 1, mark.index, None)
         if isinstance(node, SequenceNode):
             return [self.construct(child, path + (i,)) for i, child in enumerate(node.value)]
         assert isinstance(node, MappingNode)
         return self.mapping(node, path)
 
     def scalar(self, node: ScalarNode) -> Any:
-        assert self.loader is not None
-        value = self.loader.construct_object(node, deep=True)
-        if isinstance(value, str) and _SURROGATE_RE.search(value):
+        loader = self.loader
+        assert loader is not None
+        tag = node.tag
+        if tag == _STR_TAG:
+            value: Any = node.value  # what construct_yaml_str returns
+        elif tag in _PLAIN_SCALAR_TAGS:
+            value = loader.yaml_constructors[tag](loader, node)
+        else:
+            value = loader.construct_object(node, deep=True)
+        if isinstance(value, str) and not value.isascii() and _SURROGATE_RE.search(value):
             raise self.fail(
                 node.start_mark, "AF103", "invalid YAML: string holds an unpaired UTF-16 surrogate",
                 "YAML does not join surrogate pairs: write the character itself or a \\U0001F680-style escape",
@@ -373,21 +414,27 @@ class _Builder:
     def mapping(self, node: MappingNode, path: Path) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
         explicit_seen: dict[Any, Node] = {}
-        own = {id(k) for k, _ in node.value}
-        for key_node, value_node in self.mapping_entries(node):
+        entries: list[tuple[Node, Node]] = node.value
+        own: set[int] | None = None  # the mapping's own keys, when `<<` merges in others
+        if any(key_node.tag == _MERGE_TAG for key_node, _ in entries):
+            own = {id(k) for k, _ in entries}
+            entries = self.mapping_entries(node)
+        keys = self.keys
+        for key_node, value_node in entries:
             if not isinstance(key_node, ScalarNode):
                 raise self.fail(key_node.start_mark, "AF109", "mapping keys must be plain values, not lists or mappings",
                                 "use a string key")
-            self.check_tag(key_node)
+            if key_node.tag not in _ALLOWED_TAGS:
+                self.check_tag(key_node)
             key = self.scalar(key_node)
             try:
                 hash(key)
             except TypeError:  # pragma: no cover - scalars are hashable
                 raise self.fail(key_node.start_mark, "AF109", "mapping key cannot be used as a key") from None
-            if not key_node.style and key_node.tag == _CORE + "bool":
+            if not key_node.style and key_node.tag == _BOOL_TAG:
                 self.warn(key_node, "AF801", f"key '{key_node.value}' is read as the boolean {key}",
                           f"quote it (\"{key_node.value}\") to keep it a string")
-            if id(key_node) in own:
+            if own is None or id(key_node) in own:
                 if key in explicit_seen:
                     first = explicit_seen[key].start_mark
                     raise self.fail(
@@ -396,7 +443,8 @@ class _Builder:
                     )
                 explicit_seen[key] = key_node
             child = path + (key,)
-            self.keys[child] = self.span_of(key_node)
+            mark = key_node.start_mark
+            keys[child] = Span(mark.line + 1, mark.column + 1, mark.index, key_node.style or None)
             result[key] = self.construct(value_node, child)
         return result
 
