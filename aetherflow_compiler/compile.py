@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from aetherflow_compiler import __version__, ir
 from aetherflow_compiler.build import build_flow
+from aetherflow_compiler.bundles.manifest import EnvFile
 from aetherflow_compiler.bundles.project import BundleProject
 from aetherflow_compiler.cache import CompileCache, compiler_fingerprint, key
 from aetherflow_compiler.codegen import sh
+from aetherflow_compiler.codegen.literals import py_literal
 from aetherflow_compiler.codegen.python import (
     RuntimeBundle,
     generate_flow,
@@ -26,7 +28,7 @@ from aetherflow_compiler.codegen.python import (
     runtime_bundle,
     uses_plugins,
 )
-from aetherflow_compiler.codegen.vendor import PACKAGE
+from aetherflow_compiler.codegen.vendor import PACKAGE, runtime_version
 from aetherflow_compiler.diagnostics import Diagnostic
 from aetherflow_compiler.loader import load_bytes, read_source, unreadable
 from aetherflow_compiler.plugins import PluginSet, plugin_entry_files, vendored_files
@@ -154,10 +156,12 @@ def analyse(path: str, source_name: str, key: str, raw: bytes | None, profiles: 
             span = doc.span(yaml_path)
             needs.append([requirement, why, span.line, span.column])
         sh_blockers = []
-        for blocker in sh.blockers(flow, registry.plugin_type_names()):
-            span = doc.span(blocker.path)
-            sh_blockers.append([span.line, span.column, blocker.message])
-        derived = sh.state_path_note(flow)
+        derived = None
+        if target != "python":  # what keeps a flow from the sh target (the cache key holds the target)
+            for blocker in sh.blockers(flow, registry.plugin_type_names()):
+                span = doc.span(blocker.path)
+                sh_blockers.append([span.line, span.column, blocker.message])
+            derived = sh.state_path_note(flow)
         state_span = doc.span(("flow", "state", "backend"))
         analysis.summary = {
             "source_sha256": flow.source_sha256,
@@ -181,13 +185,60 @@ def analyse(path: str, source_name: str, key: str, raw: bytes | None, profiles: 
 # Worker state for the process pool (forked, so the compiler is already imported).
 _WORKER: dict[str, Any] = {}
 
+# Scripts generated before the runtime is chosen (in the same pass as the analysis, see
+# `_ahead`) carry this hash in place of the runtime's; the real one is put in afterwards.
+RUNTIME_PLACEHOLDER = hashlib.sha256(b"aetherflow-compiler: the vendored runtime's sha256").hexdigest()
 
-def _analyse_in_worker(task: tuple[str, str, str, bytes | None]) -> Analysis:
-    return analyse(*task, _WORKER["profiles"], _WORKER["registry"], _WORKER["single_file"], _WORKER["target"])
+
+@dataclass(frozen=True)
+class _Ahead:
+    """What generating a script in the analysis pass needs (the Python target without
+    --single-file and --wheelhouse: then a script depends on the runtime only by its hash)."""
+
+    bundle: RuntimeBundle  # the real runtime's version, RUNTIME_PLACEHOLDER as its hash
+    plugin_files: tuple[str, ...]
+    env_files: tuple[EnvFile, ...]
+    env_key: str
+
+    def digest(self, analysis_key: str) -> str:
+        return key(analysis_key, "script-ahead", self.bundle.version, self.env_key)
+
+    def generate(self, flow: ir.Flow, registry: StepRegistry) -> str:
+        return generate_flow(flow, registry, self.bundle, False, self.plugin_files, self.env_files)
+
+
+def _with_runtime(text: str, bundle: RuntimeBundle) -> str | None:
+    """A script generated ahead with the runtime's real hash; None when the placeholder is
+    not there exactly once (a flow that holds the placeholder text itself)."""
+    placeholder = py_literal(RUNTIME_PLACEHOLDER)
+    if text.count(placeholder) != 1:
+        return None
+    return text.replace(placeholder, py_literal(bundle.sha256))
+
+
+def _analyse_in_worker(task: tuple[str, str, str, bytes | None]) -> tuple[Analysis, str | None]:
+    """The analysis of one file, stored in the cache; with `ahead`, also its script
+    (stored too). The IR is only sent back when the caller still needs it."""
+    analysis = analyse(*task, _WORKER["profiles"], _WORKER["registry"], _WORKER["single_file"], _WORKER["target"])
+    store: CompileCache = _WORKER["store"]
+    if analysis.key and not any(d.code in ("AF100", "AF101") for d in analysis.diagnostics):
+        store.put_json("analysis", analysis.key, analysis.to_cache())
+    ahead: _Ahead | None = _WORKER["ahead"]
+    text = None
+    if ahead is not None and analysis.flow is not None:
+        text = ahead.generate(analysis.flow, _WORKER["registry"])
+        if analysis.key:
+            store.put_text("script", ahead.digest(analysis.key), text)
+    if not _WORKER["keep_flows"]:
+        analysis.flow = None
+    return analysis, text
 
 
 def _generate_in_worker(analysis: Analysis) -> str:
     assert analysis.flow is not None
+    ahead: _Ahead | None = _WORKER["ahead"]
+    if ahead is not None:
+        return ahead.generate(analysis.flow, _WORKER["registry"])
     return generate_flow(analysis.flow, _WORKER["registry"], _WORKER["bundle"], _WORKER["single_file"],
                          _WORKER["plugin_files"], _WORKER["env_files"], _WORKER["folders"].get(analysis.path, ()))
 
@@ -204,7 +255,8 @@ def _pool_map(function: Any, items: list[Any], state: dict[str, Any]) -> list[An
         return [function(item) for item in items]
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        return list(pool.map(function, items, chunksize=max(1, len(items) // (workers * 4))))
+        # Small chunks, so that no worker is left with a long last one while the others wait.
+        return list(pool.map(function, items, chunksize=max(1, min(16, len(items) // (workers * 8)))))
 
 
 PARALLEL_MIN = 16
@@ -241,6 +293,14 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
         report.files.append(schedule_result)
 
     fingerprint = compiler_fingerprint()
+    python = options.target in ("python", "all")
+    env_files = options.bundle.env_files if options.bundle is not None else ()
+    env_key = json.dumps([list(vars(f).values()) for f in env_files])
+    ahead = None
+    if python and not options.single_file and options.wheelhouse is None:
+        ahead = _Ahead(RuntimeBundle({}, RUNTIME_PLACEHOLDER, [], runtime_version()),
+                       tuple(plugin_entry_files(plugins)) if plugins is not None else (), env_files, env_key)
+    keep_flows = schedule_file is not None or options.target in ("sh", "all") or ahead is None
     analyses: list[Analysis | None] = []
     pending: list[tuple[int, tuple[str, str, str, bytes | None]]] = []
     for path in files:
@@ -261,14 +321,14 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
             analyses.append(None)
     fresh = _pool_map(_analyse_in_worker, [task for _, task in pending],
                       {"profiles": profiles, "registry": registry, "single_file": options.single_file,
-                       "target": options.target})
-    for (index, _), analysis in zip(pending, fresh, strict=True):
+                       "target": options.target, "store": store, "ahead": ahead, "keep_flows": keep_flows})
+    ahead_scripts: dict[str, str] = {}  # path -> script generated ahead
+    for (index, _), (analysis, text) in zip(pending, fresh, strict=True):
         analyses[index] = analysis
-        if analysis.key and not any(d.code in ("AF100", "AF101") for d in analysis.diagnostics):
-            store.put_json("analysis", analysis.key, analysis.to_cache())
+        if text is not None:
+            ahead_scripts[analysis.path] = text
     done = [a for a in analyses if a is not None]
 
-    env_files = options.bundle.env_files if options.bundle is not None else ()
     for analysis in done:
         result = FileResult(analysis.path, analysis.kind, None, flow_id=analysis.flow_id, flow_id_at=analysis.flow_id_at)
         result.diagnostics.extend(analysis.diagnostics)
@@ -301,7 +361,6 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
         return result_
 
     flows = [a for a in done if a.kind == "flow"]
-    python = options.target in ("python", "all")
     modules = sorted({m for a in flows for m in a.summary["runtime_modules"]}) if python else []
     bundle = runtime_bundle(modules)
     vendored_plugins = python and any(a.summary["uses_plugins"] for a in flows) and plugins is not None
@@ -322,9 +381,10 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
     folders = vendored.folders if vendored is not None else {}
 
     scripts: dict[str, str] = {}
-    if python:
+    if python and ahead is not None:
+        scripts = _scripts_ahead(flows, ahead, ahead_scripts, bundle, registry, store, flow_of)
+    elif python:
         to_generate: list[Analysis] = []
-        env_key = json.dumps([list(vars(f).values()) for f in env_files])
         digests = {a.path: key(a.key, "script", bundle.sha256, str(options.single_file), env_key,
                                *folders.get(a.path, ())) for a in flows}
         for analysis in flows:
@@ -336,7 +396,8 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
                 to_generate.append(analysis)
         generated = _pool_map(_generate_in_worker, to_generate,
                               {"registry": registry, "bundle": bundle, "single_file": options.single_file,
-                               "plugin_files": plugin_files, "env_files": env_files, "folders": folders})
+                               "plugin_files": plugin_files, "env_files": env_files, "folders": folders,
+                               "ahead": None})
         for analysis, text in zip(to_generate, generated, strict=True):
             scripts[analysis.path] = text
             if analysis.key:
@@ -372,6 +433,36 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
     result_.files = _assemble(flows, scripts, shell_scripts, bundle, options, profiles_result, names, extra,
                               (schedule, scheduled) if schedule is not None else None, vendored)
     return result_
+
+
+def _scripts_ahead(flows: list[Analysis], ahead: _Ahead, generated: dict[str, str], bundle: RuntimeBundle,
+                   registry: StepRegistry, store: CompileCache,
+                   flow_of: Callable[[Analysis], ir.Flow]) -> dict[str, str]:
+    """Path -> script of every flow, from the scripts generated in the analysis pass, else
+    from the cache, else generated now; each with the runtime's real hash put in."""
+    texts: dict[str, str] = {}
+    to_generate: list[Analysis] = []
+    for analysis in flows:
+        text = generated.get(analysis.path)
+        if text is None and analysis.key:
+            text = store.get_text("script", ahead.digest(analysis.key))
+        if text is not None:
+            texts[analysis.path] = text
+        else:
+            flow_of(analysis)
+            to_generate.append(analysis)
+    fresh = _pool_map(_generate_in_worker, to_generate, {"registry": registry, "ahead": ahead})
+    for analysis, text in zip(to_generate, fresh, strict=True):
+        texts[analysis.path] = text
+        if analysis.key:
+            store.put_text("script", ahead.digest(analysis.key), text)
+    scripts = {}
+    for analysis in flows:
+        script = _with_runtime(texts[analysis.path], bundle)
+        if script is None:  # the flow holds the placeholder: generate it with the real hash
+            script = generate_flow(flow_of(analysis), registry, bundle, False, ahead.plugin_files, ahead.env_files)
+        scripts[analysis.path] = script
+    return scripts
 
 
 STATE_DRIVER = "psycopg[binary]"  # what --shared-state hosts need for AETHERFLOW_STATE_URL

@@ -43,6 +43,9 @@ _OCTAL_RE = re.compile(r"^[-+]?0[0-7_]+$")
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 Path = tuple[Any, ...]
+# A Span's fields as a plain tuple: what a Document keeps per value (a tuple costs a
+# twentieth of a frozen dataclass to make, and most positions are never asked for).
+Position = tuple[int, int, int, str | None]
 
 
 @dataclass(frozen=True)
@@ -63,19 +66,19 @@ class Document:
     text: str
     data: Any
     sha256: str = ""  # of the file's bytes
-    values: dict[Path, Span] = field(default_factory=dict)
-    keys: dict[Path, Span] = field(default_factory=dict)
+    values: dict[Path, Position] = field(default_factory=dict)
+    keys: dict[Path, Position] = field(default_factory=dict)
 
     def span(self, path: Path, *, key: bool = False) -> Span:
         """The position of `path` (or of its key), else of its nearest ancestor that has one."""
         cur = tuple(path)
         if key and cur in self.keys:
-            return self.keys[cur]
+            return Span(*self.keys[cur])
         while cur:
             if cur in self.values:
-                return self.values[cur]
+                return Span(*self.values[cur])
             cur = cur[:-1]
-        return self.values.get((), Span(1, 1, 0))
+        return Span(*self.values[()]) if () in self.values else Span(1, 1, 0)
 
     def position_in_scalar(self, path: Path, offset: int) -> tuple[int, int]:
         """Line and column of character `offset` inside the string at `path`.
@@ -218,8 +221,8 @@ class _Builder:
         self.name = name
         self.text = text
         self.warnings = warnings
-        self.values: dict[Path, Span] = {}
-        self.keys: dict[Path, Span] = {}
+        self.values: dict[Path, Position] = {}
+        self.keys: dict[Path, Position] = {}
         self.warned: set[int] = set()
         self.loader: Any = None
 
@@ -236,7 +239,7 @@ class _Builder:
         self.warnings.append(Diagnostic(self.name, mark.line + 1, mark.column + 1, code, message, hint))
 
     # -- stages -------------------------------------------------------------------------
-    def build(self) -> tuple[Any, dict[Path, Span], dict[Path, Span]]:
+    def build(self) -> tuple[Any, dict[Path, Position], dict[Path, Position]]:
         root = self.compose()
         if "*" in self.text:  # without an alias (`*name`) no node is shared: nothing to expand
             self.check_expansion(root)
@@ -332,12 +335,6 @@ class _Builder:
         walk(root)
 
     # -- construction -------------------------------------------------------------------
-    def span_of(self, node: Node) -> Span:
-        mark = node.start_mark
-        # libyaml spells the plain style '' where PyYAML says None.
-        style = (node.style or None) if isinstance(node, ScalarNode) else None
-        return Span(mark.line + 1, mark.column + 1, mark.index, style)
-
     def check_tag(self, node: Node) -> None:
         if node.tag not in _ALLOWED_TAGS:
             raise self.fail(
@@ -351,9 +348,9 @@ class _Builder:
         mark = node.start_mark
         if isinstance(node, ScalarNode):
             # libyaml spells the plain style '' where PyYAML says None.
-            self.values[path] = Span(mark.line + 1, mark.column + 1, mark.index, node.style or None)
+            self.values[path] = (mark.line + 1, mark.column + 1, mark.index, node.style or None)
             return self.scalar(node)
-        self.values[path] = Span(mark.line + 1, mark.column + 1, mark.index, None)
+        self.values[path] = (mark.line + 1, mark.column + 1, mark.index, None)
         if isinstance(node, SequenceNode):
             return [self.construct(child, path + (i,)) for i, child in enumerate(node.value)]
         assert isinstance(node, MappingNode)
@@ -444,7 +441,7 @@ class _Builder:
                 explicit_seen[key] = key_node
             child = path + (key,)
             mark = key_node.start_mark
-            keys[child] = Span(mark.line + 1, mark.column + 1, mark.index, key_node.style or None)
+            keys[child] = (mark.line + 1, mark.column + 1, mark.index, key_node.style or None)
             result[key] = self.construct(value_node, child)
         return result
 
