@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aetherflow_compiler import __version__
+from aetherflow_compiler import __version__, fastcheck
 from aetherflow_compiler.cache import CompileCache, compiler_fingerprint, key
 from aetherflow_compiler.codegen.layout import string_literal
 from aetherflow_compiler.codegen.runtime import RuntimeBundle, runtime_bundle
@@ -227,24 +227,25 @@ def _runtime(modules: list[str], store: CompileCache, fingerprint: str) -> Runti
 def _with_runtime(text: str, bundle: RuntimeBundle) -> str | None:
     """A script generated ahead with the runtime's real hash; None when the placeholder is
     not there exactly once (a flow that holds the placeholder text itself)."""
-    placeholder = string_literal(RUNTIME_PLACEHOLDER)  # as the template writes the hash (py_literal)
-    if text.count(placeholder) != 1:
+    placeholder = string_literal(RUNTIME_PLACEHOLDER)  # as the template writes it (py_literal)
+    at = text.find(placeholder)
+    if at < 0 or text.find(placeholder, at + 1) >= 0:
         return None
-    return text.replace(placeholder, string_literal(bundle.sha256))
+    return text[:at] + string_literal(bundle.sha256) + text[at + len(placeholder):]
 
 
 def _analyse_in_worker(task: tuple[str, str, str, bytes | None]) -> tuple[Analysis, str | None]:
     """The analysis of one file, stored in the cache; with `ahead`, also its script
-    (stored too). The IR is only sent back when the caller still needs it."""
+    (stored with it). The IR is only sent back when the caller still needs it."""
     analysis = analyse(*task, _WORKER["profiles"], _WORKER["registry"], _WORKER["single_file"], _WORKER["target"])
     store: CompileCache = _WORKER["store"]
-    if analysis.key and not any(d.code in ("AF100", "AF101") for d in analysis.diagnostics):
-        store.put_json("analysis", analysis.key, analysis.to_cache())
     ahead: _Ahead | None = _WORKER["ahead"]
     text = None
     if ahead is not None and analysis.flow is not None:
         text = ahead.generate(analysis.flow, _WORKER["registry"])
-        if analysis.key:
+    if analysis.key and not any(d.code in ("AF100", "AF101") for d in analysis.diagnostics):
+        store.put_json("analysis", analysis.key, analysis.to_cache())
+        if ahead is not None and text is not None:
             store.put_text("script", ahead.digest(analysis.key), text)
     if not _WORKER["keep_flows"]:
         analysis.flow = None
@@ -264,13 +265,15 @@ def _generate_in_worker(analysis: Analysis) -> str:
 
 def _pool_map(function: Any, items: list[Any], state: dict[str, Any]) -> list[Any]:
     """`map` over a process pool when there is enough work for it, else in this process."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     _WORKER.clear()
     _WORKER.update(state)
     workers = min(os.cpu_count() or 1, 8)
-    if len(items) < PARALLEL_MIN or workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    if len(items) < PARALLEL_MIN or workers < 2:
+        return [function(item) for item in items]
+    import multiprocessing  # only now: importing it and concurrent.futures costs ~20 ms
+    from concurrent.futures import ProcessPoolExecutor
+
+    if "fork" not in multiprocessing.get_all_start_methods():
         return [function(item) for item in items]
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
@@ -287,6 +290,7 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
     compile uses plugins (their files are then vendored for the flows that need them)."""
     registry = registry or default_registry()
     store = compile_cache or CompileCache(enabled=False)
+    fastcheck.use(store)  # the schema checks' compiled code is cached too
     report = Report()
     report.general.extend(plugins.warnings if plugins is not None else [])
     files, missing = expand_paths(paths)
@@ -322,6 +326,7 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
     keep_flows = schedule_file is not None or options.target in ("sh", "all") or ahead is None
     analyses: list[Analysis | None] = []
     pending: list[tuple[int, tuple[str, str, str, bytes | None]]] = []
+    ahead_scripts: dict[str, str] = {}  # path -> script generated ahead in this compile
     for path in files:
         if path in (profiles_file, schedule_file):
             continue
@@ -341,7 +346,6 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
     fresh = _pool_map(_analyse_in_worker, [task for _, task in pending],
                       {"profiles": profiles, "registry": registry, "single_file": options.single_file,
                        "target": options.target, "store": store, "ahead": ahead, "keep_flows": keep_flows})
-    ahead_scripts: dict[str, str] = {}  # path -> script generated ahead
     for (index, _), (analysis, text) in zip(pending, fresh, strict=True):
         analyses[index] = analysis
         if text is not None:
@@ -459,8 +463,7 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
 
 
 def _scripts_ahead(flows: list[Analysis], ahead: _Ahead, generated: dict[str, str], bundle: RuntimeBundle,
-                   registry: StepRegistry, store: CompileCache,
-                   flow_of: Callable[[Analysis], ir.Flow]) -> dict[str, str]:
+                   registry: StepRegistry, store: CompileCache, flow_of: Callable[[Analysis], ir.Flow]) -> dict[str, str]:
     """Path -> script of every flow, from the scripts generated in the analysis pass, else
     from the cache, else generated now; each with the runtime's real hash put in."""
     texts: dict[str, str] = {}
