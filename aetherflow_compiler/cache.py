@@ -81,16 +81,28 @@ class CompileCache:
             return None
 
     def put_text(self, kind: str, digest: str, text: str) -> None:
-        self._put(self._path(kind, digest, ".txt"), text)
+        self._put(self._path(kind, digest, ".txt"), text.encode("utf-8"))
 
-    def _put(self, path: str, text: str) -> None:
+    def get_bytes(self, kind: str, digest: str) -> bytes | None:
+        if not self.enabled:
+            return None
+        try:
+            with open(self._path(kind, digest, ".bin"), "rb") as fh:
+                return fh.read()
+        except OSError:
+            return None
+
+    def put_bytes(self, kind: str, digest: str, data: bytes) -> None:
+        self._put(self._path(kind, digest, ".bin"), data)
+
+    def _put(self, path: str, data: str | bytes) -> None:
         if not self.enabled:
             return
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data.encode("utf-8") if isinstance(data, str) else data)
             os.replace(tmp, path)
         except OSError:
             pass  # a cache that cannot be written is only a slower compile

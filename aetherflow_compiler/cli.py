@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import json
 import os
-import subprocess
 import sys
-import zoneinfo
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from aetherflow_compiler import __version__, dropin
-from aetherflow_compiler.archive import write_archive
-from aetherflow_compiler.bundles.project import BundleProject, open_bundle
 from aetherflow_compiler.cache import CompileCache, compiler_fingerprint
 from aetherflow_compiler.codegen.bytecode import BytecodeError
 from aetherflow_compiler.compile import (
@@ -27,19 +22,18 @@ from aetherflow_compiler.compile import (
     write_output,
 )
 from aetherflow_compiler.diagnostics import Diagnostic
-from aetherflow_compiler.explain import as_text, explain_flow
 from aetherflow_compiler.plugins import PluginSet, toolchain
 from aetherflow_compiler.report import print_report
-from aetherflow_compiler.schedule.build import DeployOptions
-from aetherflow_compiler.schedule.explain import explain_text
-from aetherflow_compiler.schedule.kubernetes import KubeOptions
-from aetherflow_compiler.schedule.model import schedule_of
+from aetherflow_compiler.schedule.options import DeployOptions, KubeOptions
 from aetherflow_compiler.schema_check import SCHEMA_KINDS, schema_text
 from aetherflow_compiler.steps import StepRegistry, default_registry
 from aetherflow_compiler.validate import Report, check_file, validate_paths
 from aetherflow_compiler.walk import mapping
 
+# What only some commands use (bundles, explain, scheduling, archives) is imported in
+# them: `aetherflow compile` with nothing to do is mostly the interpreter's start.
 if TYPE_CHECKING:
+    from aetherflow_compiler.bundles.project import BundleProject
     from aetherflow_compiler.vendoring.target import Target
 
 EXIT_OK = 0
@@ -109,6 +103,8 @@ def resolve_inputs(paths: tuple[str, ...], flow_yaml: str | None, profiles: str 
         raise click.UsageError("a bundle manifest names the flows, profiles and plugins: drop "
                                + ", ".join(x for x, on in (("PATHS", paths), ("--profiles", profiles),
                                                            ("--plugins", plugin_dirs)) if on))
+    from aetherflow_compiler.bundles.project import open_bundle
+
     result = check_file(bundle_manifest, "manifest", default_registry(), None)
     report = Report(files=[result])
     project = None
@@ -285,6 +281,8 @@ def compile_command(paths: tuple[str, ...], output: str, profiles: str | None, c
     else:
         click.echo(f"compiled {flows_text}: {output} was already up to date ({len(result.files)} files)", err=True)
     if archive is not None:
+        from aetherflow_compiler.archive import write_archive
+
         try:
             digest = write_archive(result.files, archive)
         except OSError as exc:
@@ -355,6 +353,8 @@ def explain(flow: str | None, profiles: str | None, plugin_dirs: tuple[str, ...]
     profiles_docs = [f.document for f in report.files if f.kind == "profiles" and f.document is not None]
     profiles_doc = profiles_docs[0] if profiles_docs else None
     profiles_data = mapping(profiles_doc.data) if profiles_doc is not None else None
+    from aetherflow_compiler.explain import as_text, explain_flow
+
     resources = explain_flow(result.document, profiles_data, profiles_doc)
     if not as_json:
         for diag in report.warnings:
@@ -474,6 +474,8 @@ def doctor(ctx: click.Context, flow: str | None, flow_yaml: str | None, bundle_m
     """The engine's `aetherflow doctor`: compile the flow (through the cache) and run the
     artifact's `check-env`: every env variable the flow reads, set or missing, and every
     host package its connectors need. Exit status: 0, or 2 when something is missing."""
+    import subprocess
+
     script = _compile_for_run(flow, flow_yaml, bundle_manifest, _argv_of(ctx))
     proc = subprocess.run([sys.executable, script, "check-env"], env=_bundle_env(bundle_manifest, script))
     sys.exit(proc.returncode)
@@ -533,6 +535,12 @@ def schedule_explain(scheduler_file: str, count: int, start: str | None) -> None
     """Print the next trigger times of every item of SCHEDULER_FILE in its timezone, so a
     reviewer can see what the crontab, timers and CronJobs will do. Exit status: 0, or 2
     when the file is not a valid scheduler file."""
+    import datetime
+    import zoneinfo
+
+    from aetherflow_compiler.schedule.explain import explain_text
+    from aetherflow_compiler.schedule.model import schedule_of
+
     report = validate_paths([scheduler_file])
     files = [f for f in report.files if f.document is not None]
     if report.ok and (len(files) != 1 or files[0].kind != "scheduler"):

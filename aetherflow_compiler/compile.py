@@ -13,31 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aetherflow_compiler import __version__, ir
-from aetherflow_compiler.build import build_flow
-from aetherflow_compiler.bundles.project import BundleProject
+from aetherflow_compiler import __version__, fastcheck
 from aetherflow_compiler.cache import CompileCache, compiler_fingerprint, key
-from aetherflow_compiler.codegen import sh
-from aetherflow_compiler.codegen.bytecode import (
-    Interpreter,
-    default_interpreter,
-    find_interpreter,
-    runtime_bytecode,
-)
-from aetherflow_compiler.codegen.python import (
-    RuntimeBundle,
-    generate_flow,
-    package_needs,
-    requirements,
-    runtime_bundle,
-    uses_plugins,
-)
-from aetherflow_compiler.codegen.vendor import PACKAGE
+from aetherflow_compiler.codegen.layout import string_literal
+from aetherflow_compiler.codegen.runtime import RuntimeBundle, runtime_bundle
+from aetherflow_compiler.codegen.vendor import PACKAGE, runtime_version
 from aetherflow_compiler.diagnostics import Diagnostic
 from aetherflow_compiler.loader import load_bytes, read_source, unreadable
 from aetherflow_compiler.plugins import PluginSet, plugin_entry_files, vendored_files
-from aetherflow_compiler.schedule.build import DeployOptions, Scheduled, schedule_files
-from aetherflow_compiler.schedule.model import Schedule, schedule_of
+from aetherflow_compiler.schedule.options import DeployOptions
 from aetherflow_compiler.sources import detect_kind, expand_paths
 from aetherflow_compiler.steps import StepRegistry, default_registry
 from aetherflow_compiler.suggest import closest
@@ -50,7 +34,14 @@ from aetherflow_compiler.validate import (
 )
 from aetherflow_compiler.walk import mapping
 
+# Building the IR, generating code and scheduling are imported where they are used: a
+# compile that the cache answers needs none of them (and starts ~0.1 s sooner).
 if TYPE_CHECKING:
+    from aetherflow_compiler import ir
+    from aetherflow_compiler.bundles.manifest import EnvFile
+    from aetherflow_compiler.bundles.project import BundleProject
+    from aetherflow_compiler.schedule.build import Scheduled
+    from aetherflow_compiler.schedule.model import Schedule
     from aetherflow_compiler.vendoring.dist import VendoredDist
     from aetherflow_compiler.vendoring.target import Target
 
@@ -93,8 +84,11 @@ def source_names(paths: list[str]) -> dict[str, str]:
     for given in paths:
         if os.path.isdir(given):
             found, _ = expand_paths([given])
+            prefix = os.path.join(os.path.normpath(given), "")
             for path in found:
-                names.setdefault(path, os.path.relpath(path, given).replace(os.sep, "/"))
+                # Found below `given`, so the name is the rest of the path (what relpath says, for less)
+                rel = path[len(prefix):] if path.startswith(prefix) else os.path.relpath(path, given)
+                names.setdefault(path, rel.replace(os.sep, "/"))
         else:
             names.setdefault(os.path.normpath(given), os.path.basename(given))
     return names
@@ -136,6 +130,10 @@ class Analysis:
 def analyse(path: str, source_name: str, key: str, raw: bytes | None, profiles: dict[str, Any] | None,
             registry: StepRegistry, single_file: bool = False, target: str = "python") -> Analysis:
     """Load, check and (when valid) build the IR of one file."""
+    from aetherflow_compiler.build import build_flow
+    from aetherflow_compiler.codegen import sh
+    from aetherflow_compiler.codegen.python import package_needs, requirements, uses_plugins
+
     result = FileResult(path, "flow", None)
     if raw is None:
         try:
@@ -162,10 +160,12 @@ def analyse(path: str, source_name: str, key: str, raw: bytes | None, profiles: 
             span = doc.span(yaml_path)
             needs.append([requirement, why, span.line, span.column])
         sh_blockers = []
-        for blocker in sh.blockers(flow, registry.plugin_type_names()):
-            span = doc.span(blocker.path)
-            sh_blockers.append([span.line, span.column, blocker.message])
-        derived = sh.state_path_note(flow)
+        derived = None
+        if target != "python":  # what keeps a flow from the sh target (the cache key holds the target)
+            for blocker in sh.blockers(flow, registry.plugin_type_names()):
+                span = doc.span(blocker.path)
+                sh_blockers.append([span.line, span.column, blocker.message])
+            derived = sh.state_path_note(flow)
         state_span = doc.span(("flow", "state", "backend"))
         analysis.summary = {
             "source_sha256": flow.source_sha256,
@@ -189,30 +189,98 @@ def analyse(path: str, source_name: str, key: str, raw: bytes | None, profiles: 
 # Worker state for the process pool (forked, so the compiler is already imported).
 _WORKER: dict[str, Any] = {}
 
+# Scripts generated before the runtime is chosen (in the same pass as the analysis, see
+# `_ahead`) carry this hash in place of the runtime's; the real one is put in afterwards.
+RUNTIME_PLACEHOLDER = hashlib.sha256(b"aetherflow-compiler: the vendored runtime's sha256").hexdigest()
 
-def _analyse_in_worker(task: tuple[str, str, str, bytes | None]) -> Analysis:
-    return analyse(*task, _WORKER["profiles"], _WORKER["registry"], _WORKER["single_file"], _WORKER["target"])
+
+@dataclass(frozen=True)
+class _Ahead:
+    """What generating a script in the analysis pass needs (the Python target without
+    --single-file and --wheelhouse: then a script depends on the runtime only by its hash)."""
+
+    bundle: RuntimeBundle  # the real runtime's version, RUNTIME_PLACEHOLDER as its hash
+    plugin_files: tuple[str, ...]
+    env_files: tuple[EnvFile, ...]
+    env_key: str
+
+    def digest(self, analysis_key: str) -> str:
+        return key(analysis_key, "script-ahead", self.env_key)  # the analysis key holds the compiler's fingerprint
+
+    def generate(self, flow: ir.Flow, registry: StepRegistry) -> str:
+        from aetherflow_compiler.codegen.python import generate_flow
+
+        return generate_flow(flow, registry, self.bundle, False, self.plugin_files, self.env_files)
+
+
+def _runtime(modules: list[str], store: CompileCache, fingerprint: str) -> RuntimeBundle:
+    """runtime_bundle(modules), through the cache: choosing the files parses the runtime's
+    imports (about 0.1 s), and the compiler's fingerprint covers every runtime file."""
+    digest = key(fingerprint, "runtime", *sorted(set(modules)))
+    cached = store.get_json("runtime", digest)
+    if cached is not None:
+        return RuntimeBundle(cached["files"], cached["sha256"], cached["modules"], cached["version"])
+    bundle = runtime_bundle(modules)
+    store.put_json("runtime", digest, {"files": bundle.files, "sha256": bundle.sha256, "modules": bundle.modules,
+                                       "version": bundle.version})
+    return bundle
+
+
+def _with_runtime(text: str, bundle: RuntimeBundle) -> str | None:
+    """A script generated ahead with the runtime's real hash; None when the placeholder is
+    not there exactly once (a flow that holds the placeholder text itself)."""
+    placeholder = string_literal(RUNTIME_PLACEHOLDER)  # as the template writes it (py_literal)
+    at = text.find(placeholder)
+    if at < 0 or text.find(placeholder, at + 1) >= 0:
+        return None
+    return text[:at] + string_literal(bundle.sha256) + text[at + len(placeholder):]
+
+
+def _analyse_in_worker(task: tuple[str, str, str, bytes | None]) -> tuple[Analysis, str | None]:
+    """The analysis of one file, stored in the cache; with `ahead`, also its script
+    (stored with it). The IR is only sent back when the caller still needs it."""
+    analysis = analyse(*task, _WORKER["profiles"], _WORKER["registry"], _WORKER["single_file"], _WORKER["target"])
+    store: CompileCache = _WORKER["store"]
+    ahead: _Ahead | None = _WORKER["ahead"]
+    text = None
+    if ahead is not None and analysis.flow is not None:
+        text = ahead.generate(analysis.flow, _WORKER["registry"])
+    if analysis.key and not any(d.code in ("AF100", "AF101") for d in analysis.diagnostics):
+        store.put_json("analysis", analysis.key, analysis.to_cache())
+        if ahead is not None and text is not None:
+            store.put_text("script", ahead.digest(analysis.key), text)
+    if not _WORKER["keep_flows"]:
+        analysis.flow = None
+    return analysis, text
 
 
 def _generate_in_worker(analysis: Analysis) -> str:
+    from aetherflow_compiler.codegen.python import generate_flow
+
     assert analysis.flow is not None
+    ahead: _Ahead | None = _WORKER["ahead"]
+    if ahead is not None:
+        return ahead.generate(analysis.flow, _WORKER["registry"])
     return generate_flow(analysis.flow, _WORKER["registry"], _WORKER["bundle"], _WORKER["single_file"],
                          _WORKER["plugin_files"], _WORKER["env_files"], _WORKER["folders"].get(analysis.path, ()))
 
 
 def _pool_map(function: Any, items: list[Any], state: dict[str, Any]) -> list[Any]:
     """`map` over a process pool when there is enough work for it, else in this process."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     _WORKER.clear()
     _WORKER.update(state)
     workers = min(os.cpu_count() or 1, 8)
-    if len(items) < PARALLEL_MIN or workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    if len(items) < PARALLEL_MIN or workers < 2:
+        return [function(item) for item in items]
+    import multiprocessing  # only now: importing it and concurrent.futures costs ~20 ms
+    from concurrent.futures import ProcessPoolExecutor
+
+    if "fork" not in multiprocessing.get_all_start_methods():
         return [function(item) for item in items]
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        return list(pool.map(function, items, chunksize=max(1, len(items) // (workers * 4))))
+        # Small chunks, so that no worker is left with a long last one while the others wait.
+        return list(pool.map(function, items, chunksize=max(1, min(16, len(items) // (workers * 8)))))
 
 
 PARALLEL_MIN = 16
@@ -224,6 +292,7 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
     compile uses plugins (their files are then vendored for the flows that need them)."""
     registry = registry or default_registry()
     store = compile_cache or CompileCache(enabled=False)
+    fastcheck.use(store)  # the schema checks' compiled code is cached too
     report = Report()
     report.general.extend(plugins.warnings if plugins is not None else [])
     files, missing = expand_paths(paths)
@@ -249,8 +318,17 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
         report.files.append(schedule_result)
 
     fingerprint = compiler_fingerprint()
+    python = options.target in ("python", "all")
+    env_files = options.bundle.env_files if options.bundle is not None else ()
+    env_key = json.dumps([list(vars(f).values()) for f in env_files])
+    ahead = None
+    if python and not options.single_file and options.wheelhouse is None:
+        ahead = _Ahead(RuntimeBundle({}, RUNTIME_PLACEHOLDER, [], runtime_version()),
+                       tuple(plugin_entry_files(plugins)) if plugins is not None else (), env_files, env_key)
+    keep_flows = schedule_file is not None or options.target in ("sh", "all") or ahead is None
     analyses: list[Analysis | None] = []
     pending: list[tuple[int, tuple[str, str, str, bytes | None]]] = []
+    ahead_scripts: dict[str, str] = {}  # path -> script generated ahead in this compile
     for path in files:
         if path in (profiles_file, schedule_file):
             continue
@@ -269,14 +347,13 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
             analyses.append(None)
     fresh = _pool_map(_analyse_in_worker, [task for _, task in pending],
                       {"profiles": profiles, "registry": registry, "single_file": options.single_file,
-                       "target": options.target})
-    for (index, _), analysis in zip(pending, fresh, strict=True):
+                       "target": options.target, "store": store, "ahead": ahead, "keep_flows": keep_flows})
+    for (index, _), (analysis, text) in zip(pending, fresh, strict=True):
         analyses[index] = analysis
-        if analysis.key and not any(d.code in ("AF100", "AF101") for d in analysis.diagnostics):
-            store.put_json("analysis", analysis.key, analysis.to_cache())
+        if text is not None:
+            ahead_scripts[analysis.path] = text
     done = [a for a in analyses if a is not None]
 
-    env_files = options.bundle.env_files if options.bundle is not None else ()
     for analysis in done:
         result = FileResult(analysis.path, analysis.kind, None, flow_id=analysis.flow_id, flow_id_at=analysis.flow_id_at)
         result.diagnostics.extend(analysis.diagnostics)
@@ -309,9 +386,8 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
         return result_
 
     flows = [a for a in done if a.kind == "flow"]
-    python = options.target in ("python", "all")
     modules = sorted({m for a in flows for m in a.summary["runtime_modules"]}) if python else []
-    bundle = runtime_bundle(modules)
+    bundle = _runtime(modules, store, fingerprint)
     vendored_plugins = python and any(a.summary["uses_plugins"] for a in flows) and plugins is not None
     plugin_files = tuple(plugin_entry_files(plugins)) if plugins is not None and vendored_plugins else ()
 
@@ -330,9 +406,10 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
     folders = vendored.folders if vendored is not None else {}
 
     scripts: dict[str, str] = {}
-    if python:
+    if python and ahead is not None:
+        scripts = _scripts_ahead(flows, ahead, ahead_scripts, bundle, registry, store, flow_of)
+    elif python:
         to_generate: list[Analysis] = []
-        env_key = json.dumps([list(vars(f).values()) for f in env_files])
         digests = {a.path: key(a.key, "script", bundle.sha256, str(options.single_file), env_key,
                                *folders.get(a.path, ())) for a in flows}
         for analysis in flows:
@@ -344,13 +421,16 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
                 to_generate.append(analysis)
         generated = _pool_map(_generate_in_worker, to_generate,
                               {"registry": registry, "bundle": bundle, "single_file": options.single_file,
-                               "plugin_files": plugin_files, "env_files": env_files, "folders": folders})
+                               "plugin_files": plugin_files, "env_files": env_files, "folders": folders,
+                               "ahead": None})
         for analysis, text in zip(to_generate, generated, strict=True):
             scripts[analysis.path] = text
             if analysis.key:
                 store.put_text("script", digests[analysis.path], text)
     shell_scripts: dict[str, str] = {}
     if options.target in ("sh", "all"):
+        from aetherflow_compiler.codegen import sh
+
         runtime_digest = hashlib.sha256(sh.runtime_source().encode("utf-8")).hexdigest()
         for analysis in flows:
             if analysis.summary.get("sh_blockers"):
@@ -366,6 +446,8 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
     scheduled: list[Scheduled] = []
     schedule: Schedule | None = None
     if schedule_result is not None and schedule_result.document is not None:
+        from aetherflow_compiler.schedule.model import schedule_of
+
         doc = schedule_result.document
         schedule = schedule_of(doc.data, names.get(schedule_result.path, os.path.basename(schedule_result.path)),
                                doc.sha256)
@@ -386,6 +468,13 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
 def _bytecode(bundle: RuntimeBundle, options: CompileOptions, store: CompileCache) -> dict[str, dict[str, bytes]]:
     """Cache tag -> {dist path: pyc} of the runtime, for each interpreter of --bytecode.
     Raises BytecodeError for an interpreter that cannot be run."""
+    from aetherflow_compiler.codegen.bytecode import (
+        Interpreter,
+        default_interpreter,
+        find_interpreter,
+        runtime_bytecode,
+    )
+
     interpreters: list[Interpreter | None] = (
         [find_interpreter(python) for python in options.bytecode] if options.bytecode is not None
         # None when the hosts' --python-version X.Y has no pythonX.Y here: no bytecode
@@ -395,6 +484,37 @@ def _bytecode(bundle: RuntimeBundle, options: CompileOptions, store: CompileCach
         tag, pycs = runtime_bytecode(bundle.files, bundle.sha256, interpreter, PACKAGE, store)
         found[tag] = pycs
     return dict(sorted(found.items()))
+
+
+def _scripts_ahead(flows: list[Analysis], ahead: _Ahead, generated: dict[str, str], bundle: RuntimeBundle,
+                   registry: StepRegistry, store: CompileCache, flow_of: Callable[[Analysis], ir.Flow]) -> dict[str, str]:
+    """Path -> script of every flow, from the scripts generated in the analysis pass, else
+    from the cache, else generated now; each with the runtime's real hash put in."""
+    texts: dict[str, str] = {}
+    to_generate: list[Analysis] = []
+    for analysis in flows:
+        text = generated.get(analysis.path)
+        if text is None and analysis.key:
+            text = store.get_text("script", ahead.digest(analysis.key))
+        if text is not None:
+            texts[analysis.path] = text
+        else:
+            flow_of(analysis)
+            to_generate.append(analysis)
+    fresh = _pool_map(_generate_in_worker, to_generate, {"registry": registry, "ahead": ahead})
+    for analysis, text in zip(to_generate, fresh, strict=True):
+        texts[analysis.path] = text
+        if analysis.key:
+            store.put_text("script", ahead.digest(analysis.key), text)
+    scripts = {}
+    for analysis in flows:
+        script = _with_runtime(texts[analysis.path], bundle)
+        if script is None:  # the flow holds the placeholder: generate it with the real hash
+            from aetherflow_compiler.codegen.python import generate_flow
+
+            script = generate_flow(flow_of(analysis), registry, bundle, False, ahead.plugin_files, ahead.env_files)
+        scripts[analysis.path] = script
+    return scripts
 
 
 STATE_DRIVER = "psycopg[binary]"  # what --shared-state hosts need for AETHERFLOW_STATE_URL
@@ -428,11 +548,21 @@ def _vendor(flows: list[Analysis], wheelhouse: str, target: Target | None, repor
     return None
 
 
+def schedule_files(schedule: Schedule, scheduled: list[Scheduled], artifacts: dict[str, bytes],
+                   options: DeployOptions) -> dict[str, bytes]:
+    """schedule.build.schedule_files (for _assemble), imported when a compile has a scheduler file."""
+    from aetherflow_compiler.schedule.build import schedule_files as build_schedule_files
+
+    return build_schedule_files(schedule, scheduled, artifacts, options)
+
+
 def _scheduled(schedule: Schedule, result: FileResult, flows: list[Analysis], flow_of: Callable[[Analysis], ir.Flow],
                scripts: dict[str, str], shell_scripts: dict[str, str],
                bundle: BundleProject | None = None) -> list[Scheduled]:
     """Each item with the compiled flow it runs; AF316/AF317 (on `result`) for the others.
     `flow_yaml` is a path relative to the scheduler file, as the engine's scheduler reads it."""
+    from aetherflow_compiler.schedule.build import Scheduled
+
     assert result.document is not None
     doc = result.document
     base = os.path.dirname(os.path.abspath(result.path))

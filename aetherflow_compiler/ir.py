@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from aetherflow_compiler.templates import Ref, Template
@@ -120,6 +121,16 @@ class Flow:
 
     def step_types(self) -> list[str]:
         """Every step type the flow uses (with_lock's inner steps included), sorted."""
+        return list(self._step_types)
+
+    def env_refs(self) -> dict[str, bool]:
+        """Env variable name -> True when every reference to it has a default."""
+        return dict(self._env_refs)
+
+    # The queries above are asked several times per compile; a Flow never changes, so
+    # each is answered once (cached_property writes the instance's __dict__ directly).
+    @cached_property
+    def _step_types(self) -> tuple[str, ...]:
         found: set[str] = set()
         for job in self.jobs:
             for step in job.steps:
@@ -127,10 +138,10 @@ class Flow:
                 inner = step.inputs.get("step") if step.type == "with_lock" else None
                 if isinstance(inner, Map) and isinstance(inner.get("type"), str):
                     found.add(str(inner.get("type")))
-        return sorted(found)
+        return tuple(sorted(found))
 
-    def env_refs(self) -> dict[str, bool]:
-        """Env variable name -> True when every reference to it has a default."""
+    @cached_property
+    def _env_refs(self) -> dict[str, bool]:
         out: dict[str, bool] = {}
         for ref in self.refs():
             if ref.root == "env" and len(ref.path) >= 2:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import jsonschema
     from jsonschema.exceptions import ValidationError
 
-from aetherflow_compiler import package_data
+from aetherflow_compiler import fastcheck, package_data
 from aetherflow_compiler.describe import describe_path, show_value, type_words, value_kind
 from aetherflow_compiler.diagnostics import Diagnostic
 from aetherflow_compiler.loader import Document, Path
@@ -57,29 +57,43 @@ def _inline_refs(node: Any, definitions: dict[str, Any], active: tuple[str, ...]
 
 
 @cache
-def _validator(kind: str) -> jsonschema.Draft7Validator:
-    """The validator for a file kind. For flows, step inputs are left out here: the
-    if/then chain (written for editors) would test every step against every step type,
-    so `check_schema` validates each step's inputs against its own type instead."""
-    import jsonschema  # imported on first use: a compile that hits the cache never needs it
-
+def _schema(kind: str) -> dict[str, Any]:
+    """The schema a file kind is validated against, with its $refs inlined. For flows, step
+    inputs are left out here: the if/then chain (written for editors) would test every step
+    against every step type, so `check_schema` validates each step's inputs against its own
+    type instead."""
     schema = copy.deepcopy(load_schema(kind))
     definitions = schema.get("definitions", {})
     if kind == "flow":
         definitions[_DISPATCH] = {}
-    return jsonschema.Draft7Validator(_inline_refs(schema, definitions))
+    return _inline_refs(schema, definitions)
+
+
+@cache
+def _input_schema(step_type: str) -> dict[str, Any] | None:
+    """The schema of one step type's inputs; None for a type without one."""
+    definitions = dict(load_schema("flow")["definitions"])
+    if _INPUTS + step_type not in definitions:
+        return None
+    definitions[_DISPATCH] = {}  # inner steps are checked by check_schema
+    schema = _inline_refs(definitions[_INPUTS + step_type], definitions, (_INPUTS + step_type,))
+    return {**schema, "definitions": definitions}
+
+
+@cache
+def _validator(kind: str) -> jsonschema.Draft7Validator:
+    """The validator for a file kind (see `_schema`)."""
+    import jsonschema  # imported to explain an invalid document: valid ones never need it
+
+    return jsonschema.Draft7Validator(_schema(kind))
 
 
 @cache
 def _input_validator(step_type: str) -> jsonschema.Draft7Validator | None:
     import jsonschema
 
-    definitions = dict(load_schema("flow")["definitions"])
-    if _INPUTS + step_type not in definitions:
-        return None
-    definitions[_DISPATCH] = {}  # inner steps are checked by check_schema
-    schema = _inline_refs(definitions[_INPUTS + step_type], definitions, (_INPUTS + step_type,))
-    return jsonschema.Draft7Validator({**schema, "definitions": definitions})
+    schema = _input_schema(step_type)
+    return None if schema is None else jsonschema.Draft7Validator(schema)
 
 
 @cache
@@ -102,13 +116,11 @@ def _fast_check(kind: str, step_type: str | None = None) -> Any:
     17x faster; jsonschema then explains invalid documents. None if it cannot compile."""
     import fastjsonschema
 
-    validator = _validator(kind) if step_type is None else _input_validator(step_type)
-    if validator is None:
+    schema = _schema(kind) if step_type is None else _input_schema(step_type)
+    if schema is None:
         return None
-    schema = validator.schema
-    assert isinstance(schema, dict)
     try:
-        return fastjsonschema.compile(schema)
+        return fastcheck.compiled(schema, kind if step_type is None else f"{kind}/{step_type}")
     except fastjsonschema.JsonSchemaDefinitionException:  # pragma: no cover - our schemas compile
         return None
 
@@ -148,8 +160,7 @@ def _step_input_errors(step: Any, path: Path, plugin_types: frozenset[str]) -> l
     if not isinstance(step, dict) or not isinstance(step.get("type"), str) or step["type"] in plugin_types:
         return []
     step_type = step["type"]
-    validator = _input_validator(step_type)
-    if validator is None:
+    if _input_schema(step_type) is None:
         return []  # unknown types are AF306; plugin types bring their own schema later
     inputs = step.get("inputs")
     if "inputs" not in step:
@@ -164,6 +175,8 @@ def _step_input_errors(step: Any, path: Path, plugin_types: frozenset[str]) -> l
         return []  # the structural schema reports the type
     out = []
     if not _is_valid(inputs, "flow", step_type):
+        validator = _input_validator(step_type)
+        assert validator is not None
         for error in validator.iter_errors(inputs):
             error.path.extendleft(reversed((*path, "inputs")))
             out.append(error)

@@ -28,11 +28,7 @@ def expand_paths(paths: list[str]) -> tuple[list[str], list[str]]:
             files.append(os.path.normpath(given))
         else:
             missing.append(given)
-    unique: list[str] = []
-    for f in files:
-        if f not in unique:
-            unique.append(f)
-    return unique, missing
+    return list(dict.fromkeys(files)), missing  # each file once, in the order first found
 
 
 def detect_kind(data: Any, path: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
 UNSUPPORTED = "Unsupported templating syntax. Use {{VAR}} or {{VAR:DEFAULT}}"
 
@@ -55,7 +56,7 @@ class Template:
     parts: tuple[Text | Ref, ...]
     standalone: bool
 
-    @property
+    @cached_property
     def refs(self) -> tuple[Ref, ...]:
         return tuple(p for p in self.parts if isinstance(p, Ref))
 
@@ -87,6 +88,13 @@ def parse_template(value: str) -> Template | None:
 
     Raises TemplateSyntaxError for anything outside the contract.
     """
+    if "{" not in value and "}" not in value and "$" not in value and "%" not in value and "#" not in value:
+        return None  # nothing forbidden and no token (every _FORBIDDEN pattern has one of these)
+    return _parse(value)
+
+
+@lru_cache(maxsize=4096)  # templates are immutable; checks and the IR builder parse the same strings
+def _parse(value: str) -> Template | None:
     bad = forbidden_syntax(value)
     if bad is not None:
         offset, pattern = bad

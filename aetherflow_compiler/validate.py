@@ -6,20 +6,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from aetherflow_compiler.bundles.manifest import check_manifest
-from aetherflow_compiler.checks.context import FlowContext
-from aetherflow_compiler.checks.graph import check_dependencies, check_ids
-from aetherflow_compiler.checks.references import (
-    check_profile_templates,
-    check_templates,
-    check_when,
-)
-from aetherflow_compiler.checks.resources import check_profile_decode, check_resources
-from aetherflow_compiler.checks.scheduler import check_scheduler
-from aetherflow_compiler.checks.steps import check_steps
 from aetherflow_compiler.diagnostics import Diagnostic, DiagnosticList
 from aetherflow_compiler.loader import Document, load_file
-from aetherflow_compiler.schema_check import check_schema
 from aetherflow_compiler.sources import detect_kind, expand_paths
 from aetherflow_compiler.steps import StepRegistry, default_registry
 from aetherflow_compiler.walk import mapping
@@ -91,6 +79,21 @@ def check_document(
     profiles: dict[str, Any] | None = None,
 ) -> list[Diagnostic]:
     """Every schema and semantic problem of one loaded document."""
+    # The checks are imported when a document is checked: a compile that the cache answers
+    # needs only this module's Report and FileResult.
+    from aetherflow_compiler.bundles.manifest import check_manifest
+    from aetherflow_compiler.checks.context import FlowContext
+    from aetherflow_compiler.checks.graph import check_dependencies, check_ids
+    from aetherflow_compiler.checks.references import (
+        check_profile_templates,
+        check_templates,
+        check_when,
+    )
+    from aetherflow_compiler.checks.resources import check_profile_decode, check_resources
+    from aetherflow_compiler.checks.scheduler import check_scheduler
+    from aetherflow_compiler.checks.steps import check_steps
+    from aetherflow_compiler.schema_check import check_schema
+
     out = check_schema(doc, kind, registry.plugin_type_names())
     if kind == "flow":
         ctx = FlowContext.of(doc, registry, profiles)

@@ -124,8 +124,28 @@ def fits(line: str) -> bool:
 
 def lay_out(node: Node, indent: int, prefix: str = "", suffix: str = "") -> list[str]:
     """The lines of `prefix + node + suffix` at `indent` spaces."""
+    return _lay_out(node, indent, prefix, suffix, {})
+
+
+def _flat(node: Node, flats: dict[int, str]) -> str:
+    """`flat(node)`, remembering the text of every call and collection in `flats` (by id:
+    the nodes live as long as the layout), so that nested levels are joined only once."""
+    if isinstance(node, Atom):
+        return node.code
+    code = flats.get(id(node))
+    if code is None:
+        if isinstance(node, Call):
+            parts = [_flat(v, flats) if k is None else f"{k}={_flat(v, flats)}" for k, v in node.args]
+            code = f"{node.func}({', '.join(parts)})"
+        else:
+            code = node.open + ", ".join(p + _flat(v, flats) for p, v in node.items) + node.close
+        flats[id(node)] = code
+    return code
+
+
+def _lay_out(node: Node, indent: int, prefix: str, suffix: str, flats: dict[int, str]) -> list[str]:
     pad = " " * indent
-    one_line = pad + prefix + flat(node) + suffix
+    one_line = pad + prefix + _flat(node, flats) + suffix
     if fits(one_line) or isinstance(node, Atom):
         return [one_line]
     if isinstance(node, Call):
@@ -139,7 +159,7 @@ def lay_out(node: Node, indent: int, prefix: str = "", suffix: str = "") -> list
         opening, closing, items = node.open, node.close, list(node.items)
     lines = [pad + prefix + opening]
     for item_prefix, item in items:
-        lines.extend(lay_out(item, indent + 4, item_prefix, ","))
+        lines.extend(_lay_out(item, indent + 4, item_prefix, ",", flats))
     lines.append(pad + closing + suffix)
     return lines
 

@@ -29,6 +29,15 @@ from aetherflow_compiler.templates import Ref, Template
 
 
 def to_node(value: Any) -> Node:
+    kind = type(value)  # the common exact types first; subclasses take the general path below
+    if kind is str:
+        return Atom(string_literal(value))
+    if kind is ir.Map:
+        return Collection("{", "}", tuple((flat(to_node(k)) + ": ", to_node(v)) for k, v in value.entries))
+    if kind is int:
+        return Atom(number_literal(value))
+    if kind is Template:
+        return template_node(value)
     if value is None or isinstance(value, bool):
         return Atom(repr(value))
     if isinstance(value, int):

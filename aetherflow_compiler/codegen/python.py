@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -18,6 +17,7 @@ from aetherflow_compiler.codegen.literals import (
     to_node,
     uses_dates,
 )
+from aetherflow_compiler.codegen.runtime import RuntimeBundle
 from aetherflow_compiler.steps import StepRegistry
 from aetherflow_compiler.when import BoolOp, Compare, JobAttr, JobOutput, Literal, Not, WhenExpr
 
@@ -60,23 +60,6 @@ def when_code(expr: WhenExpr) -> str:
 def _operand(expr: WhenExpr) -> str:
     code = when_code(expr)
     return f"({code})" if isinstance(expr, (Compare, BoolOp, Not)) else code
-
-
-
-@dataclass(frozen=True)
-class RuntimeBundle:
-    """The runtime vendored for one compile: its files, hash and step implementations."""
-
-    files: dict[str, str]
-    sha256: str
-    modules: list[str]
-    version: str
-
-
-def runtime_bundle(modules: list[str]) -> RuntimeBundle:
-    modules = sorted(set(modules))
-    files = vendor.runtime_files(modules)
-    return RuntimeBundle(files, vendor.runtime_sha256(files), modules, vendor.runtime_version())
 
 
 def _runtime_of(registry: StepRegistry, step_type: str) -> tuple[str, str] | None:

@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aetherflow_compiler import __version__, ir
 from aetherflow_compiler.codegen.literals import comment_text
 from aetherflow_compiler.schedule import crontab, kubernetes, systemd
 from aetherflow_compiler.schedule.model import Item, Schedule
+from aetherflow_compiler.schedule.options import DeployOptions
 from aetherflow_compiler.vendoring.layout import SBOM, VENDOR
-
-
-@dataclass(frozen=True)
-class DeployOptions:
-    dist: str = "/opt/aetherflow/dist"  # where dist/ is on the hosts (and in pods)
-    log_dir: str = "/var/log/aetherflow"  # crontab output, one file per item
-    python: str = "/usr/bin/python3"
-    kube: kubernetes.KubeOptions = field(default_factory=kubernetes.KubeOptions)
-    # --shared-state: the hosts keep state in PostgreSQL; AETHERFLOW_STATE_URL comes from
-    # this env file (cron, systemd) and from this Secret (Kubernetes), never from dist/.
-    shared_state: bool = False
-    state_env_file: str = "/etc/aetherflow/state.env"
-    state_secret: str = "aetherflow-state"
 
 
 @dataclass(frozen=True)

@@ -4,27 +4,19 @@ from __future__ import annotations
 
 import base64
 import posixpath
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from aetherflow_compiler import ir
 from aetherflow_compiler.schedule.model import Item, Schedule
+from aetherflow_compiler.schedule.options import KubeOptions
 from aetherflow_compiler.templates import Ref, Template
 
 CONFIGMAP = "aetherflow-dist"
 # The pod's working directory; relative state paths and env variables without a default
 # point below it.
 STATE_ROOT = "/var/lib/aetherflow"
-
-
-@dataclass(frozen=True)
-class KubeOptions:
-    image: str | None = None  # default: python:3.12-slim, or busybox:1.36 for shell artifacts
-    claim: str = "aetherflow-state"
-    namespace: str | None = None
-    requests: tuple[tuple[str, str], ...] = (("cpu", "100m"), ("memory", "128Mi"))
 
 
 def configmap(files: dict[str, bytes], options: KubeOptions) -> dict[str, Any]:
