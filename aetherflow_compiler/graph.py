@@ -256,7 +256,8 @@ def dot_quote(text: str) -> str:
 
 
 def _dot_label(lines: list[str]) -> str:
-    return dot_quote("\n".join(lines))
+    # Graphviz reads HTML entities (&amp;, &#60;) in labels: a literal '&' is written &amp;.
+    return dot_quote("\n".join(lines).replace("&", "&amp;"))
 
 
 def _dot_step_id(job_id: str, index: int) -> str:
@@ -297,7 +298,7 @@ def as_dot(graph: FlowGraph) -> str:
         if not depends:
             attrs.append("style=dashed")
         if when:
-            attrs.append(f"label={dot_quote('when')}")
+            attrs.append(f"label={_dot_label(['when'])}")
         last = len(graph.job(source).steps)
         out.append(f"  {_dot_step_id(source, last)} -> {_dot_step_id(target, 1)} [{', '.join(attrs)}];")
     out.append("}")

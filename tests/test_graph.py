@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -174,6 +175,17 @@ def test_json_of_tricky_ids_keeps_them_as_written(tmp_path: Path) -> None:
                              {"from": "end", "to": "digraph", "kind": "when"}]
 
 
+def test_a_bundle_manifest_draws_its_entry_flow_with_its_plugins() -> None:
+    result = run_cli(["graph", "--bundle-manifest", "examples/engine-project/manifest.yaml", "--format", "json"],
+                     cwd=ROOT)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    data = json.loads(result.stdout)
+    assert data["flow"] == "orders_daily"
+    export = data["jobs"][0]
+    assert [s["type"] for s in export["steps"]] == ["db_extract_stream", "csv_summary", "zip"]  # csv_summary: a plugin
+    assert export["skipped_by"] == ["summary"]
+
+
 # --- Mermaid, structurally (no Mermaid CLI offline) ----------------------------------------
 
 _LABEL = r'"[^"]*"'
@@ -269,11 +281,13 @@ def test_graphviz_accepts_tricky_ids_and_labels(tmp_path: Path) -> None:
     _write(tmp_path, "tricky.yaml", TRICKY)
     run = _dot(_graph(tmp_path, "tricky.yaml", "--format", "dot"))
     assert run.returncode == 0 and run.stderr == "", run.stderr
-    svg = run.stdout
-    # The ids and labels come out as written (SVG escapes them its own way).
-    assert "subgraph; node -&gt; edge [label=&quot;x&quot;] {graph}" in svg
-    assert "C:\\locks\\&quot;tricky &quot;flow&quot; &lt;&amp;&gt;&quot; &lt;b&gt;&amp;amp; `x`" in svg
-    assert "ünïcødé step %% --&gt; |pipe|" in svg
+    # Every label line comes out as written (SVG escapes it its own way).
+    texts = [html.unescape(t) for t in re.findall(r"<text[^>]*>(.*?)</text>", run.stdout)]
+    assert texts[:3] == ['flow tricky "flow" <&> (tricky.yaml)', 'flow lock flow:tricky "flow" <&>', "job end"]
+    assert 'job subgraph; node -> edge [label="x"] {graph}' in texts
+    assert 'with lock C:\\locks\\"tricky "flow" <&>" <b>&amp; `x`' in texts
+    assert "ünïcødé step %% --> |pipe| (check_items)" in texts
+    assert "when: jobs.end.status == \"SUCCESS\" and jobs.end.outputs.code != 'a\\'b<c>'" in texts
 
 
 # --- errors --------------------------------------------------------------------------------
