@@ -29,13 +29,14 @@ from aetherflow_compiler.report import print_report
 from aetherflow_compiler.schedule.options import DeployOptions, KubeOptions
 from aetherflow_compiler.schema_check import SCHEMA_KINDS, schema_text
 from aetherflow_compiler.steps import StepRegistry, default_registry
-from aetherflow_compiler.validate import Report, check_file, validate_paths
+from aetherflow_compiler.validate import FileResult, Report, check_file, validate_paths
 from aetherflow_compiler.walk import mapping
 
 # What only some commands use (bundles, explain, scheduling, archives) is imported in
 # them: `aetherflow compile` with nothing to do is mostly the interpreter's start.
 if TYPE_CHECKING:
     from aetherflow_compiler.bundles.project import BundleProject
+    from aetherflow_compiler.loader import Document
     from aetherflow_compiler.vendoring.target import Target
 
 EXIT_OK = 0
@@ -331,6 +332,30 @@ def _vendor_target(wheelhouse: str | None, python_version: str | None, platforms
         raise click.BadParameter(str(exc), param_hint="--python-version") from None
 
 
+def one_valid_flow(command: str, flow: str | None, profiles: str | None, plugin_dirs: tuple[str, ...],
+                   mode: str | None, flow_yaml: str | None, bundle_manifest: str | None,
+                   as_json: bool = False) -> tuple[Report, FileResult, Document | None]:
+    """The one flow file a command works on, validated as `validate` does (with the bundle's
+    entry flow when only a manifest names it); exits 2 with the located diagnostics when it
+    is invalid or not one flow file. Returns the report, the flow's result and the profiles
+    document (None without --profiles)."""
+    inputs = resolve_inputs((flow,) if flow else (), flow_yaml, profiles, plugin_dirs, mode, bundle_manifest, as_json)
+    if inputs.bundle is not None and not flow_yaml:
+        inputs.paths = [inputs.bundle.entry_flow]  # the flow the engine runs
+    registry, plugins = load_toolchain(inputs.plugin_dirs, inputs.mode, as_json, inputs.archive_drivers)
+    report = validate_paths(inputs.paths, profiles_path=inputs.profiles, registry=registry)
+    report.general[:0] = plugins.warnings
+    flows = [f for f in report.flows() if f.document is not None]
+    path = inputs.paths[0]
+    if not report.ok or len(flows) != 1 or os.path.isdir(path):
+        if report.ok:
+            report.general.append(Diagnostic(path, 1, 1, "AF100", f"{command} needs one flow file"))
+        print_report(report)
+        sys.exit(EXIT_INVALID)
+    profiles_docs = [f.document for f in report.files if f.kind == "profiles" and f.document is not None]
+    return report, flows[0], (profiles_docs[0] if profiles_docs else None)
+
+
 @cli.command()
 @click.argument("flow", required=False, type=click.Path())
 @click.option("--profiles", "profiles", type=click.Path(), help="Profiles file merged into resources.")
@@ -345,23 +370,9 @@ def explain(flow: str | None, profiles: str | None, plugin_dirs: tuple[str, ...]
     Nothing is read from the environment and decoded values are not shown. Exit status:
     0, or 2 when FLOW is not a valid flow file.
     """
-    inputs = resolve_inputs((flow,) if flow else (), flow_yaml, profiles, plugin_dirs, mode, bundle_manifest, as_json)
-    if inputs.bundle is not None and not flow_yaml:
-        inputs.paths = [inputs.bundle.entry_flow]  # the flow the engine runs
-    registry, plugins = load_toolchain(inputs.plugin_dirs, inputs.mode, as_json, inputs.archive_drivers)
-    report = validate_paths(inputs.paths, profiles_path=inputs.profiles, registry=registry)
-    report.general[:0] = plugins.warnings
-    flows = [f for f in report.flows() if f.document is not None]
-    flow = inputs.paths[0]
-    if not report.ok or len(flows) != 1 or os.path.isdir(flow):
-        if report.ok:
-            report.general.append(Diagnostic(flow, 1, 1, "AF100", "explain needs one flow file"))
-        print_report(report)
-        sys.exit(EXIT_INVALID)
-    result = flows[0]
+    report, result, profiles_doc = one_valid_flow("explain", flow, profiles, plugin_dirs, mode, flow_yaml,
+                                                  bundle_manifest, as_json)
     assert result.document is not None
-    profiles_docs = [f.document for f in report.files if f.kind == "profiles" and f.document is not None]
-    profiles_doc = profiles_docs[0] if profiles_docs else None
     profiles_data = mapping(profiles_doc.data) if profiles_doc is not None else None
     from aetherflow_compiler.explain import as_text, explain_flow
 
@@ -374,6 +385,34 @@ def explain(flow: str | None, profiles: str | None, plugin_dirs: tuple[str, ...]
                                "resources": [r.as_json() for r in resources]}, indent=2, ensure_ascii=False))
     else:
         click.echo(as_text(str(result.flow_id), result.path, resources), nl=False)
+    sys.exit(EXIT_OK)
+
+
+@cli.command()
+@click.argument("flow", required=False, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot", "json"]), default="mermaid",
+              show_default=True, help="mermaid: a flowchart for Markdown docs; dot: Graphviz (dot -Tsvg); "
+                                      "json: one object (flow, jobs, edges).")
+@click.option("--profiles", "profiles", type=click.Path(), help="Profiles file; resources' profiles must exist in it.")
+@plugins_option
+@bundle_options
+def graph(flow: str | None, fmt: str, profiles: str | None, plugin_dirs: tuple[str, ...], mode: str | None,
+          flow_yaml: str | None, bundle_manifest: str | None) -> None:
+    """Draw FLOW: its jobs in declared order with their steps, depends_on edges, the jobs
+    each `when` reads (the condition as written on the gated job), steps whose on_no_data:
+    skip_job can skip their job, and the flow lock, job locks and with_lock keys.
+
+    Exit status: 0, or 2 when FLOW is not a valid flow file (the diagnostics of `validate`).
+    """
+    report, result, _ = one_valid_flow("graph", flow, profiles, plugin_dirs, mode, flow_yaml, bundle_manifest)
+    assert result.document is not None
+    from aetherflow_compiler.build import build_flow
+    from aetherflow_compiler.graph import flow_graph, render
+
+    for diag in report.warnings:
+        click.echo(diag.format_text(), err=True)
+    built = build_flow(result.document, result.path)
+    click.echo(render(flow_graph(built, result.path), fmt), nl=False)
     sys.exit(EXIT_OK)
 
 

@@ -2,8 +2,9 @@
 # Programs the tests need that do not come from PyPI: PostgreSQL's initdb/pg_ctl
 # (tests/peers.py), the shells the sh target is tested under (dash, bash, busybox),
 # systemd-analyze, which checks the generated timers' calendar expressions, and Info-ZIP's
-# zip and unzip, which the archive:os and archive:external drivers run, and sqlite3, which
-# the shell artifact's opt-in SQLite mirror runs.
+# zip and unzip, which the archive:os and archive:external drivers run, sqlite3, which
+# the shell artifact's opt-in SQLite mirror runs, and Graphviz's dot, which must accept what
+# `aetherflow graph --format dot` writes (tests/test_graph.py).
 # Installs the Debian packages that are missing when running as root.
 set -eu
 missing=
@@ -18,6 +19,8 @@ command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
 command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
 # faketime runs one process with its clock ahead (the PostgreSQL lock tests).
 command -v faketime >/dev/null 2>&1 || missing="$missing faketime"
+# Graphviz's dot renders `aetherflow graph --format dot` (tests/test_graph.py).
+command -v dot >/dev/null 2>&1 || missing="$missing graphviz"
 # GNU time measures the artifacts' peak memory in bench/run.py (tests/test_bench.py).
 [ -x /usr/bin/time ] || missing="$missing time"
 [ -n "$missing" ] || exit 0

@@ -118,6 +118,9 @@ def test_the_user_path_from_the_wheel(user: User, built: Built) -> None:
     assert json.loads(user.aetherflow("schema", "flow").stdout)["title"]
     explained = user.aetherflow("explain", "examples/flows/sales_export.yaml", "--profiles", "examples/profiles.yaml")
     assert "sales_db" in explained.stdout
+    drawn = user.aetherflow("graph", "examples/flows/daily_orders.yaml", "--format", "json")
+    assert [e["kind"] for e in json.loads(drawn.stdout)["edges"]] == ["depends_on", "when"]
+    assert user.aetherflow("graph", "examples/flows/daily_orders.yaml").stdout.startswith("flowchart TD\n")
     user.aetherflow("compile", "examples/flows", "-o", "dist", "--target", "all",
                     "--schedule", "examples/scheduler.yaml")
     assert "Europe/Berlin" in user.aetherflow("schedule", "explain", "examples/scheduler.yaml").stdout
