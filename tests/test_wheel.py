@@ -131,6 +131,18 @@ def test_the_user_path_from_the_wheel(user: User, built: Built) -> None:
     assert scripts == sorted(manifest["flows"]) and shells, (scripts, shells)
     assert (dist / "aetherflow_runtime" / "steps" / "process.py").is_file()
     assert (dist / "schedule" / "crontab").is_file()
+    # The same compile as a project config: a bare `aetherflow compile --check` finds the
+    # [tool.aetherflow] table of the pyproject.toml above it and sees dist/ up to date; the
+    # examples' own aetherflow.toml compiles them in their folder.
+    (user.home / "pyproject.toml").write_text('[project]\nname = "user-flows"\n\n[tool.aetherflow]\n'
+                                              'paths = ["examples/flows"]\noutput = "dist"\ntarget = "all"\n'
+                                              'schedule = "examples/scheduler.yaml"\n')
+    (user.home / "reports").mkdir()
+    aetherflow = str(user.venv / "bin" / "aetherflow")
+    assert "dist is up to date" in user.run(aetherflow, "compile", "--check", cwd=user.home / "reports").stderr
+    user.run(aetherflow, "validate", cwd=user.home / "examples" / "flows")
+    user.run(aetherflow, "compile", cwd=user.home / "examples")
+    assert (user.home / "demo" / "dist" / "daily_orders.sh").is_file()
 
     inbox = user.home / "inbox"
     inbox.mkdir()
