@@ -52,7 +52,7 @@ class ConfiguredCommand(click.Command):
             if path is not None:
                 raise click.UsageError("--config names a project config; --no-config reads none (leave one out)")
         else:
-            found = config_file(path) if path is not None else find_config(os.getcwd())
+            found = config_file(path) if path is not None else _discovered()
             if found is not None:
                 config = _load(ctx, found)
                 ctx.meta[META] = config
@@ -61,7 +61,7 @@ class ConfiguredCommand(click.Command):
 
     def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         super().format_epilog(ctx, formatter)
-        found = find_config(os.getcwd())
+        found = _discovered()
         with formatter.section("Project config"):
             if found is None:
                 formatter.write_text("None found here. Its keys are the long options' names (paths, output, "
@@ -70,6 +70,13 @@ class ConfiguredCommand(click.Command):
             else:
                 formatter.write_text(f"{found.path} ({found.where}): its keys are the defaults of the options "
                                      "above; options given on the command line win.")
+
+
+def _discovered() -> ConfigFile | None:
+    try:
+        return find_config(os.getcwd())
+    except OSError:  # a working directory that no longer exists has no config
+        return None
 
 
 def config_warnings() -> list[Diagnostic]:
