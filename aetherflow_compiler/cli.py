@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -19,9 +21,9 @@ from aetherflow_compiler.compile import (
     CompileOptions,
     OutputError,
     compile_paths,
-    drift,
     write_output,
 )
+from aetherflow_compiler.compile_outcome import emit, finish, problem
 from aetherflow_compiler.diagnostics import Diagnostic
 from aetherflow_compiler.plugins import PluginSet, toolchain
 from aetherflow_compiler.report import print_report
@@ -169,6 +171,10 @@ def validate(paths: tuple[str, ...], profiles: str | None, plugin_dirs: tuple[st
                                                                         "the project config).")
 @click.option("--profiles", "profiles", type=click.Path(), help="Profiles file merged into resources.")
 @click.option("--check", is_flag=True, help="Compare with the output directory instead of writing; exit 1 on drift.")
+@click.option("--diff", is_flag=True, help="Like --check, and print a unified diff of what a compile would change.")
+@click.option("--json", "json_output", is_flag=True,
+              help="Print one JSON object (ok, flows, files, changes, errors and warnings as validate --json "
+                   "prints them) instead of text.")
 @click.option("--single-file/--no-single-file", default=False,
               help="Inline the runtime: one .py file per flow is the whole deployment.")
 @click.option("--target", type=click.Choice(["python", "sh", "all"]), default="python", show_default=True,
@@ -215,7 +221,8 @@ def validate(paths: tuple[str, ...], profiles: str | None, plugin_dirs: tuple[st
 @click.option("--k8s-request", "k8s_requests", multiple=True, metavar="NAME=QUANTITY",
               help="Container resource request, e.g. cpu=250m or memory=256Mi (repeatable; default cpu=100m, "
                    "memory=128Mi).")
-def compile_command(paths: tuple[str, ...], output: str | None, profiles: str | None, check: bool, single_file: bool,
+def compile_command(paths: tuple[str, ...], output: str | None, profiles: str | None, check: bool, diff: bool,
+                    json_output: bool, single_file: bool,
                     target: str, plugin_dirs: tuple[str, ...], mode: str | None, flow_yaml: str | None,
                     bundle_manifest: str | None, no_cache: bool, wheelhouse: str | None,
                     python_version: str | None, platforms: tuple[str, ...], bytecode: tuple[str, ...],
@@ -230,8 +237,8 @@ def compile_command(paths: tuple[str, ...], output: str | None, profiles: str | 
     if output is None:
         raise click.UsageError("Missing option '-o' / '--output': give it, or set output in the project config "
                                "([tool.aetherflow] in pyproject.toml, or aetherflow.toml)")
-    inputs = resolve_inputs(paths, flow_yaml, profiles, plugin_dirs, mode, bundle_manifest)
-    registry, plugins = load_toolchain(inputs.plugin_dirs, inputs.mode, False, inputs.archive_drivers)
+    inputs = resolve_inputs(paths, flow_yaml, profiles, plugin_dirs, mode, bundle_manifest, json_output)
+    registry, plugins = load_toolchain(inputs.plugin_dirs, inputs.mode, json_output, inputs.archive_drivers)
     requests = KubeOptions.requests
     if k8s_requests:
         pairs = [r.partition("=") for r in k8s_requests]
@@ -247,8 +254,9 @@ def compile_command(paths: tuple[str, ...], output: str | None, profiles: str | 
                                             requests=requests))
     vendor_target = _vendor_target(wheelhouse, python_version, platforms, single_file, target)
     if archive is not None:
-        if check:
-            raise click.UsageError("--archive writes files; --check writes none (leave one out)")
+        if check or diff:
+            raise click.UsageError(f"--archive writes files; {'--check' if check else '--diff'} writes none "
+                                   "(leave one out)")
         inside = os.path.relpath(os.path.abspath(archive), os.path.abspath(output))
         if not inside.startswith(os.pardir):
             raise click.UsageError(f"--archive {archive} is inside the output directory {output}: it would "
@@ -256,48 +264,50 @@ def compile_command(paths: tuple[str, ...], output: str | None, profiles: str | 
     options = CompileOptions(output=output, profiles=inputs.profiles, single_file=single_file, target=target,
                              schedule=schedule, deploy=deploy, bundle=inputs.bundle, wheelhouse=wheelhouse,
                              vendor_target=vendor_target, bytecode=_bytecode_for(bytecode, no_bytecode, single_file))
+    progress = _progress_bar() if not json_output else None
     try:
-        result = compile_paths(inputs.paths, options, registry, CompileCache(enabled=not no_cache), plugins)
+        with progress if progress is not None else contextlib.nullcontext():
+            options = dataclasses.replace(options, progress=progress)  # not part of the compile's inputs
+            result = compile_paths(inputs.paths, options, registry, CompileCache(enabled=not no_cache), plugins)
     except BytecodeError as exc:
-        click.echo(f"aetherflow: {exc}", err=True)
+        if json_output:
+            emit({"ok": False, "command": "compile", "output": output, "errors": [problem(output, str(exc))],
+                  "warnings": []})
+        else:
+            click.echo(f"aetherflow: {exc}", err=True)
         sys.exit(EXIT_INVALID)
-    if not result.ok:
-        result.report.general[:0] = config_warnings()
-        print_report(result.report)
-        sys.exit(EXIT_INVALID)
-    for diag in [*config_warnings(), *result.report.warnings]:
-        click.echo(diag.format_text())
-    n_flows = len(result.flow_ids)
-    if check:
-        changes = drift(result.files, output)
-        for state, path in changes:
-            click.echo(f"{state}: {os.path.join(output, path)}")
-        if changes:
-            click.echo(f"{output} is out of date ({len(changes)} of {len(result.files)} files); "
-                       "run aetherflow compile without --check", err=True)
-            sys.exit(EXIT_DRIFT)
-        click.echo(f"{output} is up to date ({n_flows} flows, {len(result.files)} files)", err=True)
-        sys.exit(EXIT_OK)
-    try:
-        written = write_output(result.files, output)
-    except (OutputError, OSError) as exc:
-        click.echo(f"aetherflow: {exc}", err=True)
-        sys.exit(EXIT_INVALID)
-    flows_text = f"{n_flows} flow{'s' if n_flows != 1 else ''}"
-    if written:
-        click.echo(f"compiled {flows_text} into {output} ({len(result.files)} files)", err=True)
-    else:
-        click.echo(f"compiled {flows_text}: {output} was already up to date ({len(result.files)} files)", err=True)
-    if archive is not None:
-        from aetherflow_compiler.archive import write_archive
+    result.report.general[:0] = config_warnings()
+    sys.exit(finish(result, output, check=check, diff=diff, json_output=json_output, archive=archive))
 
-        try:
-            digest = write_archive(result.files, archive)
-        except OSError as exc:
-            click.echo(f"aetherflow: cannot write {archive}: {exc}", err=True)
-            sys.exit(EXIT_INVALID)
-        click.echo(f"archived {output} as {archive} (sha256 {digest}, in SHA256SUMS)", err=True)
-    sys.exit(EXIT_OK)
+
+class _ProgressBar:
+    """click's progress bar on stderr over the files compiled, only when stderr is a
+    terminal and there are enough of them to wait for; nothing otherwise."""
+
+    MIN_FILES = 8
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def __enter__(self) -> _ProgressBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.render_finish()
+
+    def start(self, total: int) -> None:
+        if total >= self.MIN_FILES:
+            self.bar = click.progressbar(length=total, label="compiling", file=sys.stderr, show_pos=True)
+            self.bar.render_progress()
+
+    def advance(self, done: int) -> None:
+        if self.bar is not None:
+            self.bar.update(done)
+
+
+def _progress_bar() -> _ProgressBar | None:
+    return _ProgressBar() if sys.stderr.isatty() else None
 
 
 def _bytecode_for(bytecode: tuple[str, ...], no_bytecode: bool, single_file: bool) -> tuple[str, ...] | None:
@@ -539,14 +549,17 @@ def schedule() -> None:
               help="How many trigger times per item.")
 @click.option("--from", "start", metavar="ISO-TIME",
               help="Start after this time (ISO 8601; without an offset it is in the file's timezone). Default: now.")
-def schedule_explain(scheduler_file: str, count: int, start: str | None) -> None:
+@click.option("--json", "json_output", is_flag=True,
+              help="Print one JSON object (the items and their next times; errors and warnings as validate --json "
+                   "prints them) instead of text.")
+def schedule_explain(scheduler_file: str, count: int, start: str | None, json_output: bool) -> None:
     """Print the next trigger times of every item of SCHEDULER_FILE in its timezone, so a
     reviewer can see what the crontab, timers and CronJobs will do. Exit status: 0, or 2
     when the file is not a valid scheduler file."""
     import datetime
     import zoneinfo
 
-    from aetherflow_compiler.schedule.explain import explain_text
+    from aetherflow_compiler.schedule.explain import explain_json, explain_text
     from aetherflow_compiler.schedule.model import schedule_of
 
     report = validate_paths([scheduler_file])
@@ -554,10 +567,14 @@ def schedule_explain(scheduler_file: str, count: int, start: str | None) -> None
     if report.ok and (len(files) != 1 or files[0].kind != "scheduler"):
         report.general.append(Diagnostic(scheduler_file, 1, 1, "AF100", "schedule explain needs one scheduler file"))
     if not report.ok:
-        print_report(report)
+        if json_output:
+            emit(report.as_json())
+        else:
+            print_report(report)
         sys.exit(EXIT_INVALID)
-    for diag in report.warnings:
-        click.echo(diag.format_text(), err=True)
+    if not json_output:
+        for diag in report.warnings:
+            click.echo(diag.format_text(), err=True)
     doc = files[0].document
     assert doc is not None
     plan = schedule_of(doc.data, scheduler_file, doc.sha256)
@@ -571,7 +588,10 @@ def schedule_explain(scheduler_file: str, count: int, start: str | None) -> None
             raise click.BadParameter(str(exc), param_hint="--from") from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=zone)
-    click.echo(explain_text(plan, moment, count), nl=False)
+    if json_output:
+        emit({**report.as_json(), **explain_json(plan, moment, count)})
+    else:
+        click.echo(explain_text(plan, moment, count), nl=False)
     sys.exit(EXIT_OK)
 
 

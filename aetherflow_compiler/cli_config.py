@@ -95,7 +95,7 @@ def _load(ctx: click.Context, found: ConfigFile) -> ProjectConfig:
     from aetherflow_compiler.validate import Report
 
     report = Report(general=problems)
-    if ctx.params.get("as_json"):
+    if ctx.params.get("as_json") or ctx.params.get("json_output"):
         click.echo(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
     else:
         print_report(report)
@@ -132,8 +132,8 @@ def apply_config(ctx: click.Context, command: click.Command, config: ProjectConf
         values.pop("no-bytecode", None)
     if "no_bytecode" in given:
         values.pop("bytecode", None)
-    if ctx.params.get("check"):
-        values.pop("archive", None)  # --check writes nothing
+    if ctx.params.get("check") or ctx.params.get("diff"):
+        values.pop("archive", None)  # --check and --diff write nothing
     if os.environ.get("AETHERFLOW_MODE", "").strip():
         values.pop("mode", None)  # the machine's policy wins over the project's
     if command.name == "validate" and "paths" in values and "schedule" in values:

@@ -59,6 +59,7 @@ KEYS: dict[str, Key] = {k.name: k for k in [
 # Flags that are not project settings: how one run is made, not what the project is.
 NOT_CONFIG = {
     "check": "--check is how CI runs compile, not a project setting: pass it on the command line",
+    "diff": "--diff is how a reviewer runs compile, not a project setting: pass it on the command line",
     "json": "--json is an output format for one run: pass it on the command line",
     "no-cache": "the compile cache is the machine's: pass --no-cache, or set AETHERFLOW_CACHE_DIR",
     "flow-yaml": "use paths = [...] for the flows (relative to this file)",

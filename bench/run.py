@@ -301,6 +301,10 @@ def bench_compile(root: Path, count: int) -> list[Row]:
     for n in range(count):
         (flows / f"f{n}.yaml").write_text(generated_flow(n))
     env = dict(os.environ, AETHERFLOW_CACHE_DIR=str(root / "cache"))
+    # As installed from the wheel, the compiler runs from bytecode: a checkout may forbid
+    # writing it (PYTHONDONTWRITEBYTECODE), and then every call compiles the compiler.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    subprocess.run([AETHERFLOW, "--version"], env=env, check=True, stdout=subprocess.DEVNULL)
     out = root / "dist-many"
     args = [AETHERFLOW, "compile", str(flows), "-o", str(out)]
     rows = [Row("compile", f"{count} flows, cold", timed(args, root, env, 1)[0], 1, "aetherflow compile")]
@@ -394,27 +398,60 @@ def report(rows: list[Row], memory: dict[str, float], quick: bool) -> str:
 NOTES = """
 ## Reading these numbers
 
-- Medians of repeated runs on a shared 2-core machine; between runs of this script the
-  engine's own times moved by up to 25%, so ratios near a target can land on either side.
+- Medians of repeated runs on a shared 2-core machine. Other work on the machine moves
+  the absolute times by up to 1.5x between runs of this script; the rows that are
+  compared are timed in turn (one run of each, repeated), so that a slower spell weighs
+  on all of them alike, but a ratio near its target can still land on either side.
 - The artifact is run as `python3 -I -S dist/<flow>.py run` (no site-packages: the
-  artifact needs none). Bare CPython starts in about 12 ms here; the artifact's own
-  imports and its first state transactions add about 30 ms.
-- The Python floor does the same work with nothing else: start, open the WAL SQLite
-  file, and per step `subprocess.run(["/bin/true"])` and one committed row. The artifact
-  starts its steps with `posix_spawn` (vfork) where `subprocess.run` forks, so at 100 steps
-  it can beat that floor; at one step the difference is the artifact's own imports and
-  checks (the runtime hash, the state tables, the env snapshot).
-- "No writable `__pycache__`" is a copy of the dist run with `-B`, as on a read-only mount
-  (a ConfigMap, an image layer): every start compiles the runtime from source. A
-  `--single-file` script is `__main__`, which Python never caches: the same cost always.
-- The shell artifact (`--target sh`) runs each plain step as one simple command, which
-  dash starts with vfork like the floor script does; on top of that it appends each step's
-  record to the job's log (one write on a descriptor held open for the job, no file to
-  create) and logs two lines. The sh flows here declare `state.backend: sqlite`, as engine
-  flows do; the shell keeps the file layout beside that path. The rest is about 8 ms per
-  run (reading the ~100 KB script, date, mkdir, the lock keeper) and about 0.07 ms of
-  shell per step. The sh rows and the floor are timed in turn (one run of each, repeated)
-  so that the machine's drift falls on all of them alike.
+  artifact needs none). The Python floor does the same work with nothing else: start,
+  open the WAL SQLite file, and per step `subprocess.run(["/bin/true"])` and one committed
+  row. The shell floor is `sh` running `/bin/true` lines.
+
+## Where the time goes (profiled for issue 17)
+
+Measured with `-X importtime`, `perf stat`, `strace -c` and in-process timers around the
+runtime's functions (101 steps of `true`, the minimum of 5 runs):
+
+- **Read-only dist** (`-B`, a ConfigMap or an image layer): the runtime used to be compiled
+  from source at every start, 20 to 35 ms of a 40 to 60 ms run ("--no-bytecode" row). The
+  dist now ships checked-hash bytecode (docs/artifacts.md#shipped-bytecode) and the cold
+  start is the warm one (ratio about 1.0x).
+- **`--single-file`**: the script is `__main__`, which Python compiles from source at every
+  start and never caches. Compiling its ~4,350 lines alone takes the "compiling the
+  --single-file script" row (best of 20 in one process; the first compile in a fresh
+  process is slower, 40 to 47 ms here), which is most of a warm multi-file run by
+  itself: 1.15x cannot be reached by a script Python must compile. Ways around it were
+  measured and not taken: bytecode embedded in the script as a base64 string (an
+  unreadable, interpreter-specific blob in a file meant for review) or a zipapp (not a
+  script). The multi-file dist is the form for read-only mounts; the docs say so.
+- **Per step**, the artifact against the floor (ms): waiting for the child 0.34 and
+  posix_spawn 0.10 (the floor's `subprocess.run` takes 0.40 for both), the step's record
+  0.08 (one transaction writing the engine's `step_runs` row and our `af_step_results`
+  row; the floor commits one row of one table, 0.04), two event lines 0.02, checking the
+  step's inputs 0.03, the runner's bookkeeping 0.03. Looking the program up on PATH cost
+  0.06 a step and is now done once per run. What is left over the floor is the engine-
+  compatible record and the events, which the floor does not write.
+- **Per run**: the runtime's imports (module bodies run from bytecode, about 4.5 ms, and
+  `json`, 1.5 ms, which the floor does not need), the check that the runtime next to the
+  script is the one it was compiled with (reads and hashes every runtime file, 1 to 2
+  ms), and the state's schema and run, job and lock rows (six small transactions where
+  the floor has one per step).
+- **Memory**: the floor itself peaks at about 12.4 MB (CPython with sqlite3 and
+  subprocess; bare `python3 -I -S -c pass` is 8.2 MB), so a 12 MB target for the artifact
+  is below the floor on this machine; the artifact is about 1 MB over the floor. Peak
+  RSS comes from GNU time: a probe written in Python measures its own memory, because
+  its vfork child shares it until exec.
+- **Shell artifact**: per step 33 system calls against the floor's 7 (each builtin
+  redirection saves and restores a descriptor), about 37 us; per run about 6 ms over a
+  bare `dash`: parsing the ~90 KB runtime, the job lock (keeper and release), one `date`
+  and one `mkdir`. Dropping the lock's keeper or release would reach 1.2x and lose mutual
+  exclusion; that trade was not made (docs/sh-target.md).
+- **Compile**: cold, one pool pass per flow (analysis and script together) over both
+  cores; the loader with positions, the layout of generated code and the schema checks
+  (fastjsonschema, compiled once and cached) were the per-flow costs. With nothing
+  changed, the rest is the interpreter and imports (about 100 ms), reading 1000 sources
+  and 2000 cache entries, hashing their keys, and comparing the 21 MB output with the
+  disk; the manifest's indented JSON comes from the cache.
 - With PostgreSQL state (AETHERFLOW_STATE_URL) a run pays about 140 ms once to import
   psycopg (libpq and its bindings) and a connection; per step it pays one round trip
   per state write on loopback. The SQLite rows beside them use the same interpreter.

@@ -198,6 +198,8 @@ class Run:
         for note in ignored_settings(self.settings):
             self.log.warning("setting_ignored", detail=note)
         self.metrics: Optional[Any] = None
+        # AETHERFLOW_METRICS_TEXTFILE: where the run's Prometheus metrics go (textfile.py)
+        self.textfile = self.env.get("AETHERFLOW_METRICS_TEXTFILE") or None
         if self.settings.metrics_module:
             from .metrics import load_metrics  # only runs with a metrics sink need it
 
@@ -259,6 +261,9 @@ class Run:
         self.summary: List[Dict[str, Any]] = []
         self.failure_causes: List[BaseException] = []
         self.last_status: Dict[str, Any] = {}
+        # The job and step running now, for the metrics of an interrupted run:
+        # (job, its JobRun, monotonic start), cleared when the job is finished.
+        self.current_job: Optional[Tuple[Job, JobRun, float]] = None
 
     # -- locks ----------------------------------------------------------------------------
     def acquire_lock(self, key: str, ttl: int) -> bool:
@@ -295,6 +300,7 @@ class Run:
     def execute(self) -> int:
         """Run the selected jobs; returns the exit code (see EXIT_* in cli)."""
         started = time.monotonic()
+        wall_started = time.time()
         flow_lock = "flow:%s" % self.flow.flow_id
         self.log.info("run_start", source=self.flow.source)
         if self.flow.lock_scope == "flow" and not self.acquire_lock(
@@ -318,6 +324,9 @@ class Run:
         except StateStoreError as exc:
             self.state_error = exc
             raise
+        except SystemExit as exc:  # SIGTERM or SIGINT (cli._on_signal): 128 + signal
+            code = exc.code if isinstance(exc.code, int) else 1
+            raise
         finally:
             for name in self.connectors.close_all():
                 self.log.warning("connector_close_failed", resource=name)
@@ -325,6 +334,7 @@ class Run:
                 # What was recorded stays as it is: nothing more is written (exit 2).
                 self.log.error("state_store_failed", error=str(self.state_error))
                 self.log.info("run_end", status=FAILED, duration_ms=_ms(started))
+                run_status, code = FAILED, 2
             else:
                 for key in list(self.held_locks):
                     self.release_lock(key)
@@ -341,7 +351,65 @@ class Run:
                 if self.metrics is not None:
                     self.metrics.run_end(self.statuses)
             self.state.close()
+            if self.textfile is not None:
+                self._write_textfile(run_status, code, wall_started)
         return code
+
+    def _write_textfile(self, run_status: str, code: int, started: float) -> None:
+        from .textfile import write_textfile  # only runs that set the variable need it
+
+        write_textfile(
+            str(self.textfile),
+            self.log,
+            self.flow.flow_id,
+            run_status,
+            code,
+            started,
+            time.time(),
+            self.metrics_jobs(run_status),
+        )
+
+    def metrics_jobs(self, run_status: str) -> List[Dict[str, Any]]:
+        """The summary's jobs, with the job and step that were running when the run
+        stopped (INTERRUPTED by a signal, else FAILED) and, after them, the selected jobs
+        not reached."""
+        jobs = list(self.summary)
+        if self.current_job is not None:
+            job, body, job_started = self.current_job
+            stopped = "INTERRUPTED" if run_status == "INTERRUPTED" else FAILED
+            steps = list(body.summary)
+            if body.current_step is not None:
+                step_id, step_type, step_started = body.current_step
+                steps.append(
+                    {
+                        "step_id": step_id,
+                        "step_type": step_type,
+                        "status": stopped,
+                        "duration_ms": _ms(step_started),
+                    }
+                )
+            jobs.append(
+                {
+                    "job_id": job.id,
+                    "status": stopped,
+                    "duration_ms": _ms(job_started),
+                    "steps": steps,
+                }
+            )
+        listed = {entry["job_id"] for entry in jobs}
+        for job in self.jobs:
+            if job.id in listed:
+                continue
+            if not self.options.selected or job.id in self.options.selected:
+                jobs.append(
+                    {
+                        "job_id": job.id,
+                        "status": "NOT_REACHED",
+                        "duration_ms": 0,
+                        "steps": [],
+                    }
+                )
+        return jobs
 
     def _execute_jobs(self) -> int:
         prior = self.state.jobs(self.run_id)
@@ -423,6 +491,7 @@ class Run:
                 "steps": steps,
             }
         )
+        self.current_job = None
 
     def _run_job(self, job: Job) -> None:
         started = time.monotonic()
@@ -457,6 +526,7 @@ class Run:
             if self.metrics is not None:
                 self.metrics.job_start(job.id)
             body = JobRun(self, job)
+            self.current_job = (job, body, started)
             try:
                 job.body(body)
             except _JobFailed as exc:
@@ -538,6 +608,7 @@ class JobRun:
         self.outputs: Dict[str, Any] = {}  # job.outputs, promoted by steps
         self.skip_reason: Optional[str] = None
         self.summary: List[Dict[str, Any]] = []
+        self.current_step: Optional[Tuple[str, str, float]] = None  # (id, type, start)
         # What an earlier attempt of this run recorded, read once (resume).
         self.recorded = run.state.job_steps(job.id, run.run_id)
 
@@ -583,6 +654,7 @@ class JobRun:
             return
 
         started = time.monotonic()
+        self.current_step = (step_id, step_type, started)
         run.log.info("step_start", job_id=job.id, step_id=step_id, step_type=step_type)
         if run.metrics is not None:
             run.metrics.step_start(job.id, step_id, step_type)
@@ -653,6 +725,7 @@ class JobRun:
         started: float,
         resumed: bool = False,
     ) -> None:
+        self.current_step = None
         entry: Dict[str, Any] = {
             "step_id": step_id,
             "step_type": step_type,

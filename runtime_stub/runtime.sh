@@ -2076,9 +2076,11 @@ af_cmd_run() {
     # instead, as in the Python artifact. Caught, not ignored, so that programs get SIGPIPE.
     trap : PIPE
     af_event INFO run_start "source=$AF_SOURCE"
-    # Settings that name Python modules: the shell runs none (docs/sh-target.md).
+    # Settings that name Python modules (the shell runs none) and the metrics textfile
+    # of the Python artifact (docs/sh-target.md).
     [ -z "${AETHERFLOW_METRICS_MODULE:-}" ] || af_event WARNING setting_ignored "detail=AETHERFLOW_METRICS_MODULE: a shell artifact runs no Python module"
     [ -z "${AETHERFLOW_SETTINGS_MODULE:-}" ] || af_event WARNING setting_ignored "detail=AETHERFLOW_SETTINGS_MODULE: a shell artifact runs no Python module"
+    [ -z "${AETHERFLOW_METRICS_TEXTFILE:-}" ] || af_event WARNING setting_ignored "detail=AETHERFLOW_METRICS_TEXTFILE: a shell artifact writes no metrics file (only the Python artifact does)"
     af_sql_open
     if [ "$AF_LOCK_SCOPE" = flow ] && ! af_lock_acquire "flow:$AF_FLOW_ID" "$AF_LOCK_TTL" "$AF_FLOW_LOCK_NAME"; then
         af_event ERROR lock_held "key=flow:$AF_FLOW_ID" "detail=another run of this flow holds the flow lock"

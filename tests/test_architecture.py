@@ -130,3 +130,36 @@ def test_each_state_backend_implements_the_one_interface() -> None:
         (cls,) = [n for n in module.body if isinstance(n, ast.ClassDef) and not n.name.startswith("_")]
         assert [ast.unparse(b) for b in cls.bases] == ["StateStore"]
         assert methods <= {n.name for n in cls.body if isinstance(n, ast.FunctionDef)}, backend
+
+
+def _module_level_names(tree: ast.Module) -> tuple[set[str], set[str]]:
+    """(names a module defines at top level, names its absolute imports bind there)."""
+    defined: set[str] = set()
+    imported: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+        elif isinstance(node, ast.Assign):
+            defined |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            defined.add(node.target.id)
+        elif isinstance(node, ast.Import):
+            imported |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module != "__future__":
+            imported |= {a.asname or a.name for a in node.names}
+    return defined, imported
+
+
+def test_runtime_modules_share_one_namespace_without_clashes() -> None:
+    # --single-file inlines every runtime module into one script: a top-level name that
+    # two modules define, or one defines and another imports, would replace the other.
+    root = ROOT / "runtime_stub"
+    names = {p.relative_to(root).as_posix(): _module_level_names(ast.parse(p.read_text()))
+             for p in sorted(root.rglob("*.py"))}
+    clashes = []
+    for path, (defined, _) in names.items():
+        for other, (other_defined, other_imported) in names.items():
+            if other != path:
+                clashes += [f"{path} and {other}: {n}" for n in sorted(defined & (other_defined | other_imported))]
+    assert len(names) > 20
+    assert clashes == []

@@ -109,6 +109,8 @@ def test_compile_check_and_validate_use_the_config(tmp_path: Path) -> None:
     (root / "pyproject.toml").write_text((root / "pyproject.toml").read_text().replace("/srv/", "/opt/"))
     drift = run_cli(["compile", "--check"], cwd=root)
     assert drift.exit_code == 1 and "differs: dist/schedule/crontab" in drift.stdout
+    diffed = run_cli(["compile", "--diff"], cwd=root)  # --diff writes nothing either: no archive
+    assert diffed.exit_code == 1 and "+30 2 * * * cd /opt/aetherflow/dist && " in diffed.stdout
     valid = ok(run_cli(["validate"], cwd=root))
     assert valid.stderr.strip() == "2 files valid"  # the flow and the scheduler file
 
@@ -149,6 +151,8 @@ def test_aetherflow_toml_wins_over_the_pyproject_table_beside_it_with_a_warning(
                                     "aetherflow.toml is beside it")
     as_json = json.loads(run_cli(["validate", "--json"], cwd=root).stdout)
     assert [w["code"] for w in as_json["warnings"]] == ["AF817"]
+    compiled = json.loads(run_cli(["compile", "--json"], cwd=root).stdout)
+    assert compiled["ok"] and [w["code"] for w in compiled["warnings"]] == ["AF817"]
 
 
 def test_the_nearest_config_wins_and_the_search_stops_at_the_repository_root(tmp_path: Path) -> None:

@@ -487,7 +487,7 @@ def test_lock_names_computed_when_compiling_match_the_runtime(shell: tuple[str, 
 
 
 @pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
-def test_settings_naming_python_modules_are_reported_as_ignored(project: Project, shell: tuple[str, ...]) -> None:
+def test_settings_the_shell_does_not_act_on_are_reported_as_ignored(project: Project, shell: tuple[str, ...]) -> None:
     _sh_flow(project, "m", """\
         jobs:
           - id: j
@@ -497,12 +497,16 @@ def test_settings_naming_python_modules_are_reported_as_ignored(project: Project
     project.compile("--target", "sh")
     quiet = _run(project, shell, "m", "run")
     assert quiet.returncode == 0 and "setting_ignored" not in quiet.stderr
+    prom = project.root / "m.prom"
     proc = _run(project, shell, "m", "run", env={"AETHERFLOW_METRICS_MODULE": "sink",
-                                                 "AETHERFLOW_SETTINGS_MODULE": "team"})
+                                                 "AETHERFLOW_SETTINGS_MODULE": "team",
+                                                 "AETHERFLOW_METRICS_TEXTFILE": str(prom)})
     assert proc.returncode == 0, proc.stderr
     warnings = [line for line in proc.stderr.splitlines() if "WARNING setting_ignored" in line]
-    assert len(warnings) == 2
+    assert len(warnings) == 3
     assert "detail=AETHERFLOW_METRICS_MODULE: a shell artifact runs no Python module" in warnings[0]
+    assert "detail=AETHERFLOW_METRICS_TEXTFILE: a shell artifact writes no metrics file" in warnings[2]
+    assert not prom.exists()
 
 
 MIRRORED = """\

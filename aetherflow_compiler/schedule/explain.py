@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import zoneinfo
+from typing import Any
 
 from croniter import croniter
 
@@ -16,6 +17,25 @@ def next_times(cron: str, timezone: str, start: datetime.datetime, count: int) -
     zone = zoneinfo.ZoneInfo(timezone)
     it = croniter(cron, start.astimezone(zone))
     return [it.get_next(datetime.datetime) for _ in range(count)]
+
+
+def explain_json(schedule: Schedule, start: datetime.datetime, count: int) -> dict[str, Any]:
+    """The same as explain_text, for machines: times in ISO 8601 with their offset."""
+    zone = zoneinfo.ZoneInfo(schedule.timezone)
+    return {
+        "source": schedule.source,
+        "timezone": schedule.timezone,
+        "start": start.astimezone(zone).isoformat(timespec="seconds"),
+        "items": [{
+            "id": item.id,
+            "cron": item.cron.text,
+            "target": item.target,
+            "job": item.flow_job,
+            "misfire_grace_time": item.misfire_grace_time,
+            "next": [moment.isoformat(timespec="seconds")
+                     for moment in next_times(item.cron.text, schedule.timezone, start, count)],
+        } for item in schedule.items],
+    }
 
 
 def explain_text(schedule: Schedule, start: datetime.datetime, count: int) -> str:

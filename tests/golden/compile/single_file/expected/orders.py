@@ -37,6 +37,7 @@ import sys
 #   runtime_stub/steps/check_items.py
 #   runtime_stub/steps/process.py
 #   runtime_stub/steps/with_lock.py
+#   runtime_stub/textfile.py
 #   runtime_stub/vendored.py
 
 
