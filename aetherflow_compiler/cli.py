@@ -15,6 +15,7 @@ import click
 
 from aetherflow_compiler import __version__, dropin
 from aetherflow_compiler.cache import CompileCache, compiler_fingerprint
+from aetherflow_compiler.cli_config import ConfiguredCommand, config_warnings
 from aetherflow_compiler.codegen.bytecode import BytecodeError
 from aetherflow_compiler.compile import (
     CompileOptions,
@@ -100,7 +101,8 @@ def resolve_inputs(paths: tuple[str, ...], flow_yaml: str | None, profiles: str 
     given = [*paths, *([flow_yaml] if flow_yaml else [])]
     if bundle_manifest is None:
         if not given:
-            raise click.UsageError("give flow files or directories (or --bundle-manifest)")
+            raise click.UsageError("give flow files or directories (or --bundle-manifest), or set paths in the "
+                                   "project config: [tool.aetherflow] in pyproject.toml, or aetherflow.toml")
         return Inputs(given, profiles, plugin_dirs, mode)
     if profiles or plugin_dirs or paths:
         raise click.UsageError("a bundle manifest names the flows, profiles and plugins: drop "
@@ -140,7 +142,7 @@ def bundle_options(function: Any) -> Any:
                              "from its source, and never on the production host.")(function)
 
 
-@cli.command()
+@cli.command(cls=ConfiguredCommand)
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--profiles", "profiles", type=click.Path(), help="Profiles file; resources' profiles must exist in it.")
 @plugins_option
@@ -149,14 +151,14 @@ def bundle_options(function: Any) -> Any:
 def validate(paths: tuple[str, ...], profiles: str | None, plugin_dirs: tuple[str, ...], mode: str | None,
              flow_yaml: str | None, bundle_manifest: str | None, as_json: bool) -> None:
     """Check flow, profiles, scheduler and bundle manifest files (directories are searched
-    for *.yaml/*.yml).
+    for *.yaml/*.yml). With none given: the project config's paths, profiles and schedule.
 
     Exit status: 0 when every file is valid (warnings allowed), 2 when any has an error.
     """
     inputs = resolve_inputs(paths, flow_yaml, profiles, plugin_dirs, mode, bundle_manifest, as_json)
     registry, plugins = load_toolchain(inputs.plugin_dirs, inputs.mode, as_json, inputs.archive_drivers)
     report = validate_paths(inputs.paths, profiles_path=inputs.profiles, registry=registry)
-    report.general[:0] = plugins.warnings
+    report.general[:0] = [*config_warnings(), *plugins.warnings]
     if as_json:
         click.echo(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
     else:
@@ -164,16 +166,18 @@ def validate(paths: tuple[str, ...], profiles: str | None, plugin_dirs: tuple[st
     sys.exit(EXIT_OK if report.ok else EXIT_INVALID)
 
 
-@cli.command("compile")
+@cli.command("compile", cls=ConfiguredCommand)
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Output directory.")
+@click.option("-o", "--output", type=click.Path(file_okay=False), help="Output directory (required here or in "
+                                                                        "the project config).")
 @click.option("--profiles", "profiles", type=click.Path(), help="Profiles file merged into resources.")
 @click.option("--check", is_flag=True, help="Compare with the output directory instead of writing; exit 1 on drift.")
 @click.option("--diff", is_flag=True, help="Like --check, and print a unified diff of what a compile would change.")
 @click.option("--json", "json_output", is_flag=True,
               help="Print one JSON object (ok, flows, files, changes, errors and warnings as validate --json "
                    "prints them) instead of text.")
-@click.option("--single-file", is_flag=True, help="Inline the runtime: one .py file per flow is the whole deployment.")
+@click.option("--single-file/--no-single-file", default=False,
+              help="Inline the runtime: one .py file per flow is the whole deployment.")
 @click.option("--target", type=click.Choice(["python", "sh", "all"]), default="python", show_default=True,
               help="python: <flow>.py and its runtime; sh: a POSIX shell script per flow; all: both (flows the "
                    "shell cannot express get a warning and a Python artifact only).")
@@ -193,7 +197,7 @@ def validate(paths: tuple[str, ...], profiles: str | None, plugin_dirs: tuple[st
                    "python3.12, or a path; repeatable; default: the one compiling), so that a read-only dist "
                    "does not compile it at every start.")
 @click.option("--no-bytecode", is_flag=True, help="Ship no bytecode: hosts compile the runtime from source.")
-@click.option("--shared-state", is_flag=True,
+@click.option("--shared-state/--no-shared-state", default=False,
               help="The hosts keep state in PostgreSQL (AETHERFLOW_STATE_URL): the flows need psycopg (vendored "
                    "with --wheelhouse), and the schedule files take the URL from --state-env-file / --state-secret.")
 @click.option("--state-env-file", default=DeployOptions.state_env_file, show_default=True,
@@ -218,7 +222,7 @@ def validate(paths: tuple[str, ...], profiles: str | None, plugin_dirs: tuple[st
 @click.option("--k8s-request", "k8s_requests", multiple=True, metavar="NAME=QUANTITY",
               help="Container resource request, e.g. cpu=250m or memory=256Mi (repeatable; default cpu=100m, "
                    "memory=128Mi).")
-def compile_command(paths: tuple[str, ...], output: str, profiles: str | None, check: bool, diff: bool,
+def compile_command(paths: tuple[str, ...], output: str | None, profiles: str | None, check: bool, diff: bool,
                     json_output: bool, single_file: bool,
                     target: str, plugin_dirs: tuple[str, ...], mode: str | None, flow_yaml: str | None,
                     bundle_manifest: str | None, no_cache: bool, wheelhouse: str | None,
@@ -231,6 +235,9 @@ def compile_command(paths: tuple[str, ...], output: str, profiles: str | None, c
     Exit status: 0 written (or up to date with --check), 1 drift found by --check,
     2 invalid input or output directory.
     """
+    if output is None:
+        raise click.UsageError("Missing option '-o' / '--output': give it, or set output in the project config "
+                               "([tool.aetherflow] in pyproject.toml, or aetherflow.toml)")
     inputs = resolve_inputs(paths, flow_yaml, profiles, plugin_dirs, mode, bundle_manifest, json_output)
     registry, plugins = load_toolchain(inputs.plugin_dirs, inputs.mode, json_output, inputs.archive_drivers)
     requests = KubeOptions.requests
@@ -270,6 +277,7 @@ def compile_command(paths: tuple[str, ...], output: str, profiles: str | None, c
         else:
             click.echo(f"aetherflow: {exc}", err=True)
         sys.exit(EXIT_INVALID)
+    result.report.general[:0] = config_warnings()
     sys.exit(finish(result, output, check=check, diff=diff, json_output=json_output, archive=archive))
 
 
@@ -356,7 +364,7 @@ def one_valid_flow(command: str, flow: str | None, profiles: str | None, plugin_
     return report, flows[0], (profiles_docs[0] if profiles_docs else None)
 
 
-@cli.command()
+@cli.command(cls=ConfiguredCommand)
 @click.argument("flow", required=False, type=click.Path())
 @click.option("--profiles", "profiles", type=click.Path(), help="Profiles file merged into resources.")
 @plugins_option
@@ -378,7 +386,7 @@ def explain(flow: str | None, profiles: str | None, plugin_dirs: tuple[str, ...]
 
     resources = explain_flow(result.document, profiles_data, profiles_doc)
     if not as_json:
-        for diag in report.warnings:
+        for diag in [*config_warnings(), *report.warnings]:
             click.echo(diag.format_text(), err=True)
     if as_json:
         click.echo(json.dumps({"flow": result.flow_id, "file": result.path,

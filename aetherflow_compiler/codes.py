@@ -2,7 +2,8 @@
 
 Codes are stable: once released, a code keeps its meaning. New problems get new codes.
 Ranges: AF1xx reading YAML, AF2xx schema, AF3xx flow semantics, AF4xx templates,
-AF5xx `when` expressions, AF6xx step inputs, AF7xx code generation, AF8xx warnings.
+AF5xx `when` expressions, AF6xx step inputs, AF7xx code generation, AF8xx warnings,
+AF9xx the project config (`[tool.aetherflow]` in pyproject.toml, or aetherflow.toml).
 `docs/error-codes.md` is generated from this table plus the golden test cases.
 """
 
@@ -219,6 +220,24 @@ _ALL = [
     Code("AF806", "no-shell-artifact", _W, "With `--target all`: a flow the POSIX shell target cannot express "
          "gets only its Python artifact; the message says why.",
          "Nothing to do if the flow runs where Python is; otherwise change what the message names."),
+    Code("AF817", "config-shadowed", _W, "A folder holds both an aetherflow.toml and a pyproject.toml with a "
+         "`[tool.aetherflow]` table: aetherflow.toml is used (as ruff prefers ruff.toml) and the table is ignored.",
+         "Keep the settings in one of the two files: move them into aetherflow.toml, or delete aetherflow.toml."),
+    # --- the project config --------------------------------------------------------------
+    Code("AF901", "config-syntax", _E, "The project config (pyproject.toml, aetherflow.toml or `--config FILE`) "
+         "is not valid TOML.", "Fix the TOML syntax at the reported position."),
+    Code("AF902", "unknown-config-key", _E, "A key of the project config that the compiler does not read "
+         "(it would be silently ignored).",
+         "Fix the spelling (see the hint) or remove the key. The keys are the names of `compile`'s flags "
+         "without `--`, in kebab-case: `deploy-dir`, not `deploy_dir`."),
+    Code("AF903", "config-wrong-type", _E, "A project config value has the wrong type (such as a string where "
+         "an array of strings is expected).", "Write a value of the expected type (see the hint)."),
+    Code("AF904", "config-invalid-value", _E, "A project config value is not one of the allowed values, is "
+         "empty, or is not in the form the flag takes (`target = \"rust\"`, `k8s-request = [\"cpu\"]`).",
+         "Use one of the listed values, or the form the message names."),
+    Code("AF905", "config-conflict", _E, "Project config keys that cannot go together: `bundle-manifest` with "
+         "`paths`, `profiles` or `plugins` (the manifest names them), `bytecode` with `no-bytecode`.",
+         "Keep one of the two keys (see the message)."),
 ]
 
 CODES: dict[str, Code] = {c.code: c for c in _ALL}

@@ -2,8 +2,8 @@
 # make demo: validate the examples, compile them, then run every compiled flow the way a
 # production host would (python3 and the dist/ directory, nothing else).
 set -eu
-BIN=${BIN:-.venv/bin}
-DEMO=demo
+BIN=$(cd "${BIN:-.venv/bin}" && pwd)
+DEMO=demo  # examples/aetherflow.toml compiles into ../demo/dist
 rm -rf "$DEMO"
 mkdir -p "$DEMO/inbox"
 printf 'id,total\n1,9.50\n' > "$DEMO/inbox/orders-1.csv"
@@ -17,12 +17,12 @@ with sqlite3.connect(sys.argv[1]) as conn:
                       (3, "2026-01-30", "north", 42.0)])
 PY
 
-echo "== aetherflow validate examples/flows examples/profiles.yaml examples/scheduler.yaml"
-"$BIN/aetherflow" validate examples/flows examples/profiles.yaml examples/scheduler.yaml
+echo "== cd examples && aetherflow validate   (what examples/aetherflow.toml names: flows, profiles, schedule)"
+(cd examples && "$BIN/aetherflow" validate)
 echo "== aetherflow validate --bundle-manifest examples/engine-project/manifest.yaml   (a project written for the engine)"
 "$BIN/aetherflow" validate --bundle-manifest examples/engine-project/manifest.yaml
-echo "== aetherflow compile examples/flows -o $DEMO/dist --target all --schedule examples/scheduler.yaml"
-"$BIN/aetherflow" compile examples/flows -o "$DEMO/dist" --target all --schedule examples/scheduler.yaml
+echo "== cd examples && aetherflow compile   (examples/aetherflow.toml: into ../$DEMO/dist, target all, schedule)"
+(cd examples && "$BIN/aetherflow" compile)
 echo "== aetherflow schedule explain examples/scheduler.yaml -n 2"
 "$BIN/aetherflow" schedule explain examples/scheduler.yaml -n 2
 

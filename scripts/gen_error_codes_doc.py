@@ -44,7 +44,9 @@ INLINE_EXAMPLES = {
 RANGES = [
     ("AF1", "Reading YAML"), ("AF2", "Schema"), ("AF3", "Flow semantics"), ("AF4", "Templates"),
     ("AF5", "`when` expressions"), ("AF6", "Step inputs"), ("AF7", "Compiling"), ("AF8", "Warnings"),
+    ("AF9", "The project config"),
 ]
+CONFIGS = ("pyproject.toml", "aetherflow.toml")
 
 
 def _case_files(code: str) -> list[Path]:
@@ -81,6 +83,10 @@ def render() -> str:
                 command, output = INLINE_EXAMPLES[code.code]
                 out += ["```console", command, output, "```", ""]
             for case in inputs:
+                project = case.is_dir() and any((case / name).is_file() for name in CONFIGS)
+                for src in sorted(case / name for name in CONFIGS if (case / name).is_file()) if project else []:
+                    name = src.relative_to(CASES)
+                    out += [f"`{name}`:", "", "```toml", _show(src).rstrip("\n"), "```", ""]
                 sources = sorted(case.glob("*.yaml")) if case.is_dir() else [case]
                 plugins = case.with_suffix(".plugins")
                 for src in sorted(plugins.glob("*.py")) if plugins.is_dir() else []:
@@ -90,7 +96,9 @@ def render() -> str:
                     name = src.relative_to(CASES)
                     out += [f"`{name}`:", "", "```yaml", _show(src).rstrip("\n"), "```", ""]
                 args = case.with_suffix(".args")
-                if args.exists():
+                if project:
+                    out += ["Command:", "", "```console", f"$ cd {case.name} && aetherflow validate", "```", ""]
+                elif args.exists():
                     command = f"aetherflow validate {args.read_text().strip()} {case.name}"
                     out += ["Command:", "", "```console", f"$ {command}", "```", ""]
                 expected = (case.with_name(case.name + ".out") if case.is_dir() else case.with_suffix(".out"))

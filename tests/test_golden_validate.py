@@ -36,12 +36,19 @@ def _cases() -> list[Path]:
     return out
 
 
+def is_project_case(case: Path) -> bool:
+    """A folder with a project config: a bare `aetherflow validate` runs in it."""
+    return case.is_dir() and any((case / name).is_file() for name in ("pyproject.toml", "aetherflow.toml"))
+
+
 @pytest.mark.parametrize("case", _cases(), ids=lambda p: p.stem)
 def test_validate_golden(case: Path, update_golden: bool) -> None:
     args = case_args(case)
     # A bundle manifest case names its manifest in its args; the manifest names the rest.
-    paths = [] if "--bundle-manifest" in args else [case.name]
-    result = run_cli(["validate", *args, *paths], cwd=CASES_DIR, env=case_env(case))
+    # A project case names nothing: its config does.
+    paths = [] if "--bundle-manifest" in args or is_project_case(case) else [case.name]
+    cwd = case if is_project_case(case) else CASES_DIR
+    result = run_cli(["validate", *args, *paths], cwd=cwd, env=case_env(case))
     expected_file = case.with_suffix(".out") if case.is_file() else case.with_name(case.name + ".out")
     actual = result.stdout + f"[exit {result.exit_code}]\n"
     if update_golden:

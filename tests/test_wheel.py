@@ -134,6 +134,20 @@ def test_the_user_path_from_the_wheel(user: User, built: Built) -> None:
     assert scripts == sorted(manifest["flows"]) and shells, (scripts, shells)
     assert (dist / "aetherflow_runtime" / "steps" / "process.py").is_file()
     assert (dist / "schedule" / "crontab").is_file()
+    # The same compile as a project config: a bare `aetherflow compile --check` below a
+    # pyproject.toml with a [tool.aetherflow] table finds it and sees dist/ up to date (its
+    # paths are relative to its folder); the examples' own aetherflow.toml compiles them
+    # in their folder.
+    project = user.home / "project"
+    (project / "reports").mkdir(parents=True)
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "user-flows"\n\n[tool.aetherflow]\npaths = ["../examples/flows"]\noutput = "../dist"\n'
+        'target = "all"\nschedule = "../examples/scheduler.yaml"\n')
+    aetherflow = str(user.venv / "bin" / "aetherflow")
+    assert "dist is up to date" in user.run(aetherflow, "compile", "--check", cwd=project / "reports").stderr
+    user.run(aetherflow, "validate", cwd=user.home / "examples" / "flows")
+    user.run(aetherflow, "compile", cwd=user.home / "examples")
+    assert (user.home / "demo" / "dist" / "daily_orders.sh").is_file()
 
     inbox = user.home / "inbox"
     inbox.mkdir()
