@@ -98,7 +98,7 @@ def test_the_hooks_validate_flows_and_check_the_dist(tmp_path: Path) -> None:
     assert hook_result(first.stdout, "aetherflow validate") == "Passed"
     assert hook_result(first.stdout, "aetherflow compile --check") == "Failed"
     assert "dist/ is out of date" in first.stdout
-    assert "missing: dist/orders.py" in first.stdout
+    assert "missing: dist/daily_orders.py" in first.stdout
 
     # Compiled: both pass, and the YAML outside flows/ was never given to validate.
     project.compile()
@@ -114,7 +114,7 @@ def test_the_hooks_validate_flows_and_check_the_dist(tmp_path: Path) -> None:
     flow.write_text(flow.read_text().replace("Extract yesterday's", "Extract the"))
     stale = project.try_repo("aetherflow-compile-check", "--files", "flows/orders.yaml")
     assert stale.returncode == 1
-    assert "differs: dist/orders.py" in stale.stdout
+    assert "differs: dist/daily_orders.py" in stale.stdout
 
     # A broken flow: the validate hook fails with the located message and validate's exit code.
     (project.root / "flows" / "broken.yaml").write_text(BROKEN)
