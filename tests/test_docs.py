@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import ROOT
 
@@ -38,8 +42,6 @@ def test_every_step_input_is_described() -> None:
 
 
 def test_the_compatibility_page_judges_every_code_with_its_severity() -> None:
-    import re
-
     from aetherflow_compiler.codes import CODES
 
     page = (ROOT / "docs" / "compatibility.md").read_text()
@@ -48,3 +50,26 @@ def test_the_compatibility_page_judges_every_code_with_its_severity() -> None:
     assert sorted(rows) == sorted(CODES)
     for code, entry in CODES.items():
         assert rows[code] == (entry.name, entry.severity.value), code
+
+
+def test_the_getting_started_page_runs(tmp_path: Path) -> None:
+    """Every `$` line after the install block exits 0 in a copy of examples/, and prints the
+    lines shown under it (a shown line with `...` is elided and not compared)."""
+    page = (ROOT / "docs" / "getting-started.md").read_text()
+    blocks = re.findall(r"```console\n(.*?)```", page, re.S)
+    assert "pip install aetherflow-compiler" in blocks[0]
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               AETHERFLOW_WORK_ROOT=str(tmp_path / "work"), AETHERFLOW_STATE_ROOT=str(tmp_path / "state"),
+               ORDERS_INBOX=str(tmp_path / "inbox"))
+    commands = 0
+    for block in blocks[1:]:
+        for chunk in re.split(r"^\$ ", block, flags=re.M)[1:]:
+            command, *shown = chunk.splitlines()
+            run = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True)
+            assert run.returncode == 0, (command, run.stdout, run.stderr)
+            for line in shown:
+                if "..." not in line:
+                    assert line in (run.stdout + run.stderr).splitlines(), (command, line)
+            commands += 1
+    assert commands >= 7
