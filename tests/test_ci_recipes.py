@@ -101,10 +101,10 @@ def shellcheck(script: str, shell: str, tmp: Path) -> str:
 
 
 @pytest.mark.parametrize("workflow", [WORKFLOW, ACTION_USAGE], ids=lambda p: p.name)
-def test_actionlint_accepts_the_workflow(workflow: Path) -> None:
+def test_actionlint_accepts_the_workflow(workflow: Path, tmp_path: Path) -> None:
     # With shellcheck on PATH, actionlint also runs it on every run: script.
     run = subprocess.run([str(BIN / "actionlint"), "-no-color", str(workflow)],
-                         env=env(workflow.parent), capture_output=True, text=True)
+                         env=env(tmp_path), capture_output=True, text=True)
     assert (run.returncode, run.stdout) == (0, "")
 
 
