@@ -108,13 +108,15 @@ def test_actionlint_accepts_the_workflow(workflow: Path, tmp_path: Path) -> None
     assert (run.returncode, run.stdout) == (0, "")
 
 
-def test_actionlint_catches_a_mistake_in_the_workflow(tmp_path: Path) -> None:
+def test_actionlint_catches_mistakes_in_the_workflow_and_its_scripts(tmp_path: Path) -> None:
     broken = tmp_path / "workflow.yml"
-    broken.write_text(WORKFLOW.read_text().replace("runs-on:", "runs_on:"))
+    text = WORKFLOW.read_text().replace("runs-on:", "runs_on:")
+    broken.write_text(text.replace("run: aetherflow validate flows/", "run: aetherflow validate $FLOWS"))
     run = subprocess.run([str(BIN / "actionlint"), "-no-color", str(broken)],
                          env=env(tmp_path), capture_output=True, text=True)
     assert run.returncode == 1
     assert '"runs-on" section is missing' in run.stdout
+    assert "shellcheck reported issue in this script: SC2086" in run.stdout
 
 
 def test_the_action_metadata_is_a_composite_action() -> None:
