@@ -72,7 +72,7 @@ def render() -> str:
     out = [INTRO]
     for flow in sorted(FLOWS.glob("*.yaml")):
         rel = flow.relative_to(ROOT).as_posix()
-        out.append(f"\n### {flow.stem}\n\n[`{rel}`](../{rel})\n\n```mermaid\n{graph_of(flow)}```\n")
+        out.append(f"\n### {flow.stem}\n\nFrom `{rel}` in the repository.\n\n```mermaid\n{graph_of(flow)}```\n")
     return "".join(out)
 
 
