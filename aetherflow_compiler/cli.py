@@ -16,7 +16,6 @@ import click
 from aetherflow_compiler import __version__, dropin
 from aetherflow_compiler.cache import CompileCache, compiler_fingerprint
 from aetherflow_compiler.cli_config import ConfiguredCommand, config_warnings
-from aetherflow_compiler.codegen.bytecode import BytecodeError
 from aetherflow_compiler.compile import (
     CompileOptions,
     OutputError,
@@ -25,6 +24,7 @@ from aetherflow_compiler.compile import (
 )
 from aetherflow_compiler.compile_outcome import emit, finish, problem
 from aetherflow_compiler.diagnostics import Diagnostic
+from aetherflow_compiler.exit_codes import EXIT_INVALID, EXIT_OK
 from aetherflow_compiler.plugins import PluginSet, toolchain
 from aetherflow_compiler.report import print_report
 from aetherflow_compiler.schedule.options import DeployOptions, KubeOptions
@@ -40,9 +40,6 @@ if TYPE_CHECKING:
     from aetherflow_compiler.loader import Document
     from aetherflow_compiler.vendoring.target import Target
 
-EXIT_OK = 0
-EXIT_DRIFT = 1
-EXIT_INVALID = 2
 EXIT_INTERNAL = 3
 
 
@@ -72,7 +69,7 @@ def load_toolchain(plugin_dirs: tuple[str, ...], mode: str | None, as_json: bool
         report = Report()
         report.general.extend([*plugins.diagnostics, *plugins.warnings])
         if as_json:
-            click.echo(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
+            emit(report.as_json())
         else:
             print_report(report)
         sys.exit(EXIT_INVALID)
@@ -128,7 +125,7 @@ def resolve_inputs(paths: tuple[str, ...], flow_yaml: str | None, profiles: str 
 
 def _print(report: Report, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
+        emit(report.as_json())
     else:
         print_report(report)
 
@@ -160,7 +157,7 @@ def validate(paths: tuple[str, ...], profiles: str | None, plugin_dirs: tuple[st
     report = validate_paths(inputs.paths, profiles_path=inputs.profiles, registry=registry)
     report.general[:0] = [*config_warnings(), *plugins.warnings]
     if as_json:
-        click.echo(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
+        emit(report.as_json())
     else:
         print_report(report)
     sys.exit(EXIT_OK if report.ok else EXIT_INVALID)
@@ -265,6 +262,9 @@ def compile_command(paths: tuple[str, ...], output: str | None, profiles: str | 
     options = CompileOptions(output=output, profiles=inputs.profiles, single_file=single_file, target=target,
                              schedule=schedule, deploy=deploy, bundle=inputs.bundle, wheelhouse=wheelhouse,
                              vendor_target=vendor_target, bytecode=_bytecode_for(bytecode, no_bytecode, single_file))
+    # Imported here: it imports subprocess, which no other command's start needs.
+    from aetherflow_compiler.codegen.bytecode import BytecodeError
+
     progress = _progress_bar() if not json_output else None
     try:
         with progress if progress is not None else contextlib.nullcontext():

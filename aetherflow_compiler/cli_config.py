@@ -9,7 +9,6 @@ bundle manifest named on the command line replace the config's `paths` and
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Any
@@ -18,6 +17,7 @@ import click
 from click.core import ParameterSource
 
 from aetherflow_compiler.diagnostics import Diagnostic
+from aetherflow_compiler.exit_codes import EXIT_INVALID
 from aetherflow_compiler.project_config import (
     KEYS,
     ConfigFile,
@@ -30,7 +30,6 @@ from aetherflow_compiler.project_config import (
 GIVEN = {ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT, ParameterSource.PROMPT}
 INPUTS = ("paths", "flow", "flow_yaml", "bundle_manifest")
 META = "aetherflow.project_config"
-EXIT_INVALID = 2
 
 
 class ConfiguredCommand(click.Command):
@@ -91,12 +90,13 @@ def _load(ctx: click.Context, found: ConfigFile) -> ProjectConfig:
         return config
     if not problems:  # only a named pyproject.toml can lack the table
         raise click.BadParameter(f"{found.path} has no [tool.aetherflow] table", ctx=ctx, param_hint="--config")
+    from aetherflow_compiler.compile_outcome import emit
     from aetherflow_compiler.report import print_report
     from aetherflow_compiler.validate import Report
 
     report = Report(general=problems)
     if ctx.params.get("as_json") or ctx.params.get("json_output"):
-        click.echo(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
+        emit(report.as_json())
     else:
         print_report(report)
     sys.exit(EXIT_INVALID)

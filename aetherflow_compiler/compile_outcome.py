@@ -10,9 +10,8 @@ from typing import Any
 import click
 
 from aetherflow_compiler.compile import CompileResult, OutputError, drift, write_output
+from aetherflow_compiler.exit_codes import EXIT_DRIFT, EXIT_INVALID, EXIT_OK
 from aetherflow_compiler.report import print_report
-
-EXIT_OK, EXIT_DRIFT, EXIT_INVALID = 0, 1, 2
 
 
 def problem(path: str, message: str) -> dict[str, Any]:
