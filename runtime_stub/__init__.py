@@ -76,8 +76,8 @@ def verify_runtime(version: str, sha256: str) -> None:
             "error: the runtime in %s does not match this flow script\n"
             "  expected runtime %s sha256 %s\n"
             "  found    runtime %s sha256 %s\n"
-            "  `%s verify` lists the files that differ; deploy the compiled directory\n"
-            "  as a whole (flow scripts with aetherflow_runtime/), or compile again.\n"
+            "  `%s verify` lists the files that differ; deploy the compiled directory again\n"
+            "  (flow scripts with aetherflow_runtime/, as a whole), or compile again.\n"
             % (folder, version, sha256, RUNTIME_VERSION, found, sys.argv[0])
         )
         sys.exit(2)

@@ -292,11 +292,17 @@ def _unwritable(path: str) -> str:
 
 
 def _write_summary(path: str, text: str) -> None:
-    """A regular file is replaced whole (a temporary file renamed over it), so a reader
-    never sees half of it; when that fails, an earlier run's summary is removed rather
-    than left to be taken for this run's. Anything else (/dev/stdout, a pipe) is
-    written to."""
-    if os.path.exists(path) and not os.path.isfile(path):
+    """A regular file (or none) is replaced whole: a temporary file renamed over it, so
+    that a reader never sees half of it; when that fails, an earlier run's summary is
+    removed rather than left to be taken for this run's. Anything else at `path` (a
+    link such as /dev/stdout, a pipe) is written through and never replaced."""
+    import stat
+
+    try:
+        regular = stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        regular = True
+    if not regular:
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(text)
         return

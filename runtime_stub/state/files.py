@@ -74,13 +74,19 @@ class FileState(StateStore):
         )
         try:
             with open(path, "rb") as fh:
-                text = fh.read().decode("utf-8")
+                data = fh.read()
         except FileNotFoundError:
             return None
-        except (OSError, ValueError) as exc:
-            raise StateStoreError("%s cannot be read: %s" % (where, exc)) from None
-        if not text:  # cut short: every record is written whole, then renamed
+        except OSError as exc:  # a folder in its place, no permission
+            raise damaged_record(
+                where, "unreadable: %s" % (exc.strerror or exc)
+            ) from None
+        if not data:  # cut short: every record is written whole, then renamed
             raise damaged_record(where, "empty")
+        try:
+            text = data.decode("utf-8")
+        except ValueError as exc:
+            raise damaged_record(where, "not UTF-8: %s" % exc) from None
         return decode_record(text, where)
 
     def _run_dir(self, run_id: str) -> str:
