@@ -182,15 +182,19 @@ def main(
 
 
 def _damaged_bytecode(exc: BaseException) -> Optional[str]:
-    """The .pyc a module imported on first use was loaded from, when Python's import
-    machinery failed on it (a corrupt file with a valid header: `marshal data too
-    short`), else None. The sources are hashed at start; the bytecode is not."""
+    """The .pyc of a module imported on first use, when Python's import machinery failed
+    to unmarshal it (a corrupt file behind a valid header: `marshal data too short`),
+    else None. The runtime's sources are hashed at start; its bytecode is not."""
     tb = exc.__traceback__
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
-    if tb is None or not tb.tb_frame.f_code.co_filename.startswith("<frozen importlib"):
+    if tb is None or not isinstance(exc, (EOFError, ValueError, TypeError)):
         return None
-    return str(tb.tb_frame.f_locals.get("bytecode_path") or "of a runtime module")
+    frame = tb.tb_frame
+    if not frame.f_code.co_filename.startswith("<frozen importlib"):
+        return None
+    path = frame.f_locals.get("bytecode_path")
+    return str(path) if path else None
 
 
 def _env_files(args: Args, flow: Flow) -> List[Any]:
