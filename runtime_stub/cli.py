@@ -269,9 +269,8 @@ def _run(
         text = json.dumps(run.last_status, indent=2, ensure_ascii=False) + "\n"
         try:
             _write_summary(args.json_summary, text)
-        except (
-            OSError
-        ) as exc:  # a full disk: the run is recorded, `status --json` has it
+        except OSError as exc:
+            # A full disk: the run is recorded as it ended, `status --json` prints it.
             sys.stderr.write(
                 "error: cannot write --json-summary %s: %s\n" % (args.json_summary, exc)
             )
