@@ -4,7 +4,10 @@ Standard library only, CPython 3.8+. Generated flow scripts import it; it never 
 the compiler. The folders are the architecture:
 
     runner.py, cli.py        the runner (jobs, steps, resume, locks) and the command line
-    vendored.py              host packages vendored with --wheelhouse; `verify`
+    vendored.py              host packages vendored with --wheelhouse
+    verify.py                `verify`: the dist against manifest.json (standard library
+                             only; flow scripts run it alone, so it works when the
+                             package is damaged)
     state/                   the state store: one interface, the sqlite and files backends
     steps/                   built-in step implementations, one module per family
     connectors/              the connector registry and one module per kind of peer
@@ -69,22 +72,12 @@ def verify_runtime(version: str, sha256: str) -> None:
     except OSError as exc:  # a file that cannot be read: not the runtime compiled with
         found = "unreadable (%s)" % exc
     if version != RUNTIME_VERSION or sha256 != found:
-        if sys.argv[1:] == ["verify"]:  # say which files differ, not only that some do
-            try:
-                from .vendored import report_dist
-            except Exception:  # that file is damaged too
-                sys.stderr.write(
-                    "error: the runtime in %s is damaged (aetherflow_runtime/vendored.py "
-                    "cannot be loaded); deploy the compiled directory again\n" % folder
-                )
-                sys.exit(2)
-            sys.exit(report_dist(sys.argv[0]) or 2)
         sys.stderr.write(
             "error: the runtime in %s does not match this flow script\n"
             "  expected runtime %s sha256 %s\n"
             "  found    runtime %s sha256 %s\n"
-            "  deploy the compiled directory as a whole (flow scripts with aetherflow_runtime/),\n"
-            "  or compile again with `aetherflow compile`.\n"
-            % (folder, version, sha256, RUNTIME_VERSION, found)
+            "  `%s verify` lists the files that differ; deploy the compiled directory again\n"
+            "  (flow scripts with aetherflow_runtime/, as a whole), or compile again.\n"
+            % (folder, version, sha256, RUNTIME_VERSION, found, sys.argv[0])
         )
         sys.exit(2)

@@ -169,6 +169,32 @@ def main(
     except ConfigError as exc:
         sys.stderr.write("error: %s\n" % exc)
         return EXIT_CONFIG
+    except Exception as exc:
+        damaged = _damaged_bytecode(exc)
+        if damaged is None:
+            raise
+        sys.stderr.write(
+            "error: the runtime's bytecode %s cannot be loaded (%s: %s)\n"
+            "  `%s verify` lists the files that differ; deploy the compiled directory again\n"
+            % (damaged, type(exc).__name__, exc, sys.argv[0])
+        )
+        return EXIT_CONFIG
+
+
+def _damaged_bytecode(exc: BaseException) -> Optional[str]:
+    """The .pyc of a module imported on first use, when Python's import machinery failed
+    to unmarshal it (a corrupt file behind a valid header: `marshal data too short`),
+    else None. The runtime's sources are hashed at start; its bytecode is not."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None or not isinstance(exc, (EOFError, ValueError, TypeError)):
+        return None
+    frame = tb.tb_frame
+    if not frame.f_code.co_filename.startswith("<frozen importlib"):
+        return None
+    path = frame.f_locals.get("bytecode_path")
+    return str(path) if path else None
 
 
 def _env_files(args: Args, flow: Flow) -> List[Any]:
@@ -218,6 +244,10 @@ def _run(
             )
             return EXIT_OK
         run_id = latest[0]
+    if args.json_summary:  # checked before anything runs: fail fast, not after the run
+        problem = _unwritable(args.json_summary)
+        if problem:
+            raise ConfigError("--json-summary %s %s" % (args.json_summary, problem))
     options = Options(
         run_id or new_run_id(),
         tuple(args.job),
@@ -236,10 +266,61 @@ def _run(
             signal.signal(sig, handler)
     _print_summary(run, code)
     if args.json_summary:
-        with open(args.json_summary, "w", encoding="utf-8") as fh:
-            json.dump(run.last_status, fh, indent=2, ensure_ascii=False)
-            fh.write("\n")
+        text = json.dumps(run.last_status, indent=2, ensure_ascii=False) + "\n"
+        try:
+            _write_summary(args.json_summary, text)
+        except OSError as exc:
+            # A full disk: the run is recorded as it ended, `status --json` prints it.
+            sys.stderr.write(
+                "error: cannot write --json-summary %s: %s\n" % (args.json_summary, exc)
+            )
+            return EXIT_CONFIG
     return code
+
+
+def _unwritable(path: str) -> str:
+    """Why `path` cannot be (re)written as a file, or ''. Mode bits are checked with
+    access(2): a read-only file system is found for every user, a mode only for others
+    than root."""
+    if os.path.isdir(path):
+        return "is a directory"
+    if os.path.exists(path):
+        return "" if os.access(path, os.W_OK) else "is not writable"
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        return "cannot be created: %s is not a directory" % folder
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return "cannot be created: %s is not writable" % folder
+    return ""
+
+
+def _write_summary(path: str, text: str) -> None:
+    """A regular file (or none) is replaced whole: a temporary file renamed over it, so
+    that a reader never sees half of it; when that fails, an earlier run's summary is
+    removed rather than left to be taken for this run's. Anything else at `path` (a
+    link such as /dev/stdout, a pipe) is written through and never replaced."""
+    import stat
+
+    try:
+        regular = stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        regular = True
+    if not regular:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        return
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError:
+        for stale in (tmp, path):
+            try:
+                os.unlink(stale)
+            except OSError:
+                pass
+        raise
 
 
 def _print_summary(run: Run, code: int) -> None:
@@ -387,7 +468,8 @@ def _check_env(flow: Flow, args: Args) -> int:
 
 
 def _verify() -> int:
-    from .vendored import report_dist
+    """`verify` of a --single-file script (the others run verify.py on its own)."""
+    from .verify import report_dist
 
     return report_dist(sys.argv[0])
 

@@ -30,7 +30,7 @@ class EnvFile:
 def env_files_from_json(raw: str) -> List[EnvFile]:
     try:
         items = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # nested too deep: RecursionError
         raise ConfigError(
             "AETHERFLOW_ENV_FILES_JSON is not valid JSON: %s" % exc
         ) from None
@@ -138,7 +138,7 @@ def load_env_files(specs: List[EnvFile]) -> Dict[str, str]:
             raise ConfigError("env file not found: %s" % spec.path)
         try:
             data = reader(spec.path)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise ConfigError(
                 "env file %s cannot be read: %s" % (spec.path, exc)
             ) from None

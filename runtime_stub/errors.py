@@ -12,6 +12,11 @@ class StateStoreError(ConfigError):
     down): the run stops at once, exit 2, and what was recorded before stays exact."""
 
 
+class WorkspaceError(ConfigError):
+    """The workspace cannot hold a job's directory (its root is a file, a read-only file
+    system): exit 2. Found before the run starts, or as the job starts (FAILED)."""
+
+
 class LockHeld(Exception):
     """A flow or job lock is held by another run: exit 3."""
 

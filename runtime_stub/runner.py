@@ -25,6 +25,7 @@ from .errors import (
     StepError,
     TemplateError,
     WhenError,
+    WorkspaceError,
 )
 from .logs import EventLog
 from .results import FAILED, SKIPPED, SUCCESS, StepResult
@@ -238,11 +239,22 @@ class Run:
         self.workspace = Workspace(
             root, flow.flow_id, self.run_id, layout, flow.cleanup_policy, sandbox
         )
+        self.workspace.check()  # a root that is a file or read-only: exit 2, nothing run
         self.state = open_state(flow.state_backend, state_path, self.env)
         api = sys.modules.get("aetherflow.core.api")
         if api is not None:  # plugins are loaded: their connectors get a RunContext
             self.connectors.ctx = api.RunContext.for_run(self)
-        owner = self.state.run_flow(self.run_id)
+        try:
+            owner = self.state.run_flow(self.run_id)
+            if (
+                owner == flow.flow_id
+            ):  # a resume: a damaged record stops it before it starts
+                self.state.jobs(self.run_id)
+                for job in jobs:
+                    self.state.job_steps(job.id, self.run_id)
+        except StateStoreError:
+            self.state.close()
+            raise
         if owner is not None and owner != flow.flow_id:
             self.state.close()
             raise ConfigError(
@@ -436,7 +448,9 @@ class Run:
         if not any(status == FAILED for status in self.statuses.values()):
             return 0
         if any(
-            isinstance(c, MissingKeyError) and c.is_env for c in self.failure_causes
+            (isinstance(c, MissingKeyError) and c.is_env)
+            or isinstance(c, WorkspaceError)
+            for c in self.failure_causes
         ):
             return 2
         return 1
@@ -521,17 +535,18 @@ class Run:
             raise LockHeld("job lock %r is held by another run" % job_lock)
         try:
             self.state.set_job(job.id, self.run_id, RUNNING)
-            self.workspace.prepare(job.id)
             self.log.info("job_start", job_id=job.id)
             if self.metrics is not None:
                 self.metrics.job_start(job.id)
             body = JobRun(self, job)
             self.current_job = (job, body, started)
             try:
+                self.workspace.prepare(job.id)
                 job.body(body)
-            except _JobFailed as exc:
-                self.failure_causes.append(exc.cause)
-                self.log.error("job_failed", job_id=job.id, error=_one_line(exc.cause))
+            except (_JobFailed, WorkspaceError) as exc:
+                cause = exc.cause if isinstance(exc, _JobFailed) else exc
+                self.failure_causes.append(cause)
+                self.log.error("job_failed", job_id=job.id, error=_one_line(cause))
                 self._finish_job(job, FAILED, started, body.summary, body.outputs)
                 self._job_metric(job.id, FAILED, started, None)
                 self.workspace.cleanup(job.id, succeeded=False)

@@ -7,7 +7,7 @@ import os
 if False:  # names for annotations only: importing typing slows every start
     from typing import Dict, List
 
-from .errors import StepError
+from .errors import StepError, WorkspaceError
 
 
 class Workspace:
@@ -39,6 +39,25 @@ class Workspace:
     def manifests_dir(self, job_id: str) -> str:
         return os.path.join(self.job_dir(job_id), self.layout["manifests"])
 
+    def check(self) -> None:
+        """Before the run starts, without creating anything: the nearest existing folder
+        of `<root>/<flow_id>` must be a writable directory (WorkspaceError otherwise).
+        access(2) finds a read-only file system for every user, modes only for others
+        than root."""
+        path = os.path.abspath(os.path.join(self.root, self.flow_id))
+        while not os.path.lexists(path) and os.path.dirname(path) != path:
+            path = os.path.dirname(path)
+        problem = (
+            "is not a directory"
+            if not os.path.isdir(path)
+            else "" if os.access(path, os.W_OK | os.X_OK) else "is not writable"
+        )
+        if problem:
+            raise WorkspaceError(
+                "the workspace root %s cannot hold job directories: %s %s"
+                % (self.root, path, problem)
+            )
+
     def prepare(self, job_id: str) -> None:
         """Create the job dir and the layout's three subdirectories."""
         for path in (
@@ -46,7 +65,12 @@ class Workspace:
             self.scratch_dir(job_id),
             self.manifests_dir(job_id),
         ):
-            os.makedirs(path, exist_ok=True)
+            try:
+                os.makedirs(path, exist_ok=True)
+            except OSError as exc:
+                raise WorkspaceError(
+                    "cannot create the job directory %s: %s" % (path, exc)
+                ) from None
 
     def cleanup(self, job_id: str, succeeded: bool) -> None:
         """on_success: after SUCCESS or a no-data SKIPPED job; always: after any outcome."""

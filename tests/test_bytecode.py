@@ -111,6 +111,29 @@ def test_verify_and_check_name_changed_bytecode_and_ignore_pythons_own(tmp_path:
     assert f"differs: {os.path.join('dist', 'aetherflow_runtime', '__pycache__', f'runner.{TAG}.pyc')}" in check.stdout
 
 
+def test_verify_reads_no_bytecode_and_a_corrupt_pyc_fails_no_command_with_a_traceback(tmp_path: Path) -> None:
+    """verify runs aetherflow_runtime/verify.py from source: its own corrupt pyc does not
+    stop it. A corrupt pyc of a module imported later (the state store's) is exit 2
+    naming that file, not a traceback."""
+    root = _project(tmp_path)
+    assert _compile(root, "dist").returncode == 0
+    dist = root / "dist"
+    for module in ("__pycache__/verify", "state/__pycache__/sqlite"):
+        pyc = dist / "aetherflow_runtime" / f"{module}.{TAG}.pyc"
+        pyc.write_bytes(pyc.read_bytes()[:24])  # the header kept: Python trusts it
+    verify = subprocess.run([sys.executable, "-I", "-S", str(dist / "hello.py"), "verify"],
+                            capture_output=True, text=True)
+    assert verify.returncode == 2 and verify.stderr.splitlines()[1:] == [
+        f"  changed: aetherflow_runtime/__pycache__/verify.{TAG}.pyc",
+        f"  changed: aetherflow_runtime/state/__pycache__/sqlite.{TAG}.pyc"], verify.stderr
+    run = subprocess.run([sys.executable, "-I", "-S", str(dist / "hello.py"), "run"], capture_output=True, text=True,
+                         cwd=root)
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    assert run.stderr.startswith(f"error: the runtime's bytecode {dist}/aetherflow_runtime/state/__pycache__/"
+                                 f"sqlite.{TAG}.pyc cannot be loaded (EOFError: marshal data too short)\n"), run.stderr
+    assert not (root / "state").exists()
+
+
 def test_bytecode_is_the_same_for_any_path_hash_seed_and_build(tmp_path: Path) -> None:
     """Compiled from two folders, with different hash seeds for the compiler, with and
     without the cache, and by another build of the same CPython minor version."""

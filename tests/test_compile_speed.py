@@ -31,7 +31,7 @@ def test_a_flow_that_holds_the_placeholder_gets_the_real_runtime_hash(tmp_path: 
     for out in ("cold", "warm"):
         assert run_cli(["compile", str(flows), "-o", str(tmp_path / out)], env=env).exit_code == 0
     runtime = json.loads((tmp_path / "cold" / "manifest.json").read_text())["runtime"]
-    verify = f'aetherflow_runtime.verify_runtime(\n    "{runtime["version"]}", "{runtime["sha256"]}"\n)'
+    verify = f'    aetherflow_runtime.verify_runtime(\n        "{runtime["version"]}", "{runtime["sha256"]}"\n    )'
     for out in ("cold", "warm"):
         for name in ("f0.py", "f1.py"):
             assert verify in (tmp_path / out / name).read_text()

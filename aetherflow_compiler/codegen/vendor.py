@@ -18,9 +18,10 @@ from functools import cache
 from aetherflow_compiler import package_data
 
 PACKAGE = "aetherflow_runtime"
-# What templates/flow.py.j2 imports from every artifact: the package itself, its command
-# line, the runner's Flow and Job, and the template values Ref and Text.
-ENTRY_MODULES = ("cli", "runner", "templating")
+# What templates/flow.py.j2 uses of every artifact: the package itself, its command line,
+# the runner's Flow and Job, the template values Ref and Text, and verify.py, which the
+# script runs on its own (by path) for `verify`.
+ENTRY_MODULES = ("cli", "runner", "templating", "verify")
 
 
 @cache

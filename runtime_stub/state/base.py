@@ -7,6 +7,7 @@ import json
 if False:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, Optional, Tuple
 
+from ..errors import StateStoreError
 
 # (status, result, promoted job outputs) of a step
 StepRow = "Tuple[str, Dict[str, Any], Dict[str, Any]]"
@@ -20,11 +21,64 @@ def encode_record(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=False, default=str)
 
 
-def decode_record(text: Optional[str]) -> Dict[str, Any]:
+def decode_record(text: Optional[str], where: str = "") -> Dict[str, Any]:
+    """A record encode_record wrote ({} for none). One that is not a JSON object is
+    damaged: StateStoreError naming `where` (the store and the record), or ValueError
+    when no `where` is given. A damaged record is never read as "not done": that would
+    run a done step again."""
     if not text:
         return {}
-    value = json.loads(text)
-    return value if isinstance(value, dict) else {}
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        problem = "not JSON: %s" % exc
+    else:
+        if isinstance(value, dict):
+            return value
+        problem = "a JSON %s, not an object" % type(value).__name__
+    if not where:
+        raise ValueError(problem)
+    raise damaged_record(where, problem)
+
+
+def damaged_record(where: str, problem: str) -> StateStoreError:
+    return StateStoreError(
+        "%s is damaged (%s): repair or delete that record (a step without a record "
+        "runs again), or use a new run id" % (where, problem)
+    )
+
+
+def decoded_step_rows(
+    store: str, job_id: str, run_id: str, rows: Any
+) -> Dict[str, StepRow]:
+    """job_steps() of a database store from its rows (step_id, status, result_json,
+    promoted_json); a damaged record is named by `store`, its table and the step."""
+    out = {}
+    for step_id, status, result, promoted in rows:
+        try:
+            out[step_id] = (status, decode_record(result), decode_record(promoted))
+        except ValueError as exc:
+            raise damaged_record(
+                "%s: af_step_results of step %s (job %s, run %s)"
+                % (store, step_id, job_id, run_id),
+                str(exc),
+            ) from None
+    return out
+
+
+def decoded_job_rows(store: str, run_id: str, rows: Any) -> Dict[str, JobRow]:
+    """jobs() of a database store from its rows (job_id, status, outputs_json,
+    skip_reason); a damaged record is named like decoded_step_rows names one."""
+    out = {}
+    for job_id, status, outputs, reason in rows:
+        try:
+            out[job_id] = (status, decode_record(outputs), reason)
+        except ValueError as exc:
+            raise damaged_record(
+                "%s: af_job_outputs of job %s (run %s)" % (store, job_id, run_id),
+                str(exc),
+            ) from None
+    return out
 
 
 class StateStore:

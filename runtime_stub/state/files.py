@@ -15,7 +15,14 @@ if False:  # names for annotations only: importing typing slows every start
 
 from .. import new_sha256
 from ..errors import StateStoreError
-from .base import JobRow, StateStore, StepRow, decode_record, encode_record
+from .base import (
+    JobRow,
+    StateStore,
+    StepRow,
+    damaged_record,
+    decode_record,
+    encode_record,
+)
 
 
 class FileState(StateStore):
@@ -48,11 +55,39 @@ class FileState(StateStore):
             ) from None
 
     def _read(self, path: str) -> Optional[Dict[str, Any]]:
+        """A lock file; None when there is none or it cannot be read (every lock file is
+        replaced atomically, so one that cannot be read is no live run's: it is free).
+        """
         try:
             with open(path, encoding="utf-8") as fh:
                 return decode_record(fh.read())
         except (OSError, ValueError):
             return None
+
+    def _record(self, path: str) -> Optional[Dict[str, Any]]:
+        """A run, job or step record; None when there is none. One that cannot be read
+        or decoded stops the run (StateStoreError): read as absent, a done step would
+        run again."""
+        where = "the file state store %s: %s" % (
+            self.path,
+            os.path.relpath(path, self.path),
+        )
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:  # a folder in its place, no permission
+            raise damaged_record(
+                where, "unreadable: %s" % (exc.strerror or exc)
+            ) from None
+        if not data:  # cut short: every record is written whole, then renamed
+            raise damaged_record(where, "empty")
+        try:
+            text = data.decode("utf-8")
+        except ValueError as exc:
+            raise damaged_record(where, "not UTF-8: %s" % exc) from None
+        return decode_record(text, where)
 
     def _run_dir(self, run_id: str) -> str:
         return os.path.join(self.path, "runs", run_id)
@@ -60,13 +95,13 @@ class FileState(StateStore):
     # -- runs ------------------------------------------------------------------------
     def start_run(self, run_id: str, flow_id: str) -> None:
         path = os.path.join(self._run_dir(run_id), "run.json")
-        data = self._read(path) or {"flow_id": flow_id, "started_ns": time.time_ns()}
+        data = self._record(path) or {"flow_id": flow_id, "started_ns": time.time_ns()}
         data.update({"status": "RUNNING", "updated_at": int(time.time())})
         self._write(path, data)
 
     def finish_run(self, run_id: str, status: str) -> None:
         path = os.path.join(self._run_dir(run_id), "run.json")
-        data = self._read(path) or {}
+        data = self._record(path) or {}
         data.update({"status": status, "updated_at": int(time.time())})
         self._write(path, data)
 
@@ -74,7 +109,7 @@ class FileState(StateStore):
         best: Optional[Tuple[int, str, str]] = None
         root = os.path.join(self.path, "runs")
         for run_id in os.listdir(root):
-            data = self._read(os.path.join(root, run_id, "run.json"))
+            data = self._record(os.path.join(root, run_id, "run.json"))
             if not data or data.get("flow_id") != flow_id:
                 continue
             key = (int(data.get("started_ns", 0)), run_id, str(data.get("status")))
@@ -83,11 +118,11 @@ class FileState(StateStore):
         return (best[1], best[2]) if best else None
 
     def run_status(self, run_id: str) -> Optional[str]:
-        data = self._read(os.path.join(self._run_dir(run_id), "run.json"))
+        data = self._record(os.path.join(self._run_dir(run_id), "run.json"))
         return str(data["status"]) if data and "status" in data else None
 
     def run_flow(self, run_id: str) -> Optional[str]:
-        data = self._read(os.path.join(self._run_dir(run_id), "run.json"))
+        data = self._record(os.path.join(self._run_dir(run_id), "run.json"))
         return str(data["flow_id"]) if data and "flow_id" in data else None
 
     # -- jobs and steps ------------------------------------------------------------------
@@ -140,7 +175,7 @@ class FileState(StateStore):
         folder = os.path.join(self._run_dir(run_id), "steps", job_id)
         for name in os.listdir(folder) if os.path.isdir(folder) else []:
             data = (
-                self._read(os.path.join(folder, name))
+                self._record(os.path.join(folder, name))
                 if name.endswith(".json")
                 else None
             )
@@ -158,7 +193,7 @@ class FileState(StateStore):
         if os.path.isdir(folder):
             for name in os.listdir(folder):
                 if name.endswith(".json"):
-                    data = self._read(os.path.join(folder, name))
+                    data = self._record(os.path.join(folder, name))
                     if data:
                         out[name[:-5]] = (
                             str(data.get("status")),
@@ -178,9 +213,11 @@ class FileState(StateStore):
                             data.get("status")
                         )
                     continue
+                if not os.path.isdir(os.path.join(folder, entry)):
+                    continue  # not a job's folder of step records
                 for name in os.listdir(os.path.join(folder, entry)):
                     if name.endswith(".json"):
-                        data = self._read(os.path.join(folder, entry, name))
+                        data = self._record(os.path.join(folder, entry, name))
                         if data:
                             out[(entry, name[:-5])] = str(data.get("status"))
         return out
@@ -286,7 +323,12 @@ class _FileMutex:
     def __enter__(self) -> "_FileMutex":
         import fcntl
 
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:  # a directory in its place, a read-only file system
+            raise StateStoreError(
+                "the file state store cannot lock %s: %s" % (self.path, exc)
+            ) from None
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         return self
 

@@ -19,7 +19,14 @@ if False:  # names for annotations only: importing typing slows every start
     from typing import Any, Callable, Dict, Optional, Tuple
 
 from ..errors import ConfigError, StateStoreError
-from .base import JobRow, StateStore, StepRow, decode_record, encode_record
+from .base import (
+    JobRow,
+    StateStore,
+    StepRow,
+    decoded_job_rows,
+    decoded_step_rows,
+    encode_record,
+)
 
 SCHEMA_VERSION = 1
 # The database's clock, as the engine's integer epoch seconds.
@@ -263,7 +270,9 @@ class PostgresState(StateStore):
                 (job_id, run_id),
             ).fetchall()
         )
-        return {r[0]: (r[1], decode_record(r[2]), decode_record(r[3])) for r in rows}
+        return decoded_step_rows(
+            "the PostgreSQL state store " + self.path, job_id, run_id, rows
+        )
 
     def jobs(self, run_id: str) -> Dict[str, JobRow]:
         rows = self._do(
@@ -274,7 +283,7 @@ class PostgresState(StateStore):
                 (run_id,),
             ).fetchall()
         )
-        return {r[0]: (r[1], decode_record(r[2]), r[3]) for r in rows}
+        return decoded_job_rows("the PostgreSQL state store " + self.path, run_id, rows)
 
     def steps(self, run_id: str) -> Dict[Tuple[str, str], str]:
         rows = self._do(

@@ -8,8 +8,29 @@ import time
 if False:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, Optional, Tuple
 
-from ..errors import StateStoreError
-from .base import JobRow, StateStore, StepRow, decode_record, encode_record
+from ..errors import ConfigError, StateStoreError
+from .base import (
+    JobRow,
+    StateStore,
+    StepRow,
+    decoded_job_rows,
+    decoded_step_rows,
+    encode_record,
+)
+
+# The columns this store reads and writes, per table: a table of that name without them
+# belongs to another program's database.
+SQLITE_COLUMNS = (
+    ("job_runs", ("job_id", "run_id", "status", "updated_at")),
+    ("step_runs", ("job_id", "run_id", "step_id", "status", "updated_at")),
+    ("locks", ("key", "owner", "expires_at")),
+    ("af_runs", ("run_id", "flow_id", "status", "started_at", "updated_at")),
+    (
+        "af_step_results",
+        ("job_id", "run_id", "step_id", "result_json", "promoted_json"),
+    ),
+    ("af_job_outputs", ("job_id", "run_id", "outputs_json", "skip_reason")),
+)
 
 
 class SqliteState(StateStore):
@@ -20,6 +41,20 @@ class SqliteState(StateStore):
         import sqlite3
 
         self.conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+        # Before anything is written (WAL mode, tables): refuse another program's database.
+        for table, columns in SQLITE_COLUMNS:
+            found = [
+                row[1] for row in self.conn.execute("PRAGMA table_info(%s)" % table)
+            ]
+            missing = [name for name in columns if name not in found]
+            if found and missing:
+                self.conn.close()
+                raise ConfigError(
+                    "the sqlite state store %s is another program's database: its table %s "
+                    "lacks the columns %s (it has %s); nothing was written to it: point "
+                    "state.path at a file of its own"
+                    % (path, table, ", ".join(missing), ", ".join(found))
+                )
         # Switching a new database to WAL can fail at once with "database is locked" when
         # other runs open it at the same moment (the busy timeout does not always apply).
         deadline = time.monotonic() + 30
@@ -165,7 +200,9 @@ class SqliteState(StateStore):
             " WHERE s.job_id=? AND s.run_id=?",
             (job_id, run_id),
         ).fetchall()
-        return {r[0]: (r[1], decode_record(r[2]), decode_record(r[3])) for r in rows}
+        return decoded_step_rows(
+            "the sqlite state store " + self.path, job_id, run_id, rows
+        )
 
     def jobs(self, run_id: str) -> Dict[str, JobRow]:
         rows = self.conn.execute(
@@ -173,7 +210,7 @@ class SqliteState(StateStore):
             " ON o.job_id=j.job_id AND o.run_id=j.run_id WHERE j.run_id=?",
             (run_id,),
         ).fetchall()
-        return {r[0]: (r[1], decode_record(r[2]), r[3]) for r in rows}
+        return decoded_job_rows("the sqlite state store " + self.path, run_id, rows)
 
     def steps(self, run_id: str) -> Dict[Tuple[str, str], str]:
         rows = self.conn.execute(

@@ -396,8 +396,13 @@ def _run_once(
     """One attempt: (exit code, timed out, captured stdout, captured stderr)."""
     handle = None
     if "file" in (stdout_mode, stderr_mode) and log_file:
-        os.makedirs(os.path.dirname(log_file), exist_ok=True)
-        handle = open(log_file, "ab")
+        try:
+            os.makedirs(os.path.dirname(log_file), exist_ok=True)
+            handle = open(log_file, "ab")
+        except OSError as exc:  # a directory in the way, a read-only file system
+            raise StepError(
+                "cannot open log.file_path %s: %s" % (log_file, exc.strerror or exc)
+            ) from None
     if (
         timeout is None
         and not shell

@@ -13,22 +13,38 @@ import sys
 
 # The runtime is vendored next to this script; -I (isolated mode) does not add our folder.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+if sys.argv[1:] == ["verify"]:
+    # verify.py alone, from source: it needs none of the runtime package, so it names
+    # the damaged files even when that package cannot be imported.
+    import runpy
+
+    verifier = os.path.join(sys.path[0], "aetherflow_runtime", "verify.py")
+    try:
+        sys.exit(runpy.run_path(verifier)["report_dist"](__file__))
+    except Exception as exc:  # the verifier itself is missing or damaged
+        sys.stderr.write(
+            "error: %s is missing or damaged (%s: %s)\n"
+            "  deploy the compiled directory again\n"
+            % (verifier, type(exc).__name__, exc)
+        )
+        sys.exit(2)
 try:
     import aetherflow_runtime
-except ImportError:
+
+    aetherflow_runtime.verify_runtime(
+        "0.1.0", "<runtime sha256>"
+    )
+    from aetherflow_runtime.cli import main
+    from aetherflow_runtime.runner import Flow, Job
+    from aetherflow_runtime.steps.process import run_external_process
+    from aetherflow_runtime.templating import Ref, Text
+except Exception as exc:  # a file of the runtime is missing or damaged
     sys.stderr.write(
-        "error: aetherflow_runtime/ is missing next to %s; deploy the whole compiled directory\n"
-        % __file__
+        "error: aetherflow_runtime/ is missing or damaged next to %s (%s: %s)\n"
+        "  `%s verify` lists the files that differ; deploy the compiled directory again\n"
+        % (__file__, type(exc).__name__, exc, __file__)
     )
     sys.exit(2)
-aetherflow_runtime.verify_runtime(
-    "0.1.0", "<runtime sha256>"
-)
-
-from aetherflow_runtime.cli import main
-from aetherflow_runtime.runner import Flow, Job
-from aetherflow_runtime.steps.process import run_external_process
-from aetherflow_runtime.templating import Ref, Text
 
 FLOW = Flow(
     flow_id="report",

@@ -39,6 +39,7 @@ import sys
 #   runtime_stub/steps/with_lock.py
 #   runtime_stub/textfile.py
 #   runtime_stub/vendored.py
+#   runtime_stub/verify.py
 
 
 # ======== flow orders ========
