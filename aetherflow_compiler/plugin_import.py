@@ -24,6 +24,10 @@ sys.path while its files load, `aetherflow.core.api` from the vendored runtime).
 from __future__ import annotations
 
 import contextlib
+import importlib
+import importlib.util
+import inspect
+import io
 import json
 import os
 import select
@@ -32,6 +36,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+# What the child uses after plugins ran, taken before: a plugin may replace them.
+_dumps, _loads, _write, _read, _exit = json.dumps, json.loads, os.write, os.read, os._exit
 
 # What each file's output keeps for the user; the rest is counted, not shown.
 OUTPUT_LIMIT = 64 * 1024
@@ -87,6 +94,9 @@ def import_plugins(jobs: list[ImportJob], known_files: list[str], timeout: float
     outcome = ImportOutcome()
     if not jobs:
         return outcome
+    # What the child needs, imported here (the compile's other commands do without them).
+    import faulthandler  # noqa: F401
+    import traceback  # noqa: F401
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError, AttributeError):
             stream.flush()  # the child must not write what the parent had buffered
@@ -327,7 +337,7 @@ def _child(jobs: list[ImportJob], known_files: list[str], pipes: _Pipes) -> None
     except BaseException as exc:  # reported by the parent, at the file it was loading
         with contextlib.suppress(BaseException):  # else the parent sees a child that ended early
             child.send({"broken": f"loading the plugins failed: {exception_text(exc)}"})
-    os._exit(0)
+    _exit(0)
 
 
 class _Child:
@@ -338,11 +348,11 @@ class _Child:
 
     def send(self, message: dict[str, Any]) -> None:
         self._flush()  # what the plugin printed comes before the message that follows it
-        data = (json.dumps(message, ensure_ascii=True) + "\n").encode("ascii")
+        data = (_dumps(message, ensure_ascii=True) + "\n").encode("ascii")
         while data:
-            data = data[os.write(self.pipes.messages, data):]
-        if "start" in message and not os.read(self.pipes.acks, 1):
-            os._exit(0)  # the parent is gone
+            data = data[_write(self.pipes.messages, data):]
+        if "start" in message and not _read(self.pipes.acks, 1):
+            _exit(0)  # the parent is gone
 
     def _flush(self) -> None:
         for stream in (sys.stdout, sys.stderr):
@@ -351,8 +361,6 @@ class _Child:
 
     def run(self) -> None:
         self._isolate()
-        import importlib
-
         api = importlib.import_module("aetherflow_compiler._runtime.plugin_api")
         connectors = importlib.import_module("aetherflow_compiler._runtime.connectors")
         api.PLUGIN_STEPS.clear()
@@ -396,7 +404,6 @@ class _Child:
         """stdin from /dev/null, stdout and stderr (the descriptors and the Python streams)
         into the output pipe, and the faulthandler on SIGUSR1 for the time limit."""
         import faulthandler
-        import io
 
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
@@ -417,7 +424,6 @@ class _Child:
         sys.dont_write_bytecode = True  # leave the plugin directories as they are
 
     def _import(self, job: ImportJob) -> None:
-        import importlib.util
         import traceback
 
         try:
@@ -446,8 +452,6 @@ class _Child:
     def _where(self, cls: Any, job: ImportJob) -> tuple[str, str, int]:
         """(class name, file, line) of a registered class: where it is defined when that is
         a plugin file, else the file that registered it."""
-        import inspect
-
         name = _attempt(lambda: cls.__name__, None)
         if not isinstance(name, str):
             name = _attempt(lambda: type(cls).__name__, "object")
@@ -474,7 +478,7 @@ class _Child:
             return None
         if schema is not None:
             try:
-                entry["input_schema"] = json.loads(json.dumps(schema, allow_nan=False))
+                entry["input_schema"] = _loads(_dumps(schema, allow_nan=False))
             except BaseException as exc:
                 self._problem(path, line, f"{label}: input_schema is not JSON data ({exception_text(exc)})")
                 return None
