@@ -825,6 +825,8 @@ def write_output(files: dict[str, bytes], output: str) -> list[tuple[str, str]]:
     if os.path.lexists(output) and not _is_compiler_output(output):
         what = "a file" if not os.path.isdir(output) else "a directory"
         raise OutputError(f"refusing to replace {shown}: it is {what} that was not written by aetherflow compile")
+    if os.path.lexists(parent) and not os.path.isdir(parent):
+        raise OutputError(f"cannot write {shown}: {parent} is not a directory")
     try:
         return _swap(files, output, parent)
     except OSError as exc:

@@ -562,3 +562,29 @@ def test_carriage_returns_in_values_survive_the_compile_cache(tmp_path: Path) ->
             check = af("compile", "--target", target, "--check", "flows", "-o", dist, cwd=tmp_path)
             assert check.returncode == 0, check.stdout + check.stderr
     assert b"\r" in (tmp_path / "dist-sh" / "a.sh").read_bytes()
+
+
+def test_config_archive_and_output_paths_that_are_not_what_they_seem(tmp_path: Path) -> None:
+    project(tmp_path)
+    os.mkfifo(tmp_path / "config.toml")
+    result = af("validate", "--config", "config.toml", "flows", cwd=tmp_path, timeout=60)
+    assert result.returncode == 2
+    assert lines(result.stdout) == ["config.toml:1:1: AF100 cannot read file: not a regular file but a FIFO"]
+    # An output folder below a file.
+    (tmp_path / "file").write_text("keep")
+    result = af("compile", "flows", "-o", "file/dist", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == f"aetherflow: cannot write file/dist: {tmp_path}/file is not a directory\n"
+    # SHA256SUMS keeps the other lines' bytes (another encoding; a CRLF ends a line, written as LF); a
+    # name it cannot hold is refused.
+    (tmp_path / "publish").mkdir()
+    (tmp_path / "publish" / "SHA256SUMS").write_bytes(b"0" * 64 + b"  caf\xe9.tar.gz\r\n")
+    result = af("compile", "flows", "-o", "dist", "--archive", "publish/dist.tar.gz", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    digest = json.loads(af("compile", "flows", "-o", "dist", "--archive", "publish/dist.tar.gz", "--json",
+                           cwd=tmp_path).stdout)["archive"]["sha256"]
+    assert (tmp_path / "publish" / "SHA256SUMS").read_bytes() == (
+        b"0" * 64 + b"  caf\xe9.tar.gz\n" + digest.encode() + b"  dist.tar.gz\n")
+    result = af("compile", "flows", "-o", "dist", "--archive", "publish/two\nlines.tar.gz", cwd=tmp_path)
+    assert result.returncode == 2 and "SHA256SUMS cannot name a file whose name holds a line break" in result.stderr
+    assert listing(tmp_path / "publish") == ["SHA256SUMS", "dist.tar.gz"]
