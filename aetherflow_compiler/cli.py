@@ -482,9 +482,12 @@ def _compile_for_run(flow: str | None, flow_yaml: str | None, bundle_manifest: s
         click.echo(f"aetherflow: {exc}", err=True)
         sys.exit(EXIT_INVALID)
     record = os.path.join(directory, f".run.json.{os.getpid()}")
-    with open(record, "w", encoding="utf-8") as fh:
-        json.dump({"script": f"{result.flow_ids[0]}.py"}, fh)
-    os.replace(record, os.path.join(directory, "run.json"))
+    try:
+        with open(record, "w", encoding="utf-8") as fh:
+            json.dump({"script": f"{result.flow_ids[0]}.py"}, fh)
+        os.replace(record, os.path.join(directory, "run.json"))
+    except OSError:
+        pass  # unrecorded, the next run compiles again (through the cache)
     return os.path.join(options.output, f"{result.flow_ids[0]}.py")
 
 

@@ -40,6 +40,8 @@ from typing import Any
 # What the child uses after plugins ran, taken before: a plugin may replace them.
 _dumps, _loads, _write, _read, _exit = json.dumps, json.loads, os.write, os.read, os._exit
 
+# The vendored runtime's modules the child provides `aetherflow.core.api` from.
+RUNTIME_MODULES = ("aetherflow_compiler._runtime.plugin_api", "aetherflow_compiler._runtime.connectors")
 # What each file's output keeps for the user; the rest is counted, not shown.
 OUTPUT_LIMIT = 64 * 1024
 # How long the child's traceback may take to arrive after a timeout, in seconds.
@@ -94,9 +96,17 @@ def import_plugins(jobs: list[ImportJob], known_files: list[str], timeout: float
     outcome = ImportOutcome()
     if not jobs:
         return outcome
-    # What the child needs, imported here (the compile's other commands do without them).
+    if not hasattr(os, "fork"):
+        outcome.problems.append(Problem(jobs[0].path, 1, "plugins are imported in a child process of the compiler, "
+                                                         "which needs os.fork: compile on a POSIX system"))
+        return outcome
+    # What the child needs, imported here: the child starts with them (and Python writes
+    # their bytecode here, where that is allowed; the child writes none).
     import faulthandler  # noqa: F401
     import traceback  # noqa: F401
+
+    for name in RUNTIME_MODULES:
+        importlib.import_module(name)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError, AttributeError):
             stream.flush()  # the child must not write what the parent had buffered
@@ -151,6 +161,7 @@ class _Watch:
         self.status: int | None = None  # the child's wait status, once reaped
         self.output: dict[int, bytearray] = {}
         self.dropped: dict[int, int] = {}
+        self.poll = 0.001  # seconds between looks at a child that is exiting, doubling
 
     def run(self) -> None:
         while self.status is None:
@@ -160,12 +171,14 @@ class _Watch:
                 break
             fds = [fd for fd, eof in ((self.msg_r, self.msg_eof), (self.out_r, self.out_eof)) if not eof]
             # Once the child closed its messages it is exiting (or broke them): poll for its end.
-            wait = self.deadline - now if not self.msg_eof else min(0.05, self.deadline - now)
+            wait = self.deadline - now if not self.msg_eof else min(self.poll, self.deadline - now)
             ready: list[int] = []
             if fds:
                 ready = select.select(fds, [], [], wait)[0]
             else:
                 time.sleep(wait)
+            if self.msg_eof:
+                self.poll = min(self.poll * 2, 0.05)
             if self.msg_r in ready:
                 data = os.read(self.msg_r, 1 << 16)
                 self.pending += data
@@ -361,8 +374,7 @@ class _Child:
 
     def run(self) -> None:
         self._isolate()
-        api = importlib.import_module("aetherflow_compiler._runtime.plugin_api")
-        connectors = importlib.import_module("aetherflow_compiler._runtime.connectors")
+        api, connectors = (sys.modules[name] for name in RUNTIME_MODULES)
         api.PLUGIN_STEPS.clear()
         api.install_api_modules()
         builtin = {(id(k), id(v)) for k, v in connectors.CONNECTOR_TYPES.items()}
