@@ -263,7 +263,7 @@ def test_what_a_plugin_does_to_the_interpreter_stays_out_of_the_compile(tmp_path
 def test_a_plugin_that_hangs_at_import_is_stopped_and_located(tmp_path: Path) -> None:
     project(tmp_path, flows={"a.yaml": PLUGIN_FLOW.format(id="a")}, plugins={
         "acme.py": GREET,
-        "spin.py": "import time\n\nwhile True:\n    time.sleep(0.001)\n",
+        "spin.py": "import time\n\n\ntime.sleep(3600)\n",
         "zzz_never.py": "raise RuntimeError('not reached: the import stopped before')\n",
     })
     env = {"AETHERFLOW_PLUGIN_IMPORT_TIMEOUT": "1"}
@@ -277,11 +277,12 @@ def test_a_plugin_that_hangs_at_import_is_stopped_and_located(tmp_path: Path) ->
         ], result.stdout
         assert "AETHERFLOW_PLUGIN_IMPORT_TIMEOUT=SECONDS gives each file more time (default 30)" in result.stdout
     assert not (tmp_path / "dist").exists()
-    # Stopped whatever it does: signals ignored, every exception caught, blocked in a system call.
+    # Stopped whatever it does: loops, ignores signals, catches every exception, waits on a pipe.
     for text in ("import signal\nfor s in (signal.SIGUSR1, signal.SIGTERM, signal.SIGINT):\n"
                  "    signal.signal(s, signal.SIG_IGN)\nwhile True:\n    try:\n        pass\n"
                  "    except BaseException:\n        pass\n",
-                 "import os\nr, w = os.pipe()\nos.read(r, 1)\n"):
+                 "import os\nr, w = os.pipe()\nos.read(r, 1)\n",
+                 "x = 0\nwhile True:\n    x += 1\n"):
         (tmp_path / "plugins" / "spin.py").write_text(text)
         result = af("validate", "--json", "--plugins", "plugins", "flows", cwd=tmp_path, env=env, timeout=60)
         assert result.returncode == 2
