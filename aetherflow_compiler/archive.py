@@ -17,6 +17,7 @@ import tarfile
 import tempfile
 
 from aetherflow_compiler.compile import EXECUTABLE, file_mode
+from aetherflow_compiler.sources import read_regular
 
 SUMS = "SHA256SUMS"
 
@@ -51,17 +52,22 @@ def write_archive(files: dict[str, bytes], archive: str) -> str:
     data = archive_bytes(files)
     digest = hashlib.sha256(data).hexdigest()
     folder = os.path.dirname(os.path.abspath(archive))
-    name = os.path.basename(archive)
+    name = os.fsencode(os.path.basename(archive))  # the file system's bytes, whatever they are
     os.makedirs(folder, exist_ok=True)
-    _replace(archive, data)
     sums_path = os.path.join(folder, SUMS)
-    lines = []
-    if os.path.exists(sums_path):
-        with open(sums_path, encoding="utf-8") as fh:
-            lines = [line for line in fh.read().splitlines() if line and not line.endswith("  " + name)]
-    lines.append(f"{digest}  {name}")
-    _replace(sums_path, ("\n".join(sorted(lines, key=lambda line: line.split("  ", 1)[-1])) + "\n").encode())
+    lines: list[bytes] = []
+    if os.path.lexists(sums_path):  # the other lines as they are (bytes: any encoding, CRLF too)
+        lines = [line for line in read_regular(sums_path).splitlines() if line and not line.endswith(b"  " + name)]
+    _replace(archive, data)
+    lines.append(digest.encode() + b"  " + name)
+    lines.sort(key=_named)
+    _replace(sums_path, b"\n".join(lines) + b"\n")
     return digest
+
+
+def _named(line: bytes) -> bytes:
+    """The file name of a SHA256SUMS line, which the lines are sorted by."""
+    return line.split(b"  ", 1)[-1]
 
 
 def _replace(path: str, data: bytes) -> None:

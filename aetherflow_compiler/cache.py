@@ -12,6 +12,7 @@ Location: $AETHERFLOW_CACHE_DIR, else $XDG_CACHE_HOME/aetherflow-compiler, else
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -43,9 +44,11 @@ def cache_dir() -> str:
 
 
 def key(*parts: bytes | str) -> str:
+    """sha256 over `parts`, each length-prefixed. Text is UTF-8, lone surrogates included
+    (a file name that is not UTF-8 reaches Python as one), so that every text has a key."""
     digest = hashlib.sha256()
     for part in parts:
-        data = part.encode("utf-8") if isinstance(part, str) else part
+        data = part.encode("utf-8", "surrogatepass") if isinstance(part, str) else part
         digest.update(len(data).to_bytes(8, "big") + data)
     return digest.hexdigest()
 
@@ -62,9 +65,9 @@ class CompileCache:
         if not self.enabled:
             return None
         try:
-            with open(self._path(kind, digest, ".json"), encoding="utf-8") as fh:
-                value = json.load(fh)
-        except (OSError, ValueError):
+            with open(self._path(kind, digest, ".json"), "rb") as fh:
+                value = json.loads(fh.read().decode("utf-8", "surrogatepass"))
+        except (OSError, ValueError):  # UnicodeDecodeError too: a damaged entry is a miss
             return None
         return value if isinstance(value, dict) else None
 
@@ -75,13 +78,17 @@ class CompileCache:
         if not self.enabled:
             return None
         try:
-            with open(self._path(kind, digest, ".txt"), encoding="utf-8") as fh:
-                return fh.read()
+            with open(self._path(kind, digest, ".txt"), "rb") as fh:
+                data = fh.read()
         except OSError:
             return None
+        try:  # the text exactly as put: no newline translation (a "\r" in a value stays one)
+            return data.decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:
+            return None  # a damaged entry is a miss
 
     def put_text(self, kind: str, digest: str, text: str) -> None:
-        self._put(self._path(kind, digest, ".txt"), text.encode("utf-8"))
+        self._put(self._path(kind, digest, ".txt"), text.encode("utf-8", "surrogatepass"))
 
     def get_bytes(self, kind: str, digest: str) -> bytes | None:
         if not self.enabled:
@@ -98,11 +105,14 @@ class CompileCache:
     def _put(self, path: str, data: str | bytes) -> None:
         if not self.enabled:
             return
+        tmp = None
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
             with os.fdopen(fd, "wb") as fh:
-                fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+                fh.write(data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data)
             os.replace(tmp, path)
-        except OSError:
-            pass  # a cache that cannot be written is only a slower compile
+        except OSError:  # a cache that cannot be written (read-only, full, not a folder) is only a slower compile
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)

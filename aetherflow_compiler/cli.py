@@ -63,8 +63,15 @@ def plugins_option(function: Any) -> Any:
 
 def load_toolchain(plugin_dirs: tuple[str, ...], mode: str | None, as_json: bool = False,
                    archive_drivers: tuple[str, ...] | None = None) -> tuple[StepRegistry, PluginSet]:
-    """The registry with the plugins loaded; exits 2 with their errors when one cannot be used."""
-    registry, plugins = toolchain(list(plugin_dirs), os.environ, mode, archive_drivers)
+    """The registry with the plugins loaded; exits 2 with their errors when one cannot be used.
+    What plugin files print while imported is shown on stderr (never on stdout)."""
+    try:
+        registry, plugins = toolchain(list(plugin_dirs), os.environ, mode, archive_drivers)
+    except ValueError as exc:  # AETHERFLOW_PLUGIN_IMPORT_TIMEOUT
+        raise click.UsageError(str(exc)) from None
+    for where, text in plugins.output:
+        click.echo(f"aetherflow: {where or 'plugins'} printed while being imported:", err=True)
+        click.echo("".join(f"  {line}\n" for line in text.splitlines()), err=True, nl=False)
     if not plugins.ok:
         report = Report()
         report.general.extend([*plugins.diagnostics, *plugins.warnings])
@@ -255,10 +262,16 @@ def compile_command(paths: tuple[str, ...], output: str | None, profiles: str | 
         if check or diff:
             raise click.UsageError(f"--archive writes files; {'--check' if check else '--diff'} writes none "
                                    "(leave one out)")
-        inside = os.path.relpath(os.path.abspath(archive), os.path.abspath(output))
-        if not inside.startswith(os.pardir):
+        if _inside(archive, output):
             raise click.UsageError(f"--archive {archive} is inside the output directory {output}: it would "
                                    "become part of the dist (write it next to it)")
+        if any(ch in os.path.basename(archive) for ch in "\n\r\\"):
+            raise click.UsageError(f"--archive {archive!r}: SHA256SUMS cannot name a file whose name holds a line "
+                                   "break or a backslash (rename it)")
+    for given in [*inputs.paths, inputs.profiles, schedule, *inputs.plugin_dirs]:
+        if given is not None and _inside(given, output):
+            raise click.UsageError(f"{given} is inside the output directory {output}, which the compile replaces "
+                                   "(keep inputs out of it)")
     options = CompileOptions(output=output, profiles=inputs.profiles, single_file=single_file, target=target,
                              schedule=schedule, deploy=deploy, bundle=inputs.bundle, wheelhouse=wheelhouse,
                              vendor_target=vendor_target, bytecode=_bytecode_for(bytecode, no_bytecode, single_file))
@@ -279,6 +292,13 @@ def compile_command(paths: tuple[str, ...], output: str | None, profiles: str | 
         sys.exit(EXIT_INVALID)
     result.report.general[:0] = config_warnings()
     sys.exit(finish(result, output, check=check, diff=diff, json_output=json_output, archive=archive))
+
+
+def _inside(path: str, folder: str) -> bool:
+    """True when `path` is `folder` or below it, symbolic links followed (as compile writes
+    through a link given as -o)."""
+    rel = os.path.relpath(os.path.realpath(path), os.path.realpath(folder))
+    return rel != os.pardir and not rel.startswith(os.pardir + os.sep)
 
 
 class _ProgressBar:
@@ -462,9 +482,12 @@ def _compile_for_run(flow: str | None, flow_yaml: str | None, bundle_manifest: s
         click.echo(f"aetherflow: {exc}", err=True)
         sys.exit(EXIT_INVALID)
     record = os.path.join(directory, f".run.json.{os.getpid()}")
-    with open(record, "w", encoding="utf-8") as fh:
-        json.dump({"script": f"{result.flow_ids[0]}.py"}, fh)
-    os.replace(record, os.path.join(directory, "run.json"))
+    try:
+        with open(record, "w", encoding="utf-8") as fh:
+            json.dump({"script": f"{result.flow_ids[0]}.py"}, fh)
+        os.replace(record, os.path.join(directory, "run.json"))
+    except OSError:
+        pass  # unrecorded, the next run compiles again (through the cache)
     return os.path.join(options.output, f"{result.flow_ids[0]}.py")
 
 

@@ -32,7 +32,9 @@ _W = Severity.WARNING
 
 _ALL = [
     # --- reading YAML -------------------------------------------------------------------
-    Code("AF100", "unreadable-file", _E, "The file cannot be read.", "Check the path and its permissions."),
+    Code("AF100", "unreadable-file", _E, "The file cannot be read, or is not a regular file (a FIFO, a socket, a "
+         "device: never read), or a folder searched for flows cannot be listed (its flows would be left out).",
+         "Check the path and its permissions."),
     Code("AF101", "file-too-large", _E, "The file is larger than the size limit (4 MiB).",
          "Flow files are small; split the flow or check that the right file was passed."),
     Code("AF102", "not-utf8", _E, "The file is not valid UTF-8.", "Save the file as UTF-8."),
@@ -157,9 +159,11 @@ _ALL = [
          "Use a supported step type or connector, or run this flow with the reference engine for now."),
     Code("AF702", "duplicate-flow-id", _E, "Two flow files have the same flow id (they would write the same artifact).",
          "Give every flow a unique `flow.id`."),
-    Code("AF703", "plugin-error", _E, "A plugin directory or file cannot be used: it is missing, fails to import "
-         "(with AETHERFLOW_PLUGIN_STRICT=false that is a warning and the file is skipped, as in the engine), "
-         "declares an invalid input schema, or two plugin directories hold the same file path.",
+    Code("AF703", "plugin-error", _E, "A plugin directory or file cannot be used: it is missing or cannot be "
+         "read, fails to import (with AETHERFLOW_PLUGIN_STRICT=false that is a warning and the file is skipped, as "
+         "in the engine), takes longer than AETHERFLOW_PLUGIN_IMPORT_TIMEOUT seconds to import or ends the process, "
+         "registers what the compiler cannot use (a name that is not a string, required_inputs that are not input "
+         "names, an invalid input schema), or two plugin directories hold the same file path.",
          "Fix the plugin (the message quotes the error); plugins may import `aetherflow.core.api`, "
          "the standard library and their own files."),
     Code("AF704", "plugin-not-allowed", _E, "A plugin use that the compile mode does not allow "

@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from aetherflow_compiler.diagnostics import Diagnostic
 from aetherflow_compiler.loader import load_bytes, read_source, unreadable
 from aetherflow_compiler.plugins import PluginSet, plugin_entry_files, vendored_files
 from aetherflow_compiler.schedule.options import DeployOptions
-from aetherflow_compiler.sources import detect_kind, expand_paths
+from aetherflow_compiler.sources import MANIFEST, detect_kind, find_sources, is_dist, read_regular
 from aetherflow_compiler.steps import StepRegistry, default_registry
 from aetherflow_compiler.suggest import closest
 from aetherflow_compiler.validate import (
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
     from aetherflow_compiler.vendoring.dist import VendoredDist
     from aetherflow_compiler.vendoring.target import Target
 
-MANIFEST = "manifest.json"
 EXECUTABLE = 0o755
 REGULAR = 0o644
 
@@ -84,24 +84,6 @@ class CompileResult:
     @property
     def ok(self) -> bool:
         return self.report.ok
-
-
-def source_names(paths: list[str]) -> dict[str, str]:
-    """Display path -> the name artifacts use for it: relative to the directory it was found
-    under, or the bare file name for files given directly. Independent of the working
-    directory and of where the repository lives, so output is the same on every machine."""
-    names: dict[str, str] = {}
-    for given in paths:
-        if os.path.isdir(given):
-            found, _ = expand_paths([given])
-            prefix = os.path.join(os.path.normpath(given), "")
-            for path in found:
-                # Found below `given`, so the name is the rest of the path (what relpath says, for less)
-                rel = path[len(prefix):] if path.startswith(prefix) else os.path.relpath(path, given)
-                names.setdefault(path, rel.replace(os.sep, "/"))
-        else:
-            names.setdefault(os.path.normpath(given), os.path.basename(given))
-    return names
 
 
 @dataclass
@@ -319,10 +301,9 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
     fastcheck.use(store)  # the schema checks' compiled code is cached too
     report = Report()
     report.general.extend(plugins.warnings if plugins is not None else [])
-    files, missing = expand_paths(paths)
-    for given in missing:
-        report.general.append(Diagnostic(given, 1, 1, "AF100", "cannot read file: no such file or directory"))
-    names = source_names(paths)
+    found = find_sources(paths, exclude=[options.output])  # an output inside a folder given is not an input
+    files, names = found.files, found.names
+    report.general.extend(found.problems)
 
     profiles: dict[str, Any] | None = None
     profiles_digest = ""
@@ -384,6 +365,10 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
     for analysis in done:
         result = FileResult(analysis.path, analysis.kind, None, flow_id=analysis.flow_id, flow_id_at=analysis.flow_id_at)
         result.diagnostics.extend(analysis.diagnostics)
+        if analysis.kind == "flow" and analysis.flow_id is not None:
+            too_long = _artifact_name_problem(analysis)
+            if too_long is not None:
+                result.diagnostics.add(too_long)
         if env_files and analysis.kind == "flow" and analysis.summary:
             analysis.summary.setdefault("sh_blockers", []).append(
                 [1, 1, "the bundle manifest's env_files are loaded by the Python artifact only"])
@@ -490,6 +475,23 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
     result_.files = _assemble(flows, scripts, shell_scripts, bundle, options, profiles_result, names, extra,
                               (schedule, scheduled) if schedule is not None else None, vendored, pycs, store)
     return result_
+
+
+NAME_MAX = 255  # bytes in a file name, on nearly every file system (ext4, XFS, btrfs, APFS, NTFS)
+
+
+def _artifact_name_problem(analysis: Analysis) -> Diagnostic | None:
+    """AF206 at the flow id when `<flow id>.py` (or `.sh`) is too long for a file name."""
+    flow_id = str(analysis.flow_id)
+    size = len(f"{flow_id}.py".encode("utf-8", "surrogatepass"))
+    if size <= NAME_MAX:
+        return None
+    line, column = analysis.flow_id_at
+    shown = flow_id if len(flow_id) <= 40 else flow_id[:37] + "..."
+    return Diagnostic(analysis.path, line, column, "AF206",
+                      f"flow id '{shown}' is too long to name its artifact: '<flow id>.py' would be a file name "
+                      f"of {size} bytes, and file systems allow {NAME_MAX}",
+                      f"shorten the flow id to at most {NAME_MAX - 3} bytes (UTF-8; 'é' takes 2)")
 
 
 def _bytecode(bundle: RuntimeBundle, options: CompileOptions, store: CompileCache) -> dict[str, dict[str, bytes]]:
@@ -687,7 +689,8 @@ def _assemble(flows: list[Analysis], scripts: dict[str, str], shell_scripts: dic
         if analysis.path in scripts:
             files[f"{analysis.flow_id}.py"] = scripts[analysis.path].encode("utf-8")
         if analysis.path in shell_scripts:
-            files[f"{analysis.flow_id}.sh"] = shell_scripts[analysis.path].encode("utf-8")
+            # A file name that is not UTF-8 (in the header comment) keeps its bytes: sh reads bytes
+            files[f"{analysis.flow_id}.sh"] = shell_scripts[analysis.path].encode("utf-8", "surrogateescape")
     if scripts and not options.single_file:
         for name, text in bundle.files.items():
             files[f"{PACKAGE}/{name}"] = text.encode("utf-8")
@@ -734,7 +737,7 @@ def _manifest_text(manifest: dict[str, Any], store: CompileCache | None) -> str:
     digest = key("manifest", json.dumps(manifest, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
     text = store.get_text("manifest", digest) if store is not None else None
     if text is None:
-        text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        text = json_text(manifest) + "\n"
         if store is not None:
             store.put_text("manifest", digest, text)
     return text
@@ -759,18 +762,24 @@ def file_mode(path: str) -> int:
 
 
 def drift(files: dict[str, bytes], output: str) -> list[tuple[str, str]]:
-    """(state, path) for every difference between generated files and `output`."""
-    found: dict[str, bytes] = {}
+    """(state, path) for every difference between generated files and `output`. Only the
+    files a compile writes are read (regular files only: a FIFO there never blocks); a
+    file that cannot be read differs."""
+    found: dict[str, bytes | None] = {}
+    modes: dict[str, int] = {}
     if os.path.isdir(output):
         for root, _dirs, names in os.walk(output):
             folder = os.path.relpath(root, output).replace(os.sep, "/")
             for name in names:
-                full = os.path.join(root, name)
                 rel = name if folder == "." else f"{folder}/{name}"
-                if "__pycache__" in rel.split("/") and rel not in files:
-                    continue  # bytecode Python wrote itself
-                with open(full, "rb") as fh:
-                    found[rel] = fh.read()
+                if rel not in files:
+                    if "__pycache__" not in rel.split("/"):  # else bytecode Python wrote itself
+                        found[rel] = None
+                    continue
+                try:
+                    found[rel], modes[rel] = _read_with_mode(os.path.join(root, name))
+                except OSError:
+                    found[rel] = None
     out = []
     for path in sorted(set(files) | set(found)):
         if path not in found:
@@ -779,13 +788,25 @@ def drift(files: dict[str, bytes], output: str) -> list[tuple[str, str]]:
             out.append(("unexpected", path))
         elif files[path] != found[path]:
             out.append(("differs", path))
-        elif os.stat(os.path.join(output, path)).st_mode & 0o777 != file_mode(path):
+        elif modes[path] & 0o777 != file_mode(path):
             out.append(("mode differs", path))
     return out
 
 
+def _read_with_mode(path: str) -> tuple[bytes, int]:
+    data = read_regular(path)
+    return data, os.stat(path).st_mode
+
+
 class OutputError(Exception):
     pass
+
+
+def output_target(output: str) -> str:
+    """The directory a compile writes for `-o output`: the output itself, or, when it is a
+    symbolic link, where the link leads (the link stays, its target is replaced)."""
+    output = os.path.abspath(output)
+    return os.path.realpath(output) if os.path.islink(output) else output
 
 
 def write_output(files: dict[str, bytes], output: str) -> list[tuple[str, str]]:
@@ -794,18 +815,34 @@ def write_output(files: dict[str, bytes], output: str) -> list[tuple[str, str]]:
 
     Otherwise everything is assembled in a temp directory next to `output`, which is then
     swapped into place, so `output` is never half-written. Files that did not change are
-    hard-linked from the previous output instead of being written again.
+    hard-linked from the previous output instead of being written again. An `output` that
+    is a symbolic link is written through: its target is replaced, the link stays.
+    OutputError when it cannot be written.
     """
-    output = os.path.abspath(output)
+    shown = output
+    output = output_target(output)
     parent = os.path.dirname(output)
-    if os.path.exists(output) and not _is_compiler_output(output):
-        raise OutputError(f"refusing to replace {output}: it exists and was not written by aetherflow compile")
+    if os.path.lexists(output) and not _is_compiler_output(output):
+        what = "a file" if not os.path.isdir(output) else "a directory"
+        raise OutputError(f"refusing to replace {shown}: it is {what} that was not written by aetherflow compile")
+    if os.path.lexists(parent) and not os.path.isdir(parent):
+        raise OutputError(f"cannot write {shown}: {parent} is not a directory")
+    try:
+        return _swap(files, output, parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write {shown}: {exc.strerror or type(exc).__name__}"
+                          + (f" ({exc.filename})" if exc.filename else "")) from None
+
+
+def _swap(files: dict[str, bytes], output: str, parent: str) -> list[tuple[str, str]]:
     found = drift(files, output) if os.path.isdir(output) else [("missing", path) for path in sorted(files)]
     changes = {path for _, path in found}
     if not found and os.path.isdir(output):
         return []
     os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(output)}.tmp-", dir=parent)
+    # Beside the output, named after it (cut short: the name of `output` may be as long as a name can be)
+    stem = _short(os.path.basename(output), 100)
+    staging = tempfile.mkdtemp(prefix=f".{stem}.tmp-", dir=parent)
     try:
         for rel, data in files.items():
             target = os.path.join(staging, *rel.split("/"))
@@ -817,8 +854,8 @@ def write_output(files: dict[str, bytes], output: str) -> list[tuple[str, str]]:
             os.chmod(target, file_mode(rel))
         os.chmod(staging, 0o755)
         old = None
-        if os.path.exists(output):
-            old = tempfile.mkdtemp(prefix=f".{os.path.basename(output)}.old-", dir=parent)
+        if os.path.lexists(output):
+            old = tempfile.mkdtemp(prefix=f".{stem}.old-", dir=parent)
             os.rmdir(old)
             os.rename(output, old)
         os.rename(staging, output)
@@ -830,6 +867,13 @@ def write_output(files: dict[str, bytes], output: str) -> list[tuple[str, str]]:
     return found
 
 
+def _short(name: str, size: int) -> str:
+    """`name` cut to at most `size` bytes of the file system's encoding, whole characters only."""
+    while len(os.fsencode(name)) > size:
+        name = name[:-1]
+    return name
+
+
 def _link(source: str, target: str) -> bool:
     try:
         os.link(source, target)
@@ -839,12 +883,22 @@ def _link(source: str, target: str) -> bool:
 
 
 def _is_compiler_output(path: str) -> bool:
+    """An empty directory, or one holding the manifest.json of `aetherflow compile`."""
     if not os.path.isdir(path):
         return False
-    if not os.listdir(path):
-        return True
     try:
-        with open(os.path.join(path, MANIFEST), encoding="utf-8") as fh:
-            return bool(json.load(fh).get("compiler", {}).get("name") == "aetherflow-compiler")
-    except (OSError, ValueError, AttributeError):
+        if not os.listdir(path):
+            return True
+    except OSError:
         return False
+    return is_dist(path)
+
+
+def json_text(value: Any, indent: int | None = 2, sort_keys: bool = True) -> str:
+    """JSON text with non-ASCII characters as they are, and lone surrogates (what Python
+    makes of a file name that is not UTF-8) as \\u escapes, so that it is always UTF-8."""
+    text = json.dumps(value, indent=indent, sort_keys=sort_keys, ensure_ascii=False)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")

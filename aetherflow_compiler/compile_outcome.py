@@ -3,13 +3,12 @@ and tell the user, as text or as one JSON object (--json) shaped like `validate 
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
 import click
 
-from aetherflow_compiler.compile import CompileResult, OutputError, drift, write_output
+from aetherflow_compiler.compile import CompileResult, OutputError, drift, json_text, write_output
 from aetherflow_compiler.exit_codes import EXIT_DRIFT, EXIT_INVALID, EXIT_OK
 from aetherflow_compiler.report import print_report
 
@@ -34,7 +33,8 @@ def as_json(result: CompileResult, output: str, check: bool) -> dict[str, Any]:
 
 
 def emit(document: dict[str, Any]) -> None:
-    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    """Print one JSON object on stdout (always UTF-8: a file name that is not is escaped)."""
+    click.echo(json_text(document, sort_keys=False))
 
 
 def finish(result: CompileResult, output: str, *, check: bool, diff: bool, json_output: bool,

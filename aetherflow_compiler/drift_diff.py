@@ -7,6 +7,7 @@ import difflib
 import os
 
 from aetherflow_compiler.compile import file_mode
+from aetherflow_compiler.sources import read_regular
 
 
 def _text(data: bytes) -> list[str] | None:
@@ -18,9 +19,12 @@ def _text(data: bytes) -> list[str] | None:
     return None if "\0" in text else text.splitlines(keepends=True)
 
 
-def _read(path: str) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read()
+def _read(path: str) -> bytes | None:
+    """The file's bytes; None when it cannot be read (or is no regular file: a FIFO never blocks)."""
+    try:
+        return read_regular(path)
+    except OSError:
+        return None
 
 
 def unified_diff(changes: list[tuple[str, str]], files: dict[str, bytes], output: str) -> str:
@@ -31,10 +35,16 @@ def unified_diff(changes: list[tuple[str, str]], files: dict[str, bytes], output
         shown = os.path.join(output, path).replace(os.sep, "/")
         on_disk = os.path.join(output, *path.split("/"))
         if state == "mode differs":
-            mode = os.stat(on_disk).st_mode & 0o777
+            try:
+                mode = os.stat(on_disk).st_mode & 0o777
+            except OSError:
+                continue  # gone since drift() looked
             out.append(f"mode of {shown}: {mode:o} -> {file_mode(path):o}\n")
             continue
         old = b"" if state == "missing" else _read(on_disk)
+        if old is None:
+            out.append(f"cannot read a/{shown}\n")
+            continue
         new = b"" if state == "unexpected" else files[path]
         old_lines, new_lines = _text(old), _text(new)
         a = "/dev/null" if state == "missing" else f"a/{shown}"

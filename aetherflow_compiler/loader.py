@@ -16,11 +16,11 @@ addressed by path (a tuple of mapping keys and list indexes).
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from aetherflow_compiler.diagnostics import Diagnostic
+from aetherflow_compiler.sources import read_regular
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 
@@ -92,11 +92,9 @@ def _get(data: Any, path: Path) -> Any:
 
 
 def read_source(path: str) -> bytes:
-    """The file's bytes, at most MAX_FILE_BYTES + 1 of them (enough to tell it is too big)."""
-    if os.path.isdir(path):
-        raise IsADirectoryError(21, "Is a directory", path)
-    with open(path, "rb") as fh:
-        return fh.read(MAX_FILE_BYTES + 1)
+    """The file's bytes, at most MAX_FILE_BYTES + 1 of them (enough to tell it is too big);
+    a FIFO, socket or device is refused rather than read (sources.read_regular)."""
+    return read_regular(path, MAX_FILE_BYTES + 1)
 
 
 def unreadable(name: str, exc: OSError) -> Diagnostic:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aetherflow_compiler.diagnostics import Diagnostic
+from aetherflow_compiler.sources import read_regular
 from aetherflow_compiler.suggest import closest, did_you_mean, one_of
 from aetherflow_compiler.toml_positions import KeyPath, Position, Positions, key_positions
 
@@ -157,8 +158,7 @@ def load_config(file: ConfigFile) -> tuple[ProjectConfig | None, list[Diagnostic
     """The config of `file`, or None with located errors."""
     shown = file.path
     try:
-        with open(file.path, "rb") as fh:
-            raw = fh.read()
+        raw = read_regular(file.path)  # a FIFO or a device given as --config is refused, never read
     except OSError as exc:
         return None, [Diagnostic(shown, 1, 1, "AF100", f"cannot read file: {exc.strerror or type(exc).__name__}")]
     try:

@@ -132,9 +132,8 @@ def validate_paths(
     """Validate files and directories (recursing into *.yaml / *.yml)."""
     registry = registry or default_registry()
     report = Report()
-    files, missing = expand_paths(paths)
-    for given in missing:
-        report.general.append(Diagnostic(given, 1, 1, "AF100", "cannot read file: no such file or directory"))
+    files, problems = expand_paths(paths)
+    report.general.extend(problems)
 
     profiles: dict[str, Any] | None = None
     profiles_file = os.path.normpath(profiles_path) if profiles_path is not None else None
