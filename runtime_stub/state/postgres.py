@@ -26,6 +26,7 @@ from .base import (
     decoded_job_rows,
     decoded_step_rows,
     encode_record,
+    run_live_message,
 )
 
 SCHEMA_VERSION = 1
@@ -77,14 +78,33 @@ class PostgresState(StateStore):
         self.retry_seconds = retry_seconds
         self.host = socket.gethostname()
         self.conn = None  # type: Any
+        # How this process's sessions show in pg_stat_activity, and so to a second
+        # process of a live run id; the token tells this process's own sessions apart.
+        self.session_name = "aetherflow %s %d@%s" % (
+            os.urandom(4).hex(),
+            os.getpid(),
+            self.host,
+        )
+        self.lease_key = None  # type: Optional[int]
+        self.lease_run_id = ""
         self._do(self._create_schema)
 
     # -- connection and retries ------------------------------------------------------------
     def _connect(self) -> Any:
         if self.conn is None or self.conn.closed:
-            self.conn = self.psycopg.connect(
-                self.url, autocommit=True, connect_timeout=10
+            conn = self.psycopg.connect(
+                self.url,
+                autocommit=True,
+                connect_timeout=10,
+                application_name=self.session_name,
             )
+            if self.lease_key is not None:
+                try:
+                    self._retake_lease(conn)
+                except BaseException:
+                    conn.close()
+                    raise
+            self.conn = conn
         return self.conn
 
     def _do(self, work: Callable[[Any], Any]) -> Any:
@@ -96,6 +116,15 @@ class PostgresState(StateStore):
                 conn = self._connect()
                 with conn.transaction():
                     return work(conn)
+            except _OwnSessionLingers:
+                if time.monotonic() + delay > deadline:
+                    raise StateStoreError(
+                        "the PostgreSQL state store %s: the run lease of run %s stays with "
+                        "this process's lost connection; the run stops and records nothing "
+                        "more" % (self.path, self.lease_run_id)
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
             except self.psycopg.OperationalError as exc:
                 if self.conn is not None:
                     try:
@@ -144,8 +173,62 @@ class PostgresState(StateStore):
 
     def close(self) -> None:
         if self.conn is not None:
-            self.conn.close()
+            self.conn.close()  # the session ends: its advisory lock (the run lease) goes
             self.conn = None
+
+    # -- the run lease: a session-level advisory lock on the run id ----------------------
+    # It lives as long as this process's session: a holder that dies (kill -9, a host
+    # lost) loses its connection and the lease with it, whatever host it ran on.
+    def lease_run(self, run_id: str, flow_id: str) -> None:
+        from ..errors import RunLive
+
+        key = _run_lease_key(run_id)
+
+        def take(c: Any) -> Any:
+            got = c.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]
+            if got:
+                return None
+            holder = _lease_session(c, key)
+            row = c.execute(
+                "SELECT flow_id FROM af_runs WHERE run_id=%s", (run_id,)
+            ).fetchone()
+            if row:
+                holder["flow_id"] = row[0]
+            return holder
+
+        holder = self._do(take)
+        if holder is not None:
+            raise RunLive(run_live_message(run_id, flow_id, holder))
+        self.lease_key = key
+        self.lease_run_id = run_id
+
+    def _retake_lease(self, conn: Any) -> None:
+        """On a new connection: the lease again, or the run must stop (it may be running
+        elsewhere now). The lost session of this process may still hold it for a moment:
+        it is ended, and the lease taken again."""
+        key = self.lease_key
+        for _ in range(2):
+            if conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
+                return
+            holder = _lease_session(conn, key)
+            name = str(holder.get("application_name") or "")
+            if name.split(" ")[:2] != self.session_name.split(" ")[:2]:
+                raise StateStoreError(
+                    "the PostgreSQL state store %s: after a lost connection, run %s is "
+                    "held by another process (pid %s on host %s, since %s); this one "
+                    "stops and records nothing more"
+                    % (
+                        self.path,
+                        self.lease_run_id,
+                        holder.get("pid") or "unknown",
+                        holder.get("host") or "unknown",
+                        holder.get("since") or "unknown",
+                    )
+                )
+            conn.execute(
+                "SELECT pg_terminate_backend(%s)", (holder.get("backend_pid"),)
+            )
+        raise _OwnSessionLingers()
 
     # -- runs --------------------------------------------------------------------------
     def start_run(self, run_id: str, flow_id: str) -> None:
@@ -335,3 +418,41 @@ class PostgresState(StateStore):
                 "DELETE FROM locks WHERE key=%s AND owner=%s", (key, owner)
             )
         )
+
+
+class _OwnSessionLingers(Exception):
+    """This process's lost session still holds the run lease: try again shortly."""
+
+
+def _run_lease_key(run_id: str) -> int:
+    """The advisory lock key of a run id: 64 bits of its sha256, signed (bigint)."""
+    from .. import new_sha256
+
+    digest = new_sha256()
+    digest.update(b"aetherflow run\0" + run_id.encode("utf-8"))
+    value = int(digest.hexdigest()[:16], 16)
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _lease_session(conn: Any, key: int) -> Dict[str, Any]:
+    """The session holding the advisory lock `key`: its backend pid, application_name
+    and, from a name like this runtime's, the holder's pid and host; since = when that
+    session started."""
+    row = conn.execute(
+        "SELECT a.pid, a.application_name, to_char(a.backend_start AT TIME ZONE 'UTC',"
+        ' \'YYYY-MM-DD"T"HH24:MI:SS"Z"\') FROM pg_locks l'
+        " LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+        " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        " AND l.classid = %s::bigint::oid AND l.objid = %s::bigint::oid",
+        ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
+    ).fetchone()
+    if row is None:
+        return {}
+    holder = {"backend_pid": row[0], "application_name": row[1], "since": row[2]}
+    parts = str(row[1] or "").split(" ")
+    if len(parts) == 3 and parts[0] == "aetherflow" and "@" in parts[2]:
+        holder["pid"], holder["host"] = parts[2].split("@", 1)
+    else:
+        holder["pid"] = "%s (a database session)" % row[0]
+    return holder
