@@ -16,7 +16,7 @@ import socket
 import time
 
 if False:  # names for annotations only: importing typing slows every start
-    from typing import Any, Callable, Dict, Optional, Tuple
+    from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..errors import ConfigError, StateStoreError
 from .base import (
@@ -87,6 +87,8 @@ class PostgresState(StateStore):
         )
         self.lease_key = None  # type: Optional[int]
         self.lease_run_id = ""
+        self.lease_since = None  # type: Any
+        self.run_started = False
         self._do(self._create_schema)
 
     # -- connection and retries ------------------------------------------------------------
@@ -183,10 +185,14 @@ class PostgresState(StateStore):
         from ..errors import RunLive
 
         key = _run_lease_key(run_id)
+        since: List[Any] = []
 
         def take(c: Any) -> Any:
-            got = c.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]
+            got, now = c.execute(
+                "SELECT pg_try_advisory_lock(%s), clock_timestamp()", (key,)
+            ).fetchone()
             if got:
+                since.append(now)
                 return None
             holder = _lease_session(c, key)
             row = c.execute(
@@ -196,11 +202,18 @@ class PostgresState(StateStore):
                 holder["flow_id"] = row[0]
             return holder
 
-        holder = self._do(take)
+        # A holder killed a moment ago holds it until the server sees its connection
+        # close (milliseconds): look again briefly before calling it live.
+        for pause in (0.05, 0.1, 0.0):
+            holder = self._do(take)
+            if holder is None:
+                break
+            time.sleep(pause)
         if holder is not None:
             raise RunLive(run_live_message(run_id, flow_id, holder))
         self.lease_key = key
         self.lease_run_id = run_id
+        self.lease_since = since[-1]
 
     def _retake_lease(self, conn: Any) -> None:
         """On a new connection: the lease again, or the run must stop (it may be running
@@ -209,6 +222,7 @@ class PostgresState(StateStore):
         key = self.lease_key
         for _ in range(2):
             if conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
+                self._check_unshared(conn)
                 return
             holder = _lease_session(conn, key)
             name = str(holder.get("application_name") or "")
@@ -230,8 +244,34 @@ class PostgresState(StateStore):
             )
         raise _OwnSessionLingers()
 
+    def _check_unshared(self, conn: Any) -> None:
+        """The lease is ours again; but while this process was disconnected, another may
+        have taken it, run jobs of the run and ended. Then this one must not go on with
+        what it had planned: steps would run twice."""
+        run_id = self.lease_run_id
+        other = conn.execute(
+            "SELECT host, pid FROM af_job_outputs WHERE run_id=%s AND ran_at >= %s"
+            " AND NOT (host=%s AND pid=%s) LIMIT 1",
+            (run_id, self.lease_since, self.host, os.getpid()),
+        ).fetchone()
+        row = conn.execute(
+            "SELECT status FROM af_runs WHERE run_id=%s", (run_id,)
+        ).fetchone()
+        ended = self.run_started and (row is None or row[0] != "RUNNING")
+        if other is not None or ended:
+            raise StateStoreError(
+                "the PostgreSQL state store %s: while this process was disconnected, "
+                "another (%s) ran run %s; this one stops and records nothing more"
+                % (
+                    self.path,
+                    "pid %s on host %s" % (other[1], other[0]) if other else "unknown",
+                    run_id,
+                )
+            )
+
     # -- runs --------------------------------------------------------------------------
     def start_run(self, run_id: str, flow_id: str) -> None:
+        self.run_started = True
         self._do(
             lambda c: c.execute(
                 "INSERT INTO af_runs(run_id, flow_id, status, started_at, updated_at)"
