@@ -1194,7 +1194,7 @@ af_run_lease() {
             af_tag=empty; [ -z "$af_line" ] || af_tag=garbage
             af_break "$AF_LEASE" "$af_line" "$af_tag" 5 && continue
         fi
-        if [ "$af_tries" -gt 5 ]; then
+        if [ "$af_tries" -gt 2 ]; then
             af_event ERROR run_live "detail=run $AF_RUN_ID of flow $AF_FLOW_ID is being started by another process ($AF_LEASE)"
             exit 3
         fi
@@ -2198,6 +2198,9 @@ af_cmd_run() {
             *) af_die "unknown job '$af_j' (jobs: $AF_JOB_IDS)" ;;
         esac
     done
+    # Checked before anything runs, as in the Python artifact: fail fast, not after the run.
+    [ -z "$AF_JSON_SUMMARY" ] || ! af_unwritable "$AF_JSON_SUMMARY" \
+        || af_die "--json-summary $AF_JSON_SUMMARY $REPLY"
     # The start time: ns (for ordering runs), s and UTC from one `date`.
     # shellcheck disable=SC2046  # the words are digits and one timestamp
     set -- $(LC_ALL=C date -u '+%s%N %s %Y-%m-%dT%H:%M:%SZ')
@@ -2282,9 +2285,27 @@ af_cmd_run() {
     fi
     if [ -n "$AF_JSON_SUMMARY" ]; then  # the object `status --json` prints
         AF_JSON=1
-        af_status_print >"$AF_JSON_SUMMARY" || printf 'error: cannot write the JSON summary to %s\n' "$AF_JSON_SUMMARY" >&2
+        if ! { af_status_print >"$AF_JSON_SUMMARY"; } 2>/dev/null; then
+            # A full disk: the run is recorded as it ended, `status --json` prints it.
+            printf 'error: cannot write --json-summary %s\n' "$AF_JSON_SUMMARY" >&2
+            AF_EXIT=2
+        fi
     fi
     exit "$AF_EXIT"
+}
+
+af_unwritable() {  # PATH: 0 with the reason in REPLY when it cannot be (re)written as a file
+    if [ -d "$1" ]; then REPLY='is a directory'; return 0; fi
+    if [ -e "$1" ]; then
+        [ -w "$1" ] && return 1
+        REPLY='is not writable'; return 0
+    fi
+    case $1 in /*) af_norm "$1" ;; *) af_norm "$PWD/$1" ;; esac
+    af_dir=${REPLY%/*}
+    af_dir=${af_dir:-/}
+    if [ ! -d "$af_dir" ]; then REPLY="cannot be created: $af_dir is not a directory"; return 0; fi
+    [ -w "$af_dir" ] && [ -x "$af_dir" ] && return 1
+    REPLY="cannot be created: $af_dir is not writable"
 }
 
 af_interrupted() {  # CODE: a signal ends the run: locks released, run recorded INTERRUPTED

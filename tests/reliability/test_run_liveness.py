@@ -305,19 +305,36 @@ def _terminate(url: str, pids: list[int]) -> None:
 @pytest.mark.parametrize("kind", ["postgres"], indirect=True)
 def test_a_lost_connection_retakes_the_lease_and_a_second_process_is_still_refused(
         project: Project, kind: Kind) -> None:
-    kind.compile("reconnect", GATED_JOBS)
+    kind.compile("reconnect", """\
+jobs:
+  - id: a
+    steps:
+""" + "".join(f"""\
+      - id: {step}
+        type: external.process
+        inputs:
+          command: [sh, -c, 'echo {step} >> "$LEDGER"; : > "$HOLDING.{step}"; while [ ! -e "$GATE.{step}" ]; do sleep 0.05; done']
+          env: {{LEDGER: '{{{{env.LEDGER}}}}', HOLDING: '{{{{env.HOLDING}}}}', GATE: '{{{{env.GATE}}}}'}}
+""" for step in ("s1", "s2")))
     env = kind.env(LEDGER=str(project.root / "ledger"), HOLDING=str(project.root / "holding"),
                    GATE=str(project.root / "gate"))
     holder = subprocess.Popen(kind.argv("reconnect", "run", "--run-id", "r1"), env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, cwd=project.root)
-    _wait_for(project.root / "holding", holder)
+    _wait_for(project.root / "holding.s1", holder)
     sessions = _holder_sessions(kind.url)
     assert len(sessions) == 1
-    _terminate(kind.url, sessions)  # the connection is lost while the step runs
-    (project.root / "gate").touch()
+    _terminate(kind.url, sessions)  # the connection is lost while s1 runs
+    (project.root / "gate.s1").touch()
+    _wait_for(project.root / "holding.s2", holder)  # s1 recorded on a new connection: the lease is back
+    assert _holder_sessions(kind.url) not in ([], sessions)
+    second = kind.run("reconnect", "run", "--run-id", "r1", env=env)
+    assert second.returncode == 3, second.stderr
+    assert f"run r1 of flow reconnect is already running: pid {holder.pid} on host {socket.gethostname()}" \
+        in second.stderr
+    (project.root / "gate.s2").touch()
     _out, err = holder.communicate(timeout=60)
     assert holder.returncode == 0, err
-    assert _ledger(project.root / "ledger") == ["s0", "s1", "s2"]
+    assert _ledger(project.root / "ledger") == ["s1", "s2"]
 
 
 @pytest.mark.parametrize("kind", ["postgres"], indirect=True)
