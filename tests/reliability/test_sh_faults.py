@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_lock_contention import FLOW_LOCK_JOBS, race
+from test_lock_contention import FLOW_LOCK_JOBS, contention_env
 
 from aetherflow_compiler.codegen.sh import lock_name
 from conftest import Project
@@ -186,16 +186,28 @@ def test_an_empty_or_garbled_lock_file_is_judged_by_its_age(project: Project, sh
 
 def test_16_runs_breaking_one_expired_lock_at_once_never_overlap(project: Project) -> None:
     """The ABA race: two runs find the lock expired; one breaks it and takes it; the other
-    must not then break the fresh one. With a mkdir per stale content, it cannot."""
+    must not then break the fresh one. File operations are slowed by a few hundred ms (an
+    NFS server under load) to open the windows wide; a mkdir per stale content keeps them
+    safe."""
     _flow(project, "aba", FLOW_LOCK_JOBS, extra="  locks: {scope: flow, ttl_seconds: 60}\n")
+    slow = project.root / "slow-bin"
+    slow.mkdir()
+    for tool in ("mv", "rm", "mkdir"):
+        real = shutil.which(tool, path="/usr/bin:/bin")
+        (slow / tool).write_text(f'#!/bin/sh\nsleep "0.$(($$ % 7))"\nexec {real} "$@"\n')
+        (slow / tool).chmod(0o755)
+    env = {**contention_env(project), "PATH": f"{slow}:/usr/bin:/bin"}
     lock = _locks(project, "aba") / f"{lock_name('flow:aba')}.lock"
-    for _ in range(5):
+    for _ in range(3):
         lock.parent.mkdir(parents=True, exist_ok=True)
         lock.write_text(f"dead-run {int(time.time()) - 5} 60\n")  # expired five seconds ago
-        results = race(project, lambda run_id: ["dash", str(project.dist / "aba.sh"), "run", "--run-id", run_id])
-        assert not (project.root / "overlaps").exists()
-        codes = [r.returncode for r in results]
-        assert set(codes) <= {0, 3} and codes.count(0) >= 1, [r.stderr[-600:] for r in results]
+        procs = [subprocess.Popen(["dash", str(project.dist / "aba.sh"), "run", "--run-id", f"r{n}"], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=project.root)
+                 for n in range(16)]
+        results = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in procs]
+        assert not (project.root / "overlaps").exists(), "two runs held the flow lock at once"
+        codes = [code for code, _err in results]
+        assert set(codes) <= {0, 3} and codes.count(0) >= 1, [err[-600:] for _code, err in results]
         assert not list(lock.parent.iterdir()), "every lock and lease is released"
 
 
