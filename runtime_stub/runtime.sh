@@ -1203,10 +1203,19 @@ af_run_lease() {
     done
 }
 
-af_run_unlease() {  # the EXIT trap: the run lease goes when the run ends (exit, error or signal)
+af_run_unlease() {  # the EXIT trap: the run lease and this run's locks go, in one rm (exit, error or signal)
+    af_keeper_stop
+    set --
+    af_todo_held=$AF_LATER$AF_HELD
+    while [ -n "$af_todo_held" ]; do
+        af_entry=${af_todo_held%%"$AF_NL"*}; af_todo_held=${af_todo_held#"$af_entry"}; af_todo_held=${af_todo_held#"$AF_NL"}
+        af_lease "$af_entry"
+        [ "$af_owner" != "$AF_RUN_ID" ] || set -- "$@" "$af_entry"
+    done
     af_line=
     { IFS= read -r af_line <"$AF_LEASE"; } 2>/dev/null
-    [ "$af_line" != "$AF_LEASE_LINE" ] || LC_ALL=C rm -f "$AF_LEASE"
+    [ "$af_line" != "$AF_LEASE_LINE" ] || set -- "$@" "$AF_LEASE"
+    [ $# = 0 ] || LC_ALL=C rm -f "$@"
 }
 
 af_lock_acquire() {  # KEY TTL [NAME]: 0 acquired, 1 held by another run (expiry from the last af_clock)
@@ -1293,7 +1302,7 @@ af_keeper_stop() {
     AF_KEEPER=
 }
 
-af_lock_release() {  # KEY [NAME]
+af_lock_release() {  # KEY [NAME [later]]: later: at the run's end, in the rm that removes the run lease
     if [ $# -ge 2 ]; then REPLY=$2; else af_lock_name "$1"; fi
     af_lock=$AF_STATE_DIR/locks/$REPLY.lock
     af_left=
@@ -1303,19 +1312,15 @@ af_lock_release() {  # KEY [NAME]
         [ "$af_entry" != "$af_lock" ] && af_left="$af_left$af_entry$AF_NL"
     done
     AF_HELD=$af_left
+    if [ "${3-}" = later ]; then AF_LATER="$AF_LATER$af_lock$AF_NL"; return 0; fi
     af_lease "$af_lock"
     [ "$af_owner" = "$AF_RUN_ID" ] && LC_ALL=C rm -f "$af_lock"
     return 0
 }
 
-af_release_all() {
+af_release_all() {  # the keeper stops; the locks still held go at the run's end, with the run lease
     af_keeper_stop
-    af_todo_held=$AF_HELD
-    while [ -n "$af_todo_held" ]; do
-        af_entry=${af_todo_held%%"$AF_NL"*}; af_todo_held=${af_todo_held#"$af_entry"}; af_todo_held=${af_todo_held#"$AF_NL"}
-        af_lease "$af_entry"
-        [ "$af_owner" = "$AF_RUN_ID" ] && LC_ALL=C rm -f "$af_entry"
-    done
+    AF_LATER=$AF_LATER$AF_HELD
     AF_HELD=
 }
 
@@ -2014,7 +2019,14 @@ af_job() {
         [ "$AF_KEEP_GOING" = 1 ] || AF_STOP=1
         af_cleanup 0
     fi
-    [ "$AF_LOCK_SCOPE" = job ] && af_lock_release "$af_job_lock" "$af_job_lockname"
+    # The last job's lock goes with the run lease, in the run's last rm.
+    if [ "$AF_LOCK_SCOPE" = job ]; then
+        if [ "$AF_JOB" = "${AF_JOB_IDS##* }" ]; then
+            af_lock_release "$af_job_lock" "$af_job_lockname" later
+        else
+            af_lock_release "$af_job_lock" "$af_job_lockname"
+        fi
+    fi
     return 0
 }
 
@@ -2225,6 +2237,7 @@ af_cmd_run() {
     # The locks directory stays from one run to the next; the run's own are made later.
     [ -d "$AF_STATE_DIR/locks" ] || LC_ALL=C mkdir -p "$AF_STATE_DIR/locks" 2>/dev/null \
         || af_die "cannot open the state store $AF_STATE_DIR"
+    AF_HELD=; AF_LATER=; AF_KEEPER=
     af_run_lease  # exit 3 if another process runs this run id; the state is read after it
     # Only a run that has a directory already can have step records to resume from.
     AF_RESUMING=0
@@ -2237,7 +2250,7 @@ af_cmd_run() {
         AF_STARTED_NS=$af_now_ns
     fi
     AF_RUN_DIRS=0
-    AF_HELD=; AF_KEEPER=; AF_WHICH=; AF_EXIT=0; AF_STOP=0; AF_ANY_FAILED=0; AF_ENV_FAILURE=0; AF_REPORT=
+    AF_WHICH=; AF_EXIT=0; AF_STOP=0; AF_ANY_FAILED=0; AF_ENV_FAILURE=0; AF_REPORT=
     # What every step's program finds in its environment (unless the user set them).
     AETHERFLOW_FLOW_ID=${AETHERFLOW_FLOW_ID-$AF_FLOW_ID}
     AETHERFLOW_RUN_ID=${AETHERFLOW_RUN_ID-$AF_RUN_ID}
