@@ -49,6 +49,14 @@ _TABLES = (
 )
 # Concurrent first use: one creator at a time (CREATE TABLE IF NOT EXISTS alone races).
 _SCHEMA_LOCK = 0x4166_5354  # "AfST"
+# The run lease; and the server probes this session's connection after 30 s of silence,
+# so that the lease of a host lost without closing it goes within about a minute (the
+# server's default waits hours). Settings of this session only, in the same round trip.
+_TAKE_LEASE = (
+    "SELECT pg_try_advisory_lock(%s), set_config('tcp_keepalives_idle', '30', false),"
+    " set_config('tcp_keepalives_interval', '10', false),"
+    " set_config('tcp_keepalives_count', '3', false)"
+)
 
 
 def redacted(url: str) -> str:
@@ -188,11 +196,9 @@ class PostgresState(StateStore):
         since: List[Any] = []
 
         def take(c: Any) -> Any:
-            got, now = c.execute(
-                "SELECT pg_try_advisory_lock(%s), clock_timestamp()", (key,)
-            ).fetchone()
-            if got:
-                since.append(now)
+            row = c.execute(_TAKE_LEASE + ", clock_timestamp()", (key,)).fetchone()
+            if row[0]:
+                since.append(row[-1])
                 return None
             holder = _lease_session(c, key)
             row = c.execute(
@@ -221,7 +227,7 @@ class PostgresState(StateStore):
         it is ended, and the lease taken again."""
         key = self.lease_key
         for _ in range(2):
-            if conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
+            if conn.execute(_TAKE_LEASE, (key,)).fetchone()[0]:
                 self._check_unshared(conn)
                 return
             holder = _lease_session(conn, key)

@@ -424,7 +424,8 @@ def test_the_lost_session_of_the_holder_itself_is_ended_and_the_lease_taken_agai
         project: Project, kind: Kind) -> None:
     proxy = _HalfCutProxy(int(kind.url.split(":")[-1].split("/")[0]))
     try:
-        through = kind.url.replace(kind.url.split("@")[1].split("/")[0], "%s:%d" % proxy.address)
+        host, port = proxy.address
+        through = kind.url.replace(kind.url.split("@")[1].split("/")[0], f"{host}:{port}")
         kind.compile("linger", GATED_JOBS)
         env = {**kind.env(LEDGER=str(project.root / "ledger"), HOLDING=str(project.root / "holding"),
                           GATE=str(project.root / "gate")), "AETHERFLOW_STATE_URL": through}
@@ -440,3 +441,20 @@ def test_the_lost_session_of_the_holder_itself_is_ended_and_the_lease_taken_agai
         assert _ledger(project.root / "ledger") == ["s0", "s1", "s2"]
     finally:
         proxy.close()
+
+
+@pytest.mark.parametrize("kind", ["postgres"], indirect=True)
+def test_the_lease_session_asks_the_server_to_probe_a_silent_connection(kind: Kind) -> None:
+    """A host lost without closing its connection frees the lease within about a minute:
+    the server probes the session's connection after 30 s of silence (its default waits
+    hours)."""
+    from runtime_stub.state.postgres import PostgresState
+
+    state = PostgresState(kind.url, 5)
+    try:
+        state.lease_run("probe", "f")
+        shown = [state.conn.execute(f"SHOW tcp_keepalives_{name}").fetchone()[0]
+                 for name in ("idle", "interval", "count")]
+        assert shown == ["30", "10", "3"]
+    finally:
+        state.close()
