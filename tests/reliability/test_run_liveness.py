@@ -234,8 +234,11 @@ def test_a_second_process_of_a_live_run_is_refused_before_it_writes_anything(pro
         host = socket.gethostname()
         if kind.name == "postgres":  # refused the same way from another host
             second_argv = _on_host("host-b", second_argv)
-        second = subprocess.run(second_argv, env=env, capture_output=True, text=True, timeout=60, cwd=project.root)
+        metrics = project.root / "metrics.prom"  # the Python artifact's textfile: not written either
+        second = subprocess.run(second_argv, env={**env, "AETHERFLOW_METRICS_TEXTFILE": str(metrics)},
+                                capture_output=True, text=True, timeout=60, cwd=project.root)
         assert second.returncode == 3, second.stderr
+        assert not metrics.exists()
         assert re.search(rf"run nightly of flow held is already running: pid {holder.pid} on host {host}, {SINCE}",
                          second.stderr), second.stderr
         assert "run_start" not in second.stderr and "lock_held" not in second.stderr

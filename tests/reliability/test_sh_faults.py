@@ -6,6 +6,7 @@ summary that cannot be written."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import socket
@@ -237,6 +238,19 @@ def test_a_breaker_that_died_mid_break_does_not_block_the_lock(project: Project,
     old = _sh(project, shell, "orphan", "run", env={"MARK": str(mark)})
     assert old.returncode == 0, old.stderr
     assert mark.exists() and not list(lock.parent.iterdir())
+
+
+def test_a_run_that_stops_with_exit_2_after_taking_its_flow_lock_releases_it(project: Project,
+                                                                            shell: tuple[str, ...]) -> None:
+    blocker = project.root / "not-a-folder"
+    blocker.write_text("")
+    project.write_flow("dies.yaml", project.header("dies", backend="file", extra=LOCKED).replace(
+        json.dumps(str(project.work)), json.dumps(f"{blocker}/work")) + TOUCH_JOBS)
+    project.compile("--target", "sh")
+    done = _sh(project, shell, "dies", "run", env={"MARK": str(project.root / "ran")})
+    assert done.returncode == 2, done.stderr
+    assert "error: cannot create the run's directories" in done.stderr
+    assert not list(_locks(project, "dies").iterdir()), "the flow lock and the run lease are gone"
 
 
 # --- run leases left behind ---------------------------------------------------------------
