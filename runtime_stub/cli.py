@@ -2,7 +2,7 @@
 
 Exit codes: 0 no job FAILED; 1 a job FAILED (or a `when` could not be evaluated);
 2 usage or configuration error (missing env, bad env file); 3 a flow or job lock is held
-by another run.
+by another run, or the run id is running in another process.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ if False:  # names for annotations only: importing typing slows every start
     from typing import Any, Callable, Dict, List, Optional
 
 from .environment import EnvFile, build_snapshot, env_file_from_option
-from .errors import ConfigError
+from .errors import ConfigError, RunLive
 from .runner import Flow, Job, Options, Recorder, Run, new_run_id, status_report
 from .state import open_state
 from .templating import render
@@ -51,7 +51,7 @@ commands:
   --version   print the compiler version and the source hash
 
 exit codes: 0 no job failed, 1 a job failed, 2 usage or configuration error,
-3 a flow or job lock is held by another run
+3 a flow or job lock is held by another run, or the run id is running in another process
 """
 
 # command -> {option: kind}; kinds: "flag", "value", "many" (repeatable value)
@@ -169,6 +169,8 @@ def main(
     except ConfigError as exc:
         sys.stderr.write("error: %s\n" % exc)
         return EXIT_CONFIG
+    except RunLive:  # the run_live event names the process that runs it
+        return EXIT_LOCKED
     except Exception as exc:
         damaged = _damaged_bytecode(exc)
         if damaged is None:

@@ -21,6 +21,11 @@ class LockHeld(Exception):
     """A flow or job lock is held by another run: exit 3."""
 
 
+class RunLive(LockHeld):
+    """The run id is live in another process (exit 3): a run id runs in one process at a
+    time, and this one has written nothing to that run's state."""
+
+
 class StepError(Exception):
     """A step failed; its job is FAILED (exit 1)."""
 

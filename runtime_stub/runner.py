@@ -21,6 +21,7 @@ from .errors import (
     ConfigError,
     LockHeld,
     MissingKeyError,
+    RunLive,
     StateStoreError,
     StepError,
     TemplateError,
@@ -241,6 +242,23 @@ class Run:
         )
         self.workspace.check()  # a root that is a file or read-only: exit 2, nothing run
         self.state = open_state(flow.state_backend, state_path, self.env)
+        # One live process per run id: a second one stops here, before it writes anything
+        # to the run's state (exit 3); the lease goes with state.close().
+        try:
+            self.state.lease_run(self.run_id, flow.flow_id)
+        except RunLive as exc:
+            self.state.close()
+            self.log.error("run_live", detail=str(exc))
+            raise
+        except OSError as exc:
+            self.state.close()
+            raise ConfigError(
+                "cannot take the lease of run %s in the state store %s: %s"
+                % (self.run_id, self.state.path or state_path, exc)
+            ) from None
+        except BaseException:
+            self.state.close()
+            raise
         api = sys.modules.get("aetherflow.core.api")
         if api is not None:  # plugins are loaded: their connectors get a RunContext
             self.connectors.ctx = api.RunContext.for_run(self)

@@ -988,16 +988,24 @@ af_load_env_file() {  # TYPE PATH OPTIONAL PREFIX
         [ "$3" = 1 ] && return 0
         af_die "env file not found: $2"
     fi
+    # Read errors as the Python artifact words them (exit 2), not a shell warning.
+    [ -r "$2" ] || af_die "env file $2 cannot be read: [Errno 13] Permission denied: '$2'"
     AF_ENV_PREFIX=$4
-    case $(printf '%s' "$1" | tr '[:upper:]' '[:lower:]') in
+    af_lower "$1" ''
+    case $REPLY in
+        dotenv | json) [ ! -d "$2" ] || af_die "env file $2 cannot be read: [Errno 21] Is a directory: '$2'" ;;
+    esac
+    case $REPLY in
         dotenv) af_env_dotenv "$2" ;;
         json)
             af_code=$(AF_JSON_SRC="env file $2" af_json_env_awk env <"$2") || exit 2
             eval "$af_code" ;;
         dir | directory | dir-of-files)
             [ -d "$2" ] || af_die "env file $2: type dir needs a directory"
+            [ -x "$2" ] || af_die "env file $2 cannot be read: [Errno 13] Permission denied: '$2'"
             for af_f in "$2"/* "$2"/.*; do
                 [ -f "$af_f" ] || continue
+                [ -r "$af_f" ] || af_die "env file $2 cannot be read: [Errno 13] Permission denied: '$af_f'"
                 af_v=$(cat "$af_f"; printf x); af_v=${af_v%x}
                 while :; do case $af_v in *"$AF_NL") af_v=${af_v%"$AF_NL"} ;; *) break ;; esac; done
                 af_set "${af_f##*/}" "$af_v"
@@ -1038,10 +1046,19 @@ af_norm() {  # PATH -> REPLY without . and .. parts (lexically)
     REPLY=${af_out:-/}
 }
 
-# --- locks: a directory per lock; its file "lease" holds "RUN_ID EXPIRES TTL" ----------
-# A lock's directory is named "<key, bytes outside [A-Za-z0-9._-] as _, cut at 80>-<cksum>".
-# Flow and job lock names are known when compiling and come with the call; a with_lock key
-# is named here, once per acquire (the release finds it in a one-entry cache).
+# --- leases: who runs a run id, who holds a lock ----------------------------------------
+# Two kinds of lease file live in locks/, each created with the shell's noclobber option
+# (`set -C`: an exclusive create, atomic on every POSIX file system), so one process wins:
+# - locks/<run_id>.run, the run lease: "PID START HOST SINCE" of the one process running
+#   that run id (START: its start time, field 22 of /proc/PID/stat, or - where there is no
+#   /proc; SINCE: epoch seconds). It is live while that process is: same host, the pid
+#   exists and started at START. A second process of the run id exits 3 naming it.
+# - locks/<name>.lock, a lock: "RUN_ID EXPIRES TTL"; live until EXPIRES, which the run's
+#   keeper renews. Its name is "<key, bytes outside [A-Za-z0-9._-] as _, cut at 80>-<cksum>".
+# A lease that is empty or unreadable (its writer was killed between the create and the
+# write, or garbage) is judged by its age instead. Flow and job lock names are known when
+# compiling and come with the call; a with_lock key is named here, once per acquire (the
+# release finds it in a one-entry cache).
 
 af_lock_name() {  # KEY -> REPLY: a file name for it
     if [ -n "${AF_LN_NAME-}" ] && [ "$1" = "$AF_LN_KEY" ]; then REPLY=$AF_LN_NAME; return 0; fi
@@ -1053,12 +1070,159 @@ af_lock_name() {  # KEY -> REPLY: a file name for it
     AF_LN_KEY=$1; AF_LN_NAME=$REPLY
 }
 
+af_whoami() {  # -> AF_ME "PID START HOST" of this shell, and AF_HOST (builtins only on Linux)
+    af_start=-
+    if [ -r "/proc/$$/stat" ] && IFS= read -r af_stat <"/proc/$$/stat" && af_proc_start "$af_stat"; then
+        af_start=$REPLY
+    fi
+    AF_HOST=
+    [ -r /proc/sys/kernel/hostname ] && read -r AF_HOST </proc/sys/kernel/hostname
+    [ -n "$AF_HOST" ] || AF_HOST=$(uname -n 2>/dev/null)
+    case $AF_HOST in '' | *[!A-Za-z0-9._-]*) AF_HOST=$(printf '%s' "${AF_HOST:-unknown}" | LC_ALL=C tr -c 'A-Za-z0-9._-' '_') ;; esac
+    AF_ME="$$ $af_start $AF_HOST"
+}
+
+af_proc_start() {  # a /proc/PID/stat line -> REPLY: field 22, the process's start time; 1 if none
+    af_rest=${1##*) }  # after the command name, which may hold spaces and parentheses
+    af_k=3
+    while [ "$af_k" -lt 22 ]; do
+        case $af_rest in *' '*) af_rest=${af_rest#* } ;; *) return 1 ;; esac
+        af_k=$((af_k + 1))
+    done
+    REPLY=${af_rest%% *}
+    case $REPLY in '' | *[!0-9]*) return 1 ;; esac
+}
+
+af_ident() {  # "PID START HOST SINCE" -> af_i_pid, af_i_start, af_i_host, af_i_since; 1 if it is not one
+    case $1 in *' '*' '*' '*) ;; *) return 1 ;; esac
+    af_i_pid=${1%% *}; af_rest=${1#* }
+    af_i_start=${af_rest%% *}; af_rest=${af_rest#* }
+    af_i_host=${af_rest%% *}; af_i_since=${af_rest#* }
+    case $af_i_pid in '' | *[!0-9]* | ??????????*) return 1 ;; esac
+    case $af_i_start in - | [0-9]*) ;; *) return 1 ;; esac
+    case $af_i_start in ?*[!0-9]*) return 1 ;; esac
+    case $af_i_host in '' | *[!A-Za-z0-9._-]*) return 1 ;; esac
+    case $af_i_since in '' | *[!0-9]* | ???????????????????*) return 1 ;; esac
+}
+
+af_alive() {  # PID START HOST: 0 while that process runs (one on another host counts as running)
+    [ "$3" = "$AF_HOST" ] || return 0
+    if [ -r "/proc/$1/stat" ] && { IFS= read -r af_stat <"/proc/$1/stat"; } 2>/dev/null; then
+        [ "$2" = - ] && return 0
+        af_proc_start "$af_stat" && [ "$REPLY" = "$2" ]  # else the pid was reused
+        return
+    fi
+    kill -0 "$1" 2>/dev/null && return 0
+    # Another user's process (EPERM) is alive; only "no such process" means gone.
+    case $(LC_ALL=C kill -0 "$1" 2>&1) in *ermitted*) return 0 ;; esac
+    return 1
+}
+
+af_older() {  # FILE SECONDS: 0 when FILE was last written more than SECONDS ago (by AF_EPOCH)
+    af_iso $((AF_EPOCH - $2))  # sets af_y .. af_ss too
+    af_ref=$AF_STATE_DIR/locks/.age.$$
+    TZ=UTC0 LC_ALL=C touch -t "$af_y$af_m$af_d$af_hh$af_mm.$af_ss" "$af_ref" 2>/dev/null || return 1
+    af_found=$(LC_ALL=C find "$1" -prune ! -newer "$af_ref" 2>/dev/null)
+    LC_ALL=C rm -f "$af_ref"
+    [ -n "$af_found" ]
+}
+
+# FILE LINE TAG [SECONDS]: remove the lease FILE if its first line is still LINE, which the
+# caller judged stale (with SECONDS: by its age, which must still hold); 1 while another
+# process is at it. Breakers of one stale content take turns through the directory
+# FILE.break.TAG (mkdir: one wins), TAG naming that content. A lease can change from LINE
+# only by its removal here (its holder is gone, and a create fails while it exists), so the
+# removal of a fresh lease that replaced the stale one (the ABA race of a read, then a
+# rename or remove) cannot happen. A breaker that died inside is passed over by a
+# directory inside its own: "next", once its owner is gone or, unnamed, 10 s old.
+af_break() {
+    af_brk=$1.break.$3
+    while ! LC_ALL=C mkdir "$af_brk" 2>/dev/null; do
+        [ -d "$af_brk" ] || return 1
+        af_line=
+        { IFS= read -r af_line <"$af_brk/owner"; } 2>/dev/null
+        if af_ident "$af_line"; then
+            ! af_alive "$af_i_pid" "$af_i_start" "$af_i_host" || return 1
+        else
+            af_older "$af_brk" 10 || return 1
+        fi
+        af_brk=$af_brk/next
+    done
+    printf '%s %s\n' "$AF_ME" "$AF_EPOCH" >"$af_brk/owner"
+    af_line=
+    { IFS= read -r af_line <"$1"; } 2>/dev/null
+    if [ "$af_line" = "$2" ] && { [ $# -lt 4 ] || af_older "$1" "$4"; }; then
+        LC_ALL=C rm -f "$1"
+    fi
+    LC_ALL=C rm -rf "$1.break.$3"
+    return 0
+}
+
+# The run lease, taken after the run id is known and before anything of the run is
+# written: a second process of a live run id writes nothing, takes no lock, and exits 3.
+af_run_lease() {
+    af_whoami
+    AF_LEASE=$AF_STATE_DIR/locks/$AF_RUN_ID.run
+    af_mine="$AF_ME $AF_EPOCH"
+    af_tries=0
+    while :; do
+        set -C
+        { printf '%s\n' "$af_mine" >"$AF_LEASE"; } 2>/dev/null
+        af_created=$?
+        set +C
+        if [ "$af_created" = 0 ]; then
+            AF_LEASE_LINE=$af_mine
+            trap af_run_unlease EXIT
+            return 0
+        fi
+        af_tries=$((af_tries + 1))
+        af_line=
+        { IFS= read -r af_line <"$AF_LEASE"; } 2>/dev/null
+        if af_ident "$af_line"; then
+            if af_alive "$af_i_pid" "$af_i_start" "$af_i_host"; then
+                af_iso "$af_i_since"
+                af_note=
+                [ "$af_i_host" = "$AF_HOST" ] || af_note=" (if that host is gone for good, remove $AF_LEASE)"
+                af_event ERROR run_live "detail=run $AF_RUN_ID of flow $AF_FLOW_ID is already running: pid $af_i_pid on host $af_i_host, since $REPLY$af_note"
+                exit 3
+            fi
+            af_break "$AF_LEASE" "$af_line" "$af_i_pid.$af_i_start.$af_i_since" && continue
+        elif [ ! -e "$AF_LEASE" ]; then
+            [ "$af_tries" -le 5 ] && continue  # removed as we looked
+            af_die "cannot create the run lease $AF_LEASE"
+        elif af_older "$AF_LEASE" 5; then  # its writer was killed before it wrote
+            af_tag=empty; [ -z "$af_line" ] || af_tag=garbage
+            af_break "$AF_LEASE" "$af_line" "$af_tag" 5 && continue
+        fi
+        if [ "$af_tries" -gt 2 ]; then
+            af_event ERROR run_live "detail=run $AF_RUN_ID of flow $AF_FLOW_ID is being started by another process ($AF_LEASE)"
+            exit 3
+        fi
+        sleep 1  # another process is writing or breaking the lease: look again
+        af_clock
+    done
+}
+
+af_run_unlease() {  # the EXIT trap: the run lease and this run's locks go, in one rm (exit, error or signal)
+    af_keeper_stop
+    set --
+    af_todo_held=$AF_LATER$AF_HELD
+    while [ -n "$af_todo_held" ]; do
+        af_entry=${af_todo_held%%"$AF_NL"*}; af_todo_held=${af_todo_held#"$af_entry"}; af_todo_held=${af_todo_held#"$AF_NL"}
+        af_lease "$af_entry"
+        [ "$af_owner" != "$AF_RUN_ID" ] || set -- "$@" "$af_entry"
+    done
+    af_line=
+    { IFS= read -r af_line <"$AF_LEASE"; } 2>/dev/null
+    [ "$af_line" != "$AF_LEASE_LINE" ] || set -- "$@" "$AF_LEASE"
+    [ $# = 0 ] || LC_ALL=C rm -f "$@"
+}
+
 af_lock_acquire() {  # KEY TTL [NAME]: 0 acquired, 1 held by another run (expiry from the last af_clock)
     if [ $# -ge 3 ]; then REPLY=$3; else af_lock_name "$1"; fi
     af_lock=$AF_STATE_DIR/locks/$REPLY.lock
     af_tries=0
     while :; do
-        # The lease file is created with O_EXCL (noclobber): only one run can create it.
         set -C
         { printf '%s %s %s\n' "$AF_RUN_ID" "$((AF_EPOCH + $2))" "$2" >"$af_lock"; } 2>/dev/null
         af_created=$?
@@ -1070,26 +1234,38 @@ af_lock_acquire() {  # KEY TTL [NAME]: 0 acquired, 1 held by another run (expiry
         fi
         af_lease "$af_lock"
         if [ "$af_owner" = "$AF_RUN_ID" ]; then
+            # Left by an earlier process of this run id, which is gone (the run lease): ours.
             printf '%s %s %s\n' "$AF_RUN_ID" "$((AF_EPOCH + $2))" "$2" >"$af_lock"
+            case $AF_NL$AF_HELD in *"$AF_NL$af_lock$AF_NL"*) ;; *) AF_HELD="$AF_HELD$af_lock$AF_NL" ;; esac
+            af_keeper "$2"
             return 0
         fi
         af_tries=$((af_tries + 1))
         [ "$af_tries" -le 3 ] || return 1
-        if [ -z "$af_expires" ]; then
-            sleep 1  # a run is writing it: look again
-            af_clock
-            continue
+        if [ -n "$af_owner" ]; then
+            [ "$af_expires" -lt "$AF_EPOCH" ] || return 1
+            af_break "$af_lock" "$af_line" "$af_owner.$af_expires" && continue
+        elif [ ! -e "$af_lock" ]; then
+            continue  # released as we looked
+        elif af_older "$af_lock" "$2"; then  # unreadable, and older than the TTL asked for
+            af_tag=empty; [ -z "$af_line" ] || af_tag=garbage
+            af_break "$af_lock" "$af_line" "$af_tag" "$2" && continue
         fi
-        [ "$af_expires" -lt "$AF_EPOCH" ] || return 1
-        # Expired: move it aside (only one run wins the rename), then try again.
-        mv "$af_lock" "$af_lock.stale.$$" 2>/dev/null && rm -f "$af_lock.stale.$$"
+        sleep 1  # being written (or renewed, or broken by another run): look again
+        af_clock
     done
 }
 
-af_lease() {  # LOCKFILE -> af_owner, af_expires, af_ttl ('' while the lease is being written)
-    af_owner=; af_expires=; af_ttl=
-    [ -f "$1" ] && read -r af_owner af_expires af_ttl <"$1"
-    [ -n "$af_ttl" ] || af_expires=
+af_lease() {  # LOCKFILE -> af_line, and af_owner af_expires af_ttl when it reads "RUN_ID EXPIRES TTL"
+    af_owner=; af_expires=; af_ttl=; af_line=
+    { IFS= read -r af_line <"$1"; } 2>/dev/null
+    case $af_line in *' '*' '*) ;; *) return 0 ;; esac
+    af_rest=${af_line#* }
+    af_expires=${af_rest%% *}; af_ttl=${af_rest#* }
+    case ${af_line%% *} in '' | *[!A-Za-z0-9_.-]*) af_expires= ;; esac
+    case $af_expires in *[!0-9]* | ??????????????????*) af_expires= ;; esac
+    case $af_ttl in '' | *[!0-9]* | ??????????????????*) af_expires= ;; esac
+    [ -z "$af_expires" ] || af_owner=${af_line%% *}
 }
 
 # TTL: make sure this run's keeper is running and wakes at least every TTL/3 seconds. One
@@ -1113,7 +1289,7 @@ af_keeper() {
             af_now=$(LC_ALL=C date +%s)
             for af_lock in "$AF_STATE_DIR"/locks/*.lock; do
                 af_lease "$af_lock"
-                [ "$af_owner" = "$AF_RUN_ID" ] && [ -n "$af_ttl" ] || continue
+                [ "$af_owner" = "$AF_RUN_ID" ] || continue
                 printf '%s %s %s\n' "$AF_RUN_ID" "$((af_now + af_ttl))" "$af_ttl" >"$af_lock"
             done
         done
@@ -1126,7 +1302,7 @@ af_keeper_stop() {
     AF_KEEPER=
 }
 
-af_lock_release() {  # KEY [NAME]
+af_lock_release() {  # KEY [NAME [later]]: later: at the run's end, in the rm that removes the run lease
     if [ $# -ge 2 ]; then REPLY=$2; else af_lock_name "$1"; fi
     af_lock=$AF_STATE_DIR/locks/$REPLY.lock
     af_left=
@@ -1136,19 +1312,15 @@ af_lock_release() {  # KEY [NAME]
         [ "$af_entry" != "$af_lock" ] && af_left="$af_left$af_entry$AF_NL"
     done
     AF_HELD=$af_left
+    if [ "${3-}" = later ]; then AF_LATER="$AF_LATER$af_lock$AF_NL"; return 0; fi
     af_lease "$af_lock"
     [ "$af_owner" = "$AF_RUN_ID" ] && LC_ALL=C rm -f "$af_lock"
     return 0
 }
 
-af_release_all() {
+af_release_all() {  # the keeper stops; the locks still held go at the run's end, with the run lease
     af_keeper_stop
-    af_todo_held=$AF_HELD
-    while [ -n "$af_todo_held" ]; do
-        af_entry=${af_todo_held%%"$AF_NL"*}; af_todo_held=${af_todo_held#"$af_entry"}; af_todo_held=${af_todo_held#"$AF_NL"}
-        af_lease "$af_entry"
-        [ "$af_owner" = "$AF_RUN_ID" ] && LC_ALL=C rm -f "$af_entry"
-    done
+    AF_LATER=$AF_LATER$AF_HELD
     AF_HELD=
 }
 
@@ -1847,7 +2019,14 @@ af_job() {
         [ "$AF_KEEP_GOING" = 1 ] || AF_STOP=1
         af_cleanup 0
     fi
-    [ "$AF_LOCK_SCOPE" = job ] && af_lock_release "$af_job_lock" "$af_job_lockname"
+    # The last job's lock goes with the run lease, in the run's last rm.
+    if [ "$AF_LOCK_SCOPE" = job ]; then
+        if [ "$AF_JOB" = "${AF_JOB_IDS##* }" ]; then
+            af_lock_release "$af_job_lock" "$af_job_lockname" later
+        else
+            af_lock_release "$af_job_lock" "$af_job_lockname"
+        fi
+    fi
     return 0
 }
 
@@ -1880,7 +2059,8 @@ af_usage() {
     printf '%s\n' "usage: $AF_PROG COMMAND [OPTIONS]" "" \
         "flow $AF_FLOW_ID, compiled from $AF_SOURCE" "" \
         "commands:" \
-        "  run         run the flow (exit 0 no job failed, 1 a job failed, 2 config error, 3 lock held)" \
+        "  run         run the flow (exit 0 no job failed, 1 a job failed, 2 config error," \
+        "              3 a lock is held or the run id runs in another process)" \
         "                --run-id ID        run id (an earlier run id resumes that run)" \
         "                --resume           resume the latest run of this flow unless it succeeded" \
         "                --job ID           run only this job (repeatable)" \
@@ -2030,6 +2210,9 @@ af_cmd_run() {
             *) af_die "unknown job '$af_j' (jobs: $AF_JOB_IDS)" ;;
         esac
     done
+    # Checked before anything runs, as in the Python artifact: fail fast, not after the run.
+    [ -z "$AF_JSON_SUMMARY" ] || ! af_unwritable "$AF_JSON_SUMMARY" \
+        || af_die "--json-summary $AF_JSON_SUMMARY $REPLY"
     # The start time: ns (for ordering runs), s and UTC from one `date`.
     # shellcheck disable=SC2046  # the words are digits and one timestamp
     set -- $(LC_ALL=C date -u '+%s%N %s %Y-%m-%dT%H:%M:%SZ')
@@ -2051,6 +2234,11 @@ af_cmd_run() {
     case $af_now_ns in *[!0-9]*) af_now_ns=${AF_EPOCH}000000000 ;; esac
     af_check_run_id "$AF_RUN_ID"
     AF_RUN_DIR=$AF_STATE_DIR/runs/$AF_RUN_ID
+    # The locks directory stays from one run to the next; the run's own are made later.
+    [ -d "$AF_STATE_DIR/locks" ] || LC_ALL=C mkdir -p "$AF_STATE_DIR/locks" 2>/dev/null \
+        || af_die "cannot open the state store $AF_STATE_DIR"
+    AF_HELD=; AF_LATER=; AF_KEEPER=
+    af_run_lease  # exit 3 if another process runs this run id; the state is read after it
     # Only a run that has a directory already can have step records to resume from.
     AF_RESUMING=0
     [ -d "$AF_RUN_DIR" ] && AF_RESUMING=1
@@ -2061,11 +2249,8 @@ af_cmd_run() {
     else
         AF_STARTED_NS=$af_now_ns
     fi
-    # The locks directory stays from one run to the next; the run's own are made later.
-    [ -d "$AF_STATE_DIR/locks" ] || LC_ALL=C mkdir -p "$AF_STATE_DIR/locks" 2>/dev/null \
-        || af_die "cannot open the state store $AF_STATE_DIR"
     AF_RUN_DIRS=0
-    AF_HELD=; AF_KEEPER=; AF_WHICH=; AF_EXIT=0; AF_STOP=0; AF_ANY_FAILED=0; AF_ENV_FAILURE=0; AF_REPORT=
+    AF_WHICH=; AF_EXIT=0; AF_STOP=0; AF_ANY_FAILED=0; AF_ENV_FAILURE=0; AF_REPORT=
     # What every step's program finds in its environment (unless the user set them).
     AETHERFLOW_FLOW_ID=${AETHERFLOW_FLOW_ID-$AF_FLOW_ID}
     AETHERFLOW_RUN_ID=${AETHERFLOW_RUN_ID-$AF_RUN_ID}
@@ -2113,9 +2298,27 @@ af_cmd_run() {
     fi
     if [ -n "$AF_JSON_SUMMARY" ]; then  # the object `status --json` prints
         AF_JSON=1
-        af_status_print >"$AF_JSON_SUMMARY" || printf 'error: cannot write the JSON summary to %s\n' "$AF_JSON_SUMMARY" >&2
+        if ! { af_status_print >"$AF_JSON_SUMMARY"; } 2>/dev/null; then
+            # A full disk: the run is recorded as it ended, `status --json` prints it.
+            printf 'error: cannot write --json-summary %s\n' "$AF_JSON_SUMMARY" >&2
+            AF_EXIT=2
+        fi
     fi
     exit "$AF_EXIT"
+}
+
+af_unwritable() {  # PATH: 0 with the reason in REPLY when it cannot be (re)written as a file
+    if [ -d "$1" ]; then REPLY='is a directory'; return 0; fi
+    if [ -e "$1" ]; then
+        [ -w "$1" ] && return 1
+        REPLY='is not writable'; return 0
+    fi
+    case $1 in /*) af_norm "$1" ;; *) af_norm "$PWD/$1" ;; esac
+    af_dir=${REPLY%/*}
+    af_dir=${af_dir:-/}
+    if [ ! -d "$af_dir" ]; then REPLY="cannot be created: $af_dir is not a directory"; return 0; fi
+    [ -w "$af_dir" ] && [ -x "$af_dir" ] && return 1
+    REPLY="cannot be created: $af_dir is not writable"
 }
 
 af_interrupted() {  # CODE: a signal ends the run: locks released, run recorded INTERRUPTED

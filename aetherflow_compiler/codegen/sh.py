@@ -810,7 +810,7 @@ def generate_sh(flow: ir.Flow) -> str:
         f"#   sh {comment_text(flow.id)}.sh plan | check-env | status [--run-id ID] [--json] | --version",
         "#",
         "# Exit codes: 0 no job failed, 1 a job failed, 2 usage or configuration error,",
-        "# 3 a flow or job lock is held by another run.",
+        "# 3 a flow or job lock is held by another run, or the run id runs in another process.",
         "",
         "# Literals from the flow are single-quoted on purpose: they must not expand.",
         "# shellcheck disable=SC2016",

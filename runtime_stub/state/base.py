@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 
 if False:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, Optional, Tuple
@@ -108,6 +110,12 @@ class StateStore:
         """The flow a run id belongs to (a run id is never reused for another flow)."""
         raise NotImplementedError
 
+    def lease_run(self, run_id: str, flow_id: str) -> None:
+        """Make this process the one live holder of `run_id` in this store until close(),
+        or raise RunLive naming the process that is. Called before anything of the run is
+        written; a holder that dies (kill -9, power loss) frees it at once."""
+        raise NotImplementedError
+
     # jobs and steps
     def set_job(
         self,
@@ -153,3 +161,97 @@ class StateStore:
 
     def release_lock(self, key: str, owner: str) -> None:
         raise NotImplementedError
+
+
+def run_live_message(run_id: str, flow_id: str, holder: Dict[str, Any]) -> str:
+    """What a second process of a live run id is told (exit 3)."""
+    return "run %s of flow %s is already running: pid %s on host %s, since %s" % (
+        run_id,
+        holder.get("flow_id") or flow_id,
+        holder.get("pid") or "unknown",
+        holder.get("host") or "unknown",
+        holder.get("since") or "unknown",
+    )
+
+
+class RunLeaseFile:
+    """The run lease of the single-host stores (SQLite, files): an exclusive flock on a
+    file per run id, whose content names the holder for messages. The kernel drops the
+    flock when its holder dies, so a run killed with -9 is resumed at once, and pid reuse
+    cannot fake a holder. One open and one flock per run, never per step.
+
+    The holder removes the file when it ends, still holding the flock; a contender that
+    opened the file before that finds the flock held, and one that gets the flock checks
+    the path still names the file it locked (else it opens the new one)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fd = -1
+
+    def acquire(self, run_id: str, flow_id: str) -> None:
+        import fcntl
+
+        from ..errors import RunLive
+
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _lease_holder(fd)
+                os.close(fd)
+                raise RunLive(run_live_message(run_id, flow_id, holder)) from None
+            except BaseException:
+                os.close(fd)
+                raise
+            try:
+                now = os.stat(self.path)
+                mine = os.fstat(fd)
+                same = (now.st_dev, now.st_ino) == (mine.st_dev, mine.st_ino)
+            except FileNotFoundError:
+                same = False
+            if not same:  # its holder removed it as we opened it: open the path again
+                os.close(fd)
+                continue
+            record = {
+                "run_id": run_id,
+                "flow_id": flow_id,
+                "pid": os.getpid(),
+                "host": os.uname().nodename,
+                "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+            try:
+                os.ftruncate(fd, 0)
+                os.write(fd, (json.dumps(record) + "\n").encode("utf-8"))
+            except BaseException:
+                os.close(fd)
+                raise
+            self.fd = fd
+            return
+
+    def release(self) -> None:
+        if self.fd < 0:
+            return
+        try:
+            os.unlink(self.path)  # while the flock is still held
+        except OSError:
+            pass
+        os.close(self.fd)
+        self.fd = -1
+
+
+def _lease_holder(fd: int) -> Dict[str, Any]:
+    """The holder's record from a lease file; it may not have written it yet."""
+    for _ in range(10):
+        try:
+            data = os.pread(fd, 4096, 0)
+        except OSError:
+            return {}
+        if data.endswith(b"\n"):
+            try:
+                value = json.loads(data.decode("utf-8"))
+            except ValueError:
+                return {}
+            return value if isinstance(value, dict) else {}
+        time.sleep(0.05)
+    return {}

@@ -17,6 +17,7 @@ from .. import new_sha256
 from ..errors import StateStoreError
 from .base import (
     JobRow,
+    RunLeaseFile,
     StateStore,
     StepRow,
     damaged_record,
@@ -33,8 +34,18 @@ class FileState(StateStore):
         os.makedirs(os.path.join(path, "runs"), exist_ok=True)
         os.makedirs(os.path.join(path, "locks"), exist_ok=True)
 
+    lease = None  # type: Optional[RunLeaseFile]
+
     def close(self) -> None:
-        pass
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
+
+    # -- the run lease: locks/run-<run_id>.lease -------------------------------------------
+    def lease_run(self, run_id: str, flow_id: str) -> None:
+        lease = RunLeaseFile(os.path.join(self.path, "locks", "run-%s.lease" % run_id))
+        lease.acquire(run_id, flow_id)
+        self.lease = lease
 
     def _write(self, path: str, data: Dict[str, Any]) -> None:
         tmp = "%s.%d.tmp" % (path, os.getpid())

@@ -16,7 +16,7 @@ import socket
 import time
 
 if False:  # names for annotations only: importing typing slows every start
-    from typing import Any, Callable, Dict, Optional, Tuple
+    from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..errors import ConfigError, StateStoreError
 from .base import (
@@ -26,6 +26,7 @@ from .base import (
     decoded_job_rows,
     decoded_step_rows,
     encode_record,
+    run_live_message,
 )
 
 SCHEMA_VERSION = 1
@@ -48,6 +49,14 @@ _TABLES = (
 )
 # Concurrent first use: one creator at a time (CREATE TABLE IF NOT EXISTS alone races).
 _SCHEMA_LOCK = 0x4166_5354  # "AfST"
+# The run lease; and the server probes this session's connection after 30 s of silence,
+# so that the lease of a host lost without closing it goes within about a minute (the
+# server's default waits hours). Settings of this session only, in the same round trip.
+_TAKE_LEASE = (
+    "SELECT pg_try_advisory_lock(%s), set_config('tcp_keepalives_idle', '30', false),"
+    " set_config('tcp_keepalives_interval', '10', false),"
+    " set_config('tcp_keepalives_count', '3', false)"
+)
 
 
 def redacted(url: str) -> str:
@@ -77,14 +86,35 @@ class PostgresState(StateStore):
         self.retry_seconds = retry_seconds
         self.host = socket.gethostname()
         self.conn = None  # type: Any
+        # How this process's sessions show in pg_stat_activity, and so to a second
+        # process of a live run id; the token tells this process's own sessions apart.
+        self.session_name = "aetherflow %s %d@%s" % (
+            os.urandom(4).hex(),
+            os.getpid(),
+            self.host,
+        )
+        self.lease_key = None  # type: Optional[int]
+        self.lease_run_id = ""
+        self.lease_since = None  # type: Any
+        self.run_started = False
         self._do(self._create_schema)
 
     # -- connection and retries ------------------------------------------------------------
     def _connect(self) -> Any:
         if self.conn is None or self.conn.closed:
-            self.conn = self.psycopg.connect(
-                self.url, autocommit=True, connect_timeout=10
+            conn = self.psycopg.connect(
+                self.url,
+                autocommit=True,
+                connect_timeout=10,
+                application_name=self.session_name,
             )
+            if self.lease_key is not None:
+                try:
+                    self._retake_lease(conn)
+                except BaseException:
+                    conn.close()
+                    raise
+            self.conn = conn
         return self.conn
 
     def _do(self, work: Callable[[Any], Any]) -> Any:
@@ -96,6 +126,15 @@ class PostgresState(StateStore):
                 conn = self._connect()
                 with conn.transaction():
                     return work(conn)
+            except _OwnSessionLingers:
+                if time.monotonic() + delay > deadline:
+                    raise StateStoreError(
+                        "the PostgreSQL state store %s: the run lease of run %s stays with "
+                        "this process's lost connection; the run stops and records nothing "
+                        "more" % (self.path, self.lease_run_id)
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
             except self.psycopg.OperationalError as exc:
                 if self.conn is not None:
                     try:
@@ -144,11 +183,101 @@ class PostgresState(StateStore):
 
     def close(self) -> None:
         if self.conn is not None:
-            self.conn.close()
+            self.conn.close()  # the session ends: its advisory lock (the run lease) goes
             self.conn = None
+
+    # -- the run lease: a session-level advisory lock on the run id ----------------------
+    # It lives as long as this process's session: a holder that dies (kill -9, a host
+    # lost) loses its connection and the lease with it, whatever host it ran on.
+    def lease_run(self, run_id: str, flow_id: str) -> None:
+        from ..errors import RunLive
+
+        key = _run_lease_key(run_id)
+        since: List[Any] = []
+
+        def take(c: Any) -> Any:
+            row = c.execute(_TAKE_LEASE + ", clock_timestamp()", (key,)).fetchone()
+            if row[0]:
+                since.append(row[-1])
+                return None
+            holder = _lease_session(c, key)
+            row = c.execute(
+                "SELECT flow_id FROM af_runs WHERE run_id=%s", (run_id,)
+            ).fetchone()
+            if row:
+                holder["flow_id"] = row[0]
+            return holder
+
+        # A holder killed a moment ago holds it until the server sees its connection
+        # close (milliseconds): look again briefly before calling it live.
+        for pause in (0.05, 0.1, 0.0):
+            holder = self._do(take)
+            if holder is None:
+                break
+            time.sleep(pause)
+        if holder is not None:
+            raise RunLive(run_live_message(run_id, flow_id, holder))
+        self.lease_key = key
+        self.lease_run_id = run_id
+        self.lease_since = since[-1]
+
+    def _retake_lease(self, conn: Any) -> None:
+        """On a new connection: the lease again, or the run must stop (it may be running
+        elsewhere now). The lost session of this process may still hold it for a moment:
+        it is ended, and the lease taken again."""
+        key = self.lease_key
+        for _ in range(2):
+            if conn.execute(_TAKE_LEASE, (key,)).fetchone()[0]:
+                self._check_unshared(conn)
+                return
+            holder = _lease_session(conn, key)
+            name = str(holder.get("application_name") or "")
+            if name.split(" ")[:2] != self.session_name.split(" ")[:2]:
+                raise StateStoreError(
+                    "the PostgreSQL state store %s: after a lost connection, run %s is "
+                    "held by another process (pid %s on host %s, since %s); this one "
+                    "stops and records nothing more"
+                    % (
+                        self.path,
+                        self.lease_run_id,
+                        holder.get("pid") or "unknown",
+                        holder.get("host") or "unknown",
+                        holder.get("since") or "unknown",
+                    )
+                )
+            conn.execute(
+                "SELECT pg_terminate_backend(%s)", (holder.get("backend_pid"),)
+            )
+        raise _OwnSessionLingers()
+
+    def _check_unshared(self, conn: Any) -> None:
+        """The lease is ours again; but while this process was disconnected, another may
+        have taken it, run jobs of the run and ended. Then this one must not go on with
+        what it had planned: steps would run twice."""
+        run_id = self.lease_run_id
+        other = conn.execute(
+            "SELECT host, pid FROM af_job_outputs WHERE run_id=%s AND ran_at >= %s"
+            " AND NOT (host=%s AND pid=%s) LIMIT 1",
+            (run_id, self.lease_since, self.host, os.getpid()),
+        ).fetchone()
+        row = conn.execute(
+            "SELECT status FROM af_runs WHERE run_id=%s", (run_id,)
+        ).fetchone()
+        ended = self.run_started and (row is None or row[0] != "RUNNING")
+        if other is not None or ended:
+            raise StateStoreError(
+                "the PostgreSQL state store %s: while this process was disconnected, "
+                "another (%s) ran run %s; this one stops and records nothing more"
+                % (
+                    self.path,
+                    "pid %s on host %s" % (other[1], other[0]) if other else "unknown",
+                    run_id,
+                )
+            )
 
     # -- runs --------------------------------------------------------------------------
     def start_run(self, run_id: str, flow_id: str) -> None:
+        self.run_started = True
         self._do(
             lambda c: c.execute(
                 "INSERT INTO af_runs(run_id, flow_id, status, started_at, updated_at)"
@@ -335,3 +464,41 @@ class PostgresState(StateStore):
                 "DELETE FROM locks WHERE key=%s AND owner=%s", (key, owner)
             )
         )
+
+
+class _OwnSessionLingers(Exception):
+    """This process's lost session still holds the run lease: try again shortly."""
+
+
+def _run_lease_key(run_id: str) -> int:
+    """The advisory lock key of a run id: 64 bits of its sha256, signed (bigint)."""
+    from .. import new_sha256
+
+    digest = new_sha256()
+    digest.update(b"aetherflow run\0" + run_id.encode("utf-8"))
+    value = int(digest.hexdigest()[:16], 16)
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _lease_session(conn: Any, key: int) -> Dict[str, Any]:
+    """The session holding the advisory lock `key`: its backend pid, application_name
+    and, from a name like this runtime's, the holder's pid and host; since = when that
+    session started."""
+    row = conn.execute(
+        "SELECT a.pid, a.application_name, to_char(a.backend_start AT TIME ZONE 'UTC',"
+        ' \'YYYY-MM-DD"T"HH24:MI:SS"Z"\') FROM pg_locks l'
+        " LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+        " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        " AND l.classid = %s::bigint::oid AND l.objid = %s::bigint::oid",
+        ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
+    ).fetchone()
+    if row is None:
+        return {}
+    holder = {"backend_pid": row[0], "application_name": row[1], "since": row[2]}
+    parts = str(row[1] or "").split(" ")
+    if len(parts) == 3 and parts[0] == "aetherflow" and "@" in parts[2]:
+        holder["pid"], holder["host"] = parts[2].split("@", 1)
+    else:
+        holder["pid"] = "%s (a database session)" % row[0]
+    return holder

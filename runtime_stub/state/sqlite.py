@@ -11,6 +11,7 @@ if False:  # names for annotations only: importing typing slows every start
 from ..errors import ConfigError, StateStoreError
 from .base import (
     JobRow,
+    RunLeaseFile,
     StateStore,
     StepRow,
     decoded_job_rows,
@@ -34,6 +35,8 @@ SQLITE_COLUMNS = (
 
 
 class SqliteState(StateStore):
+    lease = None  # type: Optional[RunLeaseFile]
+
     def __init__(self, path: str) -> None:
         self.path = path
         parent = os.path.dirname(os.path.abspath(path))
@@ -100,6 +103,15 @@ class SqliteState(StateStore):
 
     def close(self) -> None:
         self.conn.close()
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
+
+    # -- the run lease: <database>-run-<run_id>.lease beside the database ---------------
+    def lease_run(self, run_id: str, flow_id: str) -> None:
+        lease = RunLeaseFile("%s-run-%s.lease" % (self.path, run_id))
+        lease.acquire(run_id, flow_id)
+        self.lease = lease
 
     # -- runs ------------------------------------------------------------------------
     def start_run(self, run_id: str, flow_id: str) -> None:
