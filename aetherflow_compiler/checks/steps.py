@@ -177,6 +177,8 @@ def _always_skips(step: StepView) -> str | None:
         return None
     items = step.inputs.get("items")
     min_count = step.inputs.get("min_count", 1)
+    if isinstance(min_count, float) and min_count.is_integer():
+        min_count = int(min_count)  # 2.0 is 2, as the engine's int() reads it
     if isinstance(min_count, bool) or not isinstance(min_count, int):
         return None
     if isinstance(items, str):

@@ -575,15 +575,21 @@ def _setting(value: ir.Value, kind: str) -> str:
             return "1" if raw.strip().lower() in ("true", "yes", "on", "1") else "0"
         return "1" if raw else "0"
     if kind == "int":
-        return str(int(str(raw).strip()))
+        return _int_text(raw)
     number = float(str(raw).strip()) if not isinstance(raw, (int, float)) or isinstance(raw, bool) else raw
     return f"{number:g}" if isinstance(number, float) else str(number)
+
+
+def _int_text(raw: Any) -> str:
+    """A literal integer setting in digits, read as the engine's int() reads it: 2.0 is 2
+    (validate refuses what int() would cut, such as 2.5), "7" and " 7 " are 7."""
+    return str(int(raw if isinstance(raw, (int, float)) else str(raw).strip()))
 
 
 def _codes(value: ir.Value) -> str:
     raw = plain(value)
     items = raw if isinstance(raw, list) else [raw]
-    return " " + " ".join(str(int(str(x).strip())) for x in items) + " "
+    return " " + " ".join(_int_text(x) for x in items) + " "
 
 
 def _emit_check_items(code: _Code, inputs: ir.Map, fail: str, scope: _Scope) -> None:
