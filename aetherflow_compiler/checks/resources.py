@@ -61,7 +61,7 @@ def check_resources(ctx: FlowContext) -> list[Diagnostic]:
                 profile = None  # unknown: the profile may add config keys
             elif profile_name not in ctx.profiles:
                 hint = did_you_mean(profile_name, ctx.profiles) or (
-                    "profiles: " + (", ".join(sorted(ctx.profiles)) if ctx.profiles else "(none)"))
+                    "profiles: " + (", ".join(sorted(str(p) for p in ctx.profiles)) if ctx.profiles else "(none)"))
                 out.append(ctx.at(base + ("profile",), "AF307", f"resource '{name}' uses unknown profile '{profile_name}'",
                                   hint))
                 profile = None
