@@ -413,3 +413,67 @@ def test_a_date_in_step_inputs_is_still_the_text_the_engine_makes(tmp_path: Path
     (tmp_path / "f.yaml").write_text(FLOW.replace('command: ["true"]\n', 'command: ["echo", 2024-01-31]\n'))
     result = run_cli(["validate", "f.yaml"], cwd=tmp_path)
     assert result.exit_code == 0 and "AF804" in _text(result)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "code", "where"),
+    [
+        ('has_data: "{{result.has_data}}"', 'has_data: "{{result.has_data}}"\n          1: x', "AF203", (18, 11)),
+        ('has_data: "{{result.has_data}}"', 'has_data: "{{result.has_data}}"\n          2024-01-31: x', "AF203",
+         (18, 11)),
+        ("min_count: 1}", "min_count: 1, 2: x}", "AF603", (15, 46)),
+    ],
+    ids=["output-int", "output-date", "input-int"],
+)
+def test_a_key_the_engine_reads_as_a_string_must_be_one(tmp_path: Path, old: str, new: str, code: str,
+                                                       where: tuple[int, int]) -> None:
+    """The engine's models read inputs and outputs as Dict[str, ...] and refuse the flow;
+    validate passed it, and a date key killed compile."""
+    (tmp_path / "f.yaml").write_text(FLOW.replace(old, new))
+    for result in _all_commands(tmp_path, "f.yaml"):
+        assert result.exit_code == 2, result.stdout + result.stderr
+        assert _at(result.stdout, "f.yaml", code) == where
+    assert re.search(r"key \S+ in job 'a', step 'probe', (outputs|inputs) must be a string, not an? (integer|date)",
+                     _text(result))
+
+
+def test_resource_and_profile_names_must_be_strings(tmp_path: Path) -> None:
+    (tmp_path / "f.yaml").write_text(RESOURCE_FLOW.replace("  warehouse:\n", "  1: {kind: db, driver: sqlite3}\n"
+                                                                             "  warehouse:\n"))
+    (tmp_path / "p.yaml").write_text("warehouse:\n  config: {path: x}\non:\n  config: {path: y}\n")
+    result = run_cli(["validate", "f.yaml", "--profiles", "p.yaml"], cwd=tmp_path)
+    assert result.exit_code == 2
+    assert "f.yaml:5:3: AF203 key 1 in resources must be a string, not an integer" in result.stdout
+    assert "p.yaml:3:1: AF203 key true in the file must be a string, not a boolean" in result.stdout
+
+
+def test_a_nested_date_key_in_step_inputs_compiles_as_its_text(tmp_path: Path) -> None:
+    """The engine passes such values on (env: str(key)); the sh target's plan died on it."""
+    (tmp_path / "f.yaml").write_text(FLOW.replace(
+        'has_data: "{{result.has_data}}"', 'has_data: "{{result.has_data}}"\n          when: {2024-01-31: x}'))
+    result = run_cli(["compile", "f.yaml", "-o", "dist", "--target", "all"], cwd=tmp_path)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert '"when": {"2024-01-31": "x"}' in (tmp_path / "dist" / "hostile.sh").read_text()
+
+
+def test_an_int_like_string_of_5000_digits_is_af603(tmp_path: Path) -> None:
+    """int() refuses it in the engine at run time; the sh generator died on it."""
+    (tmp_path / "f.yaml").write_text(FLOW.replace("min_count: 1", 'min_count: "' + "9" * 5000 + '"'))
+    for result in _all_commands(tmp_path, "f.yaml")[:2]:
+        assert result.exit_code == 2
+        assert _at(result.stdout, "f.yaml", "AF603") == (15, 43)
+
+
+def test_explain_json_holds_dates_and_nan_as_text(tmp_path: Path) -> None:
+    (tmp_path / "f.yaml").write_text(RESOURCE_FLOW)
+    (tmp_path / "p.yaml").write_text("warehouse:\n  config: {day: 2024-01-31, ratio: .nan, l: [.inf, {2024-02-01: 1}]}\n")
+    result = run_cli(["explain", "--json", "f.yaml", "--profiles", "p.yaml"], cwd=tmp_path)
+    assert result.exit_code == 0, result.stdout + result.stderr
+
+    def strict(constant: str) -> None:
+        raise ValueError(f"not JSON: {constant}")
+
+    document = json.loads(result.stdout, parse_constant=strict)
+    values = {s["path"]: s["value"] for s in document["resources"][0]["settings"]}
+    assert values == {"config.day": "2024-01-31", "config.ratio": "nan", "config.l": ["inf", {"2024-02-01": 1}],
+                      "config.timeout": 5}

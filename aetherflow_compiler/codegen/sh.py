@@ -110,7 +110,18 @@ def py_str(value: ir.Value) -> str:
 
 
 def json_literal(value: ir.Value) -> str:
-    return json.dumps(plain(value), ensure_ascii=False, default=str)
+    return json.dumps(_text_keys(plain(value)), ensure_ascii=False, default=str)
+
+
+def _text_keys(value: Any) -> Any:
+    """JSON has only text keys: a date key (`{2024-01-31: x}`) becomes its text, as
+    `default=str` makes of a date value (json.dumps refuses it as a key)."""
+    if isinstance(value, list):
+        return [_text_keys(v) for v in value]
+    if isinstance(value, dict):
+        return {(str(k) if isinstance(k, (datetime.date, datetime.datetime)) else k): _text_keys(v)
+                for k, v in value.items()}
+    return value
 
 
 # --- what the sh target cannot express -------------------------------------------------
@@ -794,9 +805,10 @@ def _plan_lines(flow: ir.Flow) -> list[str]:
         for step in job.steps:
             flag = "  on_no_data: skip_job" if step.skip_job_on_no_data else ""
             out.append(f"  step {step.id}  {step.type}{flag}")
-            out.append("    inputs:  " + json.dumps(shown(step.inputs), ensure_ascii=False, default=str))
+            out.append("    inputs:  " + json.dumps(_text_keys(shown(step.inputs)), ensure_ascii=False, default=str))
             if step.outputs.entries:
-                out.append("    outputs: " + json.dumps(shown(step.outputs), ensure_ascii=False, default=str))
+                out.append("    outputs: " + json.dumps(_text_keys(shown(step.outputs)), ensure_ascii=False,
+                                                        default=str))
     return out
 
 
