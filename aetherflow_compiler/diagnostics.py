@@ -46,6 +46,8 @@ class Diagnostic:
 
 
 def _one_line(text: str) -> str:
+    if text.isprintable():  # the common case, without a Python loop over the characters
+        return text
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 

@@ -477,3 +477,40 @@ def test_explain_json_holds_dates_and_nan_as_text(tmp_path: Path) -> None:
     values = {s["path"]: s["value"] for s in document["resources"][0]["settings"]}
     assert values == {"config.day": "2024-01-31", "config.ratio": "nan", "config.l": ["inf", {"2024-02-01": 1}],
                       "config.timeout": 5}
+
+
+def test_a_job_of_30000_steps_that_read_each_other_validates_in_seconds(tmp_path: Path) -> None:
+    """Each `steps.X` token searched the job's steps: 45 s for this flow."""
+    steps = ",".join(f"{{id: s{n}, type: external.process, inputs: {{command: [echo, '{{{{steps.s{n - 1}.stdout}}}}']}}}}"
+                     for n in range(1, 30_001))
+    (tmp_path / "f.yaml").write_text(f"version: 1\nflow: {{id: wide}}\njobs:\n  - id: a\n    steps: [{steps}]\n")
+    started = time.perf_counter()
+    result = run_cli(["validate", "f.yaml"], cwd=tmp_path)
+    assert time.perf_counter() - started < 20  # about 5 s
+    # s1 reads s0, which does not exist: one error, with a short hint.
+    assert result.exit_code == 2 and result.stdout.count(": AF404 ") == 1
+    assert "hint: earlier steps of this job: (none)" in result.stdout
+
+
+def test_thousands_of_cycles_and_unknown_names_give_a_bounded_report(tmp_path: Path) -> None:
+    """Every job depends on the first, which depends on the last: 3,000 cycles of up to
+    3,000 jobs, each printed in full (42 million characters), and hints that listed every
+    job or profile."""
+    jobs, count = [], 3000
+    for n in range(count):
+        depends = [f"j{count - 1}"] if n == 0 else [f"j{n - 1}", "j0", f"nope{n}"]
+        jobs.append(f"  - id: j{n}\n    depends_on: [{', '.join(depends)}]\n"
+                    f"    steps: [{{id: s, type: db_fetch_small, inputs: {{resource: r{n}, sql: x}}}}]\n")
+    resources = "".join(f"  r{n}: {{kind: db, driver: sqlite3, profile: p{n}x}}\n" for n in range(count))
+    (tmp_path / "f.yaml").write_text("version: 1\nflow: {id: knots}\njobs:\n" + "".join(jobs) +
+                                     "resources:\n" + resources)
+    (tmp_path / "p.yaml").write_text("".join(f"p{n}: {{config: {{a: 1}}}}\n" for n in range(5000)))
+    started = time.perf_counter()
+    result = run_cli(["validate", "f.yaml", "--profiles", "p.yaml"], cwd=tmp_path)
+    assert time.perf_counter() - started < 60
+    assert result.exit_code == 2
+    assert result.stdout.count(": AF304 ") == 100 and "only the first 100 cycles are reported" in result.stdout
+    assert result.stdout.count(": AF303 ") == count - 1 and result.stdout.count(": AF307 ") == count
+    assert max(len(line) for line in result.stdout.splitlines()) < 400
+    assert "hint: profiles: p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14, p15, p16, p17, p18, " \
+           "p19, ... (4980 more)" in result.stdout

@@ -186,3 +186,12 @@ def test_aliases_and_merge_keys_cannot_nest_past_the_limit() -> None:
     assert doc is None and diags[0].code == "AF103" and "nest more than 100" in diags[0].message
     doc, diags = load("m: " + "{<<: " * 90 + "{x: 1}" + "}" * 90 + "\n")
     assert doc is not None and doc.data == {"m": {"x": 1}}
+
+
+def test_position_inside_a_scalar_is_exact_up_to_the_first_escape_or_line_break() -> None:
+    doc, _ = load('a: "x {{env.A}}\\t{{env.B}}"\nb: "{{env.C}}\n  {{env.D}}"\n')
+    assert doc is not None
+    assert doc.position_in_scalar(("a",), 2) == (1, 7)
+    assert doc.position_in_scalar(("a",), 12) == (1, 4)  # after the escape: the scalar's start
+    assert doc.position_in_scalar(("b",), 0) == (2, 5)
+    assert doc.position_in_scalar(("b",), 10) == (2, 4)  # on the next line: the scalar's start

@@ -7,7 +7,7 @@ from typing import Any
 
 from aetherflow_compiler.diagnostics import Diagnostic
 from aetherflow_compiler.loader import Document
-from aetherflow_compiler.suggest import did_you_mean
+from aetherflow_compiler.suggest import hint_from
 from aetherflow_compiler.walk import mapping, text
 
 # The manifest resource kind each source type reads through.
@@ -91,9 +91,8 @@ def check_manifest(doc: Document) -> list[Diagnostic]:
         return out
     resources = mapping(data.get("resources"))
     if name not in resources:
-        hint = did_you_mean(name, [str(r) for r in resources]) or (
-            "declare it under the manifest's resources:" if not resources
-            else "manifest resources: " + ", ".join(sorted(str(r) for r in resources)))
+        hint = ("declare it under the manifest's resources:" if not resources
+                else hint_from(name, [str(r) for r in resources], "manifest resources"))
         at(base + ("resource",), f"the {stype} source uses unknown resource '{name}'", hint)
         return out
     kind = mapping(resources[name]).get("kind")
