@@ -514,3 +514,27 @@ def test_thousands_of_cycles_and_unknown_names_give_a_bounded_report(tmp_path: P
     assert max(len(line) for line in result.stdout.splitlines()) < 400
     assert "hint: profiles: p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14, p15, p16, p17, p18, " \
            "p19, ... (4980 more)" in result.stdout
+
+
+HOSTILE_VALUES = [
+    "!!int abc", "!!bool abc", "!!timestamp abc", "!!map abc", "!!seq abc", "!!merge abc", "!!str [1]",
+    '"\\0"', '"a\\u2028b\\x85c\\ufeff"', '"\\U0001F600"', HEX_5000, "2024-02-30", "2024-01-31", "1:0:0", ".nan",
+    "-.inf", "~", "{}", "[]", "'" + "x" * 50_000 + "'", "[" * 98 + "1" + "]" * 98, "'{{env.X'", "'{{env.X:{{y}}}}'",
+    "'" + "(" * 60 + "true" + ")" * 60 + "'", "{1: x, 2024-01-31: y, ~: z}",
+]
+PLACES = ["id: hostile", 'command: ["true"]', "when: jobs.a.outputs.has_data == true", 'has_data: "{{result.has_data}}"',
+          "timeout_seconds: 30"]
+
+
+@pytest.mark.parametrize("place", PLACES)
+def test_hostile_values_in_every_place_are_answered_without_an_internal_error(tmp_path: Path, place: str) -> None:
+    """A net over the classes above: each value in each place gives exit 0 or 2, in both
+    validate and compile --target all, and never an exception."""
+    key, _ = place.split(": ", 1)
+    for value in HOSTILE_VALUES:
+        (tmp_path / "f.yaml").write_text(FLOW.replace(place, f"{key}: {value}"))
+        for args in (["validate", "f.yaml"], ["compile", "f.yaml", "-o", "dist", "--target", "all"]):
+            result = run_cli(args, cwd=tmp_path)
+            assert result.exit_code in (0, 2), (value[:40], args[0], result.stdout[-500:], result.stderr[-500:])
+            if result.exit_code == 2:
+                assert re.search(r"^f\.yaml:\d+:\d+: AF\d{3} ", result.stdout, re.MULTILINE), (value[:40], result.stdout)
