@@ -11,22 +11,32 @@ from typing import Any
 from aetherflow_compiler import ir
 from aetherflow_compiler.checks.resources import decode_requests, deep_merge
 from aetherflow_compiler.loader import Document, Path
-from aetherflow_compiler.templates import parse_template
+from aetherflow_compiler.templates import TemplateSyntaxError, parse_template
 from aetherflow_compiler.walk import mapping, sequence
 from aetherflow_compiler.when import parse_when
 
 DEFAULT_LAYOUT = {"artifacts": "artifacts", "scratch": "scratch", "manifests": "manifests"}
 
 
-def to_value(raw: Any) -> ir.Value:
-    """YAML data -> IR value; strings holding templates become parsed Templates."""
+def to_value(raw: Any, lenient: bool = False) -> ir.Value:
+    """YAML data -> IR value; strings holding templates become parsed Templates.
+
+    `lenient`: a string that is not a valid template stays a string. For values merged
+    from a profiles file, which may have errors here: compile analyses each flow before
+    it reports the profiles file's errors (and then writes nothing).
+    """
     if isinstance(raw, str):
-        template = parse_template(raw)
+        try:
+            template = parse_template(raw)
+        except TemplateSyntaxError:
+            if not lenient:
+                raise
+            template = None
         return template if template is not None else raw
     if isinstance(raw, dict):
-        return ir.Map(tuple((k, to_value(v)) for k, v in raw.items()))
+        return ir.Map(tuple((k, to_value(v, lenient)) for k, v in raw.items()))
     if isinstance(raw, list):
-        return ir.Seq(tuple(to_value(v) for v in raw))
+        return ir.Seq(tuple(to_value(v, lenient) for v in raw))
     return raw
 
 
@@ -55,7 +65,7 @@ def build_flow(doc: Document, source_name: str, profiles: dict[str, Any] | None 
         resources.append(ir.Resource(
             name=str(name), kind=res["kind"], driver=res["driver"],
             profile=profile_name if isinstance(profile_name, str) else None,
-            config=_as_map(to_value(config)), options=_as_map(to_value(options)),
+            config=_as_map(to_value(config, lenient=True)), options=_as_map(to_value(options, lenient=True)),
             decode=tuple(dict.fromkeys(decode)), origin=origin(("resources", name)),
             profile_merged=not isinstance(profile_name, str) or profile_name in (profiles or {}),
         ))

@@ -378,7 +378,7 @@ def one_valid_flow(command: str, flow: str | None, profiles: str | None, plugin_
     if not report.ok or len(flows) != 1 or os.path.isdir(path):
         if report.ok:
             report.general.append(Diagnostic(path, 1, 1, "AF100", f"{command} needs one flow file"))
-        print_report(report)
+        _print(report, as_json)
         sys.exit(EXIT_INVALID)
     profiles_docs = [f.document for f in report.files if f.kind == "profiles" and f.document is not None]
     return report, flows[0], (profiles_docs[0] if profiles_docs else None)
@@ -408,9 +408,10 @@ def explain(flow: str | None, profiles: str | None, plugin_dirs: tuple[str, ...]
     if not as_json:
         for diag in [*config_warnings(), *report.warnings]:
             click.echo(diag.format_text(), err=True)
-    if as_json:
-        click.echo(json.dumps({"flow": result.flow_id, "file": result.path,
-                               "resources": [r.as_json() for r in resources]}, indent=2, ensure_ascii=False))
+    if as_json:  # one object, as validate --json prints it, then the explanation
+        report.general[:0] = config_warnings()
+        emit({**report.as_json(), "flow": result.flow_id, "file": result.path,
+              "resources": [r.as_json() for r in resources]})
     else:
         click.echo(as_text(str(result.flow_id), result.path, resources), nl=False)
     sys.exit(EXIT_OK)

@@ -38,8 +38,11 @@ _ALL = [
     Code("AF101", "file-too-large", _E, "The file is larger than the size limit (4 MiB).",
          "Flow files are small; split the flow or check that the right file was passed."),
     Code("AF102", "not-utf8", _E, "The file is not valid UTF-8.", "Save the file as UTF-8."),
-    Code("AF103", "yaml-syntax", _E, "The file is not valid YAML.",
-         "Fix the YAML syntax at the reported position (indentation, quotes, colons)."),
+    Code("AF103", "yaml-syntax", _E, "The file is not valid YAML, or holds what PyYAML (so the engine) cannot "
+         "read: a core tag on a value it does not describe (`!!int abc`, `!!map abc`, `!!str [1]`), a date that "
+         "does not exist (`2024-02-30`); or its lists and mappings nest more than 100 deep.",
+         "Fix the YAML syntax at the reported position (indentation, quotes, colons); remove the tag or quote "
+         "the value."),
     Code("AF104", "multiple-documents", _E, "The file holds more than one YAML document.",
          "Put one flow per file; remove the `---` separator and what follows it."),
     Code("AF105", "forbidden-tag", _E, "A YAML tag outside the core schema (such as `!!python/object`).",
@@ -52,6 +55,11 @@ _ALL = [
          "Remove or rename one of the keys."),
     Code("AF109", "complex-key", _E, "A mapping key is a list or a mapping.", "Use a plain string key."),
     Code("AF110", "empty-file", _E, "The file holds no YAML document.", "Write a flow into the file or remove it."),
+    Code("AF111", "integer-too-large", _E, "An integer with more than 4,300 decimal digits, in any notation "
+         "(decimal, `0x`, a leading `0`, `0b` or base 60): Python cannot turn it into text. PyYAML, so the "
+         "engine, fails on such a decimal integer; in the other notations the engine fails where it makes "
+         "text or a float of it (a command argument, a timeout).",
+         "Quote it if it is a string; no setting needs a number that large."),
     # --- schema -------------------------------------------------------------------------
     Code("AF201", "unknown-key", _E, "A key that the language does not define (the engine would ignore it).",
          "Fix the spelling (see the hint) or remove the key."),

@@ -8,6 +8,8 @@ are never read from the environment, and values that are decoded are not shown.
 
 from __future__ import annotations
 
+import datetime
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +53,7 @@ class Setting:
             "defined_in": self.defined_in,
             "file": self.file,
             "line": self.line,
-            "value": self.value,
+            "value": _json_safe(self.value),
             "source": self.source,
             "env": [e.as_json() for e in self.env],
             "decoded": self.decoded,
@@ -77,6 +79,20 @@ class ResourceExplained:
             "profile_merged_at": None if self.profile is None else ("compile" if self.profile_known else "run"),
             "settings": [s.as_json() for s in self.settings],
         }
+
+
+def _json_safe(value: Any) -> Any:
+    """A YAML value as JSON can hold it: dates as the text the engine makes of them,
+    NaN and infinities as text (JSON has no number for them), keys as strings."""
+    if isinstance(value, dict):
+        return {str(k) if not isinstance(k, str) else k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
 
 
 def _leaves(value: Any, keys: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:

@@ -195,7 +195,7 @@ def check_plugin_inputs(doc: Document, schema: dict[str, Any], inputs: Any, path
 
     validator = validator_for(schema)(schema)
     out: list[Diagnostic] = []
-    for error in validator.iter_errors(_json_view(inputs)):
+    for error in validator.iter_errors(_json_view(inputs, untyped=True)):
         for leaf in _leaves(error):
             if isinstance(leaf.instance, str) and "{{" in leaf.instance and leaf.validator != "required":
                 continue
@@ -239,13 +239,21 @@ def _leaves(error: ValidationError) -> Iterator[ValidationError]:
     yield error
 
 
-def _json_view(value: Any) -> Any:
-    """The data as JSON Schema sees it: dates are compared as the strings the engine makes."""
+# Keys whose values the engine's models leave untyped (`Dict[str, Any]`): a date there
+# reaches a step or a connector as is, which turns it into text where it wants one.
+# Elsewhere (ids, types, depends_on, when, descriptions, ...) its pydantic models want a
+# str and refuse a date.
+_UNTYPED = frozenset({"inputs", "outputs", "config", "options"})
+
+
+def _json_view(value: Any, untyped: bool = False) -> Any:
+    """The data as JSON Schema sees it: where the engine's models leave values untyped,
+    dates are compared as the strings the engine makes of them."""
     if isinstance(value, dict):
-        return {k: _json_view(v) for k, v in value.items()}
+        return {k: _json_view(v, untyped or k in _UNTYPED) for k, v in value.items()}
     if isinstance(value, list):
-        return [_json_view(v) for v in value]
-    if isinstance(value, (datetime.date, datetime.datetime)):
+        return [_json_view(v, untyped) for v in value]
+    if untyped and isinstance(value, (datetime.date, datetime.datetime)):
         return str(value)
     return value
 
@@ -291,12 +299,21 @@ def _translate(doc: Document, error: ValidationError) -> list[Diagnostic]:
         span = doc.span(p, key=key)
         return Diagnostic(doc.path, span.line, span.column, code, message, hint)
 
+    if "propertyNames" in error.absolute_schema_path:
+        # A key the engine's models read as `Dict[str, ...]`: pydantic refuses any other.
+        key_path = path + (value,)
+        return [at(key_path, _code(key_path, "AF203", "AF603"),
+                   f"key {show_value(value)} in {where} must be a string, not {value_kind(value)}",
+                   "quote the key: YAML reads it as a value of another type", key=True)]
+
     if kind == "additionalProperties" and isinstance(value, dict):
         allowed = list(schema.get("properties", {}))
         out = []
         for extra in value:
             if extra in allowed:
                 continue
+            if not isinstance(extra, str) and path and path[-1] == "inputs":
+                continue  # its `propertyNames` error says it
             step_type = _step_type(doc, path + (extra,))
             hint = did_you_mean(str(extra), allowed) or f"allowed keys here: {one_of(allowed)}"
             if not isinstance(extra, str):

@@ -12,6 +12,10 @@ Grammar (Python's precedence and chained comparisons):
 
 Nothing is evaluated here and the artifact never parses the expression: code generators
 turn the AST into plain code.
+
+Parentheses and `not` may nest MAX_DEPTH levels deep (the engine's Python parser stops at
+200 parentheses; the parser here and the code generators recurse once per level), and an
+integer may have MAX_INT_DIGITS digits (Python's limit, where the engine's parser stops).
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ import ast
 import re
 import warnings
 from dataclasses import dataclass
+
+MAX_DEPTH = 50
+MAX_INT_DIGITS = 4300
 
 _TOKEN_RE = re.compile(
     r"""
@@ -134,6 +141,15 @@ class _Parser:
     def __init__(self, tokens: list[_Tok]) -> None:
         self.tokens = tokens
         self.pos = 0
+        self.depth = 0  # parentheses and `not` open around the current token
+
+    def enter(self, tok: _Tok) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise WhenSyntaxError(
+                "AF502", tok.offset, f"when nests parentheses and 'not' more than {MAX_DEPTH} levels deep",
+                "write the condition with fewer levels: and/or need no parentheses of their own",
+            )
 
     def peek(self) -> _Tok:
         return self.tokens[self.pos]
@@ -163,8 +179,10 @@ class _Parser:
 
     def not_expr(self) -> WhenExpr:
         if self.is_word("not"):
-            self.take()
-            return Not(self.not_expr())
+            self.enter(self.take())
+            operand = self.not_expr()
+            self.depth -= 1
+            return Not(operand)
         return self.comparison()
 
     def comparison(self) -> WhenExpr:
@@ -181,11 +199,12 @@ class _Parser:
     def operand(self) -> WhenExpr:
         tok = self.peek()
         if tok.kind == "punct" and tok.text == "(":
-            self.take()
+            self.enter(self.take())
             inner = self.expr()
             close = self.take()
             if close.kind != "punct" or close.text != ")":
                 raise WhenSyntaxError("AF501", close.offset, "missing ')' in when")
+            self.depth -= 1
             return inner
         if tok.kind == "punct" and tok.text == "-":
             self.take()
@@ -240,6 +259,9 @@ def _number(tok: _Tok) -> int | float:
         if len(text) > 1 and text.startswith("0"):
             raise WhenSyntaxError("AF501", tok.offset, f"leading zeros are not allowed in {text!r}",
                                   "write the number without leading zeros")
+        if len(text) > MAX_INT_DIGITS:
+            raise WhenSyntaxError("AF501", tok.offset, f"integer in when has more than {MAX_INT_DIGITS} digits",
+                                  "Python (and so the engine) cannot read it")
         return int(text)
     return float(text)
 

@@ -12,6 +12,19 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from aetherflow_compiler.diagnostics import Diagnostic
 
 ALIAS_BUDGET = 10_000
+# Mappings and lists may nest this deep (a flow needs about 10 levels, JSON-like values in
+# a profile a few more). The checks and code generators walk values recursively; this
+# keeps them far from Python's recursion limit.
+MAX_DEPTH = 100
+# Integers may have this many decimal digits: Python's limit for turning an integer into
+# text (PyYAML, hence the engine, fails on a longer decimal integer; the artifact's
+# source could not hold one).
+MAX_INT_DIGITS = 4300
+_INT_LIMIT = 10**MAX_INT_DIGITS
+# A base-60 integer with this many ':' has more than MAX_INT_DIGITS digits whatever its
+# parts (its first part is at least 1, so it is at least 60**2419 > 10**4300); PyYAML
+# computes it in quadratic time, so it is refused before that.
+_SEXAGESIMAL_MAX_COLONS = 2418
 Path = tuple[Any, ...]  # as loader.Path (the loader imports this module, not the other way round)
 Position = tuple[int, int, int, str | None]  # as loader.Position
 
@@ -30,6 +43,9 @@ _ALLOWED_TAGS = {
 }
 _MERGE_TAG = _CORE + "merge"
 _STR_TAG = _CORE + "str"
+_INT_TAG = _CORE + "int"
+_SEQ_TAG = _CORE + "seq"
+_MAP_TAG = _CORE + "map"
 _BOOL_TAG = _CORE + "bool"
 # Scalar tags whose SafeConstructor function returns a plain value (no generator), so it
 # can be called directly instead of through construct_object's bookkeeping.
@@ -91,6 +107,19 @@ class Builder:
     def fail(self, mark: yaml.Mark | None, code: str, message: str, hint: str | None = None) -> LoadError:
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         return LoadError(Diagnostic(self.name, line, column, code, message, hint))
+
+    def unreadable(self, node: ScalarNode, exc: Exception) -> LoadError:
+        tag = _short_tag(node.tag)
+        # The date's own reason ("month must be in 1..12"); int() and float() only repeat the text.
+        why = f" ({exc})" if node.tag == _CORE + "timestamp" and isinstance(exc, ValueError) else ""
+        explicit = node.tag != self.loader.resolve(ScalarNode, node.value, (True, False))
+        hint = "remove the tag, or write a value of that type" if explicit else "quote it if it is a string"
+        return self.fail(node.start_mark, "AF103", f"invalid YAML: {_shown(node.value)} is not a valid {tag}{why}", hint)
+
+    def too_large(self, node: ScalarNode) -> LoadError:
+        return self.fail(node.start_mark, "AF111",
+                         f"integer {_shown(node.value)} has more than {MAX_INT_DIGITS} digits",
+                         "Python (and so the engine) cannot turn it into text; quote it if it is a string")
 
     def warn(self, node: Node, code: str, message: str, hint: str) -> None:
         if id(node) in self.warned:
@@ -175,7 +204,7 @@ class Builder:
         count_distinct(root)
         budget = len(distinct) + ALIAS_BUDGET
 
-        def walk(node: Node) -> None:
+        def walk(node: Node, depth: int) -> None:
             if id(node) in on_stack:
                 raise self.fail(node.start_mark, "AF107", "alias refers to a node that contains it",
                                 "remove the self-referencing alias")
@@ -188,12 +217,14 @@ class Builder:
                 )
             children = _children(node)
             if children:
+                if depth >= MAX_DEPTH:  # aliases can nest deeper than the text shows
+                    raise self.too_deep(node)
                 on_stack.add(id(node))
                 for child in children:
-                    walk(child)
+                    walk(child, depth + 1)
                 on_stack.discard(id(node))
 
-        walk(root)
+        walk(root, 0)
 
     # -- construction -------------------------------------------------------------------
     def check_tag(self, node: Node) -> None:
@@ -203,6 +234,17 @@ class Builder:
                 "flows may only use plain YAML values (strings, numbers, booleans, null, lists, mappings)",
             )
 
+    def too_deep(self, node: Node) -> LoadError:
+        return self.fail(node.start_mark, "AF103",
+                         f"invalid YAML: lists and mappings nest more than {MAX_DEPTH} levels deep",
+                         "flows need only a few levels of nesting")
+
+    def wrong_kind(self, node: Node) -> LoadError:
+        """A core tag on a node of another kind (`!!map abc`, `!!str [1]`): PyYAML refuses it."""
+        kind = {ScalarNode: "a plain value", SequenceNode: "a list"}.get(type(node), "a mapping")
+        return self.fail(node.start_mark, "AF103", f"invalid YAML: {kind} cannot be tagged {_short_tag(node.tag)}",
+                         "remove the tag")
+
     def construct(self, node: Node, path: Path) -> Any:
         if node.tag not in _ALLOWED_TAGS:
             self.check_tag(node)
@@ -211,10 +253,16 @@ class Builder:
             # libyaml spells the plain style '' where PyYAML says None.
             self.values[path] = (mark.line + 1, mark.column + 1, mark.index, node.style or None)
             return self.scalar(node)
+        if len(path) >= MAX_DEPTH:
+            raise self.too_deep(node)
         self.values[path] = (mark.line + 1, mark.column + 1, mark.index, None)
         if isinstance(node, SequenceNode):
+            if node.tag != _SEQ_TAG:
+                raise self.wrong_kind(node)
             return [self.construct(child, path + (i,)) for i, child in enumerate(node.value)]
         assert isinstance(node, MappingNode)
+        if node.tag != _MAP_TAG:
+            raise self.wrong_kind(node)
         return self.mapping(node, path)
 
     def scalar(self, node: ScalarNode) -> Any:
@@ -224,9 +272,18 @@ class Builder:
         if tag == _STR_TAG:
             value: Any = node.value  # what construct_yaml_str returns
         elif tag in _PLAIN_SCALAR_TAGS:
-            value = loader.yaml_constructors[tag](loader, node)
-        else:
-            value = loader.construct_object(node, deep=True)
+            if tag == _INT_TAG and _too_many_digits(node.value):
+                raise self.too_large(node)
+            try:
+                value = loader.yaml_constructors[tag](loader, node)
+            except (ValueError, KeyError, IndexError, AttributeError, TypeError, OverflowError) as exc:
+                # `!!int abc`, `!!bool abc`, `!!timestamp abc`, a date such as 2024-13-45:
+                # PyYAML (so the engine) fails on them.
+                raise self.unreadable(node, exc) from None
+            if tag == _INT_TAG and not -_INT_LIMIT < value < _INT_LIMIT:
+                raise self.too_large(node)
+        else:  # `!!seq`, `!!map` or `!!merge` on a plain value
+            raise self.wrong_kind(node)
         if isinstance(value, str) and not value.isascii() and _SURROGATE_RE.search(value):
             raise self.fail(
                 node.start_mark, "AF103", "invalid YAML: string holds an unpaired UTF-16 surrogate",
@@ -244,21 +301,23 @@ class Builder:
                           f"quote it (\"{node.value}\")")
         return value
 
-    def mapping_entries(self, node: MappingNode) -> list[tuple[Node, Node]]:
+    def mapping_entries(self, node: MappingNode, depth: int) -> list[tuple[Node, Node]]:
         """Entries of a mapping with `<<` merge keys expanded the way PyYAML does it."""
+        if depth >= MAX_DEPTH:
+            raise self.too_deep(node)
         merged: list[tuple[Node, Node]] = []
         explicit: list[tuple[Node, Node]] = []
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:
                 if isinstance(value_node, MappingNode):
-                    merged.extend(self.mapping_entries(value_node))
+                    merged.extend(self.mapping_entries(value_node, depth + 1))
                 elif isinstance(value_node, SequenceNode):
                     groups = []
                     for sub in value_node.value:
                         if not isinstance(sub, MappingNode):
                             raise self.fail(sub.start_mark, "AF103",
                                             "invalid YAML: a merge key ('<<') needs mappings")
-                        groups.append(self.mapping_entries(sub))
+                        groups.append(self.mapping_entries(sub, depth + 2))
                     # PyYAML: earlier mappings in the list win over later ones.
                     for group in reversed(groups):
                         merged.extend(group)
@@ -276,7 +335,7 @@ class Builder:
         own: set[int] | None = None  # the mapping's own keys, when `<<` merges in others
         if any(key_node.tag == _MERGE_TAG for key_node, _ in entries):
             own = {id(k) for k, _ in entries}
-            entries = self.mapping_entries(node)
+            entries = self.mapping_entries(node, len(path))
         keys = self.keys
         for key_node, value_node in entries:
             if not isinstance(key_node, ScalarNode):
@@ -305,6 +364,21 @@ class Builder:
             keys[child] = (mark.line + 1, mark.column + 1, mark.index, key_node.style or None)
             result[key] = self.construct(value_node, child)
         return result
+
+
+def _too_many_digits(text: str) -> bool:
+    """Whether an `int`-tagged scalar is a decimal or base-60 integer beyond MAX_INT_DIGITS
+    (told from the text: PyYAML refuses the first and takes quadratic time on the second)."""
+    if len(text) <= MAX_INT_DIGITS:
+        return False
+    digits = text.replace("_", "").lstrip("+-")
+    if digits.count(":") > _SEXAGESIMAL_MAX_COLONS:
+        return True
+    return digits.isdigit() and not digits.startswith("0") and len(digits) > MAX_INT_DIGITS
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    return repr(text) if len(text) <= limit else repr(text[: limit - 3])[:-1] + "...'"
 
 
 def _children(node: Node) -> list[Node]:

@@ -82,3 +82,24 @@ def test_parser_only_ever_raises_its_own_error(source: str) -> None:
     except WhenSyntaxError as exc:
         assert exc.code in ("AF403", "AF501", "AF502")
         assert 0 <= exc.offset <= len(source)
+
+
+def test_nesting_and_integer_size_are_bounded() -> None:
+    """300 nested parentheses raised RecursionError (exit 3); the engine's Python parser
+    stops at 200 parentheses and at 4,300-digit integers."""
+    deepest = "(" * 25 + "not " * 25 + "jobs.a.outputs.x" + ")" * 25
+    expr = parse_when(deepest)
+    for _ in range(25):
+        assert isinstance(expr, Not)
+        expr = expr.operand
+    assert isinstance(expr, JobOutput)
+    for source, offset in (("(" * 300 + "true" + ")" * 300, 50), ("not " * 60 + "true", 200),
+                           ("(" * 30 + "not " * 30 + "true" + ")" * 30, 30 + 20 * 4)):
+        with pytest.raises(WhenSyntaxError) as info:
+            parse_when(source)
+        assert (info.value.code, info.value.offset) == ("AF502", offset)
+        assert "more than 50 levels deep" in info.value.message
+    assert parse_when("jobs.a.outputs.x == " + "9" * 4300).comparators[0].value == int("9" * 4300)  # type: ignore[union-attr]
+    with pytest.raises(WhenSyntaxError) as info:
+        parse_when("jobs.a.outputs.x == " + "9" * 4301)
+    assert (info.value.code, info.value.offset) == ("AF501", 20)

@@ -7,7 +7,7 @@ from typing import Any
 
 from aetherflow_compiler.diagnostics import Diagnostic
 from aetherflow_compiler.loader import Document
-from aetherflow_compiler.suggest import did_you_mean
+from aetherflow_compiler.suggest import hint_from
 from aetherflow_compiler.walk import mapping, text
 
 # The manifest resource kind each source type reads through.
@@ -74,9 +74,15 @@ def check_manifest(doc: Document) -> list[Diagnostic]:
                "a manifest is read before its bundle, so the bundle's profiles cannot configure it: write the "
                "values under config and options (env templates allowed)")
     stype = text(source.get("type")) or "filesystem"
+    if stype != "filesystem" and stype not in SOURCE_KINDS:
+        return out  # the schema names the source types
     if stype in ("filesystem", "sftp", "smb") and "base_path" not in source:
         at(base, f"a {stype} source needs base_path", "the bundle root: relative to the manifest for filesystem, "
            "the remote directory for sftp and smb")
+    base_path = source.get("base_path")
+    if isinstance(base_path, str) and "\x00" in base_path:
+        at(base + ("base_path",), "base_path holds a NUL character", "no file system or server has such a path; "
+           "the engine fails on it too")
     if stype == "filesystem":
         return out
     name = source.get("resource")
@@ -85,9 +91,8 @@ def check_manifest(doc: Document) -> list[Diagnostic]:
         return out
     resources = mapping(data.get("resources"))
     if name not in resources:
-        hint = did_you_mean(name, [str(r) for r in resources]) or (
-            "declare it under the manifest's resources:" if not resources
-            else "manifest resources: " + ", ".join(sorted(str(r) for r in resources)))
+        hint = ("declare it under the manifest's resources:" if not resources
+                else hint_from(name, [str(r) for r in resources], "manifest resources"))
         at(base + ("resource",), f"the {stype} source uses unknown resource '{name}'", hint)
         return out
     kind = mapping(resources[name]).get("kind")

@@ -7,7 +7,7 @@ import re
 from aetherflow_compiler.checks.context import FlowContext
 from aetherflow_compiler.diagnostics import Diagnostic
 from aetherflow_compiler.loader import Path
-from aetherflow_compiler.suggest import did_you_mean
+from aetherflow_compiler.suggest import hint_from
 from aetherflow_compiler.walk import mapping, text
 
 # Ids that work everywhere: templates can name them, the shell can hold them, every tool
@@ -76,20 +76,25 @@ def check_dependencies(ctx: FlowContext) -> list[Diagnostic]:
                 continue
             path = job.path + ("depends_on", di)
             if dep not in position:
-                hint = did_you_mean(dep, known) or f"jobs in this flow: {', '.join(known) or '(none)'}"
+                hint = hint_from(dep, known, "jobs in this flow")
                 out.append(ctx.at(path, "AF303", f"job '{job.id}' depends on unknown job '{dep}'", hint))
                 continue
             edges.setdefault(job.id, []).append((dep, path))
 
     in_cycle: set[tuple[str, str]] = set()
-    for cycle in _cycles(known, {j: [d for d, _ in e] for j, e in edges.items()}):
+    cycles = _cycles(known, {j: [d for d, _ in e] for j, e in edges.items()})
+    for number, cycle in enumerate(cycles, 1):
         pairs = list(zip(cycle, cycle[1:], strict=False))
         in_cycle.update(pairs)
         start, first_dep = pairs[0]
         path = next(p for d, p in edges[start] if d == first_dep)
-        shown = " -> ".join(cycle)
-        out.append(ctx.at(path, "AF304", f"dependency cycle: {shown}",
-                          "remove one of these depends_on entries to break the cycle"))
+        shown = " -> ".join(cycle if len(cycle) <= 2 * _CYCLE_SHOWN else
+                            [*cycle[:_CYCLE_SHOWN], f"... ({len(cycle) - 2 * _CYCLE_SHOWN} more)",
+                             *cycle[-_CYCLE_SHOWN:]])
+        hint = "remove one of these depends_on entries to break the cycle"
+        if number == MAX_CYCLES:
+            hint += f"; only the first {MAX_CYCLES} cycles are reported"
+        out.append(ctx.at(path, "AF304", f"dependency cycle: {shown}", hint))
 
     for job in ctx.jobs:
         if job.id is None:
@@ -105,8 +110,16 @@ def check_dependencies(ctx: FlowContext) -> list[Diagnostic]:
     return out
 
 
+# A flow of thousands of jobs can hold thousands of cycles of thousands of jobs each:
+# reporting them all, each in full, took minutes and gigabytes. The first MAX_CYCLES are
+# reported, each with at most 2 * _CYCLE_SHOWN of its jobs.
+MAX_CYCLES = 100
+_CYCLE_SHOWN = 10
+
+
 def _cycles(order: list[str], graph: dict[str, list[str]]) -> list[list[str]]:
-    """Elementary cycles found by depth-first search, each reported once.
+    """Elementary cycles found by depth-first search, each reported once (the first
+    MAX_CYCLES of them).
 
     A cycle is returned as [a, b, ..., a], starting at its earliest declared job.
     """
@@ -115,8 +128,11 @@ def _cycles(order: list[str], graph: dict[str, list[str]]) -> list[list[str]]:
     seen_sets: set[frozenset[str]] = set()
     state: dict[str, int] = {}  # 1 = on stack, 2 = done
     stack: list[str] = []
+    depth: dict[str, int] = {}  # position on the stack of the jobs on it
 
     def record(cycle: list[str]) -> None:
+        if len(found) >= MAX_CYCLES:
+            return
         members = frozenset(cycle)
         if members in seen_sets:
             return
@@ -130,6 +146,7 @@ def _cycles(order: list[str], graph: dict[str, list[str]]) -> list[list[str]]:
             continue
         # Iterative DFS: (node, iterator over its successors).
         state[root] = 1
+        depth[root] = len(stack)
         stack.append(root)
         frames = [(root, iter(graph.get(root, [])))]
         while frames:
@@ -140,9 +157,11 @@ def _cycles(order: list[str], graph: dict[str, list[str]]) -> list[list[str]]:
                 stack.pop()
                 state[node] = 2
             elif state.get(nxt) == 1:
-                record(stack[stack.index(nxt):])
+                if len(found) < MAX_CYCLES:
+                    record(stack[depth[nxt]:])
             elif state.get(nxt) is None:
                 state[nxt] = 1
+                depth[nxt] = len(stack)
                 stack.append(nxt)
                 frames.append((nxt, iter(graph.get(nxt, []))))
     return found

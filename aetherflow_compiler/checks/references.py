@@ -13,7 +13,7 @@ from dataclasses import replace
 from aetherflow_compiler.checks.context import FlowContext, JobView, StepView
 from aetherflow_compiler.diagnostics import Diagnostic
 from aetherflow_compiler.loader import Path
-from aetherflow_compiler.suggest import did_you_mean
+from aetherflow_compiler.suggest import did_you_mean, listing
 from aetherflow_compiler.templates import Ref, TemplateSyntaxError, parse_template
 from aetherflow_compiler.walk import iter_strings, mapping
 from aetherflow_compiler.when import (
@@ -157,11 +157,11 @@ def _check_job_ref(ctx: FlowContext, job: JobView, step: StepView, ref: Ref, bad
     if len(rest) == 1:
         return None
     key = rest[1]
-    declared = job.output_keys(before=step.index)
-    if key not in declared:
+    if not job.declares(key, before=step.index):
+        declared, count = job.output_keys(before=step.index)
         hint = did_you_mean(key, declared) or (
             "job outputs seen here come from the outputs of earlier steps of this job: "
-            + (", ".join(declared) if declared else "(none declared)")
+            + listing(declared, count, "(none declared)")
         )
         return bad("AF406", f"'{ref.dotted}': no earlier step of job '{job.id}' declares output '{key}'", hint)
     return None
@@ -183,11 +183,10 @@ def _job_reference_problem(
     ctx: FlowContext, job: JobView, target_id: str, attr: str | None, key: str | None, dotted: str
 ) -> tuple[str, str, str | None] | None:
     """Shared by templates and `when`: is `jobs.<target>.<attr>[.<key>]` readable from `job`?"""
-    earlier = [j.id for j in ctx.jobs if j.index < job.index and j.id is not None]
     target = ctx.job(target_id)
     if target is None:
-        hint = did_you_mean(target_id, earlier) or (
-            "jobs that run before this one: " + (", ".join(earlier) if earlier else "(none)"))
+        earlier, count = ctx.job_ids(before=job.index)
+        hint = did_you_mean(target_id, earlier) or "jobs that run before this one: " + listing(earlier, count)
         return "AF405", f"'{dotted}' names unknown job '{target_id}'", hint
     if target.index >= job.index:
         where = "this job itself" if target.index == job.index else "a job that runs later"
@@ -200,10 +199,9 @@ def _job_reference_problem(
                 "use jobs.<job_id>.outputs.<key>, jobs.<job_id>.status or jobs.<job_id>.skip_reason")
     if key is None:
         return None
-    declared = target.output_keys()
-    if key not in declared:
-        hint = did_you_mean(key, declared) or (
-            f"job '{target_id}' declares: " + (", ".join(declared) if declared else "(no outputs)"))
+    if not target.declares(key):
+        declared, count = target.output_keys()
+        hint = did_you_mean(key, declared) or f"job '{target_id}' declares: " + listing(declared, count, "(no outputs)")
         return "AF406", f"'{dotted}': no step of job '{target_id}' declares output '{key}'", hint
     return None
 
@@ -216,21 +214,18 @@ def _check_steps_ref(
         return None
     target_id = rest[0]
     limit = step.index + 1 if section == "outputs" else step.index
-    visible = [s for s in job.steps if s.index < limit]
-    target = next((s for s in visible if s.id == target_id), None)
-    if target is None:
-        names = [s.id for s in visible if s.id]
-        later = next((s for s in job.steps if s.id == target_id), None)
-        if later is not None:
-            reason = "this step itself" if later.index == step.index else "a later step"
+    target = job.step(target_id)  # the first step with that id: visible if any is
+    if target is None or target.index >= limit:
+        if target is not None:
+            reason = "this step itself" if target.index == step.index else "a later step"
             return bad("AF404", f"'{ref.dotted}' reads step '{target_id}', which is {reason}",
                        "steps see the results of earlier steps of the same job only")
-        other = next((j for j in ctx.jobs for s in j.steps if s.id == target_id), None)
+        other = ctx.job_with_step(target_id)
         if other is not None:
             return bad("AF404", f"'{ref.dotted}': step '{target_id}' belongs to job '{other.id}'",
                        f"promote the value with outputs: in that step and read jobs.{other.id}.outputs.<key>")
-        hint = did_you_mean(target_id, names) or (
-            "earlier steps of this job: " + (", ".join(names) if names else "(none)"))
+        names, count = job.step_ids(before=limit)
+        hint = did_you_mean(target_id, names) or "earlier steps of this job: " + listing(names, count)
         return bad("AF404", f"'{ref.dotted}' names unknown step '{target_id}'", hint)
     if len(rest) > 1:
         return _check_result_key(ctx, target, rest[1], ref.dotted, bad)

@@ -8,7 +8,7 @@ from typing import Any
 from aetherflow_compiler.checks.context import FlowContext
 from aetherflow_compiler.diagnostics import Diagnostic
 from aetherflow_compiler.loader import Path
-from aetherflow_compiler.suggest import did_you_mean
+from aetherflow_compiler.suggest import did_you_mean, hint_from
 from aetherflow_compiler.walk import dig, mapping, sequence
 
 # The engine's test for "one standalone token" on decode targets (spaces around allowed).
@@ -60,8 +60,7 @@ def check_resources(ctx: FlowContext) -> list[Diagnostic]:
             if ctx.profiles is None:
                 profile = None  # unknown: the profile may add config keys
             elif profile_name not in ctx.profiles:
-                hint = did_you_mean(profile_name, ctx.profiles) or (
-                    "profiles: " + (", ".join(sorted(ctx.profiles)) if ctx.profiles else "(none)"))
+                hint = hint_from(profile_name, ctx.profiles, "profiles")
                 out.append(ctx.at(base + ("profile",), "AF307", f"resource '{name}' uses unknown profile '{profile_name}'",
                                   hint))
                 profile = None
@@ -125,9 +124,8 @@ def _check_decode(
             if profile is None:
                 continue  # the value may come from a profile that is not known here
             first = dotted.split(".")[0]
-            hint = did_you_mean(first, [k for k in values if isinstance(k, str)])
             out.append(ctx.at(where, "AF310", f"decode path '{section}.{dotted}' of resource '{name}' does not exist",
-                              hint or f"keys in {section}: " + (", ".join(sorted(map(str, values))) or "(none)")))
+                              hint_from(first, values, f"keys in {section}")))
             continue
         problem = _undecodable(value)
         if problem is not None:

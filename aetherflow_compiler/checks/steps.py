@@ -8,7 +8,7 @@ from aetherflow_compiler.checks.context import FlowContext, JobView, StepView
 from aetherflow_compiler.diagnostics import Diagnostic
 from aetherflow_compiler.loader import Path
 from aetherflow_compiler.schema_check import check_plugin_inputs
-from aetherflow_compiler.suggest import did_you_mean
+from aetherflow_compiler.suggest import POOL_LIMIT, closest, did_you_mean, hint_from
 from aetherflow_compiler.walk import mapping, text
 
 
@@ -71,12 +71,13 @@ def _check_resource(
         if not isinstance(name, str) or "{{" in name:
             continue
         if name not in resources:
-            hint = did_you_mean(name, [r for r in resources if isinstance(r, str)])
-            if hint is None and isinstance(mapping(ctx.profiles).get(name), dict):
+            if isinstance(mapping(ctx.profiles).get(name), dict) and (
+                    len(resources) > POOL_LIMIT or not closest(name, resources)):
                 hint = (f"a profile named '{name}' exists, but profiles only configure declared resources: "
                         f"declare it under 'resources:' with kind, driver and profile: {name}")
-            hint = hint or ("define it under 'resources:'" if not resources else
-                            "resources in this flow: " + ", ".join(sorted(str(r) for r in resources)))
+            else:
+                hint = ("define it under 'resources:'" if not resources else
+                        hint_from(name, resources, "resources in this flow"))
             out.append(ctx.at(path + (key,), "AF308", f"step type {step_type} uses unknown resource '{name}'", hint))
             continue
         kind = mapping(resources[name]).get("kind")
@@ -177,6 +178,8 @@ def _always_skips(step: StepView) -> str | None:
         return None
     items = step.inputs.get("items")
     min_count = step.inputs.get("min_count", 1)
+    if isinstance(min_count, float) and min_count.is_integer():
+        min_count = int(min_count)  # 2.0 is 2, as the engine's int() reads it
     if isinstance(min_count, bool) or not isinstance(min_count, int):
         return None
     if isinstance(items, str):

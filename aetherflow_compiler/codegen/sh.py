@@ -110,7 +110,18 @@ def py_str(value: ir.Value) -> str:
 
 
 def json_literal(value: ir.Value) -> str:
-    return json.dumps(plain(value), ensure_ascii=False, default=str)
+    return json.dumps(_text_keys(plain(value)), ensure_ascii=False, default=str)
+
+
+def _text_keys(value: Any) -> Any:
+    """JSON has only text keys: a date key (`{2024-01-31: x}`) becomes its text, as
+    `default=str` makes of a date value (json.dumps refuses it as a key)."""
+    if isinstance(value, list):
+        return [_text_keys(v) for v in value]
+    if isinstance(value, dict):
+        return {(str(k) if isinstance(k, (datetime.date, datetime.datetime)) else k): _text_keys(v)
+                for k, v in value.items()}
+    return value
 
 
 # --- what the sh target cannot express -------------------------------------------------
@@ -575,15 +586,21 @@ def _setting(value: ir.Value, kind: str) -> str:
             return "1" if raw.strip().lower() in ("true", "yes", "on", "1") else "0"
         return "1" if raw else "0"
     if kind == "int":
-        return str(int(str(raw).strip()))
+        return _int_text(raw)
     number = float(str(raw).strip()) if not isinstance(raw, (int, float)) or isinstance(raw, bool) else raw
     return f"{number:g}" if isinstance(number, float) else str(number)
+
+
+def _int_text(raw: Any) -> str:
+    """A literal integer setting in digits, read as the engine's int() reads it: 2.0 is 2
+    (validate refuses what int() would cut, such as 2.5), "7" and " 7 " are 7."""
+    return str(int(raw if isinstance(raw, (int, float)) else str(raw).strip()))
 
 
 def _codes(value: ir.Value) -> str:
     raw = plain(value)
     items = raw if isinstance(raw, list) else [raw]
-    return " " + " ".join(str(int(str(x).strip())) for x in items) + " "
+    return " " + " ".join(_int_text(x) for x in items) + " "
 
 
 def _emit_check_items(code: _Code, inputs: ir.Map, fail: str, scope: _Scope) -> None:
@@ -788,9 +805,10 @@ def _plan_lines(flow: ir.Flow) -> list[str]:
         for step in job.steps:
             flag = "  on_no_data: skip_job" if step.skip_job_on_no_data else ""
             out.append(f"  step {step.id}  {step.type}{flag}")
-            out.append("    inputs:  " + json.dumps(shown(step.inputs), ensure_ascii=False, default=str))
+            out.append("    inputs:  " + json.dumps(_text_keys(shown(step.inputs)), ensure_ascii=False, default=str))
             if step.outputs.entries:
-                out.append("    outputs: " + json.dumps(shown(step.outputs), ensure_ascii=False, default=str))
+                out.append("    outputs: " + json.dumps(_text_keys(shown(step.outputs)), ensure_ascii=False,
+                                                        default=str))
     return out
 
 
