@@ -72,9 +72,19 @@ def seed_trees() -> dict[str, tuple[Any, ...]]:
         except yaml.YAMLError:
             continue
         kind = _kind_of(tree)
-        if kind is not None:
+        if kind is not None and not _cyclic(tree):
             out[kind].append(tree)
     return {k: tuple(v) for k, v in out.items()}
+
+
+def _cyclic(tree: Any, inside: tuple[int, ...] = ()) -> bool:
+    """A recursive alias (AF107's golden case) loads as a list that contains itself."""
+    if isinstance(tree, (dict, list)):
+        if id(tree) in inside:
+            return True
+        values = tree.values() if isinstance(tree, dict) else tree
+        return any(_cyclic(v, (*inside, id(tree))) for v in values)
+    return False
 
 
 @cache
@@ -876,7 +886,6 @@ FS_HAZARDS: list[tuple[tuple[str, ...], ...]] = [
     (("symlink", "flows/loop.yaml", "loop.yaml"),),
     (("symlink", "flows/a.yaml", "b.yaml"), ("symlink", "flows/b.yaml", "a.yaml")),
     (("symlink", "flows/sub/up", ".."),),
-    (("symlink", "flows/root", "/"),),
     (("symlink", "flows/gone.yaml", "nowhere.yaml"),),
     (("fifo", "flows/pipe.yaml"),),
     (("socket", "flows/sock.yaml"),),
