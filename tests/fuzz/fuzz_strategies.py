@@ -893,7 +893,7 @@ FS_HAZARDS: list[tuple[tuple[str, ...], ...]] = [
     (("long-path", "flows/deep/simple.yaml", "17", "flows/simple.yaml"),),
     (("dir", "flows/sub"), ("chmod", "flows/sub", "111")),
     (("chmod", "flows", "555"),),
-    (("symlink", "dist", "elsewhere"),),
+    (("dir", "elsewhere"), ("symlink", "dist", "elsewhere")),
     (("symlink", "dist", "/nonexistent-aetherflow-fuzz"),),
     (("dir", "ro"), ("chmod", "ro", "555")),
     (("dir", "dist"), ("chmod", "dist", "555")),
