@@ -23,7 +23,7 @@ from aetherflow_compiler.compile import (
     write_output,
 )
 from aetherflow_compiler.compile_outcome import emit, finish, problem
-from aetherflow_compiler.diagnostics import Diagnostic
+from aetherflow_compiler.diagnostics import Diagnostic, one_line
 from aetherflow_compiler.exit_codes import EXIT_INVALID, EXIT_OK
 from aetherflow_compiler.plugins import PluginSet, toolchain
 from aetherflow_compiler.report import print_report
@@ -70,7 +70,7 @@ def load_toolchain(plugin_dirs: tuple[str, ...], mode: str | None, as_json: bool
     except ValueError as exc:  # AETHERFLOW_PLUGIN_IMPORT_TIMEOUT
         raise click.UsageError(str(exc)) from None
     for where, text in plugins.output:
-        click.echo(f"aetherflow: {where or 'plugins'} printed while being imported:", err=True)
+        click.echo(f"aetherflow: {one_line(where or 'plugins')} printed while being imported:", err=True)
         click.echo("".join(f"  {line}\n" for line in text.splitlines()), err=True, nl=False)
     if not plugins.ok:
         report = Report()
@@ -288,7 +288,7 @@ def compile_command(paths: tuple[str, ...], output: str | None, profiles: str | 
             emit({"ok": False, "command": "compile", "output": output, "errors": [problem(output, str(exc))],
                   "warnings": []})
         else:
-            click.echo(f"aetherflow: {exc}", err=True)
+            click.echo(f"aetherflow: {one_line(str(exc))}", err=True)
         sys.exit(EXIT_INVALID)
     result.report.general[:0] = config_warnings()
     sys.exit(finish(result, output, check=check, diff=diff, json_output=json_output, archive=archive))
@@ -480,7 +480,7 @@ def _compile_for_run(flow: str | None, flow_yaml: str | None, bundle_manifest: s
     try:
         write_output(result.files, options.output)
     except (OutputError, OSError) as exc:
-        click.echo(f"aetherflow: {exc}", err=True)
+        click.echo(f"aetherflow: {one_line(str(exc))}", err=True)
         sys.exit(EXIT_INVALID)
     record = os.path.join(directory, f".run.json.{os.getpid()}")
     try:

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from aetherflow_compiler.compile import CompileResult, OutputError, drift, json_text, write_output
+from aetherflow_compiler.diagnostics import one_line
 from aetherflow_compiler.exit_codes import EXIT_DRIFT, EXIT_INVALID, EXIT_OK
 from aetherflow_compiler.report import print_report
 
@@ -63,9 +64,10 @@ def finish(result: CompileResult, output: str, *, check: bool, diff: bool, json_
     flows_text = f"{n_flows} flow{'s' if n_flows != 1 else ''}"
     if not json_output:
         if written:
-            click.echo(f"compiled {flows_text} into {output} ({n_files} files)", err=True)
+            click.echo(f"compiled {flows_text} into {one_line(output)} ({n_files} files)", err=True)
         else:
-            click.echo(f"compiled {flows_text}: {output} was already up to date ({n_files} files)", err=True)
+            click.echo(f"compiled {flows_text}: {one_line(output)} was already up to date ({n_files} files)",
+                       err=True)
     if archive is not None:
         from aetherflow_compiler.archive import write_archive
 
@@ -76,7 +78,7 @@ def finish(result: CompileResult, output: str, *, check: bool, diff: bool, json_
         document["archive"] = {"path": archive, "sha256": digest, "sums": os.path.join(
             os.path.dirname(archive), "SHA256SUMS")}
         if not json_output:
-            click.echo(f"archived {output} as {archive} (sha256 {digest}, in SHA256SUMS)", err=True)
+            click.echo(f"archived {one_line(output)} as {one_line(archive)} (sha256 {digest}, in SHA256SUMS)", err=True)
     if json_output:
         emit(document)
     return EXIT_OK
@@ -99,14 +101,14 @@ def _compare(result: CompileResult, output: str, diff: bool, json_output: bool, 
         click.echo(text, nl=False)
     else:
         for state, path in changes:
-            click.echo(f"{state}: {os.path.join(output, path)}")
+            click.echo(f"{state}: {one_line(os.path.join(output, path))}")
     if changes:
         if not json_output:
-            click.echo(f"{output} is out of date ({len(changes)} of {n_files} files); "
+            click.echo(f"{one_line(output)} is out of date ({len(changes)} of {n_files} files); "
                        "run aetherflow compile without --check", err=True)
         return EXIT_DRIFT
     if not json_output:
-        click.echo(f"{output} is up to date ({n_flows} flows, {n_files} files)", err=True)
+        click.echo(f"{one_line(output)} is up to date ({n_flows} flows, {n_files} files)", err=True)
     return EXIT_OK
 
 
@@ -116,5 +118,5 @@ def _fail(document: dict[str, Any], path: str, message: str, json_output: bool) 
         document["errors"].append(problem(path, message))
         emit(document)
     else:
-        click.echo(f"aetherflow: {message}", err=True)
+        click.echo(f"aetherflow: {one_line(message)}", err=True)
     return EXIT_INVALID

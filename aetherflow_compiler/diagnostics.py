@@ -29,9 +29,9 @@ class Diagnostic:
 
     def format_text(self) -> str:
         """One line per diagnostic (plus a hint line): control characters are escaped."""
-        head = f"{_one_line(self.file)}:{self.line}:{self.column}: {self.code} {_one_line(self.message)}"
+        head = f"{one_line(self.file)}:{self.line}:{self.column}: {self.code} {one_line(self.message)}"
         if self.hint:
-            return f"{head}\n  hint: {_one_line(self.hint)}"
+            return f"{head}\n  hint: {one_line(self.hint)}"
         return head
 
     def as_json(self) -> dict[str, Any]:
@@ -45,7 +45,9 @@ class Diagnostic:
         }
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
+    """`text` as it is when printable, else with each control or unprintable character
+    escaped as in a Python string literal: a path or message is one line of output."""
     if text.isprintable():  # the common case, without a Python loop over the characters
         return text
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)

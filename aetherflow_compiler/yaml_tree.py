@@ -105,8 +105,18 @@ class Builder:
 
     # -- errors -------------------------------------------------------------------------
     def fail(self, mark: yaml.Mark | None, code: str, message: str, hint: str | None = None) -> LoadError:
-        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        line, column = self.position(mark)
         return LoadError(Diagnostic(self.name, line, column, code, message, hint))
+
+    def position(self, mark: yaml.Mark | None) -> tuple[int, int]:
+        """(line, column), from 1, of a mark; a mark past the end of a file without a final
+        newline (PyYAML puts it on the line after the last) is the end of the last line."""
+        if mark is None:
+            return 1, 1
+        text = self.text
+        if mark.index >= len(text) and text and not text.endswith(("\n", "\r")):
+            return text.count("\n") + 1, len(text) - text.rfind("\n")
+        return mark.line + 1, mark.column + 1
 
     def unreadable(self, node: ScalarNode, exc: Exception) -> LoadError:
         tag = _short_tag(node.tag)
@@ -182,7 +192,8 @@ class Builder:
         if exc.context:
             where = ""
             if exc.context_mark is not None and exc.context_mark is not mark:
-                where = f" (line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1})"
+                line, column = self.position(exc.context_mark)
+                where = f" (line {line}, column {column})"
             hint = f"{exc.context.strip()}{where}"
         return self.fail(mark, "AF103", f"invalid YAML: {problem}", hint)
 

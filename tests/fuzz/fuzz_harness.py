@@ -661,6 +661,20 @@ def _allowed(rel: bytes, outputs: tuple[str, ...]) -> bool:
     return False
 
 
+def _through_links(outputs: tuple[str, ...], ws: Workspace) -> tuple[str, ...]:
+    """The outputs, and where an output that is a link points when that is inside the
+    project: the compile writes through such a link (docs/artifacts.md)."""
+    project = os.path.realpath(ws.project)
+    found = list(outputs)
+    for out in outputs:
+        path = ws.project / out
+        if os.path.islink(path):
+            target = os.path.realpath(path)
+            if target.startswith(project + os.sep):
+                found.append(os.path.relpath(target, project))
+    return tuple(found)
+
+
 def _writes(before: dict[bytes, tuple[Any, ...]], after: dict[bytes, tuple[Any, ...]],
             outputs: tuple[str, ...]) -> list[bytes]:
     changed = {p for p in set(before) | set(after) if before.get(p) != after.get(p)}
@@ -674,6 +688,7 @@ def _run_commands(case: Case, ws: Workspace, seconds: float) -> list[Violation]:
     for command in case.commands:
         step = plan(case, command)
         outputs = (step.output,) if step.output else (config_output(case, ws) if step.compile else ())
+        outputs = _through_links(outputs, ws)
         dist_before = {p: v for p, v in before.items() if p.startswith(b"p/") and outputs and _allowed(p[2:], outputs)}
         outcome = invoke(step.argv, ws, case, seconds)
         if isinstance(outcome.exception, Hang):

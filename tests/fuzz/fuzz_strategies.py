@@ -77,14 +77,38 @@ def seed_trees() -> dict[str, tuple[Any, ...]]:
     return {k: tuple(v) for k, v in out.items()}
 
 
-def _cyclic(tree: Any, inside: tuple[int, ...] = ()) -> bool:
-    """A recursive alias (AF107's golden case) loads as a list that contains itself."""
-    if isinstance(tree, (dict, list)):
-        if id(tree) in inside:
-            return True
-        values = tree.values() if isinstance(tree, dict) else tree
-        return any(_cyclic(v, (*inside, id(tree))) for v in values)
-    return False
+def _cyclic(tree: Any) -> bool:
+    """A recursive alias (AF107's golden case) loads as a list that contains itself; an
+    alias bomb (AF106's) as a tree that is small in memory but huge when walked. Either is
+    left out of the seeds (the byte mutations still start from their files). Linear in the
+    distinct containers: each is visited once."""
+    done: dict[int, int] = {}  # container id -> the number of nodes it expands to
+    visiting: set[int] = set()
+
+    def size(node: Any) -> int:
+        if not isinstance(node, (dict, list)):
+            return 1
+        key = id(node)
+        if key in visiting:
+            raise _Cycle
+        if key not in done:
+            visiting.add(key)
+            values = node.values() if isinstance(node, dict) else node
+            done[key] = 1 + sum(size(v) for v in values)
+            visiting.discard(key)
+        return done[key]
+
+    try:
+        return size(tree) > _SEED_NODES
+    except (_Cycle, RecursionError):
+        return True
+
+
+class _Cycle(Exception):
+    pass
+
+
+_SEED_NODES = 100_000  # expanded nodes: more is an alias bomb, not a flow
 
 
 @cache

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.fuzz
 
 LONG = os.environ.get("AETHERFLOW_FUZZ", "") == "long"
 # Inputs per kind in the default profile: the flow kind has the most to explore.
-CI_EXAMPLES = {"flow": 40, "profiles": 15, "scheduler": 12, "manifest": 15, "config": 15, "plugins": 15, "fs": 12}
+CI_EXAMPLES = {"flow": 150, "profiles": 40, "scheduler": 40, "manifest": 40, "config": 40, "plugins": 25, "fs": 12}
 QUIET = list(HealthCheck)  # inputs are big on purpose, and each runs several commands
 
 
