@@ -420,7 +420,8 @@ class Emitter:
         if isinstance(value, bool):
             return "true" if value else "false"
         if isinstance(value, int):
-            return str(value)
+            # Past Python's 4,300-digit limit str() refuses; YAML reads hex as well.
+            return hex(value) if value.bit_length() > 14_000 else str(value)
         if isinstance(value, float):
             if value != value:
                 return ".nan"
