@@ -68,7 +68,7 @@ def load_toolchain(plugin_dirs: tuple[str, ...], mode: str | None, as_json: bool
     try:
         registry, plugins = toolchain(list(plugin_dirs), os.environ, mode, archive_drivers)
     except ValueError as exc:  # AETHERFLOW_PLUGIN_IMPORT_TIMEOUT
-        raise click.UsageError(str(exc)) from None
+        raise click.UsageError(one_line(str(exc))) from None
     for where, text in plugins.output:
         click.echo(f"aetherflow: {one_line(where or 'plugins')} printed while being imported:", err=True)
         click.echo("".join(f"  {line}\n" for line in text.splitlines()), err=True, nl=False)
@@ -263,14 +263,14 @@ def compile_command(paths: tuple[str, ...], output: str | None, profiles: str | 
             raise click.UsageError(f"--archive writes files; {'--check' if check else '--diff'} writes none "
                                    "(leave one out)")
         if _inside(archive, output):
-            raise click.UsageError(f"--archive {archive} is inside the output directory {output}: it would "
+            raise click.UsageError(f"--archive {one_line(archive)} is inside the output directory {one_line(output)}: it would "
                                    "become part of the dist (write it next to it)")
         if any(ch in os.path.basename(archive) for ch in "\n\r\\"):
             raise click.UsageError(f"--archive {archive!r}: SHA256SUMS cannot name a file whose name holds a line "
                                    "break or a backslash (rename it)")
     for given in [*inputs.paths, inputs.profiles, schedule, *inputs.plugin_dirs]:
         if given is not None and _inside(given, output):
-            raise click.UsageError(f"{given} is inside the output directory {output}, which the compile replaces "
+            raise click.UsageError(f"{one_line(given)} is inside the output directory {one_line(output)}, which the compile replaces "
                                    "(keep inputs out of it)")
     options = CompileOptions(output=output, profiles=inputs.profiles, single_file=single_file, target=target,
                              schedule=schedule, deploy=deploy, bundle=inputs.bundle, wheelhouse=wheelhouse,

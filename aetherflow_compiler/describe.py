@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime
+import re
 from typing import Any
 
 from aetherflow_compiler.loader import Path
+
+# A key written as it is in a dotted place ('inputs.retry'); others are shown bracketed.
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 
 def describe_path(data: Any, path: Path) -> str:
@@ -39,7 +43,12 @@ def describe_path(data: Any, path: Path) -> str:
             cur = cur.get(part, {}).get(nxt) if isinstance(cur, dict) else None
             i += 2
             continue
-        dotted.append(f"[{part}]" if isinstance(part, int) else str(part))
+        if isinstance(part, int):
+            dotted.append(f"[{part}]")
+        elif isinstance(part, str) and _PLAIN_KEY.fullmatch(part):
+            dotted.append(part)
+        else:  # '', 'a b', 'x.y', a key that is not a string: as it would be looked up
+            dotted.append(f"[{part!r}]")
         try:
             cur = cur[part]
         except (KeyError, IndexError, TypeError):

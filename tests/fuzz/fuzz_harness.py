@@ -55,7 +55,7 @@ KNOWN_LINES = [
         r"^  hint: ",  # the hint of the diagnostic above
         r"^\d+ files? valid",  # summaries
         r"^\d+ errors? (in \d+ files? \(of \d+ checked\)|before any file was checked)",
-        r"^compiled \d+ flows? ",
+        r"^compiled \d+ flows?[ :]",
         r"^archived .+ as ",
         r" is up to date \(\d+ flows?, \d+ files?\)$",
         r" is out of date \(\d+ of \d+ files?\); run aetherflow compile without --check$",
