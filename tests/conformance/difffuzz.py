@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -77,6 +78,10 @@ AVOIDED = {
     "python_literals": "when_python_number_forms",
     "atomic_parent": "atomic_dir_missing_parent",
     "big_min_count": "check_items_big_min_count",
+    "nul_value": "value_nul_character",
+    "unprintable_repr": "value_unprintable_repr",
+    "env_name_not_shell": "process_env_name_not_shell",
+    "ttl_zero_nested": "with_lock_ttl_zero_nested",
 }
 
 
@@ -100,14 +105,22 @@ _ENV_VALUES = st.one_of(
     _TEXT,
 )
 _BIG = 12345678901234567890
-_SCALARS = st.sampled_from([0, 1, 2, 3, -1, 7, 2.5, 0.0, 1e20, 1e-7, _BIG, -_BIG, True, False, None, "", "x",
-                            "ü", "日本語", "3", "a b", "yes", "it's", 'say "hi"', "back\\slash", "tab\there"])
+_SCALARS_LIST = [0, 1, 2, 3, -1, 7, 2.5, 0.0, 1e20, 1e-7, _BIG, -_BIG, True, False, None, "", "x", "ü", "日本語", "3",
+                 "a b", "yes", "it's", 'say "hi"', "back\\slash", "tab\there", "two\nlines", "cr\r", "esc\x1b[0m",
+                 "-n", "*"]
+_NUL = "nul\x00byte"  # class value_nul_character
+_UNPRINTABLE = ["\u2028sep", "nb\xa0sp"]  # class value_unprintable_repr
+
+
+def _scalars(ctx: Ctx) -> st.SearchStrategy[Any]:
+    extra = ([] if "nul_value" in ctx.avoid else [_NUL]) + ([] if "unprintable_repr" in ctx.avoid else _UNPRINTABLE)
+    return st.sampled_from(_SCALARS_LIST + extra)
 
 
 def _nested(ctx: Ctx) -> st.SearchStrategy[Any]:
     """Typed values: scalars, lists and mappings (no empty mapping while class 9 is listed)."""
     smallest = 1 if "empty_mapping_inline" in ctx.avoid else 0
-    return st.recursive(_SCALARS, lambda inner: st.one_of(
+    return st.recursive(_scalars(ctx), lambda inner: st.one_of(
         st.lists(inner, max_size=3),
         st.dictionaries(st.sampled_from(["k", "n", "ü"]), inner, min_size=smallest, max_size=2)), max_leaves=5)
 _DEFAULTS = st.sampled_from(["", "d", "7", " sp ", "a:b", "ü", "x y", "0"])
@@ -204,9 +217,15 @@ def _token(draw: Any, ctx: Ctx, typed: bool = False) -> str:
         else:
             path = "result.absent"
             default = True
-    if default:
-        return "{{" + path + ":" + draw(_DEFAULTS) + "}}"
-    return "{{ " + path + " }}" if draw(st.integers(0, 5)) == 0 else "{{" + path + "}}"
+    inner = path + (":" + draw(_DEFAULTS) if default else "")
+    if _percent(draw, 80):
+        return "{{" + inner + "}}"
+    # Spacing changes what a token is: "{{ p :d}}" (a space before the colon) and a token with
+    # text around it are not one whole token for the engine, so they render as text.
+    spaced = draw(st.sampled_from(["{{ %s }}", "{{%s }}", "{{  %s}}", " {{%s}}", "{{%s}} "]))
+    if default and _percent(draw, 40):
+        return "{{ " + path + " :" + inner[len(path) + 1:] + " }}"
+    return spaced % inner
 
 
 def _names(outputs: dict[str, Any]) -> list[str]:
@@ -235,13 +254,17 @@ def _process(draw: Any, ctx: Ctx, step_id: str, depth: int) -> tuple[dict[str, A
     out_file = f"o_{tag}.txt"
     if _percent(draw, 12):  # a plain step (the sh artifact runs these on a shorter path)
         command = draw(st.sampled_from([["true"], "true", ["sh", "-c", f"echo plain > p_{tag}.txt"],
-                                        ["/bin/echo", "x"], ["false"]]))
-        if command == ["false"] and not _percent(draw, 30):
+                                        ["/bin/echo", "x"], ["false"], "echo x > f", "no-such-program"]))
+        if command in (["false"], "echo x > f", "no-such-program") and not _percent(draw, 30):
             command = ["true"]
-        return {"command": command}, {"exit_code": 1 if command == ["false"] else 0, "attempts": 1}
+        plain: dict[str, Any] = {"command": command}
+        if _percent(draw, 20):
+            plain["shell"] = True  # a string command is still one word: shlex.quote("echo x > f")
+        return plain, {"exit_code": 0, "attempts": 1}
     parts: list[str] = []
     inputs: dict[str, Any] = {}
-    args = [_text_value(draw, ctx) for _ in range(draw(st.integers(0, 3)))]
+    args: list[Any] = [_text_value(draw, ctx) if _percent(draw, 92) else draw(_nested(ctx))
+                       for _ in range(draw(st.integers(0, 3)))]
     parts.append(f"printf '[%s]' \"$@\" > {out_file}")
     clean = draw(st.integers(0, 5)) == 0  # inherit_env: false
     if draw(st.integers(0, 3)) == 0 and not (clean and "clean_env_dump" in ctx.avoid):
@@ -263,7 +286,8 @@ def _process(draw: Any, ctx: Ctx, step_id: str, depth: int) -> tuple[dict[str, A
         if stderr:
             log["stderr"] = stderr
         if "file" in (stdout, stderr) or draw(st.integers(0, 3)) == 0:
-            log["file_path"] = draw(st.sampled_from(["logs/s.log", f"logs/{tag}.log", "shared.log"]))
+            log["file_path"] = draw(st.sampled_from(["logs/s.log", f"logs/{tag}.log", "shared.log",
+                                                     "{{env.CONF_WORK}}/all.log"]))
         if "file" in (stdout, stderr) and cwd == "missing_dir" and "missing_cwd_log_file" in ctx.avoid:
             cwd = None
         capture = "capture" in (stdout, stderr)
@@ -304,7 +328,8 @@ def _process(draw: Any, ctx: Ctx, step_id: str, depth: int) -> tuple[dict[str, A
         rc = draw(st.sampled_from([75, 3, 1]))
         parts.append(f"n=$(cat cnt_{tag} 2>/dev/null || echo 0); n=$((n+1)); echo $n > cnt_{tag}; "
                      f"[ $n -ge {need} ] || exit {rc}")
-        retry["max_attempts"] = draw(st.sampled_from([1, 2, 3, "2", "{{env.FZ_B:2}}", "{{env.FZ_UNSET:3}}"]))
+        retry["max_attempts"] = draw(st.sampled_from([1, 2, 3, "2", "{{env.FZ_B:2}}", "{{env.FZ_UNSET:3}}",
+                                                      " 2 ", "+3"]))
         retry["retry_on_exit_codes"] = draw(st.sampled_from([[rc], [rc, 4], rc, [], [0]]))
         if draw(st.booleans()):
             retry["backoff_seconds"] = 0
@@ -325,7 +350,8 @@ def _process(draw: Any, ctx: Ctx, step_id: str, depth: int) -> tuple[dict[str, A
         # the engine's side waits for it (FZ_ENGINE), unless the process starts with no env
         parts.insert(-1, "sleep 0.3" if clean else '[ -z "$FZ_ENGINE" ] || sleep 0.3')
     if _percent(draw, 33 if code == 0 else 60):
-        codes = draw(st.sampled_from([[0], [0, 3], [3], 0, "0", [-15], [-9, 0], [143], [0, 1, 75], [], [255, 0]]))
+        codes = draw(st.sampled_from([[0], [0, 3], [3], 0, "0", [-15], [-9, 0], [143], [0, 1, 75], [], [255, 0],
+                                      " 0 ", ["+0", 3], [256]]))
         if _percent(draw, 60):  # most lists accept the code the step ends with
             codes = draw(st.sampled_from([[code], [code, 1], code, str(code), [4, code], [str(code)],
                                           "{{env.FZ_UNSET:" + str(code) + "}}"]))
@@ -338,6 +364,9 @@ def _process(draw: Any, ctx: Ctx, step_id: str, depth: int) -> tuple[dict[str, A
     if _percent(draw, 10):
         if draw(st.booleans()):
             idempotency = {"strategy": "marker", "marker_path": draw(st.sampled_from(["m1", "m2", "done.m"]))}
+            if _percent(draw, 30):  # the marker named by success.marker_file instead
+                del idempotency["marker_path"]
+                success["marker_file"] = draw(st.sampled_from(["m1", "m2"]))
         else:
             idempotency = {"strategy": "atomic_dir", "temp_output_dir": "tmp_out",
                            "final_output_dir": draw(st.sampled_from(
@@ -352,13 +381,14 @@ def _process(draw: Any, ctx: Ctx, step_id: str, depth: int) -> tuple[dict[str, A
     if retry:
         inputs["retry"] = retry
     if ending != "timeout" and draw(st.integers(0, 4)) == 0:
-        inputs["timeout_seconds"] = draw(st.sampled_from([30, "20", 15.5, "{{env.FZ_UNSET:25}}"]))
+        inputs["timeout_seconds"] = draw(st.sampled_from([30, "20", 15.5, "{{env.FZ_UNSET:25}}", None]))
     # the environment of the process
     if draw(st.integers(0, 3)) == 0:
         env: dict[str, Any] = {}
-        for key in draw(st.lists(st.sampled_from(["FZ_A", "FZ_NEW", "FZ_NUM", "FZ_NUL", "AETHERFLOW_RUN_ID"]),
+        for key in draw(st.lists(st.sampled_from(["FZ_A", "FZ_NEW", "FZ_NUM", "FZ_NUL", "AETHERFLOW_RUN_ID"] * 4
+                                                 + ([] if "env_name_not_shell" in ctx.avoid else ["A-B", "ü_V", "1X"])),
                                  max_size=3, unique=True)):
-            value = draw(_SCALARS) if draw(st.booleans()) else _text_value(draw, ctx)
+            value = draw(_scalars(ctx)) if draw(st.booleans()) else _text_value(draw, ctx)
             if "null_env_value" in ctx.avoid and isinstance(value, str) and value.startswith("{{") \
                     and value.endswith("}}") and value.count("{{") == 1 and "env." not in value:
                 value = "x" + value  # a whole token may be null (class 7); inside text it is str()
@@ -429,6 +459,11 @@ def _check_items(draw: Any, ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
     return inputs, {"has_data": True, "count": 2}
 
 
+def _with_defaults(value: Any) -> Any:
+    """`value` with a default in every template token that has none."""
+    return json.loads(re.sub(r"\{\{([^{}:]*)\}\}", r"{{\1:d}}", json.dumps(value)))
+
+
 def _beyond_64_bits(text: str) -> bool:
     try:
         return abs(int(text)) >= 2**63
@@ -437,13 +472,14 @@ def _beyond_64_bits(text: str) -> bool:
 
 
 def _lock_key(draw: Any, ctx: Ctx) -> Any:
-    keys: list[Any] = ["k1", "k2", "k-{{run_id}}", "{{env.FZ_A:lk}}", 7, "k1-{{job.id}}"]
+    keys: list[Any] = ["k1", "k2", "k-{{run_id}}", "{{env.FZ_A:lk}}", 7, "k1-{{job.id}}", "a/b", "x y", "ü", "..",
+                       "", "*", 2.5]
     if "own_job_lock_key" not in ctx.avoid:
         keys.append("job:{{flow_id}}:{{job.id}}")
     if "own_flow_lock_key" not in ctx.avoid or ctx.locks != "flow":
         keys.append("flow:{{flow_id}}")
-    if "same_key_missing_env" in ctx.avoid:  # class 11 needs a with_lock in one of the same key
-        keys = [key for key in keys if str(key) not in ctx.lock_keys]
+    if ctx.lock_keys and _percent(draw, 15):
+        return ctx.lock_keys[-1]  # the enclosing key: not reentrant, the acquire fails
     return draw(st.sampled_from(keys))
 
 
@@ -459,16 +495,20 @@ def _inner(draw: Any, ctx: Ctx, step_id: str, depth: int) -> tuple[str, dict[str
         inputs, results = _check_items(draw, ctx)
     else:
         key = _lock_key(draw, ctx)
-        ctx.lock_keys.append(str(key))
+        ctx.lock_keys.append(key)
         inner_type, inner_inputs, results = _inner(draw, ctx, step_id, depth + 1)
         ctx.lock_keys.pop()
+        if key in ctx.lock_keys and "same_key_missing_env" in ctx.avoid:
+            # class 11: what the inner step renders must not fail where a lock fails first
+            inner_inputs = _with_defaults(inner_inputs)
         inner: dict[str, Any] = {"type": inner_type}
         if draw(st.booleans()):
             inner["id"] = "inner"
         inner["inputs"] = inner_inputs
         inputs = {"lock_key": key}
         if draw(st.integers(0, 3)) == 0:
-            inputs["ttl_seconds"] = draw(st.sampled_from([600, "60", 3600, "{{env.FZ_UNSET:90}}"]))
+            inputs["ttl_seconds"] = draw(st.sampled_from([600, "60", 3600, "{{env.FZ_UNSET:90}}"]
+                                                         + ([] if "ttl_zero_nested" in ctx.avoid else [0, -5])))
         inputs["step"] = inner
     return kind, inputs, results
 
