@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 pytestmark = [pytest.mark.conformance, pytest.mark.fuzz]
 
 BATCH = 8
-SMALL_BATCHES = 14
+SMALL_BATCHES = 20
 LONG = os.environ.get("AETHERFLOW_FUZZ", "") == "long"
 
 _batches = st.lists(flow_cases(), min_size=BATCH, max_size=BATCH, unique_by=repr)
