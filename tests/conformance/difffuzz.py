@@ -82,6 +82,7 @@ AVOIDED = {
     "unprintable_repr": "value_unprintable_repr",
     "env_name_not_shell": "process_env_name_not_shell",
     "ttl_zero_nested": "with_lock_ttl_zero_nested",
+    "atomic_bad_setting": "atomic_dir_bad_setting",
 }
 
 
@@ -378,6 +379,9 @@ def _process(draw: Any, ctx: Ctx, step_id: str, depth: int) -> tuple[dict[str, A
             parts.insert(1, 'echo made > "$AETHERFLOW_OUTPUT_DIR/f.txt"')
     if idempotency:
         inputs["idempotency"] = idempotency
+        if idempotency["strategy"] == "atomic_dir" and "atomic_bad_setting" in ctx.avoid \
+                and retry.get("max_attempts") == "{{env.FZ_B:2}}":
+            retry["max_attempts"] = 2  # class atomic_dir_bad_setting: the setting may not convert
     if success:
         inputs["success"] = success
     if retry:
@@ -575,23 +579,23 @@ def _when_atom(draw: Any, ctx: Ctx) -> str:
         op = draw(st.sampled_from(["==", "!=", "<", "<=", ">", ">="]))
         literal = draw(st.sampled_from(literals))
         sample = job.outputs[key]
-        if "big_int_in_when" in ctx.avoid and _number(sample) and abs(sample) >= 2**63:
-            # class 4: ordering an integer beyond 64 bits
+        big = "big_int_in_when" in ctx.avoid and _number(sample) and abs(sample) >= 2**63
+        if big:  # class 4: an integer beyond 64 bits ordered, or equal to a boolean or big literal
             op = draw(st.sampled_from(["==", "!="]))
             form = "output" if form == "chained" else form
         if _percent(draw, 85) and isinstance(sample, (bool, int, float, str)):  # a literal of its type
             literal = repr(sample) if not isinstance(sample, str) or "{{" not in sample else "'x'"
             if literal.startswith("-"):  # the engine refuses a negative literal (a unary minus)
                 literal = literal[1:]
-            if "big_int_in_when" in ctx.avoid and isinstance(sample, int) and abs(sample) >= 2**63:
-                literal = "3"
+        if big:
+            literal = "3"
         if form == "bare":
             return path
         if form == "chained":
             return f"0 <= {path} < {draw(st.sampled_from(['3', '10', str(_BIG)] if 'big_int_in_when' not in ctx.avoid else ['3', '10']))}"
         if form == "literal_first":
             return f"{literal} {op} {path}"
-        literal = draw(st.sampled_from([literal, "true", "false"])) if op in ("==", "!=") else literal
+        literal = draw(st.sampled_from([literal, "true", "false"])) if op in ("==", "!=") and not big else literal
         return f"{path} {op} {literal}"
     job = draw(st.sampled_from(referable))
     status = draw(st.sampled_from(["SUCCESS", "SKIPPED", "BLOCKED", "FAILED"]))
