@@ -70,7 +70,6 @@ AVOIDED = {
     "empty_mapping_inline": "output_empty_mapping_inline",
     "missing_cwd_log_file": "cwd_missing_log_file",
     "same_key_missing_env": "with_lock_nested_same_key_missing_env",
-    "float_setting": "check_items_min_count_float",
     "clean_env_dump": "process_clean_env_no_path",
     "signal_stderr": "process_signal_log_file",
     "forbidden_env_value": "env_forbidden_syntax_inline",
@@ -456,8 +455,7 @@ def _check_items(draw: Any, ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
         numbers = [f"{{{{jobs.{j.id}.outputs.{k}}}}}" for j in ctx.jobs for k in _names(j.outputs)
                    if isinstance(j.outputs[k], (int, float)) and not isinstance(j.outputs[k], bool) and j.referable
                    and (abs(j.outputs[k]) < 2**63 or "big_min_count" not in ctx.avoid)]
-        floats = [] if "float_setting" in ctx.avoid else [2.0, 0.0]
-        inputs["min_count"] = draw(st.sampled_from([0, 1, 2, 3, -1, *floats, "2", " 1 ", "{{env.FZ_B:1}}",
+        inputs["min_count"] = draw(st.sampled_from([0, 1, 2, 3, -1, 2.0, 0.0, "2", " 1 ", "{{env.FZ_B:1}}",
                                                     *numbers]))
         if inputs["min_count"] == "{{env.FZ_B:1}}" and "big_min_count" in ctx.avoid \
                 and _beyond_64_bits(ctx.env.get("FZ_B", "")):
