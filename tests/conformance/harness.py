@@ -59,9 +59,11 @@ class Case:
                 "id": name,
                 "workspace": {"root": "{{env.CONF_WORK}}", "cleanup_policy": settings.get("cleanup_policy", "never")},
                 "state": {"backend": settings.get("backend", "sqlite"), "path": "{{env.CONF_STATE}}"},
-                "locks": {"scope": settings.get("locks", "job"), "ttl_seconds": 600},
+                "locks": {"scope": settings.get("locks", "job"), "ttl_seconds": settings.get("ttl_seconds", 600)},
             },
         }
+        if "layout" in settings:
+            flow["flow"]["workspace"]["layout"] = settings["layout"]
         if "resources" in data:
             flow["resources"] = data["resources"]
         flow["jobs"] = data["jobs"]
@@ -109,9 +111,15 @@ class Outcome:
     outputs: dict[str, Any]  # job -> promoted outputs (jobs that finished in this run)
     files: dict[str, str]  # relative path -> "dir" or sha256 of the content
     detail: str = ""
+    code: int | None = None  # the exit status itself (the engine's driver reports 0 or 1)
 
-    def comparable(self) -> dict[str, Any]:
-        return {"exit": self.exit, "jobs": self.jobs, "outputs": self.outputs, "files": self.files}
+    def comparable(self, exit_code: bool = False) -> dict[str, Any]:
+        """What both sides must agree on; with exit_code, the exit status itself rather than
+        its class (two artifacts share one contract of exit statuses, the engine does not)."""
+        view = {"exit": self.exit, "jobs": self.jobs, "outputs": self.outputs, "files": self.files}
+        if exit_code:
+            view["code"] = self.code
+        return view
 
 
 class Side:
@@ -155,6 +163,14 @@ class Side:
         return out
 
 
+def known_failing(compare: str) -> dict[str, str]:
+    """Corpus cases that fail today in one comparison ("engine": the Python artifact against
+    the engine, "sh": the sh artifact against the Python one), from known_failing.yaml:
+    case name -> what differs. The suites run them as strict xfails."""
+    listed = yaml.safe_load((HERE / "known_failing.yaml").read_text()) or {}
+    return {name: entry["what"] for name, entry in listed.items() if compare in entry["compare"]}
+
+
 def run_engine(side: Side, flow_file: Path, run: dict[str, Any], extra_env: dict[str, str] | None = None) -> Outcome:
     out = side.root / "engine-report.json"
     args = [oracle_python(), str(HERE / "oracle_driver.py"), str(flow_file), RUN_ID, str(out)]
@@ -162,7 +178,12 @@ def run_engine(side: Side, flow_file: Path, run: dict[str, Any], extra_env: dict
         args.append(run["job"])
     subprocess.run(args, cwd=side.root / "cwd", env=side.env({**(extra_env or {}), **(run.get("env") or {})}),
                    capture_output=True, text=True, timeout=300)
-    report = json.loads(out.read_text())
+    return engine_outcome(side, out)
+
+
+def engine_outcome(side: Side, report_file: Path) -> Outcome:
+    """What the engine did, from the driver's report and the engine's state database."""
+    report = json.loads(report_file.read_text())
     jobs: dict[str, dict[str, Any]] = {}
     if side.state.exists():
         with sqlite3.connect(side.state) as conn:
@@ -175,7 +196,7 @@ def run_engine(side: Side, flow_file: Path, run: dict[str, Any], extra_env: dict
     outputs = {job: _plain(value) for job, value in report["outputs"].items()
                if jobs.get(job, {}).get("status") not in ("FAILED", None)}
     return Outcome("success" if report["exit"] == 0 else "failure", jobs, outputs, side.files(),
-                   report.get("error") or "")
+                   report.get("error") or "", report["exit"])
 
 
 def run_artifact(side: Side, script: Path, run: dict[str, Any], engine_outputs: set[str] | None,
@@ -201,7 +222,7 @@ def run_artifact(side: Side, script: Path, run: dict[str, Any], engine_outputs: 
     outputs = {job: _plain(data["outputs"]) for job, data in report["jobs"].items()
                if data["status"] != "FAILED" and (engine_outputs is None or job in engine_outputs)}
     return Outcome("success" if proc.returncode == 0 else "failure", jobs, outputs, side.files(),
-                   proc.stderr[-2000:])
+                   proc.stderr[-2000:], proc.returncode)
 
 
 def _plain(value: Any) -> Any:

@@ -10,11 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from harness import HERE, Case, Outcome, Side, run_artifact, run_engine
+from harness import HERE, Case, Outcome, Side, known_failing, run_artifact, run_engine
 
 from conftest import run_cli
 
 CASES = sorted((HERE / "cases").glob("*.yaml"))
+KNOWN = known_failing("engine")  # fail today: strict xfails until the fix lands (known_failing.yaml)
 pytestmark = pytest.mark.conformance
 
 
@@ -22,7 +23,9 @@ def test_the_corpus_is_big_enough() -> None:
     assert len(CASES) >= 40
 
 
-@pytest.mark.parametrize("case_path", CASES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("case_path", [
+    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=KNOWN[p.stem])) if p.stem in KNOWN else p
+    for p in CASES], ids=lambda p: p.stem)
 def test_case(case_path: Path, tmp_path: Path) -> None:
     case = Case.load(case_path)
     flows = tmp_path / "flows"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from harness import HERE, Case, Side, run_artifact
+from harness import HERE, Case, Side, known_failing, run_artifact
 from test_sh_target import _shellcheck
 
 from conftest import run_cli
@@ -24,6 +24,7 @@ from conftest import run_cli
 # Cases that bring Python modules (a metrics sink) have no shell counterpart: a shell
 # artifact runs no Python, and says so (tests/test_sh_target.py checks the warning).
 CASES = sorted(p for p in (HERE / "cases").glob("*.yaml") if not Case.load(p).modules)
+KNOWN = known_failing("sh")  # fail today: strict xfails until the fix lands (known_failing.yaml)
 SHELLS = ("dash", "bash --posix", "busybox sh")
 pytestmark = pytest.mark.conformance
 
@@ -41,7 +42,9 @@ def _compile(case: Case, tmp_path: Path) -> tuple[Path, bool, str]:
     return dist, manifest["flows"][case.name]["sh_artifact"] is not None, compiled.stdout
 
 
-@pytest.mark.parametrize("case_path", CASES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("case_path", [
+    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=KNOWN[p.stem])) if p.stem in KNOWN else p
+    for p in CASES], ids=lambda p: p.stem)
 def test_sh_artifact_ends_like_the_python_artifact(case_path: Path, tmp_path: Path) -> None:
     case = Case.load(case_path)
     dist, has_sh, printed = _compile(case, tmp_path)
@@ -54,6 +57,8 @@ def test_sh_artifact_ends_like_the_python_artifact(case_path: Path, tmp_path: Pa
         assert (dist / f"{case.name}.py").exists() and not (dist / f"{case.name}.sh").exists()
         return
     shell = SHELLS[CASES.index(case_path) % len(SHELLS)]  # every shell runs a third of the corpus
+    if case_path.stem in KNOWN:
+        shell = "dash"  # where the differential fuzzer found them
     python_side, sh_side = Side(tmp_path / "python", case), Side(tmp_path / "sh", case)
     # A sqlite-declared flow's shell artifact also mirrors its statuses into the database
     # (AETHERFLOW_SH_SQLITE_MIRROR): the rows must be the Python artifact's.
@@ -67,9 +72,9 @@ def test_sh_artifact_ends_like_the_python_artifact(case_path: Path, tmp_path: Pa
         ours = run_artifact(python_side, dist / f"{case.name}.py", run, None)
         theirs = run_artifact(sh_side, dist / f"{case.name}.sh", {**run, "env": {**(run.get("env") or {}), **mirror}},
                               None, shell=shell)
-        assert theirs.comparable() == ours.comparable(), (
+        assert theirs.comparable(exit_code=True) == ours.comparable(exit_code=True), (
             f"{case.name} run {index} ({shell}): {case.about}\n"
-            f"python: {ours.comparable()}\n{ours.detail}\nsh:     {theirs.comparable()}\n{theirs.detail}")
+            f"python: {ours.comparable(exit_code=True)}\n{ours.detail}\nsh:     {theirs.comparable(exit_code=True)}\n{theirs.detail}")
         if sqlite:
             assert _engine_rows(sh_side.state) == _engine_rows(python_side.state), f"{case.name} run {index}"
 
@@ -96,7 +101,7 @@ def test_every_case_with_shell_steps_runs_in_the_shell(tmp_path: Path) -> None:
     state backend it declares, gets a shell artifact unless a plugin provides a step."""
     expected, expressible, flow_parts = [], [], []
     runtime = ""
-    for case_path in CASES:
+    for case_path in (p for p in CASES if p.stem not in KNOWN):  # some of those do not compile today
         case = Case.load(case_path)
         flow = yaml.safe_load(case.flow_text)
         types = set().union(*(_step_types(job.get("steps") or []) for job in flow["jobs"]))
