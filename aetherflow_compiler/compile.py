@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from aetherflow_compiler import __version__, fastcheck
 from aetherflow_compiler.cache import CompileCache, compiler_fingerprint, key
+from aetherflow_compiler.checks.context import FlowContext, embedded_steps
 from aetherflow_compiler.codegen.layout import string_literal
 from aetherflow_compiler.codegen.runtime import RuntimeBundle, runtime_bundle
 from aetherflow_compiler.codegen.vendor import PACKAGE, runtime_version
@@ -659,19 +660,16 @@ def _check_target(fr: FileResult, registry: StepRegistry, single_file: bool) -> 
         elif connector is not None and connector.runtime is None and not connector.plugin:
             report(("resources", name, "driver"), f"connector {kind}:{driver} is not supported by the python target yet",
                    "supported: " + ", ".join(c.key for c in registry.connectors() if c.runtime))
-    for ji, job in enumerate(data.get("jobs") or []):
-        for si, step in enumerate(mapping(job).get("steps") or []):
-            types: list[tuple[Any, tuple[Any, ...]]] = [(mapping(step).get("type"), ("jobs", ji, "steps", si, "type"))]
-            inner = mapping(mapping(mapping(step).get("inputs")).get("step"))
-            if mapping(step).get("type") == "with_lock" and "type" in inner:
-                types.append((inner["type"], ("jobs", ji, "steps", si, "inputs", "step", "type")))
-            for step_type, path in types:
-                known = registry.get(step_type) if isinstance(step_type, str) else None
+    for job in FlowContext.of(doc, registry).jobs:
+        for step in job.steps:
+            for each in (step, *embedded_steps(registry, step)):  # with_lock's, at any depth
+                known = registry.get(each.type) if each.type is not None else None
+                path = each.path + ("type",)
                 if known is not None and known.plugin and single_file:
-                    report(path, f"step type '{step_type}' comes from a plugin, which --single-file cannot include",
+                    report(path, f"step type '{each.type}' comes from a plugin, which --single-file cannot include",
                            single_file_hint, "AF704")
                 elif known is not None and known.runtime is None and not known.plugin:
-                    report(path, f"step type '{step_type}' is not supported by the python target yet",
+                    report(path, f"step type '{each.type}' is not supported by the python target yet",
                            "supported: " + ", ".join(supported))
 
 

@@ -60,6 +60,21 @@ class Step:
     origin: Origin
 
 
+# The input of a built-in step type that holds an embedded step (with_lock: `step`).
+EMBEDDING_INPUTS = {"with_lock": "step"}
+
+
+@dataclass(frozen=True)
+class StepNode:
+    """A job's step, or a step embedded in one (with_lock's `step`, at any depth)."""
+
+    job: int  # the job's index in the flow
+    step: Step  # the job's step: itself, or the one it is embedded in
+    type: str
+    inputs: Map
+    path: tuple[Any, ...]  # ("jobs", j, "steps", s) + ("inputs", "step") per level
+
+
 @dataclass(frozen=True)
 class Job:
     id: str
@@ -120,7 +135,7 @@ class Flow:
     origin: Origin
 
     def step_types(self) -> list[str]:
-        """Every step type the flow uses (with_lock's inner steps included), sorted."""
+        """Every step type the flow uses (embedded steps at any depth included), sorted."""
         return list(self._step_types)
 
     def env_refs(self) -> dict[str, bool]:
@@ -129,16 +144,19 @@ class Flow:
 
     # The queries above are asked several times per compile; a Flow never changes, so
     # each is answered once (cached_property writes the instance's __dict__ directly).
+    def step_nodes(self) -> Iterator[StepNode]:
+        """Every step in declared order, each followed by the steps embedded in it, at
+        any depth (with_lock around with_lock around a process: three nodes)."""
+        for ji, job in enumerate(self.jobs):
+            for si, step in enumerate(job.steps):
+                node: StepNode | None = StepNode(ji, step, step.type, step.inputs, ("jobs", ji, "steps", si))
+                while node is not None:
+                    yield node
+                    node = _embedded(node)
+
     @cached_property
     def _step_types(self) -> tuple[str, ...]:
-        found: set[str] = set()
-        for job in self.jobs:
-            for step in job.steps:
-                found.add(step.type)
-                inner = step.inputs.get("step") if step.type == "with_lock" else None
-                if isinstance(inner, Map) and isinstance(inner.get("type"), str):
-                    found.add(str(inner.get("type")))
-        return tuple(sorted(found))
+        return tuple(sorted({node.type for node in self.step_nodes()}))
 
     @cached_property
     def _env_refs(self) -> dict[str, bool]:
@@ -159,6 +177,17 @@ class Flow:
                 values.extend([step.inputs, step.outputs])
         for value in values:
             yield from value_refs(value)
+
+
+def _embedded(node: StepNode) -> StepNode | None:
+    """The step embedded in `node` (a mapping with a string type), if any."""
+    name = EMBEDDING_INPUTS.get(node.type)
+    inner = node.inputs.get(name) if name else None
+    if not isinstance(inner, Map) or not isinstance(inner.get("type"), str):
+        return None
+    inputs = inner.get("inputs")
+    return StepNode(node.job, node.step, str(inner.get("type")), inputs if isinstance(inputs, Map) else Map(()),
+                    node.path + ("inputs", name))
 
 
 def value_refs(value: Value) -> Iterator[Ref]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -24,6 +25,22 @@ class StepView:
     type: str | None
     inputs: dict[Any, Any]
     outputs: dict[Any, Any]
+
+
+def embedded_steps(registry: StepRegistry, step: StepView) -> Iterator[StepView]:
+    """The steps embedded in `step` (the input a step type names for it: with_lock's
+    `step`), outermost first and at any depth; each view's path is its mapping's, and its
+    index the job step's."""
+    current = step
+    while True:
+        known = registry.get(current.type) if current.type else None
+        name = known.inner_step_input if known is not None else None
+        inner = current.inputs.get(name) if name else None
+        if not isinstance(inner, dict):
+            return
+        current = StepView(step.index, current.path + ("inputs", name), inner, text(inner.get("id")),
+                           text(inner.get("type")), mapping(inner.get("inputs")), {})
+        yield current
 
 
 @dataclass

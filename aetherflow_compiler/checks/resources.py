@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from aetherflow_compiler.checks.context import FlowContext
+from aetherflow_compiler.checks.context import FlowContext, embedded_steps
 from aetherflow_compiler.diagnostics import Diagnostic
 from aetherflow_compiler.loader import Path
 from aetherflow_compiler.suggest import did_you_mean, hint_from
@@ -93,19 +93,18 @@ def _check_connector(ctx: FlowContext, name: Any, res: dict[Any, Any], base: Pat
 
 
 def _named_resources(ctx: FlowContext) -> set[Any]:
-    """Resources the flow's steps name (`resource` or `connector` inputs, with_lock's inner
-    step included; archive_default for zip and unzip without one). Templated names could
-    be any resource: then every one counts as named."""
+    """Resources the flow's steps name (`resource` or `connector` inputs, embedded steps
+    at any depth included; archive_default for zip and unzip without one). Templated names
+    could be any resource: then every one counts as named."""
     named: set[Any] = set()
     for job in ctx.jobs:
         for step in job.steps:
-            inner = mapping(step.inputs.get("step")) if step.type == "with_lock" else {}
-            for step_type, inputs in ((step.type, step.inputs), (inner.get("type"), mapping(inner.get("inputs")))):
-                values = [inputs.get(k) for k in ("resource", "connector") if inputs.get(k) is not None]
+            for each in (step, *embedded_steps(ctx.registry, step)):
+                values = [each.inputs.get(k) for k in ("resource", "connector") if each.inputs.get(k) is not None]
                 if any(not isinstance(v, str) or "{{" in v for v in values):
                     return set(mapping(mapping(ctx.doc.data).get("resources")))
                 named.update(values)
-                if step_type in ("zip", "unzip") and not values:
+                if each.type in ("zip", "unzip") and not values:
                     named.add("archive_default")
     return named
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aetherflow_compiler.checks.context import FlowContext, JobView, StepView
+from aetherflow_compiler.checks.context import FlowContext, JobView, StepView, embedded_steps
 from aetherflow_compiler.diagnostics import Diagnostic
 from aetherflow_compiler.loader import Path
 from aetherflow_compiler.schema_check import check_plugin_inputs
@@ -17,35 +17,15 @@ def check_steps(ctx: FlowContext) -> list[Diagnostic]:
     resources = mapping(mapping(ctx.doc.data).get("resources"))
     for job in ctx.jobs:
         for step in job.steps:
-            out.extend(_check_type(ctx, step.type, step.path + ("type",)))
-            out.extend(_check_resource(ctx, step.type, step.inputs, step.path + ("inputs",), resources))
-            out.extend(_check_plugin_inputs(ctx, step.type, step.data, step.path))
-            if step.type == "external.process" and step.type not in ctx.registry.plugin_type_names():
-                out.extend(_check_process(ctx, step.inputs, step.path + ("inputs",)))
-            out.extend(_check_enterprise_archive(ctx, step.type, step.inputs, step.path, resources))
-            inner = _inner_step(ctx, step)
-            if inner is not None:
-                inner_type, inner_inputs, inner_path = inner
-                out.extend(_check_type(ctx, inner_type, inner_path + ("type",)))
-                out.extend(_check_resource(ctx, inner_type, inner_inputs, inner_path + ("inputs",), resources))
-                out.extend(_check_plugin_inputs(ctx, inner_type, mapping(step.inputs.get(inner_path[-1])),
-                                                inner_path))
-                if inner_type == "external.process" and inner_type not in ctx.registry.plugin_type_names():
-                    out.extend(_check_process(ctx, inner_inputs, inner_path + ("inputs",)))
-                out.extend(_check_enterprise_archive(ctx, inner_type, inner_inputs, inner_path, resources))
+            for each in (step, *embedded_steps(ctx.registry, step)):  # with_lock's, at any depth
+                out.extend(_check_type(ctx, each.type, each.path + ("type",)))
+                out.extend(_check_resource(ctx, each.type, each.inputs, each.path + ("inputs",), resources))
+                out.extend(_check_plugin_inputs(ctx, each.type, each.data, each.path))
+                if each.type == "external.process" and each.type not in ctx.registry.plugin_type_names():
+                    out.extend(_check_process(ctx, each.inputs, each.path + ("inputs",)))
+                out.extend(_check_enterprise_archive(ctx, each.type, each.inputs, each.path, resources))
         out.extend(_check_on_no_data(ctx, job))
     return out
-
-
-def _inner_step(ctx: FlowContext, step: StepView) -> tuple[str | None, dict[Any, Any], Path] | None:
-    step_type = ctx.registry.get(step.type) if step.type else None
-    if step_type is None or step_type.inner_step_input is None:
-        return None
-    inner = step.inputs.get(step_type.inner_step_input)
-    if not isinstance(inner, dict):
-        return None
-    path = step.path + ("inputs", step_type.inner_step_input)
-    return text(inner.get("type")), mapping(inner.get("inputs")), path
 
 
 def _check_type(ctx: FlowContext, step_type: str | None, path: Path) -> list[Diagnostic]:

@@ -115,32 +115,28 @@ def package_needs(flow: ir.Flow, registry: StepRegistry) -> list[tuple[str, str,
 
 def _package_uses(flow: ir.Flow, registry: StepRegistry) -> list[tuple[str, str, str, tuple[Any, ...]]]:
     """(import name, pip name, what needs it, its YAML path) for every use of a host
-    package: resources' connectors, then steps (with_lock's inner step included)."""
+    package: resources' connectors, then steps (embedded steps at any depth included)."""
     out: list[tuple[str, str, str, tuple[Any, ...]]] = []
     for resource in flow.resources:
         connector = registry.connector(resource.kind, resource.driver)
         for module, package in connector.packages if connector is not None else ():
             out.append((module, package, f"resource '{resource.name}' ({resource.kind}:{resource.driver})",
                         ("resources", resource.name)))
-    for ji, job in enumerate(flow.jobs):
-        for si, step in enumerate(job.steps):
-            inner = step.inputs.get("step") if step.type == "with_lock" else None
-            for each in ([ir.Map((("type", step.type), ("inputs", step.inputs)))]
-                         + ([inner] if isinstance(inner, ir.Map) else [])):
-                step_type = registry.get(str(each.get("type")))
-                for module, package in step_type.packages if step_type is not None else ():
-                    out.append((module, package, f"step '{step.id}' ({each.get('type')})", ("jobs", ji, "steps", si)))
-                if _adhoc_encrypted_archive(each):  # zip/unzip with a password: the runtime uses pyzipper
-                    out.append(("pyzipper", "pyzipper", f"step '{step.id}' (an encrypted archive)",
-                                ("jobs", ji, "steps", si)))
+    for node in flow.step_nodes():
+        step_type = registry.get(node.type)
+        where = node.path[:4]  # the job's step, for an embedded one too
+        for module, package in step_type.packages if step_type is not None else ():
+            out.append((module, package, f"step '{node.step.id}' ({node.type})", where))
+        if _adhoc_encrypted_archive(node):  # zip/unzip with a password: the runtime uses pyzipper
+            out.append(("pyzipper", "pyzipper", f"step '{node.step.id}' (an encrypted archive)", where))
     return out
 
 
-def _adhoc_encrypted_archive(step: ir.Map) -> bool:
+def _adhoc_encrypted_archive(node: ir.StepNode) -> bool:
     """zip/unzip with a password and no archive resource: the runtime uses pyzipper."""
-    inputs = step.get("inputs")
-    if step.get("type") not in ("zip", "unzip") or not isinstance(inputs, ir.Map):
+    if node.type not in ("zip", "unzip"):
         return False
+    inputs = node.inputs
     return inputs.get("password") not in (None, "") and not (inputs.get("resource") or inputs.get("connector"))
 
 
