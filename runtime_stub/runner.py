@@ -280,8 +280,9 @@ class Run:
                 "do not separate flows, so use another run id"
                 % (self.run_id, owner, self.state.path or state_path)
             )
-        # Lock key -> TTL of every lock this run holds; renewed while the run goes on.
-        self.held_locks: Dict[str, int] = {}
+        # (own, key) -> TTL of every lock this run holds; own: the flow and job locks,
+        # in a namespace of their own (af_locks), apart from with_lock keys.
+        self.held_locks: Dict[Tuple[bool, str], int] = {}
         self.state_error: Optional[BaseException] = (
             None  # the store failed: write nothing more
         )
@@ -296,35 +297,46 @@ class Run:
         self.current_job: Optional[Tuple[Job, JobRun, float]] = None
 
     # -- locks ----------------------------------------------------------------------------
-    def acquire_lock(self, key: str, ttl: int) -> bool:
-        """Not reentrant, as in the engine: a key this run holds already is held."""
-        if key in self.held_locks:
+    def acquire_lock(self, key: str, ttl: int, own: bool = False) -> bool:
+        """Not reentrant, as in the engine: a key this run holds already is held, unless
+        its TTL is 0 or less: such a lock expires as it is taken, so anyone takes it."""
+        held = self.held_locks.get((own, key))
+        if held is not None and held > 0:
             return False
-        if not self.state.acquire_lock(key, self.run_id, ttl):
+        if not self.state.acquire_lock(key, self.run_id, ttl, own):
             return False
-        self.held_locks[key] = ttl
+        self.held_locks[(own, key)] = ttl
         return True
 
-    def release_lock(self, key: str) -> None:
-        self.held_locks.pop(key, None)
+    def release_lock(self, key: str, own: bool = False) -> None:
+        self.held_locks.pop((own, key), None)
         if self.state_error is not None:
             return  # the store records nothing more; the lock expires after its TTL
         try:
-            self.state.release_lock(key, self.run_id)
+            self.state.release_lock(key, self.run_id, own)
         except StateStoreError as exc:
             self.state_error = exc
             raise
+
+    def renewed_locks(self) -> bool:
+        """True while the run holds a lock that needs renewing (a TTL above 0: one of 0
+        or less has expired as it was taken, and renewing it would change nothing)."""
+        return any(ttl > 0 for ttl in self.held_locks.values())
 
     def heartbeat(self) -> None:
         """Renew held locks when a third of the shortest TTL has passed."""
         if not self.held_locks:
             return
+        ttls = [ttl for ttl in self.held_locks.values() if ttl > 0]
+        if not ttls:
+            return
         now = time.monotonic()
-        if now - self.last_renewal < max(1.0, min(self.held_locks.values()) / 3.0):
+        if now - self.last_renewal < max(1.0, min(ttls) / 3.0):
             return
         self.last_renewal = now
-        for key, ttl in list(self.held_locks.items()):
-            self.state.renew_lock(key, self.run_id, ttl)
+        for (own, key), ttl in list(self.held_locks.items()):
+            if ttl > 0:
+                self.state.renew_lock(key, self.run_id, ttl, own)
 
     # -- the run --------------------------------------------------------------------------
     def execute(self) -> int:
@@ -334,7 +346,7 @@ class Run:
         flow_lock = "flow:%s" % self.flow.flow_id
         self.log.info("run_start", source=self.flow.source)
         if self.flow.lock_scope == "flow" and not self.acquire_lock(
-            flow_lock, self.lock_ttl
+            flow_lock, self.lock_ttl, own=True
         ):
             self.log.error(
                 "lock_held",
@@ -366,8 +378,8 @@ class Run:
                 self.log.info("run_end", status=FAILED, duration_ms=_ms(started))
                 run_status, code = FAILED, 2
             else:
-                for key in list(self.held_locks):
-                    self.release_lock(key)
+                for own, key in list(self.held_locks):
+                    self.release_lock(key, own)
                 self.state.finish_run(self.run_id, run_status)
                 self.last_status = self.status_object(run_status)
                 details = (
@@ -547,7 +559,7 @@ class Run:
                 return
         job_lock = "job:%s:%s" % (self.flow.flow_id, job.id)
         if self.flow.lock_scope == "job" and not self.acquire_lock(
-            job_lock, self.lock_ttl
+            job_lock, self.lock_ttl, own=True
         ):
             self.log.error("lock_held", job_id=job.id, key=job_lock)
             raise LockHeld("job lock %r is held by another run" % job_lock)
@@ -580,7 +592,7 @@ class Run:
             self.workspace.cleanup(job.id, succeeded=True)
         finally:
             if self.flow.lock_scope == "job":
-                self.release_lock(job_lock)
+                self.release_lock(job_lock, own=True)
 
     def _job_metric(
         self, job_id: str, status: str, started: float, reason: Optional[str]
@@ -798,7 +810,7 @@ class StepContext:
 
     def holds_locks(self) -> bool:
         """True while the run holds locks, which need renewing as a step runs."""
-        return bool(self.run.held_locks)
+        return self.run.renewed_locks()
 
     def sleep(self, seconds: float) -> None:
         end = time.monotonic() + seconds

@@ -295,7 +295,7 @@ def test_a_run_that_never_started_writes_nothing(project: Project) -> None:
     written = prom.read_bytes()
     # The flow lock held by another run: this run does not start and leaves the file alone.
     with sqlite3.connect(project.state("u")) as conn:
-        conn.execute("INSERT OR REPLACE INTO locks(key, owner, expires_at) VALUES (?, ?, ?)",
+        conn.execute("INSERT OR REPLACE INTO af_locks(key, owner, expires_at) VALUES (?, ?, ?)",
                      ("flow:u", "another-run", int(time.time()) + 600))
     proc = project.run("u", "run", env={**env, "NEEDED": "x"}, check_exit=3)
     assert "lock_held" in proc.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -139,12 +140,122 @@ def test_stale_lock_is_taken_over_after_its_ttl(project: Project) -> None:
     project.flow("stale", LOCKED.replace("sleep 3", "true"), extra="  locks: {scope: job, ttl_seconds: 60}\n")
     project.run("stale", "run", "--run-id", "init", check_exit=0)
     with sqlite3.connect(project.state("stale")) as conn:
-        conn.execute("INSERT INTO locks(key, owner, expires_at) VALUES ('job:stale:a', 'dead-run', ?)",
+        conn.execute("INSERT INTO af_locks(key, owner, expires_at) VALUES ('job:stale:a', 'dead-run', ?)",
                      (int(time.time()) + 60,))
     project.run("stale", "run", "--run-id", "blocked", check_exit=3)
     with sqlite3.connect(project.state("stale")) as conn:
-        conn.execute("UPDATE locks SET expires_at=? WHERE owner='dead-run'", (int(time.time()) - 1,))
+        conn.execute("UPDATE af_locks SET expires_at=? WHERE owner='dead-run'", (int(time.time()) - 1,))
     project.run("stale", "run", "--run-id", "later", check_exit=0)
+
+
+OWN_KEYS = """\
+jobs:
+  - id: a
+    steps:
+      - id: job_key
+        type: with_lock
+        inputs:
+          lock_key: "job:{{flow_id}}:{{job.id}}"
+          step: {type: external.process, inputs: {command: ["sh", "-c", "echo job >> ../../../ledger"], cwd: "."}}
+      - id: flow_key
+        type: with_lock
+        inputs:
+          lock_key: "flow:{{flow_id}}"
+          step: {type: external.process, inputs: {command: ["sh", "-c", "echo flow >> ../../../ledger"], cwd: "."}}
+"""
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "file"])
+@pytest.mark.parametrize("scope", ["job", "flow"])
+def test_the_artifacts_own_locks_never_collide_with_a_with_lock_key(project: Project, backend: str,
+                                                                     scope: str) -> None:
+    """The engine takes no flow or job lock: a with_lock key spelled like one is the user's.
+    The artifact keeps its own in af_locks (af_locks/ for files), and `locks` holds only
+    what the engine would hold."""
+    project.flow("own", OWN_KEYS, backend=backend, extra=f"  locks: {{scope: {scope}, ttl_seconds: 60}}\n")
+    project.run("own", "run", "--run-id", "r1", check_exit=0)
+    assert (project.work / "own" / "ledger").read_text().split() == ["job", "flow"]
+    if backend == "sqlite":
+        assert project.db_rows("own", "SELECT * FROM locks") == []
+        assert project.db_rows("own", "SELECT * FROM af_locks") == []
+        # A with_lock key held elsewhere fails that step only; the run's own lock is apart.
+        with sqlite3.connect(project.state("own")) as conn:
+            conn.execute("INSERT INTO locks VALUES ('job:own:a', 'someone-else', ?)", (int(time.time()) + 60,))
+    else:
+        state = project.root / "state" / "own-files"
+        assert not [p for p in (state / "locks").iterdir() if p.suffix == ".json"]
+        assert not [p for p in (state / "af_locks").iterdir() if p.suffix == ".json"]
+        (state / "locks" / (hashlib.sha256(b"job:own:a").hexdigest() + ".json")).write_text(
+            json.dumps({"key": "job:own:a", "owner": "someone-else", "expires_at": int(time.time()) + 60}))
+    proc = project.run("own", "run", "--run-id", "r2", check_exit=1)
+    assert "Lock not acquired: job:own:a" in proc.stderr
+    assert statuses(project.status("own", "r2"))["a"] == ("FAILED", {"job_key": "FAILED"})
+
+
+def test_a_store_of_an_older_artifact_gets_af_locks_and_its_runs_resume(project: Project) -> None:
+    """An older artifact kept its job locks in `locks`: a run it left behind (killed with
+    its job lock held) resumes with this one, whose job lock lives in af_locks; the old
+    row just expires. A table af_locks of another program is refused, as the others are."""
+    project.flow("old", LOCKED.replace("sleep 3", "true"), extra="  locks: {scope: job, ttl_seconds: 60}\n")
+    state = project.state("old")
+    state.parent.mkdir(parents=True)
+    with sqlite3.connect(state) as conn:  # the tables an older artifact made, no af_locks
+        for table in ("job_runs(job_id TEXT, run_id TEXT, status TEXT, updated_at INTEGER,"
+                      " PRIMARY KEY(job_id, run_id))",
+                      "step_runs(job_id TEXT, run_id TEXT, step_id TEXT, status TEXT, updated_at INTEGER,"
+                      " PRIMARY KEY(job_id, run_id, step_id))",
+                      "locks(key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL)",
+                      "af_runs(run_id TEXT PRIMARY KEY, flow_id TEXT, status TEXT, started_at INTEGER,"
+                      " updated_at INTEGER)",
+                      "af_step_results(job_id TEXT, run_id TEXT, step_id TEXT, result_json TEXT,"
+                      " promoted_json TEXT, PRIMARY KEY(job_id, run_id, step_id))",
+                      "af_job_outputs(job_id TEXT, run_id TEXT, outputs_json TEXT, skip_reason TEXT,"
+                      " PRIMARY KEY(job_id, run_id))"):
+            conn.execute("CREATE TABLE " + table)
+        conn.execute("INSERT INTO af_runs VALUES ('r1', 'old', 'RUNNING', 1, 1)")
+        conn.execute("INSERT INTO job_runs VALUES ('a', 'r1', 'RUNNING', 1)")
+        conn.execute("INSERT INTO locks VALUES ('job:old:a', 'r1', ?)", (int(time.time()) + 60,))
+    project.run("old", "run", "--run-id", "r1", check_exit=0)
+    assert project.status("old", "r1")["status"] == "SUCCESS"
+    assert project.db_rows("old", "SELECT key, owner FROM locks") == [("job:old:a", "r1")]  # expires in time
+    assert project.db_rows("old", "SELECT * FROM af_locks") == []
+    other = project.root / "state" / "other.sqlite"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE af_locks(name TEXT)")
+    project.write_flow("old.yaml", project.header("old").replace(str(state), str(other))
+                       + "jobs:\n  - {id: a, steps: []}\n")
+    project.compile()
+    proc = project.run("old", "run", check_exit=2)
+    assert "its table af_locks lacks the columns key, owner, expires_at" in proc.stderr
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "file"])
+def test_a_with_lock_of_ttl_zero_or_less_is_taken_again_inside(project: Project, backend: str) -> None:
+    """As in the engine: a lock whose TTL is 0 or less expires as it is taken, so a
+    with_lock of the same key inside it takes the key (one of a positive TTL is refused)."""
+    nested = """\
+        jobs:
+          - id: a
+            steps:
+              - id: outer
+                type: with_lock
+                inputs:
+                  lock_key: k
+                  ttl_seconds: TTL
+                  step:
+                    type: with_lock
+                    inputs:
+                      lock_key: k
+                      step: {type: external.process, inputs: {command: ["sh", "-c", "echo in >> ../../../ledger"], cwd: "."}}
+        """
+    for ttl, code in (("0", 0), ("-5", 0), ("1", 1)):
+        project.flow("zero", nested.replace("TTL", ttl), backend=backend, extra="  locks: {scope: none}\n")
+        proc = project.run("zero", "run", check_exit=code)
+        if code:
+            assert "Lock not acquired: k" in proc.stderr
+    assert (project.work / "zero" / "ledger").read_text().split() == ["in", "in"]
+    if backend == "sqlite":
+        assert project.db_rows("zero", "SELECT * FROM locks") == []
 
 
 def test_with_lock_fails_the_step_when_the_key_is_held(project: Project) -> None:

@@ -295,3 +295,54 @@ jobs:
     assert skewed.returncode == 3, skewed.stderr
     assert "job lock 'job:skew:j' is held by another run" in skewed.stderr
     assert holder.wait(timeout=60) == 0
+
+
+def test_own_locks_live_in_af_locks_and_an_older_store_is_migrated_in_place(project: Project,
+                                                                              database: str) -> None:
+    """A store an older artifact made (schema version 1, its job locks in `locks`) gets
+    af_locks in place, at the same version, so the older artifact goes on writing to it;
+    a run it left with its job lock held resumes here. A with_lock key spelled like the
+    artifact's own lock is the user's, as in the engine (which takes none), and a TTL of 0
+    expires at once, by the database's clock."""
+    import psycopg
+
+    from aetherflow_compiler._runtime.state import postgres
+
+    with psycopg.connect(database, autocommit=True) as conn:
+        for statement in postgres._TABLES:
+            if "af_locks" not in statement:
+                conn.execute(statement)
+        conn.execute("INSERT INTO af_schema(version) VALUES (1)")
+        conn.execute("INSERT INTO af_runs(run_id, flow_id, status, started_at, updated_at) VALUES"
+                     " ('r1', 'pg', 'RUNNING', 1, 1)")
+        conn.execute("INSERT INTO locks VALUES ('job:pg:a', 'r1', extract(epoch from now())::bigint + 600)")
+    (host,) = _hosts(project, "pg", """\
+jobs:
+  - id: a
+    steps:
+      - id: own_key
+        type: with_lock
+        inputs:
+          lock_key: "job:{{flow_id}}:{{job.id}}"
+          step: {type: check_items, inputs: {items: [x]}}
+      - id: zero
+        type: with_lock
+        inputs:
+          lock_key: k
+          ttl_seconds: 0
+          step: {type: with_lock, inputs: {lock_key: k, step: {type: check_items, inputs: {items: [y]}}}}
+""", database, count=1, locks="{scope: job, ttl_seconds: 600}")
+    resumed = host.run("pg", "run", "--run-id", "r1")
+    assert resumed.returncode == 0, resumed.stderr
+    with psycopg.connect(database, autocommit=True) as conn:
+        assert conn.execute("SELECT max(version) FROM af_schema").fetchone() == (1,)  # older runtimes accept it
+        assert conn.execute("SELECT count(*) FROM af_locks").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM locks").fetchone() == (0,)
+        conn.execute("INSERT INTO locks VALUES ('job:pg:a', 'someone-else', extract(epoch from now())::bigint + 600)")
+    failed = host.run("pg", "run", "--run-id", "r2")
+    assert failed.returncode == 1 and "Lock not acquired: job:pg:a" in failed.stderr, failed.stderr
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("DELETE FROM locks")
+        conn.execute("INSERT INTO af_locks VALUES ('job:pg:a', 'someone-else', extract(epoch from now())::bigint + 600)")
+    held = host.run("pg", "run", "--run-id", "r3")
+    assert held.returncode == 3 and "job lock 'job:pg:a' is held by another run" in held.stderr, held.stderr

@@ -3,7 +3,8 @@
 One interface (`base.StateStore`), three backends, each in its own module and imported
 only when a run opens it:
 - `sqlite.SqliteState`: the engine's tables (job_runs, step_runs, locks) so existing ops
-  queries keep working, plus af_runs, af_step_results and af_job_outputs. One connection
+  queries keep working, plus af_runs, af_step_results, af_job_outputs and af_locks (the
+  artifact's own flow and job locks: `locks` holds only what the engine would hold). One connection
   per run, WAL journal, every write one transaction.
 - `files.FileState`: the same information as JSON files, each written to a temp file and
   renamed.

@@ -152,14 +152,21 @@ class StateStore:
         that many hosts share; the others do not record it."""
         return {}
 
-    # locks: `key` held by `owner` (a run id) until its expiry
-    def acquire_lock(self, key: str, owner: str, ttl_seconds: int) -> bool:
+    # locks: `key` held by `owner` (a run id) until its expiry. Two namespaces: the
+    # engine's (the `locks` table: with_lock keys, what the engine itself would hold) and,
+    # with own=True, the artifact's own flow and job locks (`af_locks`), so that a
+    # with_lock key never collides with them.
+    def acquire_lock(
+        self, key: str, owner: str, ttl_seconds: int, own: bool = False
+    ) -> bool:
         raise NotImplementedError
 
-    def renew_lock(self, key: str, owner: str, ttl_seconds: int) -> None:
+    def renew_lock(
+        self, key: str, owner: str, ttl_seconds: int, own: bool = False
+    ) -> None:
         raise NotImplementedError
 
-    def release_lock(self, key: str, owner: str) -> None:
+    def release_lock(self, key: str, owner: str, own: bool = False) -> None:
         raise NotImplementedError
 
 

@@ -33,6 +33,7 @@ class FileState(StateStore):
         self.path = path
         os.makedirs(os.path.join(path, "runs"), exist_ok=True)
         os.makedirs(os.path.join(path, "locks"), exist_ok=True)
+        os.makedirs(os.path.join(path, "af_locks"), exist_ok=True)
 
     lease = None  # type: Optional[RunLeaseFile]
 
@@ -233,19 +234,22 @@ class FileState(StateStore):
                             out[(entry, name[:-5])] = str(data.get("status"))
         return out
 
-    # -- locks ---------------------------------------------------------------------------
-    def _lock_path(self, key: str) -> str:
+    # -- locks: locks/<sha256 of key>.json (the engine's namespace: with_lock keys), -------
+    # af_locks/<sha256 of key>.json (the artifact's own flow and job locks); one mutex.
+    def _lock_path(self, key: str, own: bool = False) -> str:
         return os.path.join(
             self.path,
-            "locks",
+            "af_locks" if own else "locks",
             _key_digest(key) + ".json",
         )
 
     def _mutex(self) -> "_FileMutex":
         return _FileMutex(os.path.join(self.path, "locks", ".mutex"))
 
-    def acquire_lock(self, key: str, owner: str, ttl_seconds: int) -> bool:
-        path = self._lock_path(key)
+    def acquire_lock(
+        self, key: str, owner: str, ttl_seconds: int, own: bool = False
+    ) -> bool:
+        path = self._lock_path(key, own)
         now = int(time.time())
         with self._mutex():
             held = self._read(path)
@@ -260,8 +264,10 @@ class FileState(StateStore):
             )
             return True
 
-    def renew_lock(self, key: str, owner: str, ttl_seconds: int) -> None:
-        path = self._lock_path(key)
+    def renew_lock(
+        self, key: str, owner: str, ttl_seconds: int, own: bool = False
+    ) -> None:
+        path = self._lock_path(key, own)
         with self._mutex():
             held = self._read(path)
             if held and held.get("owner") == owner:
@@ -274,15 +280,15 @@ class FileState(StateStore):
                     },
                 )
 
-    def release_lock(self, key: str, owner: str) -> None:
-        path = self._lock_path(key)
+    def release_lock(self, key: str, owner: str, own: bool = False) -> None:
+        path = self._lock_path(key, own)
         with self._mutex():
             held = self._read(path)
             if held and held.get("owner") == owner:
                 os.remove(path)
 
-    def lock_rows(self) -> List[Dict[str, Any]]:
-        folder = os.path.join(self.path, "locks")
+    def lock_rows(self, own: bool = False) -> List[Dict[str, Any]]:
+        folder = os.path.join(self.path, "af_locks" if own else "locks")
         rows = [
             self._read(os.path.join(folder, n))
             for n in sorted(os.listdir(folder))

@@ -1,7 +1,7 @@
 """The PostgreSQL state backend, chosen at deploy time by AETHERFLOW_STATE_URL.
 
 Many hosts share one database: the engine's tables (job_runs, step_runs, locks), ours
-(af_runs, af_step_results, af_job_outputs) and af_schema, its version. Times, lock expiry
+(af_runs, af_step_results, af_job_outputs, af_locks) and af_schema, its version. Times, lock expiry
 above all, come from the database's clock, never a host's: hosts whose clocks disagree
 still exclude each other. The driver is psycopg 3 (a host package; `--wheelhouse` vendors
 it). A lost connection is retried with backoff for AETHERFLOW_STATE_RETRY_SECONDS (30 by
@@ -29,7 +29,14 @@ from .base import (
     run_live_message,
 )
 
+# af_schema's version. A runtime refuses a store of a higher version, so it grows only
+# with a change that older runtimes cannot write beside. A table they merely do not use
+# is added in place instead (_TABLES, under the schema lock), keeping the version:
+# af_locks (the artifact's own flow and job locks, apart from the engine's `locks`) came
+# after version 1, and an older artifact goes on writing to a store that has it.
 SCHEMA_VERSION = 1
+# Every table of the current layout exists: nothing to create.
+_LAYOUT_PRESENT = "SELECT to_regclass('af_schema') IS NOT NULL AND to_regclass('af_locks') IS NOT NULL"
 # The database's clock, as the engine's integer epoch seconds.
 NOW = "floor(extract(epoch from clock_timestamp()))::bigint"
 _TABLES = (
@@ -39,6 +46,7 @@ _TABLES = (
     "CREATE TABLE IF NOT EXISTS step_runs(job_id text NOT NULL, run_id text NOT NULL, step_id text NOT NULL,"
     " status text NOT NULL, updated_at bigint NOT NULL, PRIMARY KEY(job_id, run_id, step_id))",
     "CREATE TABLE IF NOT EXISTS locks(key text PRIMARY KEY, owner text NOT NULL, expires_at bigint NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS af_locks(key text PRIMARY KEY, owner text NOT NULL, expires_at bigint NOT NULL)",
     "CREATE TABLE IF NOT EXISTS af_runs(run_id text PRIMARY KEY, flow_id text NOT NULL, status text NOT NULL,"
     " started_at bigint NOT NULL, updated_at bigint NOT NULL, seq bigserial)",
     "CREATE TABLE IF NOT EXISTS af_step_results(job_id text NOT NULL, run_id text NOT NULL, step_id text NOT NULL,"
@@ -158,10 +166,8 @@ class PostgresState(StateStore):
                 delay = min(delay * 2, 2.0)
 
     def _create_schema(self, conn: Any) -> None:
-        # Most runs find the schema in place: one query, no DDL and no lock.
-        present = conn.execute(
-            "SELECT to_regclass('af_schema') IS NOT NULL"
-        ).fetchone()[0]
+        # Most runs find the schema in place: two queries, no DDL and no lock.
+        present = conn.execute(_LAYOUT_PRESENT).fetchone()[0]
         if present:
             row = conn.execute("SELECT max(version) FROM af_schema").fetchone()
             if row[0] == SCHEMA_VERSION:
@@ -434,34 +440,51 @@ class PostgresState(StateStore):
         return {r[0]: {"host": r[1], "pid": r[2], "at": r[3]} for r in rows}
 
     # -- locks: one statement each, expiry by the database's clock -----------------------
-    def acquire_lock(self, key: str, owner: str, ttl_seconds: int) -> bool:
+    # The engine's `locks` table (with_lock keys), or `af_locks` for the artifact's own.
+    def acquire_lock(
+        self, key: str, owner: str, ttl_seconds: int, own: bool = False
+    ) -> bool:
+        table = "af_locks" if own else "locks"
         row = self._do(
             lambda c: c.execute(
-                "INSERT INTO locks(key, owner, expires_at) VALUES (%s, %s, "
+                "INSERT INTO "
+                + table
+                + "(key, owner, expires_at) VALUES (%s, %s, "
                 + NOW
                 + " + %s) ON CONFLICT (key) DO UPDATE SET owner=EXCLUDED.owner,"
-                " expires_at=EXCLUDED.expires_at WHERE locks.expires_at <= "
+                " expires_at=EXCLUDED.expires_at WHERE "
+                + table
+                + ".expires_at <= "
                 + NOW
-                + " OR locks.owner=EXCLUDED.owner RETURNING owner",
+                + " OR "
+                + table
+                + ".owner=EXCLUDED.owner RETURNING owner",
                 (key, owner, int(ttl_seconds)),
             ).fetchone()
         )
         return row is not None
 
-    def renew_lock(self, key: str, owner: str, ttl_seconds: int) -> None:
+    def renew_lock(
+        self, key: str, owner: str, ttl_seconds: int, own: bool = False
+    ) -> None:
         self._do(
             lambda c: c.execute(
-                "UPDATE locks SET expires_at="
+                "UPDATE "
+                + ("af_locks" if own else "locks")
+                + " SET expires_at="
                 + NOW
                 + " + %s WHERE key=%s AND owner=%s",
                 (int(ttl_seconds), key, owner),
             )
         )
 
-    def release_lock(self, key: str, owner: str) -> None:
+    def release_lock(self, key: str, owner: str, own: bool = False) -> None:
         self._do(
             lambda c: c.execute(
-                "DELETE FROM locks WHERE key=%s AND owner=%s", (key, owner)
+                "DELETE FROM "
+                + ("af_locks" if own else "locks")
+                + " WHERE key=%s AND owner=%s",
+                (key, owner),
             )
         )
 

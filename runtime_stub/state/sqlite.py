@@ -25,6 +25,7 @@ SQLITE_COLUMNS = (
     ("job_runs", ("job_id", "run_id", "status", "updated_at")),
     ("step_runs", ("job_id", "run_id", "step_id", "status", "updated_at")),
     ("locks", ("key", "owner", "expires_at")),
+    ("af_locks", ("key", "owner", "expires_at")),
     ("af_runs", ("run_id", "flow_id", "status", "started_at", "updated_at")),
     (
         "af_step_results",
@@ -82,6 +83,12 @@ class SqliteState(StateStore):
             )
             c.execute(
                 "CREATE TABLE IF NOT EXISTS locks(key TEXT PRIMARY KEY, owner TEXT NOT NULL,"
+                " expires_at INTEGER NOT NULL)"
+            )
+            # The artifact's own flow and job locks, apart from the engine's `locks`
+            # (with_lock keys): a store of an older artifact gets it here, in place.
+            c.execute(
+                "CREATE TABLE IF NOT EXISTS af_locks(key TEXT PRIMARY KEY, owner TEXT NOT NULL,"
                 " expires_at INTEGER NOT NULL)"
             )
             c.execute(
@@ -230,30 +237,43 @@ class SqliteState(StateStore):
         ).fetchall()
         return {(r[0], r[1]): r[2] for r in rows}
 
-    # -- locks ---------------------------------------------------------------------------
-    def acquire_lock(self, key: str, owner: str, ttl_seconds: int) -> bool:
+    # -- locks: the engine's `locks` table, or `af_locks` for the artifact's own --------
+    def acquire_lock(
+        self, key: str, owner: str, ttl_seconds: int, own: bool = False
+    ) -> bool:
+        table = "af_locks" if own else "locks"
         now = int(time.time())
         with self._tx() as c:
-            c.execute("DELETE FROM locks WHERE expires_at <= ?", (now,))
-            row = c.execute("SELECT owner FROM locks WHERE key=?", (key,)).fetchone()
+            c.execute("DELETE FROM %s WHERE expires_at <= ?" % table, (now,))
+            row = c.execute(
+                "SELECT owner FROM %s WHERE key=?" % table, (key,)
+            ).fetchone()
             if row and row[0] != owner:
                 return False
             c.execute(
-                "INSERT OR REPLACE INTO locks(key, owner, expires_at) VALUES (?,?,?)",
+                "INSERT OR REPLACE INTO %s(key, owner, expires_at) VALUES (?,?,?)"
+                % table,
                 (key, owner, now + int(ttl_seconds)),
             )
             return True
 
-    def renew_lock(self, key: str, owner: str, ttl_seconds: int) -> None:
+    def renew_lock(
+        self, key: str, owner: str, ttl_seconds: int, own: bool = False
+    ) -> None:
         with self._tx() as c:
             c.execute(
-                "UPDATE locks SET expires_at=? WHERE key=? AND owner=?",
+                "UPDATE %s SET expires_at=? WHERE key=? AND owner=?"
+                % ("af_locks" if own else "locks"),
                 (int(time.time()) + int(ttl_seconds), key, owner),
             )
 
-    def release_lock(self, key: str, owner: str) -> None:
+    def release_lock(self, key: str, owner: str, own: bool = False) -> None:
         with self._tx() as c:
-            c.execute("DELETE FROM locks WHERE key=? AND owner=?", (key, owner))
+            c.execute(
+                "DELETE FROM %s WHERE key=? AND owner=?"
+                % ("af_locks" if own else "locks"),
+                (key, owner),
+            )
 
 
 class _Transaction:

@@ -185,7 +185,7 @@ FILE_DAMAGES: dict[str, tuple[str, bytes | None, str]] = {
     "job record a folder": ("runs/r1/jobs/a.json", None, "unreadable: Is a directory"),
     "run record not JSON": ("runs/r1/run.json", b"nul", "not JSON"),
 }
-SQL_TABLES = ("job_runs", "step_runs", "af_runs", "af_step_results", "af_job_outputs", "locks")
+SQL_TABLES = ("job_runs", "step_runs", "af_runs", "af_step_results", "af_job_outputs", "locks", "af_locks")
 
 
 def _damage(project: Project, backend: str, target: str, database: str | None) -> str:
@@ -577,7 +577,9 @@ def test_damaged_locks_of_the_file_state_store(project: Project, marks: Path) ->
     locks.mkdir(parents=True)
     import hashlib
 
-    (locks / (hashlib.sha256(b"job:lk:a").hexdigest() + ".json")).write_text("{\"owner\": \"r0\", \"expi")
+    own = locks.parent / "af_locks"  # the artifact's job locks; with_lock keys are in locks/
+    own.mkdir()
+    (own / (hashlib.sha256(b"job:lk:a").hexdigest() + ".json")).write_text("{\"owner\": \"r0\", \"expi")
     _clean(project.run("lk", "run", "--run-id", "r1"), 0)
     assert _ran(marks) == {"s1": 1, "s2": 1, "s3": 1}
     (locks / ".mutex").unlink()

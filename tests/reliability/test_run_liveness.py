@@ -90,7 +90,7 @@ class Kind:
     def snapshot(self, flow_id: str) -> object:
         """Everything the run's state holds, to compare before and after a refused start:
         rows for the databases; for files, every file's content and modification time."""
-        tables = ("af_runs", "job_runs", "step_runs", "locks", "af_step_results", "af_job_outputs")
+        tables = ("af_runs", "job_runs", "step_runs", "locks", "af_locks", "af_step_results", "af_job_outputs")
         if self.name == "postgres":
             import psycopg
 
