@@ -21,19 +21,31 @@ integer may have MAX_INT_DIGITS digits (Python's limit, where the engine's parse
 from __future__ import annotations
 
 import ast
+import keyword
 import re
+import unicodedata
 import warnings
 from dataclasses import dataclass
 
 MAX_DEPTH = 50
 MAX_INT_DIGITS = 4300
+# The largest bit length whose integers all have at most MAX_INT_DIGITS decimal digits.
+_MAX_INT_BITS = int(MAX_INT_DIGITS / 0.30103) - 1
 
+# Python's number literals (its tokenizer's grammar): digits with single underscores
+# between them, hexadecimal, octal and binary integers, and floats with exponents.
+_DIGITS = r"[0-9](?:_?[0-9])*"
+_EXPONENT = rf"[eE][-+]?{_DIGITS}"
+_NUMBER = (rf"0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+"
+           rf"|(?:{_DIGITS})?\.{_DIGITS}(?:{_EXPONENT})?|{_DIGITS}\.(?:{_EXPONENT})?|{_DIGITS}(?:{_EXPONENT})?")
 _TOKEN_RE = re.compile(
-    r"""
-    (?P<space>\s+)
-  | (?P<number>(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][-+]?[0-9]+)?)
-  | (?P<string>'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")
-  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+    rf"""
+    (?P<space>\s+|\\\r?\n|\#[^\r\n]*)
+  | (?P<number>{_NUMBER})
+  | (?P<string>(?P<prefix>[rRuUbBfF]|[rR][bBfF]|[bBfF][rR])?
+        (?:'{{3}}(?:[^\\]|\\[\s\S])*?'{{3}}|"{{3}}(?:[^\\]|\\[\s\S])*?"{{3}}
+          |'(?:[^'\\\n]|\\[\s\S])*'|"(?:[^"\\\n]|\\[\s\S])*"))
+  | (?P<name>(?:[^\W\d]|[^\x00-\x7f\s])(?:\w|[^\x00-\x7f\s])*)
   | (?P<op>==|!=|<=|>=|<|>)
   | (?P<punct>[().\-])
     """,
@@ -119,12 +131,32 @@ def _tokenize(source: str) -> list[_Tok]:
             if ch in "'\"":
                 raise WhenSyntaxError("AF501", pos, "unterminated string literal in when")
             raise WhenSyntaxError("AF501", pos, f"unexpected character {ch!r} in when")
-        kind = m.lastgroup or ""
+        kind = next(k for k in ("space", "number", "string", "name", "op", "punct") if m.group(k) is not None)
+        text = m.group()
+        if kind == "name":
+            text = _identifier(text, pos)
+        elif kind == "string" and (m.group("prefix") or "").lower().strip("r") in ("b", "f"):
+            what = "bytes literals" if "b" in m.group("prefix").lower() else "f-strings"
+            raise WhenSyntaxError("AF502", pos, f"{what} are not supported in when", "write a plain 'string'")
+        elif kind == "number" and source[m.end():m.end() + 1] in ("j", "J"):
+            raise WhenSyntaxError("AF502", pos, "imaginary numbers are not supported in when")
         if kind != "space":
-            tokens.append(_Tok(kind, m.group(), pos))
+            tokens.append(_Tok(kind, text, pos))
         pos = m.end()
     tokens.append(_Tok("end", "", len(source)))
     return tokens
+
+
+def _identifier(text: str, offset: int) -> str:
+    """A name as Python reads it: NFKC-normalized (so the engine looks up that key), and
+    refused where a character is not one of an identifier's."""
+    name = unicodedata.normalize("NFKC", text)
+    if not name.isidentifier():
+        for index, ch in enumerate(text):
+            if not (("_" + ch).isidentifier()):
+                raise WhenSyntaxError("AF501", offset + index, f"unexpected character {ch!r} in when")
+        raise WhenSyntaxError("AF501", offset, f"{text!r} is not a name in when")
+    return name
 
 
 def parse_when(source: str) -> WhenExpr:
@@ -134,7 +166,52 @@ def parse_when(source: str) -> WhenExpr:
     tok = parser.peek()
     if tok.kind != "end":
         raise WhenSyntaxError("AF501", tok.offset, f"unexpected {tok.text!r} in when")
+    _check_python_syntax(source)
     return expr
+
+
+# The engine's validation reads `when` as Python after replacing these (in this order).
+_ENGINE_REWRITES = ((" true", " True"), (" false", " False"), ("==true", "== True"), ("==false", "== False"),
+                    ("!=true", "!= True"), ("!=false", "!= False"))
+
+
+def _check_python_syntax(source: str) -> None:
+    """What this parser takes, the engine's must too: it strips the expression, rewrites
+    lowercase booleans and parses the result as Python, and a syntax error there refuses
+    the flow before anything runs (a character Python does not take for a space, a line
+    break outside parentheses). AF501 at the offending character."""
+    text, where = _engine_text(source)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(text, mode="eval")
+    except SyntaxError as exc:
+        lines = re.split(r"(?<=\r\n)|(?<=\r)(?!\n)|(?<=\n)", text)
+        index = sum(len(line) for line in lines[: max((exc.lineno or 1) - 1, 0)]) + max((exc.offset or 1) - 1, 0)
+        offset = where[min(index, len(where) - 1)]
+        raise WhenSyntaxError("AF501", offset, f"when is not valid Python ({exc.msg}): the engine's validation "
+                                               "refuses the flow") from None
+    except (ValueError, RecursionError, MemoryError) as exc:  # a NUL character; nesting the engine cannot read
+        raise WhenSyntaxError("AF501", 0, f"when is not valid Python ({exc}): the engine's validation refuses "
+                                          "the flow") from None
+
+
+def _engine_text(source: str) -> tuple[str, list[int]]:
+    """The text the engine parses, and for each of its characters (and its end) the
+    offset in `source` it came from."""
+    lead = len(source) - len(source.lstrip())
+    text = source.strip()
+    where = [lead + i for i in range(len(text) + 1)]
+    for old, new in _ENGINE_REWRITES:
+        parts, offsets, i = [], [], 0
+        while (found := text.find(old, i)) != -1:
+            parts.append(text[i:found] + new)
+            offsets += where[i:found] + [where[found]] * (len(new) - len(old)) + where[found:found + len(old)]
+            i = found + len(old)
+        parts.append(text[i:])
+        offsets += where[i:]
+        text, where = "".join(parts), offsets
+    return text, where
 
 
 class _Parser:
@@ -218,7 +295,10 @@ class _Parser:
             return Literal(_number(tok))
         if tok.kind == "string":
             self.take()
-            return Literal(_string(tok))
+            value = _string(tok)
+            while self.peek().kind == "string":  # 'a' 'b' is 'ab', as in Python
+                value += _string(self.take())
+            return Literal(value)
         if tok.kind == "name":
             return self.name()
         if tok.kind == "end":
@@ -246,6 +326,13 @@ class _Parser:
             part = self.take()
             if part.kind != "name":
                 raise WhenSyntaxError("AF501", part.offset, "expected a name after '.' in when")
+            if keyword.iskeyword(part.text):
+                raise WhenSyntaxError(
+                    "AF501", part.offset,
+                    f"'{part.text}' is a Python keyword: '{'.'.join(path)}.{part.text}' is invalid syntax, and "
+                    "the engine's validation refuses the flow",
+                    "rename the job or output (when reads jobs.<job_id>... as Python attributes)",
+                )
             path.append(part.text)
         nxt = self.peek()
         if nxt.kind == "punct" and nxt.text == "(":
@@ -254,16 +341,24 @@ class _Parser:
 
 
 def _number(tok: _Tok) -> int | float:
+    """A number as Python reads it (1_000, 0x2, 0o2, 0b10, 1e3, .5)."""
     text = tok.text
-    if re.fullmatch(r"[0-9]+", text):
-        if len(text) > 1 and text.startswith("0"):
+    if re.fullmatch(r"[0-9_]+", text):
+        digits = text.replace("_", "")
+        if digits.strip("0") and digits.startswith("0"):
             raise WhenSyntaxError("AF501", tok.offset, f"leading zeros are not allowed in {text!r}",
                                   "write the number without leading zeros")
-        if len(text) > MAX_INT_DIGITS:
+        if len(digits) > MAX_INT_DIGITS:
             raise WhenSyntaxError("AF501", tok.offset, f"integer in when has more than {MAX_INT_DIGITS} digits",
                                   "Python (and so the engine) cannot read it")
-        return int(text)
-    return float(text)
+        return int(digits)
+    if text[:2].lower() in ("0x", "0o", "0b"):
+        value = int(text, 0)  # a power-of-two base: Python reads any length
+        if value.bit_length() > _MAX_INT_BITS:
+            raise WhenSyntaxError("AF502", tok.offset, f"integer in when has more than {MAX_INT_DIGITS} digits "
+                                  "in decimal", "the artifact writes it in decimal, which Python limits")
+        return value
+    return float(text)  # float() reads underscores as Python's literals do
 
 
 def _string(tok: _Tok) -> str:

@@ -103,3 +103,54 @@ def test_nesting_and_integer_size_are_bounded() -> None:
     with pytest.raises(WhenSyntaxError) as info:
         parse_when("jobs.a.outputs.x == " + "9" * 4301)
     assert (info.value.code, info.value.offset) == ("AF501", 20)
+
+
+@pytest.mark.parametrize("source, value", [
+    ("1_000", 1000), ("0x2", 2), ("0X_1f", 31), ("0o17", 15), ("0b10", 2), ("00", 0), ("0_0", 0),
+    ("1_0.5_0e1_0", 1_0.5_0e1_0), ("1.", 1.0), ("1.e2", 100.0), (".5", 0.5), ("2E-3", 0.002),
+    ("'a' 'b'", "ab"), ("'a' \"b\" 'c'", "abc"), ("r'a\\b'", "a\\b"), ("U'x'", "x"), ("'''it's'''", "it's"),
+    ('"""say "hi" """', 'say "hi" '),
+])
+def test_literals_are_read_as_python_reads_them(source: str, value: object) -> None:
+    """The engine evaluates `when` as Python: every literal form Python takes means what it
+    means there (underscores, bases, implicit string concatenation, string prefixes)."""
+    expr = parse_when(f"jobs.a.outputs.x == {source}")
+    assert isinstance(expr, Compare) and expr.comparators == (Literal(value),)  # type: ignore[arg-type]
+    assert type(expr.comparators[0].value) is type(value)  # type: ignore[union-attr]
+
+
+def test_names_are_python_identifiers_as_python_normalizes_them() -> None:
+    assert parse_when("jobs.jü.outputs.n == 1").left == JobOutput("jü", "n", (), 0)  # type: ignore[union-attr]
+    assert parse_when("jobs.日本.status") == JobAttr("日本", "status", 0)
+    assert parse_when("jobs.ﬁ.outputs.ünï") == JobOutput("fi", "ünï", (), 0)  # NFKC, as Python reads it
+    assert parse_when("jobs . a . outputs . n # a comment") == JobOutput("a", "n", (), 0)
+    assert parse_when("(jobs.a.outputs.n ==\n 1)") == Compare(JobOutput("a", "n", (), 1), ("==",), (Literal(1),))
+    assert parse_when("jobs.a.outputs.n \\\n== 1") == Compare(JobOutput("a", "n", (), 0), ("==",), (Literal(1),))
+    assert parse_when(" jobs.a.outputs.n\u00a0") == JobOutput("a", "n", (), 1)  # the engine strips it
+
+
+@pytest.mark.parametrize(
+    "source, code, offset, words",
+    [
+        ("jobs.if.status == 'SUCCESS'", "AF501", 5, "'if' is a Python keyword"),
+        ("jobs.a.outputs.None", "AF501", 15, "'None' is a Python keyword"),
+        ("jobs.a.outputs.n\u00a0== 1", "AF501", 16, "invalid non-printable character U+00A0"),
+        ("jobs.a.outputs.n ==\n 1", "AF501", 19, "invalid syntax"),
+        ("jobs.a.outputs.n\r== 1", "AF501", 17, "invalid syntax"),
+        ("jobs.a.outputs. true", "AF501", 16, "invalid syntax"),  # the engine's " true" -> " True"
+        ("jobs.a→b.status", "AF501", 6, "unexpected character '→'"),
+        ("jobs.a.outputs.n == 1_", "AF501", 21, "unexpected '_'"),
+        ("jobs.a.outputs.n == 01", "AF501", 20, "leading zeros"),
+        ("jobs.a.outputs.n == 1j", "AF502", 20, "imaginary numbers"),
+        ("jobs.a.outputs.s == b'x'", "AF502", 20, "bytes literals"),
+        ("jobs.a.outputs.s == f'x'", "AF502", 20, "f-strings"),
+        ("jobs.a.outputs.n == 0x" + "f" * 3600, "AF502", 20, "more than 4300 digits in decimal"),
+    ],
+)
+def test_what_python_refuses_is_a_located_error(source: str, code: str, offset: int, words: str) -> None:
+    """The engine's validation parses `when` as Python and refuses the flow on a syntax
+    error, running nothing: so does the compiler, at the offending character."""
+    with pytest.raises(WhenSyntaxError) as info:
+        parse_when(source)
+    assert (info.value.code, info.value.offset) == (code, offset)
+    assert words in info.value.message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keyword
 import re
 
 from aetherflow_compiler.checks.context import FlowContext
@@ -19,9 +20,13 @@ SAFE_ID = re.compile(r"(?!\.\.?\Z)[^/\\\x00-\x1f\x7f]+\Z")
 
 
 def _not_portable(ctx: FlowContext, path: Path, what: str, ident: str) -> Diagnostic:
-    return ctx.at(path, "AF813", f"{what} {ident!r} is not made of letters, digits, '_' and '-'",
-                  "the engine and the Python artifact accept it; templates and `when` cannot name it "
-                  "(jobs.X / steps.X), and the flow gets no sh artifact")
+    if ident.isidentifier() and not keyword.iskeyword(ident):  # non-ASCII letters: Python reads it as a name
+        hint = ("the engine and the Python artifact accept it, and templates and `when` can name it; the flow "
+                "gets no sh artifact")
+    else:
+        hint = ("the engine and the Python artifact accept it; templates and `when` cannot name it "
+                "(jobs.X / steps.X), and the flow gets no sh artifact")
+    return ctx.at(path, "AF813", f"{what} {ident!r} is not made of letters, digits, '_' and '-'", hint)
 
 
 def check_ids(ctx: FlowContext) -> list[Diagnostic]:
