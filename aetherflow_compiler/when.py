@@ -7,7 +7,11 @@ Grammar (Python's precedence and chained comparisons):
     not_expr   := 'not' not_expr | comparison
     comparison := operand (('=='|'!='|'<'|'<='|'>'|'>=') operand)*
     operand    := '(' expr ')' | literal | reference
-    literal    := number | '-' number | string | true | false (any case) | None
+    literal    := number | '-' number | string+ | true | false (any case) | None
+
+Names, numbers (1_000, 0x2, 2j) and strings ('a' 'b', r'x', b'x') are Python's, as the
+engine evaluates `when` with Python; what Python's parser refuses, the engine's validation
+does, so a text that parses here is checked with it too (`_check_python_syntax`).
     reference  := 'jobs' '.' ID '.' ('outputs' '.' ID ('.' ID)* | 'status' | 'skip_reason')
 
 Nothing is evaluated here and the artifact never parses the expression: code generators
@@ -37,7 +41,8 @@ _MAX_INT_BITS = int(MAX_INT_DIGITS / 0.30103) - 1
 _DIGITS = r"[0-9](?:_?[0-9])*"
 _EXPONENT = rf"[eE][-+]?{_DIGITS}"
 _NUMBER = (rf"0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+"
-           rf"|(?:{_DIGITS})?\.{_DIGITS}(?:{_EXPONENT})?|{_DIGITS}\.(?:{_EXPONENT})?|{_DIGITS}(?:{_EXPONENT})?")
+           rf"|(?:(?:{_DIGITS})?\.{_DIGITS}(?:{_EXPONENT})?|{_DIGITS}\.(?:{_EXPONENT})?|{_DIGITS}(?:{_EXPONENT})?)"
+           r"[jJ]?")
 _TOKEN_RE = re.compile(
     rf"""
     (?P<space>\s+|\\\r?\n|\#[^\r\n]*)
@@ -66,7 +71,7 @@ class WhenSyntaxError(ValueError):
 
 @dataclass(frozen=True)
 class Literal:
-    value: str | int | float | bool | None
+    value: str | bytes | int | float | complex | bool | None
 
 
 @dataclass(frozen=True)
@@ -135,11 +140,8 @@ def _tokenize(source: str) -> list[_Tok]:
         text = m.group()
         if kind == "name":
             text = _identifier(text, pos)
-        elif kind == "string" and (m.group("prefix") or "").lower().strip("r") in ("b", "f"):
-            what = "bytes literals" if "b" in m.group("prefix").lower() else "f-strings"
-            raise WhenSyntaxError("AF502", pos, f"{what} are not supported in when", "write a plain 'string'")
-        elif kind == "number" and source[m.end():m.end() + 1] in ("j", "J"):
-            raise WhenSyntaxError("AF502", pos, "imaginary numbers are not supported in when")
+        elif kind == "string" and "f" in (m.group("prefix") or "").lower():
+            raise WhenSyntaxError("AF502", pos, "f-strings are not supported in when", "write a plain 'string'")
         if kind != "space":
             tokens.append(_Tok(kind, text, pos))
         pos = m.end()
@@ -297,7 +299,11 @@ class _Parser:
             self.take()
             value = _string(tok)
             while self.peek().kind == "string":  # 'a' 'b' is 'ab', as in Python
-                value += _string(self.take())
+                more = self.take()
+                following = _string(more)
+                if type(following) is not type(value):
+                    raise WhenSyntaxError("AF501", more.offset, "cannot mix bytes and text literals in when")
+                value += following  # type: ignore[operator]
             return Literal(value)
         if tok.kind == "name":
             return self.name()
@@ -340,8 +346,8 @@ class _Parser:
         return _reference(path, tok.offset)
 
 
-def _number(tok: _Tok) -> int | float:
-    """A number as Python reads it (1_000, 0x2, 0o2, 0b10, 1e3, .5)."""
+def _number(tok: _Tok) -> int | float | complex:
+    """A number as Python reads it (1_000, 0x2, 0o2, 0b10, 1e3, .5, 2j)."""
     text = tok.text
     if re.fullmatch(r"[0-9_]+", text):
         digits = text.replace("_", "")
@@ -352,6 +358,8 @@ def _number(tok: _Tok) -> int | float:
             raise WhenSyntaxError("AF501", tok.offset, f"integer in when has more than {MAX_INT_DIGITS} digits",
                                   "Python (and so the engine) cannot read it")
         return int(digits)
+    if text[-1] in "jJ":  # an imaginary number: Python compares it like any number
+        return complex(0, float(text[:-1]))
     if text[:2].lower() in ("0x", "0o", "0b"):
         value = int(text, 0)  # a power-of-two base: Python reads any length
         if value.bit_length() > _MAX_INT_BITS:
@@ -361,14 +369,14 @@ def _number(tok: _Tok) -> int | float:
     return float(text)  # float() reads underscores as Python's literals do
 
 
-def _string(tok: _Tok) -> str:
+def _string(tok: _Tok) -> str | bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             value = ast.literal_eval(tok.text)
         except (ValueError, SyntaxError):
             raise WhenSyntaxError("AF501", tok.offset, f"invalid string literal {tok.text} in when") from None
-    assert isinstance(value, str)
+    assert isinstance(value, (str, bytes))
     return value
 
 

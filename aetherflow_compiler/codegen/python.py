@@ -8,7 +8,7 @@ from typing import Any
 from aetherflow_compiler import __version__, ir, package_data
 from aetherflow_compiler.bundles.manifest import EnvFile
 from aetherflow_compiler.codegen import vendor
-from aetherflow_compiler.codegen.layout import Atom, Call, Collection, Node, fits
+from aetherflow_compiler.codegen.layout import Atom, Call, Collection, Node, fits, flat
 from aetherflow_compiler.codegen.layout import text as layout_text
 from aetherflow_compiler.codegen.literals import (
     comment_text,
@@ -40,7 +40,7 @@ def _template() -> Any:
 def when_code(expr: WhenExpr) -> str:
     """A `when` tree as a plain Python expression over the runtime's `jobs` view."""
     if isinstance(expr, Literal):
-        return py_literal(expr.value)
+        return _literal_code(expr.value)
     if isinstance(expr, JobOutput):
         args = [expr.job, expr.key, *expr.rest]
         return "jobs.output(" + ", ".join(py_literal(a) for a in args) + ")"
@@ -55,6 +55,15 @@ def when_code(expr: WhenExpr) -> str:
         return f" {expr.op} ".join(_operand(v) for v in expr.values)
     assert isinstance(expr, Not)
     return f"not {_operand(expr.operand)}"
+
+
+def _literal_code(value: object) -> str:
+    """A `when` literal; bytes and imaginary numbers too, which YAML values never are."""
+    if isinstance(value, complex):
+        return flat(Call("complex", ((None, to_node(value.real)), (None, to_node(value.imag)))))
+    if isinstance(value, bytes):
+        return "bytes(" + py_literal(list(value)) + ")"
+    return py_literal(value)
 
 
 def _operand(expr: WhenExpr) -> str:

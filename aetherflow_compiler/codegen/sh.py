@@ -259,6 +259,8 @@ def _output_blockers(step: ir.Step, path: tuple[Any, ...]) -> list[Blocker]:
 def _when_blocker(expr: WhenExpr) -> str | None:
     if isinstance(expr, JobOutput) and expr.rest:
         return "`when` reads a nested output, which the sh target does not keep"
+    if isinstance(expr, Literal) and isinstance(expr.value, (bytes, complex)):
+        return "`when` compares with a bytes literal or an imaginary number, which the sh target has not"
     if isinstance(expr, Compare):
         for part in (expr.left, *expr.comparators):
             reason = _when_blocker(part)
