@@ -358,6 +358,8 @@ def _translate(doc: Document, error: ValidationError) -> list[Diagnostic]:
         if word in ("true", "false", "yes", "no", "on", "off") and "boolean" in title:
             literal = "true" if word in ("true", "yes", "on") else "false"
             hint = f"write {literal} without quotes; the engine reads the string {value!r} as true"
+        elif isinstance(value, str) and "{{" in value:
+            hint = schema.get("description")  # a setting read before templates render
         return [at(path, _code(path, "AF203", "AF603"),
                    f"{where} must be {title}, not {_shown(value)}", hint)]
 
