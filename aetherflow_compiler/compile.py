@@ -196,6 +196,7 @@ class _Ahead:
     plugin_files: tuple[str, ...]
     env_files: tuple[EnvFile, ...]
     env_key: str
+    from_bundle: bool
 
     def digest(self, analysis_key: str) -> str:
         return key(analysis_key, "script-ahead", self.env_key)  # the analysis key holds the compiler's fingerprint
@@ -203,7 +204,8 @@ class _Ahead:
     def generate(self, flow: ir.Flow, registry: StepRegistry) -> str:
         from aetherflow_compiler.codegen.python import generate_flow
 
-        return generate_flow(flow, registry, self.bundle, False, self.plugin_files, self.env_files)
+        return generate_flow(flow, registry, self.bundle, False, self.plugin_files, self.env_files,
+                             from_bundle=self.from_bundle)
 
 
 def _runtime(modules: list[str], store: CompileCache, fingerprint: str) -> RuntimeBundle:
@@ -255,7 +257,8 @@ def _generate_in_worker(analysis: Analysis) -> str:
     if ahead is not None:
         return ahead.generate(analysis.flow, _WORKER["registry"])
     return generate_flow(analysis.flow, _WORKER["registry"], _WORKER["bundle"], _WORKER["single_file"],
-                         _WORKER["plugin_files"], _WORKER["env_files"], _WORKER["folders"].get(analysis.path, ()))
+                         _WORKER["plugin_files"], _WORKER["env_files"], _WORKER["folders"].get(analysis.path, ()),
+                         _WORKER["from_bundle"])
 
 
 def _pool_map(function: Any, items: list[Any], state: dict[str, Any],
@@ -326,11 +329,13 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
     fingerprint = compiler_fingerprint()
     python = options.target in ("python", "all")
     env_files = options.bundle.env_files if options.bundle is not None else ()
-    env_key = json.dumps([list(vars(f).values()) for f in env_files])
+    from_bundle = options.bundle is not None
+    env_key = json.dumps([list(vars(f).values()) for f in env_files] + ([["bundle"]] if from_bundle else []))
     ahead = None
     if python and not options.single_file and options.wheelhouse is None:
         ahead = _Ahead(RuntimeBundle({}, RUNTIME_PLACEHOLDER, [], runtime_version()),
-                       tuple(plugin_entry_files(plugins)) if plugins is not None else (), env_files, env_key)
+                       tuple(plugin_entry_files(plugins)) if plugins is not None else (), env_files, env_key,
+                       from_bundle)
     keep_flows = schedule_file is not None or options.target in ("sh", "all") or ahead is None
     analyses: list[Analysis | None] = []
     pending: list[tuple[int, tuple[str, str, str, bytes | None]]] = []
@@ -435,7 +440,7 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
         generated = _pool_map(_generate_in_worker, to_generate,
                               {"registry": registry, "bundle": bundle, "single_file": options.single_file,
                                "plugin_files": plugin_files, "env_files": env_files, "folders": folders,
-                               "ahead": None})
+                               "from_bundle": from_bundle, "ahead": None})
         for analysis, text in zip(to_generate, generated, strict=True):
             scripts[analysis.path] = text
             if analysis.key:
@@ -448,10 +453,10 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
         for analysis in flows:
             if analysis.summary.get("sh_blockers"):
                 continue
-            digest = key(analysis.key, "sh", runtime_digest)
+            digest = key(analysis.key, "sh", runtime_digest, str(from_bundle))
             text = store.get_text("script", digest) if analysis.key else None
             if text is None:
-                text = sh.generate_sh(flow_of(analysis))
+                text = sh.generate_sh(flow_of(analysis), from_bundle)
                 if analysis.key:
                     store.put_text("script", digest, text)
             shell_scripts[analysis.path] = text
@@ -542,7 +547,8 @@ def _scripts_ahead(flows: list[Analysis], ahead: _Ahead, generated: dict[str, st
         if script is None:  # the flow holds the placeholder: generate it with the real hash
             from aetherflow_compiler.codegen.python import generate_flow
 
-            script = generate_flow(flow_of(analysis), registry, bundle, False, ahead.plugin_files, ahead.env_files)
+            script = generate_flow(flow_of(analysis), registry, bundle, False, ahead.plugin_files, ahead.env_files,
+                                   from_bundle=ahead.from_bundle)
         scripts[analysis.path] = script
     return scripts
 

@@ -60,6 +60,11 @@ class Step:
     origin: Origin
 
 
+# What every run sets in its env snapshot (and so every step's environment), as the
+# engine does: the workspace root as written, or with a bundle the bundle's folder
+# (docs/compatibility.md). A flow reading them needs no deployment to set them.
+RUN_ENV = ("AETHERFLOW_LOCAL_ROOT_DIR", "AETHERFLOW_ACTIVE_DIR", "AETHERFLOW_CACHE_DIR")
+
 # The input of a built-in step type that holds an embedded step (with_lock: `step`).
 EMBEDDING_INPUTS = {"with_lock": "step"}
 
@@ -139,7 +144,8 @@ class Flow:
         return list(self._step_types)
 
     def env_refs(self) -> dict[str, bool]:
-        """Env variable name -> True when every reference to it has a default."""
+        """Env variable name -> True when every reference to it has a default (or the
+        run sets it: RUN_ENV)."""
         return dict(self._env_refs)
 
     # The queries above are asked several times per compile; a Flow never changes, so
@@ -164,7 +170,7 @@ class Flow:
         for ref in self.refs():
             if ref.root == "env" and len(ref.path) >= 2:
                 name = ref.path[1]
-                out[name] = out.get(name, True) and ref.default is not None
+                out[name] = out.get(name, True) and (ref.default is not None or name in RUN_ENV)
         return dict(sorted(out.items()))
 
     def refs(self) -> Iterator[Ref]:

@@ -199,12 +199,18 @@ def _damaged_bytecode(exc: BaseException) -> Optional[str]:
     return str(path) if path else None
 
 
-def _env_files(args: Args, flow: Flow) -> List[Any]:
-    """The bundle manifest's env files (relative to $AETHERFLOW_BUNDLE_ROOT, else to the
-    folder of the flow script), then --env-file options: later files win."""
-    root = os.environ.get("AETHERFLOW_BUNDLE_ROOT") or os.path.dirname(
+def _bundle_root() -> str:
+    """Where a bundle's files are at run time: $AETHERFLOW_BUNDLE_ROOT, else the folder
+    of the flow script (the deployed dist)."""
+    return os.environ.get("AETHERFLOW_BUNDLE_ROOT") or os.path.dirname(
         os.path.abspath(sys.argv[0])
     )
+
+
+def _env_files(args: Args, flow: Flow) -> List[Any]:
+    """The bundle manifest's env files (relative to _bundle_root()), then --env-file
+    options: later files win."""
+    root = _bundle_root()
     bundle = [
         EnvFile(kind, os.path.join(root, path), optional, prefix)
         for kind, path, optional, prefix in flow.bundle_env_files
@@ -256,6 +262,7 @@ def _run(
         args.keep_going,
         _env_files(args, flow),
         args.log_format,
+        _bundle_root(),
     )
     run = Run(flow, jobs, step_types, options, dict(os.environ))
     previous = {

@@ -62,6 +62,8 @@ class Flow:
         packages: Optional[Dict[str, str]] = None,
         bundle_env_files: Tuple[Tuple[str, str, bool, str], ...] = (),
         vendored: Tuple[str, ...] = (),
+        start_checks: Tuple[Any, ...] = (),
+        bundle_dirs: bool = False,
     ) -> None:
         self.flow_id = flow_id
         self.source = source
@@ -84,6 +86,11 @@ class Flow:
         self.bundle_env_files = bundle_env_files
         # Folders below aetherflow_vendor/ of the host packages compiled into the dist
         self.vendored = vendored
+        # [job, step, section, templates]: what the engine's validation renders with the
+        # environment before a run and an env value can fail (check_start_templates)
+        self.start_checks = start_checks
+        # Compiled from a bundle manifest: RUN_ENV names the bundle's folder
+        self.bundle_dirs = bundle_dirs
 
 
 class Job:
@@ -153,12 +160,15 @@ class Options:
         keep_going: bool = False,
         env_files: Optional[List[Any]] = None,
         log_format: Optional[str] = None,
+        bundle_root: str = "",
     ) -> None:
         self.run_id = run_id
         self.selected = selected
         self.keep_going = keep_going
         self.env_files = env_files or []
         self.log_format = log_format
+        # Where a bundle's files are at run time ($AETHERFLOW_BUNDLE_ROOT, else the dist)
+        self.bundle_root = bundle_root
 
 
 class _JobFailed(Exception):
@@ -221,6 +231,13 @@ class Run:
             ) from None
         except (TemplateError, ValueError) as exc:
             raise ConfigError("flow settings cannot be resolved: %s" % exc) from None
+        # As the engine: the workspace root as written (or, from a bundle, the bundle's
+        # folder) for steps and templates, whatever the environment said.
+        folder = options.bundle_root if flow.bundle_dirs else path_text(root)
+        for name in RUN_ENV:
+            self.env[name] = folder
+        if flow.start_checks:
+            check_start_templates(flow.start_checks, self.env)
         # Resolved before anything runs, like the engine: a bad resource stops the run (exit 2).
         resolved: Dict[str, Dict[str, Any]] = {}
         if flow.resources:
@@ -862,6 +879,50 @@ class Recorder:
                 "on_no_data": on_no_data,
             }
         )
+
+
+# Set in every run's env snapshot, as the engine sets them (docs/compatibility.md).
+RUN_ENV = ("AETHERFLOW_LOCAL_ROOT_DIR", "AETHERFLOW_ACTIVE_DIR", "AETHERFLOW_CACHE_DIR")
+
+
+def path_text(path: str) -> str:
+    """`path` as str(pathlib.PurePosixPath(path)) writes it (the engine passes a Path):
+    no empty or '.' parts, no trailing '/', '//' kept only as exactly two leading ones.
+    """
+    lead = "/" if path.startswith("/") else ""
+    if path.startswith("//") and not path.startswith("///"):
+        lead = "//"
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    return (lead + "/".join(parts)) or "."
+
+
+def check_start_templates(checks: Any, env: Dict[str, str]) -> None:
+    """Refuse the run (ConfigError, exit 2, before anything is written) where the engine's
+    validation does: it renders each step's inputs and outputs with the environment,
+    run_id and flow_id as placeholders and every other root empty, stops a section at the
+    first key that does not resolve, and fails when a rendered text holds forbidden
+    syntax (an env value such as 'a{}b' inside 'v={{env.X}}'). The compiler lists only
+    the templates an env value can decide."""
+    context = {
+        "env": env,
+        "steps": {},
+        "job": {},
+        "run_id": "RUN_ID",
+        "flow_id": "FLOW_ID",
+        "result": {},
+    }
+    for job_id, step_id, section, templates in checks:
+        try:
+            for template in templates:
+                render(template, context)
+        except MissingKeyError:
+            continue  # the validation stops this section here, as it does
+        except TemplateError as exc:
+            raise ConfigError(
+                "job '%s', step '%s', %s: %s (the engine's validation renders step "
+                "templates with the environment and refuses the run)"
+                % (job_id, step_id, section, str(exc).replace("\n", " | "))
+            ) from None
 
 
 def step_ids(job: Job) -> List[str]:

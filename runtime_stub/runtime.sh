@@ -1046,6 +1046,16 @@ af_norm() {  # PATH -> REPLY without . and .. parts (lexically)
     REPLY=${af_out:-/}
 }
 
+af_path_text() {  # PATH -> REPLY as Python's pathlib writes it: no empty or . parts, no trailing /
+    case $1 in ///*) af_lead=/ ;; //*) af_lead=// ;; /*) af_lead=/ ;; *) af_lead= ;; esac
+    af_out=; af_rest=$1/
+    while [ -n "$af_rest" ]; do
+        af_part=${af_rest%%/*}; af_rest=${af_rest#*/}
+        case $af_part in '' | .) ;; *) af_out=${af_out:+$af_out/}$af_part ;; esac
+    done
+    REPLY=$af_lead$af_out; [ -n "$REPLY" ] || REPLY=.
+}
+
 # --- leases: who runs a run id, who holds a lock ----------------------------------------
 # Two kinds of lease file live in locks/, each created with the shell's noclobber option
 # (`set -C`: an exclusive create, atomic on every POSIX file system), so one process wins:
@@ -2255,6 +2265,18 @@ af_cmd_run() {
     AETHERFLOW_FLOW_ID=${AETHERFLOW_FLOW_ID-$AF_FLOW_ID}
     AETHERFLOW_RUN_ID=${AETHERFLOW_RUN_ID-$AF_RUN_ID}
     export AETHERFLOW_FLOW_ID AETHERFLOW_RUN_ID
+    # And, as the engine sets them whatever the environment said, for programs and templates
+    # alike: the workspace root as written, or the bundle's folder (docs/compatibility.md).
+    if [ "$AF_BUNDLE_DIRS" = 1 ]; then
+        case $0 in */*) af_d=${0%/*} ;; *) af_d=. ;; esac
+        case $af_d in /*) ;; *) af_d=$PWD/$af_d ;; esac
+        af_norm "$af_d"; af_d=${AETHERFLOW_BUNDLE_ROOT:-$REPLY}
+    else
+        af_path_text "$AF_ROOT_AS_WRITTEN"; af_d=$REPLY
+    fi
+    for af_name in AETHERFLOW_LOCAL_ROOT_DIR AETHERFLOW_ACTIVE_DIR AETHERFLOW_CACHE_DIR; do
+        eval "$af_name=\$af_d; AFE_$af_name=\$af_d"; export "${af_name?}"
+    done
     trap 'af_interrupted 143' TERM
     trap 'af_interrupted 130' INT
     # A closed stderr (a log reader that went away) must not end the run: writes to it fail

@@ -9,11 +9,13 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
-from conftest import Project, statuses
+from conftest import Project, run_cli, statuses
 
 RESUMABLE = """\
 jobs:
@@ -356,3 +358,107 @@ def test_runtime_mismatch_is_refused(project: Project) -> None:
 
     shutil.rmtree(project.dist / "aetherflow_runtime")
     assert "aetherflow_runtime/ is missing" in project.run("mismatch", "plan", check_exit=2).stderr
+
+
+FORBIDDEN = """\
+jobs:
+  - id: a
+    steps:
+      - {id: first, type: external.process, inputs: {command: ["sh", "-c", "echo first >> ../../../ledger"], cwd: "."}}
+      - id: use
+        type: external.process
+        inputs: {command: ["sh", "-c", "echo \\"$2\\" >> ../../../ledger", "sh", FIRST_ARG, "v={{env.X}}"], cwd: "."}
+"""
+
+
+def test_an_env_value_that_makes_a_step_template_forbidden_refuses_the_run_at_its_start(project: Project) -> None:
+    """The engine's validation renders the steps' templates with the environment before the
+    run: X='a{}b' in 'v={{env.X}}' gives forbidden syntax, and nothing runs (exit 2, no state,
+    no workspace). It stops a step's inputs at the first key it cannot resolve there, so
+    a step output read before the text leaves it to the step, which fails when it runs."""
+    project.flow("fb", FORBIDDEN.replace("FIRST_ARG", '"x"'))
+    proc = project.run("fb", "run", "--run-id", "r1", env={"X": "a{}b"}, check_exit=2)
+    assert proc.stderr.splitlines()[-1] == (
+        "error: job 'a', step 'use', inputs: Unsupported templating syntax. Use {{VAR}} or {{VAR:DEFAULT}} | "
+        "the rendered value of 'v={{env.X}}' contains '{}' (the engine's validation renders step templates with "
+        "the environment and refuses the run)")
+    assert not project.work.exists() and not project.state("fb").exists()
+    project.run("fb", "run", "--run-id", "r2", env={"X": "a{b"}, check_exit=0)
+    assert (project.work / "fb" / "ledger").read_text().split() == ["first", "v=a{b"]
+    project.flow("fb", FORBIDDEN.replace("FIRST_ARG", '"{{steps.first.exit_code}}"'))
+    proc = project.run("fb", "run", "--run-id", "r3", env={"X": "a{}b"}, check_exit=1)
+    assert "contains '{}'" in proc.stderr
+    assert statuses(project.status("fb", "r3"))["a"] == ("FAILED", {"first": "SUCCESS", "use": "FAILED"})
+
+
+DIRS = """\
+jobs:
+  - id: a
+    steps:
+      - id: dump
+        type: external.process
+        inputs:
+          command: ["sh", "-c", "echo \\"$AETHERFLOW_LOCAL_ROOT_DIR|$AETHERFLOW_ACTIVE_DIR|$AETHERFLOW_CACHE_DIR|$1\\" > $OUT/dirs", "sh", "{{env.AETHERFLOW_ACTIVE_DIR}}/t"]
+          env: {OUT: "{{env.OUT}}"}
+      - id: clean
+        type: external.process
+        inputs: {command: ["/bin/sh", "-c", "n=$(env | grep -c '^AETHERFLOW_[A-Z_]*_DIR='); echo $n > $0/clean", "{{env.OUT}}"], inherit_env: false}
+"""
+
+
+@pytest.mark.parametrize("target", ["py", "sh"])
+def test_the_engines_folder_variables_name_the_workspace_root_as_written(project: Project, tmp_path: Path,
+                                                                       target: str) -> None:
+    """As the engine: AETHERFLOW_LOCAL_ROOT_DIR, _ACTIVE_DIR and _CACHE_DIR are the workspace
+    root as written (as pathlib writes it: not made absolute), for steps and templates,
+    whatever the environment said; a step with inherit_env: false has none of them."""
+    header = project.header("dirs", "file").replace(json.dumps(str(project.work)), '"{{env.ROOT}}//./w/"')
+    project.write_flow("dirs.yaml", header + textwrap.dedent(DIRS))
+    project.compile("--target", "all")
+    env = {"ROOT": "rel", "OUT": str(tmp_path), "AETHERFLOW_ACTIVE_DIR": "outer", "AETHERFLOW_CACHE_DIR": "outer"}
+    if target == "py":
+        project.run("dirs", "run", env=env, check_exit=0)
+        assert "missing" not in project.run("dirs", "check-env", env={"ROOT": "x", "OUT": "y"}, check_exit=0).stderr
+    else:
+        proc = subprocess.run(["sh", str(project.dist / "dirs.sh"), "run"], capture_output=True, text=True,
+                              env={"PATH": os.environ["PATH"], **env}, cwd=project.root, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "dirs").read_text() == "rel/w|rel/w|rel/w|rel/w/t\n"
+    assert (tmp_path / "clean").read_text() == "0\n"
+
+
+def test_from_a_bundle_the_folder_variables_name_the_bundles_folder(tmp_path: Path) -> None:
+    """Compiled from a bundle manifest, they name where the bundle's files are at run time:
+    $AETHERFLOW_BUNDLE_ROOT, else the dist (as for the manifest's env files); the engine's
+    synced copy (<work root>/bundles/<id>/active) does not exist on a host."""
+    bundle = tmp_path / "bundle"
+    (bundle / "flows").mkdir(parents=True)
+    (bundle / "flows" / "dirs.yaml").write_text(textwrap.dedent("""\
+        version: 1
+        flow: {id: dirs, workspace: {root: "{{env.WORK}}"}, state: {backend: file, path: "{{env.WORK}}/state"}}
+        jobs:
+          - id: a
+            steps:
+              - {id: dump, type: external.process, inputs: {command: ["sh", "-c", "echo \\"$AETHERFLOW_ACTIVE_DIR|$AETHERFLOW_LOCAL_ROOT_DIR|$AETHERFLOW_CACHE_DIR\\" >> $0/seen", "{{env.WORK}}"]}}
+        """))
+    (bundle / "profiles.yaml").write_text("{}\n")
+    (tmp_path / "manifest.yaml").write_text(textwrap.dedent("""\
+        version: 1
+        bundle:
+          id: b
+          source: {type: filesystem, base_path: bundle}
+          layout: {flows_dir: flows, profiles_file: profiles.yaml}
+          entry_flow: flows/dirs.yaml
+        """))
+    dist = tmp_path / "dist"
+    result = run_cli(["compile", "--bundle-manifest", str(tmp_path / "manifest.yaml"), "-o", str(dist), "--target",
+                      "all"])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    work = tmp_path / "work"
+    base = {"PATH": os.environ["PATH"], "WORK": str(work)}
+    for command in ([sys.executable, "-I", "-S", str(dist / "dirs.py"), "run"], ["sh", str(dist / "dirs.sh"), "run"]):
+        for extra in ({}, {"AETHERFLOW_BUNDLE_ROOT": "/srv/bundle"}):
+            proc = subprocess.run(command, capture_output=True, text=True, env={**base, **extra}, cwd=tmp_path,
+                                  timeout=60)
+            assert proc.returncode == 0, proc.stderr
+    assert (work / "seen").read_text().splitlines() == [f"{dist}|{dist}|{dist}", "/srv/bundle|/srv/bundle|/srv/bundle"] * 2

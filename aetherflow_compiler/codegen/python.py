@@ -19,6 +19,7 @@ from aetherflow_compiler.codegen.literals import (
 )
 from aetherflow_compiler.codegen.runtime import RuntimeBundle
 from aetherflow_compiler.steps import StepRegistry
+from aetherflow_compiler.templates import Template
 from aetherflow_compiler.when import BoolOp, Compare, JobAttr, JobOutput, Literal, Not, WhenExpr
 
 
@@ -141,6 +142,57 @@ def _package_uses(flow: ir.Flow, registry: StepRegistry) -> list[tuple[str, str,
     return out
 
 
+# Before a run the engine's validation renders every step's inputs and outputs with the
+# environment, `run_id` and `flow_id` (placeholders) and nothing else, and refuses the run
+# when a rendered text holds forbidden syntax; each section stops at the first key that
+# does not resolve there.
+_RESOLVED_IN_VALIDATION = (("run_id",), ("flow_id",))
+
+
+def start_checks(flow: ir.Flow) -> list[tuple[str, str, str, list[Template]]]:
+    """(job, step, section, templates) for every step section in which an environment
+    value can make the engine's validation refuse the run: its templates in the order
+    the validation renders them, up to the last text with an env token (the standalone
+    env tokens before it may stop the section when their variable is missing). The
+    artifact renders these at its start, and nothing else: every other template passes
+    or fails there the same on every run, and the compiler has judged it."""
+    out = []
+    for job in flow.jobs:
+        for step in job.steps:
+            for section, value in (("inputs", step.inputs), ("outputs", step.outputs)):
+                items: list[Template] = []
+                last = 0
+                for template in _templates_in_order(value):
+                    refs = template.refs
+                    if any(r.root != "env" and r.path not in _RESOLVED_IN_VALIDATION and r.default is None
+                           for r in refs):
+                        break  # never resolves there: the validation stops here on every run
+                    if not template.standalone and any(r.root == "env" for r in refs):
+                        items.append(template)
+                        last = len(items)
+                    elif any(r.root == "env" and r.default is None for r in refs):
+                        items.append(template)  # a missing variable stops the section here
+                if last:
+                    out.append((job.id, step.id, section, items[:last]))
+    return out
+
+
+def _templates_in_order(value: ir.Value) -> list[Template]:
+    if isinstance(value, Template):
+        return [value]
+    if isinstance(value, ir.Map):
+        return [t for _, v in value.entries for t in _templates_in_order(v)]
+    if isinstance(value, ir.Seq):
+        return [t for v in value.items for t in _templates_in_order(v)]
+    return []
+
+
+def _start_checks_node(checks: list[tuple[str, str, str, list[Template]]]) -> Node:
+    return Collection("[", "]", tuple(
+        ("", to_node([job_id, step_id, section, list(templates)])) for job_id, step_id, section, templates in checks
+    ))
+
+
 def _adhoc_encrypted_archive(node: ir.StepNode) -> bool:
     """zip/unzip with a password and no archive resource: the runtime uses pyzipper."""
     if node.type not in ("zip", "unzip"):
@@ -163,11 +215,12 @@ def _resource_node(resource: ir.Resource) -> Node:
 
 def generate_flow(flow: ir.Flow, registry: StepRegistry, bundle: RuntimeBundle, single_file: bool,
                   plugin_files: tuple[str, ...] = (), env_files: tuple[EnvFile, ...] = (),
-                  vendored: tuple[str, ...] = ()) -> str:
+                  vendored: tuple[str, ...] = (), from_bundle: bool = False) -> str:
     """The source of `<flow_id>.py`, laid out as black would. `plugin_files` are the
     vendored plugin files (below aetherflow_plugins/) the script runs when the flow uses
     a plugin's step or connector; `env_files` a bundle manifest's env files, loaded at
-    run time."""
+    run time; `from_bundle` when the flow comes from a bundle manifest (the folder
+    variables of ir.RUN_ENV then name the bundle's folder)."""
     functions = function_names([j.id for j in flow.jobs], "job_")
     whens = function_names([j.id for j in flow.jobs], "when_")
     step_types = [(t, _runtime_of(registry, t)) for t in flow.step_types()]
@@ -198,6 +251,8 @@ def generate_flow(flow: ir.Flow, registry: StepRegistry, bundle: RuntimeBundle, 
         *((("bundle_env_files", to_node([[f.type, f.path, f.optional, f.prefix] for f in env_files])),)
           if env_files else ()),
         *((("vendored", Atom("VENDORED")),) if vendored else ()),
+        *((("bundle_dirs", Atom("True")),) if from_bundle else ()),
+        *((("start_checks", _start_checks_node(checks)),) if (checks := start_checks(flow)) else ()),
     ))
     jobs = []
     job_calls: list[tuple[str | None, Node]] = []

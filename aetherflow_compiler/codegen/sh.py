@@ -814,8 +814,9 @@ def _plan_lines(flow: ir.Flow) -> list[str]:
     return out
 
 
-def generate_sh(flow: ir.Flow) -> str:
-    """The source of `<flow_id>.sh`. The flow must have no blockers."""
+def generate_sh(flow: ir.Flow, from_bundle: bool = False) -> str:
+    """The source of `<flow_id>.sh`. The flow must have no blockers; `from_bundle` when it
+    comes from a bundle manifest (ir.RUN_ENV then names the bundle's folder)."""
     assert not blockers(flow), flow.id
     functions = function_names([j.id for j in flow.jobs], "job_")
     whens = function_names([j.id for j in flow.jobs], "when_")
@@ -847,6 +848,7 @@ def generate_sh(flow: ir.Flow) -> str:
         f"AF_LOCK_SCOPE={q(flow.locks.scope)}",
         f"AF_FLOW_LOCK_NAME={q(lock_name('flow:' + flow.id))}",
         f"AF_CLEANUP={q(flow.workspace.cleanup_policy)}",
+        f"AF_BUNDLE_DIRS={int(from_bundle)}",
         f"AF_JOB_IDS={q(' '.join(j.id for j in flow.jobs))}",
         "# job id, then its step ids (for `status`)",
         "AF_JOB_STEPS=" + q("".join(" ".join([j.id, *[s.id for s in j.steps]]) + "\n" for j in flow.jobs)),
@@ -859,6 +861,7 @@ def generate_sh(flow: ir.Flow) -> str:
     out += [f"    af_snap {q(name)}" for name in names] or ["    :"]
     out += ["}", "", "af_settings() {  # flow settings, resolved from the env snapshot"]
     out += _setting_code("AF_WORK_ROOT", flow.workspace.root)
+    out += ["    AF_ROOT_AS_WRITTEN=$AF_WORK_ROOT"]
     out += ['    case $AF_WORK_ROOT in /*) ;; *) AF_WORK_ROOT=$PWD/$AF_WORK_ROOT ;; esac']
     out += ['    af_norm "$AF_WORK_ROOT"; AF_WORK_ROOT=$REPLY']
     out += _setting_code("AF_STATE_DIR", flow.state.path)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # Compiled by aetherflow-compiler 0.1.0 from literals.yaml
-# (source sha256 2498af4db9869f1e85b798fda19a0ee459f452f20cf98dc5518bbc7123804c71).
+# (source sha256 eab758cc841b25f0aa2db0e0812b9e34737eeceb03b607a622a8532b7d5ef98d).
 # Do not edit: change the YAML and compile again.
 #
 #   python3 literals.py run [--run-id ID | --resume] [--job ID]... [--env-file F]... [--keep-going]
@@ -50,7 +50,7 @@ except Exception as exc:  # a file of the runtime is missing or damaged
 FLOW = Flow(
     flow_id="literals",
     source="literals.yaml",
-    source_sha256="2498af4db9869f1e85b798fda19a0ee459f452f20cf98dc5518bbc7123804c71",
+    source_sha256="eab758cc841b25f0aa2db0e0812b9e34737eeceb03b607a622a8532b7d5ef98d",
     compiler_version="0.1.0",
     description=None,
     workspace_root="/tmp/work",
@@ -61,6 +61,14 @@ FLOW = Flow(
     lock_scope="job",
     lock_ttl_seconds=3600,
     env_vars={"MISSING": True, "TRIM": True},
+    start_checks=[
+        [
+            "a",
+            "values",
+            "inputs",
+            [Text(Ref("env.TRIM", default=" kept spaces"), " and text")],
+        ],
+    ],
 )
 
 
@@ -110,6 +118,26 @@ def job_b(run):
     pass  # no steps: the job ends SUCCESS
 
 
+# literals.yaml:37: when
+def when_c(jobs):
+    return bool(
+        (jobs.output("a", "code") != 1000)
+        and (
+            jobs.output("a", "code")
+            != 31
+            != "ab"
+            != bytes([0, 34])
+            != complex(0.0, 2.5)
+            != complex(-0.0, -1.0)
+        )
+    )
+
+
+# literals.yaml:37
+def job_c(run):
+    pass  # no steps: the job ends SUCCESS
+
+
 JOBS = [
     Job(
         "a",
@@ -123,6 +151,13 @@ JOBS = [
         origin="literals.yaml:34",
         when=when_b,
         when_source="(jobs.a.outputs.code == 0 or jobs.a.status != 'FAILED') and -1 < 0 <= 1 and not false and jobs.a.skip_reason == None",
+    ),
+    Job(
+        "c",
+        job_c,
+        origin="literals.yaml:37",
+        when=when_c,
+        when_source="jobs.a.outputs.code != 1_000 and jobs.a.outputs.code != 0x1F != 'a' 'b' != b'\\x00\"' != 2.5j != -1J",
     ),
 ]
 

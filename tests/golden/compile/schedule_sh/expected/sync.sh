@@ -24,6 +24,7 @@ AF_COMPILER_VERSION='0.1.0'
 AF_LOCK_SCOPE='job'
 AF_FLOW_LOCK_NAME='flow_sync-464570778'
 AF_CLEANUP='on_success'
+AF_BUNDLE_DIRS=0
 AF_JOB_IDS='copy'
 # job id, then its step ids (for `status`)
 AF_JOB_STEPS='copy copy'"$AF_NL"''
@@ -37,6 +38,7 @@ af_snapshot() {  # the env snapshot: the values the flow's templates read
 af_settings() {  # flow settings, resolved from the env snapshot
     af_1='/tmp/work'
     AF_WORK_ROOT="$af_1"
+    AF_ROOT_AS_WRITTEN=$AF_WORK_ROOT
     case $AF_WORK_ROOT in /*) ;; *) AF_WORK_ROOT=$PWD/$AF_WORK_ROOT ;; esac
     af_norm "$AF_WORK_ROOT"; AF_WORK_ROOT=$REPLY
     af_1='/data/state/sync'

@@ -24,6 +24,7 @@ AF_COMPILER_VERSION='0.1.0'
 AF_LOCK_SCOPE='job'
 AF_FLOW_LOCK_NAME='flow_handoff-4133085298'
 AF_CLEANUP='on_success'
+AF_BUNDLE_DIRS=0
 AF_JOB_IDS='extract load'
 # job id, then its step ids (for `status`)
 AF_JOB_STEPS='extract list enough'"$AF_NL"'load copy'"$AF_NL"''
@@ -41,6 +42,7 @@ af_settings() {  # flow settings, resolved from the env snapshot
     af_env 'WORK_ROOT' '/srv/af/work' || { af_die "flow settings need env variable ${AF_MISSING#env.}"; }
     af_1="$af_1$REPLY"
     AF_WORK_ROOT="$af_1"
+    AF_ROOT_AS_WRITTEN=$AF_WORK_ROOT
     case $AF_WORK_ROOT in /*) ;; *) AF_WORK_ROOT=$PWD/$AF_WORK_ROOT ;; esac
     af_norm "$AF_WORK_ROOT"; AF_WORK_ROOT=$REPLY
     af_1='/srv/af/state/handoff.sqlite'
