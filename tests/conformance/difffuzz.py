@@ -48,11 +48,9 @@ from harness import RUN_ID, Case, Outcome, Side, engine_outcome, known_failing, 
 from bench.oracle import oracle_python  # noqa: E402
 
 SHELL = "dash"
-# Variables a step's environment dump leaves out: the shell's own, the test's switches (the
-# sh artifact's SQLite mirror, FZ_ENGINE on the engine's side), and the three the engine
-# exports to every step (README.md).
-ENV_NOT_COMPARED = ("PWD|OLDPWD|SHLVL|_|AETHERFLOW_SH_SQLITE_MIRROR|FZ_ENGINE|"
-                    "AETHERFLOW_LOCAL_ROOT_DIR|AETHERFLOW_ACTIVE_DIR|AETHERFLOW_CACHE_DIR")
+# Variables a step's environment dump leaves out: the shell's own and the test's switches
+# (the sh artifact's SQLite mirror, FZ_ENGINE on the engine's side).
+ENV_NOT_COMPARED = "PWD|OLDPWD|SHLVL|_|AETHERFLOW_SH_SQLITE_MIRROR|FZ_ENGINE"
 ENV_KEYS = ("FZ_A", "FZ_B", "FZ_C")
 UNSET = "FZ_UNSET"  # never set on either side
 
@@ -60,7 +58,6 @@ UNSET = "FZ_UNSET"  # never set on either side
 AVOIDED = {
     "own_job_lock_key": "with_lock_key_is_job_lock",
     "own_flow_lock_key": "with_lock_key_is_flow_lock",
-    "type_only_nested": "with_lock_step_type_only_nested",
     "listed_signal_code": "process_self_term_listed",
     "big_int_in_when": "when_big_int_literal",
     "unicode_space_items": "check_items_unicode_whitespace",
@@ -73,8 +70,6 @@ AVOIDED = {
     "clean_env_dump": "process_clean_env_no_path",
     "signal_stderr": "process_signal_log_file",
     "forbidden_env_value": "env_forbidden_syntax_inline",
-    "unicode_when": "when_unicode_job_id",
-    "python_literals": "when_python_number_forms",
     "atomic_parent": "atomic_dir_missing_parent",
     "big_min_count": "check_items_big_min_count",
     "nul_value": "value_nul_character",

@@ -47,6 +47,9 @@ class Case:
     plugins: dict[str, str] = field(default_factory=dict)
     profiles: dict[str, Any] | None = None
     modules: dict[str, str] = field(default_factory=dict)
+    # A code the compiler refuses the flow with, for every target, where the engine refuses
+    # it too before running anything (its validation or its schema): no run to compare.
+    refused: str | None = None
 
     @classmethod
     def load(cls, path: Path) -> Case:
@@ -70,7 +73,7 @@ class Case:
         text = yaml.safe_dump(flow, sort_keys=False, allow_unicode=True, width=1000)
         return cls(name, path, data.get("about", ""), text, {k: str(v) for k, v in (data.get("env") or {}).items()},
                    data.get("setup") or {}, data.get("runs") or [{}], data.get("beyond"),
-                   data.get("plugins") or {}, data.get("profiles"), data.get("modules") or {})
+                   data.get("plugins") or {}, data.get("profiles"), data.get("modules") or {}, data.get("refused"))
 
     def install_modules(self, dist: Path) -> None:
         """The case's modules next to the compiled flow script: the artifact's sys.path[0]."""

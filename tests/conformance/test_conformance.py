@@ -35,6 +35,11 @@ def test_case(case_path: Path, tmp_path: Path) -> None:
     args, engine_env = case.write_inputs(tmp_path)
     compiled = run_cli(["compile", str(flows), "-o", str(tmp_path / "dist"), *args])
     beyond = case.beyond or {}
+    if case.refused:  # the engine refuses it before running anything; the compiler refuses it
+        assert compiled.exit_code == 2 and f" {case.refused} " in compiled.stdout, compiled.stdout
+        engine = run_engine(Side(tmp_path / "engine", case), flow_file, case.runs[0], engine_env)
+        assert engine.exit == "failure" and engine.jobs == {}, engine.detail
+        return
     if "compile_error" in beyond:
         assert compiled.exit_code == 2 and f" {beyond['compile_error']} " in compiled.stdout, compiled.stdout
         engine = run_engine(Side(tmp_path / "engine", case), flow_file, case.runs[0], engine_env)

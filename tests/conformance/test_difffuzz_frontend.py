@@ -207,7 +207,7 @@ MUTATIONS: dict[str, Callable[[dict[str, Any]], None]] = {
     "ttl as a template": lambda d: d["flow"]["locks"].__setitem__("ttl_seconds", "{{env.TTL:300}}"),
 }
 # Mutations that reproduce a listed known disagreement (known_failing.yaml) wait for its fix.
-KNOWN_MUTATIONS = {"ttl as a template": "locks_ttl_template", "when names a keyword job": "when_keyword_job_id"}
+KNOWN_MUTATIONS: dict[str, str] = {}
 _listed = set(known_failing("engine"))
 ACTIVE = sorted(name for name in MUTATIONS if KNOWN_MUTATIONS.get(name) not in _listed)
 
