@@ -147,7 +147,9 @@ _ALL = [
     Code("AF407", "unknown-step-output", _E, "`steps.X.K` where step X's type never returns K.",
          "Use one of the step type's output keys (see the hint)."),
     # --- when ---------------------------------------------------------------------------
-    Code("AF501", "when-syntax", _E, "A `when` expression that does not parse.",
+    Code("AF501", "when-syntax", _E, "A `when` expression that does not parse, as Python reads it (the engine "
+         "evaluates `when` with Python and its validation refuses a syntax error, such as a keyword in "
+         "`jobs.if.status`, before anything runs).",
          "Write comparisons over `jobs.J.outputs.K` and literals, joined with and/or/not."),
     Code("AF502", "when-unsupported", _E, "A `when` expression uses something outside the allowed subset.",
          "Only `jobs.J.outputs.K`, `jobs.J.status`, `jobs.J.skip_reason`, literals, comparisons, "
@@ -215,8 +217,9 @@ _ALL = [
          "mapping: like the engine, the step passes it as one argument, its Python text (`['a', 'b']`).",
          "Write each argument as its own element of the list."),
     Code("AF813", "id-not-portable", _W, "A flow, job or step id with characters other than letters, digits, "
-         "`_` and `-` (such as `load.v2`). The engine and the Python artifact accept it, but templates and "
-         "`when` cannot name it and the POSIX shell target cannot hold it.",
+         "`_` and `-` (such as `load.v2`). The engine and the Python artifact accept it, but the POSIX shell "
+         "target cannot hold it, and templates and `when` cannot name it unless it is made of (Unicode) "
+         "letters, digits and `_`.",
          "Rename it with letters, digits, `_` and `-` if other steps or jobs need to refer to it."),
     Code("AF814", "unused-unknown-connector", _W, "A resource whose kind and driver name no connector, which no "
          "step names. The engine builds connectors on first use, so it never fails on it; a plugin step that "
