@@ -231,13 +231,13 @@ class Run:
             ) from None
         except (TemplateError, ValueError) as exc:
             raise ConfigError("flow settings cannot be resolved: %s" % exc) from None
+        if flow.start_checks:  # with the environment the engine's validation sees
+            check_start_templates(flow.start_checks, self.env)
         # As the engine: the workspace root as written (or, from a bundle, the bundle's
         # folder) for steps and templates, whatever the environment said.
         folder = options.bundle_root if flow.bundle_dirs else path_text(root)
         for name in RUN_ENV:
             self.env[name] = folder
-        if flow.start_checks:
-            check_start_templates(flow.start_checks, self.env)
         # Resolved before anything runs, like the engine: a bad resource stops the run (exit 2).
         resolved: Dict[str, Dict[str, Any]] = {}
         if flow.resources:
