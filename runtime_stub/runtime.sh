@@ -1591,6 +1591,13 @@ af_missing() {  # the template key in AF_MISSING is missing (or, AF_MISSING empt
     esac
 }
 
+af_nul_fail() {  # LOGFILE: a value held a NUL (AF_NUL): the program cannot start, after Python opened its log file
+    case " $AF_P_STDOUT $AF_P_STDERR " in
+        *' file '*) [ -z "$1" ] || { mkdir -p "${1%/*}" && : >>"$1"; } 2>/dev/null ;;
+    esac
+    af_step_fail 'embedded null byte'
+}
+
 # TEXT SOURCE: 0, or 1 with AF_SYNTAX (AF_MISSING empty) when text with tokens (SOURCE, the
 # template as written) rendered to something the template contract forbids in a result.
 af_rendered() {
@@ -1843,7 +1850,7 @@ af_process() {
             sleep "$af_delay"
         fi
         af_event DEBUG process_start "job_id=$AF_JOB" "step_id=$AF_STEP" "attempt=$af_attempt"
-        [ -z "$AF_NUL" ] || { af_step_fail 'embedded null byte'; return 1; }  # in argv, env or cwd (af_text)
+        [ -z "$AF_NUL" ] || { af_nul_fail "$af_log"; return 1; }  # in argv, env or cwd
         af_run_once "$af_cwd" "$af_log" "$af_temp" "$@"
         af_rc=$AF_RC
         if [ "$AF_TIMED_OUT" = 1 ]; then
