@@ -2374,11 +2374,19 @@ af_main() {
         *) AF_LOG_STYLE=text ;;
     esac
     case $AF_COMMAND in
-        run) af_settings; af_cmd_run ;;
+        run)
+            af_settings
+            # The templates an env value can make the engine's validation refuse, where the flow has some.
+            ! command -v af_start_checks >/dev/null || af_start_checks
+            af_cmd_run ;;
         plan) af_plan; exit 0 ;;
         check-env) af_check_env ;;
         status) af_settings; af_cmd_status ;;
     esac
+}
+
+af_start_refused() {  # JOB STEP SECTION: a template af_rendered refused (AF_SYNTAX) stops the run before it starts
+    af_die "job '$1', step '$2', $3: $AF_SYNTAX (the engine's validation renders step templates with the environment and refuses the run)"
 }
 
 af_die_usage() {

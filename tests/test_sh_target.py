@@ -758,3 +758,43 @@ def test_repr_escapes_the_characters_python_does_not_print(tmp_path: Path) -> No
                            str(ROOT / "runtime_stub" / "runtime.sh"), *(json.dumps(v, ensure_ascii=False) for v in values)],
                           capture_output=True, text=True, check=True)
     assert proc.stdout.splitlines() == [str(v) for v in values]
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_an_env_value_that_makes_a_text_forbidden_refuses_the_run_at_its_start(project: Project,
+                                                                             shell: tuple[str, ...]) -> None:
+    """As the engine's validation (and the Python artifact): X='a{}b' in 'v={{env.X}}'
+    refuses the run before anything is written (exit 2); a step's section stops at the
+    first key the validation cannot resolve, so a text after a step result is left to the
+    step, which fails when it runs."""
+    flow = """\
+        jobs:
+          - id: a
+            steps:
+              - {id: first, type: external.process, inputs: {command: ["sh", "-c", "echo first >> ../../../ledger"], cwd: "."}}
+              - id: use
+                type: external.process
+                inputs: {command: ["sh", "-c", "echo \\"$2\\" >> ../../../ledger", "sh", FIRST_ARG, "v={{env.X}}"], cwd: "."}
+                outputs: {o: "{{env.MISSING}}", p: "p{{env.X}}"}
+        """
+    _sh_flow(project, "fb", flow.replace("FIRST_ARG", '"x"'))
+    project.compile("--target", "sh")
+    check = subprocess.run([_shellcheck(), "-s", "sh", "--severity=style", str(project.dist / "fb.sh")],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout
+    proc = _run(project, shell, "fb", "run", "--run-id", "r1", env={"X": "a{}b"})
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[-1] == (
+        "error: job 'a', step 'use', inputs: Unsupported templating syntax. Use {{VAR}} or {{VAR:DEFAULT}} | "
+        "the rendered value of 'v={{env.X}}' contains '{}' (the engine's validation renders step templates with "
+        "the environment and refuses the run)")
+    assert not project.work.exists() and not project.state("fb").exists()
+    proc = _run(project, shell, "fb", "run", "--run-id", "r2", env={"X": "a{b", "MISSING": "m"})
+    assert proc.returncode == 0, proc.stderr
+    assert (project.work / "fb" / "ledger").read_text().split() == ["first", "v=a{b"]
+    _sh_flow(project, "fb", flow.replace("FIRST_ARG", '"{{steps.first.exit_code}}"'))
+    project.compile("--target", "sh")
+    proc = _run(project, shell, "fb", "run", "--run-id", "r3", env={"X": "a{}b"})
+    assert proc.returncode == 1 and "contains '{}'" in proc.stderr
+    status = _status(project, shell, "fb", "r3")["jobs"]["a"]
+    assert (status["status"], status["steps"]) == ("FAILED", {"first": "SUCCESS", "use": "FAILED"})

@@ -787,6 +787,71 @@ def _setting_code(variable: str, value: ir.Value) -> list[str]:
     return [line.replace("af_missing; ", "") for line in code.lines]
 
 
+# Before a run the engine's validation renders every step's inputs and outputs with the
+# environment, `run_id` and `flow_id` (placeholders) and every other root empty, and refuses
+# the run when a rendered text holds forbidden syntax; each section stops at the first key
+# that does not resolve there. The Python artifact does the same at its start (the rule of
+# codegen.python.start_checks, branch i24-python: the same templates, in the same order).
+_VALIDATION_TEXT = {("run_id",): "RUN_ID", ("flow_id",): "FLOW_ID"}
+
+
+def start_checks(flow: ir.Flow) -> list[tuple[str, str, str, list[Template]]]:
+    """(job, step, section, templates) for every step section in which an env value can
+    make the engine's validation refuse the run: its templates in the order the validation
+    renders them, up to the last text with an env token (a standalone env token without
+    default before it stops the section when its variable is missing)."""
+    out = []
+    for job in flow.jobs:
+        for step in job.steps:
+            for section, value in (("inputs", step.inputs), ("outputs", step.outputs)):
+                items: list[Template] = []
+                last = 0
+                for _, template in _templates_at(value, ()):
+                    refs = template.refs
+                    if any(r.root != "env" and r.path not in _VALIDATION_TEXT and r.default is None for r in refs):
+                        break  # never resolves there: the validation stops here on every run
+                    if not template.standalone and any(r.root == "env" for r in refs):
+                        items.append(template)
+                        last = len(items)
+                    elif any(r.root == "env" and r.default is None for r in refs):
+                        items.append(template)  # a missing variable stops the section here
+                if last:
+                    out.append((job.id, step.id, section, items[:last]))
+    return out
+
+
+def _start_check_code(flow: ir.Flow) -> list[str]:
+    """af_start_checks, run before a run starts where the flow has one: the templates of
+    start_checks rendered from the env snapshot; forbidden syntax in one stops the run
+    with exit 2 before anything is written, a missing key ends its section."""
+    checks = start_checks(flow)
+    if not checks:
+        return []
+    code = _Code("        ")
+    out = ["af_start_checks() {  # as the engine's validation: the templates an env value can make it refuse"]
+    for job_id, step_id, section, templates in checks:
+        where = f"job '{job_id}', step '{step_id}', {section}"
+        code.lines = []
+        for template in templates:
+            if template.standalone:
+                code.add(f"af_env {q(template.refs[0].path[1])} || break")
+                continue
+            var = code.var()
+            code.add(f"{var}=")
+            for part in template.parts:
+                if isinstance(part, Ref) and part.root == "env":
+                    args = q(part.path[1]) + ("" if part.default is None else " " + q(part.default))
+                    code.add(f"af_env {args} || break")
+                    code.add(f'{var}="${var}$REPLY"')
+                else:
+                    text = _VALIDATION_TEXT.get(part.path, part.default) if isinstance(part, Ref) else part.text
+                    if text:
+                        code.add(f'{var}="${var}"{q(text)}')
+            code.add(f'af_rendered "${var}" {q(template.source)} || af_start_refused {q(job_id)} {q(step_id)} {section}')
+        out += [f"    while :; do  # {comment_text(where)}", *code.lines, "        break", "    done"]
+    return out + ["}", ""]
+
+
 def state_path_note(flow: ir.Flow) -> str | None:
     """Where the shell artifact of a flow whose state backend is not `file` keeps its
     state (the file layout, beside the declared path), or None for a file-backed flow."""
@@ -900,6 +965,7 @@ def generate_sh(flow: ir.Flow) -> str:
             '        1 | [Tt][Rr][Uu][Ee] | [Yy][Ee][Ss] | [Yy] | [Oo][Nn]) AF_SANDBOX=1 ;;',
             '        *) AF_SANDBOX=0 ;;',
             '    esac', "}", ""]
+    out += _start_check_code(flow)
     out += ["af_plan() {"]
     out += ["    printf '%s\\n' \\"] + [f"        {q(line)} \\" for line in _plan_lines(flow)]
     out[-1] = out[-1][:-2]
