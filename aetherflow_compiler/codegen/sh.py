@@ -792,7 +792,7 @@ def _setting_code(variable: str, value: ir.Value) -> list[str]:
 # the run when a rendered text holds forbidden syntax; each section stops at the first key
 # that does not resolve there. The Python artifact does the same at its start (the rule of
 # codegen.python.start_checks, branch i24-python: the same templates, in the same order).
-_VALIDATION_TEXT = {("run_id",): "RUN_ID", ("flow_id",): "FLOW_ID"}
+_VALIDATION_TEXT: dict[tuple[str, ...], str | None] = {("run_id",): "RUN_ID", ("flow_id",): "FLOW_ID"}
 
 
 def start_checks(flow: ir.Flow) -> list[tuple[str, str, str, list[Template]]]:
