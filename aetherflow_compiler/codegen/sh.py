@@ -427,8 +427,8 @@ def _emit_json(code: _Code, value: ir.Value, fail: str, scope: _Scope, missing: 
     return var
 
 
-_CONVERT = {"int": "af_to_int", "num": "af_to_num", "bool": "af_to_bool"}
-_EXACT = {"bigint": ("af_to_int", " exact")}  # an int kept whole however long (min_count)
+# bigint: an int kept whole however long (min_count); int: clamped to 64 bits
+_CONVERT = {"int": "af_to_int", "bigint": "af_to_int", "num": "af_to_num", "bool": "af_to_bool"}
 
 
 def _emit_setting(code: _Code, variable: str, value: ir.Value, kind: str, name: str, fail: str,
@@ -444,8 +444,8 @@ def _emit_setting(code: _Code, variable: str, value: ir.Value, kind: str, name: 
     literal = _emit_json(code, value, fail, scope)
     if falsy is not None:
         code.add(f'af_truthy "${literal}" || {literal}={q(json.dumps(falsy))}')
-    function, extra = _EXACT.get(kind) or (_CONVERT[kind], "")
-    code.add(f'{function} "${literal}" {q(name)}{extra} || {fail}')
+    exact = " exact" if kind == "bigint" else ""
+    code.add(f'{_CONVERT[kind]} "${literal}" {q(name)}{exact} || {fail}')
     code.add(f"{variable}=$REPLY")
 
 
