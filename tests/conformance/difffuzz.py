@@ -73,6 +73,7 @@ AVOIDED = {
     "env_name_not_shell": "process_env_name_not_shell",
     "ttl_zero_nested": "with_lock_ttl_zero_nested",
     "atomic_bad_setting": "atomic_dir_bad_setting",
+    "empty_mapping_when": "when_empty_mapping_truthy",
 }
 
 
@@ -578,6 +579,8 @@ def _when_atom(draw: Any, ctx: Ctx) -> str:
                 literal = literal[1:]
         if big:
             literal = "3"
+        if sample == {} and "empty_mapping_when" in ctx.avoid:  # whole, an empty mapping is the engine's true
+            form = "output"
         if form == "bare":
             return path
         if form == "chained":
