@@ -529,8 +529,8 @@ af_strip() {  # TEXT [num] -> REPLY: TEXT without the whitespace str.strip() (nu
         *[!"$AF_ASCII"]*)
             af_ws=$AF_WS_RE
             [ "${2-}" = num ] || af_ws="[\034-\037]|$af_ws"
-            REPLY=$(AF_V=$1 LC_ALL=C awk -v ws="$af_ws" 'BEGIN {
-                p = ENVIRON["AF_V"]; sub("^(" ws ")+", "", p); sub("(" ws ")+$", "", p); printf "%sx", p }')
+            REPLY=$(printf '%s' "$1" | LC_ALL=C awk -v ws="$af_ws" '{ p = (NR > 1) ? p "\n" $0 : $0 }
+                END { sub("^(" ws ")+", "", p); sub("(" ws ")+$", "", p); printf "%sx", p }')
             REPLY=${REPLY%x} ;;
         *) REPLY=${1#"${1%%[! ]*}"}; REPLY=${REPLY%"${REPLY##*[! ]}"} ;;
     esac
@@ -1683,8 +1683,9 @@ af_lock_step() {  # KEY TTL: with_lock's lock, or the step fails (not reentrant:
 af_split_items() {  # TEXT -> REPLY: how many items a comma-separated string holds (empty parts dropped)
     case $1 in
         *[!"$AF_ASCII"]*)  # parts stripped as str.strip() does
-            REPLY=$(AF_V=$1 LC_ALL=C awk -v ws="[\034-\037]|$AF_WS_RE" 'BEGIN {
-                n = split(ENVIRON["AF_V"], parts, ","); c = 0
+            REPLY=$(printf '%s' "$1" | LC_ALL=C awk -v ws="[\034-\037]|$AF_WS_RE" '{ s = (NR > 1) ? s "\n" $0 : $0 }
+            END {
+                n = split(s, parts, ","); c = 0
                 for (k = 1; k <= n; k++) {
                     p = parts[k]; sub("^(" ws ")+", "", p); sub("(" ws ")+$", "", p)
                     if (p != "") c++
