@@ -9,6 +9,7 @@
 AF_NL='
 '
 AF_UP0=
+AF_NUL=
 
 # --- messages --------------------------------------------------------------------------
 
@@ -221,7 +222,9 @@ af_json_awk() {
         }'
 }
 
-# A JSON literal -> the text Python's str() gives for it, in REPLY.
+# A JSON literal -> the text Python's str() gives for it, in REPLY. A string that holds a
+# NUL (\u0000) loses it here (a shell variable cannot hold one) and sets AF_NUL: the step's
+# program cannot be started then, as in Python ("embedded null byte").
 af_text() {
     case $1 in
         true) REPLY=True ;;
@@ -229,7 +232,10 @@ af_text() {
         null) REPLY=None ;;
         \"*)
             case $1 in
-                *\\*) REPLY=$(printf '%s' "$1" | af_unjson_awk); REPLY=${REPLY%x} ;;
+                *\\*)
+                    REPLY=$(printf '%s' "$1" | af_unjson_awk)
+                    case $REPLY in *0) AF_NUL=1 ;; esac
+                    REPLY=${REPLY%?} ;;
                 *) REPLY=${1#\"}; REPLY=${REPLY%\"} ;;
             esac ;;
         \[* | \{*) REPLY=$(printf '%s' "$1" | af_pyrepr_awk) ;;
@@ -237,30 +243,24 @@ af_text() {
     esac
 }
 
-# A JSON array or object on stdin (one line) -> Python's str() of it: 'quoted' strings,
-# True/False/None, ", " and ": " between items.
+# A JSON array or object on stdin (one line) -> Python's str() of it: strings quoted as
+# repr() quotes them, True/False/None, ", " and ": " between items. repr() escapes the
+# characters that are not printable: \t \n \r, \xhh, \uhhhh, \Uhhhhhhhh; bytes that are not
+# UTF-8 are \udcXX (as Python's surrogateescape reads them). Non-ASCII characters that are
+# not printable, from Python 3.11's str.isprintable() (Unicode 14.0): ranges after 0x7f,
+# each "GAP" or "GAP+LENGTH" in hex from the end of the one before.
 af_pyrepr_awk() {
     LC_ALL=C awk '
-        BEGIN { for (i = 1; i < 32; i++) ctl[sprintf("%c", i)] = sprintf("\\x%02x", i)
-                ctl["\n"] = "\\n"; ctl["\r"] = "\\r"; ctl["\t"] = "\\t"; ctl[sprintf("%c", 127)] = "\\x7f" }
-        { s = s $0 }
+        BEGIN { for (i = 1; i < 256; i++) ord[sprintf("%c", i)] = i }
+        { s = (NR > 1) ? s "\n" $0 : $0 }
         END {
             out = ""; n = length(s); i = 1
             while (i <= n) {
                 c = substr(s, i, 1)
                 if (c == "\"") {
-                    text = ""; i++
-                    while (i <= n && (c = substr(s, i, 1)) != "\"") {
-                        if (c == "\\") {
-                            e = substr(s, i + 1, 1); i++
-                            if (e == "n") c = "\n"; else if (e == "t") c = "\t"; else if (e == "r") c = "\r"
-                            else if (e == "b") c = sprintf("%c", 8); else if (e == "f") c = sprintf("%c", 12)
-                            else if (e == "u") { c = sprintf("%c", hex(substr(s, i + 1, 4))); i += 4 }
-                            else c = e
-                        }
-                        text = text c; i++
-                    }
-                    out = out quote(text)
+                    j = i + 1
+                    while (j <= n && (c = substr(s, j, 1)) != "\"") j += (c == "\\") ? 2 : 1
+                    out = out quote(substr(s, i + 1, j - i - 1)); i = j
                 } else if (substr(s, i, 4) == "true") { out = out "True"; i += 3 }
                 else if (substr(s, i, 5) == "false") { out = out "False"; i += 4 }
                 else if (substr(s, i, 4) == "null") { out = out "None"; i += 3 }
@@ -271,39 +271,133 @@ af_pyrepr_awk() {
             }
             printf "%s", out
         }
-        function quote(t,   q, r, k, ch) {
-            q = (index(t, "\047") && !index(t, "\"")) ? "\"" : "\047"; r = q
-            for (k = 1; k <= length(t); k++) {
-                ch = substr(t, k, 1)
-                if (ch == "\\") r = r "\\\\"
-                else if (ch == q) r = r "\\" q
-                else if (ch in ctl) r = r ctl[ch]
-                else r = r ch
+        function quote(t,   n, k, m, c, e, cp, lo, len, b, sq, dq, q, r) {
+            n = 0; k = 1; m = length(t); sq = 0; dq = 0
+            while (k <= m) {  # the code points of the JSON string body
+                c = substr(t, k, 1); b = ord[c]
+                if (c == "\\") {
+                    e = substr(t, k + 1, 1); k += 2
+                    if (e == "u") {
+                        cp = hex(substr(t, k, 4)); k += 4
+                        if (cp >= 55296 && cp < 56320 && substr(t, k, 2) == "\\u") {
+                            lo = hex(substr(t, k + 2, 4))
+                            if (lo >= 56320 && lo < 57344) { cp = 65536 + (cp - 55296) * 1024 + lo - 56320; k += 6 }
+                        }
+                    } else cp = (e == "n") ? 10 : (e == "t") ? 9 : (e == "r") ? 13 : (e == "b") ? 8 : (e == "f") ? 12 : ord[e]
+                } else if (b < 128) { cp = b; k++ }
+                else {
+                    len = (b >= 194 && b < 224) ? 2 : (b >= 224 && b < 240) ? 3 : (b >= 240 && b < 245) ? 4 : 0
+                    cp = utf8_at(t, k, len, b)
+                    if (cp < 0) { cp = 56320 + b; k++ } else k += len
+                }
+                cps[++n] = cp
+                if (cp == 39) sq = 1; else if (cp == 34) dq = 1
+            }
+            q = (sq && !dq) ? "\"" : "\047"; r = q
+            for (k = 1; k <= n; k++) {
+                cp = cps[k]
+                if (cp == 92) r = r "\\\\"
+                else if (cp == ord[q]) r = r "\\" q
+                else if (cp == 9) r = r "\\t"
+                else if (cp == 10) r = r "\\n"
+                else if (cp == 13) r = r "\\r"
+                else if (cp < 32 || cp == 127) r = r sprintf("\\x%02x", cp)
+                else if (cp < 127) r = r sprintf("%c", cp)
+                else if (!printable(cp)) r = r sprintf((cp < 256) ? "\\x%02x" : (cp < 65536) ? "\\u%04x" : "\\U%08x", cp)
+                else r = r utf8(cp)
             }
             return r q
         }
+        function utf8_at(t, k, len, b,   cp, j, x) {  # the code point of a well-formed sequence at k, or -1
+            if (!len) return -1
+            cp = (len == 2) ? b - 192 : (len == 3) ? b - 224 : b - 240
+            for (j = 1; j < len; j++) {
+                x = ord[substr(t, k + j, 1)]
+                if (x < 128 || x >= 192) return -1
+                cp = cp * 64 + x - 128
+            }
+            if ((len == 3 && (cp < 2048 || (cp >= 55296 && cp < 57344))) || (len == 4 && (cp < 65536 || cp > 1114111))) return -1
+            return cp
+        }
+        function utf8(n) {
+            if (n < 2048) return sprintf("%c%c", 192 + int(n / 64), 128 + n % 64)
+            if (n < 65536) return sprintf("%c%c%c", 224 + int(n / 4096), 128 + int(n / 64) % 64, 128 + n % 64)
+            return sprintf("%c%c%c%c", 240 + int(n / 262144), 128 + int(n / 4096) % 64, 128 + int(n / 64) % 64, 128 + n % 64)
+        }
         function hex(h,   v, k) {
             v = 0
-            for (k = 1; k <= 4; k++) v = v * 16 + index("0123456789abcdef", tolower(substr(h, k, 1))) - 1
+            for (k = 1; k <= length(h); k++) v = v * 16 + index("0123456789abcdef", tolower(substr(h, k, 1))) - 1
             return v
+        }
+        function printable(cp,   l, h, m) {
+            if (!NP) nonprintable()
+            l = 1; h = NP
+            while (l <= h) {
+                m = int((l + h) / 2)
+                if (cp < LO[m]) h = m - 1; else if (cp > HI[m]) l = m + 1; else return 0
+            }
+            return 1
+        }
+        function nonprintable(   t, parts, k, p, at) {
+            t = "80+20 d 2cb+1 7+3 8 2 15 18e 27+1 33+1 4 38+7 1c+3 7+10 17 c1 31+1 3c+1 66+d 3c+1 32+1 10 1d+1 2"
+            t = t " c+4 20+8 4b a2 9+1 3+1 17 8 2+2 5+1 a+1 3+1 5+7 2+3 3 6+1 1a+1 4 7+3 3+1 17 8 3 3 3+1 2 6+3 3+1"
+            t = t " 4+2 2+6 5 2+6 12+9 4 a 4 17 8 3 6+1 b 4 4+1 2+e 5+1 d+6 8 4 9+1 3+1 17 8 3 6+1 a+1 3+1 4+6 4+3 3"
+            t = t " 6+1 13+9 3 7+2 4 5+2 3 2 3+2 3+2 4+2 d+3 6+2 4 5+1 2+5 2+d 16+4 e 4 18 11+1 a 4 5+6 3 4+1 2+1"
+            t = t " 5+1 b+6 17 4 18 b 6+1 a 4 5+6 3+5 3 5+1 b 3+c e 4 34 4 7+3 11+1 1b 4 13+2 19 a 2+1 8+2 2+3 7 2"
+            t = t " 9+5 b+1 4+b 3b+3 1e+24 3 2 6 19 2 18+1 6 2 7+1 b+1 5+1f 49 25+3 28 25 10 e+24 c7 2+4 2+1 17a 5+1"
+            t = t " 8 2 5+1 2a 5+1 22 5+1 8 2 5+1 10 3a 5+1 44+1 21+2 1b+5 57+1 7+1 281 1d+2 5a+6 17+8 19+8 15+b e 4"
+            t = t " 3+b 5f+1 b+5 b+5 f c+5 5a+6 2c+4 47+9 20 d+3 d+3 2+2 2b+1 6+a 2d+3 1b+5 c+2 3f+1 42 1e+1 c+5 b+5"
+            t = t " f+1 20+30 4e+2 30 75+7 3d+2 10+2 3d+6 2c+1 c+7 2c+4 217+1 7+1 27+1 7+1 9 2 2 2 20+1 36 10 f+1 7"
+            t = t " 14+1 4 a+10 19+7 30+10 3+1 1c e+2 22+e 22+e 8d+3 298+18 c+14 715+1 21 15e+4 2e 2+4 2+1 39+6 3+d"
+            t = t " 19+8 8 8 8 8 8 8 8 8 7f+21 1b 5a+b d7+19 d+4 40 57+1 68+4 2c 5f 55+b 30 726e+2 38+8 15d+13 b9+7"
+            t = t " cc+4 3 2 6+17 3c+2 b+5 39+7 47+7 d+5 75+a 1f+2 4f c+3 22 38+8 f+1 b+1 68+17 1d+9 7+1 7+1 7+8 8 8"
+            t = t " 3d+3 7f+1 b+5 2ba5+b 18+3 32+2103 16f+1 6b+25 8+b 6+4 1b 6 2 3 3 7e+f 1be+1 37+6 2+1f 2b+5 34 14"
+            t = t " 5+3 6 88+3 bf+2 7+1 7+1 7+1 4+2 8 8+c 3+1 d 1b 14 3 10+1 f+21 7c+4 4+3 2e+2 59 e+2 2+2e 2f+81"
+            t = t " 1e+2 32+e 1d+3 25+8 1f+4 2c+4 1f 26+3 f+29 9f+1 b+5 25+3 25+3 29+7 35+a d 10 8 3 c 10 8 3+42"
+            t = t " 138+8 17+9 9+17 7 2b a+44 7+1 2 2d 3+2 2+1 18 49+7 a+2f 14 3+4 22+2 1c+4 2+3f 39+3 15+1 33 3+4 9"
+            t = t " 4 1e+1 4+3 b+6 a+6 41+1f 28+3 d+8 37+2 1e+1 1c+4 1b+6 5+b 8+4f 4a+36 34+c 34+6 2f+7 b+125 20 2b"
+            t = t " 4+1 3+4d 29+7 2b+15 1b+25 1d+13 18+8 4f+3 25+8 3f 6+c 1a+6 b+5 36 13+7 28+8 61 15+a 13 2d+40 8 2"
+            t = t " 5 10 c+5 3c+4 b+5 5 9+1 3+1 17 8 3 6 b+1 3+1 4+1 2+5 2+4 8+1 8+2 6+8a 5d 6+1d 49+7 b+a5 37+1"
+            t = t " 27+21 46+a b+5 e+12 3b+5 b+35 1c+1 10+3 18+b8 3d+63 54+b 9+1 2+1 9 3 1f 3+1 d+8 b+45 9+1 2f+1"
+            t = t " c+1a 49+7 54+c 4a+106 a 2e f+9 1e+2 21+1 17 f+48 8 3 2d+2 2 3 a+7 b+5 7 3 26 3 7+6 b+135 1a+b6"
+            t = t " 2+e 33+c 39c+65 70 6+a c5+a4b 64+c 430+fd0 248+21b8 23a+6 20 b+3 52 b+5 1f+1 7+9 47+9 b 8 16+4"
+            t = t " 14+2af 5c+64 4c+3 3a+6 12+3f 6+a 3+d 17f9+7 4d7+29 a+22e6 5 8 3 124+2c 4+10 5+7 18d+903 6c+4 e+2"
+            t = t " a+6 b+1 5+125f 2f+1 18+8 75+3b f7+9 28+1 4b+7 71+14 47+99 15+b 58+8 1a+86 56 48 3+1 2+1 3+1 5 d"
+            t = t " 2 8 42 5+1 9 8 1d 5 6 2+2 8 155+1 125+1 2bf+e 6 10+44f 20+e0 8 12+1 8 3 6+d4 2e+2 f+1 b+3 3+13f"
+            t = t " 20+10 3b+4 2+4df 8 5 3 10 c6+1 11+28 4d+3 b+3 3+310 45+4b 3e+c1 5 1c 3 2+1 2 b 5 2 2+5 2+3 2 2 2"
+            t = t " 4 3 2+1 2 2 2 2 2 3 2+1 5 8 5 5 2 b 12+4 4 6 12+33 3+10d 2d+3 65+b 10+1 10 10 26+9 af+37 1e+c"
+            t = t " 2d+3 a+6 3+d 7+99 3d9+4 11+2 e+2 75+b 5a+6 d+3 2+e d+3 39+7 b+5 29+7 1f+1 3+4d 155+b f+1 6+2 6+2"
+            t = t " 8+8 1e+2 c+4 7+9 b+5 9+7 8+8 94 38+24 b+405 a6e1+1f 103a+6 df+1 1683+d 1d32+c1e 21f+5e1"
+            t = t " 134c+aedb4 f1+2fe0f"
+            NP = split(t, parts, " "); at = 0
+            for (k = 1; k <= NP; k++) {
+                p = index(parts[k], "+")
+                if (p) { LO[k] = at + hex(substr(parts[k], 1, p - 1)); HI[k] = LO[k] + hex(substr(parts[k], p + 1)) }
+                else { LO[k] = at + hex(parts[k]); HI[k] = LO[k] }
+                at = HI[k]
+            }
         }'
 }
 
-af_unjson_awk() {  # a JSON string literal on stdin -> its text, then "x" (command substitution keeps trailing newlines that way)
+af_unjson_awk() {  # a JSON string literal on stdin -> its text, then "x", or "0" when it held a NUL (dropped)
     LC_ALL=C awk '
         { s = (NR > 1) ? s "\n" $0 : $0 }
         END {
-            s = substr(s, 2, length(s) - 2); out = ""
+            s = substr(s, 2, length(s) - 2); out = ""; nul = 0
             while ((i = index(s, "\\")) > 0) {
                 out = out substr(s, 1, i - 1); c = substr(s, i + 1, 1)
                 if (c == "n") out = out "\n"; else if (c == "t") out = out "\t"
                 else if (c == "r") out = out "\r"; else if (c == "b") out = out "\b"
                 else if (c == "f") out = out "\f"; else if (c == "u") {
-                    out = out sprintf("%c", hex(substr(s, i + 2, 4))); i += 4
+                    n = hex(substr(s, i + 2, 4)); i += 4
+                    if (n == 0) nul = 1
+                    else if (n < 128) out = out sprintf("%c", n)
+                    else if (n < 2048) out = out sprintf("%c%c", 192 + int(n / 64), 128 + n % 64)
+                    else out = out sprintf("%c%c%c", 224 + int(n / 4096), 128 + int(n / 64) % 64, 128 + n % 64)
                 } else out = out c
                 s = substr(s, i + 2)
             }
-            printf "%sx", out s
+            printf "%s%s", out s, (nul ? "0" : "x")
         }
         function hex(h,   n, k, d) {
             n = 0
@@ -397,27 +491,56 @@ af_repr() {  # JSON literal -> REPLY: Python's repr() of the value (for messages
     REPLY=${REPLY#[}; REPLY=${REPLY%]}
 }
 
-af_to_int() {  # JSON LITERAL NAME -> REPLY: int() of the value, as Python reads it; the step fails otherwise
+# JSON LITERAL NAME [exact] -> REPLY: int() of the value, as Python reads it, in decimal
+# digits; the step fails otherwise. With `exact` an integer keeps all its digits (Python's
+# ints have no limit); without, one beyond 18 digits is clamped to the shell's 64 bits.
+af_to_int() {
     case $1 in
         true) REPLY=1; return 0 ;;
         false) REPLY=0; return 0 ;;
-        \"*) af_text "$1"; af_v=$REPLY ;;
+        \"*) af_text "$1"; af_strip "$REPLY" num; af_v=$REPLY ;;
+        [0-9]*[eE]* | -[0-9]*[eE]*)  # 1e+20: integral beyond 2^53 (where busybox awk's int() overflows)
+            af_v=$(LC_ALL=C awk -v v="$1" 'BEGIN { v += 0; printf "%.0f", (v > 9007199254740992 || v < -9007199254740992) ? v : int(v) }') ;;
+        [0-9]*.* | -[0-9]*.*) af_v=${1%%.*} ;;
         *) af_v=$1 ;;
     esac
-    af_v=${af_v#"${af_v%%[![:space:]]*}"}; af_v=${af_v%"${af_v##*[![:space:]]}"}
-    case $1 in \"*) ;; *[.eE]*) af_v=${af_v%%[.eE]*}; case $af_v in '' | - | + | -0 | +0) af_v=0 ;; esac ;; esac
-    case ${af_v#[-+]} in
+    af_sign=
+    case $af_v in -*) af_sign=-; af_v=${af_v#-} ;; +*) af_v=${af_v#+} ;; esac
+    case $af_v in
         '' | *[!0-9]*) af_repr "$1"; af_step_fail "input $2 must be an integer, got $REPLY"; return 1 ;;
     esac
-    REPLY=$((${af_v#+} + 0))
+    af_v=${af_v#"${af_v%%[!0]*}"}
+    if [ -z "$af_v" ]; then REPLY=0
+    elif [ "${#af_v}" -le 18 ] || [ "${3-}" = exact ]; then REPLY=$af_sign$af_v
+    elif [ -n "$af_sign" ]; then REPLY=-9223372036854775808
+    else REPLY=9223372036854775807
+    fi
+}
+
+# Python's whitespace as UTF-8 alternatives for awk: what int() and float() strip; str.strip()
+# (str.isspace) also strips \034-\037.
+AF_WS_RE='[\011-\015 ]|\302\205|\302\240|\341\232\200|\342\200\200|\342\200\201|\342\200\202|\342\200\203|\342\200\204|\342\200\205|\342\200\206|\342\200\207|\342\200\210|\342\200\211|\342\200\212|\342\200\250|\342\200\251|\342\200\257|\342\201\237|\343\200\200'
+# The printable ASCII characters: text made of them only is stripped and split here, by
+# builtins; other text (a tab, a non-ASCII space) by awk with AF_WS_RE.
+AF_ASCII=' !"#$%&'"'"'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~'
+
+af_strip() {  # TEXT [num] -> REPLY: TEXT without the whitespace str.strip() (num: int()) removes at both ends
+    case $1 in
+        *[!"$AF_ASCII"]*)
+            af_ws=$AF_WS_RE
+            [ "${2-}" = num ] || af_ws="[\034-\037]|$af_ws"
+            REPLY=$(printf '%s' "$1" | LC_ALL=C awk -v ws="$af_ws" '{ p = (NR > 1) ? p "\n" $0 : $0 }
+                END { sub("^(" ws ")+", "", p); sub("(" ws ")+$", "", p); printf "%sx", p }')
+            REPLY=${REPLY%x} ;;
+        *) REPLY=${1#"${1%%[! ]*}"}; REPLY=${REPLY%"${REPLY##*[! ]}"} ;;
+    esac
 }
 
 af_to_bool() {  # JSON LITERAL NAME -> REPLY 1 or 0: a string by its meaning, anything else by bool()
     case $1 in
         \"*)
-            af_text "$1"
-            af_v=$(printf '%s' "$REPLY" | LC_ALL=C tr '[:upper:]' '[:lower:]')
-            af_v=${af_v#"${af_v%%[![:space:]]*}"}; af_v=${af_v%"${af_v##*[![:space:]]}"}
+            af_text "$1"; af_strip "$REPLY"
+            af_lower "$REPLY" ''; af_v=$REPLY
             case $af_v in
                 true | yes | on | 1) REPLY=1 ;;
                 false | no | off | 0 | '') REPLY=0 ;;
@@ -432,8 +555,7 @@ af_to_num() {  # JSON LITERAL NAME -> REPLY: float() of the value
         true) REPLY=1 ;;
         false) REPLY=0 ;;
         \"*)
-            af_text "$1"; af_v=$REPLY
-            af_v=${af_v#"${af_v%%[![:space:]]*}"}; af_v=${af_v%"${af_v##*[![:space:]]}"}
+            af_text "$1"; af_strip "$REPLY" num; af_v=$REPLY
             case $af_v in
                 '' | *[!0-9.eE+-]* | *.*.*) af_repr "$1"; af_step_fail "input $2 must be a number, got $REPLY"; return 1 ;;
             esac
@@ -503,25 +625,90 @@ af_cmp() {
     return 2
 }
 
-af_numcmp() {  # A OP B for integers (builtin) or decimals (awk)
+# A OP B (-eq -lt -le -gt -ge) for JSON numbers, exactly as Python compares ints of any
+# size and floats: integers by builtins, digit by digit beyond 18 digits; floats by awk.
+af_numcmp() {
     case $1$3 in
-        *[!0-9-]*) LC_ALL=C awk -v a="$1" -v b="$3" -v op="$2" 'BEGIN {
-            a += 0; b += 0
-            r = (op == "-eq") ? a == b : (op == "-lt") ? a < b : (op == "-le") ? a <= b : (op == "-gt") ? a > b : a >= b
-            exit !r }' ;;
+        *[.eE]*) ;;
         *)
+            if [ "${#1}" -le 18 ] && [ "${#3}" -le 18 ]; then
+                case $2 in
+                    -eq) [ "$1" -eq "$3" ] ;;
+                    -lt) [ "$1" -lt "$3" ] ;;
+                    -le) [ "$1" -le "$3" ] ;;
+                    -gt) [ "$1" -gt "$3" ] ;;
+                    *) [ "$1" -ge "$3" ] ;;
+                esac
+                return
+            fi
+            af_intcmp "$1" "$3"
             case $2 in
-                -eq) [ "$1" -eq "$3" ] ;;
-                -lt) [ "$1" -lt "$3" ] ;;
-                -le) [ "$1" -le "$3" ] ;;
-                -gt) [ "$1" -gt "$3" ] ;;
-                *) [ "$1" -ge "$3" ] ;;
-            esac ;;
+                -eq) [ "$REPLY" = 0 ] ;;
+                -lt) [ "$REPLY" = -1 ] ;;
+                -le) [ "$REPLY" != 1 ] ;;
+                -gt) [ "$REPLY" = 1 ] ;;
+                *) [ "$REPLY" != -1 ] ;;
+            esac
+            return ;;
     esac
+    # An integer beyond a double's 53 bits against a float: compared with the float's
+    # integer part in digits (%.0f of an integral double is exact), then its fraction.
+    # (Passed with a prefix: busybox awk would keep a -v value that looks numeric as a double.)
+    LC_ALL=C awk -v a="=$1" -v b="=$3" -v op="$2" 'BEGIN {
+        c = cmp(substr(a, 2), substr(b, 2))
+        r = (op == "-eq") ? c == 0 : (op == "-lt") ? c < 0 : (op == "-le") ? c <= 0 : (op == "-gt") ? c > 0 : c >= 0
+        exit !r }
+        function isint(x) { return x !~ /[.eE]/ }
+        function cmp(a, b) {
+            if (isint(a) && length(a) > 15) return bigf(a, b)
+            if (isint(b) && length(b) > 15) return -bigf(b, a)
+            a += 0; b += 0
+            return (a < b) ? -1 : (a > b) ? 1 : 0
+        }
+        function bigf(i, f,   t, c) {
+            f += 0
+            if (f > 9007199254740992 || f < -9007199254740992) return intcmp(i, sprintf("%.0f", f))  # an integral double
+            t = int(f); c = intcmp(i, sprintf("%.0f", t))
+            if (c != 0) return c
+            return (f > t) ? -1 : (f < t) ? 1 : 0
+        }
+        function intcmp(a, b,   sa, sb) {
+            sa = (a ~ /^-/) ? -1 : 1; sb = (b ~ /^-/) ? -1 : 1
+            sub(/^[-+]?0*/, "", a); sub(/^[-+]?0*/, "", b)
+            if (a == "") sa = 1
+            if (b == "") sb = 1
+            if (sa != sb) return sa
+            if (length(a) != length(b)) return (length(a) < length(b)) ? -sa : sa
+            return ((a "") < (b "")) ? -sa : ((a "") > (b "")) ? sa : 0
+        }'
 }
 
-af_strcmp() {  # A OP B by code points
-    LC_ALL=C awk -v a="$1" -v b="$3" -v op="$2" 'BEGIN {
+af_intcmp() {  # A B (decimal integers of any length) -> REPLY: -1, 0 or 1 as A is below, equal to or above B
+    af_a=${1#-}; af_b=${2#-}; af_sa=1; af_sb=1
+    case $1 in -*) af_sa=-1 ;; esac
+    case $2 in -*) af_sb=-1 ;; esac
+    af_a=${af_a#"${af_a%%[!0]*}"}; af_b=${af_b#"${af_b%%[!0]*}"}
+    [ -n "$af_a" ] || { af_a=0; af_sa=1; }
+    [ -n "$af_b" ] || { af_b=0; af_sb=1; }
+    if [ "$af_sa" != "$af_sb" ]; then REPLY=$af_sa; return 0; fi
+    REPLY=0
+    if [ "${#af_a}" -ne "${#af_b}" ]; then
+        REPLY=1; [ "${#af_a}" -gt "${#af_b}" ] || REPLY=-1
+    fi
+    while [ "$REPLY" = 0 ] && [ -n "$af_a" ]; do  # as long: 9 digits at a time
+        af_x=$af_a; af_y=$af_b; af_a=; af_b=
+        if [ "${#af_x}" -gt 9 ]; then
+            af_a=${af_x#?????????}; af_x=${af_x%"$af_a"}
+            af_b=${af_y#?????????}; af_y=${af_y%"$af_b"}
+        fi
+        if [ "$af_x" -lt "$af_y" ]; then REPLY=-1; elif [ "$af_x" -gt "$af_y" ]; then REPLY=1; fi
+    done
+    [ "$af_sa" = 1 ] || REPLY=$((-REPLY))
+}
+
+af_strcmp() {  # A OP B by code points (as strings, whatever they look like)
+    AF_A=$1 AF_B=$3 LC_ALL=C awk -v op="$2" 'BEGIN {
+        a = ENVIRON["AF_A"] ""; b = ENVIRON["AF_B"] ""
         r = (op == "<") ? a < b : (op == "<=") ? a <= b : (op == ">") ? a > b : a >= b
         exit !r }'
 }
@@ -1349,6 +1536,7 @@ af_step() {
     AF_PROMOTED=
     AF_STEP_STATUS=SUCCESS
     AF_REASON=
+    AF_NUL=
     if [ -n "$AF_JOB_SKIP" ]; then
         af_json_str "$AF_JOB_SKIP"
         AF_RESULT="\"skipped\": true$AF_NL\"reason\": $REPLY$AF_NL"
@@ -1405,11 +1593,37 @@ af_step_fail() {  # MESSAGE [env]: the step FAILED; the job stops (returns 1)
     return 1
 }
 
-af_missing() {  # the template key in AF_MISSING is missing: fail the step
+af_missing() {  # the template key in AF_MISSING is missing (or, AF_MISSING empty, af_rendered refused a value): fail the step
     case $AF_MISSING in
+        '') af_step_fail "$AF_SYNTAX" ;;
         env.*) af_step_fail "missing template key '$AF_MISSING' (no default given)" env ;;
         *) af_step_fail "missing template key '$AF_MISSING' (no default given)" ;;
     esac
+}
+
+af_nul_fail() {  # LOGFILE: a value held a NUL (AF_NUL): the program cannot start, after Python opened its log file
+    case " $AF_P_STDOUT $AF_P_STDERR " in
+        *' file '*) [ -z "$1" ] || { mkdir -p "${1%/*}" && : >>"$1"; } 2>/dev/null ;;
+    esac
+    af_step_fail 'embedded null byte'
+}
+
+# TEXT SOURCE: 0, or 1 with AF_SYNTAX (AF_MISSING empty) when text with tokens (SOURCE, the
+# template as written) rendered to something the template contract forbids in a result.
+af_rendered() {
+    case $1 in
+        *'${'*) af_p='${' ;;
+        *'{%'*) af_p='{%' ;;
+        *'%}'*) af_p='%}' ;;
+        *'{#'*) af_p='{#' ;;
+        *'#}'*) af_p='#}' ;;
+        *'{}'*) af_p='{}' ;;
+        *) return 0 ;;
+    esac
+    AF_MISSING=
+    af_json_str "$2"; af_repr "$REPLY"
+    AF_SYNTAX="Unsupported templating syntax. Use {{VAR}} or {{VAR:DEFAULT}} | the rendered value of $REPLY contains '$af_p'"
+    return 1
 }
 
 af_one_line() {  # TEXT -> REPLY on one line
@@ -1439,14 +1653,22 @@ af_step_end() {  # record the step; merge its outputs; returns 1 when promotion 
     return 0
 }
 
-af_promote_missing() {  # an output template names a key that does not exist
-    AF_PROMOTE_ERROR="missing template key '$AF_MISSING' (no default given)"
+# An output template names a key that does not exist (or, AF_MISSING empty, af_rendered
+# refused its value): no output of the step is promoted, and the job fails after the step.
+af_promote_missing() {
+    case $AF_MISSING in
+        '') AF_PROMOTE_ERROR=$AF_SYNTAX ;;
+        env.*) AF_PROMOTE_ERROR="missing template key '$AF_MISSING' (no default given)"; AF_ENV_FAILURE=1 ;;
+        *) AF_PROMOTE_ERROR="missing template key '$AF_MISSING' (no default given)" ;;
+    esac
+    AF_PROMOTED=
 }
 
 # --- check_items ----------------------------------------------------------------------
 
-af_check_items() {  # MIN_COUNT COUNT: has_data/count; SKIPPED below MIN_COUNT
-    if [ "$2" -lt "$1" ]; then
+af_check_items() {  # MIN_COUNT COUNT: has_data/count; SKIPPED below MIN_COUNT (an integer of any size)
+    af_intcmp "$2" "$1"
+    if [ "$REPLY" = -1 ]; then
         AF_STEP_STATUS=SKIPPED
         af_result has_data false
         af_result count "$2"
@@ -1469,6 +1691,18 @@ af_lock_step() {  # KEY TTL: with_lock's lock, or the step fails (not reentrant:
 }
 
 af_split_items() {  # TEXT -> REPLY: how many items a comma-separated string holds (empty parts dropped)
+    case $1 in
+        *[!"$AF_ASCII"]*)  # parts stripped as str.strip() does
+            REPLY=$(printf '%s' "$1" | LC_ALL=C awk -v ws="[\034-\037]|$AF_WS_RE" '{ s = (NR > 1) ? s "\n" $0 : $0 }
+            END {
+                n = split(s, parts, ","); c = 0
+                for (k = 1; k <= n; k++) {
+                    p = parts[k]; sub("^(" ws ")+", "", p); sub("(" ws ")+$", "", p)
+                    if (p != "") c++
+                }
+                print c }')
+            return 0 ;;
+    esac
     af_count=0
     af_rest=$1,
     while [ -n "$af_rest" ]; do
@@ -1627,6 +1861,7 @@ af_process() {
             sleep "$af_delay"
         fi
         af_event DEBUG process_start "job_id=$AF_JOB" "step_id=$AF_STEP" "attempt=$af_attempt"
+        [ -z "$AF_NUL" ] || { af_nul_fail "$af_log"; return 1; }  # in argv, env or cwd
         af_run_once "$af_cwd" "$af_log" "$af_temp" "$@"
         af_rc=$AF_RC
         if [ "$AF_TIMED_OUT" = 1 ]; then
@@ -1793,6 +2028,7 @@ af_which() {
 # compiler knows which): every other input has its default, so the program runs as a simple
 # command with stdin from /dev/null, and the result is its exit code and one attempt.
 af_plain() {
+    [ -z "$AF_NUL" ] || { af_step_fail 'embedded null byte'; return 1; }  # in an argv item (af_text)
     if ! af_which "$1"; then
         af_process_reset  # not found: the general path fails the step as exec reports it
         af_process "$@"
@@ -2149,11 +2385,19 @@ af_main() {
         *) AF_LOG_STYLE=text ;;
     esac
     case $AF_COMMAND in
-        run) af_settings; af_cmd_run ;;
+        run)
+            af_settings
+            # The templates an env value can make the engine's validation refuse, where the flow has some.
+            ! command -v af_start_checks >/dev/null || af_start_checks
+            af_cmd_run ;;
         plan) af_plan; exit 0 ;;
         check-env) af_check_env ;;
         status) af_settings; af_cmd_status ;;
     esac
+}
+
+af_start_refused() {  # JOB STEP SECTION: a template af_rendered refused (AF_SYNTAX) stops the run before it starts
+    af_die "job '$1', step '$2', $3: $AF_SYNTAX (the engine's validation renders step templates with the environment and refuses the run)"
 }
 
 af_die_usage() {

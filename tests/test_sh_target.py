@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -657,3 +658,143 @@ def test_a_closed_stderr_does_not_end_the_run(project: Project, shell: tuple[str
         assert report["status"] == "SUCCESS", report
         assert report["jobs"]["a"]["steps"] == {"s1": "SUCCESS", "s2": "SUCCESS", "s3": "SUCCESS"}
     assert not list((project.root / "state" / "closed-files" / "locks").glob("*.lock"))
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_values_compare_count_and_render_as_python_has_them(project: Project, shell: tuple[str, ...]) -> None:
+    """Issue 24: integers of any size (when, min_count), str.strip()'s whitespace, repr()'s
+    escapes, a null env value, success.exit_codes [] as [0]."""
+    big = 12345678901234567890
+    listed = ["\u2028sep", "nb\xa0sp", "nul\x00byte", "it's", "ü"]
+    dumper = "import json,os,sys; json.dump([sys.argv[1:], os.environ.get('NOTHING')], open('seen.json', 'w'))"
+    jobs = [
+        {"id": "a", "steps": [{"id": "c", "type": "check_items", "inputs": {"items": ["x", "y"]},
+                               "outputs": {"n": "{{result.count}}", "big": big, "neg": -big, "nothing": None,
+                                           "lst": listed}}]},
+        {"id": "b", "when": f"jobs.a.outputs.n < {big} and jobs.a.outputs.neg < 0 <= jobs.a.outputs.big", "steps": []},
+        {"id": "c", "when": "jobs.a.outputs.neg == false or jobs.a.outputs.big <= 2.5", "steps": []},
+        {"id": "d", "steps": [
+            {"id": "spaces", "type": "check_items", "inputs": {"items": "{{env.SPACED}}"},
+             "outputs": {"count": "{{result.count}}"}},
+            {"id": "least", "type": "check_items", "inputs": {"items": ["x"], "min_count": big},
+             "outputs": {"least": "{{result.reason}}"}},
+            {"id": "templated", "type": "check_items", "inputs": {"items": ["x"], "min_count": "{{jobs.a.outputs.big}}"},
+             "outputs": {"templated": "{{result.reason}}"}},
+            {"id": "use", "type": "external.process",
+             "inputs": {"command": ["python3", "-c", dumper, "v={{jobs.a.outputs.lst}}", "{{jobs.a.outputs.lst}}"],
+                        "cwd": ".", "env": {"NOTHING": "{{jobs.a.outputs.nothing}}"}, "success": {"exit_codes": []}}},
+        ]},
+    ]
+    project.write_flow("vals.yaml", project.header("vals", backend="file") + "jobs: " + json.dumps(jobs) + "\n")
+    project.compile("--target", "sh")
+    run = _run(project, shell, "vals", "run", "--run-id", "r1", env={"SPACED": "a,\xa0,b,\u3000, \x1c\x85 ,\u2009"})
+    assert run.returncode == 0, run.stderr
+    status = _status(project, shell, "vals", "r1")
+    assert {job: data["status"] for job, data in status["jobs"].items()} == {
+        "a": "SUCCESS", "b": "SUCCESS", "c": "SKIPPED", "d": "SUCCESS"}
+    assert status["jobs"]["d"]["outputs"] == {"count": 2, "least": f"count(1) < min_count({big})",
+                                              "templated": f"count(1) < min_count({big})"}
+    assert status["jobs"]["d"]["steps"] == {"spaces": "SUCCESS", "least": "SKIPPED", "templated": "SKIPPED",
+                                            "use": "SUCCESS"}
+    seen = json.loads((project.work / "vals" / "d" / "r1" / "artifacts" / "seen.json").read_text())
+    assert seen == [[f"v={listed}", str(listed)], ""]  # repr's \u2028, \xa0, \x00; null -> ""
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_values_python_refuses_fail_the_step(project: Project, shell: tuple[str, ...]) -> None:
+    """Issue 24: an output that cannot be rendered promotes none of the step's outputs (a
+    missing env key: exit 2); rendered text holding forbidden template syntax and a NUL in
+    an argv item fail the step, as in the Python artifact."""
+    jobs = [
+        {"id": "outs", "steps": [{"id": "s", "type": "external.process", "inputs": {"command": ["true"]},
+                                  "outputs": {"first": 3, "second": "{{env.NOT_SET}}"}}]},
+        {"id": "make", "steps": [{"id": "s", "type": "external.process",
+                                  "inputs": {"command": ["true"], "outputs": {"empty": {}, "nul": "a\x00b"}},
+                                  "outputs": {"empty": "{{result.empty}}", "nul": "{{result.nul}}"}}]},
+        {"id": "braces", "depends_on": ["make"], "steps": [
+            {"id": "s", "type": "external.process",
+             "inputs": {"command": ["sh", "-c", "echo \"$1\" > v.txt", "sh", "v={{jobs.make.outputs.empty}}"],
+                        "cwd": "."}}]},
+        {"id": "nul", "steps": [
+            {"id": "s", "type": "external.process", "inputs": {"command": ["sh", "-c", "echo ran > nul.txt", "a\x00b"],
+                                                               "cwd": "."}}]},
+        {"id": "nul2", "depends_on": ["make"], "steps": [
+            {"id": "s", "type": "external.process",
+             "inputs": {"command": ["sh", "-c", "echo ran > nul2.txt", "{{jobs.make.outputs.nul}}"], "cwd": "."}}]},
+    ]
+    project.write_flow("bad.yaml", project.header("bad", backend="file") + "jobs: " + json.dumps(jobs) + "\n")
+    project.compile("--target", "sh")
+    run = _run(project, shell, "bad", "run", "--run-id", "r1", "--keep-going")
+    assert run.returncode == 2, run.stderr  # the missing env key
+    status = _status(project, shell, "bad", "r1")
+    assert status["jobs"]["outs"] == {"status": "FAILED", "outputs": {}, "steps": {"s": "SUCCESS"}}
+    assert {job: data["status"] for job, data in status["jobs"].items()} == {
+        "outs": "FAILED", "make": "SUCCESS", "braces": "FAILED", "nul": "FAILED", "nul2": "FAILED"}
+    assert ("error=Unsupported templating syntax. Use {{VAR}} or {{VAR:DEFAULT}} | the rendered value of "
+            "'v={{jobs.make.outputs.empty}}' contains '{}'") in run.stderr
+    assert run.stderr.count("error=embedded null byte") == 4  # step_end and job_failed, twice
+    assert not list(project.work.rglob("*.txt"))
+
+
+def test_repr_escapes_the_characters_python_does_not_print(tmp_path: Path) -> None:
+    """A list rendered as text is Python's str(): the runtime's table of characters that are
+    not printable (Unicode 14.0, Python 3.11) against this Python, at every range's edges,
+    for the characters this Python's Unicode database assigns."""
+    import unicodedata
+
+    source = (ROOT / "runtime_stub" / "runtime.sh").read_text()
+    table = source.split("function nonprintable(", 1)[1].split("NP = split", 1)[0]
+    entries = " ".join(re.findall(r'"([0-9a-f+ ]+)"', table)).split()
+    at, edges = 0, set()
+    for entry in entries:
+        gap, _, length = entry.partition("+")
+        start = at + int(gap, 16)
+        at = start + int(length or "0", 16)
+        edges.update({start - 1, start, at, at + 1})
+    chars = [chr(c) for c in sorted(edges) if 0x7F <= c <= 0x10FFFF and not 0xD800 <= c < 0xE000
+             and unicodedata.category(chr(c)) != "Cn"]
+    values = [chars[i:i + 40] for i in range(0, len(chars), 40)]
+    proc = subprocess.run(["dash", "-c", '. "$1"; shift; for v; do af_text "$v"; printf "%s\\n" "$REPLY"; done', "sh",
+                           str(ROOT / "runtime_stub" / "runtime.sh"), *(json.dumps(v, ensure_ascii=False) for v in values)],
+                          capture_output=True, text=True, check=True)
+    assert proc.stdout.splitlines() == [str(v) for v in values]
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_an_env_value_that_makes_a_text_forbidden_refuses_the_run_at_its_start(project: Project,
+                                                                             shell: tuple[str, ...]) -> None:
+    """As the engine's validation (and the Python artifact): X='a{}b' in 'v={{env.X}}'
+    refuses the run before anything is written (exit 2); a step's section stops at the
+    first key the validation cannot resolve, so a text after a step result is left to the
+    step, which fails when it runs."""
+    flow = """\
+        jobs:
+          - id: a
+            steps:
+              - {id: first, type: external.process, inputs: {command: ["sh", "-c", "echo first >> ../../../ledger"], cwd: "."}}
+              - id: use
+                type: external.process
+                inputs: {command: ["sh", "-c", "echo \\"$2\\" >> ../../../ledger", "sh", FIRST_ARG, "v={{env.X}}"], cwd: "."}
+                outputs: {o: "{{env.MISSING}}", p: "p{{env.X}}"}
+        """
+    _sh_flow(project, "fb", flow.replace("FIRST_ARG", '"x"'))
+    project.compile("--target", "sh")
+    check = subprocess.run([_shellcheck(), "-s", "sh", "--severity=style", str(project.dist / "fb.sh")],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout
+    proc = _run(project, shell, "fb", "run", "--run-id", "r1", env={"X": "a{}b"})
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[-1] == (
+        "error: job 'a', step 'use', inputs: Unsupported templating syntax. Use {{VAR}} or {{VAR:DEFAULT}} | "
+        "the rendered value of 'v={{env.X}}' contains '{}' (the engine's validation renders step templates with "
+        "the environment and refuses the run)")
+    assert not project.work.exists() and not project.state("fb").exists()
+    proc = _run(project, shell, "fb", "run", "--run-id", "r2", env={"X": "a{b", "MISSING": "m"})
+    assert proc.returncode == 0, proc.stderr
+    assert (project.work / "fb" / "ledger").read_text().split() == ["first", "v=a{b"]
+    _sh_flow(project, "fb", flow.replace("FIRST_ARG", '"{{steps.first.exit_code}}"'))
+    project.compile("--target", "sh")
+    proc = _run(project, shell, "fb", "run", "--run-id", "r3", env={"X": "a{}b"})
+    assert proc.returncode == 1 and "contains '{}'" in proc.stderr
+    status = _status(project, shell, "fb", "r3")["jobs"]["a"]
+    assert (status["status"], status["steps"]) == ("FAILED", {"first": "SUCCESS", "use": "FAILED"})

@@ -84,7 +84,9 @@ def runtime_source() -> str:
 def q(text: str) -> str:
     """One shell word for `text`: shlex.quote, always with quotes (`x='sh'`, not `x=sh`,
     which linters read as a command), and line breaks written as "$AF_NL" so that every
-    line of the script is code or a comment, never the middle of a value."""
+    line of the script is code or a comment, never the middle of a value. A shell word
+    cannot hold a NUL: it is left out (`_emit_string` flags the values that had one)."""
+    text = text.replace("\0", "")
     if "\n" in text:
         return '"$AF_NL"'.join(q(part) for part in text.split("\n"))
     quoted = shlex.quote(text)
@@ -365,14 +367,17 @@ def _is_literal(value: ir.Value) -> bool:
 
 
 def _emit_string(code: _Code, value: ir.Value, fail: str, scope: _Scope | None = None,
-                 missing: str | None = None) -> str:
+                 missing: str | None = None, syntax: str | None = None) -> str:
     """Code that puts the str() of a value in a new variable; returns the variable name.
-    A missing key runs `missing` (by default: the step fails, then `fail`)."""
+    A missing key runs `missing` (by default: the step fails, then `fail`); so does text
+    with tokens that renders to forbidden template syntax, unless `syntax` says otherwise."""
     scope = scope or _Scope()
     on_missing = missing or f"af_missing; {fail}"
     var = code.var()
     if _is_literal(value):
-        code.add(f"{var}={q(py_str(value))}")
+        text = py_str(value)
+        # A NUL cannot be in a shell value: AF_NUL says the text had one (its program cannot start).
+        code.add(f"{var}={q(text)}" + ("; AF_NUL=1" if "\0" in text else ""))
         return var
     if not isinstance(value, Template):  # a list or mapping with templates inside
         literal = _emit_json(code, value, fail, scope, missing)
@@ -385,6 +390,10 @@ def _emit_string(code: _Code, value: ir.Value, fail: str, scope: _Scope | None =
             code.add(f'{var}="${var}$REPLY"')
         elif part.text:
             code.add(f'{var}="${var}"{q(part.text)}')
+    # The rendered text must not hold forbidden syntax either ({} from a value); ids cannot add any.
+    if not value.standalone and not all(ref.root in ("flow_id", "run_id") or ref.path == ("job", "id")
+                                        for ref in value.refs):
+        code.add(f'af_rendered "${var}" {q(value.source)} || {{ {syntax or on_missing}; }}')
     return var
 
 
@@ -420,7 +429,8 @@ def _emit_json(code: _Code, value: ir.Value, fail: str, scope: _Scope, missing: 
     return var
 
 
-_CONVERT = {"int": "af_to_int", "num": "af_to_num", "bool": "af_to_bool"}
+# bigint: an int kept whole however long (min_count); int: clamped to 64 bits
+_CONVERT = {"int": "af_to_int", "bigint": "af_to_int", "num": "af_to_num", "bool": "af_to_bool"}
 
 
 def _emit_setting(code: _Code, variable: str, value: ir.Value, kind: str, name: str, fail: str,
@@ -436,7 +446,8 @@ def _emit_setting(code: _Code, variable: str, value: ir.Value, kind: str, name: 
     literal = _emit_json(code, value, fail, scope)
     if falsy is not None:
         code.add(f'af_truthy "${literal}" || {literal}={q(json.dumps(falsy))}')
-    code.add(f'{_CONVERT[kind]} "${literal}" {q(name)} || {fail}')
+    exact = " exact" if kind == "bigint" else ""
+    code.add(f'{_CONVERT[kind]} "${literal}" {q(name)}{exact} || {fail}')
     code.add(f"{variable}=$REPLY")
 
 
@@ -487,7 +498,7 @@ def _emit_process(code: _Code, inputs: ir.Map, fail: str, scope: _Scope) -> None
     env = inputs.get("env")
     if isinstance(env, ir.Map):
         for name, value in env.entries:
-            text = _emit_string(code, "" if value is None else value, fail, scope)
+            text = _emit_env_value(code, value, fail, scope)
             code.add(f'af_env_set {q(str(name))} "${text}"')
     log = inputs.get("log")
     if isinstance(log, ir.Map):
@@ -550,6 +561,17 @@ def _emit_process(code: _Code, inputs: ir.Map, fail: str, scope: _Scope) -> None
         code.add("fi")
 
 
+def _emit_env_value(code: _Code, value: ir.Value, fail: str, scope: _Scope) -> str:
+    """An env entry's value as the Python target passes it: str(value), but "" for None
+    (a null literal, or a token whose value is null)."""
+    if isinstance(value, Template) and value.standalone and not _is_text_ref(value.refs[0]):
+        literal = _emit_json(code, value, fail, scope)
+        var = code.var()
+        code.add(f'if [ "${literal}" = null ]; then {var}=; else af_text "${literal}"; {var}=$REPLY; fi')
+        return var
+    return _emit_string(code, "" if value is None else value, fail, scope)
+
+
 def _emit_dynamic_argv(code: _Code, command: ir.Value, args: ir.Value, fail: str, scope: _Scope) -> None:
     """`set -- ...` for a command or args that is one template: its value (a list, or for
     the command a string) is known only at run time."""
@@ -587,7 +609,7 @@ def _setting(value: ir.Value, kind: str) -> str:
         if isinstance(raw, str):
             return "1" if raw.strip().lower() in ("true", "yes", "on", "1") else "0"
         return "1" if raw else "0"
-    if kind == "int":
+    if kind in ("int", "bigint"):
         return _int_text(raw)
     number = float(str(raw).strip()) if not isinstance(raw, (int, float)) or isinstance(raw, bool) else raw
     return f"{number:g}" if isinstance(number, float) else str(number)
@@ -600,9 +622,10 @@ def _int_text(raw: Any) -> str:
 
 
 def _codes(value: ir.Value) -> str:
+    """" a b " for a list of codes, " " for none."""
     raw = plain(value)
     items = raw if isinstance(raw, list) else [raw]
-    return " " + " ".join(_int_text(x) for x in items) + " "
+    return " " + "".join(_int_text(x) + " " for x in items)
 
 
 def _emit_check_items(code: _Code, inputs: ir.Map, fail: str, scope: _Scope) -> None:
@@ -626,7 +649,7 @@ def _emit_check_items(code: _Code, inputs: ir.Map, fail: str, scope: _Scope) -> 
         parts = [p.strip() for p in str(plain(items)).split(",") if p.strip()]
         code.add(f"{count_var}={len(parts)}")
     min_var = code.var()
-    _emit_setting(code, min_var, inputs.get("min_count", 1), "int", "min_count", fail, scope)
+    _emit_setting(code, min_var, inputs.get("min_count", 1), "bigint", "min_count", fail, scope)
     code.add(f'af_check_items "${min_var}" "${count_var}" || {fail}')
 
 
@@ -678,7 +701,8 @@ def _plain_argv(step: ir.Step) -> list[str] | None:
     command, args = inputs.get("command"), inputs.get("args")
     if not isinstance(command, ir.Seq) or not command.items or (args is not None and not isinstance(args, ir.Seq)):
         return None
-    return [py_str(item) for item in (*command.items, *(args.items if isinstance(args, ir.Seq) else ()))]
+    words = [py_str(item) for item in (*command.items, *(args.items if isinstance(args, ir.Seq) else ()))]
+    return None if any("\0" in word for word in words) else words  # a NUL fails the step: the general path
 
 
 def _emit_step(code: _Code, step: ir.Step, index: int, scope: _Scope) -> None:
@@ -759,9 +783,75 @@ def _when_truth(code: _Code, expr: WhenExpr, index: dict[str, int]) -> None:
 
 def _setting_code(variable: str, value: ir.Value) -> list[str]:
     code = _Code("    ")
-    text = _emit_string(code, value, "af_die \"flow settings need env variable ${AF_MISSING#env.}\"")
+    text = _emit_string(code, value, "af_die \"flow settings need env variable ${AF_MISSING#env.}\"",
+                        syntax='af_die "flow settings cannot be resolved: $AF_SYNTAX"')
     code.add(f'{variable}="${text}"')
     return [line.replace("af_missing; ", "") for line in code.lines]
+
+
+# Before a run the engine's validation renders every step's inputs and outputs with the
+# environment, `run_id` and `flow_id` (placeholders) and every other root empty, and refuses
+# the run when a rendered text holds forbidden syntax; each section stops at the first key
+# that does not resolve there. The Python artifact does the same at its start (the rule of
+# codegen.python.start_checks, branch i24-python: the same templates, in the same order).
+_VALIDATION_TEXT: dict[tuple[str, ...], str | None] = {("run_id",): "RUN_ID", ("flow_id",): "FLOW_ID"}
+
+
+def start_checks(flow: ir.Flow) -> list[tuple[str, str, str, list[Template]]]:
+    """(job, step, section, templates) for every step section in which an env value can
+    make the engine's validation refuse the run: its templates in the order the validation
+    renders them, up to the last text with an env token (a standalone env token without
+    default before it stops the section when its variable is missing)."""
+    out = []
+    for job in flow.jobs:
+        for step in job.steps:
+            for section, value in (("inputs", step.inputs), ("outputs", step.outputs)):
+                items: list[Template] = []
+                last = 0
+                for _, template in _templates_at(value, ()):
+                    refs = template.refs
+                    if any(r.root != "env" and r.path not in _VALIDATION_TEXT and r.default is None for r in refs):
+                        break  # never resolves there: the validation stops here on every run
+                    if not template.standalone and any(r.root == "env" for r in refs):
+                        items.append(template)
+                        last = len(items)
+                    elif any(r.root == "env" and r.default is None for r in refs):
+                        items.append(template)  # a missing variable stops the section here
+                if last:
+                    out.append((job.id, step.id, section, items[:last]))
+    return out
+
+
+def _start_check_code(flow: ir.Flow) -> list[str]:
+    """af_start_checks, run before a run starts where the flow has one: the templates of
+    start_checks rendered from the env snapshot; forbidden syntax in one stops the run
+    with exit 2 before anything is written, a missing key ends its section."""
+    checks = start_checks(flow)
+    if not checks:
+        return []
+    code = _Code("        ")
+    out = ["af_start_checks() {  # as the engine's validation: the templates an env value can make it refuse"]
+    for job_id, step_id, section, templates in checks:
+        where = f"job '{job_id}', step '{step_id}', {section}"
+        code.lines = []
+        for template in templates:
+            if template.standalone:
+                code.add(f"af_env {q(template.refs[0].path[1])} || break")
+                continue
+            var = code.var()
+            code.add(f"{var}=")
+            for part in template.parts:
+                if isinstance(part, Ref) and part.root == "env":
+                    args = q(part.path[1]) + ("" if part.default is None else " " + q(part.default))
+                    code.add(f"af_env {args} || break")
+                    code.add(f'{var}="${var}$REPLY"')
+                else:
+                    text = _VALIDATION_TEXT.get(part.path, part.default) if isinstance(part, Ref) else part.text
+                    if text:
+                        code.add(f'{var}="${var}"{q(text)}')
+            code.add(f'af_rendered "${var}" {q(template.source)} || af_start_refused {q(job_id)} {q(step_id)} {section}')
+        out += [f"    while :; do  # {comment_text(where)}", *code.lines, "        break", "    done"]
+    return out + ["}", ""]
 
 
 def state_path_note(flow: ir.Flow) -> str | None:
@@ -880,6 +970,7 @@ def generate_sh(flow: ir.Flow, from_bundle: bool = False) -> str:
             '        1 | [Tt][Rr][Uu][Ee] | [Yy][Ee][Ss] | [Yy] | [Oo][Nn]) AF_SANDBOX=1 ;;',
             '        *) AF_SANDBOX=0 ;;',
             '    esac', "}", ""]
+    out += _start_check_code(flow)
     out += ["af_plan() {"]
     out += ["    printf '%s\\n' \\"] + [f"        {q(line)} \\" for line in _plan_lines(flow)]
     out[-1] = out[-1][:-2]
