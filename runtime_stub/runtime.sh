@@ -1235,6 +1235,7 @@ af_run_unlease() {  # the EXIT trap: the run lease and this run's locks go, in o
     af_line=
     { IFS= read -r af_line <"$AF_LEASE"; } 2>/dev/null
     [ "$af_line" != "$AF_LEASE_LINE" ] || set -- "$@" "$AF_LEASE"
+    [ "${AF_MSG_OK-}" != 1 ] || set -- "$@" "$AF_MSG"
     [ $# = 0 ] || LC_ALL=C rm -f "$@"
 }
 
@@ -1572,14 +1573,51 @@ af_process_late() {
     return 0
 }
 
-# STATUS -> REPLY: the exit code Python reports for a child's wait status as the shell
-# gives it: a signal N is -N. The shell reports a child killed by signal N as 128+N, the
-# same as a child that exits 128+N by itself (a shell passing on its own child's status):
-# both read as the signal (N at most 64, SIGRTMAX on Linux; docs/sh-target.md).
+# STATUS [MESSAGEFILE] -> REPLY: the exit code Python reports for the program: -N for a
+# program killed by signal N. The shell's status is 128+N for it, as for a program that
+# exits 128+N by itself (a shell passing on the status of its own child). MESSAGEFILE
+# holds what the shell wrote on its stderr while it waited (af_watch): its job message
+# ("Terminated", "Killed") says a signal. dash, busybox sh and bash write none for INT and
+# PIPE: those two statuses, and every one of 129..192 where there is no MESSAGEFILE (the
+# direct paths), count as the signal (N at most 64, SIGRTMAX on Linux; docs/sh-target.md).
 af_exit_code() {
     REPLY=$1
-    [ "$1" -gt 128 ] && [ "$1" -le 192 ] && REPLY=$((128 - $1))
-    return 0
+    [ "$1" -gt 128 ] && [ "$1" -le 192 ] || return 0
+    if [ $# -ge 2 ] && [ ! -s "$2" ]; then
+        case $1 in 130 | 141) ;; *) return 0 ;; esac
+    fi
+    REPLY=$((128 - $1))
+}
+
+af_ambiguous() {  # CODES: 0 when a list " a b " holds a signal's code (-N) or one of 129..192
+    case $1 in
+        *' -'[1-9]* | *' 129 '* | *' 1'[3-8][0-9]' '* | *' 19'[0-2]' '*) return 0 ;;
+    esac
+    return 1
+}
+
+# CWD OUT ERR TEMPDIR ARGV...: af_child with this shell's stderr in a file while it waits
+# (the program gets the run's stderr back from fd 8), where the shell writes its job
+# message for a child killed by a signal -> AF_RC (af_exit_code). The file is the run's
+# .af-job-message, made once (none without a stderr or where it cannot be made).
+af_watch() {
+    if [ -z "$AF_MSG_OK" ]; then
+        AF_MSG=$AF_RUN_DIR/.af-job-message; AF_MSG_OK=0
+        true >&2 && true 2>/dev/null >"$AF_MSG" && AF_MSG_OK=1
+    fi
+    AF_RC=
+    if [ "$AF_MSG_OK" = 1 ]; then
+        AF_WATCHING=1
+        { af_child "$@"; AF_RC=$?; } 8>&2 2>"$AF_MSG"
+        AF_WATCHING=0
+    fi
+    if [ -n "$AF_RC" ]; then
+        af_exit_code "$AF_RC" "$AF_MSG"
+    else
+        af_child "$@"
+        af_exit_code "$?"
+    fi
+    AF_RC=$REPLY
 }
 
 af_check_success() {  # 0 when the success files are right; AF_REASON otherwise
@@ -1827,14 +1865,16 @@ af_run_once() {
     # The direct path keeps the shell's own stderr where the program's goes (dash and busybox
     # redirect in the shell itself): a stderr kept in a file takes the child's path, or the
     # shell's job message ("Terminated") for a program killed by a signal would be in it.
+    # A step that lists a code a status cannot tell apart (a signal, or 129..192) takes the
+    # child's path too, where the shell's job message tells (af_watch).
     if [ -z "$AF_P_TIMEOUT$af_c$af_t$AF_P_ENV" ] && [ "$AF_P_INHERIT" = 1 ] \
-        && [ "$AF_P_STDERR" != file ] && [ "$AF_P_STDERR" != capture ] && af_which "$1"; then
+        && [ "$AF_P_STDERR" != file ] && [ "$AF_P_STDERR" != capture ] \
+        && ! af_ambiguous "$AF_P_CODES$AF_P_RETRY_CODES" && af_which "$1"; then
         shift
         af_direct "$af_o" "$af_e" "$REPLY" "$@"
-        AF_RC=$?
+        af_exit_code "$?"; AF_RC=$REPLY
     elif [ -z "$AF_P_TIMEOUT" ]; then
-        af_child "$af_c" "$af_o" "$af_e" "$af_t" "$@"
-        AF_RC=$?
+        af_watch "$af_c" "$af_o" "$af_e" "$af_t" "$@"
     else
         # With a timeout the program still runs in the foreground: `wait PID` for one of
         # several children can miss its end in dash and busybox sh (then it waits for the
@@ -1848,12 +1888,10 @@ af_run_once() {
         # (A subshell, not the function itself, takes the redirections: a function call
         # would keep a copy of this substitution's pipe open, and it would not end.)
         af_wd=$( (af_watchdog "$af_mark") </dev/null >/dev/null 2>&1 7>&- & echo "$!")
-        af_child "$af_c" "$af_o" "$af_e" "$af_t" "$@"
-        AF_RC=$?
+        af_watch "$af_c" "$af_o" "$af_e" "$af_t" "$@"
         if [ -e "$af_mark" ]; then AF_TIMED_OUT=1; else kill "$af_wd" 2>/dev/null; fi
         rm -f "$af_mark" "$AF_PIDFILE"
     fi
-    af_exit_code "$AF_RC"; AF_RC=$REPLY
     if [ "$AF_P_STDOUT" = capture ]; then
         AF_OUT_JSON=$( { dd if="$af_o" bs=1024 count="$AF_P_MAX_KB" 2>/dev/null; printf x; } | af_json_awk)
         rm -f "$af_o"
@@ -2012,6 +2050,7 @@ af_child() {
     shift 4
     (
         exec 7>&-  # the job's log stays with the runtime
+        [ "$AF_WATCHING" = 0 ] || exec 2>&8 8>&-  # the run's stderr (af_watch)
         if [ -n "$af_c" ]; then cd "$af_c" || exit 127; fi
         if [ "$AF_P_INHERIT" = 1 ]; then
             [ -n "$af_t" ] && export AETHERFLOW_OUTPUT_DIR="${AETHERFLOW_OUTPUT_DIR-$af_t}"
@@ -2430,6 +2469,7 @@ af_cmd_run() {
     fi
     AF_RUN_DIRS=0
     AF_WHICH=; AF_EXIT=0; AF_STOP=0; AF_ANY_FAILED=0; AF_ENV_FAILURE=0; AF_REPORT=
+    AF_MSG_OK=; AF_WATCHING=0
     # What every step's program finds in its environment (unless the user set them).
     AETHERFLOW_FLOW_ID=${AETHERFLOW_FLOW_ID-$AF_FLOW_ID}
     AETHERFLOW_RUN_ID=${AETHERFLOW_RUN_ID-$AF_RUN_ID}
@@ -2502,6 +2542,13 @@ af_unwritable() {  # PATH: 0 with the reason in REPLY when it cannot be (re)writ
 
 af_interrupted() {  # CODE: a signal ends the run: locks released, run recorded INTERRUPTED
     trap '' TERM INT
+    # In a watched step (af_watch) this shell's stderr is the job message's file and the
+    # run's is fd 8: the end is told there (once the step has ended, fd 8 is closed).
+    [ "$AF_WATCHING" = 0 ] || af_interrupted_end "$1" 2>/dev/null 2>&8
+    af_interrupted_end "$1"
+}
+
+af_interrupted_end() {  # CODE
     af_clock
     af_release_all
     [ "${AF_RUN_DIRS-0}" = 1 ] && af_write_run INTERRUPTED

@@ -694,9 +694,10 @@ def _artifacts(project: Project, flow_id: str, job: str, run_id: str) -> Path:
 @pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
 def test_a_program_killed_by_a_signal_ends_with_the_exit_code_python_reports(project: Project,
                                                                             shell: tuple[str, ...]) -> None:
-    """The shell reports a program killed by signal N as 128+N; the artifact records -N, as
-    Python's subprocess does, wherever an exit code is compared or recorded. The shell's
-    job message ("Terminated") stays out of the program's stderr file and capture."""
+    """The shell reports a program killed by signal N as 128+N, as one that exits 128+N by
+    itself; the artifact records -N for the first, as Python's subprocess does, wherever an
+    exit code is compared or recorded, and 128+N for the second. The shell's job message
+    ("Terminated") stays out of the program's stderr file and capture."""
     _sh_flow(project, "sig", """\
         jobs:
           - id: a
@@ -722,6 +723,10 @@ def test_a_program_killed_by_a_signal_ends_with_the_exit_code_python_reports(pro
                   cwd: .
                   retry: {max_attempts: 2, retry_on_exit_codes: [-1]}
                 outputs: {attempts: "{{result.attempts}}"}
+              - id: wrapper
+                type: external.process
+                inputs: {command: [sh, -c, "sh -c 'kill -TERM $$'; exit $?"], success: {exit_codes: [143]}}
+                outputs: {wrapped: "{{result.exit_code}}"}
           - id: killed
             steps:
               - {id: plain, type: external.process, inputs: {command: [sh, -c, "kill -KILL $$"]}}
@@ -733,8 +738,8 @@ def test_a_program_killed_by_a_signal_ends_with_the_exit_code_python_reports(pro
     sh, python = _both(project, shell, "sig", "r1", "--keep-going")
     assert (sh.returncode, python.returncode) == (1, 1), sh.stderr
     assert _sh_status(project, shell, "sig", "r1") == _py_status(project, "sig", "r1-py") == {
-        "a": ("SUCCESS", {"code": -15, "err": "e\n", "usr1": -10, "attempts": 2},
-              {"listed": "SUCCESS", "captured": "SUCCESS", "retried": "SUCCESS"}),
+        "a": ("SUCCESS", {"code": -15, "err": "e\n", "usr1": -10, "attempts": 2, "wrapped": 143},
+              {"listed": "SUCCESS", "captured": "SUCCESS", "retried": "SUCCESS", "wrapper": "SUCCESS"}),
         "killed": ("FAILED", {}, {"plain": "FAILED"}),
         "exits": ("FAILED", {}, {"own": "FAILED"})}
     assert (_artifacts(project, "sig", "a", "r1") / "err.log").read_text() == "err-line"
@@ -1028,3 +1033,36 @@ def test_a_run_of_an_artifact_from_before_af_locks_resumes(project: Project, she
     assert resumed.returncode == 0, resumed.stderr
     assert not list(legacy.iterdir()), "the stale lease and the run's own lock are gone"
     assert not list((legacy.parent / "af_locks").iterdir())
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_a_run_stopped_by_sigterm_while_a_watched_step_runs(project: Project, shell: tuple[str, ...]) -> None:
+    """While a step's program runs in its subshell, the runtime's stderr is the file of the
+    shell's job message; a TERM to the run is still told on the run's stderr, the run is
+    recorded INTERRUPTED (exit 143) and leaves no lock, lease or message file behind."""
+    started = project.root / "started"
+    _sh_flow(project, "stop", f"""\
+        jobs:
+          - id: a
+            steps:
+              - id: s
+                type: external.process
+                inputs:
+                  command: [sh, -c, 'touch {started}; sleep 1']
+                  log: {{stderr: file, file_path: err.log}}
+                  success: {{exit_codes: [0, -15]}}
+        """, extra="  locks: {scope: flow, ttl_seconds: 60}\n")
+    project.compile("--target", "sh")
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(project.root)}
+    with subprocess.Popen([*shell, str(project.dist / "stop.sh"), "run", "--run-id", "r1"], env=env,
+                          cwd=project.root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as run:
+        deadline = time.monotonic() + 30
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        run.send_signal(15)
+        _out, err = run.communicate(timeout=60)
+    assert run.returncode == 143, err
+    assert "INFO    run_end status=INTERRUPTED" in err
+    assert _status(project, shell, "stop", "r1")["status"] == "INTERRUPTED"
+    state = project.root / "state" / "stop-files"
+    assert not list((state / "af_locks").iterdir()) and not list((state / "runs" / "r1").glob(".af-*"))
