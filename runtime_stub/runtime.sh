@@ -1244,18 +1244,24 @@ af_path_text() {  # PATH -> REPLY as Python's pathlib writes it: no empty or . p
 }
 
 # --- leases: who runs a run id, who holds a lock ----------------------------------------
-# Two kinds of lease file live in locks/, each created with the shell's noclobber option
-# (`set -C`: an exclusive create, atomic on every POSIX file system), so one process wins:
-# - locks/<run_id>.run, the run lease: "PID START HOST SINCE" of the one process running
+# Lease files are created with the shell's noclobber option (`set -C`: an exclusive create,
+# atomic on every POSIX file system), so one process wins:
+# - af_locks/<run_id>.run, the run lease: "PID START HOST SINCE" of the one process running
 #   that run id (START: its start time, field 22 of /proc/PID/stat, or - where there is no
 #   /proc; SINCE: epoch seconds). It is live while that process is: same host, the pid
 #   exists and started at START. A second process of the run id exits 3 naming it.
-# - locks/<name>.lock, a lock: "RUN_ID EXPIRES TTL"; live until EXPIRES, which the run's
-#   keeper renews. Its name is "<key, bytes outside [A-Za-z0-9._-] as _, cut at 80>-<cksum>".
+# - a lock: "RUN_ID EXPIRES TTL"; live until EXPIRES (a TTL of 0 or less: expired at once,
+#   as in the engine), which the run's keeper renews. The artifact's own flow and job locks
+#   are af_locks/<name>.lock, with_lock keys locks/<name>.lock: two namespaces, as the
+#   engine's `locks` table holds only with_lock keys, so that no key a flow chooses is one
+#   of the artifact's own locks. A name is "<key, bytes outside [A-Za-z0-9._-] as _, cut
+#   at 80>-<cksum>".
 # A lease that is empty or unreadable (its writer was killed between the create and the
 # write, or garbage) is judged by its age instead. Flow and job lock names are known when
 # compiling and come with the call; a with_lock key is named here, once per acquire (the
-# release finds it in a one-entry cache).
+# release finds it in a one-entry cache). Artifacts compiled before the namespaces kept
+# their run lease and own locks in locks/: a run resumed from one of them checks its lease
+# there, and removes the locks of its run id it finds there.
 
 af_lock_name() {  # KEY -> REPLY: a file name for it
     if [ -n "${AF_LN_NAME-}" ] && [ "$1" = "$AF_LN_KEY" ]; then REPLY=$AF_LN_NAME; return 0; fi
@@ -1317,7 +1323,7 @@ af_alive() {  # PID START HOST: 0 while that process runs (one on another host c
 
 af_older() {  # FILE SECONDS: 0 when FILE was last written more than SECONDS ago (by AF_EPOCH)
     af_iso $((AF_EPOCH - $2))  # sets af_y .. af_ss too
-    af_ref=$AF_STATE_DIR/locks/.age.$$
+    af_ref=$AF_STATE_DIR/af_locks/.age.$$
     TZ=UTC0 LC_ALL=C touch -t "$af_y$af_m$af_d$af_hh$af_mm.$af_ss" "$af_ref" 2>/dev/null || return 1
     af_found=$(LC_ALL=C find "$1" -prune ! -newer "$af_ref" 2>/dev/null)
     LC_ALL=C rm -f "$af_ref"
@@ -1359,7 +1365,8 @@ af_break() {
 # written: a second process of a live run id writes nothing, takes no lock, and exits 3.
 af_run_lease() {
     af_whoami
-    AF_LEASE=$AF_STATE_DIR/locks/$AF_RUN_ID.run
+    af_legacy_lease
+    AF_LEASE=$AF_STATE_DIR/af_locks/$AF_RUN_ID.run
     af_mine="$AF_ME $AF_EPOCH"
     af_tries=0
     while :; do
@@ -1400,6 +1407,19 @@ af_run_lease() {
     done
 }
 
+af_legacy_lease() {  # a run lease of this run id where earlier artifacts kept it: exit 3 while it is live
+    af_old=$AF_STATE_DIR/locks/$AF_RUN_ID.run
+    [ -e "$af_old" ] || return 0
+    af_line=
+    { IFS= read -r af_line <"$af_old"; } 2>/dev/null
+    if af_ident "$af_line" && af_alive "$af_i_pid" "$af_i_start" "$af_i_host"; then
+        af_iso "$af_i_since"
+        af_event ERROR run_live "detail=run $AF_RUN_ID of flow $AF_FLOW_ID is already running: pid $af_i_pid on host $af_i_host, since $REPLY ($af_old)"
+        exit 3
+    fi
+    LC_ALL=C rm -f "$af_old"  # its process is gone
+}
+
 af_run_unlease() {  # the EXIT trap: the run lease and this run's locks go, in one rm (exit, error or signal)
     af_keeper_stop
     set --
@@ -1412,12 +1432,24 @@ af_run_unlease() {  # the EXIT trap: the run lease and this run's locks go, in o
     af_line=
     { IFS= read -r af_line <"$AF_LEASE"; } 2>/dev/null
     [ "$af_line" != "$AF_LEASE_LINE" ] || set -- "$@" "$AF_LEASE"
+    [ "${AF_MSG_OK-}" != 1 ] || set -- "$@" "$AF_MSG"
     [ $# = 0 ] || LC_ALL=C rm -f "$@"
 }
 
-af_lock_acquire() {  # KEY TTL [NAME]: 0 acquired, 1 held by another run (expiry from the last af_clock)
-    if [ $# -ge 3 ]; then REPLY=$3; else af_lock_name "$1"; fi
-    af_lock=$AF_STATE_DIR/locks/$REPLY.lock
+# KEY TTL [NAME]: 0 acquired, 1 held by another run (expiry from the last af_clock). With
+# NAME: one of the artifact's own locks (af_locks/); without: a with_lock key (locks/).
+af_lock_acquire() {
+    if [ $# -ge 3 ]; then
+        af_lock=$AF_STATE_DIR/af_locks/$3.lock
+        # Left in locks/ by an earlier process of this run id, compiled before af_locks/.
+        if [ -e "$AF_STATE_DIR/locks/$3.lock" ]; then
+            af_lease "$AF_STATE_DIR/locks/$3.lock"
+            [ "$af_owner" != "$AF_RUN_ID" ] || LC_ALL=C rm -f "$AF_STATE_DIR/locks/$3.lock"
+        fi
+    else
+        af_lock_name "$1"
+        af_lock=$AF_STATE_DIR/locks/$REPLY.lock
+    fi
     af_tries=0
     while :; do
         set -C
@@ -1440,7 +1472,7 @@ af_lock_acquire() {  # KEY TTL [NAME]: 0 acquired, 1 held by another run (expiry
         af_tries=$((af_tries + 1))
         [ "$af_tries" -le 3 ] || return 1
         if [ -n "$af_owner" ]; then
-            [ "$af_expires" -lt "$AF_EPOCH" ] || return 1
+            [ "$af_expires" -le "$AF_EPOCH" ] || return 1  # expired at its second, as in the engine
             af_break "$af_lock" "$af_line" "$af_owner.$af_expires" && continue
         elif [ ! -e "$af_lock" ]; then
             continue  # released as we looked
@@ -1461,7 +1493,7 @@ af_lease() {  # LOCKFILE -> af_line, and af_owner af_expires af_ttl when it read
     af_expires=${af_rest%% *}; af_ttl=${af_rest#* }
     case ${af_line%% *} in '' | *[!A-Za-z0-9_.-]*) af_expires= ;; esac
     case $af_expires in *[!0-9]* | ??????????????????*) af_expires= ;; esac
-    case $af_ttl in '' | *[!0-9]* | ??????????????????*) af_expires= ;; esac
+    case ${af_ttl#-} in '' | *[!0-9]* | ??????????????????*) af_expires= ;; esac
     [ -z "$af_expires" ] || af_owner=${af_line%% *}
 }
 
@@ -1484,7 +1516,7 @@ af_keeper() {
             wait "$af_nap"
             kill -0 "$$" 2>/dev/null || exit 0
             af_now=$(LC_ALL=C date +%s)
-            for af_lock in "$AF_STATE_DIR"/locks/*.lock; do
+            for af_lock in "$AF_STATE_DIR"/af_locks/*.lock "$AF_STATE_DIR"/locks/*.lock; do
                 af_lease "$af_lock"
                 [ "$af_owner" = "$AF_RUN_ID" ] || continue
                 printf '%s %s %s\n' "$AF_RUN_ID" "$((af_now + af_ttl))" "$af_ttl" >"$af_lock"
@@ -1500,8 +1532,12 @@ af_keeper_stop() {
 }
 
 af_lock_release() {  # KEY [NAME [later]]: later: at the run's end, in the rm that removes the run lease
-    if [ $# -ge 2 ]; then REPLY=$2; else af_lock_name "$1"; fi
-    af_lock=$AF_STATE_DIR/locks/$REPLY.lock
+    if [ $# -ge 2 ]; then
+        af_lock=$AF_STATE_DIR/af_locks/$2.lock
+    else
+        af_lock_name "$1"
+        af_lock=$AF_STATE_DIR/locks/$REPLY.lock
+    fi
     af_left=
     af_todo_held=$AF_HELD
     while [ -n "$af_todo_held" ]; do
@@ -1601,13 +1637,6 @@ af_missing() {  # the template key in AF_MISSING is missing (or, AF_MISSING empt
     esac
 }
 
-af_nul_fail() {  # LOGFILE: a value held a NUL (AF_NUL): the program cannot start, after Python opened its log file
-    case " $AF_P_STDOUT $AF_P_STDERR " in
-        *' file '*) [ -z "$1" ] || { mkdir -p "${1%/*}" && : >>"$1"; } 2>/dev/null ;;
-    esac
-    af_step_fail 'embedded null byte'
-}
-
 # TEXT SOURCE: 0, or 1 with AF_SYNTAX (AF_MISSING empty) when text with tokens (SOURCE, the
 # template as written) rendered to something the template contract forbids in a result.
 af_rendered() {
@@ -1679,11 +1708,17 @@ af_check_items() {  # MIN_COUNT COUNT: has_data/count; SKIPPED below MIN_COUNT (
     fi
 }
 
-af_lock_step() {  # KEY TTL: with_lock's lock, or the step fails (not reentrant: a lock this run holds is held)
+# KEY TTL: with_lock's lock, or the step fails. Not reentrant: a lock this run holds is
+# held, unless it has expired (a TTL of 0 or less expires at once, as in the engine).
+af_lock_step() {
     af_clock_fresh
     af_lock_name "$1"
     case $AF_NL$AF_HELD in
-        *"$AF_NL$AF_STATE_DIR/locks/$REPLY.lock$AF_NL"*) af_step_fail "Lock not acquired: $1"; return 1 ;;
+        *"$AF_NL$AF_STATE_DIR/locks/$REPLY.lock$AF_NL"*)
+            af_lease "$AF_STATE_DIR/locks/$REPLY.lock"
+            if [ -z "$af_owner" ] || [ "$af_expires" -gt "$AF_EPOCH" ]; then
+                af_step_fail "Lock not acquired: $1"; return 1
+            fi ;;
     esac
     af_lock_acquire "$1" "$2" && return 0
     af_step_fail "Lock not acquired: $1"
@@ -1719,17 +1754,107 @@ af_split_items() {  # TEXT -> REPLY: how many items a comma-separated string hol
 
 af_process_reset() {  # defaults of every external.process input
     AF_P_SHELL=0; AF_P_CWD=; AF_P_TIMEOUT=; AF_P_GRACE=15; AF_P_INHERIT=1; AF_P_ENV=
+    AF_P_ENV_ODD=0; AF_P_ENV_BAD=
     AF_P_STDOUT=inherit; AF_P_STDERR=inherit; AF_P_MAX_KB=1024; AF_P_LOG_FILE=
     AF_P_CODES=' 0 '; AF_P_RETRY_MAX=1; AF_P_RETRY_CODES=' '; AF_P_RETRY_TIMEOUT=0
     AF_P_BACKOFF=0; AF_P_MULT=1; AF_P_MAX_BACKOFF=0
     AF_P_STRATEGY=none; AF_P_MARKER=; AF_P_TEMP_DIR=; AF_P_FINAL_DIR=; AF_P_RENAME=1
     AF_P_REQUIRE=; AF_P_GLOBS=; AF_P_FORBID=; AF_P_SUCCESS_MARKER=
+    # Templated settings that Python converts late (JSON literals; '' when not templated).
+    AF_PJ_RETRY_MAX=; AF_PJ_BACKOFF=; AF_PJ_MULT=; AF_PJ_MAX_BACKOFF=; AF_PJ_RETRY_CODES=
+    AF_PJ_RETRY_TIMEOUT=; AF_PJ_RENAME=
 }
 
-af_env_set() {  # NAME VALUE: an env entry for the child
+# NAME VALUE: an env entry for the child. A name the shell cannot hold as a variable
+# (A-B, 1X, ü_V) reaches the child through `env NAME=VALUE` (AF_P_ENV_ODD); one that no
+# environment can hold ('', A=B) fails the step when it would start, as in Python.
+af_env_set() {
+    case $1 in
+        '' | *=*) AF_P_ENV_BAD=${AF_P_ENV_BAD:-$1} ;;
+        [!A-Za-z_]* | *[!A-Za-z0-9_]*) AF_P_ENV_ODD=1 ;;
+    esac
     AF_P_ENV="$AF_P_ENV$1$AF_NL"
     eval "AF_PE_$AF_P_ENV_N=\$2"
     AF_P_ENV_N=$((AF_P_ENV_N + 1))
+}
+
+# The templated retry settings (and atomic_rename, at the end), converted where Python
+# converts them: after the marker check and the atomic_dir temp dir, in its order.
+af_process_late() {
+    if [ -n "$AF_PJ_RETRY_MAX" ]; then
+        af_to_int "$AF_PJ_RETRY_MAX" retry.max_attempts || return 1
+        AF_P_RETRY_MAX=$REPLY
+    fi
+    if [ "$AF_P_RETRY_MAX" -lt 1 ]; then  # the engine makes no attempt at all and fails the step
+        af_step_fail "external.process retry.max_attempts is $AF_P_RETRY_MAX: the command is never run"; return 1
+    fi
+    if [ -n "$AF_PJ_BACKOFF" ]; then af_to_num "$AF_PJ_BACKOFF" retry.backoff_seconds || return 1; AF_P_BACKOFF=$REPLY; fi
+    if [ -n "$AF_PJ_MULT" ]; then af_to_num "$AF_PJ_MULT" retry.backoff_multiplier || return 1; AF_P_MULT=$REPLY; fi
+    if [ -n "$AF_PJ_MAX_BACKOFF" ]; then
+        af_to_num "$AF_PJ_MAX_BACKOFF" retry.max_backoff_seconds || return 1
+        AF_P_MAX_BACKOFF=$REPLY
+    fi
+    if [ -n "$AF_PJ_RETRY_CODES" ]; then  # one JSON literal per line: an integer or a list of them
+        af_todo_late=$AF_PJ_RETRY_CODES
+        AF_P_RETRY_CODES=' '
+        while [ -n "$af_todo_late" ]; do
+            af_lit=${af_todo_late%%"$AF_NL"*}; af_todo_late=${af_todo_late#*"$AF_NL"}
+            af_int_list "$af_lit" retry.retry_on_exit_codes || return 1
+            AF_P_RETRY_CODES="$AF_P_RETRY_CODES$REPLY"
+        done
+    fi
+    if [ -n "$AF_PJ_RETRY_TIMEOUT" ]; then
+        af_to_bool "$AF_PJ_RETRY_TIMEOUT" retry.retry_on_timeout || return 1
+        AF_P_RETRY_TIMEOUT=$REPLY
+    fi
+    return 0
+}
+
+# STATUS [MESSAGEFILE] -> REPLY: the exit code Python reports for the program: -N for a
+# program killed by signal N. The shell's status is 128+N for it, as for a program that
+# exits 128+N by itself (a shell passing on the status of its own child). MESSAGEFILE
+# holds what the shell wrote on its stderr while it waited (af_watch): its job message
+# ("Terminated", "Killed") says a signal. dash, busybox sh and bash write none for INT and
+# PIPE: those two statuses, and every one of 129..192 where there is no MESSAGEFILE (the
+# direct paths), count as the signal (N at most 64, SIGRTMAX on Linux; docs/sh-target.md).
+af_exit_code() {
+    REPLY=$1
+    [ "$1" -gt 128 ] && [ "$1" -le 192 ] || return 0
+    if [ $# -ge 2 ] && [ ! -s "$2" ]; then
+        case $1 in 130 | 141) ;; *) return 0 ;; esac
+    fi
+    REPLY=$((128 - $1))
+}
+
+af_ambiguous() {  # CODES: 0 when a list " a b " holds a signal's code (-N) or one of 129..192
+    case $1 in
+        *' -'[1-9]* | *' 129 '* | *' 1'[3-8][0-9]' '* | *' 19'[0-2]' '*) return 0 ;;
+    esac
+    return 1
+}
+
+# CWD OUT ERR TEMPDIR ARGV...: af_child with this shell's stderr in a file while it waits
+# (the program gets the run's stderr back from fd 8), where the shell writes its job
+# message for a child killed by a signal -> AF_RC (af_exit_code). The file is the run's
+# .af-job-message, made once (none without a stderr or where it cannot be made).
+af_watch() {
+    if [ -z "$AF_MSG_OK" ]; then
+        AF_MSG=$AF_RUN_DIR/.af-job-message; AF_MSG_OK=0
+        true >&2 && true 2>/dev/null >"$AF_MSG" && AF_MSG_OK=1
+    fi
+    AF_RC=
+    if [ "$AF_MSG_OK" = 1 ]; then
+        AF_WATCHING=1
+        { af_child "$@"; AF_RC=$?; } 8>&2 2>"$AF_MSG"
+        AF_WATCHING=0
+    fi
+    if [ -n "$AF_RC" ]; then
+        af_exit_code "$AF_RC" "$AF_MSG"
+    else
+        af_child "$@"
+        af_exit_code "$?"
+    fi
+    AF_RC=$REPLY
 }
 
 af_check_success() {  # 0 when the success files are right; AF_REASON otherwise
@@ -1791,6 +1916,11 @@ af_quote() {  # WORD -> REPLY quoted for sh (as Python's shlex.quote)
 # ARGV...: run with the AF_P_* settings; records the result keys. Returns 1 (step failed,
 # already recorded) or 0; AF_STEP_STATUS is SKIPPED when a marker says it was done.
 af_process() {
+    af_cwd=
+    if [ -n "$AF_P_CWD" ]; then
+        af_path "$AF_P_CWD" || { af_step_fail "$AF_ERROR"; return 1; }
+        af_cwd=$REPLY
+    fi
     for af_mode in "$AF_P_STDOUT stdout" "$AF_P_STDERR stderr"; do
         case ${af_mode%% *} in
             inherit | capture | file | discard) ;;
@@ -1798,6 +1928,14 @@ af_process() {
                af_step_fail "unknown log mode $REPLY for ${af_mode##* }"; return 1 ;;
         esac
     done
+    af_log=
+    if [ -n "$AF_P_LOG_FILE" ]; then
+        af_path "$AF_P_LOG_FILE" || { af_step_fail "$AF_ERROR"; return 1; }
+        af_log=$REPLY
+    fi
+    case " $AF_P_STDOUT $AF_P_STDERR " in
+        *' file '*) [ -n "$af_log" ] || { af_step_fail "log.file_path is required when stdout/stderr mode is 'file'"; return 1; } ;;
+    esac
     if [ "$AF_P_STRATEGY" = marker ]; then
         af_m=${AF_P_MARKER:-$AF_P_SUCCESS_MARKER}
         if [ -n "$af_m" ]; then
@@ -1816,19 +1954,6 @@ af_process() {
             fi
         fi
     fi
-    af_cwd=
-    if [ -n "$AF_P_CWD" ]; then
-        af_path "$AF_P_CWD" || { af_step_fail "$AF_ERROR"; return 1; }
-        af_cwd=$REPLY
-    fi
-    af_log=
-    if [ -n "$AF_P_LOG_FILE" ]; then
-        af_path "$AF_P_LOG_FILE" || { af_step_fail "$AF_ERROR"; return 1; }
-        af_log=$REPLY
-    fi
-    case " $AF_P_STDOUT $AF_P_STDERR " in
-        *' file '*) [ -n "$af_log" ] || { af_step_fail "log.file_path is required when stdout/stderr mode is 'file'"; return 1; } ;;
-    esac
     af_temp=; af_final=
     if [ "$AF_P_STRATEGY" = atomic_dir ]; then
         if [ -z "$AF_P_TEMP_DIR" ] || [ -z "$AF_P_FINAL_DIR" ]; then
@@ -1839,11 +1964,9 @@ af_process() {
         af_path "$AF_P_FINAL_DIR" || { af_step_fail "$AF_ERROR"; return 1; }
         af_final=$REPLY
         [ -e "$af_temp" ] && rm -rf "$af_temp"
-        mkdir -p "$af_temp"
+        mkdir -p "$af_temp" 2>/dev/null || { af_step_fail "cannot create temp_output_dir $af_temp"; return 1; }
     fi
-    if [ "$AF_P_RETRY_MAX" -lt 1 ]; then  # the engine makes no attempt at all and fails the step
-        af_step_fail "external.process retry.max_attempts is $AF_P_RETRY_MAX: the command is never run"; return 1
-    fi
+    af_process_late || return 1
     if [ "$AF_P_SHELL" = 1 ]; then
         af_cmd=
         for af_word in "$@"; do
@@ -1861,8 +1984,7 @@ af_process() {
             sleep "$af_delay"
         fi
         af_event DEBUG process_start "job_id=$AF_JOB" "step_id=$AF_STEP" "attempt=$af_attempt"
-        [ -z "$AF_NUL" ] || { af_nul_fail "$af_log"; return 1; }  # in argv, env or cwd
-        af_run_once "$af_cwd" "$af_log" "$af_temp" "$@"
+        af_run_once "$af_cwd" "$af_log" "$af_temp" "$@" || return 1  # the step failed before its program started
         af_rc=$AF_RC
         if [ "$AF_TIMED_OUT" = 1 ]; then
             af_event ERROR process_timeout "job_id=$AF_JOB" "step_id=$AF_STEP" "attempt=$af_attempt"
@@ -1883,18 +2005,7 @@ af_process() {
         return 1
     done
     if [ -n "$af_temp" ]; then
-        if [ "$AF_P_RENAME" = 1 ]; then
-            [ -e "$af_final" ] && rm -rf "$af_final"
-            mkdir -p "${af_final%/*}"
-            mv "$af_temp" "$af_final"
-        else
-            mkdir -p "$af_final"
-            for af_f in "$af_temp"/* "$af_temp"/.*; do
-                case ${af_f##*/} in . | ..) continue ;; esac
-                [ -e "$af_f" ] && mv "$af_f" "$af_final/"
-            done
-            rm -rf "$af_temp"
-        fi
+        af_finalize "$af_temp" "$af_final" || return 1
     fi
     af_check_success; af_ok=$?
     [ "$af_ok" = 2 ] && { af_step_fail "$AF_ERROR"; return 1; }
@@ -1914,6 +2025,34 @@ af_process() {
     return 0
 }
 
+af_finalize() {  # TEMP FINAL: atomic_dir's last move, as Python's os.replace (no parent made) or moves
+    if [ -n "$AF_PJ_RENAME" ]; then af_to_bool "$AF_PJ_RENAME" atomic_rename || return 1; AF_P_RENAME=$REPLY; fi
+    if [ "$AF_P_RENAME" != 1 ]; then
+        LC_ALL=C mkdir -p "$2"
+        for af_f in "$1"/* "$1"/.*; do
+            case ${af_f##*/} in . | ..) continue ;; esac
+            [ -e "$af_f" ] && mv "$af_f" "$2/"
+        done
+        rm -rf "$1"
+        return 0
+    fi
+    af_fin=$2
+    while :; do case $af_fin in ?*/) af_fin=${af_fin%/} ;; *) break ;; esac; done
+    # A directory in the way goes first (shutil.rmtree, errors ignored); the rename then
+    # fails where os.replace does: no parent directory, or something still in the way.
+    [ -d "$af_fin" ] && [ ! -h "$af_fin" ] && LC_ALL=C rm -rf "$af_fin" 2>/dev/null
+    af_errno=
+    if [ ! -d "${af_fin%/*}/" ]; then af_errno='[Errno 2] No such file or directory'
+    elif [ -d "$af_fin" ] && [ ! -h "$af_fin" ]; then af_errno='[Errno 39] Directory not empty'
+    elif [ -e "$af_fin" ] || [ -h "$af_fin" ]; then af_errno='[Errno 20] Not a directory'
+    elif ! LC_ALL=C mv "$1" "$af_fin"; then af_errno='cannot rename'
+    fi
+    [ -z "$af_errno" ] && return 0
+    af_json_str "$1"; af_repr "$REPLY"; af_from=$REPLY
+    af_json_str "$2"; af_repr "$REPLY"
+    af_step_fail "$af_errno: $af_from -> $REPLY"
+}
+
 af_stream() {  # MODE NAME -> REPLY: where the stream goes
     case $1 in
         capture) REPLY=$AF_SCRATCH/.af-$AF_STEP.$2 ;;
@@ -1921,6 +2060,16 @@ af_stream() {  # MODE NAME -> REPLY: where the stream goes
         discard) REPLY=/dev/null ;;
         *) REPLY= ;;
     esac
+}
+
+af_reason() {  # PATH dir|file -> REPLY: why it cannot be entered or opened, as Python's OSError says
+    af_up=${1%/*}
+    if [ "$2" = dir ] && [ -e "$1" ] && [ ! -d "$1" ]; then REPLY='Not a directory'
+    elif [ "$2" = file ] && [ -d "$1" ]; then REPLY='Is a directory'
+    elif [ -e "$1" ] || { [ -d "${af_up:-/}" ] && [ ! -x "${af_up:-/}" ]; }; then REPLY='Permission denied'
+    elif [ -e "${af_up:-/}" ] && [ ! -d "${af_up:-/}" ]; then REPLY='Not a directory'
+    else REPLY='No such file or directory'
+    fi
 }
 
 # CWD LOG TEMPDIR ARGV...: one attempt -> AF_RC, AF_TIMED_OUT, AF_OUT_JSON, AF_ERR_JSON, AF_ERR_TEXT
@@ -1932,18 +2081,39 @@ af_run_once() {
     af_stream "$AF_P_STDERR" err; af_e=$REPLY
     if [ -n "$af_log" ]; then
         case " $AF_P_STDOUT $AF_P_STDERR " in
-            *' file '*) mkdir -p "${af_log%/*}" ;;
+            *' file '*)  # opened (made) for each attempt before the program starts, as in Python
+                LC_ALL=C mkdir -p "${af_log%/*}" 2>/dev/null
+                { : >>"$af_log"; } 2>/dev/null || {
+                    af_reason "$af_log" file
+                    af_step_fail "cannot open log.file_path $af_log: $REPLY"; return 1; } ;;
         esac
+    fi
+    # A value held a NUL (AF_NUL: argv, env or cwd): Popen refuses it after the log file is opened.
+    [ -z "$AF_NUL" ] || { af_step_fail 'embedded null byte'; return 1; }
+    if [ -n "$af_c" ] && ! { [ -d "$af_c" ] && [ -x "$af_c" ]; }; then  # Popen fails before the program runs
+        af_reason "$af_c" dir; af_why=$REPLY
+        if [ "$AF_P_SHELL" = 1 ]; then af_json_str "$3"; else af_json_str "$1"; fi
+        af_repr "$REPLY"
+        af_step_fail "cannot start $REPLY: $af_why"; return 1
+    fi
+    if [ -n "$AF_P_ENV_BAD" ]; then
+        af_step_fail "illegal environment variable name"; return 1
     fi
     [ "$AF_P_STDOUT" = capture ] && : >"$af_o"
     [ "$AF_P_STDERR" = capture ] && : >"$af_e"
-    if [ -z "$AF_P_TIMEOUT$af_c$af_t$AF_P_ENV" ] && [ "$AF_P_INHERIT" = 1 ] && af_which "$1"; then
+    # The direct path keeps the shell's own stderr where the program's goes (dash and busybox
+    # redirect in the shell itself): a stderr kept in a file takes the child's path, or the
+    # shell's job message ("Terminated") for a program killed by a signal would be in it.
+    # A step that lists a code a status cannot tell apart (a signal, or 129..192) takes the
+    # child's path too, where the shell's job message tells (af_watch).
+    if [ -z "$AF_P_TIMEOUT$af_c$af_t$AF_P_ENV" ] && [ "$AF_P_INHERIT" = 1 ] \
+        && [ "$AF_P_STDERR" != file ] && [ "$AF_P_STDERR" != capture ] \
+        && ! af_ambiguous "$AF_P_CODES$AF_P_RETRY_CODES" && af_which "$1"; then
         shift
         af_direct "$af_o" "$af_e" "$REPLY" "$@"
-        AF_RC=$?
+        af_exit_code "$?"; AF_RC=$REPLY
     elif [ -z "$AF_P_TIMEOUT" ]; then
-        af_child "$af_c" "$af_o" "$af_e" "$af_t" "$@"
-        AF_RC=$?
+        af_watch "$af_c" "$af_o" "$af_e" "$af_t" "$@"
     else
         # With a timeout the program still runs in the foreground: `wait PID` for one of
         # several children can miss its end in dash and busybox sh (then it waits for the
@@ -1957,8 +2127,7 @@ af_run_once() {
         # (A subshell, not the function itself, takes the redirections: a function call
         # would keep a copy of this substitution's pipe open, and it would not end.)
         af_wd=$( (af_watchdog "$af_mark") </dev/null >/dev/null 2>&1 7>&- & echo "$!")
-        af_child "$af_c" "$af_o" "$af_e" "$af_t" "$@"
-        AF_RC=$?
+        af_watch "$af_c" "$af_o" "$af_e" "$af_t" "$@"
         if [ -e "$af_mark" ]; then AF_TIMED_OUT=1; else kill "$af_wd" 2>/dev/null; fi
         rm -f "$af_mark" "$AF_PIDFILE"
     fi
@@ -1971,6 +2140,7 @@ af_run_once() {
         af_text "$AF_ERR_JSON"; AF_ERR_TEXT=$REPLY
         rm -f "$af_e"
     fi
+    return 0
 }
 
 af_watchdog() {  # MARK: at the deadline, mark the timeout and TERM the program's group; KILL after the grace
@@ -2012,14 +2182,18 @@ af_which() {
             REPLY=${REPLY%%"$AF_NL"*}
             return 0 ;;
     esac
-    af_todo_path=$PATH:
+    af_find "$1" "$PATH" || return 1
+    case $REPLY in /*) AF_WHICH="$AF_WHICH$AF_NL$1 $REPLY" ;; esac
+    return 0
+}
+
+af_find() {  # NAME SEARCH -> REPLY: the first executable file NAME in the folders of SEARCH; 1 if none
+    case $1 in */*) REPLY=$1; return 0 ;; esac
+    af_todo_path=$2:
     while [ -n "$af_todo_path" ]; do
         af_dir=${af_todo_path%%:*}; af_todo_path=${af_todo_path#*:}
         REPLY=${af_dir:-.}/$1
-        if [ -f "$REPLY" ] && [ -x "$REPLY" ]; then
-            case $REPLY in /*) AF_WHICH="$AF_WHICH$AF_NL$1 $REPLY" ;; esac
-            return 0
-        fi
+        [ -f "$REPLY" ] && [ -x "$REPLY" ] && return 0
     done
     return 1
 }
@@ -2039,6 +2213,7 @@ af_plain() {
     af_direct '' '' "$REPLY" "$@"
     af_rc=$?
     if [ "$af_rc" != 0 ]; then
+        af_exit_code "$af_rc"; af_rc=$REPLY
         af_event ERROR process_exit "job_id=$AF_JOB" "step_id=$AF_STEP" attempt=1 "exit_code=$af_rc"
         af_step_fail "external.process failed with exit code $af_rc"
         return 1
@@ -2069,6 +2244,7 @@ af_plain_step() {  # ID INDEX PROGRAM [ARG...]
     "$REPLY" "$@" 7>&-
     af_rc=$?
     if [ "$af_rc" != 0 ]; then
+        af_exit_code "$af_rc"; af_rc=$REPLY
         af_event ERROR process_exit "job_id=$AF_JOB" "step_id=$AF_STEP" attempt=1 "exit_code=$af_rc"
         af_step_fail "external.process failed with exit code $af_rc"
         return 1
@@ -2104,30 +2280,65 @@ af_direct() {  # OUT ERR PROGRAM [ARG...]: the program in this shell's environme
     fi
 }
 
-# CWD OUT ERR TEMPDIR ARGV...: the child itself, with its env, directory and streams
+# CWD OUT ERR TEMPDIR ARGV...: the child itself, with its env, directory and streams.
+# Its env is the shell's exports plus the step's env; with inherit_env false, or a step env
+# name the shell cannot hold as a variable, `env` (-i: from empty) starts the program with
+# NAME=VALUE words instead, the program found where Python finds it: in the PATH of the
+# child's env, or /bin:/usr/bin (Python's os.defpath) when that env has none.
 af_child() {
     af_c=$1; af_o=$2; af_e=$3; af_t=$4
     shift 4
     (
         exec 7>&-  # the job's log stays with the runtime
+        [ "$AF_WATCHING" = 0 ] || exec 2>&8 8>&-  # the run's stderr (af_watch)
         if [ -n "$af_c" ]; then cd "$af_c" || exit 127; fi
-        if [ "$AF_P_INHERIT" = 0 ]; then
-            af_search=$PATH
-            for af_name in $(env | sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p'); do
-                case $af_name in AETHERFLOW_FLOW_ID | AETHERFLOW_RUN_ID) continue ;; esac
-                unset "$af_name" 2>/dev/null
-            done
-            PATH=$af_search  # to find the program; not exported, as the child starts empty
+        if [ "$AF_P_INHERIT" = 1 ]; then
+            [ -n "$af_t" ] && export AETHERFLOW_OUTPUT_DIR="${AETHERFLOW_OUTPUT_DIR-$af_t}"
+            af_words=$AF_P_ENV_ODD; af_search=$PATH
+        else
+            af_words=1; af_search=/bin:/usr/bin
         fi
-        [ -n "$af_t" ] && export AETHERFLOW_OUTPUT_DIR="${AETHERFLOW_OUTPUT_DIR-$af_t}"
+        if [ "$af_words" = 1 ]; then
+            af_i=0; af_todo_env=$AF_P_ENV
+            while [ -n "$af_todo_env" ]; do  # the step env's PATH is where the program is looked up
+                af_name=${af_todo_env%%"$AF_NL"*}; af_todo_env=${af_todo_env#*"$AF_NL"}
+                [ "$af_name" = PATH ] && eval "af_search=\$AF_PE_$af_i"
+                af_i=$((af_i + 1))
+            done
+            if ! af_find "$1" "$af_search"; then
+                printf '%s: %s: not found\n' "$0" "$1" >&2
+                exit 127
+            fi
+            case $REPLY in
+                *=*) printf '%s: %s: a program path with "=" cannot be started by env\n' "$0" "$REPLY" >&2; exit 126 ;;
+            esac
+            shift
+            set -- "$REPLY" "$@"
+            if [ "$AF_P_INHERIT" = 0 ]; then
+                for af_name in AETHERFLOW_OUTPUT_DIR AETHERFLOW_RUN_ID AETHERFLOW_FLOW_ID; do
+                    case $af_name:$af_t:$AF_NL$AF_P_ENV in
+                        AETHERFLOW_OUTPUT_DIR::* | *"$AF_NL$af_name$AF_NL"*) ;;  # none, or the step's own
+                        AETHERFLOW_OUTPUT_DIR:*) set -- "$af_name=$af_t" "$@" ;;
+                        AETHERFLOW_RUN_ID:*) set -- "$af_name=$AF_RUN_ID" "$@" ;;
+                        *) set -- "$af_name=$AF_FLOW_ID" "$@" ;;
+                    esac
+                done
+            fi
+        fi
         af_i=0
         af_todo_env=$AF_P_ENV
         while [ -n "$af_todo_env" ]; do
-            af_name=${af_todo_env%%"$AF_NL"*}; af_todo_env=${af_todo_env#"$af_name"}; af_todo_env=${af_todo_env#"$AF_NL"}
-            [ -n "$af_name" ] || continue
-            eval "export $af_name=\"\$AF_PE_$af_i\""
+            af_name=${af_todo_env%%"$AF_NL"*}; af_todo_env=${af_todo_env#*"$AF_NL"}
+            if [ "$af_words" = 1 ]; then
+                eval "set -- \"\$af_name=\$AF_PE_$af_i\" \"\$@\""
+            else
+                eval "export $af_name=\"\$AF_PE_$af_i\""
+            fi
             af_i=$((af_i + 1))
         done
+        if [ "$af_words" = 1 ]; then
+            if [ "$AF_P_INHERIT" = 1 ]; then set -- env "$@"; else set -- env -i "$@"; fi
+        fi
         [ -n "$af_o" ] && exec >>"$af_o"
         [ -n "$af_e" ] && exec 2>>"$af_e"
         if [ -n "$AF_P_TIMEOUT" ]; then
@@ -2488,8 +2699,9 @@ af_cmd_run() {
     case $af_now_ns in *[!0-9]*) af_now_ns=${AF_EPOCH}000000000 ;; esac
     af_check_run_id "$AF_RUN_ID"
     AF_RUN_DIR=$AF_STATE_DIR/runs/$AF_RUN_ID
-    # The locks directory stays from one run to the next; the run's own are made later.
-    [ -d "$AF_STATE_DIR/locks" ] || LC_ALL=C mkdir -p "$AF_STATE_DIR/locks" 2>/dev/null \
+    # The lock directories stay from one run to the next; the run's own are made later.
+    { [ -d "$AF_STATE_DIR/af_locks" ] && [ -d "$AF_STATE_DIR/locks" ]; } \
+        || LC_ALL=C mkdir -p "$AF_STATE_DIR/af_locks" "$AF_STATE_DIR/locks" 2>/dev/null \
         || af_die "cannot open the state store $AF_STATE_DIR"
     AF_HELD=; AF_LATER=; AF_KEEPER=
     af_run_lease  # exit 3 if another process runs this run id; the state is read after it
@@ -2505,6 +2717,7 @@ af_cmd_run() {
     fi
     AF_RUN_DIRS=0
     AF_WHICH=; AF_EXIT=0; AF_STOP=0; AF_ANY_FAILED=0; AF_ENV_FAILURE=0; AF_REPORT=
+    AF_MSG_OK=; AF_WATCHING=0
     # What every step's program finds in its environment (unless the user set them).
     AETHERFLOW_FLOW_ID=${AETHERFLOW_FLOW_ID-$AF_FLOW_ID}
     AETHERFLOW_RUN_ID=${AETHERFLOW_RUN_ID-$AF_RUN_ID}
@@ -2589,6 +2802,13 @@ af_unwritable() {  # PATH: 0 with the reason in REPLY when it cannot be (re)writ
 
 af_interrupted() {  # CODE: a signal ends the run: locks released, run recorded INTERRUPTED
     trap '' TERM INT
+    # In a watched step (af_watch) this shell's stderr is the job message's file and the
+    # run's is fd 8: the end is told there (once the step has ended, fd 8 is closed).
+    [ "$AF_WATCHING" = 0 ] || af_interrupted_end "$1" 2>/dev/null 2>&8
+    af_interrupted_end "$1"
+}
+
+af_interrupted_end() {  # CODE
     af_clock
     af_release_all
     [ "${AF_RUN_DIRS-0}" = 1 ] && af_write_run INTERRUPTED

@@ -657,7 +657,416 @@ def test_a_closed_stderr_does_not_end_the_run(project: Project, shell: tuple[str
         report = _status(project, shell, "closed", fmt)
         assert report["status"] == "SUCCESS", report
         assert report["jobs"]["a"]["steps"] == {"s1": "SUCCESS", "s2": "SUCCESS", "s3": "SUCCESS"}
-    assert not list((project.root / "state" / "closed-files" / "locks").glob("*.lock"))
+    state = project.root / "state" / "closed-files"
+    assert (state / "af_locks").is_dir(), "the job locks were taken there"
+    assert not list((state / "af_locks").iterdir()) and not list((state / "locks").iterdir())
+
+
+# --- external.process: started and ended as the Python artifact starts and ends them -------
+
+
+def _both(project: Project, shell: tuple[str, ...], flow_id: str, run_id: str, *args: str,
+          env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
+    """The sh artifact (run `run_id`) and the Python artifact (run `run_id`-py) of a flow."""
+    sh = _run(project, shell, flow_id, "run", "--run-id", run_id, *args, env=env)
+    full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(project.root), **(env or {})}
+    python = subprocess.run([sys.executable, str(project.dist / f"{flow_id}.py"), "run", "--run-id", f"{run_id}-py",
+                             *args], capture_output=True, text=True, env=full_env, cwd=project.root, timeout=120)
+    return sh, python
+
+
+def _py_status(project: Project, flow_id: str, run_id: str) -> dict:  # type: ignore[type-arg]
+    proc = subprocess.run([sys.executable, str(project.dist / f"{flow_id}.py"), "status", "--run-id", run_id, "--json"],
+                          capture_output=True, text=True, cwd=project.root, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    return {job: (entry["status"], entry["outputs"], entry["steps"]) for job, entry in report["jobs"].items()}
+
+
+def _sh_status(project: Project, shell: tuple[str, ...], flow_id: str, run_id: str) -> dict:  # type: ignore[type-arg]
+    report = _status(project, shell, flow_id, run_id)
+    return {job: (entry["status"], entry["outputs"], entry["steps"]) for job, entry in report["jobs"].items()}
+
+
+def _artifacts(project: Project, flow_id: str, job: str, run_id: str) -> Path:
+    return project.work / flow_id / job / run_id / "artifacts"
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_a_program_killed_by_a_signal_ends_with_the_exit_code_python_reports(project: Project,
+                                                                            shell: tuple[str, ...]) -> None:
+    """The shell reports a program killed by signal N as 128+N, as one that exits 128+N by
+    itself; the artifact records -N for the first, as Python's subprocess does, wherever an
+    exit code is compared or recorded, and 128+N for the second. The shell's job message
+    ("Terminated") stays out of the program's stderr file and capture."""
+    _sh_flow(project, "sig", """\
+        jobs:
+          - id: a
+            steps:
+              - id: listed
+                type: external.process
+                inputs:
+                  command: [sh, -c, "printf err-line >&2; kill -TERM $$"]
+                  log: {stderr: file, file_path: err.log}
+                  success: {exit_codes: [-15]}
+                outputs: {code: "{{result.exit_code}}"}
+              - id: captured
+                type: external.process
+                inputs:
+                  command: [sh, -c, "echo e >&2; kill -USR1 $$"]
+                  log: {stderr: capture}
+                  success: {exit_codes: ["{{env.CODE:-10}}"]}
+                outputs: {err: "{{result.stderr}}", usr1: "{{result.exit_code}}"}
+              - id: retried
+                type: external.process
+                inputs:
+                  command: [sh, -c, "n=$(cat n 2>/dev/null || echo 0); echo $((n + 1)) > n; [ $n -ge 1 ] || kill -HUP $$"]
+                  cwd: .
+                  retry: {max_attempts: 2, retry_on_exit_codes: [-1]}
+                outputs: {attempts: "{{result.attempts}}"}
+              - id: wrapper
+                type: external.process
+                inputs: {command: [sh, -c, "sh -c 'kill -TERM $$'; exit $?"], success: {exit_codes: [143]}}
+                outputs: {wrapped: "{{result.exit_code}}"}
+          - id: killed
+            steps:
+              - {id: plain, type: external.process, inputs: {command: [sh, -c, "kill -KILL $$"]}}
+          - id: exits
+            steps:
+              - {id: own, type: external.process, inputs: {command: [sh, -c, "exit 200"]}}
+        """)
+    project.compile("--target", "all")
+    sh, python = _both(project, shell, "sig", "r1", "--keep-going")
+    assert (sh.returncode, python.returncode) == (1, 1), sh.stderr
+    assert _sh_status(project, shell, "sig", "r1") == _py_status(project, "sig", "r1-py") == {
+        "a": ("SUCCESS", {"code": -15, "err": "e\n", "usr1": -10, "attempts": 2, "wrapped": 143},
+              {"listed": "SUCCESS", "captured": "SUCCESS", "retried": "SUCCESS", "wrapper": "SUCCESS"}),
+        "killed": ("FAILED", {}, {"plain": "FAILED"}),
+        "exits": ("FAILED", {}, {"own": "FAILED"})}
+    assert (_artifacts(project, "sig", "a", "r1") / "err.log").read_text() == "err-line"
+    assert "step_id=plain status=FAILED error=external.process failed with exit code -9" in sh.stderr
+    assert "step_id=own status=FAILED error=external.process failed with exit code 200" in sh.stderr
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_the_environment_of_a_program_is_the_one_python_gives_it(project: Project, shell: tuple[str, ...]) -> None:
+    """inherit_env false: only AETHERFLOW_FLOW_ID, AETHERFLOW_RUN_ID and the step's env (no
+    PATH), the program found in /bin:/usr/bin or in the step env's PATH; env names the shell
+    cannot hold as variables reach the program; a name no environment can hold fails the step."""
+    tools = project.root / "tools"
+    tools.mkdir()
+    (tools / "tool").write_text("#!/bin/sh\necho \"found $1\" > \"$0.out\"\n")
+    (tools / "tool").chmod(0o755)
+    _sh_flow(project, "envs", f"""\
+        jobs:
+          - id: a
+            steps:
+              - id: clean
+                type: external.process
+                inputs:
+                  command: [env]
+                  inherit_env: false
+                  env: {{A-B: one, X: "x y", AETHERFLOW_RUN_ID: mine}}
+                  log: {{stdout: file, file_path: clean.txt}}
+              - id: clean_timeout
+                type: external.process
+                inputs:
+                  command: [env]
+                  inherit_env: false
+                  timeout_seconds: 30
+                  idempotency: {{strategy: atomic_dir, temp_output_dir: t, final_output_dir: f}}
+                  log: {{stdout: file, file_path: timeout.txt}}
+              - id: found
+                type: external.process
+                inputs:
+                  command: [tool, "{{{{run_id}}}}"]
+                  inherit_env: false
+                  env: {{PATH: {json.dumps(str(tools))}}}
+              - id: odd
+                type: external.process
+                inputs:
+                  command: [env]
+                  env: {{A-B: one, 1X: two, ü_V: three, PLAIN: four}}
+                  log: {{stdout: file, file_path: odd.txt}}
+          - id: bad
+            steps:
+              - {{id: s, type: external.process, inputs: {{command: ["true"], env: {{"A=B": x}}}}}}
+        """)
+    project.compile("--target", "all")
+    sh, python = _both(project, shell, "envs", "r1", "--keep-going")
+    assert (sh.returncode, python.returncode) == (1, 1), sh.stderr
+    assert _sh_status(project, shell, "envs", "r1") == _py_status(project, "envs", "r1-py")
+    assert "step_id=s status=FAILED error=illegal environment variable name" in sh.stderr
+    ours, theirs = _artifacts(project, "envs", "a", "r1"), _artifacts(project, "envs", "a", "r1-py")
+    assert sorted((ours / "clean.txt").read_text().splitlines()) == [
+        "A-B=one", "AETHERFLOW_FLOW_ID=envs", "AETHERFLOW_RUN_ID=mine", "X=x y"]
+    assert sorted((ours / "timeout.txt").read_text().splitlines()) == [
+        "AETHERFLOW_FLOW_ID=envs", f"AETHERFLOW_OUTPUT_DIR={ours / 't'}", "AETHERFLOW_RUN_ID=r1"]
+    assert (tools / "tool.out").read_text() == "found r1-py\n"  # the Python artifact ran last
+    odd = [line for line in (ours / "odd.txt").read_text().splitlines() if line.split("=")[0] in
+           ("A-B", "1X", "ü_V", "PLAIN", "HOME")]
+    assert sorted(odd) == ["1X=two", "A-B=one", f"HOME={project.root}", "PLAIN=four", "ü_V=three"]
+    assert sorted((theirs / "clean.txt").read_text().splitlines()) == sorted((ours / "clean.txt").read_text().splitlines())
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_a_missing_cwd_fails_the_step_after_its_log_file_is_opened(project: Project, shell: tuple[str, ...]) -> None:
+    """As Popen: the log file is opened (made, empty) and then the directory is not found;
+    the program never runs, so no exit code is compared (127 listed or not)."""
+    _sh_flow(project, "cwd", """\
+        jobs:
+          - id: a
+            steps:
+              - id: s
+                type: external.process
+                inputs:
+                  command: ["true"]
+                  cwd: missing_dir
+                  log: {stdout: file, file_path: logs/step.log}
+                  success: {exit_codes: [127]}
+        """)
+    project.compile("--target", "all")
+    sh, python = _both(project, shell, "cwd", "r1")
+    assert (sh.returncode, python.returncode) == (1, 1), sh.stderr
+    assert "step_id=s status=FAILED error=cannot start 'true': No such file or directory" in sh.stderr
+    assert (_artifacts(project, "cwd", "a", "r1") / "logs" / "step.log").read_bytes() == b""
+    assert _sh_status(project, shell, "cwd", "r1") == _py_status(project, "cwd", "r1-py")
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_atomic_dir_and_late_settings_in_pythons_order(project: Project, shell: tuple[str, ...]) -> None:
+    """atomic_dir renames as os.replace does (a missing parent is not made: the step
+    fails); the temp dir is made before the retry settings are converted, which a marker
+    that is present skips altogether; atomic_rename is converted when the program has run."""
+    done = project.work / "done.flag"
+    _sh_flow(project, "atomic", f"""\
+        jobs:
+          - id: parent
+            steps:
+              - id: s
+                type: external.process
+                inputs:
+                  command: [sh, -c, 'echo made > "$AETHERFLOW_OUTPUT_DIR/f.txt"']
+                  idempotency: {{strategy: atomic_dir, temp_output_dir: tmp_out, final_output_dir: sub/final}}
+          - id: attempts
+            steps:
+              - id: s
+                type: external.process
+                inputs:
+                  command: ["true"]
+                  retry: {{max_attempts: "{{{{env.ATTEMPTS}}}}"}}
+                  idempotency: {{strategy: atomic_dir, temp_output_dir: tmp_out, final_output_dir: final}}
+          - id: marker
+            steps:
+              - id: s
+                type: external.process
+                inputs:
+                  command: ["false"]
+                  retry: {{max_attempts: "{{{{env.ATTEMPTS}}}}"}}
+                  idempotency: {{strategy: marker, marker_path: {json.dumps(str(done))}}}
+          - id: rename
+            steps:
+              - id: s
+                type: external.process
+                inputs:
+                  command: [sh, -c, 'touch ran']
+                  cwd: .
+                  idempotency: {{strategy: atomic_dir, temp_output_dir: t, final_output_dir: f,
+                                atomic_rename: "{{{{env.RENAME}}}}"}}
+        """)
+    project.compile("--target", "all")
+    project.work.mkdir(parents=True)
+    done.touch()
+    env = {"ATTEMPTS": "x", "RENAME": "maybe"}
+    sh, python = _both(project, shell, "atomic", "r1", "--keep-going", env=env)
+    assert (sh.returncode, python.returncode) == (1, 1), sh.stderr
+    assert _sh_status(project, shell, "atomic", "r1") == _py_status(project, "atomic", "r1-py") == {
+        "parent": ("FAILED", {}, {"s": "FAILED"}), "attempts": ("FAILED", {}, {"s": "FAILED"}),
+        "marker": ("SUCCESS", {}, {"s": "SKIPPED"}), "rename": ("FAILED", {}, {"s": "FAILED"})}
+    parent = _artifacts(project, "atomic", "parent", "r1")
+    assert not (parent / "sub").exists() and (parent / "tmp_out" / "f.txt").read_text() == "made\n"
+    assert f"error=[Errno 2] No such file or directory: '{parent}/tmp_out' -> '{parent}/sub/final'" in sh.stderr
+    assert (_artifacts(project, "atomic", "attempts", "r1") / "tmp_out").is_dir()
+    assert "step_id=s status=FAILED error=input retry.max_attempts must be an integer, got 'x'" in sh.stderr
+    assert (_artifacts(project, "atomic", "rename", "r1") / "ran").exists()
+    assert "error=input atomic_rename must be true or false, got 'maybe'" in sh.stderr
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_a_steps_templates_render_before_its_settings_convert_and_its_locks_are_taken(
+        project: Project, shell: tuple[str, ...]) -> None:
+    """Python renders all of a step's inputs (a with_lock's inner step too) before it does
+    anything: a missing env variable fails the step first (exit 2), not a lock it cannot
+    take or a setting that does not convert, and the program does not run."""
+    _sh_flow(project, "order", """\
+        jobs:
+          - id: nested
+            steps:
+              - id: s
+                type: with_lock
+                inputs:
+                  lock_key: shared
+                  step:
+                    type: with_lock
+                    inputs:
+                      lock_key: shared
+                      step: {type: external.process, inputs: {command: [echo, "{{env.UNSET_A}}"]}}
+          - id: setting
+            steps:
+              - id: s
+                type: external.process
+                inputs:
+                  command: [touch, ran-setting]
+                  cwd: .
+                  timeout_seconds: "{{env.NOT_A_NUMBER}}"
+                  env: {V: "{{env.UNSET_B}}"}
+          - id: outputs
+            steps:
+              - id: s
+                type: external.process
+                inputs:
+                  command: [touch, ran-outputs]
+                  cwd: .
+                  outputs: {o: "{{env.UNSET_C}}"}
+        """, extra="  locks: {scope: none}\n")
+    project.compile("--target", "all")
+    sh, python = _both(project, shell, "order", "r1", "--keep-going", env={"NOT_A_NUMBER": "x"})
+    assert (sh.returncode, python.returncode) == (2, 2), sh.stderr
+    assert _sh_status(project, shell, "order", "r1") == _py_status(project, "order", "r1-py")
+    for job, key in (("nested", "UNSET_A"), ("setting", "UNSET_B"), ("outputs", "UNSET_C")):
+        assert (f"job_id={job} step_id=s status=FAILED error=missing template key 'env.{key}' (no default given)"
+                in sh.stderr)
+        assert not list(_artifacts(project, "order", job, "r1").iterdir())
+    assert "Lock not acquired" not in sh.stderr
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_a_with_lock_ttl_of_zero_or_less_has_expired_at_once(project: Project, shell: tuple[str, ...]) -> None:
+    """As in the engine: such a lock is expired as soon as it is taken, so a with_lock of the
+    same key inside it takes it; with a positive TTL the key is held (not reentrant)."""
+    inner = '{type: with_lock, inputs: {lock_key: k, step: {type: external.process, inputs: {command: ["true"]}}}}'
+    _sh_flow(project, "ttl", f"""\
+        jobs:
+          - id: zero
+            steps:
+              - {{id: s, type: with_lock, inputs: {{lock_key: k, ttl_seconds: 0, step: {inner}}}}}
+          - id: negative
+            steps:
+              - {{id: s, type: with_lock, inputs: {{lock_key: k, ttl_seconds: "{{{{env.TTL:-5}}}}", step: {inner}}}}}
+          - id: positive
+            steps:
+              - {{id: s, type: with_lock, inputs: {{lock_key: k, ttl_seconds: 60, step: {inner}}}}}
+        """, extra="  locks: {scope: none}\n")
+    project.compile("--target", "sh")
+    run = _run(project, shell, "ttl", "run", "--run-id", "r1", "--keep-going")
+    assert run.returncode == 1, run.stderr
+    assert _status(project, shell, "ttl", "r1")["jobs"] == {
+        "zero": {"status": "SUCCESS", "outputs": {}, "steps": {"s": "SUCCESS"}},
+        "negative": {"status": "SUCCESS", "outputs": {}, "steps": {"s": "SUCCESS"}},
+        "positive": {"status": "FAILED", "outputs": {}, "steps": {"s": "FAILED"}}}
+    assert "job_id=positive step_id=s status=FAILED error=Lock not acquired: k" in run.stderr
+    assert not list((project.root / "state" / "ttl-files" / "locks").iterdir())
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_the_artifacts_own_locks_are_apart_from_with_lock_keys(project: Project, shell: tuple[str, ...]) -> None:
+    """Flow and job locks live in af_locks/, with the run leases; locks/ holds with_lock
+    keys only (as the engine's `locks` table), so a key named like an own lock is free."""
+    state = project.root / "state"
+    seen = f'ls -a {state}/$F-files/af_locks {state}/$F-files/locks > seen.txt'
+    for flow_id, scope, key in (("jl", "job", "job:{{flow_id}}:{{job.id}}"), ("fl", "flow", "flow:{{flow_id}}")):
+        _sh_flow(project, flow_id, f"""\
+            jobs:
+              - id: j
+                steps:
+                  - id: s
+                    type: with_lock
+                    inputs:
+                      lock_key: "{key}"
+                      step: {{type: external.process, inputs: {{command: [sh, -c, {json.dumps(seen)}], cwd: .,
+                                                               env: {{F: {flow_id}}}}}}}
+            """, extra=f"  locks: {{scope: {scope}}}\n")
+    project.compile("--target", "sh")
+    from aetherflow_compiler.codegen.sh import lock_name
+
+    for flow_id, own in (("jl", "job:jl:j"), ("fl", "flow:fl")):
+        run = _run(project, shell, flow_id, "run", "--run-id", "r1")
+        assert run.returncode == 0, run.stderr
+        listing = (_artifacts(project, flow_id, "j", "r1") / "seen.txt").read_text()
+        ours, keys = listing.split("\n\n")
+        assert sorted(ours.split()[1:]) == [".", "..", f"{lock_name(own)}.lock", "r1.run"]
+        assert sorted(keys.split()[1:]) == [".", "..", f"{lock_name(own)}.lock"]
+        assert not list((state / f"{flow_id}-files" / "af_locks").iterdir())
+        assert not list((state / f"{flow_id}-files" / "locks").iterdir())
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_a_run_of_an_artifact_from_before_af_locks_resumes(project: Project, shell: tuple[str, ...]) -> None:
+    """Older artifacts kept the run lease and the flow and job locks in locks/. A run id
+    resumed by this one: a live lease there refuses it (exit 3); a stale one, and the locks
+    of that run id, are removed."""
+    from aetherflow_compiler.codegen.sh import lock_name
+
+    _sh_flow(project, "old", """\
+        jobs:
+          - id: a
+            steps:
+              - {id: s, type: external.process, inputs: {command: ["true"]}}
+        """, extra="  locks: {scope: flow, ttl_seconds: 600}\n")
+    project.compile("--target", "sh")
+    legacy = project.root / "state" / "old-files" / "locks"
+    legacy.mkdir(parents=True)
+    host = subprocess.run(["uname", "-n"], capture_output=True, text=True, check=True).stdout.strip()
+    since = int(time.time()) - 60
+    with subprocess.Popen(["sleep", "30"]) as live:
+        try:
+            start = Path(f"/proc/{live.pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+            (legacy / "r1.run").write_text(f"{live.pid} {start} {host} {since}\n")
+            held = _run(project, shell, "old", "run", "--run-id", "r1")
+            assert held.returncode == 3, held.stderr
+            assert f"run r1 of flow old is already running: pid {live.pid} on host {host}" in held.stderr
+        finally:
+            live.kill()
+    assert not alive(live.pid)
+    flow_lock = legacy / f"{lock_name('flow:old')}.lock"
+    flow_lock.write_text(f"r1 {int(time.time()) + 500} 600\n")
+    resumed = _run(project, shell, "old", "run", "--run-id", "r1")
+    assert resumed.returncode == 0, resumed.stderr
+    assert not list(legacy.iterdir()), "the stale lease and the run's own lock are gone"
+    assert not list((legacy.parent / "af_locks").iterdir())
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_a_run_stopped_by_sigterm_while_a_watched_step_runs(project: Project, shell: tuple[str, ...]) -> None:
+    """While a step's program runs in its subshell, the runtime's stderr is the file of the
+    shell's job message; a TERM to the run is still told on the run's stderr, the run is
+    recorded INTERRUPTED (exit 143) and leaves no lock, lease or message file behind."""
+    started = project.root / "started"
+    _sh_flow(project, "stop", f"""\
+        jobs:
+          - id: a
+            steps:
+              - id: s
+                type: external.process
+                inputs:
+                  command: [sh, -c, 'touch {started}; sleep 1']
+                  log: {{stderr: file, file_path: err.log}}
+                  success: {{exit_codes: [0, -15]}}
+        """, extra="  locks: {scope: flow, ttl_seconds: 60}\n")
+    project.compile("--target", "sh")
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(project.root)}
+    with subprocess.Popen([*shell, str(project.dist / "stop.sh"), "run", "--run-id", "r1"], env=env,
+                          cwd=project.root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as run:
+        deadline = time.monotonic() + 30
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        run.send_signal(15)
+        _out, err = run.communicate(timeout=60)
+    assert run.returncode == 143, err
+    assert "INFO    run_end status=INTERRUPTED" in err
+    assert _status(project, shell, "stop", "r1")["status"] == "INTERRUPTED"
+    state = project.root / "state" / "stop-files"
+    assert not list((state / "af_locks").iterdir()) and not list((state / "runs" / "r1").glob(".af-*"))
 
 
 @pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])

@@ -19,7 +19,7 @@ import datetime
 import json
 import re
 import shlex
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -283,18 +283,53 @@ def _when_blocker(expr: WhenExpr) -> str | None:
 
 @dataclass
 class _Code:
-    """Lines of a function body and the counter for its temporary variables."""
+    """Lines of a function body and the counter for its temporary variables. With `pre`
+    set, templates are rendered there instead (see _Render) and variables are numbered
+    by it."""
 
     indent: str
     lines: list[str] = field(default_factory=list)
     counter: int = 0
+    pre: _Render | None = None
 
     def add(self, line: str) -> None:
         self.lines.append(self.indent + line if line else "")
 
     def var(self) -> str:
+        if self.pre is not None:
+            return self.pre.var()
         self.counter += 1
         return f"af_{self.counter}"
+
+
+@dataclass
+class _Render(_Code):
+    """Where a step's templates are rendered: before anything else of the step happens (a
+    conversion, a lock, a directory made), as the Python runtime renders all of a step's
+    inputs before it runs the step, so that a missing key fails it first. Lines are kept
+    with the position of their input in the YAML (`at`) and come out in that order, the
+    order in which Python renders them. A missing key runs `fail`."""
+
+    fail: str = "return 1"
+    at: tuple[int, ...] = ()
+    placed: list[tuple[tuple[int, ...], str]] = field(default_factory=list)
+
+    def add(self, line: str) -> None:
+        self.placed.append((self.at, self.indent + line if line else ""))
+
+    def ordered(self) -> list[str]:
+        return [line for _, line in sorted(self.placed, key=lambda placed: placed[0])]
+
+
+def _at(code: _Code, *position: int) -> None:
+    """Templates rendered from here on belong to the input at `position` (indexes into the
+    step's YAML mappings and lists)."""
+    if code.pre is not None:
+        code.pre.at = position
+
+
+def _index(mapping: ir.Map, key: str) -> int:
+    return next(n for n, (k, _) in enumerate(mapping.entries) if str(k) == key)
 
 
 @dataclass(frozen=True)
@@ -371,6 +406,8 @@ def _emit_string(code: _Code, value: ir.Value, fail: str, scope: _Scope | None =
     """Code that puts the str() of a value in a new variable; returns the variable name.
     A missing key runs `missing` (by default: the step fails, then `fail`); so does text
     with tokens that renders to forbidden template syntax, unless `syntax` says otherwise."""
+    if code.pre is not None and not _is_literal(value):
+        return _emit_string(code.pre, value, code.pre.fail, scope, missing, syntax)
     scope = scope or _Scope()
     on_missing = missing or f"af_missing; {fail}"
     var = code.var()
@@ -400,6 +437,8 @@ def _emit_string(code: _Code, value: ir.Value, fail: str, scope: _Scope | None =
 def _emit_json(code: _Code, value: ir.Value, fail: str, scope: _Scope, missing: str | None = None) -> str:
     """Code that puts the value's JSON literal (a standalone token keeps its type) in a new
     variable; returns the variable name."""
+    if code.pre is not None and not _is_literal(value):
+        return _emit_json(code.pre, value, code.pre.fail, scope, missing)
     if isinstance(value, Template) and value.standalone:
         _ref_json(code, value.refs[0], scope, missing or f"af_missing; {fail}")
         var = code.var()
@@ -464,7 +503,20 @@ def _emit_codes(code: _Code, variable: str, value: ir.Value, name: str, fail: st
         code.add(f'{variable}="${variable}$REPLY"')
 
 
-def _emit_process(code: _Code, inputs: ir.Map, fail: str, scope: _Scope) -> None:
+def _emit_process(code: _Code, inputs: ir.Map, fail: str, scope: _Scope, at: tuple[int, ...] = ()) -> None:
+    """An external.process step's inputs into AF_P_* settings, then the run. `at`: where
+    the inputs are in the step's YAML (rendering follows it)."""
+
+    def place(*keys: str) -> tuple[int, ...]:
+        """Render what follows at the position of inputs[keys[0]][keys[1]]..."""
+        position, mapping = list(at), inputs
+        for key in keys:
+            position.append(_index(mapping, key))
+            inner = mapping.get(key)
+            mapping = inner if isinstance(inner, ir.Map) else ir.Map(())
+        _at(code, *position)
+        return tuple(position)
+
     simple = {str(key) for key, _ in inputs.entries} <= {"command", "args"}
     if not simple:
         code.add("af_process_reset")
@@ -472,13 +524,17 @@ def _emit_process(code: _Code, inputs: ir.Map, fail: str, scope: _Scope) -> None
     command, args = inputs.get("command"), inputs.get("args")
     argv: list[str] = []
     if isinstance(command, Template) or isinstance(args, Template):
-        _emit_dynamic_argv(code, command, args, fail, scope)
+        _emit_dynamic_argv(code, command, args, fail, scope, place)
         argv = ['"$@"']
     else:
-        for item in command.items if isinstance(command, ir.Seq) else [command]:
+        base = place("command")
+        for n, item in enumerate(command.items if isinstance(command, ir.Seq) else [command]):
+            _at(code, *base, n)
             argv.append(f'"${_emit_string(code, item, fail, scope)}"')
         if isinstance(args, ir.Seq):
-            for item in args.items:
+            base = place("args")
+            for n, item in enumerate(args.items):
+                _at(code, *base, n)
                 argv.append(f'"${_emit_string(code, item, fail, scope)}"')
     if simple:
         code.add(f"af_plain {' '.join(argv)} || {fail}")
@@ -491,6 +547,7 @@ def _emit_process(code: _Code, inputs: ir.Map, fail: str, scope: _Scope) -> None
         value = inputs.get(key)
         if value is None:
             continue
+        place(key)
         if kind == "str":
             code.add(f'{variable}="${_emit_string(code, value, fail, scope)}"')
         else:
@@ -498,66 +555,89 @@ def _emit_process(code: _Code, inputs: ir.Map, fail: str, scope: _Scope) -> None
     env = inputs.get("env")
     if isinstance(env, ir.Map):
         for name, value in env.entries:
+            place("env", str(name))
             text = _emit_env_value(code, value, fail, scope)
             code.add(f'af_env_set {q(str(name))} "${text}"')
     log = inputs.get("log")
     if isinstance(log, ir.Map):
         for key, variable in (("stdout", "AF_P_STDOUT"), ("stderr", "AF_P_STDERR")):
             if log.get(key) is not None:
+                place("log", key)
                 _emit_mode(code, variable, log.get(key), "inherit", fail, scope)
         if log.get("max_capture_kb") is not None:
+            place("log", "max_capture_kb")
             _emit_setting(code, "AF_P_MAX_KB", log.get("max_capture_kb"), "int", "log.max_capture_kb", fail, scope)
         if log.get("file_path") is not None:
+            place("log", "file_path")
             code.add(f'AF_P_LOG_FILE="${_emit_string(code, log.get("file_path"), fail, scope)}"')
     retry = inputs.get("retry")
     if isinstance(retry, ir.Map):
-        for key, variable, kind, falsy in (("max_attempts", "AF_P_RETRY_MAX", "int", None),
-                                           ("backoff_seconds", "AF_P_BACKOFF", "num", 0),
-                                           ("backoff_multiplier", "AF_P_MULT", "num", 1.0),
-                                           ("max_backoff_seconds", "AF_P_MAX_BACKOFF", "num", 0),
-                                           ("retry_on_timeout", "AF_P_RETRY_TIMEOUT", "bool", None)):
+        # A template here is converted in af_process, where Python converts it: after the
+        # marker check and the atomic_dir temp dir (af_process_late).
+        for key, variable, kind, falsy in (("max_attempts", "RETRY_MAX", "int", None),
+                                           ("backoff_seconds", "BACKOFF", "num", 0),
+                                           ("backoff_multiplier", "MULT", "num", 1.0),
+                                           ("max_backoff_seconds", "MAX_BACKOFF", "num", 0),
+                                           ("retry_on_timeout", "RETRY_TIMEOUT", "bool", None)):
             if retry.get(key) is not None:
-                _emit_setting(code, variable, retry.get(key), kind, f"retry.{key}", fail, scope, falsy)
+                place("retry", key)
+                _emit_late(code, variable, retry.get(key), kind, f"retry.{key}", fail, scope, falsy)
         if retry.get("retry_on_exit_codes") is not None:
-            _emit_codes(code, "AF_P_RETRY_CODES", retry.get("retry_on_exit_codes"), "retry.retry_on_exit_codes",
-                        fail, scope)
+            value = retry.get("retry_on_exit_codes")
+            base = place("retry", "retry_on_exit_codes")
+            if _is_literal(value):
+                code.add(f"AF_P_RETRY_CODES={q(_codes(value))}")
+            else:
+                code.add("AF_PJ_RETRY_CODES=")
+                for n, item in enumerate(value.items if isinstance(value, ir.Seq) else [value]):
+                    _at(code, *base, n)
+                    literal = _emit_json(code, item, fail, scope)
+                    code.add(f'AF_PJ_RETRY_CODES="$AF_PJ_RETRY_CODES${literal}$AF_NL"')
     success = inputs.get("success")
     if isinstance(success, ir.Map):
         if success.get("exit_codes") is not None:
+            place("success", "exit_codes")
             _emit_codes(code, "AF_P_CODES", success.get("exit_codes"), "success.exit_codes", fail, scope)
             code.add('[ "$AF_P_CODES" != \' \' ] || AF_P_CODES=\' 0 \'')
         if success.get("marker_file"):
+            place("success", "marker_file")
             code.add(f'AF_P_SUCCESS_MARKER="${_emit_string(code, success.get("marker_file"), fail, scope)}"')
         for key, variable in (("require_files", "AF_P_REQUIRE"), ("require_glob", "AF_P_GLOBS"),
                               ("forbid_files", "AF_P_FORBID")):
             value = success.get(key)
-            items = value.items if isinstance(value, ir.Seq) else ([] if value is None else [value])
-            for item in items:
+            if value is None:
+                continue
+            base = place("success", key)
+            items = value.items if isinstance(value, ir.Seq) else [value]
+            for n, item in enumerate(items):
+                _at(code, *base, *((n,) if isinstance(value, ir.Seq) else ()))
                 text = _emit_string(code, item, fail, scope)
                 code.add(f'{variable}="${variable}${text}$AF_NL"')
     idem = inputs.get("idempotency")
     if isinstance(idem, ir.Map):
         if idem.get("strategy") is not None:
+            place("idempotency", "strategy")
             _emit_mode(code, "AF_P_STRATEGY", idem.get("strategy"), "none", fail, scope)
         for key, variable in (("marker_path", "AF_P_MARKER"), ("temp_output_dir", "AF_P_TEMP_DIR"),
                               ("final_output_dir", "AF_P_FINAL_DIR")):
             if idem.get(key):
+                place("idempotency", key)
                 code.add(f'{variable}="${_emit_string(code, idem.get(key), fail, scope)}"')
-        if idem.get("atomic_rename") is not None:
-            _emit_setting(code, "AF_P_RENAME", idem.get("atomic_rename"), "bool", "idempotency.atomic_rename", fail,
-                          scope)
+        if idem.get("atomic_rename") is not None:  # Python converts it when the step has run
+            place("idempotency", "atomic_rename")
+            _emit_late(code, "RENAME", idem.get("atomic_rename"), "bool", "atomic_rename", fail, scope)
+    extra = inputs.get("outputs")
+    results: list[str] = []
+    if isinstance(extra, ir.Map) and extra.entries:
+        for key, value in extra.entries:  # rendered with the other inputs, before the run
+            place("outputs", str(key))
+            results.append(f'af_result {q(str(key))} "${_emit_json(code, value, fail, scope)}"')
     if argv != ['"$@"']:
         code.add(f"set -- {' '.join(argv)}")
     code.add(f"af_process \"$@\" || {fail}")
-    extra = inputs.get("outputs")
-    if isinstance(extra, ir.Map) and extra.entries:
+    if results:
         code.add('if [ "$AF_STEP_STATUS" = SUCCESS ]; then')
-        inner = _Code(code.indent + "    ", counter=code.counter)
-        for key, value in extra.entries:
-            literal = _emit_json(inner, value, fail, scope)
-            inner.add(f'af_result {q(str(key))} "${literal}"')
-        code.lines.extend(inner.lines)
-        code.counter = inner.counter
+        code.lines.extend(code.indent + "    " + line for line in results)
         code.add("fi")
 
 
@@ -572,15 +652,31 @@ def _emit_env_value(code: _Code, value: ir.Value, fail: str, scope: _Scope) -> s
     return _emit_string(code, "" if value is None else value, fail, scope)
 
 
-def _emit_dynamic_argv(code: _Code, command: ir.Value, args: ir.Value, fail: str, scope: _Scope) -> None:
+def _emit_late(code: _Code, name: str, value: ir.Value, kind: str, label: str, fail: str, scope: _Scope,
+               falsy: Any = None) -> None:
+    """AF_P_<name>: a literal setting converted now; a template's JSON literal goes to
+    AF_PJ_<name>, which the runtime converts later (af_process_late, af_finalize)."""
+    if _is_literal(value):
+        _emit_setting(code, f"AF_P_{name}", value, kind, label, fail, scope, falsy)
+        return
+    literal = _emit_json(code, value, fail, scope)
+    if falsy is not None:
+        code.add(f'af_truthy "${literal}" || {literal}={q(json.dumps(falsy))}')
+    code.add(f'AF_PJ_{name}="${literal}"')
+
+
+def _emit_dynamic_argv(code: _Code, command: ir.Value, args: ir.Value, fail: str, scope: _Scope,
+                       place: Callable[..., tuple[int, ...]]) -> None:
     """`set -- ...` for a command or args that is one template: its value (a list, or for
     the command a string) is known only at run time."""
     code.add("set --")
     for name, value in (("command", command), ("args", args)):
         if value is None:
             continue
+        base = place(name)
         if isinstance(value, ir.Seq) or not isinstance(value, Template):
-            for item in value.items if isinstance(value, ir.Seq) else [value]:
+            for n, item in enumerate(value.items if isinstance(value, ir.Seq) else [value]):
+                _at(code, *base, *((n,) if isinstance(value, ir.Seq) else ()))
                 code.add(f'set -- "$@" "${_emit_string(code, item, fail, scope)}"')
             continue
         literal = _emit_json(code, value, fail, scope)
@@ -653,23 +749,34 @@ def _emit_check_items(code: _Code, inputs: ir.Map, fail: str, scope: _Scope) -> 
     code.add(f'af_check_items "${min_var}" "${count_var}" || {fail}')
 
 
-def _emit_body(code: _Code, step_type: str, inputs: ir.Map, fail: str, scope: _Scope) -> None:
+def _emit_body(code: _Code, step_type: str, inputs: ir.Map, fail: str, scope: _Scope,
+               at: tuple[int, ...] = ()) -> None:
+    """A step's work; `at` is where its inputs are in the YAML (a with_lock's inner step is
+    rendered with the with_lock's inputs, before the lock is taken)."""
+    _at(code, *at)
     if step_type == "check_items":
         _emit_check_items(code, inputs, fail, scope)
     elif step_type == "with_lock":
+        _at(code, *at, _index(inputs, "lock_key"))
         key = _emit_string(code, inputs.get("lock_key"), fail, scope)
         ttl = code.var()
+        if inputs.get("ttl_seconds") is not None:
+            _at(code, *at, _index(inputs, "ttl_seconds"))
         _emit_setting(code, ttl, inputs.get("ttl_seconds", 600), "int", "ttl_seconds", fail, scope)
         inner = inputs.get("step")
         assert isinstance(inner, ir.Map)
         inner_inputs = inner.get("inputs")
-        inner_inputs = inner_inputs if isinstance(inner_inputs, ir.Map) else ir.Map(())
+        inner_at = (*at, _index(inputs, "step"))
+        if isinstance(inner_inputs, ir.Map):
+            inner_at = (*inner_at, _index(inner, "inputs"))
+        else:
+            inner_inputs = ir.Map(())
         code.add(f'af_lock_step "${key}" "${ttl}" || {fail}')
         release = f'{{ af_lock_release "${key}"; {fail}; }}'
-        _emit_body(code, str(inner.get("type")), inner_inputs, release, scope)
+        _emit_body(code, str(inner.get("type")), inner_inputs, release, scope, inner_at)
         code.add(f'af_lock_release "${key}"')
     else:
-        _emit_process(code, inputs, fail, scope)
+        _emit_process(code, inputs, fail, scope, at)
 
 
 def _emit_outputs(code: _Code, outputs: ir.Map, scope: _Scope) -> None:
@@ -712,11 +819,13 @@ def _emit_step(code: _Code, step: ir.Step, index: int, scope: _Scope) -> None:
         code.add(f"af_plain_step {q(step.id)} {index} {' '.join(q(word) for word in argv)} || return 1")
         return
     code.add(f"if af_step {q(step.id)} {q(step.type)} {1 if step.skip_job_on_no_data else 0} {index}; then")
-    body = _Code(code.indent + "    ")
+    render = _Render(code.indent + "    ", fail="return 1")
+    body = _Code(code.indent + "    ", pre=render)
     _emit_body(body, step.type, step.inputs, "return 1", scope)
+    body.counter, body.pre = render.counter, None
     _emit_outputs(body, step.outputs, dataclasses.replace(scope, current=step.id))
     body.add("af_step_end || return 1")
-    code.lines.extend(body.lines)
+    code.lines.extend(render.ordered() + body.lines)
     code.add("fi")
 
 

@@ -170,7 +170,7 @@ def test_two_processes_started_at_once_with_one_run_id_run_each_step_once(projec
             commands[1] = (_on_host("host-b", commands[1][0]), env)
             hosts[1] = "host-b"
         if kind.name == "sh" and round_no % 2:
-            _plant_stale_run_lease(kind.state_dir("race") / "locks" / f"{run_id}.run")
+            _plant_stale_run_lease(kind.state_dir("race") / "af_locks" / f"{run_id}.run")
         procs = _start_together(project, commands)
         results = [(p.pid, *p.communicate(timeout=120), p.returncode) for p in procs]
         codes = sorted(r[3] for r in results)
@@ -190,7 +190,7 @@ def test_two_processes_started_at_once_with_one_run_id_run_each_step_once(projec
             log = (kind.state_dir("race") / "runs" / run_id / "steps" / "a.log").read_text()
             assert sorted(re.findall(r'^"step": "(s\d)",$', log, re.M)) == list(STEPS)
     assert refused >= ROUNDS // 2, f"only {refused} of {ROUNDS} rounds raced"
-    leases = {"file": (kind.state_dir("race") / "locks", "run-*.lease"), "sh": (kind.state_dir("race") / "locks", "*"),
+    leases = {"file": (kind.state_dir("race") / "locks", "run-*.lease"), "sh": (kind.state_dir("race") / "af_locks", "*"),
               "sqlite": (project.state("race").parent, "*.lease")}
     if kind.name in leases:
         folder, pattern = leases[kind.name]

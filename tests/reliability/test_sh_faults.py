@@ -53,7 +53,8 @@ def _sh(project: Project, shell: tuple[str, ...], flow_id: str, *args: str, env:
 
 
 def _locks(project: Project, flow_id: str) -> Path:
-    return project.root / "state" / f"{flow_id}-files" / "locks"
+    """Where the sh artifact keeps its own flow and job locks and its run leases."""
+    return project.root / "state" / f"{flow_id}-files" / "af_locks"
 
 
 def _age(path: Path, seconds: float) -> None:

@@ -114,6 +114,7 @@ def test_with_lock_serializes_16_concurrent_runs(project: Project, backend: str)
             assert "error=Lock not acquired: the-critical-section" in result.stderr
     assert len((project.root / "winners").read_text().split()) == codes.count(0)
     assert not list((_state(project, "wl", backend) / "locks").iterdir()), "every lock is released"
+    assert not list((_state(project, "wl", backend) / "af_locks").iterdir()), "every run lease is released"
 
 
 def test_flow_scope_lock_losers_exit_3(project: Project, backend: str) -> None:
@@ -135,7 +136,7 @@ jobs:
       - {id: s, type: external.process, inputs: {command: [sleep, "{{env.T:0}}"]}}
 """, backend, extra="  locks: {scope: flow, ttl_seconds: 6}\n")
     env = {"PATH": "/usr/bin:/bin"}
-    locks = _state(project, "stale", backend) / "locks"
+    locks = _state(project, "stale", backend) / "af_locks"  # the artifact's own locks
     # A run holding the flow lock is killed -9: its lock file stays behind.
     dead = subprocess.Popen(_sh(project, "stale", "run", "--run-id", "dead"), env={**env, "T": "5"},
                             cwd=project.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -94,12 +94,12 @@ job_extract() {
         af_3='inbox'
         AF_P_CWD="$af_3"
         AF_P_STDOUT='capture'
+        af_4='["a.csv", "b.csv"]'
+        af_5='2'
         set -- "$af_1" "$af_2"
         af_process "$@" || return 1
         if [ "$AF_STEP_STATUS" = SUCCESS ]; then
-            af_4='["a.csv", "b.csv"]'
             af_result 'files' "$af_4"
-            af_5='2'
             af_result 'retries' "$af_5"
         fi
         {
@@ -145,6 +145,14 @@ job_load() {
         af_1="$af_1"'warehouse-'
         REPLY=$AF_FLOW_ID
         af_1="$af_1$REPLY"
+        af_5=
+        af_env 'TARGET_DIR' || { af_missing; return 1; }
+        af_5="$af_5$REPLY"
+        if af_ref_jobs 1 'extract' '"files"' && [ "$REPLY" != '""' ]; then :; else AF_MISSING='jobs.extract.outputs.files'; af_missing; return 1; fi
+        af_6=$REPLY
+        af_env 'LOAD_ATTEMPTS' '3' || { af_missing; return 1; }
+        af_json_str "$REPLY"
+        af_8=$REPLY
         af_2='600'
         af_lock_step "$af_1" "$af_2" || return 1
         af_process_reset
@@ -154,12 +162,7 @@ job_load() {
         set -- "$@" "$af_3"
         af_4='-t'
         set -- "$@" "$af_4"
-        af_5=
-        af_env 'TARGET_DIR' || { af_missing; { af_lock_release "$af_1"; return 1; }; }
-        af_5="$af_5$REPLY"
         set -- "$@" "$af_5"
-        if af_ref_jobs 1 'extract' '"files"' && [ "$REPLY" != '""' ]; then :; else AF_MISSING='jobs.extract.outputs.files'; af_missing; { af_lock_release "$af_1"; return 1; }; fi
-        af_6=$REPLY
         af_argv_json "$af_6" args || { af_lock_release "$af_1"; return 1; }
         af_argv_items=$REPLY
         while [ -n "$af_argv_items" ]; do
@@ -168,11 +171,7 @@ job_load() {
         done
         af_7='inbox'
         AF_P_CWD="$af_7"
-        af_env 'LOAD_ATTEMPTS' '3' || { af_missing; { af_lock_release "$af_1"; return 1; }; }
-        af_json_str "$REPLY"
-        af_8=$REPLY
-        af_to_int "$af_8" 'retry.max_attempts' || { af_lock_release "$af_1"; return 1; }
-        AF_P_RETRY_MAX=$REPLY
+        AF_PJ_RETRY_MAX="$af_8"
         AF_P_RETRY_CODES=' 75 '
         af_process "$@" || { af_lock_release "$af_1"; return 1; }
         af_lock_release "$af_1"
