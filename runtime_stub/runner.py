@@ -113,6 +113,18 @@ class Job:
         self.description = description
 
 
+def _as_namespace(value: Any) -> Any:
+    """A value as the engine's `when` reads it: every mapping, inside lists too, becomes a
+    SimpleNamespace, so an empty one is true and two compare by their items."""
+    if isinstance(value, dict):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(**{str(k): _as_namespace(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return [_as_namespace(item) for item in value]
+    return value
+
+
 class Jobs:
     """What `when` reads: jobs.<id>.outputs.<key>, .status and .skip_reason."""
 
@@ -138,7 +150,7 @@ class Jobs:
                     "job '%s' output '%s' has no '%s'" % (job_id, key, part)
                 )
             value = value[part]
-        return value
+        return _as_namespace(value)
 
     def status(self, job_id: str) -> Any:
         return self._entry(job_id)["status"]

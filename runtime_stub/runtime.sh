@@ -571,6 +571,10 @@ af_truthy() {  # JSON literal: Python's bool() of it
     return 0
 }
 
+af_wtruthy() {  # JSON literal: the truth of a when operand, where a mapping is always true
+    [ "$1" = '{}' ] || af_truthy "$1"  # (the engine's when reads mappings as SimpleNamespace objects)
+}
+
 af_kind() {  # JSON literal -> REPLY: num, str, null, other
     case $1 in
         true | false | -[0-9]* | [0-9]*) REPLY=num ;;

@@ -883,7 +883,7 @@ def _when_truth(code: _Code, expr: WhenExpr, index: dict[str, int]) -> None:
         code.add("af_w=$((1 - af_w))")
     else:
         var = _when_operand(code, expr, index)
-        code.add(f'if af_truthy "${var}"; then af_w=0; else af_w=1; fi')
+        code.add(f'if af_wtruthy "${var}"; then af_w=0; else af_w=1; fi')
 
 
 # --- the script ---------------------------------------------------------------------------
