@@ -13,14 +13,15 @@ import re
 import signal
 import sys
 
-if False:  # names for annotations only: importing typing slows every start
-    from typing import Any, Callable, Dict, List, Optional
-
+from . import TYPE_CHECKING
 from .environment import EnvFile, build_snapshot, env_file_from_option
 from .errors import ConfigError, RunLive
 from .runner import Flow, Job, Options, Recorder, Run, new_run_id, status_report
 from .state import open_state
 from .templating import render
+
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
+    from typing import Any, Callable, Dict, List, Optional
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -17,6 +17,8 @@ import abc
 import os
 import sys
 
+from . import TYPE_CHECKING
+
 # ConnectorBase, ConnectorError, ConnectorInit, register_connector, Settings and
 # StepResult are re-exported: plugins import them from here.
 from .connectors import (  # noqa: F401
@@ -30,8 +32,9 @@ from .results import SKIPPED, SUCCESS, StepResult  # noqa: F401
 from .runner import StepContext, new_run_id  # noqa: F401
 from .settings import Settings  # noqa: F401
 
-if False:  # names for annotations only: importing typing slows every start
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, List, Optional, Set
+
 
 # The engine's __all__, in its order.
 __all__ = [

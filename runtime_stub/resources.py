@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 
+from . import TYPE_CHECKING
 from .errors import ConfigError, TemplateError
 from .templating import render
 
-if False:  # names for annotations only: importing typing slows every start
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-if False:  # names for annotations only: importing typing slows every start
-    from typing import Any, Dict, List, Optional
-
+from . import TYPE_CHECKING
 from .errors import StepError
+
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict, List, Optional
 
 SUCCESS = "SUCCESS"
 SKIPPED = "SKIPPED"

@@ -12,9 +12,7 @@ import os
 import sys
 import time
 
-if False:  # names for annotations only: importing typing slows every start
-    from typing import Any, Callable, Dict, List, Optional, Tuple
-
+from . import TYPE_CHECKING
 from .connectors import Connectors
 from .environment import build_snapshot
 from .errors import (
@@ -35,6 +33,9 @@ from .settings import ignored_settings, load_settings
 from .state import open_state
 from .templating import render, show
 from .workspace import Workspace
+
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
+    from typing import Any, Callable, Dict, List, Optional, Tuple
 
 BLOCKED = "BLOCKED"
 RUNNING = "RUNNING"

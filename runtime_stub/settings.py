@@ -7,10 +7,12 @@ them, as `load_settings` does there. docs/settings.md says what each one does he
 
 from __future__ import annotations
 
+from . import TYPE_CHECKING
 from .errors import ConfigError
 
-if False:  # names for annotations only: importing typing slows every start
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, List, Optional
+
 
 # field -> default, in the engine's order
 SETTING_DEFAULTS = (

@@ -10,10 +10,12 @@ per process); any other value behaves as "run", as in the engine."""
 
 from __future__ import annotations
 
+from .. import TYPE_CHECKING
 from ..errors import StepError
 
-if False:  # names for annotations only: importing typing slows every start
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, List, Optional, Tuple
+
 
 CONNECTOR_TYPES: Dict[Tuple[str, str], Any] = {}
 

@@ -6,10 +6,11 @@ import json
 import os
 import time
 
-if False:  # names for annotations only: importing typing slows every start
-    from typing import Any, Dict, Optional, Tuple
-
+from .. import TYPE_CHECKING
 from ..errors import StateStoreError
+
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict, Optional, Tuple
 
 # (status, result, promoted job outputs) of a step
 StepRow = "Tuple[str, Dict[str, Any], Dict[str, Any]]"

@@ -10,10 +10,7 @@ from __future__ import annotations
 import os
 import time
 
-if False:  # names for annotations only: importing typing slows every start
-    from typing import Any, Dict, List, Optional, Tuple
-
-from .. import new_sha256
+from .. import TYPE_CHECKING, new_sha256
 from ..errors import StateStoreError
 from .base import (
     JobRow,
@@ -24,6 +21,9 @@ from .base import (
     decode_record,
     encode_record,
 )
+
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict, List, Optional, Tuple
 
 
 class FileState(StateStore):

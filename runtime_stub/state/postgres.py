@@ -15,9 +15,7 @@ import os
 import socket
 import time
 
-if False:  # names for annotations only: importing typing slows every start
-    from typing import Any, Callable, Dict, List, Optional, Tuple
-
+from .. import TYPE_CHECKING
 from ..errors import ConfigError, StateStoreError
 from .base import (
     JobRow,
@@ -28,6 +26,9 @@ from .base import (
     encode_record,
     run_live_message,
 )
+
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
+    from typing import Any, Callable, Dict, List, Optional, Tuple
 
 # af_schema's version. A runtime refuses a store of a higher version, so it grows only
 # with a change that older runtimes cannot write beside. A table they merely do not use

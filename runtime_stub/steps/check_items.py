@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-if False:  # names for annotations only: importing typing slows every start
-    from typing import Any, Dict
-
+from .. import TYPE_CHECKING
 from ..errors import StepError
 from ..results import SKIPPED, SUCCESS, StepResult, to_int
+
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict
 
 
 def run_check_items(ctx: Any, inputs: Dict[str, Any]) -> StepResult:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import os
 
-from .. import new_sha256
+from .. import TYPE_CHECKING, new_sha256
 from ..errors import StepError
 from ..results import to_bool, to_int
 
-if False:  # names for annotations only: importing typing slows every start
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, List
 
 

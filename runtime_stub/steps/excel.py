@@ -14,12 +14,14 @@ import json
 import os
 import re
 
+from .. import TYPE_CHECKING
 from ..connectors import require_package
 from ..errors import StepError
 from ..results import to_int
 
-if False:  # names for annotations only: importing typing slows every start
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
+
 
 _XL_A1 = re.compile(r"^[A-Z]{1,3}[0-9]{1,7}$")
 _XL_CELL = re.compile(r"^([A-Z]+)([0-9]+)$")

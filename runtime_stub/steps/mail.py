@@ -3,10 +3,11 @@ connector with the engine's send_plaintext/send_html)."""
 
 from __future__ import annotations
 
+from .. import TYPE_CHECKING
 from ..errors import StepError
 from ..results import as_list, to_bool
 
-if False:  # names for annotations only: importing typing slows every start
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict
 
 

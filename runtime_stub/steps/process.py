@@ -14,11 +14,12 @@ import signal
 import subprocess
 import time
 
-if False:  # names for annotations only: importing typing slows every start
-    from typing import Any, Dict, List, Optional, Tuple
-
+from .. import TYPE_CHECKING
 from ..errors import StepError
 from ..results import SKIPPED, StepResult, as_list, to_bool, to_float, to_int
+
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict, List, Optional, Tuple
 
 _LOG_MODES = ("inherit", "capture", "file", "discard")
 # After the child exits, wait this long for pipes that a background grandchild keeps open.

@@ -13,10 +13,11 @@ import json
 import os
 import posixpath
 
+from .. import TYPE_CHECKING
 from ..errors import StepError
 from ..results import SKIPPED, StepResult, to_bool, to_int
 
-if False:  # names for annotations only: importing typing slows every start
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Callable, Dict, List
 
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 import fnmatch
 import os
 
+from .. import TYPE_CHECKING
 from ..connectors import ConnectorInit
 from ..connectors.archive import OsZipArchive, PyzipperArchive, ZipfileArchive
 from ..errors import StepError
 from ..results import SKIPPED, StepResult, to_bool
 
-if False:  # names for annotations only: importing typing slows every start
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, List
 
 
