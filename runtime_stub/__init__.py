@@ -33,18 +33,20 @@ import sys
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
-    from typing import Any, List
+    from hashlib import _Hash
+    from typing import List
 
 RUNTIME_VERSION = "0.1.0"
 
 
-def new_sha256() -> Any:
+def new_sha256() -> _Hash:
     """A sha256 object without importing hashlib and OpenSSL (a few ms of every start)."""
     try:
-        from _sha256 import sha256  # CPython 3.8 to 3.11
+        # (the interpreter's C modules: typeshed has no stubs for them)
+        from _sha256 import sha256  # type: ignore[import-not-found]  # CPython 3.8-3.11
     except ImportError:
         try:
-            from _sha2 import sha256  # CPython 3.12 and later
+            from _sha2 import sha256  # type: ignore[import-not-found]  # CPython 3.12+
         except ImportError:
             from hashlib import sha256
     return sha256()

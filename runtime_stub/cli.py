@@ -431,7 +431,7 @@ def _check_env(flow: Flow, args: Args) -> int:
         if not present and not has_default:
             missing.append(name)
     absent = []
-    damaged = []  # vendored files that are not as compiled
+    damaged: List[str] = []  # vendored files that are not as compiled
     if flow.vendored:
         from .vendored import vendored_report
 

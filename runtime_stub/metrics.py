@@ -92,7 +92,7 @@ class MetricsHook:
         counts: Dict[str, int] = {}
         for status in statuses.values():
             counts[status] = counts.get(status, 0) + 1
-        summary = dict(self.ids)
+        summary: Dict[str, Any] = dict(self.ids)
         summary.update(
             duration_ms=int((time.monotonic() - self.started) * 1000),
             status_counts=counts,

@@ -110,8 +110,8 @@ def install_api_modules() -> None:
     core = type(sys)("aetherflow.core")
     top.__path__ = []  # packages, so that submodule imports resolve through sys.modules
     core.__path__ = []
-    top.core = core
-    core.api = api
+    top.core = core  # type: ignore[attr-defined]  # a module object takes any attribute
+    core.api = api  # type: ignore[attr-defined]  # as above
     sys.modules["aetherflow"] = top
     sys.modules["aetherflow.core"] = core
     sys.modules["aetherflow.core.api"] = api
@@ -260,6 +260,7 @@ def _builtin_step_class(step_type: str) -> Any:
             impl = step_ctx.run.step_types[step_type]
             return impl(StepContext(step_ctx.run, self.job_id, self.id), self.inputs)
 
+    # the class attribute the engine's step classes have (a class body cannot read step_type)
     BuiltinStep.step_type = step_type  # type: ignore[attr-defined]
     BuiltinStep.__name__ = BuiltinStep.__qualname__ = "Builtin:" + step_type
     return BuiltinStep
@@ -462,6 +463,7 @@ def _plugin_logger(step_ctx: Any) -> Any:
         logger.addHandler(handler)
         logger.setLevel(logging.DEBUG)
         logger.propagate = False
+    # a PluginEvents (found above by its class name, so typed as any logging.Handler)
     handler.step = step_ctx  # type: ignore[attr-defined]
     return logger
 

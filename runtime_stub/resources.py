@@ -14,7 +14,7 @@ from .errors import ConfigError, TemplateError
 from .templating import render
 
 if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
-    from typing import Any, Dict, List, Mapping, Optional, Tuple
+    from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 
 class Resource:
@@ -26,7 +26,7 @@ class Resource:
         driver: str,
         config: Dict[str, Any],
         options: Dict[str, Any],
-        decode: List[Tuple[str, str]] = (),  # type: ignore[assignment]
+        decode: Sequence[Tuple[str, str]] = (),
         profile: Optional[str] = None,
         profile_merged: bool = True,
     ) -> None:

@@ -663,8 +663,8 @@ def status_report(
             if (job.id, step_id) in step_rows:
                 steps[step_id] = step_rows[(job.id, step_id)]
         out_jobs[job.id] = {"status": status, "outputs": outputs, "steps": steps}
-        if job.id in (ran_on or {}):
-            out_jobs[job.id]["ran_on"] = ran_on[job.id]  # type: ignore[index]
+        if ran_on is not None and job.id in ran_on:
+            out_jobs[job.id]["ran_on"] = ran_on[job.id]
     return {
         "flow_id": flow.flow_id,
         "run_id": run_id,
@@ -758,7 +758,7 @@ class JobRun:
         else:
             status, result = SUCCESS, dict(raw or {})
         self.results[step_id] = result
-        promoted: Dict[str, Any] = {}
+        promoted = {}
         promote_error: Optional[Exception] = None
         if outputs:
             try:

@@ -49,7 +49,8 @@ class ConnectorInit:
             return NotImplemented
         return vars(self) == vars(other)
 
-    __hash__ = None  # like the engine's dataclass
+    # like the engine's dataclass (typeshed's object.__hash__ is a method, not None)
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:  # not the config and options: they hold decoded secrets
         return (

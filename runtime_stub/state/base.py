@@ -12,10 +12,10 @@ from ..errors import StateStoreError
 if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, Optional, Tuple
 
-# (status, result, promoted job outputs) of a step
-StepRow = "Tuple[str, Dict[str, Any], Dict[str, Any]]"
-# (status, outputs, skip_reason) of a job
-JobRow = "Tuple[str, Dict[str, Any], Optional[str]]"
+    # (status, result, promoted job outputs) of a step
+    StepRow = Tuple[str, Dict[str, Any], Dict[str, Any]]
+    # (status, outputs, skip_reason) of a job
+    JobRow = Tuple[str, Dict[str, Any], Optional[str]]
 
 
 def encode_record(value: Any) -> str:

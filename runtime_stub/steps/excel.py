@@ -679,7 +679,7 @@ def _xl_fill_small_target(
     schema, type_cast = _xl_schema(t, step, name)
     data = [_xl_cast_row(row, header, type_cast, schema) for row in data]
     writes_header = header_mode in ("override", "append") and header is not None
-    block = ([header] if writes_header else []) + data
+    block = ([header] if writes_header and header is not None else []) + data
     data_row = first_row + (1 if writes_header or has_header else 0)
     _xl_check_limit(t, "max_rows", len(data), "data rows", name)
     _xl_check_limit(t, "max_total_rows", len(block), "total rows", name)

@@ -343,7 +343,7 @@ def _spawn_and_wait(
     renew = ctx.holds_locks()
     if not hasattr(os, "posix_spawn") or (renew and not hasattr(os, "waitid")):
         return None
-    actions = []
+    actions: List[Tuple[Any, ...]] = []
     for fd, mode in ((1, stdout_mode), (2, stderr_mode)):
         if mode == "discard":
             actions.append((os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_WRONLY, 0))
@@ -364,7 +364,7 @@ def _spawn_and_wait(
         raise StepError(
             "cannot start %r: %s" % (argv[0], exc.strerror or exc)
         ) from None
-    status = None
+    status: Optional[int] = None
     try:
         if renew:
             _wait_renewing(ctx, pid)
