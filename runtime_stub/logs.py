@@ -11,7 +11,6 @@ from . import TYPE_CHECKING
 if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, Optional, TextIO
 
-
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}
 _EVENT_KEYS = ("flow_id", "run_id", "job_id", "step_id", "status", "duration_ms")
 

@@ -35,7 +35,6 @@ from .settings import Settings  # noqa: F401
 if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, List, Optional, Set
 
-
 # The engine's __all__, in its order.
 __all__ = [
     "Step",

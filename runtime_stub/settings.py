@@ -13,7 +13,6 @@ from .errors import ConfigError
 if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, List, Optional
 
-
 # field -> default, in the engine's order
 SETTING_DEFAULTS = (
     ("work_root", "/tmp/work"),

@@ -21,7 +21,6 @@ from . import TYPE_CHECKING
 if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, List, Optional, Tuple
 
-
 JOB_STATUSES = ("SUCCESS", "FAILED", "SKIPPED", "BLOCKED", "NOT_REACHED", "INTERRUPTED")
 STEP_STATUSES = ("SUCCESS", "FAILED", "SKIPPED", "INTERRUPTED")
 

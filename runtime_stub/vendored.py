@@ -16,7 +16,6 @@ from . import TYPE_CHECKING
 if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import List, Tuple
 
-
 VENDOR = "aetherflow_vendor"
 
 

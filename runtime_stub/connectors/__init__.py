@@ -16,7 +16,6 @@ from ..errors import StepError
 if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, List, Optional, Tuple
 
-
 CONNECTOR_TYPES: Dict[Tuple[str, str], Any] = {}
 
 

@@ -23,7 +23,6 @@ from .remote_meta import remote_file
 if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, List, Tuple
 
-
 _DRIVE = re.compile(r"^[A-Za-z]:(?:[\\/].*)?$")
 _UNC = re.compile(r"^\\\\[^\\/]+\\[^\\/]+(?:[\\/].*)?$")
 _SHARE_PREFIX = re.compile(r"^([A-Za-z0-9_.-]+):[\\/](.*)$")

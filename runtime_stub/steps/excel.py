@@ -22,7 +22,6 @@ from ..results import to_int
 if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
-
 _XL_A1 = re.compile(r"^[A-Z]{1,3}[0-9]{1,7}$")
 _XL_CELL = re.compile(r"^([A-Z]+)([0-9]+)$")
 _XL_SPACES = re.compile(r"\s+")
