@@ -37,7 +37,7 @@ lint: $(STAMP) $(MYPY_PY38_STAMP)
 	$(BIN)/ruff check --target-version py38 --select E,F,W,I,B --ignore E501 runtime_stub
 	$(BIN)/black --check --quiet --target-version py38 runtime_stub
 	$(BIN)/mypy
-	PYTHONPATH=$(MYPY_PY38) $(BIN)/python -m mypy --python-version 3.8 --strict --no-warn-return-any runtime_stub
+	PYTHONPATH=$(MYPY_PY38) $(BIN)/python -m mypy --python-version 3.8 --strict runtime_stub
 
 ## docs: build the docs site strictly (a broken link, anchor or page missing from the nav fails)
 ## into a temporary directory; mkdocs serve shows it while editing

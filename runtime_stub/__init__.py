@@ -49,7 +49,8 @@ def new_sha256() -> _Hash:
             from _sha2 import sha256  # type: ignore[import-not-found]  # CPython 3.12+
         except ImportError:
             from hashlib import sha256
-    return sha256()
+    digest: _Hash = sha256()  # (the C modules' sha256 is untyped)
+    return digest
 
 
 def _py_files(folder: str, prefix: str = "") -> List[str]:

@@ -35,6 +35,8 @@ from .settings import Settings  # noqa: F401
 if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, List, Optional, Set
 
+    from .runner import Run
+
 # The engine's __all__, in its order.
 __all__ = [
     "Step",
@@ -270,7 +272,7 @@ class RunState:
     of this run (owner None or the run id) are renewed while the run goes on and
     released when it ends, like the runner's own."""
 
-    def __init__(self, run: Any) -> None:
+    def __init__(self, run: Run) -> None:
         self._run = run
 
     def _mine(self, owner: Any) -> bool:
@@ -326,7 +328,7 @@ class RunContext:
         self._log = log
 
     @classmethod
-    def for_run(cls, run: Any) -> "RunContext":
+    def for_run(cls, run: Run) -> "RunContext":
         """The run's context, as the engine hands it to connectors (ConnectorInit.ctx)."""
         workspace = run.workspace
         ctx = cls(
@@ -344,7 +346,7 @@ class RunContext:
         return ctx
 
     @classmethod
-    def for_step(cls, step_ctx: Any) -> "RunContext":
+    def for_step(cls, step_ctx: StepContext) -> "RunContext":
         workspace = step_ctx.run.workspace
         ctx = cls(
             None,
@@ -430,7 +432,7 @@ class RunContext:
         )
 
 
-def _plugin_logger(step_ctx: Any) -> Any:
+def _plugin_logger(step_ctx: StepContext) -> Any:
     """The flow's plugin logger; its records become events of the step that asked for
     it last (steps run one at a time)."""
     import logging
@@ -473,7 +475,7 @@ def plugin_step(name: str) -> Any:
     Step(step_id, inputs, ctx, job_id), and run with run()."""
     cls = get_step(name)
 
-    def run_plugin_step(ctx: Any, inputs: Dict[str, Any]) -> Any:
+    def run_plugin_step(ctx: StepContext, inputs: Dict[str, Any]) -> Any:
         return cls(ctx.step_id, inputs, RunContext.for_step(ctx), ctx.job_id).run()
 
     return run_plugin_step

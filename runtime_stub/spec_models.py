@@ -438,7 +438,10 @@ class SpecModel:
         if mode == "json":
             import json
 
-            return json.loads(json.dumps(dumped, default=_spec_json_default))
+            data: Dict[str, Any] = json.loads(
+                json.dumps(dumped, default=_spec_json_default)
+            )
+            return data
         if mode != "python":
             raise ValueError(
                 "model_dump mode must be 'python' or 'json', not %r" % mode

@@ -9,8 +9,10 @@ from ..results import SKIPPED, SUCCESS, StepResult, to_int
 if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict
 
+    from ..runner import StepContext
 
-def run_check_items(ctx: Any, inputs: Dict[str, Any]) -> StepResult:
+
+def run_check_items(ctx: StepContext, inputs: Dict[str, Any]) -> StepResult:
     if "items" not in inputs:
         raise StepError("check_items needs input 'items'")
     items = inputs.get("items")

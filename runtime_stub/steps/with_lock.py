@@ -9,8 +9,10 @@ from ..results import to_int
 if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict
 
+    from ..runner import StepContext
 
-def run_with_lock(ctx: Any, inputs: Dict[str, Any]) -> Any:
+
+def run_with_lock(ctx: StepContext, inputs: Dict[str, Any]) -> Any:
     for name in ("lock_key", "step"):
         if name not in inputs:
             raise StepError("with_lock needs input %r" % name)
