@@ -7,10 +7,7 @@
 
 af_sql_open() {  # at run start: AF_SQL=1 when the mirror is on
     AF_SQL=0
-    case ${AETHERFLOW_SH_SQLITE_MIRROR:-} in
-        1 | [Tt][Rr][Uu][Ee] | [Yy][Ee][Ss] | [Yy] | [Oo][Nn]) ;;
-        *) return 0 ;;
-    esac
+    af_on "${AETHERFLOW_SH_SQLITE_MIRROR:-}" || return 0
     if [ -z "$AF_SQLITE_DB" ]; then
         af_event WARNING setting_ignored "detail=AETHERFLOW_SH_SQLITE_MIRROR: the flow declares state.backend file, there is no database to mirror to"
         return 0

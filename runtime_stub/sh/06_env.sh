@@ -4,6 +4,11 @@ af_snap() {  # NAME: take NAME from the process env into the snapshot (AFE_NAME)
     eval "AFE_$1=\${$1-}"
 }
 
+af_on() {  # VALUE: 0 when an on/off env setting is on (1, true, yes, y, on in any case, as the Python runtime reads them)
+    case $1 in 1 | [Tt][Rr][Uu][Ee] | [Yy][Ee][Ss] | [Yy] | [Oo][Nn]) return 0 ;; esac
+    return 1
+}
+
 af_env() {  # NAME [DEFAULT] -> REPLY: the env snapshot's value; "" counts as missing
     eval "REPLY=\${AFE_$1-}"
     [ -n "$REPLY" ] && return 0

@@ -82,7 +82,7 @@ af_missing() {  # the template key in AF_MISSING is missing (or, AF_MISSING empt
 # template as written) rendered to something the template contract forbids in a result.
 af_rendered() {
     case $1 in
-        *'${'*) af_p='${' ;;
+        *"\${"*) af_p="\${" ;;
         *'{%'*) af_p='{%' ;;
         *'%}'*) af_p='%}' ;;
         *'{#'*) af_p='{#' ;;

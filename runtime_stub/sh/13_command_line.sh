@@ -100,10 +100,7 @@ af_start_refused() {  # JOB STEP SECTION: a template af_rendered refused (AF_SYN
 }
 
 af_sandbox_setting() {  # AETHERFLOW_STRICT_SANDBOX (default true) -> AF_SANDBOX 1 or 0
-    case ${AETHERFLOW_STRICT_SANDBOX:-true} in
-        1 | [Tt][Rr][Uu][Ee] | [Yy][Ee][Ss] | [Yy] | [Oo][Nn]) AF_SANDBOX=1 ;;
-        *) AF_SANDBOX=0 ;;
-    esac
+    if af_on "${AETHERFLOW_STRICT_SANDBOX:-true}"; then AF_SANDBOX=1; else AF_SANDBOX=0; fi
 }
 
 af_die_usage() {

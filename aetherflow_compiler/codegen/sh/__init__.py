@@ -13,7 +13,13 @@ Every YAML value enters the script through `shlex.quote` (or, for JSON literals,
 """
 
 from aetherflow_compiler.codegen.sh.blockers import STEP_TYPES, Blocker, blockers
-from aetherflow_compiler.codegen.sh.runtime import DIST_PATH, VERIFY_PATH, dist_files, runtime_sha256, runtime_source
+from aetherflow_compiler.codegen.sh.runtime import (
+           DIST_PATH,
+           VERIFY_PATH,
+           dist_files,
+           runtime_sha256,
+           runtime_source,
+)
 from aetherflow_compiler.codegen.sh.script import generate_sh, start_checks, state_path_note
 from aetherflow_compiler.codegen.sh.words import lock_name, posix_cksum
 

@@ -16,8 +16,14 @@ from typing import Any
 
 from aetherflow_compiler import __version__, ir, package_data
 from aetherflow_compiler.codegen.literals import comment_text, function_names
+from aetherflow_compiler.codegen.sh import process_inputs
 from aetherflow_compiler.codegen.sh.blockers import TEXT_ROOTS, blockers, templates_at, templates_in
-from aetherflow_compiler.codegen.sh.runtime import DIST_PATH, VERIFY_PATH, runtime_cksum, runtime_source
+from aetherflow_compiler.codegen.sh.runtime import (
+    DIST_PATH,
+    VERIFY_PATH,
+    runtime_cksum,
+    runtime_source,
+)
 from aetherflow_compiler.codegen.sh.words import (
     json_literal,
     lock_name,
@@ -307,99 +313,62 @@ def _emit_process(code: _Code, inputs: ir.Map, fail: str, scope: _Scope, at: tup
     if simple:
         code.add(f"af_plain {' '.join(argv)} || {fail}")
         return
-    settings = {
-        "shell": ("AF_P_SHELL", "bool"), "cwd": ("AF_P_CWD", "str"), "timeout_seconds": ("AF_P_TIMEOUT", "num"),
-        "kill_grace_seconds": ("AF_P_GRACE", "int"), "inherit_env": ("AF_P_INHERIT", "bool"),
-    }
-    for key, (variable, kind) in settings.items():
-        value = inputs.get(key)
-        if value is None:
-            continue
-        place(key)
-        if kind == "str":
-            code.add(f'{variable}={_emit_string(code, value, fail, scope)}')
-        else:
-            _emit_setting(code, variable, value, kind, key, fail, scope)
-    env = inputs.get("env")
-    if isinstance(env, ir.Map):
-        for name, value in env.entries:
-            place("env", str(name))
-            text = _emit_env_value(code, value, fail, scope)
-            code.add(f'af_env_set {q(str(name))} {text}')
-    log = inputs.get("log")
-    if isinstance(log, ir.Map):
-        for key, variable in (("stdout", "AF_P_STDOUT"), ("stderr", "AF_P_STDERR")):
-            if log.get(key) is not None:
-                place("log", key)
-                _emit_mode(code, variable, log.get(key), "inherit", fail, scope)
-        if log.get("max_capture_kb") is not None:
-            place("log", "max_capture_kb")
-            _emit_setting(code, "AF_P_MAX_KB", log.get("max_capture_kb"), "int", "log.max_capture_kb", fail, scope)
-        if log.get("file_path") is not None:
-            place("log", "file_path")
-            code.add(f'AF_P_LOG_FILE={_emit_string(code, log.get("file_path"), fail, scope)}')
-    retry = inputs.get("retry")
-    if isinstance(retry, ir.Map):
-        # A template here is converted in af_process, where Python converts it: after the
-        # marker check and the atomic_dir temp dir (af_process_late).
-        for key, variable, kind, falsy in (("max_attempts", "RETRY_MAX", "int", None),
-                                           ("backoff_seconds", "BACKOFF", "num", 0),
-                                           ("backoff_multiplier", "MULT", "num", 1.0),
-                                           ("max_backoff_seconds", "MAX_BACKOFF", "num", 0),
-                                           ("retry_on_timeout", "RETRY_TIMEOUT", "bool", None)):
-            if retry.get(key) is not None:
-                place("retry", key)
-                _emit_late(code, variable, retry.get(key), kind, f"retry.{key}", fail, scope, falsy)
-        if retry.get("retry_on_exit_codes") is not None:
-            value = retry.get("retry_on_exit_codes")
-            base = place("retry", "retry_on_exit_codes")
-            if _is_literal(value):
-                code.add(f"AF_P_RETRY_CODES={q(_codes(value))}")
-            else:
-                code.add("AF_PJ_RETRY_CODES=")
-                for n, item in enumerate(value.items if isinstance(value, ir.Seq) else [value]):
-                    _at(code, *base, n)
-                    literal = _emit_json(code, item, fail, scope)
-                    code.add(f'AF_PJ_RETRY_CODES="$AF_PJ_RETRY_CODES"{literal}"$AF_NL"')
-    success = inputs.get("success")
-    if isinstance(success, ir.Map):
-        if success.get("exit_codes") is not None:
-            place("success", "exit_codes")
-            _emit_codes(code, "AF_P_CODES", success.get("exit_codes"), "success.exit_codes", fail, scope)
-            code.add('[ "$AF_P_CODES" != \' \' ] || AF_P_CODES=\' 0 \'')
-        if success.get("marker_file"):
-            place("success", "marker_file")
-            code.add(f'AF_P_SUCCESS_MARKER={_emit_string(code, success.get("marker_file"), fail, scope)}')
-        for key, variable in (("require_files", "AF_P_REQUIRE"), ("require_glob", "AF_P_GLOBS"),
-                              ("forbid_files", "AF_P_FORBID")):
-            value = success.get(key)
-            if value is None:
-                continue
-            base = place("success", key)
-            items = value.items if isinstance(value, ir.Seq) else [value]
-            for n, item in enumerate(items):
-                _at(code, *base, *((n,) if isinstance(value, ir.Seq) else ()))
-                text = _emit_string(code, item, fail, scope)
-                code.add(f'{variable}="${variable}"{text}"$AF_NL"')
-    idem = inputs.get("idempotency")
-    if isinstance(idem, ir.Map):
-        if idem.get("strategy") is not None:
-            place("idempotency", "strategy")
-            _emit_mode(code, "AF_P_STRATEGY", idem.get("strategy"), "none", fail, scope)
-        for key, variable in (("marker_path", "AF_P_MARKER"), ("temp_output_dir", "AF_P_TEMP_DIR"),
-                              ("final_output_dir", "AF_P_FINAL_DIR")):
-            if idem.get(key):
-                place("idempotency", key)
-                code.add(f'{variable}={_emit_string(code, idem.get(key), fail, scope)}')
-        if idem.get("atomic_rename") is not None:  # Python converts it when the step has run
-            place("idempotency", "atomic_rename")
-            _emit_late(code, "RENAME", idem.get("atomic_rename"), "bool", "atomic_rename", fail, scope)
-    extra = inputs.get("outputs")
     results: list[str] = []
-    if isinstance(extra, ir.Map) and extra.entries:
-        for key, value in extra.entries:  # rendered with the other inputs, before the run
-            place("outputs", str(key))
-            results.append(f'af_result {q(str(key))} {_emit_json(code, value, fail, scope)}')
+    for item in process_inputs.INPUTS:
+        parent, key = inputs, item.path[-1]
+        if len(item.path) == 2:
+            section = inputs.get(item.path[0])
+            if not isinstance(section, ir.Map):
+                continue
+            parent = section
+        value = parent.get(key)
+        if value is None or (item.skip_falsy and not value):
+            continue
+        if item.kind == "env":
+            if isinstance(value, ir.Map):
+                for name, entry in value.entries:
+                    place("env", str(name))
+                    code.add(f"af_env_set {q(str(name))} {_emit_env_value(code, entry, fail, scope)}")
+        elif item.kind == "outputs":
+            if isinstance(value, ir.Map):
+                for name, entry in value.entries:  # rendered with the other inputs, before the run
+                    place("outputs", str(name))
+                    results.append(f"af_result {q(str(name))} {_emit_json(code, entry, fail, scope)}")
+        elif item.kind == "codes" and item.late:
+            base = place(*item.path)
+            if _is_literal(value):
+                code.add(f"{item.variable}={q(_codes(value))}")
+            else:
+                late = "AF_PJ_" + item.variable.removeprefix("AF_P_")
+                code.add(f"{late}=")
+                for n, entry in enumerate(value.items if isinstance(value, ir.Seq) else [value]):
+                    _at(code, *base, n)
+                    code.add(f'{late}="${late}"{_emit_json(code, entry, fail, scope)}"$AF_NL"')
+        elif item.kind == "codes":
+            place(*item.path)
+            _emit_codes(code, item.variable, value, item.label, fail, scope)
+            code.add(f"[ \"${item.variable}\" != ' ' ] || {item.variable}={q(_codes(item.default))}")
+        elif item.kind == "paths":
+            base = place(*item.path)
+            entries = value.items if isinstance(value, ir.Seq) else [value]
+            for n, entry in enumerate(entries):
+                _at(code, *base, *((n,) if isinstance(value, ir.Seq) else ()))
+                code.add(f'{item.variable}="${item.variable}"{_emit_string(code, entry, fail, scope)}"$AF_NL"')
+        elif item.kind == "mode":
+            place(*item.path)
+            _emit_mode(code, item.variable, value, item.default, fail, scope)
+        elif item.kind == "str":
+            place(*item.path)
+            code.add(f"{item.variable}={_emit_string(code, value, fail, scope)}")
+        elif item.late:
+            # A template is converted in af_process, where Python converts it: after the
+            # marker check and the atomic_dir temp dir (af_process_late, af_finalize).
+            place(*item.path)
+            _emit_late(code, item.variable.removeprefix("AF_P_"), value, item.kind, item.label, fail, scope,
+                       item.falsy)
+        else:
+            place(*item.path)
+            _emit_setting(code, item.variable, value, item.kind, item.label, fail, scope)
     if argv != ['"$@"']:
         code.add(f"set -- {' '.join(argv)}")
     code.add(f"af_process \"$@\" || {fail}")
@@ -471,7 +440,7 @@ def _setting(value: ir.Value, kind: str) -> str:
     raw = plain(value)
     if kind == "bool":
         if isinstance(raw, str):
-            return "1" if raw.strip().lower() in ("true", "yes", "on", "1") else "0"
+            return "1" if raw.strip().lower() in process_inputs.TRUE_WORDS else "0"
         return "1" if raw else "0"
     if kind in ("int", "bigint"):
         return _int_text(raw)
