@@ -1256,8 +1256,11 @@ def test_the_script_finds_its_runtime_from_any_directory_and_through_a_link(proj
     elsewhere = project.root / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "led.sh").symlink_to(project.dist / "led.sh")
+    (elsewhere / "relative.sh").symlink_to(os.path.relpath(project.dist / "led.sh", elsewhere))
+    (elsewhere / "chain.sh").symlink_to("relative.sh")
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(project.root)}
-    for cwd, script in ((project.dist, "led.sh"), (elsewhere, "led.sh"), (Path("/"), str(elsewhere / "led.sh"))):
+    for cwd, script in ((project.dist, "led.sh"), (elsewhere, "led.sh"), (Path("/"), str(elsewhere / "led.sh")),
+                        (elsewhere, "chain.sh"), (project.root, "elsewhere/chain.sh")):
         proc = subprocess.run([*shell, script, "run"], capture_output=True, text=True, env=env, cwd=cwd, timeout=60)
         assert proc.returncode == 0, proc.stderr
     assert (project.work / "led").is_dir()
@@ -1467,9 +1470,9 @@ def test_the_process_inputs_table_is_what_the_shell_runtime_resets() -> None:
 
 
 def test_one_list_of_words_reads_a_boolean_setting() -> None:
-    from aetherflow_compiler.codegen.sh.process_inputs import FALSE_WORDS, TRUE_WORDS
-
     import ast
+
+    from aetherflow_compiler.codegen.sh.process_inputs import FALSE_WORDS, TRUE_WORDS
 
     tree = ast.parse((ROOT / "runtime_stub" / "results.py").read_text())
     python = {node.targets[0].id: ast.literal_eval(node.value) for node in tree.body  # type: ignore[attr-defined]

@@ -21,7 +21,6 @@ from harness import HERE, Case, Side, known_failing, run_artifact
 from test_sh_target import _shellcheck
 
 from aetherflow_compiler.codegen import sh
-
 from conftest import run_cli
 
 # Cases that bring Python modules (a metrics sink) have no shell counterpart: a shell

@@ -314,61 +314,61 @@ def _emit_process(code: _Code, inputs: ir.Map, fail: str, scope: _Scope, at: tup
         code.add(f"af_plain {' '.join(argv)} || {fail}")
         return
     results: list[str] = []
-    for item in process_inputs.INPUTS:
-        parent, key = inputs, item.path[-1]
-        if len(item.path) == 2:
-            section = inputs.get(item.path[0])
+    for spec in process_inputs.INPUTS:
+        parent, key = inputs, spec.path[-1]
+        if len(spec.path) == 2:
+            section = inputs.get(spec.path[0])
             if not isinstance(section, ir.Map):
                 continue
             parent = section
         value = parent.get(key)
-        if value is None or (item.skip_falsy and not value):
+        if value is None or (spec.skip_falsy and not value):
             continue
-        if item.kind == "env":
+        if spec.kind == "env":
             if isinstance(value, ir.Map):
                 for name, entry in value.entries:
                     place("env", str(name))
                     code.add(f"af_env_set {q(str(name))} {_emit_env_value(code, entry, fail, scope)}")
-        elif item.kind == "outputs":
+        elif spec.kind == "outputs":
             if isinstance(value, ir.Map):
                 for name, entry in value.entries:  # rendered with the other inputs, before the run
                     place("outputs", str(name))
                     results.append(f"af_result {q(str(name))} {_emit_json(code, entry, fail, scope)}")
-        elif item.kind == "codes" and item.late:
-            base = place(*item.path)
+        elif spec.kind == "codes" and spec.late:
+            base = place(*spec.path)
             if _is_literal(value):
-                code.add(f"{item.variable}={q(_codes(value))}")
+                code.add(f"{spec.variable}={q(_codes(value))}")
             else:
-                late = "AF_PJ_" + item.variable.removeprefix("AF_P_")
+                late = "AF_PJ_" + spec.variable.removeprefix("AF_P_")
                 code.add(f"{late}=")
                 for n, entry in enumerate(value.items if isinstance(value, ir.Seq) else [value]):
                     _at(code, *base, n)
                     code.add(f'{late}="${late}"{_emit_json(code, entry, fail, scope)}"$AF_NL"')
-        elif item.kind == "codes":
-            place(*item.path)
-            _emit_codes(code, item.variable, value, item.label, fail, scope)
-            code.add(f"[ \"${item.variable}\" != ' ' ] || {item.variable}={q(_codes(item.default))}")
-        elif item.kind == "paths":
-            base = place(*item.path)
+        elif spec.kind == "codes":
+            place(*spec.path)
+            _emit_codes(code, spec.variable, value, spec.label, fail, scope)
+            code.add(f"[ \"${spec.variable}\" != ' ' ] || {spec.variable}={q(_codes(spec.default))}")
+        elif spec.kind == "paths":
+            base = place(*spec.path)
             entries = value.items if isinstance(value, ir.Seq) else [value]
             for n, entry in enumerate(entries):
                 _at(code, *base, *((n,) if isinstance(value, ir.Seq) else ()))
-                code.add(f'{item.variable}="${item.variable}"{_emit_string(code, entry, fail, scope)}"$AF_NL"')
-        elif item.kind == "mode":
-            place(*item.path)
-            _emit_mode(code, item.variable, value, item.default, fail, scope)
-        elif item.kind == "str":
-            place(*item.path)
-            code.add(f"{item.variable}={_emit_string(code, value, fail, scope)}")
-        elif item.late:
+                code.add(f'{spec.variable}="${spec.variable}"{_emit_string(code, entry, fail, scope)}"$AF_NL"')
+        elif spec.kind == "mode":
+            place(*spec.path)
+            _emit_mode(code, spec.variable, value, spec.default, fail, scope)
+        elif spec.kind == "str":
+            place(*spec.path)
+            code.add(f"{spec.variable}={_emit_string(code, value, fail, scope)}")
+        elif spec.late:
             # A template is converted in af_process, where Python converts it: after the
             # marker check and the atomic_dir temp dir (af_process_late, af_finalize).
-            place(*item.path)
-            _emit_late(code, item.variable.removeprefix("AF_P_"), value, item.kind, item.label, fail, scope,
-                       item.falsy)
+            place(*spec.path)
+            _emit_late(code, spec.variable.removeprefix("AF_P_"), value, spec.kind, spec.label, fail, scope,
+                       spec.falsy)
         else:
-            place(*item.path)
-            _emit_setting(code, item.variable, value, item.kind, item.label, fail, scope)
+            place(*spec.path)
+            _emit_setting(code, spec.variable, value, spec.kind, spec.label, fail, scope)
     if argv != ['"$@"']:
         code.add(f"set -- {' '.join(argv)}")
     code.add(f"af_process \"$@\" || {fail}")

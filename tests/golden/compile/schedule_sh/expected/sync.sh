@@ -34,6 +34,7 @@ if [ "$af_sum" != '<cksum of aetherflow_runtime/runtime.sh>' ]; then
         "  (flow scripts with aetherflow_runtime/, as a whole), or compile again." >&2
     exit 2
 fi
+# shellcheck source-path=SCRIPTDIR source=aetherflow_runtime/runtime.sh
 . "$AF_RUNTIME"
 
 # ======== flow sync ========
