@@ -16,8 +16,8 @@ from typing import Any
 
 from aetherflow_compiler import __version__, ir, package_data
 from aetherflow_compiler.codegen.literals import comment_text, function_names
-from aetherflow_compiler.codegen.sh import process_inputs
 from aetherflow_compiler.codegen.sh.blockers import TEXT_ROOTS, blockers, templates_at, templates_in
+from aetherflow_compiler.codegen.sh.process_inputs import INPUTS, TRUE_WORDS
 from aetherflow_compiler.codegen.sh.runtime import (
     DIST_PATH,
     VERIFY_PATH,
@@ -314,7 +314,7 @@ def _emit_process(code: _Code, inputs: ir.Map, fail: str, scope: _Scope, at: tup
         code.add(f"af_plain {' '.join(argv)} || {fail}")
         return
     results: list[str] = []
-    for spec in process_inputs.INPUTS:
+    for spec in INPUTS:
         parent, key = inputs, spec.path[-1]
         if len(spec.path) == 2:
             section = inputs.get(spec.path[0])
@@ -440,7 +440,7 @@ def _setting(value: ir.Value, kind: str) -> str:
     raw = plain(value)
     if kind == "bool":
         if isinstance(raw, str):
-            return "1" if raw.strip().lower() in process_inputs.TRUE_WORDS else "0"
+            return "1" if raw.strip().lower() in TRUE_WORDS else "0"
         return "1" if raw else "0"
     if kind in ("int", "bigint"):
         return _int_text(raw)
