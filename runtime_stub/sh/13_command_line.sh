@@ -18,6 +18,8 @@ af_usage() {
         "  status      job and step statuses from the state store" \
         "                --run-id ID        (default: the latest run)" \
         "                --json             print one JSON object" \
+        "  verify      check every file of the dist against manifest.json (exit 2 when one differs;" \
+        "              a --single-file script has no dist to check)" \
         "  --version   print the compiler version and the source hash"
 }
 
