@@ -453,10 +453,10 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
         for analysis in flows:
             if analysis.summary.get("sh_blockers"):
                 continue
-            digest = key(analysis.key, "sh", runtime_digest, str(from_bundle))
+            digest = key(analysis.key, "sh", runtime_digest, str(from_bundle), str(options.single_file))
             text = store.get_text("script", digest) if analysis.key else None
             if text is None:
-                text = sh.generate_sh(flow_of(analysis), from_bundle)
+                text = sh.generate_sh(flow_of(analysis), from_bundle, options.single_file)
                 if analysis.key:
                     store.put_text("script", digest, text)
             shell_scripts[analysis.path] = text
@@ -698,6 +698,10 @@ def _assemble(flows: list[Analysis], scripts: dict[str, str], shell_scripts: dic
     if scripts and not options.single_file:
         for name, text in bundle.files.items():
             files[f"{PACKAGE}/{name}"] = text.encode("utf-8")
+    if shell_scripts and not options.single_file:
+        from aetherflow_compiler.codegen import sh
+
+        files.update(sh.dist_files())
     sources = {a.source_name: a.summary["source_sha256"] for a in flows}
     if profiles_result is not None and profiles_result.document is not None:
         sources[names.get(profiles_result.path, os.path.basename(profiles_result.path))] = profiles_result.document.sha256
