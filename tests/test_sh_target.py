@@ -1120,6 +1120,33 @@ def test_values_compare_count_and_render_as_python_has_them(project: Project, sh
 
 
 @pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_a_nul_in_text_that_is_kept_survives(project: Project, shell: tuple[str, ...]) -> None:
+    """A shell value cannot hold a NUL, yet text that is kept (a job output, an item
+    counted) keeps it as Python does; given to a program it still fails the step."""
+    jobs = [
+        {"id": "a", "steps": [
+            {"id": "make", "type": "external.process",
+             "inputs": {"command": ["true"], "outputs": {"nul": "nul\x00byte", "alone": "\x00"}},
+             "outputs": {"text": "{{result.nul}} d", "literal": "x\x00y {{result.alone}}"}},
+            {"id": "count", "type": "check_items", "inputs": {"items": "{{steps.make.alone}},x"},
+             "outputs": {"n": "{{result.count}}"}},
+        ]},
+        {"id": "b", "when": "jobs.a.outputs.text == 'nul\\x00byte d'", "steps": [
+            {"id": "arg", "type": "external.process",
+             "inputs": {"command": ["sh", "-c", "touch ran", "{{jobs.a.outputs.text}}"], "cwd": "."}}]},
+    ]
+    project.write_flow("nul.yaml", project.header("nul", backend="file") + "jobs: " + json.dumps(jobs) + "\n")
+    project.compile("--target", "sh")
+    run = _run(project, shell, "nul", "run", "--run-id", "r1")
+    assert run.returncode == 1, run.stderr
+    status = _status(project, shell, "nul", "r1")
+    assert status["jobs"]["a"]["outputs"] == {"text": "nul\x00byte d", "literal": "x\x00y \x00", "n": 2}
+    assert status["jobs"]["b"]["steps"] == {"arg": "FAILED"}
+    assert "error=embedded null byte" in run.stderr
+    assert not list(project.work.rglob("ran"))
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
 def test_values_python_refuses_fail_the_step(project: Project, shell: tuple[str, ...]) -> None:
     """Issue 24: an output that cannot be rendered promotes none of the step's outputs (a
     missing env key: exit 2); rendered text holding forbidden template syntax and a NUL in

@@ -13,4 +13,7 @@ AF_NL='
 '
 AF_UP0=
 AF_NUL=
+# A NUL cannot be in a shell value: text holds it as the two bytes C0 80 (modified UTF-8's
+# NUL, never valid UTF-8), which af_json_str turns back into \u0000; AF_NUL says a value had one.
+AF_NULC=$(printf '\300\200')
 

@@ -3,7 +3,7 @@
 # A string as a JSON literal in REPLY, escaped as Python's json.dumps(ensure_ascii=False).
 af_json_str() {
     case $1 in
-        *[\"\\]* | *[![:print:]]*) af_json_str_slow "$1" ;;
+        *[\"\\]* | *[![:print:]]* | *"$AF_NULC"*) af_json_str_slow "$1" ;;
         *) REPLY="\"$1\"" ;;
     esac
 }
@@ -18,8 +18,8 @@ af_json_awk() {
 }
 
 # A JSON literal -> the text Python's str() gives for it, in REPLY. A string that holds a
-# NUL (\u0000) loses it here (a shell variable cannot hold one) and sets AF_NUL: the step's
-# program cannot be started then, as in Python ("embedded null byte").
+# NUL (\u0000) holds it as AF_NULC here and sets AF_NUL: the step's program cannot be
+# started then, as in Python ("embedded null byte"); text that is kept gets it back.
 af_text() {
     case $1 in
         true) REPLY=True ;;
@@ -48,7 +48,7 @@ af_pyrepr_awk() {
     LC_ALL=C awk "$(cat "$AF_SH_PARTS/pyrepr.awk")"
 }
 
-af_unjson_awk() {  # a JSON string literal on stdin -> its text, then "x", or "0" when it held a NUL (dropped)
+af_unjson_awk() {  # a JSON string literal on stdin -> its text, then "x", or "0" when it held a NUL (as AF_NULC)
     LC_ALL=C awk "$(cat "$AF_SH_PARTS/unjson.awk")"
 }
 

@@ -10,10 +10,10 @@ BEGIN {
 }
 END {
     out = substr(out, 1, length(out) - 1)
-    while (match(out, /[\\"[:cntrl:]]/)) {
-        c = substr(out, RSTART, 1)
-        printf "%s%s", substr(out, 1, RSTART - 1), ((c in esc) ? esc[c] : c)
-        out = substr(out, RSTART + 1)
+    while (match(out, /[\\"[:cntrl:]]|\300\200/)) {
+        c = substr(out, RSTART, RLENGTH)
+        printf "%s%s", substr(out, 1, RSTART - 1), ((c in esc) ? esc[c] : (RLENGTH == 2) ? "\\u0000" : c)
+        out = substr(out, RSTART + RLENGTH)
     }
     printf "%s\"", out
 }

@@ -7,7 +7,7 @@ END {
         else if (c == "r") out = out "\r"; else if (c == "b") out = out "\b"
         else if (c == "f") out = out "\f"; else if (c == "u") {
             n = hex(substr(s, i + 2, 4)); i += 4
-            if (n == 0) nul = 1
+            if (n == 0) { out = out "\300\200"; nul = 1 }
             else if (n < 128) out = out sprintf("%c", n)
             else if (n < 2048) out = out sprintf("%c%c", 192 + int(n / 64), 128 + n % 64)
             else out = out sprintf("%c%c%c", 224 + int(n / 4096), 128 + int(n / 64) % 64, 128 + n % 64)

@@ -171,9 +171,8 @@ def _emit_string(code: _Code, value: ir.Value, fail: str, scope: _Scope | None =
         text = py_str(value)
         if "\0" not in text:
             return q(text)
-        # A NUL cannot be in a shell value: AF_NUL says the text had one (its program cannot start).
         var = code.var()
-        code.add(f"{var}={q(text)}; AF_NUL=1")
+        code.add(f"{var}={_nul_words(text)}; AF_NUL=1")
         return f'"${var}"'
     var = code.var()
     if not isinstance(value, Template):  # a list or mapping with templates inside
@@ -185,6 +184,8 @@ def _emit_string(code: _Code, value: ir.Value, fail: str, scope: _Scope | None =
         if isinstance(part, Ref):
             _ref_text(code, part, scope, on_missing)
             code.add(f'{var}="${var}$REPLY"')
+        elif "\0" in part.text:
+            code.add(f'{var}="${var}"{_nul_words(part.text)}; AF_NUL=1')
         elif part.text:
             code.add(f'{var}="${var}"{q(part.text)}')
     # The rendered text must not hold forbidden syntax either ({} from a value); ids cannot add any.
@@ -192,6 +193,12 @@ def _emit_string(code: _Code, value: ir.Value, fail: str, scope: _Scope | None =
                                         for ref in value.refs):
         code.add(f'af_rendered "${var}" {q(value.source)} || {{ {syntax or on_missing}; }}')
     return f'"${var}"'
+
+
+def _nul_words(text: str) -> str:
+    """Shell words for a literal text holding a NUL, which a shell value cannot: the
+    runtime's AF_NULC stands in its place (json.awk writes it back as \\u0000)."""
+    return '"$AF_NULC"'.join(q(part) for part in text.split("\0"))
 
 
 def _emit_json(code: _Code, value: ir.Value, fail: str, scope: _Scope, missing: str | None = None) -> str:
