@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from aetherflow_compiler.loader import Path
+from aetherflow_compiler.frontend.loader import Path
 
 
 def iter_strings(value: Any, path: Path) -> Iterator[tuple[Path, str]]:

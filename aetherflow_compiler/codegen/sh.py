@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from aetherflow_compiler import __version__, ir, package_data
+from aetherflow_compiler import __version__, package_data
 from aetherflow_compiler.codegen.literals import comment_text, function_names
-from aetherflow_compiler.templates import Ref, Template
-from aetherflow_compiler.when import BoolOp, Compare, JobAttr, JobOutput, Literal, Not, WhenExpr
+from aetherflow_compiler.ir import nodes as ir
+from aetherflow_compiler.ir.template import Ref, Template
+from aetherflow_compiler.ir.when import BoolOp, Compare, JobAttr, JobOutput, Literal, Not, WhenExpr
 
 STEP_TYPES = ("external.process", "check_items", "with_lock")
 _SHELL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
-from aetherflow_compiler import __version__, ir
+from aetherflow_compiler import __version__
 from aetherflow_compiler.codegen.literals import comment_text
+from aetherflow_compiler.ir import nodes as ir
 from aetherflow_compiler.schedule import crontab, kubernetes, systemd
 from aetherflow_compiler.schedule.model import Item, Schedule
 from aetherflow_compiler.schedule.options import DeployOptions
