@@ -332,12 +332,12 @@ def test_many_flows_compile_in_parallel_to_the_same_output(tmp_path: Path) -> No
             f"version: 1\nflow: {{id: f{n}}}\njobs:\n  - id: a\n    steps:\n"
             f"      - {{id: s, type: external.process, inputs: {{command: [echo, '{n}']}}}}\n")
     assert run_cli(["compile", str(flows), "-o", str(tmp_path / "par"), "--no-cache"]).exit_code == 0
-    from aetherflow_compiler.driver import compile as compile_module
+    from aetherflow_compiler.driver import pool
 
-    serial_min = compile_module.PARALLEL_MIN
-    compile_module.PARALLEL_MIN = 10**6
+    serial_min = pool.PARALLEL_MIN
+    pool.PARALLEL_MIN = 10**6
     try:
         assert run_cli(["compile", str(flows), "-o", str(tmp_path / "ser"), "--no-cache"]).exit_code == 0
     finally:
-        compile_module.PARALLEL_MIN = serial_min
+        pool.PARALLEL_MIN = serial_min
     assert tree(tmp_path / "par") == tree(tmp_path / "ser")

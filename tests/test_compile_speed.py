@@ -12,7 +12,7 @@ import fastjsonschema
 import pytest
 
 from aetherflow_compiler.cache import CompileCache
-from aetherflow_compiler.driver.compile import RUNTIME_PLACEHOLDER
+from aetherflow_compiler.driver.analysis import RUNTIME_PLACEHOLDER
 from aetherflow_compiler.frontend import fastcheck, schema_check
 from conftest import run_cli
 

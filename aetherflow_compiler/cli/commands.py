@@ -18,15 +18,12 @@ from aetherflow_compiler.cache import CompileCache, compiler_fingerprint
 from aetherflow_compiler.cli import dropin
 from aetherflow_compiler.cli.compile_outcome import emit, finish, problem
 from aetherflow_compiler.cli.config_defaults import ConfiguredCommand, config_warnings
-from aetherflow_compiler.cli.exit_codes import EXIT_INVALID, EXIT_OK
+from aetherflow_compiler.cli.exit_codes import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK
 from aetherflow_compiler.cli.report import print_report
 from aetherflow_compiler.diagnostics import Diagnostic, one_line
-from aetherflow_compiler.driver.compile import (
-    CompileOptions,
-    OutputError,
-    compile_paths,
-    write_output,
-)
+from aetherflow_compiler.driver.compile import compile_paths
+from aetherflow_compiler.driver.options import CompileOptions, CompileTarget
+from aetherflow_compiler.driver.output import OutputError, write_output
 from aetherflow_compiler.frontend.schema_check import SCHEMA_KINDS, schema_text
 from aetherflow_compiler.frontend.validate import FileResult, Report, check_file, validate_paths
 from aetherflow_compiler.project.plugins import PluginSet, toolchain
@@ -41,7 +38,6 @@ if TYPE_CHECKING:
     from aetherflow_compiler.project.bundles.project import BundleProject
     from aetherflow_compiler.vendoring.target import Target
 
-EXIT_INTERNAL = 3
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -273,7 +269,8 @@ def compile_command(paths: tuple[str, ...], output: str | None, profiles: str | 
         if given is not None and _inside(given, output):
             raise click.UsageError(f"{one_line(given)} is inside the output directory {one_line(output)}, which the compile replaces "
                                    "(keep inputs out of it)")
-    options = CompileOptions(output=output, profiles=inputs.profiles, single_file=single_file, target=target,
+    options = CompileOptions(output=output, profiles=inputs.profiles, single_file=single_file,
+                             target=CompileTarget(target),
                              schedule=schedule, deploy=deploy, bundle=inputs.bundle, wheelhouse=wheelhouse,
                              vendor_target=vendor_target, bytecode=_bytecode_for(bytecode, no_bytecode, single_file))
     # Imported here: it imports subprocess, which no other command's start needs.

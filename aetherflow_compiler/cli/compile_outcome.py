@@ -11,13 +11,8 @@ import click
 from aetherflow_compiler.cli.exit_codes import EXIT_DRIFT, EXIT_INVALID, EXIT_OK
 from aetherflow_compiler.cli.report import print_report
 from aetherflow_compiler.diagnostics import one_line
-from aetherflow_compiler.driver.compile import (
-    CompileResult,
-    OutputError,
-    drift,
-    json_text,
-    write_output,
-)
+from aetherflow_compiler.driver.compile import CompileResult
+from aetherflow_compiler.driver.output import OutputError, drift, json_text, write_output
 
 
 def problem(path: str, message: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import os
 import tarfile
 import tempfile
 
-from aetherflow_compiler.driver.compile import EXECUTABLE, file_mode
+from aetherflow_compiler.driver.output import EXECUTABLE, file_mode
 from aetherflow_compiler.project.sources import read_regular
 
 SUMS = "SHA256SUMS"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 import os
 
-from aetherflow_compiler.driver.compile import file_mode
+from aetherflow_compiler.driver.output import file_mode
 from aetherflow_compiler.project.sources import read_regular
 
 

@@ -13,10 +13,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from aetherflow_compiler.frontend.checks.resources import decode_requests, deep_merge
 from aetherflow_compiler.frontend.describe import show_value
 from aetherflow_compiler.frontend.loader import Document
 from aetherflow_compiler.frontend.parse_template import TemplateSyntaxError, parse_template
+from aetherflow_compiler.frontend.resource_values import decode_requests, deep_merge
 from aetherflow_compiler.walk import mapping
 
 SECTIONS = ("config", "options")

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aetherflow_compiler.frontend.checks.resources import decode_requests, deep_merge
 from aetherflow_compiler.frontend.loader import Document, Path
 from aetherflow_compiler.frontend.parse_template import TemplateSyntaxError, parse_template
 from aetherflow_compiler.frontend.parse_when import parse_when
+from aetherflow_compiler.frontend.resource_values import decode_requests, deep_merge
 from aetherflow_compiler.ir import nodes as ir
 from aetherflow_compiler.walk import mapping, sequence
 

@@ -127,6 +127,17 @@ class LockConfig:
 
 
 @dataclass(frozen=True)
+class EnvFile:
+    """An env file the artifact loads at run time (a bundle manifest's `env_files`), `path`
+    relative to the deployed dist."""
+
+    path: str
+    type: str = "dotenv"
+    optional: bool = False
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
 class Flow:
     id: str
     description: str | None

@@ -18,9 +18,9 @@ from aetherflow_compiler.codegen.python.layout import text as layout_text
 from aetherflow_compiler.codegen.runtime.bundle import RuntimeBundle
 from aetherflow_compiler.codegen.runtime.package import amalgamate
 from aetherflow_compiler.ir import nodes as ir
+from aetherflow_compiler.ir.nodes import EnvFile
 from aetherflow_compiler.ir.template import Template
 from aetherflow_compiler.ir.when import BoolOp, Compare, JobAttr, JobOutput, Literal, Not, WhenExpr
-from aetherflow_compiler.project.bundles.manifest import EnvFile
 from aetherflow_compiler.steps import StepRegistry
 
 

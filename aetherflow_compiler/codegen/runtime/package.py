@@ -1,6 +1,6 @@
 """Choosing, hashing and inlining the runtime that ships next to compiled flows.
 
-The runtime (runtime_stub/, installed as aetherflow_compiler._runtime) is a package with
+The runtime (runtime_stub/, installed as package_data.RUNTIME) is a package with
 subpackages: `steps/`, `connectors/` and `state/` beside the runner, the command line and
 the modules they share. A compile vendors the modules a flow names (its step and connector
 modules) plus what every generated script imports (ENTRY_MODULES), and everything those
@@ -17,7 +17,6 @@ from functools import cache
 
 from aetherflow_compiler import package_data
 
-PACKAGE = "aetherflow_runtime"
 # What templates/flow.py.j2 uses of every artifact: the package itself, its command line,
 # the runner's Flow and Job, the template values Ref and Text, and verify.py, which the
 # script runs on its own (by path) for `verify`.
@@ -79,11 +78,6 @@ def _imports(path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         if isinstance(node, ast.ImportFrom) and node.level > 0:
             (eager if id(node) in top else lazy).extend(_imported(path, node))
     return tuple(dict.fromkeys(eager)), tuple(dict.fromkeys(p for p in lazy if p not in eager))
-
-
-def import_graph() -> dict[str, tuple[str, ...]]:
-    """Every runtime file -> the runtime files it imports, eagerly or lazily."""
-    return {path: tuple(sorted({*_imports(path)[0], *_imports(path)[1]})) for path in _sources()}
 
 
 def runtime_version() -> str:
@@ -158,7 +152,7 @@ def _amalgamate(modules: tuple[str, ...]) -> str:
                   if isinstance(block, list) and block and all(id(stmt) in ids for stmt in block)}
         kept = [passes.get(number, line) for number, line in enumerate(source.splitlines(), 1)
                 if number not in drop or number in passes]
-        chunks.append(f"# ---- {PACKAGE}/{path} ----\n" + "\n".join(kept).strip("\n") + "\n")
+        chunks.append(f"# ---- {package_data.DIST_RUNTIME}/{path} ----\n" + "\n".join(kept).strip("\n") + "\n")
     # Dropped imports leave blank lines black would remove; format the block once.
     import black
 

@@ -8,45 +8,14 @@ from typing import Any
 from aetherflow_compiler.diagnostics import Diagnostic
 from aetherflow_compiler.frontend.checks.context import FlowContext, embedded_steps
 from aetherflow_compiler.frontend.loader import Path
+from aetherflow_compiler.frontend.resource_values import decode_requests, deep_merge
 from aetherflow_compiler.suggest import did_you_mean, hint_from
-from aetherflow_compiler.walk import dig, mapping, sequence
+from aetherflow_compiler.walk import dig, mapping
 
 # The engine's test for "one standalone token" on decode targets (spaces around allowed).
 _STANDALONE_DECODE = re.compile(
     r"\s*\{\{\s*[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?::[^}]*)?\s*\}\}\s*"
 )
-
-
-def deep_merge(base: dict[Any, Any], override: dict[Any, Any]) -> dict[Any, Any]:
-    """The engine's merge: mappings merge recursively, everything else is replaced."""
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(out.get(key), dict) and isinstance(value, dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def decode_requests(decode: Any) -> list[tuple[str, str, Path]]:
-    """(section, dotted path, path of the request in the decode mapping) for every decode target."""
-    spec = mapping(decode)
-    out: list[tuple[str, str, Path]] = []
-
-    def walk(section: str, node: Any, prefix: str, path: Path) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                walk(section, value, f"{prefix}.{key}" if prefix else str(key), path + (key,))
-        elif node is True and prefix:
-            out.append((section, prefix, path))
-
-    for section in ("config", "options"):
-        walk(section, spec.get(section), "", (section,))
-    for key, section in (("config_paths", "config"), ("options_paths", "options")):
-        for i, dotted in enumerate(sequence(spec.get(key))):
-            if isinstance(dotted, str) and dotted:
-                out.append((section, dotted, (key, i)))
-    return out
 
 
 def check_resources(ctx: FlowContext) -> list[Diagnostic]:

@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, quote_plus, unquote, urlsplit
 
-from aetherflow_compiler.frontend.checks.resources import decode_requests
+from aetherflow_compiler import package_data
 from aetherflow_compiler.frontend.parse_template import TemplateSyntaxError, parse_template
+from aetherflow_compiler.frontend.resource_values import decode_requests
 from aetherflow_compiler.ir.template import Ref, Template
 from aetherflow_compiler.project.bundles.manifest import SOURCE_KINDS, Manifest, Source
 from aetherflow_compiler.walk import mapping
 
-RUNTIME = "aetherflow_compiler._runtime"
 # The runtime's connector modules a bundle source can read through; importing them
 # registers their classes in CONNECTOR_TYPES.
 CONNECTOR_MODULES = ("sftp", "smb", "sqlite", "db_drivers", "rest")
@@ -461,7 +461,7 @@ class RestSource:
 
 
 def runtime(name: str) -> Any:
-    return importlib.import_module(f"{RUNTIME}.{name}")
+    return importlib.import_module(f"{package_data.RUNTIME}.{name}")
 
 
 def _runtime_template(template: Template, where: str) -> Any:

@@ -7,6 +7,7 @@ from typing import Any
 
 from aetherflow_compiler.diagnostics import Diagnostic
 from aetherflow_compiler.frontend.loader import Document
+from aetherflow_compiler.ir.nodes import EnvFile
 from aetherflow_compiler.suggest import hint_from
 from aetherflow_compiler.walk import mapping, text
 
@@ -27,16 +28,6 @@ class Source:
     fetch_path: str | None = None
     prefix_param: str | None = None
     strict_fingerprint: bool = False
-
-
-@dataclass(frozen=True)
-class EnvFile:
-    """An env file the artifact loads at run time, `path` relative to the deployed dist."""
-
-    path: str
-    type: str = "dotenv"
-    optional: bool = False
-    prefix: str = ""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from aetherflow_compiler.cache import cache_dir
 from aetherflow_compiler.diagnostics import Diagnostic
 from aetherflow_compiler.frontend.loader import Document
+from aetherflow_compiler.ir.nodes import EnvFile
 from aetherflow_compiler.project.bundles.fetch import (
     BundleFetchError,
     Entry,
@@ -26,7 +27,7 @@ from aetherflow_compiler.project.bundles.fetch import (
     fingerprint,
     sha256_hex,
 )
-from aetherflow_compiler.project.bundles.manifest import EnvFile, Manifest, manifest_of
+from aetherflow_compiler.project.bundles.manifest import Manifest, manifest_of
 from aetherflow_compiler.suggest import did_you_mean
 
 
