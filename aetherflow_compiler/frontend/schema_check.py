@@ -18,6 +18,7 @@ from aetherflow_compiler.diagnostics import Diagnostic
 from aetherflow_compiler.frontend import fastcheck
 from aetherflow_compiler.frontend.describe import describe_path, show_value, type_words, value_kind
 from aetherflow_compiler.frontend.loader import Document, Path
+from aetherflow_compiler.steps.types import FALSE_WORDS, TRUE_WORDS
 from aetherflow_compiler.suggest import did_you_mean, one_of
 
 SCHEMA_KINDS = ("flow", "profiles", "scheduler", "manifest")
@@ -356,8 +357,8 @@ def _translate(doc: Document, error: ValidationError) -> list[Diagnostic]:
         title = schema.get("title", "a valid value")
         hint = None
         word = value.strip().lower() if isinstance(value, str) else ""
-        if word in ("true", "false", "yes", "no", "on", "off") and "boolean" in title:
-            literal = "true" if word in ("true", "yes", "on") else "false"
+        if word.isalpha() and word in TRUE_WORDS + FALSE_WORDS and "boolean" in title:
+            literal = "true" if word in TRUE_WORDS else "false"
             hint = f"write {literal} without quotes; the engine reads the string {value!r} as true"
         elif isinstance(value, str) and "{{" in value:
             hint = schema.get("description")  # a setting read before templates render

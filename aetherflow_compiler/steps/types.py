@@ -1,6 +1,6 @@
 """What the compiler knows about a step type and a connector type: plain records.
 
-Built-in tables (builtins.py, connectors.py) and plugins (plugins.py) fill them;
+Built-in tables (builtins.py, connectors.py) and plugins (project/plugins.py) fill them;
 the registry (registry.py) holds them for one compile.
 """
 
@@ -8,6 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+# How a string given for a boolean input reads (lower-cased, stripped), as the runtime's
+# to_bool reads it (runtime_stub/results.py; tests/test_architecture.py keeps them equal).
+# The compiler's one list of the words that count as true, and of those that count as false.
+TRUE_WORDS = ("true", "yes", "on", "1")
+FALSE_WORDS = ("false", "no", "off", "0", "")
 
 
 @dataclass(frozen=True)
