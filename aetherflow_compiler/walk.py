@@ -25,6 +25,14 @@ def mapping(value: Any) -> dict[Any, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def mapping_at(value: Any, *keys: Any) -> dict[Any, Any]:
+    """The mapping found by following `keys` through mappings from `value`, else an empty
+    one: `mapping_at(doc, "flow", "state")` for `mapping(mapping(mapping(doc).get("flow")).get("state"))`."""
+    for key in keys:
+        value = mapping(value).get(key)
+    return mapping(value)
+
+
 def sequence(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 

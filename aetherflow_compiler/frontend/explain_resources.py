@@ -17,7 +17,7 @@ from aetherflow_compiler.frontend.describe import show_value
 from aetherflow_compiler.frontend.loader import Document
 from aetherflow_compiler.frontend.parse_template import TemplateSyntaxError, parse_template
 from aetherflow_compiler.frontend.resource_values import decode_requests, deep_merge
-from aetherflow_compiler.walk import mapping
+from aetherflow_compiler.walk import mapping, mapping_at
 
 SECTIONS = ("config", "options")
 
@@ -130,7 +130,7 @@ def _classify(value: Any) -> tuple[str, list[EnvUse]]:
 def explain_flow(doc: Document, profiles: dict[str, Any] | None, profiles_doc: Document | None) -> list[ResourceExplained]:
     """Every resource of a valid flow document, with where each setting comes from."""
     out = []
-    for name, resource in mapping(mapping(doc.data).get("resources")).items():
+    for name, resource in mapping_at(doc.data, "resources").items():
         res = mapping(resource)
         raw_profile = res.get("profile")
         profile_name = raw_profile if isinstance(raw_profile, str) else None

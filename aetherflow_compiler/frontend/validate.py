@@ -10,7 +10,7 @@ from aetherflow_compiler.diagnostics import Diagnostic, DiagnosticList
 from aetherflow_compiler.frontend.loader import Document, load_file
 from aetherflow_compiler.project.sources import detect_kind, expand_paths
 from aetherflow_compiler.steps import StepRegistry, default_registry
-from aetherflow_compiler.walk import mapping
+from aetherflow_compiler.walk import mapping, mapping_at
 
 
 @dataclass
@@ -30,7 +30,7 @@ class FileResult:
     def note_flow_id(self) -> None:
         if self.kind != "flow" or self.document is None:
             return
-        flow_id = mapping(mapping(self.document.data).get("flow")).get("id")
+        flow_id = mapping_at(self.document.data, "flow").get("id")
         if isinstance(flow_id, str):
             span = self.document.span(("flow", "id"))
             self.flow_id, self.flow_id_at = flow_id, (span.line, span.column)

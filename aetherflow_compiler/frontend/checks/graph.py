@@ -9,7 +9,7 @@ from aetherflow_compiler.diagnostics import Diagnostic
 from aetherflow_compiler.frontend.checks.context import FlowContext
 from aetherflow_compiler.frontend.loader import Path
 from aetherflow_compiler.suggest import hint_from
-from aetherflow_compiler.walk import mapping, text
+from aetherflow_compiler.walk import mapping_at, text
 
 # Ids that work everywhere: templates can name them, the shell can hold them, every tool
 # accepts them as names. The engine takes any string; others are a warning (AF813).
@@ -31,7 +31,7 @@ def _not_portable(ctx: FlowContext, path: Path, what: str, ident: str) -> Diagno
 
 def check_ids(ctx: FlowContext) -> list[Diagnostic]:
     out: list[Diagnostic] = []
-    flow_id = text(mapping(mapping(ctx.doc.data).get("flow")).get("id"))
+    flow_id = text(mapping_at(ctx.doc.data, "flow").get("id"))
     if flow_id is not None and SAFE_ID.match(flow_id) and not PORTABLE_FLOW_ID.fullmatch(flow_id):
         out.append(_not_portable(ctx, ("flow", "id"), "flow id", flow_id))
     first_job: dict[str, int] = {}

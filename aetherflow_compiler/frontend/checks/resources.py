@@ -10,7 +10,7 @@ from aetherflow_compiler.frontend.checks.context import FlowContext, embedded_st
 from aetherflow_compiler.frontend.loader import Path
 from aetherflow_compiler.frontend.resource_values import decode_requests, deep_merge
 from aetherflow_compiler.suggest import did_you_mean, hint_from
-from aetherflow_compiler.walk import dig, mapping
+from aetherflow_compiler.walk import dig, mapping, mapping_at
 
 # The engine's test for "one standalone token" on decode targets (spaces around allowed).
 _STANDALONE_DECODE = re.compile(
@@ -20,7 +20,7 @@ _STANDALONE_DECODE = re.compile(
 
 def check_resources(ctx: FlowContext) -> list[Diagnostic]:
     out: list[Diagnostic] = []
-    for name, resource in mapping(mapping(ctx.doc.data).get("resources")).items():
+    for name, resource in mapping_at(ctx.doc.data, "resources").items():
         res = mapping(resource)
         base: Path = ("resources", name)
         profile_name = res.get("profile")
@@ -71,7 +71,7 @@ def _named_resources(ctx: FlowContext) -> set[Any]:
             for each in (step, *embedded_steps(ctx.registry, step)):
                 values = [each.inputs.get(k) for k in ("resource", "connector") if each.inputs.get(k) is not None]
                 if any(not isinstance(v, str) or "{{" in v for v in values):
-                    return set(mapping(mapping(ctx.doc.data).get("resources")))
+                    return set(mapping_at(ctx.doc.data, "resources"))
                 named.update(values)
                 if each.type in ("zip", "unzip") and not values:
                     named.add("archive_default")

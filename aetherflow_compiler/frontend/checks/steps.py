@@ -14,12 +14,12 @@ from aetherflow_compiler.frontend.checks.context import (
 from aetherflow_compiler.frontend.loader import Path
 from aetherflow_compiler.frontend.schema_check import check_plugin_inputs
 from aetherflow_compiler.suggest import POOL_LIMIT, closest, did_you_mean, hint_from
-from aetherflow_compiler.walk import mapping, text
+from aetherflow_compiler.walk import mapping, mapping_at, text
 
 
 def check_steps(ctx: FlowContext) -> list[Diagnostic]:
     out: list[Diagnostic] = []
-    resources = mapping(mapping(ctx.doc.data).get("resources"))
+    resources = mapping_at(ctx.doc.data, "resources")
     for job in ctx.jobs:
         for step in job.steps:
             for each in (step, *embedded_steps(ctx.registry, step)):  # with_lock's, at any depth

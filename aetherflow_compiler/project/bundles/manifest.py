@@ -9,7 +9,7 @@ from aetherflow_compiler.diagnostics import Diagnostic
 from aetherflow_compiler.frontend.loader import Document
 from aetherflow_compiler.ir.nodes import EnvFile
 from aetherflow_compiler.suggest import hint_from
-from aetherflow_compiler.walk import mapping, text
+from aetherflow_compiler.walk import mapping, mapping_at, text
 
 # The manifest resource kind each source type reads through.
 SOURCE_KINDS = {"sftp": "sftp", "smb": "smb", "db": "db", "rest": "rest"}
@@ -51,7 +51,7 @@ def check_manifest(doc: Document) -> list[Diagnostic]:
     """What the schema cannot say: the source's required keys per type, and that its
     resource is a manifest resource of the kind the type reads through."""
     data = mapping(doc.data)
-    source = mapping(mapping(data.get("bundle")).get("source"))
+    source = mapping_at(data, "bundle", "source")
     base: tuple[Any, ...] = ("bundle", "source")
     out: list[Diagnostic] = []
 
