@@ -69,6 +69,7 @@ AVOIDED = {
     "ttl_zero_nested": "with_lock_ttl_zero_nested",
     "atomic_bad_setting": "atomic_dir_bad_setting",
     "empty_mapping_when": "when_empty_mapping_truthy",
+    "nul_value": "value_nul_in_text",
 }
 
 
@@ -95,7 +96,7 @@ _BIG = 12345678901234567890
 _SCALARS_LIST = [0, 1, 2, 3, -1, 7, 2.5, 0.0, 1e20, 1e-7, _BIG, -_BIG, True, False, None, "", "x", "ü", "日本語", "3",
                  "a b", "yes", "it's", 'say "hi"', "back\\slash", "tab\there", "two\nlines", "cr\r", "esc\x1b[0m",
                  "-n", "*"]
-_NUL = "nul\x00byte"  # class value_nul_character
+_NUL = "nul\x00byte"  # classes value_nul_character, value_nul_in_text
 _UNPRINTABLE = ["\u2028sep", "nb\xa0sp"]  # class value_unprintable_repr
 
 
