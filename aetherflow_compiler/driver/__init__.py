@@ -1,8 +1,9 @@
-"""The compile driver: the phases of `aetherflow compile`, from paths to files.
+"""The compile driver: the phases of `aetherflow compile`, from paths to the files of a dist.
 
-`options` holds the one options object (and its cache key) and the target enum;
-`compile` runs the phases in order (find, analyse, check the target, runtime, vendor,
-generate, schedule, assemble); `analysis` is the per-file work, `pool` the fork pool it
-runs in, `output` writing the dist atomically (or comparing it, for --check), `archive`
-and `drift_diff` `--archive` and `--diff`.
+`options` holds the one options object (it owns the option parts of every cache key) and
+the target enum; `compile` runs the phases in order, one function each (read the inputs,
+analyse, report, choose the runtime, vendor, generate, schedule, assemble); `analysis` is
+the per-file work and `pool` the fork pool it runs in; `manifest` assembles the dist and
+its manifest.json; `output` writes it atomically (or compares it, for --check);
+`archive` and `drift_diff` are --archive and --diff.
 """
