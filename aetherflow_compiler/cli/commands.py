@@ -27,7 +27,7 @@ from aetherflow_compiler.driver.output import OutputError, write_output
 from aetherflow_compiler.frontend.schema_check import SCHEMA_KINDS, schema_text
 from aetherflow_compiler.frontend.validate import FileResult, Report, check_file, validate_paths
 from aetherflow_compiler.project.plugins import PluginSet, toolchain
-from aetherflow_compiler.schedule.options import DeployOptions, KubeOptions
+from aetherflow_compiler.schedule.deploy import DeployOptions, KubeOptions
 from aetherflow_compiler.steps import StepRegistry, default_registry
 from aetherflow_compiler.walk import mapping
 

@@ -29,7 +29,7 @@ from aetherflow_compiler.driver.analysis import (
     generate_in_worker,
     with_runtime,
 )
-from aetherflow_compiler.driver.manifest import STATE_DRIVER, assemble
+from aetherflow_compiler.driver.assemble import STATE_DRIVER, assemble
 from aetherflow_compiler.driver.options import CompileOptions
 from aetherflow_compiler.driver.pool import pool_map
 from aetherflow_compiler.frontend import fastcheck

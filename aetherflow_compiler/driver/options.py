@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from aetherflow_compiler.schedule.options import DeployOptions
+from aetherflow_compiler.schedule.deploy import DeployOptions
 
 if TYPE_CHECKING:
     from aetherflow_compiler.ir.nodes import EnvFile

@@ -9,8 +9,8 @@ from aetherflow_compiler import __version__
 from aetherflow_compiler.codegen.literals import comment_text
 from aetherflow_compiler.ir import nodes as ir
 from aetherflow_compiler.schedule import crontab, kubernetes, systemd
+from aetherflow_compiler.schedule.deploy import DeployOptions
 from aetherflow_compiler.schedule.model import Item, Schedule
-from aetherflow_compiler.schedule.options import DeployOptions
 from aetherflow_compiler.vendoring.layout import SBOM, VENDOR
 
 

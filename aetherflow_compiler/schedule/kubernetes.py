@@ -10,8 +10,8 @@ import yaml
 
 from aetherflow_compiler.ir import nodes as ir
 from aetherflow_compiler.ir.template import Ref, Template
+from aetherflow_compiler.schedule.deploy import KubeOptions
 from aetherflow_compiler.schedule.model import Item, Schedule
-from aetherflow_compiler.schedule.options import KubeOptions
 
 CONFIGMAP = "aetherflow-dist"
 # The pod's working directory; relative state paths and env variables without a default

@@ -17,7 +17,7 @@ from aetherflow_compiler.driver.output import json_text
 from aetherflow_compiler.frontend.validate import FileResult
 from aetherflow_compiler.package_data import DIST_RUNTIME
 from aetherflow_compiler.project.sources import MANIFEST
-from aetherflow_compiler.schedule.options import DeployOptions
+from aetherflow_compiler.schedule.deploy import DeployOptions
 
 if TYPE_CHECKING:
     from aetherflow_compiler.schedule.build import Scheduled
