@@ -33,22 +33,33 @@ from __future__ import annotations
 import os
 import sys
 
+# The runtime's modules name typing's classes in annotations only, behind
+# `if TYPE_CHECKING:` (`from . import TYPE_CHECKING`): mypy reads such a block as true,
+# Python skips it, so no start imports typing (a few ms). Defined before anything else.
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    from hashlib import _Hash
+    from typing import List
+
 RUNTIME_VERSION = "0.1.0"
 
 
-def new_sha256():  # type: ignore[no-untyped-def]
+def new_sha256() -> _Hash:
     """A sha256 object without importing hashlib and OpenSSL (a few ms of every start)."""
     try:
-        from _sha256 import sha256  # CPython 3.8 to 3.11
+        # (the interpreter's C modules: typeshed has no stubs for them)
+        from _sha256 import sha256  # type: ignore[import-not-found]  # CPython 3.8-3.11
     except ImportError:
         try:
-            from _sha2 import sha256  # CPython 3.12 and later
+            from _sha2 import sha256  # type: ignore[import-not-found]  # CPython 3.12+
         except ImportError:
             from hashlib import sha256
-    return sha256()
+    digest: _Hash = sha256()  # (the C modules' sha256 is untyped)
+    return digest
 
 
-def _py_files(folder: str, prefix: str = ""):  # type: ignore[no-untyped-def]
+def _py_files(folder: str, prefix: str = "") -> List[str]:
     """Relative paths ('steps/process.py') of the *.py files below folder."""
     found = []
     for entry in os.scandir(os.path.join(folder, prefix)):

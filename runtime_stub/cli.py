@@ -13,14 +13,15 @@ import re
 import signal
 import sys
 
-if False:  # names for annotations only: importing typing slows every start
-    from typing import Any, Callable, Dict, List, Optional
-
+from . import TYPE_CHECKING
 from .environment import EnvFile, build_snapshot, env_file_from_option
 from .errors import ConfigError, RunLive
 from .runner import Flow, Job, Options, Recorder, Run, new_run_id, status_report
 from .state import open_state
 from .templating import render
+
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
+    from typing import Any, Callable, Dict, List, Optional
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -430,7 +431,7 @@ def _check_env(flow: Flow, args: Args) -> int:
         if not present and not has_default:
             missing.append(name)
     absent = []
-    damaged = []  # vendored files that are not as compiled
+    damaged: List[str] = []  # vendored files that are not as compiled
     if flow.vendored:
         from .vendored import vendored_report
 

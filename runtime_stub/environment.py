@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import os
 
-if False:  # names for annotations only: importing typing slows every start
-    from typing import Dict, List, Mapping
-
+from . import TYPE_CHECKING
 from .errors import ConfigError
+
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
+    from typing import Dict, List, Mapping
 
 
 class EnvFile:

@@ -6,7 +6,9 @@ import json
 import sys
 import time
 
-if False:  # names for annotations only: importing typing slows every start
+from . import TYPE_CHECKING
+
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, Optional, TextIO
 
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}

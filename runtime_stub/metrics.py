@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import time
 
+from . import TYPE_CHECKING
 from .errors import ConfigError
 
-if False:  # names for annotations only: importing typing slows every start
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, List
 
 
@@ -91,7 +92,7 @@ class MetricsHook:
         counts: Dict[str, int] = {}
         for status in statuses.values():
             counts[status] = counts.get(status, 0) + 1
-        summary = dict(self.ids)
+        summary: Dict[str, Any] = dict(self.ids)
         summary.update(
             duration_ms=int((time.monotonic() - self.started) * 1000),
             status_counts=counts,

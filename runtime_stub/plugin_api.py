@@ -17,6 +17,8 @@ import abc
 import os
 import sys
 
+from . import TYPE_CHECKING
+
 # ConnectorBase, ConnectorError, ConnectorInit, register_connector, Settings and
 # StepResult are re-exported: plugins import them from here.
 from .connectors import (  # noqa: F401
@@ -30,8 +32,10 @@ from .results import SKIPPED, SUCCESS, StepResult  # noqa: F401
 from .runner import StepContext, new_run_id  # noqa: F401
 from .settings import Settings  # noqa: F401
 
-if False:  # names for annotations only: importing typing slows every start
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, List, Optional, Set
+
+    from .runner import Run
 
 # The engine's __all__, in its order.
 __all__ = [
@@ -107,8 +111,8 @@ def install_api_modules() -> None:
     core = type(sys)("aetherflow.core")
     top.__path__ = []  # packages, so that submodule imports resolve through sys.modules
     core.__path__ = []
-    top.core = core
-    core.api = api
+    top.core = core  # type: ignore[attr-defined]  # a module object takes any attribute
+    core.api = api  # type: ignore[attr-defined]  # as above
     sys.modules["aetherflow"] = top
     sys.modules["aetherflow.core"] = core
     sys.modules["aetherflow.core.api"] = api
@@ -257,6 +261,7 @@ def _builtin_step_class(step_type: str) -> Any:
             impl = step_ctx.run.step_types[step_type]
             return impl(StepContext(step_ctx.run, self.job_id, self.id), self.inputs)
 
+    # the class attribute the engine's step classes have (a class body cannot read step_type)
     BuiltinStep.step_type = step_type  # type: ignore[attr-defined]
     BuiltinStep.__name__ = BuiltinStep.__qualname__ = "Builtin:" + step_type
     return BuiltinStep
@@ -267,7 +272,7 @@ class RunState:
     of this run (owner None or the run id) are renewed while the run goes on and
     released when it ends, like the runner's own."""
 
-    def __init__(self, run: Any) -> None:
+    def __init__(self, run: Run) -> None:
         self._run = run
 
     def _mine(self, owner: Any) -> bool:
@@ -323,7 +328,7 @@ class RunContext:
         self._log = log
 
     @classmethod
-    def for_run(cls, run: Any) -> "RunContext":
+    def for_run(cls, run: Run) -> "RunContext":
         """The run's context, as the engine hands it to connectors (ConnectorInit.ctx)."""
         workspace = run.workspace
         ctx = cls(
@@ -341,7 +346,7 @@ class RunContext:
         return ctx
 
     @classmethod
-    def for_step(cls, step_ctx: Any) -> "RunContext":
+    def for_step(cls, step_ctx: StepContext) -> "RunContext":
         workspace = step_ctx.run.workspace
         ctx = cls(
             None,
@@ -427,7 +432,7 @@ class RunContext:
         )
 
 
-def _plugin_logger(step_ctx: Any) -> Any:
+def _plugin_logger(step_ctx: StepContext) -> Any:
     """The flow's plugin logger; its records become events of the step that asked for
     it last (steps run one at a time)."""
     import logging
@@ -459,6 +464,7 @@ def _plugin_logger(step_ctx: Any) -> Any:
         logger.addHandler(handler)
         logger.setLevel(logging.DEBUG)
         logger.propagate = False
+    # a PluginEvents (found above by its class name, so typed as any logging.Handler)
     handler.step = step_ctx  # type: ignore[attr-defined]
     return logger
 
@@ -469,7 +475,7 @@ def plugin_step(name: str) -> Any:
     Step(step_id, inputs, ctx, job_id), and run with run()."""
     cls = get_step(name)
 
-    def run_plugin_step(ctx: Any, inputs: Dict[str, Any]) -> Any:
+    def run_plugin_step(ctx: StepContext, inputs: Dict[str, Any]) -> Any:
         return cls(ctx.step_id, inputs, RunContext.for_step(ctx), ctx.job_id).run()
 
     return run_plugin_step

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 
+from . import TYPE_CHECKING
 from .errors import ConfigError, TemplateError
 from .templating import render
 
-if False:  # names for annotations only: importing typing slows every start
-    from typing import Any, Dict, List, Mapping, Optional, Tuple
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 
 class Resource:
@@ -25,7 +26,7 @@ class Resource:
         driver: str,
         config: Dict[str, Any],
         options: Dict[str, Any],
-        decode: List[Tuple[str, str]] = (),  # type: ignore[assignment]
+        decode: Sequence[Tuple[str, str]] = (),
         profile: Optional[str] = None,
         profile_merged: bool = True,
     ) -> None:

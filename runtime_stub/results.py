@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-if False:  # names for annotations only: importing typing slows every start
-    from typing import Any, Dict, List, Optional
-
+from . import TYPE_CHECKING
 from .errors import StepError
+
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict, List, Optional
 
 SUCCESS = "SUCCESS"
 SKIPPED = "SKIPPED"
@@ -35,14 +36,16 @@ class StepResult:
 
     # Compared and shown like the engine's dataclass (plugins' own tests compare them).
     def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
+        # (the isinstance is true whenever the types are the same: it narrows for mypy)
+        if type(other) is not type(self) or not isinstance(other, StepResult):
             return NotImplemented
         return (self.status, self.output, self.reason) == (
-            other.status,  # type: ignore[attr-defined]
-            other.output,  # type: ignore[attr-defined]
-            other.reason,  # type: ignore[attr-defined]
+            other.status,
+            other.output,
+            other.reason,
         )
 
+    # unhashable, like the engine's dataclass (typeshed's object.__hash__ is a method)
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:

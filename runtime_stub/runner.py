@@ -12,9 +12,7 @@ import os
 import sys
 import time
 
-if False:  # names for annotations only: importing typing slows every start
-    from typing import Any, Callable, Dict, List, Optional, Tuple
-
+from . import TYPE_CHECKING
 from .connectors import Connectors
 from .environment import build_snapshot
 from .errors import (
@@ -35,6 +33,9 @@ from .settings import ignored_settings, load_settings
 from .state import open_state
 from .templating import render, show
 from .workspace import Workspace
+
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
+    from typing import Any, Callable, Dict, List, Optional, Tuple
 
 BLOCKED = "BLOCKED"
 RUNNING = "RUNNING"
@@ -662,8 +663,8 @@ def status_report(
             if (job.id, step_id) in step_rows:
                 steps[step_id] = step_rows[(job.id, step_id)]
         out_jobs[job.id] = {"status": status, "outputs": outputs, "steps": steps}
-        if job.id in (ran_on or {}):
-            out_jobs[job.id]["ran_on"] = ran_on[job.id]  # type: ignore[index]
+        if ran_on is not None and job.id in ran_on:
+            out_jobs[job.id]["ran_on"] = ran_on[job.id]
     return {
         "flow_id": flow.flow_id,
         "run_id": run_id,
@@ -757,7 +758,7 @@ class JobRun:
         else:
             status, result = SUCCESS, dict(raw or {})
         self.results[step_id] = result
-        promoted: Dict[str, Any] = {}
+        promoted = {}
         promote_error: Optional[Exception] = None
         if outputs:
             try:

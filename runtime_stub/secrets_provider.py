@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 
+from . import TYPE_CHECKING
 from .errors import ConfigError
 
-if False:  # names for annotations only: importing typing slows every start
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Callable, Dict, Optional
 
 

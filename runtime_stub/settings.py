@@ -7,9 +7,10 @@ them, as `load_settings` does there. docs/settings.md says what each one does he
 
 from __future__ import annotations
 
+from . import TYPE_CHECKING
 from .errors import ConfigError
 
-if False:  # names for annotations only: importing typing slows every start
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, List, Optional
 
 # field -> default, in the engine's order
@@ -40,11 +41,24 @@ class Settings:
     any attribute, `model_dump()` gives the fields."""
 
     model_fields = dict(SETTING_DEFAULTS)  # field -> default
+    # The fields, as __init__ sets them (annotations only: no class attribute)
+    work_root: str
+    state_root: str
+    plugin_paths: List[str]
+    plugin_strict: bool
+    strict_templates: bool
+    log_level: str
+    log_format: str
+    metrics_module: Optional[str]
+    connector_cache_default: str
+    connector_cache_disabled: bool
+    secrets_module: Optional[str]
+    secrets_path: Optional[str]
 
     def __init__(self, **values: Any) -> None:
         self.model_fields_set = {k for k in values if k in self.model_fields}
         for name, default in SETTING_DEFAULTS:
-            value = values.get(name, default)
+            value: Any = values.get(name, default)
             setattr(self, name, list(value) if name == "plugin_paths" else value)
 
     @classmethod

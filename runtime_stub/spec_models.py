@@ -14,7 +14,7 @@ typing cost start-up time that flows without these names should not pay.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Literal, Optional, Tuple
+from typing import Any, Dict, List, Literal, Optional, Set, Tuple, get_args
 
 CleanupPolicy = Literal["on_success", "always", "never"]
 LockScope = Literal["none", "job", "flow"]
@@ -311,6 +311,7 @@ class SpecModel:
     _spec_fields: Tuple[SpecFieldInfo, ...] = ()
     _spec_forbid_extra = False
     model_fields: Dict[str, SpecFieldInfo] = {}
+    _spec_given: Set[str]  # model_fields_set, in __dict__ (set by _spec_set)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -437,7 +438,10 @@ class SpecModel:
         if mode == "json":
             import json
 
-            return json.loads(json.dumps(dumped, default=_spec_json_default))
+            data: Dict[str, Any] = json.loads(
+                json.dumps(dumped, default=_spec_json_default)
+            )
+            return data
         if mode != "python":
             raise ValueError(
                 "model_dump mode must be 'python' or 'json', not %r" % mode
@@ -516,7 +520,8 @@ class SpecModel:
             for f in self._spec_fields
         )
 
-    __hash__ = None  # mutable, like pydantic models
+    # mutable, like pydantic models (typeshed's object.__hash__ is a method, not None)
+    __hash__ = None  # type: ignore[assignment]
 
     def __iter__(self) -> Any:
         return iter(
@@ -547,7 +552,7 @@ class WorkspaceSpec(SpecModel):
         _spec_field(
             "cleanup_policy",
             "CleanupPolicy",
-            _spec_literal(CleanupPolicy.__args__),
+            _spec_literal(get_args(CleanupPolicy)),
             "on_success",
         ),
         _spec_field(
@@ -573,7 +578,7 @@ class StateSpec(SpecModel):
 
 class LocksSpec(SpecModel):
     _spec_fields = (
-        _spec_field("scope", "LockScope", _spec_literal(LockScope.__args__), "job"),
+        _spec_field("scope", "LockScope", _spec_literal(get_args(LockScope)), "job"),
         _spec_field("ttl_seconds", "int", _spec_int, 3600),
     )
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-if False:  # names for annotations only: importing typing slows every start
-    from typing import Any, Dict, List, Optional, Tuple
-
+from . import TYPE_CHECKING
 from .errors import MissingKeyError, TemplateSyntaxError
+
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict, List, Optional, Tuple
 
 UNSUPPORTED_TEMPLATE = "Unsupported templating syntax. Use {{VAR}} or {{VAR:DEFAULT}}"
 _FORBIDDEN_IN_RESULT = ("${", "{%", "%}", "{#", "#}", "{}")

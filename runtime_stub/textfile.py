@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import os
 
-if False:  # names for annotations only: importing typing slows every start
+from . import TYPE_CHECKING
+
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, List, Optional, Tuple
 
 JOB_STATUSES = ("SUCCESS", "FAILED", "SKIPPED", "BLOCKED", "NOT_REACHED", "INTERRUPTED")

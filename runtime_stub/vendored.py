@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 import sys
 
-if False:  # names for annotations only: importing typing slows every start
+from . import TYPE_CHECKING
+
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import List, Tuple
 
 VENDOR = "aetherflow_vendor"

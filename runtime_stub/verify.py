@@ -14,7 +14,10 @@ import json
 import os
 import sys
 
-if False:  # names for annotations only: importing typing slows every start
+# mypy reads `if MYPY:` as true, as it does `if TYPE_CHECKING:` (this file runs alone, without
+# the package's TYPE_CHECKING); names for annotations only: importing typing slows every start
+MYPY = False
+if MYPY:
     from typing import Any, Dict, List, Tuple
 
 MANIFEST = "manifest.json"

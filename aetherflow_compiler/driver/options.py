@@ -88,7 +88,7 @@ class CompileOptions:
         if kind == "script-ahead":
             return (self._env_key(),)
         if kind == "sh":
-            return (str(self.from_bundle),)
+            return str(self.from_bundle), str(self.single_file)
         raise ValueError(f"no cache key for {kind!r}")
 
     def _env_key(self) -> str:

@@ -78,7 +78,8 @@ def _argv(s: Scheduled, dist: str, python: str, shell: str) -> list[str]:
 
 
 def _needed(artifact: str, artifacts: dict[str, bytes]) -> list[str]:
-    """The artifact and, for a Python script, the vendored runtime and plugins it imports."""
+    """The artifact and, for a Python script, the vendored runtime and plugins it imports;
+    for a shell script, the shell runtime the dist ships (aetherflow_runtime/*.sh)."""
     if artifact.endswith(".sh"):
-        return [artifact]
+        return [artifact, *sorted(p for p in artifacts if p.startswith("aetherflow_runtime/") and p.endswith(".sh"))]
     return [artifact, *sorted(p for p in artifacts if "/" in p)]

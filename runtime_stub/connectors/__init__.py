@@ -10,9 +10,10 @@ per process); any other value behaves as "run", as in the engine."""
 
 from __future__ import annotations
 
+from .. import TYPE_CHECKING
 from ..errors import StepError
 
-if False:  # names for annotations only: importing typing slows every start
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, List, Optional, Tuple
 
 CONNECTOR_TYPES: Dict[Tuple[str, str], Any] = {}
@@ -47,7 +48,8 @@ class ConnectorInit:
             return NotImplemented
         return vars(self) == vars(other)
 
-    __hash__ = None  # like the engine's dataclass
+    # like the engine's dataclass (typeshed's object.__hash__ is a method, not None)
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:  # not the config and options: they hold decoded secrets
         return (

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 
+from .. import TYPE_CHECKING
 from ..results import to_bool
 from . import (
     ConnectorBase,
@@ -20,7 +21,7 @@ from . import (
     require_package,
 )
 
-if False:  # names for annotations only: importing typing slows every start
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, List, Optional
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+from .. import TYPE_CHECKING
 from . import (
     ConnectorBase,
     ConnectorError,
@@ -14,7 +15,7 @@ from . import (
 )
 from .sqlite import DbApiConnector, fetch_stream
 
-if False:  # names for annotations only: importing typing slows every start
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, List, Optional, Tuple
 
 

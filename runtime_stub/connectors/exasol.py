@@ -11,10 +11,11 @@ options.timeout is refused with a message: pyexasol.connect() has no such argume
 
 from __future__ import annotations
 
+from .. import TYPE_CHECKING
 from . import ConnectorBase, ConnectorError, register_connector, require_package
 from .sqlite import infer_types
 
-if False:  # names for annotations only: importing typing slows every start
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Iterator, List, Optional, Tuple
 
 

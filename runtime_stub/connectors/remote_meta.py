@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 
-if False:  # names for annotations only: importing typing slows every start
+from .. import TYPE_CHECKING
+
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Optional
 
 

@@ -12,10 +12,11 @@ PEM file with the certificate authorities to verify the server against).
 
 from __future__ import annotations
 
+from .. import TYPE_CHECKING
 from ..results import to_bool
 from . import ConnectorBase, ConnectorError, register_connector, require_package
 
-if False:  # names for annotations only: importing typing slows every start
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, Optional
 
 

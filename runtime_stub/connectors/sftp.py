@@ -12,6 +12,7 @@ from __future__ import annotations
 import posixpath
 import stat
 
+from .. import TYPE_CHECKING
 from . import (
     ConnectorBase,
     ConnectorError,
@@ -20,7 +21,7 @@ from . import (
 )
 from .remote_meta import remote_file
 
-if False:  # names for annotations only: importing typing slows every start
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, List
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from .. import TYPE_CHECKING
 from . import (
     ConnectorBase,
     ConnectorError,
@@ -19,7 +20,7 @@ from . import (
 )
 from .remote_meta import remote_file
 
-if False:  # names for annotations only: importing typing slows every start
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, List, Tuple
 
 _DRIVE = re.compile(r"^[A-Za-z]:(?:[\\/].*)?$")

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import time
 
+from .. import TYPE_CHECKING
 from . import ConnectorBase, ConnectorError, register_connector
 
-if False:  # names for annotations only: importing typing slows every start
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, List, Optional, Union
 
     Addresses = Union[str, List[str], None]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from .. import TYPE_CHECKING
 from . import ConnectorBase, ConnectorError, register_connector
 
-if False:  # names for annotations only: importing typing slows every start
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Iterator, List, Optional, Tuple
 
 

@@ -14,13 +14,16 @@ only when a run opens it:
 
 from __future__ import annotations
 
-if False:  # names for annotations only: importing typing slows every start
-    from typing import Any
-
+from .. import TYPE_CHECKING
 from ..errors import ConfigError
 
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
+    from typing import Any
 
-def open_state(backend: str, path: str, env: Any = None) -> Any:
+    from .base import StateStore
+
+
+def open_state(backend: str, path: str, env: Any = None) -> StateStore:
     url = (env or {}).get("AETHERFLOW_STATE_URL", "")
     if url:
         if not url.startswith(("postgresql://", "postgres://")):

@@ -6,15 +6,16 @@ import json
 import os
 import time
 
-if False:  # names for annotations only: importing typing slows every start
-    from typing import Any, Dict, Optional, Tuple
-
+from .. import TYPE_CHECKING
 from ..errors import StateStoreError
 
-# (status, result, promoted job outputs) of a step
-StepRow = "Tuple[str, Dict[str, Any], Dict[str, Any]]"
-# (status, outputs, skip_reason) of a job
-JobRow = "Tuple[str, Dict[str, Any], Optional[str]]"
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict, Optional, Tuple
+
+    # (status, result, promoted job outputs) of a step
+    StepRow = Tuple[str, Dict[str, Any], Dict[str, Any]]
+    # (status, outputs, skip_reason) of a job
+    JobRow = Tuple[str, Dict[str, Any], Optional[str]]
 
 
 def encode_record(value: Any) -> str:

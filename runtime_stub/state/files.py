@@ -10,20 +10,20 @@ from __future__ import annotations
 import os
 import time
 
-if False:  # names for annotations only: importing typing slows every start
-    from typing import Any, Dict, List, Optional, Tuple
-
-from .. import new_sha256
+from .. import TYPE_CHECKING, new_sha256
 from ..errors import StateStoreError
 from .base import (
-    JobRow,
     RunLeaseFile,
     StateStore,
-    StepRow,
     damaged_record,
     decode_record,
     encode_record,
 )
+
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict, List, Optional, Tuple
+
+    from .base import JobRow, StepRow
 
 
 class FileState(StateStore):
@@ -186,16 +186,16 @@ class FileState(StateStore):
             )
         folder = os.path.join(self._run_dir(run_id), "steps", job_id)
         for name in os.listdir(folder) if os.path.isdir(folder) else []:
-            data = (
+            record = (
                 self._record(os.path.join(folder, name))
                 if name.endswith(".json")
                 else None
             )
-            if data:
+            if record:
                 out[name[:-5]] = (
-                    str(data.get("status")),
-                    dict(data.get("result") or {}),
-                    dict(data.get("promoted") or {}),
+                    str(record.get("status")),
+                    dict(record.get("result") or {}),
+                    dict(record.get("promoted") or {}),
                 )
         return out
 
@@ -229,9 +229,9 @@ class FileState(StateStore):
                     continue  # not a job's folder of step records
                 for name in os.listdir(os.path.join(folder, entry)):
                     if name.endswith(".json"):
-                        data = self._record(os.path.join(folder, entry, name))
-                        if data:
-                            out[(entry, name[:-5])] = str(data.get("status"))
+                        record = self._record(os.path.join(folder, entry, name))
+                        if record:
+                            out[(entry, name[:-5])] = str(record.get("status"))
         return out
 
     # -- locks: locks/<sha256 of key>.json (the engine's namespace: with_lock keys), -------

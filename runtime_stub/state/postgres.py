@@ -15,19 +15,20 @@ import os
 import socket
 import time
 
-if False:  # names for annotations only: importing typing slows every start
-    from typing import Any, Callable, Dict, List, Optional, Tuple
-
+from .. import TYPE_CHECKING
 from ..errors import ConfigError, StateStoreError
 from .base import (
-    JobRow,
     StateStore,
-    StepRow,
     decoded_job_rows,
     decoded_step_rows,
     encode_record,
     run_live_message,
 )
+
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
+    from typing import Any, Callable, Dict, List, Optional, Tuple
+
+    from .base import JobRow, StepRow
 
 # af_schema's version. A runtime refuses a store of a higher version, so it grows only
 # with a change that older runtimes cannot write beside. A table they merely do not use
@@ -118,7 +119,7 @@ class PostgresState(StateStore):
             )
             if self.lease_key is not None:
                 try:
-                    self._retake_lease(conn)
+                    self._retake_lease(conn, self.lease_key)
                 except BaseException:
                     conn.close()
                     raise
@@ -227,11 +228,10 @@ class PostgresState(StateStore):
         self.lease_run_id = run_id
         self.lease_since = since[-1]
 
-    def _retake_lease(self, conn: Any) -> None:
+    def _retake_lease(self, conn: Any, key: int) -> None:
         """On a new connection: the lease again, or the run must stop (it may be running
         elsewhere now). The lost session of this process may still hold it for a moment:
-        it is ended, and the lease taken again."""
-        key = self.lease_key
+        it is ended, and the lease (`key`, self.lease_key) taken again."""
         for _ in range(2):
             if conn.execute(_TAKE_LEASE, (key,)).fetchone()[0]:
                 self._check_unshared(conn)

@@ -5,19 +5,20 @@ from __future__ import annotations
 import os
 import time
 
-if False:  # names for annotations only: importing typing slows every start
-    from typing import Any, Dict, Optional, Tuple
-
+from .. import TYPE_CHECKING
 from ..errors import ConfigError, StateStoreError
 from .base import (
-    JobRow,
     RunLeaseFile,
     StateStore,
-    StepRow,
     decoded_job_rows,
     decoded_step_rows,
     encode_record,
 )
+
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict, Optional, Tuple
+
+    from .base import JobRow, StepRow
 
 # The columns this store reads and writes, per table: a table of that name without them
 # belongs to another program's database.

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-if False:  # names for annotations only: importing typing slows every start
-    from typing import Any, Dict
-
+from .. import TYPE_CHECKING
 from ..errors import StepError
 from ..results import SKIPPED, SUCCESS, StepResult, to_int
 
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict
 
-def run_check_items(ctx: Any, inputs: Dict[str, Any]) -> StepResult:
+    from ..runner import StepContext
+
+
+def run_check_items(ctx: StepContext, inputs: Dict[str, Any]) -> StepResult:
     if "items" not in inputs:
         raise StepError("check_items needs input 'items'")
     items = inputs.get("items")

@@ -9,15 +9,17 @@ from __future__ import annotations
 import json
 import os
 
-from .. import new_sha256
+from .. import TYPE_CHECKING, new_sha256
 from ..errors import StepError
 from ..results import to_bool, to_int
 
-if False:  # names for annotations only: importing typing slows every start
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, List
 
+    from ..runner import StepContext
 
-def _db(ctx: Any, inputs: Dict[str, Any]) -> Any:
+
+def _db(ctx: StepContext, inputs: Dict[str, Any]) -> Any:
     return ctx.connectors.db(str(inputs["resource"]))
 
 
@@ -59,13 +61,13 @@ def _dtype(python_type: type) -> str:
     return "string"
 
 
-def _output(ctx: Any, inputs: Dict[str, Any]) -> str:
+def _output(ctx: StepContext, inputs: Dict[str, Any]) -> str:
     path = ctx.resolve_path(inputs["output"])
     os.makedirs(os.path.dirname(path), exist_ok=True)
     return path
 
 
-def run_db_extract(ctx: Any, inputs: Dict[str, Any]) -> Dict[str, Any]:
+def run_db_extract(ctx: StepContext, inputs: Dict[str, Any]) -> Dict[str, Any]:
     for name in ("resource", "sql", "output"):
         if name not in inputs:
             raise StepError("db_extract needs input %r" % name)
@@ -93,7 +95,7 @@ def run_db_extract(ctx: Any, inputs: Dict[str, Any]) -> Dict[str, Any]:
     return {"output": path, "format": fmt, "rows": len(rows)}
 
 
-def run_db_fetch_small(ctx: Any, inputs: Dict[str, Any]) -> Dict[str, Any]:
+def run_db_fetch_small(ctx: StepContext, inputs: Dict[str, Any]) -> Dict[str, Any]:
     for name in ("resource", "sql"):
         if name not in inputs:
             raise StepError("db_fetch_small needs input %r" % name)
@@ -133,7 +135,7 @@ def _file_option(inputs: Dict[str, Any], key: str, default: Any) -> Any:
     return default
 
 
-def run_db_extract_stream(ctx: Any, inputs: Dict[str, Any]) -> Dict[str, Any]:
+def run_db_extract_stream(ctx: StepContext, inputs: Dict[str, Any]) -> Dict[str, Any]:
     import csv
 
     for name in ("resource", "sql", "output"):

@@ -14,12 +14,15 @@ import json
 import os
 import re
 
+from .. import TYPE_CHECKING
 from ..connectors import require_package
 from ..errors import StepError
 from ..results import to_int
 
-if False:  # names for annotations only: importing typing slows every start
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
+
+    from ..runner import StepContext
 
 _XL_A1 = re.compile(r"^[A-Z]{1,3}[0-9]{1,7}$")
 _XL_CELL = re.compile(r"^([A-Z]+)([0-9]+)$")
@@ -79,12 +82,12 @@ def _xl_json(value: Any) -> Any:
     return value
 
 
-def _xl_enterprise(ctx: Any) -> bool:
+def _xl_enterprise(ctx: StepContext) -> bool:
     env = getattr(ctx, "env", None) or {}
     return str(env.get("AETHERFLOW_MODE_ENTERPRISE", "false")).lower() in _XL_ON
 
 
-def _xl_debug(ctx: Any) -> bool:
+def _xl_debug(ctx: StepContext) -> bool:
     threshold = getattr(getattr(ctx, "log", None), "threshold", None)
     if threshold is None:
         level = str((getattr(ctx, "env", None) or {}).get("AETHERFLOW_LOG_LEVEL", ""))
@@ -143,7 +146,7 @@ def _xl_load(openpyxl: Any, path: str, data_only: bool = False) -> Any:
     return openpyxl.load_workbook(path, data_only=data_only)
 
 
-def _xl_output(ctx: Any, inputs: Dict[str, Any]) -> str:
+def _xl_output(ctx: StepContext, inputs: Dict[str, Any]) -> str:
     path = ctx.resolve_path(inputs["output"])
     os.makedirs(os.path.dirname(path), exist_ok=True)
     return path
@@ -224,7 +227,9 @@ def _xl_write_row(
             _xl_copy_style(styles[j], cell)
 
 
-def _xl_bold_row(ctx: Any, ws: Any, row: int, col: int, width: int, name: Any) -> None:
+def _xl_bold_row(
+    ctx: StepContext, ws: Any, row: int, col: int, width: int, name: Any
+) -> None:
     """Make a header row bold on top of the fonts it has."""
     import copy
 
@@ -558,7 +563,9 @@ def _xl_sorted(values: List[Any]) -> List[Any]:
         return sorted(values, key=str)
 
 
-def run_excel_validate_template(ctx: Any, inputs: Dict[str, Any]) -> Dict[str, Any]:
+def run_excel_validate_template(
+    ctx: StepContext, inputs: Dict[str, Any]
+) -> Dict[str, Any]:
     _xl_need(inputs, "excel_validate_template", ("template_path", "required_names"))
     openpyxl = _xl_openpyxl()
     wb = _xl_load(openpyxl, ctx.resolve_path(inputs["template_path"]), data_only=True)
@@ -677,7 +684,7 @@ def _xl_fill_small_target(
     schema, type_cast = _xl_schema(t, step, name)
     data = [_xl_cast_row(row, header, type_cast, schema) for row in data]
     writes_header = header_mode in ("override", "append") and header is not None
-    block = ([header] if writes_header else []) + data
+    block = ([header] if writes_header and header is not None else []) + data
     data_row = first_row + (1 if writes_header or has_header else 0)
     _xl_check_limit(t, "max_rows", len(data), "data rows", name)
     _xl_check_limit(t, "max_total_rows", len(block), "total rows", name)
@@ -732,7 +739,7 @@ def _xl_fill_small_target(
     }
 
 
-def run_excel_fill_small(ctx: Any, inputs: Dict[str, Any]) -> Dict[str, Any]:
+def run_excel_fill_small(ctx: StepContext, inputs: Dict[str, Any]) -> Dict[str, Any]:
     _xl_need(inputs, _XL_SMALL, ("template_path", "output", "targets"))
     openpyxl = _xl_openpyxl()
     template = ctx.resolve_path(inputs["template_path"])
@@ -882,7 +889,9 @@ def _xl_given_count(value: Any) -> Optional[int]:
 class _XlFileTarget:
     """A target of excel_fill_from_file with its options read and checked."""
 
-    def __init__(self, t: Dict[str, Any], ctx: Any, default_threshold: int) -> None:
+    def __init__(
+        self, t: Dict[str, Any], ctx: StepContext, default_threshold: int
+    ) -> None:
         step = _XL_FILE
         self.t = t
         self.name = name = t.get("name") or "target"
@@ -1012,7 +1021,11 @@ def _xl_apply_styles(
 
 
 def _xl_data_sheet_finish(
-    ctx: Any, target: _XlFileTarget, writes_header: bool, rows_written: int, width: int
+    ctx: StepContext,
+    target: _XlFileTarget,
+    writes_header: bool,
+    rows_written: int,
+    width: int,
 ) -> None:
     """data_sheet: freeze panes below the header, an autofilter over the block, a bold header."""
     t, ws, row, col = target.t, target.ws, target.first_row, target.col
@@ -1033,7 +1046,7 @@ def _xl_data_sheet_finish(
 
 
 def _xl_fill_file_target(
-    ctx: Any,
+    ctx: StepContext,
     wb: Any,
     target: _XlFileTarget,
     rects: List[Tuple[Any, ...]],
@@ -1102,7 +1115,9 @@ def _xl_fill_file_target(
     }
 
 
-def run_excel_fill_from_file(ctx: Any, inputs: Dict[str, Any]) -> Dict[str, Any]:
+def run_excel_fill_from_file(
+    ctx: StepContext, inputs: Dict[str, Any]
+) -> Dict[str, Any]:
     _xl_need(inputs, _XL_FILE, ("template_path", "output", "targets"))
     openpyxl = _xl_openpyxl()
     template = ctx.resolve_path(inputs["template_path"])

@@ -3,14 +3,17 @@ connector with the engine's send_plaintext/send_html)."""
 
 from __future__ import annotations
 
+from .. import TYPE_CHECKING
 from ..errors import StepError
 from ..results import as_list, to_bool
 
-if False:  # names for annotations only: importing typing slows every start
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict
 
+    from ..runner import StepContext
 
-def run_mail_send(ctx: Any, inputs: Dict[str, Any]) -> Dict[str, Any]:
+
+def run_mail_send(ctx: StepContext, inputs: Dict[str, Any]) -> Dict[str, Any]:
     for name in ("resource", "to", "subject", "body"):
         if name not in inputs:
             raise StepError("mail_send needs input %r" % name)

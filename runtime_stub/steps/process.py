@@ -14,18 +14,21 @@ import signal
 import subprocess
 import time
 
-if False:  # names for annotations only: importing typing slows every start
-    from typing import Any, Dict, List, Optional, Tuple
-
+from .. import TYPE_CHECKING
 from ..errors import StepError
 from ..results import SKIPPED, StepResult, as_list, to_bool, to_float, to_int
+
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict, List, Optional, Tuple
+
+    from ..runner import StepContext
 
 _LOG_MODES = ("inherit", "capture", "file", "discard")
 # After the child exits, wait this long for pipes that a background grandchild keeps open.
 _PIPE_GRACE_SECONDS = 5.0
 
 
-def run_external_process(ctx: Any, inputs: Dict[str, Any]) -> Any:
+def run_external_process(ctx: StepContext, inputs: Dict[str, Any]) -> Any:
     command = inputs.get("command")
     if isinstance(command, list):
         argv = [str(x) for x in command]
@@ -229,7 +232,9 @@ def _finalize_atomic_dir(temp_dir: str, final_dir: str, rename: bool) -> None:
     shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-def _check_success(ctx: Any, spec: Dict[str, Any]) -> Tuple[bool, Optional[str]]:
+def _check_success(
+    ctx: StepContext, spec: Dict[str, Any]
+) -> Tuple[bool, Optional[str]]:
     required = [str(x) for x in as_list(spec.get("require_files"))]
     globs = [str(x) for x in as_list(spec.get("require_glob"))]
     forbidden = [str(x) for x in as_list(spec.get("forbid_files"))]
@@ -277,7 +282,7 @@ def _signal_group(proc: "subprocess.Popen[bytes]", sig: int) -> None:
         pass
 
 
-def _wait_renewing(ctx: Any, pid: int) -> None:
+def _wait_renewing(ctx: StepContext, pid: int) -> None:
     """Until child `pid` exits (it is not reaped), renewing the run's locks."""
     exit_fd = _exit_fd(pid)
     if exit_fd is None:  # a kernel before 5.3: look every 10 ms
@@ -326,7 +331,7 @@ def _executable(program: str, env: Dict[str, str]) -> str:
 
 
 def _spawn_and_wait(
-    ctx: Any,
+    ctx: StepContext,
     argv: List[str],
     env: Dict[str, str],
     stdout_mode: str,
@@ -342,7 +347,7 @@ def _spawn_and_wait(
     renew = ctx.holds_locks()
     if not hasattr(os, "posix_spawn") or (renew and not hasattr(os, "waitid")):
         return None
-    actions = []
+    actions: List[Tuple[Any, ...]] = []
     for fd, mode in ((1, stdout_mode), (2, stderr_mode)):
         if mode == "discard":
             actions.append((os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_WRONLY, 0))
@@ -363,7 +368,7 @@ def _spawn_and_wait(
         raise StepError(
             "cannot start %r: %s" % (argv[0], exc.strerror or exc)
         ) from None
-    status = None
+    status: Optional[int] = None
     try:
         if renew:
             _wait_renewing(ctx, pid)
@@ -381,7 +386,7 @@ def _spawn_and_wait(
 
 
 def _run_once(
-    ctx: Any,
+    ctx: StepContext,
     popen_args: Any,
     shell: bool,
     cwd: Optional[str],

@@ -13,11 +13,14 @@ import json
 import os
 import posixpath
 
+from .. import TYPE_CHECKING
 from ..errors import StepError
 from ..results import SKIPPED, StepResult, to_bool, to_int
 
-if False:  # names for annotations only: importing typing slows every start
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Callable, Dict, List
+
+    from ..runner import StepContext
 
 
 def _need(step: str, inputs: Dict[str, Any], names: List[str]) -> None:
@@ -83,7 +86,7 @@ def _safe_dest(base: str, rel: str) -> str:
     return candidate
 
 
-def _download(step: str, ctx: Any, inputs: Dict[str, Any]) -> Dict[str, Any]:
+def _download(step: str, ctx: StepContext, inputs: Dict[str, Any]) -> Dict[str, Any]:
     _need(step, inputs, ["resource", "files", "dest_dir"])
     connector = ctx.connectors[str(inputs["resource"])]
     # As the engine: dest_dir is joined to the job's artifacts dir (no sandbox check).
@@ -101,7 +104,7 @@ def _download(step: str, ctx: Any, inputs: Dict[str, Any]) -> Dict[str, Any]:
     return {"local_files": local_files, "dest_dir": dest_dir}
 
 
-def _delete(step: str, ctx: Any, inputs: Dict[str, Any]) -> Dict[str, Any]:
+def _delete(step: str, ctx: StepContext, inputs: Dict[str, Any]) -> Dict[str, Any]:
     _need(step, inputs, ["resource", "files"])
     connector = ctx.connectors[str(inputs["resource"])]
     for item in inputs.get("files") or []:
@@ -112,7 +115,7 @@ def _delete(step: str, ctx: Any, inputs: Dict[str, Any]) -> Dict[str, Any]:
 # --- SFTP --------------------------------------------------------------------------------
 
 
-def run_sftp_list_files(ctx: Any, inputs: Dict[str, Any]) -> Any:
+def run_sftp_list_files(ctx: StepContext, inputs: Dict[str, Any]) -> Any:
     _need("sftp_list_files", inputs, ["resource", "remote_dir"])
     base = str(inputs["remote_dir"]).rstrip("/") or "/"
 
@@ -131,15 +134,15 @@ def run_sftp_list_files(ctx: Any, inputs: Dict[str, Any]) -> Any:
     )
 
 
-def run_sftp_download_files(ctx: Any, inputs: Dict[str, Any]) -> Dict[str, Any]:
+def run_sftp_download_files(ctx: StepContext, inputs: Dict[str, Any]) -> Dict[str, Any]:
     return _download("sftp_download_files", ctx, inputs)
 
 
-def run_sftp_delete_files(ctx: Any, inputs: Dict[str, Any]) -> Dict[str, Any]:
+def run_sftp_delete_files(ctx: StepContext, inputs: Dict[str, Any]) -> Dict[str, Any]:
     return _delete("sftp_delete_files", ctx, inputs)
 
 
-def run_sftp_upload_files(ctx: Any, inputs: Dict[str, Any]) -> Dict[str, Any]:
+def run_sftp_upload_files(ctx: StepContext, inputs: Dict[str, Any]) -> Dict[str, Any]:
     """Uploads one file after the other over the run's SSH session (the engine's
     `parallelism` is accepted; a manifest of done items lets a resumed run skip them).
     """
@@ -193,7 +196,7 @@ def _smb_join(parent: str, name: str) -> str:
     return posixpath.join(parent.replace("\\", "/"), name)
 
 
-def run_smb_list_files(ctx: Any, inputs: Dict[str, Any]) -> Any:
+def run_smb_list_files(ctx: StepContext, inputs: Dict[str, Any]) -> Any:
     _need("smb_list_files", inputs, ["resource", "remote_dir"])
     base = str(inputs["remote_dir"]).rstrip("/\\") or "/"
 
@@ -210,15 +213,15 @@ def run_smb_list_files(ctx: Any, inputs: Dict[str, Any]) -> Any:
     )
 
 
-def run_smb_download_files(ctx: Any, inputs: Dict[str, Any]) -> Dict[str, Any]:
+def run_smb_download_files(ctx: StepContext, inputs: Dict[str, Any]) -> Dict[str, Any]:
     return _download("smb_download_files", ctx, inputs)
 
 
-def run_smb_delete_files(ctx: Any, inputs: Dict[str, Any]) -> Dict[str, Any]:
+def run_smb_delete_files(ctx: StepContext, inputs: Dict[str, Any]) -> Dict[str, Any]:
     return _delete("smb_delete_files", ctx, inputs)
 
 
-def run_smb_upload_files(ctx: Any, inputs: Dict[str, Any]) -> Dict[str, Any]:
+def run_smb_upload_files(ctx: StepContext, inputs: Dict[str, Any]) -> Dict[str, Any]:
     _need("smb_upload_files", inputs, ["resource", "local_files", "remote_dir"])
     connector = ctx.connectors[str(inputs["resource"])]
     remote_dir = str(inputs["remote_dir"])

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-if False:  # names for annotations only: importing typing slows every start
-    from typing import Any, Dict
-
+from .. import TYPE_CHECKING
 from ..errors import StepError
 from ..results import to_int
 
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
+    from typing import Any, Dict
 
-def run_with_lock(ctx: Any, inputs: Dict[str, Any]) -> Any:
+    from ..runner import StepContext
+
+
+def run_with_lock(ctx: StepContext, inputs: Dict[str, Any]) -> Any:
     for name in ("lock_key", "step"):
         if name not in inputs:
             raise StepError("with_lock needs input %r" % name)

@@ -7,16 +7,19 @@ from __future__ import annotations
 import fnmatch
 import os
 
+from .. import TYPE_CHECKING
 from ..connectors import ConnectorInit
 from ..connectors.archive import OsZipArchive, PyzipperArchive, ZipfileArchive
 from ..errors import StepError
 from ..results import SKIPPED, StepResult, to_bool
 
-if False:  # names for annotations only: importing typing slows every start
+if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, List
 
+    from ..runner import StepContext
 
-def _archive(ctx: Any, inputs: Dict[str, Any], password: Any) -> Any:
+
+def _archive(ctx: StepContext, inputs: Dict[str, Any], password: Any) -> Any:
     name = inputs.get("resource") or inputs.get("connector")
     if not name and "archive_default" in ctx.connectors:
         name = "archive_default"
@@ -29,7 +32,7 @@ def _archive(ctx: Any, inputs: Dict[str, Any], password: Any) -> Any:
     return _adhoc_encrypted(ctx)
 
 
-def _adhoc_encrypted(ctx: Any) -> Any:
+def _adhoc_encrypted(ctx: StepContext) -> Any:
     """pyzipper (AES) if the host has it, else the zip and unzip programs (ZipCrypto),
     as the engine chooses; with neither, pyzipper fails naming its package."""
     import importlib
@@ -64,7 +67,7 @@ def _add(path: str, recursive: bool, out: List[str]) -> None:
         out.append(path)
 
 
-def run_zip(ctx: Any, inputs: Dict[str, Any]) -> Any:
+def run_zip(ctx: StepContext, inputs: Dict[str, Any]) -> Any:
     for name in ("dest_path", "items"):
         if name not in inputs:
             raise StepError("zip needs input %r" % name)
@@ -112,7 +115,7 @@ def run_zip(ctx: Any, inputs: Dict[str, Any]) -> Any:
     return result
 
 
-def run_unzip(ctx: Any, inputs: Dict[str, Any]) -> Dict[str, Any]:
+def run_unzip(ctx: StepContext, inputs: Dict[str, Any]) -> Dict[str, Any]:
     for name in ("archives", "dest_dir"):
         if name not in inputs:
             raise StepError("unzip needs input %r" % name)

@@ -20,6 +20,7 @@ import yaml
 from harness import HERE, Case, Side, known_failing, run_artifact
 from test_sh_target import _shellcheck
 
+from aetherflow_compiler.codegen import sh
 from conftest import run_cli
 
 # Cases that bring Python modules (a metrics sink) have no shell counterpart: a shell
@@ -132,7 +133,9 @@ def test_every_case_with_shell_steps_runs_in_the_shell(tmp_path: Path) -> None:
     # scripts of test_sh_target.py are checked with every rule).
     combined = tmp_path / "corpus.sh"
     combined.write_text(runtime + "\n".join(flow_parts))
-    check = subprocess.run([_shellcheck(), "-s", "sh", "--severity=style", "--exclude=SC2329", str(combined)],
+    (tmp_path / "aetherflow_runtime").mkdir()  # what the scripts source (checked with them: -x)
+    (tmp_path / "aetherflow_runtime" / "runtime.sh").write_text(sh.runtime_source())
+    check = subprocess.run([_shellcheck(), "-x", "-s", "sh", "--severity=style", "--exclude=SC2329", str(combined)],
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout
     assert len(expected) >= 60 and any(yaml.safe_load(Case.load(HERE / "cases" / f"{name}.yaml").flow_text)

@@ -4,7 +4,7 @@
 # Do not edit: change the YAML and compile again.
 #
 #   sh nested.sh run [--run-id ID | --resume] [--job ID]... [--env-file F]... [--keep-going]
-#   sh nested.sh plan | check-env | status [--run-id ID] [--json] | --version
+#   sh nested.sh plan | check-env | status [--run-id ID] [--json] | verify | --version
 #
 # Exit codes: 0 no job failed, 1 a job failed, 2 usage or configuration error,
 # 3 a flow or job lock is held by another run, or the run id runs in another process.
@@ -13,7 +13,29 @@
 # shellcheck disable=SC2016
 set -u
 
-# [golden] runtime_stub/runtime.sh, inlined here: checked by the test
+# The runtime ships once per dist, as aetherflow_runtime/runtime.sh beside this script (beside
+# the script a symbolic link points to): checked against the one compiled with, then sourced.
+af_self=$0
+while [ -h "$af_self" ] && af_link=$(readlink "$af_self"); do
+    case $af_link in /*) af_self=$af_link ;; *) af_self=$(dirname "$af_self")/$af_link ;; esac
+done
+case $af_self in */*) AF_DIST=${af_self%/*} ;; *) AF_DIST=. ;; esac
+if [ "$*" = verify ]; then  # the dist against manifest.json, by verify.sh alone (not the runtime)
+    [ -r "$AF_DIST/aetherflow_runtime/verify.sh" ] || { echo "error: $AF_DIST/aetherflow_runtime/verify.sh is missing" \
+        "or unreadable; deploy the compiled directory again" >&2; exit 2; }
+    exec sh "$AF_DIST/aetherflow_runtime/verify.sh" "$AF_DIST"
+fi
+AF_RUNTIME=$AF_DIST/aetherflow_runtime/runtime.sh
+af_sum=$(LC_ALL=C cksum <"$AF_RUNTIME" 2>/dev/null)
+if [ "$af_sum" != '<cksum of aetherflow_runtime/runtime.sh>' ]; then
+    printf '%s\n' "error: the runtime $AF_RUNTIME does not match this flow script" \
+        "  expected cksum <cksum of aetherflow_runtime/runtime.sh>, found ${af_sum:-no readable file}" \
+        "  \`$0 verify\` lists the files that differ; deploy the compiled directory again" \
+        "  (flow scripts with aetherflow_runtime/, as a whole), or compile again." >&2
+    exit 2
+fi
+# shellcheck source-path=SCRIPTDIR source=aetherflow_runtime/runtime.sh
+. "$AF_RUNTIME"
 
 # ======== flow nested ========
 
@@ -36,26 +58,17 @@ af_snapshot() {  # the env snapshot: the values the flow's templates read
 }
 
 af_settings() {  # flow settings, resolved from the env snapshot
-    af_1='/tmp/work'
-    AF_WORK_ROOT="$af_1"
+    AF_WORK_ROOT='/tmp/work'
     AF_ROOT_AS_WRITTEN=$AF_WORK_ROOT
     case $AF_WORK_ROOT in /*) ;; *) AF_WORK_ROOT=$PWD/$AF_WORK_ROOT ;; esac
     af_norm "$AF_WORK_ROOT"; AF_WORK_ROOT=$REPLY
-    af_1='/tmp/state/nested'
-    AF_STATE_DIR="$af_1"
+    AF_STATE_DIR='/tmp/state/nested'
     AF_SQLITE_DB=
-    af_1='artifacts'
-    AF_LAYOUT_ARTIFACTS="$af_1"
-    af_1='scratch'
-    AF_LAYOUT_SCRATCH="$af_1"
-    af_1='manifests'
-    AF_LAYOUT_MANIFESTS="$af_1"
-    af_1='3600'
-    AF_LOCK_TTL="$af_1"
-    case ${AETHERFLOW_STRICT_SANDBOX:-true} in
-        1 | [Tt][Rr][Uu][Ee] | [Yy][Ee][Ss] | [Yy] | [Oo][Nn]) AF_SANDBOX=1 ;;
-        *) AF_SANDBOX=0 ;;
-    esac
+    AF_LAYOUT_ARTIFACTS='artifacts'
+    AF_LAYOUT_SCRATCH='scratch'
+    AF_LAYOUT_MANIFESTS='manifests'
+    AF_LOCK_TTL='3600'
+    af_sandbox_setting
 }
 
 af_plan() {
@@ -73,29 +86,23 @@ af_plan() {
 # nested.yaml:9
 job_deep() {
     # nested.yaml:11
-    if af_step 'outer' 'with_lock' 0 1; then
-        af_1='outer'
-        af_2='600'
-        af_lock_step "$af_1" "$af_2" || return 1
-        af_3='inner'
-        af_4='600'
-        af_lock_step "$af_3" "$af_4" || { af_lock_release "$af_1"; return 1; }
-        af_5=2
-        af_6='1'
-        af_check_items "$af_6" "$af_5" || { af_lock_release "$af_3"; { af_lock_release "$af_1"; return 1; }; }
-        af_lock_release "$af_3"
-        af_lock_release "$af_1"
+    if af_step 'outer' 'with_lock' index=1; then
+        af_lock_step 'outer' ttl='600' || return 1
+        af_lock_step 'inner' ttl='600' || { af_lock_release 'outer'; return 1; }
+        af_check_items min_count='1' count=2 || { af_lock_release 'inner'; { af_lock_release 'outer'; return 1; }; }
+        af_lock_release 'inner'
+        af_lock_release 'outer'
         {
             if af_map_get "$AF_RESULT" '"count"' && [ "$REPLY" != '""' ]; then :; else AF_MISSING='result.count'; af_promote_missing; fi
-            af_7=$REPLY
-            [ -z "$AF_PROMOTE_ERROR" ] && af_output 'n' "$af_7"
+            af_1=$REPLY
+            [ -z "$AF_PROMOTE_ERROR" ] && af_output 'n' "$af_1"
         }
         af_step_end || return 1
     fi
 }
 
-af_jobs() {  # in declared order: index, id, function, when, job lock name, then the indexes of depends_on
-    af_job 1 'deep' job_deep '' 'job_nested_deep-4002903965'
+af_jobs() {  # in declared order: af_main runs each job after the ones it depends on
+    af_job index=1 id='deep' run=job_deep when= lock='job_nested_deep-4002903965'
 }
 
 af_main "$@"

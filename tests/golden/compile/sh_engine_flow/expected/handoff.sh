@@ -4,7 +4,7 @@
 # Do not edit: change the YAML and compile again.
 #
 #   sh handoff.sh run [--run-id ID | --resume] [--job ID]... [--env-file F]... [--keep-going]
-#   sh handoff.sh plan | check-env | status [--run-id ID] [--json] | --version
+#   sh handoff.sh plan | check-env | status [--run-id ID] [--json] | verify | --version
 #
 # Exit codes: 0 no job failed, 1 a job failed, 2 usage or configuration error,
 # 3 a flow or job lock is held by another run, or the run id runs in another process.
@@ -13,7 +13,29 @@
 # shellcheck disable=SC2016
 set -u
 
-# [golden] runtime_stub/runtime.sh, inlined here: checked by the test
+# The runtime ships once per dist, as aetherflow_runtime/runtime.sh beside this script (beside
+# the script a symbolic link points to): checked against the one compiled with, then sourced.
+af_self=$0
+while [ -h "$af_self" ] && af_link=$(readlink "$af_self"); do
+    case $af_link in /*) af_self=$af_link ;; *) af_self=$(dirname "$af_self")/$af_link ;; esac
+done
+case $af_self in */*) AF_DIST=${af_self%/*} ;; *) AF_DIST=. ;; esac
+if [ "$*" = verify ]; then  # the dist against manifest.json, by verify.sh alone (not the runtime)
+    [ -r "$AF_DIST/aetherflow_runtime/verify.sh" ] || { echo "error: $AF_DIST/aetherflow_runtime/verify.sh is missing" \
+        "or unreadable; deploy the compiled directory again" >&2; exit 2; }
+    exec sh "$AF_DIST/aetherflow_runtime/verify.sh" "$AF_DIST"
+fi
+AF_RUNTIME=$AF_DIST/aetherflow_runtime/runtime.sh
+af_sum=$(LC_ALL=C cksum <"$AF_RUNTIME" 2>/dev/null)
+if [ "$af_sum" != '<cksum of aetherflow_runtime/runtime.sh>' ]; then
+    printf '%s\n' "error: the runtime $AF_RUNTIME does not match this flow script" \
+        "  expected cksum <cksum of aetherflow_runtime/runtime.sh>, found ${af_sum:-no readable file}" \
+        "  \`$0 verify\` lists the files that differ; deploy the compiled directory again" \
+        "  (flow scripts with aetherflow_runtime/, as a whole), or compile again." >&2
+    exit 2
+fi
+# shellcheck source-path=SCRIPTDIR source=aetherflow_runtime/runtime.sh
+. "$AF_RUNTIME"
 
 # ======== flow handoff ========
 
@@ -45,24 +67,16 @@ af_settings() {  # flow settings, resolved from the env snapshot
     AF_ROOT_AS_WRITTEN=$AF_WORK_ROOT
     case $AF_WORK_ROOT in /*) ;; *) AF_WORK_ROOT=$PWD/$AF_WORK_ROOT ;; esac
     af_norm "$AF_WORK_ROOT"; AF_WORK_ROOT=$REPLY
-    af_1='/srv/af/state/handoff.sqlite'
-    AF_STATE_DIR="$af_1"
+    AF_STATE_DIR='/srv/af/state/handoff.sqlite'
     # state.backend is sqlite: the shell keeps the file layout beside that path
     # (and mirrors statuses into that database when AETHERFLOW_SH_SQLITE_MIRROR is on)
     AF_SQLITE_DB=$AF_STATE_DIR
     AF_STATE_DIR="$AF_STATE_DIR.d"
-    af_1='artifacts'
-    AF_LAYOUT_ARTIFACTS="$af_1"
-    af_1='scratch'
-    AF_LAYOUT_SCRATCH="$af_1"
-    af_1='manifests'
-    AF_LAYOUT_MANIFESTS="$af_1"
-    af_1='3600'
-    AF_LOCK_TTL="$af_1"
-    case ${AETHERFLOW_STRICT_SANDBOX:-true} in
-        1 | [Tt][Rr][Uu][Ee] | [Yy][Ee][Ss] | [Yy] | [Oo][Nn]) AF_SANDBOX=1 ;;
-        *) AF_SANDBOX=0 ;;
-    esac
+    AF_LAYOUT_ARTIFACTS='artifacts'
+    AF_LAYOUT_SCRATCH='scratch'
+    AF_LAYOUT_MANIFESTS='manifests'
+    AF_LOCK_TTL='3600'
+    af_sandbox_setting
 }
 
 af_plan() {
@@ -86,42 +100,36 @@ af_plan() {
 # handoff.yaml:9
 job_extract() {
     # handoff.yaml:11
-    if af_step 'list' 'external.process' 0 1; then
+    if af_step 'list' 'external.process' index=1; then
         af_process_reset
         AF_P_ENV_N=0
-        af_1='ls'
-        af_2='-1'
-        af_3='inbox'
-        AF_P_CWD="$af_3"
+        AF_P_CWD='inbox'
         AF_P_STDOUT='capture'
-        af_4='["a.csv", "b.csv"]'
-        af_5='2'
-        set -- "$af_1" "$af_2"
+        set -- 'ls' '-1'
         af_process "$@" || return 1
         if [ "$AF_STEP_STATUS" = SUCCESS ]; then
-            af_result 'files' "$af_4"
-            af_result 'retries' "$af_5"
+            af_result 'files' '["a.csv", "b.csv"]'
+            af_result 'retries' '2'
         fi
         {
             if af_map_get "$AF_RESULT" '"files"' && [ "$REPLY" != '""' ]; then :; else AF_MISSING='result.files'; af_promote_missing; fi
-            af_6=$REPLY
-            [ -z "$AF_PROMOTE_ERROR" ] && af_output 'files' "$af_6"
+            af_1=$REPLY
+            [ -z "$AF_PROMOTE_ERROR" ] && af_output 'files' "$af_1"
         }
         [ -z "$AF_PROMOTE_ERROR" ] && {
             if af_map_get "$AF_RESULT" '"stdout"' && [ "$REPLY" != '""' ]; then :; else AF_MISSING='result.stdout'; af_promote_missing; fi
-            af_7=$REPLY
-            [ -z "$AF_PROMOTE_ERROR" ] && af_output 'listing' "$af_7"
+            af_2=$REPLY
+            [ -z "$AF_PROMOTE_ERROR" ] && af_output 'listing' "$af_2"
         }
         af_step_end || return 1
     fi
     # handoff.yaml:21
-    if af_step 'enough' 'check_items' 1 2; then
+    if af_step 'enough' 'check_items' index=2 on_no_data=skip_job; then
         if af_ref_step 1 '"files"' && [ "$REPLY" != '""' ]; then :; else AF_MISSING='steps.list.files'; af_missing; return 1; fi
-        af_2=$REPLY
-        af_items_count "$af_2" || return 1
         af_1=$REPLY
-        af_3='1'
-        af_check_items "$af_3" "$af_1" || return 1
+        af_items_count "$af_1" || return 1
+        af_2=$REPLY
+        af_check_items min_count='1' count="$af_2" || return 1
         af_step_end || return 1
     fi
 }
@@ -131,8 +139,7 @@ when_load() {
     af_jstatus 1 'extract' || return 2
     af_1=$REPLY
     af_w=0
-    af_2='"SUCCESS"'
-    af_cmp "$af_1" '==' "$af_2"
+    af_cmp "$af_1" '==' '"SUCCESS"'
     case $? in 1) af_w=1 ;; 2) return 2 ;; esac
     return "$af_w"
 }
@@ -140,59 +147,55 @@ when_load() {
 # handoff.yaml:25
 job_load() {
     # handoff.yaml:29
-    if af_step 'copy' 'with_lock' 0 1; then
+    if af_step 'copy' 'with_lock' index=1; then
         af_1=
         af_1="$af_1"'warehouse-'
         REPLY=$AF_FLOW_ID
         af_1="$af_1$REPLY"
-        af_5=
+        af_2=
         af_env 'TARGET_DIR' || { af_missing; return 1; }
-        af_5="$af_5$REPLY"
+        af_2="$af_2$REPLY"
         if af_ref_jobs 1 'extract' '"files"' && [ "$REPLY" != '""' ]; then :; else AF_MISSING='jobs.extract.outputs.files'; af_missing; return 1; fi
-        af_6=$REPLY
+        af_3=$REPLY
         af_env 'LOAD_ATTEMPTS' '3' || { af_missing; return 1; }
         af_json_str "$REPLY"
-        af_8=$REPLY
-        af_2='600'
-        af_lock_step "$af_1" "$af_2" || return 1
+        af_4=$REPLY
+        af_lock_step "$af_1" ttl='600' || return 1
         af_process_reset
         AF_P_ENV_N=0
         set --
-        af_3='cp'
-        set -- "$@" "$af_3"
-        af_4='-t'
-        set -- "$@" "$af_4"
-        set -- "$@" "$af_5"
-        af_argv_json "$af_6" args || { af_lock_release "$af_1"; return 1; }
+        set -- "$@" 'cp'
+        set -- "$@" '-t'
+        set -- "$@" "$af_2"
+        af_argv_json "$af_3" args || { af_lock_release "$af_1"; return 1; }
         af_argv_items=$REPLY
         while [ -n "$af_argv_items" ]; do
             af_text "${af_argv_items%%"$AF_NL"*}"; af_argv_items=${af_argv_items#*"$AF_NL"}
             set -- "$@" "$REPLY"
         done
-        af_7='inbox'
-        AF_P_CWD="$af_7"
-        AF_PJ_RETRY_MAX="$af_8"
+        AF_P_CWD='inbox'
+        AF_PJ_RETRY_MAX="$af_4"
         AF_P_RETRY_CODES=' 75 '
         af_process "$@" || { af_lock_release "$af_1"; return 1; }
         af_lock_release "$af_1"
         {
-            af_9=
+            af_5=
             REPLY='load'
-            af_9="$af_9$REPLY"
-            af_9="$af_9"' in '
+            af_5="$af_5$REPLY"
+            af_5="$af_5"' in '
             REPLY=$AF_RUN_ID
-            af_9="$af_9$REPLY"
-            af_json_str "$af_9"
-            af_10=$REPLY
-            [ -z "$AF_PROMOTE_ERROR" ] && af_output 'loaded_by' "$af_10"
+            af_5="$af_5$REPLY"
+            af_json_str "$af_5"
+            af_6=$REPLY
+            [ -z "$AF_PROMOTE_ERROR" ] && af_output 'loaded_by' "$af_6"
         }
         af_step_end || return 1
     fi
 }
 
-af_jobs() {  # in declared order: index, id, function, when, job lock name, then the indexes of depends_on
-    af_job 1 'extract' job_extract '' 'job_handoff_extract-1952597470'
-    af_job 2 'load' job_load when_load 'job_handoff_load-1982295732' 1
+af_jobs() {  # in declared order: af_main runs each job after the ones it depends on
+    af_job index=1 id='extract' run=job_extract when= lock='job_handoff_extract-1952597470'
+    af_job index=2 id='load' run=job_load when=when_load lock='job_handoff_load-1982295732' depends_on=1
 }
 
 af_main "$@"

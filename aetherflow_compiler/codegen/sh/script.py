@@ -1,15 +1,7 @@
-"""The POSIX shell target: one standalone `<flow_id>.sh` per flow, from the same IR.
-
-A flow compiles to sh when every step is `external.process`, `check_items` or `with_lock`
-(nested too) and it declares no resources or plugin steps. Templates resolve every root the
-Python target resolves (env, run_id, flow_id, job.id, steps.X.K, job.outputs.K,
-jobs.J.outputs.K, jobs.J.status / skip_reason, and result.K in outputs), a standalone token
-keeping its type; `when` reads any job output or status. State is the file layout: a flow
-that declares another backend keeps it beside the declared path (`state_path_note`).
-`blockers()` says what stands in the way.
-
-Every YAML value enters the script through `shlex.quote` (or, for JSON literals, through
-`json.dumps` then `shlex.quote`); nothing from the YAML is pasted into code.
+"""The flow's own shell code: `generate_sh` renders templates/flow.sh.j2 with the flow's
+settings, its jobs (one function each, a comment pointing at the YAML line) and its
+`when` gates. Constants are written as shell words; only values known at run time (a
+template's text, a converted setting) go through variables.
 """
 
 from __future__ import annotations
@@ -17,267 +9,32 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-import re
-import shlex
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
 from aetherflow_compiler import __version__, package_data
 from aetherflow_compiler.codegen.literals import comment_text, function_names
+from aetherflow_compiler.codegen.sh.blockers import TEXT_ROOTS, blockers, templates_at, templates_in
+from aetherflow_compiler.codegen.sh.process_inputs import INPUTS, TRUE_WORDS
+from aetherflow_compiler.codegen.sh.runtime import (
+    DIST_PATH,
+    VERIFY_PATH,
+    runtime_cksum,
+    runtime_source,
+)
+from aetherflow_compiler.codegen.sh.words import (
+    json_literal,
+    lock_name,
+    plain,
+    py_str,
+    q,
+    text_keys,
+)
 from aetherflow_compiler.ir import nodes as ir
 from aetherflow_compiler.ir.template import Ref, Template
 from aetherflow_compiler.ir.when import BoolOp, Compare, JobAttr, JobOutput, Literal, Not, WhenExpr
-
-STEP_TYPES = ("external.process", "check_items", "with_lock")
-_SHELL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# Ids the runtime keeps in space-separated lists and file names (AF813 warns of others).
-_SHELL_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
-
-@dataclass(frozen=True)
-class Blocker:
-    """Why a flow has no shell artifact: a path into the YAML document and the reason."""
-
-    path: tuple[Any, ...]
-    message: str
-
-
-def _crc_table() -> list[int]:
-    table = []
-    for byte in range(256):
-        crc = byte << 24
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x04C11DB7 if crc & 0x80000000 else crc << 1) & 0xFFFFFFFF
-        table.append(crc)
-    return table
-
-
-_CRC_TABLE = _crc_table()
-
-
-def posix_cksum(data: bytes) -> int:
-    """The checksum POSIX `cksum` prints: CRC-32 (polynomial 0x04C11DB7, most significant
-    bit first) over the data, then over its length in as few bytes as it needs."""
-    crc = 0
-    for byte in data:
-        crc = ((crc << 8) & 0xFFFFFFFF) ^ _CRC_TABLE[(crc >> 24) ^ byte]
-    length = len(data)
-    while length:
-        crc = ((crc << 8) & 0xFFFFFFFF) ^ _CRC_TABLE[(crc >> 24) ^ (length & 0xFF)]
-        length >>= 8
-    return ~crc & 0xFFFFFFFF
-
-
-def lock_name(key: str) -> str:
-    """The lock directory name the runtime's `af_lock_name` gives `key` (computed here for
-    flow and job locks, whose keys are known when compiling)."""
-    data = key.encode("utf-8")
-    safe = re.sub(rb"[^A-Za-z0-9._-]", b"_", data)[:80].decode("ascii")
-    return f"{safe}-{posix_cksum(data)}"
-
-
-@cache
-def runtime_source() -> str:
-    return package_data.read_text(package_data.RUNTIME, "runtime.sh")
-
-
-def q(text: str) -> str:
-    """One shell word for `text`: shlex.quote, always with quotes (`x='sh'`, not `x=sh`,
-    which linters read as a command), and line breaks written as "$AF_NL" so that every
-    line of the script is code or a comment, never the middle of a value. A shell word
-    cannot hold a NUL: it is left out (`_emit_string` flags the values that had one)."""
-    text = text.replace("\0", "")
-    if "\n" in text:
-        return '"$AF_NL"'.join(q(part) for part in text.split("\n"))
-    quoted = shlex.quote(text)
-    return quoted if quoted.startswith("'") else f"'{quoted}'"
-
-
-def plain(value: ir.Value) -> Any:
-    """An IR literal as the plain Python value the Python target would see (a template
-    without references, such as `}} text`, is its text)."""
-    if isinstance(value, Template):
-        assert not value.refs, value.source
-        return "".join(part.text for part in value.parts if not isinstance(part, Ref))
-    if isinstance(value, ir.Seq):
-        return [plain(v) for v in value.items]
-    if isinstance(value, ir.Map):
-        return {k: plain(v) for k, v in value.entries}
-    return value
-
-
-def py_str(value: ir.Value) -> str:
-    """What Python's str() gives for a literal (the runtime renders inputs that way)."""
-    return str(plain(value))
-
-
-def json_literal(value: ir.Value) -> str:
-    return json.dumps(_text_keys(plain(value)), ensure_ascii=False, default=str)
-
-
-def _text_keys(value: Any) -> Any:
-    """JSON has only text keys: a date key (`{2024-01-31: x}`) becomes its text, as
-    `default=str` makes of a date value (json.dumps refuses it as a key)."""
-    if isinstance(value, list):
-        return [_text_keys(v) for v in value]
-    if isinstance(value, dict):
-        return {(str(k) if isinstance(k, (datetime.date, datetime.datetime)) else k): _text_keys(v)
-                for k, v in value.items()}
-    return value
-
-
-# --- what the sh target cannot express -------------------------------------------------
-
-
-def blockers(flow: ir.Flow, plugin_types: frozenset[str] = frozenset()) -> list[Blocker]:
-    """What stands in the way of a shell artifact; `plugin_types` are step types a plugin
-    provides (a plugin may replace a built-in: the shell has no plugins)."""
-    out: list[Blocker] = []
-    for resource in flow.resources:
-        out.append(Blocker(("resources", resource.name),
-                           f"resource '{resource.name}': the sh target has no connectors"))
-    for value, path in ((flow.workspace.root, ("flow", "workspace", "root")), (flow.state.path, ("flow", "state", "path")),
-                        (flow.locks.ttl_seconds, ("flow", "locks", "ttl_seconds"))):
-        out.extend(_template_blockers(value, path, ("env",), "flow settings"))
-    for key, value in flow.workspace.layout.entries:
-        out.extend(_template_blockers(value, ("flow", "workspace", "layout", key), ("env",), "flow settings"))
-    for name in flow.env_refs():
-        if not _SHELL_NAME.match(name):
-            out.append(Blocker(("flow",), f"env variable '{name}' is not a name the shell can hold"))
-    if not _SHELL_ID.match(flow.id):
-        out.append(Blocker(("flow", "id"), f"flow id {flow.id!r} is not made of letters, digits, '_' and '-'"))
-    for ji, job in enumerate(flow.jobs):
-        if not _SHELL_ID.match(job.id):
-            out.append(Blocker(("jobs", ji, "id"), f"job id {job.id!r} is not made of letters, digits, '_' and '-'"))
-        for si, step in enumerate(job.steps):
-            if not _SHELL_ID.match(step.id):
-                out.append(Blocker(("jobs", ji, "steps", si, "id"),
-                                   f"step id {step.id!r} is not made of letters, digits, '_' and '-'"))
-        if job.when is not None:
-            reason = _when_blocker(job.when)
-            if reason:
-                out.append(Blocker(("jobs", ji, "when"), f"job '{job.id}': {reason}"))
-        for si, step in enumerate(job.steps):
-            out.extend(_step_blockers(step, ("jobs", ji, "steps", si), True, plugin_types))
-            out.extend(_output_blockers(step, ("jobs", ji, "steps", si, "outputs")))
-    return out
-
-
-def _step_blockers(step: ir.Step | ir.Map, path: tuple[Any, ...], allow_lock: bool,
-                   plugin_types: frozenset[str]) -> list[Blocker]:
-    if isinstance(step, ir.Step):
-        step_type, inputs, name = step.type, step.inputs, f"step '{step.id}'"
-    else:
-        raw_inputs = step.get("inputs")
-        step_type, name = str(step.get("type")), "the embedded step"
-        inputs = raw_inputs if isinstance(raw_inputs, ir.Map) else ir.Map(())
-    if step_type in plugin_types:
-        return [Blocker(path + ("type",), f"{name}: step type '{step_type}' comes from a plugin, and the sh "
-                                          "target has no plugins")]
-    if step_type not in STEP_TYPES:
-        return [Blocker(path + ("type",), f"{name}: step type '{step_type}' has no sh implementation "
-                                          f"(the sh target runs {', '.join(STEP_TYPES)}; others need connectors "
-                                          "or Python)")]
-    out: list[Blocker] = []
-    where = f"{name} ({step_type})"
-    if step_type == "with_lock":
-        inner = inputs.get("step")
-        if isinstance(inner, ir.Map):
-            out.extend(_step_blockers(inner, path + ("inputs", "step"), False, plugin_types))
-    if step_type == "external.process":
-        value = inputs.get("env")
-        if isinstance(value, Template):
-            out.append(Blocker(path + ("inputs", "env"), f"{where}: input 'env' is one template (a mapping known at "
-                                                         "run time); the sh target needs its entries written out"))
-    for at, template in _templates_at(inputs, path + ("inputs",)):
-        problem = _ref_problem(template, "inputs")
-        if problem:
-            out.append(Blocker(at, f"{where}: {problem}"))
-            break
-    return out
-
-
-# Roots whose value is a string: the env snapshot, the run's ids, the job's id.
-TEXT_ROOTS = ("env", "flow_id", "run_id")
-
-
-def _ref_problem(template: Template, section: str) -> str | None:
-    """Why the sh target cannot resolve one of a template's references, or None."""
-    for ref in template.refs:
-        path = ref.path
-        fine = (
-            (ref.root == "env" and len(path) == 2)
-            or (ref.root in ("flow_id", "run_id") and len(path) == 1)
-            or (ref.root == "job" and (path == ("job", "id") or (len(path) == 3 and path[1] == "outputs")))
-            or (ref.root == "steps" and len(path) == 3)
-            or (ref.root == "jobs" and ((len(path) == 4 and path[2] == "outputs")
-                                        or (len(path) == 3 and path[2] in ("status", "skip_reason"))))
-            or (ref.root == "result" and section == "outputs" and len(path) == 2)
-        )
-        if not fine:
-            return (f"template '{{{{{ref.dotted}}}}}' reads a whole result, a whole job or a nested value, "
-                    "which the sh target does not resolve")
-    return None
-
-
-def _templates_at(value: ir.Value, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], Template]]:
-    """Every template in a value that reads something, with its path in the YAML document."""
-    if isinstance(value, Template):
-        if value.refs:
-            yield path, value
-    elif isinstance(value, ir.Seq):
-        for n, item in enumerate(value.items):
-            yield from _templates_at(item, path + (n,))
-    elif isinstance(value, ir.Map):
-        for key, item in value.entries:
-            yield from _templates_at(item, path + (key,))
-
-
-def _templates(value: ir.Value) -> Iterator[Template]:
-    return (template for _, template in _templates_at(value, ()))
-
-
-def _template_blockers(value: ir.Value, path: tuple[Any, ...], roots: tuple[str, ...], where: str) -> list[Blocker]:
-    for template in _templates(value):
-        for ref in template.refs:
-            if ref.root not in roots or (ref.root == "env" and len(ref.path) != 2) or (
-                    ref.root in ("flow_id", "run_id") and len(ref.path) != 1):
-                return [Blocker(path, f"{where}: template '{{{{{ref.dotted}}}}}' cannot be resolved by the sh target "
-                                      f"(it resolves {', '.join(roots)})")]
-    return []
-
-
-def _output_blockers(step: ir.Step, path: tuple[Any, ...]) -> list[Blocker]:
-    out = []
-    for key, value in step.outputs.entries:
-        for at, template in _templates_at(value, path + (key,)):
-            problem = _ref_problem(template, "outputs")
-            if problem:
-                out.append(Blocker(at, f"step '{step.id}': output '{key}': {problem}"))
-                break
-    return out
-
-
-def _when_blocker(expr: WhenExpr) -> str | None:
-    if isinstance(expr, JobOutput) and expr.rest:
-        return "`when` reads a nested output, which the sh target does not keep"
-    if isinstance(expr, Literal) and isinstance(expr.value, (bytes, complex)):
-        return "`when` compares with a bytes literal or an imaginary number, which the sh target has not"
-    if isinstance(expr, Compare):
-        for part in (expr.left, *expr.comparators):
-            reason = _when_blocker(part)
-            if reason:
-                return reason
-    if isinstance(expr, BoolOp):
-        for part in expr.values:
-            reason = _when_blocker(part)
-            if reason:
-                return reason
-    if isinstance(expr, Not):
-        return _when_blocker(expr.operand)
-    return None
-
 
 # --- code -------------------------------------------------------------------------------
 
@@ -399,28 +156,31 @@ def _ref_json(code: _Code, ref: Ref, scope: _Scope, on_missing: str) -> None:
 
 
 def _is_literal(value: ir.Value) -> bool:
-    return not any(True for _ in _templates(value))
+    return not any(True for _ in templates_in(value))
 
 
 def _emit_string(code: _Code, value: ir.Value, fail: str, scope: _Scope | None = None,
                  missing: str | None = None, syntax: str | None = None) -> str:
-    """Code that puts the str() of a value in a new variable; returns the variable name.
-    A missing key runs `missing` (by default: the step fails, then `fail`); so does text
+    """A shell word for the str() of a value: the quoted text of a literal, or "$af_N" for a
+    variable that the lines added to `code` set at run time. A missing key runs `missing` (by default: the step fails, then `fail`); so does text
     with tokens that renders to forbidden template syntax, unless `syntax` says otherwise."""
     if code.pre is not None and not _is_literal(value):
         return _emit_string(code.pre, value, code.pre.fail, scope, missing, syntax)
     scope = scope or _Scope()
     on_missing = missing or f"af_missing; {fail}"
-    var = code.var()
     if _is_literal(value):
         text = py_str(value)
+        if "\0" not in text:
+            return q(text)
         # A NUL cannot be in a shell value: AF_NUL says the text had one (its program cannot start).
-        code.add(f"{var}={q(text)}" + ("; AF_NUL=1" if "\0" in text else ""))
-        return var
+        var = code.var()
+        code.add(f"{var}={q(text)}; AF_NUL=1")
+        return f'"${var}"'
+    var = code.var()
     if not isinstance(value, Template):  # a list or mapping with templates inside
         literal = _emit_json(code, value, fail, scope, missing)
-        code.add(f'af_text "${literal}"; {var}=$REPLY')
-        return var
+        code.add(f'af_text {literal}; {var}=$REPLY')
+        return f'"${var}"'
     code.add(f"{var}=")
     for part in value.parts:
         if isinstance(part, Ref):
@@ -432,25 +192,25 @@ def _emit_string(code: _Code, value: ir.Value, fail: str, scope: _Scope | None =
     if not value.standalone and not all(ref.root in ("flow_id", "run_id") or ref.path == ("job", "id")
                                         for ref in value.refs):
         code.add(f'af_rendered "${var}" {q(value.source)} || {{ {syntax or on_missing}; }}')
-    return var
+    return f'"${var}"'
 
 
 def _emit_json(code: _Code, value: ir.Value, fail: str, scope: _Scope, missing: str | None = None) -> str:
-    """Code that puts the value's JSON literal (a standalone token keeps its type) in a new
-    variable; returns the variable name."""
+    """A shell word for the value's JSON literal (a standalone token keeps its type): the
+    quoted literal, or "$af_N" for a variable set at run time."""
     if code.pre is not None and not _is_literal(value):
         return _emit_json(code.pre, value, code.pre.fail, scope, missing)
     if isinstance(value, Template) and value.standalone:
         _ref_json(code, value.refs[0], scope, missing or f"af_missing; {fail}")
         var = code.var()
         code.add(f"{var}=$REPLY")
-        return var
+        return f'"${var}"'
     if isinstance(value, Template) and value.refs:
         text = _emit_string(code, value, fail, scope, missing)
-        code.add(f'af_json_str "${text}"')
+        code.add(f'af_json_str {text}')
         var = code.var()
         code.add(f"{var}=$REPLY")
-        return var
+        return f'"${var}"'
     if isinstance(value, (ir.Seq, ir.Map)) and not _is_literal(value):
         # A list or mapping with templates inside: its JSON is put together at run time.
         pairs = (list(enumerate(value.items)) if isinstance(value, ir.Seq)
@@ -459,14 +219,12 @@ def _emit_json(code: _Code, value: ir.Value, fail: str, scope: _Scope, missing: 
         for key, item in pairs:
             literal = _emit_json(code, item, fail, scope, missing)
             prefix = "" if isinstance(value, ir.Seq) else json.dumps(key, ensure_ascii=False) + ": "
-            parts.append(f"{q(prefix)}\"${literal}\"" if prefix else f'"${literal}"')
+            parts.append(f"{q(prefix)}{literal}" if prefix else literal)
         var = code.var()
         opening, closing = ("[", "]") if isinstance(value, ir.Seq) else ("{", "}")
         code.add(f"{var}={q(opening)}{q(', ').join(parts)}{q(closing)}")
-        return var
-    var = code.var()
-    code.add(f"{var}={q(json_literal(value))}")
-    return var
+        return f'"${var}"'
+    return q(json_literal(value))
 
 
 # bigint: an int kept whole however long (min_count); int: clamped to 64 bits
@@ -485,10 +243,26 @@ def _emit_setting(code: _Code, variable: str, value: ir.Value, kind: str, name: 
         return
     literal = _emit_json(code, value, fail, scope)
     if falsy is not None:
-        code.add(f'af_truthy "${literal}" || {literal}={q(json.dumps(falsy))}')
+        code.add(f'af_truthy {literal} || {_name(literal)}={q(json.dumps(falsy))}')
     exact = " exact" if kind == "bigint" else ""
-    code.add(f'{_CONVERT[kind]} "${literal}" {q(name)}{exact} || {fail}')
+    code.add(f'{_CONVERT[kind]} {literal} {q(name)}{exact} || {fail}')
     code.add(f"{variable}=$REPLY")
+
+
+def _setting_word(code: _Code, value: ir.Value, kind: str, name: str, fail: str, scope: _Scope) -> str:
+    """A shell word for a setting as the runtime wants it: a literal's converted value, or
+    "$af_N" set at run time from a template."""
+    if _is_literal(value):
+        return q(_setting(value, kind))
+    var = code.var()
+    _emit_setting(code, var, value, kind, name, fail, scope)
+    return f'"${var}"'
+
+
+def _name(word: str) -> str:
+    """The variable a "$af_N" word reads."""
+    assert word.startswith('"$') and word.endswith('"'), word
+    return word[2:-1]
 
 
 def _emit_codes(code: _Code, variable: str, value: ir.Value, name: str, fail: str, scope: _Scope) -> None:
@@ -500,7 +274,7 @@ def _emit_codes(code: _Code, variable: str, value: ir.Value, name: str, fail: st
     code.add(f"{variable}=' '")
     for item in items:
         literal = _emit_json(code, item, fail, scope)
-        code.add(f'af_int_list "${literal}" {q(name)} || {fail}')
+        code.add(f'af_int_list {literal} {q(name)} || {fail}')
         code.add(f'{variable}="${variable}$REPLY"')
 
 
@@ -531,108 +305,71 @@ def _emit_process(code: _Code, inputs: ir.Map, fail: str, scope: _Scope, at: tup
         base = place("command")
         for n, item in enumerate(command.items if isinstance(command, ir.Seq) else [command]):
             _at(code, *base, n)
-            argv.append(f'"${_emit_string(code, item, fail, scope)}"')
+            argv.append(_emit_string(code, item, fail, scope))
         if isinstance(args, ir.Seq):
             base = place("args")
             for n, item in enumerate(args.items):
                 _at(code, *base, n)
-                argv.append(f'"${_emit_string(code, item, fail, scope)}"')
+                argv.append(_emit_string(code, item, fail, scope))
     if simple:
         code.add(f"af_plain {' '.join(argv)} || {fail}")
         return
-    settings = {
-        "shell": ("AF_P_SHELL", "bool"), "cwd": ("AF_P_CWD", "str"), "timeout_seconds": ("AF_P_TIMEOUT", "num"),
-        "kill_grace_seconds": ("AF_P_GRACE", "int"), "inherit_env": ("AF_P_INHERIT", "bool"),
-    }
-    for key, (variable, kind) in settings.items():
-        value = inputs.get(key)
-        if value is None:
-            continue
-        place(key)
-        if kind == "str":
-            code.add(f'{variable}="${_emit_string(code, value, fail, scope)}"')
-        else:
-            _emit_setting(code, variable, value, kind, key, fail, scope)
-    env = inputs.get("env")
-    if isinstance(env, ir.Map):
-        for name, value in env.entries:
-            place("env", str(name))
-            text = _emit_env_value(code, value, fail, scope)
-            code.add(f'af_env_set {q(str(name))} "${text}"')
-    log = inputs.get("log")
-    if isinstance(log, ir.Map):
-        for key, variable in (("stdout", "AF_P_STDOUT"), ("stderr", "AF_P_STDERR")):
-            if log.get(key) is not None:
-                place("log", key)
-                _emit_mode(code, variable, log.get(key), "inherit", fail, scope)
-        if log.get("max_capture_kb") is not None:
-            place("log", "max_capture_kb")
-            _emit_setting(code, "AF_P_MAX_KB", log.get("max_capture_kb"), "int", "log.max_capture_kb", fail, scope)
-        if log.get("file_path") is not None:
-            place("log", "file_path")
-            code.add(f'AF_P_LOG_FILE="${_emit_string(code, log.get("file_path"), fail, scope)}"')
-    retry = inputs.get("retry")
-    if isinstance(retry, ir.Map):
-        # A template here is converted in af_process, where Python converts it: after the
-        # marker check and the atomic_dir temp dir (af_process_late).
-        for key, variable, kind, falsy in (("max_attempts", "RETRY_MAX", "int", None),
-                                           ("backoff_seconds", "BACKOFF", "num", 0),
-                                           ("backoff_multiplier", "MULT", "num", 1.0),
-                                           ("max_backoff_seconds", "MAX_BACKOFF", "num", 0),
-                                           ("retry_on_timeout", "RETRY_TIMEOUT", "bool", None)):
-            if retry.get(key) is not None:
-                place("retry", key)
-                _emit_late(code, variable, retry.get(key), kind, f"retry.{key}", fail, scope, falsy)
-        if retry.get("retry_on_exit_codes") is not None:
-            value = retry.get("retry_on_exit_codes")
-            base = place("retry", "retry_on_exit_codes")
-            if _is_literal(value):
-                code.add(f"AF_P_RETRY_CODES={q(_codes(value))}")
-            else:
-                code.add("AF_PJ_RETRY_CODES=")
-                for n, item in enumerate(value.items if isinstance(value, ir.Seq) else [value]):
-                    _at(code, *base, n)
-                    literal = _emit_json(code, item, fail, scope)
-                    code.add(f'AF_PJ_RETRY_CODES="$AF_PJ_RETRY_CODES${literal}$AF_NL"')
-    success = inputs.get("success")
-    if isinstance(success, ir.Map):
-        if success.get("exit_codes") is not None:
-            place("success", "exit_codes")
-            _emit_codes(code, "AF_P_CODES", success.get("exit_codes"), "success.exit_codes", fail, scope)
-            code.add('[ "$AF_P_CODES" != \' \' ] || AF_P_CODES=\' 0 \'')
-        if success.get("marker_file"):
-            place("success", "marker_file")
-            code.add(f'AF_P_SUCCESS_MARKER="${_emit_string(code, success.get("marker_file"), fail, scope)}"')
-        for key, variable in (("require_files", "AF_P_REQUIRE"), ("require_glob", "AF_P_GLOBS"),
-                              ("forbid_files", "AF_P_FORBID")):
-            value = success.get(key)
-            if value is None:
-                continue
-            base = place("success", key)
-            items = value.items if isinstance(value, ir.Seq) else [value]
-            for n, item in enumerate(items):
-                _at(code, *base, *((n,) if isinstance(value, ir.Seq) else ()))
-                text = _emit_string(code, item, fail, scope)
-                code.add(f'{variable}="${variable}${text}$AF_NL"')
-    idem = inputs.get("idempotency")
-    if isinstance(idem, ir.Map):
-        if idem.get("strategy") is not None:
-            place("idempotency", "strategy")
-            _emit_mode(code, "AF_P_STRATEGY", idem.get("strategy"), "none", fail, scope)
-        for key, variable in (("marker_path", "AF_P_MARKER"), ("temp_output_dir", "AF_P_TEMP_DIR"),
-                              ("final_output_dir", "AF_P_FINAL_DIR")):
-            if idem.get(key):
-                place("idempotency", key)
-                code.add(f'{variable}="${_emit_string(code, idem.get(key), fail, scope)}"')
-        if idem.get("atomic_rename") is not None:  # Python converts it when the step has run
-            place("idempotency", "atomic_rename")
-            _emit_late(code, "RENAME", idem.get("atomic_rename"), "bool", "atomic_rename", fail, scope)
-    extra = inputs.get("outputs")
     results: list[str] = []
-    if isinstance(extra, ir.Map) and extra.entries:
-        for key, value in extra.entries:  # rendered with the other inputs, before the run
-            place("outputs", str(key))
-            results.append(f'af_result {q(str(key))} "${_emit_json(code, value, fail, scope)}"')
+    for spec in INPUTS:
+        parent, key = inputs, spec.path[-1]
+        if len(spec.path) == 2:
+            section = inputs.get(spec.path[0])
+            if not isinstance(section, ir.Map):
+                continue
+            parent = section
+        value = parent.get(key)
+        if value is None or (spec.skip_falsy and not value):
+            continue
+        if spec.kind == "env":
+            if isinstance(value, ir.Map):
+                for name, entry in value.entries:
+                    place("env", str(name))
+                    code.add(f"af_env_set {q(str(name))} {_emit_env_value(code, entry, fail, scope)}")
+        elif spec.kind == "outputs":
+            if isinstance(value, ir.Map):
+                for name, entry in value.entries:  # rendered with the other inputs, before the run
+                    place("outputs", str(name))
+                    results.append(f"af_result {q(str(name))} {_emit_json(code, entry, fail, scope)}")
+        elif spec.kind == "codes" and spec.late:
+            base = place(*spec.path)
+            if _is_literal(value):
+                code.add(f"{spec.variable}={q(_codes(value))}")
+            else:
+                late = "AF_PJ_" + spec.variable.removeprefix("AF_P_")
+                code.add(f"{late}=")
+                for n, entry in enumerate(value.items if isinstance(value, ir.Seq) else [value]):
+                    _at(code, *base, n)
+                    code.add(f'{late}="${late}"{_emit_json(code, entry, fail, scope)}"$AF_NL"')
+        elif spec.kind == "codes":
+            place(*spec.path)
+            _emit_codes(code, spec.variable, value, spec.label, fail, scope)
+            code.add(f"[ \"${spec.variable}\" != ' ' ] || {spec.variable}={q(_codes(spec.default))}")
+        elif spec.kind == "paths":
+            base = place(*spec.path)
+            entries = value.items if isinstance(value, ir.Seq) else [value]
+            for n, entry in enumerate(entries):
+                _at(code, *base, *((n,) if isinstance(value, ir.Seq) else ()))
+                code.add(f'{spec.variable}="${spec.variable}"{_emit_string(code, entry, fail, scope)}"$AF_NL"')
+        elif spec.kind == "mode":
+            place(*spec.path)
+            _emit_mode(code, spec.variable, value, spec.default, fail, scope)
+        elif spec.kind == "str":
+            place(*spec.path)
+            code.add(f"{spec.variable}={_emit_string(code, value, fail, scope)}")
+        elif spec.late:
+            # A template is converted in af_process, where Python converts it: after the
+            # marker check and the atomic_dir temp dir (af_process_late, af_finalize).
+            place(*spec.path)
+            _emit_late(code, spec.variable.removeprefix("AF_P_"), value, spec.kind, spec.label, fail, scope,
+                       spec.falsy)
+        else:
+            place(*spec.path)
+            _emit_setting(code, spec.variable, value, spec.kind, spec.label, fail, scope)
     if argv != ['"$@"']:
         code.add(f"set -- {' '.join(argv)}")
     code.add(f"af_process \"$@\" || {fail}")
@@ -648,8 +385,8 @@ def _emit_env_value(code: _Code, value: ir.Value, fail: str, scope: _Scope) -> s
     if isinstance(value, Template) and value.standalone and not _is_text_ref(value.refs[0]):
         literal = _emit_json(code, value, fail, scope)
         var = code.var()
-        code.add(f'if [ "${literal}" = null ]; then {var}=; else af_text "${literal}"; {var}=$REPLY; fi')
-        return var
+        code.add(f'if [ {literal} = null ]; then {var}=; else af_text {literal}; {var}=$REPLY; fi')
+        return f'"${var}"'
     return _emit_string(code, "" if value is None else value, fail, scope)
 
 
@@ -662,8 +399,8 @@ def _emit_late(code: _Code, name: str, value: ir.Value, kind: str, label: str, f
         return
     literal = _emit_json(code, value, fail, scope)
     if falsy is not None:
-        code.add(f'af_truthy "${literal}" || {literal}={q(json.dumps(falsy))}')
-    code.add(f'AF_PJ_{name}="${literal}"')
+        code.add(f'af_truthy {literal} || {_name(literal)}={q(json.dumps(falsy))}')
+    code.add(f'AF_PJ_{name}={literal}')
 
 
 def _emit_dynamic_argv(code: _Code, command: ir.Value, args: ir.Value, fail: str, scope: _Scope,
@@ -678,10 +415,10 @@ def _emit_dynamic_argv(code: _Code, command: ir.Value, args: ir.Value, fail: str
         if isinstance(value, ir.Seq) or not isinstance(value, Template):
             for n, item in enumerate(value.items if isinstance(value, ir.Seq) else [value]):
                 _at(code, *base, *((n,) if isinstance(value, ir.Seq) else ()))
-                code.add(f'set -- "$@" "${_emit_string(code, item, fail, scope)}"')
+                code.add(f'set -- "$@" {_emit_string(code, item, fail, scope)}')
             continue
         literal = _emit_json(code, value, fail, scope)
-        code.add(f'af_argv_json "${literal}" {name} || {fail}')
+        code.add(f'af_argv_json {literal} {name} || {fail}')
         code.add("af_argv_items=$REPLY")
         code.add('while [ -n "$af_argv_items" ]; do')
         code.add('    af_text "${af_argv_items%%"$AF_NL"*}"; af_argv_items=${af_argv_items#*"$AF_NL"}')
@@ -696,7 +433,7 @@ def _emit_mode(code: _Code, variable: str, value: ir.Value, default: str, fail: 
         code.add(f"{variable}={q(str(plain(value) or default).lower())}")
         return
     text = _emit_string(code, value, fail, scope)
-    code.add(f'af_lower "${text}" {q(default)}; {variable}=$REPLY')
+    code.add(f'af_lower {text} {q(default)}; {variable}=$REPLY')
 
 
 def _setting(value: ir.Value, kind: str) -> str:
@@ -704,7 +441,7 @@ def _setting(value: ir.Value, kind: str) -> str:
     raw = plain(value)
     if kind == "bool":
         if isinstance(raw, str):
-            return "1" if raw.strip().lower() in ("true", "yes", "on", "1") else "0"
+            return "1" if raw.strip().lower() in TRUE_WORDS else "0"
         return "1" if raw else "0"
     if kind in ("int", "bigint"):
         return _int_text(raw)
@@ -727,27 +464,26 @@ def _codes(value: ir.Value) -> str:
 
 def _emit_check_items(code: _Code, inputs: ir.Map, fail: str, scope: _Scope) -> None:
     items = inputs.get("items")
-    count_var = code.var()
-    if isinstance(items, ir.Seq) and _is_literal(items):
-        code.add(f"{count_var}={len(items.items)}")
-    elif isinstance(items, ir.Seq):
-        code.add(f"{count_var}={len(items.items)}")  # a list keeps its length, whatever its items render to
+    if isinstance(items, ir.Seq):
+        count = str(len(items.items))  # a list keeps its length, whatever its items render to
         for item in items.items:
             _emit_string(code, item, fail, scope)  # each must resolve, as in the Python target
     elif isinstance(items, Template) and items.standalone and not _is_text_ref(items.refs[0]):
         literal = _emit_json(code, items, fail, scope)
-        code.add(f'af_items_count "${literal}" || {fail}')
-        code.add(f"{count_var}=$REPLY")
+        count = code.var()
+        code.add(f'af_items_count {literal} || {fail}')
+        code.add(f"{count}=$REPLY")
+        count = f'"${count}"'
     elif isinstance(items, Template):
         text = _emit_string(code, items, fail, scope)
-        code.add(f'af_split_items "${text}"')
-        code.add(f"{count_var}=$REPLY")
+        count = code.var()
+        code.add(f'af_split_items {text}')
+        code.add(f"{count}=$REPLY")
+        count = f'"${count}"'
     else:
-        parts = [p.strip() for p in str(plain(items)).split(",") if p.strip()]
-        code.add(f"{count_var}={len(parts)}")
-    min_var = code.var()
-    _emit_setting(code, min_var, inputs.get("min_count", 1), "bigint", "min_count", fail, scope)
-    code.add(f'af_check_items "${min_var}" "${count_var}" || {fail}')
+        count = str(len([p.strip() for p in str(plain(items)).split(",") if p.strip()]))
+    min_count = _setting_word(code, inputs.get("min_count", 1), "bigint", "min_count", fail, scope)
+    code.add(f'af_check_items min_count={min_count} count={count} || {fail}')
 
 
 def _emit_body(code: _Code, step_type: str, inputs: ir.Map, fail: str, scope: _Scope,
@@ -760,10 +496,9 @@ def _emit_body(code: _Code, step_type: str, inputs: ir.Map, fail: str, scope: _S
     elif step_type == "with_lock":
         _at(code, *at, _index(inputs, "lock_key"))
         key = _emit_string(code, inputs.get("lock_key"), fail, scope)
-        ttl = code.var()
         if inputs.get("ttl_seconds") is not None:
             _at(code, *at, _index(inputs, "ttl_seconds"))
-        _emit_setting(code, ttl, inputs.get("ttl_seconds", 600), "int", "ttl_seconds", fail, scope)
+        ttl = _setting_word(code, inputs.get("ttl_seconds", 600), "int", "ttl_seconds", fail, scope)
         inner = inputs.get("step")
         assert isinstance(inner, ir.Map)
         inner_inputs = inner.get("inputs")
@@ -772,10 +507,10 @@ def _emit_body(code: _Code, step_type: str, inputs: ir.Map, fail: str, scope: _S
             inner_at = (*inner_at, _index(inner, "inputs"))
         else:
             inner_inputs = ir.Map(())
-        code.add(f'af_lock_step "${key}" "${ttl}" || {fail}')
-        release = f'{{ af_lock_release "${key}"; {fail}; }}'
+        code.add(f'af_lock_step {key} ttl={ttl} || {fail}')
+        release = f'{{ af_lock_release {key}; {fail}; }}'
         _emit_body(code, str(inner.get("type")), inner_inputs, release, scope, inner_at)
-        code.add(f'af_lock_release "${key}"')
+        code.add(f'af_lock_release {key}')
     else:
         _emit_process(code, inputs, fail, scope, at)
 
@@ -793,7 +528,7 @@ def _emit_outputs(code: _Code, outputs: ir.Map, scope: _Scope) -> None:
         code.add(f"{guard}{{")
         inner = _Code(code.indent + "    ", counter=code.counter)
         literal = _emit_json(inner, value, "", scope, missing="af_promote_missing")
-        inner.add(f'[ -z "$AF_PROMOTE_ERROR" ] && af_output {name} "${literal}"')
+        inner.add(f'[ -z "$AF_PROMOTE_ERROR" ] && af_output {name} {literal}')
         code.lines.extend(inner.lines)
         code.counter = inner.counter
         code.add("}")
@@ -817,9 +552,10 @@ def _emit_step(code: _Code, step: ir.Step, index: int, scope: _Scope) -> None:
     code.add(f"# {comment_text(str(step.origin))}")
     argv = _plain_argv(step)
     if argv is not None:
-        code.add(f"af_plain_step {q(step.id)} {index} {' '.join(q(word) for word in argv)} || return 1")
+        code.add(f"af_plain_step {q(step.id)} index={index} {' '.join(q(word) for word in argv)} || return 1")
         return
-    code.add(f"if af_step {q(step.id)} {q(step.type)} {1 if step.skip_job_on_no_data else 0} {index}; then")
+    on_no_data = " on_no_data=skip_job" if step.skip_job_on_no_data else ""
+    code.add(f"if af_step {q(step.id)} {q(step.type)} index={index}{on_no_data}; then")
     render = _Render(code.indent + "    ", fail="return 1")
     body = _Code(code.indent + "    ", pre=render)
     _emit_body(body, step.type, step.inputs, "return 1", scope)
@@ -834,11 +570,12 @@ def _emit_step(code: _Code, step: ir.Step, index: int, scope: _Scope) -> None:
 
 
 def _when_operand(code: _Code, expr: WhenExpr, index: dict[str, int]) -> str:
-    """Code that puts an operand's JSON literal in a new variable; returns its name."""
-    var = code.var()
+    """A shell word for an operand's JSON literal: a literal's quoted JSON, or "$af_N" for
+    a variable the lines added to `code` set."""
     if isinstance(expr, Literal):
-        code.add(f"{var}={q(json.dumps(expr.value, ensure_ascii=False))}")
-    elif isinstance(expr, JobOutput):
+        return q(json.dumps(expr.value, ensure_ascii=False))
+    var = code.var()
+    if isinstance(expr, JobOutput):
         code.add(f"af_jo {index[expr.job]} {q(expr.job)} {q(json.dumps(expr.key, ensure_ascii=False))} || return 2")
         code.add(f"{var}=$REPLY")
     elif isinstance(expr, JobAttr):
@@ -848,7 +585,7 @@ def _when_operand(code: _Code, expr: WhenExpr, index: dict[str, int]) -> str:
     else:
         _when_truth(code, expr, index)
         code.add(f'if [ "$af_w" = 0 ]; then {var}=true; else {var}=false; fi')
-    return var
+    return f'"${var}"'
 
 
 def _when_truth(code: _Code, expr: WhenExpr, index: dict[str, int]) -> None:
@@ -862,7 +599,7 @@ def _when_truth(code: _Code, expr: WhenExpr, index: dict[str, int]) -> None:
                 code.add('if [ "$af_w" = 0 ]; then')
                 code.indent += "    "
             rvar = _when_operand(code, right, index)
-            code.add(f'af_cmp "${left}" {q(op)} "${rvar}"')
+            code.add(f'af_cmp {left} {q(op)} {rvar}')
             code.add('case $? in 1) af_w=1 ;; 2) return 2 ;; esac')
             left = rvar
             depth += 1
@@ -884,7 +621,7 @@ def _when_truth(code: _Code, expr: WhenExpr, index: dict[str, int]) -> None:
         code.add("af_w=$((1 - af_w))")
     else:
         var = _when_operand(code, expr, index)
-        code.add(f'if af_wtruthy "${var}"; then af_w=0; else af_w=1; fi')
+        code.add(f'if af_wtruthy {var}; then af_w=0; else af_w=1; fi')
 
 
 # --- the script ---------------------------------------------------------------------------
@@ -893,10 +630,10 @@ def _when_truth(code: _Code, expr: WhenExpr, index: dict[str, int]) -> None:
 
 def _setting_code(variable: str, value: ir.Value) -> list[str]:
     code = _Code("    ")
-    text = _emit_string(code, value, "af_die \"flow settings need env variable ${AF_MISSING#env.}\"",
+    text = _emit_string(code, value, "", missing='af_die "flow settings need env variable ${AF_MISSING#env.}"',
                         syntax='af_die "flow settings cannot be resolved: $AF_SYNTAX"')
-    code.add(f'{variable}="${text}"')
-    return [line.replace("af_missing; ", "") for line in code.lines]
+    code.add(f"{variable}={text}")
+    return code.lines
 
 
 # Before a run the engine's validation renders every step's inputs and outputs with the
@@ -918,7 +655,7 @@ def start_checks(flow: ir.Flow) -> list[tuple[str, str, str, list[Template]]]:
             for section, value in (("inputs", step.inputs), ("outputs", step.outputs)):
                 items: list[Template] = []
                 last = 0
-                for _, template in _templates_at(value, ()):
+                for _, template in templates_at(value, ()):
                     refs = template.refs
                     if any(r.root != "env" and r.path not in _VALIDATION_TEXT and r.default is None for r in refs):
                         break  # never resolves there: the validation stops here on every run
@@ -1007,40 +744,51 @@ def _plan_lines(flow: ir.Flow) -> list[str]:
         for step in job.steps:
             flag = "  on_no_data: skip_job" if step.skip_job_on_no_data else ""
             out.append(f"  step {step.id}  {step.type}{flag}")
-            out.append("    inputs:  " + json.dumps(_text_keys(shown(step.inputs)), ensure_ascii=False, default=str))
+            out.append("    inputs:  " + json.dumps(text_keys(shown(step.inputs)), ensure_ascii=False, default=str))
             if step.outputs.entries:
-                out.append("    outputs: " + json.dumps(_text_keys(shown(step.outputs)), ensure_ascii=False,
+                out.append("    outputs: " + json.dumps(text_keys(shown(step.outputs)), ensure_ascii=False,
                                                         default=str))
     return out
 
 
-def generate_sh(flow: ir.Flow, from_bundle: bool = False) -> str:
-    """The source of `<flow_id>.sh`. The flow must have no blockers; `from_bundle` when it
-    comes from a bundle manifest (ir.RUN_ENV then names the bundle's folder)."""
+@cache
+def _template() -> Any:
+    import jinja2  # imported on first use: a compile that hits the cache never needs it
+
+    env = jinja2.Environment(keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
+                             undefined=jinja2.StrictUndefined, autoescape=False)
+    return env.from_string(package_data.read_text(package_data.TEMPLATES, "flow.sh.j2"))
+
+
+def generate_sh(flow: ir.Flow, from_bundle: bool = False, single_file: bool = False) -> str:
+    """The source of `<flow_id>.sh`: templates/flow.sh.j2 around the flow's own code. The
+    flow must have no blockers; `from_bundle` when it comes from a bundle manifest
+    (ir.RUN_ENV then names the bundle's folder). The script sources the runtime the dist
+    ships (runtime.DIST_PATH), or with `single_file` holds it."""
     assert not blockers(flow), flow.id
+    return _template().render(
+        compiler_version=__version__,
+        source_comment=comment_text(flow.source),
+        source_sha256=flow.source_sha256,
+        script_name=comment_text(flow.id) + ".sh",
+        flow_comment=comment_text(flow.id),
+        single_file=single_file,
+        runtime=runtime_source().rstrip("\n") if single_file else "",
+        runtime_path=DIST_PATH,
+        verify_path=VERIFY_PATH,
+        runtime_cksum=q(runtime_cksum()),
+        runtime_cksum_text=runtime_cksum(),
+        flow_code="\n".join(_flow_code(flow, from_bundle)),
+    )
+
+
+def _flow_code(flow: ir.Flow, from_bundle: bool) -> list[str]:
+    """The flow's own code: its constants, env snapshot, settings, plan, one function per
+    job (and per `when`), and the table of jobs af_main runs."""
     functions = function_names([j.id for j in flow.jobs], "job_")
     whens = function_names([j.id for j in flow.jobs], "when_")
     index = {job.id: n for n, job in enumerate(flow.jobs, 1)}
     out = [
-        "#!/bin/sh",
-        f"# Compiled by aetherflow-compiler {__version__} from {comment_text(flow.source)}",
-        f"# (source sha256 {flow.source_sha256}), POSIX shell target.",
-        "# Do not edit: change the YAML and compile again.",
-        "#",
-        f"#   sh {comment_text(flow.id)}.sh run [--run-id ID | --resume] [--job ID]... [--env-file F]... [--keep-going]",
-        f"#   sh {comment_text(flow.id)}.sh plan | check-env | status [--run-id ID] [--json] | --version",
-        "#",
-        "# Exit codes: 0 no job failed, 1 a job failed, 2 usage or configuration error,",
-        "# 3 a flow or job lock is held by another run, or the run id runs in another process.",
-        "",
-        "# Literals from the flow are single-quoted on purpose: they must not expand.",
-        "# shellcheck disable=SC2016",
-        "set -u",
-        "",
-        runtime_source().rstrip("\n"),
-        "",
-        f"# ======== flow {comment_text(flow.id)} ========",
-        "",
         f"AF_FLOW_ID={q(flow.id)}",
         f"AF_SOURCE={q(flow.source)}",
         f"AF_SOURCE_SHA256={q(flow.source_sha256)}",
@@ -1076,10 +824,7 @@ def generate_sh(flow: ir.Flow, from_bundle: bool = False) -> str:
                           ("manifests", "AF_LAYOUT_MANIFESTS")):
         out += _setting_code(variable, flow.workspace.layout.get(key, key))
     out += _setting_code("AF_LOCK_TTL", flow.locks.ttl_seconds)
-    out += ['    case ${AETHERFLOW_STRICT_SANDBOX:-true} in',
-            '        1 | [Tt][Rr][Uu][Ee] | [Yy][Ee][Ss] | [Yy] | [Oo][Nn]) AF_SANDBOX=1 ;;',
-            '        *) AF_SANDBOX=0 ;;',
-            '    esac', "}", ""]
+    out += ["    af_sandbox_setting", "}", ""]
     out += _start_check_code(flow)
     out += ["af_plan() {"]
     out += ["    printf '%s\\n' \\"] + [f"        {q(line)} \\" for line in _plan_lines(flow)]
@@ -1098,11 +843,11 @@ def generate_sh(flow: ir.Flow, from_bundle: bool = False) -> str:
             earlier[step.id] = number
         out += ["", f"# {comment_text(str(job.origin))}", f"{functions[job.id]}() {{", *(code.lines or ["    :"]),
                 "}"]
-    out += ["", "af_jobs() {  # in declared order: index, id, function, when, job lock name, then the indexes of depends_on"]
+    out += ["", "af_jobs() {  # in declared order: af_main runs each job after the ones it depends on"]
     for job in flow.jobs:
-        deps = " ".join(str(index[d]) for d in job.depends_on)
-        when = whens[job.id] if job.when is not None else "''"
+        deps = "".join(f" depends_on={index[d]}" for d in job.depends_on)
+        when = whens[job.id] if job.when is not None else ""
         lock = q(lock_name(f"job:{flow.id}:{job.id}"))
-        out.append(f"    af_job {index[job.id]} {q(job.id)} {functions[job.id]} {when} {lock}{' ' + deps if deps else ''}")
-    out += ["}", "", 'af_main "$@"', ""]
-    return "\n".join(out)
+        out.append(f"    af_job index={index[job.id]} id={q(job.id)} run={functions[job.id]} when={when} lock={lock}{deps}")
+    out += ["}"]
+    return out
