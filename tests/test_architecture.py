@@ -267,18 +267,6 @@ def test_the_runtime_never_imports_the_compiler() -> None:
     assert found == []
 
 
-def test_the_compiler_reads_boolean_words_as_the_runtime_does() -> None:
-    """One list of the words that count as true (and false): the compiler's, which must
-    be the runtime's (to_bool), read from its source (the compiler does not import it)."""
-    from aetherflow_compiler.steps.types import FALSE_WORDS, TRUE_WORDS
-
-    tree = ast.parse((ROOT / "runtime_stub" / "results.py").read_text())
-    words = {t.id: ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)
-             for t in n.targets if isinstance(t, ast.Name) and t.id in ("_TRUE", "_FALSE")}
-    assert words == {"_TRUE": TRUE_WORDS, "_FALSE": FALSE_WORDS}
-
-
-
 def test_the_readme_layout_table_matches_the_tree() -> None:
     """README's Project layout names every package of the compiler, and nothing that is gone."""
     readme = (ROOT / "README.md").read_text()

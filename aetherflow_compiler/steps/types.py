@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-# How a string given for a boolean input reads (lower-cased, stripped), as the runtime's
-# to_bool reads it (runtime_stub/results.py; tests/test_architecture.py keeps them equal).
-# The compiler's one list of the words that count as true, and of those that count as false.
+# Words a string given for a boolean setting is read by (stripped, in lower case):
+# results.to_bool in the Python runtime, af_to_bool in the shell runtime (tests/
+# test_sh_target.py keeps the three equal); anything else is an error there. The
+# compiler's one list of them.
 TRUE_WORDS = ("true", "yes", "on", "1")
 FALSE_WORDS = ("false", "no", "off", "0", "")
 
