@@ -1,3 +1,3 @@
-from aetherflow_compiler.cli import main
+from aetherflow_compiler.cli.commands import main
 
 main()

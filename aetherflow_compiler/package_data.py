@@ -3,6 +3,11 @@
 In the repository they are `runtime_stub/` (the runtime vendored into every dist),
 `templates/` (Jinja2 templates of generated files) and `aetherflow_compiler/schemas/`;
 in an installed wheel they are the packages named below.
+
+The runtime has three names (runtime_stub/__init__.py says the same): `runtime_stub/` is
+its folder in the repository, `RUNTIME` the package it is installed as with the compiler
+(setup.py maps the folder to it), and `DIST_RUNTIME` the package it is in a dist, beside
+the flow scripts that import it. The compiler uses the names only through these constants.
 """
 
 from __future__ import annotations
@@ -10,7 +15,8 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-RUNTIME = "aetherflow_compiler._runtime"
+RUNTIME = "aetherflow_compiler._runtime"  # runtime_stub/, installed with the compiler
+DIST_RUNTIME = "aetherflow_runtime"  # the runtime in a dist, next to the scripts
 TEMPLATES = "aetherflow_compiler._templates"
 SCHEMAS = "aetherflow_compiler.schemas"
 

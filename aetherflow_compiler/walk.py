@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from aetherflow_compiler.loader import Path
+from aetherflow_compiler.frontend.loader import Path
 
 
 def iter_strings(value: Any, path: Path) -> Iterator[tuple[Path, str]]:
@@ -23,6 +23,14 @@ def iter_strings(value: Any, path: Path) -> Iterator[tuple[Path, str]]:
 def mapping(value: Any) -> dict[Any, Any]:
     """`value` if it is a mapping, else an empty one (for checks over possibly bad input)."""
     return value if isinstance(value, dict) else {}
+
+
+def mapping_at(value: Any, *keys: Any) -> dict[Any, Any]:
+    """The mapping found by following `keys` through mappings from `value`, else an empty
+    one: `mapping_at(doc, "flow", "state")` for `mapping(mapping(mapping(doc).get("flow")).get("state"))`."""
+    for key in keys:
+        value = mapping(value).get(key)
+    return mapping(value)
 
 
 def sequence(value: Any) -> list[Any]:

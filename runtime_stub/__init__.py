@@ -1,5 +1,11 @@
 """aetherflow_runtime: the runtime vendored next to compiled AetherFlow flows.
 
+One package, three names: `runtime_stub/` is its folder in the compiler's repository;
+installed with the compiler (the wheel) it is the package `aetherflow_compiler._runtime`,
+which the compiler reads when it vendors it; in a dist it is `aetherflow_runtime/`, next
+to the flow scripts that import it. (The compiler spells the last two only as
+`package_data.RUNTIME` and `package_data.DIST_RUNTIME`.)
+
 Standard library only, CPython 3.8+. Generated flow scripts import it; it never imports
 the compiler. The folders are the architecture:
 

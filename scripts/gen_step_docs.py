@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from aetherflow_compiler.schema_check import load_schema
+from aetherflow_compiler.frontend.schema_check import load_schema
 from aetherflow_compiler.steps import StepType, default_registry
 
 ROOT = Path(__file__).resolve().parent.parent

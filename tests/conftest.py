@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from aetherflow_compiler.cli import cli
+from aetherflow_compiler.cli.commands import cli
 from peers import localhost_cert, postgres_url, sftp_server, smtp_server, smtp_tls_server  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent

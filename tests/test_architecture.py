@@ -1,9 +1,13 @@
-"""The module structure: no import cycles in the compiler or the runtime, and a runtime
-whose folders name its parts."""
+"""The module structure: no import cycles in the compiler or the runtime, a runtime whose
+folders name its parts, and a compiler whose packages are the stages of its pipeline, each
+importing only what comes before it (the layer rules)."""
 
 from __future__ import annotations
 
 import ast
+import functools
+import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +15,7 @@ import pytest
 from conftest import ROOT
 
 
+@functools.cache
 def _compiler_graph() -> dict[str, set[str]]:
     """aetherflow_compiler module -> the aetherflow_compiler modules it imports, at module
     level or inside functions."""
@@ -163,3 +168,113 @@ def test_runtime_modules_share_one_namespace_without_clashes() -> None:
                 clashes += [f"{path} and {other}: {n}" for n in sorted(defined & (other_defined | other_imported))]
     assert len(names) > 20
     assert clashes == []
+
+
+# --- the layer rules ----------------------------------------------------------------------
+
+C = "aetherflow_compiler"
+IR_NODES = {f"{C}.ir", f"{C}.ir.nodes", f"{C}.ir.template", f"{C}.ir.when"}
+# (what the rule says, which modules it is about, what they must not import)
+LAYER_RULES: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
+    ("the front end imports neither code generators nor the driver",
+     (f"{C}.frontend",), (f"{C}.codegen", f"{C}.driver", f"{C}.cli")),
+    ("code generators never read YAML or bundles, and never call the driver",
+     (f"{C}.codegen",), (f"{C}.frontend", f"{C}.project", f"{C}.driver", f"{C}.cli", "yaml")),
+    ("the IR and its builder come before code generation and the driver",
+     (f"{C}.ir",), (f"{C}.codegen", f"{C}.driver", f"{C}.cli")),
+    ("scheduling reads the IR, not the front end, and never calls the driver",
+     (f"{C}.schedule",), (f"{C}.frontend", f"{C}.driver", f"{C}.cli")),
+]
+
+
+def _within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+@functools.cache
+def _external_imports() -> dict[str, set[str]]:
+    """aetherflow_compiler module -> the top-level names of the other packages it imports
+    (the standard library's and third-party ones), at module level or inside functions."""
+    out: dict[str, set[str]] = {}
+    for path in (ROOT / C).rglob("*.py"):
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+        out[name] = found - {C, "__future__"}
+    return out
+
+
+def _layer_violations(graph: dict[str, set[str]], external: dict[str, set[str]]) -> list[str]:
+    """Every import that breaks a layer rule, as 'importer -> imported (the rule)'."""
+    out = []
+    for module in sorted(graph):
+        imported = graph[module] | external.get(module, set())
+        for rule, packages, forbidden in LAYER_RULES:
+            if any(_within(module, p) for p in packages):
+                out += [f"{module} -> {m} ({rule})" for m in sorted(imported) if any(_within(m, f) for f in forbidden)]
+        # Only the command line calls the driver (the driver's modules import each other).
+        if not _within(module, f"{C}.cli") and not _within(module, f"{C}.driver"):
+            out += [f"{module} -> {m} (only the command line calls the driver)"
+                    for m in sorted(graph[module]) if _within(m, f"{C}.driver")]
+        # The IR's nodes import only each other and the standard library.
+        if module in IR_NODES:
+            out += [f"{module} -> {m} (the IR imports only its own nodes)" for m in sorted(graph[module] - IR_NODES)]
+            out += [f"{module} -> {m} (the IR imports only its own nodes and the standard library)"
+                    for m in sorted(external.get(module, set()) - set(sys.stdlib_module_names))]
+    return out
+
+
+def test_the_compiler_keeps_its_layer_rules() -> None:
+    graph = _compiler_graph()
+    assert set(graph) >= IR_NODES
+    assert _layer_violations(graph, _external_imports()) == []
+
+
+@pytest.mark.parametrize(("importer", "imported", "rule"), [
+    (f"{C}.frontend.checks.steps", f"{C}.codegen.literals", "the front end imports neither"),
+    (f"{C}.frontend.validate", f"{C}.driver.compile", "the front end imports neither"),
+    (f"{C}.codegen.python.generate", f"{C}.frontend.loader", "code generators never read YAML"),
+    (f"{C}.codegen.sh", f"{C}.project.bundles.manifest", "code generators never read YAML"),
+    (f"{C}.codegen.diagram", "yaml", "code generators never read YAML"),
+    (f"{C}.ir.builder", f"{C}.codegen.literals", "the IR and its builder come before"),
+    (f"{C}.schedule.build", f"{C}.frontend.loader", "scheduling reads the IR, not the front end"),
+    (f"{C}.project.plugins", f"{C}.driver.options", "only the command line calls the driver"),
+    (f"{C}.ir.nodes", f"{C}.frontend.parse_when", "the IR imports only its own nodes"),
+    (f"{C}.ir.when", "yaml", "the IR imports only its own nodes and the standard library"),
+])
+def test_a_broken_layer_rule_is_found(importer: str, imported: str, rule: str) -> None:
+    graph = {m: set(targets) for m, targets in _compiler_graph().items()}
+    external = {m: set(names) for m, names in _external_imports().items()}
+    assert importer in graph
+    if imported.startswith(C):
+        graph[importer].add(imported)
+    else:
+        external[importer].add(imported)
+    assert any(v.startswith(f"{importer} -> {imported} (") and rule in v for v in _layer_violations(graph, external))
+
+
+def test_the_runtime_never_imports_the_compiler() -> None:
+    found = []
+    for path in sorted((ROOT / "runtime_stub").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            found += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] == C]
+    assert found == []
+
+
+def test_the_readme_layout_table_matches_the_tree() -> None:
+    """README's Project layout names every package of the compiler, and nothing that is gone."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Project layout", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`(aetherflow_compiler/[\w/]*)`", table))
+    assert named and all((ROOT / path).exists() for path in named), sorted(p for p in named if not (ROOT / p).exists())
+    packages = {f"aetherflow_compiler/{p.parent.relative_to(ROOT / C).as_posix()}/"
+                for p in (ROOT / C).glob("*/__init__.py")}
+    listed = {p for p in named if p.endswith("/")} | {
+        f"aetherflow_compiler/{name}/" for name in re.findall(r"`(\w+)/`", table)}
+    assert packages <= listed, sorted(packages - listed)

@@ -27,9 +27,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from aetherflow_compiler.bundles.fetch import BundleFetchError, FetchedBundle, fetch_bundle
-from aetherflow_compiler.bundles.manifest import Manifest, check_manifest, manifest_of
-from aetherflow_compiler.loader import load_file
+from aetherflow_compiler.frontend.loader import load_file
+from aetherflow_compiler.project.bundles.fetch import BundleFetchError, FetchedBundle, fetch_bundle
+from aetherflow_compiler.project.bundles.manifest import Manifest, check_manifest, manifest_of
 from bench.oracle import oracle_cli, oracle_python
 from peers import HttpServer, SftpServer, free_port, serve_http
 

@@ -200,8 +200,8 @@ def test_scheduler_items_run_the_compiled_bundle(engine_project: Path) -> None:
 
 def _aetherflow(*args: str, env: dict[str, str], cwd: Path, importtime: bool = False
                 ) -> subprocess.CompletedProcess[str]:
-    """The console script as a user runs it (through aetherflow_compiler.entry)."""
-    code = "import sys; from aetherflow_compiler.entry import main; sys.argv[0] = 'aetherflow'; sys.exit(main())"
+    """The console script as a user runs it (through aetherflow_compiler.cli.entry)."""
+    code = "import sys; from aetherflow_compiler.cli.entry import main; sys.argv[0] = 'aetherflow'; sys.exit(main())"
     flags = ["-X", "importtime"] if importtime else []
     return subprocess.run([sys.executable, *flags, "-c", code, *args], capture_output=True, text=True, cwd=cwd,
                           env={"PATH": os.environ["PATH"], "HOME": str(cwd), **env}, timeout=300)
@@ -215,7 +215,7 @@ def test_run_compiles_once_and_runs_the_artifact(engine_project: Path) -> None:
     second = _aetherflow(*argv, "--run-id", "a2", env=env, cwd=engine_project, importtime=True)
     assert second.returncode == 0, second.stderr
     imported = [line for line in second.stderr.splitlines() if line.startswith("import time:")]
-    assert imported and not [line for line in imported if "aetherflow_compiler.compile" in line or " click" in line]
+    assert imported and not [line for line in imported if "aetherflow_compiler.driver" in line or " click" in line]
     assert len((engine_project / "notes.txt").read_text().splitlines()) == 2
     # --flow-job runs one job; an earlier run id resumes it.
     job = _aetherflow(*argv, "--run-id", "a3", "--flow-job", "export", env=env, cwd=engine_project)

@@ -11,7 +11,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aetherflow_compiler.schema_check import load_schema
+from aetherflow_compiler.frontend.schema_check import load_schema
 from conftest import EXAMPLES, GOLDEN, run_cli
 
 LINE = re.compile(r"^(.+):(\d+):(\d+): (AF\d{3}) (.+)$")

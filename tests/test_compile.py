@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from aetherflow_compiler.codegen.vendor import runtime_sha256
+from aetherflow_compiler.codegen.runtime.package import runtime_sha256
 from aetherflow_compiler.steps import default_registry
 from conftest import EXAMPLES, ROOT, Project, run_cli
 
@@ -268,7 +268,7 @@ def test_runtime_modules_import_only_the_standard_library(module: str) -> None:
 
 
 def test_inlined_runtime_defines_each_top_level_name_once() -> None:
-    from aetherflow_compiler.codegen.vendor import amalgamate
+    from aetherflow_compiler.codegen.runtime.package import amalgamate
 
     # Every module of the runtime, inlined together: names must not collide anywhere.
     modules = [m[: -len(".py")].replace("/", ".") for m in RUNTIME_MODULES if not m.endswith("__init__.py")]
@@ -332,12 +332,12 @@ def test_many_flows_compile_in_parallel_to_the_same_output(tmp_path: Path) -> No
             f"version: 1\nflow: {{id: f{n}}}\njobs:\n  - id: a\n    steps:\n"
             f"      - {{id: s, type: external.process, inputs: {{command: [echo, '{n}']}}}}\n")
     assert run_cli(["compile", str(flows), "-o", str(tmp_path / "par"), "--no-cache"]).exit_code == 0
-    from aetherflow_compiler import compile as compile_module
+    from aetherflow_compiler.driver import pool
 
-    serial_min = compile_module.PARALLEL_MIN
-    compile_module.PARALLEL_MIN = 10**6
+    serial_min = pool.PARALLEL_MIN
+    pool.PARALLEL_MIN = 10**6
     try:
         assert run_cli(["compile", str(flows), "-o", str(tmp_path / "ser"), "--no-cache"]).exit_code == 0
     finally:
-        compile_module.PARALLEL_MIN = serial_min
+        pool.PARALLEL_MIN = serial_min
     assert tree(tmp_path / "par") == tree(tmp_path / "ser")

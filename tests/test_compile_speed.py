@@ -11,9 +11,9 @@ from typing import Any
 import fastjsonschema
 import pytest
 
-from aetherflow_compiler import fastcheck, schema_check
 from aetherflow_compiler.cache import CompileCache
-from aetherflow_compiler.compile import RUNTIME_PLACEHOLDER
+from aetherflow_compiler.driver.analysis import RUNTIME_PLACEHOLDER
+from aetherflow_compiler.frontend import fastcheck, schema_check
 from conftest import run_cli
 
 

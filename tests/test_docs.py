@@ -33,7 +33,7 @@ def test_step_reference_pages_are_generated_from_the_schemas() -> None:
 
 
 def test_every_step_input_is_described() -> None:
-    from aetherflow_compiler.schema_check import load_schema
+    from aetherflow_compiler.frontend.schema_check import load_schema
 
     definitions = load_schema("flow")["definitions"]
     undescribed = [f"{name[len('inputs:'):]}.{key}" for name, d in definitions.items() if name.startswith("inputs:")

@@ -339,7 +339,7 @@ def shared_tmp() -> Iterator[Path]:
 
 UNPRIVILEGED = """\
 import contextlib, os, sys
-from aetherflow_compiler.cli import cli, main
+from aetherflow_compiler.cli.commands import cli, main
 args = sys.argv[1:]
 if os.geteuid() == 0:
     # The same command first, as root and writing nothing, so that every module it needs

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from aetherflow_compiler import ir
-from aetherflow_compiler.build import build_flow
-from aetherflow_compiler.loader import load_bytes
+from aetherflow_compiler.frontend.loader import load_bytes
+from aetherflow_compiler.frontend.validate import check_document
+from aetherflow_compiler.ir import nodes as ir
+from aetherflow_compiler.ir.builder import build_flow
+from aetherflow_compiler.ir.template import Ref, Template
+from aetherflow_compiler.ir.when import Compare, JobOutput, Literal
 from aetherflow_compiler.steps import default_registry
-from aetherflow_compiler.templates import Ref, Template
-from aetherflow_compiler.validate import check_document
-from aetherflow_compiler.when import Compare, JobOutput, Literal
 from conftest import EXAMPLES
 
 FLOW = b"""\

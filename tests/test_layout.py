@@ -6,8 +6,14 @@ import black
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aetherflow_compiler.codegen.layout import Atom, Call, number_literal, string_literal, text
 from aetherflow_compiler.codegen.literals import to_node
+from aetherflow_compiler.codegen.python.layout import (
+    Atom,
+    Call,
+    number_literal,
+    string_literal,
+    text,
+)
 
 MODE = black.Mode(target_versions={black.TargetVersion.PY38})
 

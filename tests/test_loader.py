@@ -7,8 +7,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from aetherflow_compiler import loader
-from aetherflow_compiler.loader import load_bytes, load_file
+from aetherflow_compiler.frontend import loader
+from aetherflow_compiler.frontend.loader import load_bytes, load_file
 
 
 def load(text: str):

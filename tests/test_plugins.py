@@ -9,7 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from aetherflow_compiler.cli import cli
+from aetherflow_compiler.cli.commands import cli
 from conftest import CliResult, Project, run_cli
 
 PLUGIN = '''\

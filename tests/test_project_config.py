@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from aetherflow_compiler.cli import compile_command
-from aetherflow_compiler.cli_config import config_keys
-from aetherflow_compiler.project_config import KEYS, toml_parser
-from aetherflow_compiler.toml_positions import Position, key_positions
+from aetherflow_compiler.cli.commands import compile_command
+from aetherflow_compiler.cli.config_defaults import config_keys
+from aetherflow_compiler.cli.project_config import KEYS, toml_parser
+from aetherflow_compiler.cli.toml_positions import Position, key_positions
 from conftest import CliResult, run_cli
 
 HELLO = """\

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aetherflow_compiler.schema_check import _input_validator, _is_valid, _validator
+from aetherflow_compiler.frontend.schema_check import _input_validator, _is_valid, _validator
 
 _keys = st.sampled_from([
     "version", "flow", "id", "jobs", "steps", "type", "inputs", "outputs", "depends_on", "when", "command",

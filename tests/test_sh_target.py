@@ -1499,7 +1499,7 @@ def test_the_process_inputs_table_is_what_the_shell_runtime_resets() -> None:
 def test_one_list_of_words_reads_a_boolean_setting() -> None:
     import ast
 
-    from aetherflow_compiler.codegen.sh.process_inputs import FALSE_WORDS, TRUE_WORDS
+    from aetherflow_compiler.steps.types import FALSE_WORDS, TRUE_WORDS
 
     tree = ast.parse((ROOT / "runtime_stub" / "results.py").read_text())
     python = {node.targets[0].id: ast.literal_eval(node.value) for node in tree.body  # type: ignore[attr-defined]

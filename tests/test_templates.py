@@ -6,13 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aetherflow_compiler.templates import (
+from aetherflow_compiler.frontend.parse_template import (
     UNSUPPORTED,
-    Ref,
     TemplateSyntaxError,
-    Text,
     parse_template,
 )
+from aetherflow_compiler.ir.template import Ref, Text
 
 
 def test_plain_strings_are_not_templates() -> None:

@@ -205,7 +205,7 @@ def test_the_wheel_holds_every_shipped_file_and_nothing_else(built: Built) -> No
     for needed in ("aetherflow_compiler/_runtime/steps/process.py", "aetherflow_compiler/_runtime/state/sqlite.py",
                    "aetherflow_compiler/_runtime/connectors/sqlite.py", "aetherflow_compiler/_runtime/sh/13_command_line.sh",
                    "aetherflow_compiler/_templates/flow.py.j2", "aetherflow_compiler/schemas/flow.schema.json",
-                   "aetherflow_compiler/codegen/vendor.py"):
+                   "aetherflow_compiler/codegen/runtime/package.py"):
         assert needed in expected, needed
     files = _wheel_files(built.wheel)
     assert sorted(expected - files) == [], "tracked files missing from the wheel"

@@ -6,15 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aetherflow_compiler.when import (
+from aetherflow_compiler.frontend.parse_when import WhenSyntaxError, parse_when
+from aetherflow_compiler.ir.when import (
     BoolOp,
     Compare,
     JobAttr,
     JobOutput,
     Literal,
     Not,
-    WhenSyntaxError,
-    parse_when,
     referenced_jobs,
 )
 

@@ -14,8 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from aetherflow_compiler import ir
-from aetherflow_compiler.codegen.layout import (
+from aetherflow_compiler.codegen.python.layout import (
     Atom,
     Call,
     Collection,
@@ -25,7 +24,8 @@ from aetherflow_compiler.codegen.layout import (
     number_literal,
     string_literal,
 )
-from aetherflow_compiler.templates import Ref, Template
+from aetherflow_compiler.ir import nodes as ir
+from aetherflow_compiler.ir.template import Ref, Template
 
 
 def to_node(value: Any) -> Node:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
-from aetherflow_compiler import __version__, ir
+from aetherflow_compiler import __version__
 from aetherflow_compiler.codegen.literals import comment_text
+from aetherflow_compiler.ir import nodes as ir
+from aetherflow_compiler.package_data import DIST_RUNTIME
 from aetherflow_compiler.schedule import crontab, kubernetes, systemd
+from aetherflow_compiler.schedule.deploy import DeployOptions
 from aetherflow_compiler.schedule.model import Item, Schedule
-from aetherflow_compiler.schedule.options import DeployOptions
 from aetherflow_compiler.vendoring.layout import SBOM, VENDOR
 
 
@@ -80,5 +82,5 @@ def _needed(artifact: str, artifacts: dict[str, bytes]) -> list[str]:
     """The artifact and, for a Python script, the vendored runtime and plugins it imports;
     for a shell script, the shell runtime the dist ships (aetherflow_runtime/*.sh)."""
     if artifact.endswith(".sh"):
-        return [artifact, *sorted(p for p in artifacts if p.startswith("aetherflow_runtime/") and p.endswith(".sh"))]
+        return [artifact, *sorted(p for p in artifacts if p.startswith(f"{DIST_RUNTIME}/") and p.endswith(".sh"))]
     return [artifact, *sorted(p for p in artifacts if "/" in p)]

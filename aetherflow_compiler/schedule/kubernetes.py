@@ -8,10 +8,10 @@ from typing import Any
 
 import yaml
 
-from aetherflow_compiler import ir
+from aetherflow_compiler.ir import nodes as ir
+from aetherflow_compiler.ir.template import Ref, Template
+from aetherflow_compiler.schedule.deploy import KubeOptions
 from aetherflow_compiler.schedule.model import Item, Schedule
-from aetherflow_compiler.schedule.options import KubeOptions
-from aetherflow_compiler.templates import Ref, Template
 
 CONFIGMAP = "aetherflow-dist"
 # The pod's working directory; relative state paths and env variables without a default

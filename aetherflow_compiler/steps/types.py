@@ -1,6 +1,6 @@
 """What the compiler knows about a step type and a connector type: plain records.
 
-Built-in tables (builtins.py, connectors.py) and plugins (plugins.py) fill them;
+Built-in tables (builtins.py, connectors.py) and plugins (project/plugins.py) fill them;
 the registry (registry.py) holds them for one compile.
 """
 
@@ -8,6 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+# Words a string given for a boolean setting is read by (stripped, in lower case):
+# results.to_bool in the Python runtime, af_to_bool in the shell runtime (tests/
+# test_sh_target.py keeps the three equal); anything else is an error there. The
+# compiler's one list of them.
+TRUE_WORDS = ("true", "yes", "on", "1")
+FALSE_WORDS = ("false", "no", "off", "0", "")
 
 
 @dataclass(frozen=True)

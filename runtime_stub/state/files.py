@@ -287,15 +287,6 @@ class FileState(StateStore):
             if held and held.get("owner") == owner:
                 os.remove(path)
 
-    def lock_rows(self, own: bool = False) -> List[Dict[str, Any]]:
-        folder = os.path.join(self.path, "af_locks" if own else "locks")
-        rows = [
-            self._read(os.path.join(folder, n))
-            for n in sorted(os.listdir(folder))
-            if n.endswith(".json")
-        ]
-        return [r for r in rows if r]
-
 
 def _log_records(path: str) -> List[Dict[str, Any]]:
     """The complete records of a shell artifact's job log, in the order written."""

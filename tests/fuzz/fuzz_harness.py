@@ -38,7 +38,7 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from aetherflow_compiler.cli import cli
+from aetherflow_compiler.cli.commands import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = str(ROOT / "aetherflow_compiler")

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from aetherflow_compiler import ir
-from aetherflow_compiler.templates import Template
-from aetherflow_compiler.when import BoolOp, Compare, JobOutput, Literal, Not, WhenExpr
+from aetherflow_compiler.ir import nodes as ir
+from aetherflow_compiler.ir.template import Template
+from aetherflow_compiler.ir.when import BoolOp, Compare, JobOutput, Literal, Not, WhenExpr
 
 STEP_TYPES = ("external.process", "check_items", "with_lock")
 _SHELL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

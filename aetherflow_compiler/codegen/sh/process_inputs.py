@@ -12,11 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-# Words a string setting is read by (stripped, in lower case): results.to_bool in the
-# Python runtime, af_to_bool in the shell runtime; anything else is an error there.
-TRUE_WORDS = ("true", "yes", "on", "1")
-FALSE_WORDS = ("false", "no", "off", "0", "")
-
 
 @dataclass(frozen=True)
 class Input:

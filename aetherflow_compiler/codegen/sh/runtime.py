@@ -19,9 +19,9 @@ from aetherflow_compiler.codegen.sh.words import posix_cksum
 
 FOLDER = "sh"
 # Where the multi-file dist ships the runtime (beside the Python runtime's modules).
-DIST_PATH = "aetherflow_runtime/runtime.sh"
+DIST_PATH = f"{package_data.DIST_RUNTIME}/runtime.sh"
 # `<flow>.sh verify`, run alone (runtime_stub/sh/verify.sh; not a section of the runtime).
-VERIFY_PATH = "aetherflow_runtime/verify.sh"
+VERIFY_PATH = f"{package_data.DIST_RUNTIME}/verify.sh"
 _AWK = re.compile(r'"\$\(cat "\$AF_SH_PARTS/([a-z_]+\.awk)"\)"')
 
 

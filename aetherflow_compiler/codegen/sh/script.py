@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from aetherflow_compiler import __version__, ir, package_data
+from aetherflow_compiler import __version__, package_data
 from aetherflow_compiler.codegen.literals import comment_text, function_names
 from aetherflow_compiler.codegen.sh.blockers import TEXT_ROOTS, blockers, templates_at, templates_in
-from aetherflow_compiler.codegen.sh.process_inputs import INPUTS, TRUE_WORDS
+from aetherflow_compiler.codegen.sh.process_inputs import INPUTS
 from aetherflow_compiler.codegen.sh.runtime import (
     DIST_PATH,
     VERIFY_PATH,
@@ -32,8 +32,10 @@ from aetherflow_compiler.codegen.sh.words import (
     q,
     text_keys,
 )
-from aetherflow_compiler.templates import Ref, Template
-from aetherflow_compiler.when import BoolOp, Compare, JobAttr, JobOutput, Literal, Not, WhenExpr
+from aetherflow_compiler.ir import nodes as ir
+from aetherflow_compiler.ir.template import Ref, Template
+from aetherflow_compiler.ir.when import BoolOp, Compare, JobAttr, JobOutput, Literal, Not, WhenExpr
+from aetherflow_compiler.steps.types import TRUE_WORDS
 
 # --- code -------------------------------------------------------------------------------
 

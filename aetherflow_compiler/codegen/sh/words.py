@@ -9,8 +9,8 @@ import re
 import shlex
 from typing import Any
 
-from aetherflow_compiler import ir
-from aetherflow_compiler.templates import Ref, Template
+from aetherflow_compiler.ir import nodes as ir
+from aetherflow_compiler.ir.template import Ref, Template
 
 
 def _crc_table() -> list[int]:

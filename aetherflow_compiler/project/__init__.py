@@ -1,0 +1,5 @@
+"""What a compile works on, found on disk: the source files (`sources`: finding, reading
+and telling flows, profiles, scheduler files and bundle manifests apart), plugin
+directories (`plugins`, imported in a child process by `plugin_import`) and bundles
+(`bundles/`: a manifest, its files fetched from their source, what one compile needs).
+"""
