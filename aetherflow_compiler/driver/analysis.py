@@ -71,6 +71,7 @@ def analyse(path: str, source_name: str, key: str, raw: bytes | None, profiles: 
         requirements,
         uses_plugins,
     )
+    from aetherflow_compiler.frontend.sh_target import blockers as sh_blockers_of
     from aetherflow_compiler.ir.builder import build_flow
 
     result = FileResult(path, "flow", None)
@@ -101,7 +102,7 @@ def analyse(path: str, source_name: str, key: str, raw: bytes | None, profiles: 
         sh_blockers = []
         derived = None
         if target.sh:  # what keeps a flow from the sh target (the cache key holds the target)
-            for blocker in sh.blockers(flow, registry.plugin_type_names()):
+            for blocker in sh_blockers_of(flow, registry.plugin_type_names()):
                 span = doc.span(blocker.path)
                 sh_blockers.append([span.line, span.column, blocker.message])
             derived = sh.state_path_note(flow)

@@ -3,8 +3,8 @@
 The Python target: AF701 for a step type or connector it does not implement, AF704 for
 plugin use with --single-file, AF206 for a flow id too long to name an artifact. The sh
 target: AF705 (`--target sh`) or AF806 (`--target all`) for each reason a flow cannot
-become a shell script (the reasons themselves come from the sh code generator's
-`blockers`), and AF816 when the sh artifact keeps its state apart from the declared store.
+become a shell script (the reasons themselves come from `sh_target.blockers`, read
+from the IR), and AF816 when the sh artifact keeps its state apart from the declared store.
 """
 
 from __future__ import annotations

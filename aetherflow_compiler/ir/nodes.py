@@ -216,3 +216,20 @@ def value_refs(value: Value) -> Iterator[Ref]:
     elif isinstance(value, Map):
         for _, item in value.entries:
             yield from value_refs(item)
+
+
+def templates_at(value: Value, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], Template]]:
+    """Every template in a value that reads something, with its path in the YAML document."""
+    if isinstance(value, Template):
+        if value.refs:
+            yield path, value
+    elif isinstance(value, Seq):
+        for n, item in enumerate(value.items):
+            yield from templates_at(item, path + (n,))
+    elif isinstance(value, Map):
+        for key, item in value.entries:
+            yield from templates_at(item, path + (key,))
+
+
+def templates_in(value: Value) -> Iterator[Template]:
+    return (template for _, template in templates_at(value, ()))

@@ -41,3 +41,7 @@ class Template:
     @cached_property
     def refs(self) -> tuple[Ref, ...]:
         return tuple(p for p in self.parts if isinstance(p, Ref))
+
+
+# Roots whose value is a string: the env snapshot and the run's ids.
+TEXT_ROOTS = ("env", "flow_id", "run_id")

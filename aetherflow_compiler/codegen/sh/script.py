@@ -16,7 +16,6 @@ from typing import Any
 
 from aetherflow_compiler import __version__, package_data
 from aetherflow_compiler.codegen.literals import comment_text, function_names
-from aetherflow_compiler.codegen.sh.blockers import TEXT_ROOTS, blockers, templates_at, templates_in
 from aetherflow_compiler.codegen.sh.process_inputs import INPUTS
 from aetherflow_compiler.codegen.sh.runtime import (
     DIST_PATH,
@@ -33,7 +32,8 @@ from aetherflow_compiler.codegen.sh.words import (
     text_keys,
 )
 from aetherflow_compiler.ir import nodes as ir
-from aetherflow_compiler.ir.template import Ref, Template
+from aetherflow_compiler.ir.nodes import templates_at, templates_in
+from aetherflow_compiler.ir.template import TEXT_ROOTS, Ref, Template
 from aetherflow_compiler.ir.when import BoolOp, Compare, JobAttr, JobOutput, Literal, Not, WhenExpr
 from aetherflow_compiler.steps.types import TRUE_WORDS
 
@@ -770,10 +770,9 @@ def _template() -> Any:
 
 def generate_sh(flow: ir.Flow, from_bundle: bool = False, single_file: bool = False) -> str:
     """The source of `<flow_id>.sh`: templates/flow.sh.j2 around the flow's own code. The
-    flow must have no blockers; `from_bundle` when it comes from a bundle manifest
+    flow must have no sh blockers (frontend/sh_target.py); `from_bundle` when it comes from a bundle manifest
     (ir.RUN_ENV then names the bundle's folder). The script sources the runtime the dist
     ships (runtime.DIST_PATH), or with `single_file` holds it."""
-    assert not blockers(flow), flow.id
     return _template().render(
         compiler_version=__version__,
         source_comment=comment_text(flow.source),

@@ -1,14 +1,14 @@
-"""Which flows can become shell scripts: `blockers()` says what stands in the way (the
+"""Which flows can become shell scripts (a check of the front end, on the IR): `blockers()` says what stands in the way (the
 step types, templates, ids and `when` forms the sh target cannot express)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from aetherflow_compiler.ir import nodes as ir
+from aetherflow_compiler.ir.nodes import templates_at, templates_in
 from aetherflow_compiler.ir.template import Template
 from aetherflow_compiler.ir.when import BoolOp, Compare, JobOutput, Literal, Not, WhenExpr
 
@@ -97,10 +97,6 @@ def _step_blockers(step: ir.Step | ir.Map, path: tuple[Any, ...], allow_lock: bo
     return out
 
 
-# Roots whose value is a string: the env snapshot, the run's ids, the job's id.
-TEXT_ROOTS = ("env", "flow_id", "run_id")
-
-
 def _ref_problem(template: Template, section: str) -> str | None:
     """Why the sh target cannot resolve one of a template's references, or None."""
     for ref in template.refs:
@@ -118,23 +114,6 @@ def _ref_problem(template: Template, section: str) -> str | None:
             return (f"template '{{{{{ref.dotted}}}}}' reads a whole result, a whole job or a nested value, "
                     "which the sh target does not resolve")
     return None
-
-
-def templates_at(value: ir.Value, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], Template]]:
-    """Every template in a value that reads something, with its path in the YAML document."""
-    if isinstance(value, Template):
-        if value.refs:
-            yield path, value
-    elif isinstance(value, ir.Seq):
-        for n, item in enumerate(value.items):
-            yield from templates_at(item, path + (n,))
-    elif isinstance(value, ir.Map):
-        for key, item in value.entries:
-            yield from templates_at(item, path + (key,))
-
-
-def templates_in(value: ir.Value) -> Iterator[Template]:
-    return (template for _, template in templates_at(value, ()))
 
 
 def _template_blockers(value: ir.Value, path: tuple[Any, ...], roots: tuple[str, ...], where: str) -> list[Blocker]:
