@@ -6,6 +6,7 @@ $AETHERFLOW_ORACLE_PYTHON) and run it as a separate program.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import venv
@@ -28,15 +29,21 @@ def oracle_python() -> str:
     python = home / "bin" / "python"
     marker = home / ".installed"
     wanted = "\n".join((ENGINE, *EXTRAS)) + "\n"
-    if not marker.exists():
-        venv.EnvBuilder(with_pip=True, clear=True).create(home)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", ENGINE],
-                       check=True)
-        marker.write_text(ENGINE + "\n")
-    if marker.read_text() != wanted:
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *EXTRAS],
-                       check=True)
-        marker.write_text(wanted)
+    if marker.exists() and marker.read_text() == wanted:
+        return str(python)
+    # Several test processes (pytest -n) may get here at once: one installs, the others wait.
+    home.parent.mkdir(parents=True, exist_ok=True)
+    with open(home.parent / f"{home.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not marker.exists():
+            venv.EnvBuilder(with_pip=True, clear=True).create(home)
+            subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", ENGINE],
+                           check=True)
+            marker.write_text(ENGINE + "\n")
+        if marker.read_text() != wanted:
+            subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                            *EXTRAS], check=True)
+            marker.write_text(wanted)
     return str(python)
 
 

@@ -3,12 +3,15 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import socket
 import sqlite3
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -23,6 +26,89 @@ EXAMPLES = ROOT / "examples"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", help="rewrite golden expected files")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if (config.getoption("--update-golden") and getattr(config.option, "numprocesses", None)
+            and not hasattr(config, "workerinput")):
+        raise pytest.UsageError("--update-golden rewrites the golden files that other tests read: "
+                                "run it in one process (without -n)")
+
+
+# --- what each test needs -------------------------------------------------------------------
+# Every test gets exactly one of three markers, so `-m` can pick a loop (make quick: -m unit):
+#   unit     in-process only: the CLI through CliRunner, the compiler's and runtime's functions;
+#            no program started, no server. Needs nothing but the virtual environment.
+#   e2e      starts programs: compiled artifacts, shells, the engine, pip, git, dot...
+#   servers  starts a real peer on loopback (tests/peers.py: PostgreSQL, SMTP, SFTP, HTTP(S)).
+# A test's own marker wins; otherwise a server fixture makes it `servers`, a module below (or
+# the conformance/reliability/fuzz markers) `e2e`, and anything else is `unit`. A unit test
+# that starts a program or listens on a socket fails, naming the marker it needs, so the
+# markers stay true as tests change.
+KINDS = ("unit", "e2e", "servers")
+SERVER_FIXTURES = frozenset({"postgres_url", "smtp_server", "smtp_tls_server", "sftp_server", "own_server",
+                             "http_server", "https_server", "bundle_api"})
+E2E_MODULES = frozenset({
+    "test_airgap", "test_archive_drivers", "test_bench", "test_bundles", "test_bytecode", "test_ci_recipes",
+    "test_compile_reports", "test_connector_exasol", "test_connector_rest", "test_engine_compat",
+    "test_hostile_environment", "test_metrics_textfile", "test_migration_guide", "test_pre_commit_hooks",
+    "test_runtime_process", "test_runtime_semantics", "test_runtime_state", "test_schedule",
+    "test_secrets_and_profiles", "test_sh_target", "test_state_postgres", "test_step_db", "test_step_excel",
+    "test_step_mail", "test_step_sftp", "test_step_smb", "test_step_zip", "test_wheel",
+})
+E2E_MARKERS = frozenset({"conformance", "reliability", "fuzz"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        own = {mark.name for mark in item.iter_markers()}
+        if own & set(KINDS):
+            continue
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            kind = "servers"
+        elif own & E2E_MARKERS or item.path.stem in E2E_MODULES:
+            kind = "e2e"
+        else:
+            kind = "unit"
+        item.add_marker(kind)
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_stay_in_process(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test marked `unit` may neither start a program nor listen on a socket."""
+    if request.node.get_closest_marker("unit") is None:
+        return
+    popen_init = subprocess.Popen.__init__
+
+    def refuse_popen(self: subprocess.Popen, args: Any, *rest: Any, **kwargs: Any) -> None:  # type: ignore[type-arg]
+        # Programs started once per process whichever test comes first, not by the test's
+        # doing: the compiler's bytecode helper (its result is cached), ctypes.util's ldconfig
+        # or gcc, platform's uname.
+        if not _called_from(_helper_module):
+            self._child_created = False  # what Popen.__del__ looks at
+            pytest.fail(f"this unit test starts a program ({args!r}): mark it @pytest.mark.e2e, or list its "
+                        f"module in E2E_MODULES (tests/conftest.py)", pytrace=False)
+        popen_init(self, args, *rest, **kwargs)
+
+    def refuse_listen(self: socket.socket, *args: Any) -> None:
+        pytest.fail("this unit test starts a server: mark it @pytest.mark.servers", pytrace=False)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse_popen)
+    monkeypatch.setattr(socket.socket, "listen", refuse_listen)
+
+
+def _helper_module(name: str) -> bool:
+    return name in ("ctypes.util", "platform") or (name.startswith("aetherflow_compiler.")
+                                                    and name.endswith(".bytecode"))
+
+
+def _called_from(module: Callable[[str], bool]) -> bool:
+    frame = sys._getframe(2)
+    while frame is not None:
+        if module(str(frame.f_globals.get("__name__"))):
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
 
 
 @pytest.fixture(autouse=True, scope="session")

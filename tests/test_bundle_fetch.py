@@ -585,6 +585,7 @@ def test_rest_listed_sha256_that_does_not_match_is_af321(tmp_path: Path, bundle_
                              f"(listed {listed['sha256']}, content {sha(b'tampered: true' + bytes([10]))})")
 
 
+@pytest.mark.servers
 def test_rest_http_500_is_af320(tmp_path: Path) -> None:
     server: Iterator[HttpServer] = serve_http()
     http = next(server)

@@ -88,6 +88,7 @@ def test_a_broken_bundle_is_located_in_the_manifest(engine_project: Path) -> Non
     assert not (engine_project / "dist").exists()
 
 
+@pytest.mark.unit
 def test_local_demo_patterns_get_the_same_verdict_through_the_manifest(tmp_path: Path) -> None:
     """A bundle laid out like the engine's local demos (resources only in the profiles,
     zip inputs the built-in never reads): the same errors through --bundle-manifest as

@@ -119,6 +119,7 @@ def test_actionlint_catches_mistakes_in_the_workflow_and_its_scripts(tmp_path: P
     assert "shellcheck reported issue in this script: SC2086" in run.stdout
 
 
+@pytest.mark.unit
 def test_the_action_metadata_is_a_composite_action() -> None:
     action = load(ACTION)
     assert {"name", "description", "inputs", "outputs", "runs"} <= set(action)
@@ -156,6 +157,7 @@ def test_every_script_passes_shellcheck(tmp_path: Path) -> None:
         assert shellcheck(script, shell, tmp_path) == "", script
 
 
+@pytest.mark.unit
 def test_the_gitlab_job_keeps_what_the_archive_step_writes() -> None:
     (job,) = load(GITLAB).values()
     assert set(job) == {"image", "script", "artifacts"}
@@ -163,6 +165,7 @@ def test_the_gitlab_job_keeps_what_the_archive_step_writes() -> None:
     assert job["artifacts"]["paths"] == ["publish/dist.tar.gz", "publish/SHA256SUMS"]
 
 
+@pytest.mark.unit
 def test_the_page_shows_the_recipe_files_and_every_input() -> None:
     page = PAGE.read_text()
     for recipe in (WORKFLOW, ACTION_USAGE, GITLAB):

@@ -58,6 +58,7 @@ def test_manifest_describes_every_artifact_and_source(tmp_path: Path) -> None:
     assert manifest["runtime"]["sha256"] == runtime_sha256(runtime)
 
 
+@pytest.mark.e2e
 def test_only_the_step_implementations_in_use_are_vendored(project: Project) -> None:
     project.flow("only_items", "jobs:\n  - id: a\n    steps: [{id: c, type: check_items, inputs: {items: [x]}}]\n")
     vendored = sorted(p.name for p in (project.dist / "aetherflow_runtime" / "steps").glob("*.py"))
@@ -136,6 +137,7 @@ jobs:
     assert [n for n in registry.names() if registry.get(n).runtime is None] == []  # type: ignore[union-attr]
 
 
+@pytest.mark.e2e
 def test_single_file_artifact_runs_alone(project: Project, tmp_path: Path) -> None:
     project.write_flow("solo.yaml", project.header("solo") + """\
 jobs:
@@ -192,6 +194,7 @@ NASTY = [
 ]
 
 
+@pytest.mark.e2e
 def test_values_reach_the_process_byte_for_byte_and_never_execute(project: Project) -> None:
     dumper = "import json,os,sys; json.dump({'argv': sys.argv[1:], 'env': {k: v for k, v in os.environ.items() if k.startswith('V_')}}, open('seen.json', 'w'))"
     values = [*NASTY, "{{env.PAYLOAD}}", "prefix {{env.PAYLOAD}}"]
@@ -238,6 +241,7 @@ jobs:
     assert project.status("evil", "r1")["jobs"]["b"]["status"] == "SUCCESS"
 
 
+@pytest.mark.e2e
 def test_runtime_and_golden_artifacts_need_no_python_newer_than_3_8(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     assert run_cli(["compile", str(EXAMPLES / "flows"), "-o", str(dist)]).exit_code == 0
@@ -267,6 +271,7 @@ def test_runtime_modules_import_only_the_standard_library(module: str) -> None:
             assert (node.module or "").split(".")[0] in stdlib | {"__future__"}, node.module
 
 
+@pytest.mark.slow
 def test_inlined_runtime_defines_each_top_level_name_once() -> None:
     from aetherflow_compiler.codegen.runtime.package import amalgamate
 

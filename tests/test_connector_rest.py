@@ -269,6 +269,7 @@ def test_without_httpx_the_step_fails_naming_the_package(project: Project, http_
     assert http_server.seen == []
 
 
+@pytest.mark.unit
 def test_rest_module_is_vendored_only_when_used(project: Project) -> None:
     project.flow("plain", """\
         jobs:

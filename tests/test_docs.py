@@ -9,9 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT
 
 
+@pytest.mark.e2e
 def test_error_codes_page_is_generated_from_the_catalog() -> None:
     run = subprocess.run([sys.executable, "scripts/gen_error_codes_doc.py", "--check"],
                          cwd=ROOT, capture_output=True, text=True)
@@ -26,6 +29,7 @@ def test_every_code_is_on_the_page() -> None:
         assert f"### {code} " in page
 
 
+@pytest.mark.e2e
 def test_step_reference_pages_are_generated_from_the_schemas() -> None:
     run = subprocess.run([sys.executable, "scripts/gen_step_docs.py", "--check"],
                          cwd=ROOT, capture_output=True, text=True)
@@ -52,6 +56,7 @@ def test_the_compatibility_page_judges_every_code_with_its_severity() -> None:
         assert rows[code] == (entry.name, entry.severity.value), code
 
 
+@pytest.mark.e2e
 def test_the_getting_started_page_runs(tmp_path: Path) -> None:
     """Every `$` line after the install block exits 0 in a copy of examples/, and prints the
     lines shown under it (`...` stands for any text, such as a count of files that changes

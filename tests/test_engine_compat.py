@@ -12,6 +12,8 @@ import json
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from conftest import Project, run_cli
 
 
@@ -84,6 +86,7 @@ def test_plugins_replace_built_in_steps_and_connectors(project: Project) -> None
     assert outputs == {"files": ["a.zip", "b.zip"], "count": 2}
 
 
+@pytest.mark.unit
 def test_a_replaced_step_is_checked_against_the_plugin_not_the_built_in(project: Project) -> None:
     plugins = _plugins(project.root, REPLACING)
     project.write_flow("bad.yaml", project.header("bad", extra=textwrap.dedent("""\
@@ -100,6 +103,7 @@ def test_a_replaced_step_is_checked_against_the_plugin_not_the_built_in(project:
     assert "AF601" not in result.stdout  # the built-in's schema would also miss 'remote_dir'
 
 
+@pytest.mark.unit
 def test_steps_naming_undeclared_resources_fail_compiling_as_they_fail_the_engine(project: Project) -> None:
     """The pattern of the engine's local demos: resources only a profile names, zip
     inputs the built-in never reads, and a plugin step type spelt wrong."""

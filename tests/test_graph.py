@@ -269,6 +269,7 @@ def _dot(source: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([dot, "-Tsvg"], input=source, capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("flow", sorted(p.name for p in (EXAMPLES / "flows").glob("*.yaml")))
 def test_graphviz_accepts_every_example(flow: str) -> None:
     source = _graph(ROOT, f"examples/flows/{flow}", "--format", "dot")
@@ -277,6 +278,7 @@ def test_graphviz_accepts_every_example(flow: str) -> None:
     assert "<svg" in run.stdout
 
 
+@pytest.mark.e2e
 def test_graphviz_accepts_tricky_ids_and_labels(tmp_path: Path) -> None:
     _write(tmp_path, "tricky.yaml", TRICKY)
     run = _dot(_graph(tmp_path, "tricky.yaml", "--format", "dot"))
@@ -324,6 +326,7 @@ def test_an_unknown_format_is_a_usage_error(tmp_path: Path) -> None:
 # --- the docs ------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_the_graphs_page_shows_every_example_as_generated() -> None:
     run = subprocess.run([sys.executable, "scripts/gen_graph_docs.py", "--check"],
                          cwd=ROOT, capture_output=True, text=True)

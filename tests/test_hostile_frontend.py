@@ -220,6 +220,7 @@ def test_a_profile_value_480_lists_deep_is_af103_for_every_command(tmp_path: Pat
     assert "lists and mappings nest more than 100 levels deep" in _text(result)
 
 
+@pytest.mark.e2e
 def test_values_nested_to_the_limit_compile_and_run(project: Project) -> None:
     """The limit leaves room: a value 90 levels deep (in a step 5 levels deep) reaches the
     step in both targets."""
@@ -248,6 +249,7 @@ jobs:
 # --- 4. check_items' min_count: 2.0 -----------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_min_count_2_0_means_2_in_validate_and_both_targets(project: Project) -> None:
     """The engine reads min_count with int(): 2.0 is 2. The sh generator died on int('2.0')
     (and on 2.0 for the other integer settings, and on exit codes such as 0.0)."""

@@ -15,9 +15,11 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import Project
+from polling import text_of, wait_for
 
 Series = dict[str, dict[tuple[tuple[str, str], ...], float]]
 
@@ -194,10 +196,8 @@ def test_a_sigterm_interrupted_run_writes_the_running_job_and_step(project: Proj
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "AETHERFLOW_METRICS_TEXTFILE": str(prom)}
     proc = subprocess.Popen([sys.executable, "-I", "-S", str(project.dist / "term.py"), "run", "--run-id", "r1"],
                             stderr=subprocess.PIPE, text=True, env=env, cwd=project.root)
-    deadline = time.monotonic() + 10
-    while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)
+    wait_for(lambda: text_of(pid_file), timeout=10, what="the long step's pid file")
+    time.sleep(0.3)  # the behaviour: the step runs a while, and no metrics file is written meanwhile
     assert not prom.exists()  # written when the run ends, not before
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 128 + signal.SIGTERM
@@ -302,6 +302,7 @@ def test_a_run_that_never_started_writes_nothing(project: Project) -> None:
     assert prom.read_bytes() == written
 
 
+@pytest.mark.unit
 def test_label_values_with_backslashes_quotes_and_newlines_parse_back_unchanged() -> None:
     # Flow, job and step ids cannot hold a backslash or a line break today; the writer
     # escapes them anyway, so that the file stays valid whatever a later id allows.

@@ -336,6 +336,7 @@ EXPECTED_SPEC_ERRORS = {
 }
 
 
+@pytest.mark.e2e
 def test_every_name_of_the_api_works_in_an_artifact_without_pydantic(project: Project) -> None:
     plugins = _plugins(project.root)
     marker = _api_flow(project)
@@ -436,6 +437,7 @@ def test_every_name_of_the_api_works_in_an_artifact_without_pydantic(project: Pr
     assert out["wrapped"] == "wrapped\n" and out["wrapped_code"] == 0
 
 
+@pytest.mark.e2e
 def test_star_import_gives_the_engines_all(project: Project) -> None:
     plugins = project.root / "plugins"
     plugins.mkdir()

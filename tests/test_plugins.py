@@ -7,6 +7,7 @@ import os
 import textwrap
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from aetherflow_compiler.cli.commands import cli
@@ -109,6 +110,7 @@ def _cli(args: list[str], env: dict[str, str]) -> CliResult:
     return CliResult(result.exit_code, result.stdout, result.stderr)
 
 
+@pytest.mark.e2e
 def test_engine_style_plugin_is_vendored_and_runs_with_the_standard_library_only(project: Project) -> None:
     plugins = _plugins(project.root)
     _greet_flow(project)
@@ -260,6 +262,7 @@ def test_output_is_the_same_from_another_directory_and_path(tmp_path: Path) -> N
     assert outputs[0] == outputs[1]
 
 
+@pytest.mark.e2e
 def test_plugins_in_subdirectories_load_in_the_engines_order(project: Project) -> None:
     order_file = project.root / "order.txt"
     plugins = _plugins(project.root, {
@@ -275,6 +278,7 @@ def test_plugins_in_subdirectories_load_in_the_engines_order(project: Project) -
     assert order_file.read_text() == "a/z\nb\n"
 
 
+@pytest.mark.e2e
 def test_with_lock_around_a_plugin_step(project: Project) -> None:
     plugins = _plugins(project.root)
     project.write_flow("locked.yaml", project.header("locked") + textwrap.dedent("""\

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Project, alive, statuses
+from polling import text_of, wait_for
 
 
 def _outputs(project: Project, flow_id: str, run_id: str = "r1", job: str = "a") -> dict:  # type: ignore[type-arg]
@@ -91,8 +92,7 @@ def test_timeout_kills_the_whole_process_group(project: Project) -> None:
     assert time.monotonic() - started < 15
     assert "timed out after 1s" in proc.stderr
     pid = int((project.work / "slow" / "a" / "r1" / "artifacts" / "child.pid").read_text())
-    time.sleep(0.2)
-    assert not alive(pid), "the background grandchild survived the timeout"
+    wait_for(lambda: not alive(pid), timeout=5, what="the background grandchild to end after the timeout")
 
 
 def test_retries_on_listed_exit_codes_with_backoff(project: Project) -> None:
@@ -266,14 +266,11 @@ def test_sigterm_to_the_artifact_kills_the_running_step(project: Project) -> Non
     proc = subprocess.Popen([sys.executable, "-I", "-S", str(project.dist / "term.py"), "run", "--run-id", "r1"],
                             stderr=subprocess.PIPE, text=True)
     pid_file = project.work / "term" / "a" / "r1" / "artifacts" / "step.pid"
-    deadline = time.monotonic() + 10
-    while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: text_of(pid_file), timeout=10, what="the step's pid file")
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 128 + signal.SIGTERM
     step_pid = int(pid_file.read_text())
-    time.sleep(0.2)
-    assert not alive(step_pid)
+    wait_for(lambda: not alive(step_pid), timeout=5, what="the step to end after SIGTERM")
     assert project.status("term", "r1")["status"] == "INTERRUPTED"
 
 
@@ -332,14 +329,11 @@ def test_sigterm_kills_the_step_and_a_held_lock_is_renewed_either_way(project: P
         """, extra="  locks: {scope: flow, ttl_seconds: 2}\n")
     proc = subprocess.Popen([sys.executable, "-I", "-S", str(project.dist / "term.py"), "run", "--run-id", "r1"],
                             stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 10
-    while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(3)  # past the 2 s TTL: only renewal while the step runs keeps the lock
+    wait_for(lambda: text_of(pid_file), timeout=10, what="the step's pid file")
+    time.sleep(3)  # the behaviour: past the 2 s TTL, only renewal while the step runs keeps the lock
     project.run("term", "run", "--run-id", "r2", check_exit=3)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 128 + signal.SIGTERM
     step_pid = int(pid_file.read_text())
-    time.sleep(0.2)
-    assert not alive(step_pid)
+    wait_for(lambda: not alive(step_pid), timeout=5, what="the step to end after SIGTERM")
     assert project.status("term", "r1")["status"] == "INTERRUPTED"

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Project, run_cli, statuses
+from polling import text_of, wait_for
 
 RESUMABLE = """\
 jobs:
@@ -85,9 +86,7 @@ def test_kill_9_mid_run_then_resume(project: Project) -> None:
     proc = subprocess.Popen([sys.executable, "-I", "-S", str(project.dist / "crashy.py"), "run", "--run-id", "r1"],
                             stderr=subprocess.DEVNULL)
     ledger = project.work / "crashy" / "ledger"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and (not ledger.exists() or len(ledger.read_text().split()) < 8):
-        time.sleep(0.01)
+    wait_for(lambda: len(text_of(ledger).split()) >= 8, timeout=20, what="8 steps in the ledger")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     with sqlite3.connect(project.state("crashy")) as conn:
@@ -115,9 +114,7 @@ def test_flow_lock_makes_a_concurrent_run_exit_3(project: Project) -> None:
     holder = subprocess.Popen([sys.executable, "-I", "-S", str(project.dist / "locked.py"), "run", "--run-id", "one"],
                               stderr=subprocess.DEVNULL)
     started = project.work / "locked" / "started"
-    deadline = time.monotonic() + 10
-    while not started.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_for(started.exists, timeout=10, what="the holder's step to start")
     loser = project.run("locked", "run", "--run-id", "two", check_exit=3)
     assert "flow lock" in loser.stderr or "lock_held" in loser.stderr
     assert holder.wait(timeout=30) == 0
@@ -130,10 +127,8 @@ def test_a_held_lock_is_renewed_while_its_holder_runs(project: Project) -> None:
     holder = subprocess.Popen([sys.executable, "-I", "-S", str(project.dist / "renew.py"), "run", "--run-id", "one"],
                               stderr=subprocess.DEVNULL)
     started = project.work / "renew" / "started"
-    deadline = time.monotonic() + 10
-    while not started.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(3.5)  # past the 2 s TTL: only renewal keeps the lock
+    wait_for(started.exists, timeout=10, what="the holder's step to start")
+    time.sleep(3.5)  # the behaviour: past the 2 s TTL, only renewal keeps the lock
     project.run("renew", "run", "--run-id", "two", check_exit=3)
     assert holder.wait(timeout=30) == 0
 

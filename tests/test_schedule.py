@@ -66,6 +66,7 @@ def test_systemd_analyze_is_there() -> None:
     assert shutil.which("systemd-analyze"), "install the Debian package systemd (scripts/ensure-test-servers.sh)"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("case", SCHEDULE_CASES, ids=lambda p: p.name)
 def test_every_kubernetes_manifest_passes_the_schemas(case: Path) -> None:
     manifests = sorted((case / "expected" / "schedule" / "kubernetes").glob("*.yaml"))
@@ -93,6 +94,7 @@ def _project(tmp_path: Path, scheduler: str) -> Path:
     return tmp_path
 
 
+@pytest.mark.unit
 def test_items_must_name_compiled_flows_and_their_jobs(tmp_path: Path) -> None:
     project = _project(tmp_path, """\
         timezone: UTC
@@ -110,6 +112,7 @@ def test_items_must_name_compiled_flows_and_their_jobs(tmp_path: Path) -> None:
     assert not (project / "dist").exists()
 
 
+@pytest.mark.unit
 def test_invalid_cron_stops_the_compile_with_a_located_error(tmp_path: Path) -> None:
     project = _project(tmp_path, """\
         timezone: Mars/Olympus
@@ -146,6 +149,7 @@ def test_crontab_commands_are_quoted_and_percent_signs_escaped(tmp_path: Path) -
     assert "ExecStart=/usr/bin/python3 -I -S '/srv/my dist%%1/a.py' run --job extract" in service
 
 
+@pytest.mark.unit
 def test_schedule_explain_prints_the_next_times_in_the_timezone() -> None:
     case = GOLDEN / "compile" / "schedule"
     result = run_cli(["schedule", "explain", "scheduler.yaml", "-n", "2", "--from", "2026-03-28T12:00"], cwd=case)
@@ -160,12 +164,14 @@ def test_schedule_explain_prints_the_next_times_in_the_timezone() -> None:
     assert "AF807" in result.stderr and "AF808" not in result.stderr
 
 
+@pytest.mark.unit
 def test_schedule_explain_refuses_a_flow_file() -> None:
     result = run_cli(["schedule", "explain", str(GOLDEN / "compile" / "schedule" / "flows" / "report.yaml")])
     assert result.exit_code == 2
     assert "AF100 schedule explain needs one scheduler file" in result.stdout
 
 
+@pytest.mark.unit
 def test_item_names_for_files_and_units_are_unique() -> None:
     from aetherflow_compiler.schedule.model import schedule_of
 

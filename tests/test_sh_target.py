@@ -19,6 +19,7 @@ from test_compile import NASTY
 
 from aetherflow_compiler.codegen import sh
 from conftest import ROOT, Project, alive, run_cli
+from polling import wait_for
 
 SHELLS = [("dash",), ("bash", "--posix"), ("busybox", "sh")]
 SHELLCHECK = str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "shellcheck")
@@ -267,8 +268,7 @@ def test_a_timeout_stops_the_program_its_children_and_a_term_ignorer(project: Pr
     assert run.returncode == 1 and "error=external.process timed out after 1s" in run.stderr, run.stderr
     assert time.monotonic() - started < 10  # the deadline, then the grace, then KILL
     pid = int((project.work / "slow" / "a" / "r1" / "artifacts" / "child.pid").read_text())
-    time.sleep(0.2)
-    assert not alive(pid), "the background grandchild survived the timeout"
+    wait_for(lambda: not alive(pid), timeout=5, what="the background grandchild to end after the timeout")
 
 
 @pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
@@ -1067,9 +1067,7 @@ def test_a_run_stopped_by_sigterm_while_a_watched_step_runs(project: Project, sh
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(project.root)}
     with subprocess.Popen([*shell, str(project.dist / "stop.sh"), "run", "--run-id", "r1"], env=env,
                           cwd=project.root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as run:
-        deadline = time.monotonic() + 30
-        while not started.exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(started.exists, what="the step to start")
         run.send_signal(15)
         _out, err = run.communicate(timeout=60)
     assert run.returncode == 143, err

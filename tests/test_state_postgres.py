@@ -22,6 +22,7 @@ import pytest
 
 from conftest import Project
 from peers import PgServer
+from polling import wait_for
 
 LOCKED_FLOW = """\
 jobs:
@@ -167,12 +168,10 @@ jobs:
 """, database, count=3, locks="{ttl_seconds: 2}")
     proc = subprocess.Popen(a.command("relay", "run", "--run-id", "r1"), env={**a.env, "NAP": "60"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=a.root, start_new_session=True)
-    deadline = time.monotonic() + 30
-    while not (marks / "slow").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for((marks / "slow").exists, what="the slow step to start")
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    time.sleep(3)  # the job lock's TTL passes
+    time.sleep(3)  # the behaviour: the job lock's 2 s TTL passes
     resumed = b.run("relay", "run", "--run-id", "r1", env={"NAP": "0"})
     assert resumed.returncode == 0, resumed.stderr
     assert (marks / "first").read_text() == "x\n"  # the done step did not run again
@@ -229,10 +228,7 @@ jobs:
 
 
 def _when_marked(path: Path) -> None:
-    deadline = time.monotonic() + 30
-    while not path.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert path.exists()
+    wait_for(path.exists, what=str(path))
 
 
 def test_a_server_restart_during_a_run_is_ridden_out(project: Project, own_server: PgServer, tmp_path: Path) -> None:

@@ -158,6 +158,7 @@ def test_options_that_do_not_go_together_are_usage_errors(project: Project) -> N
     assert not project.dist.exists()
 
 
+@pytest.mark.e2e
 def test_vendored_packages_load_only_where_needed_after_the_standard_library(project: Project) -> None:
     project.write_flow("xl.yaml", project.header("xl") + EXCEL_FLOW)
     project.write_flow("p.yaml", project.header("p") + PLAIN_FLOW)
@@ -221,6 +222,7 @@ def _tree(root: Path) -> dict[str, bytes]:
             if p.is_file() and "__pycache__" not in p.parts}
 
 
+@pytest.mark.e2e
 def test_verify_names_each_changed_missing_or_extra_file(project: Project) -> None:
     project.write_flow("p.yaml", project.header("p") + PLAIN_FLOW)
     project.compile()
@@ -236,6 +238,7 @@ def test_verify_names_each_changed_missing_or_extra_file(project: Project) -> No
                                            "  missing: aetherflow_runtime/results.py", "  extra: notes.txt"]
 
 
+@pytest.mark.e2e
 def test_the_archive_is_the_same_from_any_path_and_checks_with_sha256sum(project: Project) -> None:
     project.write_flow("p.yaml", project.header("p") + PLAIN_FLOW)
     archives = []
@@ -338,6 +341,7 @@ def test_an_archive_inside_the_output_or_with_check_is_refused(project: Project)
     assert not project.dist.exists()
 
 
+@pytest.mark.e2e
 def test_verify_with_a_damaged_runtime_or_an_unreadable_file(project: Project) -> None:
     project.write_flow("p.yaml", project.header("p") + PLAIN_FLOW)
     project.compile()

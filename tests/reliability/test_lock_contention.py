@@ -14,6 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from conftest import Project, alive
+from polling import text_of, wait_for
 
 pytestmark = pytest.mark.reliability
 RUNS = 16
@@ -103,9 +104,7 @@ jobs:
     env = {"PATH": "/usr/bin:/bin", "P": str(pid_file)}
     holder = subprocess.Popen([sys.executable, "-I", "-S", str(project.dist / "held.py"), "run", "--run-id", "holder"],
                               env=env, stderr=subprocess.DEVNULL, cwd=project.root)
-    deadline = time.monotonic() + 10
-    while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_for(lambda: text_of(pid_file), timeout=10, what="the holder's pid file")
     holder.send_signal(signal.SIGKILL)
     holder.wait()
     child = int(pid_file.read_text())
@@ -114,7 +113,7 @@ jobs:
     assert not alive(holder.pid)
     killed_at = time.monotonic()
     project.run("held", "run", "--run-id", "early", env={**env, "P": str(project.root / "early.pid")}, check_exit=3)
-    time.sleep(max(0.0, 2.5 - (time.monotonic() - killed_at)))
+    time.sleep(max(0.0, 2.5 - (time.monotonic() - killed_at)))  # the behaviour: the 2 s TTL runs out
     quick = project.flows / "held.yaml"
     quick.write_text(quick.read_text().replace("sleep 60", "true"))
     project.compile()

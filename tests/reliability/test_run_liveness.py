@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Project
+from polling import wait_for
 
 pytestmark = pytest.mark.reliability
 ROUNDS = 20
@@ -140,11 +141,9 @@ def _start_together(project: Project, commands: list[tuple[list[str], dict[str, 
             gate = [': > "$0"; read go < "$1"; shift; exec "$@"', str(ready), str(fifo), *argv]
             procs.append(subprocess.Popen(["sh", "-c", *gate], env=env, stdout=subprocess.PIPE,
                                           stderr=subprocess.PIPE, text=True, cwd=project.root))
-        deadline = time.monotonic() + 30
-        while not all(fifo.with_name(f"{fifo.name}.ready{n}").exists() for n in range(len(commands))):
-            assert time.monotonic() < deadline, "the racers did not start"
-            time.sleep(0.005)
-        time.sleep(0.02)  # each is in its read now
+        wait_for(lambda: all(fifo.with_name(f"{fifo.name}.ready{n}").exists() for n in range(len(commands))),
+                 interval=0.005, what="the racers to start")
+        time.sleep(0.02)  # each is in its read now (nothing to poll: a read that blocks leaves no trace)
         os.write(writer, b"go\n" * len(commands))
     finally:
         os.close(writer)
@@ -227,7 +226,7 @@ def test_a_second_process_of_a_live_run_is_refused_before_it_writes_anything(pro
                               stderr=subprocess.PIPE, text=True, cwd=project.root)
     try:
         _wait_for(project.root / "holding", holder)
-        time.sleep(1.1)  # a write by the second process would change a second-resolution time
+        time.sleep(1.1)  # the behaviour: a write by the second process would change a second-resolution time
         before = kind.snapshot("held")
         work_before = _tree(project.work)
         second_argv = kind.argv("held", "run", "--run-id", "nightly")

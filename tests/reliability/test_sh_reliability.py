@@ -18,6 +18,7 @@ from test_crash_resume import LEDGER_JOBS, STEPS, ledger_counts
 from test_lock_contention import FLOW_LOCK_JOBS, WITH_LOCK_JOBS, race
 
 from conftest import Project
+from polling import pids_with_env, wait_for
 
 pytestmark = pytest.mark.reliability
 KILLS = 25
@@ -80,7 +81,10 @@ def test_kill_9_at_random_points_then_resume(project: Project, backend: str) -> 
             killed_mid_run += 1
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        time.sleep(0.15)  # the step the shell was waiting for finishes on its own
+        # The step the shell was waiting for finishes on its own: no process is left with the
+        # shell's environment (its subshells) or the step's (L).
+        wait_for(lambda: not pids_with_env(f"LEDGER={ledger}") and not pids_with_env(f"L={ledger}"),
+                 timeout=10, what="the killed run's subshells and step to end")
         counts_after = ledger_counts(ledger)
         for step_id in done_before:  # recorded as done: it never runs again
             assert counts_after[step_id] == counts_before[step_id], step_id
@@ -140,10 +144,8 @@ jobs:
     # A run holding the flow lock is killed -9: its lock file stays behind.
     dead = subprocess.Popen(_sh(project, "stale", "run", "--run-id", "dead"), env={**env, "T": "5"},
                             cwd=project.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not (locks.exists() and any(
-            p.suffix == ".lock" and p.read_text() for p in locks.iterdir())):
-        time.sleep(0.01)
+    wait_for(lambda: locks.exists() and any(p.suffix == ".lock" and p.read_text() for p in locks.iterdir()),
+             timeout=10, what="the run's flow lock")
     dead.send_signal(signal.SIGKILL)
     dead.wait()
     [lock] = [p for p in locks.iterdir() if p.suffix == ".lock"]
@@ -155,7 +157,7 @@ jobs:
     assert blocked.returncode == 3, blocked.stderr
     # Nothing renews it any more (the run's keeper stops when the run is gone)...
     lease = lock.read_text()
-    time.sleep(3)
+    time.sleep(3)  # the behaviour: a while in which nothing may touch the lock
     assert lock.read_text() == lease
     # ...so it expires, and the next run takes it over, runs, and releases it.
     while int(expires) >= int(time.time()):
