@@ -4,7 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint docs unit venv clean
+# pytest-xdist: one test process per core; PYTEST_WORKERS=0 runs everything in this process.
+PYTEST_WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal
+
+.PHONY: demo test quick tests lint docs venv clean
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +33,13 @@ $(MYPY_PY38_STAMP): $(STAMP)
 demo: $(STAMP)
 	BIN=$(BIN) sh scripts/demo.sh
 
-## test: set up, lint, type-check and run every test
-test: $(STAMP) lint docs unit
+## test: set up, lint, type-check, build the docs and run every test (.ci/run runs this)
+test: $(STAMP) lint docs tests
+
+## quick: the inner loop: the unit tests (in-process: no program, no server; not the slow
+## ones) on every core, in well under a minute; needs nothing but the virtual environment
+quick: $(STAMP)
+	$(PYTEST) -q -m 'unit and not slow'
 
 lint: $(STAMP) $(MYPY_PY38_STAMP)
 	$(BIN)/ruff check aetherflow_compiler tests
@@ -45,9 +54,10 @@ docs: $(STAMP)
 	@site=$$(mktemp -d) && NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir "$$site"; \
 	status=$$?; rm -rf "$$site"; exit $$status
 
-unit: $(STAMP)
+## tests: every test (unit, e2e, servers, slow, conformance, reliability, fuzz) on every core
+tests: $(STAMP)
 	sh scripts/ensure-test-servers.sh
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 clean:
 	rm -rf $(VENV) build site *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -290,7 +290,7 @@ def sftp_server(tmp_path: Path) -> Iterator[SftpServer]:
     key_file.write_bytes(client_key.export_private_key("openssh"))
     key_file.chmod(0o600)
     user, password = "etl", "sftp-pw"
-    with serving_sftp(root, user, password, client_key, free_port()) as (port, host_key):
+    with serving_sftp(root, user, password, client_key) as (port, host_key):  # port 0: no race for a free one
         algorithm, blob = host_key.export_public_key("openssh").decode().split()[:2]
         line = f"[127.0.0.1]:{port} {algorithm} {blob}"
         yield SftpServer("127.0.0.1", port, root, user, password, line, key_file)

@@ -8,7 +8,6 @@ behaviour under test (a lock's TTL running out, a step that must take time) stay
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,19 +37,3 @@ def text_of(path: Path) -> str:
     except FileNotFoundError:
         return ""
 
-
-def pids_with_env(entry: str) -> list[int]:
-    """The processes (of any parent) whose environment holds `entry` ("NAME=value"): how
-    a test finds the orphans of a runner it killed."""
-    wanted = entry.encode()
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/environ", "rb") as fh:
-                if wanted in fh.read().split(b"\0"):
-                    found.append(int(name))
-        except OSError:  # gone meanwhile, or not ours to read
-            continue
-    return found

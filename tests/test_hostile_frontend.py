@@ -383,6 +383,7 @@ def test_diagnostics_are_deduplicated_in_linear_time() -> None:
     assert len(diagnostics.items) == 12_001
 
 
+@pytest.mark.slow
 def test_a_flow_with_12000_errors_is_reported_in_seconds(tmp_path: Path) -> None:
     lines = ["version: 1", "flow: {id: many}", "jobs:", "  - id: a", "    steps:"]
     for n in range(6000):
@@ -481,6 +482,7 @@ def test_explain_json_holds_dates_and_nan_as_text(tmp_path: Path) -> None:
                       "config.timeout": 5}
 
 
+@pytest.mark.slow
 def test_a_job_of_30000_steps_that_read_each_other_validates_in_seconds(tmp_path: Path) -> None:
     """Each `steps.X` token searched the job's steps: 45 s for this flow."""
     steps = ",".join(f"{{id: s{n}, type: external.process, inputs: {{command: [echo, '{{{{steps.s{n - 1}.stdout}}}}']}}}}"
@@ -494,6 +496,7 @@ def test_a_job_of_30000_steps_that_read_each_other_validates_in_seconds(tmp_path
     assert "hint: earlier steps of this job: (none)" in result.stdout
 
 
+@pytest.mark.slow
 def test_thousands_of_cycles_and_unknown_names_give_a_bounded_report(tmp_path: Path) -> None:
     """Every job depends on the first, which depends on the last: 3,000 cycles of up to
     3,000 jobs, each printed in full (42 million characters), and hints that listed every

@@ -18,7 +18,7 @@ from test_crash_resume import LEDGER_JOBS, STEPS, ledger_counts
 from test_lock_contention import FLOW_LOCK_JOBS, WITH_LOCK_JOBS, race
 
 from conftest import Project
-from polling import pids_with_env, wait_for
+from polling import wait_for
 
 pytestmark = pytest.mark.reliability
 KILLS = 25
@@ -81,10 +81,10 @@ def test_kill_9_at_random_points_then_resume(project: Project, backend: str) -> 
             killed_mid_run += 1
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        # The step the shell was waiting for finishes on its own: no process is left with the
-        # shell's environment (its subshells) or the step's (L).
-        wait_for(lambda: not pids_with_env(f"LEDGER={ledger}") and not pids_with_env(f"L={ledger}"),
-                 timeout=10, what="the killed run's subshells and step to end")
+        # The step the shell was waiting for finishes on its own, and so does the subshell that
+        # ran it, writing its record. Not polled: the run's lease keeper lives on beside them
+        # (until its next renewal, TTL/3 later), so "no process of the run left" never comes.
+        time.sleep(0.15)
         counts_after = ledger_counts(ledger)
         for step_id in done_before:  # recorded as done: it never runs again
             assert counts_after[step_id] == counts_before[step_id], step_id
