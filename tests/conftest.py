@@ -36,7 +36,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 # --- what each test needs -------------------------------------------------------------------
-# Every test gets exactly one of three markers, so `-m` can pick a loop (make quick: -m unit):
+# Every test gets exactly one of three markers, so `-m` can pick a loop (make quick: -m unit,
+# leaving out the slow ones too; tests/test_markers.py checks this):
 #   unit     in-process only: the CLI through CliRunner, the compiler's and runtime's functions;
 #            no program started, no server. Needs nothing but the virtual environment.
 #   e2e      starts programs: compiled artifacts, shells, the engine, pip, git, dot...
