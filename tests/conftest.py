@@ -53,9 +53,9 @@ E2E_MODULES = frozenset({
     "test_airgap", "test_archive_drivers", "test_bench", "test_bundles", "test_bytecode", "test_ci_recipes",
     "test_compile_reports", "test_connector_exasol", "test_connector_rest", "test_engine_compat",
     "test_hostile_environment", "test_metrics_textfile", "test_migration_guide", "test_pre_commit_hooks",
-    "test_runtime_process", "test_runtime_semantics", "test_runtime_state", "test_schedule",
-    "test_secrets_and_profiles", "test_sh_target", "test_state_postgres", "test_step_db", "test_step_excel",
-    "test_step_mail", "test_step_sftp", "test_step_smb", "test_step_zip", "test_wheel",
+    "test_runtime_process", "test_runtime_semantics", "test_runtime_state", "test_runtime_types",
+    "test_schedule", "test_secrets_and_profiles", "test_sh_target", "test_state_postgres", "test_step_db",
+    "test_step_excel", "test_step_mail", "test_step_sftp", "test_step_smb", "test_step_zip", "test_wheel",
 })
 E2E_MARKERS = frozenset({"conformance", "reliability", "fuzz"})
 
