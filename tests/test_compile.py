@@ -162,6 +162,30 @@ jobs:
     assert "import aetherflow_runtime" not in source
 
 
+@pytest.mark.e2e
+@pytest.mark.parametrize("single_file", [False, True], ids=["dist", "single_file"])
+def test_a_flow_named_like_a_standard_module_shadows_nothing(project: Project, single_file: bool) -> None:
+    """dist/json.py, dist/email.py ... must not stand in for the modules the runtime (and
+    the steps' connectors) import: every flow of the dist runs, with and without -I, from
+    any folder."""
+    body = """\
+jobs:
+  - id: a
+    steps:
+      - {id: c, type: check_items, inputs: {items: "x,y"}, outputs: {n: "{{result.count}}"}}
+"""
+    names = ["json", "re", "email", "logging", "types", "orders"]
+    for name in names:
+        project.write_flow(f"{name}.yaml", project.header(name) + body)
+    project.compile(*(["--single-file"] if single_file else []))
+    for name in names:
+        for flags in (["-S"], ["-I", "-S"]):
+            proc = subprocess.run([sys.executable, *flags, str(project.dist / f"{name}.py"), "run", "--run-id", "r1"
+                                   + "".join(flags)], capture_output=True, text=True, cwd=project.dist)
+            assert proc.returncode == 0, (name, flags, proc.stderr)
+            assert f"run r1{''.join(flags)} of {name}: SUCCESS" in proc.stdout + proc.stderr
+
+
 def test_artifacts_are_black_formatted_and_executable(tmp_path: Path) -> None:
     import black
 

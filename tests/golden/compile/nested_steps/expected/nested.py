@@ -11,14 +11,19 @@
 import os
 import sys
 
-# The runtime is vendored next to this script; -I (isolated mode) does not add our folder.
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The runtime is vendored next to this script. Its folder goes at the end of sys.path,
+# after the standard library, so that a flow script named like a standard module
+# (json.py) shadows nothing: Python put the folder first (-I, isolated mode, does not).
+DIST = os.path.dirname(os.path.realpath(__file__))
+if sys.path and os.path.realpath(sys.path[0] or ".") == DIST:
+    del sys.path[0]
+sys.path.append(DIST)
 if sys.argv[1:] == ["verify"]:
     # verify.py alone, from source: it needs none of the runtime package, so it names
     # the damaged files even when that package cannot be imported.
     import runpy
 
-    verifier = os.path.join(sys.path[0], "aetherflow_runtime", "verify.py")
+    verifier = os.path.join(DIST, "aetherflow_runtime", "verify.py")
     try:
         sys.exit(runpy.run_path(verifier)["report_dist"](__file__))
     except Exception as exc:  # the verifier itself is missing or damaged

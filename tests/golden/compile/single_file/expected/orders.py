@@ -10,7 +10,14 @@
 # 3 a flow or job lock is held by another run.
 from __future__ import annotations
 
+import os
 import sys
+
+# Python put this script's folder first on sys.path: a flow script beside it named like a
+# standard module (json.py) would shadow that module.
+DIST = os.path.dirname(os.path.realpath(__file__))
+if sys.path and os.path.realpath(sys.path[0] or ".") == DIST:
+    del sys.path[0]
 
 # ======== aetherflow_runtime "0.1.0", inlined (--single-file) ========
 # [golden] the runtime, inlined and checked against runtime_stub/ by the test:
