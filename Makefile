@@ -44,7 +44,7 @@ quick: $(STAMP)
 lint: $(STAMP) $(MYPY_PY38_STAMP)
 	$(BIN)/ruff check aetherflow_compiler tests
 	$(BIN)/ruff check --target-version py38 --select E,F,W,I,B --ignore E501 runtime_stub
-	$(BIN)/black --check --quiet --target-version py38 runtime_stub
+	$(BIN)/black --check --quiet .
 	$(BIN)/mypy
 	PYTHONPATH=$(MYPY_PY38) $(BIN)/python -m mypy --python-version 3.8 --strict runtime_stub
 

@@ -72,7 +72,9 @@ class CompileCache:
         return value if isinstance(value, dict) else None
 
     def put_json(self, kind: str, digest: str, value: dict[str, Any]) -> None:
-        self._put(self._path(kind, digest, ".json"), json.dumps(value, ensure_ascii=False, sort_keys=True))
+        self._put(
+            self._path(kind, digest, ".json"), json.dumps(value, ensure_ascii=False, sort_keys=True)
+        )
 
     def get_text(self, kind: str, digest: str) -> str | None:
         if not self.enabled:
@@ -112,7 +114,9 @@ class CompileCache:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data)
             os.replace(tmp, path)
-        except OSError:  # a cache that cannot be written (read-only, full, not a folder) is only a slower compile
+        except (
+            OSError
+        ):  # a cache that cannot be written (read-only, full, not a folder) is only a slower compile
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)

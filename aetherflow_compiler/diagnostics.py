@@ -29,7 +29,9 @@ class Diagnostic:
 
     def format_text(self) -> str:
         """One line per diagnostic (plus a hint line): control characters are escaped."""
-        head = f"{one_line(self.file)}:{self.line}:{self.column}: {self.code} {one_line(self.message)}"
+        head = (
+            f"{one_line(self.file)}:{self.line}:{self.column}: {self.code} {one_line(self.message)}"
+        )
         if self.hint:
             return f"{head}\n  hint: {one_line(self.hint)}"
         return head
@@ -61,7 +63,9 @@ class DiagnosticList:
     # What `items` holds, for a duplicate test in constant time (a linear one made a file
     # with 12,000 errors take half a minute). Rebuilt if `items` was changed directly.
     _seen: set[Diagnostic] = field(default_factory=set, repr=False, compare=False)
-    _synced: int = field(default=0, repr=False, compare=False)  # len(items) when _seen was last right
+    _synced: int = field(
+        default=0, repr=False, compare=False
+    )  # len(items) when _seen was last right
 
     def add(self, diag: Diagnostic) -> None:
         if diag.code not in CODES:  # a programming error, not a user error

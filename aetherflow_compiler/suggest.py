@@ -71,7 +71,10 @@ def hint_from(word: str, candidates: Collection[Any], label: str, empty: str = "
     however many candidates there are."""
     if len(candidates) > POOL_LIMIT:
         return f"{label}: {listing([str(c) for c in itertools.islice(candidates, LIST_LIMIT)], len(candidates))}"
-    return did_you_mean(word, candidates) or f"{label}: {listing(sorted(str(c) for c in candidates), empty=empty)}"
+    return (
+        did_you_mean(word, candidates)
+        or f"{label}: {listing(sorted(str(c) for c in candidates), empty=empty)}"
+    )
 
 
 def one_of(candidates: Iterable[str]) -> str:

@@ -27,7 +27,8 @@ def mapping(value: Any) -> dict[Any, Any]:
 
 def mapping_at(value: Any, *keys: Any) -> dict[Any, Any]:
     """The mapping found by following `keys` through mappings from `value`, else an empty
-    one: `mapping_at(doc, "flow", "state")` for `mapping(mapping(mapping(doc).get("flow")).get("state"))`."""
+    one: `mapping_at(doc, "flow", "state")` for `mapping(mapping(mapping(doc).get("flow")).get("state"))`.
+    """
     for key in keys:
         value = mapping(value).get(key)
     return mapping(value)

@@ -37,12 +37,32 @@ def oracle_python() -> str:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not marker.exists():
             venv.EnvBuilder(with_pip=True, clear=True).create(home)
-            subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", ENGINE],
-                           check=True)
+            subprocess.run(
+                [
+                    str(python),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    ENGINE,
+                ],
+                check=True,
+            )
             marker.write_text(ENGINE + "\n")
         if marker.read_text() != wanted:
-            subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                            *EXTRAS], check=True)
+            subprocess.run(
+                [
+                    str(python),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    *EXTRAS,
+                ],
+                check=True,
+            )
             marker.write_text(wanted)
     return str(python)
 

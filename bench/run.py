@@ -61,14 +61,20 @@ def timed(args: list[str], cwd: Path, env: dict[str, str], repeat: int) -> list[
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
-        proc = subprocess.run(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.run(
+            args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
         times.append(time.perf_counter() - started)
         if proc.returncode != 0:
-            raise SystemExit(f"benchmark command failed ({proc.returncode}): {' '.join(args)}\n{proc.stderr[-2000:]}")
+            raise SystemExit(
+                f"benchmark command failed ({proc.returncode}): {' '.join(args)}\n{proc.stderr[-2000:]}"
+            )
     return times
 
 
-def timed_in_turn(commands: list[list[str]], cwd: Path, env: dict[str, str], repeat: int) -> list[list[float]]:
+def timed_in_turn(
+    commands: list[list[str]], cwd: Path, env: dict[str, str], repeat: int
+) -> list[list[float]]:
     """Each command once, in turn, `repeat` times over: the times of each."""
     times: list[list[float]] = [[] for _ in commands]
     for _ in range(repeat):
@@ -84,20 +90,35 @@ def peak_rss_mb(args: list[str], cwd: Path, env: dict[str, str]) -> float:
     """Peak RSS of the command itself, as GNU time reports it (%M). A probe in Python
     cannot measure it: its child shares the probe's memory (vfork) until exec, and the
     kernel counts that memory as the child's peak."""
-    out = subprocess.run([GNU_TIME, "-f", "%M", *args], cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True, check=True)
+    out = subprocess.run(
+        [GNU_TIME, "-f", "%M", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
     return int(out.stderr.strip().splitlines()[-1]) / 1024.0
 
 
 def compile_seconds(python: str, script: Path, repeat: int) -> float:
     """Best time for `python` to compile `script` from source (what a start costs when no
     bytecode can be used)."""
-    probe = ("import sys, time; src = open(sys.argv[1], 'rb').read(); best = 1e9\n"
-             f"for _ in range({repeat}):\n"
-             "    t = time.perf_counter(); compile(src, sys.argv[1], 'exec'); best = min(best, time.perf_counter() - t)\n"
-             "print(best)")
-    return float(subprocess.run([python, "-I", "-S", "-c", probe, str(script)], capture_output=True, text=True,
-                                check=True).stdout)
+    probe = (
+        "import sys, time; src = open(sys.argv[1], 'rb').read(); best = 1e9\n"
+        f"for _ in range({repeat}):\n"
+        "    t = time.perf_counter(); compile(src, sys.argv[1], 'exec'); best = min(best, time.perf_counter() - t)\n"
+        "print(best)"
+    )
+    return float(
+        subprocess.run(
+            [python, "-I", "-S", "-c", probe, str(script)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
 
 
 def flow_yaml(flow_id: str, root: Path, steps: int) -> str:
@@ -112,7 +133,10 @@ def flow_yaml(flow_id: str, root: Path, steps: int) -> str:
         "  - id: main",
         "    steps:",
     ]
-    lines += [f"      - {{id: s{i}, type: external.process, inputs: {{command: [\"true\"]}}}}" for i in range(steps)]
+    lines += [
+        f'      - {{id: s{i}, type: external.process, inputs: {{command: ["true"]}}}}'
+        for i in range(steps)
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -124,19 +148,25 @@ def generated_flow(n: int) -> str:
             lines.append(f"    depends_on: [j{j - 1}]")
         lines.append("    steps:")
         for s in range(10):
-            lines.append(f"      - {{id: s{s}, type: external.process, "
-                         f"inputs: {{command: [echo, \"{{{{run_id}}}}\", \"{n}-{j}-{s}\"], timeout_seconds: 30}}}}")
+            lines.append(
+                f"      - {{id: s{s}, type: external.process, "
+                f'inputs: {{command: [echo, "{{{{run_id}}}}", "{n}-{j}-{s}"], timeout_seconds: 30}}}}'
+            )
     return "\n".join(lines) + "\n"
 
 
-def bench_runs(root: Path, fast: Path | None, repeat_hello: int, repeat_steps: int, repeat_sh: int
-               ) -> tuple[list[Row], dict[str, float]]:
+def bench_runs(
+    root: Path, fast: Path | None, repeat_hello: int, repeat_steps: int, repeat_sh: int
+) -> tuple[list[Row], dict[str, float]]:
     flows = root / "flows"
     flows.mkdir()
     (flows / "hello.yaml").write_text(flow_yaml("hello", root, 1))
     (flows / "steps100.yaml").write_text(flow_yaml("steps100", root, 100))
-    subprocess.run([AETHERFLOW, "compile", str(flows), "-o", str(root / "dist"), "--no-cache"], check=True,
-                   stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [AETHERFLOW, "compile", str(flows), "-o", str(root / "dist"), "--no-cache"],
+        check=True,
+        stderr=subprocess.DEVNULL,
+    )
     shell = root / "floor.sh"
     shell.write_text("#!/bin/sh\n" + "/bin/true\n" * 100)
     sh_dists = compile_sh_variants(root, fast)
@@ -151,61 +181,171 @@ def bench_runs(root: Path, fast: Path | None, repeat_hello: int, repeat_steps: i
     # Copied before any run: its only bytecode is what the compile shipped.
     cold = root / "cold"
     shutil.copytree(root / "dist", cold)
-    subprocess.run([AETHERFLOW, "compile", str(flows / "hello.yaml"), "-o", str(root / "cold-source"),
-                    "--no-bytecode", "--no-cache"], check=True, stderr=subprocess.DEVNULL)
-    subprocess.run([AETHERFLOW, "compile", str(flows / "hello.yaml"), "-o", str(root / "single"), "--single-file",
-                    "--no-cache"], check=True, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            AETHERFLOW,
+            "compile",
+            str(flows / "hello.yaml"),
+            "-o",
+            str(root / "cold-source"),
+            "--no-bytecode",
+            "--no-cache",
+        ],
+        check=True,
+        stderr=subprocess.DEVNULL,
+    )
+    subprocess.run(
+        [
+            AETHERFLOW,
+            "compile",
+            str(flows / "hello.yaml"),
+            "-o",
+            str(root / "single"),
+            "--single-file",
+            "--no-cache",
+        ],
+        check=True,
+        stderr=subprocess.DEVNULL,
+    )
     rows = []
-    for case, flow, repeat in (("hello", "hello", repeat_hello), ("100 steps", "steps100", repeat_steps)):
+    for case, flow, repeat in (
+        ("hello", "hello", repeat_hello),
+        ("100 steps", "steps100", repeat_steps),
+    ):
         script = str(root / "dist" / f"{flow}.py")
         steps = "1" if flow == "hello" else "100"
-        in_turn_py = [[python, "-I", "-S", script, "run"],
-                      [python, "-I", "-S", str(floor_py), steps, str(root / "floor.sqlite")]]
+        in_turn_py = [
+            [python, "-I", "-S", script, "run"],
+            [python, "-I", "-S", str(floor_py), steps, str(root / "floor.sqlite")],
+        ]
         if flow == "hello":
-            in_turn_py += [[python, "-I", "-S", "-B", str(cold / "hello.py"), "run"],
-                           [python, "-I", "-S", str(root / "single" / "hello.py"), "run"],
-                           [python, "-I", "-S", "-B", str(root / "cold-source" / "hello.py"), "run"]]
+            in_turn_py += [
+                [python, "-I", "-S", "-B", str(cold / "hello.py"), "run"],
+                [python, "-I", "-S", str(root / "single" / "hello.py"), "run"],
+                [python, "-I", "-S", "-B", str(root / "cold-source" / "hello.py"), "run"],
+            ]
         timed([python, "-I", "-S", script, "run"], root, env, 1)  # its __pycache__ is written once
         py_times = timed_in_turn(in_turn_py, root, env, repeat)
-        rows.append(Row(case, "compiled artifact", statistics.median(py_times[0]), repeat, "python3 -I -S, in turn"))
-        rows.append(Row(case, "Python script (floor)", statistics.median(py_times[1]), repeat,
-                        "python3 -I -S floor.py: subprocess + one SQLite commit per step, in turn"))
+        rows.append(
+            Row(
+                case,
+                "compiled artifact",
+                statistics.median(py_times[0]),
+                repeat,
+                "python3 -I -S, in turn",
+            )
+        )
+        rows.append(
+            Row(
+                case,
+                "Python script (floor)",
+                statistics.median(py_times[1]),
+                repeat,
+                "python3 -I -S floor.py: subprocess + one SQLite commit per step, in turn",
+            )
+        )
         if flow == "hello":
-            rows.append(Row(case, "compiled artifact, no writable __pycache__", statistics.median(py_times[2]),
-                            repeat, "python3 -I -S -B, a copy without __pycache__, in turn"))
-            rows.append(Row(case, "compiled artifact, --single-file", statistics.median(py_times[3]), repeat,
-                            "python3 -I -S, in turn"))
-            rows.append(Row(case, "compiled artifact, no writable __pycache__, --no-bytecode",
-                            statistics.median(py_times[4]), repeat, "python3 -I -S -B, in turn"))
+            rows.append(
+                Row(
+                    case,
+                    "compiled artifact, no writable __pycache__",
+                    statistics.median(py_times[2]),
+                    repeat,
+                    "python3 -I -S -B, a copy without __pycache__, in turn",
+                )
+            )
+            rows.append(
+                Row(
+                    case,
+                    "compiled artifact, --single-file",
+                    statistics.median(py_times[3]),
+                    repeat,
+                    "python3 -I -S, in turn",
+                )
+            )
+            rows.append(
+                Row(
+                    case,
+                    "compiled artifact, no writable __pycache__, --no-bytecode",
+                    statistics.median(py_times[4]),
+                    repeat,
+                    "python3 -I -S -B, in turn",
+                )
+            )
             single = root / "single" / "hello.py"
             lines = len(single.read_text().splitlines())
-            rows.append(Row(case, "compiling the --single-file script", compile_seconds(python, single, repeat),
-                            repeat, f"compile() of its {lines} lines, best of {repeat}"))
+            rows.append(
+                Row(
+                    case,
+                    "compiling the --single-file script",
+                    compile_seconds(python, single, repeat),
+                    repeat,
+                    f"compile() of its {lines} lines, best of {repeat}",
+                )
+            )
         with_site = timed([python, script, "run"], root, env, repeat)
-        rows.append(Row(case, "compiled artifact, with site", statistics.median(with_site), repeat, "python3"))
-        reference = timed([engine, "run", "--flow-yaml", str(flows / f"{flow}.yaml")], root, env, repeat)
-        rows.append(Row(case, "reference engine", statistics.median(reference), repeat, "aetherflow run"))
-        if flow == "hello":  # the engine's command line, compiled: the first call compiles, later ones do not
+        rows.append(
+            Row(
+                case,
+                "compiled artifact, with site",
+                statistics.median(with_site),
+                repeat,
+                "python3",
+            )
+        )
+        reference = timed(
+            [engine, "run", "--flow-yaml", str(flows / f"{flow}.yaml")], root, env, repeat
+        )
+        rows.append(
+            Row(case, "reference engine", statistics.median(reference), repeat, "aetherflow run")
+        )
+        if (
+            flow == "hello"
+        ):  # the engine's command line, compiled: the first call compiles, later ones do not
             dropin_env = {**env, "AETHERFLOW_CACHE_DIR": str(root / "dropin-cache")}
             dropin = [AETHERFLOW, "run", "--flow-yaml", str(flows / "hello.yaml")]
             first = timed(dropin, root, dropin_env, 1)
-            rows.append(Row(case, "aetherflow run (drop-in), first call", first[0], 1, "compiles, then runs"))
+            rows.append(
+                Row(
+                    case, "aetherflow run (drop-in), first call", first[0], 1, "compiles, then runs"
+                )
+            )
             cached = timed(dropin, root, dropin_env, repeat)
-            rows.append(Row(case, "aetherflow run (drop-in)", statistics.median(cached), repeat,
-                            "aetherflow run --flow-yaml, nothing changed"))
+            rows.append(
+                Row(
+                    case,
+                    "aetherflow run (drop-in)",
+                    statistics.median(cached),
+                    repeat,
+                    "aetherflow run --flow-yaml, nothing changed",
+                )
+            )
         commands = [["sh", str(dist / f"{flow}.sh"), "run"] for _, dist in sh_dists]
         if flow == "steps100":
             commands.append(["sh", str(shell)])
         in_turn = timed_in_turn(commands, root, env, repeat_sh)
-        for (subject, _), times in zip(sh_dists, in_turn[:len(sh_dists)], strict=True):
-            rows.append(Row(case, subject, statistics.median(times), repeat_sh, "sh <flow>.sh run, in turn"))
+        for (subject, _), times in zip(sh_dists, in_turn[: len(sh_dists)], strict=True):
+            rows.append(
+                Row(case, subject, statistics.median(times), repeat_sh, "sh <flow>.sh run, in turn")
+            )
         if flow == "steps100":
-            rows.append(Row(case, "sh script (floor)", statistics.median(in_turn[-1]), repeat_sh,
-                            "sh floor.sh, in turn"))
+            rows.append(
+                Row(
+                    case,
+                    "sh script (floor)",
+                    statistics.median(in_turn[-1]),
+                    repeat_sh,
+                    "sh floor.sh, in turn",
+                )
+            )
     rows += state_store_rows(root, env, repeat_steps)
     memory = {
-        "artifact": peak_rss_mb([python, "-I", "-S", str(root / "dist" / "hello.py"), "run"], root, env),
-        "floor": peak_rss_mb([python, "-I", "-S", str(floor_py), "1", str(root / "floor.sqlite")], root, env),
+        "artifact": peak_rss_mb(
+            [python, "-I", "-S", str(root / "dist" / "hello.py"), "run"], root, env
+        ),
+        "floor": peak_rss_mb(
+            [python, "-I", "-S", str(floor_py), "1", str(root / "floor.sqlite")], root, env
+        ),
         "bare": peak_rss_mb([python, "-I", "-S", "-c", "pass"], root, env),
         "engine": peak_rss_mb([engine, "run", "--flow-yaml", str(flows / "hello.yaml")], root, env),
     }
@@ -237,13 +377,39 @@ def state_store_rows(root: Path, env: dict[str, str], repeat: int) -> list[Row]:
                 times[index] += timed(args, root, with_env, 1)
         medians = [statistics.median(t) for t in times]
     finally:
-        subprocess.run([*server.as_user, str(server.bindir / "pg_ctl"), "-D", str(server.data), "-m",
-                        "immediate", "stop"], capture_output=True)
+        subprocess.run(
+            [
+                *server.as_user,
+                str(server.bindir / "pg_ctl"),
+                "-D",
+                str(server.data),
+                "-m",
+                "immediate",
+                "stop",
+            ],
+            capture_output=True,
+        )
         subprocess.run(["rm", "-rf", str(folder)], check=False)
     out = []
-    for (case, store), median in zip([("hello", "SQLite"), ("hello", "PostgreSQL"), ("100 steps", "SQLite"),
-                                      ("100 steps", "PostgreSQL")], medians, strict=True):
-        out.append(Row(case, f"compiled artifact, {store} state", median, repeat, "python3 -I (with psycopg), in turn"))
+    for (case, store), median in zip(
+        [
+            ("hello", "SQLite"),
+            ("hello", "PostgreSQL"),
+            ("100 steps", "SQLite"),
+            ("100 steps", "PostgreSQL"),
+        ],
+        medians,
+        strict=True,
+    ):
+        out.append(
+            Row(
+                case,
+                f"compiled artifact, {store} state",
+                median,
+                repeat,
+                "python3 -I (with psycopg), in turn",
+            )
+        )
     return out
 
 
@@ -289,8 +455,21 @@ def compile_sh_variants(root: Path, fast: Path | None) -> list[tuple[str, Path]]
         flows.mkdir(parents=True)
         (flows / "hello.yaml").write_text(flow_yaml("hello", place, 1))
         (flows / "steps100.yaml").write_text(flow_yaml("steps100", place, 100))
-        subprocess.run([AETHERFLOW, "compile", str(flows), "-o", str(place / "dist"), "--target", "sh", "--no-cache"],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # AF816 is expected
+        subprocess.run(
+            [
+                AETHERFLOW,
+                "compile",
+                str(flows),
+                "-o",
+                str(place / "dist"),
+                "--target",
+                "sh",
+                "--no-cache",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # AF816 is expected
         out.append((subject, place / "dist"))
     return out
 
@@ -307,15 +486,39 @@ def bench_compile(root: Path, count: int) -> list[Row]:
     subprocess.run([AETHERFLOW, "--version"], env=env, check=True, stdout=subprocess.DEVNULL)
     out = root / "dist-many"
     args = [AETHERFLOW, "compile", str(flows), "-o", str(out)]
-    rows = [Row("compile", f"{count} flows, cold", timed(args, root, env, 1)[0], 1, "aetherflow compile")]
+    rows = [
+        Row(
+            "compile", f"{count} flows, cold", timed(args, root, env, 1)[0], 1, "aetherflow compile"
+        )
+    ]
     noop = timed(args, root, env, 3)
-    rows.append(Row("compile", f"{count} flows, nothing changed", statistics.median(noop), 3, "aetherflow compile"))
+    rows.append(
+        Row(
+            "compile",
+            f"{count} flows, nothing changed",
+            statistics.median(noop),
+            3,
+            "aetherflow compile",
+        )
+    )
     changed = []
     for i in range(3):
         target = flows / "f0.yaml"
-        target.write_text(target.read_text().replace('"0-0-0"', f'"0-0-0-{i}"').replace(f'"0-0-0-{i - 1}"', f'"0-0-0-{i}"'))
+        target.write_text(
+            target.read_text()
+            .replace('"0-0-0"', f'"0-0-0-{i}"')
+            .replace(f'"0-0-0-{i - 1}"', f'"0-0-0-{i}"')
+        )
         changed.append(timed(args, root, env, 1)[0])
-    rows.append(Row("compile", f"{count} flows, one changed", statistics.median(changed), 3, "aetherflow compile"))
+    rows.append(
+        Row(
+            "compile",
+            f"{count} flows, one changed",
+            statistics.median(changed),
+            3,
+            "aetherflow compile",
+        )
+    )
     return rows
 
 
@@ -329,7 +532,11 @@ TARGETS = {
     ("hello", "--single-file/artifact"): ("<=", 1.15),  # issue 17
     ("100 steps", "sh artifact/floor"): ("<=", 1.2),  # issue 14
 }
-COMPILE_LIMITS = {"cold": 10.0, "nothing changed": 0.3, "one changed": 0.5}  # issue 17 (was 30, 2, 1)
+COMPILE_LIMITS = {
+    "cold": 10.0,
+    "nothing changed": 0.3,
+    "one changed": 0.5,
+}  # issue 17 (was 30, 2, 1)
 MEMORY_LIMIT_MB = 12.0  # peak RSS of the hello artifact (issue 17)
 
 
@@ -339,20 +546,30 @@ def report(rows: list[Row], memory: dict[str, float], quick: bool) -> str:
     for r in rows:
         out.append(f"| {r.case} | {r.subject} | {r.median_s * 1000:.1f} ms | {r.runs} | {r.note} |")
     ratios = {
-        ("hello", "engine/artifact"): by[("hello", "reference engine")] / by[("hello", "compiled artifact")],
-        ("hello", "engine/drop-in run"): by[("hello", "reference engine")] / by[("hello", "aetherflow run (drop-in)")],
-        ("100 steps", "engine/artifact"): by[("100 steps", "reference engine")] / by[("100 steps", "compiled artifact")],
-        ("hello", "artifact/Python floor"): by[("hello", "compiled artifact")] / by[("hello", "Python script (floor)")],
-        ("100 steps", "artifact/Python floor"):
-            by[("100 steps", "compiled artifact")] / by[("100 steps", "Python script (floor)")],
-        ("hello", "no writable __pycache__/artifact"):
-            by[("hello", "compiled artifact, no writable __pycache__")] / by[("hello", "compiled artifact")],
-        ("hello", "--single-file/artifact"):
-            by[("hello", "compiled artifact, --single-file")] / by[("hello", "compiled artifact")],
-        ("100 steps", "sh artifact/floor"): by[("100 steps", "sh artifact")] / by[("100 steps", "sh script (floor)")],
+        ("hello", "engine/artifact"): by[("hello", "reference engine")]
+        / by[("hello", "compiled artifact")],
+        ("hello", "engine/drop-in run"): by[("hello", "reference engine")]
+        / by[("hello", "aetherflow run (drop-in)")],
+        ("100 steps", "engine/artifact"): by[("100 steps", "reference engine")]
+        / by[("100 steps", "compiled artifact")],
+        ("hello", "artifact/Python floor"): by[("hello", "compiled artifact")]
+        / by[("hello", "Python script (floor)")],
+        ("100 steps", "artifact/Python floor"): by[("100 steps", "compiled artifact")]
+        / by[("100 steps", "Python script (floor)")],
+        ("hello", "no writable __pycache__/artifact"): by[
+            ("hello", "compiled artifact, no writable __pycache__")
+        ]
+        / by[("hello", "compiled artifact")],
+        ("hello", "--single-file/artifact"): by[("hello", "compiled artifact, --single-file")]
+        / by[("hello", "compiled artifact")],
+        ("100 steps", "sh artifact/floor"): by[("100 steps", "sh artifact")]
+        / by[("100 steps", "sh script (floor)")],
     }
     if ("100 steps", "sh artifact, state on tmpfs") in by:
-        tmpfs = by[("100 steps", "sh artifact, state on tmpfs")] / by[("100 steps", "sh script (floor)")]
+        tmpfs = (
+            by[("100 steps", "sh artifact, state on tmpfs")]
+            / by[("100 steps", "sh script (floor)")]
+        )
     else:
         tmpfs = None
     out += ["", "| ratio (same run) | value | target | met |", "|---|---:|---|---|"]
@@ -360,14 +577,23 @@ def report(rows: list[Row], memory: dict[str, float], quick: bool) -> str:
     for (case, name), value in ratios.items():
         op, limit = TARGETS[(case, name)]
         met = value >= limit if op == ">=" else value <= limit
-        out.append(f"| {case}: {name} | {value:.2f}x | {op} {limit:g}x | {'yes' if met else 'NO'} |")
+        out.append(
+            f"| {case}: {name} | {value:.2f}x | {op} {limit:g}x | {'yes' if met else 'NO'} |"
+        )
         if not met:
-            missed.append(f"- {case}, {name}: {value:.2f}x against {op} {limit:g}x "
-                          f"(missed by {abs(value - limit) / limit * 100:.0f}%)")
+            missed.append(
+                f"- {case}, {name}: {value:.2f}x against {op} {limit:g}x "
+                f"(missed by {abs(value - limit) / limit * 100:.0f}%)"
+            )
     if tmpfs is not None:
-        out.append(f"| 100 steps: sh artifact/floor, state on tmpfs | {tmpfs:.2f}x | (for reading) | |")
+        out.append(
+            f"| 100 steps: sh artifact/floor, state on tmpfs | {tmpfs:.2f}x | (for reading) | |"
+        )
     for store in ("SQLite", "PostgreSQL"):
-        key100, key1 = ("100 steps", f"compiled artifact, {store} state"), ("hello", f"compiled artifact, {store} state")
+        key100, key1 = ("100 steps", f"compiled artifact, {store} state"), (
+            "hello",
+            f"compiled artifact, {store} state",
+        )
         if key100 in by and key1 in by:
             per_step = (by[key100] - by[key1]) / 99 * 1000
             out.append(f"| per step, {store} state | {per_step:.2f} ms | (for reading) | |")
@@ -376,20 +602,30 @@ def report(rows: list[Row], memory: dict[str, float], quick: bool) -> str:
             limit = next(v for k, v in COMPILE_LIMITS.items() if r.subject.endswith(k))
             scale = "" if not quick else " (reduced size: target is for 1000 flows)"
             within = "yes" if r.median_s < limit else "NO"
-            out.append(f"| compile: {r.subject} | {r.median_s:.2f} s | < {limit:g} s{scale} | {within} |")
+            out.append(
+                f"| compile: {r.subject} | {r.median_s:.2f} s | < {limit:g} s{scale} | {within} |"
+            )
             if within == "NO":
-                missed.append(f"- compile, {r.subject}: {r.median_s:.2f} s against < {limit:g} s "
-                              f"(missed by {(r.median_s - limit) / limit * 100:.0f}%)")
-    out += ["", "| peak memory, hello | MB |", "|---|---:|",
-            f"| compiled artifact | {memory['artifact']:.1f} |",
-            f"| Python script (floor) | {memory['floor']:.1f} |",
-            f"| python3 -I -S -c pass | {memory['bare']:.1f} |",
-            f"| reference engine | {memory['engine']:.1f} |",
-            f"| engine/artifact | {memory['engine'] / memory['artifact']:.1f}x |",
-            f"| artifact/floor | {memory['artifact'] / memory['floor']:.2f}x |",
-            f"| artifact target | <= {MEMORY_LIMIT_MB:g} MB: {'met' if memory['artifact'] <= MEMORY_LIMIT_MB else 'NO'} |"]
+                missed.append(
+                    f"- compile, {r.subject}: {r.median_s:.2f} s against < {limit:g} s "
+                    f"(missed by {(r.median_s - limit) / limit * 100:.0f}%)"
+                )
+    out += [
+        "",
+        "| peak memory, hello | MB |",
+        "|---|---:|",
+        f"| compiled artifact | {memory['artifact']:.1f} |",
+        f"| Python script (floor) | {memory['floor']:.1f} |",
+        f"| python3 -I -S -c pass | {memory['bare']:.1f} |",
+        f"| reference engine | {memory['engine']:.1f} |",
+        f"| engine/artifact | {memory['engine'] / memory['artifact']:.1f}x |",
+        f"| artifact/floor | {memory['artifact'] / memory['floor']:.2f}x |",
+        f"| artifact target | <= {MEMORY_LIMIT_MB:g} MB: {'met' if memory['artifact'] <= MEMORY_LIMIT_MB else 'NO'} |",
+    ]
     if memory["artifact"] > MEMORY_LIMIT_MB:
-        missed.append(f"- memory, hello artifact: {memory['artifact']:.1f} MB against <= {MEMORY_LIMIT_MB:g} MB")
+        missed.append(
+            f"- memory, hello artifact: {memory['artifact']:.1f} MB against <= {MEMORY_LIMIT_MB:g} MB"
+        )
     out += ["", "Targets missed in this run:" if missed else "Every target was met in this run."]
     out += missed
     return "\n".join(out) + "\n"
@@ -463,19 +699,27 @@ def machine() -> str:
     cpu = "unknown CPU"
     try:
         with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+            cpu = next(
+                line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")
+            )
     except (OSError, StopIteration):
         pass
-    return (f"{platform.system()} {platform.release()}, {os.cpu_count()} cores ({cpu}), "
-            f"Python {platform.python_version()}")
+    return (
+        f"{platform.system()} {platform.release()}, {os.cpu_count()} cores ({cpu}), "
+        f"Python {platform.python_version()}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="reduced size and repetitions (CI)")
-    parser.add_argument("--write", metavar="FILE", help="also write the results as Markdown to FILE")
+    parser.add_argument(
+        "--write", metavar="FILE", help="also write the results as Markdown to FILE"
+    )
     args = parser.parse_args(argv)
-    repeat_hello, repeat_steps, repeat_sh, flows = (3, 2, 3, 50) if args.quick else (20, 10, 60, 1000)
+    repeat_hello, repeat_steps, repeat_sh, flows = (
+        (3, 2, 3, 50) if args.quick else (20, 10, 60, 1000)
+    )
     with tempfile.TemporaryDirectory(prefix="aetherflow-bench-") as tmp, tmpfs_dir() as fast:
         root = Path(tmp)
         (root / "runs").mkdir()

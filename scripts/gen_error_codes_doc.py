@@ -1,7 +1,7 @@
 """Write docs/error-codes.md from the code catalog and the golden validate cases.
 
-    python scripts/gen_error_codes_doc.py          # rewrite the page
-    python scripts/gen_error_codes_doc.py --check  # exit 1 if the page is out of date
+python scripts/gen_error_codes_doc.py          # rewrite the page
+python scripts/gen_error_codes_doc.py --check  # exit 1 if the page is out of date
 """
 
 from __future__ import annotations
@@ -17,33 +17,53 @@ PAGE = ROOT / "docs" / "error-codes.md"
 
 # Codes whose example cannot be a committed input file.
 INLINE_EXAMPLES = {
-    "AF100": ("$ aetherflow validate flows/missing.yaml",
-              "flows/missing.yaml:1:1: AF100 cannot read file: no such file or directory"),
-    "AF101": ("$ aetherflow validate dump.yaml   # a 50 MB file",
-              "dump.yaml:1:1: AF101 file is larger than the limit of 4 MiB\n"
-              "  hint: flow files are small; check that this is the file you meant"),
-    "AF701": ("$ aetherflow compile flows/ -o dist/   # nothing triggers AF701 today",
-              "(every built-in step type, connector and archive driver compiles; the code stays reserved for\n"
-              " a feature a target cannot compile yet, reported with the feature named and the supported list)"),
-    "AF705": ("$ aetherflow compile flows/ -o dist/ --target sh   # a step reads another step's result",
-              "flows/x.yaml:13:27: AF705 step 'load' (external.process): template '{{steps.pull.exit_code}}' "
-              "cannot be resolved by the sh target (it resolves env, flow_id, run_id)\n"
-              "  hint: compile it for python (--target python), or change what the message names"),
-    "AF806": ("$ aetherflow compile flows/ -o dist/ --target all   # the same flow",
-              "flows/x.yaml:13:27: AF806 no sh artifact for flow 'nightly': step 'load' (external.process): "
-              "template '{{steps.pull.exit_code}}' cannot be resolved by the sh target (it resolves env, "
-              "flow_id, run_id)\n  hint: this flow gets a Python artifact only"),
-    "AF316": ("$ aetherflow compile flows/ -o dist/ --schedule scheduler.yaml",
-              "scheduler.yaml:4:46: AF316 item 'typo': flow_yaml 'flows/b.yaml' is not among the compiled flows\n"
-              "  hint: did you mean 'flows/a.yaml'?"),
-    "AF317": ("$ aetherflow compile flows/ -o dist/ --schedule scheduler.yaml",
-              "scheduler.yaml:5:69: AF317 item 'job': flow 'a' has no job 'extrct'\n"
-              "  hint: did you mean 'extract'?"),
+    "AF100": (
+        "$ aetherflow validate flows/missing.yaml",
+        "flows/missing.yaml:1:1: AF100 cannot read file: no such file or directory",
+    ),
+    "AF101": (
+        "$ aetherflow validate dump.yaml   # a 50 MB file",
+        "dump.yaml:1:1: AF101 file is larger than the limit of 4 MiB\n"
+        "  hint: flow files are small; check that this is the file you meant",
+    ),
+    "AF701": (
+        "$ aetherflow compile flows/ -o dist/   # nothing triggers AF701 today",
+        "(every built-in step type, connector and archive driver compiles; the code stays reserved for\n"
+        " a feature a target cannot compile yet, reported with the feature named and the supported list)",
+    ),
+    "AF705": (
+        "$ aetherflow compile flows/ -o dist/ --target sh   # a step reads another step's result",
+        "flows/x.yaml:13:27: AF705 step 'load' (external.process): template '{{steps.pull.exit_code}}' "
+        "cannot be resolved by the sh target (it resolves env, flow_id, run_id)\n"
+        "  hint: compile it for python (--target python), or change what the message names",
+    ),
+    "AF806": (
+        "$ aetherflow compile flows/ -o dist/ --target all   # the same flow",
+        "flows/x.yaml:13:27: AF806 no sh artifact for flow 'nightly': step 'load' (external.process): "
+        "template '{{steps.pull.exit_code}}' cannot be resolved by the sh target (it resolves env, "
+        "flow_id, run_id)\n  hint: this flow gets a Python artifact only",
+    ),
+    "AF316": (
+        "$ aetherflow compile flows/ -o dist/ --schedule scheduler.yaml",
+        "scheduler.yaml:4:46: AF316 item 'typo': flow_yaml 'flows/b.yaml' is not among the compiled flows\n"
+        "  hint: did you mean 'flows/a.yaml'?",
+    ),
+    "AF317": (
+        "$ aetherflow compile flows/ -o dist/ --schedule scheduler.yaml",
+        "scheduler.yaml:5:69: AF317 item 'job': flow 'a' has no job 'extrct'\n"
+        "  hint: did you mean 'extract'?",
+    ),
 }
 
 RANGES = [
-    ("AF1", "Reading YAML"), ("AF2", "Schema"), ("AF3", "Flow semantics"), ("AF4", "Templates"),
-    ("AF5", "`when` expressions"), ("AF6", "Step inputs"), ("AF7", "Compiling"), ("AF8", "Warnings"),
+    ("AF1", "Reading YAML"),
+    ("AF2", "Schema"),
+    ("AF3", "Flow semantics"),
+    ("AF4", "Templates"),
+    ("AF5", "`when` expressions"),
+    ("AF6", "Step inputs"),
+    ("AF7", "Compiling"),
+    ("AF8", "Warnings"),
     ("AF9", "The project config"),
 ]
 CONFIGS = ("pyproject.toml", "aetherflow.toml")
@@ -78,13 +98,21 @@ def render() -> str:
             kind = "warning" if code.severity is Severity.WARNING else "error"
             out += [f"### {code.code} `{code.name}` ({kind})", "", code.summary, ""]
             files = _case_files(code.code)
-            inputs = [p for p in files if p.suffix in (".yaml", ".yml") or (p.is_dir() and p.suffix != ".plugins")]
+            inputs = [
+                p
+                for p in files
+                if p.suffix in (".yaml", ".yml") or (p.is_dir() and p.suffix != ".plugins")
+            ]
             if code.code in INLINE_EXAMPLES:
                 command, output = INLINE_EXAMPLES[code.code]
                 out += ["```console", command, output, "```", ""]
             for case in inputs:
                 project = case.is_dir() and any((case / name).is_file() for name in CONFIGS)
-                for src in sorted(case / name for name in CONFIGS if (case / name).is_file()) if project else []:
+                for src in (
+                    sorted(case / name for name in CONFIGS if (case / name).is_file())
+                    if project
+                    else []
+                ):
                     name = src.relative_to(CASES)
                     out += [f"`{name}`:", "", "```toml", _show(src).rstrip("\n"), "```", ""]
                 sources = sorted(case.glob("*.yaml")) if case.is_dir() else [case]
@@ -97,11 +125,22 @@ def render() -> str:
                     out += [f"`{name}`:", "", "```yaml", _show(src).rstrip("\n"), "```", ""]
                 args = case.with_suffix(".args")
                 if project:
-                    out += ["Command:", "", "```console", f"$ cd {case.name} && aetherflow validate", "```", ""]
+                    out += [
+                        "Command:",
+                        "",
+                        "```console",
+                        f"$ cd {case.name} && aetherflow validate",
+                        "```",
+                        "",
+                    ]
                 elif args.exists():
                     command = f"aetherflow validate {args.read_text().strip()} {case.name}"
                     out += ["Command:", "", "```console", f"$ {command}", "```", ""]
-                expected = (case.with_name(case.name + ".out") if case.is_dir() else case.with_suffix(".out"))
+                expected = (
+                    case.with_name(case.name + ".out")
+                    if case.is_dir()
+                    else case.with_suffix(".out")
+                )
                 if expected.exists():
                     text = expected.read_text().rsplit("[exit", 1)[0].rstrip("\n")
                     out += ["Output:", "", "```text", text, "```", ""]
@@ -113,7 +152,9 @@ def main(argv: list[str]) -> int:
     page = render()
     if "--check" in argv:
         if not PAGE.exists() or PAGE.read_text() != page:
-            print(f"{PAGE.relative_to(ROOT)} is out of date; run python scripts/gen_error_codes_doc.py")
+            print(
+                f"{PAGE.relative_to(ROOT)} is out of date; run python scripts/gen_error_codes_doc.py"
+            )
             return 1
         return 0
     PAGE.write_text(page)

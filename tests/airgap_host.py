@@ -41,10 +41,22 @@ def main() -> int:
     with serving_sftp(Path(sftp["root"]), sftp["user"], sftp["password"]) as (port, _host_key):
         for command in plan["commands"]:
             env = {**command["env"], "SFTP_PORT": str(port)}
-            proc = subprocess.run(command["argv"], env=env, cwd=command["cwd"], capture_output=True, text=True,
-                                  timeout=300)
-            result["runs"].append({"argv": command["argv"], "exit": proc.returncode, "stdout": proc.stdout,
-                                   "stderr": proc.stderr[-4000:]})
+            proc = subprocess.run(
+                command["argv"],
+                env=env,
+                cwd=command["cwd"],
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            result["runs"].append(
+                {
+                    "argv": command["argv"],
+                    "exit": proc.returncode,
+                    "stdout": proc.stdout,
+                    "stderr": proc.stderr[-4000:],
+                }
+            )
     with open(result_path, "w", encoding="utf-8") as fh:
         json.dump(result, fh, indent=2)
     return 0

@@ -17,7 +17,13 @@ import pytest
 from click.testing import CliRunner
 
 from aetherflow_compiler.cli.commands import cli
-from peers import localhost_cert, postgres_url, sftp_server, smtp_server, smtp_tls_server  # noqa: F401  (fixtures)
+from peers import (  # noqa: F401  (fixtures)
+    localhost_cert,
+    postgres_url,
+    sftp_server,
+    smtp_server,
+    smtp_tls_server,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
@@ -29,10 +35,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if (config.getoption("--update-golden") and getattr(config.option, "numprocesses", None)
-            and not hasattr(config, "workerinput")):
-        raise pytest.UsageError("--update-golden rewrites the golden files that other tests read: "
-                                "run it in one process (without -n)")
+    if (
+        config.getoption("--update-golden")
+        and getattr(config.option, "numprocesses", None)
+        and not hasattr(config, "workerinput")
+    ):
+        raise pytest.UsageError(
+            "--update-golden rewrites the golden files that other tests read: "
+            "run it in one process (without -n)"
+        )
 
 
 # --- what each test needs -------------------------------------------------------------------
@@ -47,16 +58,51 @@ def pytest_configure(config: pytest.Config) -> None:
 # that starts a program or listens on a socket fails, naming the marker it needs, so the
 # markers stay true as tests change.
 KINDS = ("unit", "e2e", "servers")
-SERVER_FIXTURES = frozenset({"postgres_url", "smtp_server", "smtp_tls_server", "sftp_server", "own_server",
-                             "http_server", "https_server", "bundle_api"})
-E2E_MODULES = frozenset({
-    "test_airgap", "test_archive_drivers", "test_bench", "test_bundles", "test_bytecode", "test_ci_recipes",
-    "test_compile_reports", "test_connector_exasol", "test_connector_rest", "test_engine_compat",
-    "test_hostile_environment", "test_metrics_textfile", "test_migration_guide", "test_pre_commit_hooks",
-    "test_runtime_process", "test_runtime_semantics", "test_runtime_state", "test_runtime_types",
-    "test_schedule", "test_secrets_and_profiles", "test_sh_target", "test_state_postgres", "test_step_db",
-    "test_step_excel", "test_step_mail", "test_step_sftp", "test_step_smb", "test_step_zip", "test_wheel",
-})
+SERVER_FIXTURES = frozenset(
+    {
+        "postgres_url",
+        "smtp_server",
+        "smtp_tls_server",
+        "sftp_server",
+        "own_server",
+        "http_server",
+        "https_server",
+        "bundle_api",
+    }
+)
+E2E_MODULES = frozenset(
+    {
+        "test_airgap",
+        "test_archive_drivers",
+        "test_bench",
+        "test_bundles",
+        "test_bytecode",
+        "test_ci_recipes",
+        "test_compile_reports",
+        "test_connector_exasol",
+        "test_connector_rest",
+        "test_engine_compat",
+        "test_hostile_environment",
+        "test_metrics_textfile",
+        "test_migration_guide",
+        "test_pre_commit_hooks",
+        "test_runtime_process",
+        "test_runtime_semantics",
+        "test_runtime_state",
+        "test_runtime_types",
+        "test_schedule",
+        "test_secrets_and_profiles",
+        "test_sh_target",
+        "test_state_postgres",
+        "test_step_db",
+        "test_step_excel",
+        "test_step_mail",
+        "test_step_sftp",
+        "test_step_smb",
+        "test_step_zip",
+        "test_wheel",
+    }
+)
 E2E_MARKERS = frozenset({"conformance", "reliability", "fuzz"})
 
 
@@ -75,7 +121,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True)
-def _unit_tests_stay_in_process(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+def _unit_tests_stay_in_process(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A test marked `unit` may neither start a program nor listen on a socket."""
     if request.node.get_closest_marker("unit") is None:
         return
@@ -87,8 +135,11 @@ def _unit_tests_stay_in_process(request: pytest.FixtureRequest, monkeypatch: pyt
         # or gcc, platform's uname.
         if not _called_from(_helper_module):
             self._child_created = False  # what Popen.__del__ looks at
-            pytest.fail(f"this unit test starts a program ({args!r}): mark it @pytest.mark.e2e, or list its "
-                        f"module in E2E_MODULES (tests/conftest.py)", pytrace=False)
+            pytest.fail(
+                f"this unit test starts a program ({args!r}): mark it @pytest.mark.e2e, or list its "
+                f"module in E2E_MODULES (tests/conftest.py)",
+                pytrace=False,
+            )
         popen_init(self, args, *rest, **kwargs)
 
     def refuse_listen(self: socket.socket, *args: Any) -> None:
@@ -99,8 +150,9 @@ def _unit_tests_stay_in_process(request: pytest.FixtureRequest, monkeypatch: pyt
 
 
 def _helper_module(name: str) -> bool:
-    return name in ("ctypes.util", "platform") or (name.startswith("aetherflow_compiler.")
-                                                    and name.endswith(".bytecode"))
+    return name in ("ctypes.util", "platform") or (
+        name.startswith("aetherflow_compiler.") and name.endswith(".bytecode")
+    )
 
 
 def _called_from(module: Callable[[str], bool]) -> bool:
@@ -130,7 +182,9 @@ class CliResult:
     stderr: str
 
 
-def run_cli(args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> CliResult:
+def run_cli(
+    args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> CliResult:
     """Run `aetherflow ARGS` in-process (with `env` set on top of the environment); any
     exception other than SystemExit fails the test."""
     runner = CliRunner()
@@ -181,7 +235,9 @@ class Project:
         return self.root / "state" / f"{flow_id}.sqlite"
 
     def header(self, flow_id: str, backend: str = "sqlite", extra: str = "") -> str:
-        state = self.state(flow_id) if backend == "sqlite" else self.root / "state" / f"{flow_id}-files"
+        state = (
+            self.state(flow_id) if backend == "sqlite" else self.root / "state" / f"{flow_id}-files"
+        )
         return textwrap.dedent(f"""\
             version: 1
             flow:
@@ -203,18 +259,33 @@ class Project:
 
     def flow(self, flow_id: str, body: str, backend: str = "sqlite", extra: str = "") -> None:
         """Write flows/<id>.yaml (header + jobs body) and compile."""
-        self.write_flow(f"{flow_id}.yaml", self.header(flow_id, backend, extra) + textwrap.dedent(body))
+        self.write_flow(
+            f"{flow_id}.yaml", self.header(flow_id, backend, extra) + textwrap.dedent(body)
+        )
         self.compile()
 
-    def run(self, flow_id: str, *args: str, env: dict[str, str] | None = None, timeout: float = 120,
-            check_exit: int | None = None, host_packages: bool = False) -> subprocess.CompletedProcess[str]:
+    def run(
+        self,
+        flow_id: str,
+        *args: str,
+        env: dict[str, str] | None = None,
+        timeout: float = 120,
+        check_exit: int | None = None,
+        host_packages: bool = False,
+    ) -> subprocess.CompletedProcess[str]:
         """Run dist/<flow_id>.py with `python3 -I -S`: the standard library only. With
         host_packages, without -S: the test environment's packages stand for a host's."""
         full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.root)}
         full_env.update(env or {})
         flags = ["-I"] if host_packages else ["-I", "-S"]
-        proc = subprocess.run([sys.executable, *flags, str(self.dist / f"{flow_id}.py"), *args],
-                              capture_output=True, text=True, env=full_env, timeout=timeout, cwd=self.root)
+        proc = subprocess.run(
+            [sys.executable, *flags, str(self.dist / f"{flow_id}.py"), *args],
+            capture_output=True,
+            text=True,
+            env=full_env,
+            timeout=timeout,
+            cwd=self.root,
+        )
         if check_exit is not None:
             assert proc.returncode == check_exit, proc.stderr + proc.stdout
         return proc

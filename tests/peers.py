@@ -53,8 +53,10 @@ def postgres_url() -> Iterator[str]:
     """A throwaway PostgreSQL cluster on 127.0.0.1; yields a SQLAlchemy URL."""
     bindir = _pg_bindir()
     if bindir is None:
-        pytest.fail("PostgreSQL server binaries (initdb) are missing; `make test` installs them "
-                    "(Debian package postgresql)")
+        pytest.fail(
+            "PostgreSQL server binaries (initdb) are missing; `make test` installs them "
+            "(Debian package postgresql)"
+        )
     root = Path(tempfile.mkdtemp(prefix="af-pg-"))
     data = root / "data"
     as_user: list[str] = []
@@ -62,16 +64,47 @@ def postgres_url() -> Iterator[str]:
         shutil.chown(root, "postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
     port = free_port()
-    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
-                    "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            *as_user,
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        ],
+        check=True,
+        capture_output=True,
+    )
     options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off"
-    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"),
-                    "-w", "start"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            *as_user,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-l",
+            str(root / "log"),
+            "-w",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)
+        subprocess.run(
+            [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -99,19 +132,31 @@ def localhost_cert(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([
-            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     directory = tmp_path_factory.mktemp("tls")
     paths = Certificate(directory / "cert.pem", directory / "key.pem")
     paths.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths.key.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                            serialization.NoEncryption()))
+    paths.key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return paths
 
 
@@ -138,10 +183,14 @@ class _Handler:
         self.server = server
 
     async def handle_DATA(self, smtp_server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.server.received.append(Received(
-            envelope.mail_from, list(envelope.rcpt_tos), message_from_bytes(envelope.content),
-            session.ssl is not None,
-        ))
+        self.server.received.append(
+            Received(
+                envelope.mail_from,
+                list(envelope.rcpt_tos),
+                message_from_bytes(envelope.content),
+                session.ssl is not None,
+            )
+        )
         return "250 OK"
 
 
@@ -149,8 +198,13 @@ def _start_smtp(tls_context: Any = None, require_starttls: bool = False) -> tupl
     from aiosmtpd.controller import Controller
 
     server = SmtpServer("127.0.0.1", free_port())
-    controller = Controller(_Handler(server), hostname=server.host, port=server.port,
-                            tls_context=tls_context, require_starttls=require_starttls)
+    controller = Controller(
+        _Handler(server),
+        hostname=server.host,
+        port=server.port,
+        tls_context=tls_context,
+        require_starttls=require_starttls,
+    )
     controller.start()
     return controller, server
 
@@ -184,21 +238,54 @@ class PgServer:
 
     def __init__(self, root: Path, initdb_args: tuple[str, ...] = ()) -> None:
         bindir = _pg_bindir()
-        assert bindir is not None, "PostgreSQL server binaries are needed (Debian package postgresql)"
+        assert (
+            bindir is not None
+        ), "PostgreSQL server binaries are needed (Debian package postgresql)"
         self.bindir, self.root, self.port = bindir, root, free_port()
         self.data = root / "data"
         self.as_user: list[str] = []
         if os.geteuid() == 0:
             shutil.chown(root, "postgres")
             self.as_user = ["runuser", "-u", "postgres", "--"]
-        subprocess.run([*self.as_user, str(bindir / "initdb"), "-D", str(self.data), "-A", "trust", "-U",
-                        "postgres", "--no-sync", "-E", "UTF8", *initdb_args], check=True, capture_output=True)
+        subprocess.run(
+            [
+                *self.as_user,
+                str(bindir / "initdb"),
+                "-D",
+                str(self.data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                *initdb_args,
+            ],
+            check=True,
+            capture_output=True,
+        )
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def ctl(self, *args: str) -> None:
         options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off"
-        subprocess.run([*self.as_user, str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l",
-                        str(self.root / "log"), "-w", *args], check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [
+                *self.as_user,
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-o",
+                options,
+                "-l",
+                str(self.root / "log"),
+                "-w",
+                *args,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
 
 
 # --- SFTP --------------------------------------------------------------------------------
@@ -216,8 +303,9 @@ class SftpServer:
 
 
 @contextlib.contextmanager
-def serving_sftp(root: Path, user: str, password: str, authorized_key: Any = None,
-                 port: int = 0) -> Iterator[tuple[int, Any]]:
+def serving_sftp(
+    root: Path, user: str, password: str, authorized_key: Any = None, port: int = 0
+) -> Iterator[tuple[int, Any]]:
     """An SFTP server (asyncssh) on 127.0.0.1 (port 0: any free one), chrooted to `root`,
     accepting `user` by password or by `authorized_key`; yields (port, host key)."""
     import asyncio
@@ -226,8 +314,11 @@ def serving_sftp(root: Path, user: str, password: str, authorized_key: Any = Non
     import asyncssh
 
     host_key = asyncssh.generate_private_key("ssh-ed25519")
-    authorized = (asyncssh.import_authorized_keys(authorized_key.export_public_key("openssh").decode())
-                  if authorized_key is not None else None)
+    authorized = (
+        asyncssh.import_authorized_keys(authorized_key.export_public_key("openssh").decode())
+        if authorized_key is not None
+        else None
+    )
 
     class Server(asyncssh.SSHServer):  # type: ignore[misc]
         def begin_auth(self, username: str) -> bool:
@@ -243,8 +334,11 @@ def serving_sftp(root: Path, user: str, password: str, authorized_key: Any = Non
             return authorized is not None
 
         def validate_public_key(self, username: str, key: Any) -> bool:
-            return (username == user and authorized is not None
-                    and authorized.validate(key, "127.0.0.1", "127.0.0.1") is not None)
+            return (
+                username == user
+                and authorized is not None
+                and authorized.validate(key, "127.0.0.1", "127.0.0.1") is not None
+            )
 
     loop = asyncio.new_event_loop()
     started = threading.Event()
@@ -255,8 +349,12 @@ def serving_sftp(root: Path, user: str, password: str, authorized_key: Any = Non
 
         async def start() -> None:
             holder["server"] = await asyncssh.listen(
-                "127.0.0.1", port, server_host_keys=[host_key], server_factory=Server,
-                sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=str(root).encode()))
+                "127.0.0.1",
+                port,
+                server_host_keys=[host_key],
+                server_factory=Server,
+                sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=str(root).encode()),
+            )
             started.set()
 
         loop.run_until_complete(start())
@@ -268,6 +366,7 @@ def serving_sftp(root: Path, user: str, password: str, authorized_key: Any = Non
     try:
         yield holder["server"].sockets[0].getsockname()[1], host_key
     finally:
+
         async def stop() -> None:
             holder["server"].close()
             await holder["server"].wait_closed()
@@ -290,7 +389,10 @@ def sftp_server(tmp_path: Path) -> Iterator[SftpServer]:
     key_file.write_bytes(client_key.export_private_key("openssh"))
     key_file.chmod(0o600)
     user, password = "etl", "sftp-pw"
-    with serving_sftp(root, user, password, client_key) as (port, host_key):  # port 0: no race for a free one
+    with serving_sftp(root, user, password, client_key) as (
+        port,
+        host_key,
+    ):  # port 0: no race for a free one
         algorithm, blob = host_key.export_public_key("openssh").decode().split()[:2]
         line = f"[127.0.0.1]:{port} {algorithm} {blob}"
         yield SftpServer("127.0.0.1", port, root, user, password, line, key_file)
@@ -335,11 +437,20 @@ def _http_handler(server: HttpServer) -> type[BaseHTTPRequestHandler]:
             query = parse_qs(parts.query)
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             with lock:
-                server.seen.append(Seen(self.command, parts.path, query,
-                                        {k.lower(): v for k, v in self.headers.items()}, body))
+                server.seen.append(
+                    Seen(
+                        self.command,
+                        parts.path,
+                        query,
+                        {k.lower(): v for k, v in self.headers.items()},
+                        body,
+                    )
+                )
                 count = server.attempts[parts.path] = server.attempts.get(parts.path, 0) + 1
             if "/flaky/" in parts.path and count <= int(query["fail"][0]):
-                self.close_connection = True  # no answer at all: the client sees a dropped connection
+                self.close_connection = (
+                    True  # no answer at all: the client sees a dropped connection
+                )
                 return
             if "/slow/" in parts.path:
                 time.sleep(float(query["seconds"][0]))
@@ -348,9 +459,17 @@ def _http_handler(server: HttpServer) -> type[BaseHTTPRequestHandler]:
                 parsed: Any = json.loads(body) if body else None
             except ValueError:
                 parsed = body.decode()
-            answer = json.dumps({"method": self.command, "path": parts.path, "query": query,
-                                 "auth": self.headers.get("Authorization"), "team": self.headers.get("X-Team"),
-                                 "trace": self.headers.get("X-Trace"), "body": parsed}).encode()
+            answer = json.dumps(
+                {
+                    "method": self.command,
+                    "path": parts.path,
+                    "query": query,
+                    "auth": self.headers.get("Authorization"),
+                    "team": self.headers.get("X-Team"),
+                    "trace": self.headers.get("X-Trace"),
+                    "body": parsed,
+                }
+            ).encode()
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(answer)))

@@ -16,7 +16,9 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_for(predicate: Callable[[], T], timeout: float = 30, interval: float = 0.01, what: str = "") -> T:
+def wait_for(
+    predicate: Callable[[], T], timeout: float = 30, interval: float = 0.01, what: str = ""
+) -> T:
     """Call `predicate` every `interval` seconds until it returns something true, and return
     that; fail with an AssertionError naming `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -36,4 +38,3 @@ def text_of(path: Path) -> str:
         return path.read_text().strip()
     except FileNotFoundError:
         return ""
-

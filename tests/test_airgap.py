@@ -71,8 +71,22 @@ FLOWS = {
 
 def _wheelhouse(folder: Path) -> Path:
     """What CI does: pip download, binary wheels only, for this interpreter."""
-    proc = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
-                           "--dest", str(folder), *PACKAGES], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--only-binary=:all:",
+            "--dest",
+            str(folder),
+            *PACKAGES,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     return folder
 
@@ -82,24 +96,41 @@ def _unshare_available() -> None:
     assert probe.returncode == 0, f"unshare -n is needed (run the tests as root): {probe.stderr}"
 
 
-def test_flows_run_on_an_air_gapped_host_from_a_compiled_archive(project: Project, tmp_path: Path) -> None:
+def test_flows_run_on_an_air_gapped_host_from_a_compiled_archive(
+    project: Project, tmp_path: Path
+) -> None:
     _unshare_available()
     build = tmp_path / "ci"
     house = _wheelhouse(build / "wheelhouse")
-    assert any(p.name.startswith("sqlalchemy-") and not p.name.endswith("none-any.whl") for p in house.iterdir())
+    assert any(
+        p.name.startswith("sqlalchemy-") and not p.name.endswith("none-any.whl")
+        for p in house.iterdir()
+    )
     for flow_id, body in FLOWS.items():
         project.write_flow(f"{flow_id}.yaml", project.header(flow_id) + textwrap.dedent(body))
     archives = []
     for attempt in ("one", "two"):  # two compiles, two archives: the same bytes
-        result = run_cli(["compile", str(project.flows), "-o", str(build / attempt / "dist"), "--wheelhouse",
-                          str(house), "--archive", str(build / attempt / "dist.tar.gz"), "--no-cache",
-                          "--shared-state"])
+        result = run_cli(
+            [
+                "compile",
+                str(project.flows),
+                "-o",
+                str(build / attempt / "dist"),
+                "--wheelhouse",
+                str(house),
+                "--archive",
+                str(build / attempt / "dist.tar.gz"),
+                "--no-cache",
+                "--shared-state",
+            ]
+        )
         assert result.exit_code == 0, result.stdout + result.stderr
         archives.append((build / attempt / "dist.tar.gz").read_bytes())
     assert archives[0] == archives[1]
     manifest = json.loads((build / "one" / "dist" / "manifest.json").read_text())
-    assert {"openpyxl", "SQLAlchemy", "paramiko", "cryptography", "psycopg", "psycopg-binary"} <= \
-        {e["name"] for e in manifest["vendored"].values()}  # --shared-state: the PostgreSQL driver too
+    assert {"openpyxl", "SQLAlchemy", "paramiko", "cryptography", "psycopg", "psycopg-binary"} <= {
+        e["name"] for e in manifest["vendored"].values()
+    }  # --shared-state: the PostgreSQL driver too
     sums = (build / "one" / "SHA256SUMS").read_text()
     assert sums == f"{hashlib.sha256(archives[0]).hexdigest()}  dist.tar.gz\n"
 
@@ -126,49 +157,115 @@ def test_flows_run_on_an_air_gapped_host_from_a_compiled_archive(project: Projec
         (sftp_root / "inbox" / name).write_text(name)
 
     python = os.path.realpath(sys.executable)  # the machine's interpreter, not this venv
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(host), "SHOP_DB": str(shop), "TEMPLATE": str(template),
-           "SFTP_PW": "sftp-pw"}
-    commands = [{"argv": [python, "-I", "-S", str(dist / "orders.py"), "verify"], "env": env, "cwd": str(host)}]
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(host),
+        "SHOP_DB": str(shop),
+        "TEMPLATE": str(template),
+        "SFTP_PW": "sftp-pw",
+    }
+    commands = [
+        {
+            "argv": [python, "-I", "-S", str(dist / "orders.py"), "verify"],
+            "env": env,
+            "cwd": str(host),
+        }
+    ]
     for flow_id in FLOWS:
-        for args in (["check-env"], ["run", "--run-id", "r1"], ["status", "--run-id", "r1", "--json"]):
-            commands.append({"argv": [python, "-I", "-S", str(dist / f"{flow_id}.py"), *args], "env": env,
-                             "cwd": str(host)})
+        for args in (
+            ["check-env"],
+            ["run", "--run-id", "r1"],
+            ["status", "--run-id", "r1", "--json"],
+        ):
+            commands.append(
+                {
+                    "argv": [python, "-I", "-S", str(dist / f"{flow_id}.py"), *args],
+                    "env": env,
+                    "cwd": str(host),
+                }
+            )
     # The vendored PostgreSQL driver loads offline: a state URL to a closed port is "unreachable",
     # not "needs the Python package psycopg".
-    commands.append({"argv": [python, "-I", "-S", str(dist / "orders.py"), "run"], "cwd": str(host),
-                     "env": {**env, "AETHERFLOW_STATE_URL": "postgresql://etl@127.0.0.1:9/af",
-                             "AETHERFLOW_STATE_RETRY_SECONDS": "0"}})
+    commands.append(
+        {
+            "argv": [python, "-I", "-S", str(dist / "orders.py"), "run"],
+            "cwd": str(host),
+            "env": {
+                **env,
+                "AETHERFLOW_STATE_URL": "postgresql://etl@127.0.0.1:9/af",
+                "AETHERFLOW_STATE_RETRY_SECONDS": "0",
+            },
+        }
+    )
     plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"outside_host": "151.101.0.223", "commands": commands,
-                                "sftp": {"root": str(sftp_root), "user": "etl", "password": "sftp-pw"}}))
+    plan.write_text(
+        json.dumps(
+            {
+                "outside_host": "151.101.0.223",
+                "commands": commands,
+                "sftp": {"root": str(sftp_root), "user": "etl", "password": "sftp-pw"},
+            }
+        )
+    )
     result_path = tmp_path / "result.json"
-    proc = subprocess.run(["unshare", "-n", sys.executable, str(HERE / "airgap_host.py"), str(plan),
-                           str(result_path)], capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [
+            "unshare",
+            "-n",
+            sys.executable,
+            str(HERE / "airgap_host.py"),
+            str(plan),
+            str(result_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(result_path.read_text())
     assert result["outside"].startswith("refused"), "the namespace reaches the network"
     runs = result["runs"]
     *runs, pg = runs
-    assert pg["exit"] == 2 and "the PostgreSQL state store postgresql://etl@127.0.0.1:9/af is unreachable" in \
-        pg["stderr"], pg["stderr"]
+    assert (
+        pg["exit"] == 2
+        and "the PostgreSQL state store postgresql://etl@127.0.0.1:9/af is unreachable"
+        in pg["stderr"]
+    ), pg["stderr"]
     for run in runs:
         assert run["exit"] == 0, f"{run['argv'][3:]}: {run['stderr']}"
     assert "files as compiled (manifest.json)" in runs[0]["stdout"]
-    reports = {run["argv"][3].rsplit("/", 1)[1][:-3]: json.loads(run["stdout"])
-               for run in runs if run["argv"][4] == "status"}
+    reports = {
+        run["argv"][3].rsplit("/", 1)[1][:-3]: json.loads(run["stdout"])
+        for run in runs
+        if run["argv"][4] == "status"
+    }
     assert all(r["status"] == "SUCCESS" for r in reports.values())
-    assert json.loads(reports["orders"]["jobs"]["extract"]["outputs"]["rows"]) == [[1, "Ada"], [2, "Boé"]]
+    assert json.loads(reports["orders"]["jobs"]["extract"]["outputs"]["rows"]) == [
+        [1, "Ada"],
+        [2, "Boé"],
+    ]
     assert reports["inbox"]["jobs"]["look"]["outputs"] == {"count": 2}
-    checks = {run["argv"][3].rsplit("/", 1)[1][:-3]: run["stdout"] for run in runs if run["argv"][4] == "check-env"}
+    checks = {
+        run["argv"][3].rsplit("/", 1)[1][:-3]: run["stdout"]
+        for run in runs
+        if run["argv"][4] == "check-env"
+    }
     assert "package sqlalchemy               importable" in checks["orders"]
     assert "vendored                         paramiko " in checks["inbox"]
     assert "vendored                         psycopg " in checks["orders"]
-    written = openpyxl.load_workbook(project.work / "report" / "report" / "r1" / "artifacts" / "out" / "report.xlsx")
-    assert [[c.value for c in row] for row in written["Data"]["A1:B2"]] == [["north", 10], ["south", 7]]
+    written = openpyxl.load_workbook(
+        project.work / "report" / "report" / "r1" / "artifacts" / "out" / "report.xlsx"
+    )
+    assert [[c.value for c in row] for row in written["Data"]["A1:B2"]] == [
+        ["north", 10],
+        ["south", 7],
+    ]
 
 
 @pytest.mark.parametrize("flow_id", ["orders"])
-def test_without_the_wheelhouse_the_same_flow_names_what_the_host_lacks(project: Project, flow_id: str) -> None:
+def test_without_the_wheelhouse_the_same_flow_names_what_the_host_lacks(
+    project: Project, flow_id: str
+) -> None:
     """The problem --wheelhouse solves: a plain compile leaves the package to the host."""
     project.write_flow(f"{flow_id}.yaml", project.header(flow_id) + textwrap.dedent(FLOWS[flow_id]))
     project.compile()

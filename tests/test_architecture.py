@@ -20,8 +20,10 @@ def _compiler_graph() -> dict[str, set[str]]:
     """aetherflow_compiler module -> the aetherflow_compiler modules it imports, at module
     level or inside functions."""
     root = ROOT / "aetherflow_compiler"
-    modules = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
-               for p in root.rglob("*.py")}
+    modules = {
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in root.rglob("*.py")
+    }
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         found: set[str] = set()
@@ -47,7 +49,9 @@ def _runtime_graph() -> dict[str, set[str]]:
         for node in ast.walk(ast.parse((root / rel).read_text())):
             if not (isinstance(node, ast.ImportFrom) and node.level > 0):
                 continue
-            base = package[: len(package) - node.level + 1] + (node.module.split(".") if node.module else [])
+            base = package[: len(package) - node.level + 1] + (
+                node.module.split(".") if node.module else []
+            )
             names = ["/".join(base)] + ["/".join([*base, a.name]) for a in node.names]
             for name in names:
                 for candidate in (f"{name}.py", f"{name}/__init__.py".lstrip("/")):
@@ -112,12 +116,24 @@ def test_the_graphs_see_the_imports_that_once_made_cycles() -> None:
 def test_the_runtime_folders_show_its_architecture() -> None:
     root = ROOT / "runtime_stub"
     assert {p.name for p in root.iterdir() if p.is_dir() and p.name != "__pycache__"} == {
-        "steps", "connectors", "state", "sh"}  # sh: the shell target's runtime, in sections
-    assert {p.stem for p in (root / "state").glob("*.py")} == {"__init__", "base", "sqlite", "files", "postgres"}
+        "steps",
+        "connectors",
+        "state",
+        "sh",
+    }  # sh: the shell target's runtime, in sections
+    assert {p.stem for p in (root / "state").glob("*.py")} == {
+        "__init__",
+        "base",
+        "sqlite",
+        "files",
+        "postgres",
+    }
     assert {"process", "check_items", "with_lock", "zip", "db", "mail", "remote", "excel"} <= {
-        p.stem for p in (root / "steps").glob("*.py")}
+        p.stem for p in (root / "steps").glob("*.py")
+    }
     assert {"sqlite", "db_drivers", "sftp", "smb", "smtp", "archive"} <= {
-        p.stem for p in (root / "connectors").glob("*.py")}
+        p.stem for p in (root / "connectors").glob("*.py")
+    }
     flat = [p.name for p in root.glob("*.py") if p.name.startswith(("step_", "conn_"))]
     assert flat == []
 
@@ -127,12 +143,17 @@ def test_each_state_backend_implements_the_one_interface() -> None:
     interface = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "StateStore")
     # What each backend must implement: the methods that raise NotImplementedError (others,
     # such as ran_on, have a default for the stores that do not record it).
-    methods = {n.name for n in interface.body if isinstance(n, ast.FunctionDef)
-               and "NotImplementedError" in ast.unparse(n)}
+    methods = {
+        n.name
+        for n in interface.body
+        if isinstance(n, ast.FunctionDef) and "NotImplementedError" in ast.unparse(n)
+    }
     assert {"start_run", "set_step", "acquire_lock", "release_lock"} <= methods
     for backend in ("sqlite", "files", "postgres"):
         module = ast.parse(Path(ROOT / "runtime_stub" / "state" / f"{backend}.py").read_text())
-        (cls,) = [n for n in module.body if isinstance(n, ast.ClassDef) and not n.name.startswith("_")]
+        (cls,) = [
+            n for n in module.body if isinstance(n, ast.ClassDef) and not n.name.startswith("_")
+        ]
         assert [ast.unparse(b) for b in cls.bases] == ["StateStore"]
         assert methods <= {n.name for n in cls.body if isinstance(n, ast.FunctionDef)}, backend
 
@@ -159,13 +180,18 @@ def test_runtime_modules_share_one_namespace_without_clashes() -> None:
     # --single-file inlines every runtime module into one script: a top-level name that
     # two modules define, or one defines and another imports, would replace the other.
     root = ROOT / "runtime_stub"
-    names = {p.relative_to(root).as_posix(): _module_level_names(ast.parse(p.read_text()))
-             for p in sorted(root.rglob("*.py"))}
+    names = {
+        p.relative_to(root).as_posix(): _module_level_names(ast.parse(p.read_text()))
+        for p in sorted(root.rglob("*.py"))
+    }
     clashes = []
     for path, (defined, _) in names.items():
         for other, (other_defined, other_imported) in names.items():
             if other != path:
-                clashes += [f"{path} and {other}: {n}" for n in sorted(defined & (other_defined | other_imported))]
+                clashes += [
+                    f"{path} and {other}: {n}"
+                    for n in sorted(defined & (other_defined | other_imported))
+                ]
     assert len(names) > 20
     assert clashes == []
 
@@ -176,14 +202,26 @@ C = "aetherflow_compiler"
 IR_NODES = {f"{C}.ir", f"{C}.ir.nodes", f"{C}.ir.template", f"{C}.ir.when", f"{C}.ir.pprint"}
 # (what the rule says, which modules it is about, what they must not import)
 LAYER_RULES: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
-    ("the front end imports neither code generators nor the driver",
-     (f"{C}.frontend",), (f"{C}.codegen", f"{C}.driver", f"{C}.cli")),
-    ("code generators never read YAML or bundles, and never call the driver",
-     (f"{C}.codegen",), (f"{C}.frontend", f"{C}.project", f"{C}.driver", f"{C}.cli", "yaml")),
-    ("the IR and its builder come before code generation and the driver",
-     (f"{C}.ir",), (f"{C}.codegen", f"{C}.driver", f"{C}.cli")),
-    ("scheduling reads the IR, not the front end, and never calls the driver",
-     (f"{C}.schedule",), (f"{C}.frontend", f"{C}.driver", f"{C}.cli")),
+    (
+        "the front end imports neither code generators nor the driver",
+        (f"{C}.frontend",),
+        (f"{C}.codegen", f"{C}.driver", f"{C}.cli"),
+    ),
+    (
+        "code generators never read YAML or bundles, and never call the driver",
+        (f"{C}.codegen",),
+        (f"{C}.frontend", f"{C}.project", f"{C}.driver", f"{C}.cli", "yaml"),
+    ),
+    (
+        "the IR and its builder come before code generation and the driver",
+        (f"{C}.ir",),
+        (f"{C}.codegen", f"{C}.driver", f"{C}.cli"),
+    ),
+    (
+        "scheduling reads the IR, not the front end, and never calls the driver",
+        (f"{C}.schedule",),
+        (f"{C}.frontend", f"{C}.driver", f"{C}.cli"),
+    ),
 ]
 
 
@@ -215,16 +253,28 @@ def _layer_violations(graph: dict[str, set[str]], external: dict[str, set[str]])
         imported = graph[module] | external.get(module, set())
         for rule, packages, forbidden in LAYER_RULES:
             if any(_within(module, p) for p in packages):
-                out += [f"{module} -> {m} ({rule})" for m in sorted(imported) if any(_within(m, f) for f in forbidden)]
+                out += [
+                    f"{module} -> {m} ({rule})"
+                    for m in sorted(imported)
+                    if any(_within(m, f) for f in forbidden)
+                ]
         # Only the command line calls the driver (the driver's modules import each other).
         if not _within(module, f"{C}.cli") and not _within(module, f"{C}.driver"):
-            out += [f"{module} -> {m} (only the command line calls the driver)"
-                    for m in sorted(graph[module]) if _within(m, f"{C}.driver")]
+            out += [
+                f"{module} -> {m} (only the command line calls the driver)"
+                for m in sorted(graph[module])
+                if _within(m, f"{C}.driver")
+            ]
         # The IR's nodes import only each other and the standard library.
         if module in IR_NODES:
-            out += [f"{module} -> {m} (the IR imports only its own nodes)" for m in sorted(graph[module] - IR_NODES)]
-            out += [f"{module} -> {m} (the IR imports only its own nodes and the standard library)"
-                    for m in sorted(external.get(module, set()) - set(sys.stdlib_module_names))]
+            out += [
+                f"{module} -> {m} (the IR imports only its own nodes)"
+                for m in sorted(graph[module] - IR_NODES)
+            ]
+            out += [
+                f"{module} -> {m} (the IR imports only its own nodes and the standard library)"
+                for m in sorted(external.get(module, set()) - set(sys.stdlib_module_names))
+            ]
     return out
 
 
@@ -234,18 +284,25 @@ def test_the_compiler_keeps_its_layer_rules() -> None:
     assert _layer_violations(graph, _external_imports()) == []
 
 
-@pytest.mark.parametrize(("importer", "imported", "rule"), [
-    (f"{C}.frontend.checks.steps", f"{C}.codegen.literals", "the front end imports neither"),
-    (f"{C}.frontend.validate", f"{C}.driver.compile", "the front end imports neither"),
-    (f"{C}.codegen.python.generate", f"{C}.frontend.loader", "code generators never read YAML"),
-    (f"{C}.codegen.sh", f"{C}.project.bundles.manifest", "code generators never read YAML"),
-    (f"{C}.codegen.diagram", "yaml", "code generators never read YAML"),
-    (f"{C}.ir.builder", f"{C}.codegen.literals", "the IR and its builder come before"),
-    (f"{C}.schedule.build", f"{C}.frontend.loader", "scheduling reads the IR, not the front end"),
-    (f"{C}.project.plugins", f"{C}.driver.options", "only the command line calls the driver"),
-    (f"{C}.ir.nodes", f"{C}.frontend.parse_when", "the IR imports only its own nodes"),
-    (f"{C}.ir.when", "yaml", "the IR imports only its own nodes and the standard library"),
-])
+@pytest.mark.parametrize(
+    ("importer", "imported", "rule"),
+    [
+        (f"{C}.frontend.checks.steps", f"{C}.codegen.literals", "the front end imports neither"),
+        (f"{C}.frontend.validate", f"{C}.driver.compile", "the front end imports neither"),
+        (f"{C}.codegen.python.generate", f"{C}.frontend.loader", "code generators never read YAML"),
+        (f"{C}.codegen.sh", f"{C}.project.bundles.manifest", "code generators never read YAML"),
+        (f"{C}.codegen.diagram", "yaml", "code generators never read YAML"),
+        (f"{C}.ir.builder", f"{C}.codegen.literals", "the IR and its builder come before"),
+        (
+            f"{C}.schedule.build",
+            f"{C}.frontend.loader",
+            "scheduling reads the IR, not the front end",
+        ),
+        (f"{C}.project.plugins", f"{C}.driver.options", "only the command line calls the driver"),
+        (f"{C}.ir.nodes", f"{C}.frontend.parse_when", "the IR imports only its own nodes"),
+        (f"{C}.ir.when", "yaml", "the IR imports only its own nodes and the standard library"),
+    ],
+)
 def test_a_broken_layer_rule_is_found(importer: str, imported: str, rule: str) -> None:
     graph = {m: set(targets) for m, targets in _compiler_graph().items()}
     external = {m: set(names) for m, names in _external_imports().items()}
@@ -254,15 +311,25 @@ def test_a_broken_layer_rule_is_found(importer: str, imported: str, rule: str) -
         graph[importer].add(imported)
     else:
         external[importer].add(imported)
-    assert any(v.startswith(f"{importer} -> {imported} (") and rule in v for v in _layer_violations(graph, external))
+    assert any(
+        v.startswith(f"{importer} -> {imported} (") and rule in v
+        for v in _layer_violations(graph, external)
+    )
 
 
 def test_the_runtime_never_imports_the_compiler() -> None:
     found = []
     for path in sorted((ROOT / "runtime_stub").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else (
+                    [node.module or ""]
+                    if isinstance(node, ast.ImportFrom) and node.level == 0
+                    else []
+                )
+            )
             found += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] == C]
     assert found == []
 
@@ -272,9 +339,14 @@ def test_the_readme_layout_table_matches_the_tree() -> None:
     readme = (ROOT / "README.md").read_text()
     table = readme.split("## Project layout", 1)[1].split("\n## ", 1)[0]
     named = set(re.findall(r"`(aetherflow_compiler/[\w/]*)`", table))
-    assert named and all((ROOT / path).exists() for path in named), sorted(p for p in named if not (ROOT / p).exists())
-    packages = {f"aetherflow_compiler/{p.parent.relative_to(ROOT / C).as_posix()}/"
-                for p in (ROOT / C).glob("*/__init__.py")}
+    assert named and all((ROOT / path).exists() for path in named), sorted(
+        p for p in named if not (ROOT / p).exists()
+    )
+    packages = {
+        f"aetherflow_compiler/{p.parent.relative_to(ROOT / C).as_posix()}/"
+        for p in (ROOT / C).glob("*/__init__.py")
+    }
     listed = {p for p in named if p.endswith("/")} | {
-        f"aetherflow_compiler/{name}/" for name in re.findall(r"`(\w+)/`", table)}
+        f"aetherflow_compiler/{name}/" for name in re.findall(r"`(\w+)/`", table)
+    }
     assert packages <= listed, sorted(packages - listed)

@@ -71,16 +71,25 @@ def project(tmp: Path, *compile_args: str, paths: tuple[str, ...] = ("flows/",))
     """A repository as the recipes expect it: flows/ and the committed dist/ compiled from it."""
     root = tmp / "project"
     shutil.copytree(EXAMPLES / "flows", root / "flows")
-    run = subprocess.run([str(BIN / "aetherflow"), "compile", *paths, "-o", "dist/", *compile_args],
-                         cwd=root, env=env(tmp), capture_output=True, text=True)
+    run = subprocess.run(
+        [str(BIN / "aetherflow"), "compile", *paths, "-o", "dist/", *compile_args],
+        cwd=root,
+        env=env(tmp),
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     return root
 
 
-def run_script(shell: list[str], script: str, cwd: Path, environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_script(
+    shell: list[str], script: str, cwd: Path, environ: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
     path = cwd.parent / "step.sh"
     path.write_text(script)
-    return subprocess.run([*shell, str(path)], cwd=cwd, env=environ, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [*shell, str(path)], cwd=cwd, env=environ, capture_output=True, text=True, timeout=300
+    )
 
 
 def assert_archive(publish: Path, name: str) -> None:
@@ -93,7 +102,9 @@ def assert_archive(publish: Path, name: str) -> None:
 def shellcheck(script: str, shell: str, tmp: Path) -> str:
     path = tmp / "check.sh"
     path.write_text(script)
-    run = subprocess.run([str(BIN / "shellcheck"), "--shell", shell, str(path)], capture_output=True, text=True)
+    run = subprocess.run(
+        [str(BIN / "shellcheck"), "--shell", shell, str(path)], capture_output=True, text=True
+    )
     return run.stdout
 
 
@@ -103,17 +114,27 @@ def shellcheck(script: str, shell: str, tmp: Path) -> str:
 @pytest.mark.parametrize("workflow", [WORKFLOW, ACTION_USAGE], ids=lambda p: p.name)
 def test_actionlint_accepts_the_workflow(workflow: Path, tmp_path: Path) -> None:
     # With shellcheck on PATH, actionlint also runs it on every run: script.
-    run = subprocess.run([str(BIN / "actionlint"), "-no-color", str(workflow)],
-                         env=env(tmp_path), capture_output=True, text=True)
+    run = subprocess.run(
+        [str(BIN / "actionlint"), "-no-color", str(workflow)],
+        env=env(tmp_path),
+        capture_output=True,
+        text=True,
+    )
     assert (run.returncode, run.stdout) == (0, "")
 
 
 def test_actionlint_catches_mistakes_in_the_workflow_and_its_scripts(tmp_path: Path) -> None:
     broken = tmp_path / "workflow.yml"
     text = WORKFLOW.read_text().replace("runs-on:", "runs_on:")
-    broken.write_text(text.replace("run: aetherflow validate flows/", "run: aetherflow validate $FLOWS"))
-    run = subprocess.run([str(BIN / "actionlint"), "-no-color", str(broken)],
-                         env=env(tmp_path), capture_output=True, text=True)
+    broken.write_text(
+        text.replace("run: aetherflow validate flows/", "run: aetherflow validate $FLOWS")
+    )
+    run = subprocess.run(
+        [str(BIN / "actionlint"), "-no-color", str(broken)],
+        env=env(tmp_path),
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 1
     assert '"runs-on" section is missing' in run.stdout
     assert "shellcheck reported issue in this script: SC2086" in run.stdout
@@ -184,12 +205,19 @@ def test_the_github_workflow_checks_and_archives_the_flows(tmp_path: Path) -> No
     root = project(tmp_path)
     steps = [step for step in workflow_steps() if "run" in step and calls_the_compiler(step["run"])]
     assert [step["name"] for step in steps] == [
-        "Validate", "Check that dist/ is up to date", "Build the reproducible archive"]
+        "Validate",
+        "Check that dist/ is up to date",
+        "Build the reproducible archive",
+    ]
     for step in steps:
         run = run_script(DEFAULT_BASH, step["run"], root, env(tmp_path))
         assert run.returncode == 0, (step["name"], run.stdout, run.stderr)
     assert_archive(root / "publish", "dist.tar.gz")
-    (upload,) = [step for step in workflow_steps() if step.get("uses", "").startswith("actions/upload-artifact@")]
+    (upload,) = [
+        step
+        for step in workflow_steps()
+        if step.get("uses", "").startswith("actions/upload-artifact@")
+    ]
     for path in upload["with"]["path"].split():
         assert (root / path).is_file(), path
 
@@ -221,7 +249,7 @@ def evaluate(expr: str, values: dict[str, str], outputs: dict[str, str]) -> str:
         left = evaluate(comparison.group(1), values, outputs)
         return str((left == comparison.group(3)) == (comparison.group(2) == "=="))
     if expr.startswith("inputs."):
-        return values[expr[len("inputs."):]]
+        return values[expr[len("inputs.") :]]
     match = re.fullmatch(r"steps\.([\w-]+)\.outputs\.([\w-]+)", expr)
     assert match, f"an expression the test does not know: {expr}"
     return outputs[match.group(2)]
@@ -245,8 +273,12 @@ def run_action(root: Path, tmp: Path, given: dict[str, str]) -> tuple[list[str],
             continue
         if "if" in step and evaluate(step["if"], values, {}) != "True":
             continue
-        step_env = {key: substitute(str(value), values, {}) for key, value in step.get("env", {}).items()}
-        run = run_script(BASH, step["run"], root, env(tmp, {**step_env, "GITHUB_OUTPUT": str(github_output)}))
+        step_env = {
+            key: substitute(str(value), values, {}) for key, value in step.get("env", {}).items()
+        }
+        run = run_script(
+            BASH, step["run"], root, env(tmp, {**step_env, "GITHUB_OUTPUT": str(github_output)})
+        )
         assert run.returncode == 0, (step["name"], run.stdout, run.stderr)
         ran.append(step["name"])
     outputs = dict(line.split("=", 1) for line in github_output.read_text().splitlines())
@@ -256,15 +288,33 @@ def run_action(root: Path, tmp: Path, given: dict[str, str]) -> tuple[list[str],
 def test_the_action_checks_and_archives_with_its_inputs(tmp_path: Path) -> None:
     paths = ("flows/daily_orders.yaml", "flows/nightly_report_locked.yaml")
     root = project(tmp_path, "--target", "all", paths=paths)
-    ran, outputs = run_action(root, tmp_path, {
-        "paths": " ".join(paths),
-        "archive-dir": "out/publish", "archive-name": "flows-dist.tar.gz",
-        "extra-args": "--target all", "validate-args": "--json"})
-    assert ran == ["Validate", "Check that the dist is up to date", "Build the reproducible archive"]
-    assert outputs == {"archive": "out/publish/flows-dist.tar.gz", "sha256sums": "out/publish/SHA256SUMS"}
+    ran, outputs = run_action(
+        root,
+        tmp_path,
+        {
+            "paths": " ".join(paths),
+            "archive-dir": "out/publish",
+            "archive-name": "flows-dist.tar.gz",
+            "extra-args": "--target all",
+            "validate-args": "--json",
+        },
+    )
+    assert ran == [
+        "Validate",
+        "Check that the dist is up to date",
+        "Build the reproducible archive",
+    ]
+    assert outputs == {
+        "archive": "out/publish/flows-dist.tar.gz",
+        "sha256sums": "out/publish/SHA256SUMS",
+    }
     assert_archive(root / "out" / "publish", "flows-dist.tar.gz")
     values = {"artifact-name": "dist"}
-    (upload,) = [step for step in action_steps() if step.get("uses", "").startswith("actions/upload-artifact@")]
+    (upload,) = [
+        step
+        for step in action_steps()
+        if step.get("uses", "").startswith("actions/upload-artifact@")
+    ]
     assert evaluate(upload["if"], values, outputs) == "True"
     for path in substitute(upload["with"]["path"], values, outputs).split():
         assert (root / path).is_file(), path

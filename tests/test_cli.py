@@ -18,13 +18,21 @@ LINE = re.compile(r"^(.+):(\d+):(\d+): (AF\d{3}) (.+)$")
 
 
 def test_examples_validate_clean() -> None:
-    result = run_cli(["validate", str(EXAMPLES / "flows"), str(EXAMPLES / "profiles.yaml"),
-                      str(EXAMPLES / "scheduler.yaml")])
+    result = run_cli(
+        [
+            "validate",
+            str(EXAMPLES / "flows"),
+            str(EXAMPLES / "profiles.yaml"),
+            str(EXAMPLES / "scheduler.yaml"),
+        ]
+    )
     assert result.exit_code == 0, result.stdout
     assert result.stdout == ""
     assert "7 files valid" in result.stderr  # 5 flows, the profiles and the scheduler file
     # The project written for the engine validates through its bundle manifest (its plugins).
-    bundle = run_cli(["validate", "--bundle-manifest", str(EXAMPLES / "engine-project" / "manifest.yaml")])
+    bundle = run_cli(
+        ["validate", "--bundle-manifest", str(EXAMPLES / "engine-project" / "manifest.yaml")]
+    )
     assert bundle.exit_code == 0 and bundle.stdout == "", bundle.stdout
 
 
@@ -33,7 +41,9 @@ def test_json_output_lists_files_errors_and_warnings(tmp_path: Path) -> None:
     good.write_text("version: 1\nflow: {id: g}\njobs: []\n")
     bad = tmp_path / "nested" / "bad.yml"
     bad.parent.mkdir()
-    bad.write_text("version: 1\nflow: {id: b}\njobs:\n  - id: a\n    depends_no: []\n    steps: []\n")
+    bad.write_text(
+        "version: 1\nflow: {id: b}\njobs:\n  - id: a\n    depends_no: []\n    steps: []\n"
+    )
     (tmp_path / ".hidden").mkdir()
     (tmp_path / ".hidden" / "skip.yaml").write_text("not: [valid")
     (tmp_path / "notes.txt").write_text("ignored")
@@ -43,17 +53,25 @@ def test_json_output_lists_files_errors_and_warnings(tmp_path: Path) -> None:
     assert report["ok"] is False
     assert [f["path"] for f in report["files"]] == [str(good), str(bad)]
     assert [f["ok"] for f in report["files"]] == [True, False]
-    assert report["errors"] == [{
-        "file": str(bad), "line": 5, "column": 5, "code": "AF201",
-        "message": "unknown key 'depends_no' in job 'a'", "hint": "did you mean 'depends_on'?",
-    }]
+    assert report["errors"] == [
+        {
+            "file": str(bad),
+            "line": 5,
+            "column": 5,
+            "code": "AF201",
+            "message": "unknown key 'depends_no' in job 'a'",
+            "hint": "did you mean 'depends_on'?",
+        }
+    ]
     assert report["warnings"] == []
 
 
 def test_warnings_alone_exit_zero(tmp_path: Path) -> None:
     flow = tmp_path / "w.yaml"
-    flow.write_text("version: 1\nflow: {id: w}\njobs:\n  - id: a\n    steps:\n"
-                    "      - {id: s, type: external.process, inputs: {command: [chmod, 0755, f]}}\n")
+    flow.write_text(
+        "version: 1\nflow: {id: w}\njobs:\n  - id: a\n    steps:\n"
+        "      - {id: s, type: external.process, inputs: {command: [chmod, 0755, f]}}\n"
+    )
     result = run_cli(["validate", "--json", str(flow)])
     report = json.loads(result.stdout)
     assert result.exit_code == 0 and report["ok"] is True
@@ -63,7 +81,10 @@ def test_warnings_alone_exit_zero(tmp_path: Path) -> None:
 def test_missing_path_is_located_error(tmp_path: Path) -> None:
     result = run_cli(["validate", str(tmp_path / "nope.yaml")])
     assert result.exit_code == 2
-    assert result.stdout == f"{tmp_path / 'nope.yaml'}:1:1: AF100 cannot read file: no such file or directory\n"
+    assert (
+        result.stdout
+        == f"{tmp_path / 'nope.yaml'}:1:1: AF100 cannot read file: no such file or directory\n"
+    )
 
 
 def test_profiles_option_checks_profile_references() -> None:
@@ -108,22 +129,71 @@ def _assert_clean_output(result) -> None:  # type: ignore[no-untyped-def]
         assert LINE.match(line) or line.startswith("  hint: "), line
 
 
-_keys = st.sampled_from([
-    "version", "flow", "id", "jobs", "steps", "type", "inputs", "outputs", "depends_on", "when",
-    "command", "args", "on_no_data", "resources", "kind", "driver", "workspace", "items", "step",
-    "lock_key", "env", "retry", "log", "success", "idempotency", "strategy", "x",
-])
+_keys = st.sampled_from(
+    [
+        "version",
+        "flow",
+        "id",
+        "jobs",
+        "steps",
+        "type",
+        "inputs",
+        "outputs",
+        "depends_on",
+        "when",
+        "command",
+        "args",
+        "on_no_data",
+        "resources",
+        "kind",
+        "driver",
+        "workspace",
+        "items",
+        "step",
+        "lock_key",
+        "env",
+        "retry",
+        "log",
+        "success",
+        "idempotency",
+        "strategy",
+        "x",
+    ]
+)
 _scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
-    st.sampled_from(["external.process", "check_items", "with_lock", "skip_job", "a", "{{env.X}}",
-                     "{{steps.a.b}}", "jobs.a.outputs.x == 1", "{{", "}}", "${x}", "1:30", "{}"]),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.sampled_from(
+        [
+            "external.process",
+            "check_items",
+            "with_lock",
+            "skip_job",
+            "a",
+            "{{env.X}}",
+            "{{steps.a.b}}",
+            "jobs.a.outputs.x == 1",
+            "{{",
+            "}}",
+            "${x}",
+            "1:30",
+            "{}",
+        ]
+    ),
     st.text(max_size=12),
 )
-_values = st.recursive(_scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(_keys, inner, max_size=5)), max_leaves=25)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_keys, inner, max_size=5)),
+    max_leaves=25,
+)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(doc=st.dictionaries(_keys, _values, max_size=6))
 def test_random_documents_never_crash(tmp_path: Path, doc: dict) -> None:  # type: ignore[type-arg]
     path = tmp_path / "random.yaml"
@@ -134,10 +204,14 @@ def test_random_documents_never_crash(tmp_path: Path, doc: dict) -> None:  # typ
 _example_texts = [p.read_bytes() for p in sorted((EXAMPLES / "flows").glob("*.yaml"))]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     which=st.integers(0, len(_example_texts) - 1),
-    edits=st.lists(st.tuples(st.floats(0, 1), st.integers(0, 3), st.binary(max_size=3)), min_size=1, max_size=6),
+    edits=st.lists(
+        st.tuples(st.floats(0, 1), st.integers(0, 3), st.binary(max_size=3)), min_size=1, max_size=6
+    ),
 )
 def test_mutated_examples_never_crash(tmp_path: Path, which: int, edits: list) -> None:  # type: ignore[type-arg]
     data = bytearray(_example_texts[which])
@@ -157,4 +231,7 @@ def test_mutated_examples_never_crash(tmp_path: Path, which: int, edits: list) -
     as_json = run_cli(["validate", "--json", str(path)])
     report = json.loads(as_json.stdout)
     assert as_json.exit_code == (0 if report["ok"] else 2)
-    assert all(LINE.match(f"{e['file']}:{e['line']}:{e['column']}: {e['code']} {e['message']}") for e in report["errors"])
+    assert all(
+        LINE.match(f"{e['file']}:{e['line']}:{e['column']}: {e['code']} {e['message']}")
+        for e in report["errors"]
+    )

@@ -60,7 +60,10 @@ def test_manifest_describes_every_artifact_and_source(tmp_path: Path) -> None:
 
 @pytest.mark.e2e
 def test_only_the_step_implementations_in_use_are_vendored(project: Project) -> None:
-    project.flow("only_items", "jobs:\n  - id: a\n    steps: [{id: c, type: check_items, inputs: {items: [x]}}]\n")
+    project.flow(
+        "only_items",
+        "jobs:\n  - id: a\n    steps: [{id: c, type: check_items, inputs: {items: [x]}}]\n",
+    )
     vendored = sorted(p.name for p in (project.dist / "aetherflow_runtime" / "steps").glob("*.py"))
     assert vendored == ["__init__.py", "check_items.py"]
     assert not (project.dist / "aetherflow_runtime" / "plugin_api.py").exists()  # no plugins here
@@ -93,7 +96,9 @@ def test_invalid_input_never_touches_the_output(tmp_path: Path) -> None:
     before = tree(dist)
     bad = tmp_path / "bad"
     bad.mkdir()
-    (bad / "x.yaml").write_text("version: 1\nflow: {id: x}\njobs:\n  - id: a\n    depends_on: [b]\n    steps: []\n")
+    (bad / "x.yaml").write_text(
+        "version: 1\nflow: {id: x}\njobs:\n  - id: a\n    depends_on: [b]\n    steps: []\n"
+    )
     result = run_cli(["compile", str(bad), "-o", str(dist)])
     assert result.exit_code == 2 and "AF303" in result.stdout
     assert tree(dist) == before
@@ -130,7 +135,9 @@ jobs:
 """)
     result = run_cli(["compile", str(flows), "-o", str(tmp_path / "dist")])
     assert result.exit_code == 0, result.stdout
-    assert json.loads((tmp_path / "dist" / "manifest.json").read_text())["flows"]["x"]["packages"] == ["pyexasol"]
+    assert json.loads((tmp_path / "dist" / "manifest.json").read_text())["flows"]["x"][
+        "packages"
+    ] == ["pyexasol"]
     # AF701 is left for what a target cannot compile: no built-in connector or step type.
     registry = default_registry()
     assert [c.key for c in registry.connectors() if c.runtime is None and not c.plugin] == []
@@ -139,7 +146,9 @@ jobs:
 
 @pytest.mark.e2e
 def test_single_file_artifact_runs_alone(project: Project, tmp_path: Path) -> None:
-    project.write_flow("solo.yaml", project.header("solo") + """\
+    project.write_flow(
+        "solo.yaml",
+        project.header("solo") + """\
 jobs:
   - id: a
     steps:
@@ -147,14 +156,19 @@ jobs:
       - id: p
         type: with_lock
         inputs: {lock_key: k, step: {type: external.process, inputs: {command: ["echo", "{{steps.c.count}}"]}}}
-""")
+""",
+    )
     project.compile("--single-file")
     assert sorted(os.listdir(project.dist)) == ["manifest.json", "solo.py"]
     alone = tmp_path / "elsewhere"
     alone.mkdir()
     shutil.copy(project.dist / "solo.py", alone / "solo.py")
-    proc = subprocess.run([sys.executable, "-I", "-S", str(alone / "solo.py"), "run", "--run-id", "r1"],
-                          capture_output=True, text=True, cwd=alone)
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", str(alone / "solo.py"), "run", "--run-id", "r1"],
+        capture_output=True,
+        text=True,
+        cwd=alone,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "2\n" in proc.stdout
     source = (alone / "solo.py").read_text()
@@ -164,7 +178,9 @@ jobs:
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("single_file", [False, True], ids=["dist", "single_file"])
-def test_a_flow_named_like_a_standard_module_shadows_nothing(project: Project, single_file: bool) -> None:
+def test_a_flow_named_like_a_standard_module_shadows_nothing(
+    project: Project, single_file: bool
+) -> None:
     """dist/json.py, dist/email.py ... must not stand in for the modules the runtime (and
     the steps' connectors) import: every flow of the dist runs, with and without -I, from
     any folder."""
@@ -180,8 +196,19 @@ jobs:
     project.compile(*(["--single-file"] if single_file else []))
     for name in names:
         for flags in (["-S"], ["-I", "-S"]):
-            proc = subprocess.run([sys.executable, *flags, str(project.dist / f"{name}.py"), "run", "--run-id", "r1"
-                                   + "".join(flags)], capture_output=True, text=True, cwd=project.dist)
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    *flags,
+                    str(project.dist / f"{name}.py"),
+                    "run",
+                    "--run-id",
+                    "r1" + "".join(flags),
+                ],
+                capture_output=True,
+                text=True,
+                cwd=project.dist,
+            )
             assert proc.returncode == 0, (name, flags, proc.stderr)
             assert f"run r1{''.join(flags)} of {name}: SUCCESS" in proc.stdout + proc.stderr
 
@@ -195,7 +222,10 @@ def test_artifacts_are_black_formatted_and_executable(tmp_path: Path) -> None:
         text = script.read_text()
         assert text.startswith("#!/usr/bin/env python3\n")
         assert os.access(script, os.X_OK)
-        assert black.format_str(text, mode=black.Mode(target_versions={black.TargetVersion.PY38})) == text
+        assert (
+            black.format_str(text, mode=black.Mode(target_versions={black.TargetVersion.PY38}))
+            == text
+        )
         tree_ = ast.parse(text)
         names = [n.name for n in tree_.body if isinstance(n, ast.FunctionDef)]
         assert all(n.startswith(("job_", "when_")) for n in names)
@@ -222,6 +252,7 @@ NASTY = [
 def test_values_reach_the_process_byte_for_byte_and_never_execute(project: Project) -> None:
     dumper = "import json,os,sys; json.dump({'argv': sys.argv[1:], 'env': {k: v for k, v in os.environ.items() if k.startswith('V_')}}, open('seen.json', 'w'))"
     values = [*NASTY, "{{env.PAYLOAD}}", "prefix {{env.PAYLOAD}}"]
+
     def q(value: str) -> str:
         return json.dumps(value, ensure_ascii=False)
 
@@ -270,16 +301,36 @@ def test_runtime_and_golden_artifacts_need_no_python_newer_than_3_8(tmp_path: Pa
     dist = tmp_path / "dist"
     assert run_cli(["compile", str(EXAMPLES / "flows"), "-o", str(dist)]).exit_code == 0
     single = tmp_path / "single"
-    assert run_cli(["compile", str(EXAMPLES / "flows"), "-o", str(single), "--single-file"]).exit_code == 0
-    targets = [str(ROOT / "runtime_stub"), str(dist), str(single), str(ROOT / "tests" / "golden" / "compile")]
+    assert (
+        run_cli(["compile", str(EXAMPLES / "flows"), "-o", str(single), "--single-file"]).exit_code
+        == 0
+    )
+    targets = [
+        str(ROOT / "runtime_stub"),
+        str(dist),
+        str(single),
+        str(ROOT / "tests" / "golden" / "compile"),
+    ]
     vermin = str(Path(sys.executable).parent / "vermin")
-    proc = subprocess.run([vermin, "--no-tips", "--violations", "-t=3.8-",
-                           "--eval-annotations", "--no-parse-comments", *targets],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            vermin,
+            "--no-tips",
+            "--violations",
+            "-t=3.8-",
+            "--eval-annotations",
+            "--no-parse-comments",
+            *targets,
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-RUNTIME_MODULES = sorted(p.relative_to(ROOT / "runtime_stub").as_posix() for p in (ROOT / "runtime_stub").rglob("*.py"))
+RUNTIME_MODULES = sorted(
+    p.relative_to(ROOT / "runtime_stub").as_posix() for p in (ROOT / "runtime_stub").rglob("*.py")
+)
 
 
 @pytest.mark.parametrize("module", RUNTIME_MODULES)
@@ -300,7 +351,9 @@ def test_inlined_runtime_defines_each_top_level_name_once() -> None:
     from aetherflow_compiler.codegen.runtime.package import amalgamate
 
     # Every module of the runtime, inlined together: names must not collide anywhere.
-    modules = [m[: -len(".py")].replace("/", ".") for m in RUNTIME_MODULES if not m.endswith("__init__.py")]
+    modules = [
+        m[: -len(".py")].replace("/", ".") for m in RUNTIME_MODULES if not m.endswith("__init__.py")
+    ]
     assert "steps.process" in modules and "connectors.sftp" in modules and "state.sqlite" in modules
     code = amalgamate(modules)
     assert code.count("# ---- aetherflow_runtime/") == len(RUNTIME_MODULES)
@@ -317,7 +370,9 @@ def test_inlined_runtime_defines_each_top_level_name_once() -> None:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     assert not duplicates
     # Generated flow code owns these names; the runtime must not define them.
-    assert not [n for n in names if n in ("FLOW", "JOBS", "STEP_TYPES") or n.startswith(("job_", "when_"))]
+    assert not [
+        n for n in names if n in ("FLOW", "JOBS", "STEP_TYPES") or n.startswith(("job_", "when_"))
+    ]
 
 
 def test_the_compile_cache_gives_the_same_output_and_notices_every_change(tmp_path: Path) -> None:
@@ -335,17 +390,30 @@ def test_the_compile_cache_gives_the_same_output_and_notices_every_change(tmp_pa
         daily = flows / "daily_orders.yaml"
         daily.write_text(daily.read_text().replace("min_count: 1", "min_count: 2"))
         assert run_cli(["compile", str(flows), "-o", str(tmp_path / "changed")]).exit_code == 0
-        assert run_cli(["compile", str(flows), "-o", str(tmp_path / "uncached"), "--no-cache"]).exit_code == 0
-        changed, uncached, cold = tree(tmp_path / "changed"), tree(tmp_path / "uncached"), tree(tmp_path / "cold")
+        assert (
+            run_cli(
+                ["compile", str(flows), "-o", str(tmp_path / "uncached"), "--no-cache"]
+            ).exit_code
+            == 0
+        )
+        changed, uncached, cold = (
+            tree(tmp_path / "changed"),
+            tree(tmp_path / "uncached"),
+            tree(tmp_path / "cold"),
+        )
         assert changed == uncached
         assert changed["daily_orders.py"] != cold["daily_orders.py"]
         assert changed["inbox_ingest.py"] == cold["inbox_ingest.py"]
         # Cached diagnostics are reported at the path given this time.
-        (flows / "bad.yaml").write_text("version: 1\nflow: {id: bad}\njobs:\n  - {id: a, depends_on: [zz], steps: []}\n")
+        (flows / "bad.yaml").write_text(
+            "version: 1\nflow: {id: bad}\njobs:\n  - {id: a, depends_on: [zz], steps: []}\n"
+        )
         first = run_cli(["compile", str(flows), "-o", str(tmp_path / "x")])
         second = run_cli(["compile", "bad.yaml", "-o", str(tmp_path / "x")], cwd=flows)
         assert first.exit_code == second.exit_code == 2
-        assert f"{flows / 'bad.yaml'}:4:" in first.stdout and second.stdout.startswith("bad.yaml:4:")
+        assert f"{flows / 'bad.yaml'}:4:" in first.stdout and second.stdout.startswith(
+            "bad.yaml:4:"
+        )
     finally:
         if env_before is None:
             os.environ.pop("AETHERFLOW_CACHE_DIR")
@@ -359,14 +427,20 @@ def test_many_flows_compile_in_parallel_to_the_same_output(tmp_path: Path) -> No
     for n in range(20):
         (flows / f"f{n}.yaml").write_text(
             f"version: 1\nflow: {{id: f{n}}}\njobs:\n  - id: a\n    steps:\n"
-            f"      - {{id: s, type: external.process, inputs: {{command: [echo, '{n}']}}}}\n")
-    assert run_cli(["compile", str(flows), "-o", str(tmp_path / "par"), "--no-cache"]).exit_code == 0
+            f"      - {{id: s, type: external.process, inputs: {{command: [echo, '{n}']}}}}\n"
+        )
+    assert (
+        run_cli(["compile", str(flows), "-o", str(tmp_path / "par"), "--no-cache"]).exit_code == 0
+    )
     from aetherflow_compiler.driver import pool
 
     serial_min = pool.PARALLEL_MIN
     pool.PARALLEL_MIN = 10**6
     try:
-        assert run_cli(["compile", str(flows), "-o", str(tmp_path / "ser"), "--no-cache"]).exit_code == 0
+        assert (
+            run_cli(["compile", str(flows), "-o", str(tmp_path / "ser"), "--no-cache"]).exit_code
+            == 0
+        )
     finally:
         pool.PARALLEL_MIN = serial_min
     assert tree(tmp_path / "par") == tree(tmp_path / "ser")

@@ -29,8 +29,13 @@ jobs:
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([AETHERFLOW, *args], cwd=cwd, capture_output=True, text=True,
-                          env=dict(os.environ, AETHERFLOW_CACHE_DIR=str(cwd / ".cache")))
+    return subprocess.run(
+        [AETHERFLOW, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, AETHERFLOW_CACHE_DIR=str(cwd / ".cache")),
+    )
 
 
 def _project(root: Path, n: int = 1) -> Path:
@@ -46,8 +51,9 @@ def _tree(dist: Path) -> list[str]:
 
 def test_compile_json_says_what_was_written_then_that_nothing_was(tmp_path: Path) -> None:
     root = _project(tmp_path)
-    (root / "flows" / "f0.yaml").write_text(FLOW.format(id="f0", command="true").replace(
-        '["true"]}', '["true"], env: {on: "1"}}'))  # a key YAML 1.1 reads as a boolean: a warning
+    (root / "flows" / "f0.yaml").write_text(
+        FLOW.format(id="f0", command="true").replace('["true"]}', '["true"], env: {on: "1"}}')
+    )  # a key YAML 1.1 reads as a boolean: a warning
     first = _cli("compile", "flows", "-o", "dist", "--json", cwd=root)
     assert first.returncode == 0, first.stderr
     assert first.stderr == ""  # the JSON is the whole answer
@@ -66,8 +72,9 @@ def test_compile_json_says_what_was_written_then_that_nothing_was(tmp_path: Path
 
 def test_compile_json_errors_have_the_shape_of_validate_json(tmp_path: Path) -> None:
     root = _project(tmp_path)
-    (root / "flows" / "bad.yaml").write_text("version: 1\nflow: {id: b}\njobs:\n  - id: a\n    depends_no: []\n"
-                                             "    steps: []\n")
+    (root / "flows" / "bad.yaml").write_text(
+        "version: 1\nflow: {id: b}\njobs:\n  - id: a\n    depends_no: []\n" "    steps: []\n"
+    )
     result = _cli("compile", "flows", "-o", "dist", "--json", cwd=root)
     assert result.returncode == 2
     report = json.loads(result.stdout)
@@ -98,9 +105,11 @@ def test_check_json_lists_the_changes_and_exits_1(tmp_path: Path) -> None:
     assert stale.returncode == 1
     report = json.loads(stale.stdout)
     assert report["command"] == "compile --check" and report["up_to_date"] is False
-    assert report["changes"] == [{"state": "differs", "path": "f0.py"},
-                                 {"state": "differs", "path": "manifest.json"},
-                                 {"state": "unexpected", "path": "stray.txt"}]
+    assert report["changes"] == [
+        {"state": "differs", "path": "f0.py"},
+        {"state": "differs", "path": "manifest.json"},
+        {"state": "unexpected", "path": "stray.txt"},
+    ]
 
 
 def test_check_diff_is_a_patch_that_brings_the_output_up_to_date(tmp_path: Path) -> None:
@@ -117,10 +126,19 @@ def test_check_diff_is_a_patch_that_brings_the_output_up_to_date(tmp_path: Path)
     assert "--- a/dist/f0.py\n+++ b/dist/f0.py\n" in diff
     assert '-    run.step("s0", "external.process", inputs={"command": ["true"]})\n' in diff
     assert '+    run.step("s0", "external.process", inputs={"command": ["false"]})\n' in diff
-    assert "--- a/dist/f1.py\n+++ /dev/null\n" in diff and "--- /dev/null\n+++ b/dist/f2.py\n" in diff
-    assert {p: (root / "dist" / p).read_bytes() for p in _tree(root / "dist")} == before  # nothing written
-    applied = subprocess.run(["patch", "-p1", "--batch", "--remove-empty-files"], input=diff, cwd=root,
-                             capture_output=True, text=True)
+    assert (
+        "--- a/dist/f1.py\n+++ /dev/null\n" in diff and "--- /dev/null\n+++ b/dist/f2.py\n" in diff
+    )
+    assert {
+        p: (root / "dist" / p).read_bytes() for p in _tree(root / "dist")
+    } == before  # nothing written
+    applied = subprocess.run(
+        ["patch", "-p1", "--batch", "--remove-empty-files"],
+        input=diff,
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
     assert applied.returncode == 0, applied.stdout + applied.stderr
     os.chmod(root / "dist" / "f2.py", 0o755)  # a patch carries no modes
     assert _cli("compile", "flows", "-o", "dist", "--check", cwd=root).returncode == 0
@@ -135,14 +153,32 @@ def test_diff_shows_bytecode_and_modes_without_dumping_bytes(tmp_path: Path) -> 
     result = _cli("compile", "flows", "-o", "dist", "--diff", cwd=root)
     assert result.returncode == 1
     shown = pyc.relative_to(root).as_posix()
-    assert result.stdout == (f"Binary files a/{shown} and b/{shown} differ\n"
-                             f"mode of dist/f0.py: 600 -> 755\n")  # in the order of the paths
-    usage = _cli("compile", "flows", "-o", "dist", "--diff", "--archive", str(tmp_path / "d.tar.gz"), cwd=root)
+    assert result.stdout == (
+        f"Binary files a/{shown} and b/{shown} differ\n" f"mode of dist/f0.py: 600 -> 755\n"
+    )  # in the order of the paths
+    usage = _cli(
+        "compile",
+        "flows",
+        "-o",
+        "dist",
+        "--diff",
+        "--archive",
+        str(tmp_path / "d.tar.gz"),
+        cwd=root,
+    )
     assert usage.returncode == 2 and "--diff writes none" in usage.stderr
 
 
 def test_schedule_explain_json_has_the_times_the_text_shows(tmp_path: Path) -> None:
-    args = ["schedule", "explain", str(EXAMPLES / "scheduler.yaml"), "-n", "3", "--from", "2026-03-28T12:00"]
+    args = [
+        "schedule",
+        "explain",
+        str(EXAMPLES / "scheduler.yaml"),
+        "-n",
+        "3",
+        "--from",
+        "2026-03-28T12:00",
+    ]
     text = _cli(*args, cwd=tmp_path)
     report = _cli(*args, "--json", cwd=tmp_path)
     assert text.returncode == report.returncode == 0
@@ -162,8 +198,14 @@ def test_schedule_explain_json_has_the_times_the_text_shows(tmp_path: Path) -> N
 def _on_a_terminal(args: list[str], cwd: Path) -> tuple[int, str]:
     """Run with stdout and stderr on a pseudo-terminal: (exit status, what it showed)."""
     main, secondary = pty.openpty()
-    proc = subprocess.Popen(args, cwd=cwd, stdin=subprocess.DEVNULL, stdout=secondary, stderr=secondary,
-                            env=dict(os.environ, AETHERFLOW_CACHE_DIR=str(cwd / ".cache"), COLUMNS="100"))
+    proc = subprocess.Popen(
+        args,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=secondary,
+        stderr=secondary,
+        env=dict(os.environ, AETHERFLOW_CACHE_DIR=str(cwd / ".cache"), COLUMNS="100"),
+    )
     os.close(secondary)
     shown = b""
     while True:

@@ -18,8 +18,10 @@ from conftest import run_cli
 
 
 def _flow(n: int, text: str = "hello") -> str:
-    return (f"version: 1\nflow: {{id: f{n}}}\njobs:\n  - id: a\n    steps:\n"
-            f"      - {{id: s, type: external.process, inputs: {{command: [echo, \"{text}\"]}}}}\n")
+    return (
+        f"version: 1\nflow: {{id: f{n}}}\njobs:\n  - id: a\n    steps:\n"
+        f'      - {{id: s, type: external.process, inputs: {{command: [echo, "{text}"]}}}}\n'
+    )
 
 
 def test_a_flow_that_holds_the_placeholder_gets_the_real_runtime_hash(tmp_path: Path) -> None:
@@ -35,16 +37,31 @@ def test_a_flow_that_holds_the_placeholder_gets_the_real_runtime_hash(tmp_path: 
     for out in ("cold", "warm"):
         for name in ("f0.py", "f1.py"):
             assert verify in (tmp_path / out / name).read_text()
-        assert f'"{RUNTIME_PLACEHOLDER}"' in (tmp_path / out / "f0.py").read_text()  # the flow's own text is kept
+        assert (
+            f'"{RUNTIME_PLACEHOLDER}"' in (tmp_path / out / "f0.py").read_text()
+        )  # the flow's own text is kept
         assert RUNTIME_PLACEHOLDER not in (tmp_path / out / "f1.py").read_text()
     assert (tmp_path / "cold" / "f0.py").read_bytes() == (tmp_path / "warm" / "f0.py").read_bytes()
 
 
 def _documents() -> list[Any]:
-    valid = {"version": 1, "flow": {"id": "x"}, "jobs": [{"id": "a", "steps": [
-        {"id": "s", "type": "external.process", "inputs": {"command": ["true"]}}]}]}
-    return [valid, {}, {"version": 1}, {"version": 1, "flow": {"id": 3}, "jobs": []},
-            {"version": 1, "flow": {"id": "x"}, "jobs": [{"id": "a", "steps": "no"}]}]
+    valid = {
+        "version": 1,
+        "flow": {"id": "x"},
+        "jobs": [
+            {
+                "id": "a",
+                "steps": [{"id": "s", "type": "external.process", "inputs": {"command": ["true"]}}],
+            }
+        ],
+    }
+    return [
+        valid,
+        {},
+        {"version": 1},
+        {"version": 1, "flow": {"id": 3}, "jobs": []},
+        {"version": 1, "flow": {"id": "x"}, "jobs": [{"id": "a", "steps": "no"}]},
+    ]
 
 
 def _verdict(check: Any, document: Any) -> bool:
@@ -63,13 +80,16 @@ def store(tmp_path: Path) -> Any:
     fastcheck.use(None)
 
 
-def test_a_cached_schema_check_judges_as_fastjsonschema_compile_does(store: CompileCache, tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_cached_schema_check_judges_as_fastjsonschema_compile_does(
+    store: CompileCache, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     schema = schema_check._schema("flow")
     fresh = fastjsonschema.compile(schema)
     first = fastcheck.compiled(schema, "flow")
     assert list((tmp_path / "cache").rglob("*.bin"))
-    monkeypatch.setattr(fastjsonschema, "compile_to_code", lambda *a, **k: pytest.fail("not read from the cache"))
+    monkeypatch.setattr(
+        fastjsonschema, "compile_to_code", lambda *a, **k: pytest.fail("not read from the cache")
+    )
     second = fastcheck.compiled(schema, "flow")
     for document in _documents():
         assert _verdict(first, document) == _verdict(second, document) == _verdict(fresh, document)

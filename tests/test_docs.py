@@ -16,8 +16,12 @@ from conftest import ROOT
 
 @pytest.mark.e2e
 def test_error_codes_page_is_generated_from_the_catalog() -> None:
-    run = subprocess.run([sys.executable, "scripts/gen_error_codes_doc.py", "--check"],
-                         cwd=ROOT, capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "scripts/gen_error_codes_doc.py", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stdout
 
 
@@ -31,8 +35,12 @@ def test_every_code_is_on_the_page() -> None:
 
 @pytest.mark.e2e
 def test_step_reference_pages_are_generated_from_the_schemas() -> None:
-    run = subprocess.run([sys.executable, "scripts/gen_step_docs.py", "--check"],
-                         cwd=ROOT, capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "scripts/gen_step_docs.py", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stdout
 
 
@@ -40,8 +48,13 @@ def test_every_step_input_is_described() -> None:
     from aetherflow_compiler.frontend.schema_check import load_schema
 
     definitions = load_schema("flow")["definitions"]
-    undescribed = [f"{name[len('inputs:'):]}.{key}" for name, d in definitions.items() if name.startswith("inputs:")
-                   for key, prop in d["properties"].items() if not prop.get("description")]
+    undescribed = [
+        f"{name[len('inputs:'):]}.{key}"
+        for name, d in definitions.items()
+        if name.startswith("inputs:")
+        for key, prop in d["properties"].items()
+        if not prop.get("description")
+    ]
     assert undescribed == []
 
 
@@ -49,8 +62,10 @@ def test_the_compatibility_page_judges_every_code_with_its_severity() -> None:
     from aetherflow_compiler.codes import CODES
 
     page = (ROOT / "docs" / "compatibility.md").read_text()
-    rows = {m.group(1): (m.group(2), m.group(3)) for m in
-            re.finditer(r"^\| (AF\d{3}) \| ([a-z0-9-]+) \| (error|warning) \| \S", page, re.M)}
+    rows = {
+        m.group(1): (m.group(2), m.group(3))
+        for m in re.finditer(r"^\| (AF\d{3}) \| ([a-z0-9-]+) \| (error|warning) \| \S", page, re.M)
+    }
     assert sorted(rows) == sorted(CODES)
     for code, entry in CODES.items():
         assert rows[code] == (entry.name, entry.severity.value), code
@@ -65,14 +80,20 @@ def test_the_getting_started_page_runs(tmp_path: Path) -> None:
     blocks = re.findall(r"```console\n(.*?)```", page, re.S)
     assert "pip install aetherflow-compiler" in blocks[0]
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-               AETHERFLOW_WORK_ROOT=str(tmp_path / "work"), AETHERFLOW_STATE_ROOT=str(tmp_path / "state"),
-               ORDERS_INBOX=str(tmp_path / "inbox"))
+    env = dict(
+        os.environ,
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        AETHERFLOW_WORK_ROOT=str(tmp_path / "work"),
+        AETHERFLOW_STATE_ROOT=str(tmp_path / "state"),
+        ORDERS_INBOX=str(tmp_path / "inbox"),
+    )
     commands = 0
     for block in blocks[1:]:
         for chunk in re.split(r"^\$ ", block, flags=re.M)[1:]:
             command, *shown = chunk.splitlines()
-            run = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True)
+            run = subprocess.run(
+                ["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True
+            )
             assert run.returncode == 0, (command, run.stdout, run.stderr)
             printed = (run.stdout + run.stderr).splitlines()
             for line in shown:

@@ -75,12 +75,23 @@ def test_explain_json_and_profiles_left_to_run_time(tmp_path: Path) -> None:
     [warehouse] = data["resources"]
     assert warehouse["profile_merged_at"] == "run"
     by_path = {s["path"]: s for s in warehouse["settings"]}
-    assert set(by_path) == {"config.user", "config.database", "config.api_key", "options.pool.timeout"}
+    assert set(by_path) == {
+        "config.user",
+        "config.database",
+        "config.api_key",
+        "options.pool.timeout",
+    }
     assert by_path["config.database"]["source"] == "template"
     assert by_path["config.database"]["env"] == [{"name": "STAGE", "default": "prod"}]
     assert by_path["config.api_key"] == {
-        "path": "config.api_key", "defined_in": "flow", "file": "orders.yaml", "line": 12,
-        "value": None, "source": "literal", "env": [], "decoded": True,
+        "path": "config.api_key",
+        "defined_in": "flow",
+        "file": "orders.yaml",
+        "line": 12,
+        "value": None,
+        "source": "literal",
+        "env": [],
+        "decoded": True,
     }
     text = run_cli(["explain", "orders.yaml"], cwd=tmp_path).stdout
     assert "profile prod_pg is not in --profiles: its values are merged at run time" in text
@@ -92,7 +103,9 @@ def test_explain_never_reads_the_environment(tmp_path: Path) -> None:
 
     os.environ["PG_USER"] = "alice-from-env"
     try:
-        result = run_cli(["explain", "orders.yaml", "--profiles", "profiles.yaml", "--json"], cwd=tmp_path)
+        result = run_cli(
+            ["explain", "orders.yaml", "--profiles", "profiles.yaml", "--json"], cwd=tmp_path
+        )
     finally:
         del os.environ["PG_USER"]
     assert "alice-from-env" not in result.stdout and "c2VjcmV0" not in result.stdout

@@ -35,7 +35,11 @@ VENDORED = "aetherflow_runtime/"
 
 
 def _tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _sha256(data: bytes) -> str:
@@ -63,16 +67,25 @@ def _check_manifest(files: dict[str, bytes]) -> tuple[str, dict[str, str]]:
         manifest["artifacts"][path] = f"<sha256 of {path}>"
     runtime = manifest.get("runtime")
     if runtime is not None:
-        vendored = {p[len(VENDORED):]: d for p, d in files.items()
-                    if p.startswith(VENDORED) and p.endswith(".py") and "__pycache__" not in p.split("/")}
+        vendored = {
+            p[len(VENDORED) :]: d
+            for p, d in files.items()
+            if p.startswith(VENDORED) and p.endswith(".py") and "__pycache__" not in p.split("/")
+        }
         if not manifest["single_file"]:
-            assert runtime["sha256"] == _tree_sha256(vendored), "manifest.json: wrong runtime sha256"
+            assert runtime["sha256"] == _tree_sha256(
+                vendored
+            ), "manifest.json: wrong runtime sha256"
         names[runtime["sha256"]] = "<runtime sha256>"
         runtime["sha256"] = "<runtime sha256>"
     text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     # Shipped bytecode is named for the interpreter compiling (and running these tests).
-    return text.replace(f".{sys.implementation.cache_tag}.pyc", ".<cache tag>.pyc").replace(
-        f'"{sys.implementation.cache_tag}"', '"<cache tag>"'), names
+    return (
+        text.replace(f".{sys.implementation.cache_tag}.pyc", ".<cache tag>.pyc").replace(
+            f'"{sys.implementation.cache_tag}"', '"<cache tag>"'
+        ),
+        names,
+    )
 
 
 def _check_vendored(path: str, data: bytes) -> None:
@@ -80,19 +93,23 @@ def _check_vendored(path: str, data: bytes) -> None:
         _check_bytecode(path, data)
         return
     if path == sh.DIST_PATH:  # the shell runtime, built from runtime_stub/sh/
-        assert data == sh.runtime_source().encode(), f"{path} is not the runtime built from runtime_stub/sh/"
+        assert (
+            data == sh.runtime_source().encode()
+        ), f"{path} is not the runtime built from runtime_stub/sh/"
         return
     if path == sh.VERIFY_PATH:
-        assert data == (RUNTIME_STUB / "sh" / "verify.sh").read_bytes(), f"{path} differs from runtime_stub/sh/verify.sh"
+        assert (
+            data == (RUNTIME_STUB / "sh" / "verify.sh").read_bytes()
+        ), f"{path} differs from runtime_stub/sh/verify.sh"
         return
-    stub = RUNTIME_STUB / path[len(VENDORED):]
+    stub = RUNTIME_STUB / path[len(VENDORED) :]
     assert stub.is_file(), f"{path} is not a runtime_stub/ file"
     assert data == stub.read_bytes(), f"{path} differs from {stub.relative_to(ROOT)}"
 
 
 def _check_bytecode(path: str, data: bytes) -> None:
     """A shipped pyc is checked-hash bytecode of the runtime_stub/ file it caches."""
-    folder, _, name = path[len(VENDORED):].rpartition("__pycache__/")
+    folder, _, name = path[len(VENDORED) :].rpartition("__pycache__/")
     module, tag, suffix = name.rsplit(".", 2)
     assert (tag, suffix) == (sys.implementation.cache_tag, "pyc"), path
     source = (RUNTIME_STUB / folder / f"{module}.py").read_bytes()
@@ -108,16 +125,23 @@ def _code_lines(source: str) -> list[str]:
     what --single-file inlines of it (black only removes the blank lines left behind). An
     import that was the only statement of its block is there as `pass`."""
     tree = ast.parse(source)
-    imports = [node for node in ast.walk(tree)
-               if isinstance(node, ast.ImportFrom) and (node.level > 0 or node.module == "__future__")]
+    imports = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.level > 0 or node.module == "__future__")
+    ]
     drop = {n for node in imports for n in range(node.lineno, (node.end_lineno or node.lineno) + 1)}
     only_imports = {id(node) for node in imports}
     passes: dict[int, str] = {}
     for node in ast.walk(tree):
         for field in ("body", "orelse", "finalbody"):
             block = getattr(node, field, None)
-            if (not isinstance(node, ast.Module) and isinstance(block, list) and block
-                    and all(id(stmt) in only_imports for stmt in block)):
+            if (
+                not isinstance(node, ast.Module)
+                and isinstance(block, list)
+                and block
+                and all(id(stmt) in only_imports for stmt in block)
+            ):
                 passes[block[0].lineno] = " " * block[0].col_offset + "pass"
     out = []
     for n, line in enumerate(source.splitlines(), 1):
@@ -131,8 +155,12 @@ def _code_lines(source: str) -> list[str]:
 def _redact_inlined_python(path: str, text: str) -> str:
     """A --single-file script: each inlined module is checked against runtime_stub/;
     the block becomes a list of the modules it inlines."""
-    match = re.search(r"^(# ======== aetherflow_runtime .*, inlined \(--single-file\) ========\n)(.*?)"
-                      r"(?=^# ======== flow )", text, re.M | re.S)
+    match = re.search(
+        r"^(# ======== aetherflow_runtime .*, inlined \(--single-file\) ========\n)(.*?)"
+        r"(?=^# ======== flow )",
+        text,
+        re.M | re.S,
+    )
     if match is None:
         return text
     chunks = re.split(r"^# ---- aetherflow_runtime/(\S+) ----\n", match.group(2), flags=re.M)
@@ -141,11 +169,12 @@ def _redact_inlined_python(path: str, text: str) -> str:
     assert len(set(modules)) == len(modules), f"{path}: a module is inlined twice"
     for module, code in zip(modules, chunks[2::2], strict=True):
         wanted = _code_lines((RUNTIME_STUB / module).read_text())
-        assert [line for line in code.splitlines() if line.strip()] == wanted, \
-            f"{path}: inlined {module} differs from runtime_stub/{module}"
+        assert [
+            line for line in code.splitlines() if line.strip()
+        ] == wanted, f"{path}: inlined {module} differs from runtime_stub/{module}"
     listing = "".join(f"#   runtime_stub/{m}\n" for m in modules)
     block = f"# [golden] the runtime, inlined and checked against runtime_stub/ by the test:\n{listing}\n\n"
-    return text[:match.start(2)] + block + text[match.end(2):]
+    return text[: match.start(2)] + block + text[match.end(2) :]
 
 
 def _redact_shell_runtime(path: str, text: str, files: dict[str, bytes]) -> str:
@@ -154,7 +183,10 @@ def _redact_shell_runtime(path: str, text: str, files: dict[str, bytes]) -> str:
     runtime = sh.runtime_source().rstrip("\n")
     if sh.DIST_PATH not in files:
         assert text.count(runtime) == 1, f"{path} does not inline the shell runtime exactly once"
-        return text.replace(runtime, "# [golden] the shell runtime (runtime_stub/sh/), inlined here: checked by the test")
+        return text.replace(
+            runtime,
+            "# [golden] the shell runtime (runtime_stub/sh/), inlined here: checked by the test",
+        )
     assert runtime not in text, f"{path} inlines the runtime the dist ships"
     data = files[sh.DIST_PATH]
     cksum = f"{sh.posix_cksum(data)} {len(data)}"
@@ -171,13 +203,19 @@ def _redact_configmap(path: str, text: str, files: dict[str, bytes]) -> str:
         assert key in keys, f"{path}: data key {key} is no artifact"
         assert value.encode() == files[keys[key]], f"{path}: {key} is not a copy of {keys[key]}"
         block = re.compile(rf"^  {re.escape(key)}: [|>][-+]?\n(?:    .*\n|\n)*", re.M)
-        text, found = block.subn(f"  {key}: |\n    [golden] a copy of {keys[key]}: checked by the test\n", text)
+        text, found = block.subn(
+            f"  {key}: |\n    [golden] a copy of {keys[key]}: checked by the test\n", text
+        )
         assert found == 1, f"{path}: {key} is not a literal block"
     for key, value in (document.get("binaryData") or {}).items():
         assert key in keys, f"{path}: binaryData key {key} is no artifact"
-        assert base64.b64decode(value) == files[keys[key]], f"{path}: {key} is not a copy of {keys[key]}"
+        assert (
+            base64.b64decode(value) == files[keys[key]]
+        ), f"{path}: {key} is not a copy of {keys[key]}"
         line = re.compile(rf"^  {re.escape(key)}: \S+\n", re.M)
-        text, found = line.subn(f"  {key}: '[golden] a copy of {keys[key]}: checked by the test'\n", text)
+        text, found = line.subn(
+            f"  {key}: '[golden] a copy of {keys[key]}: checked by the test'\n", text
+        )
         assert found == 1, f"{path}: {key} is not one line"
     return text
 
@@ -202,7 +240,9 @@ def generated_part(out: Path) -> dict[str, str]:
             text = _redact_shell_runtime(path, text, files)
         for digest, name in names.items():
             text = text.replace(digest, name)
-        golden[path] = text.replace(sys.implementation.cache_tag, "<cache tag>")  # names of shipped bytecode
+        golden[path] = text.replace(
+            sys.implementation.cache_tag, "<cache tag>"
+        )  # names of shipped bytecode
     return golden
 
 
@@ -233,7 +273,11 @@ def _executable(path: Path) -> bool:
 
 @pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
 def test_golden_trees_hold_no_runtime_copy(case: Path) -> None:
-    stub = {p.read_bytes() for p in RUNTIME_STUB.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    stub = {
+        p.read_bytes()
+        for p in RUNTIME_STUB.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
     for path, data in _tree(case / "expected").items():
         assert not path.startswith(VENDORED), path
         assert data not in stub, f"{path} is a copy of a runtime_stub/ file"

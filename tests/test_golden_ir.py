@@ -41,7 +41,9 @@ def _cases() -> list[tuple[str, Path, Path | None]]:
     return out
 
 
-@pytest.mark.parametrize(("name", "path", "profiles"), _cases(), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("name", "path", "profiles"), _cases(), ids=lambda v: v if isinstance(v, str) else ""
+)
 def test_ir_golden(name: str, path: Path, profiles: Path | None, update_golden: bool) -> None:
     actual = format_flow(_build(path, profiles, f"flows/{path.name}"))
     expected = CASES / f"{name}.ir"
@@ -60,7 +62,12 @@ def test_when_is_printed_with_its_grouping() -> None:
     """The printer shows how `when` was parsed: `not` binds tighter than `and`, which binds
     tighter than `or`; chained comparisons stay one comparison."""
     status = JobAttr("a", "status", 0)
-    tree = BoolOp("or", (BoolOp("and", (Not(Compare(Literal(1), ("<",), (Literal(2),))), status)),
-                         Compare(Literal(1), ("<", "<="), (Literal(2), Literal(3)))))
+    tree = BoolOp(
+        "or",
+        (
+            BoolOp("and", (Not(Compare(Literal(1), ("<",), (Literal(2),))), status)),
+            Compare(Literal(1), ("<", "<="), (Literal(2), Literal(3))),
+        ),
+    )
     assert format_when(tree) == "(((not (1 < 2)) and jobs.a.status) or (1 < 2 <= 3))"
     assert format_value(ir.Map((("k", ir.Seq((1, None, "x"))),))) == "{'k': [1, None, 'x']}"

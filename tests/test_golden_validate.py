@@ -30,7 +30,9 @@ TESTED_ELSEWHERE = {
 def _cases() -> list[Path]:
     out = []
     for entry in sorted(CASES_DIR.iterdir()):
-        if entry.suffix in (".out", ".args", ".env", ".plugins", ".bundle") or entry.name.endswith(".profiles.yaml"):
+        if entry.suffix in (".out", ".args", ".env", ".plugins", ".bundle") or entry.name.endswith(
+            ".profiles.yaml"
+        ):
             continue
         out.append(entry)
     return out
@@ -38,7 +40,9 @@ def _cases() -> list[Path]:
 
 def is_project_case(case: Path) -> bool:
     """A folder with a project config: a bare `aetherflow validate` runs in it."""
-    return case.is_dir() and any((case / name).is_file() for name in ("pyproject.toml", "aetherflow.toml"))
+    return case.is_dir() and any(
+        (case / name).is_file() for name in ("pyproject.toml", "aetherflow.toml")
+    )
 
 
 @pytest.mark.parametrize("case", _cases(), ids=lambda p: p.stem)
@@ -49,16 +53,22 @@ def test_validate_golden(case: Path, update_golden: bool) -> None:
     paths = [] if "--bundle-manifest" in args or is_project_case(case) else [case.name]
     cwd = case if is_project_case(case) else CASES_DIR
     result = run_cli(["validate", *args, *paths], cwd=cwd, env=case_env(case))
-    expected_file = case.with_suffix(".out") if case.is_file() else case.with_name(case.name + ".out")
+    expected_file = (
+        case.with_suffix(".out") if case.is_file() else case.with_name(case.name + ".out")
+    )
     actual = result.stdout + f"[exit {result.exit_code}]\n"
     if update_golden:
         expected_file.write_text(actual)
-    assert expected_file.exists(), f"missing golden file {expected_file.name}; run pytest --update-golden"
+    assert (
+        expected_file.exists()
+    ), f"missing golden file {expected_file.name}; run pytest --update-golden"
     assert actual == expected_file.read_text()
     # The file name says which code the case demonstrates; it must appear in the output.
     code = case.name.split("-")[0]
     assert re.search(rf": {code} ", result.stdout)
-    has_error = any(CODES[c].severity.value == "error" for c in re.findall(r": (AF\d{3}) ", result.stdout))
+    has_error = any(
+        CODES[c].severity.value == "error" for c in re.findall(r": (AF\d{3}) ", result.stdout)
+    )
     assert result.exit_code == (2 if has_error else 0)
 
 

@@ -142,20 +142,55 @@ def test_json_of_a_small_flow(tmp_path: Path) -> None:
         "file": "small.yaml",
         "locks": {"scope": "job", "flow_lock": None},
         "jobs": [
-            {"id": "probe", "line": 5, "description": None, "lock": "job:small:probe", "when": None,
-             "may_skip": True, "skipped_by": ["look"],
-             "steps": [{"id": "look", "type": "check_items", "line": 7, "on_no_data": "skip_job", "lock": None}]},
-            {"id": "load", "line": 12, "description": None, "lock": "job:small:load",
-             "when": "jobs.probe.outputs.n > 0", "may_skip": False, "skipped_by": [],
-             "steps": [
-                 {"id": "guarded", "type": "with_lock", "line": 16, "on_no_data": None,
-                  "lock": {"key": "load:small:load", "static": True},
-                  "step": {"id": "copy", "type": "external.process", "lock": None}},
-                 {"id": "after", "type": "external.process", "line": 21, "on_no_data": None, "lock": None},
-             ]},
+            {
+                "id": "probe",
+                "line": 5,
+                "description": None,
+                "lock": "job:small:probe",
+                "when": None,
+                "may_skip": True,
+                "skipped_by": ["look"],
+                "steps": [
+                    {
+                        "id": "look",
+                        "type": "check_items",
+                        "line": 7,
+                        "on_no_data": "skip_job",
+                        "lock": None,
+                    }
+                ],
+            },
+            {
+                "id": "load",
+                "line": 12,
+                "description": None,
+                "lock": "job:small:load",
+                "when": "jobs.probe.outputs.n > 0",
+                "may_skip": False,
+                "skipped_by": [],
+                "steps": [
+                    {
+                        "id": "guarded",
+                        "type": "with_lock",
+                        "line": 16,
+                        "on_no_data": None,
+                        "lock": {"key": "load:small:load", "static": True},
+                        "step": {"id": "copy", "type": "external.process", "lock": None},
+                    },
+                    {
+                        "id": "after",
+                        "type": "external.process",
+                        "line": 21,
+                        "on_no_data": None,
+                        "lock": None,
+                    },
+                ],
+            },
         ],
-        "edges": [{"from": "probe", "to": "load", "kind": "depends_on"},
-                  {"from": "probe", "to": "load", "kind": "when"}],
+        "edges": [
+            {"from": "probe", "to": "load", "kind": "depends_on"},
+            {"from": "probe", "to": "load", "kind": "when"},
+        ],
     }
 
 
@@ -169,20 +204,31 @@ def test_json_of_tricky_ids_keeps_them_as_written(tmp_path: Path) -> None:
     outer = data["jobs"][0]["steps"][0]
     assert outer["lock"] == {"key": 'C:\\locks\\"tricky "flow" <&>" <b>&amp; `x`', "static": True}
     assert outer["step"]["lock"] == {"key": "{{env.LOCK_NAME:fallback}}", "static": False}
-    assert data["jobs"][2]["when"] == "jobs.end.status == \"SUCCESS\" and jobs.end.outputs.code != 'a\\'b<c>'"
-    assert data["edges"] == [{"from": "end", "to": "digraph", "kind": "depends_on"},
-                             {"from": odd, "to": "digraph", "kind": "depends_on"},
-                             {"from": "end", "to": "digraph", "kind": "when"}]
+    assert (
+        data["jobs"][2]["when"]
+        == "jobs.end.status == \"SUCCESS\" and jobs.end.outputs.code != 'a\\'b<c>'"
+    )
+    assert data["edges"] == [
+        {"from": "end", "to": "digraph", "kind": "depends_on"},
+        {"from": odd, "to": "digraph", "kind": "depends_on"},
+        {"from": "end", "to": "digraph", "kind": "when"},
+    ]
 
 
 def test_a_bundle_manifest_draws_its_entry_flow_with_its_plugins() -> None:
-    result = run_cli(["graph", "--bundle-manifest", "examples/engine-project/manifest.yaml", "--format", "json"],
-                     cwd=ROOT)
+    result = run_cli(
+        ["graph", "--bundle-manifest", "examples/engine-project/manifest.yaml", "--format", "json"],
+        cwd=ROOT,
+    )
     assert result.exit_code == 0, result.stdout + result.stderr
     data = json.loads(result.stdout)
     assert data["flow"] == "orders_daily"
     export = data["jobs"][0]
-    assert [s["type"] for s in export["steps"]] == ["db_extract_stream", "csv_summary", "zip"]  # csv_summary: a plugin
+    assert [s["type"] for s in export["steps"]] == [
+        "db_extract_stream",
+        "csv_summary",
+        "zip",
+    ]  # csv_summary: a plugin
     assert export["skipped_by"] == ["summary"]
 
 
@@ -244,13 +290,16 @@ def test_mermaid_of_tricky_ids_is_well_formed_and_escaped(tmp_path: Path) -> Non
     labels = [_unescape_mermaid(label) for label in _check_mermaid(text)]
     assert labels[0] == 'flow tricky "flow" <&>\nflow lock flow:tricky "flow" <&>'
     assert labels[1] == "job end"
-    assert labels[2] == ('say "hi" #1 (with_lock)\nwith lock C:\\locks\\"tricky "flow" <&>" <b>&amp; `x`\n'
-                         "runs (with_lock)\nwith lock {{env.LOCK_NAME:fallback}} (resolved at run time)\n"
-                         "runs (external.process)")
+    assert labels[2] == (
+        'say "hi" #1 (with_lock)\nwith lock C:\\locks\\"tricky "flow" <&>" <b>&amp; `x`\n'
+        "runs (with_lock)\nwith lock {{env.LOCK_NAME:fallback}} (resolved at run time)\n"
+        "runs (external.process)"
+    )
     assert labels[3] == 'job subgraph; node -> edge [label="x"] {graph}\nmay be skipped: no data'
     assert labels[4] == "ünïcødé step %% --> |pipe| (check_items)\non_no_data: skip_job"
-    assert labels[5] == ("job digraph\nwhen: jobs.end.status == \"SUCCESS\" and "
-                         "jobs.end.outputs.code != 'a\\'b<c>'")
+    assert labels[5] == (
+        'job digraph\nwhen: jobs.end.status == "SUCCESS" and ' "jobs.end.outputs.code != 'a\\'b<c>'"
+    )
     edges = [line.strip() for line in text.splitlines() if "->" in line and "[" not in line]
     assert edges == ['j1 -->|"when"| j3', "j2 --> j3"]
 
@@ -265,7 +314,9 @@ def test_every_example_is_well_formed_mermaid() -> None:
 
 def _dot(source: str) -> subprocess.CompletedProcess[str]:
     dot = shutil.which("dot")
-    assert dot, "Graphviz's dot is needed (Debian package graphviz; scripts/ensure-test-servers.sh installs it)"
+    assert (
+        dot
+    ), "Graphviz's dot is needed (Debian package graphviz; scripts/ensure-test-servers.sh installs it)"
     return subprocess.run([dot, "-Tsvg"], input=source, capture_output=True, text=True, timeout=60)
 
 
@@ -285,7 +336,11 @@ def test_graphviz_accepts_tricky_ids_and_labels(tmp_path: Path) -> None:
     assert run.returncode == 0 and run.stderr == "", run.stderr
     # Every label line comes out as written (SVG escapes it its own way).
     texts = [html.unescape(t) for t in re.findall(r"<text[^>]*>(.*?)</text>", run.stdout)]
-    assert texts[:3] == ['flow tricky "flow" <&> (tricky.yaml)', 'flow lock flow:tricky "flow" <&>', "job end"]
+    assert texts[:3] == [
+        'flow tricky "flow" <&> (tricky.yaml)',
+        'flow lock flow:tricky "flow" <&>',
+        "job end",
+    ]
     assert 'job subgraph; node -> edge [label="x"] {graph}' in texts
     assert 'with lock C:\\locks\\"tricky "flow" <&>" <b>&amp; `x`' in texts
     assert "ünïcødé step %% --> |pipe| (check_items)" in texts
@@ -328,8 +383,12 @@ def test_an_unknown_format_is_a_usage_error(tmp_path: Path) -> None:
 
 @pytest.mark.e2e
 def test_the_graphs_page_shows_every_example_as_generated() -> None:
-    run = subprocess.run([sys.executable, "scripts/gen_graph_docs.py", "--check"],
-                         cwd=ROOT, capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "scripts/gen_graph_docs.py", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     page = (ROOT / "docs" / "graphs.md").read_text(encoding="utf-8")
     for flow in sorted((EXAMPLES / "flows").glob("*.yaml")):

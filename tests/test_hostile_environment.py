@@ -61,13 +61,21 @@ class Greet(Step):
 """
 
 
-def af(*args: str, cwd: Path, env: dict[str, str] | None = None,
-       timeout: float = BOUND) -> subprocess.CompletedProcess[str]:
+def af(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = BOUND
+) -> subprocess.CompletedProcess[str]:
     """`aetherflow ARGS` in `cwd`, with a compile cache of its own there."""
     full = dict(os.environ, AETHERFLOW_CACHE_DIR=str(cwd / ".cache"))
     full.update(env or {})
-    proc = subprocess.run([AETHERFLOW, *args], cwd=cwd, capture_output=True, text=True, env=full, timeout=timeout,
-                          errors="surrogateescape")
+    proc = subprocess.run(
+        [AETHERFLOW, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=full,
+        timeout=timeout,
+        errors="surrogateescape",
+    )
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, proc.stderr
     return proc
 
@@ -77,7 +85,9 @@ def lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if ": AF" in line]
 
 
-def project(root: Path, flows: dict[str, str] | None = None, plugins: dict[str, str] | None = None) -> Path:
+def project(
+    root: Path, flows: dict[str, str] | None = None, plugins: dict[str, str] | None = None
+) -> Path:
     for name, text in (flows or {"a.yaml": FLOW.format(id="a")}).items():
         path = root / "flows" / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,7 +107,11 @@ def listing(folder: Path) -> list[str]:
 
 
 def test_plugin_registrations_the_compiler_cannot_use_are_located_errors(tmp_path: Path) -> None:
-    project(tmp_path, plugins={"acme.py": GREET, "bad.py": textwrap.dedent("""\
+    project(
+        tmp_path,
+        plugins={
+            "acme.py": GREET,
+            "bad.py": textwrap.dedent("""\
         from aetherflow.core.api import Step, register_connector, register_step
 
 
@@ -141,7 +155,9 @@ def test_plugin_registrations_the_compiler_cannot_use_are_located_errors(tmp_pat
         @register_connector(None, 3)
         class Odd:
             pass
-        """)})
+        """),
+        },
+    )
     result = af("validate", "--plugins", "plugins", "flows", cwd=tmp_path)
     assert result.returncode == 2
     assert lines(result.stdout) == [
@@ -162,14 +178,17 @@ def test_plugin_registrations_the_compiler_cannot_use_are_located_errors(tmp_pat
 
 
 def test_an_exception_whose_str_raises_is_reported_at_its_line(tmp_path: Path) -> None:
-    project(tmp_path, plugins={"odd.py": textwrap.dedent("""\
+    project(
+        tmp_path,
+        plugins={"odd.py": textwrap.dedent("""\
         class Odd(Exception):
             def __str__(self):
                 raise ValueError("no text")
 
 
         raise Odd()
-        """)})
+        """)},
+    )
     result = af("validate", "--json", "--plugins", "plugins", "flows", cwd=tmp_path)
     assert result.returncode == 2
     error = json.loads(result.stdout)["errors"][0]
@@ -192,8 +211,16 @@ def test_plugin_files_that_cannot_be_read_are_errors_and_are_read_only_once(tmp_
     ]
     assert not (tmp_path / "dist").exists()
     # Not strict (the engine's AETHERFLOW_PLUGIN_STRICT=false): warnings, and the files are left out.
-    loose = af("compile", "--plugins", "plugins", "flows", "-o", "dist", cwd=tmp_path,
-               env={"AETHERFLOW_PLUGIN_STRICT": "false"})
+    loose = af(
+        "compile",
+        "--plugins",
+        "plugins",
+        "flows",
+        "-o",
+        "dist",
+        cwd=tmp_path,
+        env={"AETHERFLOW_PLUGIN_STRICT": "false"},
+    )
     assert loose.returncode == 0, loose.stdout + loose.stderr
     assert [line.split(": ", 1)[1] for line in lines(loose.stdout)] == [
         "AF811 cannot read plugin file: No such file or directory; skipped (AETHERFLOW_PLUGIN_STRICT=false)",
@@ -217,8 +244,11 @@ def test_what_plugins_print_is_kept_off_stdout_and_shown_on_stderr(tmp_path: Pat
         subprocess.run(["echo", "from a child process"])
         """) + GREET
     project(tmp_path, flows={"a.yaml": PLUGIN_FLOW.format(id="a")}, plugins={"noisy.py": noisy})
-    for args in (["validate", "--json"], ["compile", "--json", "-o", "dist"], ["compile", "--check", "--json",
-                                                                               "-o", "dist"]):
+    for args in (
+        ["validate", "--json"],
+        ["compile", "--json", "-o", "dist"],
+        ["compile", "--check", "--json", "-o", "dist"],
+    ):
         result = af(*args, "--plugins", "plugins", "flows", cwd=tmp_path)
         assert result.returncode == 0, result.stdout + result.stderr
         assert json.loads(result.stdout)["ok"] is True  # one JSON object, nothing else
@@ -234,8 +264,13 @@ def test_what_plugins_print_is_kept_off_stdout_and_shown_on_stderr(tmp_path: Pat
     text = af("validate", "--plugins", "plugins", "flows", cwd=tmp_path)
     assert text.returncode == 0 and text.stdout == "" and "  print at import\n" in text.stderr
     # The artifact runs the plugin as the engine does: there its output is the flow's.
-    run = subprocess.run([sys.executable, "-I", str(tmp_path / "dist" / "a.py"), "run"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=BOUND)
+    run = subprocess.run(
+        [sys.executable, "-I", str(tmp_path / "dist" / "a.py"), "run"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=BOUND,
+    )
     assert run.returncode == 0, run.stderr
     assert "print at import" in run.stdout
 
@@ -243,8 +278,10 @@ def test_what_plugins_print_is_kept_off_stdout_and_shown_on_stderr(tmp_path: Pat
 def test_what_a_plugin_does_to_the_interpreter_stays_out_of_the_compile(tmp_path: Path) -> None:
     """The plugin breaks json and exits from a thread it leaves running: none of it
     reaches the compile, its fork pool (20 flows use it) or its --json output."""
-    project(tmp_path, flows={f"f{i}.yaml": PLUGIN_FLOW.format(id=f"f{i}") for i in range(20)}, plugins={
-        "rude.py": textwrap.dedent("""\
+    project(
+        tmp_path,
+        flows={f"f{i}.yaml": PLUGIN_FLOW.format(id=f"f{i}") for i in range(20)},
+        plugins={"rude.py": textwrap.dedent("""\
             import json
             import os
             import sys
@@ -254,18 +291,23 @@ def test_what_a_plugin_does_to_the_interpreter_stays_out_of_the_compile(tmp_path
             json.dumps = lambda *args, **kwargs: "not json"
             sys.modules["json"].loads = None
             threading.Thread(target=lambda: (time.sleep(30), os._exit(9)), daemon=True).start()
-            """) + GREET})
+            """) + GREET},
+    )
     result = af("compile", "--json", "--plugins", "plugins", "flows", "-o", "dist", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert sorted(json.loads(result.stdout)["flows"]) == sorted(f"f{i}" for i in range(20))
 
 
 def test_a_plugin_that_hangs_at_import_is_stopped_and_located(tmp_path: Path) -> None:
-    project(tmp_path, flows={"a.yaml": PLUGIN_FLOW.format(id="a")}, plugins={
-        "acme.py": GREET,
-        "spin.py": "import time\n\n\ntime.sleep(3600)\n",
-        "zzz_never.py": "raise RuntimeError('not reached: the import stopped before')\n",
-    })
+    project(
+        tmp_path,
+        flows={"a.yaml": PLUGIN_FLOW.format(id="a")},
+        plugins={
+            "acme.py": GREET,
+            "spin.py": "import time\n\n\ntime.sleep(3600)\n",
+            "zzz_never.py": "raise RuntimeError('not reached: the import stopped before')\n",
+        },
+    )
     env = {"AETHERFLOW_PLUGIN_IMPORT_TIMEOUT": "1"}
     for args in (["validate"], ["compile", "-o", "dist"]):
         started = time.monotonic()
@@ -275,16 +317,23 @@ def test_a_plugin_that_hangs_at_import_is_stopped_and_located(tmp_path: Path) ->
         assert lines(result.stdout) == [
             "plugins/spin.py:4:1: AF703 plugin file did not finish loading within 1 s (importing it); stopped",
         ], result.stdout
-        assert "AETHERFLOW_PLUGIN_IMPORT_TIMEOUT=SECONDS gives each file more time (default 30)" in result.stdout
+        assert (
+            "AETHERFLOW_PLUGIN_IMPORT_TIMEOUT=SECONDS gives each file more time (default 30)"
+            in result.stdout
+        )
     assert not (tmp_path / "dist").exists()
     # Stopped whatever it does: loops, ignores signals, catches every exception, waits on a pipe.
-    for text in ("import signal\nfor s in (signal.SIGUSR1, signal.SIGTERM, signal.SIGINT):\n"
-                 "    signal.signal(s, signal.SIG_IGN)\nwhile True:\n    try:\n        pass\n"
-                 "    except BaseException:\n        pass\n",
-                 "import os\nr, w = os.pipe()\nos.read(r, 1)\n",
-                 "x = 0\nwhile True:\n    x += 1\n"):
+    for text in (
+        "import signal\nfor s in (signal.SIGUSR1, signal.SIGTERM, signal.SIGINT):\n"
+        "    signal.signal(s, signal.SIG_IGN)\nwhile True:\n    try:\n        pass\n"
+        "    except BaseException:\n        pass\n",
+        "import os\nr, w = os.pipe()\nos.read(r, 1)\n",
+        "x = 0\nwhile True:\n    x += 1\n",
+    ):
         (tmp_path / "plugins" / "spin.py").write_text(text)
-        result = af("validate", "--json", "--plugins", "plugins", "flows", cwd=tmp_path, env=env, timeout=60)
+        result = af(
+            "validate", "--json", "--plugins", "plugins", "flows", cwd=tmp_path, env=env, timeout=60
+        )
         assert result.returncode == 2
         errors = json.loads(result.stdout)["errors"]
         assert [(e["file"], e["code"]) for e in errors] == [("plugins/spin.py", "AF703")]
@@ -298,18 +347,41 @@ def test_a_plugin_that_hangs_at_import_is_stopped_and_located(tmp_path: Path) ->
 def test_the_import_time_limit_must_be_a_number_of_seconds(tmp_path: Path) -> None:
     project(tmp_path, plugins={"acme.py": GREET})
     for value in ("abc", "0", "-1", "inf", "nan"):
-        result = af("validate", "--plugins", "plugins", "flows", cwd=tmp_path,
-                    env={"AETHERFLOW_PLUGIN_IMPORT_TIMEOUT": value})
+        result = af(
+            "validate",
+            "--plugins",
+            "plugins",
+            "flows",
+            cwd=tmp_path,
+            env={"AETHERFLOW_PLUGIN_IMPORT_TIMEOUT": value},
+        )
         assert result.returncode == 2 and result.stdout == ""
-        assert result.stderr.endswith(f"Error: AETHERFLOW_PLUGIN_IMPORT_TIMEOUT must be a number of seconds greater "
-                                      f"than 0, not '{value}'\n")
-    assert af("validate", "--plugins", "plugins", "flows", cwd=tmp_path,
-              env={"AETHERFLOW_PLUGIN_IMPORT_TIMEOUT": "2.5"}).returncode == 0
+        assert result.stderr.endswith(
+            f"Error: AETHERFLOW_PLUGIN_IMPORT_TIMEOUT must be a number of seconds greater "
+            f"than 0, not '{value}'\n"
+        )
+    assert (
+        af(
+            "validate",
+            "--plugins",
+            "plugins",
+            "flows",
+            cwd=tmp_path,
+            env={"AETHERFLOW_PLUGIN_IMPORT_TIMEOUT": "2.5"},
+        ).returncode
+        == 0
+    )
 
 
 def test_a_plugin_that_ends_the_process_is_a_located_error(tmp_path: Path) -> None:
-    project(tmp_path, plugins={"acme.py": GREET, "quit.py": "import os\nos._exit(7)\n",
-                               "stop.py": "import sys\nsys.exit(3)\n"})
+    project(
+        tmp_path,
+        plugins={
+            "acme.py": GREET,
+            "quit.py": "import os\nos._exit(7)\n",
+            "stop.py": "import sys\nsys.exit(3)\n",
+        },
+    )
     result = af("validate", "--plugins", "plugins", "flows", cwd=tmp_path)
     assert result.returncode == 2
     assert lines(result.stdout) == [
@@ -317,7 +389,9 @@ def test_a_plugin_that_ends_the_process_is_a_located_error(tmp_path: Path) -> No
     ]
     (tmp_path / "plugins" / "quit.py").unlink()
     result = af("validate", "--plugins", "plugins", "flows", cwd=tmp_path)
-    assert lines(result.stdout) == ["plugins/stop.py:2:1: AF703 plugin failed to import: SystemExit: 3"]
+    assert lines(result.stdout) == [
+        "plugins/stop.py:2:1: AF703 plugin failed to import: SystemExit: 3"
+    ]
 
 
 # --- file systems -----------------------------------------------------------------------------
@@ -358,20 +432,31 @@ main()
 """
 
 
-def run_unprivileged(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_unprivileged(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """`aetherflow ARGS` as a user whom file permissions stop: this one, or `nobody` when
     the tests run as root (whose interpreter `nobody` cannot read: the command runs as
     root first, writing nothing, so that all it imports is in memory)."""
     full = dict(os.environ, AETHERFLOW_CACHE_DIR=str(cwd / ".cache"), **(env or {}))
-    proc = subprocess.run([sys.executable, "-c", UNPRIVILEGED, *args], cwd=cwd, capture_output=True, text=True,
-                          env=full, timeout=BOUND)
+    proc = subprocess.run(
+        [sys.executable, "-c", UNPRIVILEGED, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=full,
+        timeout=BOUND,
+    )
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, proc.stderr
     return proc
 
 
 def test_a_folder_that_cannot_be_read_is_an_error_naming_it(shared_tmp: Path) -> None:
-    project(shared_tmp, flows={"ok/a.yaml": FLOW.format(id="a"), "locked/b.yaml": FLOW.format(id="b")},
-            plugins={"acme.py": GREET, "private/helper.py": "X = 1\n"})
+    project(
+        shared_tmp,
+        flows={"ok/a.yaml": FLOW.format(id="a"), "locked/b.yaml": FLOW.format(id="b")},
+        plugins={"acme.py": GREET, "private/helper.py": "X = 1\n"},
+    )
     (shared_tmp / ".cache").mkdir(mode=0o777)
     (shared_tmp / ".cache").chmod(0o777)
     (shared_tmp / "flows" / "locked").chmod(0)
@@ -384,12 +469,16 @@ def test_a_folder_that_cannot_be_read_is_an_error_naming_it(shared_tmp: Path) ->
     assert "dist" not in listing(shared_tmp)
     plugins = run_unprivileged("validate", "--plugins", "plugins", "flows/ok", cwd=shared_tmp)
     assert plugins.returncode == 2
-    assert lines(plugins.stdout) == ["plugins/private:1:1: AF703 cannot read plugin folder: Permission denied"]
+    assert lines(plugins.stdout) == [
+        "plugins/private:1:1: AF703 cannot read plugin folder: Permission denied"
+    ]
     # A plugin file that cannot be read.
     (shared_tmp / "plugins" / "private").chmod(0o755)
     (shared_tmp / "plugins" / "acme.py").chmod(0)
     plugins = run_unprivileged("validate", "--plugins", "plugins", "flows/ok", cwd=shared_tmp)
-    assert lines(plugins.stdout) == ["plugins/acme.py:1:1: AF703 cannot read plugin file: Permission denied"]
+    assert lines(plugins.stdout) == [
+        "plugins/acme.py:1:1: AF703 cannot read plugin file: Permission denied"
+    ]
 
 
 def test_outputs_and_caches_that_cannot_be_written(shared_tmp: Path) -> None:
@@ -404,14 +493,22 @@ def test_outputs_and_caches_that_cannot_be_written(shared_tmp: Path) -> None:
     assert listing(shared_tmp / "out") == [] and listing(shared_tmp / ".cache") == []
     (shared_tmp / "out").chmod(0o777)
     for _ in range(2):
-        result = run_unprivileged("compile", "--no-bytecode", "flows", "-o", "out/dist", cwd=shared_tmp)
+        result = run_unprivileged(
+            "compile", "--no-bytecode", "flows", "-o", "out/dist", cwd=shared_tmp
+        )
         assert result.returncode == 0, result.stderr
     assert listing(shared_tmp / "out") == ["dist"] and listing(shared_tmp / ".cache") == []
     # A cache directory that is a file.
     (shared_tmp / "cache-file").write_text("not a folder")
     for _ in range(2):
-        result = af("compile", "flows", "-o", "dist", cwd=shared_tmp,
-                    env={"AETHERFLOW_CACHE_DIR": str(shared_tmp / "cache-file")})
+        result = af(
+            "compile",
+            "flows",
+            "-o",
+            "dist",
+            cwd=shared_tmp,
+            env={"AETHERFLOW_CACHE_DIR": str(shared_tmp / "cache-file")},
+        )
         assert result.returncode == 0, result.stderr
     assert (shared_tmp / "cache-file").read_text() == "not a folder"
 
@@ -429,11 +526,17 @@ def test_fifos_sockets_and_folders_named_like_flows_never_block(tmp_path: Path) 
             "flows/sock.yaml:1:1: AF100 cannot read file: not a regular file but a socket",
         ]
         assert result.stderr == "2 errors in 2 files (of 4 checked)\n"  # x.yaml/b.yaml is a flow
-        for args in (["validate", "flows/fifo.yaml"], ["compile", "flows/fifo.yaml", "-o", "dist"],
-                     ["compile", "--profiles", "flows/fifo.yaml", "flows/a.yaml", "-o", "dist"],
-                     ["compile", "--schedule", "flows/sock.yaml", "flows/a.yaml", "-o", "dist"]):
+        for args in (
+            ["validate", "flows/fifo.yaml"],
+            ["compile", "flows/fifo.yaml", "-o", "dist"],
+            ["compile", "--profiles", "flows/fifo.yaml", "flows/a.yaml", "-o", "dist"],
+            ["compile", "--schedule", "flows/sock.yaml", "flows/a.yaml", "-o", "dist"],
+        ):
             result = af(*args, cwd=tmp_path)
-            assert result.returncode == 2 and "AF100 cannot read file: not a regular file but a" in result.stdout
+            assert (
+                result.returncode == 2
+                and "AF100 cannot read file: not a regular file but a" in result.stdout
+            )
         assert not (tmp_path / "dist").exists()
     finally:
         sock.close()
@@ -447,10 +550,14 @@ def test_links_in_a_searched_folder_are_followed_once(tmp_path: Path) -> None:
     (flows / "up").symlink_to("..")  # a loop through the parent
     (flows / "shared").symlink_to("../shared/flows")  # a folder elsewhere
     (flows / "again").symlink_to("../shared/flows")  # the same folder twice
-    (flows / "gone.yaml").symlink_to("nowhere.yaml")  # listed, then cannot be read (as a file removed meanwhile)
+    (flows / "gone.yaml").symlink_to(
+        "nowhere.yaml"
+    )  # listed, then cannot be read (as a file removed meanwhile)
     result = af("validate", "flows", cwd=tmp_path, timeout=60)
     assert result.returncode == 2
-    assert lines(result.stdout) == ["flows/gone.yaml:1:1: AF100 cannot read file: No such file or directory"]
+    assert lines(result.stdout) == [
+        "flows/gone.yaml:1:1: AF100 cannot read file: No such file or directory"
+    ]
     (flows / "gone.yaml").unlink()
     result = af("compile", "flows", "-o", "dist", cwd=tmp_path, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -466,17 +573,41 @@ def test_a_file_name_that_is_not_utf8_compiles_and_reports_as_json(tmp_path: Pat
     for target in ("python", "all"):
         result = af("compile", "--target", target, "flows", "-o", "dist", cwd=tmp_path)
         assert result.returncode == 0, result.stdout + result.stderr
-        assert af("compile", "--target", target, "--check", "flows", "-o", "dist", cwd=tmp_path).returncode == 0
-        text = (tmp_path / "dist" / "manifest.json").read_bytes().decode("utf-8")  # UTF-8 throughout
+        assert (
+            af(
+                "compile", "--target", target, "--check", "flows", "-o", "dist", cwd=tmp_path
+            ).returncode
+            == 0
+        )
+        text = (
+            (tmp_path / "dist" / "manifest.json").read_bytes().decode("utf-8")
+        )  # UTF-8 throughout
         assert json.loads(text)["sources"] == {name: json.loads(text)["sources"][name]}
-    assert b"'caf\xe9.yaml'" in (tmp_path / "dist" / "a.sh").read_bytes()  # sh keeps the name's bytes
-    run = subprocess.run([sys.executable, "-I", str(tmp_path / "dist" / "a.py"), "run"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=BOUND)
+    assert (
+        b"'caf\xe9.yaml'" in (tmp_path / "dist" / "a.sh").read_bytes()
+    )  # sh keeps the name's bytes
+    run = subprocess.run(
+        [sys.executable, "-I", str(tmp_path / "dist" / "a.py"), "run"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=BOUND,
+    )
     assert run.returncode == 0, run.stderr
     for command in ("validate", "compile"):
-        result = subprocess.run([AETHERFLOW, command, "--json", "bad", *(["-o", "out"] if command == "compile" else [])],
-                                cwd=tmp_path, capture_output=True, timeout=BOUND,
-                                env=dict(os.environ, AETHERFLOW_CACHE_DIR=str(tmp_path / ".cache")))
+        result = subprocess.run(
+            [
+                AETHERFLOW,
+                command,
+                "--json",
+                "bad",
+                *(["-o", "out"] if command == "compile" else []),
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            timeout=BOUND,
+            env=dict(os.environ, AETHERFLOW_CACHE_DIR=str(tmp_path / ".cache")),
+        )
         assert result.returncode == 2
         report = json.loads(result.stdout.decode("utf-8"))  # valid UTF-8 JSON
         assert report["errors"][0]["file"] == os.path.join("bad", name)
@@ -493,12 +624,16 @@ def test_long_names(tmp_path: Path) -> None:
     assert listing(tmp_path) == [".cache", longest, "flows"]
     assert listing(tmp_path / longest)[:2] == ["a.py", "aetherflow_runtime"]
     # A flow id whose artifact name is too long: located at the id.
-    project(tmp_path / "long", flows={"long.yaml": FLOW.format(id="é" * 250), "ok.yaml": FLOW.format(id="i" * 250)})
+    project(
+        tmp_path / "long",
+        flows={"long.yaml": FLOW.format(id="é" * 250), "ok.yaml": FLOW.format(id="i" * 250)},
+    )
     result = af("compile", "flows", "-o", "dist", cwd=tmp_path / "long")
     assert result.returncode == 2
     assert lines(result.stdout)[0] == (
         f"flows/long.yaml:3:7: AF206 flow id '{'é' * 37}...' is too long to name its artifact: '<flow id>.py' "
-        "would be a file name of 503 bytes, and file systems allow 255")
+        "would be a file name of 503 bytes, and file systems allow 255"
+    )
     assert "hint: shorten the flow id to at most 252 bytes (UTF-8; 'é' takes 2)" in result.stdout
     assert not (tmp_path / "long" / "dist").exists()
     (tmp_path / "long" / "flows" / "long.yaml").unlink()
@@ -512,12 +647,21 @@ def test_an_output_given_as_a_link_is_written_through(tmp_path: Path) -> None:
     (tmp_path / "releases" / "current").mkdir(parents=True)
     (tmp_path / "dist").symlink_to("releases/current")
     for command in ("true", "false"):
-        (tmp_path / "flows" / "a.yaml").write_text(FLOW.format(id="a").replace('"true"', f'"{command}"'))
+        (tmp_path / "flows" / "a.yaml").write_text(
+            FLOW.format(id="a").replace('"true"', f'"{command}"')
+        )
         assert af("compile", "flows", "-o", "dist", cwd=tmp_path).returncode == 0
         assert af("compile", "--check", "flows", "-o", "dist", cwd=tmp_path).returncode == 0
-        assert (tmp_path / "dist").is_symlink() and os.readlink(tmp_path / "dist") == "releases/current"
+        assert (tmp_path / "dist").is_symlink() and os.readlink(
+            tmp_path / "dist"
+        ) == "releases/current"
         assert f'"{command}"' in (tmp_path / "releases" / "current" / "a.py").read_text()
-        assert listing(tmp_path) == [".cache", "dist", "flows", "releases"]  # nothing left beside it
+        assert listing(tmp_path) == [
+            ".cache",
+            "dist",
+            "flows",
+            "releases",
+        ]  # nothing left beside it
         assert listing(tmp_path / "releases") == ["current"]
     # A link that leads nowhere yet: its target is created.
     (tmp_path / "next").symlink_to("releases/next")
@@ -527,21 +671,31 @@ def test_an_output_given_as_a_link_is_written_through(tmp_path: Path) -> None:
 
 def test_outputs_among_the_inputs(tmp_path: Path) -> None:
     project(tmp_path)
-    scheduler = "timezone: UTC\nitems:\n  - {id: hourly, cron: '0 * * * *', flow_yaml: flows/a.yaml}\n"
+    scheduler = (
+        "timezone: UTC\nitems:\n  - {id: hourly, cron: '0 * * * *', flow_yaml: flows/a.yaml}\n"
+    )
     (tmp_path / "scheduler.yaml").write_text(scheduler)
     # The dist inside the folder compiled: its YAML (Kubernetes objects) is no input, now or later.
     for _ in range(2):
-        result = af("compile", "flows", "--schedule", "scheduler.yaml", "-o", "flows/dist", cwd=tmp_path)
+        result = af(
+            "compile", "flows", "--schedule", "scheduler.yaml", "-o", "flows/dist", cwd=tmp_path
+        )
         assert result.returncode == 0, result.stdout + result.stderr
-    assert (tmp_path / "flows" / "dist" / "schedule" / "kubernetes" / "cronjob-hourly.yaml").is_file()
+    assert (
+        tmp_path / "flows" / "dist" / "schedule" / "kubernetes" / "cronjob-hourly.yaml"
+    ).is_file()
     assert af("validate", "flows", cwd=tmp_path).stderr == "1 file valid\n"
     # An input inside the output, which the compile replaces: refused.
     (tmp_path / "flows" / "dist" / "mine.yaml").write_text(FLOW.format(id="mine"))
-    for args in (["flows/dist/mine.yaml", "-o", "flows/dist"], ["flows", "-o", "flows/dist",
-                                                                "--profiles", "flows/dist/mine.yaml"]):
+    for args in (
+        ["flows/dist/mine.yaml", "-o", "flows/dist"],
+        ["flows", "-o", "flows/dist", "--profiles", "flows/dist/mine.yaml"],
+    ):
         result = af("compile", *args, cwd=tmp_path)
         assert result.returncode == 2 and result.stdout == ""
-        assert "is inside the output directory flows/dist, which the compile replaces" in result.stderr
+        assert (
+            "is inside the output directory flows/dist, which the compile replaces" in result.stderr
+        )
     assert (tmp_path / "flows" / "dist" / "mine.yaml").is_file()
     # An output that is a file: a clean usage message.
     (tmp_path / "file").write_text("keep")
@@ -554,12 +708,16 @@ def test_outputs_among_the_inputs(tmp_path: Path) -> None:
 
 
 def test_carriage_returns_in_values_survive_the_compile_cache(tmp_path: Path) -> None:
-    flow = FLOW.format(id="a").replace('command: ["true"]', 'command: ["true"], env: {X: "a\\r\\nb"}')
+    flow = FLOW.format(id="a").replace(
+        'command: ["true"]', 'command: ["true"], env: {X: "a\\r\\nb"}'
+    )
     project(tmp_path, flows={"a.yaml": flow})
     for target in ("python", "sh", "all"):
         dist = f"dist-{target}"
         assert af("compile", "--target", target, "flows", "-o", dist, cwd=tmp_path).returncode == 0
-        for _ in range(2):  # right after (the cache has just been written), and once all of it is cached
+        for _ in range(
+            2
+        ):  # right after (the cache has just been written), and once all of it is cached
             check = af("compile", "--target", target, "--check", "flows", "-o", dist, cwd=tmp_path)
             assert check.returncode == 0, check.stdout + check.stderr
     assert b"\r" in (tmp_path / "dist-sh" / "a.sh").read_bytes()
@@ -570,22 +728,42 @@ def test_config_archive_and_output_paths_that_are_not_what_they_seem(tmp_path: P
     os.mkfifo(tmp_path / "config.toml")
     result = af("validate", "--config", "config.toml", "flows", cwd=tmp_path, timeout=60)
     assert result.returncode == 2
-    assert lines(result.stdout) == ["config.toml:1:1: AF100 cannot read file: not a regular file but a FIFO"]
+    assert lines(result.stdout) == [
+        "config.toml:1:1: AF100 cannot read file: not a regular file but a FIFO"
+    ]
     # An output folder below a file.
     (tmp_path / "file").write_text("keep")
     result = af("compile", "flows", "-o", "file/dist", cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr == f"aetherflow: cannot write file/dist: {tmp_path}/file is not a directory\n"
+    assert (
+        result.stderr == f"aetherflow: cannot write file/dist: {tmp_path}/file is not a directory\n"
+    )
     # SHA256SUMS keeps the other lines' bytes (another encoding; a CRLF ends a line, written as LF); a
     # name it cannot hold is refused.
     (tmp_path / "publish").mkdir()
     (tmp_path / "publish" / "SHA256SUMS").write_bytes(b"0" * 64 + b"  caf\xe9.tar.gz\r\n")
     result = af("compile", "flows", "-o", "dist", "--archive", "publish/dist.tar.gz", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    digest = json.loads(af("compile", "flows", "-o", "dist", "--archive", "publish/dist.tar.gz", "--json",
-                           cwd=tmp_path).stdout)["archive"]["sha256"]
+    digest = json.loads(
+        af(
+            "compile",
+            "flows",
+            "-o",
+            "dist",
+            "--archive",
+            "publish/dist.tar.gz",
+            "--json",
+            cwd=tmp_path,
+        ).stdout
+    )["archive"]["sha256"]
     assert (tmp_path / "publish" / "SHA256SUMS").read_bytes() == (
-        b"0" * 64 + b"  caf\xe9.tar.gz\n" + digest.encode() + b"  dist.tar.gz\n")
-    result = af("compile", "flows", "-o", "dist", "--archive", "publish/two\nlines.tar.gz", cwd=tmp_path)
-    assert result.returncode == 2 and "SHA256SUMS cannot name a file whose name holds a line break" in result.stderr
+        b"0" * 64 + b"  caf\xe9.tar.gz\n" + digest.encode() + b"  dist.tar.gz\n"
+    )
+    result = af(
+        "compile", "flows", "-o", "dist", "--archive", "publish/two\nlines.tar.gz", cwd=tmp_path
+    )
+    assert (
+        result.returncode == 2
+        and "SHA256SUMS cannot name a file whose name holds a line break" in result.stderr
+    )
     assert listing(tmp_path / "publish") == ["SHA256SUMS", "dist.tar.gz"]

@@ -37,7 +37,12 @@ jobs:
           step: {type: external.process, inputs: {command: ["echo", "{{env.FILES}}"]}}
 """
 
-PROFILES = {"prod": {"config": {"password": "s3cr3t", "path": "/data/prod.sqlite"}, "options": {"timeout": 5}}}
+PROFILES = {
+    "prod": {
+        "config": {"password": "s3cr3t", "path": "/data/prod.sqlite"},
+        "options": {"timeout": 5},
+    }
+}
 
 
 def _flow() -> ir.Flow:
@@ -51,7 +56,9 @@ def test_defaults_are_filled_and_layout_is_merged() -> None:
     flow = _flow()
     assert flow.workspace.root == "/tmp/work"
     assert flow.workspace.cleanup_policy == "on_success"
-    assert flow.workspace.layout == ir.Map((("artifacts", "artifacts"), ("scratch", "tmp"), ("manifests", "manifests")))
+    assert flow.workspace.layout == ir.Map(
+        (("artifacts", "artifacts"), ("scratch", "tmp"), ("manifests", "manifests"))
+    )
     assert (flow.state.backend, flow.state.path) == ("sqlite", "/tmp/state/aetherflow.sqlite")
     assert (flow.locks.scope, flow.locks.ttl_seconds) == ("job", 3600)
 
@@ -68,7 +75,9 @@ def test_profiles_are_merged_and_templates_parsed() -> None:
 def test_jobs_steps_when_and_origins() -> None:
     flow = _flow()
     probe, load = flow.jobs
-    assert probe.steps[0].skip_job_on_no_data and probe.steps[0].origin == ir.Origin("flows/orders.yaml", 10)
+    assert probe.steps[0].skip_job_on_no_data and probe.steps[0].origin == ir.Origin(
+        "flows/orders.yaml", 10
+    )
     assert load.depends_on == ("probe",)
     assert load.when == Compare(JobOutput("probe", "has_data", (), 0), ("==",), (Literal(True),))
     assert load.origin.line == 15

@@ -17,10 +17,15 @@ from aetherflow_compiler.codegen.python.layout import (
 
 MODE = black.Mode(target_versions={black.TargetVersion.PY38})
 
-_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30)
+_text = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30
+)
 _scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(10**20), 10**20),
-    st.floats(allow_nan=True, allow_infinity=True), _text,
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**20), 10**20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    _text,
     st.sampled_from(["x" * 95, "日本語" * 20, "'\"'", 'a"b\'c"', "\\", "\t\n\r\x07"]),
 )
 _values = st.recursive(
@@ -38,8 +43,14 @@ def _stable(source: str) -> bool:
 
 
 @settings(max_examples=300, deadline=None)
-@given(value=_values, key=st.sampled_from(["x", "inputs", "a_rather_long_keyword_name"]), indent=st.sampled_from([0, 4]))
-def test_any_literal_is_laid_out_as_black_would_keep_it(value: object, key: str, indent: int) -> None:
+@given(
+    value=_values,
+    key=st.sampled_from(["x", "inputs", "a_rather_long_keyword_name"]),
+    indent=st.sampled_from([0, 4]),
+)
+def test_any_literal_is_laid_out_as_black_would_keep_it(
+    value: object, key: str, indent: int
+) -> None:
     call = Call("run.step", ((None, Atom('"s"')), (key, to_node(value))))
     body = text(call, indent)
     source = body + "\n" if indent == 0 else "def job(run):\n" + body + "\n"
@@ -51,6 +62,6 @@ def test_any_literal_is_laid_out_as_black_would_keep_it(value: object, key: str,
 def test_strings_and_numbers_use_black_spelling() -> None:
     assert string_literal("it's") == '"it\'s"'
     assert string_literal('say "hi"') == "'say \"hi\"'"
-    assert string_literal('both \' and "') == '"both \' and \\""'
+    assert string_literal("both ' and \"") == '"both \' and \\""'
     assert string_literal("tab\there\x07") == '"tab\\there\\x07"'
     assert number_literal(1e16) == "1e16" and number_literal(2.5e-07) == "2.5e-07"

@@ -20,8 +20,14 @@ def test_values_match_pyyaml_yaml11_semantics() -> None:
     doc, diags = load("a: yes\nb: 017\nc: 1:30\nd: 1e3\ne: ~\nf: 2024-01-31\ng: '017'\nh: 0x1F\n")
     assert doc is not None
     assert doc.data == {
-        "a": True, "b": 15, "c": 90, "d": "1e3", "e": None,
-        "f": datetime.date(2024, 1, 31), "g": "017", "h": 31,
+        "a": True,
+        "b": 15,
+        "c": 90,
+        "d": "1e3",
+        "e": None,
+        "f": datetime.date(2024, 1, 31),
+        "g": "017",
+        "h": 31,
     }
     assert sorted(d.code for d in diags) == ["AF802", "AF803", "AF804"]
 
@@ -32,7 +38,10 @@ def test_every_value_and_key_has_a_position() -> None:
     assert (doc.span(("jobs", 0, "id")).line, doc.span(("jobs", 0, "id")).column) == (2, 9)
     key = doc.span(("jobs", 0, "steps"), key=True)
     assert (key.line, key.column) == (3, 5)
-    assert (doc.span(("jobs", 0, "steps", 0, "type")).line, doc.span(("jobs", 0, "steps", 0, "type")).column) == (4, 23)
+    assert (
+        doc.span(("jobs", 0, "steps", 0, "type")).line,
+        doc.span(("jobs", 0, "steps", 0, "type")).column,
+    ) == (4, 23)
     # A path that does not exist falls back to its nearest ancestor.
     assert doc.span(("jobs", 0, "steps", 0, "nope")).line == 4
 
@@ -83,7 +92,13 @@ def test_deep_nesting_is_a_located_error_not_a_crash() -> None:
 
 
 def test_tags_outside_the_core_schema_are_refused() -> None:
-    for tagged in ("!!python/object:os.system {}", "!!binary aGk=", "!!set {a}", "!custom x", "!!omap [{a: 1}]"):
+    for tagged in (
+        "!!python/object:os.system {}",
+        "!!binary aGk=",
+        "!!set {a}",
+        "!custom x",
+        "!!omap [{a: 1}]",
+    ):
         doc, diags = load(f"a: {tagged}\n")
         assert doc is None and diags[0].code == "AF105", tagged
     doc, diags = load("a: !!str 5\nb: !!int '7'\n")
@@ -130,11 +145,23 @@ def test_integers_up_to_4300_digits_load_and_longer_ones_are_af111() -> None:
     for text in ("9" * 4300, "-" + "9" * 4300, hex(largest), "0o" * 0 + "0" + oct(largest)[2:]):
         doc, diags = load(f"a: {text}\n")
         assert doc is not None and abs(doc.data["a"]) == largest, text[:10]
-    for text in ("9" * 4301, "1" + "_0" * 4300, hex(largest + 1), "0" + oct(largest + 1)[2:],
-                 "0b" + bin(largest + 1)[2:], "!!int " + "9" * 4301):
+    for text in (
+        "9" * 4301,
+        "1" + "_0" * 4300,
+        hex(largest + 1),
+        "0" + oct(largest + 1)[2:],
+        "0b" + bin(largest + 1)[2:],
+        "!!int " + "9" * 4301,
+    ):
         doc, diags = load(f"a: {text}\n")
-        assert doc is None and (diags[0].code, diags[0].line, diags[0].column) == ("AF111", 1, 4), text[:10]
-        assert diags[0].message.endswith("has more than 4300 digits") and len(diags[0].message) < 100
+        assert doc is None and (diags[0].code, diags[0].line, diags[0].column) == (
+            "AF111",
+            1,
+            4,
+        ), text[:10]
+        assert (
+            diags[0].message.endswith("has more than 4300 digits") and len(diags[0].message) < 100
+        )
     # Base 60: 60**2418 has 4300 digits, 60**2419 one more; PyYAML's quadratic sum is never run
     # for a longer one (a million parts took 90 s).
     doc, _ = load("a: 1" + ":0" * 2418 + "\n")
@@ -149,11 +176,16 @@ def test_integers_up_to_4300_digits_load_and_longer_ones_are_af111() -> None:
 def test_core_tags_must_describe_their_value() -> None:
     """PyYAML refuses these with ValueError, KeyError, AttributeError or ConstructorError."""
     cases = {
-        "!!int abc": "'abc' is not a valid !!int", "!!float x": "'x' is not a valid !!float",
-        "!!bool maybe": "'maybe' is not a valid !!bool", "!!timestamp soon": "'soon' is not a valid !!timestamp",
-        "!!map abc": "a plain value cannot be tagged !!map", "!!seq abc": "a plain value cannot be tagged !!seq",
-        "!!merge abc": "a plain value cannot be tagged !!merge", "!!str [1]": "a list cannot be tagged !!str",
-        "!!seq {a: 1}": "a mapping cannot be tagged !!seq", "!!null [1]": "a list cannot be tagged !!null",
+        "!!int abc": "'abc' is not a valid !!int",
+        "!!float x": "'x' is not a valid !!float",
+        "!!bool maybe": "'maybe' is not a valid !!bool",
+        "!!timestamp soon": "'soon' is not a valid !!timestamp",
+        "!!map abc": "a plain value cannot be tagged !!map",
+        "!!seq abc": "a plain value cannot be tagged !!seq",
+        "!!merge abc": "a plain value cannot be tagged !!merge",
+        "!!str [1]": "a list cannot be tagged !!str",
+        "!!seq {a: 1}": "a mapping cannot be tagged !!seq",
+        "!!null [1]": "a list cannot be tagged !!null",
         "2024-02-30": "'2024-02-30' is not a valid !!timestamp (day is out of range for month)",
         "0x_": "'0x_' is not a valid !!int",
     }
@@ -161,10 +193,16 @@ def test_core_tags_must_describe_their_value() -> None:
         doc, diags = load(f"k:\n  - {tagged}\n")
         assert doc is None, tagged
         assert (diags[0].code, diags[0].line, diags[0].column, diags[0].message) == (
-            "AF103", 2, 5, f"invalid YAML: {message}"), tagged
+            "AF103",
+            2,
+            5,
+            f"invalid YAML: {message}",
+        ), tagged
     # The same tags on values they describe, and `!!merge` on a `<<` key, still load.
-    doc, diags = load("a: !!map {x: !!int '7', y: !!seq [!!bool yes, !!float '1.5', !!null '']}\n"
-                      "b: {? !!merge '<<' : {z: 1}}\n")
+    doc, diags = load(
+        "a: !!map {x: !!int '7', y: !!seq [!!bool yes, !!float '1.5', !!null '']}\n"
+        "b: {? !!merge '<<' : {z: 1}}\n"
+    )
     assert doc is not None and doc.data == {"a": {"x": 7, "y": [True, 1.5, None]}, "b": {"z": 1}}
 
 

@@ -14,14 +14,19 @@ from conftest import KINDS
 def test_every_test_has_exactly_one_kind(request: pytest.FixtureRequest) -> None:
     items = request.session.items
     assert len(items) > 1
-    wrong = [(item.nodeid, kinds) for item in items
-             if len(kinds := [kind for kind in KINDS if item.get_closest_marker(kind)]) != 1]
+    wrong = [
+        (item.nodeid, kinds)
+        for item in items
+        if len(kinds := [kind for kind in KINDS if item.get_closest_marker(kind)]) != 1
+    ]
     assert not wrong
 
 
 def test_kinds_follow_fixtures_modules_and_own_markers(request: pytest.FixtureRequest) -> None:
-    kinds = {item.nodeid: next(kind for kind in KINDS if item.get_closest_marker(kind))
-             for item in request.session.items}
+    kinds = {
+        item.nodeid: next(kind for kind in KINDS if item.get_closest_marker(kind))
+        for item in request.session.items
+    }
     # Checked for the tests this session collected (all of them in make test and make quick).
     expected = {
         "tests/test_markers.py::test_kinds_follow_fixtures_modules_and_own_markers": "unit",
@@ -42,5 +47,7 @@ def test_a_unit_test_that_starts_a_program_fails() -> None:
 def test_a_unit_test_that_listens_fails() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        with pytest.raises(pytest.fail.Exception, match="starts a server: mark it @pytest.mark.servers"):
+        with pytest.raises(
+            pytest.fail.Exception, match="starts a server: mark it @pytest.mark.servers"
+        ):
             sock.listen()

@@ -57,17 +57,29 @@ def test_every_command_of_the_migration_guide_runs(tmp_path: Path) -> None:
             script.append(command)
             continue
         script.append(f"echo {shlex.quote('>>> ' + command)} >&2")
-        script.append(f"PATH={shlex.quote(bin_dir)}:\"$BASE_PATH\" {command}")
-    env = {"PATH": os.path.dirname(python3) + ":/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8",
-           "AETHERFLOW_CACHE_DIR": str(tmp_path / "cache")}
+        script.append(f'PATH={shlex.quote(bin_dir)}:"$BASE_PATH" {command}')
+    env = {
+        "PATH": os.path.dirname(python3) + ":/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "LANG": "C.UTF-8",
+        "AETHERFLOW_CACHE_DIR": str(tmp_path / "cache"),
+    }
     env["BASE_PATH"] = env["PATH"]
-    proc = subprocess.run(["sh", "-c", "\n".join(script)], cwd=project, env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        ["sh", "-c", "\n".join(script)],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:] + proc.stdout[-2000:]
     notes = (project / "notes.txt").read_text().splitlines()
     runs = ["engine-1", "compiled-1", "compiled-2", "host-1"]
     assert len(notes) == len(runs), notes
     for line, run_id in zip(notes, runs, strict=True):
-        assert line.startswith("2 orders, 14.75 in total: ") and line.endswith(f"/orders-{run_id}.zip"), line
+        assert line.startswith("2 orders, 14.75 in total: ") and line.endswith(
+            f"/orders-{run_id}.zip"
+        ), line
     assert (project / "dist" / "schedule" / "crontab").is_file()
     assert '"status": "SUCCESS"' in proc.stdout

@@ -277,7 +277,9 @@ def _plugins(root: Path) -> Path:
 def _api_flow(project: Project) -> Path:
     marker = project.root / "closed.txt"
     kv = f'data: {{suffix: " bye"}}, marker: "{marker}"'
-    project.write_flow("api.yaml", project.header("api") + textwrap.dedent(f"""\
+    project.write_flow(
+        "api.yaml",
+        project.header("api") + textwrap.dedent(f"""\
         resources:
           store: {{kind: kv, driver: memory, config: {{{kv}}}}}
           scoped: {{kind: kv, driver: memory, config: {{{kv}}}, options: {{cache: none}}}}
@@ -323,7 +325,8 @@ def _api_flow(project: Project) -> Path:
             steps:
               - id: fail
                 type: api_fail
-        """))
+        """),
+    )
     return marker
 
 
@@ -344,20 +347,37 @@ def test_every_name_of_the_api_works_in_an_artifact_without_pydantic(project: Pr
     runtime = project.dist / "aetherflow_runtime"
     assert (runtime / "plugin_api.py").exists() and (runtime / "spec_models.py").exists()
 
-    env = {"API_PROBE": "seen", "AETHERFLOW_LOG_LEVEL": "DEBUG", "AETHERFLOW_PLUGIN_STRICT": "false"}
-    proc = project.run("api", "run", "--run-id", "r1", env=env, check_exit=1)  # the broken job fails
+    env = {
+        "API_PROBE": "seen",
+        "AETHERFLOW_LOG_LEVEL": "DEBUG",
+        "AETHERFLOW_PLUGIN_STRICT": "false",
+    }
+    proc = project.run(
+        "api", "run", "--run-id", "r1", env=env, check_exit=1
+    )  # the broken job fails
     status = project.status("api", "r1", env=env)
     jobs = status["jobs"]
     assert {job: data["status"] for job, data in jobs.items()} == {
-        "prep": "SUCCESS", "main": "SUCCESS", "quiet": "SKIPPED", "broken": "FAILED"}
+        "prep": "SUCCESS",
+        "main": "SUCCESS",
+        "quiet": "SKIPPED",
+        "broken": "FAILED",
+    }
     assert jobs["quiet"]["steps"] == {"probe": "SKIPPED", "never": "SKIPPED"}
     assert "peer said no" in proc.stderr
     out = jobs["main"]["outputs"]
 
     assert out["files"] == {
         "fields": ["rel_path", "path", "name", "is_dir", "size", "mtime", "sha256"],
-        "defaults": {"rel_path": None, "path": None, "name": None, "is_dir": False, "size": None,
-                     "mtime": None, "sha256": None},
+        "defaults": {
+            "rel_path": None,
+            "path": None,
+            "name": None,
+            "is_dir": False,
+            "size": None,
+            "mtime": None,
+            "sha256": None,
+        },
         "replaced": [3, 30, "a.csv"],
         "distinct": 3,
         "equal": True,
@@ -368,34 +388,67 @@ def test_every_name_of_the_api_works_in_an_artifact_without_pydantic(project: Pr
     assert spec["same"] is True and spec["json_roundtrip"] is True
     assert spec["types"] == ["FlowMetaSpec", "WorkspaceSpec", "ResourceSpec", "StepSpec"]
     assert spec["flow"] == {
-        "id": "demo", "description": None,
-        "workspace": {"root": "/w", "cleanup_policy": "always",
-                      "layout": {"artifacts": "artifacts", "scratch": "scratch", "manifests": "manifests"}},
+        "id": "demo",
+        "description": None,
+        "workspace": {
+            "root": "/w",
+            "cleanup_policy": "always",
+            "layout": {"artifacts": "artifacts", "scratch": "scratch", "manifests": "manifests"},
+        },
         "state": {"backend": "sqlite", "path": "/tmp/state/aetherflow.sqlite"},
         "locks": {"scope": "flow", "ttl_seconds": 60},
     }
-    assert spec["resource"] == {"kind": "db", "driver": "sqlite3", "profile": None, "config": {"path": "x.db"},
-                                "options": {}, "decode": {}}
-    assert spec["job_b"] == {"id": "b", "description": None, "depends_on": ["a"],
-                             "when": "jobs.a.status == 'SUCCESS'",
-                             "steps": [{"id": "t", "type": "acme", "inputs": {}, "on_no_data": "skip_job",
-                                        "outputs": {}}]}
+    assert spec["resource"] == {
+        "kind": "db",
+        "driver": "sqlite3",
+        "profile": None,
+        "config": {"path": "x.db"},
+        "options": {},
+        "decode": {},
+    }
+    assert spec["job_b"] == {
+        "id": "b",
+        "description": None,
+        "depends_on": ["a"],
+        "when": "jobs.a.status == 'SUCCESS'",
+        "steps": [
+            {"id": "t", "type": "acme", "inputs": {}, "on_no_data": "skip_job", "outputs": {}}
+        ],
+    }
     assert spec["copy"] == [2, 1, True]
-    assert spec["defaults"] == ["sqlite", "/tmp/state/aetherflow.sqlite", 3600,
-                                {"artifacts": "artifacts", "scratch": "scratch", "manifests": "manifests"}, True]
+    assert spec["defaults"] == [
+        "sqlite",
+        "/tmp/state/aetherflow.sqlite",
+        3600,
+        {"artifacts": "artifacts", "scratch": "scratch", "manifests": "manifests"},
+        True,
+    ]
     assert spec["literals"] == [["on_success", "always", "never"], ["none", "job", "flow"]]
     assert spec["errors"] == EXPECTED_SPEC_ERRORS
     assert spec["value_error"] is True
 
     ctx = out["ctx"]
     assert ctx["is_run_context"] is True and ctx["is_settings"] is True
-    assert ctx["settings"] == {"log_level": "DEBUG", "plugin_strict": False, "connector_cache_default": "run",
-                               "plugin_paths": []}
+    assert ctx["settings"] == {
+        "log_level": "DEBUG",
+        "plugin_strict": False,
+        "connector_cache_default": "run",
+        "plugin_paths": [],
+    }
     assert ctx["settings_work_root"] == ["PosixPath", str(project.work)]
     assert ctx["work_root"] == ["PosixPath", str(project.work)]
-    assert ctx["layout"] == {"artifacts": "artifacts", "scratch": "scratch", "manifests": "manifests"}
+    assert ctx["layout"] == {
+        "artifacts": "artifacts",
+        "scratch": "scratch",
+        "manifests": "manifests",
+    }
     assert ctx["ids"] == ["api", "r1"]
-    assert ctx["dirs"] == ["api/main/r1", "api/main/r1/artifacts", "api/main/r1/scratch", "api/main/r1/manifests"]
+    assert ctx["dirs"] == [
+        "api/main/r1",
+        "api/main/r1/artifacts",
+        "api/main/r1/scratch",
+        "api/main/r1/manifests",
+    ]
     assert ctx["locks"] == [True, False, True, True]
     assert ctx["step_status"] == "SUCCESS"
     assert ctx["env"] == "seen"
@@ -403,9 +456,15 @@ def test_every_name_of_the_api_works_in_an_artifact_without_pydantic(project: Pr
     assert ctx["new_run_id"] == [12, True]
     assert (project.work / "api" / "main" / "r1" / "scratch" / "note.txt").read_text() == "scratch"
     # ctx.log records become run events of the step that logged them
-    plugin_logs = [line.split("plugin_log ", 1)[1] for line in proc.stderr.splitlines() if " plugin_log " in line]
-    assert plugin_logs == ["job_id=main step_id=ctx message=ctx step ctx of job main",
-                           "job_id=main step_id=registry message=registry step"]
+    plugin_logs = [
+        line.split("plugin_log ", 1)[1]
+        for line in proc.stderr.splitlines()
+        if " plugin_log " in line
+    ]
+    assert plugin_logs == [
+        "job_id=main step_id=ctx message=ctx step ctx of job main",
+        "job_id=main step_id=registry message=registry step",
+    ]
 
     conns = out["conns"]
     assert conns["suffix"] == " bye"
@@ -415,7 +474,10 @@ def test_every_name_of_the_api_works_in_an_artifact_without_pydantic(project: Pr
     assert conns["legacy"] == ["Legacy", "hi", {"retries": 2}]
     assert conns["get_connector"] == "Memory"
     assert conns["list_connectors"] == ["kv:legacy", "kv:memory"]
-    assert conns["unknown"] == ["KeyError", "\"Unknown connector: kv:nope. Loaded: ['kv:legacy', 'kv:memory']\""]
+    assert conns["unknown"] == [
+        "KeyError",
+        "\"Unknown connector: kv:nope. Loaded: ['kv:legacy', 'kv:memory']\"",
+    ]
     assert conns["error_is_runtime"] is True
     # Only the run-cached connector is closed at the end of the run, once.
     assert marker.read_text() == "store#1\n"
@@ -425,12 +487,18 @@ def test_every_name_of_the_api_works_in_an_artifact_without_pydantic(project: Pr
     assert {"api_ctx", "api_wrap", "external.process"} <= set(registry["list_steps"])
     assert registry["list_steps"] == sorted(registry["list_steps"])
     assert registry["unknown"][0] == "KeyError"
-    assert registry["unknown"][1].startswith("\"Unknown step type: api_nope. Loaded: ['api_connectors', ")
+    assert registry["unknown"][1].startswith(
+        "\"Unknown step type: api_nope. Loaded: ['api_connectors', "
+    )
     assert registry["require"] == ["json", True, True]
     assert registry["require_missing"] == [
-        "RuntimeError", "Optional dependency missing: Module api_no_such_module. Install it to use this connector/step."]
+        "RuntimeError",
+        "Optional dependency missing: Module api_no_such_module. Install it to use this connector/step.",
+    ]
     assert registry["require_attr_missing"] == [
-        "RuntimeError", "Optional dependency missing: Module json Attribute nope. Install it to use this connector/step."]
+        "RuntimeError",
+        "Optional dependency missing: Module json Attribute nope. Install it to use this connector/step.",
+    ]
     assert registry["statuses"] == ["SUCCESS", "SKIPPED"]
     assert registry["result"] is True
 
@@ -441,7 +509,7 @@ def test_every_name_of_the_api_works_in_an_artifact_without_pydantic(project: Pr
 def test_star_import_gives_the_engines_all(project: Project) -> None:
     plugins = project.root / "plugins"
     plugins.mkdir()
-    (plugins / "star.py").write_text(textwrap.dedent('''\
+    (plugins / "star.py").write_text(textwrap.dedent("""\
         from aetherflow.core.api import *  # noqa: F403
         import aetherflow.core.api as api
 
@@ -451,15 +519,18 @@ def test_star_import_gives_the_engines_all(project: Project) -> None:
             def run(self):
                 names = [n for n in api.__all__ if n in globals()]
                 return {"all": list(api.__all__), "imported": names}
-        '''))
-    project.write_flow("star.yaml", project.header("star") + textwrap.dedent("""\
+        """))
+    project.write_flow(
+        "star.yaml",
+        project.header("star") + textwrap.dedent("""\
         jobs:
           - id: a
             steps:
               - id: s
                 type: api_star
                 outputs: {all: "{{result.all}}", imported: "{{result.imported}}"}
-        """))
+        """),
+    )
     project.compile("--plugins", str(plugins))
     project.run("star", "run", "--run-id", "r1", check_exit=0)
     outputs = project.status("star", "r1")["jobs"]["a"]["outputs"]
@@ -468,11 +539,35 @@ def test_star_import_gives_the_engines_all(project: Project) -> None:
 
 
 ENGINE_ALL = [
-    "Step", "StepResult", "STEP_SUCCESS", "STEP_SKIPPED", "RunContext", "new_run_id", "Settings",
-    "FlowSpec", "FlowMetaSpec", "JobSpec", "StepSpec", "ResourceSpec", "WorkspaceSpec", "StateSpec",
-    "LocksSpec", "CleanupPolicy", "LockScope", "RemoteFileMeta", "ConnectorBase", "ConnectorInit",
-    "ConnectorError", "register_step", "get_step", "list_steps", "register_connector", "get_connector",
-    "list_connectors", "require", "require_attr",
+    "Step",
+    "StepResult",
+    "STEP_SUCCESS",
+    "STEP_SKIPPED",
+    "RunContext",
+    "new_run_id",
+    "Settings",
+    "FlowSpec",
+    "FlowMetaSpec",
+    "JobSpec",
+    "StepSpec",
+    "ResourceSpec",
+    "WorkspaceSpec",
+    "StateSpec",
+    "LocksSpec",
+    "CleanupPolicy",
+    "LockScope",
+    "RemoteFileMeta",
+    "ConnectorBase",
+    "ConnectorInit",
+    "ConnectorError",
+    "register_step",
+    "get_step",
+    "list_steps",
+    "register_connector",
+    "get_connector",
+    "list_connectors",
+    "require",
+    "require_attr",
 ]
 
 
@@ -506,8 +601,9 @@ def kv_types() -> Any:
         def __init__(self, init: Any) -> None:
             raise TypeError("port must be an int")
 
-    connectors.CONNECTOR_TYPES.update({("kv", "modern"): Modern, ("kv", "legacy"): Legacy,
-                                       ("kv", "broken"): Broken})
+    connectors.CONNECTOR_TYPES.update(
+        {("kv", "modern"): Modern, ("kv", "legacy"): Legacy, ("kv", "broken"): Broken}
+    )
     yield built
     connectors.CONNECTOR_TYPES.clear()
     connectors.CONNECTOR_TYPES.update(saved)
@@ -517,52 +613,80 @@ def _resources(**options: Any) -> dict[str, dict[str, Any]]:
     return {"r": {"kind": "kv", "driver": "modern", "config": {}, "options": options}}
 
 
-@pytest.mark.parametrize(("settings_values", "options", "call_cache", "same"), [
-    ({}, {}, None, True),                                               # the default: run
-    ({"connector_cache_default": "none"}, {}, None, False),
-    ({"connector_cache_default": " Process "}, {}, None, True),         # process is run here
-    ({"connector_cache_default": "weekly"}, {}, None, True),            # unknown: run, as in the engine
-    ({"connector_cache_disabled": True}, {"cache": "run"}, None, False),  # disabled beats the resource
-    ({"connector_cache_disabled": True}, {}, "run", True),              # the call beats everything
-    ({}, {"cache": "NONE"}, None, False),                               # the resource's options.cache
-    ({"connector_cache_default": "none"}, {"cache": "run"}, None, True),  # resource beats the default
-    ({}, {}, "none", False),
-])
-def test_connector_cache_policy_is_the_engines(kv_types: list[str], settings_values: dict[str, Any],
-                                               options: dict[str, Any], call_cache: str | None,
-                                               same: bool) -> None:
+@pytest.mark.parametrize(
+    ("settings_values", "options", "call_cache", "same"),
+    [
+        ({}, {}, None, True),  # the default: run
+        ({"connector_cache_default": "none"}, {}, None, False),
+        ({"connector_cache_default": " Process "}, {}, None, True),  # process is run here
+        ({"connector_cache_default": "weekly"}, {}, None, True),  # unknown: run, as in the engine
+        (
+            {"connector_cache_disabled": True},
+            {"cache": "run"},
+            None,
+            False,
+        ),  # disabled beats the resource
+        ({"connector_cache_disabled": True}, {}, "run", True),  # the call beats everything
+        ({}, {"cache": "NONE"}, None, False),  # the resource's options.cache
+        (
+            {"connector_cache_default": "none"},
+            {"cache": "run"},
+            None,
+            True,
+        ),  # resource beats the default
+        ({}, {}, "none", False),
+    ],
+)
+def test_connector_cache_policy_is_the_engines(
+    kv_types: list[str],
+    settings_values: dict[str, Any],
+    options: dict[str, Any],
+    call_cache: str | None,
+    same: bool,
+) -> None:
     connectors, settings = _runtime()
-    manager = connectors.Connectors(_resources(**options), settings=settings.Settings(**settings_values))
+    manager = connectors.Connectors(
+        _resources(**options), settings=settings.Settings(**settings_values)
+    )
     first = manager.get(kind="kv", name="r", cache=call_cache)
     second = manager.get(kind="kv", name="r", cache=call_cache)
     assert (first is second) is same
     assert len(kv_types) == (1 if same else 2)
 
 
-def test_connectors_without_settings_use_the_defaults_and_close_only_what_they_cache(kv_types: list[str]) -> None:
+def test_connectors_without_settings_use_the_defaults_and_close_only_what_they_cache(
+    kv_types: list[str],
+) -> None:
     connectors, _ = _runtime()
-    resources = {"r": {"kind": "kv", "driver": "modern", "config": {}, "options": {}},
-                 "top": {"kind": "kv", "driver": "modern", "config": {}, "options": {}, "cache": "none"}}
+    resources = {
+        "r": {"kind": "kv", "driver": "modern", "config": {}, "options": {}},
+        "top": {"kind": "kv", "driver": "modern", "config": {}, "options": {}, "cache": "none"},
+    }
     manager = connectors.Connectors(resources)
     closed: list[str] = []
     cached = manager.get(kind="kv", name="r")
     cached.close = lambda: closed.append("r")
     uncached = manager.get(kind="kv", name="r", cache="none")
     uncached.close = lambda: closed.append("uncached")
-    assert manager.get(kind="kv", name="top") is not manager.get(kind="kv", name="top")  # the resource's cache key
+    assert manager.get(kind="kv", name="top") is not manager.get(
+        kind="kv", name="top"
+    )  # the resource's cache key
     assert manager["r"] is cached
     assert manager.close_all() == [] and closed == ["r"]
 
 
 def test_legacy_connectors_are_built_with_config_and_options(kv_types: list[str]) -> None:
     connectors, _ = _runtime()
-    manager = connectors.Connectors({"old": {"kind": "kv", "driver": "legacy", "config": {"a": 1},
-                                             "options": {"b": 2}}})
+    manager = connectors.Connectors(
+        {"old": {"kind": "kv", "driver": "legacy", "config": {"a": 1}, "options": {"b": 2}}}
+    )
     legacy = manager.get(kind="kv", name="old")
     assert (legacy.config, legacy.options) == ({"a": 1}, {"b": 2})
     # A TypeError raised inside a connector's own code is the error shown, not the
     # argument mismatch of the legacy retry.
-    broken = connectors.Connectors({"b": {"kind": "kv", "driver": "broken", "config": {}, "options": {}}})
+    broken = connectors.Connectors(
+        {"b": {"kind": "kv", "driver": "broken", "config": {}, "options": {}}}
+    )
     with pytest.raises(TypeError, match="port must be an int"):
         broken.get(kind="kv", name="b")
 
@@ -570,14 +694,20 @@ def test_legacy_connectors_are_built_with_config_and_options(kv_types: list[str]
 def test_connector_init_compares_and_never_shows_its_values() -> None:
     connectors, _ = _runtime()
     one = connectors.ConnectorInit("db", "db", "postgres", {"password": "hunter2"}, {})
-    assert one == connectors.ConnectorInit(name="db", kind="db", driver="postgres",
-                                           config={"password": "hunter2"}, options={}, ctx=None)
+    assert one == connectors.ConnectorInit(
+        name="db",
+        kind="db",
+        driver="postgres",
+        config={"password": "hunter2"},
+        options={},
+        ctx=None,
+    )
     assert "hunter2" not in repr(one)
 
 
 # --- the differential test against the reference engine --------------------------------------
 
-PROBE = r'''
+PROBE = r"""
 import dataclasses, json, tempfile
 import aetherflow.core.api as api
 from aetherflow.core.api import *
@@ -745,7 +875,7 @@ for key, call in {"require": lambda: require("api_no_such_module"), "require_att
         out[key] = [str(exc), str(exc.__cause__)]
 
 print(json.dumps(out, sort_keys=True, default=repr))
-'''
+"""
 
 OURS = """\
 import sys
@@ -763,15 +893,21 @@ def test_api_matches_the_reference_engine(tmp_path: Path) -> None:
     project = Project(tmp_path / "ours")
     plugins = _plugins(project.root)
     _api_flow(project)
-    assert run_cli(["compile", str(project.flows), "-o", str(project.dist), "--plugins", str(plugins)]).exit_code == 0
+    assert (
+        run_cli(
+            ["compile", str(project.flows), "-o", str(project.dist), "--plugins", str(plugins)]
+        ).exit_code
+        == 0
+    )
     ours_script = tmp_path / "ours_probe.py"
     ours_script.write_text(OURS.format(dist=str(project.dist)) + PROBE)
     engine_script = tmp_path / "engine_probe.py"
     engine_script.write_text(PROBE)
 
     def run(python: str, script: Path, flags: list[str]) -> dict[str, Any]:
-        proc = subprocess.run([python, *flags, str(script)], capture_output=True, text=True, timeout=120,
-                              cwd=tmp_path)
+        proc = subprocess.run(
+            [python, *flags, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path
+        )
         assert proc.returncode == 0, proc.stderr
         data: dict[str, Any] = json.loads(proc.stdout)
         return data
@@ -779,10 +915,16 @@ def test_api_matches_the_reference_engine(tmp_path: Path) -> None:
     ours = run(sys.executable, ours_script, ["-I", "-S"])
     engine = run(oracle_python(), engine_script, ["-I"])
     assert ours.keys() == engine.keys()
-    different = {key: {"ours": ours[key], "engine": engine[key]} for key in engine if ours[key] != engine[key]}
+    different = {
+        key: {"ours": ours[key], "engine": engine[key]}
+        for key in engine
+        if ours[key] != engine[key]
+    }
     assert different == {}
     # The probe saw what it should (so an empty comparison is not a vacuous one).
     assert engine["all"] == ENGINE_ALL
-    assert engine["bad extra"] == [["extra_forbidden", ["colour"], "Extra inputs are not permitted"],
-                                   ["extra_forbidden", ["size"], "Extra inputs are not permitted"]]
+    assert engine["bad extra"] == [
+        ["extra_forbidden", ["colour"], "Extra inputs are not permitted"],
+        ["extra_forbidden", ["size"], "Extra inputs are not permitted"],
+    ]
     assert engine["nested"]["flow"]["locks"] == {"scope": "none", "ttl_seconds": 5}

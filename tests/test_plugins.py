@@ -62,10 +62,10 @@ class Probe(Step):
         return {"found": 3}
 '''
 
-HELPERS = '''\
+HELPERS = """\
 def shout(name):
     return name.upper() + "!"
-'''
+"""
 
 
 def _plugins(root: Path, files: dict[str, str] | None = None) -> Path:
@@ -80,7 +80,9 @@ def _plugins(root: Path, files: dict[str, str] | None = None) -> Path:
 
 def _greet_flow(project: Project, inputs: str = "{name: world, times: 2, kv: store}") -> None:
     marker = project.root / "closed.txt"
-    project.write_flow("greet.yaml", project.header("greet") + textwrap.dedent(f"""\
+    project.write_flow(
+        "greet.yaml",
+        project.header("greet") + textwrap.dedent(f"""\
         resources:
           store: {{kind: kv, driver: memory, config: {{data: {{suffix: " bye"}}, closed_marker: "{marker}"}}}}
         jobs:
@@ -102,7 +104,8 @@ def _greet_flow(project: Project, inputs: str = "{name: world, times: 2, kv: sto
               - id: never
                 type: acme_greet
                 inputs: {{name: nobody}}
-        """))
+        """),
+    )
 
 
 def _cli(args: list[str], env: dict[str, str]) -> CliResult:
@@ -111,7 +114,9 @@ def _cli(args: list[str], env: dict[str, str]) -> CliResult:
 
 
 @pytest.mark.e2e
-def test_engine_style_plugin_is_vendored_and_runs_with_the_standard_library_only(project: Project) -> None:
+def test_engine_style_plugin_is_vendored_and_runs_with_the_standard_library_only(
+    project: Project,
+) -> None:
     plugins = _plugins(project.root)
     _greet_flow(project)
     project.compile("--plugins", str(plugins))
@@ -148,7 +153,9 @@ def test_plugin_input_schema_and_required_inputs_are_compile_errors(project: Pro
     ]
 
 
-def test_templated_plugin_inputs_are_not_type_checked_before_they_have_a_value(project: Project) -> None:
+def test_templated_plugin_inputs_are_not_type_checked_before_they_have_a_value(
+    project: Project,
+) -> None:
     plugins = _plugins(project.root)
     _greet_flow(project, '{name: world, times: "{{env.TIMES:2}}"}')
     assert run_cli(["validate", "--plugins", str(plugins), str(project.flows)]).exit_code == 0
@@ -161,14 +168,25 @@ def test_without_the_plugins_their_types_are_unknown(project: Project) -> None:
     assert "AF306 unknown step type 'acme_probe'" in result.stdout
     assert "a plugin's types need --plugins DIR" in result.stdout
     # No step input names it (the plugin step looks it up): a warning, as the engine builds it lazily.
-    assert "AF814 resource 'store': no connector kv:memory, and no step names the resource" in result.stdout
+    assert (
+        "AF814 resource 'store': no connector kv:memory, and no step names the resource"
+        in result.stdout
+    )
 
 
 def test_a_plugin_that_fails_to_import_is_a_located_compile_error(project: Project) -> None:
-    plugins = _plugins(project.root, {"acme.py": PLUGIN, "_helpers.py": HELPERS,
-                                      "broken.py": "import os\n\nraise RuntimeError('no licence key')\n"})
+    plugins = _plugins(
+        project.root,
+        {
+            "acme.py": PLUGIN,
+            "_helpers.py": HELPERS,
+            "broken.py": "import os\n\nraise RuntimeError('no licence key')\n",
+        },
+    )
     _greet_flow(project)
-    result = run_cli(["compile", "--plugins", str(plugins), str(project.flows), "-o", str(project.dist)])
+    result = run_cli(
+        ["compile", "--plugins", str(plugins), str(project.flows), "-o", str(project.dist)]
+    )
     assert result.exit_code == 2
     assert result.stdout == (
         f"{plugins}/broken.py:3:1: AF703 plugin failed to import: RuntimeError: no licence key\n"
@@ -177,27 +195,39 @@ def test_a_plugin_that_fails_to_import_is_a_located_compile_error(project: Proje
     assert not project.dist.exists()
 
 
-def test_a_missing_plugin_directory_is_an_error_and_a_replaced_built_in_a_warning(project: Project) -> None:
+def test_a_missing_plugin_directory_is_an_error_and_a_replaced_built_in_a_warning(
+    project: Project,
+) -> None:
     _greet_flow(project)
     result = run_cli(["validate", "--plugins", str(project.root / "nope"), str(project.flows)])
     assert result.exit_code == 2 and "AF703 plugin directory does not exist" in result.stdout
 
-    clash = _plugins(project.root, {"acme.py": PLUGIN, "_helpers.py": HELPERS,
-                                    "zip_again.py": textwrap.dedent('''\
+    clash = _plugins(
+        project.root,
+        {
+            "acme.py": PLUGIN,
+            "_helpers.py": HELPERS,
+            "zip_again.py": textwrap.dedent("""\
                                         from aetherflow.core.api import Step, register_step
 
                                         @register_step("zip")
                                         class MyZip(Step):
                                             def run(self):
                                                 return {}
-                                        ''')})
+                                        """),
+        },
+    )
     result = run_cli(["validate", "--plugins", str(clash), str(project.flows)])
     assert result.exit_code == 0
-    assert (f"{clash}/zip_again.py:3:1: AF809 plugin step type zip (class MyZip) replaces the built-in step type zip"
-            in result.stdout)
+    assert (
+        f"{clash}/zip_again.py:3:1: AF809 plugin step type zip (class MyZip) replaces the built-in step type zip"
+        in result.stdout
+    )
 
 
-def test_plugin_paths_from_the_environment_and_enterprise_mode(project: Project, tmp_path: Path) -> None:
+def test_plugin_paths_from_the_environment_and_enterprise_mode(
+    project: Project, tmp_path: Path
+) -> None:
     plugins = _plugins(project.root)
     _greet_flow(project)
     env = {"AETHERFLOW_PLUGIN_PATHS": str(plugins)}
@@ -205,15 +235,29 @@ def test_plugin_paths_from_the_environment_and_enterprise_mode(project: Project,
     # Enterprise mode: only plugins named on the command line.
     refused = _cli(["validate", str(project.flows)], {**env, "AETHERFLOW_MODE": "enterprise"})
     assert refused.exit_code == 2 and "AF306 unknown step type 'acme_greet'" in refused.stdout
-    assert _cli(["validate", "--plugins", str(plugins), str(project.flows)],
-                {**env, "AETHERFLOW_MODE": "enterprise"}).exit_code == 0
+    assert (
+        _cli(
+            ["validate", "--plugins", str(plugins), str(project.flows)],
+            {**env, "AETHERFLOW_MODE": "enterprise"},
+        ).exit_code
+        == 0
+    )
 
 
 def test_single_file_cannot_carry_plugins(project: Project) -> None:
     plugins = _plugins(project.root)
     _greet_flow(project)
-    result = run_cli(["compile", "--single-file", "--plugins", str(plugins), str(project.flows),
-                      "-o", str(project.dist)])
+    result = run_cli(
+        [
+            "compile",
+            "--single-file",
+            "--plugins",
+            str(plugins),
+            str(project.flows),
+            "-o",
+            str(project.dist),
+        ]
+    )
     assert result.exit_code == 2
     assert result.stdout.count("AF704") == 5  # the connector and the four plugin steps
     assert "compile without --single-file" in result.stdout
@@ -221,14 +265,17 @@ def test_single_file_cannot_carry_plugins(project: Project) -> None:
 
 def test_flows_without_plugin_steps_do_not_vendor_plugins(project: Project) -> None:
     plugins = _plugins(project.root)
-    project.write_flow("plain.yaml", project.header("plain") + textwrap.dedent("""\
+    project.write_flow(
+        "plain.yaml",
+        project.header("plain") + textwrap.dedent("""\
         jobs:
           - id: a
             steps:
               - id: s
                 type: external.process
                 inputs: {command: [true]}
-        """))
+        """),
+    )
     project.compile("--plugins", str(plugins))
     assert not (project.dist / "aetherflow_plugins").exists()
     assert "load_plugin_files" not in (project.dist / "plain.py").read_text()
@@ -239,7 +286,9 @@ def test_changing_a_plugin_file_recompiles_with_the_cache(project: Project) -> N
     _greet_flow(project)
     project.compile("--plugins", str(plugins))
     (plugins / "acme.py").write_text(PLUGIN.replace('"minimum": 1', '"minimum": 3'))
-    result = run_cli(["compile", "--plugins", str(plugins), str(project.flows), "-o", str(project.dist)])
+    result = run_cli(
+        ["compile", "--plugins", str(plugins), str(project.flows), "-o", str(project.dist)]
+    )
     assert result.exit_code == 2 and "inputs.times must be at least 3" in result.stdout
 
 
@@ -255,22 +304,34 @@ def test_output_is_the_same_from_another_directory_and_path(tmp_path: Path) -> N
         cwd = os.getcwd()
         os.chdir(project.root)
         try:
-            assert run_cli(["compile", "--plugins", "plugins", "flows", "-o", "dist"]).exit_code == 0
+            assert (
+                run_cli(["compile", "--plugins", "plugins", "flows", "-o", "dist"]).exit_code == 0
+            )
         finally:
             os.chdir(cwd)
-        outputs.append({p.relative_to(project.dist): p.read_bytes() for p in project.dist.rglob("*") if p.is_file()})
+        outputs.append(
+            {
+                p.relative_to(project.dist): p.read_bytes()
+                for p in project.dist.rglob("*")
+                if p.is_file()
+            }
+        )
     assert outputs[0] == outputs[1]
 
 
 @pytest.mark.e2e
 def test_plugins_in_subdirectories_load_in_the_engines_order(project: Project) -> None:
     order_file = project.root / "order.txt"
-    plugins = _plugins(project.root, {
-        "b.py": f"open({str(order_file)!r}, 'a').write('b\\n')\n",
-        "a/z.py": f"open({str(order_file)!r}, 'a').write('a/z\\n')\n",
-        "a/_private.py": "raise SystemExit('helpers are not run on their own')\n",
-        "acme.py": PLUGIN, "_helpers.py": HELPERS,
-    })
+    plugins = _plugins(
+        project.root,
+        {
+            "b.py": f"open({str(order_file)!r}, 'a').write('b\\n')\n",
+            "a/z.py": f"open({str(order_file)!r}, 'a').write('a/z\\n')\n",
+            "a/_private.py": "raise SystemExit('helpers are not run on their own')\n",
+            "acme.py": PLUGIN,
+            "_helpers.py": HELPERS,
+        },
+    )
     _greet_flow(project)
     project.compile("--plugins", str(plugins))
     order_file.unlink()  # compiling ran them once
@@ -281,7 +342,9 @@ def test_plugins_in_subdirectories_load_in_the_engines_order(project: Project) -
 @pytest.mark.e2e
 def test_with_lock_around_a_plugin_step(project: Project) -> None:
     plugins = _plugins(project.root)
-    project.write_flow("locked.yaml", project.header("locked") + textwrap.dedent("""\
+    project.write_flow(
+        "locked.yaml",
+        project.header("locked") + textwrap.dedent("""\
         jobs:
           - id: a
             steps:
@@ -291,7 +354,8 @@ def test_with_lock_around_a_plugin_step(project: Project) -> None:
                   lock_key: greet
                   step: {type: acme_greet, inputs: {name: lock}}
                 outputs: {text: "{{result.text}}"}
-        """))
+        """),
+    )
     project.compile("--plugins", str(plugins))
     project.run("locked", "run", "--run-id", "r1", check_exit=0)
     assert project.status("locked", "r1")["jobs"]["a"]["outputs"] == {"text": "LOCK!"}

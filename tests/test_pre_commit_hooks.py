@@ -38,38 +38,71 @@ class Project:
 
     def __init__(self, tmp: Path) -> None:
         self.hooks = tmp / "hooks"
-        subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(self.hooks)], check=True)
+        subprocess.run(
+            ["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(self.hooks)], check=True
+        )
         self.ref = self.git(self.hooks, "rev-parse", "HEAD").strip()
         self.root = tmp / "project"
         (self.root / "flows").mkdir(parents=True)
         shutil.copy(EXAMPLES / "flows" / "daily_orders.yaml", self.root / "flows" / "orders.yaml")
         (self.root / "notes").mkdir()
         (self.root / "notes" / "not-a-flow.yaml").write_text("just: some yaml\n")
-        self.env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}",
-                        PRE_COMMIT_HOME=str(tmp / "pre-commit-home"),
-                        AETHERFLOW_CACHE_DIR=str(tmp / "compile-cache"),
-                        GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.invalid",
-                        GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.invalid")
+        self.env = dict(
+            os.environ,
+            PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}",
+            PRE_COMMIT_HOME=str(tmp / "pre-commit-home"),
+            AETHERFLOW_CACHE_DIR=str(tmp / "compile-cache"),
+            GIT_AUTHOR_NAME="t",
+            GIT_AUTHOR_EMAIL="t@example.invalid",
+            GIT_COMMITTER_NAME="t",
+            GIT_COMMITTER_EMAIL="t@example.invalid",
+        )
         self.env.pop("PRE_COMMIT", None)
         self.git(self.root, "init", "--quiet")
         self.commit()
 
     def git(self, cwd: Path, *args: str) -> str:
-        return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
-                              env=getattr(self, "env", None)).stdout
+        return subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            check=True,
+            capture_output=True,
+            text=True,
+            env=getattr(self, "env", None),
+        ).stdout
 
     def commit(self) -> None:
         self.git(self.root, "add", "-A")
         self.git(self.root, "commit", "--quiet", "--allow-empty", "-m", "flows")
 
     def try_repo(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(BIN / "pre-commit"), "try-repo", str(self.hooks), *args, "--ref", self.ref,
-                               "--color", "never", "--verbose"],
-                              cwd=self.root, env=self.env, capture_output=True, text=True, timeout=900)
+        return subprocess.run(
+            [
+                str(BIN / "pre-commit"),
+                "try-repo",
+                str(self.hooks),
+                *args,
+                "--ref",
+                self.ref,
+                "--color",
+                "never",
+                "--verbose",
+            ],
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
 
     def compile(self) -> None:
-        run = subprocess.run([str(BIN / "aetherflow"), "compile", "flows/", "-o", "dist/"],
-                             cwd=self.root, env=self.env, capture_output=True, text=True)
+        run = subprocess.run(
+            [str(BIN / "aetherflow"), "compile", "flows/", "-o", "dist/"],
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+        )
         assert run.returncode == 0, run.stderr
 
 
@@ -119,7 +152,9 @@ def test_the_hooks_validate_flows_and_check_the_dist(tmp_path: Path) -> None:
     # A broken flow: the validate hook fails with the located message and validate's exit code.
     (project.root / "flows" / "broken.yaml").write_text(BROKEN)
     project.commit()
-    broken = project.try_repo("aetherflow-validate", "--files", "flows/orders.yaml", "flows/broken.yaml")
+    broken = project.try_repo(
+        "aetherflow-validate", "--files", "flows/orders.yaml", "flows/broken.yaml"
+    )
     assert broken.returncode == 1
     assert hook_result(broken.stdout, "aetherflow validate") == "Failed"
     assert "- exit code: 2" in broken.stdout

@@ -31,7 +31,9 @@ jobs:
 
 def test_when_true_runs_and_promotes_typed_outputs(project: Project) -> None:
     project.flow("gated", GATED)
-    proc = project.run("gated", "run", "--run-id", "r1", env={"FILES": "a.csv,b.csv,c.csv"}, check_exit=0)
+    proc = project.run(
+        "gated", "run", "--run-id", "r1", env={"FILES": "a.csv,b.csv,c.csv"}, check_exit=0
+    )
     report = project.status("gated", "r1")
     assert report["status"] == "SUCCESS"
     assert statuses(report) == {
@@ -42,7 +44,9 @@ def test_when_true_runs_and_promotes_typed_outputs(project: Project) -> None:
     # A standalone token keeps its type: count is the integer 3, not "3".
     assert report["jobs"]["probe"]["outputs"] == {"has_data": True, "count": 3}
     assert report["jobs"]["extract"]["outputs"] == {"rows": 3}
-    assert (project.work / "gated" / "extract" / "r1" / "artifacts" / "out.txt").read_text() == "loaded 3\n"
+    assert (
+        project.work / "gated" / "extract" / "r1" / "artifacts" / "out.txt"
+    ).read_text() == "loaded 3\n"
     assert "run r1 of gated: SUCCESS (exit 0)" in proc.stderr
 
 
@@ -56,7 +60,9 @@ def test_when_false_skips_and_dependants_are_blocked_with_exit_0(project: Projec
         "report": ("BLOCKED", {}),
     }
     assert report["jobs"]["probe"]["outputs"] == {"has_data": False, "count": 1}
-    rows = project.db_rows("gated", "SELECT job_id, status FROM job_runs WHERE run_id='r2' ORDER BY job_id")
+    rows = project.db_rows(
+        "gated", "SELECT job_id, status FROM job_runs WHERE run_id='r2' ORDER BY job_id"
+    )
     assert rows == [("extract", "SKIPPED"), ("probe", "SUCCESS"), ("report", "BLOCKED")]
 
 
@@ -135,14 +141,17 @@ def test_keep_going_runs_independent_jobs_and_blocks_dependants(project: Project
 
 
 def test_empty_job_succeeds_and_job_subset_runs_only_selected(project: Project) -> None:
-    project.flow("subset", """\
+    project.flow(
+        "subset",
+        """\
         jobs:
           - {id: a, steps: []}
           - id: b
             depends_on: [a]
             steps: [{id: s, type: external.process, inputs: {command: ["true"]}}]
           - {id: c, steps: []}
-        """)
+        """,
+    )
     project.run("subset", "run", "--run-id", "r1", "--job", "a", "--job", "c", check_exit=0)
     assert statuses(project.status("subset", "r1")) == {"a": ("SUCCESS", {}), "c": ("SUCCESS", {})}
     # Later, the same run id with --job b: a's SUCCESS from the earlier attempt counts.
@@ -154,7 +163,9 @@ def test_empty_job_succeeds_and_job_subset_runs_only_selected(project: Project) 
 
 
 def test_when_reading_an_absent_output_fails_the_run_naming_job_and_key(project: Project) -> None:
-    project.flow("absent", """\
+    project.flow(
+        "absent",
+        """\
         jobs:
           - id: probe
             when: "false"
@@ -163,7 +174,8 @@ def test_when_reading_an_absent_output_fails_the_run_naming_job_and_key(project:
           - id: load
             when: jobs.probe.outputs.ready == true
             steps: []
-        """)
+        """,
+    )
     proc = project.run("absent", "run", "--run-id", "r1", check_exit=1)
     assert "invalid when for job 'load'" in proc.stderr
     assert "job 'probe' (SKIPPED) has no output 'ready'" in proc.stderr
@@ -171,7 +183,9 @@ def test_when_reading_an_absent_output_fails_the_run_naming_job_and_key(project:
 
 
 def test_when_over_status_and_python_comparison_semantics(project: Project) -> None:
-    project.flow("statuses", """\
+    project.flow(
+        "statuses",
+        """\
         jobs:
           - id: a
             steps:
@@ -185,7 +199,8 @@ def test_when_over_status_and_python_comparison_semantics(project: Project) -> N
           - id: d
             when: jobs.a.outputs.n > 'text'
             steps: []
-        """)
+        """,
+    )
     proc = project.run("statuses", "run", "--run-id", "r1", check_exit=1)
     report = project.status("statuses", "r1")
     assert statuses(report)["b"] == ("SUCCESS", {})
@@ -206,11 +221,16 @@ def test_cleanup_policies(project: Project) -> None:
                 steps: [{id: s, type: external.process, inputs: {command: ["false"]}}]
             """
         flow_id = f"clean_{policy}"
-        header = project.header(flow_id).replace("cleanup_policy: never", f"cleanup_policy: {policy}")
+        header = project.header(flow_id).replace(
+            "cleanup_policy: never", f"cleanup_policy: {policy}"
+        )
         project.write_flow(f"{flow_id}.yaml", header + __import__("textwrap").dedent(body))
     project.compile()
-    for policy, expect_ok_dir, expect_bad_dir in (("on_success", False, True), ("always", False, False),
-                                                  ("never", True, True)):
+    for policy, expect_ok_dir, expect_bad_dir in (
+        ("on_success", False, True),
+        ("always", False, False),
+        ("never", True, True),
+    ):
         flow_id = f"clean_{policy}"
         project.run(flow_id, "run", "--run-id", "r1", "--keep-going", check_exit=1)
         base = project.work / flow_id
@@ -222,21 +242,31 @@ def test_cleanup_policies(project: Project) -> None:
 
 def test_every_running_job_gets_the_layout_directories(project: Project) -> None:
     extra = ""
-    project.write_flow("layout.yaml", project.header("layout").replace(
-        "cleanup_policy: never}", "cleanup_policy: never, layout: {scratch: tmp}}") + """\
+    project.write_flow(
+        "layout.yaml",
+        project.header("layout").replace(
+            "cleanup_policy: never}", "cleanup_policy: never, layout: {scratch: tmp}}"
+        )
+        + """\
 jobs:
   - id: a
     steps:
       - {id: s, type: external.process, inputs: {command: ["sh", "-c", "test -d ../tmp && test -d ../manifests && pwd > here"], cwd: "."}}
-""" + extra)
+"""
+        + extra,
+    )
     project.compile()
     project.run("layout", "run", "--run-id", "r1", check_exit=0)
     here = (project.work / "layout" / "a" / "r1" / "artifacts" / "here").read_text().strip()
-    assert os.path.realpath(here) == os.path.realpath(project.work / "layout" / "a" / "r1" / "artifacts")
+    assert os.path.realpath(here) == os.path.realpath(
+        project.work / "layout" / "a" / "r1" / "artifacts"
+    )
 
 
 def test_templates_defaults_empty_string_as_missing_and_typed_lists(project: Project) -> None:
-    project.flow("tpl", """\
+    project.flow(
+        "tpl",
+        """\
         jobs:
           - id: a
             steps:
@@ -251,7 +281,8 @@ def test_templates_defaults_empty_string_as_missing_and_typed_lists(project: Pro
                 type: check_items
                 inputs: {items: "{{steps.p.exit_code}},{{env.NOPE:}}"}
                 outputs: {n: "{{result.count}}"}
-        """)
+        """,
+    )
     project.run("tpl", "run", "--run-id", "r1", env={"EMPTY": ""}, check_exit=0)
     outputs = project.status("tpl", "r1")["jobs"]["a"]["outputs"]
     assert json.loads(outputs["argv"]) == ["fallback", "http://a:b ", "x http://a:b y", "tpl/a"]
@@ -259,12 +290,15 @@ def test_templates_defaults_empty_string_as_missing_and_typed_lists(project: Pro
 
 
 def test_missing_env_in_a_step_fails_the_job_with_exit_2(project: Project) -> None:
-    project.flow("needs_env", """\
+    project.flow(
+        "needs_env",
+        """\
         jobs:
           - id: a
             steps:
               - {id: s, type: external.process, inputs: {command: ["echo", "{{env.API_URL}}"]}}
-        """)
+        """,
+    )
     proc = project.run("needs_env", "run", "--run-id", "r1", check_exit=2)
     assert "missing template key 'env.API_URL'" in proc.stderr
     assert statuses(project.status("needs_env", "r1")) == {"a": ("FAILED", {"s": "FAILED"})}
@@ -278,7 +312,9 @@ def test_env_files_json_setting_and_options_later_wins(project: Project) -> None
     secrets.mkdir()
     (secrets / "TOKEN").write_text("t0k3n\n")
     (project.root / "late.env").write_text("SHARED=option\n")
-    project.flow("envs", """\
+    project.flow(
+        "envs",
+        """\
         jobs:
           - id: a
             steps:
@@ -288,17 +324,34 @@ def test_env_files_json_setting_and_options_later_wins(project: Project) -> None
                   command: ["python3", "-c", "import json,os; print(json.dumps({k: os.environ.get(k) for k in ['A','B','SHARED','N','OBJ','TOKEN']}))"]
                   log: {stdout: capture}
                 outputs: {env: "{{result.stdout}}"}
-        """)
-    spec = json.dumps([
-        {"type": "dotenv", "path": str(project.root / "a.env")},
-        {"type": "json", "path": str(project.root / "b.json")},
-        {"type": "dir", "path": str(secrets)},
-        {"type": "dotenv", "path": str(project.root / "nope.env"), "optional": True},
-    ])
-    project.run("envs", "run", "--run-id", "r1", "--env-file", str(project.root / "late.env"),
-                env={"AETHERFLOW_ENV_FILES_JSON": spec}, check_exit=0)
+        """,
+    )
+    spec = json.dumps(
+        [
+            {"type": "dotenv", "path": str(project.root / "a.env")},
+            {"type": "json", "path": str(project.root / "b.json")},
+            {"type": "dir", "path": str(secrets)},
+            {"type": "dotenv", "path": str(project.root / "nope.env"), "optional": True},
+        ]
+    )
+    project.run(
+        "envs",
+        "run",
+        "--run-id",
+        "r1",
+        "--env-file",
+        str(project.root / "late.env"),
+        env={"AETHERFLOW_ENV_FILES_JSON": spec},
+        check_exit=0,
+    )
     seen = json.loads(project.status("envs", "r1")["jobs"]["a"]["outputs"]["env"])
-    assert seen == {"A": "from-dotenv", "B": "quoted", "SHARED": "option", "N": "5", "OBJ": '{"k": 1}',
-                    "TOKEN": "t0k3n"}
+    assert seen == {
+        "A": "from-dotenv",
+        "B": "quoted",
+        "SHARED": "option",
+        "N": "5",
+        "OBJ": '{"k": 1}',
+        "TOKEN": "t0k3n",
+    }
     bad = project.run("envs", "run", "--env-file", str(project.root / "missing.env"), check_exit=2)
     assert "env file not found" in bad.stderr

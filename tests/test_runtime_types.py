@@ -39,10 +39,19 @@ jobs:
 
 def _imported(project: Project, *args: str) -> list[str]:
     """The modules `python3 -I -S -X importtime dist/annotated.py ARGS` imports."""
-    proc = subprocess.run([sys.executable, "-I", "-S", "-X", "importtime", str(project.dist / "annotated.py"), *args],
-                          capture_output=True, text=True, cwd=project.root, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-X", "importtime", str(project.dist / "annotated.py"), *args],
+        capture_output=True,
+        text=True,
+        cwd=project.root,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
-    return [line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")]
+    return [
+        line.split("|")[-1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:")
+    ]
 
 
 @pytest.mark.parametrize("single_file", [False, True], ids=["dist", "single-file"])
@@ -55,7 +64,9 @@ def test_a_compiled_flow_runs_without_importing_typing(project: Project, single_
         if args[0] == "run":  # the list is the run's: its state store and its process step
             assert "sqlite3" in modules and "subprocess" in modules, modules
     assert project.status("annotated", "r1")["status"] == "SUCCESS"
-    assert (project.work / "annotated" / "work" / "r1" / "artifacts" / "out.txt").read_text() == "2\n"
+    assert (
+        project.work / "annotated" / "work" / "r1" / "artifacts" / "out.txt"
+    ).read_text() == "2\n"
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -63,15 +74,29 @@ def test_runtime_annotations_are_behind_a_guard_mypy_reads(module: str) -> None:
     tree = ast.parse((RUNTIME / module).read_text())
     for node in tree.body:
         if isinstance(node, ast.If) and isinstance(node.test, ast.Constant):
-            raise AssertionError(f"{module}:{node.lineno}: `if {node.test.value!r}:` hides its names from mypy; "
-                                 "use `if TYPE_CHECKING:` (from the package)")
-        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id in ("TYPE_CHECKING", "MYPY"):
+            raise AssertionError(
+                f"{module}:{node.lineno}: `if {node.test.value!r}:` hides its names from mypy; "
+                "use `if TYPE_CHECKING:` (from the package)"
+            )
+        if (
+            isinstance(node, ast.If)
+            and isinstance(node.test, ast.Name)
+            and node.test.id in ("TYPE_CHECKING", "MYPY")
+        ):
             # Only names for annotations: nothing in the block may run code at import time.
-            assert all(isinstance(s, (ast.Import, ast.ImportFrom, ast.Assign)) for s in node.body), module
+            assert all(
+                isinstance(s, (ast.Import, ast.ImportFrom, ast.Assign)) for s in node.body
+            ), module
     if module not in ("spec_models.py",):  # plugin_api's engine names: typing on first use only
         imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
-        assert not [n for n in imports if isinstance(n, ast.ImportFrom) and n.module == "typing"], module
-        assert not [n for n in imports if isinstance(n, ast.Import) and any(a.name == "typing" for a in n.names)], module
+        assert not [
+            n for n in imports if isinstance(n, ast.ImportFrom) and n.module == "typing"
+        ], module
+        assert not [
+            n
+            for n in imports
+            if isinstance(n, ast.Import) and any(a.name == "typing" for a in n.names)
+        ], module
 
 
 def test_the_package_defines_type_checking_false_before_any_other_statement() -> None:
@@ -82,10 +107,20 @@ def test_the_package_defines_type_checking_false_before_any_other_statement() ->
     assert ast.unparse(assigns[0]) == "TYPE_CHECKING = False"
     sources = {m: (RUNTIME / m).read_text() for m in MODULES}
     # verify.py runs alone, without the package: it has `MYPY = False` of its own.
-    users = [m for m, text in sources.items() if "if TYPE_CHECKING:" in text and m not in ("__init__.py", "verify.py")]
+    users = [
+        m
+        for m, text in sources.items()
+        if "if TYPE_CHECKING:" in text and m not in ("__init__.py", "verify.py")
+    ]
     assert len(users) >= 30
     for module in users:
         level = "." * len(Path(module).parts)
-        found = [n for n in ast.parse(sources[module]).body if isinstance(n, ast.ImportFrom) and n.module is None
-                 and n.level == len(level) and any(a.name == "TYPE_CHECKING" for a in n.names)]
+        found = [
+            n
+            for n in ast.parse(sources[module]).body
+            if isinstance(n, ast.ImportFrom)
+            and n.module is None
+            and n.level == len(level)
+            and any(a.name == "TYPE_CHECKING" for a in n.names)
+        ]
         assert found, f"{module}: `from {level} import TYPE_CHECKING` missing"

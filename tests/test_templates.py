@@ -66,7 +66,11 @@ def test_lone_closing_braces_after_the_last_token_are_accepted_like_the_engine()
 def test_everything_else_fails_with_the_exact_message(value: str, detail: str) -> None:
     with pytest.raises(TemplateSyntaxError) as info:
         parse_template(value)
-    assert str(info.value) == UNSUPPORTED == "Unsupported templating syntax. Use {{VAR}} or {{VAR:DEFAULT}}"
+    assert (
+        str(info.value)
+        == UNSUPPORTED
+        == "Unsupported templating syntax. Use {{VAR}} or {{VAR:DEFAULT}}"
+    )
     assert info.value.detail == detail
 
 

@@ -39,7 +39,9 @@ def test_chained_comparisons_and_literals() -> None:
     assert parse_when("jobs.a.outputs.s == ' true'") == Compare(
         JobOutput("a", "s", (), 0), ("==",), (Literal(" true"),)
     )
-    assert parse_when("jobs.a.outputs.v == None") == Compare(JobOutput("a", "v", (), 0), ("==",), (Literal(None),))
+    assert parse_when("jobs.a.outputs.v == None") == Compare(
+        JobOutput("a", "v", (), 0), ("==",), (Literal(None),)
+    )
 
 
 def test_bare_truthiness_and_nested_output_paths() -> None:
@@ -68,7 +70,9 @@ def test_bare_truthiness_and_nested_output_paths() -> None:
         ("jobs.a.outputs.x and and", "AF501", 21),
     ],
 )
-def test_errors_are_coded_and_point_into_the_expression(source: str, code: str, offset: int) -> None:
+def test_errors_are_coded_and_point_into_the_expression(
+    source: str, code: str, offset: int
+) -> None:
     with pytest.raises(WhenSyntaxError) as info:
         parse_when(source)
     assert (info.value.code, info.value.offset) == (code, offset)
@@ -92,8 +96,11 @@ def test_nesting_and_integer_size_are_bounded() -> None:
         assert isinstance(expr, Not)
         expr = expr.operand
     assert isinstance(expr, JobOutput)
-    for source, offset in (("(" * 300 + "true" + ")" * 300, 50), ("not " * 60 + "true", 200),
-                           ("(" * 30 + "not " * 30 + "true" + ")" * 30, 30 + 20 * 4)):
+    for source, offset in (
+        ("(" * 300 + "true" + ")" * 300, 50),
+        ("not " * 60 + "true", 200),
+        ("(" * 30 + "not " * 30 + "true" + ")" * 30, 30 + 20 * 4),
+    ):
         with pytest.raises(WhenSyntaxError) as info:
             parse_when(source)
         assert (info.value.code, info.value.offset) == ("AF502", offset)
@@ -104,13 +111,34 @@ def test_nesting_and_integer_size_are_bounded() -> None:
     assert (info.value.code, info.value.offset) == ("AF501", 20)
 
 
-@pytest.mark.parametrize("source, value", [
-    ("1_000", 1000), ("0x2", 2), ("0X_1f", 31), ("0o17", 15), ("0b10", 2), ("00", 0), ("0_0", 0),
-    ("1_0.5_0e1_0", 1_0.5_0e1_0), ("1.", 1.0), ("1.e2", 100.0), (".5", 0.5), ("2E-3", 0.002),
-    ("'a' 'b'", "ab"), ("'a' \"b\" 'c'", "abc"), ("r'a\\b'", "a\\b"), ("U'x'", "x"), ("'''it's'''", "it's"),
-    ('"""say "hi" """', 'say "hi" '),
-    ("b'x'", b"x"), ("rb'a' Br'\\d'", b"a\\d"), ("2j", 2j), ("1_0.5e-1j", 1.05j), ("-1J", -1j),
-])
+@pytest.mark.parametrize(
+    "source, value",
+    [
+        ("1_000", 1000),
+        ("0x2", 2),
+        ("0X_1f", 31),
+        ("0o17", 15),
+        ("0b10", 2),
+        ("00", 0),
+        ("0_0", 0),
+        ("1_0.5_0e1_0", 1_0.5_0e1_0),
+        ("1.", 1.0),
+        ("1.e2", 100.0),
+        (".5", 0.5),
+        ("2E-3", 0.002),
+        ("'a' 'b'", "ab"),
+        ("'a' \"b\" 'c'", "abc"),
+        ("r'a\\b'", "a\\b"),
+        ("U'x'", "x"),
+        ("'''it's'''", "it's"),
+        ('"""say "hi" """', 'say "hi" '),
+        ("b'x'", b"x"),
+        ("rb'a' Br'\\d'", b"a\\d"),
+        ("2j", 2j),
+        ("1_0.5e-1j", 1.05j),
+        ("-1J", -1j),
+    ],
+)
 def test_literals_are_read_as_python_reads_them(source: str, value: object) -> None:
     """The engine evaluates `when` as Python: every literal form Python takes means what it
     means there (underscores, bases, implicit string concatenation, string prefixes)."""
@@ -122,11 +150,19 @@ def test_literals_are_read_as_python_reads_them(source: str, value: object) -> N
 def test_names_are_python_identifiers_as_python_normalizes_them() -> None:
     assert parse_when("jobs.jü.outputs.n == 1").left == JobOutput("jü", "n", (), 0)  # type: ignore[union-attr]
     assert parse_when("jobs.日本.status") == JobAttr("日本", "status", 0)
-    assert parse_when("jobs.ﬁ.outputs.ünï") == JobOutput("fi", "ünï", (), 0)  # NFKC, as Python reads it
+    assert parse_when("jobs.ﬁ.outputs.ünï") == JobOutput(
+        "fi", "ünï", (), 0
+    )  # NFKC, as Python reads it
     assert parse_when("jobs . a . outputs . n # a comment") == JobOutput("a", "n", (), 0)
-    assert parse_when("(jobs.a.outputs.n ==\n 1)") == Compare(JobOutput("a", "n", (), 1), ("==",), (Literal(1),))
-    assert parse_when("jobs.a.outputs.n \\\n== 1") == Compare(JobOutput("a", "n", (), 0), ("==",), (Literal(1),))
-    assert parse_when(" jobs.a.outputs.n\u00a0") == JobOutput("a", "n", (), 1)  # the engine strips it
+    assert parse_when("(jobs.a.outputs.n ==\n 1)") == Compare(
+        JobOutput("a", "n", (), 1), ("==",), (Literal(1),)
+    )
+    assert parse_when("jobs.a.outputs.n \\\n== 1") == Compare(
+        JobOutput("a", "n", (), 0), ("==",), (Literal(1),)
+    )
+    assert parse_when(" jobs.a.outputs.n\u00a0") == JobOutput(
+        "a", "n", (), 1
+    )  # the engine strips it
 
 
 @pytest.mark.parametrize(
@@ -146,7 +182,9 @@ def test_names_are_python_identifiers_as_python_normalizes_them() -> None:
         ("jobs.a.outputs.n == 0x" + "f" * 3600, "AF502", 20, "more than 4300 digits in decimal"),
     ],
 )
-def test_what_python_refuses_is_a_located_error(source: str, code: str, offset: int, words: str) -> None:
+def test_what_python_refuses_is_a_located_error(
+    source: str, code: str, offset: int, words: str
+) -> None:
     """The engine's validation parses `when` as Python and refuses the flow on a syntax
     error, running nothing: so does the compiler, at the offending character."""
     with pytest.raises(WhenSyntaxError) as info:

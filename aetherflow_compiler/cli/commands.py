@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from aetherflow_compiler.vendoring.target import Target
 
 
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="aetherflow")
 def cli() -> None:
@@ -48,18 +47,26 @@ def cli() -> None:
 
 def plugins_option(function: Any) -> Any:
     function = click.option(
-        "--mode", type=click.Choice(["internal_fast", "enterprise"]),
+        "--mode",
+        type=click.Choice(["internal_fast", "enterprise"]),
         help="Policy mode (default: $AETHERFLOW_MODE, else internal_fast). enterprise: plugins only from "
-             "--plugins, archive drivers zipfile and pyzipper only.",
+        "--plugins, archive drivers zipfile and pyzipper only.",
     )(function)
     return click.option(
-        "--plugins", "plugin_dirs", multiple=True, type=click.Path(),
+        "--plugins",
+        "plugin_dirs",
+        multiple=True,
+        type=click.Path(),
         help="Plugin directory (repeatable); $AETHERFLOW_PLUGIN_PATHS adds more outside enterprise mode.",
     )(function)
 
 
-def load_toolchain(plugin_dirs: tuple[str, ...], mode: str | None, as_json: bool = False,
-                   archive_drivers: tuple[str, ...] | None = None) -> tuple[StepRegistry, PluginSet]:
+def load_toolchain(
+    plugin_dirs: tuple[str, ...],
+    mode: str | None,
+    as_json: bool = False,
+    archive_drivers: tuple[str, ...] | None = None,
+) -> tuple[StepRegistry, PluginSet]:
     """The registry with the plugins loaded; exits 2 with their errors when one cannot be used.
     What plugin files print while imported is shown on stderr (never on stdout)."""
     try:
@@ -67,7 +74,9 @@ def load_toolchain(plugin_dirs: tuple[str, ...], mode: str | None, as_json: bool
     except ValueError as exc:  # AETHERFLOW_PLUGIN_IMPORT_TIMEOUT
         raise click.UsageError(one_line(str(exc))) from None
     for where, text in plugins.output:
-        click.echo(f"aetherflow: {one_line(where or 'plugins')} printed while being imported:", err=True)
+        click.echo(
+            f"aetherflow: {one_line(where or 'plugins')} printed while being imported:", err=True
+        )
         click.echo("".join(f"  {line}\n" for line in text.splitlines()), err=True, nl=False)
     if not plugins.ok:
         report = Report()
@@ -93,22 +102,39 @@ class Inputs:
     archive_drivers: tuple[str, ...] | None = None
 
 
-def resolve_inputs(paths: tuple[str, ...], flow_yaml: str | None, profiles: str | None,
-                   plugin_dirs: tuple[str, ...], mode: str | None, bundle_manifest: str | None,
-                   as_json: bool = False) -> Inputs:
+def resolve_inputs(
+    paths: tuple[str, ...],
+    flow_yaml: str | None,
+    profiles: str | None,
+    plugin_dirs: tuple[str, ...],
+    mode: str | None,
+    bundle_manifest: str | None,
+    as_json: bool = False,
+) -> Inputs:
     """The command's inputs; with --bundle-manifest the bundle is fetched (exit 2 with
     located errors when the manifest or the bundle is wrong). --flow-yaml is the engine's
     spelling of a flow path (relative to the bundle root with a manifest)."""
     given = [*paths, *([flow_yaml] if flow_yaml else [])]
     if bundle_manifest is None:
         if not given:
-            raise click.UsageError("give flow files or directories (or --bundle-manifest), or set paths in the "
-                                   "project config: [tool.aetherflow] in pyproject.toml, or aetherflow.toml")
+            raise click.UsageError(
+                "give flow files or directories (or --bundle-manifest), or set paths in the "
+                "project config: [tool.aetherflow] in pyproject.toml, or aetherflow.toml"
+            )
         return Inputs(given, profiles, plugin_dirs, mode)
     if profiles or plugin_dirs or paths:
-        raise click.UsageError("a bundle manifest names the flows, profiles and plugins: drop "
-                               + ", ".join(x for x, on in (("PATHS", paths), ("--profiles", profiles),
-                                                           ("--plugins", plugin_dirs)) if on))
+        raise click.UsageError(
+            "a bundle manifest names the flows, profiles and plugins: drop "
+            + ", ".join(
+                x
+                for x, on in (
+                    ("PATHS", paths),
+                    ("--profiles", profiles),
+                    ("--plugins", plugin_dirs),
+                )
+                if on
+            )
+        )
     from aetherflow_compiler.project.bundles.project import open_bundle
 
     result = check_file(bundle_manifest, "manifest", default_registry(), None)
@@ -121,10 +147,18 @@ def resolve_inputs(paths: tuple[str, ...], flow_yaml: str | None, profiles: str 
         _print(report, as_json)
         sys.exit(EXIT_INVALID)
     if mode is not None and mode != project.manifest.mode:
-        raise click.UsageError(f"--mode {mode}: the bundle manifest says mode {project.manifest.mode}")
+        raise click.UsageError(
+            f"--mode {mode}: the bundle manifest says mode {project.manifest.mode}"
+        )
     flows = [os.path.join(project.root, flow_yaml)] if flow_yaml else list(project.flow_paths)
-    return Inputs(flows, project.profiles, project.plugin_dirs, project.manifest.mode, project,
-                  project.manifest.zip_drivers)
+    return Inputs(
+        flows,
+        project.profiles,
+        project.plugin_dirs,
+        project.manifest.mode,
+        project,
+        project.manifest.zip_drivers,
+    )
 
 
 def _print(report: Report, as_json: bool) -> None:
@@ -135,29 +169,51 @@ def _print(report: Report, as_json: bool) -> None:
 
 
 def bundle_options(function: Any) -> Any:
-    function = click.option("--flow-yaml", "flow_yaml", type=click.Path(),
-                            help="A flow file (the engine's spelling; relative to the bundle root with "
-                                 "--bundle-manifest).")(function)
-    return click.option("--bundle-manifest", "bundle_manifest", type=click.Path(),
-                        help="The engine's bundle manifest: its flows, profiles and plugins are read now, "
-                             "from its source, and never on the production host.")(function)
+    function = click.option(
+        "--flow-yaml",
+        "flow_yaml",
+        type=click.Path(),
+        help="A flow file (the engine's spelling; relative to the bundle root with "
+        "--bundle-manifest).",
+    )(function)
+    return click.option(
+        "--bundle-manifest",
+        "bundle_manifest",
+        type=click.Path(),
+        help="The engine's bundle manifest: its flows, profiles and plugins are read now, "
+        "from its source, and never on the production host.",
+    )(function)
 
 
 @cli.command(cls=ConfiguredCommand)
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--profiles", "profiles", type=click.Path(), help="Profiles file; resources' profiles must exist in it.")
+@click.option(
+    "--profiles",
+    "profiles",
+    type=click.Path(),
+    help="Profiles file; resources' profiles must exist in it.",
+)
 @plugins_option
 @bundle_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-def validate(paths: tuple[str, ...], profiles: str | None, plugin_dirs: tuple[str, ...], mode: str | None,
-             flow_yaml: str | None, bundle_manifest: str | None, as_json: bool) -> None:
+def validate(
+    paths: tuple[str, ...],
+    profiles: str | None,
+    plugin_dirs: tuple[str, ...],
+    mode: str | None,
+    flow_yaml: str | None,
+    bundle_manifest: str | None,
+    as_json: bool,
+) -> None:
     """Check flow, profiles, scheduler and bundle manifest files (directories are searched
     for *.yaml/*.yml). With none given: the project config's paths, profiles and schedule.
 
     Exit status: 0 when every file is valid (warnings allowed), 2 when any has an error.
     """
     inputs = resolve_inputs(paths, flow_yaml, profiles, plugin_dirs, mode, bundle_manifest, as_json)
-    registry, plugins = load_toolchain(inputs.plugin_dirs, inputs.mode, as_json, inputs.archive_drivers)
+    registry, plugins = load_toolchain(
+        inputs.plugin_dirs, inputs.mode, as_json, inputs.archive_drivers
+    )
     report = validate_paths(inputs.paths, profiles_path=inputs.profiles, registry=registry)
     report.general[:0] = [*config_warnings(), *plugins.warnings]
     if as_json:
@@ -169,127 +225,292 @@ def validate(paths: tuple[str, ...], profiles: str | None, plugin_dirs: tuple[st
 
 @cli.command("compile", cls=ConfiguredCommand)
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("-o", "--output", type=click.Path(file_okay=False), help="Output directory (required here or in "
-                                                                        "the project config).")
-@click.option("--profiles", "profiles", type=click.Path(), help="Profiles file merged into resources.")
-@click.option("--check", is_flag=True, help="Compare with the output directory instead of writing; exit 1 on drift.")
-@click.option("--diff", is_flag=True, help="Like --check, and print a unified diff of what a compile would change.")
-@click.option("--json", "json_output", is_flag=True,
-              help="Print one JSON object (ok, flows, files, changes, errors and warnings as validate --json "
-                   "prints them) instead of text.")
-@click.option("--single-file/--no-single-file", default=False,
-              help="Inline the runtime: one .py file per flow is the whole deployment.")
-@click.option("--target", type=click.Choice(["python", "sh", "all"]), default="python", show_default=True,
-              help="python: <flow>.py and its runtime; sh: a POSIX shell script per flow; all: both (flows the "
-                   "shell cannot express get a warning and a Python artifact only).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False),
+    help="Output directory (required here or in " "the project config).",
+)
+@click.option(
+    "--profiles", "profiles", type=click.Path(), help="Profiles file merged into resources."
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Compare with the output directory instead of writing; exit 1 on drift.",
+)
+@click.option(
+    "--diff",
+    is_flag=True,
+    help="Like --check, and print a unified diff of what a compile would change.",
+)
+@click.option(
+    "--json",
+    "json_output",
+    is_flag=True,
+    help="Print one JSON object (ok, flows, files, changes, errors and warnings as validate --json "
+    "prints them) instead of text.",
+)
+@click.option(
+    "--single-file/--no-single-file",
+    default=False,
+    help="Inline the runtime: one .py file per flow is the whole deployment.",
+)
+@click.option(
+    "--target",
+    type=click.Choice(["python", "sh", "all"]),
+    default="python",
+    show_default=True,
+    help="python: <flow>.py and its runtime; sh: a POSIX shell script per flow; all: both (flows the "
+    "shell cannot express get a warning and a Python artifact only).",
+)
 @plugins_option
 @bundle_options
-@click.option("--no-cache", is_flag=True, help="Ignore and do not write the compile cache ($AETHERFLOW_CACHE_DIR).")
-@click.option("--wheelhouse", type=click.Path(exists=True, file_okay=False),
-              help="Vendor the host packages the flows need (and their dependencies) from the wheels in this "
-                   "directory (pip download --only-binary=:all:) into OUTPUT/aetherflow_vendor/.")
-@click.option("--python-version", "python_version", metavar="X.Y",
-              help="With --wheelhouse: the Python of the hosts (default: the one compiling).")
-@click.option("--platform", "platforms", multiple=True, metavar="TAG",
-              help="With --wheelhouse: a platform tag of the hosts, as pip download takes it, e.g. "
-                   "manylinux2014_x86_64 (repeatable; default: this machine's).")
-@click.option("--bytecode", "bytecode", multiple=True, metavar="PYTHON",
-              help="Ship the runtime's bytecode for this interpreter of the hosts (a name on PATH such as "
-                   "python3.12, or a path; repeatable; default: the one compiling), so that a read-only dist "
-                   "does not compile it at every start.")
-@click.option("--no-bytecode", is_flag=True, help="Ship no bytecode: hosts compile the runtime from source.")
-@click.option("--shared-state/--no-shared-state", default=False,
-              help="The hosts keep state in PostgreSQL (AETHERFLOW_STATE_URL): the flows need psycopg (vendored "
-                   "with --wheelhouse), and the schedule files take the URL from --state-env-file / --state-secret.")
-@click.option("--state-env-file", default=DeployOptions.state_env_file, show_default=True,
-              help="With --shared-state: the env file cron and systemd read AETHERFLOW_STATE_URL from.")
-@click.option("--state-secret", default=DeployOptions.state_secret, show_default=True,
-              help="With --shared-state: the Kubernetes Secret the CronJobs take AETHERFLOW_STATE_URL from.")
-@click.option("--archive", type=click.Path(dir_okay=False),
-              help="Also write OUTPUT as a reproducible FILE.tar.gz, with SHA256SUMS next to it.")
-@click.option("--schedule", "schedule", type=click.Path(),
-              help="Scheduler file: also write OUTPUT/schedule/ (crontab, systemd units, Kubernetes CronJobs).")
-@click.option("--deploy-dir", default=DeployOptions.dist, show_default=True,
-              help="Where OUTPUT is on the hosts (and in pods); the schedule files run the artifacts there.")
-@click.option("--log-dir", default=DeployOptions.log_dir, show_default=True,
-              help="Directory for the crontab's output, one <item>.log per scheduler item.")
-@click.option("--python", "python_bin", default=DeployOptions.python, show_default=True,
-              help="The Python that crontab and systemd run the artifacts with.")
-@click.option("--k8s-image", help="Container image of the CronJobs (default python:3.12-slim; busybox:1.36 for "
-                                  "flows with a shell artifact only).")
-@click.option("--k8s-claim", default=KubeOptions.claim, show_default=True,
-              help="PersistentVolumeClaim mounted where each flow keeps its state.")
-@click.option("--k8s-namespace", help="Namespace of the Kubernetes objects (default: none, kubectl's current).")
-@click.option("--k8s-request", "k8s_requests", multiple=True, metavar="NAME=QUANTITY",
-              help="Container resource request, e.g. cpu=250m or memory=256Mi (repeatable; default cpu=100m, "
-                   "memory=128Mi).")
-def compile_command(paths: tuple[str, ...], output: str | None, profiles: str | None, check: bool, diff: bool,
-                    json_output: bool, single_file: bool,
-                    target: str, plugin_dirs: tuple[str, ...], mode: str | None, flow_yaml: str | None,
-                    bundle_manifest: str | None, no_cache: bool, wheelhouse: str | None,
-                    python_version: str | None, platforms: tuple[str, ...], bytecode: tuple[str, ...],
-                    no_bytecode: bool, shared_state: bool, state_env_file: str, state_secret: str, archive: str | None,
-                    schedule: str | None, deploy_dir: str, log_dir: str, python_bin: str, k8s_image: str | None,
-                    k8s_claim: str, k8s_namespace: str | None, k8s_requests: tuple[str, ...]) -> None:
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Ignore and do not write the compile cache ($AETHERFLOW_CACHE_DIR).",
+)
+@click.option(
+    "--wheelhouse",
+    type=click.Path(exists=True, file_okay=False),
+    help="Vendor the host packages the flows need (and their dependencies) from the wheels in this "
+    "directory (pip download --only-binary=:all:) into OUTPUT/aetherflow_vendor/.",
+)
+@click.option(
+    "--python-version",
+    "python_version",
+    metavar="X.Y",
+    help="With --wheelhouse: the Python of the hosts (default: the one compiling).",
+)
+@click.option(
+    "--platform",
+    "platforms",
+    multiple=True,
+    metavar="TAG",
+    help="With --wheelhouse: a platform tag of the hosts, as pip download takes it, e.g. "
+    "manylinux2014_x86_64 (repeatable; default: this machine's).",
+)
+@click.option(
+    "--bytecode",
+    "bytecode",
+    multiple=True,
+    metavar="PYTHON",
+    help="Ship the runtime's bytecode for this interpreter of the hosts (a name on PATH such as "
+    "python3.12, or a path; repeatable; default: the one compiling), so that a read-only dist "
+    "does not compile it at every start.",
+)
+@click.option(
+    "--no-bytecode", is_flag=True, help="Ship no bytecode: hosts compile the runtime from source."
+)
+@click.option(
+    "--shared-state/--no-shared-state",
+    default=False,
+    help="The hosts keep state in PostgreSQL (AETHERFLOW_STATE_URL): the flows need psycopg (vendored "
+    "with --wheelhouse), and the schedule files take the URL from --state-env-file / --state-secret.",
+)
+@click.option(
+    "--state-env-file",
+    default=DeployOptions.state_env_file,
+    show_default=True,
+    help="With --shared-state: the env file cron and systemd read AETHERFLOW_STATE_URL from.",
+)
+@click.option(
+    "--state-secret",
+    default=DeployOptions.state_secret,
+    show_default=True,
+    help="With --shared-state: the Kubernetes Secret the CronJobs take AETHERFLOW_STATE_URL from.",
+)
+@click.option(
+    "--archive",
+    type=click.Path(dir_okay=False),
+    help="Also write OUTPUT as a reproducible FILE.tar.gz, with SHA256SUMS next to it.",
+)
+@click.option(
+    "--schedule",
+    "schedule",
+    type=click.Path(),
+    help="Scheduler file: also write OUTPUT/schedule/ (crontab, systemd units, Kubernetes CronJobs).",
+)
+@click.option(
+    "--deploy-dir",
+    default=DeployOptions.dist,
+    show_default=True,
+    help="Where OUTPUT is on the hosts (and in pods); the schedule files run the artifacts there.",
+)
+@click.option(
+    "--log-dir",
+    default=DeployOptions.log_dir,
+    show_default=True,
+    help="Directory for the crontab's output, one <item>.log per scheduler item.",
+)
+@click.option(
+    "--python",
+    "python_bin",
+    default=DeployOptions.python,
+    show_default=True,
+    help="The Python that crontab and systemd run the artifacts with.",
+)
+@click.option(
+    "--k8s-image",
+    help="Container image of the CronJobs (default python:3.12-slim; busybox:1.36 for "
+    "flows with a shell artifact only).",
+)
+@click.option(
+    "--k8s-claim",
+    default=KubeOptions.claim,
+    show_default=True,
+    help="PersistentVolumeClaim mounted where each flow keeps its state.",
+)
+@click.option(
+    "--k8s-namespace",
+    help="Namespace of the Kubernetes objects (default: none, kubectl's current).",
+)
+@click.option(
+    "--k8s-request",
+    "k8s_requests",
+    multiple=True,
+    metavar="NAME=QUANTITY",
+    help="Container resource request, e.g. cpu=250m or memory=256Mi (repeatable; default cpu=100m, "
+    "memory=128Mi).",
+)
+def compile_command(
+    paths: tuple[str, ...],
+    output: str | None,
+    profiles: str | None,
+    check: bool,
+    diff: bool,
+    json_output: bool,
+    single_file: bool,
+    target: str,
+    plugin_dirs: tuple[str, ...],
+    mode: str | None,
+    flow_yaml: str | None,
+    bundle_manifest: str | None,
+    no_cache: bool,
+    wheelhouse: str | None,
+    python_version: str | None,
+    platforms: tuple[str, ...],
+    bytecode: tuple[str, ...],
+    no_bytecode: bool,
+    shared_state: bool,
+    state_env_file: str,
+    state_secret: str,
+    archive: str | None,
+    schedule: str | None,
+    deploy_dir: str,
+    log_dir: str,
+    python_bin: str,
+    k8s_image: str | None,
+    k8s_claim: str,
+    k8s_namespace: str | None,
+    k8s_requests: tuple[str, ...],
+) -> None:
     """Compile flows into OUTPUT: one script per flow, the vendored runtime and manifest.json.
 
     Exit status: 0 written (or up to date with --check), 1 drift found by --check,
     2 invalid input or output directory.
     """
     if output is None:
-        raise click.UsageError("Missing option '-o' / '--output': give it, or set output in the project config "
-                               "([tool.aetherflow] in pyproject.toml, or aetherflow.toml)")
-    inputs = resolve_inputs(paths, flow_yaml, profiles, plugin_dirs, mode, bundle_manifest, json_output)
-    registry, plugins = load_toolchain(inputs.plugin_dirs, inputs.mode, json_output, inputs.archive_drivers)
+        raise click.UsageError(
+            "Missing option '-o' / '--output': give it, or set output in the project config "
+            "([tool.aetherflow] in pyproject.toml, or aetherflow.toml)"
+        )
+    inputs = resolve_inputs(
+        paths, flow_yaml, profiles, plugin_dirs, mode, bundle_manifest, json_output
+    )
+    registry, plugins = load_toolchain(
+        inputs.plugin_dirs, inputs.mode, json_output, inputs.archive_drivers
+    )
     requests = KubeOptions.requests
     if k8s_requests:
         pairs = [r.partition("=") for r in k8s_requests]
         if any(not name or not sep or not value for name, sep, value in pairs):
-            raise click.BadParameter("write NAME=QUANTITY, e.g. cpu=250m", param_hint="--k8s-request")
+            raise click.BadParameter(
+                "write NAME=QUANTITY, e.g. cpu=250m", param_hint="--k8s-request"
+            )
         requests = tuple((name, value) for name, _, value in pairs)
     if shared_state and target == "sh":
-        raise click.UsageError("--shared-state keeps state in PostgreSQL, which only Python artifacts use; "
-                               "--target sh writes none")
-    deploy = DeployOptions(dist=deploy_dir, log_dir=log_dir, python=python_bin, shared_state=shared_state,
-                           state_env_file=state_env_file, state_secret=state_secret,
-                           kube=KubeOptions(image=k8s_image, claim=k8s_claim, namespace=k8s_namespace,
-                                            requests=requests))
+        raise click.UsageError(
+            "--shared-state keeps state in PostgreSQL, which only Python artifacts use; "
+            "--target sh writes none"
+        )
+    deploy = DeployOptions(
+        dist=deploy_dir,
+        log_dir=log_dir,
+        python=python_bin,
+        shared_state=shared_state,
+        state_env_file=state_env_file,
+        state_secret=state_secret,
+        kube=KubeOptions(
+            image=k8s_image, claim=k8s_claim, namespace=k8s_namespace, requests=requests
+        ),
+    )
     vendor_target = _vendor_target(wheelhouse, python_version, platforms, single_file, target)
     if archive is not None:
         if check or diff:
-            raise click.UsageError(f"--archive writes files; {'--check' if check else '--diff'} writes none "
-                                   "(leave one out)")
+            raise click.UsageError(
+                f"--archive writes files; {'--check' if check else '--diff'} writes none "
+                "(leave one out)"
+            )
         if _inside(archive, output):
-            raise click.UsageError(f"--archive {one_line(archive)} is inside the output directory {one_line(output)}: it would "
-                                   "become part of the dist (write it next to it)")
+            raise click.UsageError(
+                f"--archive {one_line(archive)} is inside the output directory {one_line(output)}: it would "
+                "become part of the dist (write it next to it)"
+            )
         if any(ch in os.path.basename(archive) for ch in "\n\r\\"):
-            raise click.UsageError(f"--archive {archive!r}: SHA256SUMS cannot name a file whose name holds a line "
-                                   "break or a backslash (rename it)")
+            raise click.UsageError(
+                f"--archive {archive!r}: SHA256SUMS cannot name a file whose name holds a line "
+                "break or a backslash (rename it)"
+            )
     for given in [*inputs.paths, inputs.profiles, schedule, *inputs.plugin_dirs]:
         if given is not None and _inside(given, output):
-            raise click.UsageError(f"{one_line(given)} is inside the output directory {one_line(output)}, which the compile replaces "
-                                   "(keep inputs out of it)")
-    options = CompileOptions(output=output, profiles=inputs.profiles, single_file=single_file,
-                             target=CompileTarget(target),
-                             schedule=schedule, deploy=deploy, bundle=inputs.bundle, wheelhouse=wheelhouse,
-                             vendor_target=vendor_target, bytecode=_bytecode_for(bytecode, no_bytecode, single_file))
+            raise click.UsageError(
+                f"{one_line(given)} is inside the output directory {one_line(output)}, which the compile replaces "
+                "(keep inputs out of it)"
+            )
+    options = CompileOptions(
+        output=output,
+        profiles=inputs.profiles,
+        single_file=single_file,
+        target=CompileTarget(target),
+        schedule=schedule,
+        deploy=deploy,
+        bundle=inputs.bundle,
+        wheelhouse=wheelhouse,
+        vendor_target=vendor_target,
+        bytecode=_bytecode_for(bytecode, no_bytecode, single_file),
+    )
     # Imported here: it imports subprocess, which no other command's start needs.
     from aetherflow_compiler.codegen.runtime.bytecode import BytecodeError
 
     progress = _progress_bar() if not json_output else None
     try:
         with progress if progress is not None else contextlib.nullcontext():
-            options = dataclasses.replace(options, progress=progress)  # not part of the compile's inputs
-            result = compile_paths(inputs.paths, options, registry, CompileCache(enabled=not no_cache), plugins)
+            options = dataclasses.replace(
+                options, progress=progress
+            )  # not part of the compile's inputs
+            result = compile_paths(
+                inputs.paths, options, registry, CompileCache(enabled=not no_cache), plugins
+            )
     except BytecodeError as exc:
         if json_output:
-            emit({"ok": False, "command": "compile", "output": output, "errors": [problem(output, str(exc))],
-                  "warnings": []})
+            emit(
+                {
+                    "ok": False,
+                    "command": "compile",
+                    "output": output,
+                    "errors": [problem(output, str(exc))],
+                    "warnings": [],
+                }
+            )
         else:
             click.echo(f"aetherflow: {one_line(str(exc))}", err=True)
         sys.exit(EXIT_INVALID)
     result.report.general[:0] = config_warnings()
-    sys.exit(finish(result, output, check=check, diff=diff, json_output=json_output, archive=archive))
+    sys.exit(
+        finish(result, output, check=check, diff=diff, json_output=json_output, archive=archive)
+    )
 
 
 def _inside(path: str, folder: str) -> bool:
@@ -317,7 +538,9 @@ class _ProgressBar:
 
     def start(self, total: int) -> None:
         if total >= self.MIN_FILES:
-            self.bar = click.progressbar(length=total, label="compiling", file=sys.stderr, show_pos=True)
+            self.bar = click.progressbar(
+                length=total, label="compiling", file=sys.stderr, show_pos=True
+            )
             self.bar.render_progress()
 
     def advance(self, done: int) -> None:
@@ -329,27 +552,44 @@ def _progress_bar() -> _ProgressBar | None:
     return _ProgressBar() if sys.stderr.isatty() else None
 
 
-def _bytecode_for(bytecode: tuple[str, ...], no_bytecode: bool, single_file: bool) -> tuple[str, ...] | None:
+def _bytecode_for(
+    bytecode: tuple[str, ...], no_bytecode: bool, single_file: bool
+) -> tuple[str, ...] | None:
     if no_bytecode and bytecode:
-        raise click.UsageError("--bytecode names interpreters to ship bytecode for; --no-bytecode ships none "
-                               "(leave one out)")
+        raise click.UsageError(
+            "--bytecode names interpreters to ship bytecode for; --no-bytecode ships none "
+            "(leave one out)"
+        )
     if single_file and bytecode:
-        raise click.UsageError("--bytecode ships the runtime package's bytecode; a --single-file script has no "
-                               "runtime package (Python compiles a script it runs at every start)")
+        raise click.UsageError(
+            "--bytecode ships the runtime package's bytecode; a --single-file script has no "
+            "runtime package (Python compiles a script it runs at every start)"
+        )
     return () if no_bytecode else (tuple(bytecode) or None)
 
 
-def _vendor_target(wheelhouse: str | None, python_version: str | None, platforms: tuple[str, ...],
-                   single_file: bool, target: str) -> Target | None:
+def _vendor_target(
+    wheelhouse: str | None,
+    python_version: str | None,
+    platforms: tuple[str, ...],
+    single_file: bool,
+    target: str,
+) -> Target | None:
     if wheelhouse is None:
         if python_version is not None or platforms:
-            raise click.UsageError("--python-version and --platform describe the hosts for --wheelhouse")
+            raise click.UsageError(
+                "--python-version and --platform describe the hosts for --wheelhouse"
+            )
         return None
     if single_file:
-        raise click.UsageError("--wheelhouse vendors packages as folders next to the scripts; a --single-file "
-                               "script cannot carry them (compile without --single-file)")
+        raise click.UsageError(
+            "--wheelhouse vendors packages as folders next to the scripts; a --single-file "
+            "script cannot carry them (compile without --single-file)"
+        )
     if target == "sh":
-        raise click.UsageError("--wheelhouse vendors packages for Python artifacts; --target sh writes none")
+        raise click.UsageError(
+            "--wheelhouse vendors packages for Python artifacts; --target sh writes none"
+        )
     from aetherflow_compiler.vendoring.target import target_for
 
     try:
@@ -358,17 +598,28 @@ def _vendor_target(wheelhouse: str | None, python_version: str | None, platforms
         raise click.BadParameter(str(exc), param_hint="--python-version") from None
 
 
-def one_valid_flow(command: str, flow: str | None, profiles: str | None, plugin_dirs: tuple[str, ...],
-                   mode: str | None, flow_yaml: str | None, bundle_manifest: str | None,
-                   as_json: bool = False) -> tuple[Report, FileResult, Document | None]:
+def one_valid_flow(
+    command: str,
+    flow: str | None,
+    profiles: str | None,
+    plugin_dirs: tuple[str, ...],
+    mode: str | None,
+    flow_yaml: str | None,
+    bundle_manifest: str | None,
+    as_json: bool = False,
+) -> tuple[Report, FileResult, Document | None]:
     """The one flow file a command works on, validated as `validate` does (with the bundle's
     entry flow when only a manifest names it); exits 2 with the located diagnostics when it
     is invalid or not one flow file. Returns the report, the flow's result and the profiles
     document (None without --profiles)."""
-    inputs = resolve_inputs((flow,) if flow else (), flow_yaml, profiles, plugin_dirs, mode, bundle_manifest, as_json)
+    inputs = resolve_inputs(
+        (flow,) if flow else (), flow_yaml, profiles, plugin_dirs, mode, bundle_manifest, as_json
+    )
     if inputs.bundle is not None and not flow_yaml:
         inputs.paths = [inputs.bundle.entry_flow]  # the flow the engine runs
-    registry, plugins = load_toolchain(inputs.plugin_dirs, inputs.mode, as_json, inputs.archive_drivers)
+    registry, plugins = load_toolchain(
+        inputs.plugin_dirs, inputs.mode, as_json, inputs.archive_drivers
+    )
     report = validate_paths(inputs.paths, profiles_path=inputs.profiles, registry=registry)
     report.general[:0] = plugins.warnings
     flows = [f for f in report.flows() if f.document is not None]
@@ -378,26 +629,38 @@ def one_valid_flow(command: str, flow: str | None, profiles: str | None, plugin_
             report.general.append(Diagnostic(path, 1, 1, "AF100", f"{command} needs one flow file"))
         _print(report, as_json)
         sys.exit(EXIT_INVALID)
-    profiles_docs = [f.document for f in report.files if f.kind == "profiles" and f.document is not None]
+    profiles_docs = [
+        f.document for f in report.files if f.kind == "profiles" and f.document is not None
+    ]
     return report, flows[0], (profiles_docs[0] if profiles_docs else None)
 
 
 @cli.command(cls=ConfiguredCommand)
 @click.argument("flow", required=False, type=click.Path())
-@click.option("--profiles", "profiles", type=click.Path(), help="Profiles file merged into resources.")
+@click.option(
+    "--profiles", "profiles", type=click.Path(), help="Profiles file merged into resources."
+)
 @plugins_option
 @bundle_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-def explain(flow: str | None, profiles: str | None, plugin_dirs: tuple[str, ...], mode: str | None,
-            flow_yaml: str | None, bundle_manifest: str | None, as_json: bool) -> None:
+def explain(
+    flow: str | None,
+    profiles: str | None,
+    plugin_dirs: tuple[str, ...],
+    mode: str | None,
+    flow_yaml: str | None,
+    bundle_manifest: str | None,
+    as_json: bool,
+) -> None:
     """Show where each resource setting of FLOW comes from: the flow or a profile, a
     literal or env variables (with their defaults), and which are decoded as secrets.
 
     Nothing is read from the environment and decoded values are not shown. Exit status:
     0, or 2 when FLOW is not a valid flow file.
     """
-    report, result, profiles_doc = one_valid_flow("explain", flow, profiles, plugin_dirs, mode, flow_yaml,
-                                                  bundle_manifest, as_json)
+    report, result, profiles_doc = one_valid_flow(
+        "explain", flow, profiles, plugin_dirs, mode, flow_yaml, bundle_manifest, as_json
+    )
     assert result.document is not None
     profiles_data = mapping(profiles_doc.data) if profiles_doc is not None else None
     from aetherflow_compiler.frontend.explain_resources import as_text, explain_flow
@@ -408,8 +671,14 @@ def explain(flow: str | None, profiles: str | None, plugin_dirs: tuple[str, ...]
             click.echo(diag.format_text(), err=True)
     if as_json:  # one object, as validate --json prints it, then the explanation
         report.general[:0] = config_warnings()
-        emit({**report.as_json(), "flow": result.flow_id, "file": result.path,
-              "resources": [r.as_json() for r in resources]})
+        emit(
+            {
+                **report.as_json(),
+                "flow": result.flow_id,
+                "file": result.path,
+                "resources": [r.as_json() for r in resources],
+            }
+        )
     else:
         click.echo(as_text(str(result.flow_id), result.path, resources), nl=False)
     sys.exit(EXIT_OK)
@@ -417,21 +686,41 @@ def explain(flow: str | None, profiles: str | None, plugin_dirs: tuple[str, ...]
 
 @cli.command()
 @click.argument("flow", required=False, type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot", "json"]), default="mermaid",
-              show_default=True, help="mermaid: a flowchart for Markdown docs; dot: Graphviz (dot -Tsvg); "
-                                      "json: one object (flow, jobs, edges).")
-@click.option("--profiles", "profiles", type=click.Path(), help="Profiles file; resources' profiles must exist in it.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["mermaid", "dot", "json"]),
+    default="mermaid",
+    show_default=True,
+    help="mermaid: a flowchart for Markdown docs; dot: Graphviz (dot -Tsvg); "
+    "json: one object (flow, jobs, edges).",
+)
+@click.option(
+    "--profiles",
+    "profiles",
+    type=click.Path(),
+    help="Profiles file; resources' profiles must exist in it.",
+)
 @plugins_option
 @bundle_options
-def graph(flow: str | None, fmt: str, profiles: str | None, plugin_dirs: tuple[str, ...], mode: str | None,
-          flow_yaml: str | None, bundle_manifest: str | None) -> None:
+def graph(
+    flow: str | None,
+    fmt: str,
+    profiles: str | None,
+    plugin_dirs: tuple[str, ...],
+    mode: str | None,
+    flow_yaml: str | None,
+    bundle_manifest: str | None,
+) -> None:
     """Draw FLOW: its jobs in declared order with their steps, depends_on edges, the jobs
     each `when` reads (the condition as written on the gated job), steps whose on_no_data:
     skip_job can skip their job, and the flow lock, job locks and with_lock keys.
 
     Exit status: 0, or 2 when FLOW is not a valid flow file (the diagnostics of `validate`).
     """
-    report, result, _ = one_valid_flow("graph", flow, profiles, plugin_dirs, mode, flow_yaml, bundle_manifest)
+    report, result, _ = one_valid_flow(
+        "graph", flow, profiles, plugin_dirs, mode, flow_yaml, bundle_manifest
+    )
     assert result.document is not None
     from aetherflow_compiler.codegen.diagram import flow_graph, render
     from aetherflow_compiler.ir.builder import build_flow
@@ -446,31 +735,47 @@ def graph(flow: str | None, fmt: str, profiles: str | None, plugin_dirs: tuple[s
 # --- the engine's command line, as a drop-in ---------------------------------------------
 
 
-def _compile_for_run(flow: str | None, flow_yaml: str | None, bundle_manifest: str | None,
-                     argv: list[str]) -> str:
+def _compile_for_run(
+    flow: str | None, flow_yaml: str | None, bundle_manifest: str | None, argv: list[str]
+) -> str:
     """Compile the flow `aetherflow run` (or `doctor`) names into its run dist under the
     compile cache (see dropin.py); the path of its flow script."""
     args = dropin.run_parser().parse_args(argv)
     profiles = os.environ.get("AETHERFLOW_PROFILES_FILE") if not bundle_manifest else None
     inputs = resolve_inputs((flow,) if flow else (), flow_yaml, profiles, (), None, bundle_manifest)
     if inputs.bundle is not None:
-        inputs.paths = [inputs.bundle.entry_flow]  # the engine runs the entry flow, whatever --flow-yaml says
-    registry, plugins = load_toolchain(inputs.plugin_dirs, inputs.mode, False, inputs.archive_drivers)
+        inputs.paths = [
+            inputs.bundle.entry_flow
+        ]  # the engine runs the entry flow, whatever --flow-yaml says
+    registry, plugins = load_toolchain(
+        inputs.plugin_dirs, inputs.mode, False, inputs.archive_drivers
+    )
     files = dropin.input_files(args, os.environ)
     digest = dropin.run_digest(args, os.environ, files) if files is not None else None
     if digest is None:  # a remote bundle: named by its fingerprint
         assert inputs.bundle is not None
-        digest = hashlib.sha256(json.dumps([compiler_fingerprint(), os.path.abspath(bundle_manifest or ""),
-                                            inputs.bundle.fingerprint]).encode()).hexdigest()
+        digest = hashlib.sha256(
+            json.dumps(
+                [
+                    compiler_fingerprint(),
+                    os.path.abspath(bundle_manifest or ""),
+                    inputs.bundle.fingerprint,
+                ]
+            ).encode()
+        ).hexdigest()
     directory = dropin.run_dir(digest)
     script = dropin.recorded_script(directory)
     if script is not None:
         return script
-    options = CompileOptions(output=os.path.join(directory, "dist"), profiles=inputs.profiles, bundle=inputs.bundle)
+    options = CompileOptions(
+        output=os.path.join(directory, "dist"), profiles=inputs.profiles, bundle=inputs.bundle
+    )
     result = compile_paths(inputs.paths, options, registry, CompileCache(), plugins)
     if not result.ok or len(result.flow_ids) != 1:
         if result.ok:
-            result.report.general.append(Diagnostic(inputs.paths[0], 1, 1, "AF100", "run needs one flow file"))
+            result.report.general.append(
+                Diagnostic(inputs.paths[0], 1, 1, "AF100", "run needs one flow file")
+            )
         print_report(result.report)
         sys.exit(EXIT_INVALID)
     for diag in result.report.warnings:
@@ -500,14 +805,28 @@ def _bundle_env(bundle_manifest: str | None, script: str) -> dict[str, str]:
 
 
 def _engine_options(function: Any) -> Any:
-    for option in reversed([
-        click.argument("flow", required=False, type=click.Path()),
-        click.option("--flow-yaml", "flow_yaml", type=click.Path(), help="The flow file (the engine's spelling)."),
-        click.option("--bundle-manifest", "bundle_manifest", type=click.Path(),
-                     help="The engine's bundle manifest: its entry_flow, with its profiles and plugins."),
-        click.option("--allow-stale-bundle", is_flag=True,
-                     help="Accepted for the engine's command lines (a bundle is read when compiling)."),
-    ]):
+    for option in reversed(
+        [
+            click.argument("flow", required=False, type=click.Path()),
+            click.option(
+                "--flow-yaml",
+                "flow_yaml",
+                type=click.Path(),
+                help="The flow file (the engine's spelling).",
+            ),
+            click.option(
+                "--bundle-manifest",
+                "bundle_manifest",
+                type=click.Path(),
+                help="The engine's bundle manifest: its entry_flow, with its profiles and plugins.",
+            ),
+            click.option(
+                "--allow-stale-bundle",
+                is_flag=True,
+                help="Accepted for the engine's command lines (a bundle is read when compiling).",
+            ),
+        ]
+    ):
         function = option(function)
     return function
 
@@ -517,8 +836,15 @@ def _engine_options(function: Any) -> Any:
 @click.option("--run-id", "run_id", help="Run id; an earlier run's id resumes it.")
 @click.option("--flow-job", "flow_job", multiple=True, help="Run only this job (repeatable).")
 @click.pass_context
-def run_command(ctx: click.Context, flow: str | None, flow_yaml: str | None, bundle_manifest: str | None,
-                allow_stale_bundle: bool, run_id: str | None, flow_job: tuple[str, ...]) -> None:
+def run_command(
+    ctx: click.Context,
+    flow: str | None,
+    flow_yaml: str | None,
+    bundle_manifest: str | None,
+    allow_stale_bundle: bool,
+    run_id: str | None,
+    flow_job: tuple[str, ...],
+) -> None:
     """The engine's `aetherflow run`, as a drop-in: compile FLOW through the compile cache
     (a second call with nothing changed compiles nothing) and run the artifact, whose exit
     status this command returns: 0 no job failed, 1 a job failed, 2 invalid input or
@@ -537,7 +863,11 @@ def _argv_of(ctx: click.Context) -> list[str]:
     (so that both name the same run dist)."""
     params = ctx.params
     argv: list[str] = [params["flow"]] if params.get("flow") else []
-    for name, option in (("flow_yaml", "--flow-yaml"), ("bundle_manifest", "--bundle-manifest"), ("run_id", "--run-id")):
+    for name, option in (
+        ("flow_yaml", "--flow-yaml"),
+        ("bundle_manifest", "--bundle-manifest"),
+        ("run_id", "--run-id"),
+    ):
         if params.get(name):
             argv += [option, params[name]]
     for job in params.get("flow_job") or ():
@@ -548,15 +878,22 @@ def _argv_of(ctx: click.Context) -> list[str]:
 @cli.command("doctor")
 @_engine_options
 @click.pass_context
-def doctor(ctx: click.Context, flow: str | None, flow_yaml: str | None, bundle_manifest: str | None,
-           allow_stale_bundle: bool) -> None:
+def doctor(
+    ctx: click.Context,
+    flow: str | None,
+    flow_yaml: str | None,
+    bundle_manifest: str | None,
+    allow_stale_bundle: bool,
+) -> None:
     """The engine's `aetherflow doctor`: compile the flow (through the cache) and run the
     artifact's `check-env`: every env variable the flow reads, set or missing, and every
     host package its connectors need. Exit status: 0, or 2 when something is missing."""
     import subprocess
 
     script = _compile_for_run(flow, flow_yaml, bundle_manifest, _argv_of(ctx))
-    proc = subprocess.run([sys.executable, script, "check-env"], env=_bundle_env(bundle_manifest, script))
+    proc = subprocess.run(
+        [sys.executable, script, "check-env"], env=_bundle_env(bundle_manifest, script)
+    )
     sys.exit(proc.returncode)
 
 
@@ -565,9 +902,11 @@ def bundle() -> None:
     """The engine's bundle commands: bundles are read when compiling now."""
 
 
-BUNDLE_NOTE = ("bundles are read at compile time now: `aetherflow compile --bundle-manifest M -o dist/` "
-               "fetches the bundle once and compiles it; production hosts run the compiled dist and never sync "
-               "(docs/migration.md)")
+BUNDLE_NOTE = (
+    "bundles are read at compile time now: `aetherflow compile --bundle-manifest M -o dist/` "
+    "fetches the bundle once and compiles it; production hosts run the compiled dist and never sync "
+    "(docs/migration.md)"
+)
 
 
 @bundle.command("sync")
@@ -576,8 +915,13 @@ BUNDLE_NOTE = ("bundles are read at compile time now: `aetherflow compile --bund
 @click.option("--allow-stale-bundle", is_flag=True, help="Accepted for the engine's command lines.")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--print-local-root", is_flag=True, help="Accepted for the engine's command lines.")
-def bundle_sync(bundle_manifest: str, work_root: str | None, allow_stale_bundle: bool, as_json: bool,
-                print_local_root: bool) -> None:
+def bundle_sync(
+    bundle_manifest: str,
+    work_root: str | None,
+    allow_stale_bundle: bool,
+    as_json: bool,
+    print_local_root: bool,
+) -> None:
     """Nothing to sync: say so (exit 0, so that existing cron lines keep working)."""
     _bundle_note(bundle_manifest, as_json)
 
@@ -593,7 +937,16 @@ def bundle_status(bundle_manifest: str, work_root: str | None, as_json: bool) ->
 
 def _bundle_note(bundle_manifest: str, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps({"ok": True, "bundle_manifest": bundle_manifest, "synced": False, "note": BUNDLE_NOTE}))
+        click.echo(
+            json.dumps(
+                {
+                    "ok": True,
+                    "bundle_manifest": bundle_manifest,
+                    "synced": False,
+                    "note": BUNDLE_NOTE,
+                }
+            )
+        )
     else:
         click.echo(f"aetherflow: {BUNDLE_NOTE}", err=True)
     sys.exit(EXIT_OK)
@@ -606,13 +959,27 @@ def schedule() -> None:
 
 @schedule.command("explain")
 @click.argument("scheduler_file", type=click.Path())
-@click.option("-n", "--count", default=5, show_default=True, type=click.IntRange(1, 1000),
-              help="How many trigger times per item.")
-@click.option("--from", "start", metavar="ISO-TIME",
-              help="Start after this time (ISO 8601; without an offset it is in the file's timezone). Default: now.")
-@click.option("--json", "json_output", is_flag=True,
-              help="Print one JSON object (the items and their next times; errors and warnings as validate --json "
-                   "prints them) instead of text.")
+@click.option(
+    "-n",
+    "--count",
+    default=5,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="How many trigger times per item.",
+)
+@click.option(
+    "--from",
+    "start",
+    metavar="ISO-TIME",
+    help="Start after this time (ISO 8601; without an offset it is in the file's timezone). Default: now.",
+)
+@click.option(
+    "--json",
+    "json_output",
+    is_flag=True,
+    help="Print one JSON object (the items and their next times; errors and warnings as validate --json "
+    "prints them) instead of text.",
+)
 def schedule_explain(scheduler_file: str, count: int, start: str | None, json_output: bool) -> None:
     """Print the next trigger times of every item of SCHEDULER_FILE in its timezone, so a
     reviewer can see what the crontab, timers and CronJobs will do. Exit status: 0, or 2
@@ -626,7 +993,9 @@ def schedule_explain(scheduler_file: str, count: int, start: str | None, json_ou
     report = validate_paths([scheduler_file])
     files = [f for f in report.files if f.document is not None]
     if report.ok and (len(files) != 1 or files[0].kind != "scheduler"):
-        report.general.append(Diagnostic(scheduler_file, 1, 1, "AF100", "schedule explain needs one scheduler file"))
+        report.general.append(
+            Diagnostic(scheduler_file, 1, 1, "AF100", "schedule explain needs one scheduler file")
+        )
     if not report.ok:
         if json_output:
             emit(report.as_json())
@@ -671,5 +1040,7 @@ def main(argv: list[str] | None = None) -> Any:
         raise
     except Exception as exc:  # never show a traceback to users
         click.echo(f"aetherflow: internal error: {type(exc).__name__}: {exc}", err=True)
-        click.echo("aetherflow: this is a bug; please report it with the input that caused it", err=True)
+        click.echo(
+            "aetherflow: this is a bug; please report it with the input that caused it", err=True
+        )
         sys.exit(EXIT_INTERNAL)

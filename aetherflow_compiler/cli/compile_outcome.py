@@ -17,7 +17,14 @@ from aetherflow_compiler.driver.output import OutputError, drift, json_text, wri
 
 def problem(path: str, message: str) -> dict[str, Any]:
     """An error about the output rather than an input: no position, no code."""
-    return {"file": path, "line": None, "column": None, "code": None, "message": message, "hint": None}
+    return {
+        "file": path,
+        "line": None,
+        "column": None,
+        "code": None,
+        "message": message,
+        "hint": None,
+    }
 
 
 def as_json(result: CompileResult, output: str, check: bool) -> dict[str, Any]:
@@ -39,8 +46,15 @@ def emit(document: dict[str, Any]) -> None:
     click.echo(json_text(document, sort_keys=False))
 
 
-def finish(result: CompileResult, output: str, *, check: bool, diff: bool, json_output: bool,
-           archive: str | None) -> int:
+def finish(
+    result: CompileResult,
+    output: str,
+    *,
+    check: bool,
+    diff: bool,
+    json_output: bool,
+    archive: str | None,
+) -> int:
     """Exit status: 0 written (or up to date with --check), 1 drift found by --check or
     --diff, 2 invalid input or an output that cannot be written."""
     document = as_json(result, output, check or diff)
@@ -67,8 +81,10 @@ def finish(result: CompileResult, output: str, *, check: bool, diff: bool, json_
         if written:
             click.echo(f"compiled {flows_text} into {one_line(output)} ({n_files} files)", err=True)
         else:
-            click.echo(f"compiled {flows_text}: {one_line(output)} was already up to date ({n_files} files)",
-                       err=True)
+            click.echo(
+                f"compiled {flows_text}: {one_line(output)} was already up to date ({n_files} files)",
+                err=True,
+            )
     if archive is not None:
         from aetherflow_compiler.driver.archive import write_archive
 
@@ -76,16 +92,24 @@ def finish(result: CompileResult, output: str, *, check: bool, diff: bool, json_
             digest = write_archive(result.files, archive)
         except OSError as exc:
             return _fail(document, archive, f"cannot write {archive}: {exc}", json_output)
-        document["archive"] = {"path": archive, "sha256": digest, "sums": os.path.join(
-            os.path.dirname(archive), "SHA256SUMS")}
+        document["archive"] = {
+            "path": archive,
+            "sha256": digest,
+            "sums": os.path.join(os.path.dirname(archive), "SHA256SUMS"),
+        }
         if not json_output:
-            click.echo(f"archived {one_line(output)} as {one_line(archive)} (sha256 {digest}, in SHA256SUMS)", err=True)
+            click.echo(
+                f"archived {one_line(output)} as {one_line(archive)} (sha256 {digest}, in SHA256SUMS)",
+                err=True,
+            )
     if json_output:
         emit(document)
     return EXIT_OK
 
 
-def _compare(result: CompileResult, output: str, diff: bool, json_output: bool, document: dict[str, Any]) -> int:
+def _compare(
+    result: CompileResult, output: str, diff: bool, json_output: bool, document: dict[str, Any]
+) -> int:
     changes = drift(result.files, output)
     n_flows, n_files = len(result.flow_ids), len(result.files)
     document["up_to_date"] = not changes
@@ -105,8 +129,11 @@ def _compare(result: CompileResult, output: str, diff: bool, json_output: bool, 
             click.echo(f"{state}: {one_line(os.path.join(output, path))}")
     if changes:
         if not json_output:
-            click.echo(f"{one_line(output)} is out of date ({len(changes)} of {n_files} files); "
-                       "run aetherflow compile without --check", err=True)
+            click.echo(
+                f"{one_line(output)} is out of date ({len(changes)} of {n_files} files); "
+                "run aetherflow compile without --check",
+                err=True,
+            )
         return EXIT_DRIFT
     if not json_output:
         click.echo(f"{one_line(output)} is up to date ({n_flows} flows, {n_files} files)", err=True)

@@ -39,9 +39,13 @@ class ConfiguredCommand(click.Command):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.params += [
-            click.Option(["--config", "config_path"], type=click.Path(dir_okay=False), metavar="FILE",
-                         help="The project config to read (default: the nearest aetherflow.toml, or "
-                              "pyproject.toml with [tool.aetherflow], from here up to the repository root)."),
+            click.Option(
+                ["--config", "config_path"],
+                type=click.Path(dir_okay=False),
+                metavar="FILE",
+                help="The project config to read (default: the nearest aetherflow.toml, or "
+                "pyproject.toml with [tool.aetherflow], from here up to the repository root).",
+            ),
             click.Option(["--no-config"], is_flag=True, help="Read no project config."),
         ]
 
@@ -49,7 +53,9 @@ class ConfiguredCommand(click.Command):
         path = ctx.params.pop("config_path", None)
         if ctx.params.pop("no_config", False):
             if path is not None:
-                raise click.UsageError("--config names a project config; --no-config reads none (leave one out)")
+                raise click.UsageError(
+                    "--config names a project config; --no-config reads none (leave one out)"
+                )
         else:
             found = config_file(path) if path is not None else _discovered()
             if found is not None:
@@ -63,12 +69,16 @@ class ConfiguredCommand(click.Command):
         found = _discovered()
         with formatter.section("Project config"):
             if found is None:
-                formatter.write_text("None found here. Its keys are the long options' names (paths, output, "
-                                     "target, deploy-dir, ...), in [tool.aetherflow] of pyproject.toml or in "
-                                     "aetherflow.toml; see docs/configuration.md.")
+                formatter.write_text(
+                    "None found here. Its keys are the long options' names (paths, output, "
+                    "target, deploy-dir, ...), in [tool.aetherflow] of pyproject.toml or in "
+                    "aetherflow.toml; see docs/configuration.md."
+                )
             else:
-                formatter.write_text(f"{found.path} ({found.where}): its keys are the defaults of the options "
-                                     "above; options given on the command line win.")
+                formatter.write_text(
+                    f"{found.path} ({found.where}): its keys are the defaults of the options "
+                    "above; options given on the command line win."
+                )
 
 
 def _discovered() -> ConfigFile | None:
@@ -89,7 +99,9 @@ def _load(ctx: click.Context, found: ConfigFile) -> ProjectConfig:
     if config is not None:
         return config
     if not problems:  # only a named pyproject.toml can lack the table
-        raise click.BadParameter(f"{found.path} has no [tool.aetherflow] table", ctx=ctx, param_hint="--config")
+        raise click.BadParameter(
+            f"{found.path} has no [tool.aetherflow] table", ctx=ctx, param_hint="--config"
+        )
     from aetherflow_compiler.cli.compile_outcome import emit
     from aetherflow_compiler.cli.report import print_report
     from aetherflow_compiler.frontend.validate import Report
@@ -137,7 +149,10 @@ def apply_config(ctx: click.Context, command: click.Command, config: ProjectConf
     if os.environ.get("AETHERFLOW_MODE", "").strip():
         values.pop("mode", None)  # the machine's policy wins over the project's
     if command.name == "validate" and "paths" in values and "schedule" in values:
-        values["paths"] = [*values["paths"], values["schedule"]]  # validate checks what compile reads
+        values["paths"] = [
+            *values["paths"],
+            values["schedule"],
+        ]  # validate checks what compile reads
     names = config_keys(command)
     for key, value in values.items():
         name = names.get(key)

@@ -27,17 +27,34 @@ RUN_CACHE = "run"
 
 
 def run_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aetherflow run", description=(
-        "Compile FLOW (through the compile cache) and run it: the engine's `aetherflow run`."))
+    parser = argparse.ArgumentParser(
+        prog="aetherflow run",
+        description=(
+            "Compile FLOW (through the compile cache) and run it: the engine's `aetherflow run`."
+        ),
+    )
     parser.add_argument("flow", nargs="?", help="the flow file (or --flow-yaml)")
-    parser.add_argument("--flow-yaml", dest="flow_yaml", help="the flow file (the engine's spelling)")
+    parser.add_argument(
+        "--flow-yaml", dest="flow_yaml", help="the flow file (the engine's spelling)"
+    )
     parser.add_argument("--run-id", dest="run_id", help="run id; an earlier run's id resumes it")
-    parser.add_argument("--flow-job", dest="flow_job", action="append", default=[],
-                        help="run only this job (repeatable)")
-    parser.add_argument("--bundle-manifest", dest="bundle_manifest",
-                        help="the engine's bundle manifest: its entry_flow runs, with its profiles and plugins")
-    parser.add_argument("--allow-stale-bundle", action="store_true",
-                        help="accepted for the engine's command lines; a bundle is read when compiling")
+    parser.add_argument(
+        "--flow-job",
+        dest="flow_job",
+        action="append",
+        default=[],
+        help="run only this job (repeatable)",
+    )
+    parser.add_argument(
+        "--bundle-manifest",
+        dest="bundle_manifest",
+        help="the engine's bundle manifest: its entry_flow runs, with its profiles and plugins",
+    )
+    parser.add_argument(
+        "--allow-stale-bundle",
+        action="store_true",
+        help="accepted for the engine's command lines; a bundle is read when compiling",
+    )
     return parser
 
 
@@ -73,7 +90,10 @@ def input_files(args: argparse.Namespace, environ: Mapping[str, str]) -> list[st
         source = (data.get("bundle") or {}).get("source") if isinstance(data, dict) else None
         if not isinstance(source, dict) or (source.get("type") or "filesystem") != "filesystem":
             return None
-        base = os.path.join(os.path.dirname(os.path.abspath(args.bundle_manifest)), str(source.get("base_path") or "."))
+        base = os.path.join(
+            os.path.dirname(os.path.abspath(args.bundle_manifest)),
+            str(source.get("base_path") or "."),
+        )
         return [args.bundle_manifest, *_files_below(base)]
     flow = args.flow_yaml or args.flow
     if not flow:
@@ -81,19 +101,27 @@ def input_files(args: argparse.Namespace, environ: Mapping[str, str]) -> list[st
     files = [flow]
     if environ.get("AETHERFLOW_PROFILES_FILE"):
         files.append(environ["AETHERFLOW_PROFILES_FILE"])
-    for directory in (p for p in environ.get("AETHERFLOW_PLUGIN_PATHS", "").split(",") if p.strip()):
+    for directory in (
+        p for p in environ.get("AETHERFLOW_PLUGIN_PATHS", "").split(",") if p.strip()
+    ):
         files.extend(_files_below(directory))
     return files
 
 
-def run_digest(args: argparse.Namespace, environ: Mapping[str, str], files: list[str]) -> str | None:
+def run_digest(
+    args: argparse.Namespace, environ: Mapping[str, str], files: list[str]
+) -> str | None:
     """The digest naming a run dist; None when an input cannot be read (the full command
     then reports it, located)."""
     from aetherflow_compiler.cache import compiler_fingerprint
 
     digest = hashlib.sha256(compiler_fingerprint().encode())
-    settings = {"flow": args.flow_yaml or args.flow, "bundle": args.bundle_manifest,
-                "mode": environ.get("AETHERFLOW_MODE", ""), "strict": environ.get("AETHERFLOW_PLUGIN_STRICT", "")}
+    settings = {
+        "flow": args.flow_yaml or args.flow,
+        "bundle": args.bundle_manifest,
+        "mode": environ.get("AETHERFLOW_MODE", ""),
+        "strict": environ.get("AETHERFLOW_PLUGIN_STRICT", ""),
+    }
     digest.update(json.dumps(settings, sort_keys=True).encode())
     for path in files:
         try:
@@ -101,7 +129,9 @@ def run_digest(args: argparse.Namespace, environ: Mapping[str, str], files: list
                 data = fh.read()
         except OSError:
             return None
-        digest.update(b"\0" + os.path.abspath(path).encode() + b"\0" + hashlib.sha256(data).digest())
+        digest.update(
+            b"\0" + os.path.abspath(path).encode() + b"\0" + hashlib.sha256(data).digest()
+        )
     return digest.hexdigest()
 
 

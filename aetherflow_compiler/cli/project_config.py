@@ -41,21 +41,41 @@ class Key:
     example: str = ""
 
 
-KEYS: dict[str, Key] = {k.name: k for k in [
-    # what is compiled (validate and explain read these too)
-    Key("paths", PATHS), Key("profiles", PATH), Key("plugins", PATHS),
-    Key("mode", CHOICE, ("internal_fast", "enterprise")), Key("bundle-manifest", PATH),
-    # how
-    Key("output", PATH), Key("target", CHOICE, ("python", "sh", "all")), Key("single-file", BOOL),
-    Key("schedule", PATH), Key("archive", PATH), Key("wheelhouse", PATH),
-    Key("python-version", STRING, form=r"\d+\.\d+", form_name="X.Y", example="3.12"), Key("platform", STRINGS),
-    Key("bytecode", STRINGS), Key("no-bytecode", BOOL),
-    # the deploy options: where and how the hosts run the dist
-    Key("deploy-dir", STRING), Key("log-dir", STRING), Key("python", STRING),
-    Key("k8s-image", STRING), Key("k8s-claim", STRING), Key("k8s-namespace", STRING),
-    Key("k8s-request", STRINGS, form=r"[^=]+=.+", form_name="NAME=QUANTITY", example="cpu=250m"),
-    Key("shared-state", BOOL), Key("state-env-file", STRING), Key("state-secret", STRING),
-]}
+KEYS: dict[str, Key] = {
+    k.name: k
+    for k in [
+        # what is compiled (validate and explain read these too)
+        Key("paths", PATHS),
+        Key("profiles", PATH),
+        Key("plugins", PATHS),
+        Key("mode", CHOICE, ("internal_fast", "enterprise")),
+        Key("bundle-manifest", PATH),
+        # how
+        Key("output", PATH),
+        Key("target", CHOICE, ("python", "sh", "all")),
+        Key("single-file", BOOL),
+        Key("schedule", PATH),
+        Key("archive", PATH),
+        Key("wheelhouse", PATH),
+        Key("python-version", STRING, form=r"\d+\.\d+", form_name="X.Y", example="3.12"),
+        Key("platform", STRINGS),
+        Key("bytecode", STRINGS),
+        Key("no-bytecode", BOOL),
+        # the deploy options: where and how the hosts run the dist
+        Key("deploy-dir", STRING),
+        Key("log-dir", STRING),
+        Key("python", STRING),
+        Key("k8s-image", STRING),
+        Key("k8s-claim", STRING),
+        Key("k8s-namespace", STRING),
+        Key(
+            "k8s-request", STRINGS, form=r"[^=]+=.+", form_name="NAME=QUANTITY", example="cpu=250m"
+        ),
+        Key("shared-state", BOOL),
+        Key("state-env-file", STRING),
+        Key("state-secret", STRING),
+    ]
+}
 
 # Flags that are not project settings: how one run is made, not what the project is.
 NOT_CONFIG = {
@@ -66,8 +86,12 @@ NOT_CONFIG = {
     "flow-yaml": "use paths = [...] for the flows (relative to this file)",
     "config": "a config cannot name another config",
 }
-CONFLICTS = [("bundle-manifest", "paths"), ("bundle-manifest", "profiles"), ("bundle-manifest", "plugins"),
-             ("bytecode", "no-bytecode")]
+CONFLICTS = [
+    ("bundle-manifest", "paths"),
+    ("bundle-manifest", "profiles"),
+    ("bundle-manifest", "plugins"),
+    ("bytecode", "no-bytecode"),
+]
 
 
 @dataclass(frozen=True)
@@ -160,11 +184,15 @@ def load_config(file: ConfigFile) -> tuple[ProjectConfig | None, list[Diagnostic
     try:
         raw = read_regular(file.path)  # a FIFO or a device given as --config is refused, never read
     except OSError as exc:
-        return None, [Diagnostic(shown, 1, 1, "AF100", f"cannot read file: {exc.strerror or type(exc).__name__}")]
+        return None, [
+            Diagnostic(
+                shown, 1, 1, "AF100", f"cannot read file: {exc.strerror or type(exc).__name__}"
+            )
+        ]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
+        line = raw[: exc.start].count(b"\n") + 1
         return None, [Diagnostic(shown, line, 1, "AF102", "the project config is not valid UTF-8")]
     try:
         data = toml_parser().loads(text)
@@ -180,9 +208,16 @@ def load_config(file: ConfigFile) -> tuple[ProjectConfig | None, list[Diagnostic
     config = ProjectConfig(file)
     if not isinstance(table, dict):
         at = positions.value(file.table) or Position(1, 1)
-        return None, [Diagnostic(shown, at.line, at.column, "AF903",
-                                 f"tool.aetherflow must be a table, not {_type_name(table)}",
-                                 "write the keys under a [tool.aetherflow] header")]
+        return None, [
+            Diagnostic(
+                shown,
+                at.line,
+                at.column,
+                "AF903",
+                f"tool.aetherflow must be a table, not {_type_name(table)}",
+                "write the keys under a [tool.aetherflow] header",
+            )
+        ]
     for key, value in table.items():
         path = (*file.table, key)
         spec = KEYS.get(key)
@@ -195,14 +230,30 @@ def load_config(file: ConfigFile) -> tuple[ProjectConfig | None, list[Diagnostic
     for first, second in CONFLICTS:
         if first in table and second in table and table.get(second) not in (False, [], ""):
             at = positions.key((*file.table, second)) or Position(1, 1)
-            problems.append(Diagnostic(shown, at.line, at.column, "AF905", f"{second} cannot go with {first} "
-                                       f"(at line {(positions.key((*file.table, first)) or at).line})",
-                                       _conflict_hint(first, second)))
+            problems.append(
+                Diagnostic(
+                    shown,
+                    at.line,
+                    at.column,
+                    "AF905",
+                    f"{second} cannot go with {first} "
+                    f"(at line {(positions.key((*file.table, first)) or at).line})",
+                    _conflict_hint(first, second),
+                )
+            )
     if file.shadowed:
         at = _table_position(file.shadowed)
-        problems.append(Diagnostic(file.shadowed, at.line, at.column, "AF817", f"the [tool.aetherflow] table is ignored: "
-                                   f"{shown} is beside it and is the project config",
-                                   "keep the settings in one of the two files"))
+        problems.append(
+            Diagnostic(
+                file.shadowed,
+                at.line,
+                at.column,
+                "AF817",
+                f"the [tool.aetherflow] table is ignored: "
+                f"{shown} is beside it and is the project config",
+                "keep the settings in one of the two files",
+            )
+        )
     errors = [d for d in problems if d.is_error]
     if errors:
         return None, sorted(problems)
@@ -232,20 +283,30 @@ def _syntax_error(shown: str, text: str, exc: ValueError) -> Diagnostic:
     found = re.search(r"\s*\(at line (\d+), column (\d+)\)", message)
     if found:
         line, column = line or int(found.group(1)), column or int(found.group(2))
-        message = message[:found.start()] + message[found.end():]
+        message = message[: found.start()] + message[found.end() :]
     elif "(at end of document)" in message:
         line = line or text.count("\n") + 1
         column = column or len(text.rsplit("\n", 1)[-1]) + 1
         message = message.replace(" (at end of document)", "")
-    return Diagnostic(shown, line or 1, column or 1, "AF901", f"invalid TOML: {message[:1].lower()}{message[1:]}")
+    return Diagnostic(
+        shown, line or 1, column or 1, "AF901", f"invalid TOML: {message[:1].lower()}{message[1:]}"
+    )
 
 
-def _unknown(file: ConfigFile, positions: Positions, path: KeyPath, key: str, value: Any) -> Diagnostic:
+def _unknown(
+    file: ConfigFile, positions: Positions, path: KeyPath, key: str, value: Any
+) -> Diagnostic:
     at = positions.key(path) or Position(1, 1)
-    flat = sorted(f"{key}-{sub}" for sub in value if f"{key}-{sub}" in KEYS) if isinstance(value, dict) else []
+    flat = (
+        sorted(f"{key}-{sub}" for sub in value if f"{key}-{sub}" in KEYS)
+        if isinstance(value, dict)
+        else []
+    )
     if flat:
-        hint: str | None = (f"the keys are flat, like the flags: write {', '.join(flat)} directly in "
-                            f"{file.where}")
+        hint: str | None = (
+            f"the keys are flat, like the flags: write {', '.join(flat)} directly in "
+            f"{file.where}"
+        )
     elif key in NOT_CONFIG:
         hint = NOT_CONFIG[key]
     elif key.replace("_", "-") in KEYS:
@@ -256,7 +317,9 @@ def _unknown(file: ConfigFile, positions: Positions, path: KeyPath, key: str, va
         hint = f"{os.path.basename(file.path)} holds the keys at its top level, without [tool.aetherflow]"
     else:
         hint = did_you_mean(key, KEYS) or f"the keys are: {one_of(KEYS)}"
-    return Diagnostic(file.path, at.line, at.column, "AF902", f"unknown project config key '{key}'", hint)
+    return Diagnostic(
+        file.path, at.line, at.column, "AF902", f"unknown project config key '{key}'", hint
+    )
 
 
 def _type_name(value: Any) -> str:
@@ -273,41 +336,69 @@ def _type_name(value: Any) -> str:
     return "a date or time"
 
 
-def _check(file: ConfigFile, positions: Positions, path: KeyPath, spec: Key, value: Any,
-           problems: list[Diagnostic]) -> Any:
+def _check(
+    file: ConfigFile,
+    positions: Positions,
+    path: KeyPath,
+    spec: Key,
+    value: Any,
+    problems: list[Diagnostic],
+) -> Any:
     """The value with paths resolved, or None after adding its problems."""
 
     def problem(code: str, message: str, hint: str | None, index: int | None = None) -> None:
-        at = (positions.element(path, index) if index is not None else positions.value(path)) or Position(1, 1)
+        at = (
+            positions.element(path, index) if index is not None else positions.value(path)
+        ) or Position(1, 1)
         problems.append(Diagnostic(file.path, at.line, at.column, code, message, hint))
 
     name = spec.name
     if spec.kind == BOOL:
         if not isinstance(value, bool):
-            problem("AF903", f"{name} must be a boolean (true or false), not {_type_name(value)} "
-                             f"({_short(value)})", f"write {name} = true, without quotes")
+            problem(
+                "AF903",
+                f"{name} must be a boolean (true or false), not {_type_name(value)} "
+                f"({_short(value)})",
+                f"write {name} = true, without quotes",
+            )
             return None
         return value
     if spec.kind in (PATHS, STRINGS):
         if not isinstance(value, list):
             example = f'["{value}"]' if isinstance(value, str) else '["..."]'
-            problem("AF903", f"{name} must be an array of strings, not {_type_name(value)} ({_short(value)})",
-                    f"write {name} = {example}")
+            problem(
+                "AF903",
+                f"{name} must be an array of strings, not {_type_name(value)} ({_short(value)})",
+                f"write {name} = {example}",
+            )
             return None
         ok = True
         for index, item in enumerate(value):
             if not isinstance(item, str):
-                problem("AF903", f"{name}[{index}] must be a string, not {_type_name(item)} ({_short(item)})",
-                        "quote it", index)
+                problem(
+                    "AF903",
+                    f"{name}[{index}] must be a string, not {_type_name(item)} ({_short(item)})",
+                    "quote it",
+                    index,
+                )
                 ok = False
-            elif not _valid_string(spec, f"{name}[{index}]", item, lambda m, h, i=index: problem("AF904", m, h, i)):
+            elif not _valid_string(
+                spec, f"{name}[{index}]", item, lambda m, h, i=index: problem("AF904", m, h, i)
+            ):
                 ok = False
         if not ok:
             return None
         return [_resolve(file, item, spec) for item in value]
     if not isinstance(value, str):
-        problem("AF903", f"{name} must be a string, not {_type_name(value)} ({_short(value)})",
-                f'write {name} = "..."' if spec.kind != CHOICE else f"use one of {one_of(spec.choices)}, quoted")
+        problem(
+            "AF903",
+            f"{name} must be a string, not {_type_name(value)} ({_short(value)})",
+            (
+                f'write {name} = "..."'
+                if spec.kind != CHOICE
+                else f"use one of {one_of(spec.choices)}, quoted"
+            ),
+        )
         return None
     if not _valid_string(spec, name, value, lambda m, h: problem("AF904", m, h)):
         return None
@@ -317,12 +408,20 @@ def _check(file: ConfigFile, positions: Positions, path: KeyPath, spec: Key, val
 def _valid_string(spec: Key, name: str, value: str, report: Any) -> bool:
     if spec.kind == CHOICE and value not in spec.choices:
         best = closest(value, spec.choices)
-        report(f"{name} must be one of {one_of(spec.choices)}, not '{value}'",
-               f"did you mean '{best}'?" if best else f"use one of {one_of(spec.choices)}")
+        report(
+            f"{name} must be one of {one_of(spec.choices)}, not '{value}'",
+            f"did you mean '{best}'?" if best else f"use one of {one_of(spec.choices)}",
+        )
         return False
     if not value.strip():
-        report(f"{name} must not be empty", f"remove {spec.name} to use the default" if name == spec.name
-               else "remove the empty string")
+        report(
+            f"{name} must not be empty",
+            (
+                f"remove {spec.name} to use the default"
+                if name == spec.name
+                else "remove the empty string"
+            ),
+        )
         return False
     if spec.form and not re.fullmatch(spec.form, value):
         report(f"{name} must be {spec.form_name}, not '{value}'", f"write it like {spec.example}")

@@ -14,7 +14,9 @@ def _plural(n: int, word: str) -> str:
 def summary(report: Report) -> str:
     n_files = len(report.files)
     errors, warnings = len(report.errors), len(report.warnings)
-    bad_files = sum(1 for f in report.files if not f.ok) + (1 if any(d.is_error for d in report.general) else 0)
+    bad_files = sum(1 for f in report.files if not f.ok) + (
+        1 if any(d.is_error for d in report.general) else 0
+    )
     if errors and not report.files:
         text = _plural(errors, "error") + " before any file was checked"
     elif errors:

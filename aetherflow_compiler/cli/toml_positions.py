@@ -81,7 +81,7 @@ class _Scanner:
         return Position(line + 1, i - self.line_starts[line] + 1)
 
     def peek(self, n: int = 1) -> str:
-        return self.text[self.i:self.i + n]
+        return self.text[self.i : self.i + n]
 
     def expect(self, token: str) -> None:
         if not self.text.startswith(token, self.i):
@@ -164,7 +164,7 @@ class _Scanner:
             self.i += 1
         if self.i == start:
             raise _Unexpected(f"expected a key at {self.pos(start)}")
-        return self.text[start:self.i]
+        return self.text[start : self.i]
 
     def value(self, path: KeyPath) -> None:
         if self.peek(3) in ('"""', "'''"):
@@ -217,8 +217,11 @@ class _Scanner:
         start = self.i
         while self.i < len(self.text) and self.text[self.i] not in " \t\r\n,]}#":
             self.i += 1
-        if (_DATE.match(self.text[start:self.i]) and self.peek() == " "
-                and self.text[self.i + 1:self.i + 2].isdigit()):
+        if (
+            _DATE.match(self.text[start : self.i])
+            and self.peek() == " "
+            and self.text[self.i + 1 : self.i + 2].isdigit()
+        ):
             self.i += 1
             self.scalar()
         elif self.i == start:
@@ -231,15 +234,15 @@ class _Scanner:
             self.i += 2 if self.text[self.i] == "\\" else 1
         self.i += 1
         try:  # TOML's escapes are JSON's, plus \UXXXXXXXX (kept as written)
-            out: str = json.loads(self.text[start:self.i])
+            out: str = json.loads(self.text[start : self.i])
             return out
         except ValueError:
-            return self.text[start + 1:self.i - 1]
+            return self.text[start + 1 : self.i - 1]
 
     def literal_string(self) -> str:
         self.expect("'")
         end = self.text.index("'", self.i)
-        out = self.text[self.i:end]
+        out = self.text[self.i : end]
         self.i = end + 1
         return out
 

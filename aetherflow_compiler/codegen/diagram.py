@@ -113,22 +113,51 @@ def flow_graph(flow: ir.Flow, file: str) -> FlowGraph:
     jobs: list[GraphJob] = []
     edges: list[Edge] = []
     for job in flow.jobs:
-        steps = tuple(_step(step.id, step.type, step.inputs, step.origin.line, step.skip_job_on_no_data,
-                            flow.id, job.id) for step in job.steps)
-        jobs.append(GraphJob(
-            id=job.id, line=job.origin.line, description=job.description, steps=steps,
-            lock=f"job:{flow.id}:{job.id}" if flow.locks.scope == "job" else None,
-            when=job.when_source, may_skip=any(s.skips_job_on_no_data for s in steps),
-        ))
+        steps = tuple(
+            _step(
+                step.id,
+                step.type,
+                step.inputs,
+                step.origin.line,
+                step.skip_job_on_no_data,
+                flow.id,
+                job.id,
+            )
+            for step in job.steps
+        )
+        jobs.append(
+            GraphJob(
+                id=job.id,
+                line=job.origin.line,
+                description=job.description,
+                steps=steps,
+                lock=f"job:{flow.id}:{job.id}" if flow.locks.scope == "job" else None,
+                when=job.when_source,
+                may_skip=any(s.skips_job_on_no_data for s in steps),
+            )
+        )
         edges.extend(Edge(dep, job.id, "depends_on") for dep in job.depends_on)
         read = [] if job.when is None else [ref.job for ref in referenced_jobs(job.when)]
         edges.extend(Edge(source, job.id, "when") for source in dict.fromkeys(read))
-    return FlowGraph(flow.id, file, flow.locks.scope, f"flow:{flow.id}" if flow.locks.scope == "flow" else None,
-                     tuple(jobs), tuple(edges))
+    return FlowGraph(
+        flow.id,
+        file,
+        flow.locks.scope,
+        f"flow:{flow.id}" if flow.locks.scope == "flow" else None,
+        tuple(jobs),
+        tuple(edges),
+    )
 
 
-def _step(step_id: str | None, step_type: str, inputs: ir.Map, line: int | None, skips: bool,
-          flow_id: str, job_id: str) -> GraphStep:
+def _step(
+    step_id: str | None,
+    step_type: str,
+    inputs: ir.Map,
+    line: int | None,
+    skips: bool,
+    flow_id: str,
+    job_id: str,
+) -> GraphStep:
     if step_type != "with_lock":
         return GraphStep(step_id, step_type, line, skips, None, None)
     inner = inputs.get("step")
@@ -136,10 +165,23 @@ def _step(step_id: str | None, step_type: str, inputs: ir.Map, line: int | None,
     if isinstance(inner, ir.Map) and isinstance(inner.get("type"), str):
         inner_id = inner.get("id")
         inner_inputs = inner.get("inputs")
-        inner_step = _step(inner_id if isinstance(inner_id, str) else None, str(inner.get("type")),
-                           inner_inputs if isinstance(inner_inputs, ir.Map) else ir.Map(()), None, False,
-                           flow_id, job_id)
-    return GraphStep(step_id, step_type, line, skips, lock_key(inputs.get("lock_key"), flow_id, job_id), inner_step)
+        inner_step = _step(
+            inner_id if isinstance(inner_id, str) else None,
+            str(inner.get("type")),
+            inner_inputs if isinstance(inner_inputs, ir.Map) else ir.Map(()),
+            None,
+            False,
+            flow_id,
+            job_id,
+        )
+    return GraphStep(
+        step_id,
+        step_type,
+        line,
+        skips,
+        lock_key(inputs.get("lock_key"), flow_id, job_id),
+        inner_step,
+    )
 
 
 def lock_key(value: ir.Value, flow_id: str, job_id: str) -> Lock:
@@ -148,7 +190,9 @@ def lock_key(value: ir.Value, flow_id: str, job_id: str) -> Lock:
         if not all(ref.dotted in _STATIC_ROOTS for ref in value.refs):
             return Lock(value.source, False)
         known = {"flow_id": flow_id, "job.id": job_id}
-        return Lock("".join(known[p.dotted] if isinstance(p, Ref) else p.text for p in value.parts), True)
+        return Lock(
+            "".join(known[p.dotted] if isinstance(p, Ref) else p.text for p in value.parts), True
+        )
     return Lock(str(value), True)  # a string or a number (the schema allows no other)
 
 
@@ -189,13 +233,20 @@ def _job_edges(graph: FlowGraph) -> list[tuple[str, str, bool, bool]]:
 
 
 def as_json(graph: FlowGraph) -> str:
-    return json.dumps({
-        "flow": graph.flow,
-        "file": graph.file,
-        "locks": {"scope": graph.lock_scope, "flow_lock": graph.lock},
-        "jobs": [j.as_json() for j in graph.jobs],
-        "edges": [e.as_json() for e in graph.edges],
-    }, indent=2, ensure_ascii=False) + "\n"
+    return (
+        json.dumps(
+            {
+                "flow": graph.flow,
+                "file": graph.file,
+                "locks": {"scope": graph.lock_scope, "flow_lock": graph.lock},
+                "jobs": [j.as_json() for j in graph.jobs],
+                "edges": [e.as_json() for e in graph.edges],
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+        + "\n"
+    )
 
 
 # --- Mermaid -----------------------------------------------------------------------------
@@ -203,7 +254,15 @@ def as_json(graph: FlowGraph) -> str:
 # Inside a quoted Mermaid label `#name;` / `#123;` is an entity code; these characters
 # would otherwise end the label, start an entity or a comment (%%), or be read as HTML or
 # a markdown string (backticks).
-_MERMAID_ESCAPES = {'"': "#quot;", "#": "#35;", "&": "#amp;", "<": "#lt;", ">": "#gt;", "`": "#96;", "%": "#37;"}
+_MERMAID_ESCAPES = {
+    '"': "#quot;",
+    "#": "#35;",
+    "&": "#amp;",
+    "<": "#lt;",
+    ">": "#gt;",
+    "`": "#96;",
+    "%": "#37;",
+}
 
 
 def mermaid_text(text: str) -> str:
@@ -224,7 +283,9 @@ def as_mermaid(graph: FlowGraph) -> str:
     out = ["flowchart TD", f"  %% flow {mermaid_text(graph.flow)} ({mermaid_text(graph.file)})"]
     indent = "  "
     if graph.lock is not None:
-        out.append(f"  subgraph flow_lock [{_mermaid_label([f'flow {graph.flow}', f'flow lock {graph.lock}'])}]")
+        out.append(
+            f"  subgraph flow_lock [{_mermaid_label([f'flow {graph.flow}', f'flow lock {graph.lock}'])}]"
+        )
         indent = "    "
     for job in graph.jobs:
         jid = ids[job.id]
@@ -232,7 +293,9 @@ def as_mermaid(graph: FlowGraph) -> str:
         out.append(f"{indent}  direction TB")
         for si, step in enumerate(job.steps, 1):
             shape = ("[/", "/]") if step.skips_job_on_no_data else ("[", "]")
-            out.append(f"{indent}  {jid}s{si}{shape[0]}{_mermaid_label(_step_lines(step))}{shape[1]}")
+            out.append(
+                f"{indent}  {jid}s{si}{shape[0]}{_mermaid_label(_step_lines(step))}{shape[1]}"
+            )
         for si in range(1, len(job.steps)):
             out.append(f"{indent}  {jid}s{si} --> {jid}s{si + 1}")
         out.append(f"{indent}end")
@@ -268,39 +331,52 @@ def _dot_step_id(job_id: str, index: int) -> str:
 def as_dot(graph: FlowGraph) -> str:
     """A Graphviz digraph: a cluster per job with its steps in order, the flow lock as a
     cluster around everything; edges between jobs run from cluster to cluster."""
-    out = [f"digraph {dot_quote(graph.flow)} {{",
-           "  compound=true;",
-           "  rankdir=TB;",
-           f"  label={_dot_label([f'flow {graph.flow} ({graph.file})'])};",
-           "  labelloc=t;",
-           "  node [shape=box, fontname=\"Helvetica\"];",
-           "  edge [fontname=\"Helvetica\"];"]
+    out = [
+        f"digraph {dot_quote(graph.flow)} {{",
+        "  compound=true;",
+        "  rankdir=TB;",
+        f"  label={_dot_label([f'flow {graph.flow} ({graph.file})'])};",
+        "  labelloc=t;",
+        '  node [shape=box, fontname="Helvetica"];',
+        '  edge [fontname="Helvetica"];',
+    ]
     indent = "  "
     if graph.lock is not None:
-        out += [f"  subgraph {dot_quote('cluster_flow_lock')} {{",
-                f"    label={_dot_label([f'flow lock {graph.lock}'])};",
-                "    style=bold;"]
+        out += [
+            f"  subgraph {dot_quote('cluster_flow_lock')} {{",
+            f"    label={_dot_label([f'flow lock {graph.lock}'])};",
+            "    style=bold;",
+        ]
         indent = "    "
     for job in graph.jobs:
-        out += [f"{indent}subgraph {dot_quote('cluster/' + job.id)} {{",
-                f"{indent}  label={_dot_label(_job_lines(job))};",
-                f"{indent}  style={'dashed' if job.when is not None or job.may_skip else 'solid'};"]
+        out += [
+            f"{indent}subgraph {dot_quote('cluster/' + job.id)} {{",
+            f"{indent}  label={_dot_label(_job_lines(job))};",
+            f"{indent}  style={'dashed' if job.when is not None or job.may_skip else 'solid'};",
+        ]
         for si, step in enumerate(job.steps, 1):
             shape = ", shape=parallelogram" if step.skips_job_on_no_data else ""
-            out.append(f"{indent}  {_dot_step_id(job.id, si)} [label={_dot_label(_step_lines(step))}{shape}];")
+            out.append(
+                f"{indent}  {_dot_step_id(job.id, si)} [label={_dot_label(_step_lines(step))}{shape}];"
+            )
         for si in range(1, len(job.steps)):
             out.append(f"{indent}  {_dot_step_id(job.id, si)} -> {_dot_step_id(job.id, si + 1)};")
         out.append(f"{indent}}}")
     if graph.lock is not None:
         out.append("  }")
     for source, target, depends, when in _job_edges(graph):
-        attrs = [f"ltail={dot_quote('cluster/' + source)}", f"lhead={dot_quote('cluster/' + target)}"]
+        attrs = [
+            f"ltail={dot_quote('cluster/' + source)}",
+            f"lhead={dot_quote('cluster/' + target)}",
+        ]
         if not depends:
             attrs.append("style=dashed")
         if when:
             attrs.append(f"label={_dot_label(['when'])}")
         last = len(graph.job(source).steps)
-        out.append(f"  {_dot_step_id(source, last)} -> {_dot_step_id(target, 1)} [{', '.join(attrs)}];")
+        out.append(
+            f"  {_dot_step_id(source, last)} -> {_dot_step_id(target, 1)} [{', '.join(attrs)}];"
+        )
     out.append("}")
     return "\n".join(out) + "\n"
 
@@ -309,4 +385,3 @@ def render(graph: FlowGraph, fmt: str) -> str:
     """The graph in one of FORMATS."""
     renderers = {"mermaid": as_mermaid, "dot": as_dot, "json": as_json}
     return renderers[fmt](graph)
-

@@ -33,7 +33,9 @@ def to_node(value: Any) -> Node:
     if kind is str:
         return Atom(string_literal(value))
     if kind is ir.Map:
-        return Collection("{", "}", tuple((flat(to_node(k)) + ": ", to_node(v)) for k, v in value.entries))
+        return Collection(
+            "{", "}", tuple((flat(to_node(k)) + ": ", to_node(v)) for k, v in value.entries)
+        )
     if kind is int:
         return Atom(number_literal(value))
     if kind is Template:
@@ -59,7 +61,9 @@ def to_node(value: Any) -> Node:
         return Collection("[", "]", tuple(("", to_node(v)) for v in items))
     if isinstance(value, (ir.Map, dict)):
         entries = value.entries if isinstance(value, ir.Map) else tuple(value.items())
-        return Collection("{", "}", tuple((flat(to_node(k)) + ": ", to_node(v)) for k, v in entries))
+        return Collection(
+            "{", "}", tuple((flat(to_node(k)) + ": ", to_node(v)) for k, v in entries)
+        )
     raise TypeError(f"no literal for {type(value).__name__}")
 
 

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from aetherflow_compiler.ir.nodes import EnvFile
 
 
-
 @dataclass
 class Analysis:
     """What compiling needs to know about one source file (picklable, cacheable)."""
@@ -54,16 +53,32 @@ class Analysis:
     @classmethod
     def from_cache(cls, path: str, source_name: str, key: str, data: dict[str, Any]) -> Analysis:
         diagnostics = [
-            Diagnostic(path, d["line"], d["column"], d["code"], d["message"], d["hint"]) for d in data["diagnostics"]
+            Diagnostic(path, d["line"], d["column"], d["code"], d["message"], d["hint"])
+            for d in data["diagnostics"]
         ]
         line, column = data["flow_id_at"]
-        return cls(path, source_name, key, data["kind"], diagnostics, data["flow_id"], (line, column),
-                   data["summary"])
+        return cls(
+            path,
+            source_name,
+            key,
+            data["kind"],
+            diagnostics,
+            data["flow_id"],
+            (line, column),
+            data["summary"],
+        )
 
 
-def analyse(path: str, source_name: str, key: str, raw: bytes | None, profiles: dict[str, Any] | None,
-            registry: StepRegistry, single_file: bool = False,
-            target: CompileTarget = CompileTarget.PYTHON) -> Analysis:
+def analyse(
+    path: str,
+    source_name: str,
+    key: str,
+    raw: bytes | None,
+    profiles: dict[str, Any] | None,
+    registry: StepRegistry,
+    single_file: bool = False,
+    target: CompileTarget = CompileTarget.PYTHON,
+) -> Analysis:
     """Load, check and (when valid) build the IR of one file."""
     from aetherflow_compiler.codegen import sh
     from aetherflow_compiler.codegen.python.generate import (
@@ -89,8 +104,15 @@ def analyse(path: str, source_name: str, key: str, raw: bytes | None, profiles: 
         result.note_flow_id()
         if result.kind == "flow" and result.ok and target.python:
             check_python_target(result, registry, single_file)
-    analysis = Analysis(path, source_name, key, result.kind, result.diagnostics.items,
-                        result.flow_id, result.flow_id_at)
+    analysis = Analysis(
+        path,
+        source_name,
+        key,
+        result.kind,
+        result.diagnostics.items,
+        result.flow_id,
+        result.flow_id_at,
+    )
     if doc is not None and result.kind == "flow" and result.ok:
         flow = build_flow(doc, source_name, profiles)
         analysis.flow = flow
@@ -110,7 +132,11 @@ def analyse(path: str, source_name: str, key: str, raw: bytes | None, profiles: 
         analysis.summary = {
             "source_sha256": flow.source_sha256,
             "sh_blockers": sh_blockers,
-            "sh_state": None if derived is None else [state_span.line, state_span.column, flow.state.backend, derived],
+            "sh_state": (
+                None
+                if derived is None
+                else [state_span.line, state_span.column, flow.state.backend, derived]
+            ),
             "runtime_modules": modules,
             "uses_plugins": uses_plugins(flow, registry),
             "package_needs": needs,
@@ -119,7 +145,9 @@ def analyse(path: str, source_name: str, key: str, raw: bytes | None, profiles: 
                 "source": flow.source,
                 "jobs": [job.id for job in flow.jobs],
                 "step_types": flow.step_types(),
-                "env": {name: {"required": not default} for name, default in flow.env_refs().items()},
+                "env": {
+                    name: {"required": not default} for name, default in flow.env_refs().items()
+                },
                 "packages": sorted(set(packages.values())),
             },
         }
@@ -128,7 +156,9 @@ def analyse(path: str, source_name: str, key: str, raw: bytes | None, profiles: 
 
 # Scripts generated before the runtime is chosen (in the same pass as the analysis, see
 # `Ahead`) carry this hash in place of the runtime's; the real one is put in afterwards.
-RUNTIME_PLACEHOLDER = hashlib.sha256(b"aetherflow-compiler: the vendored runtime's sha256").hexdigest()
+RUNTIME_PLACEHOLDER = hashlib.sha256(
+    b"aetherflow-compiler: the vendored runtime's sha256"
+).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -143,13 +173,22 @@ class Ahead:
     from_bundle: bool
 
     def digest(self, analysis_key: str) -> str:
-        return key(analysis_key, "script-ahead", *self.key_parts)  # the analysis key holds the compiler's fingerprint
+        return key(
+            analysis_key, "script-ahead", *self.key_parts
+        )  # the analysis key holds the compiler's fingerprint
 
     def generate(self, flow: ir.Flow, registry: StepRegistry) -> str:
         from aetherflow_compiler.codegen.python.generate import generate_flow
 
-        return generate_flow(flow, registry, self.bundle, False, self.plugin_files, self.env_files,
-                             from_bundle=self.from_bundle)
+        return generate_flow(
+            flow,
+            registry,
+            self.bundle,
+            False,
+            self.plugin_files,
+            self.env_files,
+            from_bundle=self.from_bundle,
+        )
 
 
 def with_runtime(text: str, bundle: RuntimeBundle) -> str | None:
@@ -159,13 +198,15 @@ def with_runtime(text: str, bundle: RuntimeBundle) -> str | None:
     at = text.find(placeholder)
     if at < 0 or text.find(placeholder, at + 1) >= 0:
         return None
-    return text[:at] + string_literal(bundle.sha256) + text[at + len(placeholder):]
+    return text[:at] + string_literal(bundle.sha256) + text[at + len(placeholder) :]
 
 
 def analyse_in_worker(task: tuple[str, str, str, bytes | None]) -> tuple[Analysis, str | None]:
     """The analysis of one file, stored in the cache; with `ahead`, also its script
     (stored with it). The IR is only sent back when the caller still needs it."""
-    analysis = analyse(*task, WORKER["profiles"], WORKER["registry"], WORKER["single_file"], WORKER["target"])
+    analysis = analyse(
+        *task, WORKER["profiles"], WORKER["registry"], WORKER["single_file"], WORKER["target"]
+    )
     store: CompileCache = WORKER["store"]
     ahead: Ahead | None = WORKER["ahead"]
     text = None
@@ -187,6 +228,13 @@ def generate_in_worker(analysis: Analysis) -> str:
     ahead: Ahead | None = WORKER["ahead"]
     if ahead is not None:
         return ahead.generate(analysis.flow, WORKER["registry"])
-    return generate_flow(analysis.flow, WORKER["registry"], WORKER["bundle"], WORKER["single_file"],
-                         WORKER["plugin_files"], WORKER["env_files"], WORKER["folders"].get(analysis.path, ()),
-                         WORKER["from_bundle"])
+    return generate_flow(
+        analysis.flow,
+        WORKER["registry"],
+        WORKER["bundle"],
+        WORKER["single_file"],
+        WORKER["plugin_files"],
+        WORKER["env_files"],
+        WORKER["folders"].get(analysis.path, ()),
+        WORKER["from_bundle"],
+    )

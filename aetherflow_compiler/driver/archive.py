@@ -23,7 +23,9 @@ SUMS = "SHA256SUMS"
 
 
 def archive_bytes(files: dict[str, bytes]) -> bytes:
-    directories = sorted({"/".join(path.split("/")[:n]) for path in files for n in range(1, path.count("/") + 1)})
+    directories = sorted(
+        {"/".join(path.split("/")[:n]) for path in files for n in range(1, path.count("/") + 1)}
+    )
     members = sorted([(d, None) for d in directories] + list(files.items()), key=lambda m: m[0])
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
@@ -57,7 +59,11 @@ def write_archive(files: dict[str, bytes], archive: str) -> str:
     sums_path = os.path.join(folder, SUMS)
     lines: list[bytes] = []
     if os.path.lexists(sums_path):  # the other lines as they are (bytes: any encoding, CRLF too)
-        lines = [line for line in read_regular(sums_path).splitlines() if line and not line.endswith(b"  " + name)]
+        lines = [
+            line
+            for line in read_regular(sums_path).splitlines()
+            if line and not line.endswith(b"  " + name)
+        ]
     _replace(archive, data)
     lines.append(digest.encode() + b"  " + name)
     lines.sort(key=_named)

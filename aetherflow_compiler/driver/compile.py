@@ -94,18 +94,36 @@ class _Compile:
     def flow_of(self, analysis: Analysis) -> ir.Flow:
         """The IR of a flow; built again when its analysis came from the cache."""
         if analysis.flow is None:
-            analysis.flow = analyse(analysis.path, analysis.source_name, analysis.key, None, self.profiles,
-                                    self.registry, self.options.single_file, self.options.target).flow
+            analysis.flow = analyse(
+                analysis.path,
+                analysis.source_name,
+                analysis.key,
+                None,
+                self.profiles,
+                self.registry,
+                self.options.single_file,
+                self.options.target,
+            ).flow
         assert analysis.flow is not None
         return analysis.flow
 
 
-def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegistry | None = None,
-                  compile_cache: CompileCache | None = None, plugins: PluginSet | None = None) -> CompileResult:
+def compile_paths(
+    paths: list[str],
+    options: CompileOptions,
+    registry: StepRegistry | None = None,
+    compile_cache: CompileCache | None = None,
+    plugins: PluginSet | None = None,
+) -> CompileResult:
     """Compile `paths`. `registry` and `plugins` come from plugins.toolchain() when the
     compile uses plugins (their files are then vendored for the flows that need them)."""
-    run = _read_inputs(paths, options, registry or default_registry(), compile_cache or CompileCache(enabled=False),
-                       plugins)
+    run = _read_inputs(
+        paths,
+        options,
+        registry or default_registry(),
+        compile_cache or CompileCache(enabled=False),
+        plugins,
+    )
     ahead = _ahead(run)
     analyses, ahead_scripts = _analyse_all(run, ahead)
     _report_files(run, analyses)
@@ -115,12 +133,23 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
 
     flows = [a for a in analyses if a.kind == "flow"]
     python = options.target.python
-    bundle = _runtime(sorted({m for a in flows for m in a.summary["runtime_modules"]}) if python else [],
-                      run.store, run.fingerprint)
-    vendored_plugins = python and any(a.summary["uses_plugins"] for a in flows) and plugins is not None
+    bundle = _runtime(
+        sorted({m for a in flows for m in a.summary["runtime_modules"]}) if python else [],
+        run.store,
+        run.fingerprint,
+    )
+    vendored_plugins = (
+        python and any(a.summary["uses_plugins"] for a in flows) and plugins is not None
+    )
     vendored = None
     if python and options.wheelhouse is not None:
-        vendored = _vendor(flows, options.wheelhouse, options.vendor_target, run.report, options.deploy.shared_state)
+        vendored = _vendor(
+            flows,
+            options.wheelhouse,
+            options.vendor_target,
+            run.report,
+            options.deploy.shared_state,
+        )
         if vendored is None:
             return result
 
@@ -128,7 +157,9 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
     if python and ahead is not None:
         scripts = _scripts_ahead(run, flows, ahead, ahead_scripts, bundle)
     elif python:
-        scripts = _python_scripts(run, flows, bundle, vendored_plugins, vendored.folders if vendored else {})
+        scripts = _python_scripts(
+            run, flows, bundle, vendored_plugins, vendored.folders if vendored else {}
+        )
     shell_scripts = _shell_scripts(run, flows) if options.target.sh else {}
 
     scheduling = _schedule(run, flows, scripts, shell_scripts)
@@ -138,28 +169,53 @@ def compile_paths(paths: list[str], options: CompileOptions, registry: StepRegis
     result.flow_ids = [str(a.flow_id) for a in flows]
     extra = vendored_files(plugins) if plugins is not None and vendored_plugins else {}
     pycs = _bytecode(bundle, options, run.store) if scripts and not options.single_file else {}
-    result.files = assemble(flows, scripts, shell_scripts, bundle, options, run.profiles_result, run.names, extra,
-                            scheduling, vendored, pycs, run.store)
+    result.files = assemble(
+        flows,
+        scripts,
+        shell_scripts,
+        bundle,
+        options,
+        run.profiles_result,
+        run.names,
+        extra,
+        scheduling,
+        vendored,
+        pycs,
+        run.store,
+    )
     return result
 
 
-def _read_inputs(paths: list[str], options: CompileOptions, registry: StepRegistry, store: CompileCache,
-                 plugins: PluginSet | None) -> _Compile:
+def _read_inputs(
+    paths: list[str],
+    options: CompileOptions,
+    registry: StepRegistry,
+    store: CompileCache,
+    plugins: PluginSet | None,
+) -> _Compile:
     """Phase 1: the source files, and the profiles and scheduler files checked."""
     fastcheck.use(store)  # the schema checks' compiled code is cached too
     report = Report()
     report.general.extend(plugins.warnings if plugins is not None else [])
-    found = find_sources(paths, exclude=[options.output])  # an output inside a folder given is not an input
+    found = find_sources(
+        paths, exclude=[options.output]
+    )  # an output inside a folder given is not an input
     report.general.extend(found.problems)
-    run = _Compile(options, registry, store, plugins, report, compiler_fingerprint(), found.files, found.names)
+    run = _Compile(
+        options, registry, store, plugins, report, compiler_fingerprint(), found.files, found.names
+    )
     if options.profiles:
-        run.profiles_result = check_file(os.path.normpath(options.profiles), "profiles", registry, None)
+        run.profiles_result = check_file(
+            os.path.normpath(options.profiles), "profiles", registry, None
+        )
         report.files.append(run.profiles_result)
         if run.profiles_result.document is not None:
             run.profiles = mapping(run.profiles_result.document.data)
             run.profiles_digest = run.profiles_result.document.sha256
     if options.schedule:
-        run.schedule_result = check_file(os.path.normpath(options.schedule), "scheduler", registry, None)
+        run.schedule_result = check_file(
+            os.path.normpath(options.schedule), "scheduler", registry, None
+        )
         report.files.append(run.schedule_result)
     return run
 
@@ -169,9 +225,13 @@ def _ahead(run: _Compile) -> Ahead | None:
     if not run.options.generates_ahead:
         return None
     plugins = run.plugins
-    return Ahead(RuntimeBundle({}, RUNTIME_PLACEHOLDER, [], runtime_version()),
-                 tuple(plugin_entry_files(plugins)) if plugins is not None else (), run.options.env_files,
-                 run.options.key_parts("script-ahead"), run.options.from_bundle)
+    return Ahead(
+        RuntimeBundle({}, RUNTIME_PLACEHOLDER, [], runtime_version()),
+        tuple(plugin_entry_files(plugins)) if plugins is not None else (),
+        run.options.env_files,
+        run.options.key_parts("script-ahead"),
+        run.options.from_bundle,
+    )
 
 
 def _analyse_all(run: _Compile, ahead: Ahead | None) -> tuple[list[Analysis], dict[str, str]]:
@@ -190,8 +250,19 @@ def _analyse_all(run: _Compile, ahead: Ahead | None) -> tuple[list[Analysis], di
             raw: bytes | None = read_source(path)
         except OSError:
             raw = None  # analysed (and reported) uncached
-        digest = key(run.fingerprint, run.registry.fingerprint, "analysis", name, run.profiles_digest,
-                     *options.key_parts("analysis"), raw) if raw is not None else ""
+        digest = (
+            key(
+                run.fingerprint,
+                run.registry.fingerprint,
+                "analysis",
+                name,
+                run.profiles_digest,
+                *options.key_parts("analysis"),
+                raw,
+            )
+            if raw is not None
+            else ""
+        )
         cached = run.store.get_json("analysis", digest) if digest else None
         if cached is not None:
             analyses.append(Analysis.from_cache(path, name, digest, cached))
@@ -200,10 +271,20 @@ def _analyse_all(run: _Compile, ahead: Ahead | None) -> tuple[list[Analysis], di
             analyses.append(None)
     if options.progress is not None:
         options.progress.start(len(pending))
-    fresh = pool_map(analyse_in_worker, [task for _, task in pending],
-                     {"profiles": run.profiles, "registry": run.registry, "single_file": options.single_file,
-                      "target": options.target, "store": run.store, "ahead": ahead, "keep_flows": keep_flows},
-                     options.progress.advance if options.progress is not None else None)
+    fresh = pool_map(
+        analyse_in_worker,
+        [task for _, task in pending],
+        {
+            "profiles": run.profiles,
+            "registry": run.registry,
+            "single_file": options.single_file,
+            "target": options.target,
+            "store": run.store,
+            "ahead": ahead,
+            "keep_flows": keep_flows,
+        },
+        options.progress.advance if options.progress is not None else None,
+    )
     ahead_scripts: dict[str, str] = {}
     for (index, _), (analysis, text) in zip(pending, fresh, strict=True):
         analyses[index] = analysis
@@ -217,19 +298,32 @@ def _report_files(run: _Compile, analyses: list[Analysis]) -> None:
     targets (frontend.targets), and flow ids that are not unique."""
     options = run.options
     for analysis in analyses:
-        result = FileResult(analysis.path, analysis.kind, None, flow_id=analysis.flow_id,
-                            flow_id_at=analysis.flow_id_at)
+        result = FileResult(
+            analysis.path,
+            analysis.kind,
+            None,
+            flow_id=analysis.flow_id,
+            flow_id_at=analysis.flow_id_at,
+        )
         result.diagnostics.extend(analysis.diagnostics)
         if analysis.kind == "flow" and analysis.flow_id is not None:
-            too_long = artifact_name_problem(analysis.path, str(analysis.flow_id), analysis.flow_id_at)
+            too_long = artifact_name_problem(
+                analysis.path, str(analysis.flow_id), analysis.flow_id_at
+            )
             if too_long is not None:
                 result.diagnostics.add(too_long)
         if options.env_files and analysis.kind == "flow" and analysis.summary:
             analysis.summary.setdefault("sh_blockers", []).append([1, 1, ENV_FILES_BLOCKER])
         if options.target.sh:
-            result.diagnostics.extend(sh_target_problems(
-                analysis.path, analysis.flow_id, not options.target.python,
-                analysis.summary.get("sh_blockers", []), analysis.summary.get("sh_state")))
+            result.diagnostics.extend(
+                sh_target_problems(
+                    analysis.path,
+                    analysis.flow_id,
+                    not options.target.python,
+                    analysis.summary.get("sh_blockers", []),
+                    analysis.summary.get("sh_state"),
+                )
+            )
         run.report.files.append(result)
     check_unique_flow_ids(run.report)
 
@@ -240,23 +334,44 @@ def _runtime(modules: list[str], store: CompileCache, fingerprint: str) -> Runti
     digest = key(fingerprint, "runtime", *sorted(set(modules)))
     cached = store.get_json("runtime", digest)
     if cached is not None:
-        return RuntimeBundle(cached["files"], cached["sha256"], cached["modules"], cached["version"])
+        return RuntimeBundle(
+            cached["files"], cached["sha256"], cached["modules"], cached["version"]
+        )
     bundle = runtime_bundle(modules)
-    store.put_json("runtime", digest, {"files": bundle.files, "sha256": bundle.sha256, "modules": bundle.modules,
-                                       "version": bundle.version})
+    store.put_json(
+        "runtime",
+        digest,
+        {
+            "files": bundle.files,
+            "sha256": bundle.sha256,
+            "modules": bundle.modules,
+            "version": bundle.version,
+        },
+    )
     return bundle
 
 
-def _python_scripts(run: _Compile, flows: list[Analysis], bundle: RuntimeBundle, vendored_plugins: bool,
-                    folders: dict[str, tuple[str, ...]]) -> dict[str, str]:
+def _python_scripts(
+    run: _Compile,
+    flows: list[Analysis],
+    bundle: RuntimeBundle,
+    vendored_plugins: bool,
+    folders: dict[str, tuple[str, ...]],
+) -> dict[str, str]:
     """Phase 6 (Python, with --single-file or --wheelhouse): path -> script of every flow,
     from the cache, else generated in the pool."""
     options, plugins, store = run.options, run.plugins, run.store
-    plugin_files = tuple(plugin_entry_files(plugins)) if plugins is not None and vendored_plugins else ()
+    plugin_files = (
+        tuple(plugin_entry_files(plugins)) if plugins is not None and vendored_plugins else ()
+    )
     scripts: dict[str, str] = {}
     to_generate: list[Analysis] = []
-    digests = {a.path: key(a.key, "script", bundle.sha256, *options.key_parts("script"), *folders.get(a.path, ()))
-               for a in flows}
+    digests = {
+        a.path: key(
+            a.key, "script", bundle.sha256, *options.key_parts("script"), *folders.get(a.path, ())
+        )
+        for a in flows
+    }
     for analysis in flows:
         text = store.get_text("script", digests[analysis.path]) if analysis.key else None
         if text is not None:
@@ -264,10 +379,20 @@ def _python_scripts(run: _Compile, flows: list[Analysis], bundle: RuntimeBundle,
         else:
             run.flow_of(analysis)
             to_generate.append(analysis)
-    generated = pool_map(generate_in_worker, to_generate,
-                         {"registry": run.registry, "bundle": bundle, "single_file": options.single_file,
-                          "plugin_files": plugin_files, "env_files": options.env_files, "folders": folders,
-                          "from_bundle": options.from_bundle, "ahead": None})
+    generated = pool_map(
+        generate_in_worker,
+        to_generate,
+        {
+            "registry": run.registry,
+            "bundle": bundle,
+            "single_file": options.single_file,
+            "plugin_files": plugin_files,
+            "env_files": options.env_files,
+            "folders": folders,
+            "from_bundle": options.from_bundle,
+            "ahead": None,
+        },
+    )
     for analysis, text in zip(to_generate, generated, strict=True):
         scripts[analysis.path] = text
         if analysis.key:
@@ -287,15 +412,18 @@ def _shell_scripts(run: _Compile, flows: list[Analysis]) -> dict[str, str]:
         digest = key(analysis.key, "sh", runtime_digest, *run.options.key_parts("sh"))
         text = run.store.get_text("script", digest) if analysis.key else None
         if text is None:
-            text = sh.generate_sh(run.flow_of(analysis), run.options.from_bundle, run.options.single_file)
+            text = sh.generate_sh(
+                run.flow_of(analysis), run.options.from_bundle, run.options.single_file
+            )
             if analysis.key:
                 run.store.put_text("script", digest, text)
         out[analysis.path] = text
     return out
 
 
-def _schedule(run: _Compile, flows: list[Analysis], scripts: dict[str, str],
-              shell_scripts: dict[str, str]) -> tuple[Schedule, list[Scheduled]] | None:
+def _schedule(
+    run: _Compile, flows: list[Analysis], scripts: dict[str, str], shell_scripts: dict[str, str]
+) -> tuple[Schedule, list[Scheduled]] | None:
     """Phase 7: the scheduler file's items with the compiled flows they run (problems go
     to the report), or None without a scheduler file."""
     result = run.schedule_result
@@ -304,12 +432,19 @@ def _schedule(run: _Compile, flows: list[Analysis], scripts: dict[str, str],
     from aetherflow_compiler.schedule.model import schedule_of
 
     doc = result.document
-    schedule = schedule_of(doc.data, run.names.get(result.path, os.path.basename(result.path)), doc.sha256)
-    scheduled = _scheduled(schedule, result, flows, run.flow_of, scripts, shell_scripts, run.options.bundle)
+    schedule = schedule_of(
+        doc.data, run.names.get(result.path, os.path.basename(result.path)), doc.sha256
+    )
+    scheduled = _scheduled(
+        schedule, result, flows, run.flow_of, scripts, shell_scripts, run.options.bundle
+    )
     # Items of another bundle (AF815) are left out of this dist's schedule files.
     return dataclasses.replace(schedule, items=tuple(s.item for s in scheduled)), scheduled
 
-def _bytecode(bundle: RuntimeBundle, options: CompileOptions, store: CompileCache) -> dict[str, dict[str, bytes]]:
+
+def _bytecode(
+    bundle: RuntimeBundle, options: CompileOptions, store: CompileCache
+) -> dict[str, dict[str, bytes]]:
     """Phase 8: cache tag -> {dist path: pyc} of the runtime, for each interpreter of --bytecode.
     Raises BytecodeError for an interpreter that cannot be run."""
     from aetherflow_compiler.codegen.runtime.bytecode import (
@@ -320,9 +455,15 @@ def _bytecode(bundle: RuntimeBundle, options: CompileOptions, store: CompileCach
     )
 
     interpreters: list[Interpreter | None] = (
-        [find_interpreter(python) for python in options.bytecode] if options.bytecode is not None
+        [find_interpreter(python) for python in options.bytecode]
+        if options.bytecode is not None
         # None when the hosts' --python-version X.Y has no pythonX.Y here: no bytecode
-        else [default_interpreter(options.vendor_target.python_version if options.vendor_target else None)])
+        else [
+            default_interpreter(
+                options.vendor_target.python_version if options.vendor_target else None
+            )
+        ]
+    )
     found: dict[str, dict[str, bytes]] = {}
     for interpreter in filter(None, interpreters):
         tag, pycs = runtime_bytecode(bundle.files, bundle.sha256, interpreter, DIST_RUNTIME, store)
@@ -330,8 +471,13 @@ def _bytecode(bundle: RuntimeBundle, options: CompileOptions, store: CompileCach
     return dict(sorted(found.items()))
 
 
-def _scripts_ahead(run: _Compile, flows: list[Analysis], ahead: Ahead, generated: dict[str, str],
-                   bundle: RuntimeBundle) -> dict[str, str]:
+def _scripts_ahead(
+    run: _Compile,
+    flows: list[Analysis],
+    ahead: Ahead,
+    generated: dict[str, str],
+    bundle: RuntimeBundle,
+) -> dict[str, str]:
     """Phase 6 (Python, generated ahead): path -> script of every flow, from the scripts
     generated in the analysis pass, else from the cache, else generated now; each with the
     runtime's real hash put in."""
@@ -358,14 +504,26 @@ def _scripts_ahead(run: _Compile, flows: list[Analysis], ahead: Ahead, generated
         if script is None:  # the flow holds the placeholder: generate it with the real hash
             from aetherflow_compiler.codegen.python.generate import generate_flow
 
-            script = generate_flow(flow_of(analysis), registry, bundle, False, ahead.plugin_files, ahead.env_files,
-                                   from_bundle=ahead.from_bundle)
+            script = generate_flow(
+                flow_of(analysis),
+                registry,
+                bundle,
+                False,
+                ahead.plugin_files,
+                ahead.env_files,
+                from_bundle=ahead.from_bundle,
+            )
         scripts[analysis.path] = script
     return scripts
 
 
-def _vendor(flows: list[Analysis], wheelhouse: str, target: Target | None, report: Report,
-            shared_state: bool = False) -> VendoredDist | None:
+def _vendor(
+    flows: list[Analysis],
+    wheelhouse: str,
+    target: Target | None,
+    report: Report,
+    shared_state: bool = False,
+) -> VendoredDist | None:
     """Phase 5: the host packages of every flow, from the wheelhouse; None (and AF323 errors in
     `report`) when a package is missing or only there for another target."""
     from aetherflow_compiler.vendoring.dist import FlowNeeds, vendor_flows
@@ -374,27 +532,47 @@ def _vendor(flows: list[Analysis], wheelhouse: str, target: Target | None, repor
 
     target = target or Target()
 
-    state_need = (Need(STATE_DRIVER, "the PostgreSQL state store (--shared-state)"),) if shared_state else ()
-    wanted = [FlowNeeds(a.path, str(a.flow_id), tuple(Need(*n) for n in a.summary["package_needs"]) + state_need)
-              for a in flows]
+    state_need = (
+        (Need(STATE_DRIVER, "the PostgreSQL state store (--shared-state)"),) if shared_state else ()
+    )
+    wanted = [
+        FlowNeeds(
+            a.path, str(a.flow_id), tuple(Need(*n) for n in a.summary["package_needs"]) + state_need
+        )
+        for a in flows
+    ]
     result = vendor_flows(wanted, Wheelhouse(wheelhouse), target)
     if not isinstance(result, list):
         return result
     for refusal in result:
         need = refusal.need
-        report.general.append(Diagnostic(
-            refusal.flow.key, need.line, need.column, "AF323",
-            f"flow '{refusal.flow.flow_id}', {need.why}: {refusal.message}",
-            "download that wheel again (pip download --only-binary=:all: --no-deps ...) into the wheelhouse"
-            if refusal.damaged else
-            f"add its wheels for {target.describe()} to the wheelhouse (pip download --only-binary=:all: "
-            f"--dest {wheelhouse} ...), or compile without --wheelhouse and install it on the hosts"))
+        report.general.append(
+            Diagnostic(
+                refusal.flow.key,
+                need.line,
+                need.column,
+                "AF323",
+                f"flow '{refusal.flow.flow_id}', {need.why}: {refusal.message}",
+                (
+                    "download that wheel again (pip download --only-binary=:all: --no-deps ...) into the wheelhouse"
+                    if refusal.damaged
+                    else f"add its wheels for {target.describe()} to the wheelhouse (pip download --only-binary=:all: "
+                    f"--dest {wheelhouse} ...), or compile without --wheelhouse and install it on the hosts"
+                ),
+            )
+        )
     return None
 
 
-def _scheduled(schedule: Schedule, result: FileResult, flows: list[Analysis], flow_of: Callable[[Analysis], ir.Flow],
-               scripts: dict[str, str], shell_scripts: dict[str, str],
-               bundle: BundleProject | None = None) -> list[Scheduled]:
+def _scheduled(
+    schedule: Schedule,
+    result: FileResult,
+    flows: list[Analysis],
+    flow_of: Callable[[Analysis], ir.Flow],
+    scripts: dict[str, str],
+    shell_scripts: dict[str, str],
+    bundle: BundleProject | None = None,
+) -> list[Scheduled]:
     """Each item with the compiled flow it runs; AF316/AF317 (on `result`) for the others.
     `flow_yaml` is a path relative to the scheduler file, as the engine's scheduler reads it."""
     from aetherflow_compiler.schedule.build import Scheduled
@@ -407,12 +585,21 @@ def _scheduled(schedule: Schedule, result: FileResult, flows: list[Analysis], fl
     for item in schedule.items:
         if item.flow_yaml is None:  # the item runs a bundle's entry flow
             manifest = os.path.normpath(os.path.join(base, str(item.bundle_manifest)))
-            if bundle is None or manifest != os.path.normpath(os.path.abspath(bundle.manifest.path)):
+            if bundle is None or manifest != os.path.normpath(
+                os.path.abspath(bundle.manifest.path)
+            ):
                 span = doc.span(("items", item.index, "bundle_manifest"))
-                result.diagnostics.add(Diagnostic(result.path, span.line, span.column, "AF815",
-                                                  f"item '{item.id}' runs bundle {item.bundle_manifest}, which is "
-                                                  "not the one being compiled: left out of this dist",
-                                                  "compile that bundle into its own dist with this scheduler file"))
+                result.diagnostics.add(
+                    Diagnostic(
+                        result.path,
+                        span.line,
+                        span.column,
+                        "AF815",
+                        f"item '{item.id}' runs bundle {item.bundle_manifest}, which is "
+                        "not the one being compiled: left out of this dist",
+                        "compile that bundle into its own dist with this scheduler file",
+                    )
+                )
                 continue
             entry = by_path.get(os.path.normpath(os.path.abspath(bundle.entry_flow)))
             assert entry is not None, "the entry flow of a bundle is compiled"
@@ -423,19 +610,38 @@ def _scheduled(schedule: Schedule, result: FileResult, flows: list[Analysis], fl
             span = doc.span(("items", item.index, "flow_yaml"))
             known = sorted(os.path.relpath(p, base) for p in by_path)
             best = closest(flow_yaml, known)
-            hint = f"did you mean '{best}'?" if best else "compiled: " + (", ".join(known) or "no flows")
-            result.diagnostics.add(Diagnostic(result.path, span.line, span.column, "AF316",
-                                              f"item '{item.id}': flow_yaml '{item.flow_yaml}' is not among the "
-                                              "compiled flows", hint))
+            hint = (
+                f"did you mean '{best}'?"
+                if best
+                else "compiled: " + (", ".join(known) or "no flows")
+            )
+            result.diagnostics.add(
+                Diagnostic(
+                    result.path,
+                    span.line,
+                    span.column,
+                    "AF316",
+                    f"item '{item.id}': flow_yaml '{item.flow_yaml}' is not among the "
+                    "compiled flows",
+                    hint,
+                )
+            )
             continue
         flow = flow_of(analysis)
         jobs = [job.id for job in flow.jobs]
         if item.flow_job is not None and item.flow_job not in jobs:
             span = doc.span(("items", item.index, "flow_job"))
             best = closest(item.flow_job, jobs)
-            result.diagnostics.add(Diagnostic(result.path, span.line, span.column, "AF317",
-                                              f"item '{item.id}': flow '{flow.id}' has no job '{item.flow_job}'",
-                                              f"did you mean '{best}'?" if best else "jobs: " + ", ".join(jobs)))
+            result.diagnostics.add(
+                Diagnostic(
+                    result.path,
+                    span.line,
+                    span.column,
+                    "AF317",
+                    f"item '{item.id}': flow '{flow.id}' has no job '{item.flow_job}'",
+                    f"did you mean '{best}'?" if best else "jobs: " + ", ".join(jobs),
+                )
+            )
             continue
         if analysis.path in scripts:
             out.append(Scheduled(item, flow, f"{flow.id}.py"))

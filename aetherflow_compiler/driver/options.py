@@ -51,11 +51,17 @@ class CompileOptions:
     profiles: str | None = None
     single_file: bool = False
     target: CompileTarget = CompileTarget.PYTHON
-    schedule: str | None = None  # a scheduler file: DIR/schedule/ gets crontab, systemd and Kubernetes files
+    schedule: str | None = (
+        None  # a scheduler file: DIR/schedule/ gets crontab, systemd and Kubernetes files
+    )
     deploy: DeployOptions = field(default_factory=DeployOptions)
-    bundle: BundleProject | None = None  # --bundle-manifest: recorded in manifest.json, env files loaded at run time
+    bundle: BundleProject | None = (
+        None  # --bundle-manifest: recorded in manifest.json, env files loaded at run time
+    )
     wheelhouse: str | None = None  # --wheelhouse: host packages vendored from the wheels there
-    vendor_target: Target | None = None  # --python-version, --platform (None: the compiling interpreter)
+    vendor_target: Target | None = (
+        None  # --python-version, --platform (None: the compiling interpreter)
+    )
     # --bytecode: interpreters to ship runtime bytecode for (None: the compiling one; (): none)
     bytecode: tuple[str, ...] | None = None
     # The command line's progress bar over the files to analyse; not part of any cache key.
@@ -92,5 +98,7 @@ class CompileOptions:
         raise ValueError(f"no cache key for {kind!r}")
 
     def _env_key(self) -> str:
-        return json.dumps([list(vars(f).values()) for f in self.env_files]
-                          + ([["bundle"]] if self.from_bundle else []))
+        return json.dumps(
+            [list(vars(f).values()) for f in self.env_files]
+            + ([["bundle"]] if self.from_bundle else [])
+        )

@@ -83,18 +83,26 @@ def write_output(files: dict[str, bytes], output: str) -> list[tuple[str, str]]:
     parent = os.path.dirname(output)
     if os.path.lexists(output) and not _is_compiler_output(output):
         what = "a file" if not os.path.isdir(output) else "a directory"
-        raise OutputError(f"refusing to replace {shown}: it is {what} that was not written by aetherflow compile")
+        raise OutputError(
+            f"refusing to replace {shown}: it is {what} that was not written by aetherflow compile"
+        )
     if os.path.lexists(parent) and not os.path.isdir(parent):
         raise OutputError(f"cannot write {shown}: {parent} is not a directory")
     try:
         return _swap(files, output, parent)
     except OSError as exc:
-        raise OutputError(f"cannot write {shown}: {exc.strerror or type(exc).__name__}"
-                          + (f" ({exc.filename})" if exc.filename else "")) from None
+        raise OutputError(
+            f"cannot write {shown}: {exc.strerror or type(exc).__name__}"
+            + (f" ({exc.filename})" if exc.filename else "")
+        ) from None
 
 
 def _swap(files: dict[str, bytes], output: str, parent: str) -> list[tuple[str, str]]:
-    found = drift(files, output) if os.path.isdir(output) else [("missing", path) for path in sorted(files)]
+    found = (
+        drift(files, output)
+        if os.path.isdir(output)
+        else [("missing", path) for path in sorted(files)]
+    )
     changes = {path for _, path in found}
     if not found and os.path.isdir(output):
         return []

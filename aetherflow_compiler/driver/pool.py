@@ -17,8 +17,12 @@ WORKER: dict[str, Any] = {}
 PARALLEL_MIN = 16  # fewer items than this are worked on in this process
 
 
-def pool_map(function: Any, items: list[Any], state: dict[str, Any],
-             progress: Callable[[int], None] | None = None) -> list[Any]:
+def pool_map(
+    function: Any,
+    items: list[Any],
+    state: dict[str, Any],
+    progress: Callable[[int], None] | None = None,
+) -> list[Any]:
     """`map` over a process pool when there is enough work for it, else in this process;
     `progress(1)` after each item, in order."""
     WORKER.clear()

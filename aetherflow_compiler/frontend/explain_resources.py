@@ -76,7 +76,9 @@ class ResourceExplained:
             "kind": self.kind,
             "driver": self.driver,
             "profile": self.profile,
-            "profile_merged_at": None if self.profile is None else ("compile" if self.profile_known else "run"),
+            "profile_merged_at": (
+                None if self.profile is None else ("compile" if self.profile_known else "run")
+            ),
             "settings": [s.as_json() for s in self.settings],
         }
 
@@ -127,23 +129,39 @@ def _classify(value: Any) -> tuple[str, list[EnvUse]]:
     return ("env" if template.standalone and env else "template"), env
 
 
-def explain_flow(doc: Document, profiles: dict[str, Any] | None, profiles_doc: Document | None) -> list[ResourceExplained]:
+def explain_flow(
+    doc: Document, profiles: dict[str, Any] | None, profiles_doc: Document | None
+) -> list[ResourceExplained]:
     """Every resource of a valid flow document, with where each setting comes from."""
     out = []
     for name, resource in mapping_at(doc.data, "resources").items():
         res = mapping(resource)
         raw_profile = res.get("profile")
         profile_name = raw_profile if isinstance(raw_profile, str) else None
-        profile_known = profile_name is not None and profiles is not None and profile_name in profiles
-        profile = mapping((profiles or {}).get(profile_name)) if profile_name is not None and profile_known else {}
-        decoded = {(section, dotted) for section, dotted, _ in decode_requests(profile.get("decode"))}
+        profile_known = (
+            profile_name is not None and profiles is not None and profile_name in profiles
+        )
+        profile = (
+            mapping((profiles or {}).get(profile_name))
+            if profile_name is not None and profile_known
+            else {}
+        )
+        decoded = {
+            (section, dotted) for section, dotted, _ in decode_requests(profile.get("decode"))
+        }
         decoded |= {(section, dotted) for section, dotted, _ in decode_requests(res.get("decode"))}
-        explained = ResourceExplained(str(name), res.get("kind"), res.get("driver"), profile_name, profile_known)
+        explained = ResourceExplained(
+            str(name), res.get("kind"), res.get("driver"), profile_name, profile_known
+        )
         for section in SECTIONS:
             merged = deep_merge(mapping(profile.get(section)), mapping(res.get(section)))
             for keys, value in _leaves(merged):
                 if _defined_by_flow(res.get(section), keys):
-                    where, file, line = "flow", doc.path, doc.span(("resources", name, section, *keys)).line
+                    where, file, line = (
+                        "flow",
+                        doc.path,
+                        doc.span(("resources", name, section, *keys)).line,
+                    )
                 else:
                     assert profiles_doc is not None
                     where, file = "profile", profiles_doc.path
@@ -151,7 +169,9 @@ def explain_flow(doc: Document, profiles: dict[str, Any] | None, profiles_doc: D
                 source, env = _classify(value)
                 is_decoded = (section, ".".join(keys)) in decoded
                 shown = value if source != "literal" or not is_decoded else None
-                explained.settings.append(Setting(section, keys, where, file, line, shown, source, env, is_decoded))
+                explained.settings.append(
+                    Setting(section, keys, where, file, line, shown, source, env, is_decoded)
+                )
         out.append(explained)
     return out
 
@@ -166,15 +186,24 @@ def as_text(flow_id: str, path: str, resources: list[ResourceExplained]) -> str:
             head += f", profile {res.profile}"
         lines.append(head + ")")
         if res.profile is not None and not res.profile_known:
-            lines.append(f"    profile {res.profile} is not in --profiles: its values are merged at run time "
-                         "from AETHERFLOW_PROFILES_JSON or AETHERFLOW_PROFILES_FILE")
+            lines.append(
+                f"    profile {res.profile} is not in --profiles: its values are merged at run time "
+                "from AETHERFLOW_PROFILES_JSON or AETHERFLOW_PROFILES_FILE"
+            )
         rows = []
         for s in res.settings:
-            shown = "(encoded)" if s.value is None else (s.value if s.source != "literal" else show_value(s.value))
+            shown = (
+                "(encoded)"
+                if s.value is None
+                else (s.value if s.source != "literal" else show_value(s.value))
+            )
             owner = "flow" if s.defined_in == "flow" else f"profile {res.profile}"
             origin = f"{owner} ({s.file}:{s.line})"
-            notes = [f"env {e.name}" + (" (required)" if e.default is None else f", default {e.default!r}")
-                     for e in s.env]
+            notes = [
+                f"env {e.name}"
+                + (" (required)" if e.default is None else f", default {e.default!r}")
+                for e in s.env
+            ]
             if s.decoded:
                 notes.append("decoded by the secrets provider")
             rows.append((s.dotted, _clip(str(shown)), origin, "; ".join(notes)))

@@ -33,7 +33,13 @@ def compiled(schema: dict[str, Any], name: str) -> Callable[[Any], Any]:
     if not _STORE:
         return fastjsonschema.compile(schema)
     store = _STORE[0]
-    digest = key(compiler_fingerprint(), "schema-check", name, fastjsonschema.VERSION, importlib.util.MAGIC_NUMBER)
+    digest = key(
+        compiler_fingerprint(),
+        "schema-check",
+        name,
+        fastjsonschema.VERSION,
+        importlib.util.MAGIC_NUMBER,
+    )
     code = None
     data = store.get_bytes("checks", digest)
     if data is not None:

@@ -120,7 +120,9 @@ def read_source(path: str) -> bytes:
 
 
 def unreadable(name: str, exc: OSError) -> Diagnostic:
-    return Diagnostic(name, 1, 1, "AF100", f"cannot read file: {exc.strerror or type(exc).__name__}")
+    return Diagnostic(
+        name, 1, 1, "AF100", f"cannot read file: {exc.strerror or type(exc).__name__}"
+    )
 
 
 def load_file(path: str, display: str | None = None) -> tuple[Document | None, list[Diagnostic]]:
@@ -138,7 +140,10 @@ def load_bytes(raw: bytes, name: str) -> tuple[Document | None, list[Diagnostic]
     if len(raw) > MAX_FILE_BYTES:
         return None, [
             Diagnostic(
-                name, 1, 1, "AF101",
+                name,
+                1,
+                1,
+                "AF101",
                 f"file is larger than the limit of {MAX_FILE_BYTES // (1024 * 1024)} MiB",
                 "flow files are small; check that this is the file you meant",
             )
@@ -151,7 +156,10 @@ def load_bytes(raw: bytes, name: str) -> tuple[Document | None, list[Diagnostic]
         column = len(raw[line_start : exc.start].decode("utf-8", errors="replace")) + 1
         return None, [
             Diagnostic(
-                name, line, column, "AF102",
+                name,
+                line,
+                column,
+                "AF102",
                 f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
                 "save the file as UTF-8",
             )
@@ -170,9 +178,13 @@ def load_bytes(raw: bytes, name: str) -> tuple[Document | None, list[Diagnostic]
         return None, [exc.diag]
     except RecursionError:
         return None, [
-            Diagnostic(name, 1, 1, "AF103", "invalid YAML: the document nests too deeply",
-                       "flows need only a few levels of nesting")
+            Diagnostic(
+                name,
+                1,
+                1,
+                "AF103",
+                "invalid YAML: the document nests too deeply",
+                "flows need only a few levels of nesting",
+            )
         ]
     return Document(name, text, data, hashlib.sha256(raw).hexdigest(), values, keys), warnings
-
-

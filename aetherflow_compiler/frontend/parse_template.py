@@ -53,12 +53,20 @@ def parse_template(value: str) -> Template | None:
 
     Raises TemplateSyntaxError for anything outside the contract.
     """
-    if "{" not in value and "}" not in value and "$" not in value and "%" not in value and "#" not in value:
+    if (
+        "{" not in value
+        and "}" not in value
+        and "$" not in value
+        and "%" not in value
+        and "#" not in value
+    ):
         return None  # nothing forbidden and no token (every _FORBIDDEN pattern has one of these)
     return _parse(value)
 
 
-@lru_cache(maxsize=4096)  # templates are immutable; checks and the IR builder parse the same strings
+@lru_cache(
+    maxsize=4096
+)  # templates are immutable; checks and the IR builder parse the same strings
 def _parse(value: str) -> Template | None:
     bad = forbidden_syntax(value)
     if bad is not None:
@@ -99,7 +107,9 @@ def _parse(value: str) -> Template | None:
         else:
             raw_path, default = token, None
         if not all(_is_identifier(p) for p in raw_path.split(".")):
-            detail = "filters are not supported" if "|" in raw_path else f"'{raw_path}' is not a PATH"
+            detail = (
+                "filters are not supported" if "|" in raw_path else f"'{raw_path}' is not a PATH"
+            )
             raise TemplateSyntaxError(start, detail)
         parts.append(Ref(tuple(raw_path.split(".")), default, start, end + 2))
         i = end + 2

@@ -42,9 +42,11 @@ _MAX_INT_BITS = int(MAX_INT_DIGITS / 0.30103) - 1
 # between them, hexadecimal, octal and binary integers, and floats with exponents.
 _DIGITS = r"[0-9](?:_?[0-9])*"
 _EXPONENT = rf"[eE][-+]?{_DIGITS}"
-_NUMBER = (rf"0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+"
-           rf"|(?:(?:{_DIGITS})?\.{_DIGITS}(?:{_EXPONENT})?|{_DIGITS}\.(?:{_EXPONENT})?|{_DIGITS}(?:{_EXPONENT})?)"
-           r"[jJ]?")
+_NUMBER = (
+    rf"0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+"
+    rf"|(?:(?:{_DIGITS})?\.{_DIGITS}(?:{_EXPONENT})?|{_DIGITS}\.(?:{_EXPONENT})?|{_DIGITS}(?:{_EXPONENT})?)"
+    r"[jJ]?"
+)
 _TOKEN_RE = re.compile(
     rf"""
     (?P<space>\s+|\\\r?\n|\#[^\r\n]*)
@@ -71,8 +73,6 @@ class WhenSyntaxError(ValueError):
         self.hint = hint
 
 
-
-
 @dataclass(frozen=True)
 class _Tok:
     kind: str
@@ -89,18 +89,26 @@ def _tokenize(source: str) -> list[_Tok]:
             ch = source[pos]
             if ch in "+*/%[]{}@,:;=!&|^~":
                 raise WhenSyntaxError(
-                    "AF502", pos, f"'{ch}' is not supported in when",
+                    "AF502",
+                    pos,
+                    f"'{ch}' is not supported in when",
                     "use comparisons (== != < <= > >=), and, or, not and parentheses",
                 )
             if ch in "'\"":
                 raise WhenSyntaxError("AF501", pos, "unterminated string literal in when")
             raise WhenSyntaxError("AF501", pos, f"unexpected character {ch!r} in when")
-        kind = next(k for k in ("space", "number", "string", "name", "op", "punct") if m.group(k) is not None)
+        kind = next(
+            k
+            for k in ("space", "number", "string", "name", "op", "punct")
+            if m.group(k) is not None
+        )
         text = m.group()
         if kind == "name":
             text = _identifier(text, pos)
         elif kind == "string" and "f" in (m.group("prefix") or "").lower():
-            raise WhenSyntaxError("AF502", pos, "f-strings are not supported in when", "write a plain 'string'")
+            raise WhenSyntaxError(
+                "AF502", pos, "f-strings are not supported in when", "write a plain 'string'"
+            )
         if kind != "space":
             tokens.append(_Tok(kind, text, pos))
         pos = m.end()
@@ -115,7 +123,9 @@ def _identifier(text: str, offset: int) -> str:
     if not name.isidentifier():
         for index, ch in enumerate(text):
             if not (("_" + ch).isidentifier()):
-                raise WhenSyntaxError("AF501", offset + index, f"unexpected character {ch!r} in when")
+                raise WhenSyntaxError(
+                    "AF501", offset + index, f"unexpected character {ch!r} in when"
+                )
         raise WhenSyntaxError("AF501", offset, f"{text!r} is not a name in when")
     return name
 
@@ -132,8 +142,14 @@ def parse_when(source: str) -> WhenExpr:
 
 
 # The engine's validation reads `when` as Python after replacing these (in this order).
-_ENGINE_REWRITES = ((" true", " True"), (" false", " False"), ("==true", "== True"), ("==false", "== False"),
-                    ("!=true", "!= True"), ("!=false", "!= False"))
+_ENGINE_REWRITES = (
+    (" true", " True"),
+    (" false", " False"),
+    ("==true", "== True"),
+    ("==false", "== False"),
+    ("!=true", "!= True"),
+    ("!=false", "!= False"),
+)
 
 
 def _check_python_syntax(source: str) -> None:
@@ -148,13 +164,25 @@ def _check_python_syntax(source: str) -> None:
             ast.parse(text, mode="eval")
     except SyntaxError as exc:
         lines = re.split(r"(?<=\r\n)|(?<=\r)(?!\n)|(?<=\n)", text)
-        index = sum(len(line) for line in lines[: max((exc.lineno or 1) - 1, 0)]) + max((exc.offset or 1) - 1, 0)
+        index = sum(len(line) for line in lines[: max((exc.lineno or 1) - 1, 0)]) + max(
+            (exc.offset or 1) - 1, 0
+        )
         offset = where[min(index, len(where) - 1)]
-        raise WhenSyntaxError("AF501", offset, f"when is not valid Python ({exc.msg}): the engine's validation "
-                                               "refuses the flow") from None
-    except (ValueError, RecursionError, MemoryError) as exc:  # a NUL character; nesting the engine cannot read
-        raise WhenSyntaxError("AF501", 0, f"when is not valid Python ({exc}): the engine's validation refuses "
-                                          "the flow") from None
+        raise WhenSyntaxError(
+            "AF501",
+            offset,
+            f"when is not valid Python ({exc.msg}): the engine's validation " "refuses the flow",
+        ) from None
+    except (
+        ValueError,
+        RecursionError,
+        MemoryError,
+    ) as exc:  # a NUL character; nesting the engine cannot read
+        raise WhenSyntaxError(
+            "AF501",
+            0,
+            f"when is not valid Python ({exc}): the engine's validation refuses " "the flow",
+        ) from None
 
 
 def _engine_text(source: str) -> tuple[str, list[int]]:
@@ -167,7 +195,11 @@ def _engine_text(source: str) -> tuple[str, list[int]]:
         parts, offsets, i = [], [], 0
         while (found := text.find(old, i)) != -1:
             parts.append(text[i:found] + new)
-            offsets += where[i:found] + [where[found]] * (len(new) - len(old)) + where[found:found + len(old)]
+            offsets += (
+                where[i:found]
+                + [where[found]] * (len(new) - len(old))
+                + where[found : found + len(old)]
+            )
             i = found + len(old)
         parts.append(text[i:])
         offsets += where[i:]
@@ -185,7 +217,9 @@ class _Parser:
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise WhenSyntaxError(
-                "AF502", tok.offset, f"when nests parentheses and 'not' more than {MAX_DEPTH} levels deep",
+                "AF502",
+                tok.offset,
+                f"when nests parentheses and 'not' more than {MAX_DEPTH} levels deep",
                 "write the condition with fewer levels: and/or need no parentheses of their own",
             )
 
@@ -248,8 +282,12 @@ class _Parser:
             self.take()
             num = self.take()
             if num.kind != "number":
-                raise WhenSyntaxError("AF502", tok.offset, "'-' is only allowed before a number in when",
-                                      "arithmetic is not supported")
+                raise WhenSyntaxError(
+                    "AF502",
+                    tok.offset,
+                    "'-' is only allowed before a number in when",
+                    "arithmetic is not supported",
+                )
             return Literal(-_number(num))
         if tok.kind == "number":
             self.take()
@@ -261,7 +299,9 @@ class _Parser:
                 more = self.take()
                 following = _string(more)
                 if type(following) is not type(value):
-                    raise WhenSyntaxError("AF501", more.offset, "cannot mix bytes and text literals in when")
+                    raise WhenSyntaxError(
+                        "AF501", more.offset, "cannot mix bytes and text literals in when"
+                    )
                 value += following  # type: ignore[operator]
             return Literal(value)
         if tok.kind == "name":
@@ -281,7 +321,9 @@ class _Parser:
             raise WhenSyntaxError("AF501", tok.offset, f"unexpected '{word}' in when")
         if word != "jobs":
             raise WhenSyntaxError(
-                "AF502", tok.offset, f"unknown name '{word}' in when",
+                "AF502",
+                tok.offset,
+                f"unknown name '{word}' in when",
                 "when may only read jobs.<job_id>.outputs.<key>, jobs.<job_id>.status "
                 "and jobs.<job_id>.skip_reason; quote strings",
             )
@@ -293,7 +335,8 @@ class _Parser:
                 raise WhenSyntaxError("AF501", part.offset, "expected a name after '.' in when")
             if keyword.iskeyword(part.text):
                 raise WhenSyntaxError(
-                    "AF501", part.offset,
+                    "AF501",
+                    part.offset,
                     f"'{part.text}' is a Python keyword: '{'.'.join(path)}.{part.text}' is invalid syntax, and "
                     "the engine's validation refuses the flow",
                     "rename the job or output (when reads jobs.<job_id>... as Python attributes)",
@@ -311,19 +354,31 @@ def _number(tok: _Tok) -> int | float | complex:
     if re.fullmatch(r"[0-9_]+", text):
         digits = text.replace("_", "")
         if digits.strip("0") and digits.startswith("0"):
-            raise WhenSyntaxError("AF501", tok.offset, f"leading zeros are not allowed in {text!r}",
-                                  "write the number without leading zeros")
+            raise WhenSyntaxError(
+                "AF501",
+                tok.offset,
+                f"leading zeros are not allowed in {text!r}",
+                "write the number without leading zeros",
+            )
         if len(digits) > MAX_INT_DIGITS:
-            raise WhenSyntaxError("AF501", tok.offset, f"integer in when has more than {MAX_INT_DIGITS} digits",
-                                  "Python (and so the engine) cannot read it")
+            raise WhenSyntaxError(
+                "AF501",
+                tok.offset,
+                f"integer in when has more than {MAX_INT_DIGITS} digits",
+                "Python (and so the engine) cannot read it",
+            )
         return int(digits)
     if text[-1] in "jJ":  # an imaginary number: Python compares it like any number
         return complex(0, float(text[:-1]))
     if text[:2].lower() in ("0x", "0o", "0b"):
         value = int(text, 0)  # a power-of-two base: Python reads any length
         if value.bit_length() > _MAX_INT_BITS:
-            raise WhenSyntaxError("AF502", tok.offset, f"integer in when has more than {MAX_INT_DIGITS} digits "
-                                  "in decimal", "the artifact writes it in decimal, which Python limits")
+            raise WhenSyntaxError(
+                "AF502",
+                tok.offset,
+                f"integer in when has more than {MAX_INT_DIGITS} digits " "in decimal",
+                "the artifact writes it in decimal, which Python limits",
+            )
         return value
     return float(text)  # float() reads underscores as Python's literals do
 
@@ -334,7 +389,9 @@ def _string(tok: _Tok) -> str | bytes:
         try:
             value = ast.literal_eval(tok.text)
         except (ValueError, SyntaxError):
-            raise WhenSyntaxError("AF501", tok.offset, f"invalid string literal {tok.text} in when") from None
+            raise WhenSyntaxError(
+                "AF501", tok.offset, f"invalid string literal {tok.text} in when"
+            ) from None
     assert isinstance(value, (str, bytes))
     return value
 
@@ -346,6 +403,8 @@ def _reference(path: list[str], offset: int) -> WhenExpr:
     if len(path) == 3 and path[2] in ("status", "skip_reason"):
         return JobAttr(path[1], path[2], offset)
     raise WhenSyntaxError(
-        "AF403", offset, f"'{dotted}' cannot be read in when",
+        "AF403",
+        offset,
+        f"'{dotted}' cannot be read in when",
         "use jobs.<job_id>.outputs.<key>, jobs.<job_id>.status or jobs.<job_id>.skip_reason",
     )

@@ -51,11 +51,14 @@ def _inline_refs(node: Any, definitions: dict[str, Any], active: tuple[str, ...]
         return node
     ref = node.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/definitions/") and len(node) == 1:
-        name = ref[len("#/definitions/"):]
+        name = ref[len("#/definitions/") :]
         if name not in active:
             return _inline_refs(definitions[name], definitions, (*active, name))
         return node
-    return {k: (v if k == "definitions" else _inline_refs(v, definitions, active)) for k, v in node.items()}
+    return {
+        k: (v if k == "definitions" else _inline_refs(v, definitions, active))
+        for k, v in node.items()
+    }
 
 
 @cache
@@ -108,7 +111,7 @@ def _inner_step_inputs() -> dict[str, list[str]]:
             props = definition.get("properties", {})
             inner = [k for k, v in props.items() if v.get("$ref") == "#/definitions/inner_step"]
             if inner:
-                out[name[len(_INPUTS):]] = inner
+                out[name[len(_INPUTS) :]] = inner
     return out
 
 
@@ -140,7 +143,9 @@ def _is_valid(instance: Any, kind: str, step_type: str | None = None) -> bool:
     return True
 
 
-def check_schema(doc: Document, kind: str, plugin_types: frozenset[str] = frozenset()) -> list[Diagnostic]:
+def check_schema(
+    doc: Document, kind: str, plugin_types: frozenset[str] = frozenset()
+) -> list[Diagnostic]:
     """All schema problems of `doc`, located and coded. Steps of `plugin_types` (plugin
     step types, built-in names a plugin replaced included) are left to the plugin checks."""
     data = _json_view(doc.data)
@@ -157,9 +162,15 @@ def check_schema(doc: Document, kind: str, plugin_types: frozenset[str] = frozen
     return out
 
 
-def _step_input_errors(step: Any, path: Path, plugin_types: frozenset[str]) -> list[ValidationError]:
+def _step_input_errors(
+    step: Any, path: Path, plugin_types: frozenset[str]
+) -> list[ValidationError]:
     """Errors of one step's inputs against its own type's schema (and of embedded steps)."""
-    if not isinstance(step, dict) or not isinstance(step.get("type"), str) or step["type"] in plugin_types:
+    if (
+        not isinstance(step, dict)
+        or not isinstance(step.get("type"), str)
+        or step["type"] in plugin_types
+    ):
         return []
     step_type = step["type"]
     if _input_schema(step_type) is None:
@@ -171,8 +182,16 @@ def _step_input_errors(step: Any, path: Path, plugin_types: frozenset[str]) -> l
             return []
         from jsonschema.exceptions import ValidationError
 
-        return [ValidationError("'inputs' is a required property", validator="required",
-                                validator_value=["inputs"], instance=step, schema={}, path=path)]
+        return [
+            ValidationError(
+                "'inputs' is a required property",
+                validator="required",
+                validator_value=["inputs"],
+                instance=step,
+                schema={},
+                path=path,
+            )
+        ]
     if not isinstance(inputs, dict):
         return []  # the structural schema reports the type
     out = []
@@ -187,7 +206,9 @@ def _step_input_errors(step: Any, path: Path, plugin_types: frozenset[str]) -> l
     return out
 
 
-def check_plugin_inputs(doc: Document, schema: dict[str, Any], inputs: Any, path: Path) -> list[Diagnostic]:
+def check_plugin_inputs(
+    doc: Document, schema: dict[str, Any], inputs: Any, path: Path
+) -> list[Diagnostic]:
     """A plugin step's inputs (at `path`) against the JSON Schema its plugin ships.
 
     A `{{...}}` string stands for a value only known at run time, so the type and format
@@ -199,7 +220,11 @@ def check_plugin_inputs(doc: Document, schema: dict[str, Any], inputs: Any, path
     out: list[Diagnostic] = []
     for error in validator.iter_errors(_json_view(inputs, untyped=True)):
         for leaf in _leaves(error):
-            if isinstance(leaf.instance, str) and "{{" in leaf.instance and leaf.validator != "required":
+            if (
+                isinstance(leaf.instance, str)
+                and "{{" in leaf.instance
+                and leaf.validator != "required"
+            ):
                 continue
             leaf.path.extendleft(reversed(path))
             out.extend(_translate(doc, leaf))
@@ -231,7 +256,9 @@ def _leaves(error: ValidationError) -> Iterator[ValidationError]:
 
     schema = error.schema if isinstance(error.schema, dict) else {}
     if error.validator in ("anyOf", "oneOf") and error.context:
-        inner = [e for e in error.context if e.relative_path or e.validator not in ("type", "pattern")]
+        inner = [
+            e for e in error.context if e.relative_path or e.validator not in ("type", "pattern")
+        ]
         if inner:
             yield from _leaves(best_match(inner))
             return
@@ -297,16 +324,24 @@ def _translate(doc: Document, error: ValidationError) -> list[Diagnostic]:
     rule: Any = error.validator_value
     hint: str | None
 
-    def at(p: Path, code: str, message: str, hint: str | None = None, key: bool = False) -> Diagnostic:
+    def at(
+        p: Path, code: str, message: str, hint: str | None = None, key: bool = False
+    ) -> Diagnostic:
         span = doc.span(p, key=key)
         return Diagnostic(doc.path, span.line, span.column, code, message, hint)
 
     if "propertyNames" in error.absolute_schema_path:
         # A key the engine's models read as `Dict[str, ...]`: pydantic refuses any other.
         key_path = path + (value,)
-        return [at(key_path, _code(key_path, "AF203", "AF603"),
-                   f"key {show_value(value)} in {where} must be a string, not {value_kind(value)}",
-                   "quote the key: YAML reads it as a value of another type", key=True)]
+        return [
+            at(
+                key_path,
+                _code(key_path, "AF203", "AF603"),
+                f"key {show_value(value)} in {where} must be a string, not {value_kind(value)}",
+                "quote the key: YAML reads it as a value of another type",
+                key=True,
+            )
+        ]
 
     if kind == "additionalProperties" and isinstance(value, dict):
         allowed = list(schema.get("properties", {}))
@@ -325,7 +360,15 @@ def _translate(doc: Document, error: ValidationError) -> list[Diagnostic]:
                 message = f"unknown input '{extra}' for {step_type} in {owner}"
             else:
                 message = f"unknown key '{extra}' in {where}"
-            out.append(at(path + (extra,), _code(path + (extra,), "AF201", "AF601"), message, hint, key=True))
+            out.append(
+                at(
+                    path + (extra,),
+                    _code(path + (extra,), "AF201", "AF601"),
+                    message,
+                    hint,
+                    key=True,
+                )
+            )
         return out
 
     if kind == "required" and isinstance(value, dict):
@@ -335,8 +378,14 @@ def _translate(doc: Document, error: ValidationError) -> list[Diagnostic]:
                 continue
             if name == "inputs":
                 step_type = value.get("type", "this step type")
-                out.append(at(path, "AF602", f"{where} has no inputs, but {step_type} requires some",
-                              "add an 'inputs' mapping"))
+                out.append(
+                    at(
+                        path,
+                        "AF602",
+                        f"{where} has no inputs, but {step_type} requires some",
+                        "add an 'inputs' mapping",
+                    )
+                )
                 continue
             step_type = _step_type(doc, path + (name,))
             if step_type is not None and path[-1] == "inputs":
@@ -350,8 +399,14 @@ def _translate(doc: Document, error: ValidationError) -> list[Diagnostic]:
     if kind == "type":
         expected = type_words(rule)
         hint = _type_hint(value, rule)
-        return [at(path, _code(path, "AF203", "AF603"),
-                   f"{where} must be {expected}, not {_shown(value)}", hint)]
+        return [
+            at(
+                path,
+                _code(path, "AF203", "AF603"),
+                f"{where} must be {expected}, not {_shown(value)}",
+                hint,
+            )
+        ]
 
     if kind in ("anyOf", "oneOf"):
         title = schema.get("title", "a valid value")
@@ -362,18 +417,31 @@ def _translate(doc: Document, error: ValidationError) -> list[Diagnostic]:
             hint = f"write {literal} without quotes; the engine reads the string {value!r} as true"
         elif isinstance(value, str) and "{{" in value:
             hint = schema.get("description")  # a setting read before templates render
-        return [at(path, _code(path, "AF203", "AF603"),
-                   f"{where} must be {title}, not {_shown(value)}", hint)]
+        return [
+            at(
+                path,
+                _code(path, "AF203", "AF603"),
+                f"{where} must be {title}, not {_shown(value)}",
+                hint,
+            )
+        ]
 
     if kind == "enum":
         options = [o for o in rule if o is not None]
         hint = did_you_mean(str(value), [str(o) for o in options])
-        return [at(path, _code(path, "AF204", "AF604"),
-                   f"invalid value {show_value(value)} for {where}; expected one of: {one_of(map(str, options))}",
-                   hint)]
+        return [
+            at(
+                path,
+                _code(path, "AF204", "AF604"),
+                f"invalid value {show_value(value)} for {where}; expected one of: {one_of(map(str, options))}",
+                hint,
+            )
+        ]
 
     if kind == "const":
-        return [at(path, "AF204", f"unsupported {where} {show_value(value)}; only {rule} is accepted")]
+        return [
+            at(path, "AF204", f"unsupported {where} {show_value(value)}; only {rule} is accepted")
+        ]
 
     if kind == "pattern":
         hint = schema.get("description")
@@ -381,15 +449,21 @@ def _translate(doc: Document, error: ValidationError) -> list[Diagnostic]:
             if len(path) >= 3 and path[-3] == "steps":
                 noun = f"step id {show_value(value)} in {describe_path(doc.data, path[:-3])}"
             else:
-                noun = {"flow": "flow", "jobs": "job", "items": "item"}.get(str(path[-3] if len(path) >= 3 else path[0]), "")
+                noun = {"flow": "flow", "jobs": "job", "items": "item"}.get(
+                    str(path[-3] if len(path) >= 3 else path[0]), ""
+                )
                 noun = f"{noun} id {show_value(value)}".strip()
             return [at(path, "AF205", f"invalid {noun}", hint)]
-        return [at(path, _code(path, "AF205", "AF603"), f"invalid {where} {show_value(value)}", hint)]
+        return [
+            at(path, _code(path, "AF205", "AF603"), f"invalid {where} {show_value(value)}", hint)
+        ]
 
     if kind in ("minLength", "minItems", "maxLength", "maxItems", "minimum", "maximum"):
         limit = rule
         text = {
-            "minLength": "must not be empty" if limit == 1 else f"must have at least {limit} characters",
+            "minLength": (
+                "must not be empty" if limit == 1 else f"must have at least {limit} characters"
+            ),
             "maxLength": f"must have at most {limit} characters",
             "minItems": f"must have at least {limit} item{'s' if limit != 1 else ''}",
             "maxItems": f"must have at most {limit} items",
@@ -399,7 +473,9 @@ def _translate(doc: Document, error: ValidationError) -> list[Diagnostic]:
         return [at(path, _code(path, "AF206", "AF603"), f"{where} {text}")]
 
     # Any keyword not handled above still gets a located, coded diagnostic.
-    return [at(path, _code(path, "AF203", "AF603"), f"{where}: {error.message}")]  # pragma: no cover
+    return [
+        at(path, _code(path, "AF203", "AF603"), f"{where}: {error.message}")
+    ]  # pragma: no cover
 
 
 def _shown(value: Any) -> str:

@@ -36,28 +36,47 @@ def check_python_target(fr: FileResult, registry: StepRegistry, single_file: boo
         span = doc.span(path)
         fr.diagnostics.add(Diagnostic(fr.path, span.line, span.column, code, message, hint))
 
-    single_file_hint = "plugins are vendored as files in aetherflow_plugins/; compile without --single-file"
-    supported = sorted(t.name for t in map(registry.get, registry.names()) if t is not None and t.runtime)
+    single_file_hint = (
+        "plugins are vendored as files in aetherflow_plugins/; compile without --single-file"
+    )
+    supported = sorted(
+        t.name for t in map(registry.get, registry.names()) if t is not None and t.runtime
+    )
     for name, resource in mapping(data.get("resources")).items():
         kind, driver = mapping(resource).get("kind"), mapping(resource).get("driver")
         connector = registry.connector(str(kind), str(driver))
         if connector is not None and connector.plugin and single_file:
-            report(("resources", name, "driver"), f"connector {kind}:{driver} comes from a plugin, which "
-                   "--single-file cannot include", single_file_hint, "AF704")
+            report(
+                ("resources", name, "driver"),
+                f"connector {kind}:{driver} comes from a plugin, which "
+                "--single-file cannot include",
+                single_file_hint,
+                "AF704",
+            )
         elif connector is not None and connector.runtime is None and not connector.plugin:
-            report(("resources", name, "driver"), f"connector {kind}:{driver} is not supported by the python target yet",
-                   "supported: " + ", ".join(c.key for c in registry.connectors() if c.runtime))
+            report(
+                ("resources", name, "driver"),
+                f"connector {kind}:{driver} is not supported by the python target yet",
+                "supported: " + ", ".join(c.key for c in registry.connectors() if c.runtime),
+            )
     for job in FlowContext.of(doc, registry).jobs:
         for step in job.steps:
             for each in (step, *embedded_steps(registry, step)):  # with_lock's, at any depth
                 known = registry.get(each.type) if each.type is not None else None
                 path = each.path + ("type",)
                 if known is not None and known.plugin and single_file:
-                    report(path, f"step type '{each.type}' comes from a plugin, which --single-file cannot include",
-                           single_file_hint, "AF704")
+                    report(
+                        path,
+                        f"step type '{each.type}' comes from a plugin, which --single-file cannot include",
+                        single_file_hint,
+                        "AF704",
+                    )
                 elif known is not None and known.runtime is None and not known.plugin:
-                    report(path, f"step type '{each.type}' is not supported by the python target yet",
-                           "supported: " + ", ".join(supported))
+                    report(
+                        path,
+                        f"step type '{each.type}' is not supported by the python target yet",
+                        "supported: " + ", ".join(supported),
+                    )
 
 
 def artifact_name_problem(path: str, flow_id: str, at: tuple[int, int]) -> Diagnostic | None:
@@ -67,34 +86,53 @@ def artifact_name_problem(path: str, flow_id: str, at: tuple[int, int]) -> Diagn
         return None
     line, column = at
     shown = flow_id if len(flow_id) <= 40 else flow_id[:37] + "..."
-    return Diagnostic(path, line, column, "AF206",
-                      f"flow id '{shown}' is too long to name its artifact: '<flow id>.py' would be a file name "
-                      f"of {size} bytes, and file systems allow {NAME_MAX}",
-                      f"shorten the flow id to at most {NAME_MAX - 3} bytes (UTF-8; 'é' takes 2)")
+    return Diagnostic(
+        path,
+        line,
+        column,
+        "AF206",
+        f"flow id '{shown}' is too long to name its artifact: '<flow id>.py' would be a file name "
+        f"of {size} bytes, and file systems allow {NAME_MAX}",
+        f"shorten the flow id to at most {NAME_MAX - 3} bytes (UTF-8; 'é' takes 2)",
+    )
 
 
-def sh_target_problems(path: str, flow_id: str | None, only_sh: bool, blockers: list[list[Any]],
-                       sh_state: list[Any] | None) -> list[Diagnostic]:
+def sh_target_problems(
+    path: str,
+    flow_id: str | None,
+    only_sh: bool,
+    blockers: list[list[Any]],
+    sh_state: list[Any] | None,
+) -> list[Diagnostic]:
     """The sh target's diagnostics for one flow: AF705 (`only_sh`: --target sh) or AF806
     (--target all) for each blocker ([line, column, message]), else AF816 when the sh
     artifact keeps its state in the file layout instead of the declared store (`sh_state`:
     [line, column, backend, derived path])."""
     out = []
     code = "AF705" if only_sh else "AF806"
-    hint = ("compile it for python (--target python), or change what the message names" if only_sh
-            else "this flow gets a Python artifact only")
+    hint = (
+        "compile it for python (--target python), or change what the message names"
+        if only_sh
+        else "this flow gets a Python artifact only"
+    )
     for line, column, message in blockers:
         if not only_sh:
             message = f"no sh artifact for flow '{flow_id}': {message}"
         out.append(Diagnostic(path, line, column, code, message, hint))
     if sh_state and not blockers:
         line, column, backend, derived = sh_state
-        out.append(Diagnostic(
-            path, line, column, "AF816",
-            f"the sh artifact of flow '{flow_id}' keeps its state in the file layout at "
-            f"'{derived}', not in the {backend} state store the flow declares: runs and locks of the "
-            "sh artifact and of the Python artifact (or the engine) do not see each other",
-            "run one target of this flow per state store, or set state.backend: file for both; "
-            "AETHERFLOW_SH_SQLITE_MIRROR=1 also writes the sh runs' statuses into the declared "
-            "database where a sqlite3 command exists (docs/sh-target.md)"))
+        out.append(
+            Diagnostic(
+                path,
+                line,
+                column,
+                "AF816",
+                f"the sh artifact of flow '{flow_id}' keeps its state in the file layout at "
+                f"'{derived}', not in the {backend} state store the flow declares: runs and locks of the "
+                "sh artifact and of the Python artifact (or the engine) do not see each other",
+                "run one target of this flow per state store, or set state.backend: file for both; "
+                "AETHERFLOW_SH_SQLITE_MIRROR=1 also writes the sh runs' statuses into the declared "
+                "database where a sqlite3 command exists (docs/sh-target.md)",
+            )
+        )
     return out

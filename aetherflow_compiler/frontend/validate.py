@@ -97,7 +97,14 @@ def check_document(
     out = check_schema(doc, kind, registry.plugin_type_names())
     if kind == "flow":
         ctx = FlowContext.of(doc, registry, profiles)
-        for check in (check_ids, check_dependencies, check_steps, check_resources, check_templates, check_when):
+        for check in (
+            check_ids,
+            check_dependencies,
+            check_steps,
+            check_resources,
+            check_templates,
+            check_when,
+        ):
             out.extend(check(ctx))
     elif kind == "profiles":
         ctx = FlowContext.of(doc, registry)
@@ -158,10 +165,15 @@ def check_unique_flow_ids(report: Report) -> None:
             continue
         if flow_id in first:
             line, column = result.flow_id_at
-            result.diagnostics.add(Diagnostic(
-                result.path, line, column, "AF702",
-                f"flow id '{flow_id}' is also used by {first[flow_id].path}",
-                "flow ids name the artifacts, state and locks; make them unique",
-            ))
+            result.diagnostics.add(
+                Diagnostic(
+                    result.path,
+                    line,
+                    column,
+                    "AF702",
+                    f"flow id '{flow_id}' is also used by {first[flow_id].path}",
+                    "flow ids name the artifacts, state and locks; make them unique",
+                )
+            )
         else:
             first[flow_id] = result

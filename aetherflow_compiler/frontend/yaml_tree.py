@@ -39,7 +39,8 @@ class LoadError(Exception):
 
 _CORE = "tag:yaml.org,2002:"
 _ALLOWED_TAGS = {
-    _CORE + name for name in ("str", "int", "float", "bool", "null", "timestamp", "seq", "map", "merge")
+    _CORE + name
+    for name in ("str", "int", "float", "bool", "null", "timestamp", "seq", "map", "merge")
 }
 _MERGE_TAG = _CORE + "merge"
 _STR_TAG = _CORE + "str"
@@ -55,7 +56,9 @@ _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 # libyaml's parser when PyYAML was built with it (the wheels are), else the pure-Python one.
 # Either way the values are those of SafeLoader: construction stays in Python.
-_BASE_LOADER: type = yaml.CSafeLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
+_BASE_LOADER: type = (
+    yaml.CSafeLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
+)
 
 # Implicit tags of short plain scalars already resolved: SafeLoader has no path resolvers,
 # so a scalar's tag depends only on its text and style, and flows repeat the same keys and
@@ -104,7 +107,9 @@ class Builder:
         self.loader: Any = None
 
     # -- errors -------------------------------------------------------------------------
-    def fail(self, mark: yaml.Mark | None, code: str, message: str, hint: str | None = None) -> LoadError:
+    def fail(
+        self, mark: yaml.Mark | None, code: str, message: str, hint: str | None = None
+    ) -> LoadError:
         line, column = self.position(mark)
         return LoadError(Diagnostic(self.name, line, column, code, message, hint))
 
@@ -123,20 +128,34 @@ class Builder:
         # The date's own reason ("month must be in 1..12"); int() and float() only repeat the text.
         why = f" ({exc})" if node.tag == _CORE + "timestamp" and isinstance(exc, ValueError) else ""
         explicit = node.tag != self.loader.resolve(ScalarNode, node.value, (True, False))
-        hint = "remove the tag, or write a value of that type" if explicit else "quote it if it is a string"
-        return self.fail(node.start_mark, "AF103", f"invalid YAML: {_shown(node.value)} is not a valid {tag}{why}", hint)
+        hint = (
+            "remove the tag, or write a value of that type"
+            if explicit
+            else "quote it if it is a string"
+        )
+        return self.fail(
+            node.start_mark,
+            "AF103",
+            f"invalid YAML: {_shown(node.value)} is not a valid {tag}{why}",
+            hint,
+        )
 
     def too_large(self, node: ScalarNode) -> LoadError:
-        return self.fail(node.start_mark, "AF111",
-                         f"integer {_shown(node.value)} has more than {MAX_INT_DIGITS} digits",
-                         "Python (and so the engine) cannot turn it into text; quote it if it is a string")
+        return self.fail(
+            node.start_mark,
+            "AF111",
+            f"integer {_shown(node.value)} has more than {MAX_INT_DIGITS} digits",
+            "Python (and so the engine) cannot turn it into text; quote it if it is a string",
+        )
 
     def warn(self, node: Node, code: str, message: str, hint: str) -> None:
         if id(node) in self.warned:
             return
         self.warned.add(id(node))
         mark = node.start_mark
-        self.warnings.append(Diagnostic(self.name, mark.line + 1, mark.column + 1, code, message, hint))
+        self.warnings.append(
+            Diagnostic(self.name, mark.line + 1, mark.column + 1, code, message, hint)
+        )
 
     # -- stages -------------------------------------------------------------------------
     def build(self) -> tuple[Any, dict[Path, Position], dict[Path, Position]]:
@@ -151,12 +170,16 @@ class Builder:
         try:
             loader = self.loader = _YAML_LOADER(self.text)  # the reader may refuse characters
             if not loader.check_node():
-                raise self.fail(None, "AF110", "file holds no YAML document", "write a flow into the file")
+                raise self.fail(
+                    None, "AF110", "file holds no YAML document", "write a flow into the file"
+                )
             root = loader.get_node()
             if loader.check_node():
                 mark = self.document_start(loader.peek_event().start_mark)
                 raise self.fail(
-                    mark, "AF104", "file holds more than one YAML document",
+                    mark,
+                    "AF104",
+                    "file holds more than one YAML document",
                     "put one flow per file and remove the '---' separator",
                 )
         except yaml.MarkedYAMLError as exc:
@@ -167,14 +190,22 @@ class Builder:
             column = position - (self.text.rfind("\n", 0, position) + 1) + 1
             reason = getattr(exc, "reason", "unacceptable character")
             raise LoadError(
-                Diagnostic(self.name, line, column, "AF103", f"invalid YAML: {reason}",
-                           "remove control characters from the file")
+                Diagnostic(
+                    self.name,
+                    line,
+                    column,
+                    "AF103",
+                    f"invalid YAML: {reason}",
+                    "remove control characters from the file",
+                )
             ) from None
         finally:
             if loader is not None:
                 loader.dispose()
         if root is None:
-            raise self.fail(None, "AF110", "file holds no YAML document", "write a flow into the file")
+            raise self.fail(
+                None, "AF110", "file holds no YAML document", "write a flow into the file"
+            )
         return root
 
     def document_start(self, mark: yaml.Mark) -> yaml.Mark:
@@ -217,12 +248,17 @@ class Builder:
 
         def walk(node: Node, depth: int) -> None:
             if id(node) in on_stack:
-                raise self.fail(node.start_mark, "AF107", "alias refers to a node that contains it",
-                                "remove the self-referencing alias")
+                raise self.fail(
+                    node.start_mark,
+                    "AF107",
+                    "alias refers to a node that contains it",
+                    "remove the self-referencing alias",
+                )
             limit[0] += 1
             if limit[0] > budget:
                 raise self.fail(
-                    _first_alias_mark(self.text) or node.start_mark, "AF106",
+                    _first_alias_mark(self.text) or node.start_mark,
+                    "AF106",
                     f"aliases expand the document by more than {ALIAS_BUDGET} nodes",
                     "use fewer nested aliases (this limit stops 'billion laughs' files)",
                 )
@@ -241,20 +277,29 @@ class Builder:
     def check_tag(self, node: Node) -> None:
         if node.tag not in _ALLOWED_TAGS:
             raise self.fail(
-                node.start_mark, "AF105", f"YAML tag {_short_tag(node.tag)} is not allowed",
+                node.start_mark,
+                "AF105",
+                f"YAML tag {_short_tag(node.tag)} is not allowed",
                 "flows may only use plain YAML values (strings, numbers, booleans, null, lists, mappings)",
             )
 
     def too_deep(self, node: Node) -> LoadError:
-        return self.fail(node.start_mark, "AF103",
-                         f"invalid YAML: lists and mappings nest more than {MAX_DEPTH} levels deep",
-                         "flows need only a few levels of nesting")
+        return self.fail(
+            node.start_mark,
+            "AF103",
+            f"invalid YAML: lists and mappings nest more than {MAX_DEPTH} levels deep",
+            "flows need only a few levels of nesting",
+        )
 
     def wrong_kind(self, node: Node) -> LoadError:
         """A core tag on a node of another kind (`!!map abc`, `!!str [1]`): PyYAML refuses it."""
         kind = {ScalarNode: "a plain value", SequenceNode: "a list"}.get(type(node), "a mapping")
-        return self.fail(node.start_mark, "AF103", f"invalid YAML: {kind} cannot be tagged {_short_tag(node.tag)}",
-                         "remove the tag")
+        return self.fail(
+            node.start_mark,
+            "AF103",
+            f"invalid YAML: {kind} cannot be tagged {_short_tag(node.tag)}",
+            "remove the tag",
+        )
 
     def construct(self, node: Node, path: Path) -> Any:
         if node.tag not in _ALLOWED_TAGS:
@@ -287,7 +332,14 @@ class Builder:
                 raise self.too_large(node)
             try:
                 value = loader.yaml_constructors[tag](loader, node)
-            except (ValueError, KeyError, IndexError, AttributeError, TypeError, OverflowError) as exc:
+            except (
+                ValueError,
+                KeyError,
+                IndexError,
+                AttributeError,
+                TypeError,
+                OverflowError,
+            ) as exc:
                 # `!!int abc`, `!!bool abc`, `!!timestamp abc`, a date such as 2024-13-45:
                 # PyYAML (so the engine) fails on them.
                 raise self.unreadable(node, exc) from None
@@ -297,19 +349,33 @@ class Builder:
             raise self.wrong_kind(node)
         if isinstance(value, str) and not value.isascii() and _SURROGATE_RE.search(value):
             raise self.fail(
-                node.start_mark, "AF103", "invalid YAML: string holds an unpaired UTF-16 surrogate",
+                node.start_mark,
+                "AF103",
+                "invalid YAML: string holds an unpaired UTF-16 surrogate",
                 "YAML does not join surrogate pairs: write the character itself or a \\U0001F680-style escape",
             )
         if not node.style:
             if node.tag in (_CORE + "int", _CORE + "float") and ":" in node.value:
-                self.warn(node, "AF802", f"'{node.value}' is read as the base-60 number {value}",
-                          f"quote it (\"{node.value}\") if it is a time or a string")
+                self.warn(
+                    node,
+                    "AF802",
+                    f"'{node.value}' is read as the base-60 number {value}",
+                    f'quote it ("{node.value}") if it is a time or a string',
+                )
             elif node.tag == _CORE + "int" and _OCTAL_RE.match(node.value):
-                self.warn(node, "AF803", f"'{node.value}' is read as the octal number {value}",
-                          f"quote it (\"{node.value}\") if the leading zero matters")
+                self.warn(
+                    node,
+                    "AF803",
+                    f"'{node.value}' is read as the octal number {value}",
+                    f'quote it ("{node.value}") if the leading zero matters',
+                )
             elif node.tag == _CORE + "timestamp":
-                self.warn(node, "AF804", f"'{node.value}' is read as a date, not a string",
-                          f"quote it (\"{node.value}\")")
+                self.warn(
+                    node,
+                    "AF804",
+                    f"'{node.value}' is read as a date, not a string",
+                    f'quote it ("{node.value}")',
+                )
         return value
 
     def mapping_entries(self, node: MappingNode, depth: int) -> list[tuple[Node, Node]]:
@@ -326,15 +392,21 @@ class Builder:
                     groups = []
                     for sub in value_node.value:
                         if not isinstance(sub, MappingNode):
-                            raise self.fail(sub.start_mark, "AF103",
-                                            "invalid YAML: a merge key ('<<') needs mappings")
+                            raise self.fail(
+                                sub.start_mark,
+                                "AF103",
+                                "invalid YAML: a merge key ('<<') needs mappings",
+                            )
                         groups.append(self.mapping_entries(sub, depth + 2))
                     # PyYAML: earlier mappings in the list win over later ones.
                     for group in reversed(groups):
                         merged.extend(group)
                 else:
-                    raise self.fail(value_node.start_mark, "AF103",
-                                    "invalid YAML: a merge key ('<<') needs a mapping or a list of mappings")
+                    raise self.fail(
+                        value_node.start_mark,
+                        "AF103",
+                        "invalid YAML: a merge key ('<<') needs a mapping or a list of mappings",
+                    )
             else:
                 explicit.append((key_node, value_node))
         return merged + explicit
@@ -350,23 +422,35 @@ class Builder:
         keys = self.keys
         for key_node, value_node in entries:
             if not isinstance(key_node, ScalarNode):
-                raise self.fail(key_node.start_mark, "AF109", "mapping keys must be plain values, not lists or mappings",
-                                "use a string key")
+                raise self.fail(
+                    key_node.start_mark,
+                    "AF109",
+                    "mapping keys must be plain values, not lists or mappings",
+                    "use a string key",
+                )
             if key_node.tag not in _ALLOWED_TAGS:
                 self.check_tag(key_node)
             key = self.scalar(key_node)
             try:
                 hash(key)
             except TypeError:  # pragma: no cover - scalars are hashable
-                raise self.fail(key_node.start_mark, "AF109", "mapping key cannot be used as a key") from None
+                raise self.fail(
+                    key_node.start_mark, "AF109", "mapping key cannot be used as a key"
+                ) from None
             if not key_node.style and key_node.tag == _BOOL_TAG:
-                self.warn(key_node, "AF801", f"key '{key_node.value}' is read as the boolean {key}",
-                          f"quote it (\"{key_node.value}\") to keep it a string")
+                self.warn(
+                    key_node,
+                    "AF801",
+                    f"key '{key_node.value}' is read as the boolean {key}",
+                    f'quote it ("{key_node.value}") to keep it a string',
+                )
             if own is None or id(key_node) in own:
                 if key in explicit_seen:
                     first = explicit_seen[key].start_mark
                     raise self.fail(
-                        key_node.start_mark, "AF108", f"duplicate key '{key_node.value}'",
+                        key_node.start_mark,
+                        "AF108",
+                        f"duplicate key '{key_node.value}'",
                         f"first defined at line {first.line + 1}; YAML would silently keep only the last one",
                     )
                 explicit_seen[key] = key_node

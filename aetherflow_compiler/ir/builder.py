@@ -57,18 +57,29 @@ def build_flow(doc: Document, source_name: str, profiles: dict[str, Any] | None 
     for name, raw in mapping(data.get("resources")).items():
         res = mapping(raw)
         profile_name = res.get("profile")
-        profile = mapping((profiles or {}).get(profile_name)) if isinstance(profile_name, str) else {}
+        profile = (
+            mapping((profiles or {}).get(profile_name)) if isinstance(profile_name, str) else {}
+        )
         config = deep_merge(mapping(profile.get("config")), mapping(res.get("config")))
         options = deep_merge(mapping(profile.get("options")), mapping(res.get("options")))
-        decode = [(section, dotted) for section, dotted, _ in decode_requests(profile.get("decode"))]
+        decode = [
+            (section, dotted) for section, dotted, _ in decode_requests(profile.get("decode"))
+        ]
         decode += [(section, dotted) for section, dotted, _ in decode_requests(res.get("decode"))]
-        resources.append(ir.Resource(
-            name=str(name), kind=res["kind"], driver=res["driver"],
-            profile=profile_name if isinstance(profile_name, str) else None,
-            config=_as_map(to_value(config, lenient=True)), options=_as_map(to_value(options, lenient=True)),
-            decode=tuple(dict.fromkeys(decode)), origin=origin(("resources", name)),
-            profile_merged=not isinstance(profile_name, str) or profile_name in (profiles or {}),
-        ))
+        resources.append(
+            ir.Resource(
+                name=str(name),
+                kind=res["kind"],
+                driver=res["driver"],
+                profile=profile_name if isinstance(profile_name, str) else None,
+                config=_as_map(to_value(config, lenient=True)),
+                options=_as_map(to_value(options, lenient=True)),
+                decode=tuple(dict.fromkeys(decode)),
+                origin=origin(("resources", name)),
+                profile_merged=not isinstance(profile_name, str)
+                or profile_name in (profiles or {}),
+            )
+        )
 
     jobs = []
     for ji, raw_job in enumerate(sequence(data.get("jobs"))):
@@ -76,23 +87,30 @@ def build_flow(doc: Document, source_name: str, profiles: dict[str, Any] | None 
         steps = []
         for si, raw_step in enumerate(sequence(job.get("steps"))):
             step = mapping(raw_step)
-            steps.append(ir.Step(
-                id=step["id"], type=step["type"],
-                inputs=_as_map(to_value(mapping(step.get("inputs")))),
-                outputs=_as_map(to_value(mapping(step.get("outputs")))),
-                skip_job_on_no_data=step.get("on_no_data") == "skip_job",
-                origin=origin(("jobs", ji, "steps", si)),
-            ))
+            steps.append(
+                ir.Step(
+                    id=step["id"],
+                    type=step["type"],
+                    inputs=_as_map(to_value(mapping(step.get("inputs")))),
+                    outputs=_as_map(to_value(mapping(step.get("outputs")))),
+                    skip_job_on_no_data=step.get("on_no_data") == "skip_job",
+                    origin=origin(("jobs", ji, "steps", si)),
+                )
+            )
         when_source = job.get("when")
         if not isinstance(when_source, str) or not when_source.strip():
             when_source = None
-        jobs.append(ir.Job(
-            id=job["id"], description=job.get("description"),
-            depends_on=tuple(job.get("depends_on") or ()),
-            when=parse_when(when_source) if when_source is not None else None,
-            when_source=when_source,
-            steps=tuple(steps), origin=origin(("jobs", ji)),
-        ))
+        jobs.append(
+            ir.Job(
+                id=job["id"],
+                description=job.get("description"),
+                depends_on=tuple(job.get("depends_on") or ()),
+                when=parse_when(when_source) if when_source is not None else None,
+                when_source=when_source,
+                steps=tuple(steps),
+                origin=origin(("jobs", ji)),
+            )
+        )
 
     return ir.Flow(
         id=meta["id"],
@@ -108,7 +126,9 @@ def build_flow(doc: Document, source_name: str, profiles: dict[str, Any] | None 
             backend=state.get("backend", "sqlite"),
             path=to_value(state.get("path", "/tmp/state/aetherflow.sqlite")),
         ),
-        locks=ir.LockConfig(scope=locks.get("scope", "job"), ttl_seconds=to_value(locks.get("ttl_seconds", 3600))),
+        locks=ir.LockConfig(
+            scope=locks.get("scope", "job"), ttl_seconds=to_value(locks.get("ttl_seconds", 3600))
+        ),
         resources=tuple(resources),
         jobs=tuple(jobs),
         origin=origin(("flow",)),

@@ -166,7 +166,9 @@ class Flow:
         any depth (with_lock around with_lock around a process: three nodes)."""
         for ji, job in enumerate(self.jobs):
             for si, step in enumerate(job.steps):
-                node: StepNode | None = StepNode(ji, step, step.type, step.inputs, ("jobs", ji, "steps", si))
+                node: StepNode | None = StepNode(
+                    ji, step, step.type, step.inputs, ("jobs", ji, "steps", si)
+                )
                 while node is not None:
                     yield node
                     node = _embedded(node)
@@ -185,8 +187,12 @@ class Flow:
         return dict(sorted(out.items()))
 
     def refs(self) -> Iterator[Ref]:
-        values: list[Value] = [self.workspace.root, self.workspace.layout, self.state.path,
-                               self.locks.ttl_seconds]
+        values: list[Value] = [
+            self.workspace.root,
+            self.workspace.layout,
+            self.state.path,
+            self.locks.ttl_seconds,
+        ]
         for res in self.resources:
             values.extend([res.config, res.options])
         for job in self.jobs:
@@ -203,8 +209,13 @@ def _embedded(node: StepNode) -> StepNode | None:
     if not isinstance(inner, Map) or not isinstance(inner.get("type"), str):
         return None
     inputs = inner.get("inputs")
-    return StepNode(node.job, node.step, str(inner.get("type")), inputs if isinstance(inputs, Map) else Map(()),
-                    node.path + ("inputs", name))
+    return StepNode(
+        node.job,
+        node.step,
+        str(inner.get("type")),
+        inputs if isinstance(inputs, Map) else Map(()),
+        node.path + ("inputs", name),
+    )
 
 
 def value_refs(value: Value) -> Iterator[Ref]:

@@ -19,22 +19,36 @@ _INDENT = "    "
 
 def format_flow(flow: ir.Flow) -> str:
     """The whole flow, ending with a newline."""
-    lines = [f"flow {flow.id}  # {flow.origin}", f"{_INDENT}source {flow.source} sha256 {flow.source_sha256}"]
+    lines = [
+        f"flow {flow.id}  # {flow.origin}",
+        f"{_INDENT}source {flow.source} sha256 {flow.source_sha256}",
+    ]
     if flow.description is not None:
         lines.append(f"{_INDENT}description {format_value(flow.description)}")
     workspace = flow.workspace
-    lines.append(f"{_INDENT}workspace root={format_value(workspace.root)} cleanup={workspace.cleanup_policy}"
-                 f" layout={format_value(workspace.layout)}")
-    lines.append(f"{_INDENT}state backend={flow.state.backend} path={format_value(flow.state.path)}")
-    lines.append(f"{_INDENT}locks scope={flow.locks.scope} ttl_seconds={format_value(flow.locks.ttl_seconds)}")
+    lines.append(
+        f"{_INDENT}workspace root={format_value(workspace.root)} cleanup={workspace.cleanup_policy}"
+        f" layout={format_value(workspace.layout)}"
+    )
+    lines.append(
+        f"{_INDENT}state backend={flow.state.backend} path={format_value(flow.state.path)}"
+    )
+    lines.append(
+        f"{_INDENT}locks scope={flow.locks.scope} ttl_seconds={format_value(flow.locks.ttl_seconds)}"
+    )
     for resource in flow.resources:
-        lines.append(f"{_INDENT}resource {resource.name} kind={resource.kind} driver={resource.driver}"
-                     f" profile={resource.profile}{'' if resource.profile_merged else ' (merged at run time)'}"
-                     f"  # {resource.origin}")
+        lines.append(
+            f"{_INDENT}resource {resource.name} kind={resource.kind} driver={resource.driver}"
+            f" profile={resource.profile}{'' if resource.profile_merged else ' (merged at run time)'}"
+            f"  # {resource.origin}"
+        )
         lines.append(f"{_INDENT * 2}config {format_value(resource.config)}")
         lines.append(f"{_INDENT * 2}options {format_value(resource.options)}")
         if resource.decode:
-            lines.append(f"{_INDENT * 2}decode " + ", ".join(f"{section}.{path}" for section, path in resource.decode))
+            lines.append(
+                f"{_INDENT * 2}decode "
+                + ", ".join(f"{section}.{path}" for section, path in resource.decode)
+            )
     for job in flow.jobs:
         lines.extend(_job_lines(job))
     return "\n".join(lines) + "\n"
@@ -62,11 +76,17 @@ def format_value(value: ir.Value) -> str:
     if isinstance(value, Template):
         if value.standalone:
             return _format_ref(value.refs[0])
-        return "<" + ", ".join(_format_ref(p) if isinstance(p, Ref) else repr(p.text) for p in value.parts) + ">"
+        return (
+            "<"
+            + ", ".join(_format_ref(p) if isinstance(p, Ref) else repr(p.text) for p in value.parts)
+            + ">"
+        )
     if isinstance(value, ir.Seq):
         return "[" + ", ".join(format_value(item) for item in value.items) + "]"
     if isinstance(value, ir.Map):
-        return "{" + ", ".join(f"{key!r}: {format_value(item)}" for key, item in value.entries) + "}"
+        return (
+            "{" + ", ".join(f"{key!r}: {format_value(item)}" for key, item in value.entries) + "}"
+        )
     if isinstance(value, datetime.date):
         return f"date({value.isoformat()!r})"
     return repr(value)

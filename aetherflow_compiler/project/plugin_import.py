@@ -41,7 +41,10 @@ from typing import Any
 _dumps, _loads, _write, _read, _exit = json.dumps, json.loads, os.write, os.read, os._exit
 
 # The vendored runtime's modules the child provides `aetherflow.core.api` from.
-RUNTIME_MODULES = ("aetherflow_compiler._runtime.plugin_api", "aetherflow_compiler._runtime.connectors")
+RUNTIME_MODULES = (
+    "aetherflow_compiler._runtime.plugin_api",
+    "aetherflow_compiler._runtime.connectors",
+)
 # What each file's output keeps for the user; the rest is counted, not shown.
 OUTPUT_LIMIT = 64 * 1024
 # How long the child's traceback may take to arrive after a timeout, in seconds.
@@ -86,7 +89,9 @@ class ImportOutcome:
     steps: list[Registered] = field(default_factory=list)
     connectors: list[Registered] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-    output: list[tuple[str, str]] = field(default_factory=list)  # (absolute file, or "", what it printed)
+    output: list[tuple[str, str]] = field(
+        default_factory=list
+    )  # (absolute file, or "", what it printed)
 
 
 def import_plugins(jobs: list[ImportJob], known_files: list[str], timeout: float) -> ImportOutcome:
@@ -97,8 +102,14 @@ def import_plugins(jobs: list[ImportJob], known_files: list[str], timeout: float
     if not jobs:
         return outcome
     if not hasattr(os, "fork"):
-        outcome.problems.append(Problem(jobs[0].path, 1, "plugins are imported in a child process of the compiler, "
-                                                         "which needs os.fork: compile on a POSIX system"))
+        outcome.problems.append(
+            Problem(
+                jobs[0].path,
+                1,
+                "plugins are imported in a child process of the compiler, "
+                "which needs os.fork: compile on a POSIX system",
+            )
+        )
         return outcome
     # What the child needs, imported here: the child starts with them (and Python writes
     # their bytecode here, where that is allowed; the child writes none).
@@ -146,10 +157,16 @@ class _Pipes:
 class _Watch:
     """The parent's side: read the child's messages and output, enforce the time limit."""
 
-    def __init__(self, pid: int, jobs: list[ImportJob], timeout: float, pipes: _Pipes,
-                 outcome: ImportOutcome) -> None:
+    def __init__(
+        self, pid: int, jobs: list[ImportJob], timeout: float, pipes: _Pipes, outcome: ImportOutcome
+    ) -> None:
         self.pid, self.jobs, self.timeout, self.outcome = pid, jobs, timeout, outcome
-        self.msg_r, self.ack_w, self.out_r, self.trace_r = pipes.messages, pipes.acks, pipes.output, pipes.trace
+        self.msg_r, self.ack_w, self.out_r, self.trace_r = (
+            pipes.messages,
+            pipes.acks,
+            pipes.output,
+            pipes.trace,
+        )
         os.set_blocking(self.out_r, False)
         os.set_blocking(self.trace_r, False)
         self.pending = b""
@@ -169,7 +186,11 @@ class _Watch:
             if now >= self.deadline:
                 self._timed_out()
                 break
-            fds = [fd for fd, eof in ((self.msg_r, self.msg_eof), (self.out_r, self.out_eof)) if not eof]
+            fds = [
+                fd
+                for fd, eof in ((self.msg_r, self.msg_eof), (self.out_r, self.out_eof))
+                if not eof
+            ]
             # Once the child closed its messages it is exiting (or broke them): poll for its end.
             wait = self.deadline - now if not self.msg_eof else min(self.poll, self.deadline - now)
             ready: list[int] = []
@@ -214,15 +235,32 @@ class _Watch:
                 os.write(self.ack_w, b".")
         elif "problem" in message:
             problem = message["problem"]
-            self.outcome.problems.append(Problem(str(problem["file"]), int(problem["line"]), str(problem["message"]),
-                                                 str(problem.get("kind", "error"))))
+            self.outcome.problems.append(
+                Problem(
+                    str(problem["file"]),
+                    int(problem["line"]),
+                    str(problem["message"]),
+                    str(problem.get("kind", "error")),
+                )
+            )
         elif "registered" in message:
             for entry in message["registered"]:
-                record = Registered(tuple(str(k) for k in entry["key"]), str(entry["class"]), str(entry["file"]),
-                                    int(entry["line"]), entry.get("input_schema"),
-                                    tuple(str(k) for k in entry.get("required_inputs", ())),
-                                    None if entry.get("outputs") is None else tuple(str(k) for k in entry["outputs"]))
-                (self.outcome.steps if entry["what"] == "step" else self.outcome.connectors).append(record)
+                record = Registered(
+                    tuple(str(k) for k in entry["key"]),
+                    str(entry["class"]),
+                    str(entry["file"]),
+                    int(entry["line"]),
+                    entry.get("input_schema"),
+                    tuple(str(k) for k in entry.get("required_inputs", ())),
+                    (
+                        None
+                        if entry.get("outputs") is None
+                        else tuple(str(k) for k in entry["outputs"])
+                    ),
+                )
+                (self.outcome.steps if entry["what"] == "step" else self.outcome.connectors).append(
+                    record
+                )
         elif "broken" in message:
             self.outcome.problems.append(Problem(self._job().path, 1, str(message["broken"])))
             self.done = True  # reported; the child exits
@@ -253,7 +291,9 @@ class _Watch:
         for at, data in sorted(self.output.items()):
             text = data.decode("utf-8", "replace")
             if at in self.dropped:
-                text += ("" if text.endswith("\n") else "\n") + f"... ({self.dropped[at]} more bytes not shown)\n"
+                text += (
+                    "" if text.endswith("\n") else "\n"
+                ) + f"... ({self.dropped[at]} more bytes not shown)\n"
             if text:
                 self.outcome.output.append((self.jobs[at].path if at >= 0 else "", text))
 
@@ -279,10 +319,14 @@ class _Watch:
         if self.done:  # everything was sent: only the exit took long
             return
         doing = "reading the classes it registers" if self.phase == "read" else "importing it"
-        self.outcome.problems.append(Problem(
-            job.path, line, f"plugin file did not finish loading within {self.timeout:g} s ({doing}); stopped",
-            "timeout",
-        ))
+        self.outcome.problems.append(
+            Problem(
+                job.path,
+                line,
+                f"plugin file did not finish loading within {self.timeout:g} s ({doing}); stopped",
+                "timeout",
+            )
+        )
         self.done = True  # reported
 
     def _where(self, job: ImportJob) -> int:
@@ -294,7 +338,9 @@ class _Watch:
         trace = b""
         end = time.monotonic() + TRACE_WAIT
         while time.monotonic() < end:
-            ready = select.select([self.trace_r], [], [], 0.1 if trace else end - time.monotonic())[0]
+            ready = select.select([self.trace_r], [], [], 0.1 if trace else end - time.monotonic())[
+                0
+            ]
             if not ready:
                 if trace:
                     break  # it has stopped writing
@@ -310,7 +356,7 @@ class _Watch:
         for text in trace.decode("utf-8", "replace").splitlines():
             text = text.strip()
             if text.startswith(marker):
-                number = text[len(marker):].split(" ", 1)[0]
+                number = text[len(marker) :].split(" ", 1)[0]
                 if number.isdigit() and int(number) > 0:
                     return int(number)
         return 1
@@ -326,7 +372,9 @@ class _Watch:
             how = f"was killed by {name}"
         else:
             how = f"ended the process (exit status {os.waitstatus_to_exitcode(status)})"
-        self.outcome.problems.append(Problem(self._job().path, 1, f"plugin file {how} while loading"))
+        self.outcome.problems.append(
+            Problem(self._job().path, 1, f"plugin file {how} while loading")
+        )
 
     def _kill(self) -> None:
         if self.status is None:
@@ -363,7 +411,7 @@ class _Child:
         self._flush()  # what the plugin printed comes before the message that follows it
         data = (_dumps(message, ensure_ascii=True) + "\n").encode("ascii")
         while data:
-            data = data[_write(self.pipes.messages, data):]
+            data = data[_write(self.pipes.messages, data) :]
         if "start" in message and not _read(self.pipes.acks, 1):
             _exit(0)  # the parent is gone
 
@@ -379,7 +427,9 @@ class _Child:
         api.install_api_modules()
         builtin = {(id(k), id(v)) for k, v in connectors.CONNECTOR_TYPES.items()}
         keep: list[Any] = []  # the registered objects, alive so that their ids stay theirs
-        origin: dict[tuple[str, int, int], int] = {}  # ("step"|"connector", id(key), id(class)) -> job
+        origin: dict[tuple[str, int, int], int] = (
+            {}
+        )  # ("step"|"connector", id(key), id(class)) -> job
         on_path: str | None = None
         for index, job in enumerate(self.jobs):
             self.send({"start": index})
@@ -389,8 +439,10 @@ class _Child:
                 sys.path.insert(0, job.root)
                 on_path = job.root
             self._import(job)
-            for what, table in (("step", _table(api, "PLUGIN_STEPS")),
-                                ("connector", _table(connectors, "CONNECTOR_TYPES"))):
+            for what, table in (
+                ("step", _table(api, "PLUGIN_STEPS")),
+                ("connector", _table(connectors, "CONNECTOR_TYPES")),
+            ):
                 for key, cls in table:
                     keep.append((key, cls))
                     origin.setdefault((what, id(key), id(cls)), index)
@@ -425,8 +477,14 @@ class _Child:
         os.close(self.pipes.output)
         streams = []
         for fd in (1, 2):
-            streams.append(io.TextIOWrapper(io.FileIO(fd, "w", closefd=False), encoding="utf-8",
-                                            errors="backslashreplace", line_buffering=True))
+            streams.append(
+                io.TextIOWrapper(
+                    io.FileIO(fd, "w", closefd=False),
+                    encoding="utf-8",
+                    errors="backslashreplace",
+                    line_buffering=True,
+                )
+            )
         # sys.__stdout__ and the others write to the descriptors, which lead to the pipes now.
         sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
         sys.stdout, sys.stderr = streams
@@ -439,8 +497,9 @@ class _Child:
         import traceback
 
         try:
-            spec = importlib.util.spec_from_file_location("aetherflow_plugin_" + job.module.replace(".", "_"),
-                                                          job.path)
+            spec = importlib.util.spec_from_file_location(
+                "aetherflow_plugin_" + job.module.replace(".", "_"), job.path
+            )
             if spec is None or spec.loader is None:
                 raise ImportError(f"cannot load {job.path}")
             module = importlib.util.module_from_spec(spec)
@@ -453,13 +512,25 @@ class _Child:
                     if os.path.abspath(frame.filename) == job.path:
                         line = frame.lineno or 1
                         break
-                if isinstance(exc, SyntaxError) and isinstance(exc.filename, str) \
-                        and os.path.abspath(exc.filename) == job.path and isinstance(exc.lineno, int):
+                if (
+                    isinstance(exc, SyntaxError)
+                    and isinstance(exc.filename, str)
+                    and os.path.abspath(exc.filename) == job.path
+                    and isinstance(exc.lineno, int)
+                ):
                     line = exc.lineno
             except BaseException:
                 pass
-            self.send({"problem": {"file": job.path, "line": max(1, int(line)), "kind": "import",
-                                   "message": f"plugin failed to import: {exception_text(exc)}"}})
+            self.send(
+                {
+                    "problem": {
+                        "file": job.path,
+                        "line": max(1, int(line)),
+                        "kind": "import",
+                        "message": f"plugin failed to import: {exception_text(exc)}",
+                    }
+                }
+            )
 
     def _where(self, cls: Any, job: ImportJob) -> tuple[str, str, int]:
         """(class name, file, line) of a registered class: where it is defined when that is
@@ -477,11 +548,21 @@ class _Child:
     def _step(self, key: Any, cls: Any, job: ImportJob) -> dict[str, Any] | None:
         name, path, line = self._where(cls, job)
         if not isinstance(key, str):
-            self._problem(path, line, f"register_step: a step type name must be a string, not {python_value(key)} "
-                                      f"(class {name})")
+            self._problem(
+                path,
+                line,
+                f"register_step: a step type name must be a string, not {python_value(key)} "
+                f"(class {name})",
+            )
             return None
         label = f"plugin step type {key}"
-        entry: dict[str, Any] = {"what": "step", "key": [str(key)], "class": name, "file": path, "line": line}
+        entry: dict[str, Any] = {
+            "what": "step",
+            "key": [str(key)],
+            "class": name,
+            "file": path,
+            "line": line,
+        }
         schema = _attempt(lambda: getattr(cls, "input_schema", None), _FAILED)
         required = _attempt(lambda: getattr(cls, "required_inputs", ()), _FAILED)
         outputs = _attempt(lambda: getattr(cls, "outputs", None), _FAILED)
@@ -492,30 +573,52 @@ class _Child:
             try:
                 entry["input_schema"] = _loads(_dumps(schema, allow_nan=False))
             except BaseException as exc:
-                self._problem(path, line, f"{label}: input_schema is not JSON data ({exception_text(exc)})")
+                self._problem(
+                    path, line, f"{label}: input_schema is not JSON data ({exception_text(exc)})"
+                )
                 return None
         names = _names(required, mapping_keys=True)
         if names is None:
-            self._problem(path, line, f"{label}: required_inputs must be a set of input names (strings), not "
-                                      f"{python_value(required)}")
+            self._problem(
+                path,
+                line,
+                f"{label}: required_inputs must be a set of input names (strings), not "
+                f"{python_value(required)}",
+            )
             return None
         entry["required_inputs"] = sorted(names)
         if isinstance(outputs, (set, frozenset, list, tuple)):
             keys = _names(outputs)
             if keys is None:
-                self._problem(path, line, f"{label}: outputs must be a set of result keys (strings), not "
-                                          f"{python_value(outputs)}")
+                self._problem(
+                    path,
+                    line,
+                    f"{label}: outputs must be a set of result keys (strings), not "
+                    f"{python_value(outputs)}",
+                )
                 return None
             entry["outputs"] = sorted(keys)
         return entry
 
     def _connector(self, key: Any, cls: Any, job: ImportJob) -> dict[str, Any] | None:
         name, path, line = self._where(cls, job)
-        if not (isinstance(key, tuple) and len(key) == 2 and all(isinstance(part, str) for part in key)):
-            self._problem(path, line, "register_connector: a connector's kind and driver must be strings, not "
-                                      f"{python_value(key)} (class {name})")
+        if not (
+            isinstance(key, tuple) and len(key) == 2 and all(isinstance(part, str) for part in key)
+        ):
+            self._problem(
+                path,
+                line,
+                "register_connector: a connector's kind and driver must be strings, not "
+                f"{python_value(key)} (class {name})",
+            )
             return None
-        return {"what": "connector", "key": [str(key[0]), str(key[1])], "class": name, "file": path, "line": line}
+        return {
+            "what": "connector",
+            "key": [str(key[0]), str(key[1])],
+            "class": name,
+            "file": path,
+            "line": line,
+        }
 
     def _problem(self, path: str, line: int, message: str) -> None:
         self.send({"problem": {"file": path, "line": line, "message": message, "kind": "registry"}})

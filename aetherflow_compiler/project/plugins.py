@@ -37,8 +37,10 @@ DEFAULT_IMPORT_TIMEOUT = 30.0
 IMPORT_HINT = "plugins may import aetherflow.core.api, the standard library and their own files"
 _HINTS = {
     "import": IMPORT_HINT,
-    "timeout": (f"a plugin file runs when it is imported, by the compiler and by the artifact: keep that quick; "
-                f"{IMPORT_TIMEOUT_VARIABLE}=SECONDS gives each file more time (default {DEFAULT_IMPORT_TIMEOUT:g})"),
+    "timeout": (
+        f"a plugin file runs when it is imported, by the compiler and by the artifact: keep that quick; "
+        f"{IMPORT_TIMEOUT_VARIABLE}=SECONDS gives each file more time (default {DEFAULT_IMPORT_TIMEOUT:g})"
+    ),
     "registry": "fix the registration in the plugin file",
     "error": "a plugin file runs when it is imported: it must not end the process",
 }
@@ -58,7 +60,9 @@ class PluginSet:
     roots: list[str] = field(default_factory=list)
     files: list[PluginFile] = field(default_factory=list)
     steps: dict[str, Registered] = field(default_factory=dict)  # step type -> its class
-    connectors: dict[tuple[str, str], Registered] = field(default_factory=dict)  # (kind, driver) -> its class
+    connectors: dict[tuple[str, str], Registered] = field(
+        default_factory=dict
+    )  # (kind, driver) -> its class
     diagnostics: list[Diagnostic] = field(default_factory=list)  # errors
     warnings: list[Diagnostic] = field(default_factory=list)
     skipped: set[str] = field(default_factory=set)  # files (rel) that failed to import, not strict
@@ -87,11 +91,15 @@ def import_timeout(environ: Mapping[str, str]) -> float:
     except ValueError:
         value = math.nan
     if not (0 < value < math.inf):
-        raise ValueError(f"{IMPORT_TIMEOUT_VARIABLE} must be a number of seconds greater than 0, not {raw!r}")
+        raise ValueError(
+            f"{IMPORT_TIMEOUT_VARIABLE} must be a number of seconds greater than 0, not {raw!r}"
+        )
     return value
 
 
-def plugin_dirs(given: list[str], environ: Mapping[str, str], mode: str = "internal_fast") -> list[str]:
+def plugin_dirs(
+    given: list[str], environ: Mapping[str, str], mode: str = "internal_fast"
+) -> list[str]:
     """--plugins directories, then AETHERFLOW_PLUGIN_PATHS (comma separated) unless the mode
     is enterprise, where only directories named on the command line count."""
     dirs = list(given)
@@ -125,7 +133,9 @@ def _files(root: str) -> tuple[list[PluginFile], list[tuple[str, OSError]]]:
     return sorted(out, key=lambda p: p.rel.split("/")), unreadable
 
 
-def load_plugins(roots: list[str], strict: bool = True, timeout: float = DEFAULT_IMPORT_TIMEOUT) -> PluginSet:
+def load_plugins(
+    roots: list[str], strict: bool = True, timeout: float = DEFAULT_IMPORT_TIMEOUT
+) -> PluginSet:
     """Read every plugin file, import them (in a child process, each within `timeout`
     seconds) with `aetherflow.core.api` provided, and collect what they register. A file
     that cannot be read or fails to import is an error, or with `strict` false (the
@@ -134,20 +144,34 @@ def load_plugins(roots: list[str], strict: bool = True, timeout: float = DEFAULT
     jobs: list[ImportJob] = []
     for root in roots:
         if not os.path.isdir(root):
-            result.diagnostics.append(Diagnostic(root, 1, 1, "AF703", "plugin directory does not exist"))
+            result.diagnostics.append(
+                Diagnostic(root, 1, 1, "AF703", "plugin directory does not exist")
+            )
             continue
         found, unreadable = _files(root)
         for folder, exc in unreadable:
-            result.diagnostics.append(Diagnostic(
-                folder, 1, 1, "AF703", f"cannot read plugin folder: {exc.strerror or type(exc).__name__}",
-                "every folder below a plugin directory is loaded: make it readable, or move it out",
-            ))
+            result.diagnostics.append(
+                Diagnostic(
+                    folder,
+                    1,
+                    1,
+                    "AF703",
+                    f"cannot read plugin folder: {exc.strerror or type(exc).__name__}",
+                    "every folder below a plugin directory is loaded: make it readable, or move it out",
+                )
+            )
         for plugin in found:
             try:
                 data = read_regular(plugin.path)
             except OSError as exc:
-                _failed(result, plugin, 1, f"cannot read plugin file: {exc.strerror or type(exc).__name__}", strict,
-                        "a plugin file must be a readable regular file (a link must lead to one)")
+                _failed(
+                    result,
+                    plugin,
+                    1,
+                    f"cannot read plugin file: {exc.strerror or type(exc).__name__}",
+                    strict,
+                    "a plugin file must be a readable regular file (a link must lead to one)",
+                )
                 continue
             result.files.append(dataclasses.replace(plugin, data=data))
             if plugin.module:
@@ -159,8 +183,16 @@ def load_plugins(roots: list[str], strict: bool = True, timeout: float = DEFAULT
         if problem.kind == "import" and failed is not None:
             _failed(result, failed, problem.line, problem.message, strict)
         else:
-            result.diagnostics.append(Diagnostic(_shown(by_path, problem.file), problem.line, 1, "AF703",
-                                                 problem.message, _HINTS.get(problem.kind, _HINTS["registry"])))
+            result.diagnostics.append(
+                Diagnostic(
+                    _shown(by_path, problem.file),
+                    problem.line,
+                    1,
+                    "AF703",
+                    problem.message,
+                    _HINTS.get(problem.kind, _HINTS["registry"]),
+                )
+            )
     result.steps = {r.key[0]: r for r in outcome.steps}
     result.connectors = {(r.key[0], r.key[1]): r for r in outcome.connectors}
     result.output = [(_shown(by_path, path) if path else "", text) for path, text in outcome.output]
@@ -174,17 +206,29 @@ def _shown(by_path: dict[str, PluginFile], path: str) -> str:
     return os.path.join(plugin.root, plugin.rel) if plugin is not None else path
 
 
-def _failed(result: PluginSet, plugin: PluginFile, line: int, message: str, strict: bool,
-            hint: str = IMPORT_HINT) -> None:
+def _failed(
+    result: PluginSet,
+    plugin: PluginFile,
+    line: int,
+    message: str,
+    strict: bool,
+    hint: str = IMPORT_HINT,
+) -> None:
     where = os.path.join(plugin.root, plugin.rel)
     if strict:
         result.diagnostics.append(Diagnostic(where, line, 1, "AF703", message, hint))
     else:
         result.skipped.add(plugin.rel)
-        result.warnings.append(Diagnostic(
-            where, line, 1, "AF811", message + "; skipped (AETHERFLOW_PLUGIN_STRICT=false)",
-            "what the file registers is unknown to this compile, and the artifact skips it too",
-        ))
+        result.warnings.append(
+            Diagnostic(
+                where,
+                line,
+                1,
+                "AF811",
+                message + "; skipped (AETHERFLOW_PLUGIN_STRICT=false)",
+                "what the file registers is unknown to this compile, and the artifact skips it too",
+            )
+        )
 
 
 def _check_modules(result: PluginSet) -> None:
@@ -193,12 +237,17 @@ def _check_modules(result: PluginSet) -> None:
     seen: dict[str, PluginFile] = {}
     for plugin in result.files:
         if plugin.rel in seen:
-            result.diagnostics.append(Diagnostic(
-                os.path.join(plugin.root, plugin.rel), 1, 1, "AF703",
-                f"plugin file {plugin.rel} is also in {seen[plugin.rel].root}",
-                "plugin files are vendored and imported by their path below the plugin directory; "
-                "rename one of them",
-            ))
+            result.diagnostics.append(
+                Diagnostic(
+                    os.path.join(plugin.root, plugin.rel),
+                    1,
+                    1,
+                    "AF703",
+                    f"plugin file {plugin.rel} is also in {seen[plugin.rel].root}",
+                    "plugin files are vendored and imported by their path below the plugin directory; "
+                    "rename one of them",
+                )
+            )
         seen[plugin.rel] = plugin
 
 
@@ -208,37 +257,62 @@ def register(plugins: PluginSet, registry: StepRegistry) -> None:
         schema = cls.input_schema
         problem = plugin_schema_problem(schema) if schema is not None else None
         if problem is not None:
-            plugins.diagnostics.append(_at(
-                plugins, cls, "AF703", f"plugin step type {name}: {problem}",
-                "fix the step class's input_schema attribute",
-            ))
+            plugins.diagnostics.append(
+                _at(
+                    plugins,
+                    cls,
+                    "AF703",
+                    f"plugin step type {name}: {problem}",
+                    "fix the step class's input_schema attribute",
+                )
+            )
             continue
         replaced = registry.get(name)
         if replaced is not None and not replaced.plugin:
-            plugins.warnings.append(_at(
-                plugins, cls, "AF809", f"plugin step type {name} (class {cls.class_name}) replaces the built-in "
-                f"step type {name}", "its inputs are checked against the plugin class; give it another name "
-                "to keep the built-in",
-            ))
-        registry.register(StepType(
-            name,
-            outputs=frozenset(cls.outputs) if cls.outputs is not None else None,
-            can_skip=True,
-            plugin=True,
-            input_schema=schema,
-            required_inputs=tuple(sorted(cls.required_inputs)),
-        ))
+            plugins.warnings.append(
+                _at(
+                    plugins,
+                    cls,
+                    "AF809",
+                    f"plugin step type {name} (class {cls.class_name}) replaces the built-in "
+                    f"step type {name}",
+                    "its inputs are checked against the plugin class; give it another name "
+                    "to keep the built-in",
+                )
+            )
+        registry.register(
+            StepType(
+                name,
+                outputs=frozenset(cls.outputs) if cls.outputs is not None else None,
+                can_skip=True,
+                plugin=True,
+                input_schema=schema,
+                required_inputs=tuple(sorted(cls.required_inputs)),
+            )
+        )
     for (kind, driver), cls in sorted(plugins.connectors.items()):
-        previous = registry.register_connector(ConnectorType(kind, driver, runtime=None, plugin=True))
+        previous = registry.register_connector(
+            ConnectorType(kind, driver, runtime=None, plugin=True)
+        )
         if previous is not None and not previous.plugin:
-            plugins.warnings.append(_at(
-                plugins, cls, "AF809", f"plugin connector {kind}:{driver} (class {cls.class_name}) replaces the "
-                f"built-in connector {kind}:{driver}", "register it under its own driver name to keep the built-in",
-            ))
+            plugins.warnings.append(
+                _at(
+                    plugins,
+                    cls,
+                    "AF809",
+                    f"plugin connector {kind}:{driver} (class {cls.class_name}) replaces the "
+                    f"built-in connector {kind}:{driver}",
+                    "register it under its own driver name to keep the built-in",
+                )
+            )
 
 
-def toolchain(given: list[str], environ: Mapping[str, str], mode: str | None = None,
-              archive_drivers: tuple[str, ...] | None = None) -> tuple[StepRegistry, PluginSet]:
+def toolchain(
+    given: list[str],
+    environ: Mapping[str, str],
+    mode: str | None = None,
+    archive_drivers: tuple[str, ...] | None = None,
+) -> tuple[StepRegistry, PluginSet]:
     """The registry one validate or compile works with: built-ins, the plugins from
     --plugins and AETHERFLOW_PLUGIN_PATHS, and the mode's policy (--mode or AETHERFLOW_MODE).
     ValueError for an AETHERFLOW_PLUGIN_IMPORT_TIMEOUT that is not a number of seconds."""
@@ -248,7 +322,9 @@ def toolchain(given: list[str], environ: Mapping[str, str], mode: str | None = N
         registry.archive_drivers = archive_drivers
     strict = (environ.get("AETHERFLOW_PLUGIN_STRICT", "true") or "true").lower() == "true"
     roots = plugin_dirs(given, environ, "enterprise" if registry.enterprise else "internal_fast")
-    plugins = load_plugins(roots, strict, import_timeout(environ) if roots else DEFAULT_IMPORT_TIMEOUT)
+    plugins = load_plugins(
+        roots, strict, import_timeout(environ) if roots else DEFAULT_IMPORT_TIMEOUT
+    )
     if plugins.ok:
         register(plugins, registry)
     digest = hashlib.sha256(b"enterprise" if registry.enterprise else b"internal_fast")
@@ -273,4 +349,6 @@ def plugin_entry_files(plugins: PluginSet) -> list[str]:
 
 def _at(plugins: PluginSet, cls: Registered, code: str, message: str, hint: str) -> Diagnostic:
     """A diagnostic at the plugin class's definition, the file shown as the user named it."""
-    return Diagnostic(_shown({p.path: p for p in plugins.files}, cls.file), cls.line, 1, code, message, hint)
+    return Diagnostic(
+        _shown({p.path: p for p in plugins.files}, cls.file), cls.line, 1, code, message, hint
+    )

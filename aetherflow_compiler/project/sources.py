@@ -75,15 +75,21 @@ def find_sources(paths: list[str], exclude: list[str] | tuple[str, ...] = ()) ->
             prefix = os.path.join(os.path.normpath(given), "")
             for path in _walk(given, skip, found.problems):
                 # Found below `given`, so the name is the rest of the path (what relpath says, for less)
-                rel = path[len(prefix):] if path.startswith(prefix) else os.path.relpath(path, given)
+                rel = (
+                    path[len(prefix) :] if path.startswith(prefix) else os.path.relpath(path, given)
+                )
                 found.names.setdefault(path, rel.replace(os.sep, "/"))
                 found.files.append(path)
-        elif os.path.lexists(given):  # a file, or a link that does not lead to one: reading it says why
+        elif os.path.lexists(
+            given
+        ):  # a file, or a link that does not lead to one: reading it says why
             path = os.path.normpath(given)
             found.names.setdefault(path, os.path.basename(path))
             found.files.append(path)
         else:
-            found.problems.append(Diagnostic(given, 1, 1, "AF100", "cannot read file: no such file or directory"))
+            found.problems.append(
+                Diagnostic(given, 1, 1, "AF100", "cannot read file: no such file or directory")
+            )
     found.files = list(dict.fromkeys(found.files))
     return found
 
@@ -101,10 +107,16 @@ def _walk(top: str, skip: set[tuple[int, int] | None], problems: list[Diagnostic
 
     def failed(exc: OSError) -> None:
         folder = str(exc.filename) if exc.filename is not None else top
-        problems.append(Diagnostic(
-            os.path.normpath(folder), 1, 1, "AF100", f"cannot read folder: {exc.strerror or type(exc).__name__}",
-            "the flows in it would be left out: make it readable, or move it out of the paths given",
-        ))
+        problems.append(
+            Diagnostic(
+                os.path.normpath(folder),
+                1,
+                1,
+                "AF100",
+                f"cannot read folder: {exc.strerror or type(exc).__name__}",
+                "the flows in it would be left out: make it readable, or move it out of the paths given",
+            )
+        )
 
     for root, dirs, names in os.walk(top, onerror=failed, followlinks=True):
         kept = []
@@ -142,8 +154,11 @@ def is_dist(folder: str) -> bool:
             data = json.loads(fh.read(1 << 20))
     except (OSError, ValueError):
         return False
-    return isinstance(data, dict) and isinstance(data.get("compiler"), dict) \
+    return (
+        isinstance(data, dict)
+        and isinstance(data.get("compiler"), dict)
         and data["compiler"].get("name") == "aetherflow-compiler"
+    )
 
 
 def detect_kind(data: Any, path: str) -> str:

@@ -52,7 +52,9 @@ class Cron:
 def parse_cron(text: str) -> Cron:
     fields = text.split()
     if len(fields) != 5:
-        raise CronError(f"a cron expression has 5 fields (minute hour day-of-month month day-of-week), not {len(fields)}")
+        raise CronError(
+            f"a cron expression has 5 fields (minute hour day-of-month month day-of-week), not {len(fields)}"
+        )
     sets = [_field(value, index) for index, value in enumerate(fields)]
     weekdays = frozenset(d % 7 for d in sets[4])
     return Cron(" ".join(fields), sets[0], sets[1], sets[2], sets[3], weekdays)
@@ -68,7 +70,10 @@ def _field(text: str, index: int) -> frozenset[int]:
         step = 1
         if step_text or part.endswith("/"):
             if not step_text.isdigit() or int(step_text) == 0:
-                raise CronError(f"step '{step_text}' in the {FIELDS[index]} field must be a whole number from 1", index)
+                raise CronError(
+                    f"step '{step_text}' in the {FIELDS[index]} field must be a whole number from 1",
+                    index,
+                )
             step = int(step_text)
         if base == "*":
             start, end = low, high if index != 4 else 6
@@ -76,7 +81,9 @@ def _field(text: str, index: int) -> frozenset[int]:
             first, _, last = base.partition("-")
             start, end = _value(first, index), _value(last, index)
             if start > end:
-                raise CronError(f"range '{base}' in the {FIELDS[index]} field goes backwards", index)
+                raise CronError(
+                    f"range '{base}' in the {FIELDS[index]} field goes backwards", index
+                )
         else:
             start = _value(base, index)
             end = (high if index != 4 else 6) if step_text else start
@@ -94,5 +101,7 @@ def _value(text: str, index: int) -> int:
         raise CronError(f"'{text}' in the {FIELDS[index]} field is not a number{known}", index)
     value = int(text)
     if not low <= value <= high:
-        raise CronError(f"{value} is out of range for the {FIELDS[index]} field ({low}-{high})", index)
+        raise CronError(
+            f"{value} is out of range for the {FIELDS[index]} field ({low}-{high})", index
+        )
     return value

@@ -8,8 +8,14 @@ from aetherflow_compiler.codegen.literals import comment_text
 from aetherflow_compiler.schedule.model import Item, Schedule
 
 
-def crontab(schedule: Schedule, header: list[str], commands: dict[str, list[str]], workdir: str,
-            log_dir: str, env_file: str | None = None) -> str:
+def crontab(
+    schedule: Schedule,
+    header: list[str],
+    commands: dict[str, list[str]],
+    workdir: str,
+    log_dir: str,
+    env_file: str | None = None,
+) -> str:
     """`commands`: item id -> argv of the run. Output goes to LOG_DIR/<item>.log. With
     `env_file` (shared state), each line reads it first: AETHERFLOW_STATE_URL is there."""
     lines = [f"# {line}" if line else "#" for line in header]
@@ -22,8 +28,11 @@ def crontab(schedule: Schedule, header: list[str], commands: dict[str, list[str]
         "SHELL=/bin/sh",
     ]
     if env_file is not None:
-        lines[-1:-1] = [f"# State is shared (PostgreSQL): each run reads AETHERFLOW_STATE_URL from {comment_text(env_file)}",
-                        "# (KEY=value lines, readable by that user only).", ""]
+        lines[-1:-1] = [
+            f"# State is shared (PostgreSQL): each run reads AETHERFLOW_STATE_URL from {comment_text(env_file)}",
+            "# (KEY=value lines, readable by that user only).",
+            "",
+        ]
     if schedule.timezone != "UTC":
         lines.append(f"CRON_TZ={schedule.timezone}")
     for item in schedule.items:
@@ -34,8 +43,10 @@ def crontab(schedule: Schedule, header: list[str], commands: dict[str, list[str]
 def _describe(item: Item) -> list[str]:
     grace = "no limit" if item.misfire_grace_time is None else f"{item.misfire_grace_time} s"
     job = f", job {item.flow_job}" if item.flow_job else ""
-    return [f"# {comment_text(item.id)}: {comment_text(item.target)}{comment_text(job)}"
-            f" (misfire grace {grace}: cron does not run missed times)"]
+    return [
+        f"# {comment_text(item.id)}: {comment_text(item.target)}{comment_text(job)}"
+        f" (misfire grace {grace}: cron does not run missed times)"
+    ]
 
 
 def _line(item: Item, argv: list[str], workdir: str, log_dir: str, env_file: str | None) -> str:

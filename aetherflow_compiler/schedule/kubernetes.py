@@ -28,11 +28,17 @@ def configmap(files: dict[str, bytes], options: KubeOptions) -> dict[str, Any]:
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": _metadata(CONFIGMAP, options),
-        "data": {config_key(path): data.decode("utf-8") for path, data in sorted(files.items()) if path not in binary},
+        "data": {
+            config_key(path): data.decode("utf-8")
+            for path, data in sorted(files.items())
+            if path not in binary
+        },
     }
     if binary:
-        document["binaryData"] = {config_key(path): base64.b64encode(files[path]).decode("ascii")
-                                  for path in sorted(binary)}
+        document["binaryData"] = {
+            config_key(path): base64.b64encode(files[path]).decode("ascii")
+            for path in sorted(binary)
+        }
     return document
 
 
@@ -40,8 +46,17 @@ def config_key(path: str) -> str:
     return path.replace("/", "__")
 
 
-def cronjob(schedule: Schedule, item: Item, flow: ir.Flow, argv: list[str], files: list[str],
-            dist: str, options: KubeOptions, shell: bool, state_secret: str | None = None) -> dict[str, Any]:
+def cronjob(
+    schedule: Schedule,
+    item: Item,
+    flow: ir.Flow,
+    argv: list[str],
+    files: list[str],
+    dist: str,
+    options: KubeOptions,
+    shell: bool,
+    state_secret: str | None = None,
+) -> dict[str, Any]:
     """With `state_secret` (shared state), the pod takes AETHERFLOW_STATE_URL from that
     Secret and mounts no state claim: it may run on any node, its workspace is scratch."""
     state_mount, env = _state_mount(flow)
@@ -61,8 +76,10 @@ def cronjob(schedule: Schedule, item: Item, flow: ir.Flow, argv: list[str], file
     if state_secret is not None:
         container["envFrom"] = [{"secretRef": {"name": state_secret}}]
     state_volume: dict[str, Any] = (
-        {"name": "state", "emptyDir": {}} if state_secret is not None
-        else {"name": "state", "persistentVolumeClaim": {"claimName": options.claim}})
+        {"name": "state", "emptyDir": {}}
+        if state_secret is not None
+        else {"name": "state", "persistentVolumeClaim": {"claimName": options.claim}}
+    )
     spec: dict[str, Any] = {
         "schedule": item.cron.text,
         "timeZone": schedule.timezone,
@@ -71,24 +88,44 @@ def cronjob(schedule: Schedule, item: Item, flow: ir.Flow, argv: list[str], file
     if item.misfire_grace_time is not None:
         # The controller looks every 10 s: a shorter deadline could skip runs it saw late.
         spec["startingDeadlineSeconds"] = max(item.misfire_grace_time, 10)
-    spec["jobTemplate"] = {"spec": {"backoffLimit": 0, "template": {"spec": {
-        "restartPolicy": "Never",
-        "containers": [container],
-        "volumes": [
-            {"name": "dist", "configMap": {"name": CONFIGMAP, "defaultMode": 0o755,
-                                           "items": [{"key": config_key(p), "path": p} for p in files]}},
-            state_volume,
-        ],
-    }}}}
-    return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": _metadata(f"aetherflow-{item.slug}", options),
-            "spec": spec}
+    spec["jobTemplate"] = {
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [container],
+                    "volumes": [
+                        {
+                            "name": "dist",
+                            "configMap": {
+                                "name": CONFIGMAP,
+                                "defaultMode": 0o755,
+                                "items": [{"key": config_key(p), "path": p} for p in files],
+                            },
+                        },
+                        state_volume,
+                    ],
+                }
+            },
+        }
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": _metadata(f"aetherflow-{item.slug}", options),
+        "spec": spec,
+    }
 
 
 def _metadata(name: str, options: KubeOptions) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name}
     if options.namespace:
         meta["namespace"] = options.namespace
-    meta["labels"] = {"app.kubernetes.io/name": "aetherflow", "app.kubernetes.io/managed-by": "aetherflow-compiler"}
+    meta["labels"] = {
+        "app.kubernetes.io/name": "aetherflow",
+        "app.kubernetes.io/managed-by": "aetherflow-compiler",
+    }
     return meta
 
 
@@ -121,7 +158,11 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _text(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
-    style = "|" if "\n" in data and not any(line != line.rstrip() for line in data.splitlines()) else None
+    style = (
+        "|"
+        if "\n" in data and not any(line != line.rstrip() for line in data.splitlines())
+        else None
+    )
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
 
@@ -129,6 +170,12 @@ _Dumper.add_representer(str, _text)
 
 
 def manifest_yaml(header: list[str], document: dict[str, Any]) -> str:
-    body = yaml.dump(document, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True,
-                     width=1000)
+    body = yaml.dump(
+        document,
+        Dumper=_Dumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=1000,
+    )
     return "".join(f"# {line}\n" if line else "#\n" for line in header) + "---\n" + body

@@ -28,7 +28,11 @@ class Item:
     @property
     def target(self) -> str:
         """What the item runs, for comments and listings."""
-        return self.flow_yaml if self.flow_yaml is not None else f"the entry flow of {self.bundle_manifest}"
+        return (
+            self.flow_yaml
+            if self.flow_yaml is not None
+            else f"the entry flow of {self.bundle_manifest}"
+        )
 
 
 @dataclass(frozen=True)
@@ -51,9 +55,18 @@ def schedule_of(data: Any, source: str, sha256: str) -> Schedule:
         slug = slugs[item_id]
         grace = item.get("misfire_grace_time", DEFAULT_MISFIRE_GRACE)
         flow = item.get("flow_yaml", item.get("flow"))
-        items.append(Item(item_id, slug, parse_cron(str(item["cron"])), None if flow is None else str(flow),
-                          None if item.get("flow_job") is None else str(item["flow_job"]), grace, index,
-                          None if item.get("bundle_manifest") is None else str(item["bundle_manifest"])))
+        items.append(
+            Item(
+                item_id,
+                slug,
+                parse_cron(str(item["cron"])),
+                None if flow is None else str(flow),
+                None if item.get("flow_job") is None else str(item["flow_job"]),
+                grace,
+                index,
+                None if item.get("bundle_manifest") is None else str(item["bundle_manifest"]),
+            )
+        )
     return Schedule(source, sha256, str(doc.get("timezone") or DEFAULT_TIMEZONE), tuple(items))
 
 

@@ -65,35 +65,41 @@ def _runs(ordered: list[int]) -> list[tuple[int, int]]:
     return out
 
 
-def service_unit(description: str, workdir: str, argv: list[str], env_file: str | None = None) -> str:
+def service_unit(
+    description: str, workdir: str, argv: list[str], env_file: str | None = None
+) -> str:
     """With `env_file` (shared state), the service reads AETHERFLOW_STATE_URL from it."""
-    return "\n".join([
-        "[Unit]",
-        f"Description={description}",
-        "",
-        "[Service]",
-        "Type=oneshot",
-        f"WorkingDirectory={workdir}",
-        *([f"EnvironmentFile={env_file}"] if env_file is not None else []),
-        f"ExecStart={' '.join(_exec_word(word) for word in argv)}",
-        "",
-    ])
+    return "\n".join(
+        [
+            "[Unit]",
+            f"Description={description}",
+            "",
+            "[Service]",
+            "Type=oneshot",
+            f"WorkingDirectory={workdir}",
+            *([f"EnvironmentFile={env_file}"] if env_file is not None else []),
+            f"ExecStart={' '.join(_exec_word(word) for word in argv)}",
+            "",
+        ]
+    )
 
 
 def timer_unit(description: str, calendars: list[str], persistent: bool, service: str) -> str:
-    return "\n".join([
-        "[Unit]",
-        f"Description={description}",
-        "",
-        "[Timer]",
-        *[f"OnCalendar={calendar}" for calendar in calendars],
-        f"Persistent={'true' if persistent else 'false'}",
-        f"Unit={service}",
-        "",
-        "[Install]",
-        "WantedBy=timers.target",
-        "",
-    ])
+    return "\n".join(
+        [
+            "[Unit]",
+            f"Description={description}",
+            "",
+            "[Timer]",
+            *[f"OnCalendar={calendar}" for calendar in calendars],
+            f"Persistent={'true' if persistent else 'false'}",
+            f"Unit={service}",
+            "",
+            "[Install]",
+            "WantedBy=timers.target",
+            "",
+        ]
+    )
 
 
 def _exec_word(word: str) -> str:

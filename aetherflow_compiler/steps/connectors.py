@@ -19,7 +19,9 @@ BUILTIN_CONNECTORS = [
     ConnectorType("archive", "pyzipper", "connectors.archive", (("pyzipper", "pyzipper"),)),
     ConnectorType("archive", "os", "connectors.archive", programs="the programs `zip` and `unzip`"),
     ConnectorType("archive", "pyminizip", "connectors.archive", (("pyminizip", "pyminizip"),)),
-    ConnectorType("archive", "external", "connectors.archive", programs="the programs its config names"),
+    ConnectorType(
+        "archive", "external", "connectors.archive", programs="the programs its config names"
+    ),
     ConnectorType("sftp", "paramiko", "connectors.sftp", (("paramiko", "paramiko"),)),
     ConnectorType("smb", "smbclient", "connectors.smb", (("smbclient", "smbprotocol"),)),
     ConnectorType("smb", "pysmb", "connectors.smb", (("smb", "pysmb"),)),

@@ -21,7 +21,9 @@ class StepRegistry:
     (kind, driver), and the compile mode's policy. Plugins extend it with `register` and
     `register_connector`; lookups never raise."""
 
-    def __init__(self, types: Iterable[StepType] = (), connectors: Iterable[ConnectorType] = ()) -> None:
+    def __init__(
+        self, types: Iterable[StepType] = (), connectors: Iterable[ConnectorType] = ()
+    ) -> None:
         self._types: dict[str, StepType] = {}
         self._connectors: dict[tuple[str, str], ConnectorType] = {}
         # AETHERFLOW_MODE=enterprise at compile time: archive drivers are allowlisted

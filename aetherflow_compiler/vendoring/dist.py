@@ -31,13 +31,19 @@ class Refusal:
 
 @dataclass
 class VendoredDist:
-    folders: dict[str, tuple[str, ...]] = field(default_factory=dict)  # flow key -> folders below aetherflow_vendor/
+    folders: dict[str, tuple[str, ...]] = field(
+        default_factory=dict
+    )  # flow key -> folders below aetherflow_vendor/
     files: dict[str, bytes] = field(default_factory=dict)
-    entries: dict[str, dict[str, Any]] = field(default_factory=dict)  # folder -> its manifest.json entry
+    entries: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # folder -> its manifest.json entry
     target: Target = field(default_factory=Target)
 
 
-def vendor_flows(flows: list[FlowNeeds], house: Wheelhouse, target: Target) -> VendoredDist | list[Refusal]:
+def vendor_flows(
+    flows: list[FlowNeeds], house: Wheelhouse, target: Target
+) -> VendoredDist | list[Refusal]:
     """Resolve each flow's needs against `house`; every refusal, or the dist files."""
     refusals: list[Refusal] = []
     chosen_by_flow: dict[str, list[Chosen]] = {}
@@ -55,9 +61,14 @@ def vendor_flows(flows: list[FlowNeeds], house: Wheelhouse, target: Target) -> V
         for name, versions in sorted(by_name.items()):
             if len(versions) > 1:  # one flow, one sys.path: the first would win for everybody
                 first, second = sorted(versions, key=lambda c: c.wheel.version)[:2]
-                refusals.append(Refusal(flow, second.root or flow.needs[0],
-                                        f"{second.needed_by} takes {second.wheel.filename}, but {first.needed_by} "
-                                        f"takes {first.wheel.filename}: one flow can load one version of {name}"))
+                refusals.append(
+                    Refusal(
+                        flow,
+                        second.root or flow.needs[0],
+                        f"{second.needed_by} takes {second.wheel.filename}, but {first.needed_by} "
+                        f"takes {first.wheel.filename}: one flow can load one version of {name}",
+                    )
+                )
         chosen_by_flow[flow.key] = [closure[name] for name in sorted(closure)]
     if refusals:
         return refusals

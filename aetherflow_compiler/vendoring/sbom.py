@@ -26,22 +26,46 @@ def sbom_json(chosen: list[Chosen], flows_of: dict[str, list[str]]) -> str:
     for item in sorted(chosen, key=lambda c: c.dirname):
         wheel = item.wheel
         purl = PackageURL(type="pypi", name=str(wheel.name), version=str(wheel.version))
-        components.append(Component(
-            type=ComponentType.LIBRARY, name=item.name, version=str(wheel.version), purl=purl,
-            bom_ref=purl.to_string(),
-            hashes=[HashType(alg=HashAlgorithm.SHA_256, content=wheel.sha256)],
-            properties=[Property(name="aetherflow:wheel", value=wheel.filename),
-                        Property(name="aetherflow:path", value=f"aetherflow_vendor/{item.dirname}"),
-                        *(Property(name="aetherflow:flow", value=flow) for flow in flows_of.get(item.dirname, []))],
-        ))
-    metadata = BomMetaData(component=Component(type=ComponentType.APPLICATION, name="aetherflow dist",
-                                               bom_ref="aetherflow-dist"))
+        components.append(
+            Component(
+                type=ComponentType.LIBRARY,
+                name=item.name,
+                version=str(wheel.version),
+                purl=purl,
+                bom_ref=purl.to_string(),
+                hashes=[HashType(alg=HashAlgorithm.SHA_256, content=wheel.sha256)],
+                properties=[
+                    Property(name="aetherflow:wheel", value=wheel.filename),
+                    Property(name="aetherflow:path", value=f"aetherflow_vendor/{item.dirname}"),
+                    *(
+                        Property(name="aetherflow:flow", value=flow)
+                        for flow in flows_of.get(item.dirname, [])
+                    ),
+                ],
+            )
+        )
+    metadata = BomMetaData(
+        component=Component(
+            type=ComponentType.APPLICATION, name="aetherflow dist", bom_ref="aetherflow-dist"
+        )
+    )
     metadata.timestamp = None  # type: ignore[assignment]  # the bytes must not depend on when
-    metadata.tools.components.add(Component(type=ComponentType.APPLICATION, name="aetherflow-compiler",
-                                             version=__version__))
-    serial = uuid.uuid5(uuid.NAMESPACE_URL, "aetherflow-dist:" + ",".join(
-        f"{c.purl}#{c.hashes[0].content}" for c in components))
-    bom = Bom(components=components, serial_number=serial, metadata=metadata,
-              dependencies=[Dependency(ref=metadata.component.bom_ref,  # type: ignore[union-attr]
-                                       dependencies=[Dependency(ref=c.bom_ref) for c in components])])
+    metadata.tools.components.add(
+        Component(type=ComponentType.APPLICATION, name="aetherflow-compiler", version=__version__)
+    )
+    serial = uuid.uuid5(
+        uuid.NAMESPACE_URL,
+        "aetherflow-dist:" + ",".join(f"{c.purl}#{c.hashes[0].content}" for c in components),
+    )
+    bom = Bom(
+        components=components,
+        serial_number=serial,
+        metadata=metadata,
+        dependencies=[
+            Dependency(
+                ref=metadata.component.bom_ref,  # type: ignore[union-attr]
+                dependencies=[Dependency(ref=c.bom_ref) for c in components],
+            )
+        ],
+    )
     return JsonV1Dot6(bom).output_as_string(indent=2) + "\n"

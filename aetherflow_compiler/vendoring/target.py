@@ -25,8 +25,12 @@ class Target:
         version = self.python_version or sys.version_info[:2]
         platforms = expand_platforms(self.platforms) or None
         interpreter = f"cp{version[0]}{version[1]}"
-        return (*tags.cpython_tags(python_version=version, platforms=platforms),
-                *tags.compatible_tags(python_version=version, interpreter=interpreter, platforms=platforms))
+        return (
+            *tags.cpython_tags(python_version=version, platforms=platforms),
+            *tags.compatible_tags(
+                python_version=version, interpreter=interpreter, platforms=platforms
+            ),
+        )
 
     def markers(self) -> dict[str, str]:
         """The values `Requires-Dist` markers are evaluated with. Those a tag cannot tell
@@ -34,8 +38,13 @@ class Target:
         env = {name: str(value) for name, value in default_environment().items()}
         if self.python_version is not None:
             text = _version_text(self.python_version)
-            env.update(python_version=text, python_full_version=text + ".0", implementation_name="cpython",
-                       implementation_version=text + ".0", platform_python_implementation="CPython")
+            env.update(
+                python_version=text,
+                python_full_version=text + ".0",
+                implementation_name="cpython",
+                implementation_version=text + ".0",
+                platform_python_implementation="CPython",
+            )
         if self.platforms:
             env.update(_platform_markers(self.platforms[0]))
         return env
@@ -58,7 +67,9 @@ def target_for(python_version: str | None, platforms: tuple[str, ...] | list[str
     if python_version is not None:
         match = re.fullmatch(r"(\d+)\.(\d+)", python_version.strip())
         if match is None:
-            raise ValueError(f"--python-version must be MAJOR.MINOR, such as 3.11, not {python_version!r}")
+            raise ValueError(
+                f"--python-version must be MAJOR.MINOR, such as 3.11, not {python_version!r}"
+            )
         version = (int(match.group(1)), int(match.group(2)))
     return Target(version, tuple(platforms))
 
@@ -73,17 +84,29 @@ def expand_platforms(platforms: tuple[str, ...]) -> list[str]:
     and universal2 (packaging.tags.mac_platforms)."""
     out: list[str] = []
     for platform in platforms:
-        match = re.fullmatch(r"(manylinux1|manylinux2010|manylinux2014|manylinux_(\d+)_(\d+))_(.+)", platform)
+        match = re.fullmatch(
+            r"(manylinux1|manylinux2010|manylinux2014|manylinux_(\d+)_(\d+))_(.+)", platform
+        )
         musl = re.fullmatch(r"musllinux_(\d+)_(\d+)_(.+)", platform)
         mac = re.fullmatch(r"macosx_(\d+)_(\d+)_(.+)", platform)
         if match:
-            major, minor = _LEGACY_MANYLINUX.get(match.group(1)) or (int(match.group(2)), int(match.group(3)))
+            major, minor = _LEGACY_MANYLINUX.get(match.group(1)) or (
+                int(match.group(2)),
+                int(match.group(3)),
+            )
             arch = match.group(4)
             for glibc in range(minor, 4, -1) if major == 2 else [minor]:
                 out.append(f"manylinux_{major}_{glibc}_{arch}")
-                out += [f"{legacy}_{arch}" for legacy, at in _LEGACY_MANYLINUX.items() if at == (major, glibc)]
+                out += [
+                    f"{legacy}_{arch}"
+                    for legacy, at in _LEGACY_MANYLINUX.items()
+                    if at == (major, glibc)
+                ]
         elif musl:
-            out += [f"musllinux_{musl.group(1)}_{m}_{musl.group(3)}" for m in range(int(musl.group(2)), -1, -1)]
+            out += [
+                f"musllinux_{musl.group(1)}_{m}_{musl.group(3)}"
+                for m in range(int(musl.group(2)), -1, -1)
+            ]
         elif mac:
             out += list(tags.mac_platforms((int(mac.group(1)), int(mac.group(2))), mac.group(3)))
         else:
@@ -99,12 +122,28 @@ def _version_text(version: tuple[int, int] | None) -> str:
 def _platform_markers(platform: str) -> dict[str, str]:
     if platform.startswith(("manylinux", "musllinux", "linux")):
         machine = re.sub(r"^(manylinux|musllinux)(_\d+_\d+|\d+)?_|^linux_", "", platform)
-        return {"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix", "platform_machine": machine}
+        return {
+            "sys_platform": "linux",
+            "platform_system": "Linux",
+            "os_name": "posix",
+            "platform_machine": machine,
+        }
     if platform.startswith("macosx"):
         machine = re.sub(r"^macosx_\d+_\d+_", "", platform)
-        return {"sys_platform": "darwin", "platform_system": "Darwin", "os_name": "posix",
-                "platform_machine": machine}
+        return {
+            "sys_platform": "darwin",
+            "platform_system": "Darwin",
+            "os_name": "posix",
+            "platform_machine": machine,
+        }
     if platform.startswith("win"):
-        machine = {"win32": "x86", "win_amd64": "AMD64", "win_arm64": "ARM64"}.get(platform, platform)
-        return {"sys_platform": "win32", "platform_system": "Windows", "os_name": "nt", "platform_machine": machine}
+        machine = {"win32": "x86", "win_amd64": "AMD64", "win_arm64": "ARM64"}.get(
+            platform, platform
+        )
+        return {
+            "sys_platform": "win32",
+            "platform_system": "Windows",
+            "os_name": "nt",
+            "platform_machine": machine,
+        }
     return {}

@@ -46,14 +46,17 @@ class _Collect(WheelDestination):
         digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).decode("ascii").rstrip("=")
         return RecordEntry(path, Hash("sha256", digest), len(data))
 
-    def finalize_installation(self, scheme: Scheme, record_file_path: str,
-                              records: Iterable[tuple[Scheme, RecordEntry]]) -> None:
+    def finalize_installation(
+        self, scheme: Scheme, record_file_path: str, records: Iterable[tuple[Scheme, RecordEntry]]
+    ) -> None:
         lines = []
         for record_scheme, record in records:
             if record_scheme in ("purelib", "platlib") and record.path != record_file_path:
                 lines.append(",".join(str(part) for part in record.to_row()))
         lines.append(f"{record_file_path},,")
-        self.files[f"{self.prefix}/{record_file_path}"] = ("\n".join(sorted(lines)) + "\n").encode("utf-8")
+        self.files[f"{self.prefix}/{record_file_path}"] = ("\n".join(sorted(lines)) + "\n").encode(
+            "utf-8"
+        )
 
 
 class UnpackError(Exception):

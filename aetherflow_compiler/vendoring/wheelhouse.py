@@ -60,17 +60,29 @@ class Wheel:
     def metadata(self) -> WheelInfo:
         try:
             with zipfile.ZipFile(self.path) as archive:
-                name = next((n for n in archive.namelist()
-                             if n.count("/") == 1 and n.endswith(".dist-info/METADATA")), None)
+                name = next(
+                    (
+                        n
+                        for n in archive.namelist()
+                        if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
+                    ),
+                    None,
+                )
                 if name is None:
-                    raise ResolveError(self.name, f"wheel {self.filename} has no .dist-info/METADATA")
+                    raise ResolveError(
+                        self.name, f"wheel {self.filename} has no .dist-info/METADATA"
+                    )
                 text = archive.read(name).decode("utf-8")
             # Fields are checked when read: read the ones resolution needs here, once.
             metadata = Metadata.from_email(text, validate=False)
-            return WheelInfo(str(metadata.name), metadata.requires_python, tuple(metadata.requires_dist or ()))
+            return WheelInfo(
+                str(metadata.name), metadata.requires_python, tuple(metadata.requires_dist or ())
+            )
         except ResolveError:
             raise
-        except Exception as exc:  # a bad zip, bad UTF-8, or packaging's InvalidMetadata (an ExceptionGroup)
+        except (
+            Exception
+        ) as exc:  # a bad zip, bad UTF-8, or packaging's InvalidMetadata (an ExceptionGroup)
             raise ResolveError(self.name, f"wheel {self.filename} cannot be read: {exc}") from None
 
 
@@ -87,7 +99,9 @@ class Need:
 @dataclass(frozen=True)
 class Chosen:
     wheel: Wheel
-    needed_by: str  # the requirement that brought it in, "sqlalchemy" or "greenlet>=1 (for sqlalchemy)"
+    needed_by: (
+        str  # the requirement that brought it in, "sqlalchemy" or "greenlet>=1 (for sqlalchemy)"
+    )
     root: Need | None = None  # the flow's own need it came from
 
     @property
@@ -120,8 +134,9 @@ class Wheelhouse:
             except InvalidWheelFilename:
                 self.ignored.append(entry)
                 continue
-            self.wheels.setdefault(name, []).append(Wheel(os.path.join(directory, entry), name, version,
-                                                          frozenset(wheel_tags)))
+            self.wheels.setdefault(name, []).append(
+                Wheel(os.path.join(directory, entry), name, version, frozenset(wheel_tags))
+            )
 
     def resolve(self, needs: list[Need], target: Target) -> list[Chosen]:
         """The distributions `needs` and their dependencies take, in name order. Raises
@@ -139,38 +154,66 @@ class Wheelhouse:
             name = canonicalize_name(requirement.name)
             if name in chosen:
                 if not requirement.specifier.contains(chosen[name].wheel.version, prereleases=True):
-                    raise ResolveError(requirement.name,
-                                       f"{why} needs {requirement}, but the wheelhouse's {chosen[name].wheel.filename}"
-                                       f" was taken for {chosen[name].needed_by}", root)
+                    raise ResolveError(
+                        requirement.name,
+                        f"{why} needs {requirement}, but the wheelhouse's {chosen[name].wheel.filename}"
+                        f" was taken for {chosen[name].needed_by}",
+                        root,
+                    )
             else:
-                chosen[name] = Chosen(self._best(requirement, why, priority, target, python, root), why, root)
+                chosen[name] = Chosen(
+                    self._best(requirement, why, priority, target, python, root), why, root
+                )
                 extras_done[name] = set()
             wanted = {""} | {canonicalize_name(e) for e in requirement.extras}
             for extra in sorted(wanted - extras_done[name]):
                 extras_done[name].add(extra)
                 for dependency in chosen[name].wheel.metadata.requires_dist or ():
-                    if dependency.marker is not None and not dependency.marker.evaluate({**markers, "extra": extra}):
+                    if dependency.marker is not None and not dependency.marker.evaluate(
+                        {**markers, "extra": extra}
+                    ):
                         continue
                     todo.append((dependency, f"{dependency} (for {chosen[name].name})", root))
         return [chosen[name] for name in sorted(chosen)]
 
-    def _best(self, requirement: Requirement, why: str, priority: dict[Tag, int], target: Target,
-              python: str, root: Need) -> Wheel:
+    def _best(
+        self,
+        requirement: Requirement,
+        why: str,
+        priority: dict[Tag, int],
+        target: Target,
+        python: str,
+        root: Need,
+    ) -> Wheel:
         name = canonicalize_name(requirement.name)
         every = self.wheels.get(name, [])
         # Final releases first; pre-releases only when nothing else fits (as pip does).
         allowed = [w for w in every if requirement.specifier.contains(w.version, prereleases=True)]
         candidates = [w for w in allowed if not w.version.is_prerelease] or allowed
         fitting = [w for w in candidates if w.tags & priority.keys()]
-        fitting = [w for w in fitting if w.metadata.requires_python is None
-                   or w.metadata.requires_python.contains(python, prereleases=True)]
+        fitting = [
+            w
+            for w in fitting
+            if w.metadata.requires_python is None
+            or w.metadata.requires_python.contains(python, prereleases=True)
+        ]
         if fitting:
-            return max(fitting, key=lambda w: (w.version, -min(priority[t] for t in w.tags & priority.keys())))
+            return max(
+                fitting,
+                key=lambda w: (w.version, -min(priority[t] for t in w.tags & priority.keys())),
+            )
         if candidates:
             files = ", ".join(w.filename for w in candidates)
-            raise ResolveError(requirement.name, f"{why}: the wheelhouse has {requirement.name} only for other "
-                                                 f"targets ({files}), none for {target.describe()}", root)
+            raise ResolveError(
+                requirement.name,
+                f"{why}: the wheelhouse has {requirement.name} only for other "
+                f"targets ({files}), none for {target.describe()}",
+                root,
+            )
         others = ", ".join(w.filename for w in every)
         found = f" (it has {others})" if others else ""
-        raise ResolveError(requirement.name, f"{why}: no wheel of {requirement} in the wheelhouse "
-                                             f"{self.directory}{found}", root)
+        raise ResolveError(
+            requirement.name,
+            f"{why}: no wheel of {requirement} in the wheelhouse " f"{self.directory}{found}",
+            root,
+        )

@@ -43,7 +43,15 @@ for _path in (HERE.parent, HERE.parent.parent):  # conftest (run_cli), bench (th
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from harness import RUN_ID, Case, Outcome, Side, engine_outcome, known_failing, run_artifact  # noqa: E402
+from harness import (  # noqa: E402
+    RUN_ID,
+    Case,
+    Outcome,
+    Side,
+    engine_outcome,
+    known_failing,
+    run_artifact,
+)
 
 from bench.oracle import oracle_python  # noqa: E402
 
@@ -84,33 +92,97 @@ def avoided() -> frozenset[str]:
 
 # Characters Python's str.strip() removes and a shell's [[:space:]] may not.
 UNICODE_SPACES = "\u00a0\u3000\x1c\x1d\x1e\x1f\x85\u2028\u2009"
-_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00{}$%#"),
-                max_size=6)
+_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00{}$%#"),
+    max_size=6,
+)
 _ENV_VALUES = st.one_of(
-    st.sampled_from(["", "x", "3", "0", "1.5", "-2", "a,b", " a , b ,", "ü", "日本", "true", "None",
-                     " spaced ", "12345678901234567890", "a:b", "v=1", "two words", "a\nb", "[1, 2]",
-                     "{{y}}", "$HOME", "it's", "tab\tin", "-"]),
+    st.sampled_from(
+        [
+            "",
+            "x",
+            "3",
+            "0",
+            "1.5",
+            "-2",
+            "a,b",
+            " a , b ,",
+            "ü",
+            "日本",
+            "true",
+            "None",
+            " spaced ",
+            "12345678901234567890",
+            "a:b",
+            "v=1",
+            "two words",
+            "a\nb",
+            "[1, 2]",
+            "{{y}}",
+            "$HOME",
+            "it's",
+            "tab\tin",
+            "-",
+        ]
+    ),
     _TEXT,
 )
 _BIG = 12345678901234567890
-_SCALARS_LIST = [0, 1, 2, 3, -1, 7, 2.5, 0.0, 1e20, 1e-7, _BIG, -_BIG, True, False, None, "", "x", "ü", "日本語", "3",
-                 "a b", "yes", "it's", 'say "hi"', "back\\slash", "tab\there", "two\nlines", "cr\r", "esc\x1b[0m",
-                 "-n", "*"]
+_SCALARS_LIST = [
+    0,
+    1,
+    2,
+    3,
+    -1,
+    7,
+    2.5,
+    0.0,
+    1e20,
+    1e-7,
+    _BIG,
+    -_BIG,
+    True,
+    False,
+    None,
+    "",
+    "x",
+    "ü",
+    "日本語",
+    "3",
+    "a b",
+    "yes",
+    "it's",
+    'say "hi"',
+    "back\\slash",
+    "tab\there",
+    "two\nlines",
+    "cr\r",
+    "esc\x1b[0m",
+    "-n",
+    "*",
+]
 _NUL = "nul\x00byte"  # classes value_nul_character, value_nul_in_text
 _UNPRINTABLE = ["\u2028sep", "nb\xa0sp"]  # class value_unprintable_repr
 
 
 def _scalars(ctx: Ctx) -> st.SearchStrategy[Any]:
-    extra = ([] if "nul_value" in ctx.avoid else [_NUL]) + ([] if "unprintable_repr" in ctx.avoid else _UNPRINTABLE)
+    extra = ([] if "nul_value" in ctx.avoid else [_NUL]) + (
+        [] if "unprintable_repr" in ctx.avoid else _UNPRINTABLE
+    )
     return st.sampled_from(_SCALARS_LIST + extra)
 
 
 def _nested(ctx: Ctx) -> st.SearchStrategy[Any]:
     """Typed values: scalars, lists and mappings (no empty mapping while class 9 is listed)."""
     smallest = 1 if "empty_mapping_inline" in ctx.avoid else 0
-    return st.recursive(_scalars(ctx), lambda inner: st.one_of(
-        st.lists(inner, max_size=3),
-        st.dictionaries(st.sampled_from(["k", "n", "ü"]), inner, min_size=smallest, max_size=2)), max_leaves=5)
+    return st.recursive(
+        _scalars(ctx),
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3),
+            st.dictionaries(st.sampled_from(["k", "n", "ü"]), inner, min_size=smallest, max_size=2),
+        ),
+        max_leaves=5,
+    )
 
 
 _DEFAULTS = st.sampled_from(["", "d", "7", " sp ", "a:b", "ü", "x y", "0"])
@@ -150,7 +222,11 @@ def _percent(draw: Any, chance: int) -> bool:
 
 def _env_ref(draw: Any, ctx: Ctx) -> str:
     key = draw(st.sampled_from([*ENV_KEYS, UNSET]))
-    if _percent(draw, 80 if key != UNSET else 95) or "failing_output" in ctx.avoid and ctx.result is not None:
+    if (
+        _percent(draw, 80 if key != UNSET else 95)
+        or "failing_output" in ctx.avoid
+        and ctx.result is not None
+    ):
         return f"env.{key}:{draw(_DEFAULTS)}"
     return f"env.{key}"
 
@@ -214,7 +290,7 @@ def _token(draw: Any, ctx: Ctx, typed: bool = False) -> str:
     # text around it are not one whole token for the engine, so they render as text.
     spaced = draw(st.sampled_from(["{{ %s }}", "{{%s }}", "{{  %s}}", " {{%s}}", "{{%s}} "]))
     if default and _percent(draw, 40):
-        return "{{ " + path + " :" + inner[len(path) + 1:] + " }}"
+        return "{{ " + path + " :" + inner[len(path) + 1 :] + " }}"
     return spaced % inner
 
 
@@ -238,13 +314,26 @@ def _text_value(draw: Any, ctx: Ctx) -> str:
 # --- steps ------------------------------------------------------------------------------
 
 
-def _process(draw: Any, ctx: Ctx, step_id: str, depth: int) -> tuple[dict[str, Any], dict[str, Any]]:
+def _process(
+    draw: Any, ctx: Ctx, step_id: str, depth: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """An external.process step's inputs, and the result keys it returns."""
     tag = f"{ctx.job.id}_{step_id}_{depth}"
     out_file = f"o_{tag}.txt"
     if _percent(draw, 12):  # a plain step (the sh artifact runs these on a shorter path)
-        command = draw(st.sampled_from([["true"], "true", ["sh", "-c", f"echo plain > p_{tag}.txt"],
-                                        ["/bin/echo", "x"], ["false"], "echo x > f", "no-such-program"]))
+        command = draw(
+            st.sampled_from(
+                [
+                    ["true"],
+                    "true",
+                    ["sh", "-c", f"echo plain > p_{tag}.txt"],
+                    ["/bin/echo", "x"],
+                    ["false"],
+                    "echo x > f",
+                    "no-such-program",
+                ]
+            )
+        )
         if command in (["false"], "echo x > f", "no-such-program") and not _percent(draw, 30):
             command = ["true"]
         plain: dict[str, Any] = {"command": command}
@@ -253,15 +342,21 @@ def _process(draw: Any, ctx: Ctx, step_id: str, depth: int) -> tuple[dict[str, A
         return plain, {"exit_code": 0, "attempts": 1}
     parts: list[str] = []
     inputs: dict[str, Any] = {}
-    args: list[Any] = [_text_value(draw, ctx) if _percent(draw, 92) else draw(_nested(ctx))
-                       for _ in range(draw(st.integers(0, 3)))]
+    args: list[Any] = [
+        _text_value(draw, ctx) if _percent(draw, 92) else draw(_nested(ctx))
+        for _ in range(draw(st.integers(0, 3)))
+    ]
     parts.append(f"printf '[%s]' \"$@\" > {out_file}")
     clean = draw(st.integers(0, 5)) == 0  # inherit_env: false
     if draw(st.integers(0, 3)) == 0 and not (clean and "clean_env_dump" in ctx.avoid):
         # the environment the step sees, with the side's root written as ROOT
-        parts.append(f"h=$HOME; [ -n \"$h\" ] || h=/nonexistent; env | LC_ALL=C sort "
-                     f"| grep -v -E '^({ENV_NOT_COMPARED})=' | sed \"s#$h#ROOT#g\" > env_{tag}.txt")
-    cwd = draw(st.sampled_from([None] * 8 + ["."] * 4 + ["{{env.CONF_WORK}}"] * 2 + ["missing_dir"]))
+        parts.append(
+            f'h=$HOME; [ -n "$h" ] || h=/nonexistent; env | LC_ALL=C sort '
+            f"| grep -v -E '^({ENV_NOT_COMPARED})=' | sed \"s#$h#ROOT#g\" > env_{tag}.txt"
+        )
+    cwd = draw(
+        st.sampled_from([None] * 8 + ["."] * 4 + ["{{env.CONF_WORK}}"] * 2 + ["missing_dir"])
+    )
     if cwd == "missing_dir" and not _percent(draw, 30):
         cwd = None
     file_rule = _percent(draw, 25)
@@ -276,9 +371,16 @@ def _process(draw: Any, ctx: Ctx, step_id: str, depth: int) -> tuple[dict[str, A
         if stderr:
             log["stderr"] = stderr
         if "file" in (stdout, stderr) or draw(st.integers(0, 3)) == 0:
-            log["file_path"] = draw(st.sampled_from(["logs/s.log", f"logs/{tag}.log", "shared.log",
-                                                     "{{env.CONF_WORK}}/all.log"]))
-        if "file" in (stdout, stderr) and cwd == "missing_dir" and "missing_cwd_log_file" in ctx.avoid:
+            log["file_path"] = draw(
+                st.sampled_from(
+                    ["logs/s.log", f"logs/{tag}.log", "shared.log", "{{env.CONF_WORK}}/all.log"]
+                )
+            )
+        if (
+            "file" in (stdout, stderr)
+            and cwd == "missing_dir"
+            and "missing_cwd_log_file" in ctx.avoid
+        ):
             cwd = None
         capture = "capture" in (stdout, stderr)
         if draw(st.integers(0, 5)) == 0:
@@ -294,8 +396,12 @@ def _process(draw: Any, ctx: Ctx, step_id: str, depth: int) -> tuple[dict[str, A
     for name in touched:
         parts.append(f"mkdir -p $(dirname {name}) && touch {name}")
     if file_rule:
-        rule = draw(st.sampled_from(["marker_file", "require_files", "require_glob", "forbid_files"]))
-        target = draw(st.sampled_from(touched if touched and _percent(draw, 80) else ["m1", "m2", "sub/m3"]))
+        rule = draw(
+            st.sampled_from(["marker_file", "require_files", "require_glob", "forbid_files"])
+        )
+        target = draw(
+            st.sampled_from(touched if touched and _percent(draw, 80) else ["m1", "m2", "sub/m3"])
+        )
         if rule == "require_glob":
             success[rule] = draw(st.sampled_from(["m*", "sub/*", "none*"]))
         elif rule == "marker_file":
@@ -316,10 +422,13 @@ def _process(draw: Any, ctx: Ctx, step_id: str, depth: int) -> tuple[dict[str, A
     elif ending == "retry":
         need = draw(st.integers(1, 3))
         rc = draw(st.sampled_from([75, 3, 1]))
-        parts.append(f"n=$(cat cnt_{tag} 2>/dev/null || echo 0); n=$((n+1)); echo $n > cnt_{tag}; "
-                     f"[ $n -ge {need} ] || exit {rc}")
-        retry["max_attempts"] = draw(st.sampled_from([1, 2, 3, "2", "{{env.FZ_B:2}}", "{{env.FZ_UNSET:3}}",
-                                                      " 2 ", "+3"]))
+        parts.append(
+            f"n=$(cat cnt_{tag} 2>/dev/null || echo 0); n=$((n+1)); echo $n > cnt_{tag}; "
+            f"[ $n -ge {need} ] || exit {rc}"
+        )
+        retry["max_attempts"] = draw(
+            st.sampled_from([1, 2, 3, "2", "{{env.FZ_B:2}}", "{{env.FZ_UNSET:3}}", " 2 ", "+3"])
+        )
         retry["retry_on_exit_codes"] = draw(st.sampled_from([[rc], [rc, 4], rc, [], [0]]))
         if draw(st.booleans()):
             retry["backoff_seconds"] = 0
@@ -330,7 +439,11 @@ def _process(draw: Any, ctx: Ctx, step_id: str, depth: int) -> tuple[dict[str, A
         if draw(st.booleans()):
             retry["max_attempts"] = 2
             retry["retry_on_timeout"] = draw(st.booleans())
-    if ending == "signal" and "signal_stderr" in ctx.avoid and log.get("stderr") in ("file", "capture"):
+    if (
+        ending == "signal"
+        and "signal_stderr" in ctx.avoid
+        and log.get("stderr") in ("file", "capture")
+    ):
         log["stderr"] = "discard"
     if "file" in log.values() and retry.get("max_attempts", 1) not in (1, "1"):
         # engine: log mode file fails attempt 2 ("I/O operation on closed file"); README.md
@@ -340,11 +453,40 @@ def _process(draw: Any, ctx: Ctx, step_id: str, depth: int) -> tuple[dict[str, A
         # the engine's side waits for it (FZ_ENGINE), unless the process starts with no env
         parts.insert(-1, "sleep 0.3" if clean else '[ -z "$FZ_ENGINE" ] || sleep 0.3')
     if _percent(draw, 33 if code == 0 else 60):
-        codes = draw(st.sampled_from([[0], [0, 3], [3], 0, "0", [-15], [-9, 0], [143], [0, 1, 75], [], [255, 0],
-                                      " 0 ", ["+0", 3], [256]]))
+        codes = draw(
+            st.sampled_from(
+                [
+                    [0],
+                    [0, 3],
+                    [3],
+                    0,
+                    "0",
+                    [-15],
+                    [-9, 0],
+                    [143],
+                    [0, 1, 75],
+                    [],
+                    [255, 0],
+                    " 0 ",
+                    ["+0", 3],
+                    [256],
+                ]
+            )
+        )
         if _percent(draw, 60):  # most lists accept the code the step ends with
-            codes = draw(st.sampled_from([[code], [code, 1], code, str(code), [4, code], [str(code)],
-                                          "{{env.FZ_UNSET:" + str(code) + "}}"]))
+            codes = draw(
+                st.sampled_from(
+                    [
+                        [code],
+                        [code, 1],
+                        code,
+                        str(code),
+                        [4, code],
+                        [str(code)],
+                        "{{env.FZ_UNSET:" + str(code) + "}}",
+                    ]
+                )
+            )
         if "empty_exit_codes" in ctx.avoid and codes == []:
             codes = [0]
         if "listed_signal_code" in ctx.avoid and ending == "signal":
@@ -353,37 +495,64 @@ def _process(draw: Any, ctx: Ctx, step_id: str, depth: int) -> tuple[dict[str, A
     idempotency: dict[str, Any] = {}
     if _percent(draw, 10):
         if draw(st.booleans()):
-            idempotency = {"strategy": "marker", "marker_path": draw(st.sampled_from(["m1", "m2", "done.m"]))}
+            idempotency = {
+                "strategy": "marker",
+                "marker_path": draw(st.sampled_from(["m1", "m2", "done.m"])),
+            }
             if _percent(draw, 30):  # the marker named by success.marker_file instead
                 del idempotency["marker_path"]
                 success["marker_file"] = draw(st.sampled_from(["m1", "m2"]))
         else:
-            idempotency = {"strategy": "atomic_dir", "temp_output_dir": "tmp_out",
-                           "final_output_dir": draw(st.sampled_from(
-                               ["final"] if "atomic_parent" in ctx.avoid else ["final", "sub/final"]))}
+            idempotency = {
+                "strategy": "atomic_dir",
+                "temp_output_dir": "tmp_out",
+                "final_output_dir": draw(
+                    st.sampled_from(
+                        ["final"] if "atomic_parent" in ctx.avoid else ["final", "sub/final"]
+                    )
+                ),
+            }
             if draw(st.booleans()):
                 idempotency["atomic_rename"] = draw(st.booleans())
             parts.insert(1, 'echo made > "$AETHERFLOW_OUTPUT_DIR/f.txt"')
     if idempotency:
         inputs["idempotency"] = idempotency
-        if idempotency["strategy"] == "atomic_dir" and "atomic_bad_setting" in ctx.avoid \
-                and retry.get("max_attempts") == "{{env.FZ_B:2}}":
+        if (
+            idempotency["strategy"] == "atomic_dir"
+            and "atomic_bad_setting" in ctx.avoid
+            and retry.get("max_attempts") == "{{env.FZ_B:2}}"
+        ):
             retry["max_attempts"] = 2  # class atomic_dir_bad_setting: the setting may not convert
     if success:
         inputs["success"] = success
     if retry:
         inputs["retry"] = retry
     if ending != "timeout" and draw(st.integers(0, 4)) == 0:
-        inputs["timeout_seconds"] = draw(st.sampled_from([30, "20", 15.5, "{{env.FZ_UNSET:25}}", None]))
+        inputs["timeout_seconds"] = draw(
+            st.sampled_from([30, "20", 15.5, "{{env.FZ_UNSET:25}}", None])
+        )
     # the environment of the process
     if draw(st.integers(0, 3)) == 0:
         env: dict[str, Any] = {}
-        for key in draw(st.lists(st.sampled_from(["FZ_A", "FZ_NEW", "FZ_NUM", "FZ_NUL", "AETHERFLOW_RUN_ID"] * 4
-                                                 + ([] if "env_name_not_shell" in ctx.avoid else ["A-B", "ü_V", "1X"])),
-                                 max_size=3, unique=True)):
+        for key in draw(
+            st.lists(
+                st.sampled_from(
+                    ["FZ_A", "FZ_NEW", "FZ_NUM", "FZ_NUL", "AETHERFLOW_RUN_ID"] * 4
+                    + ([] if "env_name_not_shell" in ctx.avoid else ["A-B", "ü_V", "1X"])
+                ),
+                max_size=3,
+                unique=True,
+            )
+        ):
             value = draw(_scalars(ctx)) if draw(st.booleans()) else _text_value(draw, ctx)
-            if "null_env_value" in ctx.avoid and isinstance(value, str) and value.startswith("{{") \
-                    and value.endswith("}}") and value.count("{{") == 1 and "env." not in value:
+            if (
+                "null_env_value" in ctx.avoid
+                and isinstance(value, str)
+                and value.startswith("{{")
+                and value.endswith("}}")
+                and value.count("{{") == 1
+                and "env." not in value
+            ):
                 value = "x" + value  # a whole token may be null (class 7); inside text it is str()
             env[key] = value
         inputs["env"] = env
@@ -393,8 +562,13 @@ def _process(draw: Any, ctx: Ctx, step_id: str, depth: int) -> tuple[dict[str, A
         inputs["log"] = log
     extras: dict[str, Any] = {}
     if draw(st.integers(0, 2)) == 0:
-        extras = draw(st.dictionaries(st.sampled_from(["v", "n", "obj", "lst", "big", "f", "u", "nul", "empty"]),
-                                      _nested(ctx), max_size=3))
+        extras = draw(
+            st.dictionaries(
+                st.sampled_from(["v", "n", "obj", "lst", "big", "f", "u", "nul", "empty"]),
+                _nested(ctx),
+                max_size=3,
+            )
+        )
         inputs["outputs"] = extras
     if ending == "timeout":  # nothing before the kill: how far a process gets in 0.3 s varies
         parts = ["exec sleep 3"]
@@ -407,8 +581,21 @@ def _process(draw: Any, ctx: Ctx, step_id: str, depth: int) -> tuple[dict[str, A
     if draw(st.integers(0, 5)) == 0 and inputs["command"][4:]:
         inputs["args"] = inputs["command"][4:]
         inputs["command"] = inputs["command"][:4]
-    order = ["command", "args", "shell", "cwd", "env", "inherit_env", "timeout_seconds", "kill_grace_seconds",
-             "log", "retry", "success", "idempotency", "outputs"]
+    order = [
+        "command",
+        "args",
+        "shell",
+        "cwd",
+        "env",
+        "inherit_env",
+        "timeout_seconds",
+        "kill_grace_seconds",
+        "log",
+        "retry",
+        "success",
+        "idempotency",
+        "outputs",
+    ]
     inputs = {k: inputs[k] for k in order if k in inputs}
     results: dict[str, Any] = {"exit_code": code, "attempts": 1}
     if log.get("stdout") == "capture":
@@ -425,28 +612,58 @@ def _check_items(draw: Any, ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
     form = draw(st.sampled_from(["list", "string", "string", "template"]))
     spaces = " \t" if "unicode_space_items" in ctx.avoid else " \t" + UNICODE_SPACES
     if form == "list":
-        items: Any = draw(st.lists(st.sampled_from(["", " ", "a", "b", "ü", 0, 1, None, "a,b"]), max_size=4))
+        items: Any = draw(
+            st.lists(st.sampled_from(["", " ", "a", "b", "ü", 0, 1, None, "a,b"]), max_size=4)
+        )
     elif form == "string":
-        parts = draw(st.lists(st.one_of(st.sampled_from(["a", "b", "ü", "", "x y"]),
-                                        st.text(alphabet=spaces, min_size=1, max_size=2)), max_size=5))
+        parts = draw(
+            st.lists(
+                st.one_of(
+                    st.sampled_from(["a", "b", "ü", "", "x y"]),
+                    st.text(alphabet=spaces, min_size=1, max_size=2),
+                ),
+                max_size=5,
+            )
+        )
         items = ",".join(parts)
     else:
-        choices = [f"{{{{env.{k}}}}}" for k in ENV_KEYS] + [f"{{{{env.{UNSET}:a, b ,c}}}}", "{{env.FZ_A:}}"]
-        lists = [f"{{{{jobs.{j.id}.outputs.{k}}}}}" for j in ctx.jobs for k in _names(j.outputs)
-                 if isinstance(j.outputs[k], list) and j.referable]
+        choices = [f"{{{{env.{k}}}}}" for k in ENV_KEYS] + [
+            f"{{{{env.{UNSET}:a, b ,c}}}}",
+            "{{env.FZ_A:}}",
+        ]
+        lists = [
+            f"{{{{jobs.{j.id}.outputs.{k}}}}}"
+            for j in ctx.jobs
+            for k in _names(j.outputs)
+            if isinstance(j.outputs[k], list) and j.referable
+        ]
         items = draw(st.sampled_from(choices + lists))
-        if "unicode_space_items" in ctx.avoid and any(c in UNICODE_SPACES for v in ctx.env.values() for c in v) \
-                and "env." in items and not items.endswith(":a, b ,c}}"):
+        if (
+            "unicode_space_items" in ctx.avoid
+            and any(c in UNICODE_SPACES for v in ctx.env.values() for c in v)
+            and "env." in items
+            and not items.endswith(":a, b ,c}}")
+        ):
             items = "a, b ,c"  # an env value with such a space would reproduce class 5
     inputs: dict[str, Any] = {"items": items}
     if draw(st.integers(0, 2)):
-        numbers = [f"{{{{jobs.{j.id}.outputs.{k}}}}}" for j in ctx.jobs for k in _names(j.outputs)
-                   if isinstance(j.outputs[k], (int, float)) and not isinstance(j.outputs[k], bool) and j.referable
-                   and (abs(j.outputs[k]) < 2**63 or "big_min_count" not in ctx.avoid)]
-        inputs["min_count"] = draw(st.sampled_from([0, 1, 2, 3, -1, 2.0, 0.0, "2", " 1 ", "{{env.FZ_B:1}}",
-                                                    *numbers]))
-        if inputs["min_count"] == "{{env.FZ_B:1}}" and "big_min_count" in ctx.avoid \
-                and _beyond_64_bits(ctx.env.get("FZ_B", "")):
+        numbers = [
+            f"{{{{jobs.{j.id}.outputs.{k}}}}}"
+            for j in ctx.jobs
+            for k in _names(j.outputs)
+            if isinstance(j.outputs[k], (int, float))
+            and not isinstance(j.outputs[k], bool)
+            and j.referable
+            and (abs(j.outputs[k]) < 2**63 or "big_min_count" not in ctx.avoid)
+        ]
+        inputs["min_count"] = draw(
+            st.sampled_from([0, 1, 2, 3, -1, 2.0, 0.0, "2", " 1 ", "{{env.FZ_B:1}}", *numbers])
+        )
+        if (
+            inputs["min_count"] == "{{env.FZ_B:1}}"
+            and "big_min_count" in ctx.avoid
+            and _beyond_64_bits(ctx.env.get("FZ_B", ""))
+        ):
             inputs["min_count"] = 1
     return inputs, {"has_data": True, "count": 2}
 
@@ -468,8 +685,21 @@ def _beyond_64_bits(text: str) -> bool:
 
 
 def _lock_key(draw: Any, ctx: Ctx) -> Any:
-    keys: list[Any] = ["k1", "k2", "k-{{run_id}}", "{{env.FZ_A:lk}}", 7, "k1-{{job.id}}", "a/b", "x y", "ü", "..",
-                       "", "*", 2.5]
+    keys: list[Any] = [
+        "k1",
+        "k2",
+        "k-{{run_id}}",
+        "{{env.FZ_A:lk}}",
+        7,
+        "k1-{{job.id}}",
+        "a/b",
+        "x y",
+        "ü",
+        "..",
+        "",
+        "*",
+        2.5,
+    ]
     if "own_job_lock_key" not in ctx.avoid:
         keys.append("job:{{flow_id}}:{{job.id}}")
     if "own_flow_lock_key" not in ctx.avoid or ctx.locks != "flow":
@@ -479,7 +709,9 @@ def _lock_key(draw: Any, ctx: Ctx) -> Any:
     return draw(st.sampled_from(keys))
 
 
-def _inner(draw: Any, ctx: Ctx, step_id: str, depth: int) -> tuple[str, dict[str, Any], dict[str, Any]]:
+def _inner(
+    draw: Any, ctx: Ctx, step_id: str, depth: int
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """A step's type, inputs and result keys (with_lock nests up to depth 3)."""
     kinds = ["external.process", "external.process", "check_items"]
     if depth < 3:
@@ -503,14 +735,22 @@ def _inner(draw: Any, ctx: Ctx, step_id: str, depth: int) -> tuple[str, dict[str
         inner["inputs"] = inner_inputs
         inputs = {"lock_key": key}
         if draw(st.integers(0, 3)) == 0:
-            inputs["ttl_seconds"] = draw(st.sampled_from([600, "60", 3600, "{{env.FZ_UNSET:90}}"]
-                                                         + ([] if "ttl_zero_nested" in ctx.avoid else [0, -5])))
+            inputs["ttl_seconds"] = draw(
+                st.sampled_from(
+                    [600, "60", 3600, "{{env.FZ_UNSET:90}}"]
+                    + ([] if "ttl_zero_nested" in ctx.avoid else [0, -5])
+                )
+            )
         inputs["step"] = inner
     return kind, inputs, results
 
 
 def _step(draw: Any, ctx: Ctx, index: int) -> dict[str, Any]:
-    step_id = draw(st.sampled_from([f"s{index}"] * 30 + [f"step-{index}"] * 4 + [f"S_{index}"] * 4 + [f"sü{index}"]))
+    step_id = draw(
+        st.sampled_from(
+            [f"s{index}"] * 30 + [f"step-{index}"] * 4 + [f"S_{index}"] * 4 + [f"sü{index}"]
+        )
+    )
     kind, inputs, results = _inner(draw, ctx, step_id, 1)
     step: dict[str, Any] = {"id": step_id, "type": kind, "inputs": inputs}
     if kind != "external.process" and draw(st.integers(0, 2)) == 0 or draw(st.integers(0, 9)) == 0:
@@ -518,7 +758,9 @@ def _step(draw: Any, ctx: Ctx, index: int) -> dict[str, Any]:
     if draw(st.integers(0, 3)):
         ctx.result = results if kind != "check_items" else {**results, "reason": "r"}
         outputs: dict[str, Any] = {}
-        for key in draw(st.lists(st.sampled_from(OUTPUT_KEYS * 8 + RARE_KEYS), max_size=3, unique=True)):
+        for key in draw(
+            st.lists(st.sampled_from(OUTPUT_KEYS * 8 + RARE_KEYS), max_size=3, unique=True)
+        ):
             if draw(st.integers(0, 4)) == 0:
                 outputs[key] = draw(_nested(ctx))
             else:
@@ -535,15 +777,42 @@ def _step(draw: Any, ctx: Ctx, index: int) -> dict[str, Any]:
 
 def _sample(value: Any, results: dict[str, Any]) -> Any:
     """What an output may hold, for later choices (lists for check_items, numbers for min_count)."""
-    if isinstance(value, str) and value.startswith("{{result.") and value.endswith("}}") and ":" not in value:
-        return results.get(value[len("{{result."):-2].strip())
+    if (
+        isinstance(value, str)
+        and value.startswith("{{result.")
+        and value.endswith("}}")
+        and ":" not in value
+    ):
+        return results.get(value[len("{{result.") : -2].strip())
     return value
 
 
 # --- when -------------------------------------------------------------------------------
 
-_WHEN_LITERALS = ["0", "1", "2", "3", "1.5", "'x'", "'SUCCESS'", "''", "'ü'", "True", "False", "'3'", "None",
-                  ".5", "1e3", "5.", "'\\x41'", "'\\u00fc'", '"dq"', "'it\\'s'", "'a b'", "2.0"]
+_WHEN_LITERALS = [
+    "0",
+    "1",
+    "2",
+    "3",
+    "1.5",
+    "'x'",
+    "'SUCCESS'",
+    "''",
+    "'ü'",
+    "True",
+    "False",
+    "'3'",
+    "None",
+    ".5",
+    "1e3",
+    "5.",
+    "'\\x41'",
+    "'\\u00fc'",
+    '"dq"',
+    "'it\\'s'",
+    "'a b'",
+    "2.0",
+]
 _PYTHON_LITERALS = ["1_000", "0x10", "0o17", "0b11", "'a' 'b'"]
 
 
@@ -552,8 +821,12 @@ def _when_names(ctx: Ctx, outputs: dict[str, Any]) -> list[str]:
 
 
 def _when_atom(draw: Any, ctx: Ctx) -> str:
-    referable = [j for j in ctx.jobs if j.referable and (j.id.isascii() or "unicode_when" not in ctx.avoid)]
-    form = draw(st.sampled_from(["status"] * 3 + ["output"] * 3 + ["bare", "chained", "literal_first"]))
+    referable = [
+        j for j in ctx.jobs if j.referable and (j.id.isascii() or "unicode_when" not in ctx.avoid)
+    ]
+    form = draw(
+        st.sampled_from(["status"] * 3 + ["output"] * 3 + ["bare", "chained", "literal_first"])
+    )
     with_outputs = [j for j in referable if _when_names(ctx, j.outputs)]
     literals = _WHEN_LITERALS + ([] if "python_literals" in ctx.avoid else _PYTHON_LITERALS)
     if "big_int_in_when" not in ctx.avoid:
@@ -569,13 +842,17 @@ def _when_atom(draw: Any, ctx: Ctx) -> str:
         if big:  # class 4: an integer beyond 64 bits ordered, or equal to a boolean or big literal
             op = draw(st.sampled_from(["==", "!="]))
             form = "output" if form == "chained" else form
-        if _percent(draw, 85) and isinstance(sample, (bool, int, float, str)):  # a literal of its type
+        if _percent(draw, 85) and isinstance(
+            sample, (bool, int, float, str)
+        ):  # a literal of its type
             literal = repr(sample) if not isinstance(sample, str) or "{{" not in sample else "'x'"
             if literal.startswith("-"):  # the engine refuses a negative literal (a unary minus)
                 literal = literal[1:]
         if big:
             literal = "3"
-        if sample == {} and "empty_mapping_when" in ctx.avoid:  # whole, an empty mapping is the engine's true
+        if (
+            sample == {} and "empty_mapping_when" in ctx.avoid
+        ):  # whole, an empty mapping is the engine's true
             form = "output"
         if form == "bare":
             return path
@@ -583,7 +860,11 @@ def _when_atom(draw: Any, ctx: Ctx) -> str:
             return f"0 <= {path} < {draw(st.sampled_from(['3', '10', str(_BIG)] if 'big_int_in_when' not in ctx.avoid else ['3', '10']))}"
         if form == "literal_first":
             return f"{literal} {op} {path}"
-        literal = draw(st.sampled_from([literal, "true", "false"])) if op in ("==", "!=") and not big else literal
+        literal = (
+            draw(st.sampled_from([literal, "true", "false"]))
+            if op in ("==", "!=") and not big
+            else literal
+        )
         return f"{path} {op} {literal}"
     job = draw(st.sampled_from(referable))
     status = draw(st.sampled_from(["SUCCESS", "SKIPPED", "BLOCKED", "FAILED"]))
@@ -612,8 +893,11 @@ def _when(draw: Any, ctx: Ctx) -> str:
 def flow_cases(draw: Any, avoid: frozenset[str] | None = None) -> dict[str, Any]:
     """A corpus case (cases/*.yaml format, without `about`) of 2 to 6 jobs."""
     avoid = avoided() if avoid is None else avoid
-    values = _ENV_VALUES if "forbidden_env_value" in avoid else st.one_of(
-        _ENV_VALUES, st.sampled_from(["a{}b", "50%}", "x#}", "{%", "${x}"]))
+    values = (
+        _ENV_VALUES
+        if "forbidden_env_value" in avoid
+        else st.one_of(_ENV_VALUES, st.sampled_from(["a{}b", "50%}", "x#}", "{%", "${x}"]))
+    )
     env = {k: draw(values) for k in ENV_KEYS if draw(st.integers(0, 3))}
     settings = {
         "cleanup_policy": draw(st.sampled_from(["never", "on_success", "always"])),
@@ -621,31 +905,51 @@ def flow_cases(draw: Any, avoid: frozenset[str] | None = None) -> dict[str, Any]
         "backend": draw(st.sampled_from(["sqlite", "sqlite", "file"])),
     }
     if _percent(draw, 10):
-        settings["layout"] = draw(st.sampled_from([{"artifacts": "out", "scratch": "tmp", "manifests": "meta"},
-                                                   {"artifacts": "a/b", "scratch": "s", "manifests": "m"}]))
+        settings["layout"] = draw(
+            st.sampled_from(
+                [
+                    {"artifacts": "out", "scratch": "tmp", "manifests": "meta"},
+                    {"artifacts": "a/b", "scratch": "s", "manifests": "m"},
+                ]
+            )
+        )
     if _percent(draw, 10):
-        settings["ttl_seconds"] = draw(st.sampled_from([60, "120"]))  # a template: see the mutations
+        settings["ttl_seconds"] = draw(
+            st.sampled_from([60, "120"])
+        )  # a template: see the mutations
     jobs: list[dict[str, Any]] = []
     infos: list[JobInfo] = []
     for index in range(draw(st.integers(2, 6))):
         # ids and keys the shell cannot name leave the flow without an sh artifact: rare
-        job_id = draw(st.sampled_from([f"j{index}"] * 30 + [f"j-{index}"] * 3 + [f"J_{index}"] * 3 + [f"jü{index}"]))
+        job_id = draw(
+            st.sampled_from(
+                [f"j{index}"] * 30 + [f"j-{index}"] * 3 + [f"J_{index}"] * 3 + [f"jü{index}"]
+            )
+        )
         info = JobInfo(job_id, referable=job_id.isidentifier())
         ctx = Ctx(avoid, env, settings["locks"], list(infos), info)
         job: dict[str, Any] = {"id": info.id}
         if infos and draw(st.integers(0, 2)) == 0:
-            job["depends_on"] = draw(st.lists(st.sampled_from([j.id for j in infos]), min_size=1, max_size=2,
-                                              unique=True))
-        if any(j.referable and (j.id.isascii() or "unicode_when" not in avoid) for j in infos) \
-                and _percent(draw, 45):
+            job["depends_on"] = draw(
+                st.lists(
+                    st.sampled_from([j.id for j in infos]), min_size=1, max_size=2, unique=True
+                )
+            )
+        if any(
+            j.referable and (j.id.isascii() or "unicode_when" not in avoid) for j in infos
+        ) and _percent(draw, 45):
             job["when"] = _when(draw, ctx)
         job["steps"] = [_step(draw, ctx, i) for i in range(draw(st.integers(0, 3)))]
         jobs.append(job)
         infos.append(info)
-    if "type_only_nested" in avoid:  # class 2: give each type used only deep in a with_lock a plain use
+    if (
+        "type_only_nested" in avoid
+    ):  # class 2: give each type used only deep in a with_lock a plain use
         plain = {"external.process": {"command": ["true"]}, "check_items": {"items": ["x"]}}
         for kind in sorted(_deep_types(jobs) - _shallow_types(jobs)):
-            jobs[-1]["steps"].append({"id": f"plain_{kind.replace('.', '_')}", "type": kind, "inputs": plain[kind]})
+            jobs[-1]["steps"].append(
+                {"id": f"plain_{kind.replace('.', '_')}", "type": kind, "inputs": plain[kind]}
+            )
     return {"settings": settings, "env": env, "jobs": jobs}
 
 
@@ -705,7 +1009,9 @@ def typed(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
-def compare(theirs: Outcome, ours: Outcome, their_root: Path, our_root: Path, exit_code: bool) -> list[str]:
+def compare(
+    theirs: Outcome, ours: Outcome, their_root: Path, our_root: Path, exit_code: bool
+) -> list[str]:
     found = []
     if theirs.exit != ours.exit:
         found.append(f"exit: {theirs.exit} != {ours.exit}")
@@ -738,7 +1044,9 @@ def _content(root: Path, rel: str, digest: str | None) -> str:
     return repr(data[:1500].decode("utf-8", "replace"))
 
 
-def run_batch(cases: list[tuple[str, dict[str, Any]]], root: Path, *, with_sh: bool = True) -> list[Verdict]:
+def run_batch(
+    cases: list[tuple[str, dict[str, Any]]], root: Path, *, with_sh: bool = True
+) -> list[Verdict]:
     """Compile the cases (name, case) in one call, run each on every side, compare."""
     flows = root / "flows"
     flows.mkdir(parents=True)
@@ -767,10 +1075,16 @@ def run_batch(cases: list[tuple[str, dict[str, Any]]], root: Path, *, with_sh: b
             else:
                 failures[case.name] = problem
         if not dists:
-            return [Verdict(name, texts[name], None, None, None, {"compile": [problem]})
-                    for name, problem in failures.items()]
-    sides = {case.name: {label: Side(root / case.name / label, case) for label in ("engine", "python", "sh")}
-             for case in loaded}
+            return [
+                Verdict(name, texts[name], None, None, None, {"compile": [problem]})
+                for name, problem in failures.items()
+            ]
+    sides = {
+        case.name: {
+            label: Side(root / case.name / label, case) for label in ("engine", "python", "sh")
+        }
+        for case in loaded
+    }
     compiled = [case for case in loaded if case.name in dists]
     engine = _start_engine(compiled, sides, root)
     pythons: dict[str, Outcome] = {}
@@ -779,15 +1093,30 @@ def run_batch(cases: list[tuple[str, dict[str, Any]]], root: Path, *, with_sh: b
         for case in compiled:
             dist = dists[case.name]
             manifest = json.loads((dist / "manifest.json").read_text())
-            pythons[case.name] = run_artifact(sides[case.name]["python"], dist / f"{case.name}.py", {}, None)
+            pythons[case.name] = run_artifact(
+                sides[case.name]["python"], dist / f"{case.name}.py", {}, None
+            )
             has_sh = with_sh and manifest["flows"][case.name].get("sh_artifact") is not None
-            mirror = {"AETHERFLOW_SH_SQLITE_MIRROR": "1"} if "backend: sqlite" in case.flow_text else {}
-            shs[case.name] = run_artifact(sides[case.name]["sh"], dist / f"{case.name}.sh", {"env": mirror}, None,
-                                          shell=SHELL) if has_sh else None
+            mirror = (
+                {"AETHERFLOW_SH_SQLITE_MIRROR": "1"} if "backend: sqlite" in case.flow_text else {}
+            )
+            shs[case.name] = (
+                run_artifact(
+                    sides[case.name]["sh"],
+                    dist / f"{case.name}.sh",
+                    {"env": mirror},
+                    None,
+                    shell=SHELL,
+                )
+                if has_sh
+                else None
+            )
     finally:
         engine.wait(timeout=600)
-    verdicts = [Verdict(name, texts[name], None, None, None, {"compile": [problem]})
-                for name, problem in failures.items()]
+    verdicts = [
+        Verdict(name, texts[name], None, None, None, {"compile": [problem]})
+        for name, problem in failures.items()
+    ]
     for case in compiled:
         side = sides[case.name]
         report = side["engine"].root / "engine-report.json"
@@ -795,16 +1124,28 @@ def run_batch(cases: list[tuple[str, dict[str, Any]]], root: Path, *, with_sh: b
         ours = pythons[case.name]
         differences: dict[str, list[str]] = {"engine": [], "sh": []}
         if eng is None:
-            differences["engine"].append("the engine driver wrote no report: " + _tail(side["engine"].root / "engine.log"))
+            differences["engine"].append(
+                "the engine driver wrote no report: " + _tail(side["engine"].root / "engine.log")
+            )
         else:
             eng.detail = eng.detail or _tail(side["engine"].root / "engine.log")
             # the engine has no outputs for jobs it did not reach; ours are compared where it has them
-            mine = Outcome(ours.exit, ours.jobs, {j: o for j, o in ours.outputs.items() if j in eng.outputs},
-                           ours.files, ours.detail, ours.code)
-            differences["engine"] = compare(eng, mine, side["engine"].root, side["python"].root, exit_code=False)
+            mine = Outcome(
+                ours.exit,
+                ours.jobs,
+                {j: o for j, o in ours.outputs.items() if j in eng.outputs},
+                ours.files,
+                ours.detail,
+                ours.code,
+            )
+            differences["engine"] = compare(
+                eng, mine, side["engine"].root, side["python"].root, exit_code=False
+            )
         sh = shs[case.name]
         if sh is not None:
-            differences["sh"] = compare(sh, ours, side["sh"].root, side["python"].root, exit_code=True)
+            differences["sh"] = compare(
+                sh, ours, side["sh"].root, side["python"].root, exit_code=True
+            )
         verdicts.append(Verdict(case.name, texts[case.name], eng, ours, sh, differences))
     return verdicts
 
@@ -829,17 +1170,29 @@ def _compile(flows: Path, dist: Path, target: str) -> str | None:
     return None
 
 
-def _start_engine(cases: list[Case], sides: dict[str, dict[str, Side]], root: Path) -> subprocess.Popen[bytes]:
+def _start_engine(
+    cases: list[Case], sides: dict[str, dict[str, Side]], root: Path
+) -> subprocess.Popen[bytes]:
     items = []
     for case in cases:
         side = sides[case.name]["engine"]
-        items.append({"flow": str(root / "flows" / f"{case.name}.yaml"), "run_id": RUN_ID,
-                      "out": str(side.root / "engine-report.json"), "cwd": str(side.root / "cwd"),
-                      "env": side.env({"FZ_ENGINE": "1"}), "log": str(side.root / "engine.log")})
+        items.append(
+            {
+                "flow": str(root / "flows" / f"{case.name}.yaml"),
+                "run_id": RUN_ID,
+                "out": str(side.root / "engine-report.json"),
+                "cwd": str(side.root / "cwd"),
+                "env": side.env({"FZ_ENGINE": "1"}),
+                "log": str(side.root / "engine.log"),
+            }
+        )
     spec = root / "engine-batch.json"
     spec.write_text(json.dumps(items))
-    return subprocess.Popen([oracle_python(), str(HERE / "oracle_driver.py"), "--batch", str(spec)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [oracle_python(), str(HERE / "oracle_driver.py"), "--batch", str(spec)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _tail(path: Path) -> str:

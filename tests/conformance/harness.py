@@ -60,9 +60,18 @@ class Case:
             "version": 1,
             "flow": {
                 "id": name,
-                "workspace": {"root": "{{env.CONF_WORK}}", "cleanup_policy": settings.get("cleanup_policy", "never")},
-                "state": {"backend": settings.get("backend", "sqlite"), "path": "{{env.CONF_STATE}}"},
-                "locks": {"scope": settings.get("locks", "job"), "ttl_seconds": settings.get("ttl_seconds", 600)},
+                "workspace": {
+                    "root": "{{env.CONF_WORK}}",
+                    "cleanup_policy": settings.get("cleanup_policy", "never"),
+                },
+                "state": {
+                    "backend": settings.get("backend", "sqlite"),
+                    "path": "{{env.CONF_STATE}}",
+                },
+                "locks": {
+                    "scope": settings.get("locks", "job"),
+                    "ttl_seconds": settings.get("ttl_seconds", 600),
+                },
             },
         }
         if "layout" in settings:
@@ -71,9 +80,20 @@ class Case:
             flow["resources"] = data["resources"]
         flow["jobs"] = data["jobs"]
         text = yaml.safe_dump(flow, sort_keys=False, allow_unicode=True, width=1000)
-        return cls(name, path, data.get("about", ""), text, {k: str(v) for k, v in (data.get("env") or {}).items()},
-                   data.get("setup") or {}, data.get("runs") or [{}], data.get("beyond"),
-                   data.get("plugins") or {}, data.get("profiles"), data.get("modules") or {}, data.get("refused"))
+        return cls(
+            name,
+            path,
+            data.get("about", ""),
+            text,
+            {k: str(v) for k, v in (data.get("env") or {}).items()},
+            data.get("setup") or {},
+            data.get("runs") or [{}],
+            data.get("beyond"),
+            data.get("plugins") or {},
+            data.get("profiles"),
+            data.get("modules") or {},
+            data.get("refused"),
+        )
 
     def install_modules(self, dist: Path) -> None:
         """The case's modules next to the compiled flow script: the artifact's sys.path[0]."""
@@ -150,8 +170,13 @@ class Side:
             os.utime(target, (SETUP_MTIME, SETUP_MTIME))
 
     def env(self, extra: dict[str, str]) -> dict[str, str]:
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.root), "LANG": "C.UTF-8",
-               "CONF_WORK": str(self.root / "work"), "CONF_STATE": str(self.state)}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.root),
+            "LANG": "C.UTF-8",
+            "CONF_WORK": str(self.root / "work"),
+            "CONF_STATE": str(self.state),
+        }
         for key, value in {**self.case.env, **extra}.items():
             env[key] = self.expand(value)
         return env
@@ -174,13 +199,21 @@ def known_failing(compare: str) -> dict[str, str]:
     return {name: entry["what"] for name, entry in listed.items() if compare in entry["compare"]}
 
 
-def run_engine(side: Side, flow_file: Path, run: dict[str, Any], extra_env: dict[str, str] | None = None) -> Outcome:
+def run_engine(
+    side: Side, flow_file: Path, run: dict[str, Any], extra_env: dict[str, str] | None = None
+) -> Outcome:
     out = side.root / "engine-report.json"
     args = [oracle_python(), str(HERE / "oracle_driver.py"), str(flow_file), RUN_ID, str(out)]
     if run.get("job"):
         args.append(run["job"])
-    subprocess.run(args, cwd=side.root / "cwd", env=side.env({**(extra_env or {}), **(run.get("env") or {})}),
-                   capture_output=True, text=True, timeout=300)
+    subprocess.run(
+        args,
+        cwd=side.root / "cwd",
+        env=side.env({**(extra_env or {}), **(run.get("env") or {})}),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return engine_outcome(side, out)
 
 
@@ -190,20 +223,37 @@ def engine_outcome(side: Side, report_file: Path) -> Outcome:
     jobs: dict[str, dict[str, Any]] = {}
     if side.state.exists():
         with sqlite3.connect(side.state) as conn:
-            for job_id, status in conn.execute("SELECT job_id, status FROM job_runs WHERE run_id=?", (RUN_ID,)):
+            for job_id, status in conn.execute(
+                "SELECT job_id, status FROM job_runs WHERE run_id=?", (RUN_ID,)
+            ):
                 jobs[job_id] = {"status": status, "steps": {}}
             for job_id, step_id, status in conn.execute(
                 "SELECT job_id, step_id, status FROM step_runs WHERE run_id=?", (RUN_ID,)
             ):
                 jobs.setdefault(job_id, {"status": None, "steps": {}})["steps"][step_id] = status
-    outputs = {job: _plain(value) for job, value in report["outputs"].items()
-               if jobs.get(job, {}).get("status") not in ("FAILED", None)}
-    return Outcome("success" if report["exit"] == 0 else "failure", jobs, outputs, side.files(),
-                   report.get("error") or "", report["exit"])
+    outputs = {
+        job: _plain(value)
+        for job, value in report["outputs"].items()
+        if jobs.get(job, {}).get("status") not in ("FAILED", None)
+    }
+    return Outcome(
+        "success" if report["exit"] == 0 else "failure",
+        jobs,
+        outputs,
+        side.files(),
+        report.get("error") or "",
+        report["exit"],
+    )
 
 
-def run_artifact(side: Side, script: Path, run: dict[str, Any], engine_outputs: set[str] | None,
-                 host_packages: bool = False, shell: str | None = None) -> Outcome:
+def run_artifact(
+    side: Side,
+    script: Path,
+    run: dict[str, Any],
+    engine_outputs: set[str] | None,
+    host_packages: bool = False,
+    shell: str | None = None,
+) -> Outcome:
     """Run the compiled flow with `python -I -S` (with host_packages: without -S, so the
     test environment's driver packages are importable, as on a host that has them), or a
     shell artifact with `shell` (for example "dash")."""
@@ -212,20 +262,44 @@ def run_artifact(side: Side, script: Path, run: dict[str, Any], engine_outputs: 
     args = [*interpreter, str(script), "run", "--run-id", RUN_ID]
     if run.get("job"):
         args += ["--job", run["job"]]
-    proc = subprocess.run(args, cwd=side.root / "cwd", env=side.env(run.get("env") or {}), capture_output=True,
-                          text=True, timeout=300)
-    status = subprocess.run([*interpreter, str(script), "status", "--run-id", RUN_ID, "--json"],
-                            cwd=side.root / "cwd", env=side.env(run.get("env") or {}), capture_output=True,
-                            text=True, timeout=60)
+    proc = subprocess.run(
+        args,
+        cwd=side.root / "cwd",
+        env=side.env(run.get("env") or {}),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    status = subprocess.run(
+        [*interpreter, str(script), "status", "--run-id", RUN_ID, "--json"],
+        cwd=side.root / "cwd",
+        env=side.env(run.get("env") or {}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     report = json.loads(status.stdout) if status.returncode == 0 else {"jobs": {}}
-    jobs = {job: {"status": data["status"],
-                  # a failed step is recorded FAILED here; the engine records no row for it
-                  "steps": {s: st for s, st in data["steps"].items() if st != "FAILED"}}
-            for job, data in report["jobs"].items()}
-    outputs = {job: _plain(data["outputs"]) for job, data in report["jobs"].items()
-               if data["status"] != "FAILED" and (engine_outputs is None or job in engine_outputs)}
-    return Outcome("success" if proc.returncode == 0 else "failure", jobs, outputs, side.files(),
-                   proc.stderr[-2000:], proc.returncode)
+    jobs = {
+        job: {
+            "status": data["status"],
+            # a failed step is recorded FAILED here; the engine records no row for it
+            "steps": {s: st for s, st in data["steps"].items() if st != "FAILED"},
+        }
+        for job, data in report["jobs"].items()
+    }
+    outputs = {
+        job: _plain(data["outputs"])
+        for job, data in report["jobs"].items()
+        if data["status"] != "FAILED" and (engine_outputs is None or job in engine_outputs)
+    }
+    return Outcome(
+        "success" if proc.returncode == 0 else "failure",
+        jobs,
+        outputs,
+        side.files(),
+        proc.stderr[-2000:],
+        proc.returncode,
+    )
 
 
 def _plain(value: Any) -> Any:

@@ -86,7 +86,10 @@ def validate(out_path, flows):
             reports[flow] = {"ok": bool(report.get("ok")), "errors": report.get("errors") or []}
         except BaseException as exc:  # the engine refuses the file outright
             message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            reports[flow] = {"ok": False, "errors": [{"code": "exception", "loc": "", "msg": message}]}
+            reports[flow] = {
+                "ok": False,
+                "errors": [{"code": "exception", "loc": "", "msg": message}],
+            }
     with open(out_path, "w", encoding="utf-8") as fh:
         json.dump(reports, fh, default=str)
 

@@ -15,7 +15,9 @@ from harness import HERE, Case, Outcome, Side, known_failing, run_artifact, run_
 from conftest import run_cli
 
 CASES = sorted((HERE / "cases").glob("*.yaml"))
-KNOWN = known_failing("engine")  # fail today: strict xfails until the fix lands (known_failing.yaml)
+KNOWN = known_failing(
+    "engine"
+)  # fail today: strict xfails until the fix lands (known_failing.yaml)
 pytestmark = pytest.mark.conformance
 
 
@@ -23,9 +25,18 @@ def test_the_corpus_is_big_enough() -> None:
     assert len(CASES) >= 40
 
 
-@pytest.mark.parametrize("case_path", [
-    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=KNOWN[p.stem])) if p.stem in KNOWN else p
-    for p in CASES], ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "case_path",
+    [
+        (
+            pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=KNOWN[p.stem]))
+            if p.stem in KNOWN
+            else p
+        )
+        for p in CASES
+    ],
+    ids=lambda p: p.stem,
+)
 def test_case(case_path: Path, tmp_path: Path) -> None:
     case = Case.load(case_path)
     flows = tmp_path / "flows"
@@ -41,9 +52,13 @@ def test_case(case_path: Path, tmp_path: Path) -> None:
         assert engine.exit == "failure" and engine.jobs == {}, engine.detail
         return
     if "compile_error" in beyond:
-        assert compiled.exit_code == 2 and f" {beyond['compile_error']} " in compiled.stdout, compiled.stdout
+        assert (
+            compiled.exit_code == 2 and f" {beyond['compile_error']} " in compiled.stdout
+        ), compiled.stdout
         engine = run_engine(Side(tmp_path / "engine", case), flow_file, case.runs[0], engine_env)
-        assert engine.exit == "success", "the engine should accept what we refuse (that is the point)"
+        assert (
+            engine.exit == "success"
+        ), "the engine should accept what we refuse (that is the point)"
         return
     assert compiled.exit_code == 0, compiled.stdout + compiled.stderr
     case.install_modules(tmp_path / "dist")
@@ -72,10 +87,14 @@ def _assert_beyond(beyond: dict, ours: Outcome, engine: Outcome) -> None:  # typ
         assert ours.outputs.get(job) == outputs
     # The difference is real: the engine does not end the same way.
     engine_view = (engine.exit, {job: data["status"] for job, data in engine.jobs.items()})
-    assert engine_view != (ours.exit, expected["jobs"]) or engine.outputs != ours.outputs, engine.detail
+    assert (
+        engine_view != (ours.exit, expected["jobs"]) or engine.outputs != ours.outputs
+    ), engine.detail
 
 
 def _explain(case: Case, index: int, ours: Outcome, engine: Outcome) -> str:
-    return (f"{case.name} run {index}: {case.about}\n"
-            f"engine: {engine.comparable()}\n{engine.detail}\n"
-            f"ours:   {ours.comparable()}\n{ours.detail}")
+    return (
+        f"{case.name} run {index}: {case.about}\n"
+        f"engine: {engine.comparable()}\n{engine.detail}\n"
+        f"ours:   {ours.comparable()}\n{ours.detail}"
+    )

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.conformance
 
 FAKE_PYEXASOL = Path(__file__).resolve().parent.parent / "fake_pyexasol"
 
-API_PLUGIN = '''\
+API_PLUGIN = """\
 from aetherflow.core.api import Step, register_step
 
 
@@ -38,7 +38,7 @@ class ApiCall(Step):
         response = api.request(self.inputs.get("method", "GET"), self.inputs["path"], **kwargs)
         return {"status": response.status_code, "body": response.json(), "base_url": api.base_url(),
                 "headers": api.headers()}
-'''
+"""
 
 
 @pytest.fixture
@@ -46,8 +46,9 @@ def http_server() -> Iterator[HttpServer]:
     yield from serve_http()
 
 
-def _case(tmp_path: Path, name: str, body: str, env: dict[str, str],
-          plugins: dict[str, str] | None = None) -> tuple[Case, Path, dict[str, str]]:
+def _case(
+    tmp_path: Path, name: str, body: str, env: dict[str, str], plugins: dict[str, str] | None = None
+) -> tuple[Case, Path, dict[str, str]]:
     """The case, its flow file and the engine's env for plugins; compiled into tmp_path/dist."""
     flows = tmp_path / "flows"
     flows.mkdir(exist_ok=True)
@@ -64,8 +65,9 @@ def _case(tmp_path: Path, name: str, body: str, env: dict[str, str],
     return case, flow_file, engine_env
 
 
-def _both(tmp_path: Path, case: Case, flow_file: Path, engine_env: dict[str, str],
-          before: Any = None) -> tuple[Any, Any]:
+def _both(
+    tmp_path: Path, case: Case, flow_file: Path, engine_env: dict[str, str], before: Any = None
+) -> tuple[Any, Any]:
     """Run the engine, then the artifact, each on its own side; `before(side)` prepares one."""
     sides = {name: Side(tmp_path / name, case) for name in ("engine", "ours")}
     for side in sides.values():
@@ -73,13 +75,21 @@ def _both(tmp_path: Path, case: Case, flow_file: Path, engine_env: dict[str, str
         if before is not None:
             before(side)
     engine = run_engine(sides["engine"], flow_file, {}, engine_env)
-    ours = run_artifact(sides["ours"], tmp_path / "dist" / f"{case.name}.py", {}, set(engine.outputs),
-                        host_packages=True)
+    ours = run_artifact(
+        sides["ours"],
+        tmp_path / "dist" / f"{case.name}.py",
+        {},
+        set(engine.outputs),
+        host_packages=True,
+    )
     return engine, ours
 
 
 def test_rest_requests_match_the_engine(tmp_path: Path, http_server: HttpServer) -> None:
-    case, flow_file, engine_env = _case(tmp_path, "conn_rest_diff", """\
+    case, flow_file, engine_env = _case(
+        tmp_path,
+        "conn_rest_diff",
+        """\
         resources:
           api:
             kind: rest
@@ -111,7 +121,10 @@ def test_rest_requests_match_the_engine(tmp_path: Path, http_server: HttpServer)
               - id: gives_up
                 type: api_call
                 inputs: {resource: api, path: "/flaky/never-{{env.SIDE}}", params: {fail: 9}}
-        """, {"API_URL": http_server.url, "TOKEN": "tok-1"}, {"api_steps.py": API_PLUGIN})
+        """,
+        {"API_URL": http_server.url, "TOKEN": "tok-1"},
+        {"api_steps.py": API_PLUGIN},
+    )
     seen: dict[str, list[tuple[Any, ...]]] = {}
     outcomes = {}
     for name in ("engine", "ours"):
@@ -121,23 +134,48 @@ def test_rest_requests_match_the_engine(tmp_path: Path, http_server: HttpServer)
         if name == "engine":
             outcomes[name] = run_engine(side, flow_file, {}, engine_env)
         else:
-            outcomes[name] = run_artifact(side, tmp_path / "dist" / f"{case.name}.py", {},
-                                          set(outcomes["engine"].outputs), host_packages=True)
-        seen[name] = [(s.method, s.path.replace(name, "SIDE"), s.query, s.body, s.headers.get("authorization"),
-                       s.headers.get("x-team"), s.headers.get("x-trace"), s.headers.get("content-type"))
-                      for s in http_server.seen]
+            outcomes[name] = run_artifact(
+                side,
+                tmp_path / "dist" / f"{case.name}.py",
+                {},
+                set(outcomes["engine"].outputs),
+                host_packages=True,
+            )
+        seen[name] = [
+            (
+                s.method,
+                s.path.replace(name, "SIDE"),
+                s.query,
+                s.body,
+                s.headers.get("authorization"),
+                s.headers.get("x-team"),
+                s.headers.get("x-trace"),
+                s.headers.get("content-type"),
+            )
+            for s in http_server.seen
+        ]
     engine, ours = outcomes["engine"], outcomes["ours"]
     assert ours.exit == engine.exit == "failure", engine.detail + ours.detail
     assert ours.jobs == engine.jobs
     assert ours.outputs == engine.outputs
     assert engine.outputs["call"]["flaky"] == 200 and engine.outputs["call"]["missing"] == 404
     assert seen["ours"] == seen["engine"]
-    assert [s[1] for s in seen["engine"]] == ["/v1/orders", "/v1/orders", "/v1/status/404", "/v1/flaky/SIDE",
-                                              "/v1/flaky/SIDE", "/v1/flaky/never-SIDE", "/v1/flaky/never-SIDE"]
+    assert [s[1] for s in seen["engine"]] == [
+        "/v1/orders",
+        "/v1/orders",
+        "/v1/status/404",
+        "/v1/flaky/SIDE",
+        "/v1/flaky/SIDE",
+        "/v1/flaky/never-SIDE",
+        "/v1/flaky/never-SIDE",
+    ]
 
 
 def test_pyminizip_archives_match_the_engine(tmp_path: Path) -> None:
-    case, flow_file, engine_env = _case(tmp_path, "conn_pyminizip_diff", """\
+    case, flow_file, engine_env = _case(
+        tmp_path,
+        "conn_pyminizip_diff",
+        """\
         setup:
           "work/conn_pyminizip_diff/pack/conf0001/artifacts/in/a.csv": "a,1\\n"
           "work/conn_pyminizip_diff/pack/conf0001/artifacts/in/sub/b.csv": "b,2\\n"
@@ -165,7 +203,9 @@ def test_pyminizip_archives_match_the_engine(tmp_path: Path) -> None:
                 type: unzip
                 inputs: {resource: mini, archives: "{{env.CONF_WORK}}/conn_pyminizip_diff/pack/conf0001/artifacts/in/a.csv",
                          dest_dir: never}
-        """, {"PW": "mini-pw"})
+        """,
+        {"PW": "mini-pw"},
+    )
     engine, ours = _both(tmp_path, case, flow_file, engine_env)
     assert ours.exit == engine.exit == "failure", engine.detail + ours.detail
     assert ours.comparable() == engine.comparable(), engine.detail + ours.detail
@@ -176,7 +216,10 @@ def test_pyminizip_archives_match_the_engine(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("columns", ["dict", "list"])
 def test_exasol_reads_match_the_engine_call_for_call(tmp_path: Path, columns: str) -> None:
-    case, flow_file, engine_env = _case(tmp_path, "conn_exasol_diff", """\
+    case, flow_file, engine_env = _case(
+        tmp_path,
+        "conn_exasol_diff",
+        """\
         env:
           FAKE_PYEXASOL_LOG: $ROOT/pyexasol.jsonl
         resources:
@@ -204,18 +247,36 @@ def test_exasol_reads_match_the_engine_call_for_call(tmp_path: Path, columns: st
                 inputs: {resource: dwh, sql: "SELECT * FROM orders", output: orders.csv, format: csv, fetch_size: 2,
                          emit_dtypes: true}
                 outputs: {streamed: "{{result.row_count}}", stream_dtypes: "{{result.dtypes_json}}"}
-        """, {"EXA_PASS": "s3cret", "FAKE_PYEXASOL_COLUMNS": columns})
+        """,
+        {"EXA_PASS": "s3cret", "FAKE_PYEXASOL_COLUMNS": columns},
+    )
     # The engine finds the stand-in on PYTHONPATH; the artifact next to itself.
     shutil.copy(FAKE_PYEXASOL / "pyexasol.py", tmp_path / "dist" / "pyexasol.py")
-    engine, ours = _both(tmp_path, case, flow_file, {**engine_env, "PYTHONPATH": str(FAKE_PYEXASOL)})
+    engine, ours = _both(
+        tmp_path, case, flow_file, {**engine_env, "PYTHONPATH": str(FAKE_PYEXASOL)}
+    )
     assert ours.exit == engine.exit == "success", engine.detail + ours.detail
     assert ours.comparable() == engine.comparable(), engine.detail + ours.detail
-    logs = {name: [json.loads(line) for line in (tmp_path / name / "pyexasol.jsonl").read_text().splitlines()]
-            for name in ("engine", "ours")}
+    logs = {
+        name: [
+            json.loads(line)
+            for line in (tmp_path / name / "pyexasol.jsonl").read_text().splitlines()
+        ]
+        for name in ("engine", "ours")
+    }
     assert logs["ours"] == logs["engine"]
-    assert logs["engine"][0]["kwargs"] == {"dsn": "exa1..3:8563", "user": "etl", "password": "s3cret",
-                                           "schema": "SALES"}
+    assert logs["engine"][0]["kwargs"] == {
+        "dsn": "exa1..3:8563",
+        "user": "etl",
+        "password": "s3cret",
+        "schema": "SALES",
+    }
     assert logs["engine"][-1] == {"call": "connection.close"}
-    expected = {"ID": "int", "CUSTOMER": "string", "AMOUNT": "float" if columns == "list" else "string",
-                "DAY": "date" if columns == "list" else "string", "NOTE": "string"}
+    expected = {
+        "ID": "int",
+        "CUSTOMER": "string",
+        "AMOUNT": "float" if columns == "list" else "string",
+        "DAY": "date" if columns == "list" else "string",
+        "NOTE": "string",
+    }
     assert json.loads(engine.outputs["extract"]["dtypes"]) == expected

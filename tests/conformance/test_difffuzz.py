@@ -38,15 +38,24 @@ SMALL_BATCHES = 20
 LONG = os.environ.get("AETHERFLOW_FUZZ", "") == "long"
 
 _batches = st.lists(flow_cases(), min_size=BATCH, max_size=BATCH, unique_by=repr)
-_quiet = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture,
-          HealthCheck.filter_too_much, HealthCheck.large_base_example]
+_quiet = [
+    HealthCheck.too_slow,
+    HealthCheck.data_too_large,
+    HealthCheck.function_scoped_fixture,
+    HealthCheck.filter_too_much,
+    HealthCheck.large_base_example,
+]
 
 
 def _profile() -> tuple[int, dict]:  # type: ignore[type-arg]
     """(number of batches, Hypothesis settings) of the profile in use."""
     common = {"database": None, "deadline": None, "suppress_health_check": _quiet}
     if not LONG:
-        return SMALL_BATCHES, {**common, "derandomize": True, "phases": [Phase.explicit, Phase.generate]}
+        return SMALL_BATCHES, {
+            **common,
+            "derandomize": True,
+            "phases": [Phase.explicit, Phase.generate],
+        }
     examples = int(os.environ.get("AETHERFLOW_FUZZ_EXAMPLES", "1000"))
     return -(-examples // BATCH), {**common, "phases": [Phase.generate]}
 
@@ -64,13 +73,19 @@ def test_generated_flows_end_alike(tmp_path_factory: pytest.TempPathFactory) -> 
     found: list[str] = []
     started = time.monotonic()
     with report.open("w", encoding="utf-8") as sink:
-        sink.write(f"# {'long profile, seed ' + str(start_seed) if LONG else 'small profile'}: "
-                   f"{batches} batches of {BATCH} flows\n")
+        sink.write(
+            f"# {'long profile, seed ' + str(start_seed) if LONG else 'small profile'}: "
+            f"{batches} batches of {BATCH} flows\n"
+        )
 
         @settings(max_examples=batches, **options)
         @given(batch=_batches)
         def survey(batch: list[dict]) -> None:  # type: ignore[type-arg]
-            root = Path(tempfile.mkdtemp(prefix="batch-", dir=out if LONG else tmp_path_factory.getbasetemp()))
+            root = Path(
+                tempfile.mkdtemp(
+                    prefix="batch-", dir=out if LONG else tmp_path_factory.getbasetemp()
+                )
+            )
             names = [(f"fz{tally['flows'] + i}", case) for i, case in enumerate(batch)]
             for verdict in run_batch(names, root):
                 tally["flows"] += 1
@@ -89,4 +104,6 @@ def test_generated_flows_end_alike(tmp_path_factory: pytest.TempPathFactory) -> 
         sink.write(f"# {tally} in {elapsed:.0f} s\n")
     print(f"difffuzz: {tally} in {elapsed:.0f} s; report {report}")
     assert tally["flows"] == batches * BATCH
-    assert not found, f"{len(found)} of {tally['flows']} flows disagree ({report}):\n\n" + "\n\n".join(found[:5])
+    assert (
+        not found
+    ), f"{len(found)} of {tally['flows']} flows disagree ({report}):\n\n" + "\n\n".join(found[:5])

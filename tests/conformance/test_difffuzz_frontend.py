@@ -36,11 +36,20 @@ pytestmark = [pytest.mark.conformance, pytest.mark.fuzz]
 BATCH = 12
 LONG = os.environ.get("AETHERFLOW_FUZZ", "") == "long"
 EXAMPLES = -(-int(os.environ.get("AETHERFLOW_FUZZ_EXAMPLES", "1000")) // BATCH) if LONG else 8
-PROFILE = settings(max_examples=EXAMPLES, derandomize=not LONG, database=None, deadline=None,
-                   phases=[Phase.explicit, Phase.generate],
-                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                          HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much,
-                                          HealthCheck.large_base_example])
+PROFILE = settings(
+    max_examples=EXAMPLES,
+    derandomize=not LONG,
+    database=None,
+    deadline=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.filter_too_much,
+        HealthCheck.large_base_example,
+    ],
+)
 
 
 def _flow_doc(case: dict[str, Any], name: str, root: Path) -> dict[str, Any]:
@@ -56,7 +65,9 @@ def _write(docs: dict[str, dict[str, Any]], root: Path) -> Path:
     flows = root / "flows"
     flows.mkdir()
     for name, doc in docs.items():
-        (flows / f"{name}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=1000))
+        (flows / f"{name}.yaml").write_text(
+            yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=1000)
+        )
     return flows
 
 
@@ -64,9 +75,14 @@ def _engine_verdicts(flows: Path) -> dict[str, dict[str, Any]]:
     """flow name -> {"ok", "errors"} from the engine's validation of each file."""
     out = flows.parent / "engine-validate.json"
     files = sorted(str(p) for p in flows.glob("*.yaml"))
-    subprocess.run([oracle_python(), str(HERE / "oracle_driver.py"), "--validate", str(out), *files],
-                   cwd=flows.parent, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(flows.parent)},
-                   capture_output=True, timeout=600, check=True)
+    subprocess.run(
+        [oracle_python(), str(HERE / "oracle_driver.py"), "--validate", str(out), *files],
+        cwd=flows.parent,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(flows.parent)},
+        capture_output=True,
+        timeout=600,
+        check=True,
+    )
     return {Path(path).stem: verdict for path, verdict in json.loads(out.read_text()).items()}
 
 
@@ -78,17 +94,22 @@ def _our_verdicts(flows: Path) -> tuple[int, dict[str, Any]]:
 
 @PROFILE
 @given(batch=st.lists(flow_cases(), min_size=BATCH, max_size=BATCH, unique_by=repr))
-def test_flows_the_engine_validates_compile(batch: list[dict[str, Any]],
-                                            tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_flows_the_engine_validates_compile(
+    batch: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> None:
     root = tmp_path_factory.mktemp("frontend")
-    flows = _write({f"fe{i}": _flow_doc(case, f"fe{i}", root) for i, case in enumerate(batch)}, root)
+    flows = _write(
+        {f"fe{i}": _flow_doc(case, f"fe{i}", root) for i, case in enumerate(batch)}, root
+    )
     engine = _engine_verdicts(flows)
     accepted = sorted(name for name, verdict in engine.items() if verdict["ok"])
     # The generator makes flows the engine accepts: a refusal here is a generator bug.
     assert len(accepted) == BATCH, {name: v["errors"] for name, v in engine.items() if not v["ok"]}
     _, report = _our_verdicts(flows)
-    assert report["errors"] == [], "\n".join(f"{e['file']}:{e['line']}:{e['column']}: {e['code']} {e['message']}"
-                                             for e in report["errors"])
+    assert report["errors"] == [], "\n".join(
+        f"{e['file']}:{e['line']}:{e['column']}: {e['code']} {e['message']}"
+        for e in report["errors"]
+    )
     compiled = run_cli(["compile", str(flows), "-o", str(root / "dist"), "--target", "all"])
     assert compiled.exit_code == 0, compiled.stdout + compiled.stderr
 
@@ -124,14 +145,19 @@ def _process_step(doc: dict[str, Any]) -> dict[str, Any]:
 def _with_template(text: str) -> Callable[[dict[str, Any]], None]:
     def mutate(doc: dict[str, Any]) -> None:
         step = _process_step(doc)
-        step["inputs"]["command"] = [*step["inputs"]["command"], text] \
-            if isinstance(step["inputs"]["command"], list) else [step["inputs"]["command"], text]
+        step["inputs"]["command"] = (
+            [*step["inputs"]["command"], text]
+            if isinstance(step["inputs"]["command"], list)
+            else [step["inputs"]["command"], text]
+        )
+
     return mutate
 
 
 def _set_when(expression: str) -> Callable[[dict[str, Any]], None]:
     def mutate(doc: dict[str, Any]) -> None:
         doc["jobs"][-1]["when"] = expression
+
     return mutate
 
 
@@ -174,17 +200,25 @@ MUTATIONS: dict[str, Callable[[dict[str, Any]], None]] = {
     "steps not a list": lambda d: d["jobs"][0].__setitem__("steps", "x"),
     "jobs not a list": lambda d: d.__setitem__("jobs", {"a": 1}),
     "flow without id": lambda d: d["flow"].pop("id"),
-    "cleanup policy unknown": lambda d: d["flow"]["workspace"].__setitem__("cleanup_policy", "sometimes"),
+    "cleanup policy unknown": lambda d: d["flow"]["workspace"].__setitem__(
+        "cleanup_policy", "sometimes"
+    ),
     "lock scope unknown": lambda d: d["flow"]["locks"].__setitem__("scope", "global"),
     "state backend unknown": lambda d: d["flow"]["state"].__setitem__("backend", "redis"),
     "ttl not a number": lambda d: d["flow"]["locks"].__setitem__("ttl_seconds", "soon"),
     "resource without driver": lambda d: d.__setitem__("resources", {"r": {"kind": "db"}}),
-    "resource unknown key": lambda d: d.__setitem__("resources", {"r": {"kind": "db", "driver": "sqlite3",
-                                                                        "bogus": 1}}),
-    "log mode unknown": lambda d: _process_step(d)["inputs"].__setitem__("log", {"stdout": "bogus"}),
-    "log file without path": lambda d: _process_step(d)["inputs"].__setitem__("log", {"stderr": "file"}),
+    "resource unknown key": lambda d: d.__setitem__(
+        "resources", {"r": {"kind": "db", "driver": "sqlite3", "bogus": 1}}
+    ),
+    "log mode unknown": lambda d: _process_step(d)["inputs"].__setitem__(
+        "log", {"stdout": "bogus"}
+    ),
+    "log file without path": lambda d: _process_step(d)["inputs"].__setitem__(
+        "log", {"stderr": "file"}
+    ),
     "atomic_dir without dirs": lambda d: _process_step(d)["inputs"].__setitem__(
-        "idempotency", {"strategy": "atomic_dir", "temp_output_dir": "t"}),
+        "idempotency", {"strategy": "atomic_dir", "temp_output_dir": "t"}
+    ),
     "when syntax error": _set_when("jobs.j0.status =="),
     "when unknown name": _set_when("ready == 1"),
     "when call": _set_when("len(jobs) > 1"),
@@ -213,10 +247,17 @@ ACTIVE = sorted(name for name in MUTATIONS if KNOWN_MUTATIONS.get(name) not in _
 
 
 @PROFILE
-@given(batch=st.lists(st.tuples(flow_cases(), st.sampled_from(ACTIVE)), min_size=BATCH,
-                      max_size=BATCH, unique_by=repr))
-def test_mutations_the_engine_refuses_get_located_errors(batch: list[tuple[dict[str, Any], str]],
-                                                         tmp_path_factory: pytest.TempPathFactory) -> None:
+@given(
+    batch=st.lists(
+        st.tuples(flow_cases(), st.sampled_from(ACTIVE)),
+        min_size=BATCH,
+        max_size=BATCH,
+        unique_by=repr,
+    )
+)
+def test_mutations_the_engine_refuses_get_located_errors(
+    batch: list[tuple[dict[str, Any], str]], tmp_path_factory: pytest.TempPathFactory
+) -> None:
     root = tmp_path_factory.mktemp("mutations")
     docs, applied = {}, {}
     for i, (case, mutation) in enumerate(batch):
@@ -228,11 +269,14 @@ def test_mutations_the_engine_refuses_get_located_errors(batch: list[tuple[dict[
     engine = _engine_verdicts(flows)
     refused = sorted(name for name, verdict in engine.items() if not verdict["ok"])
     exit_code, report = _our_verdicts(flows)
-    located = {Path(e["file"]).stem for e in report["errors"] if e["line"] >= 1 and e["column"] >= 1}
+    located = {
+        Path(e["file"]).stem for e in report["errors"] if e["line"] >= 1 and e["column"] >= 1
+    }
     missed = {name: applied[name] for name in refused if name not in located}
     assert not missed, "the engine refuses these; we give no located error:\n" + "\n".join(
         f"{name} ({mutation}): engine {engine[name]['errors'][:2]}\n{(flows / f'{name}.yaml').read_text()}"
-        for name, mutation in missed.items())
+        for name, mutation in missed.items()
+    )
     assert exit_code == (2 if located else 0)
     # The mutations are chosen to be refused. The engine's validation does take some: it stops
     # rendering a step's inputs at the first key it cannot resolve before the run (a template

@@ -36,14 +36,26 @@ def _mail_view(received: list) -> list[tuple]:  # type: ignore[type-arg]
     for mail in received:
         message = mail.message
         parts = message.get_payload() if message.is_multipart() else [message]
-        out.append((mail.sender, tuple(mail.recipients), message["Subject"], message["To"], message["Cc"],
-                    message["Bcc"], message.get_content_type(),
-                    tuple((p.get_content_type(), p.get_payload(decode=True)) for p in parts)))
+        out.append(
+            (
+                mail.sender,
+                tuple(mail.recipients),
+                message["Subject"],
+                message["To"],
+                message["Cc"],
+                message["Bcc"],
+                message.get_content_type(),
+                tuple((p.get_content_type(), p.get_payload(decode=True)) for p in parts),
+            )
+        )
     return out
 
 
 def test_mail_send_matches_the_engine(tmp_path: Path, smtp_server: SmtpServer) -> None:
-    case, flow_file = _case(tmp_path, "mail_diff", f"""\
+    case, flow_file = _case(
+        tmp_path,
+        "mail_diff",
+        f"""\
         resources:
           mailer: {{kind: mail, driver: smtp, config: {{host: 127.0.0.1, port: {smtp_server.port},
                     starttls: false, from_addr: etl@example.com}}}}
@@ -59,11 +71,15 @@ def test_mail_send_matches_the_engine(tmp_path: Path, smtp_server: SmtpServer) -
                 type: mail_send
                 inputs: {{resource: mailer, to: ops@example.com, subject: Report, html: true,
                           body: "<b>done</b>", text: done, from_addr: reports@example.com}}
-        """, {"N": "42"})
+        """,
+        {"N": "42"},
+    )
     engine = run_engine(Side(tmp_path / "engine", case), flow_file, {})
     engine_mails = _mail_view(smtp_server.received)
     smtp_server.received.clear()
-    ours = run_artifact(Side(tmp_path / "ours", case), tmp_path / "dist" / "mail_diff.py", {}, set(engine.outputs))
+    ours = run_artifact(
+        Side(tmp_path / "ours", case), tmp_path / "dist" / "mail_diff.py", {}, set(engine.outputs)
+    )
     assert ours.comparable()["jobs"] == engine.comparable()["jobs"], engine.detail + ours.detail
     assert ours.exit == engine.exit == "success"
     assert ours.outputs == engine.outputs
@@ -76,7 +92,10 @@ def _remote_tree(root: Path) -> dict[str, str]:
 
 
 def test_sftp_steps_match_the_engine(tmp_path: Path, sftp_server: SftpServer) -> None:
-    case, flow_file = _case(tmp_path, "sftp_diff", f"""\
+    case, flow_file = _case(
+        tmp_path,
+        "sftp_diff",
+        f"""\
         resources:
           remote: {{kind: sftp, driver: paramiko, config: {{host: 127.0.0.1, port: {sftp_server.port},
                     user: {sftp_server.user}, password: "{{{{env.SFTP_PW}}}}"}}}}
@@ -100,11 +119,17 @@ def test_sftp_steps_match_the_engine(tmp_path: Path, sftp_server: SftpServer) ->
                 type: sftp_list_files
                 inputs: {{resource: remote, remote_dir: /empty}}
                 on_no_data: skip_job
-        """, {"SFTP_PW": sftp_server.password})
+        """,
+        {"SFTP_PW": sftp_server.password},
+    )
     results = {}
     for side_name in ("engine", "ours"):
-        for rel, text in {"inbox/b.csv": "b\n", "inbox/a.csv": "a\n", "inbox/sub/c.csv": "c\n",
-                          "inbox/keep.txt": "k\n"}.items():
+        for rel, text in {
+            "inbox/b.csv": "b\n",
+            "inbox/a.csv": "a\n",
+            "inbox/sub/c.csv": "c\n",
+            "inbox/keep.txt": "k\n",
+        }.items():
             target = sftp_server.root / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text)
@@ -113,8 +138,13 @@ def test_sftp_steps_match_the_engine(tmp_path: Path, sftp_server: SftpServer) ->
         if side_name == "engine":
             outcome = run_engine(side, flow_file, {})
         else:
-            outcome = run_artifact(side, tmp_path / "dist" / "sftp_diff.py", {}, set(results["engine"][0].outputs),
-                                       host_packages=True)
+            outcome = run_artifact(
+                side,
+                tmp_path / "dist" / "sftp_diff.py",
+                {},
+                set(results["engine"][0].outputs),
+                host_packages=True,
+            )
         got = side.root / "work" / "sftp_diff" / "transfer" / "conf0001" / "artifacts" / "got"
         results[side_name] = (outcome, _remote_tree(sftp_server.root), _remote_tree(got))
     engine, ours = results["engine"], results["ours"]

@@ -44,9 +44,18 @@ def _compile(case: Case, tmp_path: Path) -> tuple[Path, bool, str]:
     return dist, manifest["flows"][case.name]["sh_artifact"] is not None, compiled.stdout
 
 
-@pytest.mark.parametrize("case_path", [
-    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=KNOWN[p.stem])) if p.stem in KNOWN else p
-    for p in CASES], ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "case_path",
+    [
+        (
+            pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=KNOWN[p.stem]))
+            if p.stem in KNOWN
+            else p
+        )
+        for p in CASES
+    ],
+    ids=lambda p: p.stem,
+)
 def test_sh_artifact_ends_like_the_python_artifact(case_path: Path, tmp_path: Path) -> None:
     case = Case.load(case_path)
     dist, has_sh, printed = _compile(case, tmp_path)
@@ -73,13 +82,21 @@ def test_sh_artifact_ends_like_the_python_artifact(case_path: Path, tmp_path: Pa
         for side in (python_side, sh_side):
             side.prepare(run.get("setup") or {})
         ours = run_artifact(python_side, dist / f"{case.name}.py", run, None)
-        theirs = run_artifact(sh_side, dist / f"{case.name}.sh", {**run, "env": {**(run.get("env") or {}), **mirror}},
-                              None, shell=shell)
+        theirs = run_artifact(
+            sh_side,
+            dist / f"{case.name}.sh",
+            {**run, "env": {**(run.get("env") or {}), **mirror}},
+            None,
+            shell=shell,
+        )
         assert theirs.comparable(exit_code=True) == ours.comparable(exit_code=True), (
             f"{case.name} run {index} ({shell}): {case.about}\n"
-            f"python: {ours.comparable(exit_code=True)}\n{ours.detail}\nsh:     {theirs.comparable(exit_code=True)}\n{theirs.detail}")
+            f"python: {ours.comparable(exit_code=True)}\n{ours.detail}\nsh:     {theirs.comparable(exit_code=True)}\n{theirs.detail}"
+        )
         if sqlite:
-            assert _engine_rows(sh_side.state) == _engine_rows(python_side.state), f"{case.name} run {index}"
+            assert _engine_rows(sh_side.state) == _engine_rows(
+                python_side.state
+            ), f"{case.name} run {index}"
 
 
 def _engine_rows(db: Path) -> tuple[list, list]:  # type: ignore[type-arg]
@@ -89,8 +106,10 @@ def _engine_rows(db: Path) -> tuple[list, list]:  # type: ignore[type-arg]
     with sqlite3.connect(db) as conn:
         if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'job_runs'").fetchone():
             return ([], [])
-        return (sorted(conn.execute("SELECT job_id, run_id, status FROM job_runs")),
-                sorted(conn.execute("SELECT job_id, run_id, step_id, status FROM step_runs")))
+        return (
+            sorted(conn.execute("SELECT job_id, run_id, status FROM job_runs")),
+            sorted(conn.execute("SELECT job_id, run_id, step_id, status FROM step_runs")),
+        )
 
 
 def _step_types(steps: list[dict]) -> set[str]:  # type: ignore[type-arg]
@@ -109,14 +128,23 @@ def test_every_case_with_shell_steps_runs_in_the_shell(tmp_path: Path) -> None:
     id is not one the shell can hold: AF813)."""
     expected, expressible, flow_parts = [], [], []
     runtime = ""
-    for case_path in (p for p in CASES if p.stem not in KNOWN):  # some of those do not compile today
+    for case_path in (
+        p for p in CASES if p.stem not in KNOWN
+    ):  # some of those do not compile today
         case = Case.load(case_path)
         flow = yaml.safe_load(case.flow_text)
         types = set().union(*(_step_types(job.get("steps") or []) for job in flow["jobs"]))
-        portable = all(re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_-]*", job["id"]) for job in flow["jobs"])
-        if types <= {"external.process", "check_items", "with_lock"} and not case.plugins and portable \
-                and not flow.get("resources") and not (case.beyond or {}).get("compile_error") \
-                and not case.refused:
+        portable = all(
+            re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_-]*", job["id"]) for job in flow["jobs"]
+        )
+        if (
+            types <= {"external.process", "check_items", "with_lock"}
+            and not case.plugins
+            and portable
+            and not flow.get("resources")
+            and not (case.beyond or {}).get("compile_error")
+            and not case.refused
+        ):
             expected.append(case.name)
         work = tmp_path / case.name
         work.mkdir()
@@ -124,8 +152,8 @@ def test_every_case_with_shell_steps_runs_in_the_shell(tmp_path: Path) -> None:
         if has_sh:
             expressible.append(case.name)
             script = (dist / f"{case.name}.sh").read_text()
-            flow_parts.append(script[script.index("# ======== flow "):])
-            runtime = script[:script.index("# ======== flow ")]
+            flow_parts.append(script[script.index("# ======== flow ") :])
+            runtime = script[: script.index("# ======== flow ")]
     assert expressible == expected
     # Every script's own part (its runtime is the same text each time) is shellcheck clean:
     # checked in one file, the runtime once and then each flow's part. SC2329 is left out
@@ -135,8 +163,16 @@ def test_every_case_with_shell_steps_runs_in_the_shell(tmp_path: Path) -> None:
     combined.write_text(runtime + "\n".join(flow_parts))
     (tmp_path / "aetherflow_runtime").mkdir()  # what the scripts source (checked with them: -x)
     (tmp_path / "aetherflow_runtime" / "runtime.sh").write_text(sh.runtime_source())
-    check = subprocess.run([_shellcheck(), "-x", "-s", "sh", "--severity=style", "--exclude=SC2329", str(combined)],
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        [_shellcheck(), "-x", "-s", "sh", "--severity=style", "--exclude=SC2329", str(combined)],
+        capture_output=True,
+        text=True,
+    )
     assert check.returncode == 0, check.stdout
-    assert len(expected) >= 60 and any(yaml.safe_load(Case.load(HERE / "cases" / f"{name}.yaml").flow_text)
-                                       ["flow"]["state"]["backend"] == "sqlite" for name in expected)
+    assert len(expected) >= 60 and any(
+        yaml.safe_load(Case.load(HERE / "cases" / f"{name}.yaml").flow_text)["flow"]["state"][
+            "backend"
+        ]
+        == "sqlite"
+        for name in expected
+    )

@@ -20,12 +20,38 @@ __version__ = "0.0-fake"
 
 # The keyword arguments of pyexasol.ExaConnection (1.x).
 CONNECT_ARGUMENTS = {
-    "dsn", "user", "password", "schema", "autocommit", "snapshot_transactions", "connection_timeout",
-    "socket_timeout", "query_timeout", "compression", "encryption", "fetch_dict", "fetch_mapper",
-    "fetch_size_bytes", "lower_ident", "quote_ident", "json_lib", "verbose_error", "debug", "debug_logdir",
-    "udf_output_bind_address", "udf_output_connect_address", "udf_output_dir", "http_proxy",
-    "resolve_hostnames", "client_name", "client_version", "client_os_username", "protocol_version",
-    "websocket_sslopt", "access_token", "refresh_token",
+    "dsn",
+    "user",
+    "password",
+    "schema",
+    "autocommit",
+    "snapshot_transactions",
+    "connection_timeout",
+    "socket_timeout",
+    "query_timeout",
+    "compression",
+    "encryption",
+    "fetch_dict",
+    "fetch_mapper",
+    "fetch_size_bytes",
+    "lower_ident",
+    "quote_ident",
+    "json_lib",
+    "verbose_error",
+    "debug",
+    "debug_logdir",
+    "udf_output_bind_address",
+    "udf_output_connect_address",
+    "udf_output_dir",
+    "http_proxy",
+    "resolve_hostnames",
+    "client_name",
+    "client_version",
+    "client_os_username",
+    "protocol_version",
+    "websocket_sslopt",
+    "access_token",
+    "refresh_token",
 }
 
 COLUMNS = [
@@ -85,13 +111,13 @@ class ExaStatement:
 
     def fetchmany(self, size=10000):
         _log("statement.fetchmany", size=size)
-        rows = self._rows[self._pos:self._pos + size]
+        rows = self._rows[self._pos : self._pos + size]
         self._pos += len(rows)
         return rows
 
     def fetchall(self):
         _log("statement.fetchall")
-        rows = self._rows[self._pos:]
+        rows = self._rows[self._pos :]
         self._pos = len(self._rows)
         return rows
 
@@ -115,7 +141,9 @@ class ExaConnection:
     def __init__(self, **options):
         unknown = sorted(set(options) - CONNECT_ARGUMENTS)
         if unknown:
-            raise TypeError(f"ExaConnection.__init__() got an unexpected keyword argument {unknown[0]!r}")
+            raise TypeError(
+                f"ExaConnection.__init__() got an unexpected keyword argument {unknown[0]!r}"
+            )
         self.options = options
         self.is_closed = False
 

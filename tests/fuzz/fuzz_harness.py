@@ -51,7 +51,8 @@ NOBODY = 65534
 
 LOCATED = re.compile(r"^.+:\d+:\d+: AF\d{3} \S")
 KNOWN_LINES = [
-    re.compile(p) for p in (
+    re.compile(p)
+    for p in (
         r"^  hint: ",  # the hint of the diagnostic above
         r"^\d+ files? valid",  # summaries
         r"^\d+ errors? (in \d+ files? \(of \d+ checked\)|before any file was checked)",
@@ -62,7 +63,10 @@ KNOWN_LINES = [
         r"^(missing|differs|unexpected|mode differs): ",  # compile --check's drift list
     )
 ]
-USAGE_LINES = [re.compile(p) for p in (r"^Usage: aetherflow ", r"^Try 'aetherflow .*' for help\.$", r"^Error: ")]
+USAGE_LINES = [
+    re.compile(p)
+    for p in (r"^Usage: aetherflow ", r"^Try 'aetherflow .*' for help\.$", r"^Error: ")
+]
 PLUGIN_MARK = "PLUGIN-SAYS"  # what generated plugins print; allowed in text output, not in JSON
 
 
@@ -98,7 +102,9 @@ class Case:
     commands: tuple[str, ...]
     paths: tuple[str, ...] = ()
     flow: str | None = None  # the one flow explain and graph take (None: the manifest's entry flow)
-    options: tuple[str, ...] = ()  # given to every command: --profiles, --plugins, --bundle-manifest
+    options: tuple[
+        str, ...
+    ] = ()  # given to every command: --profiles, --plugins, --bundle-manifest
     compile_options: tuple[str, ...] = ()  # compile only: --schedule
     hazards: tuple[tuple[str, ...], ...] = ()
     config: bool = False  # read the project config (commands get no --no-config, compile no -o)
@@ -271,7 +277,11 @@ def apply_hazard(hazard: tuple[str, ...], project: bytes) -> None:
             os.makedirs(full, exist_ok=True)
         elif op == "chmod":
             if os.path.lexists(full):
-                os.chmod(full, int(hazard[2], 8), follow_symlinks=False) if not os.path.islink(full) else None
+                (
+                    os.chmod(full, int(hazard[2], 8), follow_symlinks=False)
+                    if not os.path.islink(full)
+                    else None
+                )
         elif op == "long-path":
             with open(os.path.join(project, path_bytes(hazard[3])), "rb") as fh:
                 data = fh.read()
@@ -390,11 +400,23 @@ def _warm_up() -> None:
     if _WARM:
         return
     _WARM = True
-    simple = (b"version: 1\nflow: {id: warm}\njobs:\n  - id: j\n    steps:\n"
-              b"      - {id: s, type: external.process, inputs: {command: [echo]}}\n")
-    case = Case("warm-up", {"flows/warm.yaml": simple}, ("validate --json", "compile --target all --json",
-                "compile --single-file", "explain --json", "graph --format json"), paths=("flows",),
-                flow="flows/warm.yaml")
+    simple = (
+        b"version: 1\nflow: {id: warm}\njobs:\n  - id: j\n    steps:\n"
+        b"      - {id: s, type: external.process, inputs: {command: [echo]}}\n"
+    )
+    case = Case(
+        "warm-up",
+        {"flows/warm.yaml": simple},
+        (
+            "validate --json",
+            "compile --target all --json",
+            "compile --single-file",
+            "explain --json",
+            "graph --format json",
+        ),
+        paths=("flows",),
+        flow="flows/warm.yaml",
+    )
     run_case(case)
 
 
@@ -413,15 +435,22 @@ def _as_nobody(enabled: bool) -> Iterator[None]:
 
 
 # Variables of the machine that would change what the compiler reads: not set in a case.
-CLEARED = ("AETHERFLOW_MODE", "AETHERFLOW_PLUGIN_PATHS", "AETHERFLOW_PLUGIN_STRICT", "AETHERFLOW_PROFILES_FILE",
-           "AETHERFLOW_SETTINGS_MODULE")
+CLEARED = (
+    "AETHERFLOW_MODE",
+    "AETHERFLOW_PLUGIN_PATHS",
+    "AETHERFLOW_PLUGIN_STRICT",
+    "AETHERFLOW_PROFILES_FILE",
+    "AETHERFLOW_SETTINGS_MODULE",
+)
 
 
 def invoke(argv: list[str], ws: Workspace, case: Case, seconds: float = DEADLINE) -> Outcome:
     """`aetherflow ARGV` in-process, in ws/p, with HOME and TMPDIR inside the workspace,
     the fuzz compile cache and a deadline."""
     env: dict[str, str | None] = {name: None for name in CLEARED}
-    env.update(HOME=str(ws.root / "home"), TMPDIR=str(ws.root / "tmp"), AETHERFLOW_CACHE_DIR=str(ws.cache))
+    env.update(
+        HOME=str(ws.root / "home"), TMPDIR=str(ws.root / "tmp"), AETHERFLOW_CACHE_DIR=str(ws.cache)
+    )
     env.update(dict(case.env))
     runner = CliRunner()
     old_cwd, old_tempdir = os.getcwd(), tempfile.tempdir
@@ -434,9 +463,13 @@ def invoke(argv: list[str], ws: Workspace, case: Case, seconds: float = DEADLINE
         os.chdir(ws.project)
         tempfile.tempdir = str(ws.root / "tmp")
         with timer, _as_nobody(case.unprivileged):
-            result = runner.invoke(cli, argv, env=env, catch_exceptions=True, prog_name="aetherflow")
+            result = runner.invoke(
+                cli, argv, env=env, catch_exceptions=True, prog_name="aetherflow"
+            )
             if timer.fired:  # the Hang was swallowed; the command still took too long
-                raise Hang(f"no answer after {seconds:g} s (finished after {time.monotonic() - started:.1f} s)")
+                raise Hang(
+                    f"no answer after {seconds:g} s (finished after {time.monotonic() - started:.1f} s)"
+                )
         outcome.exit_code = result.exit_code
         outcome.stdout, outcome.stderr = result.stdout, result.stderr
         if result.exception is not None and not isinstance(result.exception, SystemExit):
@@ -467,11 +500,19 @@ def _where(frames: list[traceback.FrameSummary]) -> str:
 
 def _name(argv: list[str]) -> str:
     """The command and its flags, without the paths: 'compile --target all --json'."""
-    return " ".join(a for a in argv if a.startswith("-") or a in ("validate", "compile", "explain", "graph"))
+    return " ".join(
+        a for a in argv if a.startswith("-") or a in ("validate", "compile", "explain", "graph")
+    )
 
 
-def check_outcome(outcome: Outcome, *, json_mode: bool, free_stdout: bool, allowed_exits: set[int],
-                  outputs: tuple[str, ...]) -> list[Violation]:
+def check_outcome(
+    outcome: Outcome,
+    *,
+    json_mode: bool,
+    free_stdout: bool,
+    allowed_exits: set[int],
+    outputs: tuple[str, ...],
+) -> list[Violation]:
     """The output contract of one command. `free_stdout`: a successful explain/graph prints
     its own text; `outputs`: paths an error about the output may name without a position."""
     name = _name(outcome.argv)
@@ -480,8 +521,13 @@ def check_outcome(outcome: Outcome, *, json_mode: bool, free_stdout: bool, allow
         return [Violation(f"hang in {_where(outcome.frames)}", name, str(outcome.exception))]
     if outcome.exception is not None:
         exc = outcome.exception
-        return [Violation(f"{type(exc).__name__} in {_where(outcome.frames)}", name,
-                          f"exit 3 (internal error): {type(exc).__name__}: {str(exc)[:200]}")]
+        return [
+            Violation(
+                f"{type(exc).__name__} in {_where(outcome.frames)}",
+                name,
+                f"exit 3 (internal error): {type(exc).__name__}: {str(exc)[:200]}",
+            )
+        ]
     both = outcome.stdout + outcome.stderr
     if "Traceback" in both:
         found.append(Violation("traceback in output", name, _excerpt(both, "Traceback")))
@@ -509,13 +555,17 @@ def _has_error(outcome: Outcome, json_mode: bool) -> bool:
 
 def _excerpt(text: str, around: str) -> str:
     at = max(text.find(around), 0)
-    return text[at:at + 300].replace("\n", "\\n")
+    return text[at : at + 300].replace("\n", "\\n")
 
 
 def _check_lines(text: str, name: str, stream: str, outputs: tuple[str, ...]) -> list[Violation]:
     found = []
     for line in text.splitlines():
-        if not line.strip() or LOCATED.search(line) or any(p.search(line) for p in KNOWN_LINES + USAGE_LINES):
+        if (
+            not line.strip()
+            or LOCATED.search(line)
+            or any(p.search(line) for p in KNOWN_LINES + USAGE_LINES)
+        ):
             continue
         if line.startswith("aetherflow: ") and "internal error" not in line:
             continue  # a one-line message about the output or a usage problem
@@ -539,27 +589,53 @@ def _check_json(outcome: Outcome, name: str, outputs: tuple[str, ...]) -> list[V
     try:
         document = json.loads(outcome.stdout)
     except ValueError:
-        return [Violation(f"{name.split()[0]} --json output is not one JSON object", name,
-                          outcome.stdout[:300].replace("\n", "\\n"))]
+        return [
+            Violation(
+                f"{name.split()[0]} --json output is not one JSON object",
+                name,
+                outcome.stdout[:300].replace("\n", "\\n"),
+            )
+        ]
     if not isinstance(document, dict):
-        return [Violation(f"{name.split()[0]} --json output is not one JSON object", name, outcome.stdout[:300])]
+        return [
+            Violation(
+                f"{name.split()[0]} --json output is not one JSON object",
+                name,
+                outcome.stdout[:300],
+            )
+        ]
     found = []
     if "ok" in document and document["ok"] != (outcome.exit_code in (0, 1)):
-        found.append(Violation("--json ok disagrees with the exit status", name,
-                               f"ok={document['ok']} exit={outcome.exit_code}"))
+        found.append(
+            Violation(
+                "--json ok disagrees with the exit status",
+                name,
+                f"ok={document['ok']} exit={outcome.exit_code}",
+            )
+        )
     for bucket in ("errors", "warnings"):
         for item in document.get(bucket, []) or []:
             if not isinstance(item, dict):
-                found.append(Violation(f"--json {bucket} item is not an object", name, repr(item)[:200]))
+                found.append(
+                    Violation(f"--json {bucket} item is not an object", name, repr(item)[:200])
+                )
                 continue
             if item.get("code") is None and item.get("file") in outputs and bucket == "errors":
                 continue  # a problem with the output directory or archive: not about an input
-            ok = (isinstance(item.get("file"), str) and item["file"] != ""
-                  and isinstance(item.get("line"), int) and item["line"] >= 1
-                  and isinstance(item.get("column"), int) and item["column"] >= 1
-                  and isinstance(item.get("code"), str) and re.fullmatch(r"AF\d{3}", item["code"]) is not None)
+            ok = (
+                isinstance(item.get("file"), str)
+                and item["file"] != ""
+                and isinstance(item.get("line"), int)
+                and item["line"] >= 1
+                and isinstance(item.get("column"), int)
+                and item["column"] >= 1
+                and isinstance(item.get("code"), str)
+                and re.fullmatch(r"AF\d{3}", item["code"]) is not None
+            )
             if not ok:
-                found.append(Violation(f"unlocated --json {bucket[:-1]}", name, json.dumps(item)[:300]))
+                found.append(
+                    Violation(f"unlocated --json {bucket[:-1]}", name, json.dumps(item)[:300])
+                )
     return found
 
 
@@ -577,10 +653,17 @@ def check_located_lines(outcome: Outcome, ws: Workspace) -> list[Violation]:
             data = path.read_bytes()
         except (OSError, ValueError):
             continue
-        breaks = sum(data.count(b) for b in (b"\n", b"\r", b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9"))
+        breaks = sum(
+            data.count(b) for b in (b"\n", b"\r", b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")
+        )
         if int(match["line"]) > breaks + 1 or int(match["line"]) < 1 or int(match["col"]) < 1:
-            found.append(Violation("diagnostic points outside its file", _name(outcome.argv),
-                                   f"{line[:200]} (the file has {breaks + 1} lines)"))
+            found.append(
+                Violation(
+                    "diagnostic points outside its file",
+                    _name(outcome.argv),
+                    f"{line[:200]} (the file has {breaks + 1} lines)",
+                )
+            )
     return found
 
 
@@ -613,8 +696,14 @@ def plan(case: Case, command: str) -> CommandPlan:
         if not case.config:
             output = case.output
             argv += ["-o", output]
-    return CommandPlan([*argv, *flags, *config], json_mode, name in ("explain", "graph"),
-                       {0, 1, 2} if "--check" in flags else {0, 2}, name == "compile", output)
+    return CommandPlan(
+        [*argv, *flags, *config],
+        json_mode,
+        name in ("explain", "graph"),
+        {0, 1, 2} if "--check" in flags else {0, 2},
+        name == "compile",
+        output,
+    )
 
 
 def config_output(case: Case, ws: Workspace) -> tuple[str, ...]:
@@ -632,7 +721,11 @@ def config_output(case: Case, ws: Workspace) -> tuple[str, ...]:
         except (OSError, ValueError, UnicodeDecodeError):
             continue
         if name == "pyproject.toml":
-            data = data.get("tool", {}).get("aetherflow", {}) if isinstance(data.get("tool"), dict) else {}
+            data = (
+                data.get("tool", {}).get("aetherflow", {})
+                if isinstance(data.get("tool"), dict)
+                else {}
+            )
         for key in ("output", "archive"):
             value = data.get(key) if isinstance(data, dict) else None
             if isinstance(value, str):
@@ -654,7 +747,12 @@ def _allowed(rel: bytes, outputs: tuple[str, ...]) -> bool:
     text = os.path.normpath(os.fsdecode(rel))
     for out in outputs:
         out = os.path.normpath(out.rstrip("/") or ".")
-        if out == "." or text == out or text.startswith(out + os.sep) or out.startswith(text + os.sep):
+        if (
+            out == "."
+            or text == out
+            or text.startswith(out + os.sep)
+            or out.startswith(text + os.sep)
+        ):
             return True
         if os.path.join(os.path.dirname(out), "SHA256SUMS") == text:
             return True
@@ -675,8 +773,11 @@ def _through_links(outputs: tuple[str, ...], ws: Workspace) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _writes(before: dict[bytes, tuple[Any, ...]], after: dict[bytes, tuple[Any, ...]],
-            outputs: tuple[str, ...]) -> list[bytes]:
+def _writes(
+    before: dict[bytes, tuple[Any, ...]],
+    after: dict[bytes, tuple[Any, ...]],
+    outputs: tuple[str, ...],
+) -> list[bytes]:
     changed = {p for p in set(before) | set(after) if before.get(p) != after.get(p)}
     return sorted(p for p in changed if not (p.startswith(b"p/") and _allowed(p[2:], outputs)))
 
@@ -687,28 +788,61 @@ def _run_commands(case: Case, ws: Workspace, seconds: float) -> list[Violation]:
     before = snapshot(root)
     for command in case.commands:
         step = plan(case, command)
-        outputs = (step.output,) if step.output else (config_output(case, ws) if step.compile else ())
+        outputs = (
+            (step.output,) if step.output else (config_output(case, ws) if step.compile else ())
+        )
         outputs = _through_links(outputs, ws)
-        dist_before = {p: v for p, v in before.items() if p.startswith(b"p/") and outputs and _allowed(p[2:], outputs)}
+        dist_before = {
+            p: v
+            for p, v in before.items()
+            if p.startswith(b"p/") and outputs and _allowed(p[2:], outputs)
+        }
         outcome = invoke(step.argv, ws, case, seconds)
         if isinstance(outcome.exception, Hang):
-            found.extend(check_outcome(outcome, json_mode=False, free_stdout=False, allowed_exits=set(), outputs=()))
+            found.extend(
+                check_outcome(
+                    outcome, json_mode=False, free_stdout=False, allowed_exits=set(), outputs=()
+                )
+            )
             break  # the next commands would wait on the same thing
-        found.extend(check_outcome(outcome, json_mode=step.json_mode, free_stdout=step.free_stdout,
-                                   allowed_exits=step.allowed_exits, outputs=outputs))
+        found.extend(
+            check_outcome(
+                outcome,
+                json_mode=step.json_mode,
+                free_stdout=step.free_stdout,
+                allowed_exits=step.allowed_exits,
+                outputs=outputs,
+            )
+        )
         found.extend(check_located_lines(outcome, ws))
         if command.startswith("graph") and "json" in command.split() and outcome.exit_code == 0:
             found.extend(_check_json(outcome, _name(step.argv), outputs))
         after = snapshot(root)
         for path in _writes(before, after, outputs):
-            found.append(Violation("wrote outside -o", _name(step.argv), f"{os.fsdecode(path)!r} changed"))
+            found.append(
+                Violation("wrote outside -o", _name(step.argv), f"{os.fsdecode(path)!r} changed")
+            )
         if step.compile and outcome.exit_code not in (0, None) and "--check" not in command:
-            dist_after = {p: v for p, v in after.items() if p in dist_before or (outputs and p.startswith(b"p/")
-                                                                               and _allowed(p[2:], outputs))}
+            dist_after = {
+                p: v
+                for p, v in after.items()
+                if p in dist_before
+                or (outputs and p.startswith(b"p/") and _allowed(p[2:], outputs))
+            }
             if dist_after != dist_before:
-                found.append(Violation("failed compile changed the output", _name(step.argv),
-                                       f"exit {outcome.exit_code}; {_diff_keys(dist_before, dist_after)}"))
-        if step.compile and outcome.exit_code == 0 and "--check" not in command and outcome.exception is None:
+                found.append(
+                    Violation(
+                        "failed compile changed the output",
+                        _name(step.argv),
+                        f"exit {outcome.exit_code}; {_diff_keys(dist_before, dist_after)}",
+                    )
+                )
+        if (
+            step.compile
+            and outcome.exit_code == 0
+            and "--check" not in command
+            and outcome.exception is None
+        ):
             found.extend(_determinism(case, ws, step, outputs, seconds))
             after = snapshot(root)
         before = after
@@ -720,19 +854,29 @@ def _diff_keys(a: dict[bytes, Any], b: dict[bytes, Any]) -> str:
     return ", ".join(os.fsdecode(k) for k in keys[:3])
 
 
-def _determinism(case: Case, ws: Workspace, step: CommandPlan, outputs: tuple[str, ...],
-                 seconds: float) -> list[Violation]:
+def _determinism(
+    case: Case, ws: Workspace, step: CommandPlan, outputs: tuple[str, ...], seconds: float
+) -> list[Violation]:
     """After a successful compile: --check is clean, and a compile without the cache into
     another folder writes the same bytes."""
     found: list[Violation] = []
     name = _name(step.argv)
     flags = [a for a in step.argv if a not in ("--json",)]
     check = invoke([*flags, "--check"], ws, case, seconds)
-    found.extend(v for v in check_outcome(check, json_mode=False, free_stdout=False, allowed_exits={0, 1},
-                                          outputs=outputs))
+    found.extend(
+        v
+        for v in check_outcome(
+            check, json_mode=False, free_stdout=False, allowed_exits={0, 1}, outputs=outputs
+        )
+    )
     if check.exit_code == 1:
-        found.append(Violation("compile --check right after compile finds drift", name,
-                               check.stdout.strip().replace("\n", "; ")[:300]))
+        found.append(
+            Violation(
+                "compile --check right after compile finds drift",
+                name,
+                check.stdout.strip().replace("\n", "; ")[:300],
+            )
+        )
     dist = outputs[0] if outputs else None
     if dist is None or not (ws.project / dist).is_dir():
         return found
@@ -745,8 +889,11 @@ def _determinism(case: Case, ws: Workspace, step: CommandPlan, outputs: tuple[st
     # small profile, for --single-file, whose runtime takes seconds to inline uncached.
     cold = "--single-file" not in argv or os.environ.get("AETHERFLOW_FUZZ") == "long"
     again = invoke([*argv, *(["--no-cache"] if cold else [])], ws, case, seconds)
-    found.extend(check_outcome(again, json_mode=False, free_stdout=False, allowed_exits={0},
-                               outputs=("dist-again",)))
+    found.extend(
+        check_outcome(
+            again, json_mode=False, free_stdout=False, allowed_exits={0}, outputs=("dist-again",)
+        )
+    )
     if again.exit_code == 0:
         first, second = tree_bytes(ws.project / dist), tree_bytes(ws.project / "dist-again")
         differs = sorted(k for k in set(first) | set(second) if first.get(k) != second.get(k))
@@ -790,7 +937,7 @@ def shrink(case: Case, signature: str, budget: int = 300, seconds: float = DEADL
         while len(items) >= 2 and runs < budget:
             chunk = max(1, len(items) // n)
             for start in range(0, len(items), chunk):
-                rest = items[:start] + items[start + chunk:]
+                rest = items[:start] + items[start + chunk :]
                 if runs >= budget:
                     break
                 if fails(rebuild(rest)):
@@ -804,18 +951,26 @@ def shrink(case: Case, signature: str, budget: int = 300, seconds: float = DEADL
             return []
         return items
 
-    commands = ddmin(list(case.commands), lambda c: dataclasses.replace(case, commands=tuple(c) or case.commands[:1]))
+    commands = ddmin(
+        list(case.commands),
+        lambda c: dataclasses.replace(case, commands=tuple(c) or case.commands[:1]),
+    )
     case = dataclasses.replace(case, commands=tuple(commands) or case.commands[:1])
     hazards = ddmin(list(case.hazards), lambda h: dataclasses.replace(case, hazards=tuple(h)))
     case = dataclasses.replace(case, hazards=tuple(hazards))
-    kept = ddmin(sorted(case.files), lambda names: dataclasses.replace(case, files={n: case.files[n] for n in names}))
+    kept = ddmin(
+        sorted(case.files),
+        lambda names: dataclasses.replace(case, files={n: case.files[n] for n in names}),
+    )
     case = dataclasses.replace(case, files={n: case.files[n] for n in kept})
     for path in sorted(case.files, key=lambda p: -len(case.files[p])):
         for unit in ("lines", "chars"):
             data = case.files[path]
             if unit == "chars" and len(data) > 2000:
                 continue
-            parts: list[bytes] = data.splitlines(keepends=True) if unit == "lines" else [bytes([b]) for b in data]
+            parts: list[bytes] = (
+                data.splitlines(keepends=True) if unit == "lines" else [bytes([b]) for b in data]
+            )
 
             def rebuild(kept: list[bytes], path: str = path, base: Case = case) -> Case:
                 return dataclasses.replace(base, files={**base.files, path: b"".join(kept)})
@@ -827,11 +982,20 @@ def shrink(case: Case, signature: str, budget: int = 300, seconds: float = DEADL
 # --- regressions ---------------------------------------------------------------------------------
 
 
-def save_regression(name: str, case: Case, violation: Violation, note: str, folder: Path = REGRESSIONS) -> Path:
+def save_regression(
+    name: str, case: Case, violation: Violation, note: str, folder: Path = REGRESSIONS
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.json"
-    data = {"class": violation.signature, "symptom": violation.detail, "note": note, "case": case.as_json()}
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")  # ASCII: names may hold surrogates
+    data = {
+        "class": violation.signature,
+        "symptom": violation.detail,
+        "note": note,
+        "case": case.as_json(),
+    }
+    path.write_text(
+        json.dumps(data, indent=2) + "\n", encoding="utf-8"
+    )  # ASCII: names may hold surrogates
     return path
 
 

@@ -44,8 +44,12 @@ def _kind_of(data: Any) -> str | None:
         return "manifest"
     if "items" in data or "timezone" in data:
         return "scheduler"
-    if data and all(isinstance(v, dict) and set(v) <= {"config", "options", "decode", "config_paths",
-                                                        "options_paths", "kind", "driver"} for v in data.values()):
+    if data and all(
+        isinstance(v, dict)
+        and set(v)
+        <= {"config", "options", "decode", "config_paths", "options_paths", "kind", "driver"}
+        for v in data.values()
+    ):
         return "profiles"
     return None
 
@@ -127,7 +131,10 @@ def seed_bytes(kind: str) -> tuple[bytes, ...]:
 
 
 def example_flows() -> dict[str, bytes]:
-    return {f"flows/{p.name}": p.read_bytes() for p in sorted((ROOT / "examples" / "flows").glob("*.yaml"))}
+    return {
+        f"flows/{p.name}": p.read_bytes()
+        for p in sorted((ROOT / "examples" / "flows").glob("*.yaml"))
+    }
 
 
 SIMPLE_FLOW = b"""\
@@ -168,19 +175,103 @@ class Nested:
     mapping: bool
 
 
-TAGS = ("!!int", "!!str", "!!map", "!!seq", "!!float", "!!bool", "!!null", "!!binary", "!!timestamp", "!!set",
-        "!!omap", "!!pairs", "!!merge", "!!value", "!!python/object:os.system", "!!python/name:os.system",
-        "!custom", "!<tag:yaml.org,2002:int>", "!", "!!str:x", "!<!>")
+TAGS = (
+    "!!int",
+    "!!str",
+    "!!map",
+    "!!seq",
+    "!!float",
+    "!!bool",
+    "!!null",
+    "!!binary",
+    "!!timestamp",
+    "!!set",
+    "!!omap",
+    "!!pairs",
+    "!!merge",
+    "!!value",
+    "!!python/object:os.system",
+    "!!python/name:os.system",
+    "!custom",
+    "!<tag:yaml.org,2002:int>",
+    "!",
+    "!!str:x",
+    "!<!>",
+)
 
-ODD_TEXT = st.sampled_from([
-    "", " ", "\x00", "a\x00b", "\t", "\r", "a\rb", "\r\n", "\u2028", "\u0085", "\ufeff", "\u202e", "\u200b",
-    "\U0001f600", "e\u0301", "\ud7ff", "\ufffd", "\x7f", "\x1b[31m", "NaN", "null", "~", "yes", "no", "on",
-    "off", "0x10", "0o17", "1_000", "1e400", "-0", "..", ".", "/", "\\", "-", "--o", "a/b", "../x", "C:\\x",
-    "*", "&a", "!!int 1", "{{", "}}", "{{ }}", "{{env.}}", "{{env.X:}}", "{{steps.x.y}}", "{{jobs..outputs}}",
-    "{{result.}}", "{{{{x}}}}", "{{env.A:{{env.B}}}}", "{{ env.X | upper }}", "{{env.X:" + "a" * 100 + "}}",
-    "$(touch /tmp/pwned)", "'; rm -rf / #", "\"", "'", "a: b", "- x", "# c", "%YAML", "@x", "`x`",
-    "x" * 300, "é" * 200, "\U0010ffff", "\udcff",
-])
+ODD_TEXT = st.sampled_from(
+    [
+        "",
+        " ",
+        "\x00",
+        "a\x00b",
+        "\t",
+        "\r",
+        "a\rb",
+        "\r\n",
+        "\u2028",
+        "\u0085",
+        "\ufeff",
+        "\u202e",
+        "\u200b",
+        "\U0001f600",
+        "e\u0301",
+        "\ud7ff",
+        "\ufffd",
+        "\x7f",
+        "\x1b[31m",
+        "NaN",
+        "null",
+        "~",
+        "yes",
+        "no",
+        "on",
+        "off",
+        "0x10",
+        "0o17",
+        "1_000",
+        "1e400",
+        "-0",
+        "..",
+        ".",
+        "/",
+        "\\",
+        "-",
+        "--o",
+        "a/b",
+        "../x",
+        "C:\\x",
+        "*",
+        "&a",
+        "!!int 1",
+        "{{",
+        "}}",
+        "{{ }}",
+        "{{env.}}",
+        "{{env.X:}}",
+        "{{steps.x.y}}",
+        "{{jobs..outputs}}",
+        "{{result.}}",
+        "{{{{x}}}}",
+        "{{env.A:{{env.B}}}}",
+        "{{ env.X | upper }}",
+        "{{env.X:" + "a" * 100 + "}}",
+        "$(touch /tmp/pwned)",
+        "'; rm -rf / #",
+        '"',
+        "'",
+        "a: b",
+        "- x",
+        "# c",
+        "%YAML",
+        "@x",
+        "`x`",
+        "x" * 300,
+        "é" * 200,
+        "\U0010ffff",
+        "\udcff",
+    ]
+)
 
 
 def huge_int() -> st.SearchStrategy[Raw]:
@@ -192,13 +283,46 @@ def weird_scalar() -> st.SearchStrategy[Any]:
         st.integers(min_value=-(2**70), max_value=2**70),
         st.sampled_from([0, -1, 1, 2**31, 2**63, -(2**63) - 1, 10**30]),
         st.sampled_from([2.0, 0.5, -1.5, 1e300, float("inf"), float("-inf"), float("nan"), -0.0]),
-        st.booleans(), st.none(),
+        st.booleans(),
+        st.none(),
         huge_int(),
-        st.sampled_from([Raw(r) for r in ("1e400", ".nan", ".inf", "-.inf", "0x1F", "0o17", "0b101", "1_000",
-                                           "1:20", "2024-01-01", "2024-01-01T00:00:00Z", "yes", "No", "ON",
-                                           "~", "Null", "<<", "=", "2.0", "-0", "+1", "017", "'1'",
-                                           "!!binary aGVsbG8=", "!!int 12", "!!float 1", "!!str 1",
-                                           "!!null ''", "!!bool yes", "!!timestamp 2024-01-01")]),
+        st.sampled_from(
+            [
+                Raw(r)
+                for r in (
+                    "1e400",
+                    ".nan",
+                    ".inf",
+                    "-.inf",
+                    "0x1F",
+                    "0o17",
+                    "0b101",
+                    "1_000",
+                    "1:20",
+                    "2024-01-01",
+                    "2024-01-01T00:00:00Z",
+                    "yes",
+                    "No",
+                    "ON",
+                    "~",
+                    "Null",
+                    "<<",
+                    "=",
+                    "2.0",
+                    "-0",
+                    "+1",
+                    "017",
+                    "'1'",
+                    "!!binary aGVsbG8=",
+                    "!!int 12",
+                    "!!float 1",
+                    "!!str 1",
+                    "!!null ''",
+                    "!!bool yes",
+                    "!!timestamp 2024-01-01",
+                )
+            ]
+        ),
         ODD_TEXT,
         st.text(max_size=20),
         st.text(alphabet=st.characters(codec="utf-8"), max_size=12),
@@ -206,9 +330,14 @@ def weird_scalar() -> st.SearchStrategy[Any]:
 
 
 def small_tree() -> st.SearchStrategy[Any]:
-    return st.recursive(weird_scalar(), lambda kids: st.one_of(
-        st.lists(kids, max_size=3), st.dictionaries(st.one_of(st.text(max_size=8), weird_scalar()), kids,
-                                                     max_size=3)), max_leaves=6)
+    return st.recursive(
+        weird_scalar(),
+        lambda kids: st.one_of(
+            st.lists(kids, max_size=3),
+            st.dictionaries(st.one_of(st.text(max_size=8), weird_scalar()), kids, max_size=3),
+        ),
+        max_leaves=6,
+    )
 
 
 # Paths into a tree: tuples of keys and indexes.
@@ -268,8 +397,11 @@ def schema_keys(kind: str) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
-ODD_KEYS = st.one_of(st.sampled_from(["", " ", "\x00", "id", "<<", "~", "x" * 300, "\u202e", "a.b", "jobs"]),
-                     st.sampled_from([0, 1, -1, True, False, None, 1.5]), huge_int())
+ODD_KEYS = st.one_of(
+    st.sampled_from(["", " ", "\x00", "id", "<<", "~", "x" * 300, "\u202e", "a.b", "jobs"]),
+    st.sampled_from([0, 1, -1, True, False, None, 1.5]),
+    huge_int(),
+)
 
 
 @st.composite
@@ -280,8 +412,23 @@ def mutate_tree(draw: st.DrawFn, tree: Any, kind: str) -> Any:
         paths = _paths(tree)
         path = paths[draw(st.integers(0, len(paths) - 1))]
         node = _get(tree, path)
-        op = draw(st.sampled_from(["scalar", "scalar", "tree", "delete", "add", "dup", "nest", "tag", "swap",
-                                   "copy", "schema"]))
+        op = draw(
+            st.sampled_from(
+                [
+                    "scalar",
+                    "scalar",
+                    "tree",
+                    "delete",
+                    "add",
+                    "dup",
+                    "nest",
+                    "tag",
+                    "swap",
+                    "copy",
+                    "schema",
+                ]
+            )
+        )
         if op == "scalar":
             tree = _set(tree, path, draw(weird_scalar()))
         elif op == "tree":
@@ -337,15 +484,32 @@ def from_schema(node: dict[str, Any], root: dict[str, Any], depth: int) -> st.Se
         items = node.get("items", {})
         if depth <= 0:
             return st.just([])
-        return st.lists(from_schema(items, root, depth - 1), min_size=node.get("minItems", 0), max_size=3)
+        return st.lists(
+            from_schema(items, root, depth - 1), min_size=node.get("minItems", 0), max_size=3
+        )
     if kinds == "string":
         if "{{" in node.get("pattern", "").replace("\\", ""):
-            return st.sampled_from(["{{env.X}}", "{{env.X:default}}", "{{steps.a.b}}", "{{result.exit_code}}",
-                                    "{{jobs.a.outputs.x}}", "{{run_id}}", "x {{env.Y:}} y"])
-        return st.one_of(st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True), st.sampled_from(
-            ["flows/a.yaml", "/tmp/x", "*/5 * * * *", "Europe/Berlin", "utf-8", "csv"]))
+            return st.sampled_from(
+                [
+                    "{{env.X}}",
+                    "{{env.X:default}}",
+                    "{{steps.a.b}}",
+                    "{{result.exit_code}}",
+                    "{{jobs.a.outputs.x}}",
+                    "{{run_id}}",
+                    "x {{env.Y:}} y",
+                ]
+            )
+        return st.one_of(
+            st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True),
+            st.sampled_from(
+                ["flows/a.yaml", "/tmp/x", "*/5 * * * *", "Europe/Berlin", "utf-8", "csv"]
+            ),
+        )
     if kinds == "integer":
-        return st.integers(min_value=node.get("minimum", -5), max_value=max(node.get("minimum", -5), 100))
+        return st.integers(
+            min_value=node.get("minimum", -5), max_value=max(node.get("minimum", -5), 100)
+        )
     if kinds == "number":
         return st.floats(min_value=0, max_value=100)
     if kinds == "boolean":
@@ -381,13 +545,18 @@ def _object(node: dict[str, Any], root: dict[str, Any], depth: int) -> st.Search
                 out[name] = draw(from_schema(chosen[name], root, depth - 1))
         names = [n for n in chosen if n not in out]
         optional = [n for n in names if n not in required]
-        picked = draw(st.lists(st.sampled_from(optional), unique=True, max_size=4)) if optional else []
+        picked = (
+            draw(st.lists(st.sampled_from(optional), unique=True, max_size=4)) if optional else []
+        )
         for name in [n for n in required if n not in out] + picked:
             out[name] = draw(from_schema(chosen[name], root, depth - 1))
         extra = node.get("additionalProperties")
         if isinstance(extra, dict) and draw(st.booleans()):
-            for key in draw(st.lists(st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True), max_size=2,
-                                     unique=True)):
+            for key in draw(
+                st.lists(
+                    st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True), max_size=2, unique=True
+                )
+            ):
                 out[key] = draw(from_schema(extra, root, depth - 1))
         return out
 
@@ -429,16 +598,25 @@ class Emitter:
                 return ".inf" if value > 0 else "-.inf"
             return repr(value)
         text = str(value)
-        if not flow and PLAIN.match(text) and text.lower() not in KEYWORDS and not text.endswith(" "):
+        if (
+            not flow
+            and PLAIN.match(text)
+            and text.lower() not in KEYWORDS
+            and not text.endswith(" ")
+        ):
             return text
         if self.chance(10) and "'" not in text and text.isprintable():
             return "'" + text + "'"
-        return json.dumps(text, ensure_ascii=False).replace("\u2028", "\\L").replace("\u2029", "\\P")
+        return (
+            json.dumps(text, ensure_ascii=False).replace("\u2028", "\\L").replace("\u2029", "\\P")
+        )
 
     def key(self, key: Any) -> str:
         if isinstance(key, (dict, list)):
             return "? " + self.flow(key)
-        return self.scalar(key, flow=True) if not isinstance(key, str) or not PLAIN.match(key) else key
+        return (
+            self.scalar(key, flow=True) if not isinstance(key, str) or not PLAIN.match(key) else key
+        )
 
     def flow(self, value: Any) -> str:
         if isinstance(value, Nested):
@@ -480,7 +658,9 @@ class Emitter:
             if rest[0] == "":
                 return [f" {head}{value.tag}", *rest[1:]]
             return [f" {head}{value.tag}{rest[0]}", *rest[1:]]
-        if isinstance(value, Nested) or (isinstance(value, (dict, list)) and (not value or self.chance(8))):
+        if isinstance(value, Nested) or (
+            isinstance(value, (dict, list)) and (not value or self.chance(8))
+        ):
             return [f" {head}{self.flow(value)}"]
         if isinstance(value, dict):
             return [f" {head}".rstrip(), *self.mapping(value, indent)]
@@ -495,7 +675,10 @@ class Emitter:
         lines = []
         pairs = list(value.items())
         if pairs and self.chance(5):
-            pairs.insert(self.draw(st.integers(0, len(pairs))), pairs[self.draw(st.integers(0, len(pairs) - 1))])
+            pairs.insert(
+                self.draw(st.integers(0, len(pairs))),
+                pairs[self.draw(st.integers(0, len(pairs) - 1))],
+            )
         for key, item in pairs:
             rest = self.value(item, indent + 2)
             lines.append(" " * indent + self.key(key) + ":" + rest[0])
@@ -506,8 +689,15 @@ class Emitter:
         lines = []
         for item in value:
             rest = self.value(item, indent + 2)
-            if rest[0] == "" and isinstance(item, dict) and rest[1:] and rest[1].startswith(" " * (indent + 2)):
-                lines.append(" " * indent + "- " + rest[1][indent + 2:])  # the compact `- key: value`
+            if (
+                rest[0] == ""
+                and isinstance(item, dict)
+                and rest[1:]
+                and rest[1].startswith(" " * (indent + 2))
+            ):
+                lines.append(
+                    " " * indent + "- " + rest[1][indent + 2 :]
+                )  # the compact `- key: value`
                 lines.extend(rest[2:])
             else:
                 lines.append(" " * indent + "-" + rest[0])
@@ -554,9 +744,39 @@ def yaml_input(draw: st.DrawFn, kind: str) -> bytes:
 
 # --- byte-level mutations --------------------------------------------------------------------------
 
-INTERESTING = [b"\x00", b"\r", b"\r\n", b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xef\xbb\xbf", b"{{", b"}}", b"&a ",
-               b"*a", b"!!int ", b"!!map ", b": ", b"- ", b"\t", b"'", b'"', b"\\", b"#", b"|", b">", b"[", b"{",
-               b"---\n", b"...\n", b"? ", b"%TAG ! tag:x,2000:\n", b"9" * 5000, b"\xc2\x85", b"\xe2\x80\xa8"]
+INTERESTING = [
+    b"\x00",
+    b"\r",
+    b"\r\n",
+    b"\xff",
+    b"\xc3",
+    b"\xed\xa0\x80",
+    b"\xef\xbb\xbf",
+    b"{{",
+    b"}}",
+    b"&a ",
+    b"*a",
+    b"!!int ",
+    b"!!map ",
+    b": ",
+    b"- ",
+    b"\t",
+    b"'",
+    b'"',
+    b"\\",
+    b"#",
+    b"|",
+    b">",
+    b"[",
+    b"{",
+    b"---\n",
+    b"...\n",
+    b"? ",
+    b"%TAG ! tag:x,2000:\n",
+    b"9" * 5000,
+    b"\xc2\x85",
+    b"\xe2\x80\xa8",
+]
 
 
 @st.composite
@@ -571,13 +791,17 @@ def mutate_bytes(draw: st.DrawFn, data: bytes) -> bytes:
             at = min(at, len(buf) - 1)
             buf[at] ^= 1 << draw(st.integers(0, 7))
         elif op == "insert":
-            buf[at:at] = draw(st.one_of(st.sampled_from(INTERESTING), st.binary(min_size=1, max_size=8)))
+            buf[at:at] = draw(
+                st.one_of(st.sampled_from(INTERESTING), st.binary(min_size=1, max_size=8))
+            )
         elif op == "delete":
-            buf[at:at + draw(st.integers(1, 64))] = b""
+            buf[at : at + draw(st.integers(1, 64))] = b""
         elif op == "splice":
             other = draw(st.sampled_from([d for _, d in seed_files()]))
             start = draw(st.integers(0, max(len(other) - 1, 0)))
-            buf[at:at + draw(st.integers(0, 32))] = other[start:start + draw(st.integers(1, 200))]
+            buf[at : at + draw(st.integers(0, 32))] = other[
+                start : start + draw(st.integers(1, 200))
+            ]
         elif op == "line":
             lines = bytes(buf).splitlines(keepends=True)
             if lines:
@@ -600,8 +824,19 @@ def commands(draw: st.DrawFn, one_flow: bool, compile_too: bool = True) -> tuple
         json_flag = draw(st.sampled_from(["", " --json"]))
         out.append(f"compile{target}{single}{json_flag}")
     if one_flow:
-        out.append(draw(st.sampled_from(["explain", "explain --json", "graph", "graph --format dot",
-                                         "graph --format json"])))
+        out.append(
+            draw(
+                st.sampled_from(
+                    [
+                        "explain",
+                        "explain --json",
+                        "graph",
+                        "graph --format dot",
+                        "graph --format json",
+                    ]
+                )
+            )
+        )
     return tuple(out)
 
 
@@ -615,7 +850,13 @@ def flow_cases(draw: st.DrawFn) -> Case:
     if draw(st.integers(0, 9)) == 0:
         files["flows/other.yaml"] = draw(yaml_input("flow"))
         return Case("flow", files, draw(commands(one_flow=False)), paths=("flows",))
-    return Case("flow", files, draw(commands(one_flow=True)), paths=("flows/flow.yaml",), flow="flows/flow.yaml")
+    return Case(
+        "flow",
+        files,
+        draw(commands(one_flow=True)),
+        paths=("flows/flow.yaml",),
+        flow="flows/flow.yaml",
+    )
 
 
 PROFILE_FLOW = """\
@@ -644,8 +885,12 @@ def profiles_cases(draw: st.DrawFn) -> Case:
     """A profiles file (--profiles) and a flow whose resource names one of its profiles."""
     how = draw(st.sampled_from(["tree", "tree", "bytes"]))
     if how == "tree":
-        tree = draw(st.one_of(st.sampled_from(seed_trees()["profiles"]),
-                              from_schema(schema("profiles"), schema("profiles"), 5)))
+        tree = draw(
+            st.one_of(
+                st.sampled_from(seed_trees()["profiles"]),
+                from_schema(schema("profiles"), schema("profiles"), 5),
+            )
+        )
         tree = draw(mutate_tree(tree, "profiles"))
         names = list(tree) if isinstance(tree, dict) and tree else ["prod"]
         text = draw(yaml_text(tree))
@@ -653,10 +898,18 @@ def profiles_cases(draw: st.DrawFn) -> Case:
         text = draw(mutate_bytes(draw(st.sampled_from(seed_bytes("profiles")))))
         names = ["prod", "warehouse", "dev"]
     profile = draw(st.sampled_from(names))
-    files = {"profiles.yaml": text,
-             "flows/flow.yaml": PROFILE_FLOW.format(profile=json.dumps(str(profile))).encode()}
-    return Case("profiles", files, draw(commands(one_flow=True)), paths=("flows/flow.yaml",),
-                flow="flows/flow.yaml", options=("--profiles", "profiles.yaml"))
+    files = {
+        "profiles.yaml": text,
+        "flows/flow.yaml": PROFILE_FLOW.format(profile=json.dumps(str(profile))).encode(),
+    }
+    return Case(
+        "profiles",
+        files,
+        draw(commands(one_flow=True)),
+        paths=("flows/flow.yaml",),
+        flow="flows/flow.yaml",
+        options=("--profiles", "profiles.yaml"),
+    )
 
 
 @st.composite
@@ -664,8 +917,12 @@ def scheduler_cases(draw: st.DrawFn) -> Case:
     """A scheduler file (--schedule) next to the example flows."""
     files = dict(example_flows())
     if draw(st.booleans()):
-        tree = draw(st.one_of(st.sampled_from(seed_trees()["scheduler"]),
-                              from_schema(schema("scheduler"), schema("scheduler"), 4)))
+        tree = draw(
+            st.one_of(
+                st.sampled_from(seed_trees()["scheduler"]),
+                from_schema(schema("scheduler"), schema("scheduler"), 4),
+            )
+        )
         tree = draw(mutate_tree(tree, "scheduler"))
         if isinstance(tree, dict) and isinstance(tree.get("items"), list):
             for item in tree["items"]:
@@ -674,14 +931,22 @@ def scheduler_cases(draw: st.DrawFn) -> Case:
         files["scheduler.yaml"] = draw(yaml_text(tree))
     else:
         files["scheduler.yaml"] = draw(mutate_bytes(draw(st.sampled_from(seed_bytes("scheduler")))))
-    return Case("scheduler", files, draw(commands(one_flow=False)), paths=("flows", "scheduler.yaml"),
-                compile_options=("--schedule", "scheduler.yaml"))
+    return Case(
+        "scheduler",
+        files,
+        draw(commands(one_flow=False)),
+        paths=("flows", "scheduler.yaml"),
+        compile_options=("--schedule", "scheduler.yaml"),
+    )
 
 
 def engine_project() -> dict[str, bytes]:
     base = ROOT / "examples" / "engine-project"
-    return {str(p.relative_to(base)): p.read_bytes() for p in sorted((base / "bundle").rglob("*"))
-            if p.is_file() and "__pycache__" not in p.parts}
+    return {
+        str(p.relative_to(base)): p.read_bytes()
+        for p in sorted((base / "bundle").rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
 
 
 REMOTE_SOURCES = {"sftp", "smb", "db", "rest"}
@@ -691,7 +956,11 @@ def _local_only(tree: Any) -> Any:
     """A manifest never names a remote source here: the fuzz suite stays off the network."""
     if isinstance(tree, dict) and isinstance(tree.get("bundle"), dict):
         source = tree["bundle"].get("source")
-        if isinstance(source, dict) and isinstance(source.get("type"), str) and source["type"] in REMOTE_SOURCES:
+        if (
+            isinstance(source, dict)
+            and isinstance(source.get("type"), str)
+            and source["type"] in REMOTE_SOURCES
+        ):
             source["type"] = "filesystem"
     return tree
 
@@ -701,23 +970,52 @@ def manifest_cases(draw: st.DrawFn) -> Case:
     """A bundle manifest (--bundle-manifest) over a copy of examples/engine-project/bundle."""
     files = engine_project()
     if draw(st.integers(0, 3)) > 0:
-        tree = draw(st.one_of(st.sampled_from(seed_trees()["manifest"]),
-                              from_schema(schema("manifest"), schema("manifest"), 5)))
+        tree = draw(
+            st.one_of(
+                st.sampled_from(seed_trees()["manifest"]),
+                from_schema(schema("manifest"), schema("manifest"), 5),
+            )
+        )
         text = draw(yaml_text(_local_only(draw(mutate_tree(tree, "manifest")))))
     else:
         text = draw(mutate_bytes(draw(st.sampled_from(seed_bytes("manifest")))))
         assume(not any(f"type: {s}".encode() in text for s in REMOTE_SOURCES))
     files["manifest.yaml"] = text
-    return Case("manifest", files, draw(commands(one_flow=True)), options=("--bundle-manifest", "manifest.yaml"))
+    return Case(
+        "manifest",
+        files,
+        draw(commands(one_flow=True)),
+        options=("--bundle-manifest", "manifest.yaml"),
+    )
 
 
 # --- the project config ---------------------------------------------------------------------------
 
 CONFIG_VALUES: dict[str, Any] = {
-    "paths": st.one_of(st.just(["flows"]), st.just(["flows/daily_orders.yaml", "flows"]), st.just("flows"),
-                       st.just([]), st.just(["missing"]), st.just(["flows", 1])),
-    "output": st.sampled_from(["dist", "out/dist", "./dist", "dist/", "", ".", "flows", "aetherflow.toml",
-                               "../dist-next-door", "x" * 250, 1, True]),
+    "paths": st.one_of(
+        st.just(["flows"]),
+        st.just(["flows/daily_orders.yaml", "flows"]),
+        st.just("flows"),
+        st.just([]),
+        st.just(["missing"]),
+        st.just(["flows", 1]),
+    ),
+    "output": st.sampled_from(
+        [
+            "dist",
+            "out/dist",
+            "./dist",
+            "dist/",
+            "",
+            ".",
+            "flows",
+            "aetherflow.toml",
+            "../dist-next-door",
+            "x" * 250,
+            1,
+            True,
+        ]
+    ),
     "profiles": st.sampled_from(["profiles.yaml", "missing.yaml", "flows", "", 3]),
     "schedule": st.sampled_from(["scheduler.yaml", "flows", "missing.yaml"]),
     "target": st.sampled_from(["python", "sh", "all", "rust", "", "ALL", 1]),
@@ -739,8 +1037,12 @@ CONFIG_VALUES: dict[str, Any] = {
     "python-version": st.sampled_from(["3.12", "3", "x.y", "3.99"]),
     "platform": st.sampled_from([["manylinux2014_x86_64"], ["bogus"], []]),
     "archive": st.sampled_from(["dist.tar.gz", "dist/inside.tar.gz", ""]),
-    "check": st.booleans(), "json": st.booleans(), "diff": st.booleans(), "no-cache": st.booleans(),
-    "flow-yaml": st.just("flows/daily_orders.yaml"), "bundle-manifest": st.sampled_from(["manifest.yaml", ""]),
+    "check": st.booleans(),
+    "json": st.booleans(),
+    "diff": st.booleans(),
+    "no-cache": st.booleans(),
+    "flow-yaml": st.just("flows/daily_orders.yaml"),
+    "bundle-manifest": st.sampled_from(["manifest.yaml", ""]),
 }
 
 
@@ -768,15 +1070,35 @@ def config_text(draw: st.DrawFn) -> tuple[str, bytes]:
     pairs = {"paths": ["flows"], "output": "dist"} if draw(st.booleans()) else {}
     for key in keys:
         pairs[key] = draw(CONFIG_VALUES[key])
-    lines = [f"{json.dumps(k) if not re.fullmatch(r'[a-z-]+', k) else k} = {toml_value(v)}" for k, v in pairs.items()]
+    lines = [
+        f"{json.dumps(k) if not re.fullmatch(r'[a-z-]+', k) else k} = {toml_value(v)}"
+        for k, v in pairs.items()
+    ]
     if draw(st.integers(0, 9)) == 0:
-        lines.append(draw(st.sampled_from(["[k8s]\nnamespace = \"x\"", "odd_key = 1", "paths = [\"again\"]",
-                                           "when = 1979-05-27T07:32:00Z", "deep = {a = {b = [1, {c = 2}]}}",
-                                           "bad = \"\\x\"", "n = 9999999999999999999999", "f = nan"])))
+        lines.append(
+            draw(
+                st.sampled_from(
+                    [
+                        '[k8s]\nnamespace = "x"',
+                        "odd_key = 1",
+                        'paths = ["again"]',
+                        "when = 1979-05-27T07:32:00Z",
+                        "deep = {a = {b = [1, {c = 2}]}}",
+                        'bad = "\\x"',
+                        "n = 9999999999999999999999",
+                        "f = nan",
+                    ]
+                )
+            )
+        )
     body = "\n".join(lines) + "\n"
     name = draw(st.sampled_from(["aetherflow.toml", "pyproject.toml"]))
     if name == "pyproject.toml":
-        body = draw(st.sampled_from(["[project]\nname = \"x\"\n\n", "", "[tool]\n"])) + "[tool.aetherflow]\n" + body
+        body = (
+            draw(st.sampled_from(['[project]\nname = "x"\n\n', "", "[tool]\n"]))
+            + "[tool.aetherflow]\n"
+            + body
+        )
     data = body.encode("utf-8", "surrogatepass")
     if draw(st.integers(0, 4)) == 0:
         data = draw(mutate_bytes(data))
@@ -806,8 +1128,11 @@ def _safe_config(name: str, data: bytes) -> bool:
     for key in ("paths", "plugins", "bytecode"):
         values = table.get(key)
         for value in values if isinstance(values, list) else [values]:
-            if isinstance(value, str) and (value.startswith(("/", "~")) and value != "/nonexistent/python"
-                                           or value.count("..") > 1):
+            if isinstance(value, str) and (
+                value.startswith(("/", "~"))
+                and value != "/nonexistent/python"
+                or value.count("..") > 1
+            ):
                 return False
     bytecode = table.get("bytecode")
     return bytecode in (None, [], "python3", ["/nonexistent/python"])
@@ -832,8 +1157,24 @@ def config_cases(draw: st.DrawFn) -> Case:
 # --- plugins -----------------------------------------------------------------------------------
 
 ODD_NAMES = st.one_of(
-    st.sampled_from(["fuzz_step", "", " ", "a b", "external.process", "check_items", "x" * 300, "a\nb", "é",
-                     "AF100", "-", "a.b.c", "with_lock", "\x00"]),
+    st.sampled_from(
+        [
+            "fuzz_step",
+            "",
+            " ",
+            "a b",
+            "external.process",
+            "check_items",
+            "x" * 300,
+            "a\nb",
+            "é",
+            "AF100",
+            "-",
+            "a.b.c",
+            "with_lock",
+            "\x00",
+        ]
+    ),
     st.sampled_from([1, None, True, 1.5, ("a", "b")]),
     st.text(max_size=10),
 )
@@ -866,14 +1207,44 @@ PLUGIN_BODIES = [
 def plugin_file(draw: st.DrawFn) -> bytes:
     body = draw(st.sampled_from(PLUGIN_BODIES))
     values = {
-        "name": repr(draw(ODD_NAMES)), "name2": repr(draw(ODD_NAMES)), "mark": PLUGIN_MARK,
-        "required": repr(draw(st.sampled_from([set(), {"x"}, ("x", "x"), "xyz", None, 1, [1, 2], {"": 1}]))),
-        "schema": repr(draw(st.sampled_from([None, {}, {"type": "object"}, {"type": "bogus"}, [], "x", 1,
-                                             {"type": "object", "required": "x"},
-                                             {"type": "object", "properties": {"x": {"type": "integer"}}}]))),
+        "name": repr(draw(ODD_NAMES)),
+        "name2": repr(draw(ODD_NAMES)),
+        "mark": PLUGIN_MARK,
+        "required": repr(
+            draw(st.sampled_from([set(), {"x"}, ("x", "x"), "xyz", None, 1, [1, 2], {"": 1}]))
+        ),
+        "schema": repr(
+            draw(
+                st.sampled_from(
+                    [
+                        None,
+                        {},
+                        {"type": "object"},
+                        {"type": "bogus"},
+                        [],
+                        "x",
+                        1,
+                        {"type": "object", "required": "x"},
+                        {"type": "object", "properties": {"x": {"type": "integer"}}},
+                    ]
+                )
+            )
+        ),
         "outputs": repr(draw(st.sampled_from([None, {"a"}, ["a", 1], "abc", 1, {"a": 1}]))),
-        "exception": draw(st.sampled_from(["ValueError", "RecursionError", "MemoryError", "SystemExit",
-                                           "ImportError", "GeneratorExit", "UnicodeError", "OSError"])),
+        "exception": draw(
+            st.sampled_from(
+                [
+                    "ValueError",
+                    "RecursionError",
+                    "MemoryError",
+                    "SystemExit",
+                    "ImportError",
+                    "GeneratorExit",
+                    "UnicodeError",
+                    "OSError",
+                ]
+            )
+        ),
     }
     text = body.format(**values).encode("utf-8", "surrogatepass")
     if draw(st.integers(0, 9)) == 0:
@@ -881,9 +1252,23 @@ def plugin_file(draw: st.DrawFn) -> bytes:
     return text
 
 
-PLUGIN_FILE_NAMES = st.sampled_from(["fuzz.py", "fuzz.py", "steps/fuzz.py", "_helper.py", "a-b.py", "1x.py",
-                                     "ünï.py", ".hidden.py", "__init__.py", "sub/__init__.py", "x" * 240 + ".py",
-                                     "\udcff.py", "odd name.py"])
+PLUGIN_FILE_NAMES = st.sampled_from(
+    [
+        "fuzz.py",
+        "fuzz.py",
+        "steps/fuzz.py",
+        "_helper.py",
+        "a-b.py",
+        "1x.py",
+        "ünï.py",
+        ".hidden.py",
+        "__init__.py",
+        "sub/__init__.py",
+        "x" * 240 + ".py",
+        "\udcff.py",
+        "odd name.py",
+    ]
+)
 
 
 @st.composite
@@ -893,14 +1278,33 @@ def plugin_cases(draw: st.DrawFn) -> Case:
     for _ in range(draw(st.integers(1, 3))):
         files["plugins/" + draw(PLUGIN_FILE_NAMES)] = draw(plugin_file())
     step_type = draw(st.sampled_from(["fuzz_step", "external.process", "no_such_type"]))
-    files["flows/flow.yaml"] = SIMPLE_FLOW.replace(b"type: external.process", b"type: " + step_type.encode())
+    files["flows/flow.yaml"] = SIMPLE_FLOW.replace(
+        b"type: external.process", b"type: " + step_type.encode()
+    )
     env: tuple[tuple[str, str], ...] = ()
     if draw(st.integers(0, 4)) == 0:
         env = (("AETHERFLOW_PLUGIN_STRICT", "false"),)
-    extra = draw(st.sampled_from([(), (), ("--plugins", "plugins"), ("--plugins", "flows/flow.yaml"),
-                                  ("--plugins", "missing"), ("--mode", "enterprise")]))
-    return Case("plugins", files, draw(commands(one_flow=True)), paths=("flows/flow.yaml",), flow="flows/flow.yaml",
-                options=("--plugins", "plugins", *extra), env=env)
+    extra = draw(
+        st.sampled_from(
+            [
+                (),
+                (),
+                ("--plugins", "plugins"),
+                ("--plugins", "flows/flow.yaml"),
+                ("--plugins", "missing"),
+                ("--mode", "enterprise"),
+            ]
+        )
+    )
+    return Case(
+        "plugins",
+        files,
+        draw(commands(one_flow=True)),
+        paths=("flows/flow.yaml",),
+        flow="flows/flow.yaml",
+        options=("--plugins", "plugins", *extra),
+        env=env,
+    )
 
 
 # --- file-system layouts --------------------------------------------------------------------------------
@@ -925,12 +1329,35 @@ FS_HAZARDS: list[tuple[tuple[str, ...], ...]] = [
     (("symlink", "profiles.yaml", "flows/pipe.yaml"), ("fifo", "flows/pipe.yaml")),
 ]
 
-ODD_FILE_NAMES = ["flows/new\nline.yaml", "flows/-o.yaml", "flows/a:1:1: AF100 x.yaml", "flows/ .yaml",
-                  "flows/\u202eevil.yaml", "flows/" + "x" * 250 + ".yaml", "flows/\udcff\udcfe.yaml",
-                  "flows/tab\t.yaml", "flows/quote'\".yaml", "flows/back\\slash.yaml", "flows/.hidden.yaml",
-                  "flows/UPPER.YAML", "flows/sub/dir/deep.yml", "flows/%s.yaml", "flows/\r.yaml"]
+ODD_FILE_NAMES = [
+    "flows/new\nline.yaml",
+    "flows/-o.yaml",
+    "flows/a:1:1: AF100 x.yaml",
+    "flows/ .yaml",
+    "flows/\u202eevil.yaml",
+    "flows/" + "x" * 250 + ".yaml",
+    "flows/\udcff\udcfe.yaml",
+    "flows/tab\t.yaml",
+    "flows/quote'\".yaml",
+    "flows/back\\slash.yaml",
+    "flows/.hidden.yaml",
+    "flows/UPPER.YAML",
+    "flows/sub/dir/deep.yml",
+    "flows/%s.yaml",
+    "flows/\r.yaml",
+]
 
-OUTPUTS = ["dist", "dist", "x" * 250, "out/dist", "./dist/", "flows", "ro/dist", "dist\nx", "\udcffdist"]
+OUTPUTS = [
+    "dist",
+    "dist",
+    "x" * 250,
+    "out/dist",
+    "./dist/",
+    "flows",
+    "ro/dist",
+    "dist\nx",
+    "\udcffdist",
+]
 
 
 @st.composite
@@ -941,18 +1368,34 @@ def fs_cases(draw: st.DrawFn) -> Case:
     if draw(st.booleans()):
         files.update(example_flows())
     for name in draw(st.lists(st.sampled_from(ODD_FILE_NAMES), max_size=3, unique=True)):
-        files[name] = SIMPLE_FLOW.replace(b"id: simple", b"id: " + json.dumps(name[6:-5] or "x").encode())
-    hazards = tuple(h for group in draw(st.lists(st.sampled_from(FS_HAZARDS), max_size=3)) for h in group)
+        files[name] = SIMPLE_FLOW.replace(
+            b"id: simple", b"id: " + json.dumps(name[6:-5] or "x").encode()
+        )
+    hazards = tuple(
+        h for group in draw(st.lists(st.sampled_from(FS_HAZARDS), max_size=3)) for h in group
+    )
     targets = ["flows", *sorted(files), *[h[1] for h in hazards if h[1].startswith("flows/")]]
     target = draw(st.sampled_from(targets))
     options: tuple[str, ...] = ()
     if any(h[1] == "profiles.yaml" for h in hazards) or draw(st.integers(0, 5)) == 0:
-        options = ("--profiles", draw(st.sampled_from(["profiles.yaml", "flows", "flows/pipe.yaml", "missing"])))
+        options = (
+            "--profiles",
+            draw(st.sampled_from(["profiles.yaml", "flows", "flows/pipe.yaml", "missing"])),
+        )
     one = target != "flows"
     output = draw(st.sampled_from(OUTPUTS))
     unprivileged = any(h[0] == "chmod" for h in hazards)
-    return Case("fs", files, draw(commands(one_flow=one)), paths=(target,), flow=target if one else None,
-                options=options, hazards=hazards, unprivileged=unprivileged, output=output)
+    return Case(
+        "fs",
+        files,
+        draw(commands(one_flow=one)),
+        paths=(target,),
+        flow=target if one else None,
+        options=options,
+        hazards=hazards,
+        unprivileged=unprivileged,
+        output=output,
+    )
 
 
 STRATEGIES = {

@@ -33,7 +33,15 @@ pytestmark = pytest.mark.fuzz
 
 LONG = os.environ.get("AETHERFLOW_FUZZ", "") == "long"
 # Inputs per kind in the default profile: the flow kind has the most to explore.
-CI_EXAMPLES = {"flow": 150, "profiles": 40, "scheduler": 40, "manifest": 40, "config": 40, "plugins": 25, "fs": 12}
+CI_EXAMPLES = {
+    "flow": 150,
+    "profiles": 40,
+    "scheduler": 40,
+    "manifest": 40,
+    "config": 40,
+    "plugins": 25,
+    "fs": 12,
+}
 QUIET = list(HealthCheck)  # inputs are big on purpose, and each runs several commands
 
 
@@ -43,13 +51,23 @@ def test_front_end_keeps_its_contract(kind: str) -> None:
         _survey(kind, int(os.environ.get("AETHERFLOW_FUZZ_EXAMPLES", "1000")))
         return
 
-    @settings(max_examples=CI_EXAMPLES[kind], derandomize=True, database=None, deadline=None,
-              phases=[Phase.explicit, Phase.generate], suppress_health_check=QUIET, print_blob=False)
+    @settings(
+        max_examples=CI_EXAMPLES[kind],
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=QUIET,
+        print_blob=False,
+    )
     @given(STRATEGIES[kind]())
     def check(case: Case) -> None:
         violations = run_case(case)
-        assert not violations, (describe(violations) + "\nthe case, as a regression file takes it:\n"
-                                + json.dumps(case.as_json()))
+        assert not violations, (
+            describe(violations)
+            + "\nthe case, as a regression file takes it:\n"
+            + json.dumps(case.as_json())
+        )
 
     check()
 
@@ -57,14 +75,21 @@ def test_front_end_keeps_its_contract(kind: str) -> None:
 def _survey(kind: str, examples: int) -> None:
     """Run `examples` inputs, keep every class of failure (its first case and how often it
     came), shrink each and write them out; fail listing the classes."""
-    out = Path(os.environ.get("AETHERFLOW_FUZZ_OUT") or tempfile.mkdtemp(prefix="aetherflow-fuzz-out-"))
+    out = Path(
+        os.environ.get("AETHERFLOW_FUZZ_OUT") or tempfile.mkdtemp(prefix="aetherflow-fuzz-out-")
+    )
     out.mkdir(parents=True, exist_ok=True)
     classes: dict[str, tuple[int, Violation, Case]] = {}
     tried = 0
     started = time.monotonic()
 
-    @settings(max_examples=examples, database=None, deadline=None, phases=[Phase.generate],
-              suppress_health_check=QUIET)
+    @settings(
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=QUIET,
+    )
     @given(STRATEGIES[kind]())
     def explore(case: Case) -> None:
         nonlocal tried
@@ -76,14 +101,30 @@ def _survey(kind: str, examples: int) -> None:
     explore()
     explored = time.monotonic() - started
     summary = []
-    for i, (signature, (count, violation, case)) in enumerate(sorted(classes.items(), key=lambda x: -x[1][0])):
+    for i, (signature, (count, violation, case)) in enumerate(
+        sorted(classes.items(), key=lambda x: -x[1][0])
+    ):
         small = shrink(case, signature, budget=int(os.environ.get("AETHERFLOW_FUZZ_SHRINK", "150")))
         slug = re.sub(r"[^a-z0-9]+", "-", signature.lower()).strip("-")[:60]
-        path = save_regression(f"{kind}-{i:02d}-{slug}", small, violation, f"seen {count} times in {tried} inputs",
-                               out / kind)
-        summary.append({"class": signature, "count": count, "example": str(path), "symptom": violation.detail})
-    report = {"kind": kind, "inputs": tried, "explore_seconds": round(explored, 1),
-              "total_seconds": round(time.monotonic() - started, 1), "classes": summary}
+        path = save_regression(
+            f"{kind}-{i:02d}-{slug}",
+            small,
+            violation,
+            f"seen {count} times in {tried} inputs",
+            out / kind,
+        )
+        summary.append(
+            {"class": signature, "count": count, "example": str(path), "symptom": violation.detail}
+        )
+    report = {
+        "kind": kind,
+        "inputs": tried,
+        "explore_seconds": round(explored, 1),
+        "total_seconds": round(time.monotonic() - started, 1),
+        "classes": summary,
+    }
     (out / f"{kind}-summary.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"\n{kind}: {tried} inputs in {explored:.0f} s; {len(summary)} classes; written to {out}")
-    assert not summary, "\n".join(f"{s['count']:5d}  {s['class']}  ({s['example']})" for s in summary)
+    assert not summary, "\n".join(
+        f"{s['count']:5d}  {s['class']}  ({s['example']})" for s in summary
+    )

@@ -12,8 +12,11 @@ pytestmark = pytest.mark.fuzz
 CASES = load_regressions()
 
 
-@pytest.mark.parametrize(("name", "case"), [(name, case) for name, _data, case in CASES],
-                         ids=[name for name, _data, _case in CASES])
+@pytest.mark.parametrize(
+    ("name", "case"),
+    [(name, case) for name, _data, case in CASES],
+    ids=[name for name, _data, _case in CASES],
+)
 def test_fuzz_regression(name: str, case: Case) -> None:
     violations = run_case(case)
     assert not violations, describe(violations)

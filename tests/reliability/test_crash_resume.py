@@ -27,12 +27,16 @@ def _done_steps(project: Project, backend: str) -> set[str]:
             return set()
         with sqlite3.connect(project.state("ledger")) as conn:
             assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-            rows = conn.execute("SELECT step_id FROM step_runs WHERE run_id='crash' AND status='SUCCESS'")
+            rows = conn.execute(
+                "SELECT step_id FROM step_runs WHERE run_id='crash' AND status='SUCCESS'"
+            )
             return {r[0] for r in rows}
     done = set()
     folder = project.root / "state" / "ledger-files" / "runs" / "crash" / "steps" / "a"
     for path in folder.glob("*.json") if folder.exists() else []:
-        record = json.loads(path.read_text())  # never a torn file: written to a temp file and renamed
+        record = json.loads(
+            path.read_text()
+        )  # never a torn file: written to a temp file and renamed
         if record["status"] == "SUCCESS":
             done.add(path.stem)
     return done
@@ -62,8 +66,21 @@ def test_kill_9_at_random_points_then_resume(project: Project, backend: str) -> 
     for _ in range(KILLS):
         done_before = _done_steps(project, backend)
         counts_before = ledger_counts(ledger)
-        proc = subprocess.Popen([sys.executable, "-I", "-S", str(project.dist / "ledger.py"), "run", "--run-id", "crash"],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=project.root)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-I",
+                "-S",
+                str(project.dist / "ledger.py"),
+                "run",
+                "--run-id",
+                "crash",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=project.root,
+        )
         time.sleep(rng.uniform(0.05, 0.25))
         if proc.poll() is None:
             killed_mid_run += 1

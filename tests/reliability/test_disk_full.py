@@ -38,8 +38,10 @@ def small_disk() -> Iterator[Path]:
 def _flow(marks: Path, ballast: Path) -> str:
     # `fill` fills the state's file system the first time only: a resume finds room. Its
     # captured output (2 MB) makes its record big.
-    fill = (f"echo x >> {marks}/fill; head -c 2000000 /dev/zero | tr \\\\0 x; [ -e {marks}/filled ] && exit 0; "
-            f"touch {marks}/filled; dd if=/dev/zero of={ballast} bs=64k 2>/dev/null; true")
+    fill = (
+        f"echo x >> {marks}/fill; head -c 2000000 /dev/zero | tr \\\\0 x; [ -e {marks}/filled ] && exit 0; "
+        f"touch {marks}/filled; dd if=/dev/zero of={ballast} bs=64k 2>/dev/null; true"
+    )
     return f"""\
 jobs:
   - id: j
@@ -52,8 +54,15 @@ jobs:
 """
 
 
-def _check(project: Project, flow_id: str, marks: Path, ballast: Path, store: str,
-           env: dict[str, str] | None = None, on_freed: object = None) -> None:
+def _check(
+    project: Project,
+    flow_id: str,
+    marks: Path,
+    ballast: Path,
+    store: str,
+    env: dict[str, str] | None = None,
+    on_freed: object = None,
+) -> None:
     full = project.run(flow_id, "run", "--run-id", "r1", env=env, host_packages=bool(env))
     assert full.returncode == 2, full.stderr
     assert f"error: the {store}" in full.stderr and "Traceback" not in full.stderr
@@ -61,23 +70,36 @@ def _check(project: Project, flow_id: str, marks: Path, ballast: Path, store: st
     ballast.unlink()
     if callable(on_freed):
         on_freed()
-    status = json.loads(project.run(flow_id, "status", "--run-id", "r1", "--json", env=env,
-                                    host_packages=bool(env)).stdout)
-    assert status["jobs"]["j"]["steps"] == {"first": "SUCCESS"}  # exactly what finished and was recorded
+    status = json.loads(
+        project.run(
+            flow_id, "status", "--run-id", "r1", "--json", env=env, host_packages=bool(env)
+        ).stdout
+    )
+    assert status["jobs"]["j"]["steps"] == {
+        "first": "SUCCESS"
+    }  # exactly what finished and was recorded
     resumed = project.run(flow_id, "run", "--run-id", "r1", env=env, host_packages=bool(env))
     assert resumed.returncode == 0, resumed.stderr
     assert [(marks / n).read_text() for n in ("first", "fill", "last")] == ["x\n", "x\nx\n", "x\n"]
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "file"])
-def test_a_full_disk_under_sqlite_and_file_state(project: Project, small_disk: Path, tmp_path: Path,
-                                                 backend: str) -> None:
+def test_a_full_disk_under_sqlite_and_file_state(
+    project: Project, small_disk: Path, tmp_path: Path, backend: str
+) -> None:
     marks = tmp_path / "marks"
     marks.mkdir()
     state = small_disk / ("full.sqlite" if backend == "sqlite" else "files")
     text = project.header("full", backend=backend).replace(
-        json.dumps(str(project.state("full") if backend == "sqlite" else project.root / "state" / "full-files")),
-        json.dumps(str(state)))
+        json.dumps(
+            str(
+                project.state("full")
+                if backend == "sqlite"
+                else project.root / "state" / "full-files"
+            )
+        ),
+        json.dumps(str(state)),
+    )
     project.write_flow("full.yaml", text + _flow(marks, small_disk / "ballast"))
     project.compile()
     _check(project, "full", marks, small_disk / "ballast", f"{backend} state store {state}")
@@ -100,15 +122,33 @@ def test_a_full_disk_under_postgresql_state(project: Project, tmp_path: Path) ->
             env = {"AETHERFLOW_STATE_URL": server.url, "AETHERFLOW_STATE_RETRY_SECONDS": "3"}
 
             def restart() -> None:  # a server that stopped on the full disk starts again
-                running = subprocess.run([*server.as_user, str(server.bindir / "pg_ctl"), "-D", str(server.data),
-                                          "status"], capture_output=True)
+                running = subprocess.run(
+                    [
+                        *server.as_user,
+                        str(server.bindir / "pg_ctl"),
+                        "-D",
+                        str(server.data),
+                        "status",
+                    ],
+                    capture_output=True,
+                )
                 if running.returncode != 0:
                     server.ctl("start")
 
             _check(project, "full", marks, disk / "ballast", "PostgreSQL state store", env, restart)
         finally:
-            subprocess.run([*server.as_user, str(server.bindir / "pg_ctl"), "-D", str(server.data), "-m",
-                            "immediate", "stop"], capture_output=True)
+            subprocess.run(
+                [
+                    *server.as_user,
+                    str(server.bindir / "pg_ctl"),
+                    "-D",
+                    str(server.data),
+                    "-m",
+                    "immediate",
+                    "stop",
+                ],
+                capture_output=True,
+            )
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
         shutil.rmtree(disk, ignore_errors=True)

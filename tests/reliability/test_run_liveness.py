@@ -32,7 +32,9 @@ KINDS = ["sqlite", "file", "postgres", "sh"]
 STEPS = ("s0", "s1", "s2")
 RACE_JOBS = "jobs:\n  - id: a\n    steps:\n" + "".join(
     f"      - {{id: {s}, type: external.process, inputs: {{command: [sh, -c, 'echo {s} >> \"$LEDGER\"; sleep 0.15'],"
-    f" env: {{LEDGER: '{{{{env.LEDGER}}}}'}}}}}}\n" for s in STEPS)
+    f" env: {{LEDGER: '{{{{env.LEDGER}}}}'}}}}}}\n"
+    for s in STEPS
+)
 # s1 waits for the file $GATE, after writing $HOLDING: a holder that stays in a step.
 GATED_JOBS = """\
 jobs:
@@ -57,7 +59,9 @@ class Kind:
 
     def compile(self, flow_id: str, body: str, extra: str = "") -> None:
         backend = "file" if self.name in ("file", "sh") else "sqlite"
-        self.project.write_flow(f"{flow_id}.yaml", self.project.header(flow_id, backend, extra) + body)
+        self.project.write_flow(
+            f"{flow_id}.yaml", self.project.header(flow_id, backend, extra) + body
+        )
         if self.name == "sh":
             self.project.compile("--target", "sh")
         else:
@@ -71,14 +75,26 @@ class Kind:
         return [sys.executable, *flags, str(self.project.dist / f"{flow_id}.py"), *args]
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.project.root), **extra}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.project.root),
+            **extra,
+        }
         if self.url:
             env["AETHERFLOW_STATE_URL"] = self.url
         return env
 
-    def run(self, flow_id: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self.argv(flow_id, *args), env=env, capture_output=True, text=True, timeout=120,
-                              cwd=self.project.root)
+    def run(
+        self, flow_id: str, *args: str, env: dict[str, str]
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.argv(flow_id, *args),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=self.project.root,
+        )
 
     def status(self, flow_id: str, run_id: str) -> dict:  # type: ignore[type-arg]
         done = self.run(flow_id, "status", "--run-id", run_id, "--json", env=self.env())
@@ -91,21 +107,36 @@ class Kind:
     def snapshot(self, flow_id: str) -> object:
         """Everything the run's state holds, to compare before and after a refused start:
         rows for the databases; for files, every file's content and modification time."""
-        tables = ("af_runs", "job_runs", "step_runs", "locks", "af_locks", "af_step_results", "af_job_outputs")
+        tables = (
+            "af_runs",
+            "job_runs",
+            "step_runs",
+            "locks",
+            "af_locks",
+            "af_step_results",
+            "af_job_outputs",
+        )
         if self.name == "postgres":
             import psycopg
 
             with psycopg.connect(self.url) as conn:
-                return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall()) for t in tables}  # noqa: S608
+                return {
+                    t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall()) for t in tables
+                }  # noqa: S608
         if self.name == "sqlite":
             with sqlite3.connect(self.project.state(flow_id)) as conn:
-                return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall()) for t in tables}  # noqa: S608
+                return {
+                    t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall()) for t in tables
+                }  # noqa: S608
         return _tree(self.state_dir(flow_id))
 
 
 def _tree(root: Path) -> dict[str, tuple[bytes, int]]:
-    return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture
@@ -126,8 +157,10 @@ def _ledger(path: Path) -> list[str]:
     return sorted(path.read_text().split()) if path.exists() else []
 
 
-def _start_together(project: Project, commands: list[tuple[list[str], dict[str, str]]],
-                    ) -> list[subprocess.Popen[str]]:
+def _start_together(
+    project: Project,
+    commands: list[tuple[list[str], dict[str, str]]],
+) -> list[subprocess.Popen[str]]:
     """Start the commands at the same moment: each waits at a fifo after saying it is
     ready, and one write releases all of them. The process that runs the artifact is the
     one started here (each step execs), so its pid is the Popen's."""
@@ -139,11 +172,26 @@ def _start_together(project: Project, commands: list[tuple[list[str], dict[str, 
         for n, (argv, env) in enumerate(commands):
             ready = fifo.with_name(f"{fifo.name}.ready{n}")
             gate = [': > "$0"; read go < "$1"; shift; exec "$@"', str(ready), str(fifo), *argv]
-            procs.append(subprocess.Popen(["sh", "-c", *gate], env=env, stdout=subprocess.PIPE,
-                                          stderr=subprocess.PIPE, text=True, cwd=project.root))
-        wait_for(lambda: all(fifo.with_name(f"{fifo.name}.ready{n}").exists() for n in range(len(commands))),
-                 interval=0.005, what="the racers to start")
-        time.sleep(0.02)  # each is in its read now (nothing to poll: a read that blocks leaves no trace)
+            procs.append(
+                subprocess.Popen(
+                    ["sh", "-c", *gate],
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    cwd=project.root,
+                )
+            )
+        wait_for(
+            lambda: all(
+                fifo.with_name(f"{fifo.name}.ready{n}").exists() for n in range(len(commands))
+            ),
+            interval=0.005,
+            what="the racers to start",
+        )
+        time.sleep(
+            0.02
+        )  # each is in its read now (nothing to poll: a read that blocks leaves no trace)
         os.write(writer, b"go\n" * len(commands))
     finally:
         os.close(writer)
@@ -156,7 +204,9 @@ def _on_host(name: str, argv: list[str]) -> list[str]:
 
 
 @pytest.mark.parametrize("kind", KINDS, indirect=True)
-def test_two_processes_started_at_once_with_one_run_id_run_each_step_once(project: Project, kind: Kind) -> None:
+def test_two_processes_started_at_once_with_one_run_id_run_each_step_once(
+    project: Project, kind: Kind
+) -> None:
     kind.compile("race", RACE_JOBS)
     refused = 0
     for round_no in range(ROUNDS):
@@ -178,8 +228,11 @@ def test_two_processes_started_at_once_with_one_run_id_run_each_step_once(projec
             if code == 3:  # refused, naming the other process: its pid and host
                 refused += 1
                 other_pid, other_host = results[1 - n][0], hosts[1 - n]
-                assert re.search(rf"run_live .*run {run_id} of flow race is already running: pid {other_pid} on host "
-                                 rf"{re.escape(other_host)}, {SINCE}", err), err
+                assert re.search(
+                    rf"run_live .*run {run_id} of flow race is already running: pid {other_pid} on host "
+                    rf"{re.escape(other_host)}, {SINCE}",
+                    err,
+                ), err
                 assert "step_start" not in err and "run_start" not in err
         assert _ledger(ledger) == list(STEPS), f"round {round_no}: {_ledger(ledger)}"
         report = kind.status("race", run_id)
@@ -189,8 +242,11 @@ def test_two_processes_started_at_once_with_one_run_id_run_each_step_once(projec
             log = (kind.state_dir("race") / "runs" / run_id / "steps" / "a.log").read_text()
             assert sorted(re.findall(r'^"step": "(s\d)",$', log, re.M)) == list(STEPS)
     assert refused >= ROUNDS // 2, f"only {refused} of {ROUNDS} rounds raced"
-    leases = {"file": (kind.state_dir("race") / "locks", "run-*.lease"), "sh": (kind.state_dir("race") / "af_locks", "*"),
-              "sqlite": (project.state("race").parent, "*.lease")}
+    leases = {
+        "file": (kind.state_dir("race") / "locks", "run-*.lease"),
+        "sh": (kind.state_dir("race") / "af_locks", "*"),
+        "sqlite": (project.state("race").parent, "*.lease"),
+    }
     if kind.name in leases:
         folder, pattern = leases[kind.name]
         assert not list(folder.glob(pattern)), "every lease is removed"
@@ -201,7 +257,9 @@ def _plant_stale_run_lease(lease: Path) -> None:
     dead = subprocess.Popen(["true"])
     dead.wait()
     lease.parent.mkdir(parents=True, exist_ok=True)
-    lease.write_text(f"{dead.pid} {_start_time(os.getpid())} {socket.gethostname()} {int(time.time())}\n")
+    lease.write_text(
+        f"{dead.pid} {_start_time(os.getpid())} {socket.gethostname()} {int(time.time())}\n"
+    )
 
 
 def _start_time(pid: int) -> str:
@@ -218,28 +276,51 @@ def _wait_for(path: Path, proc: subprocess.Popen[str] | None = None) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS, indirect=True)
-def test_a_second_process_of_a_live_run_is_refused_before_it_writes_anything(project: Project, kind: Kind) -> None:
+def test_a_second_process_of_a_live_run_is_refused_before_it_writes_anything(
+    project: Project, kind: Kind
+) -> None:
     kind.compile("held", GATED_JOBS, extra="  locks: {scope: flow, ttl_seconds: 300}\n")
-    env = kind.env(LEDGER=str(project.root / "ledger"), HOLDING=str(project.root / "holding"),
-                   GATE=str(project.root / "gate"))
-    holder = subprocess.Popen(kind.argv("held", "run", "--run-id", "nightly"), env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, cwd=project.root)
+    env = kind.env(
+        LEDGER=str(project.root / "ledger"),
+        HOLDING=str(project.root / "holding"),
+        GATE=str(project.root / "gate"),
+    )
+    holder = subprocess.Popen(
+        kind.argv("held", "run", "--run-id", "nightly"),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=project.root,
+    )
     try:
         _wait_for(project.root / "holding", holder)
-        time.sleep(1.1)  # the behaviour: a write by the second process would change a second-resolution time
+        time.sleep(
+            1.1
+        )  # the behaviour: a write by the second process would change a second-resolution time
         before = kind.snapshot("held")
         work_before = _tree(project.work)
         second_argv = kind.argv("held", "run", "--run-id", "nightly")
         host = socket.gethostname()
         if kind.name == "postgres":  # refused the same way from another host
             second_argv = _on_host("host-b", second_argv)
-        metrics = project.root / "metrics.prom"  # the Python artifact's textfile: not written either
-        second = subprocess.run(second_argv, env={**env, "AETHERFLOW_METRICS_TEXTFILE": str(metrics)},
-                                capture_output=True, text=True, timeout=60, cwd=project.root)
+        metrics = (
+            project.root / "metrics.prom"
+        )  # the Python artifact's textfile: not written either
+        second = subprocess.run(
+            second_argv,
+            env={**env, "AETHERFLOW_METRICS_TEXTFILE": str(metrics)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=project.root,
+        )
         assert second.returncode == 3, second.stderr
         assert not metrics.exists()
-        assert re.search(rf"run nightly of flow held is already running: pid {holder.pid} on host {host}, {SINCE}",
-                         second.stderr), second.stderr
+        assert re.search(
+            rf"run nightly of flow held is already running: pid {holder.pid} on host {host}, {SINCE}",
+            second.stderr,
+        ), second.stderr
         assert "run_start" not in second.stderr and "lock_held" not in second.stderr
         # --resume picks the latest run, which is this live one: refused alike.
         resumed = kind.run("held", "run", "--resume", env=env)
@@ -267,10 +348,19 @@ def test_a_second_process_of_a_live_run_is_refused_before_it_writes_anything(pro
 def test_a_holder_killed_with_sigkill_is_resumed_at_once(project: Project, kind: Kind) -> None:
     # A flow lock with a long TTL: the resumed run must not wait for it either.
     kind.compile("killed", GATED_JOBS, extra="  locks: {scope: flow, ttl_seconds: 3600}\n")
-    env = kind.env(LEDGER=str(project.root / "ledger"), HOLDING=str(project.root / "holding"),
-                   GATE=str(project.root / "gate"))
-    holder = subprocess.Popen(kind.argv("killed", "run", "--run-id", "nightly"), env=env, cwd=project.root,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    env = kind.env(
+        LEDGER=str(project.root / "ledger"),
+        HOLDING=str(project.root / "holding"),
+        GATE=str(project.root / "gate"),
+    )
+    holder = subprocess.Popen(
+        kind.argv("killed", "run", "--run-id", "nightly"),
+        env=env,
+        cwd=project.root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     _wait_for(project.root / "holding")
     os.killpg(holder.pid, signal.SIGKILL)  # the run and its step: a power loss
     holder.wait()
@@ -279,8 +369,15 @@ def test_a_holder_killed_with_sigkill_is_resumed_at_once(project: Project, kind:
     resumed = kind.run("killed", "run", "--run-id", "nightly", env=env)
     assert resumed.returncode == 0, resumed.stderr
     assert time.monotonic() - started < 15
-    assert "step_resumed job_id=a step_id=s0" in resumed.stderr or '"step_resumed"' in resumed.stderr
-    assert _ledger(project.root / "ledger") == ["s0", "s1", "s1", "s2"]  # s1 was cut short: run again
+    assert (
+        "step_resumed job_id=a step_id=s0" in resumed.stderr or '"step_resumed"' in resumed.stderr
+    )
+    assert _ledger(project.root / "ledger") == [
+        "s0",
+        "s1",
+        "s1",
+        "s2",
+    ]  # s1 was cut short: run again
     assert kind.status("killed", "nightly")["status"] == "SUCCESS"
 
 
@@ -291,8 +388,10 @@ def _holder_sessions(url: str) -> list[int]:
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
-        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'aetherflow %%'"
-                            " AND datname = current_database()").fetchall()
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'aetherflow %%'"
+            " AND datname = current_database()"
+        ).fetchall()
     return [r[0] for r in rows]
 
 
@@ -306,33 +405,53 @@ def _terminate(url: str, pids: list[int]) -> None:
 
 @pytest.mark.parametrize("kind", ["postgres"], indirect=True)
 def test_a_lost_connection_retakes_the_lease_and_a_second_process_is_still_refused(
-        project: Project, kind: Kind) -> None:
-    kind.compile("reconnect", """\
+    project: Project, kind: Kind
+) -> None:
+    kind.compile(
+        "reconnect",
+        """\
 jobs:
   - id: a
     steps:
-""" + "".join(f"""\
+"""
+        + "".join(
+            f"""\
       - id: {step}
         type: external.process
         inputs:
           command: [sh, -c, 'echo {step} >> "$LEDGER"; : > "$HOLDING.{step}"; while [ ! -e "$GATE.{step}" ]; do sleep 0.05; done']
           env: {{LEDGER: '{{{{env.LEDGER}}}}', HOLDING: '{{{{env.HOLDING}}}}', GATE: '{{{{env.GATE}}}}'}}
-""" for step in ("s1", "s2")))
-    env = kind.env(LEDGER=str(project.root / "ledger"), HOLDING=str(project.root / "holding"),
-                   GATE=str(project.root / "gate"))
-    holder = subprocess.Popen(kind.argv("reconnect", "run", "--run-id", "r1"), env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, cwd=project.root)
+""" for step in ("s1", "s2")
+        ),
+    )
+    env = kind.env(
+        LEDGER=str(project.root / "ledger"),
+        HOLDING=str(project.root / "holding"),
+        GATE=str(project.root / "gate"),
+    )
+    holder = subprocess.Popen(
+        kind.argv("reconnect", "run", "--run-id", "r1"),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=project.root,
+    )
     _wait_for(project.root / "holding.s1", holder)
     sessions = _holder_sessions(kind.url)
     assert len(sessions) == 1
     _terminate(kind.url, sessions)  # the connection is lost while s1 runs
     (project.root / "gate.s1").touch()
-    _wait_for(project.root / "holding.s2", holder)  # s1 recorded on a new connection: the lease is back
+    _wait_for(
+        project.root / "holding.s2", holder
+    )  # s1 recorded on a new connection: the lease is back
     assert _holder_sessions(kind.url) not in ([], sessions)
     second = kind.run("reconnect", "run", "--run-id", "r1", env=env)
     assert second.returncode == 3, second.stderr
-    assert f"run r1 of flow reconnect is already running: pid {holder.pid} on host {socket.gethostname()}" \
+    assert (
+        f"run r1 of flow reconnect is already running: pid {holder.pid} on host {socket.gethostname()}"
         in second.stderr
+    )
     (project.root / "gate.s2").touch()
     _out, err = holder.communicate(timeout=60)
     assert holder.returncode == 0, err
@@ -340,21 +459,37 @@ jobs:
 
 
 @pytest.mark.parametrize("kind", ["postgres"], indirect=True)
-@pytest.mark.parametrize("other_ends_first", [False, True], ids=["other-still-running", "other-ended"])
+@pytest.mark.parametrize(
+    "other_ends_first", [False, True], ids=["other-still-running", "other-ended"]
+)
 def test_a_holder_whose_lease_was_taken_while_disconnected_stops_with_exit_2(
-        project: Project, kind: Kind, other_ends_first: bool) -> None:
+    project: Project, kind: Kind, other_ends_first: bool
+) -> None:
     kind.compile("taken", GATED_JOBS)
     env = kind.env(LEDGER=str(project.root / "ledger"), HOLDING=str(project.root / "holding"))
-    first = subprocess.Popen(kind.argv("taken", "run", "--run-id", "r1"), env={**env, "GATE": str(project.root / "g1")},
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=project.root)
+    first = subprocess.Popen(
+        kind.argv("taken", "run", "--run-id", "r1"),
+        env={**env, "GATE": str(project.root / "g1")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=project.root,
+    )
     _wait_for(project.root / "holding", first)
     [session] = _holder_sessions(kind.url)
     _terminate(kind.url, [session])  # the first process's lease is gone with its session...
     (project.root / "holding").unlink()
-    second = subprocess.Popen(_on_host("host-b", kind.argv("taken", "run", "--run-id", "r1")),
-                              env={**env, "GATE": str(project.root / "g2")}, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, cwd=project.root)
-    _wait_for(project.root / "holding", second)  # ...and a second one has taken it, resumed and is in s1
+    second = subprocess.Popen(
+        _on_host("host-b", kind.argv("taken", "run", "--run-id", "r1")),
+        env={**env, "GATE": str(project.root / "g2")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=project.root,
+    )
+    _wait_for(
+        project.root / "holding", second
+    )  # ...and a second one has taken it, resumed and is in s1
     if other_ends_first:
         (project.root / "g2").touch()
         _out, err2 = second.communicate(timeout=60)
@@ -363,11 +498,17 @@ def test_a_holder_whose_lease_was_taken_while_disconnected_stops_with_exit_2(
     _out, err = first.communicate(timeout=60)
     assert first.returncode == 2, err
     if other_ends_first:  # it could take the lease again, but the run was run meanwhile
-        assert re.search(rf"while this process was disconnected, another \(pid {second.pid} on host host-b\) ran "
-                         r"run r1; this one stops and records nothing more", err), err
+        assert re.search(
+            rf"while this process was disconnected, another \(pid {second.pid} on host host-b\) ran "
+            r"run r1; this one stops and records nothing more",
+            err,
+        ), err
     else:
-        assert re.search(rf"after a lost connection, run r1 is held by another process \(pid {second.pid} on host "
-                         rf"host-b, {SINCE}\); this one stops and records nothing more", err), err
+        assert re.search(
+            rf"after a lost connection, run r1 is held by another process \(pid {second.pid} on host "
+            rf"host-b, {SINCE}\); this one stops and records nothing more",
+            err,
+        ), err
         (project.root / "g2").touch()
         _out, err2 = second.communicate(timeout=60)
         assert second.returncode == 0, err2
@@ -423,16 +564,29 @@ class _HalfCutProxy:
 
 @pytest.mark.parametrize("kind", ["postgres"], indirect=True)
 def test_the_lost_session_of_the_holder_itself_is_ended_and_the_lease_taken_again(
-        project: Project, kind: Kind) -> None:
+    project: Project, kind: Kind
+) -> None:
     proxy = _HalfCutProxy(int(kind.url.split(":")[-1].split("/")[0]))
     try:
         host, port = proxy.address
         through = kind.url.replace(kind.url.split("@")[1].split("/")[0], f"{host}:{port}")
         kind.compile("linger", GATED_JOBS)
-        env = {**kind.env(LEDGER=str(project.root / "ledger"), HOLDING=str(project.root / "holding"),
-                          GATE=str(project.root / "gate")), "AETHERFLOW_STATE_URL": through}
-        holder = subprocess.Popen(kind.argv("linger", "run", "--run-id", "r1"), env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, cwd=project.root)
+        env = {
+            **kind.env(
+                LEDGER=str(project.root / "ledger"),
+                HOLDING=str(project.root / "holding"),
+                GATE=str(project.root / "gate"),
+            ),
+            "AETHERFLOW_STATE_URL": through,
+        }
+        holder = subprocess.Popen(
+            kind.argv("linger", "run", "--run-id", "r1"),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=project.root,
+        )
         _wait_for(project.root / "holding", holder)
         [lost] = _holder_sessions(kind.url)
         proxy.cut()  # the holder's connection is gone; its session still holds the lease
@@ -455,8 +609,10 @@ def test_the_lease_session_asks_the_server_to_probe_a_silent_connection(kind: Ki
     state = PostgresState(kind.url, 5)
     try:
         state.lease_run("probe", "f")
-        shown = [state.conn.execute(f"SHOW tcp_keepalives_{name}").fetchone()[0]
-                 for name in ("idle", "interval", "count")]
+        shown = [
+            state.conn.execute(f"SHOW tcp_keepalives_{name}").fetchone()[0]
+            for name in ("idle", "interval", "count")
+        ]
         assert shown == ["30", "10", "3"]
     finally:
         state.close()

@@ -39,17 +39,31 @@ def shell(request: pytest.FixtureRequest) -> tuple[str, ...]:
 
 
 def _flow(project: Project, flow_id: str, body: str, extra: str = "", target: str = "sh") -> None:
-    project.write_flow(f"{flow_id}.yaml", project.header(flow_id, backend="file", extra=extra) + body)
+    project.write_flow(
+        f"{flow_id}.yaml", project.header(flow_id, backend="file", extra=extra) + body
+    )
     project.compile("--target", target)
 
 
-def _sh(project: Project, shell: tuple[str, ...], flow_id: str, *args: str, env: dict[str, str] | None = None,
-        user: int | None = None) -> subprocess.CompletedProcess[str]:
+def _sh(
+    project: Project,
+    shell: tuple[str, ...],
+    flow_id: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    user: int | None = None,
+) -> subprocess.CompletedProcess[str]:
     argv = [*shell, str(project.dist / f"{flow_id}.sh"), *args]
     if user is not None:
         argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *argv]
-    full = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(project.root), **(env or {})}
-    return subprocess.run(argv, capture_output=True, text=True, env=full, cwd=project.root, timeout=120)
+    full = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(project.root),
+        **(env or {}),
+    }
+    return subprocess.run(
+        argv, capture_output=True, text=True, env=full, cwd=project.root, timeout=120
+    )
 
 
 def _locks(project: Project, flow_id: str) -> Path:
@@ -109,7 +123,8 @@ def _python_says(path: Path) -> str:
 
 
 def test_an_env_file_that_cannot_be_read_is_exit_2_as_in_the_python_artifact(
-        open_project: Project, shell: tuple[str, ...]) -> None:
+    open_project: Project, shell: tuple[str, ...]
+) -> None:
     project = open_project
     _flow(project, "envs", TOUCH_JOBS)
     mark = project.root / "work" / "ran"
@@ -127,31 +142,59 @@ def test_an_env_file_that_cannot_be_read_is_exit_2_as_in_the_python_artifact(
     for path in cases:
         said = _python_says(path)
         denied = root / "dir" / "X" if path.name == "dir" else path
-        assert said == f"error: env file {path} cannot be read: " \
-                       f"{PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(denied))}"
+        assert (
+            said == f"error: env file {path} cannot be read: "
+            f"{PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(denied))}"
+        )
         for command in (["run"], ["check-env"]):
-            done = _sh(project, shell, "envs", *command, "--env-file", str(path), env={"MARK": str(mark)},
-                       user=NOBODY)
+            done = _sh(
+                project,
+                shell,
+                "envs",
+                *command,
+                "--env-file",
+                str(path),
+                env={"MARK": str(mark)},
+                user=NOBODY,
+            )
             assert (done.returncode, done.stderr) == (2, said + "\n"), (command, done.stderr)
         assert not mark.exists()
     readable = root / "fine.env"
     readable.write_text("X=1\n")
-    done = _sh(project, shell, "envs", "run", "--env-file", str(readable), env={"MARK": str(mark)}, user=NOBODY)
+    done = _sh(
+        project,
+        shell,
+        "envs",
+        "run",
+        "--env-file",
+        str(readable),
+        env={"MARK": str(mark)},
+        user=NOBODY,
+    )
     assert done.returncode == 0, done.stderr
     assert mark.exists()
 
 
 def test_an_env_file_spec_naming_a_directory_as_dotenv_is_exit_2_as_in_the_python_artifact(
-        project: Project, shell: tuple[str, ...]) -> None:
-    _flow(project, "envdir", TOUCH_JOBS, target="all")  # the Python artifact too, beside the shell one
+    project: Project, shell: tuple[str, ...]
+) -> None:
+    _flow(
+        project, "envdir", TOUCH_JOBS, target="all"
+    )  # the Python artifact too, beside the shell one
     folder = project.root / "folder"
     folder.mkdir()
     mark = project.root / "ran"
     for kind in ("dotenv", "json"):
-        env = {"MARK": str(mark), "AETHERFLOW_ENV_FILES_JSON": f'[{{"type": "{kind}", "path": "{folder}"}}]'}
+        env = {
+            "MARK": str(mark),
+            "AETHERFLOW_ENV_FILES_JSON": f'[{{"type": "{kind}", "path": "{folder}"}}]',
+        }
         python = project.run("envdir", "run", env=env)
         assert python.returncode == 2
-        assert python.stderr == f"error: env file {folder} cannot be read: [Errno 21] Is a directory: '{folder}'\n"
+        assert (
+            python.stderr
+            == f"error: env file {folder} cannot be read: [Errno 21] Is a directory: '{folder}'\n"
+        )
         done = _sh(project, shell, "envdir", "run", env=env)
         assert (done.returncode, done.stderr) == (2, python.stderr)
         assert not mark.exists()
@@ -162,10 +205,14 @@ def test_an_env_file_spec_naming_a_directory_as_dotenv_is_exit_2_as_in_the_pytho
 LOCKED = "  locks: {scope: flow, ttl_seconds: 4}\n"
 
 
-@pytest.mark.parametrize("content", ["", "holder 1x7 4", "holder 99999999999999999999999 4"],
-                         ids=["empty", "not-a-number", "overflow"])
-def test_an_empty_or_garbled_lock_file_is_judged_by_its_age(project: Project, shell: tuple[str, ...],
-                                                            content: str) -> None:
+@pytest.mark.parametrize(
+    "content",
+    ["", "holder 1x7 4", "holder 99999999999999999999999 4"],
+    ids=["empty", "not-a-number", "overflow"],
+)
+def test_an_empty_or_garbled_lock_file_is_judged_by_its_age(
+    project: Project, shell: tuple[str, ...], content: str
+) -> None:
     _flow(project, "lk", TOUCH_JOBS, extra=LOCKED)
     mark = project.root / "ran"
     lock = _locks(project, "lk") / f"{lock_name('flow:lk')}.lock"
@@ -175,7 +222,11 @@ def test_an_empty_or_garbled_lock_file_is_judged_by_its_age(project: Project, sh
     young = _sh(project, shell, "lk", "run", env={"MARK": str(mark)})
     assert young.returncode == 3, young.stderr
     assert "lock_held key=flow:lk" in young.stderr
-    assert "Illegal number" not in young.stderr and "integer" not in young.stderr and "[:" not in young.stderr
+    assert (
+        "Illegal number" not in young.stderr
+        and "integer" not in young.stderr
+        and "[:" not in young.stderr
+    )
     assert not mark.exists() and lock.read_text() == content
     # Older than the TTL: stale, broken, and the run goes on; its own lock is released at the end.
     _age(lock, 10)
@@ -203,9 +254,17 @@ def test_16_runs_breaking_one_expired_lock_at_once_never_overlap(project: Projec
     for _ in range(3):
         lock.parent.mkdir(parents=True, exist_ok=True)
         lock.write_text(f"dead-run {int(time.time()) - 5} 60\n")  # expired five seconds ago
-        procs = [subprocess.Popen(["dash", str(project.dist / "aba.sh"), "run", "--run-id", f"r{n}"], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=project.root)
-                 for n in range(16)]
+        procs = [
+            subprocess.Popen(
+                ["dash", str(project.dist / "aba.sh"), "run", "--run-id", f"r{n}"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=project.root,
+            )
+            for n in range(16)
+        ]
         results = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in procs]
         assert not (project.root / "overlaps").exists(), "two runs held the flow lock at once"
         codes = [code for code, _err in results]
@@ -213,7 +272,9 @@ def test_16_runs_breaking_one_expired_lock_at_once_never_overlap(project: Projec
         assert not list(lock.parent.iterdir()), "every lock and lease is released"
 
 
-def test_a_breaker_that_died_mid_break_does_not_block_the_lock(project: Project, shell: tuple[str, ...]) -> None:
+def test_a_breaker_that_died_mid_break_does_not_block_the_lock(
+    project: Project, shell: tuple[str, ...]
+) -> None:
     _flow(project, "orphan", TOUCH_JOBS, extra=LOCKED)
     mark = project.root / "ran"
     lock = _locks(project, "orphan") / f"{lock_name('flow:orphan')}.lock"
@@ -241,12 +302,18 @@ def test_a_breaker_that_died_mid_break_does_not_block_the_lock(project: Project,
     assert mark.exists() and not list(lock.parent.iterdir())
 
 
-def test_a_run_that_stops_with_exit_2_after_taking_its_flow_lock_releases_it(project: Project,
-                                                                            shell: tuple[str, ...]) -> None:
+def test_a_run_that_stops_with_exit_2_after_taking_its_flow_lock_releases_it(
+    project: Project, shell: tuple[str, ...]
+) -> None:
     blocker = project.root / "not-a-folder"
     blocker.write_text("")
-    project.write_flow("dies.yaml", project.header("dies", backend="file", extra=LOCKED).replace(
-        json.dumps(str(project.work)), json.dumps(f"{blocker}/work")) + TOUCH_JOBS)
+    project.write_flow(
+        "dies.yaml",
+        project.header("dies", backend="file", extra=LOCKED).replace(
+            json.dumps(str(project.work)), json.dumps(f"{blocker}/work")
+        )
+        + TOUCH_JOBS,
+    )
     project.compile("--target", "sh")
     done = _sh(project, shell, "dies", "run", env={"MARK": str(project.root / "ran")})
     assert done.returncode == 2, done.stderr
@@ -262,8 +329,9 @@ def _start_time(pid: int) -> str:
 
 
 @pytest.mark.parametrize("content", ["", "garbage"], ids=["empty", "garbage"])
-def test_an_empty_or_garbled_run_lease_is_judged_by_its_age(project: Project, shell: tuple[str, ...],
-                                                           content: str) -> None:
+def test_an_empty_or_garbled_run_lease_is_judged_by_its_age(
+    project: Project, shell: tuple[str, ...], content: str
+) -> None:
     _flow(project, "rl", TOUCH_JOBS)
     mark = project.root / "ran"
     lease = _locks(project, "rl") / "r1.run"
@@ -279,7 +347,9 @@ def test_an_empty_or_garbled_run_lease_is_judged_by_its_age(project: Project, sh
     assert mark.exists() and not lease.exists()
 
 
-def test_a_run_lease_is_live_only_for_its_own_process(project: Project, shell: tuple[str, ...]) -> None:
+def test_a_run_lease_is_live_only_for_its_own_process(
+    project: Project, shell: tuple[str, ...]
+) -> None:
     _flow(project, "who", TOUCH_JOBS)
     mark = project.root / "ran"
     lease = _locks(project, "who") / "r1.run"
@@ -293,8 +363,10 @@ def test_a_run_lease_is_live_only_for_its_own_process(project: Project, shell: t
             held = _sh(project, shell, "who", "run", "--run-id", "r1", env={"MARK": str(mark)})
             assert held.returncode == 3, held.stderr
             stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since))
-            assert f"run r1 of flow who is already running: pid {live.pid} on host {host}, since {stamp}" \
+            assert (
+                f"run r1 of flow who is already running: pid {live.pid} on host {host}, since {stamp}"
                 in held.stderr
+            )
             assert not mark.exists()
             # The same pid with another start time: the pid was reused, the holder is gone.
             lease.write_text(f"{live.pid} 1 {host} {since}\n")
@@ -309,8 +381,10 @@ def test_a_run_lease_is_live_only_for_its_own_process(project: Project, shell: t
     mark.unlink()
     remote = _sh(project, shell, "who", "run", "--run-id", "r1", env={"MARK": str(mark)})
     assert remote.returncode == 3, remote.stderr
-    assert f"pid 4242 on host elsewhere.example, since {stamp} (if that host is gone for good, remove {lease})" \
+    assert (
+        f"pid 4242 on host elsewhere.example, since {stamp} (if that host is gone for good, remove {lease})"
         in remote.stderr
+    )
     assert not mark.exists()
 
 
@@ -318,21 +392,44 @@ def test_a_run_lease_is_live_only_for_its_own_process(project: Project, shell: t
 
 
 def test_a_json_summary_that_cannot_be_written_is_exit_2_before_anything_runs_as_in_the_python_artifact(
-        project: Project, shell: tuple[str, ...]) -> None:
+    project: Project, shell: tuple[str, ...]
+) -> None:
     _flow(project, "summary", TOUCH_JOBS, target="all")
     mark = project.root / "ran"
     (project.root / "a-file").write_text("")
     (project.root / "a-folder").mkdir()
-    for target in (project.root / "missing" / "summary.json", project.root / "a-file" / "summary.json",
-                   project.root / "a-folder"):
-        python = project.run("summary", "run", "--json-summary", str(target), env={"MARK": str(mark)})
-        assert python.returncode == 2 and python.stderr.startswith(f"error: --json-summary {target} "), python.stderr
-        done = _sh(project, shell, "summary", "run", "--json-summary", str(target), env={"MARK": str(mark)})
+    for target in (
+        project.root / "missing" / "summary.json",
+        project.root / "a-file" / "summary.json",
+        project.root / "a-folder",
+    ):
+        python = project.run(
+            "summary", "run", "--json-summary", str(target), env={"MARK": str(mark)}
+        )
+        assert python.returncode == 2 and python.stderr.startswith(
+            f"error: --json-summary {target} "
+        ), python.stderr
+        done = _sh(
+            project, shell, "summary", "run", "--json-summary", str(target), env={"MARK": str(mark)}
+        )
         assert (done.returncode, done.stderr) == (2, python.stderr)
         assert not mark.exists()
-    relative = _sh(project, shell, "summary", "run", "--json-summary", "missing/x.json", env={"MARK": str(mark)})
-    assert relative.stderr == f"error: --json-summary missing/x.json cannot be created: {project.root}/missing " \
-                              "is not a directory\n"
-    fine = _sh(project, shell, "summary", "run", "--json-summary", "summary.json", env={"MARK": str(mark)})
+    relative = _sh(
+        project,
+        shell,
+        "summary",
+        "run",
+        "--json-summary",
+        "missing/x.json",
+        env={"MARK": str(mark)},
+    )
+    assert (
+        relative.stderr
+        == f"error: --json-summary missing/x.json cannot be created: {project.root}/missing "
+        "is not a directory\n"
+    )
+    fine = _sh(
+        project, shell, "summary", "run", "--json-summary", "summary.json", env={"MARK": str(mark)}
+    )
     assert fine.returncode == 0, fine.stderr
     assert mark.exists() and (project.root / "summary.json").exists()

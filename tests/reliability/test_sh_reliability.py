@@ -30,7 +30,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 def _flow(project: Project, flow_id: str, body: str, backend: str, extra: str = "") -> None:
-    project.write_flow(f"{flow_id}.yaml", project.header(flow_id, backend=backend, extra=extra) + body)
+    project.write_flow(
+        f"{flow_id}.yaml", project.header(flow_id, backend=backend, extra=extra) + body
+    )
     project.compile("--target", "sh")
 
 
@@ -74,8 +76,13 @@ def test_kill_9_at_random_points_then_resume(project: Project, backend: str) -> 
     for _ in range(KILLS):
         done_before = _done_steps(project, backend)
         counts_before = ledger_counts(ledger)
-        proc = subprocess.Popen(_sh(project, "ledger", "run", "--run-id", "crash"), env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=project.root)
+        proc = subprocess.Popen(
+            _sh(project, "ledger", "run", "--run-id", "crash"),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=project.root,
+        )
         time.sleep(rng.uniform(0.05, 0.25))
         if proc.poll() is None:
             killed_mid_run += 1
@@ -90,13 +97,23 @@ def test_kill_9_at_random_points_then_resume(project: Project, backend: str) -> 
             assert counts_after[step_id] == counts_before[step_id], step_id
         assert done_before <= _done_steps(project, backend)
     assert killed_mid_run >= KILLS - 3
-    final_run = subprocess.run(_sh(project, "ledger", "run", "--run-id", "crash"), env=env,
-                               capture_output=True, text=True, cwd=project.root)
+    final_run = subprocess.run(
+        _sh(project, "ledger", "run", "--run-id", "crash"),
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=project.root,
+    )
     assert final_run.returncode == 0, final_run.stderr
     final = ledger_counts(ledger)
     assert all(final[f"s{i}"] >= 1 for i in range(STEPS))
-    status = subprocess.run(_sh(project, "ledger", "status", "--run-id", "crash", "--json"), env=env,
-                            capture_output=True, text=True, cwd=project.root)
+    status = subprocess.run(
+        _sh(project, "ledger", "status", "--run-id", "crash", "--json"),
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=project.root,
+    )
     report = json.loads(status.stdout)
     assert report["status"] == "SUCCESS"
     assert report["jobs"]["a"]["steps"] == {f"s{i}": "SUCCESS" for i in range(STEPS)}
@@ -118,7 +135,9 @@ def test_with_lock_serializes_16_concurrent_runs(project: Project, backend: str)
             assert "error=Lock not acquired: the-critical-section" in result.stderr
     assert len((project.root / "winners").read_text().split()) == codes.count(0)
     assert not list((_state(project, "wl", backend) / "locks").iterdir()), "every lock is released"
-    assert not list((_state(project, "wl", backend) / "af_locks").iterdir()), "every run lease is released"
+    assert not list(
+        (_state(project, "wl", backend) / "af_locks").iterdir()
+    ), "every run lease is released"
 
 
 def test_flow_scope_lock_losers_exit_3(project: Project, backend: str) -> None:
@@ -132,28 +151,50 @@ def test_flow_scope_lock_losers_exit_3(project: Project, backend: str) -> None:
             assert "lock_held key=flow:fl" in result.stderr
 
 
-def test_a_lock_left_by_a_dead_run_is_taken_over_after_its_ttl(project: Project, backend: str) -> None:
-    _flow(project, "stale", """\
+def test_a_lock_left_by_a_dead_run_is_taken_over_after_its_ttl(
+    project: Project, backend: str
+) -> None:
+    _flow(
+        project,
+        "stale",
+        """\
 jobs:
   - id: a
     steps:
       - {id: s, type: external.process, inputs: {command: [sleep, "{{env.T:0}}"]}}
-""", backend, extra="  locks: {scope: flow, ttl_seconds: 6}\n")
+""",
+        backend,
+        extra="  locks: {scope: flow, ttl_seconds: 6}\n",
+    )
     env = {"PATH": "/usr/bin:/bin"}
     locks = _state(project, "stale", backend) / "af_locks"  # the artifact's own locks
     # A run holding the flow lock is killed -9: its lock file stays behind.
-    dead = subprocess.Popen(_sh(project, "stale", "run", "--run-id", "dead"), env={**env, "T": "5"},
-                            cwd=project.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(lambda: locks.exists() and any(p.suffix == ".lock" and p.read_text() for p in locks.iterdir()),
-             timeout=10, what="the run's flow lock")
+    dead = subprocess.Popen(
+        _sh(project, "stale", "run", "--run-id", "dead"),
+        env={**env, "T": "5"},
+        cwd=project.root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for(
+        lambda: locks.exists()
+        and any(p.suffix == ".lock" and p.read_text() for p in locks.iterdir()),
+        timeout=10,
+        what="the run's flow lock",
+    )
     dead.send_signal(signal.SIGKILL)
     dead.wait()
     [lock] = [p for p in locks.iterdir() if p.suffix == ".lock"]
     owner, expires, ttl = lock.read_text().split()
     assert (owner, ttl) == ("dead", "6")
     # Still within its TTL: a new run is refused with exit 3.
-    blocked = subprocess.run(_sh(project, "stale", "run", "--run-id", "second"), env=env,
-                             cwd=project.root, capture_output=True, text=True)
+    blocked = subprocess.run(
+        _sh(project, "stale", "run", "--run-id", "second"),
+        env=env,
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+    )
     assert blocked.returncode == 3, blocked.stderr
     # Nothing renews it any more (the run's keeper stops when the run is gone)...
     lease = lock.read_text()
@@ -162,7 +203,12 @@ jobs:
     # ...so it expires, and the next run takes it over, runs, and releases it.
     while int(expires) >= int(time.time()):
         time.sleep(0.2)
-    taken = subprocess.run(_sh(project, "stale", "run", "--run-id", "third"), env=env,
-                           cwd=project.root, capture_output=True, text=True)
+    taken = subprocess.run(
+        _sh(project, "stale", "run", "--run-id", "third"),
+        env=env,
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+    )
     assert taken.returncode == 0, taken.stderr
     assert not [p for p in locks.iterdir() if p.suffix == ".lock"]

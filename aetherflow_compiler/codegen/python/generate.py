@@ -84,7 +84,9 @@ def uses_plugins(flow: ir.Flow, registry: StepRegistry) -> bool:
     """True when a step type or a connector of the flow comes from a plugin."""
     steps = (registry.get(t) for t in flow.step_types())
     connectors = (registry.connector(r.kind, r.driver) for r in flow.resources)
-    return any(t is not None and t.plugin for t in steps) or any(c is not None and c.plugin for c in connectors)
+    return any(t is not None and t.plugin for t in steps) or any(
+        c is not None and c.plugin for c in connectors
+    )
 
 
 def _when_function(name: str, code: str) -> str:
@@ -101,7 +103,11 @@ def _when_function(name: str, code: str) -> str:
 def requirements(flow: ir.Flow, registry: StepRegistry) -> tuple[list[str], dict[str, str]]:
     """The runtime modules a flow's steps and connectors need, and the packages (import
     name -> pip name) a host must have for them."""
-    modules = {runtime[0] for runtime in map(lambda t: _runtime_of(registry, t), flow.step_types()) if runtime}
+    modules = {
+        runtime[0]
+        for runtime in map(lambda t: _runtime_of(registry, t), flow.step_types())
+        if runtime
+    }
     for resource in flow.resources:
         connector = registry.connector(resource.kind, resource.driver)
         if connector is None:
@@ -124,22 +130,32 @@ def package_needs(flow: ir.Flow, registry: StepRegistry) -> list[tuple[str, str,
     return [first[name] for name in sorted(first)]
 
 
-def _package_uses(flow: ir.Flow, registry: StepRegistry) -> list[tuple[str, str, str, tuple[Any, ...]]]:
+def _package_uses(
+    flow: ir.Flow, registry: StepRegistry
+) -> list[tuple[str, str, str, tuple[Any, ...]]]:
     """(import name, pip name, what needs it, its YAML path) for every use of a host
     package: resources' connectors, then steps (embedded steps at any depth included)."""
     out: list[tuple[str, str, str, tuple[Any, ...]]] = []
     for resource in flow.resources:
         connector = registry.connector(resource.kind, resource.driver)
         for module, package in connector.packages if connector is not None else ():
-            out.append((module, package, f"resource '{resource.name}' ({resource.kind}:{resource.driver})",
-                        ("resources", resource.name)))
+            out.append(
+                (
+                    module,
+                    package,
+                    f"resource '{resource.name}' ({resource.kind}:{resource.driver})",
+                    ("resources", resource.name),
+                )
+            )
     for node in flow.step_nodes():
         step_type = registry.get(node.type)
         where = node.path[:4]  # the job's step, for an embedded one too
         for module, package in step_type.packages if step_type is not None else ():
             out.append((module, package, f"step '{node.step.id}' ({node.type})", where))
         if _adhoc_encrypted_archive(node):  # zip/unzip with a password: the runtime uses pyzipper
-            out.append(("pyzipper", "pyzipper", f"step '{node.step.id}' (an encrypted archive)", where))
+            out.append(
+                ("pyzipper", "pyzipper", f"step '{node.step.id}' (an encrypted archive)", where)
+            )
     return out
 
 
@@ -165,8 +181,12 @@ def start_checks(flow: ir.Flow) -> list[tuple[str, str, str, list[Template]]]:
                 last = 0
                 for template in _templates_in_order(value):
                     refs = template.refs
-                    if any(r.root != "env" and r.path not in _RESOLVED_IN_VALIDATION and r.default is None
-                           for r in refs):
+                    if any(
+                        r.root != "env"
+                        and r.path not in _RESOLVED_IN_VALIDATION
+                        and r.default is None
+                        for r in refs
+                    ):
                         break  # never resolves there: the validation stops here on every run
                     if not template.standalone and any(r.root == "env" for r in refs):
                         items.append(template)
@@ -189,9 +209,14 @@ def _templates_in_order(value: ir.Value) -> list[Template]:
 
 
 def _start_checks_node(checks: list[tuple[str, str, str, list[Template]]]) -> Node:
-    return Collection("[", "]", tuple(
-        ("", to_node([job_id, step_id, section, list(templates)])) for job_id, step_id, section, templates in checks
-    ))
+    return Collection(
+        "[",
+        "]",
+        tuple(
+            ("", to_node([job_id, step_id, section, list(templates)]))
+            for job_id, step_id, section, templates in checks
+        ),
+    )
 
 
 def _adhoc_encrypted_archive(node: ir.StepNode) -> bool:
@@ -199,24 +224,36 @@ def _adhoc_encrypted_archive(node: ir.StepNode) -> bool:
     if node.type not in ("zip", "unzip"):
         return False
     inputs = node.inputs
-    return inputs.get("password") not in (None, "") and not (inputs.get("resource") or inputs.get("connector"))
+    return inputs.get("password") not in (None, "") and not (
+        inputs.get("resource") or inputs.get("connector")
+    )
 
 
 def _resource_node(resource: ir.Resource) -> Node:
-    return Call("Resource", (
-        ("kind", to_node(resource.kind)),
-        ("driver", to_node(resource.driver)),
-        ("config", to_node(resource.config)),
-        ("options", to_node(resource.options)),
-        ("decode", to_node([list(d) for d in resource.decode])),
-        ("profile", to_node(resource.profile)),
-        ("profile_merged", to_node(resource.profile_merged)),
-    ))
+    return Call(
+        "Resource",
+        (
+            ("kind", to_node(resource.kind)),
+            ("driver", to_node(resource.driver)),
+            ("config", to_node(resource.config)),
+            ("options", to_node(resource.options)),
+            ("decode", to_node([list(d) for d in resource.decode])),
+            ("profile", to_node(resource.profile)),
+            ("profile_merged", to_node(resource.profile_merged)),
+        ),
+    )
 
 
-def generate_flow(flow: ir.Flow, registry: StepRegistry, bundle: RuntimeBundle, single_file: bool,
-                  plugin_files: tuple[str, ...] = (), env_files: tuple[EnvFile, ...] = (),
-                  vendored: tuple[str, ...] = (), from_bundle: bool = False) -> str:
+def generate_flow(
+    flow: ir.Flow,
+    registry: StepRegistry,
+    bundle: RuntimeBundle,
+    single_file: bool,
+    plugin_files: tuple[str, ...] = (),
+    env_files: tuple[EnvFile, ...] = (),
+    vendored: tuple[str, ...] = (),
+    from_bundle: bool = False,
+) -> str:
     """The source of `<flow_id>.py`, laid out as black would. `plugin_files` are the
     vendored plugin files (below aetherflow_plugins/) the script runs when the flow uses
     a plugin's step or connector; `env_files` a bundle manifest's env files, loaded at
@@ -229,59 +266,89 @@ def generate_flow(flow: ir.Flow, registry: StepRegistry, bundle: RuntimeBundle, 
     assert not (plugins and single_file), "--single-file with plugins is refused before generating"
     env_vars = ir.Map(tuple((name, has_default) for name, has_default in flow.env_refs().items()))
     _modules, packages = requirements(flow, registry)
-    connector_modules = sorted({
-        c.runtime for c in (registry.connector(r.kind, r.driver) for r in flow.resources) if c and c.runtime
-    })
-    resources = Collection("{", "}", tuple((py_literal(r.name) + ": ", _resource_node(r)) for r in flow.resources))
-    flow_call = Call("Flow", (
-        ("flow_id", to_node(flow.id)),
-        ("source", to_node(flow.source)),
-        ("source_sha256", to_node(flow.source_sha256)),
-        ("compiler_version", to_node(__version__)),
-        ("description", to_node(flow.description)),
-        ("workspace_root", to_node(flow.workspace.root)),
-        ("cleanup_policy", to_node(flow.workspace.cleanup_policy)),
-        ("layout", to_node(flow.workspace.layout)),
-        ("state_backend", to_node(flow.state.backend)),
-        ("state_path", to_node(flow.state.path)),
-        ("lock_scope", to_node(flow.locks.scope)),
-        ("lock_ttl_seconds", to_node(flow.locks.ttl_seconds)),
-        ("env_vars", to_node(env_vars)),
-        *((("resources", Atom("RESOURCES")),) if flow.resources else ()),
-        *((("packages", to_node(packages)),) if packages else ()),
-        *((("bundle_env_files", to_node([[f.type, f.path, f.optional, f.prefix] for f in env_files])),)
-          if env_files else ()),
-        *((("vendored", Atom("VENDORED")),) if vendored else ()),
-        *((("bundle_dirs", Atom("True")),) if from_bundle else ()),
-        *((("start_checks", _start_checks_node(checks)),) if (checks := start_checks(flow)) else ()),
-    ))
+    connector_modules = sorted(
+        {
+            c.runtime
+            for c in (registry.connector(r.kind, r.driver) for r in flow.resources)
+            if c and c.runtime
+        }
+    )
+    resources = Collection(
+        "{", "}", tuple((py_literal(r.name) + ": ", _resource_node(r)) for r in flow.resources)
+    )
+    flow_call = Call(
+        "Flow",
+        (
+            ("flow_id", to_node(flow.id)),
+            ("source", to_node(flow.source)),
+            ("source_sha256", to_node(flow.source_sha256)),
+            ("compiler_version", to_node(__version__)),
+            ("description", to_node(flow.description)),
+            ("workspace_root", to_node(flow.workspace.root)),
+            ("cleanup_policy", to_node(flow.workspace.cleanup_policy)),
+            ("layout", to_node(flow.workspace.layout)),
+            ("state_backend", to_node(flow.state.backend)),
+            ("state_path", to_node(flow.state.path)),
+            ("lock_scope", to_node(flow.locks.scope)),
+            ("lock_ttl_seconds", to_node(flow.locks.ttl_seconds)),
+            ("env_vars", to_node(env_vars)),
+            *((("resources", Atom("RESOURCES")),) if flow.resources else ()),
+            *((("packages", to_node(packages)),) if packages else ()),
+            *(
+                (
+                    (
+                        "bundle_env_files",
+                        to_node([[f.type, f.path, f.optional, f.prefix] for f in env_files]),
+                    ),
+                )
+                if env_files
+                else ()
+            ),
+            *((("vendored", Atom("VENDORED")),) if vendored else ()),
+            *((("bundle_dirs", Atom("True")),) if from_bundle else ()),
+            *(
+                (("start_checks", _start_checks_node(checks)),)
+                if (checks := start_checks(flow))
+                else ()
+            ),
+        ),
+    )
     jobs = []
     job_calls: list[tuple[str | None, Node]] = []
     for job in flow.jobs:
         steps = []
         for step in job.steps:
-            args: list[tuple[str | None, Node]] = [(None, to_node(step.id)), (None, to_node(step.type))]
+            args: list[tuple[str | None, Node]] = [
+                (None, to_node(step.id)),
+                (None, to_node(step.type)),
+            ]
             if step.inputs.entries:
                 args.append(("inputs", to_node(step.inputs)))
             if step.outputs.entries:
                 args.append(("outputs", to_node(step.outputs)))
             if step.skip_job_on_no_data:
                 args.append(("on_no_data", to_node("skip_job")))
-            steps.append({
-                "origin_comment": comment_text(str(step.origin)),
-                "call": layout_text(Call("run.step", tuple(args)), 4),
-            })
+            steps.append(
+                {
+                    "origin_comment": comment_text(str(step.origin)),
+                    "call": layout_text(Call("run.step", tuple(args)), 4),
+                }
+            )
         when = None
         if job.when is not None:
             when = _when_function(whens[job.id], when_code(job.when))
-        jobs.append({
-            "function": functions[job.id],
-            "origin_comment": comment_text(str(job.origin)),
-            "when": when,
-            "steps": steps,
-        })
+        jobs.append(
+            {
+                "function": functions[job.id],
+                "origin_comment": comment_text(str(job.origin)),
+                "when": when,
+                "steps": steps,
+            }
+        )
         job_args: list[tuple[str | None, Node]] = [
-            (None, to_node(job.id)), (None, Atom(functions[job.id])), ("origin", to_node(str(job.origin))),
+            (None, to_node(job.id)),
+            (None, Atom(functions[job.id])),
+            ("origin", to_node(str(job.origin))),
         ]
         if job.depends_on:
             job_args.append(("depends_on", to_node(list(job.depends_on))))
@@ -291,17 +358,34 @@ def generate_flow(flow: ir.Flow, registry: StepRegistry, bundle: RuntimeBundle, 
             job_args.append(("description", to_node(job.description)))
         job_calls.append((None, Call("Job", tuple(job_args))))
     jobs_list = Collection("[", "]", tuple(("", node) for _, node in job_calls))
-    types_map = Collection("{", "}", tuple(
-        (py_literal(name) + ": ", Atom(runtime[1]) if runtime else Call("plugin_step", ((None, to_node(name)),)))
-        for name, runtime in step_types
-    ))
-    load_plugins = Call("load_plugin_files", (
-        (None, Atom('os.path.join(os.path.dirname(os.path.abspath(__file__)), "aetherflow_plugins")')),
-        (None, to_node(list(plugin_files))),
-    ))
+    types_map = Collection(
+        "{",
+        "}",
+        tuple(
+            (
+                py_literal(name) + ": ",
+                Atom(runtime[1]) if runtime else Call("plugin_step", ((None, to_node(name)),)),
+            )
+            for name, runtime in step_types
+        ),
+    )
+    load_plugins = Call(
+        "load_plugin_files",
+        (
+            (
+                None,
+                Atom(
+                    'os.path.join(os.path.dirname(os.path.abspath(__file__)), "aetherflow_plugins")'
+                ),
+            ),
+            (None, to_node(list(plugin_files))),
+        ),
+    )
     values: list[Any] = [flow.workspace.root, flow.state.path]
     values += [r.config for r in flow.resources] + [r.options for r in flow.resources]
-    values += [s.inputs for j in flow.jobs for s in j.steps] + [s.outputs for j in flow.jobs for s in j.steps]
+    values += [s.inputs for j in flow.jobs for s in j.steps] + [
+        s.outputs for j in flow.jobs for s in j.steps
+    ]
     return _template().render(
         flow=flow,
         jobs=jobs,
@@ -320,7 +404,11 @@ def generate_flow(flow: ir.Flow, registry: StepRegistry, bundle: RuntimeBundle, 
         jobs_statement=layout_text(jobs_list, 0, "JOBS = "),
         step_types_statement=layout_text(types_map, 0, "STEP_TYPES = "),
         uses_dates=any(uses_dates(v) for v in values),
-        vendored_statement=layout_text(Collection("(", ")", tuple(("", to_node(f)) for f in vendored)), 0,
-                                       "VENDORED = ") if vendored else None,
+        vendored_statement=(
+            layout_text(
+                Collection("(", ")", tuple(("", to_node(f)) for f in vendored)), 0, "VENDORED = "
+            )
+            if vendored
+            else None
+        ),
     )
-

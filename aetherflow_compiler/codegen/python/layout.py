@@ -28,6 +28,7 @@ def _str_width(line: str) -> int:
 
     return int(str_width(line))
 
+
 LINE_LENGTH = 88
 
 
@@ -104,7 +105,11 @@ def _from_ast(node: ast.expr) -> Node:
         return Call(func, tuple(args))
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return Atom(string_literal(node.value))
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+    if (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, (int, float))
+        and not isinstance(node.value, bool)
+    ):
         return Atom(number_literal(node.value))
     return Atom(ast.unparse(node))
 
@@ -135,7 +140,9 @@ def _flat(node: Node, flats: dict[int, str]) -> str:
     code = flats.get(id(node))
     if code is None:
         if isinstance(node, Call):
-            parts = [_flat(v, flats) if k is None else f"{k}={_flat(v, flats)}" for k, v in node.args]
+            parts = [
+                _flat(v, flats) if k is None else f"{k}={_flat(v, flats)}" for k, v in node.args
+            ]
             code = f"{node.func}({', '.join(parts)})"
         else:
             code = node.open + ", ".join(p + _flat(v, flats) for p, v in node.items) + node.close

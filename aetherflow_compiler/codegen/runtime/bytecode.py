@@ -68,7 +68,9 @@ def find_interpreter(python: str) -> Interpreter:
 
     path = python if os.sep in python else shutil.which(python)
     if path is None or not os.access(path, os.X_OK):
-        raise BytecodeError(f"--bytecode {python}: no such interpreter (give a name on PATH or a path)")
+        raise BytecodeError(
+            f"--bytecode {python}: no such interpreter (give a name on PATH or a path)"
+        )
     return Interpreter(python, path)
 
 
@@ -89,8 +91,13 @@ def pyc_path(path: str, tag: str) -> str:
     return f"{folder + '/' if folder else ''}__pycache__/{name[:-3]}.{tag}.pyc"
 
 
-def runtime_bytecode(files: dict[str, str], runtime_sha256: str, interpreter: Interpreter, package: str,
-                     compile_cache: CompileCache | None = None) -> tuple[str, dict[str, bytes]]:
+def runtime_bytecode(
+    files: dict[str, str],
+    runtime_sha256: str,
+    interpreter: Interpreter,
+    package: str,
+    compile_cache: CompileCache | None = None,
+) -> tuple[str, dict[str, bytes]]:
     """(cache tag, {dist path: pyc bytes}) for the runtime `files` (path -> source)."""
     digest = key("bytecode", interpreter.fingerprint(), runtime_sha256, package)
     cached = compile_cache.get_json("bytecode", digest) if compile_cache is not None else None
@@ -99,29 +106,48 @@ def runtime_bytecode(files: dict[str, str], runtime_sha256: str, interpreter: In
         if compile_cache is not None:
             compile_cache.put_json("bytecode", digest, cached)
     tag = str(cached["tag"])
-    pycs = {f"{package}/{pyc_path(path, tag)}": base64.b64decode(data)
-            for path, data in cached["pycs"].items()}
+    pycs = {
+        f"{package}/{pyc_path(path, tag)}": base64.b64decode(data)
+        for path, data in cached["pycs"].items()
+    }
     return tag, dict(sorted(pycs.items()))
 
 
 def _compile(files: dict[str, str], interpreter: Interpreter, package: str) -> dict[str, Any]:
     sources = {path: files[path] for path in sorted(files)}
-    env = {"PYTHONHASHSEED": "0", "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
+    env = {
+        "PYTHONHASHSEED": "0",
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LC_ALL": "C.UTF-8",
+    }
     try:
-        proc = subprocess.run([interpreter.path, "-I", "-S", "-B", "-c", _COMPILE_SCRIPT],
-                              input=json.dumps(sources).encode("utf-8"), capture_output=True, env=env,
-                              timeout=300, check=False)
+        proc = subprocess.run(
+            [interpreter.path, "-I", "-S", "-B", "-c", _COMPILE_SCRIPT],
+            input=json.dumps(sources).encode("utf-8"),
+            capture_output=True,
+            env=env,
+            timeout=300,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise BytecodeError(f"--bytecode {interpreter.python}: cannot run {interpreter.path}: {exc}") from None
+        raise BytecodeError(
+            f"--bytecode {interpreter.python}: cannot run {interpreter.path}: {exc}"
+        ) from None
     if proc.returncode != 0:
         last = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
-        raise BytecodeError(f"--bytecode {interpreter.python}: {interpreter.path} could not compile the runtime "
-                            f"(it must be CPython 3.8 or later): {last[0]}")
+        raise BytecodeError(
+            f"--bytecode {interpreter.python}: {interpreter.path} could not compile the runtime "
+            f"(it must be CPython 3.8 or later): {last[0]}"
+        )
     try:
         result = json.loads(proc.stdout)
         assert isinstance(result["tag"], str) and isinstance(result["pycs"], dict)
     except (ValueError, KeyError, AssertionError, TypeError):
-        raise BytecodeError(f"--bytecode {interpreter.python}: unexpected output from {interpreter.path}") from None
+        raise BytecodeError(
+            f"--bytecode {interpreter.python}: unexpected output from {interpreter.path}"
+        ) from None
     if not result["tag"]:
-        raise BytecodeError(f"--bytecode {interpreter.python}: {interpreter.path} caches no bytecode")
+        raise BytecodeError(
+            f"--bytecode {interpreter.python}: {interpreter.path} caches no bytecode"
+        )
     return {"tag": result["tag"], "pycs": result["pycs"]}

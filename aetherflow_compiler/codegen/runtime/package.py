@@ -26,7 +26,10 @@ ENTRY_MODULES = ("cli", "runner", "templating", "verify")
 @cache
 def _sources() -> dict[str, str]:
     """Relative path ('steps/process.py') -> source, for every module of the runtime."""
-    return {path: data.decode("utf-8") for path, data in package_data.walk(package_data.RUNTIME, (".py",))}
+    return {
+        path: data.decode("utf-8")
+        for path, data in package_data.walk(package_data.RUNTIME, (".py",))
+    }
 
 
 def runtime_source(path: str) -> str:
@@ -142,21 +145,36 @@ def _amalgamate(modules: tuple[str, ...]) -> str:
     for path in runtime_modules(list(modules)):
         source = runtime_source(path)
         tree = ast.parse(source)
-        dropped = [node for node in ast.walk(tree)  # function-level (lazy) imports too
-                   if isinstance(node, ast.ImportFrom) and (node.level > 0 or node.module == "__future__")]
-        drop = {n for node in dropped for n in range(node.lineno, (node.end_lineno or node.lineno) + 1)}
+        dropped = [
+            node
+            for node in ast.walk(tree)  # function-level (lazy) imports too
+            if isinstance(node, ast.ImportFrom) and (node.level > 0 or node.module == "__future__")
+        ]
+        drop = {
+            n for node in dropped for n in range(node.lineno, (node.end_lineno or node.lineno) + 1)
+        }
         ids = {id(node) for node in dropped}
-        passes = {block[0].lineno: " " * block[0].col_offset + "pass"
-                  for node in ast.walk(tree) if not isinstance(node, ast.Module)
-                  for block in (getattr(node, f, None) for f in ("body", "orelse", "finalbody"))
-                  if isinstance(block, list) and block and all(id(stmt) in ids for stmt in block)}
-        kept = [passes.get(number, line) for number, line in enumerate(source.splitlines(), 1)
-                if number not in drop or number in passes]
-        chunks.append(f"# ---- {package_data.DIST_RUNTIME}/{path} ----\n" + "\n".join(kept).strip("\n") + "\n")
+        passes = {
+            block[0].lineno: " " * block[0].col_offset + "pass"
+            for node in ast.walk(tree)
+            if not isinstance(node, ast.Module)
+            for block in (getattr(node, f, None) for f in ("body", "orelse", "finalbody"))
+            if isinstance(block, list) and block and all(id(stmt) in ids for stmt in block)
+        }
+        kept = [
+            passes.get(number, line)
+            for number, line in enumerate(source.splitlines(), 1)
+            if number not in drop or number in passes
+        ]
+        chunks.append(
+            f"# ---- {package_data.DIST_RUNTIME}/{path} ----\n" + "\n".join(kept).strip("\n") + "\n"
+        )
     # Dropped imports leave blank lines black would remove; format the block once.
     import black
 
-    return black.format_str("\n\n".join(chunks), mode=black.Mode(target_versions={black.TargetVersion.PY38}))
+    return black.format_str(
+        "\n\n".join(chunks), mode=black.Mode(target_versions={black.TargetVersion.PY38})
+    )
 
 
 def amalgamate(modules: list[str]) -> str:

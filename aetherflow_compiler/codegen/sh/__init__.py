@@ -12,14 +12,24 @@ Every YAML value enters the script through `shlex.quote` (or, for JSON literals,
 """
 
 from aetherflow_compiler.codegen.sh.runtime import (
-           DIST_PATH,
-           VERIFY_PATH,
-           dist_files,
-           runtime_sha256,
-           runtime_source,
+    DIST_PATH,
+    VERIFY_PATH,
+    dist_files,
+    runtime_sha256,
+    runtime_source,
 )
 from aetherflow_compiler.codegen.sh.script import generate_sh, start_checks, state_path_note
 from aetherflow_compiler.codegen.sh.words import lock_name, posix_cksum
 
-__all__ = ["DIST_PATH", "VERIFY_PATH", "dist_files", "generate_sh", "lock_name", "posix_cksum",
-           "runtime_sha256", "runtime_source", "start_checks", "state_path_note"]
+__all__ = [
+    "DIST_PATH",
+    "VERIFY_PATH",
+    "dist_files",
+    "generate_sh",
+    "lock_name",
+    "posix_cksum",
+    "runtime_sha256",
+    "runtime_source",
+    "start_checks",
+    "state_path_note",
+]

@@ -69,7 +69,14 @@ INPUTS = (
     Input(("idempotency", "marker_path"), "str", None, "AF_P_MARKER", skip_falsy=True),
     Input(("idempotency", "temp_output_dir"), "str", None, "AF_P_TEMP_DIR", skip_falsy=True),
     Input(("idempotency", "final_output_dir"), "str", None, "AF_P_FINAL_DIR", skip_falsy=True),
-    Input(("idempotency", "atomic_rename"), "bool", True, "AF_P_RENAME", late=True, name="atomic_rename"),
+    Input(
+        ("idempotency", "atomic_rename"),
+        "bool",
+        True,
+        "AF_P_RENAME",
+        late=True,
+        name="atomic_rename",
+    ),
     Input(("outputs",), "outputs", {}),
 )
 # The program's words: `command` (a list, or one string: one word) and `args` (a list).

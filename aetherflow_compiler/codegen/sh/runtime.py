@@ -28,8 +28,11 @@ _AWK = re.compile(r'"\$\(cat "\$AF_SH_PARTS/([a-z_]+\.awk)"\)"')
 @cache
 def _parts() -> dict[str, str]:
     """File name -> text of every file in runtime_stub/sh/."""
-    return {name.split("/")[-1]: data.decode("utf-8")
-            for name, data in package_data.walk(package_data.RUNTIME, (".sh", ".awk")) if name.startswith(FOLDER + "/")}
+    return {
+        name.split("/")[-1]: data.decode("utf-8")
+        for name, data in package_data.walk(package_data.RUNTIME, (".sh", ".awk"))
+        if name.startswith(FOLDER + "/")
+    }
 
 
 def _program(match: re.Match[str]) -> str:
@@ -42,7 +45,9 @@ def _program(match: re.Match[str]) -> str:
 @cache
 def runtime_source() -> str:
     """The runtime as one file: the sections in name order, each awk program in place."""
-    sections = [text for name, text in sorted(_parts().items()) if re.match(r"[0-9]+_.*\.sh$", name)]
+    sections = [
+        text for name, text in sorted(_parts().items()) if re.match(r"[0-9]+_.*\.sh$", name)
+    ]
     return _AWK.sub(_program, "".join(sections))
 
 
@@ -53,7 +58,10 @@ def runtime_sha256() -> str:
 
 def dist_files() -> dict[str, bytes]:
     """What a multi-file dist with shell scripts ships of the shell runtime."""
-    return {DIST_PATH: runtime_source().encode("utf-8"), VERIFY_PATH: _parts()["verify.sh"].encode("utf-8")}
+    return {
+        DIST_PATH: runtime_source().encode("utf-8"),
+        VERIFY_PATH: _parts()["verify.sh"].encode("utf-8"),
+    }
 
 
 @cache

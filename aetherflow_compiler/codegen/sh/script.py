@@ -108,13 +108,13 @@ def _getter(ref: Ref, scope: _Scope) -> str:
     fails when it is absent (a step or job that does not run first always is)."""
     path = ref.path
     if ref.root == "result" or (ref.root == "steps" and path[1] == scope.current):
-        return f"af_map_get \"$AF_RESULT\" {q(json.dumps(path[-1], ensure_ascii=False))}"
+        return f'af_map_get "$AF_RESULT" {q(json.dumps(path[-1], ensure_ascii=False))}'
     if ref.root == "steps":
         if path[1] not in scope.earlier:
             return "false"
         return f"af_ref_step {scope.earlier[path[1]]} {q(json.dumps(path[2], ensure_ascii=False))}"
     if ref.root == "job":
-        return f"af_map_get \"$AF_JOB_OUT\" {q(json.dumps(path[2], ensure_ascii=False))}"
+        return f'af_map_get "$AF_JOB_OUT" {q(json.dumps(path[2], ensure_ascii=False))}'
     index = scope.job_index.get(path[1])
     if index is None or path[1] == scope.job_id or index >= scope.job_index.get(scope.job_id, 0):
         return "false"  # a job that runs later (or this one) has no entry yet
@@ -139,9 +139,14 @@ def _ref_text(code: _Code, ref: Ref, scope: _Scope, on_missing: str) -> None:
     elif ref.path == ("job", "id"):
         code.add(f"REPLY={q(scope.job_id)}")
     else:
-        fallback = (f"REPLY={q(ref.default)}" if ref.default is not None
-                    else f"AF_MISSING={q(ref.dotted)}; {on_missing}")
-        code.add(f"if {_getter(ref, scope)} && [ \"$REPLY\" != '\"\"' ]; then af_text \"$REPLY\"; else {fallback}; fi")
+        fallback = (
+            f"REPLY={q(ref.default)}"
+            if ref.default is not None
+            else f"AF_MISSING={q(ref.dotted)}; {on_missing}"
+        )
+        code.add(
+            f'if {_getter(ref, scope)} && [ "$REPLY" != \'""\' ]; then af_text "$REPLY"; else {fallback}; fi'
+        )
 
 
 def _ref_json(code: _Code, ref: Ref, scope: _Scope, on_missing: str) -> None:
@@ -151,17 +156,26 @@ def _ref_json(code: _Code, ref: Ref, scope: _Scope, on_missing: str) -> None:
         _ref_text(code, ref, scope, on_missing)
         code.add('af_json_str "$REPLY"')
         return
-    fallback = (f"REPLY={q(json.dumps(ref.default, ensure_ascii=False))}" if ref.default is not None
-                else f"AF_MISSING={q(ref.dotted)}; {on_missing}")
-    code.add(f"if {_getter(ref, scope)} && [ \"$REPLY\" != '\"\"' ]; then :; else {fallback}; fi")
+    fallback = (
+        f"REPLY={q(json.dumps(ref.default, ensure_ascii=False))}"
+        if ref.default is not None
+        else f"AF_MISSING={q(ref.dotted)}; {on_missing}"
+    )
+    code.add(f'if {_getter(ref, scope)} && [ "$REPLY" != \'""\' ]; then :; else {fallback}; fi')
 
 
 def _is_literal(value: ir.Value) -> bool:
     return not any(True for _ in templates_in(value))
 
 
-def _emit_string(code: _Code, value: ir.Value, fail: str, scope: _Scope | None = None,
-                 missing: str | None = None, syntax: str | None = None) -> str:
+def _emit_string(
+    code: _Code,
+    value: ir.Value,
+    fail: str,
+    scope: _Scope | None = None,
+    missing: str | None = None,
+    syntax: str | None = None,
+) -> str:
     """A shell word for the str() of a value: the quoted text of a literal, or "$af_N" for a
     variable that the lines added to `code` set at run time. A missing key runs `missing` (by default: the step fails, then `fail`); so does text
     with tokens that renders to forbidden template syntax, unless `syntax` says otherwise."""
@@ -179,7 +193,7 @@ def _emit_string(code: _Code, value: ir.Value, fail: str, scope: _Scope | None =
     var = code.var()
     if not isinstance(value, Template):  # a list or mapping with templates inside
         literal = _emit_json(code, value, fail, scope, missing)
-        code.add(f'af_text {literal}; {var}=$REPLY')
+        code.add(f"af_text {literal}; {var}=$REPLY")
         return f'"${var}"'
     code.add(f"{var}=")
     for part in value.parts:
@@ -191,8 +205,9 @@ def _emit_string(code: _Code, value: ir.Value, fail: str, scope: _Scope | None =
         elif part.text:
             code.add(f'{var}="${var}"{q(part.text)}')
     # The rendered text must not hold forbidden syntax either ({} from a value); ids cannot add any.
-    if not value.standalone and not all(ref.root in ("flow_id", "run_id") or ref.path == ("job", "id")
-                                        for ref in value.refs):
+    if not value.standalone and not all(
+        ref.root in ("flow_id", "run_id") or ref.path == ("job", "id") for ref in value.refs
+    ):
         code.add(f'af_rendered "${var}" {q(value.source)} || {{ {syntax or on_missing}; }}')
     return f'"${var}"'
 
@@ -203,7 +218,9 @@ def _nul_words(text: str) -> str:
     return '"$AF_NULC"'.join(q(part) for part in text.split("\0"))
 
 
-def _emit_json(code: _Code, value: ir.Value, fail: str, scope: _Scope, missing: str | None = None) -> str:
+def _emit_json(
+    code: _Code, value: ir.Value, fail: str, scope: _Scope, missing: str | None = None
+) -> str:
     """A shell word for the value's JSON literal (a standalone token keeps its type): the
     quoted literal, or "$af_N" for a variable set at run time."""
     if code.pre is not None and not _is_literal(value):
@@ -215,14 +232,17 @@ def _emit_json(code: _Code, value: ir.Value, fail: str, scope: _Scope, missing: 
         return f'"${var}"'
     if isinstance(value, Template) and value.refs:
         text = _emit_string(code, value, fail, scope, missing)
-        code.add(f'af_json_str {text}')
+        code.add(f"af_json_str {text}")
         var = code.var()
         code.add(f"{var}=$REPLY")
         return f'"${var}"'
     if isinstance(value, (ir.Seq, ir.Map)) and not _is_literal(value):
         # A list or mapping with templates inside: its JSON is put together at run time.
-        pairs = (list(enumerate(value.items)) if isinstance(value, ir.Seq)
-                 else [(str(k), v) for k, v in value.entries])
+        pairs = (
+            list(enumerate(value.items))
+            if isinstance(value, ir.Seq)
+            else [(str(k), v) for k, v in value.entries]
+        )
         parts: list[str] = []
         for key, item in pairs:
             literal = _emit_json(code, item, fail, scope, missing)
@@ -239,8 +259,16 @@ def _emit_json(code: _Code, value: ir.Value, fail: str, scope: _Scope, missing: 
 _CONVERT = {"int": "af_to_int", "bigint": "af_to_int", "num": "af_to_num", "bool": "af_to_bool"}
 
 
-def _emit_setting(code: _Code, variable: str, value: ir.Value, kind: str, name: str, fail: str,
-                  scope: _Scope, falsy: Any = None) -> None:
+def _emit_setting(
+    code: _Code,
+    variable: str,
+    value: ir.Value,
+    kind: str,
+    name: str,
+    fail: str,
+    scope: _Scope,
+    falsy: Any = None,
+) -> None:
     """VARIABLE=the setting as the runtime wants it (1/0, digits); a template is read and
     converted at run time as the Python target converts it. `falsy`: the value that
     stands for a false one (the runtime reads `value or falsy`)."""
@@ -251,13 +279,15 @@ def _emit_setting(code: _Code, variable: str, value: ir.Value, kind: str, name: 
         return
     literal = _emit_json(code, value, fail, scope)
     if falsy is not None:
-        code.add(f'af_truthy {literal} || {_name(literal)}={q(json.dumps(falsy))}')
+        code.add(f"af_truthy {literal} || {_name(literal)}={q(json.dumps(falsy))}")
     exact = " exact" if kind == "bigint" else ""
-    code.add(f'{_CONVERT[kind]} {literal} {q(name)}{exact} || {fail}')
+    code.add(f"{_CONVERT[kind]} {literal} {q(name)}{exact} || {fail}")
     code.add(f"{variable}=$REPLY")
 
 
-def _setting_word(code: _Code, value: ir.Value, kind: str, name: str, fail: str, scope: _Scope) -> str:
+def _setting_word(
+    code: _Code, value: ir.Value, kind: str, name: str, fail: str, scope: _Scope
+) -> str:
     """A shell word for a setting as the runtime wants it: a literal's converted value, or
     "$af_N" set at run time from a template."""
     if _is_literal(value):
@@ -273,7 +303,9 @@ def _name(word: str) -> str:
     return word[2:-1]
 
 
-def _emit_codes(code: _Code, variable: str, value: ir.Value, name: str, fail: str, scope: _Scope) -> None:
+def _emit_codes(
+    code: _Code, variable: str, value: ir.Value, name: str, fail: str, scope: _Scope
+) -> None:
     """VARIABLE=" a b " for a list of exit codes (or one code)."""
     if _is_literal(value):
         code.add(f"{variable}={q(_codes(value))}")
@@ -282,11 +314,13 @@ def _emit_codes(code: _Code, variable: str, value: ir.Value, name: str, fail: st
     code.add(f"{variable}=' '")
     for item in items:
         literal = _emit_json(code, item, fail, scope)
-        code.add(f'af_int_list {literal} {q(name)} || {fail}')
+        code.add(f"af_int_list {literal} {q(name)} || {fail}")
         code.add(f'{variable}="${variable}$REPLY"')
 
 
-def _emit_process(code: _Code, inputs: ir.Map, fail: str, scope: _Scope, at: tuple[int, ...] = ()) -> None:
+def _emit_process(
+    code: _Code, inputs: ir.Map, fail: str, scope: _Scope, at: tuple[int, ...] = ()
+) -> None:
     """An external.process step's inputs into AF_P_* settings, then the run. `at`: where
     the inputs are in the step's YAML (rendering follows it)."""
 
@@ -337,12 +371,16 @@ def _emit_process(code: _Code, inputs: ir.Map, fail: str, scope: _Scope, at: tup
             if isinstance(value, ir.Map):
                 for name, entry in value.entries:
                     place("env", str(name))
-                    code.add(f"af_env_set {q(str(name))} {_emit_env_value(code, entry, fail, scope)}")
+                    code.add(
+                        f"af_env_set {q(str(name))} {_emit_env_value(code, entry, fail, scope)}"
+                    )
         elif spec.kind == "outputs":
             if isinstance(value, ir.Map):
                 for name, entry in value.entries:  # rendered with the other inputs, before the run
                     place("outputs", str(name))
-                    results.append(f"af_result {q(str(name))} {_emit_json(code, entry, fail, scope)}")
+                    results.append(
+                        f"af_result {q(str(name))} {_emit_json(code, entry, fail, scope)}"
+                    )
         elif spec.kind == "codes" and spec.late:
             base = place(*spec.path)
             if _is_literal(value):
@@ -356,13 +394,17 @@ def _emit_process(code: _Code, inputs: ir.Map, fail: str, scope: _Scope, at: tup
         elif spec.kind == "codes":
             place(*spec.path)
             _emit_codes(code, spec.variable, value, spec.label, fail, scope)
-            code.add(f"[ \"${spec.variable}\" != ' ' ] || {spec.variable}={q(_codes(spec.default))}")
+            code.add(
+                f"[ \"${spec.variable}\" != ' ' ] || {spec.variable}={q(_codes(spec.default))}"
+            )
         elif spec.kind == "paths":
             base = place(*spec.path)
             entries = value.items if isinstance(value, ir.Seq) else [value]
             for n, entry in enumerate(entries):
                 _at(code, *base, *((n,) if isinstance(value, ir.Seq) else ()))
-                code.add(f'{spec.variable}="${spec.variable}"{_emit_string(code, entry, fail, scope)}"$AF_NL"')
+                code.add(
+                    f'{spec.variable}="${spec.variable}"{_emit_string(code, entry, fail, scope)}"$AF_NL"'
+                )
         elif spec.kind == "mode":
             place(*spec.path)
             _emit_mode(code, spec.variable, value, spec.default, fail, scope)
@@ -373,14 +415,22 @@ def _emit_process(code: _Code, inputs: ir.Map, fail: str, scope: _Scope, at: tup
             # A template is converted in af_process, where Python converts it: after the
             # marker check and the atomic_dir temp dir (af_process_late, af_finalize).
             place(*spec.path)
-            _emit_late(code, spec.variable.removeprefix("AF_P_"), value, spec.kind, spec.label, fail, scope,
-                       spec.falsy)
+            _emit_late(
+                code,
+                spec.variable.removeprefix("AF_P_"),
+                value,
+                spec.kind,
+                spec.label,
+                fail,
+                scope,
+                spec.falsy,
+            )
         else:
             place(*spec.path)
             _emit_setting(code, spec.variable, value, spec.kind, spec.label, fail, scope)
     if argv != ['"$@"']:
         code.add(f"set -- {' '.join(argv)}")
-    code.add(f"af_process \"$@\" || {fail}")
+    code.add(f'af_process "$@" || {fail}')
     if results:
         code.add('if [ "$AF_STEP_STATUS" = SUCCESS ]; then')
         code.lines.extend(code.indent + "    " + line for line in results)
@@ -393,13 +443,21 @@ def _emit_env_value(code: _Code, value: ir.Value, fail: str, scope: _Scope) -> s
     if isinstance(value, Template) and value.standalone and not _is_text_ref(value.refs[0]):
         literal = _emit_json(code, value, fail, scope)
         var = code.var()
-        code.add(f'if [ {literal} = null ]; then {var}=; else af_text {literal}; {var}=$REPLY; fi')
+        code.add(f"if [ {literal} = null ]; then {var}=; else af_text {literal}; {var}=$REPLY; fi")
         return f'"${var}"'
     return _emit_string(code, "" if value is None else value, fail, scope)
 
 
-def _emit_late(code: _Code, name: str, value: ir.Value, kind: str, label: str, fail: str, scope: _Scope,
-               falsy: Any = None) -> None:
+def _emit_late(
+    code: _Code,
+    name: str,
+    value: ir.Value,
+    kind: str,
+    label: str,
+    fail: str,
+    scope: _Scope,
+    falsy: Any = None,
+) -> None:
     """AF_P_<name>: a literal setting converted now; a template's JSON literal goes to
     AF_PJ_<name>, which the runtime converts later (af_process_late, af_finalize)."""
     if _is_literal(value):
@@ -407,12 +465,18 @@ def _emit_late(code: _Code, name: str, value: ir.Value, kind: str, label: str, f
         return
     literal = _emit_json(code, value, fail, scope)
     if falsy is not None:
-        code.add(f'af_truthy {literal} || {_name(literal)}={q(json.dumps(falsy))}')
-    code.add(f'AF_PJ_{name}={literal}')
+        code.add(f"af_truthy {literal} || {_name(literal)}={q(json.dumps(falsy))}")
+    code.add(f"AF_PJ_{name}={literal}")
 
 
-def _emit_dynamic_argv(code: _Code, command: ir.Value, args: ir.Value, fail: str, scope: _Scope,
-                       place: Callable[..., tuple[int, ...]]) -> None:
+def _emit_dynamic_argv(
+    code: _Code,
+    command: ir.Value,
+    args: ir.Value,
+    fail: str,
+    scope: _Scope,
+    place: Callable[..., tuple[int, ...]],
+) -> None:
     """`set -- ...` for a command or args that is one template: its value (a list, or for
     the command a string) is known only at run time."""
     code.add("set --")
@@ -426,22 +490,26 @@ def _emit_dynamic_argv(code: _Code, command: ir.Value, args: ir.Value, fail: str
                 code.add(f'set -- "$@" {_emit_string(code, item, fail, scope)}')
             continue
         literal = _emit_json(code, value, fail, scope)
-        code.add(f'af_argv_json {literal} {name} || {fail}')
+        code.add(f"af_argv_json {literal} {name} || {fail}")
         code.add("af_argv_items=$REPLY")
         code.add('while [ -n "$af_argv_items" ]; do')
-        code.add('    af_text "${af_argv_items%%"$AF_NL"*}"; af_argv_items=${af_argv_items#*"$AF_NL"}')
+        code.add(
+            '    af_text "${af_argv_items%%"$AF_NL"*}"; af_argv_items=${af_argv_items#*"$AF_NL"}'
+        )
         code.add('    set -- "$@" "$REPLY"')
         code.add("done")
 
 
-def _emit_mode(code: _Code, variable: str, value: ir.Value, default: str, fail: str, scope: _Scope) -> None:
+def _emit_mode(
+    code: _Code, variable: str, value: ir.Value, default: str, fail: str, scope: _Scope
+) -> None:
     """A mode word (log stream, idempotency strategy), lower case as the runtime reads it;
     an empty one is the default."""
     if _is_literal(value):
         code.add(f"{variable}={q(str(plain(value) or default).lower())}")
         return
     text = _emit_string(code, value, fail, scope)
-    code.add(f'af_lower {text} {q(default)}; {variable}=$REPLY')
+    code.add(f"af_lower {text} {q(default)}; {variable}=$REPLY")
 
 
 def _setting(value: ir.Value, kind: str) -> str:
@@ -453,7 +521,11 @@ def _setting(value: ir.Value, kind: str) -> str:
         return "1" if raw else "0"
     if kind in ("int", "bigint"):
         return _int_text(raw)
-    number = float(str(raw).strip()) if not isinstance(raw, (int, float)) or isinstance(raw, bool) else raw
+    number = (
+        float(str(raw).strip())
+        if not isinstance(raw, (int, float)) or isinstance(raw, bool)
+        else raw
+    )
     return f"{number:g}" if isinstance(number, float) else str(number)
 
 
@@ -464,7 +536,7 @@ def _int_text(raw: Any) -> str:
 
 
 def _codes(value: ir.Value) -> str:
-    """" a b " for a list of codes, " " for none."""
+    """ " a b " for a list of codes, " " for none."""
     raw = plain(value)
     items = raw if isinstance(raw, list) else [raw]
     return " " + "".join(_int_text(x) + " " for x in items)
@@ -479,23 +551,24 @@ def _emit_check_items(code: _Code, inputs: ir.Map, fail: str, scope: _Scope) -> 
     elif isinstance(items, Template) and items.standalone and not _is_text_ref(items.refs[0]):
         literal = _emit_json(code, items, fail, scope)
         count = code.var()
-        code.add(f'af_items_count {literal} || {fail}')
+        code.add(f"af_items_count {literal} || {fail}")
         code.add(f"{count}=$REPLY")
         count = f'"${count}"'
     elif isinstance(items, Template):
         text = _emit_string(code, items, fail, scope)
         count = code.var()
-        code.add(f'af_split_items {text}')
+        code.add(f"af_split_items {text}")
         code.add(f"{count}=$REPLY")
         count = f'"${count}"'
     else:
         count = str(len([p.strip() for p in str(plain(items)).split(",") if p.strip()]))
     min_count = _setting_word(code, inputs.get("min_count", 1), "bigint", "min_count", fail, scope)
-    code.add(f'af_check_items min_count={min_count} count={count} || {fail}')
+    code.add(f"af_check_items min_count={min_count} count={count} || {fail}")
 
 
-def _emit_body(code: _Code, step_type: str, inputs: ir.Map, fail: str, scope: _Scope,
-               at: tuple[int, ...] = ()) -> None:
+def _emit_body(
+    code: _Code, step_type: str, inputs: ir.Map, fail: str, scope: _Scope, at: tuple[int, ...] = ()
+) -> None:
     """A step's work; `at` is where its inputs are in the YAML (a with_lock's inner step is
     rendered with the with_lock's inputs, before the lock is taken)."""
     _at(code, *at)
@@ -515,10 +588,10 @@ def _emit_body(code: _Code, step_type: str, inputs: ir.Map, fail: str, scope: _S
             inner_at = (*inner_at, _index(inner, "inputs"))
         else:
             inner_inputs = ir.Map(())
-        code.add(f'af_lock_step {key} ttl={ttl} || {fail}')
-        release = f'{{ af_lock_release {key}; {fail}; }}'
+        code.add(f"af_lock_step {key} ttl={ttl} || {fail}")
+        release = f"{{ af_lock_release {key}; {fail}; }}"
         _emit_body(code, str(inner.get("type")), inner_inputs, release, scope, inner_at)
-        code.add(f'af_lock_release {key}')
+        code.add(f"af_lock_release {key}")
     else:
         _emit_process(code, inputs, fail, scope, at)
 
@@ -546,21 +619,36 @@ def _plain_argv(step: ir.Step) -> list[str] | None:
     """The words of a step that is only a literal command (no other input, no outputs,
     no on_no_data), which runs on the runtime's short path; None for any other step."""
     inputs = step.inputs
-    if (step.type != "external.process" or step.outputs.entries or step.skip_job_on_no_data
-            or not {str(key) for key, _ in inputs.entries} <= {"command", "args"} or not _is_literal(inputs)):
+    if (
+        step.type != "external.process"
+        or step.outputs.entries
+        or step.skip_job_on_no_data
+        or not {str(key) for key, _ in inputs.entries} <= {"command", "args"}
+        or not _is_literal(inputs)
+    ):
         return None
     command, args = inputs.get("command"), inputs.get("args")
-    if not isinstance(command, ir.Seq) or not command.items or (args is not None and not isinstance(args, ir.Seq)):
+    if (
+        not isinstance(command, ir.Seq)
+        or not command.items
+        or (args is not None and not isinstance(args, ir.Seq))
+    ):
         return None
-    words = [py_str(item) for item in (*command.items, *(args.items if isinstance(args, ir.Seq) else ()))]
-    return None if any("\0" in word for word in words) else words  # a NUL fails the step: the general path
+    words = [
+        py_str(item) for item in (*command.items, *(args.items if isinstance(args, ir.Seq) else ()))
+    ]
+    return (
+        None if any("\0" in word for word in words) else words
+    )  # a NUL fails the step: the general path
 
 
 def _emit_step(code: _Code, step: ir.Step, index: int, scope: _Scope) -> None:
     code.add(f"# {comment_text(str(step.origin))}")
     argv = _plain_argv(step)
     if argv is not None:
-        code.add(f"af_plain_step {q(step.id)} index={index} {' '.join(q(word) for word in argv)} || return 1")
+        code.add(
+            f"af_plain_step {q(step.id)} index={index} {' '.join(q(word) for word in argv)} || return 1"
+        )
         return
     on_no_data = " on_no_data=skip_job" if step.skip_job_on_no_data else ""
     code.add(f"if af_step {q(step.id)} {q(step.type)} index={index}{on_no_data}; then")
@@ -584,7 +672,9 @@ def _when_operand(code: _Code, expr: WhenExpr, index: dict[str, int]) -> str:
         return q(json.dumps(expr.value, ensure_ascii=False))
     var = code.var()
     if isinstance(expr, JobOutput):
-        code.add(f"af_jo {index[expr.job]} {q(expr.job)} {q(json.dumps(expr.key, ensure_ascii=False))} || return 2")
+        code.add(
+            f"af_jo {index[expr.job]} {q(expr.job)} {q(json.dumps(expr.key, ensure_ascii=False))} || return 2"
+        )
         code.add(f"{var}=$REPLY")
     elif isinstance(expr, JobAttr):
         function = "af_jstatus" if expr.attr == "status" else "af_jreason"
@@ -607,8 +697,8 @@ def _when_truth(code: _Code, expr: WhenExpr, index: dict[str, int]) -> None:
                 code.add('if [ "$af_w" = 0 ]; then')
                 code.indent += "    "
             rvar = _when_operand(code, right, index)
-            code.add(f'af_cmp {left} {q(op)} {rvar}')
-            code.add('case $? in 1) af_w=1 ;; 2) return 2 ;; esac')
+            code.add(f"af_cmp {left} {q(op)} {rvar}")
+            code.add("case $? in 1) af_w=1 ;; 2) return 2 ;; esac")
             left = rvar
             depth += 1
         for _ in range(depth - 1):
@@ -629,17 +719,21 @@ def _when_truth(code: _Code, expr: WhenExpr, index: dict[str, int]) -> None:
         code.add("af_w=$((1 - af_w))")
     else:
         var = _when_operand(code, expr, index)
-        code.add(f'if af_wtruthy {var}; then af_w=0; else af_w=1; fi')
+        code.add(f"if af_wtruthy {var}; then af_w=0; else af_w=1; fi")
 
 
 # --- the script ---------------------------------------------------------------------------
 
 
-
 def _setting_code(variable: str, value: ir.Value) -> list[str]:
     code = _Code("    ")
-    text = _emit_string(code, value, "", missing='af_die "flow settings need env variable ${AF_MISSING#env.}"',
-                        syntax='af_die "flow settings cannot be resolved: $AF_SYNTAX"')
+    text = _emit_string(
+        code,
+        value,
+        "",
+        missing='af_die "flow settings need env variable ${AF_MISSING#env.}"',
+        syntax='af_die "flow settings cannot be resolved: $AF_SYNTAX"',
+    )
     code.add(f"{variable}={text}")
     return code.lines
 
@@ -649,7 +743,10 @@ def _setting_code(variable: str, value: ir.Value) -> list[str]:
 # the run when a rendered text holds forbidden syntax; each section stops at the first key
 # that does not resolve there. The Python artifact does the same at its start (the rule of
 # codegen.python.start_checks, branch i24-python: the same templates, in the same order).
-_VALIDATION_TEXT: dict[tuple[str, ...], str | None] = {("run_id",): "RUN_ID", ("flow_id",): "FLOW_ID"}
+_VALIDATION_TEXT: dict[tuple[str, ...], str | None] = {
+    ("run_id",): "RUN_ID",
+    ("flow_id",): "FLOW_ID",
+}
 
 
 def start_checks(flow: ir.Flow) -> list[tuple[str, str, str, list[Template]]]:
@@ -665,7 +762,10 @@ def start_checks(flow: ir.Flow) -> list[tuple[str, str, str, list[Template]]]:
                 last = 0
                 for _, template in templates_at(value, ()):
                     refs = template.refs
-                    if any(r.root != "env" and r.path not in _VALIDATION_TEXT and r.default is None for r in refs):
+                    if any(
+                        r.root != "env" and r.path not in _VALIDATION_TEXT and r.default is None
+                        for r in refs
+                    ):
                         break  # never resolves there: the validation stops here on every run
                     if not template.standalone and any(r.root == "env" for r in refs):
                         items.append(template)
@@ -685,7 +785,9 @@ def _start_check_code(flow: ir.Flow) -> list[str]:
     if not checks:
         return []
     code = _Code("        ")
-    out = ["af_start_checks() {  # as the engine's validation: the templates an env value can make it refuse"]
+    out = [
+        "af_start_checks() {  # as the engine's validation: the templates an env value can make it refuse"
+    ]
     for job_id, step_id, section, templates in checks:
         where = f"job '{job_id}', step '{step_id}', {section}"
         code.lines = []
@@ -701,11 +803,22 @@ def _start_check_code(flow: ir.Flow) -> list[str]:
                     code.add(f"af_env {args} || break")
                     code.add(f'{var}="${var}$REPLY"')
                 else:
-                    text = _VALIDATION_TEXT.get(part.path, part.default) if isinstance(part, Ref) else part.text
+                    text = (
+                        _VALIDATION_TEXT.get(part.path, part.default)
+                        if isinstance(part, Ref)
+                        else part.text
+                    )
                     if text:
                         code.add(f'{var}="${var}"{q(text)}')
-            code.add(f'af_rendered "${var}" {q(template.source)} || af_start_refused {q(job_id)} {q(step_id)} {section}')
-        out += [f"    while :; do  # {comment_text(where)}", *code.lines, "        break", "    done"]
+            code.add(
+                f'af_rendered "${var}" {q(template.source)} || af_start_refused {q(job_id)} {q(step_id)} {section}'
+            )
+        out += [
+            f"    while :; do  # {comment_text(where)}",
+            *code.lines,
+            "        break",
+            "    done",
+        ]
     return out + ["}", ""]
 
 
@@ -714,7 +827,11 @@ def state_path_note(flow: ir.Flow) -> str | None:
     state (the file layout, beside the declared path), or None for a file-backed flow."""
     if flow.state.backend == "file":
         return None
-    path = flow.state.path.source if isinstance(flow.state.path, Template) else str(plain(flow.state.path))
+    path = (
+        flow.state.path.source
+        if isinstance(flow.state.path, Template)
+        else str(plain(flow.state.path))
+    )
     return f"{path}.d"
 
 
@@ -722,8 +839,10 @@ def _state_shown(flow: ir.Flow, path: Any) -> str:
     derived = state_path_note(flow)
     if derived is None:
         return f"file {path}"
-    return (f"file {derived} (state.backend {flow.state.backend} declares {path}; the sh target keeps files,"
-            " and mirrors statuses there with AETHERFLOW_SH_SQLITE_MIRROR=1)")
+    return (
+        f"file {derived} (state.backend {flow.state.backend} declares {path}; the sh target keeps files,"
+        " and mirrors statuses there with AETHERFLOW_SH_SQLITE_MIRROR=1)"
+    )
 
 
 def _plan_lines(flow: ir.Flow) -> list[str]:
@@ -738,10 +857,12 @@ def _plan_lines(flow: ir.Flow) -> list[str]:
             return str(value)
         return value
 
-    out = [f"flow {flow.id} (compiled from {flow.source} by aetherflow-compiler {__version__}, sh target)",
-           f"  workspace: {shown(flow.workspace.root)} (cleanup {flow.workspace.cleanup_policy})",
-           f"  state:     {_state_shown(flow, shown(flow.state.path))}",
-           f"  locks:     scope {flow.locks.scope}, ttl {shown(flow.locks.ttl_seconds)} s"]
+    out = [
+        f"flow {flow.id} (compiled from {flow.source} by aetherflow-compiler {__version__}, sh target)",
+        f"  workspace: {shown(flow.workspace.root)} (cleanup {flow.workspace.cleanup_policy})",
+        f"  state:     {_state_shown(flow, shown(flow.state.path))}",
+        f"  locks:     scope {flow.locks.scope}, ttl {shown(flow.locks.ttl_seconds)} s",
+    ]
     for job in flow.jobs:
         extra = ""
         if job.depends_on:
@@ -752,10 +873,15 @@ def _plan_lines(flow: ir.Flow) -> list[str]:
         for step in job.steps:
             flag = "  on_no_data: skip_job" if step.skip_job_on_no_data else ""
             out.append(f"  step {step.id}  {step.type}{flag}")
-            out.append("    inputs:  " + json.dumps(text_keys(shown(step.inputs)), ensure_ascii=False, default=str))
+            out.append(
+                "    inputs:  "
+                + json.dumps(text_keys(shown(step.inputs)), ensure_ascii=False, default=str)
+            )
             if step.outputs.entries:
-                out.append("    outputs: " + json.dumps(text_keys(shown(step.outputs)), ensure_ascii=False,
-                                                        default=str))
+                out.append(
+                    "    outputs: "
+                    + json.dumps(text_keys(shown(step.outputs)), ensure_ascii=False, default=str)
+                )
     return out
 
 
@@ -763,8 +889,13 @@ def _plan_lines(flow: ir.Flow) -> list[str]:
 def _template() -> Any:
     import jinja2  # imported on first use: a compile that hits the cache never needs it
 
-    env = jinja2.Environment(keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
-                             undefined=jinja2.StrictUndefined, autoescape=False)
+    env = jinja2.Environment(
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+    )
     return env.from_string(package_data.read_text(package_data.TEMPLATES, "flow.sh.j2"))
 
 
@@ -806,9 +937,11 @@ def _flow_code(flow: ir.Flow, from_bundle: bool) -> list[str]:
         f"AF_BUNDLE_DIRS={int(from_bundle)}",
         f"AF_JOB_IDS={q(' '.join(j.id for j in flow.jobs))}",
         "# job id, then its step ids (for `status`)",
-        "AF_JOB_STEPS=" + q("".join(" ".join([j.id, *[s.id for s in j.steps]]) + "\n" for j in flow.jobs)),
+        "AF_JOB_STEPS="
+        + q("".join(" ".join([j.id, *[s.id for s in j.steps]]) + "\n" for j in flow.jobs)),
         "# env variables the flow reads, and whether every use has a default",
-        "AF_ENV_VARS=" + q("".join(f"{name} {int(default)}\n" for name, default in flow.env_refs().items())),
+        "AF_ENV_VARS="
+        + q("".join(f"{name} {int(default)}\n" for name, default in flow.env_refs().items())),
         "",
         "af_snapshot() {  # the env snapshot: the values the flow's templates read",
     ]
@@ -817,18 +950,23 @@ def _flow_code(flow: ir.Flow, from_bundle: bool) -> list[str]:
     out += ["}", "", "af_settings() {  # flow settings, resolved from the env snapshot"]
     out += _setting_code("AF_WORK_ROOT", flow.workspace.root)
     out += ["    AF_ROOT_AS_WRITTEN=$AF_WORK_ROOT"]
-    out += ['    case $AF_WORK_ROOT in /*) ;; *) AF_WORK_ROOT=$PWD/$AF_WORK_ROOT ;; esac']
+    out += ["    case $AF_WORK_ROOT in /*) ;; *) AF_WORK_ROOT=$PWD/$AF_WORK_ROOT ;; esac"]
     out += ['    af_norm "$AF_WORK_ROOT"; AF_WORK_ROOT=$REPLY']
     out += _setting_code("AF_STATE_DIR", flow.state.path)
     if flow.state.backend == "file":
         out += ["    AF_SQLITE_DB="]
     else:
-        out += [f"    # state.backend is {comment_text(flow.state.backend)}: the shell keeps the file layout beside that path",
-                "    # (and mirrors statuses into that database when AETHERFLOW_SH_SQLITE_MIRROR is on)",
-                '    AF_SQLITE_DB=$AF_STATE_DIR',
-                '    AF_STATE_DIR="$AF_STATE_DIR.d"']
-    for key, variable in (("artifacts", "AF_LAYOUT_ARTIFACTS"), ("scratch", "AF_LAYOUT_SCRATCH"),
-                          ("manifests", "AF_LAYOUT_MANIFESTS")):
+        out += [
+            f"    # state.backend is {comment_text(flow.state.backend)}: the shell keeps the file layout beside that path",
+            "    # (and mirrors statuses into that database when AETHERFLOW_SH_SQLITE_MIRROR is on)",
+            "    AF_SQLITE_DB=$AF_STATE_DIR",
+            '    AF_STATE_DIR="$AF_STATE_DIR.d"',
+        ]
+    for key, variable in (
+        ("artifacts", "AF_LAYOUT_ARTIFACTS"),
+        ("scratch", "AF_LAYOUT_SCRATCH"),
+        ("manifests", "AF_LAYOUT_MANIFESTS"),
+    ):
         out += _setting_code(variable, flow.workspace.layout.get(key, key))
     out += _setting_code("AF_LOCK_TTL", flow.locks.ttl_seconds)
     out += ["    af_sandbox_setting", "}", ""]
@@ -841,20 +979,36 @@ def _flow_code(flow: ir.Flow, from_bundle: bool) -> list[str]:
         if job.when is not None:
             code = _Code("    ")
             _when_truth(code, job.when, index)
-            out += ["", f"# {comment_text(str(job.origin))}: when {comment_text(job.when_source or '')}",
-                    f"{whens[job.id]}() {{", *code.lines, '    return "$af_w"', "}"]
+            out += [
+                "",
+                f"# {comment_text(str(job.origin))}: when {comment_text(job.when_source or '')}",
+                f"{whens[job.id]}() {{",
+                *code.lines,
+                '    return "$af_w"',
+                "}",
+            ]
         code = _Code("    ")
         earlier: dict[str, int] = {}
         for number, step in enumerate(job.steps, 1):
             _emit_step(code, step, number, _Scope(job.id, index, dict(earlier)))
             earlier[step.id] = number
-        out += ["", f"# {comment_text(str(job.origin))}", f"{functions[job.id]}() {{", *(code.lines or ["    :"]),
-                "}"]
-    out += ["", "af_jobs() {  # in declared order: af_main runs each job after the ones it depends on"]
+        out += [
+            "",
+            f"# {comment_text(str(job.origin))}",
+            f"{functions[job.id]}() {{",
+            *(code.lines or ["    :"]),
+            "}",
+        ]
+    out += [
+        "",
+        "af_jobs() {  # in declared order: af_main runs each job after the ones it depends on",
+    ]
     for job in flow.jobs:
         deps = "".join(f" depends_on={index[d]}" for d in job.depends_on)
         when = whens[job.id] if job.when is not None else ""
         lock = q(lock_name(f"job:{flow.id}:{job.id}"))
-        out.append(f"    af_job index={index[job.id]} id={q(job.id)} run={functions[job.id]} when={when} lock={lock}{deps}")
+        out.append(
+            f"    af_job index={index[job.id]} id={q(job.id)} run={functions[job.id]} when={when} lock={lock}{deps}"
+        )
     out += ["}"]
     return out

@@ -47,7 +47,6 @@ def lock_name(key: str) -> str:
     return f"{safe}-{posix_cksum(data)}"
 
 
-
 def q(text: str) -> str:
     """One shell word for `text`: shlex.quote, always with quotes (`x='sh'`, not `x=sh`,
     which linters read as a command), and line breaks written as "$AF_NL" so that every
@@ -88,6 +87,8 @@ def text_keys(value: Any) -> Any:
     if isinstance(value, list):
         return [text_keys(v) for v in value]
     if isinstance(value, dict):
-        return {(str(k) if isinstance(k, (datetime.date, datetime.datetime)) else k): text_keys(v)
-                for k, v in value.items()}
+        return {
+            (str(k) if isinstance(k, (datetime.date, datetime.datetime)) else k): text_keys(v)
+            for k, v in value.items()
+        }
     return value

@@ -38,8 +38,15 @@ def embedded_steps(registry: StepRegistry, step: StepView) -> Iterator[StepView]
         inner = current.inputs.get(name) if name else None
         if not isinstance(inner, dict):
             return
-        current = StepView(step.index, current.path + ("inputs", name), inner, text(inner.get("id")),
-                           text(inner.get("type")), mapping(inner.get("inputs")), {})
+        current = StepView(
+            step.index,
+            current.path + ("inputs", name),
+            inner,
+            text(inner.get("id")),
+            text(inner.get("type")),
+            mapping(inner.get("inputs")),
+            {},
+        )
         yield current
 
 
@@ -79,7 +86,11 @@ class JobView:
         """Ids of the steps with index < `before`, for a hint: all of them up to POOL_LIMIT
         (else the first LIST_LIMIT), and how many there are."""
         count = bisect.bisect_left(self._step_indexes, before)
-        ids = [s.id for s in self.steps[: count if count <= POOL_LIMIT else LIST_LIMIT] if s.id is not None]
+        ids = [
+            s.id
+            for s in self.steps[: count if count <= POOL_LIMIT else LIST_LIMIT]
+            if s.id is not None
+        ]
         return ids, (len(ids) if count <= POOL_LIMIT else count)
 
     @cached_property
@@ -113,7 +124,9 @@ class FlowContext:
     jobs: list[JobView] = field(default_factory=list)
 
     @classmethod
-    def of(cls, doc: Document, registry: StepRegistry, profiles: dict[str, Any] | None = None) -> FlowContext:
+    def of(
+        cls, doc: Document, registry: StepRegistry, profiles: dict[str, Any] | None = None
+    ) -> FlowContext:
         ctx = cls(doc, registry, profiles)
         for ji, job in enumerate(sequence(mapping(doc.data).get("jobs"))):
             if not isinstance(job, dict):
@@ -125,8 +138,13 @@ class FlowContext:
                     continue
                 view.steps.append(
                     StepView(
-                        si, jpath + ("steps", si), step, text(step.get("id")), text(step.get("type")),
-                        mapping(step.get("inputs")), mapping(step.get("outputs")),
+                        si,
+                        jpath + ("steps", si),
+                        step,
+                        text(step.get("id")),
+                        text(step.get("type")),
+                        mapping(step.get("inputs")),
+                        mapping(step.get("outputs")),
                     )
                 )
             ctx.jobs.append(view)
@@ -158,17 +176,25 @@ class FlowContext:
     def job_ids(self, before: int) -> tuple[list[str], int]:
         """Ids of the jobs with index < `before`, as JobView.step_ids gives step ids."""
         count = bisect.bisect_left(self._job_indexes, before)
-        ids = [j.id for j in self.jobs[: count if count <= POOL_LIMIT else LIST_LIMIT] if j.id is not None]
+        ids = [
+            j.id
+            for j in self.jobs[: count if count <= POOL_LIMIT else LIST_LIMIT]
+            if j.id is not None
+        ]
         return ids, (len(ids) if count <= POOL_LIMIT else count)
 
     @cached_property
     def _job_indexes(self) -> list[int]:
         return [j.index for j in self.jobs]
 
-    def at(self, path: Path, code: str, message: str, hint: str | None = None, *, key: bool = False) -> Diagnostic:
+    def at(
+        self, path: Path, code: str, message: str, hint: str | None = None, *, key: bool = False
+    ) -> Diagnostic:
         span = self.doc.span(path, key=key)
         return Diagnostic(self.doc.path, span.line, span.column, code, message, hint)
 
-    def at_offset(self, path: Path, offset: int, code: str, message: str, hint: str | None = None) -> Diagnostic:
+    def at_offset(
+        self, path: Path, offset: int, code: str, message: str, hint: str | None = None
+    ) -> Diagnostic:
         line, column = self.doc.position_in_scalar(path, offset)
         return Diagnostic(self.doc.path, line, column, code, message, hint)

@@ -20,13 +20,21 @@ SAFE_ID = re.compile(r"(?!\.\.?\Z)[^/\\\x00-\x1f\x7f]+\Z")
 
 
 def _not_portable(ctx: FlowContext, path: Path, what: str, ident: str) -> Diagnostic:
-    if ident.isidentifier() and not keyword.iskeyword(ident):  # non-ASCII letters: Python reads it as a name
-        hint = ("the engine and the Python artifact accept it, and templates and `when` can name it; the flow "
-                "gets no sh artifact")
+    if ident.isidentifier() and not keyword.iskeyword(
+        ident
+    ):  # non-ASCII letters: Python reads it as a name
+        hint = (
+            "the engine and the Python artifact accept it, and templates and `when` can name it; the flow "
+            "gets no sh artifact"
+        )
     else:
-        hint = ("the engine and the Python artifact accept it; templates and `when` cannot name it "
-                "(jobs.X / steps.X), and the flow gets no sh artifact")
-    return ctx.at(path, "AF813", f"{what} {ident!r} is not made of letters, digits, '_' and '-'", hint)
+        hint = (
+            "the engine and the Python artifact accept it; templates and `when` cannot name it "
+            "(jobs.X / steps.X), and the flow gets no sh artifact"
+        )
+    return ctx.at(
+        path, "AF813", f"{what} {ident!r} is not made of letters, digits, '_' and '-'", hint
+    )
 
 
 def check_ids(ctx: FlowContext) -> list[Diagnostic]:
@@ -42,8 +50,14 @@ def check_ids(ctx: FlowContext) -> list[Diagnostic]:
             out.append(_not_portable(ctx, job.path + ("id",), "job id", job.id))
         if job.id in first_job:
             line = ctx.doc.span(("jobs", first_job[job.id], "id")).line
-            out.append(ctx.at(job.path + ("id",), "AF301", f"duplicate job id '{job.id}'",
-                              f"first used at line {line}; job ids must be unique"))
+            out.append(
+                ctx.at(
+                    job.path + ("id",),
+                    "AF301",
+                    f"duplicate job id '{job.id}'",
+                    f"first used at line {line}; job ids must be unique",
+                )
+            )
         else:
             first_job[job.id] = job.index
         first_step: dict[str, int] = {}
@@ -54,9 +68,14 @@ def check_ids(ctx: FlowContext) -> list[Diagnostic]:
                 out.append(_not_portable(ctx, step.path + ("id",), "step id", step.id))
             if step.id in first_step:
                 line = ctx.doc.span(job.path + ("steps", first_step[step.id], "id")).line
-                out.append(ctx.at(step.path + ("id",), "AF302",
-                                  f"duplicate step id '{step.id}' in job '{job.id}'",
-                                  f"first used at line {line}; step ids must be unique within a job"))
+                out.append(
+                    ctx.at(
+                        step.path + ("id",),
+                        "AF302",
+                        f"duplicate step id '{step.id}' in job '{job.id}'",
+                        f"first used at line {line}; step ids must be unique within a job",
+                    )
+                )
             else:
                 first_step[step.id] = step.index
     return out
@@ -82,7 +101,9 @@ def check_dependencies(ctx: FlowContext) -> list[Diagnostic]:
             path = job.path + ("depends_on", di)
             if dep not in position:
                 hint = hint_from(dep, known, "jobs in this flow")
-                out.append(ctx.at(path, "AF303", f"job '{job.id}' depends on unknown job '{dep}'", hint))
+                out.append(
+                    ctx.at(path, "AF303", f"job '{job.id}' depends on unknown job '{dep}'", hint)
+                )
                 continue
             edges.setdefault(job.id, []).append((dep, path))
 
@@ -93,9 +114,15 @@ def check_dependencies(ctx: FlowContext) -> list[Diagnostic]:
         in_cycle.update(pairs)
         start, first_dep = pairs[0]
         path = next(p for d, p in edges[start] if d == first_dep)
-        shown = " -> ".join(cycle if len(cycle) <= 2 * _CYCLE_SHOWN else
-                            [*cycle[:_CYCLE_SHOWN], f"... ({len(cycle) - 2 * _CYCLE_SHOWN} more)",
-                             *cycle[-_CYCLE_SHOWN:]])
+        shown = " -> ".join(
+            cycle
+            if len(cycle) <= 2 * _CYCLE_SHOWN
+            else [
+                *cycle[:_CYCLE_SHOWN],
+                f"... ({len(cycle) - 2 * _CYCLE_SHOWN} more)",
+                *cycle[-_CYCLE_SHOWN:],
+            ]
+        )
         hint = "remove one of these depends_on entries to break the cycle"
         if number == MAX_CYCLES:
             hint += f"; only the first {MAX_CYCLES} cycles are reported"
@@ -108,10 +135,14 @@ def check_dependencies(ctx: FlowContext) -> list[Diagnostic]:
             if (job.id, dep) in in_cycle:
                 continue
             if position[dep] >= job.index:
-                out.append(ctx.at(
-                    path, "AF305", f"job '{job.id}' depends on '{dep}', which is declared after it",
-                    f"jobs run in declared order: move job '{dep}' above job '{job.id}'",
-                ))
+                out.append(
+                    ctx.at(
+                        path,
+                        "AF305",
+                        f"job '{job.id}' depends on '{dep}', which is declared after it",
+                        f"jobs run in declared order: move job '{dep}' above job '{job.id}'",
+                    )
+                )
     return out
 
 
@@ -163,7 +194,7 @@ def _cycles(order: list[str], graph: dict[str, list[str]]) -> list[list[str]]:
                 state[node] = 2
             elif state.get(nxt) == 1:
                 if len(found) < MAX_CYCLES:
-                    record(stack[depth[nxt]:])
+                    record(stack[depth[nxt] :])
             elif state.get(nxt) is None:
                 state[nxt] = 1
                 depth[nxt] = len(stack)

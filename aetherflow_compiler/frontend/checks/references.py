@@ -35,7 +35,9 @@ def check_templates(ctx: FlowContext) -> list[Diagnostic]:
     for name, resource in mapping(data.get("resources")).items():
         res = mapping(resource)
         for section in ("config", "options"):
-            out.extend(_check_env_only(ctx, res.get(section), ("resources", name, section), "resources"))
+            out.extend(
+                _check_env_only(ctx, res.get(section), ("resources", name, section), "resources")
+            )
     for job in ctx.jobs:
         for step in job.steps:
             for section in ("inputs", "outputs"):
@@ -50,7 +52,9 @@ def check_profile_templates(ctx: FlowContext) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     for name, profile in mapping(ctx.doc.data).items():
         for section in ("config", "options"):
-            out.extend(_check_env_only(ctx, mapping(profile).get(section), (name, section), "profiles"))
+            out.extend(
+                _check_env_only(ctx, mapping(profile).get(section), (name, section), "profiles")
+            )
     return out
 
 
@@ -72,8 +76,12 @@ def _with_default(diag: Diagnostic | None, ref: Ref) -> Diagnostic | None:
     missing": AF810, a warning that keeps the original code in its message."""
     if diag is None or ref.default is None or diag.code not in DEFAULTABLE:
         return diag
-    return replace(diag, code="AF810", message=f"{diag.message} ({diag.code}); the default "
-                   f"'{ref.default}' is used every time", hint=diag.hint)
+    return replace(
+        diag,
+        code="AF810",
+        message=f"{diag.message} ({diag.code}); the default " f"'{ref.default}' is used every time",
+        hint=diag.hint,
+    )
 
 
 def _check_env_only(ctx: FlowContext, value: object, base: Path, place: str) -> list[Diagnostic]:
@@ -85,7 +93,10 @@ def _check_env_only(ctx: FlowContext, value: object, base: Path, place: str) -> 
             diag = None
             if ref.root not in ENV_ONLY:
                 diag = ctx.at_offset(
-                    path, ref.start, "AF402", f"'{ref.dotted}' cannot be used in {place}",
+                    path,
+                    ref.start,
+                    "AF402",
+                    f"'{ref.dotted}' cannot be used in {place}",
                     "only {{env.NAME}} is available here; these values are resolved before any job runs",
                 )
             elif len(ref.path) > 2:
@@ -97,8 +108,13 @@ def _check_env_only(ctx: FlowContext, value: object, base: Path, place: str) -> 
 
 
 def _env_too_deep(ctx: FlowContext, path: Path, ref: Ref) -> Diagnostic:
-    return ctx.at_offset(path, ref.start, "AF403", f"'{ref.dotted}' can never resolve: env values are strings",
-                         f"use {{{{env.{ref.path[1]}}}}}")
+    return ctx.at_offset(
+        path,
+        ref.start,
+        "AF403",
+        f"'{ref.dotted}' can never resolve: env values are strings",
+        f"use {{{{env.{ref.path[1]}}}}}",
+    )
 
 
 def _check_step_string(
@@ -124,13 +140,20 @@ def _check_step_ref(
         hint = did_you_mean(root, STEP_ROOTS) or "allowed roots: " + ", ".join(STEP_ROOTS)
         return bad("AF402", f"unknown template root '{root}' in '{ref.dotted}'", hint)
     if root == "result" and section == "inputs":
-        return bad("AF402", f"'{ref.dotted}' cannot be used in inputs: result is only bound in step outputs",
-                   "read an earlier step's result with steps.<step_id>.<key>")
+        return bad(
+            "AF402",
+            f"'{ref.dotted}' cannot be used in inputs: result is only bound in step outputs",
+            "read an earlier step's result with steps.<step_id>.<key>",
+        )
     if root == "env":
         return _env_too_deep(ctx, path, ref) if len(ref.path) > 2 else None
     if root in ("run_id", "flow_id"):
         if rest:
-            return bad("AF403", f"'{ref.dotted}' can never resolve: {root} is a string", f"use {{{{{root}}}}}")
+            return bad(
+                "AF403",
+                f"'{ref.dotted}' can never resolve: {root} is a string",
+                f"use {{{{{root}}}}}",
+            )
         return None
     if root == "job":
         return _check_job_ref(ctx, job, step, ref, bad)
@@ -144,12 +167,18 @@ def _check_step_ref(
     return None
 
 
-def _check_job_ref(ctx: FlowContext, job: JobView, step: StepView, ref: Ref, bad: Bad) -> Diagnostic | None:
+def _check_job_ref(
+    ctx: FlowContext, job: JobView, step: StepView, ref: Ref, bad: Bad
+) -> Diagnostic | None:
     rest = ref.path[1:]
     if not rest or rest == ("id",):
         return None
     if rest[0] != "outputs":
-        return bad("AF403", f"'{ref.dotted}' can never resolve", "the job root offers job.id and job.outputs.<key>")
+        return bad(
+            "AF403",
+            f"'{ref.dotted}' can never resolve",
+            "the job root offers job.id and job.outputs.<key>",
+        )
     if len(rest) == 1:
         return None
     key = rest[1]
@@ -159,7 +188,11 @@ def _check_job_ref(ctx: FlowContext, job: JobView, step: StepView, ref: Ref, bad
             "job outputs seen here come from the outputs of earlier steps of this job: "
             + listing(declared, count, "(none declared)")
         )
-        return bad("AF406", f"'{ref.dotted}': no earlier step of job '{job.id}' declares output '{key}'", hint)
+        return bad(
+            "AF406",
+            f"'{ref.dotted}': no earlier step of job '{job.id}' declares output '{key}'",
+            hint,
+        )
     return None
 
 
@@ -167,8 +200,14 @@ def _check_jobs_ref(ctx: FlowContext, job: JobView, ref: Ref, bad: Bad) -> Diagn
     rest = ref.path[1:]
     if not rest:
         return None
-    problem = _job_reference_problem(ctx, job, rest[0], rest[1] if len(rest) > 1 else None,
-                                     rest[2] if len(rest) > 2 else None, ref.dotted)
+    problem = _job_reference_problem(
+        ctx,
+        job,
+        rest[0],
+        rest[1] if len(rest) > 1 else None,
+        rest[2] if len(rest) > 2 else None,
+        ref.dotted,
+    )
     if problem is None:
         return None
     code, message, hint = problem
@@ -182,22 +221,32 @@ def _job_reference_problem(
     target = ctx.job(target_id)
     if target is None:
         earlier, count = ctx.job_ids(before=job.index)
-        hint = did_you_mean(target_id, earlier) or "jobs that run before this one: " + listing(earlier, count)
+        hint = did_you_mean(target_id, earlier) or "jobs that run before this one: " + listing(
+            earlier, count
+        )
         return "AF405", f"'{dotted}' names unknown job '{target_id}'", hint
     if target.index >= job.index:
         where = "this job itself" if target.index == job.index else "a job that runs later"
-        return ("AF405", f"'{dotted}' reads job '{target_id}', which is {where}",
-                "jobs run in declared order: only jobs declared above this one have outputs")
+        return (
+            "AF405",
+            f"'{dotted}' reads job '{target_id}', which is {where}",
+            "jobs run in declared order: only jobs declared above this one have outputs",
+        )
     if attr is None or attr in ("status", "skip_reason"):
         return None
     if attr != "outputs":
-        return ("AF403", f"'{dotted}' can never resolve",
-                "use jobs.<job_id>.outputs.<key>, jobs.<job_id>.status or jobs.<job_id>.skip_reason")
+        return (
+            "AF403",
+            f"'{dotted}' can never resolve",
+            "use jobs.<job_id>.outputs.<key>, jobs.<job_id>.status or jobs.<job_id>.skip_reason",
+        )
     if key is None:
         return None
     if not target.declares(key):
         declared, count = target.output_keys()
-        hint = did_you_mean(key, declared) or f"job '{target_id}' declares: " + listing(declared, count, "(no outputs)")
+        hint = did_you_mean(key, declared) or f"job '{target_id}' declares: " + listing(
+            declared, count, "(no outputs)"
+        )
         return "AF406", f"'{dotted}': no step of job '{target_id}' declares output '{key}'", hint
     return None
 
@@ -214,21 +263,31 @@ def _check_steps_ref(
     if target is None or target.index >= limit:
         if target is not None:
             reason = "this step itself" if target.index == step.index else "a later step"
-            return bad("AF404", f"'{ref.dotted}' reads step '{target_id}', which is {reason}",
-                       "steps see the results of earlier steps of the same job only")
+            return bad(
+                "AF404",
+                f"'{ref.dotted}' reads step '{target_id}', which is {reason}",
+                "steps see the results of earlier steps of the same job only",
+            )
         other = ctx.job_with_step(target_id)
         if other is not None:
-            return bad("AF404", f"'{ref.dotted}': step '{target_id}' belongs to job '{other.id}'",
-                       f"promote the value with outputs: in that step and read jobs.{other.id}.outputs.<key>")
+            return bad(
+                "AF404",
+                f"'{ref.dotted}': step '{target_id}' belongs to job '{other.id}'",
+                f"promote the value with outputs: in that step and read jobs.{other.id}.outputs.<key>",
+            )
         names, count = job.step_ids(before=limit)
-        hint = did_you_mean(target_id, names) or "earlier steps of this job: " + listing(names, count)
+        hint = did_you_mean(target_id, names) or "earlier steps of this job: " + listing(
+            names, count
+        )
         return bad("AF404", f"'{ref.dotted}' names unknown step '{target_id}'", hint)
     if len(rest) > 1:
         return _check_result_key(ctx, target, rest[1], ref.dotted, bad)
     return None
 
 
-def _check_result_key(ctx: FlowContext, step: StepView, key: str, dotted: str, bad: Bad) -> Diagnostic | None:
+def _check_result_key(
+    ctx: FlowContext, step: StepView, key: str, dotted: str, bad: Bad
+) -> Diagnostic | None:
     keys = _result_keys(ctx, step.type, step.inputs)
     if keys is None or key in keys:
         return None
@@ -236,7 +295,9 @@ def _check_result_key(ctx: FlowContext, step: StepView, key: str, dotted: str, b
     return bad("AF407", f"'{dotted}': step '{step.id}' ({step.type}) never returns '{key}'", hint)
 
 
-def _result_keys(ctx: FlowContext, step_type: str | None, inputs: dict[object, object]) -> set[str] | None:
+def _result_keys(
+    ctx: FlowContext, step_type: str | None, inputs: dict[object, object]
+) -> set[str] | None:
     """Every key a step's result may hold, or None when that cannot be known."""
     known = ctx.registry.get(step_type) if step_type else None
     if known is None:
@@ -244,7 +305,9 @@ def _result_keys(ctx: FlowContext, step_type: str | None, inputs: dict[object, o
     if known.inner_step_input:
         inner = mapping(inputs.get(known.inner_step_input))
         inner_type = inner.get("type")
-        return _result_keys(ctx, inner_type if isinstance(inner_type, str) else None, mapping(inner.get("inputs")))
+        return _result_keys(
+            ctx, inner_type if isinstance(inner_type, str) else None, mapping(inner.get("inputs"))
+        )
     if known.outputs is None:
         return None
     keys = set(known.outputs)
@@ -265,8 +328,15 @@ def check_when(ctx: FlowContext) -> list[Diagnostic]:
         path = job.path + ("when",)
         if "{{" in source:
             offset = source.index("{{")
-            out.append(ctx.at_offset(path, offset, "AF501", "when is an expression, not a template",
-                                     "write jobs.<job_id>.outputs.<key> without braces"))
+            out.append(
+                ctx.at_offset(
+                    path,
+                    offset,
+                    "AF501",
+                    "when is an expression, not a template",
+                    "write jobs.<job_id>.outputs.<key> without braces",
+                )
+            )
             continue
         try:
             expr = parse_when(source)

@@ -30,8 +30,14 @@ def check_resources(ctx: FlowContext) -> list[Diagnostic]:
                 profile = None  # unknown: the profile may add config keys
             elif profile_name not in ctx.profiles:
                 hint = hint_from(profile_name, ctx.profiles, "profiles")
-                out.append(ctx.at(base + ("profile",), "AF307", f"resource '{name}' uses unknown profile '{profile_name}'",
-                                  hint))
+                out.append(
+                    ctx.at(
+                        base + ("profile",),
+                        "AF307",
+                        f"resource '{name}' uses unknown profile '{profile_name}'",
+                        hint,
+                    )
+                )
                 profile = None
             else:
                 profile = mapping(ctx.profiles[profile_name])
@@ -40,25 +46,49 @@ def check_resources(ctx: FlowContext) -> list[Diagnostic]:
     return out
 
 
-def _check_connector(ctx: FlowContext, name: Any, res: dict[Any, Any], base: Path) -> list[Diagnostic]:
+def _check_connector(
+    ctx: FlowContext, name: Any, res: dict[Any, Any], base: Path
+) -> list[Diagnostic]:
     kind, driver = res.get("kind"), res.get("driver")
     if not isinstance(kind, str) or not isinstance(driver, str) or not kind or not driver:
         return []
     if ctx.registry.connector(kind, driver) is not None:
-        if ctx.registry.enterprise and kind == "archive" and driver not in ctx.registry.archive_drivers:
-            return [ctx.at(base + ("driver",), "AF704",
-                           f"resource '{name}': archive driver '{driver}' is not allowed in enterprise mode",
-                           "enterprise mode (AETHERFLOW_MODE=enterprise) allows archive drivers: "
-                           + ", ".join(ctx.registry.archive_drivers))]
+        if (
+            ctx.registry.enterprise
+            and kind == "archive"
+            and driver not in ctx.registry.archive_drivers
+        ):
+            return [
+                ctx.at(
+                    base + ("driver",),
+                    "AF704",
+                    f"resource '{name}': archive driver '{driver}' is not allowed in enterprise mode",
+                    "enterprise mode (AETHERFLOW_MODE=enterprise) allows archive drivers: "
+                    + ", ".join(ctx.registry.archive_drivers),
+                )
+            ]
         return []
     known = ctx.registry.connector_keys()
     hint = did_you_mean(f"{kind}:{driver}", known) or "known connectors: " + ", ".join(known)
     if name in _named_resources(ctx):
-        return [ctx.at(base + ("driver",), "AF314", f"resource '{name}': no connector {kind}:{driver}", hint)]
+        return [
+            ctx.at(
+                base + ("driver",),
+                "AF314",
+                f"resource '{name}': no connector {kind}:{driver}",
+                hint,
+            )
+        ]
     # The engine builds a connector on first use only: a resource no step names never fails
     # there (a plugin step that looks it up by a fixed name does, here too).
-    return [ctx.at(base + ("driver",), "AF814", f"resource '{name}': no connector {kind}:{driver}, and no step "
-                                               "names the resource", hint)]
+    return [
+        ctx.at(
+            base + ("driver",),
+            "AF814",
+            f"resource '{name}': no connector {kind}:{driver}, and no step " "names the resource",
+            hint,
+        )
+    ]
 
 
 def _named_resources(ctx: FlowContext) -> set[Any]:
@@ -69,7 +99,11 @@ def _named_resources(ctx: FlowContext) -> set[Any]:
     for job in ctx.jobs:
         for step in job.steps:
             for each in (step, *embedded_steps(ctx.registry, step)):
-                values = [each.inputs.get(k) for k in ("resource", "connector") if each.inputs.get(k) is not None]
+                values = [
+                    each.inputs.get(k)
+                    for k in ("resource", "connector")
+                    if each.inputs.get(k) is not None
+                ]
                 if any(not isinstance(v, str) or "{{" in v for v in values):
                     return set(mapping_at(ctx.doc.data, "resources"))
                 named.update(values)
@@ -92,14 +126,26 @@ def _check_decode(
             if profile is None:
                 continue  # the value may come from a profile that is not known here
             first = dotted.split(".")[0]
-            out.append(ctx.at(where, "AF310", f"decode path '{section}.{dotted}' of resource '{name}' does not exist",
-                              hint_from(first, values, f"keys in {section}")))
+            out.append(
+                ctx.at(
+                    where,
+                    "AF310",
+                    f"decode path '{section}.{dotted}' of resource '{name}' does not exist",
+                    hint_from(first, values, f"keys in {section}"),
+                )
+            )
             continue
         problem = _undecodable(value)
         if problem is not None:
             what, hint = problem
-            out.append(ctx.at(base + (section,) + tuple(dotted.split(".")), "AF310",
-                              f"decode target '{section}.{dotted}' of resource '{name}' {what}", hint))
+            out.append(
+                ctx.at(
+                    base + (section,) + tuple(dotted.split(".")),
+                    "AF310",
+                    f"decode target '{section}.{dotted}' of resource '{name}' {what}",
+                    hint,
+                )
+            )
     return out
 
 
@@ -110,8 +156,10 @@ def _undecodable(value: Any) -> tuple[str, str] | None:
     if not isinstance(value, str):
         return "is not a string", "only string values can be decoded"
     if ("{{" in value or "}}" in value) and not _STANDALONE_DECODE.fullmatch(value):
-        return ("mixes text and templates",
-                "a decoded value must be a plain string or exactly one {{env.NAME}} token")
+        return (
+            "mixes text and templates",
+            "a decoded value must be a plain string or exactly one {{env.NAME}} token",
+        )
     return None
 
 
@@ -125,6 +173,12 @@ def check_profile_decode(ctx: FlowContext) -> list[Diagnostic]:
             problem = _undecodable(value)
             if problem is not None:
                 what, hint = problem
-                out.append(ctx.at((name, section) + tuple(dotted.split(".")), "AF310",
-                                  f"decode target '{section}.{dotted}' of profile '{name}' {what}", hint))
+                out.append(
+                    ctx.at(
+                        (name, section) + tuple(dotted.split(".")),
+                        "AF310",
+                        f"decode target '{section}.{dotted}' of profile '{name}' {what}",
+                        hint,
+                    )
+                )
     return out

@@ -41,7 +41,9 @@ from aetherflow_compiler.walk import mapping
 CONNECTOR_MODULES = ("sftp", "smb", "sqlite", "db_drivers", "rest")
 
 # The engine's defaults (_DBAssetSource, _RESTAssetSource).
-DEFAULT_LIST_SQL = "SELECT path, sha256, updated_at, size FROM assets WHERE bundle = :bundle ORDER BY path"
+DEFAULT_LIST_SQL = (
+    "SELECT path, sha256, updated_at, size FROM assets WHERE bundle = :bundle ORDER BY path"
+)
 DEFAULT_FETCH_SQL = "SELECT data FROM assets WHERE bundle = :bundle AND path = :path"
 DEFAULT_LIST_PATH = "/list"
 DEFAULT_FETCH_PATH = "/fetch"
@@ -173,7 +175,9 @@ class Scrubber:
 
     def __call__(self, message: str) -> str:
         for value in sorted(self.values, key=len, reverse=True):
-            for form in dict.fromkeys((value, quote(value, safe=""), quote(value), quote_plus(value))):
+            for form in dict.fromkeys(
+                (value, quote(value, safe=""), quote(value), quote_plus(value))
+            ):
                 message = message.replace(form, MASK)
         return message
 
@@ -187,7 +191,9 @@ def describe(exc: BaseException, scrub: Callable[[str], str]) -> str:
     text = " ".join(scrub(lines[0]).split()) if lines else ""
     if len(text) > DETAIL_LIMIT:
         text = text[: DETAIL_LIMIT - 3] + "..."
-    if text and isinstance(exc, (runtime("errors").ConfigError, runtime("connectors").ConnectorError)):
+    if text and isinstance(
+        exc, (runtime("errors").ConfigError, runtime("connectors").ConnectorError)
+    ):
         return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
@@ -226,7 +232,9 @@ class LocalSource:
 
     def _walk(self, directory: str, prefix: str, out: list[Entry], depth: int) -> None:
         if depth > MAX_DEPTH:
-            raise SourceProblem(f"directories nested more than {MAX_DEPTH} levels deep below {prefix}")
+            raise SourceProblem(
+                f"directories nested more than {MAX_DEPTH} levels deep below {prefix}"
+            )
         with os.scandir(directory) as found:
             entries = sorted(found, key=lambda e: e.name)
         for item in entries:
@@ -289,7 +297,9 @@ class SftpSource:
                 if meta.is_dir:
                     if path and path != current:
                         if depth >= MAX_DEPTH:
-                            raise SourceProblem(f"directories nested more than {MAX_DEPTH} levels deep at {path}")
+                            raise SourceProblem(
+                                f"directories nested more than {MAX_DEPTH} levels deep at {path}"
+                            )
                         pending.append((path, depth + 1))
                     continue
                 out.append(Entry(self._relative(path), meta.size, meta.mtime, None, path))
@@ -339,7 +349,9 @@ class SmbSource:
                 if meta.is_dir:
                     if child and child != current:
                         if depth >= MAX_DEPTH:
-                            raise SourceProblem(f"directories nested more than {MAX_DEPTH} levels deep at {rel}")
+                            raise SourceProblem(
+                                f"directories nested more than {MAX_DEPTH} levels deep at {rel}"
+                            )
                         pending.append((child, rel, depth + 1))
                     continue
                 out.append(Entry(rel, meta.size, meta.mtime, None, self._locator(rel)))
@@ -365,7 +377,9 @@ class DbSource:
     """The engine's _DBAssetSource: list_sql gives (path, sha256, updated_at, size) rows
     for :bundle, fetch_sql one file's data for :bundle and :path."""
 
-    def __init__(self, connector: Any, bundle: str, list_sql: str, fetch_sql: str, where: str) -> None:
+    def __init__(
+        self, connector: Any, bundle: str, list_sql: str, fetch_sql: str, where: str
+    ) -> None:
         self.connector = connector
         self.bundle = bundle
         self.list_sql = list_sql
@@ -381,18 +395,28 @@ class DbSource:
             if path is None:
                 raise SourceProblem(f"row {number} of the listing has no path")
             sha = row[index["sha256"]] if "sha256" in index else None
-            out.append(Entry(
-                rel_path=str(path),
-                size=_converted(row[index["size"]] if "size" in index else None, int, "size", number),
-                mtime=_converted(row[index["updated_at"]] if "updated_at" in index else None, float,
-                                 "updated_at", number),
-                sha256=str(sha) if sha is not None and str(sha) else None,
-                locator=str(path).lstrip("/"),
-            ))
+            out.append(
+                Entry(
+                    rel_path=str(path),
+                    size=_converted(
+                        row[index["size"]] if "size" in index else None, int, "size", number
+                    ),
+                    mtime=_converted(
+                        row[index["updated_at"]] if "updated_at" in index else None,
+                        float,
+                        "updated_at",
+                        number,
+                    ),
+                    sha256=str(sha) if sha is not None and str(sha) else None,
+                    locator=str(path).lstrip("/"),
+                )
+            )
         return out
 
     def read(self, entry: Entry) -> bytes:
-        _columns, rows = self.connector.fetchall(self.fetch_sql, {"bundle": self.bundle, "path": entry.locator})
+        _columns, rows = self.connector.fetchall(
+            self.fetch_sql, {"bundle": self.bundle, "path": entry.locator}
+        )
         if not rows:
             raise SourceProblem("fetch_sql returned no row")
         data = rows[0][0]
@@ -400,7 +424,9 @@ class DbSource:
             return b""
         if isinstance(data, (bytes, bytearray, memoryview)):
             return bytes(data)
-        raise SourceProblem(f"fetch_sql returned {type(data).__name__}, not bytes (store the file as a blob)")
+        raise SourceProblem(
+            f"fetch_sql returned {type(data).__name__}, not bytes (store the file as a blob)"
+        )
 
 
 # --- rest -------------------------------------------------------------------------------
@@ -428,7 +454,9 @@ class RestSource:
 
     def entries(self) -> list[Entry]:
         params = {"bundle": self.bundle, self.prefix_param: self.prefix}
-        response = _answer(self.connector.get(self.list_path, params=params), f"GET {self.list_path}")
+        response = _answer(
+            self.connector.get(self.list_path, params=params), f"GET {self.list_path}"
+        )
         try:
             payload = response.json() or {}
         except ValueError:
@@ -453,7 +481,9 @@ class RestSource:
 
     def read(self, entry: Entry) -> bytes:
         params = {"bundle": self.bundle, "path": entry.locator}
-        response = _answer(self.connector.get(self.fetch_path, params=params), f"GET {self.fetch_path}")
+        response = _answer(
+            self.connector.get(self.fetch_path, params=params), f"GET {self.fetch_path}"
+        )
         return bytes(response.content)
 
 
@@ -469,13 +499,17 @@ def _runtime_template(template: Template, where: str) -> Any:
     refs = template.refs
     for ref in refs:
         if ref.root != "env":
-            raise SourceProblem(f"{where}: {{{{{ref.dotted}}}}} is not an env template (only {{{{env.NAME}}}})")
+            raise SourceProblem(
+                f"{where}: {{{{{ref.dotted}}}}} is not an env template (only {{{{env.NAME}}}})"
+            )
     if not refs:
         return template.source
     if template.standalone:
         return templating.Ref(refs[0].dotted, default=refs[0].default)
-    pieces = [templating.Ref(p.dotted, default=p.default) if isinstance(p, Ref) else p.text
-              for p in template.parts]
+    pieces = [
+        templating.Ref(p.dotted, default=p.default) if isinstance(p, Ref) else p.text
+        for p in template.parts
+    ]
     return templating.Text(*pieces)
 
 
@@ -516,7 +550,8 @@ def runtime_resources(manifest: Manifest) -> dict[str, Any]:
         base = f"resources.{name}"
         decode = [(section, dotted) for section, dotted, _ in decode_requests(raw.get("decode"))]
         out[name] = resource_cls(
-            str(raw.get("kind")), str(raw.get("driver")),
+            str(raw.get("kind")),
+            str(raw.get("driver")),
             runtime_value(dict(mapping(raw.get("config"))), f"{base}.config"),
             runtime_value(dict(mapping(raw.get("options"))), f"{base}.options"),
             list(dict.fromkeys(decode)),
@@ -529,14 +564,18 @@ def _mask_env_values(resources: dict[str, Any], env: Mapping[str, str], scrub: S
     templating = runtime("templating")
     for res in resources.values():
         for ref in templating.env_refs([res.config, res.options]):
-            scrub.add(env.get(ref.path[len("env."):]))
+            scrub.add(env.get(ref.path[len("env.") :]))
 
 
-def resolve(manifest: Manifest, environ: Mapping[str, str], scrub: Scrubber) -> tuple[dict[str, Any], Any]:
+def resolve(
+    manifest: Manifest, environ: Mapping[str, str], scrub: Scrubber
+) -> tuple[dict[str, Any], Any]:
     """(name -> resolved resource, settings): the env snapshot expanded by the secrets
     provider, templates rendered, decode paths decoded, as a run does."""
     settings = runtime("settings").load_settings(dict(environ))
-    provider = runtime("secrets_provider").load_secrets_provider(settings.secrets_module, settings.secrets_path)
+    provider = runtime("secrets_provider").load_secrets_provider(
+        settings.secrets_module, settings.secrets_path
+    )
     env = dict(environ)
     if provider is not None:
         env = provider.expand(env)
@@ -568,13 +607,19 @@ def remote_source(manifest: Manifest, connector: Any, where: str) -> BundleReade
     if source.type == "smb":
         return SmbSource(connector, source.base_path or "", where)
     if source.type == "db":
-        return DbSource(connector, bundle, source.list_sql or DEFAULT_LIST_SQL,
-                        source.fetch_sql or DEFAULT_FETCH_SQL, where)
+        return DbSource(
+            connector,
+            bundle,
+            source.list_sql or DEFAULT_LIST_SQL,
+            source.fetch_sql or DEFAULT_FETCH_SQL,
+            where,
+        )
     return RestSource(connector, bundle, source, where)
 
 
-def open_connector(manifest: Manifest, environ: Mapping[str, str], where: str,
-                   scrub: Scrubber) -> tuple[Any, Any]:
+def open_connector(
+    manifest: Manifest, environ: Mapping[str, str], where: str, scrub: Scrubber
+) -> tuple[Any, Any]:
     """(the Connectors of the manifest's resources, the source's connector)."""
     connectors_module = runtime("connectors")
     for module in CONNECTOR_MODULES:
@@ -583,14 +628,18 @@ def open_connector(manifest: Manifest, environ: Mapping[str, str], where: str,
     try:
         resolved, settings = resolve(manifest, environ, scrub)
     except Exception as exc:
-        raise fetch_error(f"{where}: cannot resolve the manifest's resources: {describe(exc, scrub)}") from None
+        raise fetch_error(
+            f"{where}: cannot resolve the manifest's resources: {describe(exc, scrub)}"
+        ) from None
     connectors = connectors_module.Connectors(resolved, settings=settings)
     kind = SOURCE_KINDS[manifest.source.type]
     res = resolved.get(name)
     if res is not None and (res["kind"], res["driver"]) not in connectors_module.CONNECTOR_TYPES:
         known = sorted(d for k, d in connectors_module.CONNECTOR_TYPES if k == res["kind"])
-        raise fetch_error(f"{where}: resource {name} uses the unknown connector {res['kind']}:{res['driver']}",
-                          f"{res['kind']} drivers: {', '.join(known)}" if known else None)
+        raise fetch_error(
+            f"{where}: resource {name} uses the unknown connector {res['kind']}:{res['driver']}",
+            f"{res['kind']} drivers: {', '.join(known)}" if known else None,
+        )
     try:
         return connectors, connectors.get(kind=kind, name=name)
     except Exception as exc:
@@ -602,7 +651,9 @@ def checked_key(entry: Entry, where: str) -> str:
     """The file's path in the bundle: '/'-separated, relative, never leaving it."""
     parts = [p for p in entry.rel_path.lstrip("/").split("/") if p not in ("", ".")]
     if not parts or ".." in parts:
-        raise fetch_error(f"{where}: the listed path {entry.rel_path!r} is not a path inside the bundle")
+        raise fetch_error(
+            f"{where}: the listed path {entry.rel_path!r} is not a path inside the bundle"
+        )
     try:
         entry.rel_path.encode("utf-8")
     except UnicodeEncodeError:
@@ -610,7 +661,9 @@ def checked_key(entry: Entry, where: str) -> str:
     return "/".join(parts)
 
 
-def read_all(source: BundleReader, entries: list[Entry], scrub: Callable[[str], str]) -> dict[str, bytes]:
+def read_all(
+    source: BundleReader, entries: list[Entry], scrub: Callable[[str], str]
+) -> dict[str, bytes]:
     """Every listed file's content (by its path in the bundle), checked against the
     sha256 its source lists."""
     out: dict[str, bytes] = {}
@@ -621,28 +674,42 @@ def read_all(source: BundleReader, entries: list[Entry], scrub: Callable[[str], 
         try:
             data = source.read(entry)
         except Exception as exc:
-            raise fetch_error(f"{source.where}: cannot read {key}: {describe(exc, scrub)}") from None
+            raise fetch_error(
+                f"{source.where}: cannot read {key}: {describe(exc, scrub)}"
+            ) from None
         if entry.sha256:
             computed = sha256_hex(data)
             if computed != entry.sha256:
                 raise BundleFetchError(
-                    "AF321", f"{source.where}: {key} does not match the sha256 its source lists "
+                    "AF321",
+                    f"{source.where}: {key} does not match the sha256 its source lists "
                     f"(listed {entry.sha256}, content {computed})",
-                    "publish the bundle again, or fix the checksum the source lists")
+                    "publish the bundle again, or fix the checksum the source lists",
+                )
         out[key] = data
     return out
 
 
-def fetch_from(manifest: Manifest, source: BundleReader, scrub: Callable[[str], str]) -> FetchedBundle:
+def fetch_from(
+    manifest: Manifest, source: BundleReader, scrub: Callable[[str], str]
+) -> FetchedBundle:
     try:
         entries = sorted(source.entries(), key=lambda e: e.rel_path)
     except Exception as exc:
-        raise fetch_error(f"{source.where}: cannot list the bundle: {describe(exc, scrub)}") from None
+        raise fetch_error(
+            f"{source.where}: cannot list the bundle: {describe(exc, scrub)}"
+        ) from None
     contents = read_all(source, entries, scrub)
     if manifest.source.strict_fingerprint:  # the engine hashes the files that list no sha256
         keys = [checked_key(e, source.where) for e in entries]
-        entries = [e if e.sha256 else Entry(e.rel_path, e.size, e.mtime, sha256_hex(contents[k]), e.locator)
-                   for e, k in zip(entries, keys, strict=True)]
+        entries = [
+            (
+                e
+                if e.sha256
+                else Entry(e.rel_path, e.size, e.mtime, sha256_hex(contents[k]), e.locator)
+            )
+            for e, k in zip(entries, keys, strict=True)
+        ]
     files = {key: contents[key] for key in sorted(contents)}
     return FetchedBundle(manifest, files, fingerprint(entries), source.where)
 

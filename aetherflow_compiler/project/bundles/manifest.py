@@ -61,19 +61,29 @@ def check_manifest(doc: Document) -> list[Diagnostic]:
 
     for name, resource in mapping(data.get("resources")).items():
         if mapping(resource).get("profile") is not None:
-            at(("resources", name, "profile"), f"manifest resource '{name}' names a profile",
-               "a manifest is read before its bundle, so the bundle's profiles cannot configure it: write the "
-               "values under config and options (env templates allowed)")
+            at(
+                ("resources", name, "profile"),
+                f"manifest resource '{name}' names a profile",
+                "a manifest is read before its bundle, so the bundle's profiles cannot configure it: write the "
+                "values under config and options (env templates allowed)",
+            )
     stype = text(source.get("type")) or "filesystem"
     if stype != "filesystem" and stype not in SOURCE_KINDS:
         return out  # the schema names the source types
     if stype in ("filesystem", "sftp", "smb") and "base_path" not in source:
-        at(base, f"a {stype} source needs base_path", "the bundle root: relative to the manifest for filesystem, "
-           "the remote directory for sftp and smb")
+        at(
+            base,
+            f"a {stype} source needs base_path",
+            "the bundle root: relative to the manifest for filesystem, "
+            "the remote directory for sftp and smb",
+        )
     base_path = source.get("base_path")
     if isinstance(base_path, str) and "\x00" in base_path:
-        at(base + ("base_path",), "base_path holds a NUL character", "no file system or server has such a path; "
-           "the engine fails on it too")
+        at(
+            base + ("base_path",),
+            "base_path holds a NUL character",
+            "no file system or server has such a path; " "the engine fails on it too",
+        )
     if stype == "filesystem":
         return out
     name = source.get("resource")
@@ -82,14 +92,20 @@ def check_manifest(doc: Document) -> list[Diagnostic]:
         return out
     resources = mapping(data.get("resources"))
     if name not in resources:
-        hint = ("declare it under the manifest's resources:" if not resources
-                else hint_from(name, [str(r) for r in resources], "manifest resources"))
+        hint = (
+            "declare it under the manifest's resources:"
+            if not resources
+            else hint_from(name, [str(r) for r in resources], "manifest resources")
+        )
         at(base + ("resource",), f"the {stype} source uses unknown resource '{name}'", hint)
         return out
     kind = mapping(resources[name]).get("kind")
     if isinstance(kind, str) and kind != SOURCE_KINDS[stype]:
-        at(base + ("resource",), f"a {stype} source reads through a resource of kind '{SOURCE_KINDS[stype]}', "
-           f"but '{name}' is of kind '{kind}'")
+        at(
+            base + ("resource",),
+            f"a {stype} source reads through a resource of kind '{SOURCE_KINDS[stype]}', "
+            f"but '{name}' is of kind '{kind}'",
+        )
     return out
 
 
@@ -106,13 +122,21 @@ def manifest_of(doc: Document) -> Manifest:
             env_files.append(EnvFile(item))
         else:
             spec = mapping(item)
-            env_files.append(EnvFile(str(spec["path"]), str(spec.get("type") or "dotenv"),
-                                     bool(spec.get("optional", False)), str(spec.get("prefix") or "")))
+            env_files.append(
+                EnvFile(
+                    str(spec["path"]),
+                    str(spec.get("type") or "dotenv"),
+                    bool(spec.get("optional", False)),
+                    str(spec.get("prefix") or ""),
+                )
+            )
     return Manifest(
         path=doc.path,
         bundle_id=str(bundle["id"]),
-        source=Source(**{k: v for k, v in source.items() if k != "strict_fingerprint"},
-                      strict_fingerprint=bool(source.get("strict_fingerprint") or False)),
+        source=Source(
+            **{k: v for k, v in source.items() if k != "strict_fingerprint"},
+            strict_fingerprint=bool(source.get("strict_fingerprint") or False),
+        ),
         entry_flow=str(bundle["entry_flow"]),
         profiles_file=str(layout["profiles_file"]),
         flows_dir=text(layout.get("flows_dir")),
@@ -121,6 +145,10 @@ def manifest_of(doc: Document) -> Manifest:
         fetch_policy=str(bundle.get("fetch_policy") or "cache_check"),
         resources={str(k): dict(mapping(v)) for k, v in mapping(data.get("resources")).items()},
         trusted_plugins=tuple([plugins] if isinstance(plugins, str) else plugins),
-        zip_drivers=tuple(sorted(set(data["zip_drivers"]))) if "zip_drivers" in data else DEFAULT_ZIP_DRIVERS,
+        zip_drivers=(
+            tuple(sorted(set(data["zip_drivers"])))
+            if "zip_drivers" in data
+            else DEFAULT_ZIP_DRIVERS
+        ),
         env_files=tuple(env_files),
     )

@@ -48,16 +48,25 @@ class BundleProject:
 
     def manifest_entry(self) -> dict[str, object]:
         """What manifest.json records of the bundle."""
-        return {"id": self.manifest.bundle_id, "fingerprint": self.fingerprint, "source": self.manifest.source.type,
-                "entry_flow": self.manifest.entry_flow, "mode": self.manifest.mode}
+        return {
+            "id": self.manifest.bundle_id,
+            "fingerprint": self.fingerprint,
+            "source": self.manifest.source.type,
+            "entry_flow": self.manifest.entry_flow,
+            "mode": self.manifest.mode,
+        }
 
 
-def open_bundle(doc: Document, environ: Mapping[str, str]) -> tuple[BundleProject | None, list[Diagnostic]]:
+def open_bundle(
+    doc: Document, environ: Mapping[str, str]
+) -> tuple[BundleProject | None, list[Diagnostic]]:
     """Fetch the bundle a checked manifest names and lay out its compile inputs; located
     diagnostics (on the manifest) when it cannot be read or lacks what it names."""
     manifest = manifest_of(doc)
 
-    def at(path: tuple[object, ...], code: str, message: str, hint: str | None = None) -> list[Diagnostic]:
+    def at(
+        path: tuple[object, ...], code: str, message: str, hint: str | None = None
+    ) -> list[Diagnostic]:
         span = doc.span(path)
         return [Diagnostic(doc.path, span.line, span.column, code, message, hint)]
 
@@ -67,45 +76,82 @@ def open_bundle(doc: Document, environ: Mapping[str, str]) -> tuple[BundleProjec
         return None, at(("bundle", "source"), exc.code, exc.message, exc.hint)
     unsafe = sorted(rel for rel in fetched.files if rel.startswith("/") or ".." in rel.split("/"))
     if unsafe:
-        return None, at(("bundle", "source"), "AF320", f"bundle {manifest.bundle_id} lists a file outside its "
-                        f"root: '{unsafe[0]}'", "a bundle's paths are relative to its root, without '..'")
+        return None, at(
+            ("bundle", "source"),
+            "AF320",
+            f"bundle {manifest.bundle_id} lists a file outside its " f"root: '{unsafe[0]}'",
+            "a bundle's paths are relative to its root, without '..'",
+        )
     content = content_fingerprint(fetched.files)
     root = _on_disk(fetched, content)
     problems: list[Diagnostic] = []
-    named = (("entry_flow", manifest.entry_flow, ("bundle", "entry_flow")),
-             ("layout.profiles_file", manifest.profiles_file, ("bundle", "layout", "profiles_file")))
-    root_named = (f"base_path '{manifest.source.base_path}' next to the manifest"
-                  if manifest.source.type == "filesystem" else fetched.where)
+    named = (
+        ("entry_flow", manifest.entry_flow, ("bundle", "entry_flow")),
+        ("layout.profiles_file", manifest.profiles_file, ("bundle", "layout", "profiles_file")),
+    )
+    root_named = (
+        f"base_path '{manifest.source.base_path}' next to the manifest"
+        if manifest.source.type == "filesystem"
+        else fetched.where
+    )
     for what, rel, path in named:
         if _norm(rel) not in fetched.files:
-            problems += at(path, "AF319", f"bundle {manifest.bundle_id} has no {what} '{rel}'",
-                           did_you_mean(_norm(rel), list(fetched.files))
-                           or f"paths are relative to the bundle root ({root_named})")
-    folders = (("layout.flows_dir", manifest.flows_dir, ("bundle", "layout", "flows_dir")),
-               ("layout.plugins_dir", manifest.plugins_dir, ("bundle", "layout", "plugins_dir")))
+            problems += at(
+                path,
+                "AF319",
+                f"bundle {manifest.bundle_id} has no {what} '{rel}'",
+                did_you_mean(_norm(rel), list(fetched.files))
+                or f"paths are relative to the bundle root ({root_named})",
+            )
+    folders = (
+        ("layout.flows_dir", manifest.flows_dir, ("bundle", "layout", "flows_dir")),
+        ("layout.plugins_dir", manifest.plugins_dir, ("bundle", "layout", "plugins_dir")),
+    )
     for what, folder, path in folders:
-        if folder is not None and not any(name.startswith(_norm(folder) + "/") for name in fetched.files):
-            problems += at(path, "AF319", f"bundle {manifest.bundle_id} has no {what} '{folder}'",
-                           f"paths are relative to the bundle root ({root_named})")
+        if folder is not None and not any(
+            name.startswith(_norm(folder) + "/") for name in fetched.files
+        ):
+            problems += at(
+                path,
+                "AF319",
+                f"bundle {manifest.bundle_id} has no {what} '{folder}'",
+                f"paths are relative to the bundle root ({root_named})",
+            )
     plugin_dirs = _plugin_dirs(manifest, root)
     for index, directory in enumerate(plugin_dirs if manifest.mode == "enterprise" else ()):
         if not os.path.isdir(directory):
-            problems += at(("paths", "plugins") + ((index,) if len(plugin_dirs) > 1 else ()), "AF319",
-                           f"trusted plugin directory '{manifest.trusted_plugins[index]}' does not exist",
-                           "paths.plugins are relative to the manifest, or absolute")
+            problems += at(
+                ("paths", "plugins") + ((index,) if len(plugin_dirs) > 1 else ()),
+                "AF319",
+                f"trusted plugin directory '{manifest.trusted_plugins[index]}' does not exist",
+                "paths.plugins are relative to the manifest, or absolute",
+            )
     if problems:
         return None, problems
     entry = os.path.join(root, _norm(manifest.entry_flow))
     flows = (os.path.join(root, _norm(manifest.flows_dir)),) if manifest.flows_dir else (entry,)
-    return BundleProject(manifest, root, content, fetched.where, flows, entry,
-                         os.path.join(root, _norm(manifest.profiles_file)), plugin_dirs), []
+    return (
+        BundleProject(
+            manifest,
+            root,
+            content,
+            fetched.where,
+            flows,
+            entry,
+            os.path.join(root, _norm(manifest.profiles_file)),
+            plugin_dirs,
+        ),
+        [],
+    )
 
 
 def content_fingerprint(files: dict[str, bytes]) -> str:
     """The engine's fingerprint of the bundle with every file's sha256 (what its
     `strict_fingerprint` gives): made of contents only, so the same bundle gives the same
     value on every machine, whatever its files' modification times."""
-    return fingerprint(Entry(rel, len(data), None, sha256_hex(data), rel) for rel, data in files.items())
+    return fingerprint(
+        Entry(rel, len(data), None, sha256_hex(data), rel) for rel, data in files.items()
+    )
 
 
 def _norm(rel: str) -> str:

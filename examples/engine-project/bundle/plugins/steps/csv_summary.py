@@ -17,6 +17,8 @@ class CsvSummary(Step):
         with open(path, newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
         if not rows:
-            return StepResult(status=STEP_SKIPPED, output={"rows": 0, "total": 0}, reason="no orders")
+            return StepResult(
+                status=STEP_SKIPPED, output={"rows": 0, "total": 0}, reason="no orders"
+            )
         total = round(sum(float(row[self.inputs["total_column"]]) for row in rows), 2)
         return {"rows": len(rows), "total": total}
