@@ -2294,3 +2294,34 @@ def test_one_list_of_words_reads_a_boolean_setting() -> None:
         value: tuple(w.strip().replace("''", "") for w in arm.split("|")) for arm, value in arms
     }
     assert words == {"1": TRUE_WORDS, "0": FALSE_WORDS}
+
+
+def test_a_when_comparing_the_value_of_and_or_has_no_sh_artifact(project: Project) -> None:
+    """`x == (a or b)` compares the operand `or` picks (Python, the engine); the sh target
+    reads and/or as true or false, so such a flow gets a Python artifact only."""
+    flow = project.write_flow(
+        "pick.yaml",
+        project.header("pick") + textwrap.dedent("""\
+        jobs:
+          - id: a
+            steps:
+              - {id: s, type: check_items, inputs: {items: [x]}, outputs: {n: 0, m: 2}}
+          - id: b
+            when: "jobs.a.outputs.m == (jobs.a.outputs.n or 2)"
+            steps: []
+        """),
+    )
+    result = run_cli(["compile", str(project.flows), "-o", str(project.dist), "--target", "sh"])
+    assert result.exit_code == 2
+    assert "`when` compares the value of an `and`/`or`" in result.stdout
+    assert f"{flow}:" in result.stdout
+    project.compile()
+    run = subprocess.run(
+        [sys.executable, str(project.dist / "pick.py"), "run", "--run-id", "r1"],
+        capture_output=True,
+        text=True,
+        cwd=project.root,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "b                        SUCCESS" in run.stderr

@@ -206,6 +206,8 @@ def _when_blocker(expr: WhenExpr) -> str | None:
         return "`when` compares with a bytes literal or an imaginary number, which the sh target has not"
     if isinstance(expr, Compare):
         for part in (expr.left, *expr.comparators):
+            if isinstance(part, BoolOp):  # Python compares the operand `and`/`or` picks
+                return "`when` compares the value of an `and`/`or`, which the sh target reads as true or false"
             reason = _when_blocker(part)
             if reason:
                 return reason
