@@ -10,6 +10,7 @@ only when a run opens it:
   renamed.
 - `postgres.PostgresState`: the same tables in PostgreSQL, for many hosts; chosen by
   AETHERFLOW_STATE_URL in the run's environment, whatever the flow declares.
+The two database backends share their reads, in the same SQL (`base.SqlStateStore`).
 """
 
 from __future__ import annotations

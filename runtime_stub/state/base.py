@@ -10,7 +10,7 @@ from .. import TYPE_CHECKING
 from ..errors import StateStoreError
 
 if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
-    from typing import Any, Dict, Optional, Tuple
+    from typing import Any, Dict, List, Optional, Tuple
 
     # (status, result, promoted job outputs) of a step
     StepRow = Tuple[str, Dict[str, Any], Dict[str, Any]]
@@ -126,7 +126,7 @@ class StateStore:
         outputs: Optional[Dict[str, Any]] = None,
         skip_reason: Optional[str] = None,
     ) -> None:
-        raise NotImplementedError
+        self._put_job(job_id, run_id, (status, outputs or {}, skip_reason))
 
     def set_step(
         self,
@@ -137,6 +137,13 @@ class StateStore:
         result: Optional[Dict[str, Any]] = None,
         promoted: Optional[Dict[str, Any]] = None,
     ) -> None:
+        self._put_step(job_id, run_id, step_id, (status, result or {}, promoted or {}))
+
+    # what a backend writes for set_job and set_step: the row, with no None for a record
+    def _put_job(self, job_id: str, run_id: str, row: JobRow) -> None:
+        raise NotImplementedError
+
+    def _put_step(self, job_id: str, run_id: str, step_id: str, row: StepRow) -> None:
         raise NotImplementedError
 
     def job_steps(self, job_id: str, run_id: str) -> Dict[str, StepRow]:
@@ -169,6 +176,55 @@ class StateStore:
 
     def release_lock(self, key: str, owner: str, own: bool = False) -> None:
         raise NotImplementedError
+
+
+class SqlStateStore(StateStore):
+    """The reads the two database stores (SQLite, PostgreSQL) share: the same SQL, which
+    a backend runs through _rows() (a `?` marks a parameter); `kind` names the backend in
+    messages about a damaged record."""
+
+    kind = ""
+
+    def _rows(self, sql: str, args: Tuple[Any, ...]) -> List[Any]:
+        """The rows of one SELECT."""
+        raise NotImplementedError
+
+    def _label(self) -> str:
+        return "the %s state store %s" % (self.kind, self.path)
+
+    def run_status(self, run_id: str) -> Optional[str]:
+        rows = self._rows("SELECT status FROM af_runs WHERE run_id=?", (run_id,))
+        return rows[0][0] if rows else None
+
+    def run_flow(self, run_id: str) -> Optional[str]:
+        rows = self._rows("SELECT flow_id FROM af_runs WHERE run_id=?", (run_id,))
+        return rows[0][0] if rows else None
+
+    def job_steps(self, job_id: str, run_id: str) -> Dict[str, StepRow]:
+        """Every recorded step of one job in one run: step id -> (status, result, promoted)."""
+        rows = self._rows(
+            "SELECT s.step_id, s.status, r.result_json, r.promoted_json FROM step_runs s"
+            " LEFT JOIN af_step_results r"
+            " ON r.job_id=s.job_id AND r.run_id=s.run_id AND r.step_id=s.step_id"
+            " WHERE s.job_id=? AND s.run_id=?",
+            (job_id, run_id),
+        )
+        return decoded_step_rows(self._label(), job_id, run_id, rows)
+
+    def jobs(self, run_id: str) -> Dict[str, JobRow]:
+        rows = self._rows(
+            "SELECT j.job_id, j.status, o.outputs_json, o.skip_reason FROM job_runs j"
+            " LEFT JOIN af_job_outputs o ON o.job_id=j.job_id AND o.run_id=j.run_id"
+            " WHERE j.run_id=?",
+            (run_id,),
+        )
+        return decoded_job_rows(self._label(), run_id, rows)
+
+    def steps(self, run_id: str) -> Dict[Tuple[str, str], str]:
+        rows = self._rows(
+            "SELECT job_id, step_id, status FROM step_runs WHERE run_id=?", (run_id,)
+        )
+        return {(r[0], r[1]): r[2] for r in rows}
 
 
 def run_live_message(run_id: str, flow_id: str, holder: Dict[str, Any]) -> str:

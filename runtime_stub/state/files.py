@@ -138,40 +138,27 @@ class FileState(StateStore):
         return str(data["flow_id"]) if data and "flow_id" in data else None
 
     # -- jobs and steps ------------------------------------------------------------------
-    def set_job(
-        self,
-        job_id: str,
-        run_id: str,
-        status: str,
-        outputs: Optional[Dict[str, Any]] = None,
-        skip_reason: Optional[str] = None,
-    ) -> None:
+    def _put_job(self, job_id: str, run_id: str, row: JobRow) -> None:
+        status, outputs, skip_reason = row
         self._write(
             os.path.join(self._run_dir(run_id), "jobs", job_id + ".json"),
             {
                 "status": status,
                 "updated_at": int(time.time()),
-                "outputs": outputs or {},
+                "outputs": outputs,
                 "skip_reason": skip_reason,
             },
         )
 
-    def set_step(
-        self,
-        job_id: str,
-        run_id: str,
-        step_id: str,
-        status: str,
-        result: Optional[Dict[str, Any]] = None,
-        promoted: Optional[Dict[str, Any]] = None,
-    ) -> None:
+    def _put_step(self, job_id: str, run_id: str, step_id: str, row: StepRow) -> None:
+        status, result, promoted = row
         self._write(
             os.path.join(self._run_dir(run_id), "steps", job_id, step_id + ".json"),
             {
                 "status": status,
                 "updated_at": int(time.time()),
-                "result": result or {},
-                "promoted": promoted or {},
+                "result": result,
+                "promoted": promoted,
             },
         )
 

@@ -17,13 +17,7 @@ import time
 
 from .. import TYPE_CHECKING
 from ..errors import ConfigError, StateStoreError
-from .base import (
-    StateStore,
-    decoded_job_rows,
-    decoded_step_rows,
-    encode_record,
-    run_live_message,
-)
+from .base import SqlStateStore, encode_record, run_live_message
 
 if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -78,7 +72,9 @@ def redacted(url: str) -> str:
     return "%s%s%s@%s" % (head, sep, user, host)
 
 
-class PostgresState(StateStore):
+class PostgresState(SqlStateStore):
+    kind = "PostgreSQL"
+
     def __init__(self, url: str, retry_seconds: float = 30.0) -> None:
         import importlib  # psycopg is a host package, imported by name like the drivers
 
@@ -311,31 +307,10 @@ class PostgresState(StateStore):
         )
         return (row[0], row[1]) if row else None
 
-    def run_status(self, run_id: str) -> Optional[str]:
-        row = self._do(
-            lambda c: c.execute(
-                "SELECT status FROM af_runs WHERE run_id=%s", (run_id,)
-            ).fetchone()
-        )
-        return row[0] if row else None
-
-    def run_flow(self, run_id: str) -> Optional[str]:
-        row = self._do(
-            lambda c: c.execute(
-                "SELECT flow_id FROM af_runs WHERE run_id=%s", (run_id,)
-            ).fetchone()
-        )
-        return row[0] if row else None
-
     # -- jobs and steps ------------------------------------------------------------------
-    def set_job(
-        self,
-        job_id: str,
-        run_id: str,
-        status: str,
-        outputs: Optional[Dict[str, Any]] = None,
-        skip_reason: Optional[str] = None,
-    ) -> None:
+    def _put_job(self, job_id: str, run_id: str, row: JobRow) -> None:
+        status, outputs, skip_reason = row
+
         def work(c: Any) -> None:
             c.execute(
                 "INSERT INTO job_runs(job_id, run_id, status, updated_at) VALUES (%s, %s, %s, "
@@ -353,7 +328,7 @@ class PostgresState(StateStore):
                 (
                     job_id,
                     run_id,
-                    encode_record(outputs or {}),
+                    encode_record(outputs),
                     skip_reason,
                     self.host,
                     os.getpid(),
@@ -362,15 +337,9 @@ class PostgresState(StateStore):
 
         self._do(work)
 
-    def set_step(
-        self,
-        job_id: str,
-        run_id: str,
-        step_id: str,
-        status: str,
-        result: Optional[Dict[str, Any]] = None,
-        promoted: Optional[Dict[str, Any]] = None,
-    ) -> None:
+    def _put_step(self, job_id: str, run_id: str, step_id: str, row: StepRow) -> None:
+        status, result, promoted = row
+
         def work(c: Any) -> None:
             c.execute(
                 "INSERT INTO step_runs(job_id, run_id, step_id, status, updated_at) VALUES"
@@ -388,46 +357,18 @@ class PostgresState(StateStore):
                     job_id,
                     run_id,
                     step_id,
-                    encode_record(result or {}),
-                    encode_record(promoted or {}),
+                    encode_record(result),
+                    encode_record(promoted),
                 ),
             )
 
         self._do(work)
 
-    def job_steps(self, job_id: str, run_id: str) -> Dict[str, StepRow]:
-        rows = self._do(
-            lambda c: c.execute(
-                "SELECT s.step_id, s.status, r.result_json, r.promoted_json FROM step_runs s"
-                " LEFT JOIN af_step_results r"
-                " ON r.job_id=s.job_id AND r.run_id=s.run_id AND r.step_id=s.step_id"
-                " WHERE s.job_id=%s AND s.run_id=%s",
-                (job_id, run_id),
-            ).fetchall()
-        )
-        return decoded_step_rows(
-            "the PostgreSQL state store " + self.path, job_id, run_id, rows
-        )
-
-    def jobs(self, run_id: str) -> Dict[str, JobRow]:
-        rows = self._do(
-            lambda c: c.execute(
-                "SELECT j.job_id, j.status, o.outputs_json, o.skip_reason FROM job_runs j"
-                " LEFT JOIN af_job_outputs o ON o.job_id=j.job_id AND o.run_id=j.run_id"
-                " WHERE j.run_id=%s",
-                (run_id,),
-            ).fetchall()
-        )
-        return decoded_job_rows("the PostgreSQL state store " + self.path, run_id, rows)
-
-    def steps(self, run_id: str) -> Dict[Tuple[str, str], str]:
-        rows = self._do(
-            lambda c: c.execute(
-                "SELECT job_id, step_id, status FROM step_runs WHERE run_id=%s",
-                (run_id,),
-            ).fetchall()
-        )
-        return {(r[0], r[1]): r[2] for r in rows}
+    def _rows(self, sql: str, args: Tuple[Any, ...]) -> List[Any]:
+        # the shared SQL marks parameters `?`, as SQLite does; psycopg's marker is %s
+        query = sql.replace("?", "%s")
+        rows = self._do(lambda c: c.execute(query, args).fetchall())  # type: List[Any]
+        return rows
 
     def ran_on(self, run_id: str) -> Dict[str, Dict[str, Any]]:
         rows = self._do(

@@ -7,16 +7,10 @@ import time
 
 from .. import TYPE_CHECKING
 from ..errors import ConfigError, StateStoreError
-from .base import (
-    RunLeaseFile,
-    StateStore,
-    decoded_job_rows,
-    decoded_step_rows,
-    encode_record,
-)
+from .base import RunLeaseFile, SqlStateStore, encode_record
 
 if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
-    from typing import Any, Dict, Optional, Tuple
+    from typing import Any, List, Optional, Tuple
 
     from .base import JobRow, StepRow
 
@@ -36,7 +30,8 @@ SQLITE_COLUMNS = (
 )
 
 
-class SqliteState(StateStore):
+class SqliteState(SqlStateStore):
+    kind = "sqlite"
     lease = None  # type: Optional[RunLeaseFile]
 
     def __init__(self, path: str) -> None:
@@ -150,27 +145,9 @@ class SqliteState(StateStore):
         ).fetchone()
         return (row[0], row[1]) if row else None
 
-    def run_status(self, run_id: str) -> Optional[str]:
-        row = self.conn.execute(
-            "SELECT status FROM af_runs WHERE run_id=?", (run_id,)
-        ).fetchone()
-        return row[0] if row else None
-
-    def run_flow(self, run_id: str) -> Optional[str]:
-        row = self.conn.execute(
-            "SELECT flow_id FROM af_runs WHERE run_id=?", (run_id,)
-        ).fetchone()
-        return row[0] if row else None
-
     # -- jobs and steps ------------------------------------------------------------------
-    def set_job(
-        self,
-        job_id: str,
-        run_id: str,
-        status: str,
-        outputs: Optional[Dict[str, Any]] = None,
-        skip_reason: Optional[str] = None,
-    ) -> None:
+    def _put_job(self, job_id: str, run_id: str, row: JobRow) -> None:
+        status, outputs, skip_reason = row
         now = int(time.time())
         with self._tx() as c:
             c.execute(
@@ -180,18 +157,11 @@ class SqliteState(StateStore):
             c.execute(
                 "INSERT OR REPLACE INTO af_job_outputs(job_id, run_id, outputs_json, skip_reason)"
                 " VALUES (?,?,?,?)",
-                (job_id, run_id, encode_record(outputs or {}), skip_reason),
+                (job_id, run_id, encode_record(outputs), skip_reason),
             )
 
-    def set_step(
-        self,
-        job_id: str,
-        run_id: str,
-        step_id: str,
-        status: str,
-        result: Optional[Dict[str, Any]] = None,
-        promoted: Optional[Dict[str, Any]] = None,
-    ) -> None:
+    def _put_step(self, job_id: str, run_id: str, step_id: str, row: StepRow) -> None:
+        status, result, promoted = row
         now = int(time.time())
         with self._tx() as c:
             c.execute(
@@ -206,37 +176,13 @@ class SqliteState(StateStore):
                     job_id,
                     run_id,
                     step_id,
-                    encode_record(result or {}),
-                    encode_record(promoted or {}),
+                    encode_record(result),
+                    encode_record(promoted),
                 ),
             )
 
-    def job_steps(self, job_id: str, run_id: str) -> Dict[str, StepRow]:
-        """Every recorded step of one job in one run: step id -> (status, result, promoted)."""
-        rows = self.conn.execute(
-            "SELECT s.step_id, s.status, r.result_json, r.promoted_json FROM step_runs s"
-            " LEFT JOIN af_step_results r"
-            " ON r.job_id=s.job_id AND r.run_id=s.run_id AND r.step_id=s.step_id"
-            " WHERE s.job_id=? AND s.run_id=?",
-            (job_id, run_id),
-        ).fetchall()
-        return decoded_step_rows(
-            "the sqlite state store " + self.path, job_id, run_id, rows
-        )
-
-    def jobs(self, run_id: str) -> Dict[str, JobRow]:
-        rows = self.conn.execute(
-            "SELECT j.job_id, j.status, o.outputs_json, o.skip_reason FROM job_runs j LEFT JOIN af_job_outputs o"
-            " ON o.job_id=j.job_id AND o.run_id=j.run_id WHERE j.run_id=?",
-            (run_id,),
-        ).fetchall()
-        return decoded_job_rows("the sqlite state store " + self.path, run_id, rows)
-
-    def steps(self, run_id: str) -> Dict[Tuple[str, str], str]:
-        rows = self.conn.execute(
-            "SELECT job_id, step_id, status FROM step_runs WHERE run_id=?", (run_id,)
-        ).fetchall()
-        return {(r[0], r[1]): r[2] for r in rows}
+    def _rows(self, sql: str, args: Tuple[Any, ...]) -> List[Any]:
+        return self.conn.execute(sql, args).fetchall()
 
     # -- locks: the engine's `locks` table, or `af_locks` for the artifact's own --------
     def acquire_lock(
