@@ -22,7 +22,12 @@ from . import (
 )
 
 if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
-    from typing import Any, Dict, List, Optional
+    from typing import Any, Dict, List, Optional, Tuple
+
+    Secret = Optional[str]  # a password
+    # the members to extract (None: all), and what _check_extract returned
+    Chosen = Tuple[Optional[List[str]], Any]
+    Sources = List[Tuple[str, str]]  # (path, member name) of each file to archive
 
 
 def _member_name(path: str, base: str) -> str:
@@ -52,8 +57,76 @@ def _safe_target(dest: str, name: str) -> str:
     return target
 
 
-class _ZipArchive(ConnectorBase):
-    """Shared by both drivers: `zipfile_module` is zipfile or pyzipper."""
+class _Archive(ConnectorBase):
+    """What every archive driver does the same way. create_zip: the driver's checks
+    (_prepare_create), member names relative to base_dir, the archive written to
+    <output>.tmp (_write) and renamed to output. extract_zip: the driver's checks
+    (_check_extract), the destination made, the members extracted (_extract)."""
+
+    def create_zip(
+        self,
+        *,
+        output: str,
+        files: List[str],
+        base_dir: str,
+        password: Optional[str] = None,
+        compression: str = "deflated",
+        overwrite: bool = True,
+    ) -> Dict[str, Any]:
+        prepared = self._prepare_create(password, compression)
+        sources = [(f, _member_name(f, base_dir)) for f in sorted(files)]
+        tmp = _start_output(output, overwrite)
+        try:
+            self._write(tmp, sources, base_dir, password, prepared)
+            _finish_output(tmp, output, self.driver)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        return {
+            "output": output,
+            "count": len(sources),
+            "password": bool(password),
+            "driver": self.driver,
+        }
+
+    def extract_zip(
+        self,
+        *,
+        archive: str,
+        dest_dir: str,
+        password: Optional[str] = None,
+        overwrite: bool = True,
+        members: Optional[List[str]] = None,
+    ) -> Dict[str, Any]:
+        prepared = self._check_extract(members)
+        os.makedirs(dest_dir, exist_ok=True)
+        return self._extract(
+            archive, dest_dir, password, overwrite, (members, prepared)
+        )
+
+    def _prepare_create(self, password: Secret, compression: str) -> Any:
+        """Checks before anything is written; what _write needs from them and from
+        `compression` (by default, `compression` itself)."""
+        return compression
+
+    # sources: (path, member name) of each file, in order
+    def _write(
+        self, tmp: str, sources: Sources, base_dir: str, password: Secret, prepared: Any
+    ) -> None:
+        raise NotImplementedError
+
+    def _check_extract(self, members: Optional[List[str]]) -> Any:
+        """Checks before the destination is made; what _extract needs from them."""
+        return None
+
+    def _extract(
+        self, archive: str, dest: str, password: Secret, overwrite: bool, chosen: Chosen
+    ) -> Dict[str, Any]:
+        raise NotImplementedError
+
+
+class _ZipArchive(_Archive):
+    """Shared by both drivers: `zip_module` is zipfile or pyzipper."""
 
     def zip_module(self) -> Any:
         import zipfile
@@ -73,52 +146,23 @@ class _ZipArchive(ConnectorBase):
     def open_for_read(self, path: str) -> Any:
         return self.zip_module().ZipFile(path, "r")
 
-    def create_zip(
-        self,
-        *,
-        output: str,
-        files: List[str],
-        base_dir: str,
-        password: Optional[str] = None,
-        compression: str = "deflated",
-        overwrite: bool = True,
-    ) -> Dict[str, Any]:
+    def _write(
+        self, tmp: str, sources: Sources, base_dir: str, password: Secret, prepared: Any
+    ) -> None:
         zipfile = self.zip_module()
-        names = [(f, _member_name(f, base_dir)) for f in sorted(files)]
-        if os.path.exists(output) and not overwrite:
-            raise ConnectorError("%s exists and overwrite is false" % output)
-        os.makedirs(os.path.dirname(output) or ".", exist_ok=True)
-        tmp = output + ".tmp"
         method = (
             zipfile.ZIP_DEFLATED
-            if str(compression).lower() == "deflated"
+            if str(prepared).lower() == "deflated"
             else zipfile.ZIP_STORED
         )
-        try:
-            with self.open_for_write(tmp, method, password) as archive:
-                for path, name in names:
-                    archive.write(path, arcname=name)
-            os.replace(tmp, output)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        return {
-            "output": output,
-            "count": len(names),
-            "password": bool(password),
-            "driver": self.driver,
-        }
+        with self.open_for_write(tmp, method, password) as archive:
+            for path, name in sources:
+                archive.write(path, arcname=name)
 
-    def extract_zip(
-        self,
-        *,
-        archive: str,
-        dest_dir: str,
-        password: Optional[str] = None,
-        overwrite: bool = True,
-        members: Optional[List[str]] = None,
+    def _extract(
+        self, archive: str, dest: str, password: Secret, overwrite: bool, chosen: Chosen
     ) -> Dict[str, Any]:
-        os.makedirs(dest_dir, exist_ok=True)
+        members = chosen[0]
         extracted: List[str] = []
         with self.open_for_read(archive) as handle:
             if password:
@@ -126,14 +170,14 @@ class _ZipArchive(ConnectorBase):
             names = list(members) if members is not None else handle.namelist()
             # Every name is checked before anything is written: a hostile archive
             # leaves nothing behind.
-            targets = [(name, _safe_target(dest_dir, name)) for name in names]
+            targets = [(name, _safe_target(dest, name)) for name in names]
             for name, target in targets:
                 if not overwrite and os.path.exists(target):
                     continue
-                handle.extract(name, path=dest_dir)
+                handle.extract(name, path=dest)
                 extracted.append(name)
         return {
-            "dest_dir": dest_dir,
+            "dest_dir": dest,
             "files": extracted,
             "password": bool(password),
             "driver": self.driver,
@@ -297,7 +341,7 @@ def _argument_name(name: str) -> str:
 
 
 @register_connector("archive", "os")
-class OsZipArchive(ConnectorBase):
+class OsZipArchive(_Archive):
     """The host's Info-ZIP programs. config: zip_cmd (default zip), unzip_cmd (default
     unzip), quiet (default true: -q). A password is ZipCrypto, given with -P (as with the
     engine, other users of the host can see it in the process list while zip runs)."""
@@ -316,77 +360,48 @@ class OsZipArchive(ConnectorBase):
     def _quiet(self) -> List[str]:
         return ["-q"] if to_bool(self.config.get("quiet", True), "quiet") else []
 
-    def create_zip(
-        self,
-        *,
-        output: str,
-        files: List[str],
-        base_dir: str,
-        password: Optional[str] = None,
-        compression: str = "deflated",
-        overwrite: bool = True,
-    ) -> Dict[str, Any]:
-        program = self._program("zip_cmd", "zip")
-        names = [_member_name(f, base_dir) for f in sorted(files)]
-        tmp = _start_output(output, overwrite)
+    def _prepare_create(self, password: Secret, compression: str) -> Any:
+        return self._program("zip_cmd", "zip"), compression
+
+    def _write(
+        self, tmp: str, sources: Sources, base_dir: str, password: Secret, prepared: Any
+    ) -> None:
+        program, compression = prepared
         argv = [program] + self._quiet() + ["-r", tmp]
         if password:
             argv += ["-P", str(password)]
         if str(compression).lower() != "deflated":
             argv.append("-0")
-        argv += [_argument_name(n) for n in names]
-        try:
-            _run_archive_program(argv, base_dir, "os", "writing %s" % output, password)
-            _finish_output(tmp, output, "os")
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        return {
-            "output": output,
-            "count": len(names),
-            "password": bool(password),
-            "driver": "os",
-        }
+        argv += [_argument_name(name) for _, name in sources]
+        output = tmp[: -len(".tmp")]  # tmp is <output>.tmp
+        _run_archive_program(argv, base_dir, "os", "writing %s" % output, password)
 
-    def extract_zip(
-        self,
-        *,
-        archive: str,
-        dest_dir: str,
-        password: Optional[str] = None,
-        overwrite: bool = True,
-        members: Optional[List[str]] = None,
+    def _check_extract(self, members: Optional[List[str]]) -> Any:
+        return self._program("unzip_cmd", "unzip")
+
+    def _extract(
+        self, archive: str, dest: str, password: Secret, overwrite: bool, chosen: Chosen
     ) -> Dict[str, Any]:
-        program = self._program("unzip_cmd", "unzip")
-        os.makedirs(dest_dir, exist_ok=True)
-        _check_members_before_extracting(archive, dest_dir, "os", tar_too=False)
+        members, unzip = chosen
+        _check_members_before_extracting(archive, dest, "os", tar_too=False)
         for name in members or []:
-            _refuse_member(str(name), dest_dir)
-        argv = [program] + self._quiet() + ["-o" if overwrite else "-n"]
+            _refuse_member(str(name), dest)
+        argv = [unzip] + self._quiet() + ["-o" if overwrite else "-n"]
         if password:
             argv += ["-P", str(password)]
         argv.append(archive)
         argv += [str(m) for m in members or []]
-        argv += ["-d", dest_dir]
+        argv += ["-d", dest]
         _run_archive_program(argv, None, "os", "extracting %s" % archive, password)
-        return {"dest_dir": dest_dir, "password": bool(password), "driver": "os"}
+        return {"dest_dir": dest, "password": bool(password), "driver": "os"}
 
 
 @register_connector("archive", "pyminizip")
-class PyminizipArchive(ConnectorBase):
+class PyminizipArchive(_Archive):
     """Encrypted (ZipCrypto) archives with pyminizip on the host: create only, and only
     with a password. config: level (0-9, default 5)."""
 
-    def create_zip(
-        self,
-        *,
-        output: str,
-        files: List[str],
-        base_dir: str,
-        password: Optional[str] = None,
-        compression: str = "deflated",
-        overwrite: bool = True,
-    ) -> Dict[str, Any]:
+    def _prepare_create(self, password: Secret, compression: str) -> Any:
         if not password:
             raise ConnectorError(
                 "archive:pyminizip writes encrypted archives only: give the step a "
@@ -399,27 +414,19 @@ class PyminizipArchive(ConnectorBase):
             raise ConnectorError(
                 "archive:pyminizip config.level must be 0 to 9, not %r" % (level,)
             )
-        names = [_member_name(f, base_dir) for f in sorted(files)]
-        sources = [os.path.join(base_dir, n) for n in names]
+        return pyminizip, int(str(level).strip())
+
+    def _write(
+        self, tmp: str, sources: Sources, base_dir: str, password: Secret, prepared: Any
+    ) -> None:
+        pyminizip, level = prepared
+        names = [name for _, name in sources]
+        paths = [os.path.join(base_dir, n) for n in names]
         # pyminizip stores each file under its folder in the archive + its base name.
         folders = [n.rpartition("/")[0] for n in names]
-        tmp = _start_output(output, overwrite)
-        try:
-            pyminizip.compress_multiple(
-                sources, folders, tmp, str(password), int(str(level).strip())
-            )
-            _finish_output(tmp, output, "pyminizip")
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        return {
-            "output": output,
-            "count": len(names),
-            "password": True,
-            "driver": "pyminizip",
-        }
+        pyminizip.compress_multiple(paths, folders, tmp, str(password), level)
 
-    def extract_zip(self, **kwargs: Any) -> Dict[str, Any]:
+    def _check_extract(self, members: Optional[List[str]]) -> Any:
         raise ConnectorError(
             "archive:pyminizip cannot extract archives; unzip with an archive:zipfile "
             "(ZipCrypto), archive:pyzipper, archive:os or archive:external resource"
@@ -430,7 +437,7 @@ _EXTERNAL_PLACEHOLDERS = "{archive}, {dest}, {password}, {base_dir}, {files}"
 
 
 @register_connector("archive", "external")
-class ExternalArchive(ConnectorBase):
+class ExternalArchive(_Archive):
     """Programs the resource names (7z, bsdtar, ...). config: zip_cmd and unzip_cmd, each a
     list of program and arguments with the placeholders {archive}, {dest}, {password},
     {base_dir} and {files} (an argument that is exactly {files} becomes one argument per
@@ -463,68 +470,50 @@ class ExternalArchive(ConnectorBase):
                 ) from None
         return argv
 
-    def create_zip(
-        self,
-        *,
-        output: str,
-        files: List[str],
-        base_dir: str,
-        password: Optional[str] = None,
-        compression: str = "deflated",
-        overwrite: bool = True,
-    ) -> Dict[str, Any]:
-        names = [_member_name(f, base_dir) for f in sorted(files)]
-        self._template("zip_cmd")
-        tmp = _start_output(output, overwrite)
-        values = {
-            "archive": tmp,
-            "dest": "",
-            "password": "" if password is None else str(password),
-            "base_dir": base_dir,
-            "files": " ".join(names),
-        }
-        argv = self._render("zip_cmd", values, names)
-        try:
-            _run_archive_program(
-                argv, base_dir, "external", "writing %s" % output, password
-            )
-            _finish_output(tmp, output, "external")
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        return {
-            "output": output,
-            "count": len(names),
-            "password": bool(password),
-            "driver": "external",
-        }
+    def _prepare_create(self, password: Secret, compression: str) -> Any:
+        return self._template("zip_cmd")
 
-    def extract_zip(
-        self,
-        *,
-        archive: str,
-        dest_dir: str,
-        password: Optional[str] = None,
-        overwrite: bool = True,
-        members: Optional[List[str]] = None,
-    ) -> Dict[str, Any]:
+    def _write(
+        self, tmp: str, sources: Sources, base_dir: str, password: Secret, prepared: Any
+    ) -> None:
+        names = [name for _, name in sources]
+        argv = self._render(
+            "zip_cmd", self._values(tmp, "", password, base_dir, names), names
+        )
+        output = tmp[: -len(".tmp")]  # tmp is <output>.tmp
+        _run_archive_program(
+            argv, base_dir, "external", "writing %s" % output, password
+        )
+
+    def _check_extract(self, members: Optional[List[str]]) -> Any:
         if members:
             raise ConnectorError(
                 "archive:external cannot extract selected members (inputs.members); "
                 "extract the whole archive, or use an archive:zipfile or archive:os resource"
             )
-        os.makedirs(dest_dir, exist_ok=True)
+
+    def _extract(
+        self, archive: str, dest: str, password: Secret, overwrite: bool, chosen: Chosen
+    ) -> Dict[str, Any]:
         self._template("unzip_cmd")
-        _check_members_before_extracting(archive, dest_dir, "external", tar_too=True)
-        values = {
-            "archive": archive,
-            "dest": dest_dir,
-            "password": "" if password is None else str(password),
-            "base_dir": "",
-            "files": "",
-        }
-        argv = self._render("unzip_cmd", values, None)
+        _check_members_before_extracting(archive, dest, "external", tar_too=True)
+        argv = self._render(
+            "unzip_cmd", self._values(archive, dest, password, "", []), None
+        )
         _run_archive_program(
             argv, None, "external", "extracting %s" % archive, password
         )
-        return {"dest_dir": dest_dir, "password": bool(password), "driver": "external"}
+        return {"dest_dir": dest, "password": bool(password), "driver": "external"}
+
+    @staticmethod
+    def _values(
+        archive: str, dest: str, password: Secret, base_dir: str, names: List[str]
+    ) -> Dict[str, str]:
+        """What the placeholders stand for."""
+        return {
+            "archive": archive,
+            "dest": dest,
+            "password": "" if password is None else str(password),
+            "base_dir": base_dir,
+            "files": " ".join(names),
+        }
