@@ -85,6 +85,20 @@ class ConnectorBase:
         self.close()
 
 
+class KeptConnection(ConnectorBase):
+    """A connector that keeps one connection for the run in `_conn`, opened on first
+    use; close() closes it."""
+
+    _conn: Any = None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+
 def register_connector(kind: str, driver: str) -> Any:
     def decorate(cls: Any) -> Any:
         CONNECTOR_TYPES[(kind, driver)] = cls

@@ -8,23 +8,21 @@ import json
 
 from .. import TYPE_CHECKING
 from . import (
-    ConnectorBase,
     ConnectorError,
+    KeptConnection,
     register_connector,
     require_package,
 )
-from .sqlite import DbApiConnector, fetch_stream
+from .sqlite import DbApiConnector, DbConnector, fetch_stream
 
 if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, List, Optional, Tuple
 
 
 @register_connector("db", "duckdb")
-class DuckdbConnector(DbApiConnector):
+class DuckdbConnector(KeptConnection, DbApiConnector):
     """config: path (default :memory:), read_only; options: extensions to INSTALL and
     LOAD, pragmas to set (both best effort, as the engine). One connection per run."""
-
-    _conn: Any = None
 
     def connect(self) -> Any:
         if self._conn is not None:
@@ -49,13 +47,6 @@ class DuckdbConnector(DbApiConnector):
         self._conn = conn
         return conn
 
-    def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            finally:
-                self._conn = None
-
     def open_cursor(
         self, sql: str, params: Optional[Any], fetch_size: int = 0
     ) -> Tuple[Any, Any]:
@@ -68,7 +59,7 @@ class DuckdbConnector(DbApiConnector):
         return cursor, cursor.close
 
 
-class _SqlAlchemyConnector(ConnectorBase):
+class _SqlAlchemyConnector(DbConnector):
     _engine: Any = None
 
     def engine(self) -> Any:
@@ -116,16 +107,7 @@ class _SqlAlchemyConnector(ConnectorBase):
             result = conn.execute(sqlalchemy.text(sql), params or {})
             return list(result.keys()), [tuple(r) for r in result.fetchall()]
 
-    fetchall = read
-
-    def fetchmany(
-        self,
-        sql: str,
-        params: Optional[Any],
-        *,
-        fetch_size: int,
-        sample_size: int = 200,
-    ) -> Any:
+    def _stream(self, sql: str, params: Any, fetch_size: int, sample_size: int) -> Any:
         sqlalchemy = require_package("sqlalchemy", "sqlalchemy", "db:%s" % self.driver)
         conn = self.engine().connect()
         result = conn.execute(sqlalchemy.text(sql), params or {})

@@ -12,8 +12,8 @@ options.timeout is refused with a message: pyexasol.connect() has no such argume
 from __future__ import annotations
 
 from .. import TYPE_CHECKING
-from . import ConnectorBase, ConnectorError, register_connector, require_package
-from .sqlite import infer_types
+from . import ConnectorError, KeptConnection, register_connector, require_package
+from .sqlite import DbConnector, infer_types
 
 if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Iterator, List, Optional, Tuple
@@ -158,9 +158,7 @@ def _exasol_rows(statement: Any, fetch_size: int) -> Iterator[Any]:
 
 
 @register_connector("db", "exasol")
-class ExasolConnector(ConnectorBase):
-    _conn: Any = None
-
+class ExasolConnector(KeptConnection, DbConnector):
     def connect_raw(self) -> Any:
         """The run's pyexasol connection, opened on first use."""
         if self._conn is not None:
@@ -228,15 +226,8 @@ class ExasolConnector(ConnectorBase):
         finally:
             _exasol_release(statement)
 
-    fetchall = read
-
-    def fetchmany(
-        self,
-        sql: str,
-        params: Optional[Any],
-        *,
-        fetch_size: int,
-        sample_size: int = 200,
+    def _stream(
+        self, sql: str, params: Any, fetch_size: int, sample_size: int
     ) -> Tuple[List[str], Iterator[Any], List[type]]:
         """(columns, rows iterator, python types): types from the statement's column
         metadata when it has some, else from the first `sample_size` rows."""

@@ -15,6 +15,7 @@ from .. import TYPE_CHECKING
 from . import (
     ConnectorBase,
     ConnectorError,
+    KeptConnection,
     register_connector,
     require_package,
 )
@@ -138,9 +139,7 @@ class SmbclientConnector(ConnectorBase):
 
 
 @register_connector("smb", "pysmb")
-class PysmbConnector(ConnectorBase):
-    _conn: Any = None
-
+class PysmbConnector(KeptConnection):
     def _connection(self) -> Any:
         if self._conn is not None:
             return self._conn
@@ -164,13 +163,6 @@ class PysmbConnector(ConnectorBase):
             raise ConnectorError("smb:pysmb cannot connect to %s:%d" % (server, port))
         self._conn = conn
         return conn
-
-    def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            finally:
-                self._conn = None
 
     def _split(self, path: str) -> Tuple[str, str]:
         return split_share_path(path, self.config.get("share"))

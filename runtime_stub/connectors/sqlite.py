@@ -50,7 +50,36 @@ def fetch_stream(
     return columns, rows(), infer_types(columns, sample)
 
 
-class DbApiConnector(ConnectorBase):
+class DbConnector(ConnectorBase):
+    """What every db connector offers besides execute: read (columns and rows),
+    fetchall (the same) and fetchmany (columns, a row iterator and python types, for
+    results too big to hold); a driver gives read and _stream, fetchmany's work."""
+
+    def read(
+        self, sql: str, params: Optional[Any] = None
+    ) -> Tuple[List[str], List[Tuple[Any, ...]]]:
+        raise NotImplementedError
+
+    def fetchall(
+        self, sql: str, params: Optional[Any] = None
+    ) -> Tuple[List[str], List[Tuple[Any, ...]]]:
+        return self.read(sql, params)
+
+    def fetchmany(
+        self,
+        sql: str,
+        params: Optional[Any],
+        *,
+        fetch_size: int,
+        sample_size: int = 200,
+    ) -> Any:
+        return self._stream(sql, params, fetch_size, sample_size)
+
+    def _stream(self, sql: str, params: Any, fetch_size: int, sample_size: int) -> Any:
+        raise NotImplementedError
+
+
+class DbApiConnector(DbConnector):
     """read/fetchall/fetchmany over a DB-API connection from `connect()`: one connection
     per query, closed when its rows are consumed. Subclasses may keep one connection per
     run by overriding `open_cursor`."""
@@ -83,16 +112,7 @@ class DbApiConnector(ConnectorBase):
         finally:
             release()
 
-    fetchall = read
-
-    def fetchmany(
-        self,
-        sql: str,
-        params: Optional[Any],
-        *,
-        fetch_size: int,
-        sample_size: int = 200,
-    ) -> Any:
+    def _stream(self, sql: str, params: Any, fetch_size: int, sample_size: int) -> Any:
         cursor, release = self.open_cursor(sql, params, fetch_size)
         return fetch_stream(cursor, release, fetch_size, sample_size)
 
