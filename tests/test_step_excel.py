@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import json
 import sqlite3
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -49,12 +50,38 @@ def _template(path: Path) -> Path:
     return path
 
 
-def _flow(project: Project, flow_id: str, jobs: str, resources: str = "") -> None:
+def _flow(project: Project, flow_id: str, *jobs: dict, resources: str = "") -> None:
+    """Write and compile a flow of `jobs`, each written as one line of JSON (YAML reads it)."""
     text = project.header(flow_id)
     if resources:
         text += "resources:\n" + textwrap.indent(textwrap.dedent(resources), "  ")
-    project.write_flow(f"{flow_id}.yaml", text + "jobs:\n" + textwrap.indent(textwrap.dedent(jobs), "  "))
+    text += "jobs:\n" + "".join(f"  - {json.dumps(job, ensure_ascii=False)}\n" for job in jobs)
+    project.write_flow(f"{flow_id}.yaml", text)
     project.compile()
+
+
+def _job(*steps: dict, job_id: str = "report", **extra: object) -> dict:
+    return {"id": job_id, **extra, "steps": list(steps)}
+
+
+def _step(step_type: str, inputs: dict, outputs: dict | None = None, step_id: str = "fill") -> dict:
+    step = {"id": step_id, "type": step_type, "inputs": inputs}
+    return {**step, "outputs": outputs} if outputs else step
+
+
+def _run(project: Project, flow_id: str, *extra: str, run_id: str = "r1", check_exit: int = 0,
+         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return project.run(flow_id, "run", "--run-id", run_id, *extra, host_packages=True, env=env,
+                       check_exit=check_exit)
+
+
+def _outputs(project: Project, flow_id: str) -> dict:
+    return project.status(flow_id, "r1")["jobs"]["report"]["outputs"]
+
+
+@pytest.fixture
+def tpl(project: Project) -> Path:
+    return _template(project.work / "in" / "tpl.xlsx")
 
 
 def _artifacts(project: Project, flow_id: str, job: str = "report", run_id: str = "r1") -> Path:
@@ -74,36 +101,26 @@ def _write(path: Path, text: str) -> Path:
 # --- excel_validate_template ----------------------------------------------------------
 
 
-def test_validate_finds_defined_names_and_anchor_text(project: Project) -> None:
-    tpl = _template(project.work / "in" / "tpl.xlsx")
-    _flow(project, "v", f"""\
-        - id: report
-          steps:
-            - id: check
-              type: excel_validate_template
-              inputs: {{template_path: {str(tpl)!r}, required_names: [SUMMARY, ORDERS_ANCHOR, "totals here"]}}
-              outputs: {{ok: "{{{{result.template_ok}}}}", named: "{{{{result.found_named_ranges}}}}",
-                         anchors: "{{{{result.found_anchor_cells}}}}"}}
-        """)
-    project.run("v", "run", "--run-id", "r1", host_packages=True, check_exit=0)
-    outputs = project.status("v", "r1")["jobs"]["report"]["outputs"]
+def test_validate_finds_defined_names_and_anchor_text(project: Project, tpl: Path) -> None:
+    _flow(project, "v", _job(_step(
+        "excel_validate_template",
+        {"template_path": str(tpl), "required_names": ["SUMMARY", "ORDERS_ANCHOR", "totals here"]},
+        {"ok": "{{result.template_ok}}", "named": "{{result.found_named_ranges}}",
+         "anchors": "{{result.found_anchor_cells}}"},
+        step_id="check")))
+    _run(project, "v")
+    outputs = _outputs(project, "v")
     assert outputs == {"ok": True, "named": ["SUMMARY"], "anchors": ["ORDERS_ANCHOR", "totals here"]}
 
 
-def test_validate_fails_the_job_naming_what_is_missing(project: Project) -> None:
-    tpl = _template(project.work / "in" / "tpl.xlsx")
-    _flow(project, "v", f"""\
-        - id: report
-          steps:
-            - id: check
-              type: excel_validate_template
-              inputs: {{template_path: {str(tpl)!r}, required_names: [SUMMARY, NOPE, "totals here"], sheet: Report}}
-        - id: after
-          depends_on: [report]
-          steps:
-            - {{id: e, type: external.process, inputs: {{command: ["true"]}}}}
-        """)
-    proc = project.run("v", "run", "--run-id", "r1", host_packages=True, check_exit=1)
+def test_validate_fails_the_job_naming_what_is_missing(project: Project, tpl: Path) -> None:
+    _flow(project, "v",
+          _job(_step("excel_validate_template", {"template_path": str(tpl), "sheet": "Report",
+                                                 "required_names": ["SUMMARY", "NOPE", "totals here"]},
+                     step_id="check")),
+          _job(_step("external.process", {"command": ["true"]}, step_id="e"), job_id="after",
+               depends_on=["report"]))
+    proc = _run(project, "v", check_exit=1)
     # `sheet` limits the anchor text search: "totals here" is on Notes.
     assert "Template missing named ranges or anchor cells: ['NOPE', 'totals here'] " \
            "['SUMMARY', 'NOPE', 'totals here']" in proc.stderr
@@ -112,8 +129,7 @@ def test_validate_fails_the_job_naming_what_is_missing(project: Project) -> None
     assert "NOT_REACHED" in proc.stderr
 
 
-def test_validate_runs_in_a_single_file_artifact(project: Project) -> None:
-    tpl = _template(project.work / "in" / "tpl.xlsx")
+def test_validate_runs_in_a_single_file_artifact(project: Project, tpl: Path) -> None:
     project.write_flow("solo.yaml", project.header("solo") + textwrap.dedent(f"""\
         jobs:
           - id: report
@@ -123,32 +139,26 @@ def test_validate_runs_in_a_single_file_artifact(project: Project) -> None:
                 inputs: {{template_path: {str(tpl)!r}, required_names: [SUMMARY]}}
         """))
     project.compile("--single-file")
-    project.run("solo", "run", "--run-id", "r1", host_packages=True, check_exit=0)
+    _run(project, "solo")
 
 
 # --- excel_fill_small -----------------------------------------------------------------
 
 
-def test_fill_small_at_a_defined_name_a_sheet_cell_and_anchor_text(project: Project) -> None:
-    tpl = _template(project.work / "in" / "tpl.xlsx")
-    _flow(project, "s", f"""\
-        - id: report
-          steps:
-            - id: fill
-              type: excel_fill_small
-              inputs:
-                template_path: {str(tpl)!r}
-                output: out/report.xlsx
-                targets:
-                  - {{name: summary, anchor: SUMMARY, header_mode: override,
-                     columns_json: '["k", "v"]', rows_json: '[[1, "x"], [2, "y"]]'}}
-                  - {{name: cell, cell: "Data!B2", rows_json: '[["a", 1.5], ["b", null]]'}}
-                  - {{name: orders, anchor: orders_anchor, insert: below,
-                     rows_json: '[[10, "Ada", 12.5], [11, "Boé", 3], [12, "Cy", 7.25]]'}}
-                  - {{name: notes, anchor: "TOTALS HERE", sheet: Notes, rows_json: '[[42]]'}}
-              outputs: {{written: "{{{{result.written}}}}", output: "{{{{result.output}}}}"}}
-        """)
-    project.run("s", "run", "--run-id", "r1", host_packages=True, check_exit=0)
+def test_fill_small_at_a_defined_name_a_sheet_cell_and_anchor_text(project: Project, tpl: Path) -> None:
+    _flow(project, "s", _job(_step("excel_fill_small", {
+        "template_path": str(tpl),
+        "output": "out/report.xlsx",
+        "targets": [
+            {"name": "summary", "anchor": "SUMMARY", "header_mode": "override",
+             "columns_json": '["k", "v"]', "rows_json": '[[1, "x"], [2, "y"]]'},
+            {"name": "cell", "cell": "Data!B2", "rows_json": '[["a", 1.5], ["b", null]]'},
+            {"name": "orders", "anchor": "orders_anchor", "insert": "below",
+             "rows_json": '[[10, "Ada", 12.5], [11, "Boé", 3], [12, "Cy", 7.25]]'},
+            {"name": "notes", "anchor": "TOTALS HERE", "sheet": "Notes", "rows_json": "[[42]]"},
+        ],
+    }, {"written": "{{result.written}}", "output": "{{result.output}}"})))
+    _run(project, "s")
     out = _artifacts(project, "s") / "out" / "report.xlsx"
     wb = openpyxl.load_workbook(out)
     report = wb["Report"]
@@ -168,7 +178,7 @@ def test_fill_small_at_a_defined_name_a_sheet_cell_and_anchor_text(project: Proj
     assert report["A10"].value == "Footer"
     # Anchor text with a no-break space and extra spaces, searched on the given sheet.
     assert wb["Notes"]["B4"].value == 42 and wb["Notes"]["B3"].value is None
-    outputs = project.status("s", "r1")["jobs"]["report"]["outputs"]
+    outputs = _outputs(project, "s")
     assert outputs["output"] == str(out)
     common = {"header_style": "template", "type_cast": "none", "style_mode": "none"}
     assert outputs["written"] == [
@@ -184,29 +194,19 @@ def test_fill_small_at_a_defined_name_a_sheet_cell_and_anchor_text(project: Proj
     assert not list(out.parent.glob("*.tmp"))
 
 
-def test_fill_small_copies_the_style_row_and_casts_with_dtypes(project: Project) -> None:
-    tpl = _template(project.work / "in" / "tpl.xlsx")
-    _flow(project, "s", f"""\
-        - id: report
-          steps:
-            - id: fill
-              type: excel_fill_small
-              inputs:
-                template_path: {str(tpl)!r}
-                output: styled.xlsx
-                targets:
-                  - name: orders
-                    anchor: ORDERS_ANCHOR
-                    anchor_clear: true
-                    style_mode: copy_row
-                    columns_json: '["id", "name", "amount"]'
-                    rows_json: '[["1", "Ada", "12.5"], ["2", "", "x"]]'
-                    dtypes: {{id: int, amount: float}}
-                  - {{name: guess, cell: "Data!A1", type_cast: basic,
-                     rows_json: '[["007", "42", "true", "1e3", "2024-01-02", "n/a"]]'}}
-              outputs: {{written: "{{{{result.written}}}}"}}
-        """)
-    project.run("s", "run", "--run-id", "r1", host_packages=True, check_exit=0)
+def test_fill_small_copies_the_style_row_and_casts_with_dtypes(project: Project, tpl: Path) -> None:
+    _flow(project, "s", _job(_step("excel_fill_small", {
+        "template_path": str(tpl),
+        "output": "styled.xlsx",
+        "targets": [
+            {"name": "orders", "anchor": "ORDERS_ANCHOR", "anchor_clear": True, "style_mode": "copy_row",
+             "columns_json": '["id", "name", "amount"]', "rows_json": '[["1", "Ada", "12.5"], ["2", "", "x"]]',
+             "dtypes": {"id": "int", "amount": "float"}},
+            {"name": "guess", "cell": "Data!A1", "type_cast": "basic",
+             "rows_json": '[["007", "42", "true", "1e3", "2024-01-02", "n/a"]]'},
+        ],
+    }, {"written": "{{result.written}}"})))
+    _run(project, "s")
     wb = openpyxl.load_workbook(_artifacts(project, "s") / "styled.xlsx")
     report = wb["Report"]
     assert report["A3"].value is None, "anchor_clear removed the marker text"
@@ -216,39 +216,30 @@ def test_fill_small_copies_the_style_row_and_casts_with_dtypes(project: Project)
         assert report.cell(row=row, column=3).number_format == "#,##0.00"
         assert report.cell(row=row, column=2).font.i and report.cell(row=row, column=2).fill.fgColor.rgb == BLUE
     assert _values(wb["Data"], "A1:F1") == [["007", 42, True, 1000.0, datetime.datetime(2024, 1, 2), "n/a"]]
-    written = project.status("s", "r1")["jobs"]["report"]["outputs"]["written"]
+    written = _outputs(project, "s")["written"]
     assert [(w["type_cast"], w["style_mode"]) for w in written] == [("schema", "copy_row"), ("basic", "none")]
 
 
-def test_fill_small_from_db_fetch_small_rows(project: Project) -> None:
-    tpl = _template(project.work / "in" / "tpl.xlsx")
+def test_fill_small_from_db_fetch_small_rows(project: Project, tpl: Path) -> None:
     db = project.root / "shop.db"
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TABLE orders(id INTEGER, customer TEXT, amount REAL)")
         conn.executemany("INSERT INTO orders VALUES (?,?,?)", [(1, "Ada", 12.5), (2, "Boé", None)])
-    _flow(project, "s", f"""\
-        - id: report
-          steps:
-            - id: fetch
-              type: db_fetch_small
-              inputs: {{resource: shop, sql: "SELECT id, customer, amount FROM orders ORDER BY id"}}
-            - id: fill
-              type: excel_fill_small
-              inputs:
-                template_path: {str(tpl)!r}
-                output: db.xlsx
-                targets:
-                  - name: orders
-                    anchor: ORDERS_ANCHOR
-                    insert: below
-                    header_mode: override
-                    rows_json: "{{{{steps.fetch.rows_json}}}}"
-                    columns_json: "{{{{steps.fetch.columns_json}}}}"
-                    dtypes_json: "{{{{steps.fetch.dtypes_json}}}}"
-                    row_count: "{{{{steps.fetch.row_count}}}}"
-                    max_rows: 10
-        """, resources=f"shop: {{kind: db, driver: sqlite3, config: {{path: {str(db)!r}}}}}\n")
-    project.run("s", "run", "--run-id", "r1", host_packages=True, check_exit=0)
+    fetch = _step("db_fetch_small", {"resource": "shop", "sql": "SELECT id, customer, amount FROM orders ORDER BY id"},
+                  step_id="fetch")
+    fill = _step("excel_fill_small", {
+        "template_path": str(tpl),
+        "output": "db.xlsx",
+        "targets": [{
+            "name": "orders", "anchor": "ORDERS_ANCHOR", "insert": "below", "header_mode": "override",
+            "rows_json": "{{steps.fetch.rows_json}}", "columns_json": "{{steps.fetch.columns_json}}",
+            "dtypes_json": "{{steps.fetch.dtypes_json}}", "row_count": "{{steps.fetch.row_count}}",
+            "max_rows": 10,
+        }],
+    })
+    _flow(project, "s", _job(fetch, fill),
+          resources=f"shop: {{kind: db, driver: sqlite3, config: {{path: {str(db)!r}}}}}\n")
+    _run(project, "s")
     report = openpyxl.load_workbook(_artifacts(project, "s") / "db.xlsx")["Report"]
     # override: the columns replace the template's header text, its formatting stays.
     assert _values(report, "A4:C6") == [["id", "customer", "amount"], [1, "Ada", 12.5], [2, "Boé", None]]
@@ -271,55 +262,34 @@ def test_fill_small_from_db_fetch_small_rows(project: Project) -> None:
      "Excel anchor text search requires 'sheet' in enterprise mode. Use named range or set sheet."),
 ])
 def test_fill_small_refusals_fail_the_job_and_write_nothing(
-        project: Project, target: dict, env: dict[str, str], message: str) -> None:
-    tpl = _template(project.work / "in" / "tpl.xlsx")
-    _flow(project, "s", f"""\
-        - id: report
-          steps:
-            - id: fill
-              type: excel_fill_small
-              inputs: {{template_path: {str(tpl)!r}, output: out.xlsx, targets: [{json.dumps(target)}]}}
-        """)
-    proc = project.run("s", "run", "--run-id", "r1", host_packages=True, env=env, check_exit=1)
+        project: Project, tpl: Path, target: dict, env: dict[str, str], message: str) -> None:
+    _flow(project, "s", _job(_step("excel_fill_small",
+                                   {"template_path": str(tpl), "output": "out.xlsx", "targets": [target]})))
+    proc = _run(project, "s", env=env, check_exit=1)
     assert message in proc.stderr
     assert sorted(p.name for p in _artifacts(project, "s").iterdir()) == []
 
 
-def test_fill_small_enterprise_mode_with_a_sheet_or_a_defined_name(project: Project) -> None:
-    tpl = _template(project.work / "in" / "tpl.xlsx")
-    _flow(project, "s", f"""\
-        - id: report
-          steps:
-            - id: fill
-              type: excel_fill_small
-              inputs:
-                template_path: {str(tpl)!r}
-                output: out.xlsx
-                targets:
-                  - {{anchor: ORDERS_ANCHOR, sheet: Report, rows_json: '[[1]]'}}
-                  - {{anchor: SUMMARY, rows_json: '[[2]]'}}
-        """)
-    project.run("s", "run", "--run-id", "r1", host_packages=True, env={"AETHERFLOW_MODE_ENTERPRISE": "1"},
-                check_exit=0)
+def test_fill_small_enterprise_mode_with_a_sheet_or_a_defined_name(project: Project, tpl: Path) -> None:
+    _flow(project, "s", _job(_step("excel_fill_small", {
+        "template_path": str(tpl),
+        "output": "out.xlsx",
+        "targets": [{"anchor": "ORDERS_ANCHOR", "sheet": "Report", "rows_json": "[[1]]"},
+                    {"anchor": "SUMMARY", "rows_json": "[[2]]"}],
+    })))
+    _run(project, "s", env={"AETHERFLOW_MODE_ENTERPRISE": "1"})
     report = openpyxl.load_workbook(_artifacts(project, "s") / "out.xlsx")["Report"]
     assert (report["A5"].value, report["F2"].value) == (1, 2)
 
 
-def test_overlapping_targets_fail(project: Project) -> None:
-    tpl = _template(project.work / "in" / "tpl.xlsx")
-    _flow(project, "s", f"""\
-        - id: report
-          steps:
-            - id: fill
-              type: excel_fill_small
-              inputs:
-                template_path: {str(tpl)!r}
-                output: out.xlsx
-                targets:
-                  - {{name: a, cell: "Data!A1", rows_json: '[[1, 2], [3, 4]]'}}
-                  - {{name: b, cell: "Data!B2", rows_json: '[[5]]'}}
-        """)
-    proc = project.run("s", "run", "--run-id", "r1", host_packages=True, check_exit=1)
+def test_overlapping_targets_fail(project: Project, tpl: Path) -> None:
+    _flow(project, "s", _job(_step("excel_fill_small", {
+        "template_path": str(tpl),
+        "output": "out.xlsx",
+        "targets": [{"name": "a", "cell": "Data!A1", "rows_json": "[[1, 2], [3, 4]]"},
+                    {"name": "b", "cell": "Data!B2", "rows_json": "[[5]]"}],
+    })))
+    proc = _run(project, "s", check_exit=1)
     assert "excel_fill_small targets overlap: name=b sheet=Data rect=('Data', 2, 2, 2, 2) " \
            "prev=('Data', 1, 1, 2, 2)" in proc.stderr
 
@@ -329,25 +299,19 @@ def test_overlapping_targets_fail(project: Project) -> None:
 ORDERS = "id\tname\tamount\n1\tAda\t12.5\n2\tBoé\t3\n3\tCy\t\n"
 
 
-def test_fill_from_file_data_sheets_from_tsv_and_csv(project: Project) -> None:
-    tpl = _template(project.work / "in" / "tpl.xlsx")
+def test_fill_from_file_data_sheets_from_tsv_and_csv(project: Project, tpl: Path) -> None:
     tsv = _write(project.work / "in" / "orders.tsv", ORDERS)
     csv_ = _write(project.work / "in" / "people.csv", 'name,city,n\n"Smith, J",Köln,007\nLee,"a ""b""",1e3\n')
-    _flow(project, "f", f"""\
-        - id: report
-          steps:
-            - id: fill
-              type: excel_fill_from_file
-              inputs:
-                template_path: {str(tpl)!r}
-                output: out/data.xlsx
-                targets:
-                  - {{name: orders, source_path: {str(tsv)!r}, dtypes: {{id: int, amount: float}}}}
-                  - {{name: people, source_path: {str(csv_)!r}, sheet: Data, cell: B2, type_cast: basic,
-                     header_bold: false}}
-              outputs: {{written: "{{{{result.written}}}}"}}
-        """)
-    project.run("f", "run", "--run-id", "r1", host_packages=True, check_exit=0)
+    _flow(project, "f", _job(_step("excel_fill_from_file", {
+        "template_path": str(tpl),
+        "output": "out/data.xlsx",
+        "targets": [
+            {"name": "orders", "source_path": str(tsv), "dtypes": {"id": "int", "amount": "float"}},
+            {"name": "people", "source_path": str(csv_), "sheet": "Data", "cell": "B2", "type_cast": "basic",
+             "header_bold": False},
+        ],
+    }, {"written": "{{result.written}}"})))
+    _run(project, "f")
     wb = openpyxl.load_workbook(_artifacts(project, "f") / "out" / "data.xlsx")
     assert wb.sheetnames == ["Report", "Notes", "Data", "DATA_orders"]
     orders = wb["DATA_orders"]
@@ -358,7 +322,7 @@ def test_fill_from_file_data_sheets_from_tsv_and_csv(project: Project) -> None:
     data = wb["Data"]
     assert _values(data, "B2:D4") == [["name", "city", "n"], ["Smith, J", "Köln", "007"], ["Lee", 'a "b"', 1000.0]]
     assert not data["B2"].font.b and data.freeze_panes == "B3" and data.auto_filter.ref == "B2:D4"
-    written = project.status("f", "r1")["jobs"]["report"]["outputs"]["written"]
+    written = _outputs(project, "f")["written"]
     assert written == [
         {"name": "orders", "sheet": "DATA_orders", "rows": 4, "cols": 3, "mode": "data_sheet", "insert": "replace",
          "header_mode": "append", "header_style": "template", "style_mode": "none", "start_cell": [1, 1],
@@ -369,66 +333,50 @@ def test_fill_from_file_data_sheets_from_tsv_and_csv(project: Project) -> None:
     ]
 
 
-def test_fill_from_file_report_region_inserts_under_the_template_header(project: Project) -> None:
-    tpl = _template(project.work / "in" / "tpl.xlsx")
+def test_fill_from_file_report_region_inserts_under_the_template_header(project: Project, tpl: Path) -> None:
     csv_ = _write(project.work / "in" / "orders.csv", "id,name,amount\n1,Ada,12.5\n2,Boé,3\n3,Cy,7\n")
     two = _write(project.work / "in" / "two.csv", "id,name,amount\n7,Xi,1.5\n8,Yo,2\n")
-    _flow(project, "f", f"""\
-        - id: report
-          steps:
-            - id: below
-              type: excel_fill_from_file
-              inputs:
-                template_path: {str(tpl)!r}
-                output: below.xlsx
-                targets:
-                  - {{name: orders, mode: report_region, anchor: ORDERS_ANCHOR, source_path: {str(csv_)!r},
-                     dtypes_json: '{{"id": "int", "amount": "float"}}'}}
-              outputs: {{written: "{{{{result.written}}}}"}}
-            - id: styled
-              type: excel_fill_from_file
-              inputs:
-                template_path: {str(tpl)!r}
-                output: styled.xlsx
-                targets:
-                  - {{name: orders, mode: report_region, anchor: ORDERS_ANCHOR, source_path: {str(two)!r},
-                     insert: replace, style_mode: copy_row, type_cast: basic}}
-        """)
-    project.run("f", "run", "--run-id", "r1", host_packages=True, check_exit=0)
+    region = {"name": "orders", "mode": "report_region", "anchor": "ORDERS_ANCHOR"}
+    below = _step("excel_fill_from_file", {
+        "template_path": str(tpl),
+        "output": "below.xlsx",
+        "targets": [{**region, "source_path": str(csv_), "dtypes_json": '{"id": "int", "amount": "float"}'}],
+    }, {"written": "{{result.written}}"}, step_id="below")
+    styled = _step("excel_fill_from_file", {
+        "template_path": str(tpl),
+        "output": "styled.xlsx",
+        "targets": [{**region, "source_path": str(two), "insert": "replace", "style_mode": "copy_row",
+                     "type_cast": "basic"}],
+    }, step_id="styled")
+    _flow(project, "f", _job(below, styled))
+    _run(project, "f")
     report = openpyxl.load_workbook(_artifacts(project, "f") / "below.xlsx")["Report"]
     assert _values(report, "A4:C7") == [["ID", "NAME", "AMOUNT"], [1, "Ada", 12.5], [2, "Boé", 3.0], [3, "Cy", 7.0]]
     assert report["A4"].font.b and report["A4"].fill.fgColor.rgb == YELLOW
     assert report["A10"].value == "Footer"
-    written = project.status("f", "r1")["jobs"]["report"]["outputs"]["written"]
+    written = _outputs(project, "f")["written"]
     assert written == [{"name": "orders", "sheet": "Report", "rows": 4, "cols": 3, "mode": "report_region",
                         "insert": "below", "header_mode": "template", "header_style": "template",
                         "style_mode": "none", "start_cell": [4, 1], "template_has_header": True}]
-    styled = openpyxl.load_workbook(_artifacts(project, "f") / "styled.xlsx")["Report"]
-    assert _values(styled, "A5:C6") == [[7, "Xi", 1.5], [8, "Yo", 2]]
-    assert styled["C6"].number_format == "#,##0.00" and styled["B6"].font.i
-    assert styled["A7"].value == "Footer"
+    styled_report = openpyxl.load_workbook(_artifacts(project, "f") / "styled.xlsx")["Report"]
+    assert _values(styled_report, "A5:C6") == [[7, "Xi", 1.5], [8, "Yo", 2]]
+    assert styled_report["C6"].number_format == "#,##0.00" and styled_report["B6"].font.i
+    assert styled_report["A7"].value == "Footer"
 
 
-def test_rows_threshold_guards_report_regions_only(project: Project) -> None:
-    tpl = _template(project.work / "in" / "tpl.xlsx")
+def test_rows_threshold_guards_report_regions_only(project: Project, tpl: Path) -> None:
     big = _write(project.work / "in" / "big.tsv", "n\tsquare\n" + "".join(f"{i}\t{i * i}\n" for i in range(1, 121)))
 
-    def job(job_id: str, target: str) -> str:
-        return textwrap.dedent(f"""\
-            - id: {job_id}
-              steps:
-                - id: fill
-                  type: excel_fill_from_file
-                  inputs:
-                    template_path: {str(tpl)!r}
-                    output: out.xlsx
-                    rows_threshold: 100
-                    targets: [{{name: big, source_path: {str(big)!r}, {target}}}]
-            """)
-    _flow(project, "f", job("region", "mode: report_region, anchor: ORDERS_ANCHOR")
-          + job("forced", "mode: report_region, anchor: ORDERS_ANCHOR, fail_on_threshold: false")
-          + job("sheet", "dtypes: {n: int, square: int}"))
-    proc = project.run("f", "run", "--run-id", "r1", "--keep-going", host_packages=True, check_exit=1)
+    def job(job_id: str, **target: object) -> dict:
+        return _job(_step("excel_fill_from_file", {
+            "template_path": str(tpl), "output": "out.xlsx", "rows_threshold": 100,
+            "targets": [{"name": "big", "source_path": str(big), **target}],
+        }), job_id=job_id)
+
+    region = {"mode": "report_region", "anchor": "ORDERS_ANCHOR"}
+    _flow(project, "f", job("region", **region), job("forced", **region, fail_on_threshold=False),
+          job("sheet", dtypes={"n": "int", "square": "int"}))
+    proc = _run(project, "f", "--keep-going", check_exit=1)
     assert "excel_fill_from_file target=big: row_count=120 exceeds rows_threshold=100. Use mode=data_sheet " \
            "(DATA_*) instead of report_region, or raise rows_threshold." in proc.stderr
     jobs = statuses(project.status("f", "r1"))
@@ -442,87 +390,59 @@ def test_rows_threshold_guards_report_regions_only(project: Project) -> None:
     assert sheet.max_row == 121 and _values(sheet, "A121:B121") == [[120, 14400]]
 
 
-def test_fill_from_file_reads_header_less_files_with_given_columns(project: Project) -> None:
-    tpl = _template(project.work / "in" / "tpl.xlsx")
+def test_fill_from_file_reads_header_less_files_with_given_columns(project: Project, tpl: Path) -> None:
     src = _write(project.work / "in" / "rows.txt", "5;five\n6;'s;ix'")
-    _flow(project, "f", f"""\
-        - id: report
-          steps:
-            - id: fill
-              type: excel_fill_from_file
-              inputs:
-                template_path: {str(tpl)!r}
-                output: out.xlsx
-                targets:
-                  - {{name: raw, source_path: {str(src)!r}, source_format: csv, read_header: false,
-                     columns: [n, w], dtypes: {{n: int}}, file: {{delimiter: ";", quotechar: "'"}}}}
-        """)
-    project.run("f", "run", "--run-id", "r1", host_packages=True, check_exit=0)
+    _flow(project, "f", _job(_step("excel_fill_from_file", {
+        "template_path": str(tpl),
+        "output": "out.xlsx",
+        "targets": [{"name": "raw", "source_path": str(src), "source_format": "csv", "read_header": False,
+                     "columns": ["n", "w"], "dtypes": {"n": "int"}, "file": {"delimiter": ";", "quotechar": "'"}}],
+    })))
+    _run(project, "f")
     raw = openpyxl.load_workbook(_artifacts(project, "f") / "out.xlsx")["DATA_raw"]
     assert _values(raw, "A1:B2") == [[5, "five"], [6, "s;ix"]]
     assert raw.freeze_panes is None and raw.auto_filter.ref is None
 
 
-def test_fill_from_file_refuses_jsonl_like_the_engine(project: Project) -> None:
-    tpl = _template(project.work / "in" / "tpl.xlsx")
+def test_fill_from_file_refuses_jsonl_like_the_engine(project: Project, tpl: Path) -> None:
     src = _write(project.work / "in" / "rows.jsonl", '{"a": 1}\n')
-    _flow(project, "f", f"""\
-        - id: report
-          steps:
-            - id: fill
-              type: excel_fill_from_file
-              inputs: {{template_path: {str(tpl)!r}, output: out.xlsx, targets: [{{source_path: {str(src)!r}}}]}}
-        """)
-    proc = project.run("f", "run", "--run-id", "r1", host_packages=True, check_exit=1)
+    _flow(project, "f", _job(_step("excel_fill_from_file", {
+        "template_path": str(tpl), "output": "out.xlsx", "targets": [{"source_path": str(src)}]})))
+    proc = _run(project, "f", check_exit=1)
     assert "excel_fill_from_file target=target: Unsupported source_format: jsonl (tsv, csv or parquet)" in proc.stderr
 
 
 # --- output and hosts -------------------------------------------------------------------
 
 
-def test_the_output_is_replaced_atomically_and_never_left_half_written(project: Project) -> None:
-    tpl = _template(project.work / "in" / "tpl.xlsx")
+def test_the_output_is_replaced_atomically_and_never_left_half_written(project: Project, tpl: Path) -> None:
     final = _write(project.work / "out" / "report.xlsx", "previous report")
 
-    def flow(target: str) -> None:
-        _flow(project, "a", f"""\
-            - id: report
-              steps:
-                - {{id: dir, type: external.process, inputs: {{command: ["mkdir", "-p", "taken"], cwd: "."}}}}
-                - id: fill
-                  type: excel_fill_small
-                  inputs: {{template_path: {str(tpl)!r}, output: "{{{{env.OUT}}}}", targets: [{target}]}}
-            """)
+    def flow(target: dict) -> None:
+        mkdir = _step("external.process", {"command": ["mkdir", "-p", "taken"], "cwd": "."}, step_id="dir")
+        fill = _step("excel_fill_small", {"template_path": str(tpl), "output": "{{env.OUT}}", "targets": [target]})
+        _flow(project, "a", _job(mkdir, fill))
 
-    flow('{anchor: "NOT_THERE", rows_json: "[[1]]"}')
-    project.run("a", "run", "--run-id", "r1", host_packages=True, env={"OUT": str(final)}, check_exit=1)
+    flow({"anchor": "NOT_THERE", "rows_json": "[[1]]"})
+    _run(project, "a", env={"OUT": str(final)}, check_exit=1)
     assert final.read_text() == "previous report"
     # The output is a directory: the workbook is saved, then cannot be renamed into place.
-    flow('{cell: "Data!A1", rows_json: "[[1]]"}')
-    proc = project.run("a", "run", "--run-id", "r2", host_packages=True, env={"OUT": "taken"}, check_exit=1)
+    flow({"cell": "Data!A1", "rows_json": "[[1]]"})
+    proc = _run(project, "a", run_id="r2", env={"OUT": "taken"}, check_exit=1)
     assert "taken" in proc.stderr
     artifacts = _artifacts(project, "a", run_id="r2")
     assert sorted(p.name for p in artifacts.iterdir()) == ["taken"]
-    project.run("a", "run", "--run-id", "r3", host_packages=True, env={"OUT": str(final)}, check_exit=0)
+    _run(project, "a", run_id="r3", env={"OUT": str(final)})
     assert openpyxl.load_workbook(final)["Data"]["A1"].value == 1
     assert sorted(p.name for p in final.parent.iterdir()) == ["report.xlsx"]
 
 
-def test_a_host_without_openpyxl_fails_naming_the_package(project: Project) -> None:
-    tpl = _template(project.work / "in" / "tpl.xlsx")
-    _flow(project, "n", f"""\
-        - id: report
-          steps:
-            - id: fill
-              type: excel_fill_small
-              inputs: {{template_path: {str(tpl)!r}, output: out/x.xlsx,
-                       targets: [{{cell: "Data!A1", rows_json: "[[1]]"}}]}}
-        - id: check
-          steps:
-            - id: v
-              type: excel_validate_template
-              inputs: {{template_path: {str(tpl)!r}, required_names: [SUMMARY]}}
-        """)
+def test_a_host_without_openpyxl_fails_naming_the_package(project: Project, tpl: Path) -> None:
+    fill = _step("excel_fill_small", {"template_path": str(tpl), "output": "out/x.xlsx",
+                                      "targets": [{"cell": "Data!A1", "rows_json": "[[1]]"}]})
+    check = _step("excel_validate_template", {"template_path": str(tpl), "required_names": ["SUMMARY"]},
+                  step_id="v")
+    _flow(project, "n", _job(fill), _job(check, job_id="check"))
     proc = project.run("n", "run", "--run-id", "r1", "--keep-going")  # -I -S: the standard library only
     assert proc.returncode == 1
     assert "driver excel needs the Python package 'openpyxl' on this host (pip install openpyxl)" in proc.stderr
@@ -532,15 +452,8 @@ def test_a_host_without_openpyxl_fails_naming_the_package(project: Project) -> N
 
 
 def test_manifest_and_check_env_name_openpyxl(project: Project) -> None:
-    project.write_flow("x.yaml", project.header("x") + textwrap.dedent("""\
-        jobs:
-          - id: a
-            steps:
-              - id: v
-                type: excel_validate_template
-                inputs: {template_path: t.xlsx, required_names: [A]}
-        """))
-    project.compile()
+    _flow(project, "x", _job(_step("excel_validate_template", {"template_path": "t.xlsx", "required_names": ["A"]},
+                                   step_id="v"), job_id="a"))
     assert json.loads((project.dist / "manifest.json").read_text())["flows"]["x"]["packages"] == ["openpyxl"]
     bare = project.run("x", "check-env")
     assert bare.returncode == 2 and "package openpyxl                 MISSING" in bare.stdout
