@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -18,20 +20,50 @@ def _outputs(project: Project, flow_id: str, run_id: str = "r1", job: str = "a")
     return project.status(flow_id, run_id)["jobs"][job]["outputs"]  # type: ignore[no-any-return]
 
 
+def _flow(project: Project, flow_id: str, *jobs: dict, extra: str = "", compile: bool = True) -> None:
+    """flows/<flow_id>.yaml with `jobs`, each written as one line of JSON (YAML reads it);
+    `extra` goes into the flow header. Compiled unless told not to."""
+    text = "jobs:\n" + "".join(f"  - {json.dumps(job)}\n" for job in jobs)
+    project.write_flow(f"{flow_id}.yaml", project.header(flow_id, extra=extra) + text)
+    if compile:
+        project.compile()
+
+
+def _job(*steps: dict, job_id: str = "a") -> dict:
+    return {"id": job_id, "steps": list(steps)}
+
+
+def _step(step_id: str, inputs: dict, outputs: dict | None = None) -> dict:
+    """An external.process step."""
+    step = {"id": step_id, "type": "external.process", "inputs": inputs}
+    return {**step, "outputs": outputs} if outputs else step
+
+
+def _start(project: Project, flow_id: str, pid_file: Path) -> subprocess.Popen[str]:
+    """Start a run of `flow_id` in the background; return once its step wrote pid_file."""
+    proc = subprocess.Popen([sys.executable, "-I", "-S", str(project.dist / f"{flow_id}.py"), "run", "--run-id", "r1"],
+                            stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: text_of(pid_file), timeout=10, what="the step's pid file")
+    return proc
+
+
+def _terminate(project: Project, flow_id: str, proc: subprocess.Popen[str], pid_file: Path) -> None:
+    """SIGTERM to the run: it ends 128+15, its step is gone and the run is INTERRUPTED."""
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 128 + signal.SIGTERM
+    step_pid = int(pid_file.read_text())
+    wait_for(lambda: not alive(step_pid), timeout=5, what="the step to end after SIGTERM")
+    assert project.status(flow_id, "r1")["status"] == "INTERRUPTED"
+
+
 def test_command_string_is_one_argv_element_and_args_are_appended(project: Project) -> None:
     printer = "import json,sys; print(json.dumps(sys.argv[1:]))"
-    project.flow("argv", f"""\
-        jobs:
-          - id: a
-            steps:
-              - id: list
-                type: external.process
-                inputs: {{command: ["python3", "-c", {json.dumps(printer)}, "a b"], args: [1, null, true, 2.5], log: {{stdout: capture}}}}
-                outputs: {{out: "{{{{result.stdout}}}}"}}
-              - id: single
-                type: external.process
-                inputs: {{command: "echo hi", log: {{stderr: capture}}}}
-        """)
+    _flow(project, "argv", _job(
+        _step("list", {"command": ["python3", "-c", printer, "a b"], "args": [1, None, True, 2.5],
+                       "log": {"stdout": "capture"}},
+              {"out": "{{result.stdout}}"}),
+        _step("single", {"command": "echo hi", "log": {"stderr": "capture"}}),
+    ))
     proc = project.run("argv", "run", "--run-id", "r1", check_exit=1)
     assert json.loads(_outputs(project, "argv")["out"]) == ["a b", "1", "None", "True", "2.5"]
     # "echo hi" is the program name, not a shell line.
@@ -39,34 +71,23 @@ def test_command_string_is_one_argv_element_and_args_are_appended(project: Proje
 
 
 def test_shell_joins_argv_with_quoting(project: Project) -> None:
-    project.flow("shell", """\
-        jobs:
-          - id: a
-            steps:
-              - id: s
-                type: external.process
-                inputs: {command: ["printf", "%s|", "it's", "$HOME", "a;b"], shell: true, log: {stdout: capture}}
-                outputs: {out: "{{result.stdout}}"}
-        """)
+    _flow(project, "shell", _job(_step(
+        "s", {"command": ["printf", "%s|", "it's", "$HOME", "a;b"], "shell": True, "log": {"stdout": "capture"}},
+        {"out": "{{result.stdout}}"})))
     project.run("shell", "run", "--run-id", "r1", check_exit=0)
     assert _outputs(project, "shell")["out"] == "it's|$HOME|a;b|"
 
 
 def test_env_inheritance_and_flow_variables(project: Project) -> None:
     dump = "import json,os; print(json.dumps({k: os.environ.get(k) for k in ['OUTER','X','NUL','AETHERFLOW_FLOW_ID','AETHERFLOW_RUN_ID']}))"
-    project.flow("envs", f"""\
-        jobs:
-          - id: a
-            steps:
-              - id: inherit
-                type: external.process
-                inputs: {{command: ["python3", "-c", {json.dumps(dump)}], env: {{X: 1, NUL: null}}, log: {{stdout: capture}}}}
-                outputs: {{inherit: "{{{{result.stdout}}}}"}}
-              - id: clean
-                type: external.process
-                inputs: {{command: ["/usr/bin/env"], inherit_env: false, env: {{ONLY: me}}, log: {{stdout: capture}}}}
-                outputs: {{clean: "{{{{result.stdout}}}}"}}
-        """)
+    _flow(project, "envs", _job(
+        _step("inherit", {"command": ["python3", "-c", dump], "env": {"X": 1, "NUL": None},
+                          "log": {"stdout": "capture"}},
+              {"inherit": "{{result.stdout}}"}),
+        _step("clean", {"command": ["/usr/bin/env"], "inherit_env": False, "env": {"ONLY": "me"},
+                        "log": {"stdout": "capture"}},
+              {"clean": "{{result.stdout}}"}),
+    ))
     project.run("envs", "run", "--run-id", "r1", env={"OUTER": "yes"}, check_exit=0)
     out = _outputs(project, "envs")
     assert json.loads(out["inherit"]) == {"OUTER": "yes", "X": "1", "NUL": "", "AETHERFLOW_FLOW_ID": "envs",
@@ -75,18 +96,9 @@ def test_env_inheritance_and_flow_variables(project: Project) -> None:
 
 
 def test_timeout_kills_the_whole_process_group(project: Project) -> None:
-    project.flow("slow", """\
-        jobs:
-          - id: a
-            steps:
-              - id: hang
-                type: external.process
-                inputs:
-                  command: ["sh", "-c", "trap '' TERM; sleep 60 & echo $! > child.pid; wait"]
-                  cwd: "."
-                  timeout_seconds: 1
-                  kill_grace_seconds: 1
-        """)
+    _flow(project, "slow", _job(_step("hang", {
+        "command": ["sh", "-c", "trap '' TERM; sleep 60 & echo $! > child.pid; wait"],
+        "cwd": ".", "timeout_seconds": 1, "kill_grace_seconds": 1})))
     started = time.monotonic()
     proc = project.run("slow", "run", "--run-id", "r1", check_exit=1)
     assert time.monotonic() - started < 15
@@ -97,24 +109,14 @@ def test_timeout_kills_the_whole_process_group(project: Project) -> None:
 
 def test_retries_on_listed_exit_codes_with_backoff(project: Project) -> None:
     script = 'n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; [ $n -ge 3 ] || exit 75'
-    project.flow("retry", f"""\
-        jobs:
-          - id: a
-            steps:
-              - id: flaky
-                type: external.process
-                inputs:
-                  command: ["sh", "-c", {json.dumps(script)}]
-                  cwd: "."
-                  retry: {{max_attempts: 3, retry_on_exit_codes: [75], backoff_seconds: 0.2, backoff_multiplier: 2}}
-                outputs: {{attempts: "{{{{result.attempts}}}}"}}
-              - id: unlisted
-                type: external.process
-                inputs:
-                  command: ["sh", "-c", "echo x >> tries; exit 3"]
-                  cwd: "."
-                  retry: {{max_attempts: 5, retry_on_exit_codes: [75]}}
-        """)
+    _flow(project, "retry", _job(
+        _step("flaky", {"command": ["sh", "-c", script], "cwd": ".",
+                        "retry": {"max_attempts": 3, "retry_on_exit_codes": [75], "backoff_seconds": 0.2,
+                                  "backoff_multiplier": 2}},
+              {"attempts": "{{result.attempts}}"}),
+        _step("unlisted", {"command": ["sh", "-c", "echo x >> tries; exit 3"], "cwd": ".",
+                           "retry": {"max_attempts": 5, "retry_on_exit_codes": [75]}}),
+    ))
     started = time.monotonic()
     project.run("retry", "run", "--run-id", "r1", check_exit=1)
     assert time.monotonic() - started >= 0.6  # 0.2 + 0.4 s of backoff
@@ -124,21 +126,11 @@ def test_retries_on_listed_exit_codes_with_backoff(project: Project) -> None:
 
 def test_retry_on_timeout_and_file_logs_across_attempts(project: Project) -> None:
     script = 'n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo "attempt $n"; echo "err $n" >&2; [ $n -ge 2 ] || sleep 30'
-    project.flow("tmo", f"""\
-        jobs:
-          - id: a
-            steps:
-              - id: s
-                type: external.process
-                inputs:
-                  command: ["sh", "-c", {json.dumps(script)}]
-                  cwd: "."
-                  timeout_seconds: 1
-                  kill_grace_seconds: 1
-                  retry: {{max_attempts: 2, retry_on_timeout: true}}
-                  log: {{stdout: file, stderr: file, file_path: logs/s.log}}
-                outputs: {{log: "{{{{result.log_file}}}}", attempts: "{{{{result.attempts}}}}"}}
-        """)
+    _flow(project, "tmo", _job(_step(
+        "s", {"command": ["sh", "-c", script], "cwd": ".", "timeout_seconds": 1, "kill_grace_seconds": 1,
+              "retry": {"max_attempts": 2, "retry_on_timeout": True},
+              "log": {"stdout": "file", "stderr": "file", "file_path": "logs/s.log"}},
+        {"log": "{{result.log_file}}", "attempts": "{{result.attempts}}"})))
     project.run("tmo", "run", "--run-id", "r1", check_exit=0)
     out = _outputs(project, "tmo")
     assert out["attempts"] == 2
@@ -148,19 +140,14 @@ def test_retry_on_timeout_and_file_logs_across_attempts(project: Project) -> Non
 
 def test_capture_is_complete_and_bounded(project: Project) -> None:
     big = "import sys; sys.stdout.write('x' * 300000); sys.stderr.write('y' * 5000)"
-    project.flow("cap", f"""\
-        jobs:
-          - id: a
-            steps:
-              - id: full
-                type: external.process
-                inputs: {{command: ["python3", "-c", {json.dumps(big)}], log: {{stdout: capture, stderr: capture, max_capture_kb: 1024}}}}
-                outputs: {{n_out: "{{{{result.stdout}}}}", n_err: "{{{{result.stderr}}}}"}}
-              - id: bounded
-                type: external.process
-                inputs: {{command: ["python3", "-c", {json.dumps(big)}], log: {{stdout: capture, stderr: discard, max_capture_kb: 1}}}}
-                outputs: {{small: "{{{{result.stdout}}}}"}}
-        """)
+    _flow(project, "cap", _job(
+        _step("full", {"command": ["python3", "-c", big],
+                       "log": {"stdout": "capture", "stderr": "capture", "max_capture_kb": 1024}},
+              {"n_out": "{{result.stdout}}", "n_err": "{{result.stderr}}"}),
+        _step("bounded", {"command": ["python3", "-c", big],
+                          "log": {"stdout": "capture", "stderr": "discard", "max_capture_kb": 1}},
+              {"small": "{{result.stdout}}"}),
+    ))
     project.run("cap", "run", "--run-id", "r1", check_exit=0)
     out = _outputs(project, "cap")
     assert len(out["n_out"]) == 300000 and len(out["n_err"]) == 5000
@@ -168,21 +155,15 @@ def test_capture_is_complete_and_bounded(project: Project) -> None:
 
 
 def test_success_checks_and_exit_codes(project: Project) -> None:
-    def flow(flow_id: str, success: str, command: str = "touch out.csv") -> None:
-        project.write_flow(f"{flow_id}.yaml", project.header(flow_id) + f"""\
-jobs:
-  - id: a
-    steps:
-      - id: s
-        type: external.process
-        inputs: {{command: ["sh", "-c", "{command}"], cwd: ".", success: {success}}}
-""")
+    def flow(flow_id: str, success: dict, command: str = "touch out.csv") -> None:
+        _flow(project, flow_id, _job(_step("s", {"command": ["sh", "-c", command], "cwd": ".", "success": success})),
+              compile=False)
 
-    flow("req_ok", "{require_files: [out.csv], require_glob: ['*.csv'], forbid_files: [error.flag]}")
-    flow("req_missing", "{require_files: [missing.csv]}")
-    flow("forbid", "{forbid_files: [out.csv]}")
-    flow("glob", "{require_glob: ['*.parquet']}")
-    flow("codes", "{exit_codes: [0, 3]}", "exit 3")
+    flow("req_ok", {"require_files": ["out.csv"], "require_glob": ["*.csv"], "forbid_files": ["error.flag"]})
+    flow("req_missing", {"require_files": ["missing.csv"]})
+    flow("forbid", {"forbid_files": ["out.csv"]})
+    flow("glob", {"require_glob": ["*.parquet"]})
+    flow("codes", {"exit_codes": [0, 3]}, "exit 3")
     project.compile()
     project.run("req_ok", "run", check_exit=0)
     assert "missing_required_file:missing.csv" in project.run("req_missing", "run", check_exit=1).stderr
@@ -192,19 +173,12 @@ jobs:
 
 
 def test_marker_idempotency_skips_the_step(project: Project) -> None:
-    project.flow("marker", """\
-        jobs:
-          - id: a
-            steps:
-              - id: build
-                type: external.process
-                inputs:
-                  command: ["sh", "-c", "echo built >> ledger; touch done.marker"]
-                  cwd: "."
-                  idempotency: {strategy: marker, marker_path: done.marker}
-                outputs: {reason: "{{result.reason:none}}"}
-              - {id: after, type: external.process, inputs: {command: ["true"]}}
-        """)
+    _flow(project, "marker", _job(
+        _step("build", {"command": ["sh", "-c", "echo built >> ledger; touch done.marker"], "cwd": ".",
+                        "idempotency": {"strategy": "marker", "marker_path": "done.marker"}},
+              {"reason": "{{result.reason:none}}"}),
+        _step("after", {"command": ["true"]}),
+    ))
     artifacts = project.work / "marker" / "a" / "r1" / "artifacts"
     artifacts.mkdir(parents=True)
     (artifacts / "done.marker").write_text("")
@@ -216,18 +190,12 @@ def test_marker_idempotency_skips_the_step(project: Project) -> None:
 
 
 def test_atomic_dir_replaces_or_merges_the_final_directory(project: Project) -> None:
-    for flow_id, rename in (("atomic", "true"), ("merge", "false")):
-        project.write_flow(f"{flow_id}.yaml", project.header(flow_id) + f"""\
-jobs:
-  - id: a
-    steps:
-      - id: s
-        type: external.process
-        inputs:
-          command: ["sh", "-c", "ls \\"$AETHERFLOW_OUTPUT_DIR\\" > seen.txt; echo new > \\"$AETHERFLOW_OUTPUT_DIR/new.txt\\""]
-          cwd: "."
-          idempotency: {{strategy: atomic_dir, temp_output_dir: out.tmp, final_output_dir: out, atomic_rename: {rename}}}
-""")
+    script = 'ls "$AETHERFLOW_OUTPUT_DIR" > seen.txt; echo new > "$AETHERFLOW_OUTPUT_DIR/new.txt"'
+    for flow_id, rename in (("atomic", True), ("merge", False)):
+        _flow(project, flow_id, _job(_step("s", {
+            "command": ["sh", "-c", script], "cwd": ".",
+            "idempotency": {"strategy": "atomic_dir", "temp_output_dir": "out.tmp", "final_output_dir": "out",
+                            "atomic_rename": rename}})), compile=False)
     project.compile()
     for flow_id in ("atomic", "merge"):
         artifacts = project.work / flow_id / "a" / "r1" / "artifacts"
@@ -243,40 +211,21 @@ jobs:
 
 
 def test_paths_outside_the_sandbox_are_refused(project: Project) -> None:
-    project.flow("sandbox", """\
-        jobs:
-          - id: a
-            steps:
-              - {id: s, type: external.process, inputs: {command: ["true"], cwd: /etc}}
-        """)
+    _flow(project, "sandbox", _job(_step("s", {"command": ["true"], "cwd": "/etc"})))
     assert "outside the sandbox" in project.run("sandbox", "run", check_exit=1).stderr
     project.run("sandbox", "run", env={"AETHERFLOW_STRICT_SANDBOX": "false"}, check_exit=0)
 
 
 def test_sigterm_to_the_artifact_kills_the_running_step(project: Project) -> None:
-    import subprocess
-    import sys
-
-    project.flow("term", """\
-        jobs:
-          - id: a
-            steps:
-              - {id: s, type: external.process, inputs: {command: ["sh", "-c", "echo $$ > step.pid; sleep 60"], cwd: "."}}
-        """)
-    proc = subprocess.Popen([sys.executable, "-I", "-S", str(project.dist / "term.py"), "run", "--run-id", "r1"],
-                            stderr=subprocess.PIPE, text=True)
+    _flow(project, "term", _job(_step("s", {"command": ["sh", "-c", "echo $$ > step.pid; sleep 60"], "cwd": "."})))
     pid_file = project.work / "term" / "a" / "r1" / "artifacts" / "step.pid"
-    wait_for(lambda: text_of(pid_file), timeout=10, what="the step's pid file")
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=10) == 128 + signal.SIGTERM
-    step_pid = int(pid_file.read_text())
-    wait_for(lambda: not alive(step_pid), timeout=5, what="the step to end after SIGTERM")
-    assert project.status("term", "r1")["status"] == "INTERRUPTED"
+    proc = _start(project, "term", pid_file)
+    _terminate(project, "term", proc, pid_file)
 
 
 # A step with no timeout, no capture, no cwd and no shell is started with posix_spawn and
 # waited for directly; the others go through subprocess.Popen. Both must behave alike.
-SPAWN_PATHS = {"posix_spawn": "", "Popen": ', cwd: "."'}
+SPAWN_PATHS: dict[str, dict[str, str]] = {"posix_spawn": {}, "Popen": {"cwd": "."}}
 
 
 @pytest.mark.parametrize("path", sorted(SPAWN_PATHS))
@@ -285,23 +234,15 @@ def test_both_ways_of_starting_a_program_give_the_same_child_and_results(project
     log = project.work / "spawn" / "a" / "r1" / "artifacts" / "out.log"
     probe = ("import os; "
              "print(os.getsid(0) == os.getpid(), os.environ.get('AETHERFLOW_RUN_ID'), os.environ.get('FROM_STEP'))")
-    project.flow("spawn", f"""\
-        jobs:
-          - id: a
-            steps:
-              - {{id: probe, type: external.process, inputs: {{command: [python3, -c, "{probe}"],
-                  env: {{FROM_STEP: here}}, log: {{stdout: file, stderr: discard, file_path: out.log}}{extra}}}}}
-              - {{id: quiet, type: external.process, inputs: {{command: [sh, -c, "echo lost; echo lost >&2"],
-                  log: {{stdout: discard, stderr: discard}}{extra}}}}}
-              - {{id: again, type: external.process, inputs: {{command: [sh, -c, "grep SigIgn /proc/$$/status"],
-                  log: {{stdout: file, file_path: out.log}}{extra}}}}}
-          - id: killed
-            steps:
-              - {{id: s, type: external.process, inputs: {{command: [sh, -c, "kill -9 $$"]{extra}}}}}
-          - id: missing
-            steps:
-              - {{id: s, type: external.process, inputs: {{command: [no-such-program-here]{extra}}}}}
-        """)
+    _flow(project, "spawn",
+          _job(_step("probe", {"command": ["python3", "-c", probe], "env": {"FROM_STEP": "here"},
+                               "log": {"stdout": "file", "stderr": "discard", "file_path": "out.log"}, **extra}),
+               _step("quiet", {"command": ["sh", "-c", "echo lost; echo lost >&2"],
+                               "log": {"stdout": "discard", "stderr": "discard"}, **extra}),
+               _step("again", {"command": ["sh", "-c", "grep SigIgn /proc/$$/status"],
+                               "log": {"stdout": "file", "file_path": "out.log"}, **extra})),
+          _job(_step("s", {"command": ["sh", "-c", "kill -9 $$"], **extra}), job_id="killed"),
+          _job(_step("s", {"command": ["no-such-program-here"], **extra}), job_id="missing"))
     proc = project.run("spawn", "run", "--run-id", "r1", "--keep-going")
     assert proc.returncode == 1, proc.stderr
     first, ignored = log.read_text().splitlines()
@@ -317,23 +258,11 @@ def test_both_ways_of_starting_a_program_give_the_same_child_and_results(project
 
 @pytest.mark.parametrize("path", sorted(SPAWN_PATHS))
 def test_sigterm_kills_the_step_and_a_held_lock_is_renewed_either_way(project: Project, path: str) -> None:
-    import subprocess
-    import sys
-
     pid_file = project.root / f"step-{path}.pid"
-    project.flow("term", f"""\
-        jobs:
-          - id: a
-            steps:
-              - {{id: s, type: external.process, inputs: {{command: ["sh", "-c", "echo $$ > {pid_file}; sleep 60"]{SPAWN_PATHS[path]}}}}}
-        """, extra="  locks: {scope: flow, ttl_seconds: 2}\n")
-    proc = subprocess.Popen([sys.executable, "-I", "-S", str(project.dist / "term.py"), "run", "--run-id", "r1"],
-                            stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: text_of(pid_file), timeout=10, what="the step's pid file")
+    _flow(project, "term", _job(_step("s", {"command": ["sh", "-c", f"echo $$ > {pid_file}; sleep 60"],
+                                            **SPAWN_PATHS[path]})),
+          extra="  locks: {scope: flow, ttl_seconds: 2}\n")
+    proc = _start(project, "term", pid_file)
     time.sleep(3)  # the behaviour: past the 2 s TTL, only renewal while the step runs keeps the lock
     project.run("term", "run", "--run-id", "r2", check_exit=3)
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=10) == 128 + signal.SIGTERM
-    step_pid = int(pid_file.read_text())
-    wait_for(lambda: not alive(step_pid), timeout=5, what="the step to end after SIGTERM")
-    assert project.status("term", "r1")["status"] == "INTERRUPTED"
+    _terminate(project, "term", proc, pid_file)
