@@ -25,6 +25,31 @@ def _plugins(root: Path, files: dict[str, str]) -> Path:
     return folder
 
 
+def _flow(project: Project, flow_id: str, *steps: dict, jobs: tuple[dict, ...] = (), compile: bool = True) -> None:
+    """flows/<flow_id>.yaml: a job `a` of `steps` (or the given `jobs`), each job written as
+    one line of JSON (YAML reads it). Compiled unless told not to."""
+    text = "jobs:\n" + "".join(f"  - {json.dumps(job)}\n" for job in jobs or ({"id": "a", "steps": list(steps)},))
+    project.write_flow(f"{flow_id}.yaml", project.header(flow_id) + text)
+    if compile:
+        project.compile()
+
+
+def _true(step_id: str, command: str = "true") -> dict:
+    return {"id": step_id, "type": "external.process", "inputs": {"command": [command]}}
+
+
+# A plugin step, and a flow `p` whose one step runs it and promotes what it says.
+HELLO = """\
+    from aetherflow.core.api import Step, register_step
+
+    @register_step("acme_hello")
+    class Hello(Step):
+        def run(self):
+            return {"said": "hello"}
+    """
+HELLO_STEP = {"id": "s", "type": "acme_hello", "outputs": {"said": "{{result.said}}"}}
+
+
 REPLACING = {
     "steps/listing.py": """\
         from aetherflow.core.api import Step, register_step
@@ -138,21 +163,8 @@ def test_steps_naming_undeclared_resources_fail_compiling_as_they_fail_the_engin
 
 
 def test_a_plugin_that_fails_to_import_is_skipped_when_not_strict(project: Project) -> None:
-    plugins = _plugins(project.root, {"broken.py": "import acme_sdk_missing\n",
-                                      "fine.py": """\
-        from aetherflow.core.api import Step, register_step
-
-        @register_step("acme_hello")
-        class Hello(Step):
-            def run(self):
-                return {"said": "hello"}
-        """})
-    project.write_flow("p.yaml", project.header("p") + textwrap.dedent("""\
-        jobs:
-          - id: a
-            steps:
-              - {id: s, type: acme_hello, outputs: {said: "{{result.said}}"}}
-        """))
+    plugins = _plugins(project.root, {"broken.py": "import acme_sdk_missing\n", "fine.py": HELLO})
+    _flow(project, "p", HELLO_STEP, compile=False)
     strict = run_cli(["compile", str(project.flows), "-o", str(project.dist), "--plugins", str(plugins)])
     assert strict.exit_code == 2 and "AF703 plugin failed to import" in strict.stdout
     lenient = run_cli(["compile", str(project.flows), "-o", str(project.dist), "--plugins", str(plugins)],
@@ -165,12 +177,7 @@ def test_a_plugin_that_fails_to_import_is_skipped_when_not_strict(project: Proje
 
 
 def test_settings_module_and_ignored_settings(project: Project) -> None:
-    project.flow("s", """\
-        jobs:
-          - id: a
-            steps:
-              - {id: s, type: external.process, inputs: {command: ["true"]}}
-        """)
+    _flow(project, "s", _true("s"))
     (project.dist / "team_settings.py").write_text('SETTINGS = {"log_format": "json", "log_level": "WARNING"}\n')
     proc = project.run("s", "run", "--run-id", "r1", check_exit=0, env={
         "AETHERFLOW_SETTINGS_MODULE": "team_settings", "AETHERFLOW_STRICT_TEMPLATES": "false"})
@@ -182,13 +189,7 @@ def test_settings_module_and_ignored_settings(project: Project) -> None:
 
 
 def test_a_metrics_sink_sees_failures_and_never_fails_the_run(project: Project) -> None:
-    project.flow("m", """\
-        jobs:
-          - id: a
-            steps:
-              - {id: ok, type: external.process, inputs: {command: ["true"]}}
-              - {id: bad, type: external.process, inputs: {command: ["false"]}}
-        """)
+    _flow(project, "m", _true("ok"), _true("bad", "false"))
     (project.dist / "sink.py").write_text(textwrap.dedent("""\
         import json
 
@@ -215,23 +216,13 @@ def test_a_metrics_sink_sees_failures_and_never_fails_the_run(project: Project) 
 
 
 def test_nested_with_lock_of_the_same_key_fails_the_inner_acquire(project: Project) -> None:
-    project.flow("locks", """\
-        jobs:
-          - id: a
-            steps:
-              - id: outer
-                type: with_lock
-                inputs:
-                  lock_key: k
-                  step:
-                    type: with_lock
-                    inputs: {lock_key: k, step: {type: external.process, inputs: {command: ["true"]}}}
-          - id: b
-            steps:
-              - id: free
-                type: with_lock
-                inputs: {lock_key: k, step: {type: external.process, inputs: {command: ["true"]}}}
-        """, extra="")
+    def with_lock(step: dict, step_id: str | None = None) -> dict:
+        lock = {"type": "with_lock", "inputs": {"lock_key": "k", "step": step}}
+        return {"id": step_id, **lock} if step_id else lock
+
+    inner = {"type": "external.process", "inputs": {"command": ["true"]}}
+    _flow(project, "locks", jobs=({"id": "a", "steps": [with_lock(with_lock(inner), "outer")]},
+                                  {"id": "b", "steps": [with_lock(inner, "free")]}))
     proc = project.run("locks", "run", "--run-id", "r1", "--keep-going", check_exit=1)
     assert "Lock not acquired: k" in proc.stderr
     jobs = project.status("locks", "r1")["jobs"]
@@ -246,20 +237,8 @@ def test_a_vendored_plugin_that_fails_on_the_host_is_exit_2_or_skipped(project: 
             if os.environ.get("NO_SDK_HERE"):
                 raise ImportError("No module named 'acme_sdk'")
             """,
-        "hello.py": """\
-            from aetherflow.core.api import Step, register_step
-
-            @register_step("acme_hello")
-            class Hello(Step):
-                def run(self):
-                    return {"said": "hello"}
-            """})
-    project.write_flow("p.yaml", project.header("p") + textwrap.dedent("""\
-        jobs:
-          - id: a
-            steps:
-              - {id: s, type: acme_hello, outputs: {said: "{{result.said}}"}}
-        """))
+        "hello.py": HELLO})
+    _flow(project, "p", HELLO_STEP, compile=False)
     project.compile("--plugins", str(plugins))
     failed = project.run("p", "run", env={"NO_SDK_HERE": "1"}, check_exit=2)
     assert failed.stderr == ("error: plugin file needs_sdk.py failed to import: ImportError: "
