@@ -428,17 +428,20 @@ class Run:
         return code
 
     def _write_textfile(self, run_status: str, code: int, started: float) -> None:
-        from .textfile import write_textfile  # only runs that set the variable need it
+        from .textfile import (
+            exposition,
+            write_textfile,
+        )  # only runs that set the variable
 
+        flow_id, ended, jobs = (
+            self.flow.flow_id,
+            time.time(),
+            self.metrics_jobs(run_status),
+        )
         write_textfile(
             str(self.textfile),
             self.log,
-            self.flow.flow_id,
-            run_status,
-            code,
-            started,
-            time.time(),
-            self.metrics_jobs(run_status),
+            lambda: exposition(flow_id, run_status, code, started, ended, jobs),
         )
 
     def metrics_jobs(self, run_status: str) -> List[Dict[str, Any]]:

@@ -1,11 +1,11 @@
 """AETHERFLOW_METRICS_TEXTFILE: the run's metrics for node_exporter's textfile collector.
 
 At the end of a run that started (whatever its outcome) the runner hands `write_textfile`
-the run's summary; it renders the Prometheus text exposition format (version 0.0.4) and
-replaces PATH atomically: a temporary file in PATH's folder (a name the collector skips:
-it reads only *.prom), written, fsync'd, renamed over PATH, and the folder fsync'd. The
-collector therefore never reads half a file, and flows writing different files into one
-folder never share a temporary name. docs/artifacts.md lists the metrics.
+the run's summary, rendered by `exposition` in the Prometheus text exposition format
+(version 0.0.4); it replaces PATH atomically: a temporary file in PATH's folder (a name
+the collector skips: it reads only *.prom), written, fsync'd, renamed over PATH, and the
+folder fsync'd. The collector therefore never reads half a file, and flows writing
+different files into one folder never share a temporary name. docs/artifacts.md lists the metrics.
 
 Labels are `flow_id`, `job_id` and `step_id`, not `job`: Prometheus sets `job` (and
 `instance`) on every scraped target and would rename a `job` label to `exported_job`.
@@ -19,7 +19,7 @@ import os
 from . import TYPE_CHECKING
 
 if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
-    from typing import Any, Dict, List, Optional, Tuple
+    from typing import Any, Callable, Dict, List, Optional, Tuple
 
 JOB_STATUSES = ("SUCCESS", "FAILED", "SKIPPED", "BLOCKED", "NOT_REACHED", "INTERRUPTED")
 STEP_STATUSES = ("SUCCESS", "FAILED", "SKIPPED", "INTERRUPTED")
@@ -189,22 +189,12 @@ def write_atomically(path: str, text: str) -> None:
         os.close(dir_fd)
 
 
-def write_textfile(
-    path: str,
-    log: Any,
-    flow_id: str,
-    status: str,
-    exit_code: int,
-    started: float,
-    ended: float,
-    jobs: List[Dict[str, Any]],
-) -> Optional[str]:
-    """Render and write; a failure is a `metrics_textfile_failed` warning event, never a
-    failed run. Returns the error text, or None when the file was written."""
+def write_textfile(path: str, log: Any, render: Callable[[], str]) -> Optional[str]:
+    """Write what render() returns (exposition() of the run); a failure of either is a
+    `metrics_textfile_failed` warning event, never a failed run. Returns the error text,
+    or None when the file was written."""
     try:
-        write_atomically(
-            path, exposition(flow_id, status, exit_code, started, ended, jobs)
-        )
+        write_atomically(path, render())
     except Exception as exc:
         error = "%s: %s" % (type(exc).__name__, exc)
         log.warning("metrics_textfile_failed", path=path, error=error)

@@ -35,11 +35,12 @@ def _field(item: Any, key: str) -> Any:
 
 def _listing(
     step: str,
-    connector: Any,
+    ctx: StepContext,
     inputs: Dict[str, Any],
     join: Callable[[str, str], str],
     rel_of: Callable[[Dict[str, Any], str], str],
 ) -> Any:
+    connector = ctx.connectors[str(inputs["resource"])]
     pattern = str(inputs.get("pattern", "*"))
     recursive = to_bool(inputs.get("recursive", False), "recursive")
     base = str(inputs["remote_dir"]).rstrip("/\\") or "/"
@@ -125,13 +126,7 @@ def run_sftp_list_files(ctx: StepContext, inputs: Dict[str, Any]) -> Any:
             return path[len(base) + 1 :]
         return path[1:] if base == "/" and path.startswith("/") else path
 
-    return _listing(
-        "sftp_list_files",
-        ctx.connectors[str(inputs["resource"])],
-        inputs,
-        lambda parent, name: posixpath.join(parent, name),
-        rel_of,
-    )
+    return _listing("sftp_list_files", ctx, inputs, posixpath.join, rel_of)
 
 
 def run_sftp_download_files(ctx: StepContext, inputs: Dict[str, Any]) -> Dict[str, Any]:
@@ -204,13 +199,7 @@ def run_smb_list_files(ctx: StepContext, inputs: Dict[str, Any]) -> Any:
         joined = _smb_join(base, "")
         return child[len(joined) :].lstrip("/") if child.startswith(joined) else child
 
-    return _listing(
-        "smb_list_files",
-        ctx.connectors[str(inputs["resource"])],
-        inputs,
-        _smb_join,
-        rel_of,
-    )
+    return _listing("smb_list_files", ctx, inputs, _smb_join, rel_of)
 
 
 def run_smb_download_files(ctx: StepContext, inputs: Dict[str, Any]) -> Dict[str, Any]:
