@@ -5,7 +5,8 @@ the run's summary, rendered by `exposition` in the Prometheus text exposition fo
 (version 0.0.4); it replaces PATH atomically: a temporary file in PATH's folder (a name
 the collector skips: it reads only *.prom), written, fsync'd, renamed over PATH, and the
 folder fsync'd. The collector therefore never reads half a file, and flows writing
-different files into one folder never share a temporary name. docs/artifacts.md lists the metrics.
+different files into one folder never share a temporary name. docs/artifacts.md lists
+the metrics.
 
 Labels are `flow_id`, `job_id` and `step_id`, not `job`: Prometheus sets `job` (and
 `instance`) on every scraped target and would rename a `job` label to `exported_job`.
