@@ -140,22 +140,34 @@ def test_the_runtime_folders_show_its_architecture() -> None:
 
 def test_each_state_backend_implements_the_one_interface() -> None:
     tree = ast.parse((ROOT / "runtime_stub" / "state" / "base.py").read_text())
-    interface = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "StateStore")
-    # What each backend must implement: the methods that raise NotImplementedError (others,
-    # such as ran_on, have a default for the stores that do not record it).
-    methods = {
-        n.name
-        for n in interface.body
-        if isinstance(n, ast.FunctionDef) and "NotImplementedError" in ast.unparse(n)
-    }
-    assert {"start_run", "set_step", "acquire_lock", "release_lock"} <= methods
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+
+    def functions(cls: ast.ClassDef, abstract: bool) -> set[str]:
+        return {
+            n.name
+            for n in cls.body
+            if isinstance(n, ast.FunctionDef)
+            and ("NotImplementedError" in ast.unparse(n)) == abstract
+        }
+
+    # What each backend must implement: the methods that raise NotImplementedError in
+    # StateStore or in the base.py class it derives from (others, such as ran_on, have a
+    # default for the stores that do not record it).
+    interface = functions(classes["StateStore"], True)
+    assert {"start_run", "_put_step", "acquire_lock", "release_lock"} <= interface
     for backend in ("sqlite", "files", "postgres"):
         module = ast.parse(Path(ROOT / "runtime_stub" / "state" / f"{backend}.py").read_text())
         (cls,) = [
             n for n in module.body if isinstance(n, ast.ClassDef) and not n.name.startswith("_")
         ]
-        assert [ast.unparse(b) for b in cls.bases] == ["StateStore"]
-        assert methods <= {n.name for n in cls.body if isinstance(n, ast.FunctionDef)}, backend
+        chain = [classes[ast.unparse(b)] for b in cls.bases]
+        while chain[-1].bases and ast.unparse(chain[-1].bases[0]) in classes:
+            chain.append(classes[ast.unparse(chain[-1].bases[0])])
+        assert chain[-1].name == "StateStore", backend
+        required = set().union(*(functions(c, True) for c in chain))
+        given = set().union(*(functions(c, False) for c in chain))
+        given |= {n.name for n in cls.body if isinstance(n, ast.FunctionDef)}
+        assert required <= given, (backend, required - given)
 
 
 def _module_level_names(tree: ast.Module) -> tuple[set[str], set[str]]:

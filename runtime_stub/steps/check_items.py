@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import TYPE_CHECKING
 from ..errors import StepError
 from ..results import SKIPPED, SUCCESS, StepResult, to_int
+from . import need_inputs
 
 if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict
@@ -13,8 +14,7 @@ if TYPE_CHECKING:  # names for annotations only: importing typing slows every st
 
 
 def run_check_items(ctx: StepContext, inputs: Dict[str, Any]) -> StepResult:
-    if "items" not in inputs:
-        raise StepError("check_items needs input 'items'")
+    need_inputs("check_items", inputs, ["items"])
     items = inputs.get("items")
     if isinstance(items, str):
         items = [part.strip() for part in items.split(",") if part.strip()]

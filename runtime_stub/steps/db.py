@@ -12,6 +12,7 @@ import os
 from .. import TYPE_CHECKING, new_sha256
 from ..errors import StepError
 from ..results import to_bool, to_int
+from . import need_inputs
 
 if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, List
@@ -68,9 +69,7 @@ def _output(ctx: StepContext, inputs: Dict[str, Any]) -> str:
 
 
 def run_db_extract(ctx: StepContext, inputs: Dict[str, Any]) -> Dict[str, Any]:
-    for name in ("resource", "sql", "output"):
-        if name not in inputs:
-            raise StepError("db_extract needs input %r" % name)
+    need_inputs("db_extract", inputs, ("resource", "sql", "output"))
     fmt = str(inputs.get("format") or "tsv").lower()
     if fmt not in ("tsv", "jsonl"):
         raise StepError("db_extract: unsupported format %r (tsv or jsonl)" % fmt)
@@ -96,9 +95,7 @@ def run_db_extract(ctx: StepContext, inputs: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def run_db_fetch_small(ctx: StepContext, inputs: Dict[str, Any]) -> Dict[str, Any]:
-    for name in ("resource", "sql"):
-        if name not in inputs:
-            raise StepError("db_fetch_small needs input %r" % name)
+    need_inputs("db_fetch_small", inputs, ("resource", "sql"))
     max_rows = to_int(inputs.get("max_rows", 50000), "max_rows")
     fetch_size = to_int(inputs.get("fetch_size", 5000), "fetch_size")
     columns, rows_iter, types = _db(ctx, inputs).fetchmany(
@@ -138,9 +135,7 @@ def _file_option(inputs: Dict[str, Any], key: str, default: Any) -> Any:
 def run_db_extract_stream(ctx: StepContext, inputs: Dict[str, Any]) -> Dict[str, Any]:
     import csv
 
-    for name in ("resource", "sql", "output"):
-        if name not in inputs:
-            raise StepError("db_extract_stream needs input %r" % name)
+    need_inputs("db_extract_stream", inputs, ("resource", "sql", "output"))
     fmt = str(inputs.get("format") or "tsv").lower()
     if fmt not in ("tsv", "csv", "jsonl"):
         raise StepError(

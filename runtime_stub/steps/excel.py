@@ -18,6 +18,7 @@ from .. import TYPE_CHECKING
 from ..connectors import require_package
 from ..errors import StepError
 from ..results import to_int
+from . import need_inputs
 
 if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
@@ -45,12 +46,6 @@ def _xl_openpyxl() -> Any:
 
 def _xl_cell_utils() -> Any:
     return require_package("openpyxl.utils.cell", "openpyxl", "excel")
-
-
-def _xl_need(inputs: Dict[str, Any], step: str, names: Tuple[str, ...]) -> None:
-    for name in names:
-        if name not in inputs:
-            raise StepError("%s needs input %r" % (step, name))
 
 
 def _xl_flag(value: Any) -> bool:
@@ -566,7 +561,7 @@ def _xl_sorted(values: List[Any]) -> List[Any]:
 def run_excel_validate_template(
     ctx: StepContext, inputs: Dict[str, Any]
 ) -> Dict[str, Any]:
-    _xl_need(inputs, "excel_validate_template", ("template_path", "required_names"))
+    need_inputs("excel_validate_template", inputs, ("template_path", "required_names"))
     openpyxl = _xl_openpyxl()
     wb = _xl_load(openpyxl, ctx.resolve_path(inputs["template_path"]), data_only=True)
     names = set(_xl_defined_names(wb).keys())
@@ -740,7 +735,7 @@ def _xl_fill_small_target(
 
 
 def run_excel_fill_small(ctx: StepContext, inputs: Dict[str, Any]) -> Dict[str, Any]:
-    _xl_need(inputs, _XL_SMALL, ("template_path", "output", "targets"))
+    need_inputs(_XL_SMALL, inputs, ("template_path", "output", "targets"))
     openpyxl = _xl_openpyxl()
     template = ctx.resolve_path(inputs["template_path"])
     output = _xl_output(ctx, inputs)
@@ -1118,7 +1113,7 @@ def _xl_fill_file_target(
 def run_excel_fill_from_file(
     ctx: StepContext, inputs: Dict[str, Any]
 ) -> Dict[str, Any]:
-    _xl_need(inputs, _XL_FILE, ("template_path", "output", "targets"))
+    need_inputs(_XL_FILE, inputs, ("template_path", "output", "targets"))
     openpyxl = _xl_openpyxl()
     template = ctx.resolve_path(inputs["template_path"])
     output = _xl_output(ctx, inputs)

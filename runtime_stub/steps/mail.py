@@ -4,8 +4,8 @@ connector with the engine's send_plaintext/send_html)."""
 from __future__ import annotations
 
 from .. import TYPE_CHECKING
-from ..errors import StepError
 from ..results import as_list, to_bool
+from . import need_inputs
 
 if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict
@@ -14,9 +14,7 @@ if TYPE_CHECKING:  # names for annotations only: importing typing slows every st
 
 
 def run_mail_send(ctx: StepContext, inputs: Dict[str, Any]) -> Dict[str, Any]:
-    for name in ("resource", "to", "subject", "body"):
-        if name not in inputs:
-            raise StepError("mail_send needs input %r" % name)
+    need_inputs("mail_send", inputs, ("resource", "to", "subject", "body"))
     mail = ctx.connectors.mail(str(inputs["resource"]))
     to = [str(x) for x in as_list(inputs["to"])]
     subject = str(inputs["subject"])

@@ -16,17 +16,12 @@ import posixpath
 from .. import TYPE_CHECKING
 from ..errors import StepError
 from ..results import SKIPPED, StepResult, to_bool, to_int
+from . import need_inputs
 
 if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Callable, Dict, List
 
     from ..runner import StepContext
-
-
-def _need(step: str, inputs: Dict[str, Any], names: List[str]) -> None:
-    for name in names:
-        if name not in inputs:
-            raise StepError("%s needs input %r" % (step, name))
 
 
 def _field(item: Any, key: str) -> Any:
@@ -88,7 +83,7 @@ def _safe_dest(base: str, rel: str) -> str:
 
 
 def _download(step: str, ctx: StepContext, inputs: Dict[str, Any]) -> Dict[str, Any]:
-    _need(step, inputs, ["resource", "files", "dest_dir"])
+    need_inputs(step, inputs, ["resource", "files", "dest_dir"])
     connector = ctx.connectors[str(inputs["resource"])]
     # As the engine: dest_dir is joined to the job's artifacts dir (no sandbox check).
     dest_dir = os.path.realpath(
@@ -106,7 +101,7 @@ def _download(step: str, ctx: StepContext, inputs: Dict[str, Any]) -> Dict[str, 
 
 
 def _delete(step: str, ctx: StepContext, inputs: Dict[str, Any]) -> Dict[str, Any]:
-    _need(step, inputs, ["resource", "files"])
+    need_inputs(step, inputs, ["resource", "files"])
     connector = ctx.connectors[str(inputs["resource"])]
     for item in inputs.get("files") or []:
         connector.delete(str(_field(item, "path")))
@@ -117,7 +112,7 @@ def _delete(step: str, ctx: StepContext, inputs: Dict[str, Any]) -> Dict[str, An
 
 
 def run_sftp_list_files(ctx: StepContext, inputs: Dict[str, Any]) -> Any:
-    _need("sftp_list_files", inputs, ["resource", "remote_dir"])
+    need_inputs("sftp_list_files", inputs, ["resource", "remote_dir"])
     base = str(inputs["remote_dir"]).rstrip("/") or "/"
 
     def rel_of(entry: Dict[str, Any], child: str) -> str:
@@ -141,7 +136,7 @@ def run_sftp_upload_files(ctx: StepContext, inputs: Dict[str, Any]) -> Dict[str,
     """Uploads one file after the other over the run's SSH session (the engine's
     `parallelism` is accepted; a manifest of done items lets a resumed run skip them).
     """
-    _need("sftp_upload_files", inputs, ["resource", "items", "remote_dir"])
+    need_inputs("sftp_upload_files", inputs, ["resource", "items", "remote_dir"])
     connector = ctx.connectors[str(inputs["resource"])]
     remote_dir = str(inputs["remote_dir"]).rstrip("/")
     manifests = ctx.run.workspace.manifests_dir(ctx.job_id)
@@ -192,7 +187,7 @@ def _smb_join(parent: str, name: str) -> str:
 
 
 def run_smb_list_files(ctx: StepContext, inputs: Dict[str, Any]) -> Any:
-    _need("smb_list_files", inputs, ["resource", "remote_dir"])
+    need_inputs("smb_list_files", inputs, ["resource", "remote_dir"])
     base = str(inputs["remote_dir"]).rstrip("/\\") or "/"
 
     def rel_of(entry: Dict[str, Any], child: str) -> str:
@@ -211,7 +206,7 @@ def run_smb_delete_files(ctx: StepContext, inputs: Dict[str, Any]) -> Dict[str, 
 
 
 def run_smb_upload_files(ctx: StepContext, inputs: Dict[str, Any]) -> Dict[str, Any]:
-    _need("smb_upload_files", inputs, ["resource", "local_files", "remote_dir"])
+    need_inputs("smb_upload_files", inputs, ["resource", "local_files", "remote_dir"])
     connector = ctx.connectors[str(inputs["resource"])]
     remote_dir = str(inputs["remote_dir"])
     uploaded = []

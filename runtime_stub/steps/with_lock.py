@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import TYPE_CHECKING
 from ..errors import StepError
 from ..results import to_int
+from . import need_inputs
 
 if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict
@@ -13,9 +14,7 @@ if TYPE_CHECKING:  # names for annotations only: importing typing slows every st
 
 
 def run_with_lock(ctx: StepContext, inputs: Dict[str, Any]) -> Any:
-    for name in ("lock_key", "step"):
-        if name not in inputs:
-            raise StepError("with_lock needs input %r" % name)
+    need_inputs("with_lock", inputs, ("lock_key", "step"))
     key = str(inputs["lock_key"])
     ttl = to_int(inputs.get("ttl_seconds", 600), "ttl_seconds")
     inner = inputs["step"]

@@ -12,6 +12,7 @@ from ..connectors import ConnectorInit
 from ..connectors.archive import OsZipArchive, PyzipperArchive, ZipfileArchive
 from ..errors import StepError
 from ..results import SKIPPED, StepResult, to_bool
+from . import need_inputs
 
 if TYPE_CHECKING:  # names for annotations only: importing typing slows every start
     from typing import Any, Dict, List
@@ -68,9 +69,7 @@ def _add(path: str, recursive: bool, out: List[str]) -> None:
 
 
 def run_zip(ctx: StepContext, inputs: Dict[str, Any]) -> Any:
-    for name in ("dest_path", "items"):
-        if name not in inputs:
-            raise StepError("zip needs input %r" % name)
+    need_inputs("zip", inputs, ("dest_path", "items"))
     items = inputs["items"]
     if not isinstance(items, list):
         raise StepError("zip inputs.items must be a list")
@@ -116,9 +115,7 @@ def run_zip(ctx: StepContext, inputs: Dict[str, Any]) -> Any:
 
 
 def run_unzip(ctx: StepContext, inputs: Dict[str, Any]) -> Dict[str, Any]:
-    for name in ("archives", "dest_dir"):
-        if name not in inputs:
-            raise StepError("unzip needs input %r" % name)
+    need_inputs("unzip", inputs, ("archives", "dest_dir"))
     archives = inputs["archives"]
     if archives is None:
         return {}
