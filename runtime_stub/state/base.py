@@ -184,6 +184,7 @@ class SqlStateStore(StateStore):
     messages about a damaged record."""
 
     kind = ""
+    run_order = ""  # the af_runs column that orders a flow's runs, oldest first
 
     def _rows(self, sql: str, args: Tuple[Any, ...]) -> List[Any]:
         """The rows of one SELECT."""
@@ -191,6 +192,14 @@ class SqlStateStore(StateStore):
 
     def _label(self) -> str:
         return "the %s state store %s" % (self.kind, self.path)
+
+    def latest_run(self, flow_id: str) -> Optional[Tuple[str, str]]:
+        rows = self._rows(
+            "SELECT run_id, status FROM af_runs WHERE flow_id=? ORDER BY %s DESC LIMIT 1"
+            % self.run_order,
+            (flow_id,),
+        )
+        return (rows[0][0], rows[0][1]) if rows else None
 
     def run_status(self, run_id: str) -> Optional[str]:
         rows = self._rows("SELECT status FROM af_runs WHERE run_id=?", (run_id,))

@@ -74,6 +74,7 @@ def redacted(url: str) -> str:
 
 class PostgresState(SqlStateStore):
     kind = "PostgreSQL"
+    run_order = "seq"
 
     def __init__(self, url: str, retry_seconds: float = 30.0) -> None:
         import importlib  # psycopg is a host package, imported by name like the drivers
@@ -98,7 +99,7 @@ class PostgresState(SqlStateStore):
             os.getpid(),
             self.host,
         )
-        self.lease_key = None  # type: Optional[int]
+        self.lease_key: Optional[int] = None
         self.lease_run_id = ""
         self.lease_since = None  # type: Any
         self.run_started = False
@@ -297,15 +298,6 @@ class PostgresState(SqlStateStore):
                 (status, run_id),
             )
         )
-
-    def latest_run(self, flow_id: str) -> Optional[Tuple[str, str]]:
-        row = self._do(
-            lambda c: c.execute(
-                "SELECT run_id, status FROM af_runs WHERE flow_id=%s ORDER BY seq DESC LIMIT 1",
-                (flow_id,),
-            ).fetchone()
-        )
-        return (row[0], row[1]) if row else None
 
     # -- jobs and steps ------------------------------------------------------------------
     def _put_job(self, job_id: str, run_id: str, row: JobRow) -> None:

@@ -32,7 +32,8 @@ SQLITE_COLUMNS = (
 
 class SqliteState(SqlStateStore):
     kind = "sqlite"
-    lease = None  # type: Optional[RunLeaseFile]
+    run_order = "rowid"
+    lease: Optional[RunLeaseFile] = None
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -137,13 +138,6 @@ class SqliteState(SqlStateStore):
                 "UPDATE af_runs SET status=?, updated_at=? WHERE run_id=?",
                 (status, int(time.time()), run_id),
             )
-
-    def latest_run(self, flow_id: str) -> Optional[Tuple[str, str]]:
-        row = self.conn.execute(
-            "SELECT run_id, status FROM af_runs WHERE flow_id=? ORDER BY rowid DESC LIMIT 1",
-            (flow_id,),
-        ).fetchone()
-        return (row[0], row[1]) if row else None
 
     # -- jobs and steps ------------------------------------------------------------------
     def _put_job(self, job_id: str, run_id: str, row: JobRow) -> None:
