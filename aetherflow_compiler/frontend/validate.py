@@ -192,7 +192,7 @@ def validate_paths(
     paths: list[str],
     profiles_path: str | None = None,
     registry: StepRegistry | None = None,
-    selection: Selection = Selection(),
+    selection: Selection | None = None,
     bundles: BundleChecker | None = None,
 ) -> Report:
     """Validate files and directories (recursing into *.yaml / *.yml). Files found in
@@ -200,7 +200,7 @@ def validate_paths(
     bundle manifest found in a folder brings its own profiles, plugins and flows."""
     registry = registry or default_registry()
     report = Report()
-    found = find_sources(paths, selection=selection)
+    found = find_sources(paths, selection=selection or Selection())
     report.general.extend(found.problems)
 
     profiles: dict[str, Any] | None = None

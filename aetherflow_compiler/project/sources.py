@@ -200,8 +200,8 @@ def _walk(
         )
 
     if selection.excluded(top):  # a folder named is searched: the patterns it matches do not apply
-        kept = tuple(p for p in selection.exclude if not _matches((p,), top))
-        selection = Selection(selection.include, kept, selection.every_file)
+        apply = tuple(p for p in selection.exclude if not _matches((p,), top))
+        selection = Selection(selection.include, apply, selection.every_file)
     for root, dirs, names in os.walk(top, onerror=failed, followlinks=True):
         kept = []
         for name in sorted(dirs):
@@ -221,9 +221,9 @@ def _walk(
         dirs[:] = kept
         for name in names:
             path = os.path.normpath(os.path.join(root, name))
-            if name.endswith(YAML_SUFFIXES) and not name.startswith("."):
-                if not selection.excluded(path):
-                    out.append(path)
+            is_yaml = name.endswith(YAML_SUFFIXES) and not name.startswith(".")
+            if is_yaml and not selection.excluded(path):
+                out.append(path)
     return sorted(out)
 
 
