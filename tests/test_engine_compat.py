@@ -60,11 +60,7 @@ def test_plugins_replace_built_in_steps_and_connectors(project: Project) -> None
     inbox.mkdir(parents=True)
     for name in ("b.zip", "a.zip"):
         (inbox / name).write_text("x")
-    project.write_flow(
-        "listing.yaml",
-        project.header(
-            "listing",
-            extra=textwrap.dedent(f"""\
+    project.write_flow("listing.yaml", project.header("listing", extra=textwrap.dedent(f"""\
         resources:
           remote: {{kind: sftp, driver: paramiko, config: {{base_dir: {json.dumps(str(inbox.parent))}}}}}
         jobs:
@@ -74,20 +70,14 @@ def test_plugins_replace_built_in_steps_and_connectors(project: Project) -> None
                 type: sftp_list_files
                 inputs: {{resource: remote, remote_dir: inbox}}
                 outputs: {{files: "{{{{result.files}}}}", count: "{{{{result.count}}}}"}}
-        """),
-        ),
-    )
+        """)))
     compiled = project.compile("--plugins", str(plugins))
     warnings = [line for line in compiled.stdout.splitlines() if " AF809 " in line]
     assert len(warnings) == 2, compiled.stdout
-    assert any(
-        "steps/listing.py:3:1: AF809 plugin step type sftp_list_files (class LocalListing)" in w
-        for w in warnings
-    )
-    assert any(
-        "connectors/local.py:4:1: AF809 plugin connector sftp:paramiko (class FolderAsSftp)" in w
-        for w in warnings
-    )
+    assert any("steps/listing.py:3:1: AF809 plugin step type sftp_list_files (class LocalListing)" in w
+               for w in warnings)
+    assert any("connectors/local.py:4:1: AF809 plugin connector sftp:paramiko (class FolderAsSftp)" in w
+               for w in warnings)
     manifest = json.loads((project.dist / "manifest.json").read_text())
     assert manifest["flows"]["listing"]["packages"] == []  # the built-in's paramiko is not needed
     assert not (project.dist / "aetherflow_runtime" / "steps" / "remote.py").exists()
@@ -99,20 +89,14 @@ def test_plugins_replace_built_in_steps_and_connectors(project: Project) -> None
 @pytest.mark.unit
 def test_a_replaced_step_is_checked_against_the_plugin_not_the_built_in(project: Project) -> None:
     plugins = _plugins(project.root, REPLACING)
-    project.write_flow(
-        "bad.yaml",
-        project.header(
-            "bad",
-            extra=textwrap.dedent("""\
+    project.write_flow("bad.yaml", project.header("bad", extra=textwrap.dedent("""\
         resources:
           remote: {kind: sftp, driver: paramiko, config: {base_dir: /srv}}
         jobs:
           - id: fetch
             steps:
               - {id: list, type: sftp_list_files, inputs: {resource: remote}}
-        """),
-        ),
-    )
+        """)))
     result = run_cli(["validate", "--plugins", str(plugins), str(project.flows)])
     assert result.exit_code == 2
     assert "AF602" in result.stdout and "remote_dir" in result.stdout
@@ -120,50 +104,32 @@ def test_a_replaced_step_is_checked_against_the_plugin_not_the_built_in(project:
 
 
 @pytest.mark.unit
-def test_steps_naming_undeclared_resources_fail_compiling_as_they_fail_the_engine(
-    project: Project,
-) -> None:
+def test_steps_naming_undeclared_resources_fail_compiling_as_they_fail_the_engine(project: Project) -> None:
     """The pattern of the engine's local demos: resources only a profile names, zip
     inputs the built-in never reads, and a plugin step type spelt wrong."""
-    plugins = _plugins(
-        project.root,
-        {
-            **REPLACING,
-            "steps/csv.py": """\
+    plugins = _plugins(project.root, {**REPLACING, "steps/csv.py": """\
         from aetherflow.core.api import Step, register_step
 
         @register_step("demo_generate_csv")
         class Generate(Step):
             def run(self):
                 return {}
-        """,
-        },
-    )
+        """})
     profiles = project.root / "profiles.yaml"
     profiles.write_text("remote_local:\n  config: {base_dir: /tmp/inbox}\n")
-    flow = project.write_flow(
-        "demo.yaml",
-        project.header(
-            "demo",
-            extra=textwrap.dedent("""\
+    flow = project.write_flow("demo.yaml", project.header("demo", extra=textwrap.dedent("""\
         jobs:
           - id: pipeline
             steps:
               - {id: list, type: sftp_list_files, inputs: {resource: remote_local, remote_dir: inbox}}
               - {id: pack, type: zip, inputs: {src: transformed, dst: out/payload.zip}}
               - {id: report, type: demo_write_csv, inputs: {output: data/a.csv}}
-        """),
-        ),
-    )
-    result = run_cli(
-        ["validate", "--plugins", str(plugins), "--profiles", str(profiles), str(project.flows)]
-    )
+        """)))
+    result = run_cli(["validate", "--plugins", str(plugins), "--profiles", str(profiles), str(project.flows)])
     assert result.exit_code == 2
     lines = result.stdout.splitlines()
-    assert any(
-        f"{flow}:9:62: AF308 step type sftp_list_files uses unknown resource 'remote_local'" in line
-        for line in lines
-    ), result.stdout
+    assert any(f"{flow}:9:62: AF308 step type sftp_list_files uses unknown resource 'remote_local'" in line
+               for line in lines), result.stdout
     assert "a profile named 'remote_local' exists" in result.stdout
     assert f"{flow}:10:40: AF601 unknown input 'src' for zip" in result.stdout
     assert f"{flow}:10:58: AF601 unknown input 'dst' for zip" in result.stdout
@@ -172,37 +138,25 @@ def test_steps_naming_undeclared_resources_fail_compiling_as_they_fail_the_engin
 
 
 def test_a_plugin_that_fails_to_import_is_skipped_when_not_strict(project: Project) -> None:
-    plugins = _plugins(
-        project.root,
-        {
-            "broken.py": "import acme_sdk_missing\n",
-            "fine.py": """\
+    plugins = _plugins(project.root, {"broken.py": "import acme_sdk_missing\n",
+                                      "fine.py": """\
         from aetherflow.core.api import Step, register_step
 
         @register_step("acme_hello")
         class Hello(Step):
             def run(self):
                 return {"said": "hello"}
-        """,
-        },
-    )
-    project.write_flow(
-        "p.yaml",
-        project.header("p") + textwrap.dedent("""\
+        """})
+    project.write_flow("p.yaml", project.header("p") + textwrap.dedent("""\
         jobs:
           - id: a
             steps:
               - {id: s, type: acme_hello, outputs: {said: "{{result.said}}"}}
-        """),
-    )
-    strict = run_cli(
-        ["compile", str(project.flows), "-o", str(project.dist), "--plugins", str(plugins)]
-    )
+        """))
+    strict = run_cli(["compile", str(project.flows), "-o", str(project.dist), "--plugins", str(plugins)])
     assert strict.exit_code == 2 and "AF703 plugin failed to import" in strict.stdout
-    lenient = run_cli(
-        ["compile", str(project.flows), "-o", str(project.dist), "--plugins", str(plugins)],
-        env={"AETHERFLOW_PLUGIN_STRICT": "false"},
-    )
+    lenient = run_cli(["compile", str(project.flows), "-o", str(project.dist), "--plugins", str(plugins)],
+                      env={"AETHERFLOW_PLUGIN_STRICT": "false"})
     assert lenient.exit_code == 0, lenient.stdout
     assert "AF811" in lenient.stdout
     # The artifact does not try the skipped file again (the host may lack the package too).
@@ -211,46 +165,30 @@ def test_a_plugin_that_fails_to_import_is_skipped_when_not_strict(project: Proje
 
 
 def test_settings_module_and_ignored_settings(project: Project) -> None:
-    project.flow(
-        "s",
-        """\
+    project.flow("s", """\
         jobs:
           - id: a
             steps:
               - {id: s, type: external.process, inputs: {command: ["true"]}}
-        """,
-    )
-    (project.dist / "team_settings.py").write_text(
-        'SETTINGS = {"log_format": "json", "log_level": "WARNING"}\n'
-    )
-    proc = project.run(
-        "s",
-        "run",
-        "--run-id",
-        "r1",
-        check_exit=0,
-        env={"AETHERFLOW_SETTINGS_MODULE": "team_settings", "AETHERFLOW_STRICT_TEMPLATES": "false"},
-    )
+        """)
+    (project.dist / "team_settings.py").write_text('SETTINGS = {"log_format": "json", "log_level": "WARNING"}\n')
+    proc = project.run("s", "run", "--run-id", "r1", check_exit=0, env={
+        "AETHERFLOW_SETTINGS_MODULE": "team_settings", "AETHERFLOW_STRICT_TEMPLATES": "false"})
     events = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
     assert [e["event"] for e in events] == ["setting_ignored"]  # WARNING and above, as JSON
     assert "AETHERFLOW_STRICT_TEMPLATES" in events[0]["detail"]
-    broken = project.run(
-        "s", "run", env={"AETHERFLOW_SETTINGS_MODULE": "no_such_module"}, check_exit=2
-    )
+    broken = project.run("s", "run", env={"AETHERFLOW_SETTINGS_MODULE": "no_such_module"}, check_exit=2)
     assert "AETHERFLOW_SETTINGS_MODULE" in broken.stderr and "Traceback" not in broken.stderr
 
 
 def test_a_metrics_sink_sees_failures_and_never_fails_the_run(project: Project) -> None:
-    project.flow(
-        "m",
-        """\
+    project.flow("m", """\
         jobs:
           - id: a
             steps:
               - {id: ok, type: external.process, inputs: {command: ["true"]}}
               - {id: bad, type: external.process, inputs: {command: ["false"]}}
-        """,
-    )
+        """)
     (project.dist / "sink.py").write_text(textwrap.dedent("""\
         import json
 
@@ -268,24 +206,16 @@ def test_a_metrics_sink_sees_failures_and_never_fails_the_run(project: Project) 
     proc = project.run("m", "run", check_exit=1, env={"AETHERFLOW_METRICS_MODULE": "sink"})
     assert "metrics_error hook=on_run_end error=ValueError: the backend is down" in proc.stderr
     calls = [json.loads(line) for line in (project.root / "calls.jsonl").read_text().splitlines()]
-    assert calls == [
-        ["on_run_start", None, None],
-        ["on_job_start", None, None],
-        ["on_step_start", "ok", None],
-        ["on_step_end", "ok", "SUCCESS"],
-        ["on_step_start", "bad", None],
-        ["on_step_end", "bad", "FAILED"],
-        ["on_job_end", None, "FAILED"],
-        ["on_run_end", None, None],
-    ]
+    assert calls == [["on_run_start", None, None], ["on_job_start", None, None],
+                     ["on_step_start", "ok", None], ["on_step_end", "ok", "SUCCESS"],
+                     ["on_step_start", "bad", None], ["on_step_end", "bad", "FAILED"],
+                     ["on_job_end", None, "FAILED"], ["on_run_end", None, None]]
     missing = project.run("m", "run", check_exit=2, env={"AETHERFLOW_METRICS_MODULE": "nope"})
     assert "cannot import the metrics module nope" in missing.stderr
 
 
 def test_nested_with_lock_of_the_same_key_fails_the_inner_acquire(project: Project) -> None:
-    project.flow(
-        "locks",
-        """\
+    project.flow("locks", """\
         jobs:
           - id: a
             steps:
@@ -301,9 +231,7 @@ def test_nested_with_lock_of_the_same_key_fails_the_inner_acquire(project: Proje
               - id: free
                 type: with_lock
                 inputs: {lock_key: k, step: {type: external.process, inputs: {command: ["true"]}}}
-        """,
-        extra="",
-    )
+        """, extra="")
     proc = project.run("locks", "run", "--run-id", "r1", "--keep-going", check_exit=1)
     assert "Lock not acquired: k" in proc.stderr
     jobs = project.status("locks", "r1")["jobs"]
@@ -312,47 +240,32 @@ def test_nested_with_lock_of_the_same_key_fails_the_inner_acquire(project: Proje
 
 
 def test_a_vendored_plugin_that_fails_on_the_host_is_exit_2_or_skipped(project: Project) -> None:
-    plugins = _plugins(
-        project.root,
-        {
-            "needs_sdk.py": """\
+    plugins = _plugins(project.root, {
+        "needs_sdk.py": """\
             import os
             if os.environ.get("NO_SDK_HERE"):
                 raise ImportError("No module named 'acme_sdk'")
             """,
-            "hello.py": """\
+        "hello.py": """\
             from aetherflow.core.api import Step, register_step
 
             @register_step("acme_hello")
             class Hello(Step):
                 def run(self):
                     return {"said": "hello"}
-            """,
-        },
-    )
-    project.write_flow(
-        "p.yaml",
-        project.header("p") + textwrap.dedent("""\
+            """})
+    project.write_flow("p.yaml", project.header("p") + textwrap.dedent("""\
         jobs:
           - id: a
             steps:
               - {id: s, type: acme_hello, outputs: {said: "{{result.said}}"}}
-        """),
-    )
+        """))
     project.compile("--plugins", str(plugins))
     failed = project.run("p", "run", env={"NO_SDK_HERE": "1"}, check_exit=2)
-    assert failed.stderr == (
-        "error: plugin file needs_sdk.py failed to import: ImportError: "
-        "No module named 'acme_sdk'\n"
-    )
-    skipped = project.run(
-        "p",
-        "run",
-        "--run-id",
-        "r2",
-        check_exit=0,
-        env={"NO_SDK_HERE": "1", "AETHERFLOW_PLUGIN_STRICT": "false"},
-    )
+    assert failed.stderr == ("error: plugin file needs_sdk.py failed to import: ImportError: "
+                             "No module named 'acme_sdk'\n")
+    skipped = project.run("p", "run", "--run-id", "r2", check_exit=0,
+                          env={"NO_SDK_HERE": "1", "AETHERFLOW_PLUGIN_STRICT": "false"})
     assert "warning: plugin_skipped plugin file needs_sdk.py failed to import" in skipped.stderr
     assert project.status("p", "r2")["jobs"]["a"]["outputs"] == {"said": "hello"}
 
@@ -434,11 +347,7 @@ def test_a_project_laid_out_like_the_engine_remote_demos(project: Project) -> No
         mail_main:
           config: {outbox: "{{env.OUTBOX}}"}
         """))
-    project.write_flow(
-        "main.yaml",
-        project.header(
-            "remote_style",
-            extra=textwrap.dedent("""\
+    project.write_flow("main.yaml", project.header("remote_style", extra=textwrap.dedent("""\
         resources:
           sftp_main: {kind: sftp, driver: sftp-folder, profile: sftp_main}
           mail_main: {kind: mail, driver: mail-dummy, profile: mail_main}
@@ -465,9 +374,7 @@ def test_a_project_laid_out_like_the_engine_remote_demos(project: Project) -> No
             when: jobs.ingest.outputs.count <= 0
             steps:
               - {id: email, type: mail_send_dummy, inputs: {resource: mail_main, to: ops, subject: none}}
-        """),
-        ),
-    )
+        """)))
     project.compile("--plugins", str(plugins), "--profiles", str(profiles))
     assert "job announce" in project.run("remote_style", "plan", check_exit=0).stdout
     outbox = project.root / "outbox.txt"
@@ -475,9 +382,6 @@ def test_a_project_laid_out_like_the_engine_remote_demos(project: Project) -> No
     project.run("remote_style", "run", "--run-id", "r1", env=env, check_exit=0)
     jobs = project.status("remote_style", "r1")["jobs"]
     assert {job: data["status"] for job, data in jobs.items()} == {
-        "ingest": "SUCCESS",
-        "announce": "SUCCESS",
-        "nothing": "SKIPPED",
-    }
+        "ingest": "SUCCESS", "announce": "SUCCESS", "nothing": "SKIPPED"}
     assert jobs["ingest"]["outputs"] == {"has_data": True, "count": 1, "files": ["inbox/a.zip"]}
     assert outbox.read_text() == "ops@example.com|files 1|['inbox/a.zip']\n"
