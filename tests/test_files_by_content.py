@@ -61,6 +61,17 @@ services:
     environment:
       POSTGRES_PASSWORD: example
 """
+CIRCLECI = "version: 2.1\njobs:\n  build:\n    docker: [{image: cimg/python:3.12}]\n"
+AZURE_PIPELINES = """\
+trigger: [main]
+pool: {vmImage: ubuntu-latest}
+resources:
+  repositories: [{repository: tools, type: git, name: tools}]
+jobs:
+  - job: build
+    steps:
+      - script: make test
+"""
 DBT_PROJECT = (
     "name: shop\nversion: '1.0'\nprofile: shop\nmodels:\n  shop:\n    +materialized: view\n"
 )
@@ -70,6 +81,8 @@ DBT_PROFILES = "shop:\n  target: dev\n  outputs:\n    dev: {type: postgres, host
 FLOWS = ["flows/orders.yaml", "pipelines/nightly/refresh.yml"]
 BUNDLE = "analytics/engine-project"
 SKIPPED = [
+    "azure-pipelines.yml",
+    "ci/circleci.yml",
     "ci/github-workflow.yml",
     "ci/gitlab-ci.yml",
     "dbt/dbt_project.yml",
@@ -99,6 +112,8 @@ def make_repository(root: Path, broken: bool = True, bundle: bool = True) -> Pat
         "dbt/models/schema.yml": DBT_SCHEMA,
         "dbt/profiles.yml": DBT_PROFILES,
         "mkdocs.yml": "site_name: Shop\nnav:\n  - Home: index.md\n",
+        "azure-pipelines.yml": AZURE_PIPELINES,
+        "ci/circleci.yml": CIRCLECI,
     }
     if broken:
         files["flows/broken.yaml"] = BROKEN
@@ -139,12 +154,12 @@ def test_validate_a_repository_checks_its_flows_and_skips_the_rest(tmp_path: Pat
     assert skipped == SKIPPED  # hidden folders (.github) are not searched
     # checked: 2 flows + 2 broken + the manifest, the bundle's profiles and flow, its scheduler
     assert "(of 8 checked)" in result.stderr
-    assert result.stderr.rstrip().endswith("; 9 files skipped: not AetherFlow files")
+    assert result.stderr.rstrip().endswith("; 11 files skipped: not AetherFlow files")
 
     # Without -v: the count only.
     quiet = run_cli(["validate", "."], cwd=repo)
     assert "skipped: not an AetherFlow file" not in quiet.stderr
-    assert "9 files skipped: not AetherFlow files" in quiet.stderr
+    assert "11 files skipped: not AetherFlow files" in quiet.stderr
 
     # --json: each file's verdict.
     as_json = run_cli(["validate", ".", "--json"], cwd=repo)
@@ -199,7 +214,7 @@ def test_compile_a_repository_compiles_its_flows_and_skips_the_rest(tmp_path: Pa
     assert result.exit_code == 0, result.stdout + result.stderr
     assert result.stdout == ""
     assert re.search(
-        r"^compiled 2 flows into dist \(\d+ files\); 9 files skipped: not AetherFlow files$",
+        r"^compiled 2 flows into dist \(\d+ files\); 11 files skipped: not AetherFlow files$",
         result.stderr,
         re.M,
     ), result.stderr
@@ -251,8 +266,11 @@ def test_the_project_config_pins_the_kinds_with_include_and_exclude(tmp_path: Pa
         (BROKEN, "flow"),
         ("flow: {id: x}\n", "flow"),
         ("jobs:\n  - id: a\n    steps: []\n", "flow"),
+        ("version: 1\njobs: []\n", "flow"),
         ("version: 1\nresources: {}\n", "flow"),
-        ("version: 1\njobs: {}\n", "flow"),  # a broken flow still
+        ("version: 1\nresources: {}\njobs: oops\n", "flow"),  # a broken flow still
+        (CIRCLECI, OTHER),
+        (AZURE_PIPELINES, OTHER),
         ((EXAMPLES / "engine-project" / "manifest.yaml").read_text(), "manifest"),
         ((EXAMPLES / "scheduler.yaml").read_text(), "scheduler"),
         ("timezone: UTC\n", "scheduler"),
@@ -279,7 +297,9 @@ def test_the_classification_rule(text: str, kind: str) -> None:
     "text, kind",
     [
         (BAD_YAML, "flow"),
-        ("version: 1\nresources:\n  a: [\n", "flow"),
+        ("version: 1\njobs:\n  # first\n\n  - id: a\n    steps: [\n", "flow"),
+        ("version: 1\nresources:\n  a: [\n", OTHER),  # nothing says flow
+        ("trigger: [main\njobs:\n  - job: build\n", OTHER),
         ("bundle:\n  id: [\n", "manifest"),
         (KUBERNETES, OTHER),  # two documents
         ("name: ci\non: [push\njobs:\n  a: {}\n", OTHER),  # a broken GitHub workflow

@@ -274,10 +274,13 @@ def detect_kind(data: Any, path: str) -> str:
 
 
 # What `classify` reads: the kinds' top-level keys (the schemas' properties).
-_FLOW_KEYS = {"jobs", "resources"}
 _SCHEDULER_KEYS = {"version", "timezone", "items"}
 OTHER = "other"  # the kind of a file found by content that is not an AetherFlow file
 _TOP_KEY = re.compile(r"^([A-Za-z_][\w.-]*)[ \t]*:(?:[ \t]|$)", re.MULTILINE)
+# `jobs:` whose first entry starts with `- id:`, as written (comments and blank lines between)
+_JOBS_WITH_IDS = re.compile(
+    r"^jobs[ \t]*:[ \t]*(?:#.*)?\n(?:[ \t]*(?:#.*)?\n)*[ \t]*-[ \t]+id[ \t]*:", re.MULTILINE
+)
 
 
 def classify(data: Any) -> str:
@@ -285,18 +288,23 @@ def classify(data: Any) -> str:
     states the rule): 'flow', 'manifest', 'scheduler', 'profiles', or OTHER for a file
     that is not an AetherFlow file (a CI workflow, a Kubernetes manifest, a compose file).
 
-    A flow: a top-level `flow` key; or `jobs` as a list (AetherFlow's jobs are a list,
-    GitHub's and GitLab's a mapping); or `version` with `jobs` or `resources`. A bundle
-    manifest: `bundle`. A scheduler file: `items` or `timezone`, and no key a scheduler
-    file does not have. Profiles: every value a mapping (or empty), at least one with
-    `config`, `options` or `decode`."""
+    A flow: a top-level `flow` key; or `jobs` as a list with `version` beside it or a job
+    with an `id` (GitHub's, GitLab's and CircleCI's jobs are a mapping, Azure Pipelines'
+    a list of `job:` entries); or `version` with `resources`, and `jobs` not a mapping. A
+    bundle manifest: `bundle`. A scheduler file: `items` or `timezone`, and no key a
+    scheduler file does not have. Profiles: every value a mapping (or empty), at least one
+    with `config`, `options` or `decode`."""
     if not isinstance(data, dict):
         return OTHER
     keys = set(data)
+    jobs = data.get("jobs")
     if (
         "flow" in keys
-        or isinstance(data.get("jobs"), list)
-        or ("version" in keys and keys & _FLOW_KEYS)
+        or (
+            isinstance(jobs, list)
+            and ("version" in keys or any(isinstance(j, dict) and "id" in j for j in jobs))
+        )
+        or ({"version", "resources"} <= keys and not isinstance(jobs, dict))
     ):
         return "flow"
     if "bundle" in keys:
@@ -314,11 +322,11 @@ def classify(data: Any) -> str:
 
 def classify_text(text: str) -> str:
     """`classify` for a file that is not valid YAML (or not one document): its top-level
-    keys as written at the start of a line, without their values. A flow: `flow`, or
-    `version` with `jobs` or `resources`; a manifest: `bundle`; a scheduler file: `items`
-    or `timezone` with only a scheduler file's keys. Anything else is OTHER."""
+    keys as written at the start of a line. A flow: `flow`, or `jobs` whose first entry
+    starts with `- id:`; a manifest: `bundle`; a scheduler file: `items` or `timezone`
+    with only a scheduler file's keys. Anything else is OTHER."""
     keys = set(_TOP_KEY.findall(text))
-    if "flow" in keys or ("version" in keys and keys & _FLOW_KEYS):
+    if "flow" in keys or _JOBS_WITH_IDS.search(text):
         return "flow"
     if "bundle" in keys:
         return "manifest"
