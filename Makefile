@@ -10,11 +10,20 @@ PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal
 
 .PHONY: demo test quick tests lint docs venv clean
 
+# make test: the compiler and the test tools (pytest, linters, mkdocs, pre-commit, ...).
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
 	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	touch $(STAMP) $(COMPILER_STAMP)
+
+# make demo: the compiler alone (what a user installs); a venv made for the tests has it too.
+COMPILER_STAMP := $(VENV)/.installed-compiler
+$(COMPILER_STAMP): pyproject.toml setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $(COMPILER_STAMP)
 
 venv: $(STAMP)
 
@@ -29,8 +38,9 @@ $(MYPY_PY38_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet --target $(MYPY_PY38) 'mypy==1.16.1'
 	touch $@
 
-## demo: set up, then validate, compile and run the bundled example flows
-demo: $(STAMP)
+## demo: install the compiler (not the test tools), then validate, compile and run the bundled
+## example flows
+demo: $(COMPILER_STAMP)
 	BIN=$(BIN) sh scripts/demo.sh
 
 ## test: set up, lint, type-check, build the docs and run every test (.ci/run runs this)

@@ -19,6 +19,8 @@ PY
 
 echo "== cd examples && aetherflow validate   (what examples/aetherflow.toml names: flows, profiles, schedule)"
 (cd examples && "$BIN/aetherflow" validate)
+echo "== aetherflow validate -v examples/   (each YAML file found is checked as what it is: the CI files are skipped, the bundle brings its plugins)"
+"$BIN/aetherflow" validate -v examples/
 echo "== aetherflow validate --bundle-manifest examples/engine-project/manifest.yaml   (a project written for the engine)"
 "$BIN/aetherflow" validate --bundle-manifest examples/engine-project/manifest.yaml
 echo "== cd examples && aetherflow compile   (examples/aetherflow.toml: into ../$DEMO/dist, target all, schedule)"

@@ -448,7 +448,7 @@ def test_explain_json_is_one_object_in_the_shape_of_validate_json(tmp_path: Path
     (tmp_path / "bad.yaml").write_text('warehouse:\n  config:\n    path: "{{env.X"\n')
     (tmp_path / "good.yaml").write_text("warehouse:\n  config: {path: x}\n")
     shape = set(json.loads(run_cli(["validate", "--json", "f.yaml"], cwd=tmp_path).stdout))
-    assert shape == {"ok", "files", "errors", "warnings"}
+    assert shape == {"ok", "files", "errors", "warnings", "skipped"}
     for args in (["f.yaml", "--profiles", "bad.yaml"], ["missing.yaml"], ["."]):
         result = run_cli(["explain", "--json", *args], cwd=tmp_path)
         assert result.exit_code == 2

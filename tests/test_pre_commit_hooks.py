@@ -133,7 +133,7 @@ def test_the_hooks_validate_flows_and_check_the_dist(tmp_path: Path) -> None:
     assert "dist/ is out of date" in first.stdout
     assert "missing: dist/daily_orders.py" in first.stdout
 
-    # Compiled: both pass, and the YAML outside flows/ was never given to validate.
+    # Compiled: both pass; the YAML that is not a flow was skipped (named only with -v).
     project.compile()
     second = project.try_repo(*files)
     assert second.returncode == 0, second.stdout + second.stderr
@@ -141,6 +141,7 @@ def test_the_hooks_validate_flows_and_check_the_dist(tmp_path: Path) -> None:
     assert hook_result(second.stdout, "aetherflow compile --check") == "Passed"
     assert "dist/ is up to date" in second.stdout
     assert "not-a-flow" not in second.stdout
+    assert "1 file skipped: not AetherFlow files" in second.stdout
 
     # A flow changed after compiling: the dist is stale again.
     flow = project.root / "flows" / "orders.yaml"
@@ -162,3 +163,59 @@ def test_the_hooks_validate_flows_and_check_the_dist(tmp_path: Path) -> None:
     assert message in broken.stdout
     # docs/ci.md shows this very message.
     assert message in (ROOT / "docs" / "ci.md").read_text()
+
+
+GITHUB_WORKFLOW = """\
+name: ci
+on: [push]
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    steps:
+      - run: make test
+"""
+
+
+def test_the_validate_hook_finds_flows_on_any_layout(tmp_path: Path) -> None:
+    """A flow at the root, one in a folder of any name, a GitHub workflow and a broken flow,
+    all given to the hook: the flows are checked where they are, the workflow is skipped, and
+    the broken flow fails the hook with its located error."""
+    project = Project(tmp_path)
+    shutil.copy(EXAMPLES / "flows" / "sales_export.yaml", project.root / "my_flow.yaml")
+    (project.root / "pipelines" / "nightly").mkdir(parents=True)
+    shutil.copy(
+        EXAMPLES / "flows" / "warehouse_refresh.yaml",
+        project.root / "pipelines" / "nightly" / "refresh.yml",
+    )
+    (project.root / ".github" / "workflows").mkdir(parents=True)
+    (project.root / ".github" / "workflows" / "ci.yml").write_text(GITHUB_WORKFLOW)
+    (project.root / "pipelines" / "broken.yaml").write_text(BROKEN)
+    project.commit()
+    files = ["my_flow.yaml", "pipelines/nightly/refresh.yml", ".github/workflows/ci.yml"]
+
+    good = project.try_repo("aetherflow-validate", "--files", *files)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert hook_result(good.stdout, "aetherflow validate") == "Passed"
+    assert "(no files to check)" not in good.stdout
+    assert counts(good.stdout) == (2, 1)  # the workflow is skipped, not counted as a flow
+    assert "ci.yml" not in good.stdout  # no diagnostic about the workflow
+
+    every = project.try_repo("aetherflow-validate", "--all-files")
+    assert every.returncode == 1
+    assert hook_result(every.stdout, "aetherflow validate") == "Failed"
+    assert "- exit code: 2" in every.stdout
+    assert "pipelines/broken.yaml:9:5: AF201 unknown key 'depends_no' in job 'load'" in every.stdout
+    located = re.findall(r"^(\S+?):\d+:\d+: AF\d{3}", every.stdout, re.M)
+    assert set(located) == {"pipelines/broken.yaml"}, every.stdout  # the others have none
+    # checked: flows/orders.yaml, my_flow.yaml, refresh.yml, broken.yaml; skipped: the
+    # workflow and notes/not-a-flow.yaml
+    assert counts(every.stdout) == (4, 2)
+
+
+def counts(output: str) -> tuple[int, int]:
+    """(files checked, files skipped) over the summary lines of the hook's runs (pre-commit
+    splits the files among parallel runs)."""
+    checked = sum(int(n) for n in re.findall(r"\(of (\d+) checked\)", output))
+    checked += sum(int(n) for n in re.findall(r"^(\d+) files? valid", output, re.M))
+    skipped = sum(int(n) for n in re.findall(r"(\d+) files? skipped: not AetherFlow files", output))
+    return checked, skipped

@@ -27,6 +27,7 @@ from aetherflow_compiler.driver.output import OutputError, write_output
 from aetherflow_compiler.frontend.schema_check import SCHEMA_KINDS, schema_text
 from aetherflow_compiler.frontend.validate import FileResult, Report, check_file, validate_paths
 from aetherflow_compiler.project.plugins import PluginSet, toolchain
+from aetherflow_compiler.project.sources import Selection
 from aetherflow_compiler.schedule.deploy import DeployOptions, KubeOptions
 from aetherflow_compiler.steps import StepRegistry, default_registry
 from aetherflow_compiler.walk import mapping
@@ -185,6 +186,47 @@ def bundle_options(function: Any) -> Any:
     )(function)
 
 
+def selection_options(function: Any) -> Any:
+    """--include, --exclude and --skip-other-files (the project config's include/exclude)."""
+    function = click.option(
+        "--skip-other-files",
+        is_flag=True,
+        help="Treat the files named like the files found in folders: skip those that are not "
+        "AetherFlow files and apply --exclude (for tools that pass every YAML file: pre-commit).",
+    )(function)
+    function = click.option(
+        "--exclude",
+        "exclude",
+        multiple=True,
+        metavar="GLOB",
+        help="Leave out the files and folders found that match (repeatable; a pattern with a / "
+        "matches the path, one without any name on it).",
+    )(function)
+    return click.option(
+        "--include",
+        "include",
+        multiple=True,
+        metavar="GLOB",
+        help="Check the files found that match as AetherFlow files, whatever their content says "
+        "(repeatable).",
+    )(function)
+
+
+def make_selection(
+    include: tuple[str, ...], exclude: tuple[str, ...], every_file: bool
+) -> Selection:
+    """The globs made absolute: the project config's from its folder, the command line's
+    from the working directory."""
+
+    def absolute(patterns: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(
+            os.path.join(os.getcwd(), p) if "/" in p.rstrip("/") and not os.path.isabs(p) else p
+            for p in patterns
+        )
+
+    return Selection(absolute(include), absolute(exclude), every_file)
+
+
 @cli.command(cls=ConfiguredCommand)
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option(
@@ -196,6 +238,10 @@ def bundle_options(function: Any) -> Any:
 @plugins_option
 @bundle_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@selection_options
+@click.option(
+    "-v", "--verbose", is_flag=True, help="List the files skipped as not AetherFlow files."
+)
 def validate(
     paths: tuple[str, ...],
     profiles: str | None,
@@ -204,22 +250,38 @@ def validate(
     flow_yaml: str | None,
     bundle_manifest: str | None,
     as_json: bool,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    skip_other_files: bool,
+    verbose: bool,
 ) -> None:
-    """Check flow, profiles, scheduler and bundle manifest files (directories are searched
-    for *.yaml/*.yml). With none given: the project config's paths, profiles and schedule.
+    """Check flow, profiles, scheduler and bundle manifest files. Directories are searched
+    for *.yaml/*.yml, and each file found is checked as what its content is: one that is
+    not an AetherFlow file (a CI workflow, a Kubernetes manifest) is skipped, and a bundle
+    manifest brings its own profiles, plugins and flows (docs/validate.md). With none
+    given: the project config's paths, profiles and schedule.
 
     Exit status: 0 when every file is valid (warnings allowed), 2 when any has an error.
     """
+    from aetherflow_compiler.cli.tree_bundles import TreeBundles
+
     inputs = resolve_inputs(paths, flow_yaml, profiles, plugin_dirs, mode, bundle_manifest, as_json)
     registry, plugins = load_toolchain(
         inputs.plugin_dirs, inputs.mode, as_json, inputs.archive_drivers
     )
-    report = validate_paths(inputs.paths, profiles_path=inputs.profiles, registry=registry)
+    selection = make_selection(include, exclude, skip_other_files)
+    report = validate_paths(
+        inputs.paths,
+        profiles_path=inputs.profiles,
+        registry=registry,
+        selection=selection,
+        bundles=TreeBundles(os.environ, selection) if inputs.bundle is None else None,
+    )
     report.general[:0] = [*config_warnings(), *plugins.warnings]
     if as_json:
         emit(report.as_json())
     else:
-        print_report(report)
+        print_report(report, verbose)
     sys.exit(EXIT_OK if report.ok else EXIT_INVALID)
 
 
@@ -374,6 +436,7 @@ def validate(
     help="Container resource request, e.g. cpu=250m or memory=256Mi (repeatable; default cpu=100m, "
     "memory=128Mi).",
 )
+@selection_options
 def compile_command(
     paths: tuple[str, ...],
     output: str | None,
@@ -405,6 +468,9 @@ def compile_command(
     k8s_claim: str,
     k8s_namespace: str | None,
     k8s_requests: tuple[str, ...],
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    skip_other_files: bool,
 ) -> None:
     """Compile flows into OUTPUT: one script per flow, the vendored runtime and manifest.json.
 
@@ -480,6 +546,7 @@ def compile_command(
         wheelhouse=wheelhouse,
         vendor_target=vendor_target,
         bytecode=_bytecode_for(bytecode, no_bytecode, single_file),
+        selection=make_selection(include, exclude, skip_other_files),
     )
     # Imported here: it imports subprocess, which no other command's start needs.
     from aetherflow_compiler.codegen.runtime.bytecode import BytecodeError

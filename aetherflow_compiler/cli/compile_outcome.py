@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from aetherflow_compiler.cli.exit_codes import EXIT_DRIFT, EXIT_INVALID, EXIT_OK
-from aetherflow_compiler.cli.report import print_report
+from aetherflow_compiler.cli.report import print_report, skipped_note
 from aetherflow_compiler.diagnostics import one_line
 from aetherflow_compiler.driver.compile import CompileResult
 from aetherflow_compiler.driver.output import OutputError, drift, json_text, write_output
@@ -38,6 +38,7 @@ def as_json(result: CompileResult, output: str, check: bool) -> dict[str, Any]:
         "files": sorted(result.files) if result.ok else [],
         "errors": report["errors"],
         "warnings": report["warnings"],
+        "skipped": report["skipped"],
     }
 
 
@@ -77,12 +78,17 @@ def finish(
     document["removed"] = [path for state, path in written if state == "unexpected"]
     n_flows, n_files = len(result.flow_ids), len(result.files)
     flows_text = f"{n_flows} flow{'s' if n_flows != 1 else ''}"
+    skipped = skipped_note(result.report)
     if not json_output:
         if written:
-            click.echo(f"compiled {flows_text} into {one_line(output)} ({n_files} files)", err=True)
+            click.echo(
+                f"compiled {flows_text} into {one_line(output)} ({n_files} files){skipped}",
+                err=True,
+            )
         else:
             click.echo(
-                f"compiled {flows_text}: {one_line(output)} was already up to date ({n_files} files)",
+                f"compiled {flows_text}: {one_line(output)} was already up to date "
+                f"({n_files} files){skipped}",
                 err=True,
             )
     if archive is not None:

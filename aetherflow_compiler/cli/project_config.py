@@ -28,7 +28,10 @@ ROOT_MARKERS = (".git", ".hg")
 
 # What a key's value is: "path" and "paths" are files of the compiling machine (relative to
 # the config's folder); "string" and "strings" are taken as written (host paths, names).
+# "globs" are patterns of the files found in folders (a pattern with a / is made absolute
+# from the config's folder).
 PATH, PATHS, STRING, STRINGS, BOOL, CHOICE = "path", "paths", "string", "strings", "bool", "choice"
+GLOBS = "globs"
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,9 @@ KEYS: dict[str, Key] = {
         Key("plugins", PATHS),
         Key("mode", CHOICE, ("internal_fast", "enterprise")),
         Key("bundle-manifest", PATH),
+        # which of the YAML files found in folders are AetherFlow files (validate and compile)
+        Key("include", GLOBS),
+        Key("exclude", GLOBS),
         # how
         Key("output", PATH),
         Key("target", CHOICE, ("python", "sh", "all")),
@@ -363,7 +369,7 @@ def _check(
             )
             return None
         return value
-    if spec.kind in (PATHS, STRINGS):
+    if spec.kind in (PATHS, STRINGS, GLOBS):
         if not isinstance(value, list):
             example = f'["{value}"]' if isinstance(value, str) else '["..."]'
             problem(
@@ -437,6 +443,9 @@ def _short(value: Any) -> str:
 def _resolve(file: ConfigFile, value: str, spec: Key) -> str:
     """Paths of the compiling machine relative to the config's folder (shown relative to the
     working directory); `bytecode` names on PATH stay names, its paths are paths."""
+    if spec.kind == GLOBS:
+        slash = "/" in value.rstrip("/")
+        return os.path.join(file.folder, value) if slash and not os.path.isabs(value) else value
     is_path = spec.kind in (PATH, PATHS) or (spec.name == "bytecode" and "/" in value)
     if not is_path or os.path.isabs(value):
         return value

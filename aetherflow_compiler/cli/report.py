@@ -25,14 +25,29 @@ def summary(report: Report) -> str:
         text = f"{_plural(n_files, 'file')} valid"
     if warnings:
         text += f", {_plural(warnings, 'warning')}"
-    return text
+    return text + skipped_note(report)
 
 
-def print_report(report: Report) -> None:
+def skipped_note(report: Report) -> str:
+    """The summary's count of files found in folders that are not AetherFlow files."""
+    if not report.skipped:
+        return ""
+    return f"; {_plural(len(report.skipped), 'file')} skipped: not AetherFlow files"
+
+
+def print_skipped(report: Report) -> None:
+    """With -v: each skipped file, on stderr (stdout holds only diagnostics)."""
+    for path in report.skipped:
+        click.echo(f"{path}: skipped: not an AetherFlow file", err=True)
+
+
+def print_report(report: Report, verbose: bool = False) -> None:
     """Diagnostics on stdout (file order, then position); the summary on stderr."""
     for diag in report.general:
         click.echo(diag.format_text())
     for result in report.files:
         for diag in sorted(result.diagnostics.items):
             click.echo(diag.format_text())
+    if verbose:
+        print_skipped(report)
     click.echo(summary(report), err=True)

@@ -17,7 +17,7 @@ from aetherflow_compiler.driver.pool import WORKER
 from aetherflow_compiler.frontend.loader import load_bytes, read_source, unreadable
 from aetherflow_compiler.frontend.targets import check_python_target
 from aetherflow_compiler.frontend.validate import FileResult, check_document
-from aetherflow_compiler.project.sources import detect_kind
+from aetherflow_compiler.project.sources import OTHER, classify, classify_text, detect_kind
 from aetherflow_compiler.steps import StepRegistry
 
 # Building the IR and generating code are imported where they are used: a compile that
@@ -78,8 +78,10 @@ def analyse(
     registry: StepRegistry,
     single_file: bool = False,
     target: CompileTarget = CompileTarget.PYTHON,
+    by_content: bool = False,
 ) -> Analysis:
-    """Load, check and (when valid) build the IR of one file."""
+    """Load, check and (when valid) build the IR of one file. A file `by_content` (found in
+    a folder) that is not an AetherFlow file is an analysis of kind OTHER, unchecked."""
     from aetherflow_compiler.codegen import sh
     from aetherflow_compiler.codegen.python.generate import (
         package_needs,
@@ -96,10 +98,18 @@ def analyse(
         except OSError as exc:
             return Analysis(path, source_name, key, "flow", [unreadable(path, exc)])
     doc, load_diags = load_bytes(raw, path)
+    if by_content:
+        found = (
+            classify(doc.data)
+            if doc is not None
+            else classify_text(raw[: 1 << 16].decode("utf-8", errors="replace"))
+        )
+        if found == OTHER:
+            return Analysis(path, source_name, key, OTHER, [])
     result.diagnostics.extend(load_diags)
     if doc is not None:
         result.document = doc
-        result.kind = detect_kind(doc.data, path)
+        result.kind = found if by_content else detect_kind(doc.data, path)
         result.diagnostics.extend(check_document(doc, result.kind, registry, profiles))
         result.note_flow_id()
         if result.kind == "flow" and result.ok and target.python:
@@ -201,11 +211,22 @@ def with_runtime(text: str, bundle: RuntimeBundle) -> str | None:
     return text[:at] + string_literal(bundle.sha256) + text[at + len(placeholder) :]
 
 
-def analyse_in_worker(task: tuple[str, str, str, bytes | None]) -> tuple[Analysis, str | None]:
+def analyse_in_worker(
+    task: tuple[str, str, str, bytes | None, bool],
+) -> tuple[Analysis, str | None]:
     """The analysis of one file, stored in the cache; with `ahead`, also its script
     (stored with it). The IR is only sent back when the caller still needs it."""
+    path, name, digest, raw, by_content = task
     analysis = analyse(
-        *task, WORKER["profiles"], WORKER["registry"], WORKER["single_file"], WORKER["target"]
+        path,
+        name,
+        digest,
+        raw,
+        WORKER["profiles"],
+        WORKER["registry"],
+        WORKER["single_file"],
+        WORKER["target"],
+        by_content,
     )
     store: CompileCache = WORKER["store"]
     ahead: Ahead | None = WORKER["ahead"]

@@ -47,7 +47,7 @@ from aetherflow_compiler.frontend.validate import (
 )
 from aetherflow_compiler.package_data import DIST_RUNTIME
 from aetherflow_compiler.project.plugins import PluginSet, plugin_entry_files, vendored_files
-from aetherflow_compiler.project.sources import find_sources
+from aetherflow_compiler.project.sources import OTHER, find_sources
 from aetherflow_compiler.steps import StepRegistry, default_registry
 from aetherflow_compiler.suggest import closest
 from aetherflow_compiler.walk import mapping
@@ -90,6 +90,7 @@ class _Compile:
     profiles_digest: str = ""
     profiles_result: FileResult | None = None
     schedule_result: FileResult | None = None
+    by_content: set[str] = field(default_factory=set)  # kinds from the content: sources.classify
 
     def flow_of(self, analysis: Analysis) -> ir.Flow:
         """The IR of a flow; built again when its analysis came from the cache."""
@@ -198,12 +199,13 @@ def _read_inputs(
     report = Report()
     report.general.extend(plugins.warnings if plugins is not None else [])
     found = find_sources(
-        paths, exclude=[options.output]
+        paths, exclude=[options.output], selection=options.selection
     )  # an output inside a folder given is not an input
     report.general.extend(found.problems)
     run = _Compile(
         options, registry, store, plugins, report, compiler_fingerprint(), found.files, found.names
     )
+    run.by_content = found.by_content - found.pinned
     if options.profiles:
         run.profiles_result = check_file(
             os.path.normpath(options.profiles), "profiles", registry, None
@@ -241,11 +243,12 @@ def _analyse_all(run: _Compile, ahead: Ahead | None) -> tuple[list[Analysis], di
     skipped = {r.path for r in (run.profiles_result, run.schedule_result) if r is not None}
     keep_flows = run.schedule_result is not None or options.target.sh or ahead is None
     analyses: list[Analysis | None] = []
-    pending: list[tuple[int, tuple[str, str, str, bytes | None]]] = []
+    pending: list[tuple[int, tuple[str, str, str, bytes | None, bool]]] = []
     for path in run.files:
         if path in skipped:
             continue
         name = run.names.get(path, os.path.basename(path))
+        by_content = path in run.by_content
         try:
             raw: bytes | None = read_source(path)
         except OSError:
@@ -258,6 +261,7 @@ def _analyse_all(run: _Compile, ahead: Ahead | None) -> tuple[list[Analysis], di
                 name,
                 run.profiles_digest,
                 *options.key_parts("analysis"),
+                "by-content" if by_content else "as-named",
                 raw,
             )
             if raw is not None
@@ -267,7 +271,7 @@ def _analyse_all(run: _Compile, ahead: Ahead | None) -> tuple[list[Analysis], di
         if cached is not None:
             analyses.append(Analysis.from_cache(path, name, digest, cached))
         else:
-            pending.append((len(analyses), (path, name, digest, raw)))
+            pending.append((len(analyses), (path, name, digest, raw, by_content)))
             analyses.append(None)
     if options.progress is not None:
         options.progress.start(len(pending))
@@ -290,7 +294,8 @@ def _analyse_all(run: _Compile, ahead: Ahead | None) -> tuple[list[Analysis], di
         analyses[index] = analysis
         if text is not None:
             ahead_scripts[analysis.path] = text
-    return [a for a in analyses if a is not None], ahead_scripts
+    run.report.skipped.extend(a.path for a in analyses if a is not None and a.kind == OTHER)
+    return [a for a in analyses if a is not None and a.kind != OTHER], ahead_scripts
 
 
 def _report_files(run: _Compile, analyses: list[Analysis]) -> None:

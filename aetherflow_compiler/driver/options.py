@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from aetherflow_compiler.project.sources import Selection
 from aetherflow_compiler.schedule.deploy import DeployOptions
 
 if TYPE_CHECKING:
@@ -64,6 +65,8 @@ class CompileOptions:
     )
     # --bytecode: interpreters to ship runtime bytecode for (None: the compiling one; (): none)
     bytecode: tuple[str, ...] | None = None
+    # --include, --exclude, --skip-other-files: which YAML files found are AetherFlow files
+    selection: Selection = field(default_factory=Selection)
     # The command line's progress bar over the files to analyse; not part of any cache key.
     progress: Progress | None = field(default=None, compare=False)
 

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aetherflow_compiler.diagnostics import Diagnostic, DiagnosticList
-from aetherflow_compiler.frontend.loader import Document, load_file
-from aetherflow_compiler.project.sources import detect_kind, expand_paths
+from aetherflow_compiler.frontend.loader import Document, load_bytes, read_source, unreadable
+from aetherflow_compiler.project.sources import (
+    OTHER,
+    Selection,
+    classify,
+    classify_text,
+    detect_kind,
+    find_sources,
+)
 from aetherflow_compiler.steps import StepRegistry, default_registry
 from aetherflow_compiler.walk import mapping, mapping_at
 
@@ -41,6 +49,9 @@ class Report:
     files: list[FileResult] = field(default_factory=list)
     # Problems that belong to no file (a path on the command line that does not exist).
     general: list[Diagnostic] = field(default_factory=list)
+    # Files found by content that are not AetherFlow files (a CI workflow, a Kubernetes
+    # manifest): not checked, listed with -v and counted in the summary.
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -69,6 +80,9 @@ class Report:
             "files": [{"path": f.path, "kind": f.kind, "ok": f.ok} for f in self.files],
             "errors": [d.as_json() for d in self.errors],
             "warnings": [d.as_json() for d in self.warnings],
+            "skipped": [
+                {"path": path, "reason": "not an AetherFlow file"} for path in self.skipped
+            ],
         }
 
 
@@ -117,30 +131,77 @@ def check_document(
     return out
 
 
+def load_source(path: str, kind: str | None, by_content: bool = False) -> FileResult:
+    """`path` loaded, with its kind: `kind` when given; from its content alone when
+    `by_content` (sources.classify: OTHER for a file that is not an AetherFlow file, one
+    that is not valid YAML by its top-level keys); else from its content and name
+    (sources.detect_kind). Not checked yet (check_loaded)."""
+    try:
+        raw = read_source(path)
+    except OSError as exc:
+        failed = FileResult(path, kind or "flow", None)
+        failed.diagnostics.add(unreadable(path, exc))
+        return failed
+    doc, load_diags = load_bytes(raw, path)
+    if by_content and kind is None:
+        if doc is not None:
+            kind = classify(doc.data)
+        else:
+            kind = classify_text(raw[: 1 << 16].decode("utf-8", errors="replace"))
+        if kind == OTHER:
+            return FileResult(path, OTHER, None)
+    result = FileResult(path, kind or "flow", doc)
+    result.diagnostics.extend(load_diags)
+    if doc is not None and kind is None:
+        result.kind = detect_kind(doc.data, path)
+    return result
+
+
+def check_loaded(
+    result: FileResult, registry: StepRegistry, profiles: dict[str, Any] | None
+) -> FileResult:
+    """Every schema and semantic problem of a loaded file, in its result."""
+    if result.document is not None and result.kind != OTHER:
+        result.diagnostics.extend(check_document(result.document, result.kind, registry, profiles))
+        result.note_flow_id()
+    return result
+
+
 def check_file(
     path: str, kind: str | None, registry: StepRegistry, profiles: dict[str, Any] | None
 ) -> FileResult:
-    doc, load_diags = load_file(path)
-    result = FileResult(path, kind or "flow", doc)
-    result.diagnostics.extend(load_diags)
-    if doc is None:
-        return result
-    result.kind = kind or detect_kind(doc.data, path)
-    result.diagnostics.extend(check_document(doc, result.kind, registry, profiles))
-    result.note_flow_id()
-    return result
+    return check_loaded(load_source(path, kind), registry, profiles)
+
+
+@dataclass
+class BundleCheck:
+    """A bundle manifest found in a folder, checked as --bundle-manifest checks it: the
+    report of its profiles and flows (with its plugins), and the files it takes over (on
+    disk, real paths), which are not checked a second time without them."""
+
+    report: Report
+    claimed: set[str] = field(default_factory=set)
+
+
+# Opens the bundle of a valid manifest found in a folder (cli.tree_bundles); None when it
+# cannot be opened (its problems are then on the manifest's result).
+BundleChecker = Callable[[FileResult], "BundleCheck | None"]
 
 
 def validate_paths(
     paths: list[str],
     profiles_path: str | None = None,
     registry: StepRegistry | None = None,
+    selection: Selection | None = None,
+    bundles: BundleChecker | None = None,
 ) -> Report:
-    """Validate files and directories (recursing into *.yaml / *.yml)."""
+    """Validate files and directories (recursing into *.yaml / *.yml). Files found in
+    folders are skipped when their content is not an AetherFlow file; with `bundles`, a
+    bundle manifest found in a folder brings its own profiles, plugins and flows."""
     registry = registry or default_registry()
     report = Report()
-    files, problems = expand_paths(paths)
-    report.general.extend(problems)
+    found = find_sources(paths, selection=selection or Selection())
+    report.general.extend(found.problems)
 
     profiles: dict[str, Any] | None = None
     profiles_file = os.path.normpath(profiles_path) if profiles_path is not None else None
@@ -149,10 +210,39 @@ def validate_paths(
         report.files.append(prof)
         profiles = mapping(prof.document.data) if prof.document is not None else {}
 
-    for path in files:
-        if path != profiles_file:
-            report.files.append(check_file(path, None, registry, profiles))
-    check_unique_flow_ids(report)
+    loaded = [
+        load_source(path, None, path in found.by_content and path not in found.pinned)
+        for path in found.files
+        if path != profiles_file
+    ]
+    checks: dict[str, BundleCheck] = {}
+    claimed: set[str] = set()
+    checked: set[str] = set()
+    for result in loaded:
+        if bundles is not None and result.kind == "manifest" and result.path in found.by_content:
+            check_loaded(result, registry, None)
+            checked.add(result.path)
+            check = bundles(result) if result.ok else None
+            if check is not None:
+                checks[result.path] = check
+                claimed |= check.claimed
+    own = Report()
+    for result in loaded:
+        if result.path not in checks and os.path.realpath(result.path) in claimed:
+            continue  # checked with its bundle
+        if result.kind == OTHER:
+            report.skipped.append(result.path)
+            continue
+        if result.path not in checked:
+            check_loaded(result, registry, profiles)
+        report.files.append(result)
+        own.files.append(result)
+        check = checks.get(result.path)
+        if check is not None:
+            report.files.extend(check.report.files)
+            report.general.extend(check.report.general)
+            report.skipped.extend(check.report.skipped)
+    check_unique_flow_ids(own)  # a bundle's flow ids are its own (each compiles to a dist)
     return report
 
 
