@@ -7,7 +7,7 @@
 #   python3 orders.py plan | check-env | status [--run-id ID] [--json] | verify | --version
 #
 # Exit codes: 0 no job failed, 1 a job failed, 2 usage or configuration error,
-# 3 a flow or job lock is held by another run.
+# 3 a flow or job lock is held by another run, or the run id runs in another process.
 from __future__ import annotations
 
 import os
