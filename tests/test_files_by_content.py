@@ -230,6 +230,23 @@ def test_compile_a_repository_compiles_its_flows_and_skips_the_rest(tmp_path: Pa
     assert sorted(diagnostics_by_file(broken.stdout)) == ["flows/broken.yaml"]
 
 
+def test_compile_leaves_a_bundles_flows_to_its_manifest(tmp_path: Path) -> None:
+    """A bundle project found in the tree: its flows need its plugins and profiles, so
+    `compile DIR` leaves them out (saying how they compile) instead of failing on them."""
+    repo = make_repository(tmp_path / "repo", broken=False, bundle=True)
+    result = run_cli(["compile", ".", "-o", "dist"], cwd=repo)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    manifest = f"{BUNDLE}/manifest.yaml"
+    assert (
+        f"{manifest}: a bundle manifest: its 1 flow compiles with its bundle's plugins and"
+        f" profiles (aetherflow compile --bundle-manifest {manifest}); left out here"
+    ) in result.stderr
+    flows = json.loads((repo / "dist" / "manifest.json").read_text())["flows"]
+    assert sorted(flows) == ["daily_orders", "warehouse_refresh"]
+    bundled = run_cli(["compile", "--bundle-manifest", manifest, "-o", "bundle-dist"], cwd=repo)
+    assert bundled.exit_code == 0, bundled.stdout + bundled.stderr
+
+
 def test_the_project_config_pins_the_kinds_with_include_and_exclude(tmp_path: Path) -> None:
     repo = make_repository(tmp_path / "repo", bundle=False)
     # A flow draft that does not look like a flow yet: found by its content, it is skipped.

@@ -295,7 +295,40 @@ def _analyse_all(run: _Compile, ahead: Ahead | None) -> tuple[list[Analysis], di
         if text is not None:
             ahead_scripts[analysis.path] = text
     run.report.skipped.extend(a.path for a in analyses if a is not None and a.kind == OTHER)
-    return [a for a in analyses if a is not None and a.kind != OTHER], ahead_scripts
+    kept = [a for a in analyses if a is not None and a.kind != OTHER]
+    claimed = _bundle_flows(
+        [a.path for a in kept if a.kind == "manifest" and a.path in run.by_content]
+    )
+    return [a for a in kept if os.path.realpath(a.path) not in claimed], ahead_scripts
+
+
+def _bundle_flows(manifests: list[str]) -> set[str]:
+    """The real paths of the flows and profiles of the bundle manifests found in the
+    folders given: they compile with their bundle's plugins and profiles, through
+    `--bundle-manifest`, so this compile leaves them out and says so on stderr."""
+    import click
+
+    from aetherflow_compiler.frontend.loader import load_bytes
+    from aetherflow_compiler.project.bundles.project import open_bundle
+
+    claimed: set[str] = set()
+    for path in manifests:
+        try:
+            doc, _ = load_bytes(read_source(path), path)
+        except OSError:
+            continue
+        project = open_bundle(doc, os.environ)[0] if doc is not None else None
+        if project is None:
+            continue  # its own problems are reported by `aetherflow validate`
+        flows = find_sources(list(project.flow_paths)).files
+        claimed |= {os.path.realpath(f) for f in flows} | {os.path.realpath(project.profiles)}
+        counted = "its 1 flow compiles" if len(flows) == 1 else f"its {len(flows)} flows compile"
+        click.echo(
+            f"{path}: a bundle manifest: {counted} with its bundle's plugins and profiles"
+            f" (aetherflow compile --bundle-manifest {path}); left out here",
+            err=True,
+        )
+    return claimed
 
 
 def _report_files(run: _Compile, analyses: list[Analysis]) -> None:
