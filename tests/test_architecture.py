@@ -211,7 +211,14 @@ def test_runtime_modules_share_one_namespace_without_clashes() -> None:
 # --- the layer rules ----------------------------------------------------------------------
 
 C = "aetherflow_compiler"
-IR_NODES = {f"{C}.ir", f"{C}.ir.nodes", f"{C}.ir.template", f"{C}.ir.when", f"{C}.ir.pprint"}
+IR_NODES = {
+    f"{C}.ir",
+    f"{C}.ir.nodes",
+    f"{C}.ir.template",
+    f"{C}.ir.when",
+    f"{C}.ir.pprint",
+    f"{C}.ir.validation",
+}
 # (what the rule says, which modules it is about, what they must not import)
 LAYER_RULES: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     (

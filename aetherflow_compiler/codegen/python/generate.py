@@ -20,6 +20,7 @@ from aetherflow_compiler.codegen.runtime.package import amalgamate
 from aetherflow_compiler.ir import nodes as ir
 from aetherflow_compiler.ir.nodes import EnvFile
 from aetherflow_compiler.ir.template import Template
+from aetherflow_compiler.ir.validation import start_checks
 from aetherflow_compiler.ir.when import BoolOp, Compare, JobAttr, JobOutput, Literal, Not, WhenExpr
 from aetherflow_compiler.steps import StepRegistry
 
@@ -157,55 +158,6 @@ def _package_uses(
                 ("pyzipper", "pyzipper", f"step '{node.step.id}' (an encrypted archive)", where)
             )
     return out
-
-
-# Before a run the engine's validation renders every step's inputs and outputs with the
-# environment, `run_id` and `flow_id` (placeholders) and nothing else, and refuses the run
-# when a rendered text holds forbidden syntax; each section stops at the first key that
-# does not resolve there.
-_RESOLVED_IN_VALIDATION = (("run_id",), ("flow_id",))
-
-
-def start_checks(flow: ir.Flow) -> list[tuple[str, str, str, list[Template]]]:
-    """(job, step, section, templates) for every step section in which an environment
-    value can make the engine's validation refuse the run: its templates in the order
-    the validation renders them, up to the last text with an env token (the standalone
-    env tokens before it may stop the section when their variable is missing). The
-    artifact renders these at its start, and nothing else: every other template passes
-    or fails there the same on every run, and the compiler has judged it."""
-    out = []
-    for job in flow.jobs:
-        for step in job.steps:
-            for section, value in (("inputs", step.inputs), ("outputs", step.outputs)):
-                items: list[Template] = []
-                last = 0
-                for template in _templates_in_order(value):
-                    refs = template.refs
-                    if any(
-                        r.root != "env"
-                        and r.path not in _RESOLVED_IN_VALIDATION
-                        and r.default is None
-                        for r in refs
-                    ):
-                        break  # never resolves there: the validation stops here on every run
-                    if not template.standalone and any(r.root == "env" for r in refs):
-                        items.append(template)
-                        last = len(items)
-                    elif any(r.root == "env" and r.default is None for r in refs):
-                        items.append(template)  # a missing variable stops the section here
-                if last:
-                    out.append((job.id, step.id, section, items[:last]))
-    return out
-
-
-def _templates_in_order(value: ir.Value) -> list[Template]:
-    if isinstance(value, Template):
-        return [value]
-    if isinstance(value, ir.Map):
-        return [t for _, v in value.entries for t in _templates_in_order(v)]
-    if isinstance(value, ir.Seq):
-        return [t for v in value.items for t in _templates_in_order(v)]
-    return []
 
 
 def _start_checks_node(checks: list[tuple[str, str, str, list[Template]]]) -> Node:

@@ -32,8 +32,9 @@ from aetherflow_compiler.codegen.sh.words import (
     text_keys,
 )
 from aetherflow_compiler.ir import nodes as ir
-from aetherflow_compiler.ir.nodes import templates_at, templates_in
+from aetherflow_compiler.ir.nodes import templates_in
 from aetherflow_compiler.ir.template import TEXT_ROOTS, Ref, Template
+from aetherflow_compiler.ir.validation import VALIDATION_TEXT, start_checks
 from aetherflow_compiler.ir.when import BoolOp, Compare, JobAttr, JobOutput, Literal, Not, WhenExpr
 from aetherflow_compiler.steps.types import TRUE_WORDS
 
@@ -738,45 +739,6 @@ def _setting_code(variable: str, value: ir.Value) -> list[str]:
     return code.lines
 
 
-# Before a run the engine's validation renders every step's inputs and outputs with the
-# environment, `run_id` and `flow_id` (placeholders) and every other root empty, and refuses
-# the run when a rendered text holds forbidden syntax; each section stops at the first key
-# that does not resolve there. The Python artifact does the same at its start (the rule of
-# codegen.python.start_checks, branch i24-python: the same templates, in the same order).
-_VALIDATION_TEXT: dict[tuple[str, ...], str | None] = {
-    ("run_id",): "RUN_ID",
-    ("flow_id",): "FLOW_ID",
-}
-
-
-def start_checks(flow: ir.Flow) -> list[tuple[str, str, str, list[Template]]]:
-    """(job, step, section, templates) for every step section in which an env value can
-    make the engine's validation refuse the run: its templates in the order the validation
-    renders them, up to the last text with an env token (a standalone env token without
-    default before it stops the section when its variable is missing)."""
-    out = []
-    for job in flow.jobs:
-        for step in job.steps:
-            for section, value in (("inputs", step.inputs), ("outputs", step.outputs)):
-                items: list[Template] = []
-                last = 0
-                for _, template in templates_at(value, ()):
-                    refs = template.refs
-                    if any(
-                        r.root != "env" and r.path not in _VALIDATION_TEXT and r.default is None
-                        for r in refs
-                    ):
-                        break  # never resolves there: the validation stops here on every run
-                    if not template.standalone and any(r.root == "env" for r in refs):
-                        items.append(template)
-                        last = len(items)
-                    elif any(r.root == "env" and r.default is None for r in refs):
-                        items.append(template)  # a missing variable stops the section here
-                if last:
-                    out.append((job.id, step.id, section, items[:last]))
-    return out
-
-
 def _start_check_code(flow: ir.Flow) -> list[str]:
     """af_start_checks, run before a run starts where the flow has one: the templates of
     start_checks rendered from the env snapshot; forbidden syntax in one stops the run
@@ -804,7 +766,7 @@ def _start_check_code(flow: ir.Flow) -> list[str]:
                     code.add(f'{var}="${var}$REPLY"')
                 else:
                     text = (
-                        _VALIDATION_TEXT.get(part.path, part.default)
+                        VALIDATION_TEXT.get(part.path, part.default)
                         if isinstance(part, Ref)
                         else part.text
                     )
