@@ -319,6 +319,7 @@ def _report_files(run: _Compile, analyses: list[Analysis]) -> None:
                 sh_target_problems(
                     analysis.path,
                     analysis.flow_id,
+                    analysis.flow_id_at,
                     not options.target.python,
                     analysis.summary.get("sh_blockers", []),
                     analysis.summary.get("sh_state"),
