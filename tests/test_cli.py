@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from aetherflow_compiler.frontend.schema_check import load_schema
 from conftest import EXAMPLES, GOLDEN, run_cli
 
-LINE = re.compile(r"^(.+):(\d+):(\d+): (AF\d{3}) (.+)$")
+LINE = re.compile(r"^(.+):(\d+):(\d+): (error|warning|note) (AF\d{3}) (.+)$")
 
 
 def test_examples_validate_clean() -> None:
@@ -58,12 +58,13 @@ def test_json_output_lists_files_errors_and_warnings(tmp_path: Path) -> None:
             "file": str(bad),
             "line": 5,
             "column": 5,
+            "severity": "error",
             "code": "AF201",
             "message": "unknown key 'depends_no' in job 'a'",
             "hint": "did you mean 'depends_on'?",
         }
     ]
-    assert report["warnings"] == []
+    assert report["warnings"] == [] and report["notes"] == []
 
 
 def test_warnings_alone_exit_zero(tmp_path: Path) -> None:
@@ -83,7 +84,7 @@ def test_missing_path_is_located_error(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert (
         result.stdout
-        == f"{tmp_path / 'nope.yaml'}:1:1: AF100 cannot read file: no such file or directory\n"
+        == f"{tmp_path / 'nope.yaml'}:1:1: error AF100 cannot read file: no such file or directory\n"
     )
 
 
@@ -232,6 +233,8 @@ def test_mutated_examples_never_crash(tmp_path: Path, which: int, edits: list) -
     report = json.loads(as_json.stdout)
     assert as_json.exit_code == (0 if report["ok"] else 2)
     assert all(
-        LINE.match(f"{e['file']}:{e['line']}:{e['column']}: {e['code']} {e['message']}")
+        LINE.match(
+            f"{e['file']}:{e['line']}:{e['column']}: {e['severity']} {e['code']} {e['message']}"
+        )
         for e in report["errors"]
     )

@@ -106,10 +106,8 @@ def _load(ctx: click.Context, found: ConfigFile) -> ProjectConfig:
     from aetherflow_compiler.frontend.validate import Report
 
     report = Report(general=problems)
-    if ctx.params.get("as_json"):
-        fmt = "json"
-    else:  # a config that cannot be read has no format: the command line's, else text
-        fmt = ctx.params.get("output_format") or "text"
+    # A config that cannot be read has no format: the command line's, else text.
+    fmt = "json" if ctx.params.get("as_json") else (ctx.params.get("output_format") or "text")
     print_report(report, fmt)
     sys.exit(EXIT_INVALID)
 

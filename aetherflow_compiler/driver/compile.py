@@ -313,7 +313,7 @@ def _report_files(run: _Compile, analyses: list[Analysis]) -> None:
             if too_long is not None:
                 result.diagnostics.add(too_long)
         if options.env_files and analysis.kind == "flow" and analysis.summary:
-            analysis.summary.setdefault("sh_blockers", []).append([1, 1, ENV_FILES_BLOCKER])
+            analysis.summary.setdefault("sh_blockers", []).append([None, None, ENV_FILES_BLOCKER])
         if options.target.sh:
             result.diagnostics.extend(
                 sh_target_problems(

@@ -106,7 +106,8 @@ def sh_target_problems(
     sh_state: list[Any] | None,
 ) -> list[Diagnostic]:
     """The sh target's diagnostics for one flow: with `only_sh` (--target sh) an AF705
-    error for each blocker ([line, column, message], each a thing to change); with
+    error for each blocker ([line, column, message], each a thing to change; line and column
+    are None for a reason outside the flow file); with
     --target all one AF806 note at the flow id listing every blocker; else AF816 when the
     sh artifact keeps its state in the file layout instead of the declared store
     (`sh_state`: [line, column, backend, derived path])."""
@@ -116,8 +117,8 @@ def sh_target_problems(
             out.append(
                 Diagnostic(
                     path,
-                    line,
-                    column,
+                    line or 1,  # a reason with no place in the flow (the manifest's env_files)
+                    column or 1,
                     "AF705",
                     message,
                     "compile it for python (--target python), or change what the message names",
@@ -125,10 +126,7 @@ def sh_target_problems(
             )
     elif blockers:
         line, column = flow_id_at
-        reasons = tuple(
-            Related(at_line, at_column, message) if at_line else Related(None, None, message)
-            for at_line, at_column, message in blockers
-        )
+        reasons = tuple(Related(*blocker) for blocker in blockers)
         n = len(reasons)
         out.append(
             Diagnostic(
