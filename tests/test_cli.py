@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import jsonschema
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -238,3 +239,37 @@ def test_mutated_examples_never_crash(tmp_path: Path, which: int, edits: list) -
         )
         for e in report["errors"]
     )
+
+
+@pytest.mark.e2e
+def test_doctor_prints_each_check_and_a_final_line(tmp_path: Path) -> None:
+    flow = tmp_path / "needs.yaml"
+    flow.write_text(
+        "version: 1\nflow: {id: needs}\njobs:\n  - id: a\n    steps:\n"
+        "      - id: s\n        type: external.process\n"
+        '        inputs: {command: [echo, "{{env.NEEDED}}", "{{env.OPTIONAL:x}}"]}\n'
+    )
+    env = {"AETHERFLOW_CACHE_DIR": str(tmp_path / "cache"), "NEEDED": ""}
+    missing = run_cli(["doctor", "needs.yaml"], cwd=tmp_path, env=env)
+    assert missing.exit_code == 2
+    assert missing.stdout.splitlines() == [
+        "aetherflow doctor: flow 'needs' (needs.yaml)",
+        "  flow                             valid, compiled",
+        "  NEEDED                           MISSING",
+        "  OPTIONAL                         not set, has a default",
+        "FAIL: needs.yaml: 1 of 3 checks failed",
+    ]
+    found = run_cli(["doctor", "needs.yaml"], cwd=tmp_path, env={**env, "NEEDED": "1"})
+    assert found.exit_code == 0
+    assert found.stdout.splitlines()[2] == "  NEEDED                           set"
+    assert found.stdout.splitlines()[-1] == "OK: needs.yaml: 3 checks passed"
+    # A flow that reads nothing still says what was checked.
+    (tmp_path / "plain.yaml").write_text("version: 1\nflow: {id: plain}\njobs: []\n")
+    plain = run_cli(["doctor", "plain.yaml"], cwd=tmp_path, env=env)
+    assert plain.exit_code == 0
+    assert plain.stdout.splitlines() == [
+        "aetherflow doctor: flow 'plain' (plain.yaml)",
+        "  flow                             valid, compiled",
+        "  env and packages                 none read, none needed",
+        "OK: plain.yaml: 1 check passed",
+    ]

@@ -898,13 +898,38 @@ def doctor(
 ) -> None:
     """The engine's `aetherflow doctor`: compile the flow (through the cache) and run the
     artifact's `check-env`: every env variable the flow reads, set or missing, and every
-    host package its connectors need. Exit status: 0, or 2 when something is missing."""
+    host package its connectors need. Prints each check and its result, then OK or FAIL
+    with the counts. Exit status: 0, or 2 when something is missing."""
     import subprocess
 
     script = _compile_for_run(flow, flow_yaml, bundle_manifest, _argv_of(ctx))
+    flow_id = os.path.splitext(os.path.basename(script))[0]
+    named = flow_yaml or flow or bundle_manifest or flow_id
+    click.echo(f"aetherflow doctor: flow '{one_line(flow_id)}' ({one_line(named)})")
+    click.echo(f"  {'flow':<32} valid, compiled")
+    sys.stdout.flush()
     proc = subprocess.run(
-        [sys.executable, script, "check-env"], env=_bundle_env(bundle_manifest, script)
+        [sys.executable, script, "check-env"],
+        env=_bundle_env(bundle_manifest, script),
+        stdout=subprocess.PIPE,
+        text=True,
+        errors="replace",
     )
+    # check-env prints one line per check: an env variable, a vendored or host package;
+    # a failed one says MISSING (its reasons follow on stderr, passed through).
+    checks = proc.stdout.splitlines()
+    for line in checks:
+        click.echo(f"  {line}")
+    if not checks:
+        click.echo(f"  {'env and packages':<32} none read, none needed")
+    failed = sum(1 for line in checks if line.rstrip().endswith("MISSING"))
+    total = len(checks) + 1  # and the compile
+    word = "check" if total == 1 else "checks"
+    if proc.returncode == EXIT_OK:
+        click.echo(f"OK: {one_line(named)}: {total} {word} passed")
+    else:
+        what = f"{failed} of {total} {word} failed" if failed else f"exit {proc.returncode}"
+        click.echo(f"FAIL: {one_line(named)}: {what}")
     sys.exit(proc.returncode)
 
 
