@@ -227,7 +227,7 @@ def test_an_impossible_date_is_a_located_af103_with_a_quoting_hint(tmp_path: Pat
     result = run_cli(["validate", "f.yaml"], cwd=tmp_path)
     assert result.exit_code == 2
     assert (
-        "f.yaml:11:29: AF103 invalid YAML: '2024-02-30' is not a valid !!timestamp (day is out of range for "
+        "f.yaml:11:29: error AF103 invalid YAML: '2024-02-30' is not a valid !!timestamp (day is out of range for "
         "month)\n  hint: quote it if it is a string" in _text(result)
     )
 
@@ -401,8 +401,9 @@ def test_a_manifest_with_an_unknown_source_type_is_af204(tmp_path: Path) -> None
     ):
         result = run_cli(args, cwd=project)
         assert result.exit_code == 2, result.stdout + result.stderr
-        assert "manifest.yaml:13:11: AF204 invalid value 'ftp' for bundle.source.type" in _text(
-            result
+        assert (
+            "manifest.yaml:13:11: error AF204 invalid value 'ftp' for bundle.source.type"
+            in _text(result)
         )
 
 
@@ -416,7 +417,7 @@ def test_a_nul_in_base_path_is_af318(tmp_path: Path) -> None:
         )
         result = run_cli(args, cwd=project)
         assert result.exit_code == 2, result.stdout + result.stderr
-        assert "manifest.yaml:14:16: AF318 base_path holds a NUL character" in _text(result)
+        assert "manifest.yaml:14:16: error AF318 base_path holds a NUL character" in _text(result)
 
 
 def test_a_profile_named_by_a_boolean_is_reported_not_a_crash(tmp_path: Path) -> None:
@@ -424,10 +425,11 @@ def test_a_profile_named_by_a_boolean_is_reported_not_a_crash(tmp_path: Path) ->
     (tmp_path / "p.yaml").write_text("yes:\n  config: {path: x}\n2: {}\n~: {}\n2024-01-31: {}\n")
     for result in _all_commands(tmp_path, "f.yaml", "--profiles", "p.yaml"):
         assert result.exit_code == 2, result.stdout + result.stderr
-        assert "f.yaml:8:14: AF307 resource 'warehouse' uses unknown profile 'warehouse'" in _text(
-            result
+        assert (
+            "f.yaml:8:14: error AF307 resource 'warehouse' uses unknown profile 'warehouse'"
+            in _text(result)
         )
-    assert "p.yaml:1:1: AF801 key 'yes' is read as the boolean True" in _text(result)
+    assert "p.yaml:1:1: warning AF801 key 'yes' is read as the boolean True" in _text(result)
 
 
 def test_a_malformed_template_in_a_profile_stops_compile_with_af401(tmp_path: Path) -> None:
@@ -436,7 +438,7 @@ def test_a_malformed_template_in_a_profile_stops_compile_with_af401(tmp_path: Pa
     (tmp_path / "p.yaml").write_text('warehouse:\n  config:\n    path: "{{env.X"\n')
     for result in _all_commands(tmp_path, "f.yaml", "--profiles", "p.yaml"):
         assert result.exit_code == 2, result.stdout + result.stderr
-        assert "p.yaml:3:12: AF401 Unsupported templating syntax" in _text(result)
+        assert "p.yaml:3:12: error AF401 Unsupported templating syntax" in _text(result)
     assert not (tmp_path / "dist").exists()
 
 
@@ -567,8 +569,14 @@ def test_resource_and_profile_names_must_be_strings(tmp_path: Path) -> None:
     (tmp_path / "p.yaml").write_text("warehouse:\n  config: {path: x}\non:\n  config: {path: y}\n")
     result = run_cli(["validate", "f.yaml", "--profiles", "p.yaml"], cwd=tmp_path)
     assert result.exit_code == 2
-    assert "f.yaml:5:3: AF203 key 1 in resources must be a string, not an integer" in result.stdout
-    assert "p.yaml:3:1: AF203 key true in the file must be a string, not a boolean" in result.stdout
+    assert (
+        "f.yaml:5:3: error AF203 key 1 in resources must be a string, not an integer"
+        in result.stdout
+    )
+    assert (
+        "p.yaml:3:1: error AF203 key true in the file must be a string, not a boolean"
+        in result.stdout
+    )
 
 
 def test_a_nested_date_key_in_step_inputs_compiles_as_its_text(tmp_path: Path) -> None:
@@ -725,7 +733,9 @@ def test_hostile_values_in_every_place_are_answered_without_an_internal_error(
                 result.stderr[-500:],
             )
             if result.exit_code == 2:
-                assert re.search(r"^f\.yaml:\d+:\d+: AF\d{3} ", result.stdout, re.MULTILINE), (
+                assert re.search(
+                    r"^f\.yaml:\d+:\d+: (error|warning|note) AF\d{3} ", result.stdout, re.MULTILINE
+                ), (
                     value[:40],
                     result.stdout,
                 )

@@ -189,7 +189,7 @@ def test_a_plugin_that_fails_to_import_is_a_located_compile_error(project: Proje
     )
     assert result.exit_code == 2
     assert result.stdout == (
-        f"{plugins}/broken.py:3:1: AF703 plugin failed to import: RuntimeError: no licence key\n"
+        f"{plugins}/broken.py:3:1: error AF703 plugin failed to import: RuntimeError: no licence key\n"
         "  hint: plugins may import aetherflow.core.api, the standard library and their own files\n"
     )
     assert not project.dist.exists()
@@ -220,7 +220,7 @@ def test_a_missing_plugin_directory_is_an_error_and_a_replaced_built_in_a_warnin
     result = run_cli(["validate", "--plugins", str(clash), str(project.flows)])
     assert result.exit_code == 0
     assert (
-        f"{clash}/zip_again.py:3:1: AF809 plugin step type zip (class MyZip) replaces the built-in step type zip"
+        f"{clash}/zip_again.py:3:1: warning AF809 plugin step type zip (class MyZip) replaces the built-in step type zip"
         in result.stdout
     )
 

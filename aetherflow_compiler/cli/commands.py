@@ -278,7 +278,7 @@ def validate(
     default="python",
     show_default=True,
     help="python: <flow>.py and its runtime; sh: a POSIX shell script per flow; all: both (flows the "
-    "shell cannot express get a warning and a Python artifact only).",
+    "shell cannot express get a Python artifact only, and a note AF806 saying why).",
 )
 @plugins_option
 @bundle_options

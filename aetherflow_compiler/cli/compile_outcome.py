@@ -24,6 +24,7 @@ def problem(path: str, message: str) -> dict[str, Any]:
         "file": path,
         "line": None,
         "column": None,
+        "severity": "error",
         "code": None,
         "message": message,
         "hint": None,
