@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -82,7 +83,9 @@ def af(
 
 def lines(text: str) -> list[str]:
     """The diagnostics of a text report, hints left out."""
-    return [line for line in text.splitlines() if ": AF" in line]
+    return [
+        line for line in text.splitlines() if re.search(r": (error|warning|note) AF\d{3} ", line)
+    ]
 
 
 def project(
@@ -223,9 +226,11 @@ def test_plugin_files_that_cannot_be_read_are_errors_and_are_read_only_once(tmp_
     )
     assert loose.returncode == 0, loose.stdout + loose.stderr
     assert [line.split(": ", 1)[1] for line in lines(loose.stdout)] == [
-        "AF811 cannot read plugin file: No such file or directory; skipped (AETHERFLOW_PLUGIN_STRICT=false)",
-        "AF811 cannot read plugin file: not a regular file but a FIFO; skipped (AETHERFLOW_PLUGIN_STRICT=false)",
-        "AF811 cannot read plugin file: Too many levels of symbolic links; skipped "
+        "warning AF811 cannot read plugin file: No such file or directory; skipped "
+        "(AETHERFLOW_PLUGIN_STRICT=false)",
+        "warning AF811 cannot read plugin file: not a regular file but a FIFO; skipped "
+        "(AETHERFLOW_PLUGIN_STRICT=false)",
+        "warning AF811 cannot read plugin file: Too many levels of symbolic links; skipped "
         "(AETHERFLOW_PLUGIN_STRICT=false)",
     ]
     assert listing(tmp_path / "dist" / "aetherflow_plugins") == ["acme.py"]

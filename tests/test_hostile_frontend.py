@@ -78,7 +78,9 @@ def _at(stdout: str, name: str, code: str) -> tuple[int, int]:
         ]
         assert found, stdout
         return found[0]
-    match = re.search(rf"^{re.escape(name)}:(\d+):(\d+): {code} ", stdout, re.MULTILINE)
+    match = re.search(
+        rf"^{re.escape(name)}:(\d+):(\d+): (?:error|warning|note) {code} ", stdout, re.MULTILINE
+    )
     assert match, stdout
     return int(match.group(1)), int(match.group(2))
 
@@ -88,7 +90,10 @@ def _where(stdout: str, code: str) -> set[tuple[str, int]]:
     if stdout.startswith("{"):
         return {(e["file"], e["line"]) for e in json.loads(stdout)["errors"] if e["code"] == code}
     return {
-        (m[0], int(m[1])) for m in re.findall(rf"^(.+?):(\d+):\d+: {code} ", stdout, re.MULTILINE)
+        (m[0], int(m[1]))
+        for m in re.findall(
+            rf"^(.+?):(\d+):\d+: (?:error|warning|note) {code} ", stdout, re.MULTILINE
+        )
     }
 
 
@@ -97,9 +102,11 @@ def _text(result: CliResult) -> str:
     if not result.stdout.startswith("{"):
         return result.stdout
     out = []
-    for diag in [*json.loads(result.stdout)["errors"], *json.loads(result.stdout)["warnings"]]:
+    document = json.loads(result.stdout)
+    for diag in [*document["errors"], *document["warnings"], *document["notes"]]:
         out.append(
-            f"{diag['file']}:{diag['line']}:{diag['column']}: {diag['code']} {diag['message']}"
+            f"{diag['file']}:{diag['line']}:{diag['column']}: {diag['severity']} {diag['code']} "
+            f"{diag['message']}"
         )
         if diag["hint"]:
             out.append(f"  hint: {diag['hint']}")
@@ -450,7 +457,7 @@ def test_explain_json_is_one_object_in_the_shape_of_validate_json(tmp_path: Path
     (tmp_path / "bad.yaml").write_text('warehouse:\n  config:\n    path: "{{env.X"\n')
     (tmp_path / "good.yaml").write_text("warehouse:\n  config: {path: x}\n")
     shape = set(json.loads(run_cli(["validate", "--json", "f.yaml"], cwd=tmp_path).stdout))
-    assert shape == {"ok", "files", "errors", "warnings"}
+    assert shape == {"ok", "files", "errors", "warnings", "notes"}
     for args in (["f.yaml", "--profiles", "bad.yaml"], ["missing.yaml"], ["."]):
         result = run_cli(["explain", "--json", *args], cwd=tmp_path)
         assert result.exit_code == 2
@@ -637,7 +644,7 @@ def test_a_job_of_30000_steps_that_read_each_other_validates_in_seconds(tmp_path
     result = run_cli(["validate", "f.yaml"], cwd=tmp_path)
     assert time.perf_counter() - started < 20  # about 5 s
     # s1 reads s0, which does not exist: one error, with a short hint.
-    assert result.exit_code == 2 and result.stdout.count(": AF404 ") == 1
+    assert result.exit_code == 2 and result.stdout.count(": error AF404 ") == 1
     assert "hint: earlier steps of this job: (none)" in result.stdout
 
 
@@ -665,10 +672,13 @@ def test_thousands_of_cycles_and_unknown_names_give_a_bounded_report(tmp_path: P
     assert time.perf_counter() - started < 60
     assert result.exit_code == 2
     assert (
-        result.stdout.count(": AF304 ") == 100
+        result.stdout.count(": error AF304 ") == 100
         and "only the first 100 cycles are reported" in result.stdout
     )
-    assert result.stdout.count(": AF303 ") == count - 1 and result.stdout.count(": AF307 ") == count
+    assert (
+        result.stdout.count(": error AF303 ") == count - 1
+        and result.stdout.count(": error AF307 ") == count
+    )
     assert max(len(line) for line in result.stdout.splitlines()) < 400
     assert (
         "hint: profiles: p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14, p15, p16, p17, p18, "

@@ -301,3 +301,21 @@ def test_a_related_place_prints_under_its_diagnostic() -> None:
           4:5: first
           second
           hint: a hint""")
+
+
+def test_names_that_are_not_utf8_or_hold_control_characters_stay_one_line(tmp_path: Path) -> None:
+    name = "bad\udcff\x1b.yaml"  # a byte that is not UTF-8, as Python names it, and an ESC
+    diag = Diagnostic(name, 1, 1, "AF201", "unknown key 'x\x07'")
+    assert github_line(diag) == (
+        "::error file=bad\\udcff\\x1b.yaml,line=1,col=1,title=AF201::unknown key 'x\\x07'"
+    )
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / name).write_text(BROKEN)
+    for fmt in ("sarif", "gitlab", "junit", "github"):
+        result = run_cli(["validate", "--format", fmt, "flows"], cwd=tmp_path)
+        assert result.exit_code == 2, fmt
+        if fmt in ("sarif", "gitlab"):
+            json.loads(result.stdout)
+    sarif = json.loads(run_cli(["validate", "--format", "sarif", "flows"], cwd=tmp_path).stdout)
+    location = sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"]["uri"] == "flows/bad%FF%1B.yaml"

@@ -145,11 +145,11 @@ def test_plugin_input_schema_and_required_inputs_are_compile_errors(project: Pro
     _greet_flow(project, "{times: 0, colour: red}")
     result = run_cli(["validate", "--plugins", str(plugins), str(project.flows)])
     assert result.exit_code == 2
-    lines = [line.split(": ", 1)[1] for line in result.stdout.splitlines() if ": AF" in line]
+    lines = [line.split(": ", 1)[1] for line in result.stdout.splitlines() if ": error AF" in line]
     assert lines == [
-        "AF602 missing input 'name' (required by acme_greet) in job 'main', step 'hello'",
-        "AF603 job 'main', step 'hello', inputs.times must be at least 1",
-        "AF601 unknown input 'colour' for acme_greet in job 'main', step 'hello'",
+        "error AF602 missing input 'name' (required by acme_greet) in job 'main', step 'hello'",
+        "error AF603 job 'main', step 'hello', inputs.times must be at least 1",
+        "error AF601 unknown input 'colour' for acme_greet in job 'main', step 'hello'",
     ]
 
 

@@ -59,7 +59,9 @@ _GITHUB_COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severit
 
 
 def _escape_data(text: str) -> str:
-    """As the Actions toolkit's escapeData: `%`, CR and LF."""
+    """As the Actions toolkit's escapeData: `%`, CR and LF (other control characters, and
+    what a file name that is not UTF-8 holds, escaped as in a Python string literal)."""
+    text = "".join(ch if ch.isprintable() or ch in "\r\n" else one_line(ch) for ch in text)
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
@@ -91,7 +93,7 @@ def _artifact_location(path: str) -> dict[str, Any]:
     shown = relative(path)
     if os.path.isabs(shown):
         return {"uri": Path(shown).as_uri()}
-    return {"uri": quote(shown), "uriBaseId": "%SRCROOT%"}
+    return {"uri": quote(shown, errors="surrogateescape"), "uriBaseId": "%SRCROOT%"}
 
 
 def _region(line: int | None, column: int | None) -> dict[str, Any]:
