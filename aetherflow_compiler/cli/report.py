@@ -9,6 +9,7 @@ import click
 
 from aetherflow_compiler.cli import formats
 from aetherflow_compiler.codes import Severity
+from aetherflow_compiler.diagnostics import Diagnostic
 from aetherflow_compiler.frontend.validate import Report
 
 
@@ -36,12 +37,8 @@ def summary(report: Report) -> str:
 
 def counts(report: Report) -> str:
     """`, 1 warning, 2 notes`: what does not fail the command (empty when there is none)."""
-    clauses = [""]
-    for severity in (Severity.WARNING, Severity.NOTE):
-        count = len(report.of_severity(severity))
-        if count:
-            clauses.append(_plural(count, severity.value))
-    return ", ".join(clauses) if len(clauses) > 1 else ""
+    shown = [(len(report.of_severity(s)), s.value) for s in (Severity.WARNING, Severity.NOTE)]
+    return "".join(f", {_plural(n, word)}" for n, word in shown if n)
 
 
 def print_report(report: Report, fmt: str = "text", document: dict[str, Any] | None = None) -> None:
@@ -55,7 +52,7 @@ def print_report(report: Report, fmt: str = "text", document: dict[str, Any] | N
 
 
 def echo_diagnostics(
-    report: Report, fmt: str, diagnostics: list[Any], command: str = "validate"
+    report: Report, fmt: str, diagnostics: list[Diagnostic], command: str = "validate"
 ) -> None:
     """`diagnostics` (of `report`) on stdout in a format other than json."""
     if fmt == "text":
