@@ -2,7 +2,7 @@
 
 Codes are stable: once released, a code keeps its meaning. New problems get new codes.
 Ranges: AF1xx reading YAML, AF2xx schema, AF3xx flow semantics, AF4xx templates,
-AF5xx `when` expressions, AF6xx step inputs, AF7xx code generation, AF8xx warnings,
+AF5xx `when` expressions, AF6xx step inputs, AF7xx code generation, AF8xx warnings and notes,
 AF9xx the project config (`[tool.aetherflow]` in pyproject.toml, or aetherflow.toml).
 `docs/error-codes.md` is generated from this table plus the golden test cases.
 """
@@ -14,8 +14,13 @@ from enum import Enum
 
 
 class Severity(str, Enum):
+    """How a diagnostic counts (docs/compatibility.md): an error fails the command (exit 2);
+    a warning is something the engine runs but the author most likely did not mean; a note
+    is information about what the compiler made of a valid flow, with nothing to fix."""
+
     ERROR = "error"
     WARNING = "warning"
+    NOTE = "note"
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,7 @@ class Code:
 
 _E = Severity.ERROR
 _W = Severity.WARNING
+_N = Severity.NOTE
 
 _ALL = [
     # --- reading YAML -------------------------------------------------------------------
@@ -472,7 +478,7 @@ _ALL = [
         "shell cannot hold, the bundle's env_files).",
         "Compile the flow for python, or change what the message names.",
     ),
-    # --- warnings -----------------------------------------------------------------------
+    # --- warnings and notes -------------------------------------------------------------
     Code(
         "AF801",
         "boolean-key",
@@ -599,10 +605,12 @@ _ALL = [
     Code(
         "AF806",
         "no-shell-artifact",
-        _W,
+        _N,
         "With `--target all`: a flow the POSIX shell target cannot express "
-        "gets only its Python artifact; the message says why.",
-        "Nothing to do if the flow runs where Python is; otherwise change what the message names.",
+        "gets only its Python artifact. A note, one per flow, located at the flow's id and listing "
+        "every reason with its own position: `all` asks for a shell script where the flow allows "
+        "one, and the Python artifact is complete.",
+        "Nothing to do if the flow runs where Python is; otherwise change what the reasons name.",
     ),
     Code(
         "AF817",

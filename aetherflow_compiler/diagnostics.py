@@ -9,8 +9,20 @@ from aetherflow_compiler.codes import CODES, Severity
 
 
 @dataclass(frozen=True, order=True)
+class Related:
+    """A place that a diagnostic points at besides its own (AF806: each reason a flow gets
+    no shell script). `line` is None for a reason with no place in the file."""
+
+    line: int | None
+    column: int | None
+    message: str
+
+
+@dataclass(frozen=True, order=True)
 class Diagnostic:
-    """One problem at one place: `file:line:column: CODE message` plus an optional hint."""
+    """One problem at one place: `file:line:column: SEVERITY CODE message`, plus the related
+    places (same file) and an optional hint. Every output format (cli/formats.py) shows
+    these fields and nothing else."""
 
     file: str
     line: int
@@ -18,6 +30,7 @@ class Diagnostic:
     code: str
     message: str
     hint: str | None = None
+    related: tuple[Related, ...] = ()
 
     @property
     def severity(self) -> Severity:
@@ -28,23 +41,44 @@ class Diagnostic:
         return self.severity is Severity.ERROR
 
     def format_text(self) -> str:
-        """One line per diagnostic (plus a hint line): control characters are escaped."""
-        head = (
-            f"{one_line(self.file)}:{self.line}:{self.column}: {self.code} {one_line(self.message)}"
-        )
+        """One line per diagnostic, the way compilers write them (`path:3:5: error AF201 ...`),
+        then one indented line per related place and a hint line: control characters are
+        escaped."""
+        lines = [
+            f"{one_line(self.file)}:{self.line}:{self.column}: {self.severity.value} {self.code} "
+            f"{one_line(self.message)}"
+        ]
+        for rel in self.related:
+            at = f"{rel.line}:{rel.column}: " if rel.line is not None else ""
+            lines.append(f"  {at}{one_line(rel.message)}")
         if self.hint:
-            return f"{head}\n  hint: {one_line(self.hint)}"
-        return head
+            lines.append(f"  hint: {one_line(self.hint)}")
+        return "\n".join(lines)
+
+    def full_message(self) -> str:
+        """The message with the related places as lines: for formats that carry a message
+        and one position only (GitHub annotations, GitLab code quality, JUnit)."""
+        lines = [self.message]
+        for rel in self.related:
+            at = f"line {rel.line}, column {rel.column}: " if rel.line is not None else ""
+            lines.append(f"- {at}{rel.message}")
+        return "\n".join(lines)
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "file": self.file,
             "line": self.line,
             "column": self.column,
+            "severity": self.severity.value,
             "code": self.code,
             "message": self.message,
             "hint": self.hint,
         }
+        if self.related:
+            out["related"] = [
+                {"line": r.line, "column": r.column, "message": r.message} for r in self.related
+            ]
+        return out
 
 
 def one_line(text: str) -> str:
@@ -87,7 +121,11 @@ class DiagnosticList:
 
     @property
     def warnings(self) -> list[Diagnostic]:
+        """Warnings and notes: what does not fail the command (see `of_severity`)."""
         return sorted(d for d in self.items if not d.is_error)
+
+    def of_severity(self, severity: Severity) -> list[Diagnostic]:
+        return sorted(d for d in self.items if d.severity is severity)
 
     @property
     def has_errors(self) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -120,12 +121,12 @@ def test_a_broken_bundle_is_located_in_the_manifest(engine_project: Path) -> Non
     )
     assert result.exit_code == 2
     assert (
-        f"{manifest}:19:15: AF319 bundle orders has no entry_flow 'flows/orders.yaml'"
+        f"{manifest}:19:15: error AF319 bundle orders has no entry_flow 'flows/orders.yaml'"
         in result.stdout
     )
     assert "did you mean 'flows/orders_daily.yaml'?" in result.stdout
     assert (
-        f"{manifest}:17:20: AF319 bundle orders has no layout.profiles_file 'profiles.yaml'"
+        f"{manifest}:17:20: error AF319 bundle orders has no layout.profiles_file 'profiles.yaml'"
         in result.stdout
     )
     assert not (engine_project / "dist").exists()
@@ -181,9 +182,7 @@ def test_local_demo_patterns_get_the_same_verdict_through_the_manifest(tmp_path:
     assert direct.exit_code == through.exit_code == 2
 
     def codes(text: str) -> list[str]:
-        return sorted(
-            line.split(": ")[1].split()[0] for line in text.splitlines() if ": AF" in line
-        )
+        return sorted(re.findall(r": (?:error|warning|note) (AF\d{3}) ", text))
 
     assert (
         codes(direct.stdout)
@@ -219,7 +218,9 @@ def test_a_bundle_from_sqlite_with_a_wrong_checksum_is_refused(tmp_path: Path) -
           assets: {{kind: db, driver: sqlite3, config: {{path: {json.dumps(str(db))}}}}}
         """))
     refused = run_cli(["compile", "--bundle-manifest", str(manifest), "-o", str(tmp_path / "dist")])
-    assert refused.exit_code == 2 and f"{manifest}:4:11: AF321 " in refused.stdout, refused.stdout
+    assert (
+        refused.exit_code == 2 and f"{manifest}:4:11: error AF321 " in refused.stdout
+    ), refused.stdout
     with sqlite3.connect(db) as conn:
         import hashlib
 
@@ -247,9 +248,10 @@ def test_bundle_env_files_load_at_run_time_from_the_deployed_dist(engine_project
         ["compile", "--bundle-manifest", str(manifest), "-o", str(dist), "--target", "all"]
     )
     assert result.exit_code == 0, result.stdout
-    assert (
-        "AF806" in result.stdout
-        and "env_files are loaded by the Python artifact only" in result.stdout
+    # One note per flow; the env_files reason has no place in the flow file.
+    assert result.stdout.count(": note AF806 no sh artifact for flow 'orders_daily'") == 1
+    assert "\n  the bundle manifest's env_files are loaded by the Python artifact only\n" in (
+        result.stdout
     )
     assert not (dist / "env").exists()  # env values are never copied into a dist
     env = _env(engine_project)
@@ -283,7 +285,7 @@ def test_scheduler_items_run_the_compiled_bundle(engine_project: Path) -> None:
     )
     assert result.exit_code == 0, result.stdout
     assert (
-        f"{scheduler}:8:53: AF815 item 'other' runs bundle other.yaml, which is not the one being compiled"
+        f"{scheduler}:8:53: warning AF815 item 'other' runs bundle other.yaml, which is not the one being compiled"
         in result.stdout
     )
     crontab = (dist / "schedule" / "crontab").read_text()
@@ -354,7 +356,7 @@ def test_run_exit_codes(tmp_path: Path) -> None:
     invalid = _aetherflow("run", "--flow-yaml", "bad.yaml", env=env, cwd=tmp_path)
     assert (
         invalid.returncode == 2
-        and "bad.yaml:3:38: AF306 unknown step type 'nope'" in invalid.stdout
+        and "bad.yaml:3:38: error AF306 unknown step type 'nope'" in invalid.stdout
     )
     assert "Traceback" not in invalid.stderr + failed.stderr
 

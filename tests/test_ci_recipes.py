@@ -7,6 +7,7 @@ order, in a project holding the example flows, with the installed CLI first on P
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -31,6 +32,7 @@ EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 # GitHub's shells: a step's default shell on Linux, and what `shell: bash` runs.
 DEFAULT_BASH = ["bash", "-e"]
 BASH = ["bash", "--noprofile", "--norc", "-eo", "pipefail"]
+BROKEN = "version: 1\nflow: {id: broken}\njobs:\n  - id: a\n    depends_no: []\n    steps: []\n"
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -184,6 +186,9 @@ def test_the_gitlab_job_keeps_what_the_archive_step_writes() -> None:
     assert set(job) == {"image", "script", "artifacts"}
     assert job["image"].startswith("python:")
     assert job["artifacts"]["paths"] == ["publish/dist.tar.gz", "publish/SHA256SUMS"]
+    # The code quality report is kept even when validate fails the job.
+    assert job["artifacts"]["when"] == "always"
+    assert job["artifacts"]["reports"] == {"codequality": "gl-code-quality-report.json"}
 
 
 @pytest.mark.unit
@@ -222,6 +227,19 @@ def test_the_github_workflow_checks_and_archives_the_flows(tmp_path: Path) -> No
         assert (root / path).is_file(), path
 
 
+def test_the_github_workflow_annotates_a_broken_flow_at_its_line(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    (root / "flows" / "broken.yaml").write_text(BROKEN)
+    validate = next(step for step in workflow_steps() if step.get("name") == "Validate")
+    run = run_script(DEFAULT_BASH, validate["run"], root, env(tmp_path))
+    assert run.returncode == 2
+    assert run.stdout == (
+        "::error file=flows/broken.yaml,line=5,col=5,title=AF201::unknown key 'depends_no' in "
+        "job 'a'%0Ahint: did you mean 'depends_on'?\n"
+    )
+    assert run.stderr == "1 error in 1 file (of 6 checked)\n"
+
+
 def test_the_github_workflow_fails_on_a_stale_dist(tmp_path: Path) -> None:
     root = project(tmp_path)
     flow = root / "flows" / "daily_orders.yaml"
@@ -236,10 +254,18 @@ def test_the_github_workflow_fails_on_a_stale_dist(tmp_path: Path) -> None:
 def test_the_gitlab_job_checks_and_archives_the_flows(tmp_path: Path) -> None:
     root = project(tmp_path)
     script = "\n".join(line for line in gitlab_script() if calls_the_compiler(line)) + "\n"
-    assert script.count("aetherflow ") == 3
+    assert script.count("aetherflow ") == 4
     run = run_script(["sh", "-e"], script, root, env(tmp_path))
     assert run.returncode == 0, (run.stdout, run.stderr)
     assert_archive(root / "publish", "dist.tar.gz")
+    assert json.loads((root / "gl-code-quality-report.json").read_text()) == []
+    # A broken flow: the job fails at validate, and the report locates each finding.
+    (root / "flows" / "broken.yaml").write_text(BROKEN)
+    run = run_script(["sh", "-e"], script, root, env(tmp_path))
+    assert run.returncode == 2 and "flows/broken.yaml:5:5: error AF201" in run.stdout
+    (issue,) = json.loads((root / "gl-code-quality-report.json").read_text())
+    assert issue["check_name"] == "AF201 unknown-key" and issue["severity"] == "major"
+    assert issue["location"] == {"path": "flows/broken.yaml", "lines": {"begin": 5}}
 
 
 def evaluate(expr: str, values: dict[str, str], outputs: dict[str, str]) -> str:
@@ -296,7 +322,7 @@ def test_the_action_checks_and_archives_with_its_inputs(tmp_path: Path) -> None:
             "archive-dir": "out/publish",
             "archive-name": "flows-dist.tar.gz",
             "extra-args": "--target all",
-            "validate-args": "--json",
+            "validate-args": "--mode internal_fast",
         },
     )
     assert ran == [

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import jsonschema
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 from aetherflow_compiler.frontend.schema_check import load_schema
 from conftest import EXAMPLES, GOLDEN, run_cli
 
-LINE = re.compile(r"^(.+):(\d+):(\d+): (AF\d{3}) (.+)$")
+LINE = re.compile(r"^(.+):(\d+):(\d+): (error|warning|note) (AF\d{3}) (.+)$")
 
 
 def test_examples_validate_clean() -> None:
@@ -58,12 +59,13 @@ def test_json_output_lists_files_errors_and_warnings(tmp_path: Path) -> None:
             "file": str(bad),
             "line": 5,
             "column": 5,
+            "severity": "error",
             "code": "AF201",
             "message": "unknown key 'depends_no' in job 'a'",
             "hint": "did you mean 'depends_on'?",
         }
     ]
-    assert report["warnings"] == []
+    assert report["warnings"] == [] and report["notes"] == []
 
 
 def test_warnings_alone_exit_zero(tmp_path: Path) -> None:
@@ -83,7 +85,7 @@ def test_missing_path_is_located_error(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert (
         result.stdout
-        == f"{tmp_path / 'nope.yaml'}:1:1: AF100 cannot read file: no such file or directory\n"
+        == f"{tmp_path / 'nope.yaml'}:1:1: error AF100 cannot read file: no such file or directory\n"
     )
 
 
@@ -232,6 +234,42 @@ def test_mutated_examples_never_crash(tmp_path: Path, which: int, edits: list) -
     report = json.loads(as_json.stdout)
     assert as_json.exit_code == (0 if report["ok"] else 2)
     assert all(
-        LINE.match(f"{e['file']}:{e['line']}:{e['column']}: {e['code']} {e['message']}")
+        LINE.match(
+            f"{e['file']}:{e['line']}:{e['column']}: {e['severity']} {e['code']} {e['message']}"
+        )
         for e in report["errors"]
     )
+
+
+@pytest.mark.e2e
+def test_doctor_prints_each_check_and_a_final_line(tmp_path: Path) -> None:
+    flow = tmp_path / "needs.yaml"
+    flow.write_text(
+        "version: 1\nflow: {id: needs}\njobs:\n  - id: a\n    steps:\n"
+        "      - id: s\n        type: external.process\n"
+        '        inputs: {command: [echo, "{{env.NEEDED}}", "{{env.OPTIONAL:x}}"]}\n'
+    )
+    env = {"AETHERFLOW_CACHE_DIR": str(tmp_path / "cache"), "NEEDED": ""}
+    missing = run_cli(["doctor", "needs.yaml"], cwd=tmp_path, env=env)
+    assert missing.exit_code == 2
+    assert missing.stdout.splitlines() == [
+        "aetherflow doctor: flow 'needs' (needs.yaml)",
+        "  flow                             valid, compiled",
+        "  NEEDED                           MISSING",
+        "  OPTIONAL                         not set, has a default",
+        "FAIL: needs.yaml: 1 of 3 checks failed",
+    ]
+    found = run_cli(["doctor", "needs.yaml"], cwd=tmp_path, env={**env, "NEEDED": "1"})
+    assert found.exit_code == 0
+    assert found.stdout.splitlines()[2] == "  NEEDED                           set"
+    assert found.stdout.splitlines()[-1] == "OK: needs.yaml: 3 checks passed"
+    # A flow that reads nothing still says what was checked.
+    (tmp_path / "plain.yaml").write_text("version: 1\nflow: {id: plain}\njobs: []\n")
+    plain = run_cli(["doctor", "plain.yaml"], cwd=tmp_path, env=env)
+    assert plain.exit_code == 0
+    assert plain.stdout.splitlines() == [
+        "aetherflow doctor: flow 'plain' (plain.yaml)",
+        "  flow                             valid, compiled",
+        "  env and packages                 none read, none needed",
+        "OK: plain.yaml: 1 check passed",
+    ]

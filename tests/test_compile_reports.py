@@ -65,7 +65,16 @@ def test_compile_json_says_what_was_written_then_that_nothing_was(tmp_path: Path
     assert report["files"] == files and report["written"] == files and report["removed"] == []
     assert report["errors"] == []
     assert [w["code"] for w in report["warnings"]] == ["AF801"]
-    assert set(report["warnings"][0]) == {"file", "line", "column", "code", "message", "hint"}
+    assert report["warnings"][0]["severity"] == "warning" and report["notes"] == []
+    assert set(report["warnings"][0]) == {
+        "file",
+        "line",
+        "column",
+        "severity",
+        "code",
+        "message",
+        "hint",
+    }
     again = json.loads(_cli("compile", "flows", "-o", "dist", "--json", cwd=root).stdout)
     assert again["written"] == [] and again["files"] == files
 

@@ -64,7 +64,9 @@ def test_the_compatibility_page_judges_every_code_with_its_severity() -> None:
     page = (ROOT / "docs" / "compatibility.md").read_text()
     rows = {
         m.group(1): (m.group(2), m.group(3))
-        for m in re.finditer(r"^\| (AF\d{3}) \| ([a-z0-9-]+) \| (error|warning) \| \S", page, re.M)
+        for m in re.finditer(
+            r"^\| (AF\d{3}) \| ([a-z0-9-]+) \| (error|warning|note) \| \S", page, re.M
+        )
     }
     assert sorted(rows) == sorted(CODES)
     for code, entry in CODES.items():

@@ -110,11 +110,13 @@ def test_plugins_replace_built_in_steps_and_connectors(project: Project) -> None
     warnings = [line for line in compiled.stdout.splitlines() if " AF809 " in line]
     assert len(warnings) == 2, compiled.stdout
     assert any(
-        "steps/listing.py:3:1: AF809 plugin step type sftp_list_files (class LocalListing)" in w
+        "steps/listing.py:3:1: warning AF809 plugin step type sftp_list_files (class LocalListing)"
+        in w
         for w in warnings
     )
     assert any(
-        "connectors/local.py:4:1: AF809 plugin connector sftp:paramiko (class FolderAsSftp)" in w
+        "connectors/local.py:4:1: warning AF809 plugin connector sftp:paramiko (class FolderAsSftp)"
+        in w
         for w in warnings
     )
     manifest = json.loads((project.dist / "manifest.json").read_text())
@@ -190,13 +192,14 @@ def test_steps_naming_undeclared_resources_fail_compiling_as_they_fail_the_engin
     assert result.exit_code == 2
     lines = result.stdout.splitlines()
     assert any(
-        f"{flow}:9:62: AF308 step type sftp_list_files uses unknown resource 'remote_local'" in line
+        f"{flow}:9:62: error AF308 step type sftp_list_files uses unknown resource 'remote_local'"
+        in line
         for line in lines
     ), result.stdout
     assert "a profile named 'remote_local' exists" in result.stdout
-    assert f"{flow}:10:40: AF601 unknown input 'src' for zip" in result.stdout
-    assert f"{flow}:10:58: AF601 unknown input 'dst' for zip" in result.stdout
-    assert f"{flow}:11:28: AF306 unknown step type 'demo_write_csv'" in result.stdout
+    assert f"{flow}:10:40: error AF601 unknown input 'src' for zip" in result.stdout
+    assert f"{flow}:10:58: error AF601 unknown input 'dst' for zip" in result.stdout
+    assert f"{flow}:11:28: error AF306 unknown step type 'demo_write_csv'" in result.stdout
     assert "did you mean 'demo_generate_csv'?" in result.stdout
 
 

@@ -65,10 +65,11 @@ def test_validate_golden(case: Path, update_golden: bool) -> None:
     assert actual == expected_file.read_text()
     # The file name says which code the case demonstrates; it must appear in the output.
     code = case.name.split("-")[0]
-    assert re.search(rf": {code} ", result.stdout)
-    has_error = any(
-        CODES[c].severity.value == "error" for c in re.findall(r": (AF\d{3}) ", result.stdout)
-    )
+    assert re.search(rf": (error|warning|note) {code} ", result.stdout)
+    # Each diagnostic line names its code's severity, and an error is what fails the run.
+    shown = re.findall(r":\d+:\d+: (\w+) (AF\d{3}) ", result.stdout)
+    assert shown and all(CODES[c].severity.value == word for word, c in shown)
+    has_error = any(word == "error" for word, _ in shown)
     assert result.exit_code == (2 if has_error else 0)
 
 

@@ -356,7 +356,7 @@ def test_an_invalid_flow_gets_the_diagnostics_of_validate(tmp_path: Path) -> Non
     validate = run_cli(["validate", "broken.yaml"], cwd=tmp_path)
     assert graph.exit_code == validate.exit_code == 2
     assert graph.stdout == validate.stdout
-    assert "broken.yaml:13:18: AF303 job 'load' depends on unknown job 'prob'" in graph.stdout
+    assert "broken.yaml:13:18: error AF303 job 'load' depends on unknown job 'prob'" in graph.stdout
     assert "Traceback" not in graph.stdout + graph.stderr
 
 
@@ -367,7 +367,7 @@ def test_a_directory_or_a_missing_flow_is_exit_2(tmp_path: Path) -> None:
     assert "AF100 graph needs one flow file" in result.stdout
     result = run_cli(["graph", "missing.yaml"], cwd=tmp_path)
     assert result.exit_code == 2
-    assert "missing.yaml:1:1: AF100 cannot read file" in result.stdout
+    assert "missing.yaml:1:1: error AF100 cannot read file" in result.stdout
 
 
 def test_an_unknown_format_is_a_usage_error(tmp_path: Path) -> None:

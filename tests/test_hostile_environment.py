@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -82,7 +83,9 @@ def af(
 
 def lines(text: str) -> list[str]:
     """The diagnostics of a text report, hints left out."""
-    return [line for line in text.splitlines() if ": AF" in line]
+    return [
+        line for line in text.splitlines() if re.search(r": (error|warning|note) AF\d{3} ", line)
+    ]
 
 
 def project(
@@ -161,15 +164,15 @@ def test_plugin_registrations_the_compiler_cannot_use_are_located_errors(tmp_pat
     result = af("validate", "--plugins", "plugins", "flows", cwd=tmp_path)
     assert result.returncode == 2
     assert lines(result.stdout) == [
-        "plugins/bad.py:4:1: AF703 register_step: a step type name must be a string, not None (class Nameless)",
-        "plugins/bad.py:10:1: AF703 register_step: a step type name must be a string, not int 5 (class Numbered)",
-        "plugins/bad.py:16:1: AF703 plugin step type five: required_inputs must be a set of input names (strings), "
+        "plugins/bad.py:4:1: error AF703 register_step: a step type name must be a string, not None (class Nameless)",
+        "plugins/bad.py:10:1: error AF703 register_step: a step type name must be a string, not int 5 (class Numbered)",
+        "plugins/bad.py:16:1: error AF703 plugin step type five: required_inputs must be a set of input names (strings), "
         "not int 5",
-        "plugins/bad.py:24:1: AF703 plugin step type letters: required_inputs must be a set of input names "
+        "plugins/bad.py:24:1: error AF703 plugin step type letters: required_inputs must be a set of input names "
         "(strings), not str 'name'",
-        "plugins/bad.py:32:1: AF703 plugin step type sets: input_schema is not JSON data (TypeError: Object of "
+        "plugins/bad.py:32:1: error AF703 plugin step type sets: input_schema is not JSON data (TypeError: Object of "
         "type set is not JSON serializable)",
-        "plugins/bad.py:41:1: AF703 register_connector: a connector's kind and driver must be strings, not "
+        "plugins/bad.py:41:1: error AF703 register_connector: a connector's kind and driver must be strings, not "
         "tuple (None, 3) (class Odd)",
     ]
     # With the registrations fixed, the same directory loads (the checks are not too eager).
@@ -205,9 +208,9 @@ def test_plugin_files_that_cannot_be_read_are_errors_and_are_read_only_once(tmp_
     result = af("compile", "--plugins", "plugins", "flows", "-o", "dist", cwd=tmp_path)
     assert result.returncode == 2
     assert lines(result.stdout) == [
-        "plugins/dangling.py:1:1: AF703 cannot read plugin file: No such file or directory",
-        "plugins/fifo.py:1:1: AF703 cannot read plugin file: not a regular file but a FIFO",
-        "plugins/loop.py:1:1: AF703 cannot read plugin file: Too many levels of symbolic links",
+        "plugins/dangling.py:1:1: error AF703 cannot read plugin file: No such file or directory",
+        "plugins/fifo.py:1:1: error AF703 cannot read plugin file: not a regular file but a FIFO",
+        "plugins/loop.py:1:1: error AF703 cannot read plugin file: Too many levels of symbolic links",
     ]
     assert not (tmp_path / "dist").exists()
     # Not strict (the engine's AETHERFLOW_PLUGIN_STRICT=false): warnings, and the files are left out.
@@ -223,9 +226,11 @@ def test_plugin_files_that_cannot_be_read_are_errors_and_are_read_only_once(tmp_
     )
     assert loose.returncode == 0, loose.stdout + loose.stderr
     assert [line.split(": ", 1)[1] for line in lines(loose.stdout)] == [
-        "AF811 cannot read plugin file: No such file or directory; skipped (AETHERFLOW_PLUGIN_STRICT=false)",
-        "AF811 cannot read plugin file: not a regular file but a FIFO; skipped (AETHERFLOW_PLUGIN_STRICT=false)",
-        "AF811 cannot read plugin file: Too many levels of symbolic links; skipped "
+        "warning AF811 cannot read plugin file: No such file or directory; skipped "
+        "(AETHERFLOW_PLUGIN_STRICT=false)",
+        "warning AF811 cannot read plugin file: not a regular file but a FIFO; skipped "
+        "(AETHERFLOW_PLUGIN_STRICT=false)",
+        "warning AF811 cannot read plugin file: Too many levels of symbolic links; skipped "
         "(AETHERFLOW_PLUGIN_STRICT=false)",
     ]
     assert listing(tmp_path / "dist" / "aetherflow_plugins") == ["acme.py"]
@@ -315,7 +320,7 @@ def test_a_plugin_that_hangs_at_import_is_stopped_and_located(tmp_path: Path) ->
         assert time.monotonic() - started < 30
         assert result.returncode == 2
         assert lines(result.stdout) == [
-            "plugins/spin.py:4:1: AF703 plugin file did not finish loading within 1 s (importing it); stopped",
+            "plugins/spin.py:4:1: error AF703 plugin file did not finish loading within 1 s (importing it); stopped",
         ], result.stdout
         assert (
             "AETHERFLOW_PLUGIN_IMPORT_TIMEOUT=SECONDS gives each file more time (default 30)"
@@ -385,12 +390,12 @@ def test_a_plugin_that_ends_the_process_is_a_located_error(tmp_path: Path) -> No
     result = af("validate", "--plugins", "plugins", "flows", cwd=tmp_path)
     assert result.returncode == 2
     assert lines(result.stdout) == [
-        "plugins/quit.py:1:1: AF703 plugin file ended the process (exit status 7) while loading",
+        "plugins/quit.py:1:1: error AF703 plugin file ended the process (exit status 7) while loading",
     ]
     (tmp_path / "plugins" / "quit.py").unlink()
     result = af("validate", "--plugins", "plugins", "flows", cwd=tmp_path)
     assert lines(result.stdout) == [
-        "plugins/stop.py:2:1: AF703 plugin failed to import: SystemExit: 3"
+        "plugins/stop.py:2:1: error AF703 plugin failed to import: SystemExit: 3"
     ]
 
 
@@ -463,21 +468,23 @@ def test_a_folder_that_cannot_be_read_is_an_error_naming_it(shared_tmp: Path) ->
     (shared_tmp / "plugins" / "private").chmod(0)
     result = run_unprivileged("validate", "flows", cwd=shared_tmp)
     assert result.returncode == 2
-    assert lines(result.stdout) == ["flows/locked:1:1: AF100 cannot read folder: Permission denied"]
+    assert lines(result.stdout) == [
+        "flows/locked:1:1: error AF100 cannot read folder: Permission denied"
+    ]
     compiled = run_unprivileged("compile", "--no-bytecode", "flows", "-o", "dist", cwd=shared_tmp)
     assert compiled.returncode == 2 and lines(compiled.stdout) == lines(result.stdout)
     assert "dist" not in listing(shared_tmp)
     plugins = run_unprivileged("validate", "--plugins", "plugins", "flows/ok", cwd=shared_tmp)
     assert plugins.returncode == 2
     assert lines(plugins.stdout) == [
-        "plugins/private:1:1: AF703 cannot read plugin folder: Permission denied"
+        "plugins/private:1:1: error AF703 cannot read plugin folder: Permission denied"
     ]
     # A plugin file that cannot be read.
     (shared_tmp / "plugins" / "private").chmod(0o755)
     (shared_tmp / "plugins" / "acme.py").chmod(0)
     plugins = run_unprivileged("validate", "--plugins", "plugins", "flows/ok", cwd=shared_tmp)
     assert lines(plugins.stdout) == [
-        "plugins/acme.py:1:1: AF703 cannot read plugin file: Permission denied"
+        "plugins/acme.py:1:1: error AF703 cannot read plugin file: Permission denied"
     ]
 
 
@@ -522,8 +529,8 @@ def test_fifos_sockets_and_folders_named_like_flows_never_block(tmp_path: Path) 
         result = af("validate", "flows", cwd=tmp_path)
         assert result.returncode == 2
         assert lines(result.stdout) == [
-            "flows/fifo.yaml:1:1: AF100 cannot read file: not a regular file but a FIFO",
-            "flows/sock.yaml:1:1: AF100 cannot read file: not a regular file but a socket",
+            "flows/fifo.yaml:1:1: error AF100 cannot read file: not a regular file but a FIFO",
+            "flows/sock.yaml:1:1: error AF100 cannot read file: not a regular file but a socket",
         ]
         assert result.stderr == "2 errors in 2 files (of 4 checked)\n"  # x.yaml/b.yaml is a flow
         for args in (
@@ -556,7 +563,7 @@ def test_links_in_a_searched_folder_are_followed_once(tmp_path: Path) -> None:
     result = af("validate", "flows", cwd=tmp_path, timeout=60)
     assert result.returncode == 2
     assert lines(result.stdout) == [
-        "flows/gone.yaml:1:1: AF100 cannot read file: No such file or directory"
+        "flows/gone.yaml:1:1: error AF100 cannot read file: No such file or directory"
     ]
     (flows / "gone.yaml").unlink()
     result = af("compile", "flows", "-o", "dist", cwd=tmp_path, timeout=60)
@@ -631,7 +638,7 @@ def test_long_names(tmp_path: Path) -> None:
     result = af("compile", "flows", "-o", "dist", cwd=tmp_path / "long")
     assert result.returncode == 2
     assert lines(result.stdout)[0] == (
-        f"flows/long.yaml:3:7: AF206 flow id '{'é' * 37}...' is too long to name its artifact: '<flow id>.py' "
+        f"flows/long.yaml:3:7: error AF206 flow id '{'é' * 37}...' is too long to name its artifact: '<flow id>.py' "
         "would be a file name of 503 bytes, and file systems allow 255"
     )
     assert "hint: shorten the flow id to at most 252 bytes (UTF-8; 'é' takes 2)" in result.stdout
@@ -729,7 +736,7 @@ def test_config_archive_and_output_paths_that_are_not_what_they_seem(tmp_path: P
     result = af("validate", "--config", "config.toml", "flows", cwd=tmp_path, timeout=60)
     assert result.returncode == 2
     assert lines(result.stdout) == [
-        "config.toml:1:1: AF100 cannot read file: not a regular file but a FIFO"
+        "config.toml:1:1: error AF100 cannot read file: not a regular file but a FIFO"
     ]
     # An output folder below a file.
     (tmp_path / "file").write_text("keep")

@@ -78,7 +78,9 @@ def _at(stdout: str, name: str, code: str) -> tuple[int, int]:
         ]
         assert found, stdout
         return found[0]
-    match = re.search(rf"^{re.escape(name)}:(\d+):(\d+): {code} ", stdout, re.MULTILINE)
+    match = re.search(
+        rf"^{re.escape(name)}:(\d+):(\d+): (?:error|warning|note) {code} ", stdout, re.MULTILINE
+    )
     assert match, stdout
     return int(match.group(1)), int(match.group(2))
 
@@ -88,7 +90,10 @@ def _where(stdout: str, code: str) -> set[tuple[str, int]]:
     if stdout.startswith("{"):
         return {(e["file"], e["line"]) for e in json.loads(stdout)["errors"] if e["code"] == code}
     return {
-        (m[0], int(m[1])) for m in re.findall(rf"^(.+?):(\d+):\d+: {code} ", stdout, re.MULTILINE)
+        (m[0], int(m[1]))
+        for m in re.findall(
+            rf"^(.+?):(\d+):\d+: (?:error|warning|note) {code} ", stdout, re.MULTILINE
+        )
     }
 
 
@@ -97,9 +102,11 @@ def _text(result: CliResult) -> str:
     if not result.stdout.startswith("{"):
         return result.stdout
     out = []
-    for diag in [*json.loads(result.stdout)["errors"], *json.loads(result.stdout)["warnings"]]:
+    document = json.loads(result.stdout)
+    for diag in [*document["errors"], *document["warnings"], *document["notes"]]:
         out.append(
-            f"{diag['file']}:{diag['line']}:{diag['column']}: {diag['code']} {diag['message']}"
+            f"{diag['file']}:{diag['line']}:{diag['column']}: {diag['severity']} {diag['code']} "
+            f"{diag['message']}"
         )
         if diag["hint"]:
             out.append(f"  hint: {diag['hint']}")
@@ -227,7 +234,7 @@ def test_an_impossible_date_is_a_located_af103_with_a_quoting_hint(tmp_path: Pat
     result = run_cli(["validate", "f.yaml"], cwd=tmp_path)
     assert result.exit_code == 2
     assert (
-        "f.yaml:11:29: AF103 invalid YAML: '2024-02-30' is not a valid !!timestamp (day is out of range for "
+        "f.yaml:11:29: error AF103 invalid YAML: '2024-02-30' is not a valid !!timestamp (day is out of range for "
         "month)\n  hint: quote it if it is a string" in _text(result)
     )
 
@@ -401,8 +408,9 @@ def test_a_manifest_with_an_unknown_source_type_is_af204(tmp_path: Path) -> None
     ):
         result = run_cli(args, cwd=project)
         assert result.exit_code == 2, result.stdout + result.stderr
-        assert "manifest.yaml:13:11: AF204 invalid value 'ftp' for bundle.source.type" in _text(
-            result
+        assert (
+            "manifest.yaml:13:11: error AF204 invalid value 'ftp' for bundle.source.type"
+            in _text(result)
         )
 
 
@@ -416,7 +424,7 @@ def test_a_nul_in_base_path_is_af318(tmp_path: Path) -> None:
         )
         result = run_cli(args, cwd=project)
         assert result.exit_code == 2, result.stdout + result.stderr
-        assert "manifest.yaml:14:16: AF318 base_path holds a NUL character" in _text(result)
+        assert "manifest.yaml:14:16: error AF318 base_path holds a NUL character" in _text(result)
 
 
 def test_a_profile_named_by_a_boolean_is_reported_not_a_crash(tmp_path: Path) -> None:
@@ -424,10 +432,11 @@ def test_a_profile_named_by_a_boolean_is_reported_not_a_crash(tmp_path: Path) ->
     (tmp_path / "p.yaml").write_text("yes:\n  config: {path: x}\n2: {}\n~: {}\n2024-01-31: {}\n")
     for result in _all_commands(tmp_path, "f.yaml", "--profiles", "p.yaml"):
         assert result.exit_code == 2, result.stdout + result.stderr
-        assert "f.yaml:8:14: AF307 resource 'warehouse' uses unknown profile 'warehouse'" in _text(
-            result
+        assert (
+            "f.yaml:8:14: error AF307 resource 'warehouse' uses unknown profile 'warehouse'"
+            in _text(result)
         )
-    assert "p.yaml:1:1: AF801 key 'yes' is read as the boolean True" in _text(result)
+    assert "p.yaml:1:1: warning AF801 key 'yes' is read as the boolean True" in _text(result)
 
 
 def test_a_malformed_template_in_a_profile_stops_compile_with_af401(tmp_path: Path) -> None:
@@ -436,7 +445,7 @@ def test_a_malformed_template_in_a_profile_stops_compile_with_af401(tmp_path: Pa
     (tmp_path / "p.yaml").write_text('warehouse:\n  config:\n    path: "{{env.X"\n')
     for result in _all_commands(tmp_path, "f.yaml", "--profiles", "p.yaml"):
         assert result.exit_code == 2, result.stdout + result.stderr
-        assert "p.yaml:3:12: AF401 Unsupported templating syntax" in _text(result)
+        assert "p.yaml:3:12: error AF401 Unsupported templating syntax" in _text(result)
     assert not (tmp_path / "dist").exists()
 
 
@@ -448,7 +457,7 @@ def test_explain_json_is_one_object_in_the_shape_of_validate_json(tmp_path: Path
     (tmp_path / "bad.yaml").write_text('warehouse:\n  config:\n    path: "{{env.X"\n')
     (tmp_path / "good.yaml").write_text("warehouse:\n  config: {path: x}\n")
     shape = set(json.loads(run_cli(["validate", "--json", "f.yaml"], cwd=tmp_path).stdout))
-    assert shape == {"ok", "files", "errors", "warnings", "skipped"}
+    assert shape == {"ok", "files", "errors", "warnings", "notes", "skipped"}
     for args in (["f.yaml", "--profiles", "bad.yaml"], ["missing.yaml"], ["."]):
         result = run_cli(["explain", "--json", *args], cwd=tmp_path)
         assert result.exit_code == 2
@@ -567,8 +576,14 @@ def test_resource_and_profile_names_must_be_strings(tmp_path: Path) -> None:
     (tmp_path / "p.yaml").write_text("warehouse:\n  config: {path: x}\non:\n  config: {path: y}\n")
     result = run_cli(["validate", "f.yaml", "--profiles", "p.yaml"], cwd=tmp_path)
     assert result.exit_code == 2
-    assert "f.yaml:5:3: AF203 key 1 in resources must be a string, not an integer" in result.stdout
-    assert "p.yaml:3:1: AF203 key true in the file must be a string, not a boolean" in result.stdout
+    assert (
+        "f.yaml:5:3: error AF203 key 1 in resources must be a string, not an integer"
+        in result.stdout
+    )
+    assert (
+        "p.yaml:3:1: error AF203 key true in the file must be a string, not a boolean"
+        in result.stdout
+    )
 
 
 def test_a_nested_date_key_in_step_inputs_compiles_as_its_text(tmp_path: Path) -> None:
@@ -629,7 +644,7 @@ def test_a_job_of_30000_steps_that_read_each_other_validates_in_seconds(tmp_path
     result = run_cli(["validate", "f.yaml"], cwd=tmp_path)
     assert time.perf_counter() - started < 20  # about 5 s
     # s1 reads s0, which does not exist: one error, with a short hint.
-    assert result.exit_code == 2 and result.stdout.count(": AF404 ") == 1
+    assert result.exit_code == 2 and result.stdout.count(": error AF404 ") == 1
     assert "hint: earlier steps of this job: (none)" in result.stdout
 
 
@@ -657,10 +672,13 @@ def test_thousands_of_cycles_and_unknown_names_give_a_bounded_report(tmp_path: P
     assert time.perf_counter() - started < 60
     assert result.exit_code == 2
     assert (
-        result.stdout.count(": AF304 ") == 100
+        result.stdout.count(": error AF304 ") == 100
         and "only the first 100 cycles are reported" in result.stdout
     )
-    assert result.stdout.count(": AF303 ") == count - 1 and result.stdout.count(": AF307 ") == count
+    assert (
+        result.stdout.count(": error AF303 ") == count - 1
+        and result.stdout.count(": error AF307 ") == count
+    )
     assert max(len(line) for line in result.stdout.splitlines()) < 400
     assert (
         "hint: profiles: p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14, p15, p16, p17, p18, "
@@ -725,7 +743,9 @@ def test_hostile_values_in_every_place_are_answered_without_an_internal_error(
                 result.stderr[-500:],
             )
             if result.exit_code == 2:
-                assert re.search(r"^f\.yaml:\d+:\d+: AF\d{3} ", result.stdout, re.MULTILINE), (
+                assert re.search(
+                    r"^f\.yaml:\d+:\d+: (error|warning|note) AF\d{3} ", result.stdout, re.MULTILINE
+                ), (
                     value[:40],
                     result.stdout,
                 )

@@ -145,11 +145,11 @@ def test_plugin_input_schema_and_required_inputs_are_compile_errors(project: Pro
     _greet_flow(project, "{times: 0, colour: red}")
     result = run_cli(["validate", "--plugins", str(plugins), str(project.flows)])
     assert result.exit_code == 2
-    lines = [line.split(": ", 1)[1] for line in result.stdout.splitlines() if ": AF" in line]
+    lines = [line.split(": ", 1)[1] for line in result.stdout.splitlines() if ": error AF" in line]
     assert lines == [
-        "AF602 missing input 'name' (required by acme_greet) in job 'main', step 'hello'",
-        "AF603 job 'main', step 'hello', inputs.times must be at least 1",
-        "AF601 unknown input 'colour' for acme_greet in job 'main', step 'hello'",
+        "error AF602 missing input 'name' (required by acme_greet) in job 'main', step 'hello'",
+        "error AF603 job 'main', step 'hello', inputs.times must be at least 1",
+        "error AF601 unknown input 'colour' for acme_greet in job 'main', step 'hello'",
     ]
 
 
@@ -189,7 +189,7 @@ def test_a_plugin_that_fails_to_import_is_a_located_compile_error(project: Proje
     )
     assert result.exit_code == 2
     assert result.stdout == (
-        f"{plugins}/broken.py:3:1: AF703 plugin failed to import: RuntimeError: no licence key\n"
+        f"{plugins}/broken.py:3:1: error AF703 plugin failed to import: RuntimeError: no licence key\n"
         "  hint: plugins may import aetherflow.core.api, the standard library and their own files\n"
     )
     assert not project.dist.exists()
@@ -220,7 +220,7 @@ def test_a_missing_plugin_directory_is_an_error_and_a_replaced_built_in_a_warnin
     result = run_cli(["validate", "--plugins", str(clash), str(project.flows)])
     assert result.exit_code == 0
     assert (
-        f"{clash}/zip_again.py:3:1: AF809 plugin step type zip (class MyZip) replaces the built-in step type zip"
+        f"{clash}/zip_again.py:3:1: warning AF809 plugin step type zip (class MyZip) replaces the built-in step type zip"
         in result.stdout
     )
 

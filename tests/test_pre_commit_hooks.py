@@ -159,7 +159,7 @@ def test_the_hooks_validate_flows_and_check_the_dist(tmp_path: Path) -> None:
     assert broken.returncode == 1
     assert hook_result(broken.stdout, "aetherflow validate") == "Failed"
     assert "- exit code: 2" in broken.stdout
-    message = "flows/broken.yaml:9:5: AF201 unknown key 'depends_no' in job 'load'\n  hint: did you mean 'depends_on'?"
+    message = "flows/broken.yaml:9:5: error AF201 unknown key 'depends_no' in job 'load'\n  hint: did you mean 'depends_on'?"
     assert message in broken.stdout
     # docs/ci.md shows this very message.
     assert message in (ROOT / "docs" / "ci.md").read_text()

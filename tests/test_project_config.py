@@ -162,7 +162,7 @@ def test_aetherflow_toml_holds_the_keys_at_its_top_level(tmp_path: Path) -> None
     result = run_cli(["compile"], cwd=root)
     assert result.exit_code == 2
     assert result.stdout.startswith(
-        "aetherflow.toml:1:2: AF902 unknown project config key 'tool'\n"
+        "aetherflow.toml:1:2: error AF902 unknown project config key 'tool'\n"
         "  hint: aetherflow.toml holds the keys at its top level"
     )
 
@@ -175,7 +175,7 @@ def test_aetherflow_toml_wins_over_the_pyproject_table_beside_it_with_a_warning(
     result = ok(run_cli(["compile"], cwd=root))
     assert (root / "from-aetherflow-toml" / "hello.py").is_file() and not (root / "dist").exists()
     assert result.stdout.startswith(
-        "pyproject.toml:4:1: AF817 the [tool.aetherflow] table is ignored: "
+        "pyproject.toml:4:1: warning AF817 the [tool.aetherflow] table is ignored: "
         "aetherflow.toml is beside it"
     )
     as_json = json.loads(run_cli(["validate", "--json"], cwd=root).stdout)
@@ -221,11 +221,11 @@ def test_unknown_keys_are_located_errors_with_did_you_mean(tmp_path: Path) -> No
         result = run_cli(command, cwd=root / "flows")
         assert result.exit_code == 2, command
         assert result.stdout == (
-            "../pyproject.toml:3:1: AF902 unknown project config key 'ouput'\n"
+            "../pyproject.toml:3:1: error AF902 unknown project config key 'ouput'\n"
             "  hint: did you mean 'output'?\n"
-            "../pyproject.toml:4:1: AF902 unknown project config key 'deploy_dir'\n"
+            "../pyproject.toml:4:1: error AF902 unknown project config key 'deploy_dir'\n"
             "  hint: did you mean 'deploy-dir'? The keys are written like the flags, in kebab-case\n"
-            "../pyproject.toml:6:18: AF902 unknown project config key 'k8s'\n"
+            "../pyproject.toml:6:18: error AF902 unknown project config key 'k8s'\n"
             "  hint: the keys are flat, like the flags: write k8s-image directly in [tool.aetherflow]\n"
         )
         assert result.stderr.strip().endswith("3 errors before any file was checked")
@@ -249,12 +249,12 @@ def test_wrong_types_and_values_are_located_errors(tmp_path: Path) -> None:
     assert result.exit_code == 2
     lines = [line for line in result.stdout.splitlines() if not line.startswith("  hint")]
     assert lines == [
-        "pyproject.toml:2:9: AF903 paths must be an array of strings, not a string ('flows')",
-        "pyproject.toml:3:10: AF904 target must be one of all, python, sh, not 'rust'",
-        "pyproject.toml:4:16: AF903 shared-state must be a boolean (true or false), not a string ('yes')",
-        "pyproject.toml:5:23: AF903 plugins[1] must be a string, not a number (3)",
-        "pyproject.toml:6:16: AF904 k8s-request[0] must be NAME=QUANTITY, not 'cpu'",
-        "pyproject.toml:7:10: AF904 output must not be empty",
+        "pyproject.toml:2:9: error AF903 paths must be an array of strings, not a string ('flows')",
+        "pyproject.toml:3:10: error AF904 target must be one of all, python, sh, not 'rust'",
+        "pyproject.toml:4:16: error AF903 shared-state must be a boolean (true or false), not a string ('yes')",
+        "pyproject.toml:5:23: error AF903 plugins[1] must be a string, not a number (3)",
+        "pyproject.toml:6:16: error AF904 k8s-request[0] must be NAME=QUANTITY, not 'cpu'",
+        "pyproject.toml:7:10: error AF904 output must not be empty",
     ]
     assert '  hint: write paths = ["flows"]' in result.stdout
     broken = run_cli(["validate", "--json"], cwd=root)
@@ -263,6 +263,7 @@ def test_wrong_types_and_values_are_located_errors(tmp_path: Path) -> None:
         "file": "pyproject.toml",
         "line": 2,
         "column": 9,
+        "severity": "error",
         "code": "AF903",
         "message": "paths must be an array of strings, not a string ('flows')",
         "hint": 'write paths = ["flows"]',
@@ -273,7 +274,7 @@ def test_invalid_toml_and_conflicting_keys(tmp_path: Path) -> None:
     root = project(tmp_path, 'paths = ["flows"\noutput = "dist"\n', name="aetherflow.toml")
     result = run_cli(["compile"], cwd=root)
     assert result.exit_code == 2 and result.stdout.startswith(
-        "aetherflow.toml:2:1: AF901 invalid TOML: "
+        "aetherflow.toml:2:1: error AF901 invalid TOML: "
     )
     (root / "aetherflow.toml").write_text(
         'bundle-manifest = "manifest.yaml"\nplugins = ["plugins"]\n'
@@ -281,8 +282,10 @@ def test_invalid_toml_and_conflicting_keys(tmp_path: Path) -> None:
     )
     result = run_cli(["compile"], cwd=root)
     assert result.exit_code == 2
-    assert "aetherflow.toml:2:1: AF905 plugins cannot go with bundle-manifest" in result.stdout
-    assert "aetherflow.toml:4:1: AF905 no-bytecode cannot go with bytecode" in result.stdout
+    assert (
+        "aetherflow.toml:2:1: error AF905 plugins cannot go with bundle-manifest" in result.stdout
+    )
+    assert "aetherflow.toml:4:1: error AF905 no-bytecode cannot go with bytecode" in result.stdout
 
 
 def test_command_line_inputs_replace_the_configs(tmp_path: Path) -> None:
@@ -293,7 +296,7 @@ def test_command_line_inputs_replace_the_configs(tmp_path: Path) -> None:
     assert (root / "dist" / "hello.py").is_file()
     # A bundle manifest on the command line replaces the config's flows (and its profiles).
     result = run_cli(["validate", "--bundle-manifest", "nope.yaml"], cwd=root)
-    assert result.exit_code == 2 and "nope.yaml:1:1: AF100" in result.stdout
+    assert result.exit_code == 2 and "nope.yaml:1:1: error AF100" in result.stdout
 
 
 def test_config_and_no_config_options(tmp_path: Path) -> None:
@@ -314,7 +317,7 @@ def test_config_and_no_config_options(tmp_path: Path) -> None:
     assert both.exit_code == 2 and "leave one out" in both.stderr
     missing = run_cli(["validate", "--config", "nope.toml"], cwd=root)
     assert missing.exit_code == 2 and missing.stdout.startswith(
-        "nope.toml:1:1: AF100 cannot read file"
+        "nope.toml:1:1: error AF100 cannot read file"
     )
 
 

@@ -137,11 +137,11 @@ def test_items_must_name_compiled_flows_and_their_jobs(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert (
-        "scheduler.yaml:4:46: AF316 item 'typo': flow_yaml 'flows/b.yaml' is not among the compiled flows\n"
+        "scheduler.yaml:4:46: error AF316 item 'typo': flow_yaml 'flows/b.yaml' is not among the compiled flows\n"
         "  hint: did you mean 'flows/a.yaml'?"
     ) in result.stdout
     assert (
-        "scheduler.yaml:5:69: AF317 item 'job': flow 'a' has no job 'extrct'\n"
+        "scheduler.yaml:5:69: error AF317 item 'job': flow 'a' has no job 'extrct'\n"
         "  hint: did you mean 'extract'?"
     ) in result.stdout
     assert not (project / "dist").exists()
@@ -161,9 +161,9 @@ def test_invalid_cron_stops_the_compile_with_a_located_error(tmp_path: Path) -> 
         ["compile", "flows", "-o", "dist", "--schedule", "scheduler.yaml"], cwd=project
     )
     assert result.exit_code == 2
-    assert "scheduler.yaml:1:11: AF312 unknown timezone 'Mars/Olympus'" in result.stdout
+    assert "scheduler.yaml:1:11: error AF312 unknown timezone 'Mars/Olympus'" in result.stdout
     assert (
-        "scheduler.yaml:3:21: AF315 item 'bad': cron '0 24 * * *': 24 is out of range for the hour field"
+        "scheduler.yaml:3:21: error AF315 item 'bad': cron '0 24 * * *': 24 is out of range for the hour field"
         in (result.stdout)
     )
     assert not (project / "dist").exists()

@@ -143,7 +143,7 @@ def test_flows_the_shell_cannot_express(project: Project) -> None:
     )
     state = project.state("sqlite_ok")
     sqlite_warning = [
-        f"{project.flows / 'sqlite_ok.yaml'}:5:20: AF816 the sh artifact of flow 'sqlite_ok' keeps its state in the "
+        f"{project.flows / 'sqlite_ok.yaml'}:5:20: warning AF816 the sh artifact of flow 'sqlite_ok' keeps its state in the "
         f"file layout at '{state}.d', not in the sqlite state store the flow declares: runs and locks of the sh "
         "artifact and of the Python artifact (or the engine) do not see each other",
         "  hint: run one target of this flow per state store, or set state.backend: file for both; "
@@ -153,12 +153,12 @@ def test_flows_the_shell_cannot_express(project: Project) -> None:
     result = run_cli(["compile", str(project.flows), "-o", str(project.dist), "--target", "sh"])
     assert result.exit_code == 2
     assert result.stdout.splitlines() == [
-        f"{flow}:7:7: AF705 resource 'db': the sh target has no connectors",
+        f"{flow}:7:7: error AF705 resource 'db': the sh target has no connectors",
         "  hint: compile it for python (--target python), or change what the message names",
-        f"{flow}:12:66: AF705 step 't' (external.process): template '{{{{steps.s}}}}' reads a whole result, a whole "
+        f"{flow}:12:66: error AF705 step 't' (external.process): template '{{{{steps.s}}}}' reads a whole result, a whole "
         "job or a nested value, which the sh target does not resolve",
         "  hint: compile it for python (--target python), or change what the message names",
-        f"{flow}:13:23: AF705 step 'q': step type 'db_extract' has no sh implementation (the sh target runs "
+        f"{flow}:13:23: error AF705 step 'q': step type 'db_extract' has no sh implementation (the sh target runs "
         "external.process, check_items, with_lock; others need connectors or Python)",
         "  hint: compile it for python (--target python), or change what the message names",
         *sqlite_warning,
@@ -166,8 +166,20 @@ def test_flows_the_shell_cannot_express(project: Project) -> None:
     assert not project.dist.exists()
     result = run_cli(["compile", str(project.flows), "-o", str(project.dist), "--target", "all"])
     assert result.exit_code == 0
-    assert result.stdout.count("AF806 no sh artifact for flow 'needs_python'") == 3
-    assert result.stdout.count(sqlite_warning[0]) == 1
+    # One note for the flow, at its id, listing each reason at its own place.
+    assert result.stdout.splitlines() == [
+        f"{flow}:3:7: note AF806 no sh artifact for flow 'needs_python' (it gets its Python "
+        "artifact only): 3 reasons",
+        "  7:7: resource 'db': the sh target has no connectors",
+        "  12:66: step 't' (external.process): template '{{steps.s}}' reads a whole result, a whole "
+        "job or a nested value, which the sh target does not resolve",
+        "  13:23: step 'q': step type 'db_extract' has no sh implementation (the sh target runs "
+        "external.process, check_items, with_lock; others need connectors or Python)",
+        "  hint: nothing to do if the flow runs where Python is; otherwise change what the reasons "
+        "name (docs/sh-target.md)",
+        *sqlite_warning,
+    ]
+    assert result.stderr.endswith("(60 files), 1 warning, 1 note\n")
     assert sorted(p.name for p in project.dist.iterdir() if p.is_file()) == [
         "manifest.json",
         "needs_python.py",

@@ -97,7 +97,7 @@ def test_a_package_the_wheelhouse_lacks_is_refused_naming_flow_and_step(project:
     )
     assert result.exit_code == 2
     assert (
-        f"{project.flows / 'xl.yaml'}:9:9: AF323 flow 'xl', step 'check' (excel_validate_template): openpyxl: "
+        f"{project.flows / 'xl.yaml'}:9:9: error AF323 flow 'xl', step 'check' (excel_validate_template): openpyxl: "
         f"no wheel of openpyxl in the wheelhouse {house}" in result.stdout
     )
     assert not project.dist.exists()

@@ -17,8 +17,9 @@ from aetherflow_compiler import __version__
 from aetherflow_compiler.cache import CompileCache, compiler_fingerprint
 from aetherflow_compiler.cli import dropin
 from aetherflow_compiler.cli.compile_outcome import emit, finish, problem
-from aetherflow_compiler.cli.config_defaults import ConfiguredCommand, config_warnings
+from aetherflow_compiler.cli.config_defaults import GIVEN, ConfiguredCommand, config_warnings
 from aetherflow_compiler.cli.exit_codes import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK
+from aetherflow_compiler.cli.formats import FORMATS
 from aetherflow_compiler.cli.report import print_report
 from aetherflow_compiler.diagnostics import Diagnostic, one_line
 from aetherflow_compiler.driver.compile import compile_paths
@@ -65,7 +66,7 @@ def plugins_option(function: Any) -> Any:
 def load_toolchain(
     plugin_dirs: tuple[str, ...],
     mode: str | None,
-    as_json: bool = False,
+    fmt: str = "text",
     archive_drivers: tuple[str, ...] | None = None,
 ) -> tuple[StepRegistry, PluginSet]:
     """The registry with the plugins loaded; exits 2 with their errors when one cannot be used.
@@ -82,10 +83,7 @@ def load_toolchain(
     if not plugins.ok:
         report = Report()
         report.general.extend([*plugins.diagnostics, *plugins.warnings])
-        if as_json:
-            emit(report.as_json())
-        else:
-            print_report(report)
+        print_report(report, fmt)
         sys.exit(EXIT_INVALID)
     return registry, plugins
 
@@ -110,7 +108,7 @@ def resolve_inputs(
     plugin_dirs: tuple[str, ...],
     mode: str | None,
     bundle_manifest: str | None,
-    as_json: bool = False,
+    fmt: str = "text",
 ) -> Inputs:
     """The command's inputs; with --bundle-manifest the bundle is fetched (exit 2 with
     located errors when the manifest or the bundle is wrong). --flow-yaml is the engine's
@@ -145,7 +143,7 @@ def resolve_inputs(
         project, problems = open_bundle(result.document, os.environ)
         result.diagnostics.extend(problems)
     if project is None or not report.ok:
-        _print(report, as_json)
+        print_report(report, fmt)
         sys.exit(EXIT_INVALID)
     if mode is not None and mode != project.manifest.mode:
         raise click.UsageError(
@@ -160,13 +158,6 @@ def resolve_inputs(
         project,
         project.manifest.zip_drivers,
     )
-
-
-def _print(report: Report, as_json: bool) -> None:
-    if as_json:
-        emit(report.as_json())
-    else:
-        print_report(report)
 
 
 def bundle_options(function: Any) -> Any:
@@ -227,6 +218,39 @@ def make_selection(
     return Selection(absolute(include), absolute(exclude), every_file)
 
 
+def format_options(function: Any) -> Any:
+    """--format (also the project config's `format`) and --json, its old spelling."""
+    function = click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        help="The same as --format json (one JSON object on stdout).",
+    )(function)
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(FORMATS),
+        help="How the diagnostics are printed: text (default); json (one object); github "
+        "(workflow commands: annotations at the lines of a pull request); sarif (SARIF 2.1.0, "
+        "for code scanning); gitlab (a code quality report); junit (JUnit XML, a test case per "
+        "file). The summary goes to stderr in every format but json.",
+    )(function)
+
+
+def output_format_of(output_format: str | None, as_json: bool) -> str:
+    """The format of this run: --json is --format json; a --format from the project config
+    gives way to --json on the command line, one from the command line does not."""
+    if as_json:
+        ctx = click.get_current_context()
+        given = ctx.get_parameter_source("output_format") in GIVEN
+        if output_format not in (None, "json") and given:
+            raise click.UsageError(
+                f"--json is --format json; --format {output_format} asks for another (leave one out)"
+            )
+        return "json"
+    return output_format or "text"
+
+
 @cli.command(cls=ConfiguredCommand)
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option(
@@ -237,7 +261,7 @@ def make_selection(
 )
 @plugins_option
 @bundle_options
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@format_options
 @selection_options
 @click.option(
     "-v", "--verbose", is_flag=True, help="List the files skipped as not AetherFlow files."
@@ -249,6 +273,7 @@ def validate(
     mode: str | None,
     flow_yaml: str | None,
     bundle_manifest: str | None,
+    output_format: str | None,
     as_json: bool,
     include: tuple[str, ...],
     exclude: tuple[str, ...],
@@ -261,14 +286,14 @@ def validate(
     manifest brings its own profiles, plugins and flows (docs/validate.md). With none
     given: the project config's paths, profiles and schedule.
 
-    Exit status: 0 when every file is valid (warnings allowed), 2 when any has an error.
+    Exit status: 0 when every file is valid (warnings and notes allowed), 2 when any has an
+    error.
     """
     from aetherflow_compiler.cli.tree_bundles import TreeBundles
 
-    inputs = resolve_inputs(paths, flow_yaml, profiles, plugin_dirs, mode, bundle_manifest, as_json)
-    registry, plugins = load_toolchain(
-        inputs.plugin_dirs, inputs.mode, as_json, inputs.archive_drivers
-    )
+    fmt = output_format_of(output_format, as_json)
+    inputs = resolve_inputs(paths, flow_yaml, profiles, plugin_dirs, mode, bundle_manifest, fmt)
+    registry, plugins = load_toolchain(inputs.plugin_dirs, inputs.mode, fmt, inputs.archive_drivers)
     selection = make_selection(include, exclude, skip_other_files)
     report = validate_paths(
         inputs.paths,
@@ -278,10 +303,7 @@ def validate(
         bundles=TreeBundles(os.environ, selection) if inputs.bundle is None else None,
     )
     report.general[:0] = [*config_warnings(), *plugins.warnings]
-    if as_json:
-        emit(report.as_json())
-    else:
-        print_report(report, verbose)
+    print_report(report, fmt, verbose=verbose)
     sys.exit(EXIT_OK if report.ok else EXIT_INVALID)
 
 
@@ -306,13 +328,7 @@ def validate(
     is_flag=True,
     help="Like --check, and print a unified diff of what a compile would change.",
 )
-@click.option(
-    "--json",
-    "json_output",
-    is_flag=True,
-    help="Print one JSON object (ok, flows, files, changes, errors and warnings as validate --json "
-    "prints them) instead of text.",
-)
+@format_options
 @click.option(
     "--single-file/--no-single-file",
     default=False,
@@ -324,7 +340,7 @@ def validate(
     default="python",
     show_default=True,
     help="python: <flow>.py and its runtime; sh: a POSIX shell script per flow; all: both (flows the "
-    "shell cannot express get a warning and a Python artifact only).",
+    "shell cannot express get a Python artifact only, and a note AF806 saying why).",
 )
 @plugins_option
 @bundle_options
@@ -443,7 +459,8 @@ def compile_command(
     profiles: str | None,
     check: bool,
     diff: bool,
-    json_output: bool,
+    output_format: str | None,
+    as_json: bool,
     single_file: bool,
     target: str,
     plugin_dirs: tuple[str, ...],
@@ -482,12 +499,9 @@ def compile_command(
             "Missing option '-o' / '--output': give it, or set output in the project config "
             "([tool.aetherflow] in pyproject.toml, or aetherflow.toml)"
         )
-    inputs = resolve_inputs(
-        paths, flow_yaml, profiles, plugin_dirs, mode, bundle_manifest, json_output
-    )
-    registry, plugins = load_toolchain(
-        inputs.plugin_dirs, inputs.mode, json_output, inputs.archive_drivers
-    )
+    fmt = output_format_of(output_format, as_json)
+    inputs = resolve_inputs(paths, flow_yaml, profiles, plugin_dirs, mode, bundle_manifest, fmt)
+    registry, plugins = load_toolchain(inputs.plugin_dirs, inputs.mode, fmt, inputs.archive_drivers)
     requests = KubeOptions.requests
     if k8s_requests:
         pairs = [r.partition("=") for r in k8s_requests]
@@ -551,7 +565,7 @@ def compile_command(
     # Imported here: it imports subprocess, which no other command's start needs.
     from aetherflow_compiler.codegen.runtime.bytecode import BytecodeError
 
-    progress = _progress_bar() if not json_output else None
+    progress = _progress_bar() if fmt != "json" else None
     try:
         with progress if progress is not None else contextlib.nullcontext():
             options = dataclasses.replace(
@@ -561,7 +575,7 @@ def compile_command(
                 inputs.paths, options, registry, CompileCache(enabled=not no_cache), plugins
             )
     except BytecodeError as exc:
-        if json_output:
+        if fmt == "json":
             emit(
                 {
                     "ok": False,
@@ -575,9 +589,7 @@ def compile_command(
             click.echo(f"aetherflow: {one_line(str(exc))}", err=True)
         sys.exit(EXIT_INVALID)
     result.report.general[:0] = config_warnings()
-    sys.exit(
-        finish(result, output, check=check, diff=diff, json_output=json_output, archive=archive)
-    )
+    sys.exit(finish(result, output, check=check, diff=diff, fmt=fmt, archive=archive))
 
 
 def _inside(path: str, folder: str) -> bool:
@@ -679,14 +691,13 @@ def one_valid_flow(
     entry flow when only a manifest names it); exits 2 with the located diagnostics when it
     is invalid or not one flow file. Returns the report, the flow's result and the profiles
     document (None without --profiles)."""
+    fmt = "json" if as_json else "text"
     inputs = resolve_inputs(
-        (flow,) if flow else (), flow_yaml, profiles, plugin_dirs, mode, bundle_manifest, as_json
+        (flow,) if flow else (), flow_yaml, profiles, plugin_dirs, mode, bundle_manifest, fmt
     )
     if inputs.bundle is not None and not flow_yaml:
         inputs.paths = [inputs.bundle.entry_flow]  # the flow the engine runs
-    registry, plugins = load_toolchain(
-        inputs.plugin_dirs, inputs.mode, as_json, inputs.archive_drivers
-    )
+    registry, plugins = load_toolchain(inputs.plugin_dirs, inputs.mode, fmt, inputs.archive_drivers)
     report = validate_paths(inputs.paths, profiles_path=inputs.profiles, registry=registry)
     report.general[:0] = plugins.warnings
     flows = [f for f in report.flows() if f.document is not None]
@@ -694,7 +705,7 @@ def one_valid_flow(
     if not report.ok or len(flows) != 1 or os.path.isdir(path):
         if report.ok:
             report.general.append(Diagnostic(path, 1, 1, "AF100", f"{command} needs one flow file"))
-        _print(report, as_json)
+        print_report(report, fmt)
         sys.exit(EXIT_INVALID)
     profiles_docs = [
         f.document for f in report.files if f.kind == "profiles" and f.document is not None
@@ -815,7 +826,7 @@ def _compile_for_run(
             inputs.bundle.entry_flow
         ]  # the engine runs the entry flow, whatever --flow-yaml says
     registry, plugins = load_toolchain(
-        inputs.plugin_dirs, inputs.mode, False, inputs.archive_drivers
+        inputs.plugin_dirs, inputs.mode, "text", inputs.archive_drivers
     )
     files = dropin.input_files(args, os.environ)
     digest = dropin.run_digest(args, os.environ, files) if files is not None else None
@@ -954,13 +965,38 @@ def doctor(
 ) -> None:
     """The engine's `aetherflow doctor`: compile the flow (through the cache) and run the
     artifact's `check-env`: every env variable the flow reads, set or missing, and every
-    host package its connectors need. Exit status: 0, or 2 when something is missing."""
+    host package its connectors need. Prints each check and its result, then OK or FAIL
+    with the counts. Exit status: 0, or 2 when something is missing."""
     import subprocess
 
     script = _compile_for_run(flow, flow_yaml, bundle_manifest, _argv_of(ctx))
+    flow_id = os.path.splitext(os.path.basename(script))[0]
+    named = flow_yaml or flow or bundle_manifest or flow_id
+    click.echo(f"aetherflow doctor: flow '{one_line(flow_id)}' ({one_line(named)})")
+    click.echo(f"  {'flow':<32} valid, compiled")
+    sys.stdout.flush()
     proc = subprocess.run(
-        [sys.executable, script, "check-env"], env=_bundle_env(bundle_manifest, script)
+        [sys.executable, script, "check-env"],
+        env=_bundle_env(bundle_manifest, script),
+        stdout=subprocess.PIPE,
+        text=True,
+        errors="replace",
     )
+    # check-env prints one line per check: an env variable, a vendored or host package;
+    # a failed one says MISSING (its reasons follow on stderr, passed through).
+    checks = proc.stdout.splitlines()
+    for line in checks:
+        click.echo(f"  {line}")
+    if not checks:
+        click.echo(f"  {'env and packages':<32} none read, none needed")
+    failed = sum(1 for line in checks if line.rstrip().endswith("MISSING"))
+    total = len(checks) + 1  # and the compile
+    word = "check" if total == 1 else "checks"
+    if proc.returncode == EXIT_OK:
+        click.echo(f"OK: {one_line(named)}: {total} {word} passed")
+    else:
+        what = f"{failed} of {total} {word} failed" if failed else f"exit {proc.returncode}"
+        click.echo(f"FAIL: {one_line(named)}: {what}")
     sys.exit(proc.returncode)
 
 
@@ -1064,10 +1100,7 @@ def schedule_explain(scheduler_file: str, count: int, start: str | None, json_ou
             Diagnostic(scheduler_file, 1, 1, "AF100", "schedule explain needs one scheduler file")
         )
     if not report.ok:
-        if json_output:
-            emit(report.as_json())
-        else:
-            print_report(report)
+        print_report(report, "json" if json_output else "text")
         sys.exit(EXIT_INVALID)
     if not json_output:
         for diag in report.warnings:

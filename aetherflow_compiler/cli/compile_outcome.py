@@ -1,5 +1,7 @@
 """The end of `aetherflow compile`: write (or, with --check, compare) the output directory
-and tell the user, as text or as one JSON object (--json) shaped like `validate --json`."""
+and tell the user, in the format of `--format`: text, one JSON object (json) shaped like
+`validate --json`, or the diagnostics in a CI format (github, sarif, gitlab, junit) with
+what a person reads on stderr."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ from typing import Any
 import click
 
 from aetherflow_compiler.cli.exit_codes import EXIT_DRIFT, EXIT_INVALID, EXIT_OK
-from aetherflow_compiler.cli.report import print_report, skipped_note
+from aetherflow_compiler.cli.formats import DOCUMENT_FORMATS
+from aetherflow_compiler.cli.report import counts, echo_diagnostics, print_report, skipped_note
 from aetherflow_compiler.diagnostics import one_line
 from aetherflow_compiler.driver.compile import CompileResult
 from aetherflow_compiler.driver.output import OutputError, drift, json_text, write_output
@@ -21,6 +24,7 @@ def problem(path: str, message: str) -> dict[str, Any]:
         "file": path,
         "line": None,
         "column": None,
+        "severity": "error",
         "code": None,
         "message": message,
         "hint": None,
@@ -39,6 +43,7 @@ def as_json(result: CompileResult, output: str, check: bool) -> dict[str, Any]:
         "errors": report["errors"],
         "warnings": report["warnings"],
         "skipped": report["skipped"],
+        "notes": report["notes"],
     }
 
 
@@ -53,23 +58,23 @@ def finish(
     *,
     check: bool,
     diff: bool,
-    json_output: bool,
+    fmt: str,
     archive: str | None,
 ) -> int:
     """Exit status: 0 written (or up to date with --check), 1 drift found by --check or
     --diff, 2 invalid input or an output that cannot be written."""
+    json_output = fmt == "json"
     document = as_json(result, output, check or diff)
     if not result.ok:
-        if json_output:
-            emit(document)
-        else:
-            print_report(result.report)
+        print_report(result.report, fmt, document)
         return EXIT_INVALID
     if not json_output:
-        for diag in result.report.warnings:
-            click.echo(diag.format_text())
+        report = result.report
+        echo_diagnostics(
+            report, fmt, [d for d in report.diagnostics() if not d.is_error], "compile"
+        )
     if check or diff:
-        return _compare(result, output, diff, json_output, document)
+        return _compare(result, output, diff, fmt, document)
     try:
         written = write_output(result.files, output)
     except (OutputError, OSError) as exc:
@@ -78,17 +83,16 @@ def finish(
     document["removed"] = [path for state, path in written if state == "unexpected"]
     n_flows, n_files = len(result.flow_ids), len(result.files)
     flows_text = f"{n_flows} flow{'s' if n_flows != 1 else ''}"
-    skipped = skipped_note(result.report)
+    tail = counts(result.report) + skipped_note(result.report)
     if not json_output:
         if written:
             click.echo(
-                f"compiled {flows_text} into {one_line(output)} ({n_files} files){skipped}",
-                err=True,
+                f"compiled {flows_text} into {one_line(output)} ({n_files} files){tail}", err=True
             )
         else:
             click.echo(
                 f"compiled {flows_text}: {one_line(output)} was already up to date "
-                f"({n_files} files){skipped}",
+                f"({n_files} files){tail}",
                 err=True,
             )
     if archive is not None:
@@ -114,8 +118,11 @@ def finish(
 
 
 def _compare(
-    result: CompileResult, output: str, diff: bool, json_output: bool, document: dict[str, Any]
+    result: CompileResult, output: str, diff: bool, fmt: str, document: dict[str, Any]
 ) -> int:
+    json_output = fmt == "json"
+    # sarif, gitlab and junit write one document on stdout: the drift goes to stderr.
+    to_stderr = fmt in DOCUMENT_FORMATS
     changes = drift(result.files, output)
     n_flows, n_files = len(result.flow_ids), len(result.files)
     document["up_to_date"] = not changes
@@ -129,10 +136,10 @@ def _compare(
     if json_output:
         emit(document)
     elif diff:
-        click.echo(text, nl=False)
+        click.echo(text, nl=False, err=to_stderr)
     else:
         for state, path in changes:
-            click.echo(f"{state}: {one_line(os.path.join(output, path))}")
+            click.echo(f"{state}: {one_line(os.path.join(output, path))}", err=to_stderr)
     if changes:
         if not json_output:
             click.echo(

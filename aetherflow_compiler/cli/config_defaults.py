@@ -102,15 +102,13 @@ def _load(ctx: click.Context, found: ConfigFile) -> ProjectConfig:
         raise click.BadParameter(
             f"{found.path} has no [tool.aetherflow] table", ctx=ctx, param_hint="--config"
         )
-    from aetherflow_compiler.cli.compile_outcome import emit
     from aetherflow_compiler.cli.report import print_report
     from aetherflow_compiler.frontend.validate import Report
 
     report = Report(general=problems)
-    if ctx.params.get("as_json") or ctx.params.get("json_output"):
-        emit(report.as_json())
-    else:
-        print_report(report)
+    # A config that cannot be read has no format: the command line's, else text.
+    fmt = "json" if ctx.params.get("as_json") else (ctx.params.get("output_format") or "text")
+    print_report(report, fmt)
     sys.exit(EXIT_INVALID)
 
 

@@ -80,6 +80,8 @@ KEYS: dict[str, Key] = {
         Key("shared-state", BOOL),
         Key("state-env-file", STRING),
         Key("state-secret", STRING),
+        # what validate and compile print (cli/formats.py)
+        Key("format", CHOICE, ("text", "json", "github", "sarif", "gitlab", "junit")),
     ]
 }
 
@@ -87,7 +89,7 @@ KEYS: dict[str, Key] = {
 NOT_CONFIG = {
     "check": "--check is how CI runs compile, not a project setting: pass it on the command line",
     "diff": "--diff is how a reviewer runs compile, not a project setting: pass it on the command line",
-    "json": "--json is an output format for one run: pass it on the command line",
+    "json": 'the output format is format = "json" (or text, github, sarif, gitlab, junit)',
     "no-cache": "the compile cache is the machine's: pass --no-cache, or set AETHERFLOW_CACHE_DIR",
     "flow-yaml": "use paths = [...] for the flows (relative to this file)",
     "config": "a config cannot name another config",

@@ -351,12 +351,13 @@ def _report_files(run: _Compile, analyses: list[Analysis]) -> None:
             if too_long is not None:
                 result.diagnostics.add(too_long)
         if options.env_files and analysis.kind == "flow" and analysis.summary:
-            analysis.summary.setdefault("sh_blockers", []).append([1, 1, ENV_FILES_BLOCKER])
+            analysis.summary.setdefault("sh_blockers", []).append([None, None, ENV_FILES_BLOCKER])
         if options.target.sh:
             result.diagnostics.extend(
                 sh_target_problems(
                     analysis.path,
                     analysis.flow_id,
+                    analysis.flow_id_at,
                     not options.target.python,
                     analysis.summary.get("sh_blockers", []),
                     analysis.summary.get("sh_state"),

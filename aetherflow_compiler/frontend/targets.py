@@ -2,16 +2,16 @@
 
 The Python target: AF701 for a step type or connector it does not implement, AF704 for
 plugin use with --single-file, AF206 for a flow id too long to name an artifact. The sh
-target: AF705 (`--target sh`) or AF806 (`--target all`) for each reason a flow cannot
-become a shell script (the reasons themselves come from `sh_target.blockers`, read
-from the IR), and AF816 when the sh artifact keeps its state apart from the declared store.
+target: an AF705 error (`--target sh`) for each reason a flow cannot become a shell
+script, or one AF806 note per flow listing them (`--target all`; the reasons themselves
+come from `sh_target.blockers`, read from the IR), and AF816 when the sh artifact keeps its state apart from the declared store.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aetherflow_compiler.diagnostics import Diagnostic
+from aetherflow_compiler.diagnostics import Diagnostic, Related
 from aetherflow_compiler.frontend.checks.context import FlowContext, embedded_steps
 from aetherflow_compiler.steps import StepRegistry
 from aetherflow_compiler.walk import mapping
@@ -100,25 +100,47 @@ def artifact_name_problem(path: str, flow_id: str, at: tuple[int, int]) -> Diagn
 def sh_target_problems(
     path: str,
     flow_id: str | None,
+    flow_id_at: tuple[int, int],
     only_sh: bool,
     blockers: list[list[Any]],
     sh_state: list[Any] | None,
 ) -> list[Diagnostic]:
-    """The sh target's diagnostics for one flow: AF705 (`only_sh`: --target sh) or AF806
-    (--target all) for each blocker ([line, column, message]), else AF816 when the sh
-    artifact keeps its state in the file layout instead of the declared store (`sh_state`:
-    [line, column, backend, derived path])."""
+    """The sh target's diagnostics for one flow: with `only_sh` (--target sh) an AF705
+    error for each blocker ([line, column, message], each a thing to change; line and column
+    are None for a reason outside the flow file); with
+    --target all one AF806 note at the flow id listing every blocker; else AF816 when the
+    sh artifact keeps its state in the file layout instead of the declared store
+    (`sh_state`: [line, column, backend, derived path])."""
     out = []
-    code = "AF705" if only_sh else "AF806"
-    hint = (
-        "compile it for python (--target python), or change what the message names"
-        if only_sh
-        else "this flow gets a Python artifact only"
-    )
-    for line, column, message in blockers:
-        if not only_sh:
-            message = f"no sh artifact for flow '{flow_id}': {message}"
-        out.append(Diagnostic(path, line, column, code, message, hint))
+    if only_sh:
+        for line, column, message in blockers:
+            out.append(
+                Diagnostic(
+                    path,
+                    line or 1,  # a reason with no place in the flow (the manifest's env_files)
+                    column or 1,
+                    "AF705",
+                    message,
+                    "compile it for python (--target python), or change what the message names",
+                )
+            )
+    elif blockers:
+        line, column = flow_id_at
+        reasons = tuple(Related(*blocker) for blocker in blockers)
+        n = len(reasons)
+        out.append(
+            Diagnostic(
+                path,
+                line,
+                column,
+                "AF806",
+                f"no sh artifact for flow '{flow_id}' (it gets its Python artifact only): "
+                + (f"{n} reasons" if n > 1 else "1 reason"),
+                "nothing to do if the flow runs where Python is; otherwise change what the "
+                "reasons name (docs/sh-target.md)",
+                reasons,
+            )
+        )
     if sh_state and not blockers:
         line, column, backend, derived = sh_state
         out.append(

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from aetherflow_compiler.codes import Severity
 from aetherflow_compiler.diagnostics import Diagnostic, DiagnosticList
 from aetherflow_compiler.frontend.loader import Document, load_bytes, read_source, unreadable
 from aetherflow_compiler.project.sources import (
@@ -62,9 +63,24 @@ class Report:
 
     @property
     def warnings(self) -> list[Diagnostic]:
+        """Warnings and notes: what does not fail the command (`of_severity` tells them apart)."""
         out = [d for d in self.general if not d.is_error]
         for f in self.files:
             out.extend(f.diagnostics.warnings)
+        return out
+
+    def of_severity(self, severity: Severity) -> list[Diagnostic]:
+        out = [d for d in self.general if d.severity is severity]
+        for f in self.files:
+            out.extend(f.diagnostics.of_severity(severity))
+        return out
+
+    def diagnostics(self) -> list[Diagnostic]:
+        """Every diagnostic in the order the text output prints them: those of no file, then
+        each file's, by position."""
+        out = list(self.general)
+        for f in self.files:
+            out.extend(sorted(f.diagnostics.items))
         return out
 
     @property
@@ -79,7 +95,8 @@ class Report:
             "ok": self.ok,
             "files": [{"path": f.path, "kind": f.kind, "ok": f.ok} for f in self.files],
             "errors": [d.as_json() for d in self.errors],
-            "warnings": [d.as_json() for d in self.warnings],
+            "warnings": [d.as_json() for d in self.of_severity(Severity.WARNING)],
+            "notes": [d.as_json() for d in self.of_severity(Severity.NOTE)],
             "skipped": [
                 {"path": path, "reason": "not an AetherFlow file"} for path in self.skipped
             ],

@@ -49,7 +49,7 @@ REGRESSIONS = HERE / "regressions"
 DEADLINE = float(os.environ.get("AETHERFLOW_FUZZ_DEADLINE", "10"))
 NOBODY = 65534
 
-LOCATED = re.compile(r"^.+:\d+:\d+: AF\d{3} \S")
+LOCATED = re.compile(r"^.+:\d+:\d+: (error|warning|note) AF\d{3} \S")
 KNOWN_LINES = [
     re.compile(p)
     for p in (
@@ -613,7 +613,7 @@ def _check_json(outcome: Outcome, name: str, outputs: tuple[str, ...]) -> list[V
                 f"ok={document['ok']} exit={outcome.exit_code}",
             )
         )
-    for bucket in ("errors", "warnings"):
+    for bucket in ("errors", "warnings", "notes"):
         for item in document.get(bucket, []) or []:
             if not isinstance(item, dict):
                 found.append(
@@ -631,6 +631,7 @@ def _check_json(outcome: Outcome, name: str, outputs: tuple[str, ...]) -> list[V
                 and item["column"] >= 1
                 and isinstance(item.get("code"), str)
                 and re.fullmatch(r"AF\d{3}", item["code"]) is not None
+                and item.get("severity") == bucket[:-1]  # "errors" holds errors...
             )
             if not ok:
                 found.append(
@@ -643,7 +644,9 @@ def check_located_lines(outcome: Outcome, ws: Workspace) -> list[Violation]:
     """A located diagnostic points into its file: line at most the number of lines + 1."""
     found = []
     for line in (outcome.stdout + outcome.stderr).splitlines():
-        match = re.match(r"^(?P<file>.+):(?P<line>\d+):(?P<col>\d+): AF\d{3} ", line)
+        match = re.match(
+            r"^(?P<file>.+):(?P<line>\d+):(?P<col>\d+): (error|warning|note) AF\d{3} ", line
+        )
         if not match:
             continue
         path = ws.project / match["file"]

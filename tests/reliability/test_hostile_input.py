@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from conftest import ROOT, Project, run_cli
 
 pytestmark = pytest.mark.reliability
-LOCATED = re.compile(r"^.+:\d+:\d+: AF\d{3} .+$")
+LOCATED = re.compile(r"^.+:\d+:\d+: (error|warning|note) AF\d{3} .+$")
 
 # Text that YAML and execve can carry: no NUL, no surrogates.
 _safe = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
