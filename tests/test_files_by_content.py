@@ -324,3 +324,62 @@ def test_the_classification_rule(text: str, kind: str) -> None:
 )
 def test_the_classification_of_what_is_not_one_yaml_document(text: str, kind: str) -> None:
     assert classify_text(text) == kind
+
+
+def _verdicts(fmt: str, stdout: str) -> tuple[set[tuple[str, str]], set[str]]:
+    """(file, code) of each error, and the files a format names, read the way its consumer
+    reads them."""
+    if fmt == "github":
+        errors = set(
+            re.findall(r"^::error file=([^,]+),line=\d+,col=\d+,title=(AF\d{3})::", stdout, re.M)
+        )
+        return errors, {f for f, _ in errors}
+    if fmt == "sarif":
+        results = json.loads(stdout)["runs"][0]["results"]
+        errors = {
+            (r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], r["ruleId"])
+            for r in results
+            if r["level"] == "error"
+        }
+        return errors, {f for f, _ in errors}
+    if fmt == "gitlab":
+        findings = json.loads(stdout)
+        errors = {
+            (f["location"]["path"], f["check_name"].split()[0])
+            for f in findings
+            if f["severity"] == "major"
+        }
+        return errors, {f["location"]["path"] for f in findings}
+    assert fmt == "junit"
+    import xml.etree.ElementTree as ET
+
+    cases = ET.fromstring(stdout).iter("testcase")
+    named, errors = set(), set()
+    for case in cases:
+        named.add(case.get("name", ""))
+        for failure in case.iter("failure"):
+            errors |= {
+                (case.get("name", ""), code)
+                for code in re.findall(
+                    r"AF\d{3}", failure.get("message", "") + (failure.text or "")
+                )
+            }
+    return errors, named
+
+
+@pytest.mark.e2e  # the bundle's plugins are imported in a child process
+@pytest.mark.parametrize("fmt", ["github", "sarif", "gitlab", "junit"])
+def test_each_output_format_gives_each_files_verdict(tmp_path: Path, fmt: str) -> None:
+    """The repository's verdicts in every machine format: the broken flows' errors at their
+    files, nothing about the files that are not AetherFlow files."""
+    repo = make_repository(tmp_path / "repo")
+    result = run_cli(["validate", ".", "--format", fmt], cwd=repo)
+    assert result.exit_code == 2, result.stdout + result.stderr
+    errors, named = _verdicts(fmt, result.stdout)
+    assert {f for f, _ in errors} == {"flows/broken.yaml", "pipelines/bad_yaml.yaml"}
+    assert ("flows/broken.yaml", "AF201") in errors and (
+        "pipelines/bad_yaml.yaml",
+        "AF103",
+    ) in errors
+    assert not named & set(SKIPPED)
+    assert "; 11 files skipped: not AetherFlow files" in result.stderr
