@@ -204,7 +204,10 @@ def test_the_validate_hook_finds_flows_on_any_layout(tmp_path: Path) -> None:
     assert every.returncode == 1
     assert hook_result(every.stdout, "aetherflow validate") == "Failed"
     assert "- exit code: 2" in every.stdout
-    assert "pipelines/broken.yaml:9:5: error AF201 unknown key 'depends_no' in job 'load'" in every.stdout
+    assert (
+        "pipelines/broken.yaml:9:5: error AF201 unknown key 'depends_no' in job 'load'"
+        in every.stdout
+    )
     located = re.findall(r"^(\S+?):\d+:\d+: (?:error|warning|note) AF\d{3}", every.stdout, re.M)
     assert set(located) == {"pipelines/broken.yaml"}, every.stdout  # the others have none
     # checked: flows/orders.yaml, my_flow.yaml, refresh.yml, broken.yaml; skipped: the
