@@ -234,6 +234,8 @@ class PostgresState(SqlStateStore):
                 self._check_unshared(conn)
                 return
             holder = _lease_session(conn, key)
+            if holder.get("backend_pid") is None:
+                continue  # released (or its session ending) since: take it again
             name = str(holder.get("application_name") or "")
             if name.split(" ")[:2] != self.session_name.split(" ")[:2]:
                 raise StateStoreError(

@@ -560,12 +560,15 @@ def _excerpt(text: str, around: str) -> str:
 
 def _check_lines(text: str, name: str, stream: str, outputs: tuple[str, ...]) -> list[Violation]:
     found = []
+    in_diagnostic = False  # the indented lines after a located one: its related places, its hint
     for line in text.splitlines():
-        if (
-            not line.strip()
-            or LOCATED.search(line)
-            or any(p.search(line) for p in KNOWN_LINES + USAGE_LINES)
-        ):
+        if LOCATED.search(line):
+            in_diagnostic = True
+            continue
+        if in_diagnostic and line.startswith("  "):
+            continue
+        in_diagnostic = False
+        if not line.strip() or any(p.search(line) for p in KNOWN_LINES + USAGE_LINES):
             continue
         if line.startswith("aetherflow: ") and "internal error" not in line:
             continue  # a one-line message about the output or a usage problem

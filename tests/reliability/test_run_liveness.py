@@ -31,7 +31,7 @@ KINDS = ["sqlite", "file", "postgres", "sh"]
 # the runs overlap.
 STEPS = ("s0", "s1", "s2")
 RACE_JOBS = "jobs:\n  - id: a\n    steps:\n" + "".join(
-    f"      - {{id: {s}, type: external.process, inputs: {{command: [sh, -c, 'echo {s} >> \"$LEDGER\"; sleep 0.15'],"
+    f"      - {{id: {s}, type: external.process, inputs: {{command: [sh, -c, 'echo {s} >> \"$LEDGER\"; sleep 0.3'],"
     f" env: {{LEDGER: '{{{{env.LEDGER}}}}'}}}}}}\n"
     for s in STEPS
 )
@@ -241,7 +241,10 @@ def test_two_processes_started_at_once_with_one_run_id_run_each_step_once(
         if kind.name == "sh":  # the job's log holds one record per step
             log = (kind.state_dir("race") / "runs" / run_id / "steps" / "a.log").read_text()
             assert sorted(re.findall(r'^"step": "(s\d)",$', log, re.M)) == list(STEPS)
-    assert refused >= ROUNDS // 2, f"only {refused} of {ROUNDS} rounds raced"
+    # The rounds that raced (one process refused): at least a quarter, or the test did not
+    # test the race. Under load (the suite on both cores) a second process can come after the
+    # first has ended, which is a right outcome too ([0, 0]) but not a race.
+    assert refused >= ROUNDS // 4, f"only {refused} of {ROUNDS} rounds raced"
     leases = {
         "file": (kind.state_dir("race") / "locks", "run-*.lease"),
         "sh": (kind.state_dir("race") / "af_locks", "*"),
