@@ -108,7 +108,9 @@ def test_generated_flows_compile_or_fail_located_and_values_survive(
     project.write_flow("flow.yaml", text)
     # What YAML itself makes of the text (it folds line breaks such as U+0085 in scalars)
     # is what the engine would see too; that is what must reach the process unchanged.
-    step = yaml.safe_load(text)["jobs"][0]["steps"][0]["inputs"]
+    data = yaml.safe_load(text)
+    flow_id, job_id = str(data["flow"]["id"]), str(data["jobs"][0]["id"])  # U+0085 folds in ids too
+    step = data["jobs"][0]["steps"][0]["inputs"]
     args = step["args"]
     env = {k: v for k, v in step["env"].items() if k != "OUT"}
     output_keys = list(step["outputs"])
