@@ -11,7 +11,7 @@ import click
 from aetherflow_compiler.diagnostics import one_line
 from aetherflow_compiler.frontend.validate import BundleCheck, FileResult, Report, validate_paths
 from aetherflow_compiler.project.plugins import toolchain
-from aetherflow_compiler.project.sources import Selection, find_sources
+from aetherflow_compiler.project.sources import Selection
 
 
 def _shown(path: str) -> str:
@@ -37,8 +37,7 @@ class TreeBundles:
         if project is None:
             return None
         flows = [_shown(path) for path in project.flow_paths]
-        claimed = {os.path.realpath(path) for path in find_sources(flows).files}
-        claimed.add(os.path.realpath(project.profiles))
+        claimed = project.claimed_files()[1]
         try:
             registry, plugins = toolchain(
                 list(project.plugin_dirs),

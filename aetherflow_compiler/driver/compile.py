@@ -320,8 +320,8 @@ def _bundle_flows(manifests: list[str]) -> set[str]:
         project = open_bundle(doc, os.environ)[0] if doc is not None else None
         if project is None:
             continue  # its own problems are reported by `aetherflow validate`
-        flows = find_sources(list(project.flow_paths)).files
-        claimed |= {os.path.realpath(f) for f in flows} | {os.path.realpath(project.profiles)}
+        flows, files = project.claimed_files()
+        claimed |= files
         counted = "its 1 flow compiles" if len(flows) == 1 else f"its {len(flows)} flows compile"
         click.echo(
             f"{path}: a bundle manifest: {counted} with its bundle's plugins and profiles"

@@ -46,6 +46,14 @@ class BundleProject:
     def env_files(self) -> tuple[EnvFile, ...]:
         return self.manifest.env_files
 
+    def claimed_files(self) -> tuple[list[str], set[str]]:
+        """The bundle's flow files, and the real paths of those and of its profiles file:
+        what a search of a folder holding the bundle leaves to the bundle."""
+        from aetherflow_compiler.project.sources import find_sources
+
+        flows = find_sources(list(self.flow_paths)).files
+        return flows, {os.path.realpath(path) for path in [*flows, self.profiles]}
+
     def manifest_entry(self) -> dict[str, object]:
         """What manifest.json records of the bundle."""
         return {
